@@ -1,0 +1,188 @@
+"""The benchmark convention shared by every script in ``benchmarks/``.
+
+Each script accepts ``--runs``, ``--seed``, ``--device``, ``--json PATH`` and ``--quick``, prints a
+table and writes::
+
+    {"script", "config", "rows": [{"system", "dataset", "metric", "mean", "std", "runs",
+                                   "seconds", "peak_rss_mb", ...}], "paper": [...]}
+
+A peer measured in the same run is a row of its own; accuracy-type metrics are fractions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from graphkit.data.io import atomic_write
+
+__all__ = [
+    "Row",
+    "Measurement",
+    "benchmark_parser",
+    "default_data_root",
+    "measure",
+    "rss_mb",
+    "summarize",
+    "print_table",
+    "write_report",
+]
+
+
+def default_data_root() -> str | None:
+    """``$GRAPHKIT_DATA``, else ``../shared/data`` beside the repository when it exists."""
+    env = os.environ.get("GRAPHKIT_DATA")
+    if env:
+        return env
+    repo = Path(__file__).resolve().parents[1]
+    shared = repo.parent / "shared" / "data"
+    return str(shared) if shared.is_dir() else None
+
+
+def benchmark_parser(description: str, runs: int = 10) -> argparse.ArgumentParser:
+    """An ``ArgumentParser`` with the flags every benchmark script shares."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--runs", type=int, default=runs, help="repetitions (seeds) per system")
+    p.add_argument("--seed", type=int, default=0, help="first seed; run r uses seed + r")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0")
+    p.add_argument("--json", default=None, metavar="PATH", help="write the results here")
+    p.add_argument("--quick", action="store_true", help="a small, fast configuration")
+    p.add_argument("--root", default=default_data_root(), help="dataset root folder")
+    return p
+
+
+@dataclass
+class Row:
+    system: str
+    dataset: str
+    metric: str
+    mean: float
+    std: float
+    runs: int
+    seconds: float
+    peak_rss_mb: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.update(d.pop("extra"))
+        return d
+
+
+def rss_mb() -> float:
+    """Current resident set size of this process in MiB."""
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+@dataclass
+class Measurement:
+    seconds: float = 0.0
+    peak_rss_mb: float = 0.0
+    peak_cuda_mb: float | None = None
+
+
+@contextlib.contextmanager
+def measure(device: str | None = None, interval: float = 0.005) -> Iterator[Measurement]:
+    """Time a block and record the process's peak RSS inside it (sampled by a thread).
+
+    On a CUDA ``device`` the peak allocated GPU memory is recorded too.
+    """
+    import torch
+
+    m = Measurement()
+    stop = threading.Event()
+    peak = [rss_mb()]
+
+    def sample() -> None:
+        while not stop.wait(interval):
+            peak[0] = max(peak[0], rss_mb())
+
+    cuda = device is not None and str(device).startswith("cuda") and torch.cuda.is_available()
+    if cuda:
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    t0 = time.perf_counter()
+    try:
+        yield m
+    finally:
+        if cuda:
+            torch.cuda.synchronize(device)
+        m.seconds = time.perf_counter() - t0
+        stop.set()
+        thread.join()
+        m.peak_rss_mb = max(peak[0], rss_mb())
+        if cuda:
+            m.peak_cuda_mb = torch.cuda.max_memory_allocated(device) / 2**20
+
+
+def summarize(
+    system: str,
+    dataset: str,
+    metric: str,
+    values: Sequence[float],
+    seconds: float,
+    peak_rss_mb: float,
+    **extra: Any,
+) -> Row:
+    """Build a :class:`Row` from per-run values (mean and sample std over runs)."""
+    values = [float(v) for v in values]
+    if not values:
+        raise ValueError(f"no measured values for {system} on {dataset}")
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return Row(system, dataset, metric, statistics.fmean(values), std, len(values),
+               float(seconds), float(peak_rss_mb), dict(extra))
+
+
+def print_table(rows: Sequence[Row], file=sys.stdout) -> None:
+    header = f"{'system':<28} {'dataset':<22} {'metric':<12} {'mean':>10} {'std':>9} " \
+             f"{'runs':>4} {'seconds':>9} {'rss MB':>8}"
+    print(header, file=file)
+    print("-" * len(header), file=file)
+    for r in rows:
+        print(f"{r.system:<28} {r.dataset:<22} {r.metric:<12} {r.mean:>10.4f} {r.std:>9.4f} "
+              f"{r.runs:>4} {r.seconds:>9.3f} {r.peak_rss_mb:>8.1f}", file=file)
+
+
+def write_report(
+    path: str | os.PathLike | None,
+    script: str,
+    config: dict[str, Any] | argparse.Namespace,
+    rows: Sequence[Row],
+    paper: Sequence[dict[str, Any]] = (),
+) -> dict[str, Any]:
+    """Assemble the shared JSON report and, when ``path`` is given, write it atomically."""
+    if isinstance(config, argparse.Namespace):
+        config = vars(config)
+    report = {
+        "script": script,
+        "config": {k: v for k, v in config.items() if _jsonable(v)},
+        "rows": [r.to_dict() for r in rows],
+        "paper": list(paper),
+    }
+    if path is not None:
+        with atomic_write(path) as f:
+            json.dump(report, f, indent=2)
+            f.write("\n")
+    return report
+
+
+def _jsonable(v: Any) -> bool:
+    try:
+        json.dumps(v)
+    except TypeError:
+        return False
+    return True

@@ -1,0 +1,93 @@
+"""Converters between the graph inputs users hand to graphkit.
+
+Every method that takes a ``graph`` accepts an ``edge_index`` (tensor or array), a SciPy sparse
+matrix, a networkx graph or a PyG :class:`~torch_geometric.data.Data`; these helpers turn any of
+them into the form the method needs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import Tensor
+
+from graphkit.data.validation import check_edge_index
+
+__all__ = ["GraphLike", "to_csr", "to_edge_index", "infer_num_nodes"]
+
+GraphLike = Any  # Tensor | np.ndarray | sp.spmatrix | sp.sparray | nx.Graph | Data
+
+
+def _is_networkx(graph: Any) -> bool:
+    return type(graph).__module__.startswith("networkx")
+
+
+def infer_num_nodes(edge_index: Tensor, num_nodes: int | None = None) -> int:
+    if num_nodes is not None:
+        return int(num_nodes)
+    return int(edge_index.max()) + 1 if edge_index.numel() else 0
+
+
+def to_edge_index(
+    graph: GraphLike, num_nodes: int | None = None
+) -> tuple[Tensor, Tensor | None, int]:
+    """Return ``(edge_index, edge_weight or None, num_nodes)`` for any supported graph input.
+
+    A networkx graph's nodes are numbered in ``graph.nodes`` order; an undirected networkx graph
+    yields both directions of each edge, as PyG does.
+    """
+    from torch_geometric.data import Data
+
+    if isinstance(graph, Data):
+        n = graph.num_nodes if num_nodes is None else num_nodes
+        ei = check_edge_index(graph.edge_index, n)
+        return ei, getattr(graph, "edge_weight", None), int(n)
+    if sp.issparse(graph):
+        if graph.shape[0] != graph.shape[1]:
+            raise ValueError(f"adjacency matrix must be square, got shape {graph.shape}")
+        coo = sp.coo_matrix(graph)
+        n = coo.shape[0] if num_nodes is None else num_nodes
+        if num_nodes is not None and num_nodes != coo.shape[0]:
+            raise ValueError(
+                f"num_nodes={num_nodes} does not match the matrix's {coo.shape[0]} rows"
+            )
+        ei = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
+        w = torch.from_numpy(coo.data.astype(np.float32)) if coo.nnz else torch.empty(0)
+        return ei, w, int(n)
+    if _is_networkx(graph):
+        nodes = list(graph.nodes)
+        index = {v: i for i, v in enumerate(nodes)}
+        pairs = [(index[u], index[v]) for u, v in graph.edges()]
+        if not graph.is_directed():
+            pairs += [(v, u) for u, v in pairs if u != v]
+        ei = torch.tensor(pairs, dtype=torch.long).t().reshape(2, -1)
+        n = len(nodes) if num_nodes is None else num_nodes
+        return check_edge_index(ei, n), None, int(n)
+    ei = check_edge_index(graph, num_nodes)
+    return ei, None, infer_num_nodes(ei, num_nodes)
+
+
+def to_csr(
+    graph: GraphLike, num_nodes: int | None = None, weighted: bool = False, dtype=np.float32
+) -> sp.csr_matrix:
+    """Return the graph as an ``n x n`` SciPy CSR adjacency matrix.
+
+    Duplicate edges are summed when ``weighted`` and collapsed to 1 otherwise.
+    """
+    if sp.issparse(graph) and (num_nodes is None or num_nodes == graph.shape[0]):
+        if graph.shape[0] != graph.shape[1]:
+            raise ValueError(f"adjacency matrix must be square, got shape {graph.shape}")
+        a = sp.csr_matrix(graph, dtype=dtype)
+    else:
+        ei, w, n = to_edge_index(graph, num_nodes)
+        row, col = ei.numpy()
+        data = np.ones(len(row), dtype=dtype) if w is None else w.numpy().astype(dtype)
+        a = sp.csr_matrix((data, (row, col)), shape=(n, n))
+    a.sum_duplicates()
+    if not weighted:
+        a.data[:] = 1
+    a.sort_indices()
+    return a

@@ -1,0 +1,58 @@
+"""Atomic file output: results are written to a temporary file and renamed into place."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["atomic_write", "save_matrix"]
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
+    """Open a temporary file beside ``path``; on success rename it over ``path``.
+
+    A failure inside the block leaves any existing ``path`` untouched and no partial file behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def save_matrix(path: str | os.PathLike, matrix, fmt: str | None = None) -> None:
+    """Write a dense or sparse matrix as ``.npy``, ``.npz`` or ``.csv``, chosen by suffix."""
+    path = Path(path)
+    fmt = (fmt or path.suffix.lstrip(".")).lower()
+    if fmt == "npz":
+        with atomic_write(path, "wb") as f:
+            if sp.issparse(matrix):
+                sp.save_npz(f, sp.csr_matrix(matrix))
+            else:
+                np.savez_compressed(f, embedding=np.asarray(matrix))
+    elif fmt == "npy":
+        with atomic_write(path, "wb") as f:
+            np.save(f, matrix.toarray() if sp.issparse(matrix) else np.asarray(matrix))
+    elif fmt == "csv":
+        arr = matrix.toarray() if sp.issparse(matrix) else np.asarray(matrix)
+        with atomic_write(path, "w") as f:
+            fmt_ = "%d" if arr.dtype.kind in "iub" else "%.8g"
+            np.savetxt(f, arr, delimiter=",", fmt=fmt_)
+    else:
+        raise ValueError(f"unsupported output format '{fmt}' for {path}: use .npy, .npz or .csv")

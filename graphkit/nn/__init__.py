@@ -1,0 +1,4 @@
+"""Layers (:mod:`graphkit.nn.conv`) and models (:mod:`graphkit.nn.models`)."""
+
+from graphkit.nn.conv import *  # noqa: F401,F403
+from graphkit.nn.models import *  # noqa: F401,F403

@@ -1,0 +1,3 @@
+"""Message-passing layers, one per file."""
+
+__all__: list[str] = []

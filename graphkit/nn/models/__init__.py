@@ -1,0 +1,3 @@
+"""Models built from graphkit and PyG layers."""
+
+__all__: list[str] = []

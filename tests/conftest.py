@@ -1,0 +1,16 @@
+import os
+from pathlib import Path
+
+import pytest
+
+_SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+if not os.environ.get("GRAPHKIT_DATA") and _SHARED.is_dir():
+    os.environ["GRAPHKIT_DATA"] = str(_SHARED)
+
+
+@pytest.fixture(scope="session")
+def data_root() -> str:
+    root = os.environ.get("GRAPHKIT_DATA")
+    if not root:
+        raise RuntimeError("set GRAPHKIT_DATA to the folder holding the shared datasets")
+    return root
