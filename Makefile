@@ -7,6 +7,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.graphkit-installed
 TORCH_VERSION ?= 2.13.0
 PYTEST_ARGS ?=
+# Tests, notebooks and benchmarks read the shared datasets from here when it exists.
+ifneq ($(wildcard ../shared/data),)
+export GRAPHKIT_DATA ?= $(abspath ../shared/data)
+endif
 
 .PHONY: bootstrap demo test test-all lint bench-quick clean
 
