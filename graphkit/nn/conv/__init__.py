@@ -1,3 +1,6 @@
 """Message-passing layers, one per file."""
 
+from graphkit.nn.conv.degree_power_gcn import DegreePowerGCNConv, degree_power_norm
+
 __all__: list[str] = []
+__all__ += ["DegreePowerGCNConv", "degree_power_norm"]
