@@ -1,0 +1,35 @@
+"""graphkit's data layer: loaders, registry, manifests, splits, converters and validation.
+
+``load(name, root=None, **kwargs)`` returns a PyG object for any registered dataset;
+``graphkit datasets list`` prints the registry. The data root is ``root``, else
+``$GRAPHKIT_DATA``, else ``~/.cache/graphkit``; it is only read (apart from downloading a
+missing file), never written.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphkit.data import (
+    datasets,  # noqa: F401  (registers the built-in loaders)
+    registry,
+)
+from graphkit.data.download import ensure_files, resolve_root
+
+__all__ = ["ensure_files", "load", "registry", "resolve_root"]
+
+
+def load(name: str, root: str | None = None, **kwargs: Any) -> Any:
+    """Load the registered dataset ``name`` from ``root`` (see :func:`resolve_root`).
+
+    Args:
+        name: a registered name (``graphkit datasets list``), e.g. ``"Cora"``,
+            ``"prognn-cora"``, ``"ogbn-arxiv"``.
+        root: the data root; ``None`` uses ``$GRAPHKIT_DATA`` or ``~/.cache/graphkit``.
+        **kwargs: dataset options, e.g. ``attack="meta", rate=0.2`` for ``prognn-*``.
+
+    Raises:
+        ValueError: unknown name or bad option.
+        FileNotFoundError: a needed file is missing and could not be downloaded.
+    """
+    return registry.get(name).load(root, **kwargs)

@@ -1,0 +1,196 @@
+"""Data roots, dataset manifests and checksummed files.
+
+A manifest ``datasets/<name>.json`` (repository root) lists the files a dataset needs::
+
+    {"name", "task", "source", "format", "citation", "license",
+     "files": [{"path", "sha256", "bytes", "url"}], "missing": "optional notes"}
+
+``path`` is relative to the data root (the same layout as the shared data folder).
+:func:`ensure_files` checks each file's SHA-256; a missing file gets one download attempt from
+its ``url`` with a short timeout, then a :class:`FileNotFoundError` naming the file and the
+folder to put it in. The root is treated as read-only apart from that download.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from graphkit.data.io import atomic_write
+
+__all__ = [
+    "DEFAULT_ROOT",
+    "build_manifest",
+    "ensure_files",
+    "manifest_dir",
+    "read_manifest",
+    "resolve_root",
+    "sha256sum",
+]
+
+DEFAULT_ROOT = Path("~/.cache/graphkit")
+DOWNLOAD_TIMEOUT_S = 5.0
+
+
+def resolve_root(root: str | os.PathLike | None = None) -> Path:
+    """The data root: ``root`` if given, else ``$GRAPHKIT_DATA``, else ``~/.cache/graphkit``."""
+    if root is None:
+        root = os.environ.get("GRAPHKIT_DATA") or DEFAULT_ROOT
+    return Path(root).expanduser()
+
+
+def manifest_dir() -> Path:
+    """The ``datasets/`` folder of the graphkit checkout (manifests are not package data)."""
+    import graphkit
+
+    path = Path(graphkit.__file__).resolve().parents[1] / "datasets"
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"graphkit's dataset manifests were not found at {path}; install graphkit from its "
+            "repository (pip install -e .) so that the datasets/ folder sits beside graphkit/"
+        )
+    return path
+
+
+def read_manifest(name: str) -> dict[str, Any]:
+    """Read and sanity-check ``datasets/<name>.json``."""
+    path = manifest_dir() / f"{name}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no manifest for dataset '{name}': expected {path}")
+    with open(path) as f:
+        manifest = json.load(f)
+    for key in ("name", "source", "files", "format", "citation", "license"):
+        if key not in manifest:
+            raise ValueError(f"manifest {path} lacks the key '{key}'")
+    return manifest
+
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def sha256sum(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file (memoised on path, size and modification time)."""
+    path = Path(path)
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        _DIGESTS[key] = h.hexdigest()
+    return _DIGESTS[key]
+
+
+def _download(url: str, dest: Path, timeout: float) -> str | None:
+    """Try to fetch ``url`` into ``dest``; return ``None`` on success, else the reason."""
+    if os.environ.get("GRAPHKIT_OFFLINE"):
+        return "GRAPHKIT_OFFLINE is set"
+    outcome: list[str | None] = []
+
+    def fetch() -> None:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as r:
+                payload = r.read()
+            with atomic_write(dest, "wb") as f:
+                f.write(payload)
+            outcome.append(None)
+        except Exception as e:  # network, HTTP and file-system errors all end the attempt
+            outcome.append(f"{type(e).__name__}: {e}")
+
+    worker = threading.Thread(target=fetch, daemon=True)
+    worker.start()
+    worker.join(timeout + 1.0)  # a stuck DNS lookup must not hang the caller either
+    return outcome[0] if outcome else f"no answer within {timeout:.0f} s"
+
+
+def ensure_files(
+    manifest_name: str,
+    root: str | os.PathLike | None = None,
+    files: list[str] | None = None,
+    timeout: float = DOWNLOAD_TIMEOUT_S,
+) -> dict[str, Path]:
+    """Check (and, if missing, try once to download) the files of a manifest.
+
+    Args:
+        manifest_name: the manifest, ``datasets/<manifest_name>.json``.
+        root: the data root (see :func:`resolve_root`).
+        files: only these manifest paths (default: all of them).
+        timeout: seconds allowed for each download attempt.
+
+    Returns:
+        A dict from manifest path to the absolute path of the verified file.
+
+    Raises:
+        FileNotFoundError: a file is absent and could not be downloaded; the message names the
+            file, the folder to put it in and the source.
+        ValueError: a file's SHA-256 differs from the manifest's, or ``files`` names a path the
+            manifest does not list.
+    """
+    root = resolve_root(root)
+    manifest = read_manifest(manifest_name)
+    entries = {f["path"]: f for f in manifest["files"]}
+    wanted = list(entries) if files is None else list(files)
+    unknown = [p for p in wanted if p not in entries]
+    if unknown:
+        raise ValueError(f"manifest '{manifest_name}' does not list {', '.join(unknown)}")
+    out: dict[str, Path] = {}
+    for rel in wanted:
+        entry = entries[rel]
+        path = root / rel
+        if not path.is_file():
+            url = entry.get("url")
+            reason = _download(url, path, timeout) if url else "the manifest gives no URL"
+            if reason is not None:
+                note = f" Note: {manifest['missing']}" if manifest.get("missing") else ""
+                raise FileNotFoundError(
+                    f"dataset '{manifest['name']}' needs the file {path.name}, which is missing "
+                    f"and could not be downloaded ({reason}). Put it in the folder "
+                    f"{path.parent} (source: {url or manifest['source']}).{note}"
+                )
+        expected = entry.get("sha256")
+        if expected:
+            actual = sha256sum(path)
+            if actual != expected:
+                raise ValueError(
+                    f"checksum mismatch for {path}: sha256 {actual}, the manifest "
+                    f"datasets/{manifest_name}.json expects {expected}; the file is corrupt or "
+                    "a different version"
+                )
+        out[rel] = path
+    return out
+
+
+def build_manifest(
+    name: str,
+    root: str | os.PathLike,
+    paths: list[str],
+    *,
+    url_base: str | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """Build a manifest dict (checksums and sizes) for files under ``root``.
+
+    Each file's ``url`` is ``urls[path]`` when given in ``fields['urls']``, else
+    ``url_base/<file name>``; files absent from ``root`` get ``sha256`` and ``bytes`` of ``None``.
+    """
+    root = Path(root)
+    urls: dict[str, str] = fields.pop("urls", {})
+    files = []
+    for rel in paths:
+        p = root / rel
+        entry: dict[str, Any] = {"path": rel}
+        if p.is_file():
+            entry.update(sha256=sha256sum(p), bytes=p.stat().st_size)
+        else:
+            entry.update(sha256=None, bytes=None)
+        url = urls.get(rel) or (f"{url_base}/{Path(rel).name}" if url_base else None)
+        if url:
+            entry["url"] = url
+        files.append(entry)
+    return {"name": name, **fields, "files": files}
