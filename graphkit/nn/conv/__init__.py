@@ -1,6 +1,9 @@
 """Message-passing layers, one per file."""
 
+from graphkit.nn.conv.dagnn_prop import DAGNNProp
 from graphkit.nn.conv.degree_power_gcn import DegreePowerGCNConv, degree_power_norm
+from graphkit.nn.conv.hop_attention import HopAttention
 
 __all__: list[str] = []
 __all__ += ["DegreePowerGCNConv", "degree_power_norm"]
+__all__ += ["DAGNNProp", "HopAttention"]

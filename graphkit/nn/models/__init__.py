@@ -1,3 +1,8 @@
 """Models built from graphkit and PyG layers."""
 
+from graphkit.nn.models.air import APPNPAIR, GCNAIR, SGCAIR
+from graphkit.nn.models.dagnn import DAGNN
+from graphkit.nn.models.initial_residual_mlp import InitialResidualMLP
+
 __all__: list[str] = []
+__all__ += ["DAGNN", "SGCAIR", "APPNPAIR", "GCNAIR", "InitialResidualMLP"]
