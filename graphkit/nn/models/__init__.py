@@ -2,7 +2,9 @@
 
 from graphkit.nn.models.air import APPNPAIR, GCNAIR, SGCAIR
 from graphkit.nn.models.dagnn import DAGNN
+from graphkit.nn.models.hgnn import HGNN, HGNNP
 from graphkit.nn.models.initial_residual_mlp import InitialResidualMLP
 
 __all__: list[str] = []
 __all__ += ["DAGNN", "SGCAIR", "APPNPAIR", "GCNAIR", "InitialResidualMLP"]
+__all__ += ["HGNN", "HGNNP"]

@@ -1,0 +1,166 @@
+"""The HGNN hypergraph convolution (Feng et al., AAAI 2019)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.nn import Parameter
+from torch_geometric.nn.conv import MessagePassing
+from torch_geometric.nn.dense.linear import Linear
+from torch_geometric.nn.inits import zeros
+
+from graphkit.data.hypergraph import (
+    check_hyperedge_index,
+    hyperedge_degree,
+    num_hyperedges_of,
+    vertex_degree,
+)
+
+__all__ = ["HGNNConv", "hgnn_norm"]
+
+
+def _inv(t: Tensor, power: float = 1.0) -> Tensor:
+    out = t.pow(-power)
+    return out.masked_fill(torch.isinf(out), 0.0)
+
+
+def hgnn_norm(
+    hyperedge_index: Tensor,
+    num_nodes: int,
+    num_hyperedges: int,
+    hyperedge_weight: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Per-incidence coefficients of the two stages of the HGNN convolution.
+
+    For incidence ``(v, e)`` the vertex-to-hyperedge stage uses
+    :math:`\\delta(e)^{-1} d(v)^{-1/2}` and the hyperedge-to-vertex stage
+    :math:`w_e \\, d(v)^{-1/2}`, so the two stages together apply
+    :math:`\\mathbf{D}_v^{-1/2}\\mathbf{H}\\mathbf{W}\\mathbf{D}_e^{-1}\\mathbf{H}^\\top
+    \\mathbf{D}_v^{-1/2}`. Zero degrees give zero coefficients.
+    """
+    w = _weights(hyperedge_index, num_hyperedges, hyperedge_weight)
+    dv = _inv(vertex_degree(hyperedge_index, num_nodes, w), 0.5)
+    de = _inv(hyperedge_degree(hyperedge_index, num_hyperedges))
+    v, e = hyperedge_index
+    return de[e] * dv[v], w[e] * dv[v]
+
+
+def _weights(hyperedge_index: Tensor, num_hyperedges: int, weight: Tensor | None) -> Tensor:
+    if weight is None:
+        return torch.ones(num_hyperedges, device=hyperedge_index.device)
+    if weight.dim() != 1 or weight.numel() != num_hyperedges:
+        raise ValueError(
+            f"hyperedge_weight must have shape [{num_hyperedges}], got {list(weight.shape)}"
+        )
+    return weight.float()
+
+
+class HGNNConv(MessagePassing):
+    r"""The hypergraph convolution from `"Hypergraph Neural Networks"
+    <https://arxiv.org/abs/1809.09401>`_ (Feng et al., AAAI 2019):
+
+    .. math::
+        \mathbf{X}^{\prime} = \mathbf{D}_v^{-1/2} \mathbf{H} \mathbf{W}
+        \mathbf{D}_e^{-1} \mathbf{H}^{\top} \mathbf{D}_v^{-1/2} \mathbf{X} \mathbf{\Theta}
+        + \mathbf{b}
+
+    where :math:`\mathbf{H}` is the incidence matrix, :math:`\mathbf{W}` the diagonal
+    hyperedge weights (default 1), :math:`\mathbf{D}_v` the weighted vertex degrees
+    :math:`d(v) = \sum_e w_e h(v, e)` and :math:`\mathbf{D}_e` the hyperedge sizes. It is
+    computed as two message-passing stages (vertex to hyperedge, hyperedge to vertex), never
+    forming the :math:`N \times N` operator. PyG's
+    :class:`~torch_geometric.nn.conv.HypergraphConv` normalises with :math:`\mathbf{D}_v^{-1}`
+    on the left only; this layer uses the symmetric form of the paper and of DHG's ``HGNNConv``.
+
+    Args:
+        in_channels (int): Size of each input sample.
+        out_channels (int): Size of each output sample.
+        bias (bool, optional): Learn an additive bias :math:`\mathbf{b}`. (default: :obj:`True`)
+        cached (bool, optional): Compute the normalisation on the first call and reuse it;
+            only for a fixed hypergraph (transductive training). Call :meth:`reset_cache` when
+            the hypergraph changes. (default: :obj:`False`)
+        **kwargs (optional): Additional arguments of
+            :class:`torch_geometric.nn.conv.MessagePassing`.
+
+    Shapes:
+        - **input:** vertex features :math:`(N, F_{in})`, hyperedge indices
+          :math:`(2, \text{nnz})` (vertex id, hyperedge id) per incidence, hyperedge
+          weights :math:`(M)` *(optional)*
+        - **output:** vertex features :math:`(N, F_{out})`
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        bias: bool = True,
+        cached: bool = False,
+        **kwargs,
+    ) -> None:
+        kwargs.setdefault("aggr", "add")
+        super().__init__(flow="source_to_target", node_dim=0, **kwargs)
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.cached = cached
+        self._cache: tuple[Tensor, Tensor] | None = None
+        self.lin = Linear(in_channels, out_channels, bias=False, weight_initializer="glorot")
+        self.bias = Parameter(torch.empty(out_channels)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        self.lin.reset_parameters()
+        if self.bias is not None:
+            zeros(self.bias)
+        self.reset_cache()
+
+    def reset_cache(self) -> None:
+        """Forget the cached normalisation (call after changing the hypergraph)."""
+        self._cache = None
+
+    def normalize(
+        self,
+        hyperedge_index: Tensor,
+        num_nodes: int,
+        num_hyperedges: int,
+        hyperedge_weight: Tensor | None,
+    ) -> tuple[Tensor, Tensor]:
+        """The two per-incidence coefficient vectors (see :func:`hgnn_norm`)."""
+        return hgnn_norm(hyperedge_index, num_nodes, num_hyperedges, hyperedge_weight)
+
+    def forward(
+        self,
+        x: Tensor,
+        hyperedge_index: Tensor,
+        hyperedge_weight: Tensor | None = None,
+        num_hyperedges: int | None = None,
+    ) -> Tensor:
+        num_nodes = x.size(0)
+        if self._cache is not None:
+            v2e, e2v = self._cache
+            if v2e.numel() != hyperedge_index.size(1):
+                raise ValueError(
+                    f"{self.__class__.__name__} is cached for {v2e.numel()} incidences but "
+                    f"got {hyperedge_index.size(1)}: call reset_cache() after changing the "
+                    "hypergraph"
+                )
+        else:
+            hyperedge_index = check_hyperedge_index(hyperedge_index, num_nodes, num_hyperedges)
+        m = num_hyperedges_of(hyperedge_index, num_hyperedges)
+        if self._cache is None:
+            v2e, e2v = self.normalize(hyperedge_index, num_nodes, m, hyperedge_weight)
+            if self.cached:
+                self._cache = (v2e, e2v)
+
+        x = self.lin(x)
+        x_e = self.propagate(hyperedge_index, x=x, weight=v2e, size=(num_nodes, m))
+        out = self.propagate(hyperedge_index.flip([0]), x=x_e, weight=e2v, size=(m, num_nodes))
+        if self.bias is not None:
+            out = out + self.bias
+        return out
+
+    def message(self, x_j: Tensor, weight: Tensor) -> Tensor:
+        return weight.view(-1, 1) * x_j
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self.in_channels}, {self.out_channels})"

@@ -1,0 +1,115 @@
+"""HGNNConv / HGNNPConv against the dense matrix formulas; the HGNN and HGNN+ models."""
+
+import pytest
+import torch
+from torch_geometric.nn import HypergraphConv
+
+from graphkit.data.hypergraph import (
+    add_singleton_hyperedges,
+    hyperedge_index_from_list,
+    incidence_matrix,
+)
+from graphkit.nn import HGNN, HGNNP, HGNNConv, HGNNPConv
+
+N = 6
+
+
+@pytest.fixture
+def hg():
+    index, m = hyperedge_index_from_list([[0, 1, 2], [2, 3], [3, 4, 0], [1]], num_nodes=N)
+    return index, m  # vertex 5 is isolated
+
+
+def dense(index, m, w):
+    H = incidence_matrix(index, N, m, layout="dense").double()
+    dv = H @ w
+    de = H.sum(0)
+    return H, dv, de
+
+
+def inv(t, p=1.0):
+    out = t.pow(-p)
+    out[torch.isinf(out)] = 0
+    return out
+
+
+def test_hgnn_conv_equals_dense_formula(hg):
+    index, m = hg
+    w = torch.tensor([1.0, 2.0, 0.5, 3.0], dtype=torch.float64)
+    x = torch.randn(N, 4, dtype=torch.float64)
+    conv = HGNNConv(4, 3).double()
+    torch.nn.init.normal_(conv.bias)
+    H, dv, de = dense(index, m, w)
+    L = torch.diag(inv(dv, 0.5)) @ H @ torch.diag(w) @ torch.diag(inv(de)) @ H.T \
+        @ torch.diag(inv(dv, 0.5))
+    expected = L @ x @ conv.lin.weight.T + conv.bias
+    torch.testing.assert_close(conv(x, index, w), expected)
+    # The isolated vertex receives only the bias.
+    torch.testing.assert_close(conv(x, index, w)[5], conv.bias)
+
+
+def test_hgnnp_conv_equals_dense_formula(hg):
+    index, m = hg
+    index, m = add_singleton_hyperedges(index, N, m)
+    w = torch.tensor([1.0, 2.0, 0.5, 3.0, 1.0], dtype=torch.float64)
+    x = torch.randn(N, 4, dtype=torch.float64)
+    conv = HGNNPConv(4, 3).double()
+    H, dv, de = dense(index, m, w)
+    L = torch.diag(1 / dv) @ H @ torch.diag(w) @ torch.diag(1 / de) @ H.T
+    torch.testing.assert_close(conv(x, index, w), L @ x @ conv.lin.weight.T + conv.bias)
+
+
+def test_hgnnp_conv_matches_pyg_hypergraph_conv_when_unweighted(hg):
+    # PyG's HypergraphConv is D_v^{-1} H W D_e^{-1} H^T X Theta: HGNN+ with unit weights.
+    index, m = hg
+    x = torch.randn(N, 5)
+    ours, pyg = HGNNPConv(5, 2), HypergraphConv(5, 2)
+    pyg.lin.weight.data.copy_(ours.lin.weight)
+    pyg.bias.data.copy_(ours.bias)
+    torch.testing.assert_close(ours(x, index), pyg(x, index))
+
+
+def test_cache_reuses_normalisation_and_detects_a_new_hypergraph(hg):
+    index, m = hg
+    x = torch.randn(N, 4)
+    conv = HGNNConv(4, 2, cached=True)
+    first = conv(x, index)
+    assert conv._cache is not None
+    torch.testing.assert_close(conv(x, index), first)
+    smaller = index[:, :4]
+    with pytest.raises(ValueError, match="reset_cache"):
+        conv(x, smaller)
+    conv.reset_cache()
+    assert conv(x, smaller).shape == (N, 2)
+
+
+def test_conv_rejects_bad_inputs(hg):
+    index, m = hg
+    conv = HGNNConv(4, 2)
+    with pytest.raises(ValueError, match="vertex id"):
+        conv(torch.randn(3, 4), index)
+    with pytest.raises(ValueError, match="hyperedge_weight"):
+        conv(torch.randn(N, 4), index, torch.ones(2))
+    assert "HGNNConv(4, 2)" == repr(conv)
+
+
+@pytest.mark.parametrize("cls", [HGNN, HGNNP])
+def test_models_fit_a_tiny_task_and_reset(cls, hg):
+    torch.manual_seed(0)
+    index, m = add_singleton_hyperedges(*hg[:1], N, hg[1])
+    x = torch.eye(N)
+    y = torch.tensor([0, 0, 1, 1, 1, 0])
+    model = cls(N, 8, 2, dropout=0.0, cached=True)
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    for _ in range(100):
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(x, index, num_hyperedges=m), y)
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.3
+    assert model.embed(x, index).shape == (N, 8)
+    before = model.conv1.lin.weight.clone()
+    model.reset_parameters()
+    assert not torch.equal(before, model.conv1.lin.weight)
+    with pytest.raises(ValueError, match="dropout"):
+        cls(4, 8, 2, dropout=1.0)
