@@ -15,8 +15,9 @@ from graphkit.data import (
     registry,
 )
 from graphkit.data.download import ensure_files, resolve_root
+from graphkit.data.temporal import read_jodie_csv  # also registers the temporal datasets
 
-__all__ = ["ensure_files", "load", "registry", "resolve_root"]
+__all__ = ["ensure_files", "load", "read_jodie_csv", "registry", "resolve_root"]
 
 
 def load(name: str, root: str | None = None, **kwargs: Any) -> Any:
