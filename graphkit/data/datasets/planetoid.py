@@ -12,13 +12,18 @@ class (``y = 0``, outside every mask).
 
 from __future__ import annotations
 
+import pickle
+
+import numpy as np
+import scipy.sparse as sp
+import torch
 from torch_geometric.data import Data
 
 from graphkit.data.download import ensure_files
 from graphkit.data.registry import register
 from graphkit.data.validation import check_edge_index, check_features
 
-__all__ = ["load_planetoid"]
+__all__ = ["load_planetoid", "read_planetoid_structure"]
 
 _COMMIT = "af6abf468a772cc055bec88c52e4d6f51b7c37e3"
 SOURCE = f"https://github.com/kimiyoung/planetoid/tree/{_COMMIT}/data"
@@ -43,6 +48,42 @@ def load_planetoid(root: str, name: str) -> Data:
     check_features(data.x)
     check_edge_index(data.edge_index, data.num_nodes)
     return data
+
+
+def read_planetoid_structure(root: str, name: str) -> tuple[sp.csr_matrix, torch.Tensor]:
+    """The adjacency and labels of a Planetoid graph, without reading any feature file.
+
+    Nodes are numbered as in the ``graph`` pickle (GCN/DeepRobust order: training and unlabelled
+    nodes, then the test nodes at the positions given by ``test.index``). The adjacency is the
+    symmetric, binary matrix of the adjacency lists, self-loops included.
+
+    Returns:
+        ``(adjacency [N, N] CSR float32, y [N] int64)``.
+    """
+    prefix = name.lower()
+    raw = f"Planetoid/{name}/raw/ind.{prefix}"
+    wanted = [f"{raw}.{s}" for s in ("ally", "ty", "graph", "test.index")]
+    files = ensure_files(name, root, wanted)
+    objs = {}
+    for suffix in ("ally", "ty", "graph"):
+        with open(files[f"{raw}.{suffix}"], "rb") as f:
+            objs[suffix] = pickle.load(f, encoding="latin1")
+    test_index = np.loadtxt(files[f"{raw}.test.index"], dtype=np.int64, ndmin=1)
+    graph = objs["graph"]
+    n = len(graph)
+    pairs = np.array([(u, v) for u, nbrs in graph.items() for v in nbrs], dtype=np.int64)
+    if pairs.size and (pairs.max() >= n or pairs.min() < 0):
+        raise ValueError(f"{files[f'{raw}.graph']}: node ids must lie in 0..{n - 1}")
+    adj = sp.coo_matrix((np.ones(len(pairs), np.float32), (pairs[:, 0], pairs[:, 1])), (n, n))
+    adj = sp.csr_matrix(adj + adj.T)
+    adj.data[:] = 1.0
+    labels = np.vstack([objs["ally"], objs["ty"]])
+    if labels.shape[0] != n:
+        raise ValueError(
+            f"node-count mismatch: {name} has {labels.shape[0]} label rows but {n} graph nodes"
+        )
+    labels[test_index] = labels[np.sort(test_index)]
+    return adj, torch.from_numpy(labels.argmax(1).astype(np.int64))
 
 
 def _register(name: str, size: str) -> None:

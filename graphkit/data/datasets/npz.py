@@ -1,0 +1,122 @@
+"""The gnn-benchmark ``.npz`` format (Amazon, Coauthor, Cora-Full, ... and its Cora/CiteSeer).
+
+`Pitfalls of Graph Neural Network Evaluation <https://arxiv.org/abs/1811.05868>`_ (Shchur et al.,
+2018). A file holds the adjacency (``adj_data/adj_indices/adj_indptr/adj_shape``, CSR), optional
+attributes (``attr_*``, CSR, or a dense ``attr_matrix``) and ``labels``. The same layout is used
+by gnn-meta-attack's clean graphs for Pro-GNN.
+
+Rule of :func:`read_npz`: edges are symmetrised, duplicates merged, weights dropped (binary
+graph) and self-loops removed; ``data.cleaning`` records the counts. Use
+:func:`graphkit.data.splits.random_planetoid_split` for the 20/30/rest split and
+:func:`graphkit.data.splits.largest_connected_component` for the LCC.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch_geometric.data import Data
+
+from graphkit.data.download import ensure_files
+from graphkit.data.edges import undirected_edge_index
+from graphkit.data.registry import register
+from graphkit.data.validation import check_features, check_num_nodes
+
+__all__ = ["read_npz", "read_npz_arrays"]
+
+_COMMIT = "1e72912a0810cdf27ae54fd589a3b43358a2b161"
+
+
+def _csr(z: np.lib.npyio.NpzFile, prefix: str, path: Path) -> sp.csr_matrix:
+    try:
+        return sp.csr_matrix(
+            (z[f"{prefix}_data"], z[f"{prefix}_indices"], z[f"{prefix}_indptr"]),
+            shape=tuple(z[f"{prefix}_shape"]),
+        )
+    except KeyError as e:
+        raise ValueError(f"{path} lacks the array {e.args[0]} of the '{prefix}' matrix") from None
+    except ValueError as e:
+        raise ValueError(f"{path}: malformed '{prefix}' CSR matrix ({e})") from None
+
+
+def read_npz_arrays(
+    path: str | os.PathLike,
+) -> tuple[sp.csr_matrix, sp.csr_matrix | np.ndarray | None, np.ndarray | None]:
+    """Return the raw ``(adjacency, attributes or None, labels or None)`` of an npz file."""
+    path = Path(path)
+    with np.load(path, allow_pickle=True) as z:
+        adj = _csr(z, "adj", path)
+        if "attr_data" in z:
+            attr = _csr(z, "attr", path)
+        elif "attr_matrix" in z:
+            attr = np.asarray(z["attr_matrix"])
+        else:
+            attr = None
+        if "labels" in z:
+            labels = np.asarray(z["labels"])
+        elif "labels_data" in z:
+            labels = _csr(z, "labels", path).toarray()
+        else:
+            labels = None
+    if adj.shape[0] != adj.shape[1]:
+        raise ValueError(f"{path}: the adjacency must be square, got shape {adj.shape}")
+    n = adj.shape[0]
+    for what, arr in (("attributes", attr), ("labels", labels)):
+        if arr is not None and arr.shape[0] != n:
+            raise ValueError(
+                f"{path}: node-count mismatch: {what} have {arr.shape[0]} rows but the "
+                f"adjacency has {n} nodes"
+            )
+    return adj, attr, labels
+
+
+def read_npz(path: str | os.PathLike) -> Data:
+    """Read a gnn-benchmark ``.npz`` file as an undirected, unweighted PyG ``Data``.
+
+    Returns ``Data(x [N, F] float32, edge_index, y [N] int64 (or [N, C] float32 when the
+    labels are multi-label), cleaning)``; ``x`` is ``None`` when the file has no attributes.
+    """
+    adj, attr, labels = read_npz_arrays(path)
+    n = check_num_nodes(adj.shape[0])
+    coo = adj.tocoo()
+    edge_index, report = undirected_edge_index(
+        np.stack([coo.row, coo.col], axis=1), n, self_loops="remove"
+    )
+    data = Data(edge_index=edge_index, num_nodes=n)
+    if attr is not None:
+        dense = attr.toarray() if sp.issparse(attr) else attr
+        data.x = check_features(torch.from_numpy(np.asarray(dense, dtype=np.float32)))
+    if labels is not None:
+        if labels.ndim == 1:
+            data.y = torch.from_numpy(labels.astype(np.int64))
+        else:
+            data.y = torch.from_numpy(labels.astype(np.float32))
+    data.cleaning = report
+    return data
+
+
+def _register(name: str, size: str) -> None:
+    def loader(root: str) -> Data:
+        (path,) = ensure_files(f"gnn-benchmark-{name}", root).values()
+        return read_npz(path)
+
+    loader.__name__ = f"load_gnn_benchmark_{name}"
+    loader.__doc__ = f"gnn-benchmark {name}.npz: undirected, unweighted, no self-loops, no split."
+    register(
+        f"gnn-benchmark-{name}",
+        task="node classification",
+        size=size,
+        source=f"https://github.com/shchur/gnn-benchmark/tree/{_COMMIT}/data/npz",
+        citation="Shchur, Mumme, Bojchevski, Günnemann. Pitfalls of Graph Neural Network "
+        "Evaluation. R2L workshop, NeurIPS 2018",
+        license="MIT",
+        manifest=f"gnn-benchmark-{name}",
+    )(loader)
+
+
+_register("cora", "2708 nodes, 5278 edges, 7 classes")
+_register("citeseer", "3312 nodes, 4536 edges, 6 classes")

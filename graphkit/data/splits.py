@@ -1,0 +1,95 @@
+"""Split and subgraph helpers for node-level datasets.
+
+* :func:`random_planetoid_split`: the split of `Pitfalls of Graph Neural Network Evaluation
+  <https://arxiv.org/abs/1811.05868>`_ (Shchur et al., 2018): per class, ``train_per_class``
+  random training nodes and ``val_per_class`` validation nodes; all the others are test nodes.
+* :func:`largest_connected_component`: the subgraph induced by the largest (weakly) connected
+  component, nodes kept in ascending order of their original index (as DeepRobust and
+  gnn-benchmark do), with the mapping kept in ``data.lcc_nodes``.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch_geometric.data import Data
+
+from graphkit.data.validation import check_edge_index
+
+__all__ = ["largest_connected_component", "random_planetoid_split"]
+
+
+def random_planetoid_split(
+    data: Data, train_per_class: int = 20, val_per_class: int = 30, seed: int = 0
+) -> Data:
+    """Return a shallow copy of ``data`` with random ``train_mask``, ``val_mask``, ``test_mask``.
+
+    For every class ``c``, a random permutation of the nodes with ``y == c`` (drawn from a
+    ``torch.Generator`` seeded with ``seed``) gives the first ``train_per_class`` nodes to
+    training, the next ``val_per_class`` to validation and the rest to test.
+
+    Raises:
+        ValueError: ``data.y`` is missing or not a vector of class ids, a count is negative, or
+            a class has fewer than ``train_per_class + val_per_class`` nodes.
+    """
+    y = getattr(data, "y", None)
+    if y is None or y.dim() != 1 or y.is_floating_point():
+        raise ValueError("random_planetoid_split needs data.y as a vector of integer class ids")
+    if train_per_class < 0 or val_per_class < 0:
+        raise ValueError(
+            f"train_per_class and val_per_class must be >= 0, got {train_per_class}, "
+            f"{val_per_class}"
+        )
+    gen = torch.Generator().manual_seed(seed)
+    n = y.numel()
+    train = torch.zeros(n, dtype=torch.bool)
+    val = torch.zeros(n, dtype=torch.bool)
+    for c in torch.unique(y).tolist():
+        idx = (y == c).nonzero().view(-1)
+        if idx.numel() < train_per_class + val_per_class:
+            raise ValueError(
+                f"class {c} has {idx.numel()} nodes, fewer than train_per_class + "
+                f"val_per_class = {train_per_class + val_per_class}"
+            )
+        idx = idx[torch.randperm(idx.numel(), generator=gen)]
+        train[idx[:train_per_class]] = True
+        val[idx[train_per_class : train_per_class + val_per_class]] = True
+    out = copy.copy(data)
+    out.train_mask, out.val_mask, out.test_mask = train, val, ~(train | val)
+    return out
+
+
+def lcc_nodes(edge_index: torch.Tensor, num_nodes: int) -> torch.Tensor:
+    """Sorted ids of the nodes in the largest weakly connected component.
+
+    Ties between equally large components go to the one holding the smallest node id.
+    """
+    edge_index = check_edge_index(edge_index, num_nodes)
+    if num_nodes <= 0:
+        raise ValueError(f"the graph is empty (num_nodes={num_nodes})")
+    row, col = edge_index.cpu().numpy()
+    adj = sp.coo_matrix((np.ones(row.size), (row, col)), shape=(num_nodes, num_nodes))
+    _, comp = sp.csgraph.connected_components(adj, directed=True, connection="weak")
+    largest = int(np.argmax(np.bincount(comp)))  # components are numbered by first node
+    return torch.from_numpy(np.flatnonzero(comp == largest).astype(np.int64))
+
+
+def largest_connected_component(data: Data) -> Data:
+    """Return the subgraph induced by the largest connected component of ``data``.
+
+    Node-level tensors (``x``, ``y``, masks, ...) are sliced, edges relabelled to
+    ``0..n_lcc-1`` and ``data.lcc_nodes[i]`` is the original id of new node ``i`` (ascending).
+    """
+    nodes = lcc_nodes(data.edge_index, data.num_nodes)
+    extra = {k: data[k] for k in ("cleaning",) if k in data}
+    base = copy.copy(data)
+    for k in extra:
+        del base[k]
+    out = base.subgraph(nodes)
+    out.lcc_nodes = nodes
+    for k, v in extra.items():
+        out[k] = v
+    return out
