@@ -1,0 +1,27 @@
+"""Evaluation metrics on tensors or arrays; every score is a fraction in [0, 1].
+
+* classification: :func:`accuracy`, :func:`f1_score` (micro/macro, single- and multi-label),
+  :func:`top_k_predictions` / :func:`top_k_f1` (DeepWalk's multi-label protocol),
+  :func:`roc_auc`, :func:`average_precision`;
+* ranking: :func:`mrr`, :func:`hits_at_k`;
+* :class:`Evaluator`: a drop-in for OGB's ``Evaluator`` on ogbn-* and ogbl-* names;
+* :func:`linear_probe`: node classification from embeddings by logistic regression.
+"""
+
+from graphkit.metrics.classification import (
+    accuracy,
+    average_precision,
+    f1_score,
+    roc_auc,
+    top_k_f1,
+    top_k_predictions,
+)
+
+__all__ = [
+    "accuracy",
+    "f1_score",
+    "top_k_predictions",
+    "top_k_f1",
+    "roc_auc",
+    "average_precision",
+]

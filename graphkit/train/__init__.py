@@ -1,0 +1,27 @@
+"""Shared training utilities: seeding, a full-batch node-classification loop, a run logger.
+
+* :func:`seed_everything`, :class:`deterministic`: reproducibility.
+* :func:`train_node_classifier`: full-batch training with best-validation selection and the
+  ``"patience"`` or PyG-citation (``"pyg_citation"``) early-stopping rules.
+* :class:`Logger`: OGB-style results over runs (best validation, mean and std).
+* :func:`run_repeated`: run ``r`` seeded with ``seed + r``.
+"""
+
+from graphkit.train.logger import Logger
+from graphkit.train.node_classification import (
+    NodeClassificationResult,
+    default_forward,
+    train_node_classifier,
+)
+from graphkit.train.repeat import run_repeated
+from graphkit.train.seed import deterministic, seed_everything
+
+__all__ = [
+    "seed_everything",
+    "deterministic",
+    "train_node_classifier",
+    "NodeClassificationResult",
+    "default_forward",
+    "Logger",
+    "run_repeated",
+]

@@ -1,0 +1,141 @@
+import copy
+
+import pytest
+import torch
+
+from graphkit.nn.models import GCN
+from graphkit.train import seed_everything, train_node_classifier
+
+
+def _model(data, dropout=0.0):
+    seed_everything(0)
+    return GCN(data.num_features, 16, 2, dropout=dropout)
+
+
+def test_learns_separable_graph(two_blobs):
+    result = train_node_classifier(_model(two_blobs), two_blobs, epochs=50)
+    assert result.val_acc == 1.0 and result.history[-1]["test_acc"] == 1.0
+    assert result.epochs_run == 50 == len(result.epoch_times)
+    assert result.train_seconds > 0
+    assert set(result.history[0]) == {"epoch", "loss", "train_loss", "train_acc", "val_loss",
+                                      "val_acc", "test_loss", "test_acc"}
+
+
+@pytest.mark.parametrize("selection", ["val_acc", "val_loss"])
+def test_selection_is_first_best_epoch(two_blobs, selection):
+    result = train_node_classifier(_model(two_blobs, 0.5), two_blobs, epochs=30,
+                                   selection=selection)
+    values = [h[selection] for h in result.history]
+    target = max(values) if selection == "val_acc" else min(values)
+    assert result.best_epoch == values.index(target) + 1
+    best = result.history[result.best_epoch - 1]
+    assert (result.val_acc, result.test_acc, result.val_loss) == (
+        best["val_acc"], best["test_acc"], best["val_loss"])
+
+
+def test_patience_stops_patience_epochs_after_best(two_blobs):
+    result = train_node_classifier(_model(two_blobs), two_blobs, epochs=500, patience=5)
+    assert result.epochs_run == result.best_epoch + 5 < 500
+
+
+def test_pyg_citation_rule_matches_its_definition(two_blobs):
+    epochs, window = 200, 10
+    result = train_node_classifier(_model(two_blobs, 0.5), two_blobs, epochs=epochs,
+                                   patience=window, early_stopping="pyg_citation",
+                                   weight_decay=0.0, lr=0.05)
+    losses = [h["val_loss"] for h in result.history]
+    stop = None
+    for t in range(epochs // 2 + 1, len(losses) + 1):  # epochs are 1-based
+        prev = losses[max(0, t - 1 - window):t - 1]
+        if losses[t - 1] > sum(prev) / len(prev):
+            stop = t
+            break
+    assert stop == result.epochs_run if stop is not None else result.epochs_run == epochs
+    assert result.epochs_run > epochs // 2
+    assert result.best_epoch == losses.index(min(losses)) + 1  # selection defaults to val_loss
+
+
+def test_restores_best_weights(two_blobs):
+    model = _model(two_blobs, 0.5)
+    result = train_node_classifier(model, two_blobs, epochs=40, selection="val_loss")
+    model.eval()
+    with torch.no_grad():
+        out = model(two_blobs.x, two_blobs.edge_index)
+    val_loss = torch.nn.functional.cross_entropy(out[two_blobs.val_mask],
+                                                 two_blobs.y[two_blobs.val_mask])
+    assert float(val_loss) == pytest.approx(result.val_loss, abs=1e-6)
+
+
+def test_mask_forms_agree_and_data_is_untouched(two_blobs):
+    original = copy.copy(two_blobs)
+    a = train_node_classifier(_model(two_blobs), two_blobs, epochs=20)
+    index_data = copy.copy(two_blobs)
+    for name in ("train", "val", "test"):
+        index_data[f"{name}_mask"] = two_blobs[f"{name}_mask"].nonzero().view(-1)
+    b = train_node_classifier(_model(two_blobs), index_data, epochs=20)
+    split_data = copy.copy(two_blobs)
+    for name in ("train", "val", "test"):
+        m = two_blobs[f"{name}_mask"]
+        split_data[f"{name}_mask"] = torch.stack([~m, m], dim=1)
+    c = train_node_classifier(_model(two_blobs), split_data, epochs=20, split=1)
+    assert [h["val_loss"] for h in a.history] == pytest.approx([h["val_loss"] for h in b.history])
+    assert [h["val_loss"] for h in a.history] == pytest.approx([h["val_loss"] for h in c.history])
+    for key in original.keys():
+        assert two_blobs[key] is original[key]
+
+
+def test_custom_forward_loss_and_optimizer(two_blobs):
+    calls = []
+
+    def forward(model, data):
+        calls.append(1)
+        return torch.log_softmax(model(data.x, data.edge_index), dim=-1)
+
+    model = _model(two_blobs)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    result = train_node_classifier(model, two_blobs, epochs=5, forward=forward,
+                                   loss_fn=torch.nn.functional.nll_loss, optimizer=opt)
+    assert len(calls) == 10  # one training and one evaluation pass per epoch
+    assert result.epochs_run == 5
+
+
+def test_without_test_mask_reports_nan(two_blobs):
+    del two_blobs.test_mask
+    result = train_node_classifier(_model(two_blobs), two_blobs, epochs=3)
+    assert result.test_acc != result.test_acc
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"epochs": 0}, "epochs"),
+    ({"patience": 0}, "patience"),
+    ({"selection": "test_acc"}, "selection"),
+    ({"early_stopping": "never"}, "early_stopping"),
+    ({"lr": 0.0}, "lr"),
+])
+def test_bad_arguments(two_blobs, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        train_node_classifier(_model(two_blobs), two_blobs, **kwargs)
+
+
+def test_bad_data(two_blobs):
+    model = _model(two_blobs)
+    bad = copy.copy(two_blobs)
+    del bad.val_mask
+    with pytest.raises(ValueError, match="no val_mask"):
+        train_node_classifier(model, bad, epochs=1)
+    bad = copy.copy(two_blobs)
+    bad.train_mask = torch.zeros(two_blobs.num_nodes, dtype=torch.bool)
+    with pytest.raises(ValueError, match="train_mask selects no nodes"):
+        train_node_classifier(model, bad, epochs=1)
+    bad = copy.copy(two_blobs)
+    bad.val_mask = torch.stack([two_blobs.val_mask] * 2, dim=1)
+    with pytest.raises(ValueError, match="split="):
+        train_node_classifier(model, bad, epochs=1)
+    bad = copy.copy(two_blobs)
+    bad.test_mask = torch.tensor([0, 999])
+    with pytest.raises(ValueError, match="test_mask holds node indices outside"):
+        train_node_classifier(model, bad, epochs=1)
+    bad = copy.copy(two_blobs)
+    bad.y = two_blobs.y.float()
+    with pytest.raises(ValueError, match="integer class"):
+        train_node_classifier(model, bad, epochs=1)
