@@ -1,3 +1,10 @@
 """Dataset loaders, one module per family; importing this package registers them all."""
 
-from graphkit.data.datasets import hypergcn, networks, npz, planetoid, prognn  # noqa: F401
+from graphkit.data.datasets import (  # noqa: F401
+    hypergcn,
+    networks,
+    npz,
+    planetoid,
+    prognn,
+    synthetic,
+)
