@@ -16,6 +16,9 @@ from graphkit.metrics.classification import (
     top_k_f1,
     top_k_predictions,
 )
+from graphkit.metrics.evaluator import OGB_METRICS, Evaluator
+from graphkit.metrics.probe import linear_probe
+from graphkit.metrics.ranking import hits_at_k, mrr, ranks
 
 __all__ = [
     "accuracy",
@@ -24,4 +27,10 @@ __all__ = [
     "top_k_f1",
     "roc_auc",
     "average_precision",
+    "ranks",
+    "mrr",
+    "hits_at_k",
+    "Evaluator",
+    "OGB_METRICS",
+    "linear_probe",
 ]

@@ -29,10 +29,10 @@ def _labels(y_pred: Any, y_true: Any) -> tuple[Tensor, Tensor]:
     pred = as_tensor(y_pred, "y_pred").to(true.device)
     if true.dim() == 2 and true.size(1) == 1:
         true = true.view(-1)
+    if pred.dim() == 2 and pred.size(1) == 1:  # a label column, as OGB stores them
+        pred = pred.view(-1)
     if pred.dim() == true.dim() + 1:
         pred = pred.argmax(dim=-1)
-    elif pred.dim() == 2 and pred.size(1) == 1:
-        pred = pred.view(-1)
     if pred.shape != true.shape:
         raise ValueError(
             f"y_pred has shape {tuple(pred.shape)} but y_true has shape {tuple(true.shape)}; "
