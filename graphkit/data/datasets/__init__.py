@@ -4,6 +4,7 @@ from graphkit.data.datasets import (  # noqa: F401
     hypergcn,
     networks,
     npz,
+    ogb,
     planetoid,
     prognn,
     synthetic,
