@@ -10,14 +10,28 @@ from __future__ import annotations
 
 from typing import Any
 
+from torch_geometric.data import Data
+
 from graphkit.data import (
     datasets,  # noqa: F401  (registers the built-in loaders)
     registry,
 )
+from graphkit.data.datasets.npz import read_npz
 from graphkit.data.download import ensure_files, resolve_root
+from graphkit.data.splits import largest_connected_component, random_planetoid_split
 from graphkit.data.temporal import read_jodie_csv  # also registers the temporal datasets
+from graphkit.data.validation import check_data
 
-__all__ = ["ensure_files", "load", "read_jodie_csv", "registry", "resolve_root"]
+__all__ = [
+    "ensure_files",
+    "largest_connected_component",
+    "load",
+    "random_planetoid_split",
+    "read_jodie_csv",
+    "read_npz",
+    "registry",
+    "resolve_root",
+]
 
 
 def load(name: str, root: str | None = None, **kwargs: Any) -> Any:
@@ -33,4 +47,7 @@ def load(name: str, root: str | None = None, **kwargs: Any) -> Any:
         ValueError: unknown name or bad option.
         FileNotFoundError: a needed file is missing and could not be downloaded.
     """
-    return registry.get(name).load(root, **kwargs)
+    out = registry.get(name).load(root, **kwargs)
+    if type(out) is Data:
+        check_data(out)
+    return out

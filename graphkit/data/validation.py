@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "check_data",
     "check_edge_index",
     "check_features",
     "check_num_nodes",
@@ -96,3 +97,30 @@ def check_timestamps(t: Tensor | np.ndarray, name: str = "t", sorted_: bool = Tr
             i = int(dec[0, 0]) + 1
             raise ValueError(f"{name} is not sorted: event {i} comes before event {i - 1} in time")
     return t
+
+
+def check_data(data) -> None:
+    """Check a PyG ``Data`` as a whole: node count, ``edge_index``, ``hyperedge_index``, and
+    that ``x``, ``y`` and every ``*_mask`` have one row per node (masks boolean).
+    """
+    n = data.num_nodes
+    if n is None:
+        raise ValueError("the graph has no nodes (num_nodes is None)")
+    check_num_nodes(int(n))
+    if getattr(data, "edge_index", None) is not None:
+        check_edge_index(data.edge_index, n)
+    if getattr(data, "hyperedge_index", None) is not None:
+        from graphkit.data.hypergraph import check_hyperedge_index
+
+        check_hyperedge_index(data.hyperedge_index, n, getattr(data, "num_hyperedges", None))
+    if getattr(data, "x", None) is not None:
+        check_features(data.x)
+        check_num_nodes(n, data.x)
+    if getattr(data, "y", None) is not None and data.y.dim() > 0:
+        check_num_nodes(n, data.y, name="y")
+    for key in data.keys():
+        if key.endswith("_mask"):
+            mask = data[key]
+            if not isinstance(mask, Tensor) or mask.dtype != torch.bool or mask.dim() != 1:
+                raise ValueError(f"{key} must be a one-dimensional boolean tensor")
+            check_num_nodes(n, mask, name=key)
