@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from graphkit.data.validation import check_timestamps
+from graphkit.sampling._random import floyd_sample
 
 __all__ = ["TemporalNeighborSampler"]
 
@@ -222,7 +223,7 @@ class TemporalNeighborSampler:
         if strategy == "recent":
             back = cols.expand(nodes.numel(), k)  # 0 = latest
         else:
-            back = _floyd_sample(count, k, generator).sort(dim=1).values
+            back = floyd_sample(count, k, generator).sort(dim=1).values
         valid = back < count.unsqueeze(1)
         pos = (end.unsqueeze(1) - 1 - back).clamp(min=0)
         pos = torch.where(valid, pos, torch.zeros_like(pos))
@@ -253,22 +254,3 @@ class TemporalNeighborSampler:
             f"num_events={self.num_events})"
         )
 
-
-def _floyd_sample(count: Tensor, k: int, generator: torch.Generator | None) -> Tensor:
-    """Per row, ``min(k, count)`` distinct integers from ``[0, count)`` uniformly at random.
-
-    Robert Floyd's algorithm, vectorised over rows; rows with ``count <= k`` get
-    ``0 .. k-1`` (entries ``>= count`` are padding for the caller to mask).
-    """
-    b = count.numel()
-    out = torch.empty((b, k), dtype=torch.long, device=count.device)
-    full = count <= k
-    for j in range(k):
-        m = count - k + j  # draw from [0, m]
-        r = torch.rand(b, generator=generator, device=count.device)
-        r = (r * (m + 1).clamp(min=1).to(r.dtype)).long()
-        r = torch.minimum(r, m.clamp(min=0))
-        taken = (out[:, :j] == r.unsqueeze(1)).any(dim=1) if j else torch.zeros_like(full)
-        out[:, j] = torch.where(taken, m, r)
-    out[full] = torch.arange(k, device=count.device)
-    return out

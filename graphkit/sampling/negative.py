@@ -1,0 +1,244 @@
+"""Negative samplers for link prediction, static and temporal.
+
+* :func:`uniform_negative_destinations` -- random destinations (the usual temporal training
+  negatives, and TGB's "random" evaluation setting).
+* :class:`HistoricalNegativeSampler` and :class:`InductiveNegativeSampler` -- the harder
+  evaluation negatives of `Poursafaei et al., "Towards Better Evaluation for Dynamic Link
+  Prediction" <https://arxiv.org/abs/2207.10128>`_ (NeurIPS 2022), following the DyGLib
+  reference implementation.
+* :func:`negative_edges` -- distinct non-edges of a static graph.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from graphkit.data.validation import check_edge_index, check_timestamps
+
+__all__ = [
+    "HistoricalNegativeSampler",
+    "InductiveNegativeSampler",
+    "negative_edges",
+    "uniform_negative_destinations",
+]
+
+
+def uniform_negative_destinations(
+    num: int,
+    nodes: int | Tensor,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """``num`` destinations drawn uniformly (with replacement).
+
+    Args:
+        num: how many to draw.
+        nodes: the number of nodes (draw from ``[0, nodes)``) or a 1-D tensor pool of node ids
+            to draw from (e.g. the distinct destinations of a bipartite stream).
+        generator: random source (must live on ``device``).
+        device: output device (default: the pool's device, else CPU).
+    """
+    if int(num) < 0:
+        raise ValueError(f"num must be non-negative, got {num}")
+    if isinstance(nodes, Tensor):
+        if nodes.dim() != 1 or nodes.numel() == 0:
+            raise ValueError("the destination pool must be a non-empty one-dimensional tensor")
+        device = nodes.device if device is None else device
+        idx = torch.randint(0, nodes.numel(), (int(num),), generator=generator, device=device)
+        return nodes.to(device)[idx]
+    if int(nodes) <= 0:
+        raise ValueError(f"the number of nodes must be positive, got {nodes}")
+    return torch.randint(0, int(nodes), (int(num),), generator=generator, device=device)
+
+
+def negative_edges(
+    edge_index: Tensor,
+    num_nodes: int,
+    num: int,
+    generator: torch.Generator | None = None,
+    allow_self_loops: bool = False,
+) -> Tensor:
+    """``num`` distinct node pairs ``(u, v)`` that are not edges of ``edge_index``, uniformly.
+
+    Pairs are directed: for an undirected graph pass both directions (as PyG stores them).
+    Self-loops are excluded unless ``allow_self_loops``.
+
+    Returns:
+        ``[2, num]`` int64 on ``edge_index``'s device.
+
+    Raises:
+        ValueError: if the graph has fewer than ``num`` non-edges.
+    """
+    edge_index = check_edge_index(edge_index, int(num_nodes))
+    n, num = int(num_nodes), int(num)
+    if num < 0:
+        raise ValueError(f"num must be non-negative, got {num}")
+    device = edge_index.device
+    edges = torch.unique(edge_index[0] * n + edge_index[1])
+    if not allow_self_loops:
+        edges = edges[edges // n != edges % n]
+    available = n * n - (0 if allow_self_loops else n) - edges.numel()
+    if num > available:
+        raise ValueError(
+            f"cannot draw {num} distinct non-edges: the graph has only {available}"
+        )
+    if num == 0:
+        return torch.empty((2, 0), dtype=torch.long, device=device)
+    if n * n <= 4_000_000 and num > available // 4:
+        # Dense request on a small graph: enumerate all non-edges and permute.
+        keys = torch.arange(n * n, device=device)
+        keep = ~torch.isin(keys, edges)
+        if not allow_self_loops:
+            keep &= keys // n != keys % n
+        keys = keys[keep]
+        keys = keys[torch.randperm(keys.numel(), generator=generator, device=device)[:num]]
+    else:
+        keys = torch.empty(0, dtype=torch.long, device=device)
+        while keys.numel() < num:
+            want = num - keys.numel()
+            draw = int(want * n * n / available * 1.1) + 16
+            cand = torch.randint(0, n * n, (draw,), generator=generator, device=device)
+            ok = ~torch.isin(cand, edges) & ~torch.isin(cand, keys)
+            if not allow_self_loops:
+                ok &= cand // n != cand % n
+            cand = _first_unique(cand[ok])
+            keys = torch.cat([keys, cand[:want]])
+    return torch.stack([keys // n, keys % n])
+
+
+def _first_unique(x: Tensor) -> Tensor:
+    """Distinct values of ``x`` keeping the first occurrences in their (random) order."""
+    if x.numel() == 0:
+        return x
+    uniq, inv = torch.unique(x, return_inverse=True)
+    first = torch.full((uniq.numel(),), x.numel(), dtype=torch.long, device=x.device)
+    first.scatter_reduce_(0, inv, torch.arange(x.numel(), device=x.device), reduce="amin")
+    return x[first.sort().values]
+
+
+class _EdgeHistory:
+    """Distinct directed edges of a stream, sorted by the time each first occurs."""
+
+    def __init__(self, src: Tensor, dst: Tensor, t: Tensor, num_nodes: int | None,
+                 generator: torch.Generator | None) -> None:
+        if not (src.dim() == dst.dim() == t.dim() == 1) or not (
+                src.numel() == dst.numel() == t.numel()):
+            raise ValueError("src, dst and t must be one-dimensional and of equal length")
+        if src.numel() == 0:
+            raise ValueError("the event stream is empty")
+        t = check_timestamps(t)
+        self.num_nodes = int(num_nodes) if num_nodes is not None else \
+            int(torch.maximum(src.max(), dst.max())) + 1
+        check_edge_index(torch.stack([src, dst]), self.num_nodes, name="(src, dst)")
+        n = self.num_nodes
+        key = src.long() * n + dst.long()
+        uniq, inv = torch.unique(key, return_inverse=True)
+        first = torch.full((uniq.numel(),), key.numel(), dtype=torch.long, device=key.device)
+        first.scatter_reduce_(0, inv, torch.arange(key.numel(), device=key.device),
+                              reduce="amin")
+        order = torch.argsort(first)  # events are time-sorted, so this sorts by first time
+        self.keys = uniq[order]
+        self.first_time = t[first[order]]
+        self.src_pool = torch.unique(src).long()
+        self.dst_pool = torch.unique(dst).long()
+        self.generator = generator
+
+    def count_before(self, time: float, inclusive: bool = False) -> int:
+        """Number of distinct edges first seen at a time ``< time`` (``<=`` if inclusive)."""
+        ft = self.first_time
+        if not ft.is_floating_point():  # compare an integer clock with a float time exactly
+            time = math.floor(time) if inclusive else math.ceil(time)
+        query = torch.tensor([time], dtype=ft.dtype, device=ft.device)
+        return int(torch.searchsorted(ft, query, right=inclusive))
+
+    def draw(self, pool: Tensor, batch_src: Tensor, batch_dst: Tensor, size: int
+             ) -> tuple[Tensor, Tensor]:
+        """``size`` negatives: from ``pool`` minus the batch's edges, topped up at random."""
+        n = self.num_nodes
+        batch = torch.unique(batch_src.long() * n + batch_dst.long())
+        pool = pool[~torch.isin(pool, batch)]
+        if pool.numel() >= size:
+            perm = torch.randperm(pool.numel(), generator=self.generator,
+                                  device=pool.device)[:size]
+            keys = pool[perm]
+        else:
+            keys = torch.cat([pool, self._random(size - pool.numel(), batch)])
+        return keys // n, keys % n
+
+    def _random(self, size: int, batch: Tensor) -> Tensor:
+        """Random (src, dst) keys from the node pools that are not edges of the batch."""
+        out = torch.empty(0, dtype=torch.long, device=self.keys.device)
+        while out.numel() < size:
+            want = size - out.numel()
+            s = uniform_negative_destinations(want, self.src_pool, self.generator)
+            d = uniform_negative_destinations(want, self.dst_pool, self.generator)
+            key = s * self.num_nodes + d
+            out = torch.cat([out, key[~torch.isin(key, batch)]])
+            if self.src_pool.numel() * self.dst_pool.numel() <= batch.numel():
+                raise ValueError("every possible pair is a positive edge of the batch")
+        return out
+
+
+class HistoricalNegativeSampler:
+    r"""Historical negatives: edges seen before the current batch but absent from it.
+
+    For a batch starting at time :math:`t_0`, the pool is every distinct directed edge of the
+    stream whose first occurrence is earlier than :math:`t_0`, minus the batch's own edges;
+    ``size`` edges are drawn from it without replacement, and when the pool is too small it is
+    used whole and topped up with random pairs (source from the stream's sources, destination
+    from its destinations) that are not batch edges -- DyGLib's ``historical`` strategy
+    (Poursafaei et al., NeurIPS 2022).
+
+    Args:
+        src, dst, t (Tensor): the full event stream (time-sorted).
+        num_nodes (int, optional): number of nodes (default: max id + 1).
+        generator (torch.Generator, optional): random source.
+    """
+
+    def __init__(self, src: Tensor, dst: Tensor, t: Tensor, num_nodes: int | None = None,
+                 generator: torch.Generator | None = None) -> None:
+        self._history = _EdgeHistory(src, dst, t, num_nodes, generator)
+
+    def sample(self, batch_src: Tensor, batch_dst: Tensor, start_time: float,
+               size: int | None = None) -> tuple[Tensor, Tensor]:
+        """Return ``(neg_src, neg_dst)``, ``size`` (default: batch size) negative edges."""
+        h = self._history
+        size = batch_src.numel() if size is None else int(size)
+        pool = h.keys[: h.count_before(start_time)]
+        return h.draw(pool, batch_src, batch_dst, size)
+
+
+class InductiveNegativeSampler:
+    r"""Inductive negatives: edges seen before the current batch but never in training.
+
+    The pool is every distinct directed edge whose first occurrence lies after
+    ``last_observed_time`` (the end of training) and before the batch start, minus the batch's
+    own edges; sampling and topping up are as in :class:`HistoricalNegativeSampler` (DyGLib's
+    ``inductive`` strategy, Poursafaei et al., NeurIPS 2022).
+
+    Args:
+        src, dst, t (Tensor): the full event stream (time-sorted).
+        last_observed_time (float): the last training timestamp.
+        num_nodes (int, optional): number of nodes (default: max id + 1).
+        generator (torch.Generator, optional): random source.
+    """
+
+    def __init__(self, src: Tensor, dst: Tensor, t: Tensor, last_observed_time: float,
+                 num_nodes: int | None = None,
+                 generator: torch.Generator | None = None) -> None:
+        self._history = _EdgeHistory(src, dst, t, num_nodes, generator)
+        # Edges whose first occurrence is <= last_observed_time were seen in training.
+        self._num_observed = self._history.count_before(last_observed_time, inclusive=True)
+        self.last_observed_time = last_observed_time
+
+    def sample(self, batch_src: Tensor, batch_dst: Tensor, start_time: float,
+               size: int | None = None) -> tuple[Tensor, Tensor]:
+        """Return ``(neg_src, neg_dst)``, ``size`` (default: batch size) negative edges."""
+        h = self._history
+        size = batch_src.numel() if size is None else int(size)
+        end = max(h.count_before(start_time), self._num_observed)
+        pool = h.keys[self._num_observed:end]
+        return h.draw(pool, batch_src, batch_dst, size)
