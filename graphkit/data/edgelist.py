@@ -1,0 +1,158 @@
+"""A tolerant, strict-where-it-matters edge-list reader for command-line tools.
+
+Accepted format, one edge per line::
+
+    # a comment line; text after '#' is ignored on any line
+    u v            whitespace separated
+    u,v,0.5        or comma separated, with an optional third weight column
+
+Every edge line must have the same number of fields (2, or 3 with weights). Without
+``relabel`` node ids must be non-negative integers and are used as row indices as given (ids
+``1..n`` give ``n + 1`` nodes, node 0 without edges); with ``relabel`` any token is a label and
+nodes are numbered ``0..n-1`` in order of first appearance. A malformed line raises a
+:class:`ValueError` naming the file and its 1-based line number.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["EdgeList", "read_edgelist"]
+
+
+@dataclass
+class EdgeList:
+    """Parsed edges: ``src``/``dst`` int64 arrays, optional ``weight``, node count and labels.
+
+    ``labels[i]`` is the original token of node ``i`` (only with ``relabel``).
+    """
+
+    src: np.ndarray
+    dst: np.ndarray
+    weight: np.ndarray | None
+    num_nodes: int
+    labels: list[str] | None = None
+
+    @property
+    def num_edges(self) -> int:
+        return int(self.src.size)
+
+    def to_csr(self, symmetric: bool = True) -> sp.csr_matrix:
+        """The ``n x n`` adjacency matrix (float64).
+
+        Duplicate lines are merged (weights summed, or set to 1 without a weight column). With
+        ``symmetric`` each edge is made undirected: ``max(A, A^T)``, so a file that lists both
+        directions and one that lists each edge once give the same matrix.
+        """
+        n = self.num_nodes
+        w = np.ones(self.num_edges) if self.weight is None else self.weight
+        a = sp.csr_matrix((w, (self.src, self.dst)), shape=(n, n), dtype=np.float64)
+        a.sum_duplicates()
+        if self.weight is None:
+            a.data[:] = 1.0
+        if symmetric:
+            a = a.maximum(a.T).tocsr()
+        a.sort_indices()
+        return a
+
+
+def _split(line: str, delimiter: str | None) -> list[str]:
+    if delimiter is None:
+        delimiter = "," if "," in line else None
+    return [f.strip() for f in line.split(delimiter)]
+
+
+def read_edgelist(
+    path: str | os.PathLike,
+    *,
+    relabel: bool = False,
+    delimiter: str | None = None,
+    comments: str = "#",
+    num_nodes: int | None = None,
+) -> EdgeList:
+    """Read an edge list (see the module docstring for the format).
+
+    Args:
+        path: the text file.
+        relabel (bool): treat node tokens as arbitrary labels and number the nodes ``0..n-1``
+            in order of first appearance. (default: ``False``: integer ids used as given)
+        delimiter (str, optional): field separator; default: a comma if the line holds one,
+            else any whitespace.
+        comments (str): comment marker. (default: ``"#"``)
+        num_nodes (int, optional): the node count, at least ``max id + 1`` (integer ids only).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: naming the file and line number of the first malformed line.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"edge list {path} does not exist")
+    src: list[int] = []
+    dst: list[int] = []
+    weights: list[float] = []
+    index: dict[str, int] = {}
+    ncols: int | None = None
+
+    def node(token: str, lineno: int) -> int:
+        if relabel:
+            if token not in index:
+                index[token] = len(index)
+            return index[token]
+        try:
+            v = int(token)
+        except ValueError:
+            raise ValueError(f"{path}, line {lineno}: node id {token!r} is not an integer "
+                             "(use relabel for arbitrary node labels)") from None
+        if v < 0:
+            raise ValueError(f"{path}, line {lineno}: negative node id {v}")
+        return v
+
+    with open(path, encoding="utf-8") as f:
+        for lineno, raw in enumerate(f, start=1):
+            line = raw.split(comments, 1)[0].strip() if comments else raw.strip()
+            if not line:
+                continue
+            fields = _split(line, delimiter)
+            if len(fields) not in (2, 3) or any(not tok for tok in fields):
+                raise ValueError(f"{path}, line {lineno}: expected 'u v' or 'u v weight', "
+                                 f"got {raw.strip()!r}")
+            if ncols is None:
+                ncols = len(fields)
+            elif len(fields) != ncols:
+                raise ValueError(f"{path}, line {lineno}: {len(fields)} fields, but earlier "
+                                 f"lines have {ncols}")
+            src.append(node(fields[0], lineno))
+            dst.append(node(fields[1], lineno))
+            if ncols == 3:
+                try:
+                    w = float(fields[2])
+                except ValueError:
+                    raise ValueError(f"{path}, line {lineno}: weight {fields[2]!r} is not a "
+                                     "number") from None
+                if not math.isfinite(w):
+                    raise ValueError(f"{path}, line {lineno}: weight {fields[2]!r} is not finite")
+                weights.append(w)
+    s = np.asarray(src, dtype=np.int64)
+    d = np.asarray(dst, dtype=np.int64)
+    if relabel:
+        if num_nodes is not None:
+            raise ValueError("num_nodes cannot be combined with relabel")
+        n = len(index)
+        labels: list[str] | None = list(index)
+    else:
+        n = int(max(s.max(), d.max())) + 1 if s.size else 0
+        labels = None
+        if num_nodes is not None:
+            if num_nodes < n:
+                raise ValueError(f"{path}: node id {n - 1} is out of range for "
+                                 f"num_nodes={num_nodes}")
+            n = int(num_nodes)
+    w_arr = np.asarray(weights, dtype=np.float64) if ncols == 3 else None
+    return EdgeList(s, d, w_arr, n, labels)

@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+
+from graphkit.data.edgelist import read_edgelist
+
+
+def _write(tmp_path, text, name="g.txt"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_whitespace_comments_and_ids_as_given(tmp_path):
+    p = _write(tmp_path, "# header\n1 2\n\n2\t3  # trailing comment\n3 1\n")
+    e = read_edgelist(p)
+    assert e.num_nodes == 4 and e.labels is None and e.weight is None  # row 0 has no edges
+    np.testing.assert_array_equal(e.src, [1, 2, 3])
+    np.testing.assert_array_equal(e.dst, [2, 3, 1])
+    a = e.to_csr()
+    assert a.shape == (4, 4) and a.nnz == 6 and (a != a.T).nnz == 0
+    assert a[0].nnz == 0
+
+
+def test_comma_separated_weights_and_symmetrisation(tmp_path):
+    p = _write(tmp_path, "0,1,0.5\n1,0,0.5\n1,2,2.0\n1,2,1.0\n", "g.csv")
+    e = read_edgelist(p)
+    np.testing.assert_allclose(e.weight, [0.5, 0.5, 2.0, 1.0])
+    a = e.to_csr().toarray()
+    # both directions listed -> not doubled; duplicate lines summed
+    np.testing.assert_allclose(a, [[0, 0.5, 0], [0.5, 0, 3.0], [0, 3.0, 0]])
+    directed = e.to_csr(symmetric=False).toarray()
+    assert directed[2, 1] == 0 and directed[1, 2] == 3.0
+
+
+def test_relabel_arbitrary_tokens_in_order_of_appearance(tmp_path):
+    p = _write(tmp_path, "alice bob\nbob carol\n10 alice\n")
+    e = read_edgelist(p, relabel=True)
+    assert e.labels == ["alice", "bob", "carol", "10"] and e.num_nodes == 4
+    np.testing.assert_array_equal(e.src, [0, 1, 3])
+    np.testing.assert_array_equal(e.dst, [1, 2, 0])
+
+
+def test_num_nodes_and_empty_file(tmp_path):
+    assert read_edgelist(_write(tmp_path, "0 1\n"), num_nodes=5).num_nodes == 5
+    empty = read_edgelist(_write(tmp_path, "# nothing\n", "e.txt"))
+    assert empty.num_nodes == 0 and empty.num_edges == 0
+
+
+@pytest.mark.parametrize("text, match", [
+    ("0 1\n1 2 3 4\n", "line 2: expected 'u v' or 'u v weight'"),
+    ("0 1\n\n1 x\n", "line 3: node id 'x' is not an integer"),
+    ("0 1 1.0\n1 2\n", "line 2: 2 fields, but earlier lines have 3"),
+    ("0 1 heavy\n", "line 1: weight 'heavy' is not a number"),
+    ("0 1 nan\n", "line 1: weight 'nan' is not finite"),
+    ("0 -1\n", "line 1: negative node id -1"),
+    ("0,\n", "line 1: expected"),
+])
+def test_bad_lines_name_the_line(tmp_path, text, match):
+    with pytest.raises(ValueError, match=match):
+        read_edgelist(_write(tmp_path, text))
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        read_edgelist(tmp_path / "missing.txt")
+    with pytest.raises(ValueError, match="out of range for num_nodes=2"):
+        read_edgelist(_write(tmp_path, "0 5\n"), num_nodes=2)
+    with pytest.raises(ValueError, match="cannot be combined"):
+        read_edgelist(_write(tmp_path, "a b\n"), relabel=True, num_nodes=3)
