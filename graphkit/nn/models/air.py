@@ -17,6 +17,7 @@ from torch_geometric.nn import GCNConv
 from graphkit.nn.conv.hop_attention import HopAttention
 from graphkit.nn.hop_features import normalized_adjacency, propagate_hops
 from graphkit.nn.models.initial_residual_mlp import InitialResidualMLP
+from graphkit.nn.sparse_input import feature_dropout
 
 __all__ = ["SGCAIR", "APPNPAIR", "GCNAIR"]
 
@@ -226,7 +227,7 @@ class APPNPAIR(torch.nn.Module):
         self.adj.reset_parameters()
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        x = F.dropout(x, p=self.dropout, training=self.training)
+        x = feature_dropout(x, self.dropout, self.training)
         x = F.relu(self.lin1(x))
         x = F.dropout(x, p=self.dropout, training=self.training)
         h0 = self.lin2(x)
@@ -296,7 +297,7 @@ class GCNAIR(torch.nn.Module):
             m.reset_parameters()
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        x = F.dropout(x, p=self.input_dropout, training=self.training)
+        x = feature_dropout(x, self.input_dropout, self.training)
         x = x_in = self.convs[0](x, edge_index)
         for conv, gate, act in zip(self.convs[1:], self.gates, self.acts[:-1]):
             a = torch.sigmoid(gate(torch.cat([x, x_in], dim=-1)))

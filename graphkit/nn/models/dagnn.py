@@ -9,6 +9,7 @@ from torch.nn import BatchNorm1d, Linear
 from torch_geometric.typing import Adj, OptTensor
 
 from graphkit.nn.conv.dagnn_prop import DAGNNProp
+from graphkit.nn.sparse_input import feature_dropout
 
 __all__ = ["DAGNN"]
 
@@ -48,7 +49,7 @@ class DAGNN(torch.nn.Module):
             (default: :obj:`False`)
 
     Shapes:
-        - **input:** node features :math:`(|\mathcal{V}|, F)`, edge indices
+        - **input:** node features :math:`(|\mathcal{V}|, F)` (dense or sparse CSR), edge indices
           :math:`(2, |\mathcal{E}|)`, edge weights :math:`(|\mathcal{E}|)` *(optional)*
         - **output:** class logits :math:`(|\mathcal{V}|, c)` (apply ``log_softmax`` or
           ``cross_entropy`` outside)
@@ -99,7 +100,7 @@ class DAGNN(torch.nn.Module):
 
     def transform(self, x: Tensor) -> Tensor:
         """The MLP part: class logits :math:`\\mathbf{Z}` before propagation."""
-        x = F.dropout(x, p=self.input_dropout, training=self.training)
+        x = feature_dropout(x, self.input_dropout, self.training)
         x = self.lin1(x)
         if self.bn is not None:
             x = self.bn(x)
