@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 __all__ = ["main", "build_parser"]
 
-SUBCOMMANDS = ["datasets", "demo"]
+SUBCOMMANDS = ["datasets", "demo", "embed"]
 
 
 def build_parser() -> argparse.ArgumentParser:

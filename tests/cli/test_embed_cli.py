@@ -1,0 +1,99 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from graphkit.cli import main
+from graphkit.embed import fastrp
+
+
+@pytest.fixture()
+def edge_file(tmp_path):
+    p = tmp_path / "g.txt"
+    p.write_text("# ring with a chord, ids from 1\n1 2\n2 3\n3 4\n4 5\n5 1\n1 3\n")
+    return p
+
+
+def _adj(pairs, n):
+    a = sp.csr_matrix((np.ones(len(pairs)), tuple(np.array(pairs).T)), shape=(n, n))
+    return ((a + a.T) > 0).astype(np.float64)
+
+
+def test_edge_list_ids_as_given_match_the_python_api(edge_file, tmp_path, capsys):
+    out = tmp_path / "e.npy"
+    assert main(["embed", "fastrp", str(edge_file), "-o", str(out), "--dim", "8"]) == 0
+    e = np.load(out)
+    assert e.shape == (6, 8) and e.dtype == np.float32  # ids 1..5 -> 6 rows, row 0 empty
+    ref = fastrp(_adj([(1, 2), (2, 3), (3, 4), (4, 5), (5, 1), (1, 3)], 6), dim=8)
+    np.testing.assert_allclose(e, ref, atol=1e-6)
+    err = capsys.readouterr().err
+    assert "6 nodes" in err and "wrote" in err
+
+
+def test_relabel_writes_the_label_map(tmp_path):
+    p = tmp_path / "g.csv"
+    p.write_text("b,a\na,c\nc,b\nc,d\n")
+    out = tmp_path / "emb.csv"
+    assert main(["embed", "fastrp", str(p), "-o", str(out), "--dim", "4", "--relabel",
+                 "--quiet"]) == 0
+    assert np.loadtxt(out, delimiter=",").shape == (4, 4)
+    lines = (tmp_path / "emb.labels.tsv").read_text().splitlines()
+    assert lines == ["row\tlabel", "0\tb", "1\ta", "2\tc", "3\td"]
+
+
+def test_npz_and_pyg_inputs_and_options(tmp_path):
+    a = _adj([(0, 1), (1, 2), (2, 3), (3, 0), (0, 2)], 4)
+    sp.save_npz(tmp_path / "a.npz", sp.csr_matrix(a))
+    from torch_geometric.data import Data
+
+    coo = a.tocoo()
+    torch.save(Data(edge_index=torch.tensor(np.vstack([coo.row, coo.col])), num_nodes=4),
+               tmp_path / "d.pt")
+    ref = fastrp(a, dim=6, dtype="float64", beta=0.0, iteration_weights=(1.0, 2.0))
+    for name in ("a.npz", "d.pt"):
+        out = tmp_path / f"{name}.npz"
+        assert main(["embed", "fastrp", str(tmp_path / name), "-o", str(out), "--dim", "6",
+                     "--dtype", "float64", "--beta", "0", "--weights", "1", "2", "-q"]) == 0
+        np.testing.assert_allclose(np.load(out)["embedding"], ref, atol=1e-12)
+    out = tmp_path / "gds.npy"
+    assert main(["embed", "fastrp", str(tmp_path / "a.npz"), "-o", str(out), "--dim", "6",
+                 "--gds", "-q"]) == 0
+    assert np.load(out).shape == (4, 6)
+
+
+@pytest.mark.parametrize("text, match", [
+    ("1 2\n2 x\n", "line 2: node id 'x' is not an integer"),
+    ("1 2\n2 3 4 5\n", "line 2: expected"),
+    ("# only a comment\n", "holds no edges"),
+])
+def test_bad_input_reports_the_line(tmp_path, capsys, text, match):
+    p = tmp_path / "bad.txt"
+    p.write_text(text)
+    assert main(["embed", "fastrp", str(p), "-o", str(tmp_path / "e.npy"), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert match in err and "graphkit: error:" in err
+    assert not (tmp_path / "e.npy").exists()
+
+
+def test_bad_arguments(edge_file, tmp_path, capsys):
+    assert main(["embed", "fastrp", str(edge_file), "-o", str(tmp_path / "e.txt")]) == 1
+    assert "must end in .npy, .npz or .csv" in capsys.readouterr().err
+    assert main(["embed", "fastrp", str(tmp_path / "nope.txt"), "-o",
+                 str(tmp_path / "e.npy")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["embed", "fastrp", str(edge_file), "-o", str(tmp_path / "e.npy"),
+                 "--dim", "0"]) == 1
+    assert "--dim must be positive" in capsys.readouterr().err
+
+
+def test_module_entry_point(edge_file, tmp_path):
+    out = tmp_path / "e.npy"
+    r = subprocess.run([sys.executable, "-m", "graphkit", "embed", "fastrp", str(edge_file),
+                        "-o", str(out), "--dim", "4", "--backend", "scipy"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "graphkit embed: wrote" in r.stderr and r.stdout == ""
+    assert np.load(out).shape == (6, 4)
