@@ -1,0 +1,37 @@
+import pytest
+import torch
+
+import graphkit.data as gd
+from graphkit.data.datasets.planetoid import read_planetoid_structure
+
+
+@pytest.mark.parametrize(
+    "name,n,edges,feats,classes",
+    [("Cora", 2708, 5278, 1433, 7), ("CiteSeer", 3327, 4552, 3703, 6)],
+)
+def test_public_split_sizes(name, n, edges, feats, classes, data_root):
+    d = gd.load(name, root=data_root)
+    assert d.num_nodes == n and d.x.shape == (n, feats)
+    assert d.edge_index.size(1) == 2 * edges  # both directions, as PyG
+    assert int(d.y.max()) + 1 == classes
+    assert int(d.train_mask.sum()) == 20 * classes
+    assert int(d.val_mask.sum()) == 500 and int(d.test_mask.sum()) == 1000
+    assert not bool((d.train_mask & d.test_mask).any())
+    # undirected: every edge has its reverse
+    pairs = set(map(tuple, d.edge_index.t().tolist()))
+    assert all((v, u) in pairs for u, v in pairs)
+
+
+def test_pubmed_structure_loads_without_features(data_root):
+    adj, y = read_planetoid_structure(data_root, "PubMed")
+    assert adj.shape == (19717, 19717) and y.shape == (19717,)
+    assert int(y.max()) == 2
+    off_diagonal = adj.nnz - int(adj.diagonal().astype(bool).sum())
+    assert off_diagonal == 2 * 44324
+
+
+def test_planetoid_structure_agrees_with_pyg_reader(data_root):
+    adj, y = read_planetoid_structure(data_root, "Cora")
+    d = gd.load("Cora", root=data_root)
+    assert torch.equal(y, d.y)
+    assert adj.nnz == d.edge_index.size(1)
