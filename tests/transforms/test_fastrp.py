@@ -1,0 +1,37 @@
+import numpy as np
+import pytest
+import torch
+from torch_geometric.data import Data
+from torch_geometric.utils import to_undirected
+
+from graphkit.embed import fastrp
+from graphkit.transforms import FastRP
+
+
+@pytest.fixture()
+def data():
+    ei = to_undirected(torch.tensor([[0, 1, 2, 3, 4, 0], [1, 2, 3, 4, 0, 2]]))
+    return Data(x=torch.ones(6, 3), edge_index=ei, num_nodes=6)  # node 5 isolated
+
+
+def test_stores_the_embedding(data):
+    out = FastRP(dim=8)(data.clone())
+    assert out.fastrp.shape == (6, 8) and out.fastrp.dtype == torch.float32
+    ref = fastrp(data.edge_index, dim=8, num_nodes=6)
+    np.testing.assert_allclose(out.fastrp.numpy(), ref)
+    assert torch.equal(out.x, data.x)
+
+
+def test_concatenates_to_features_and_passes_options(data):
+    out = FastRP(dim=4, attr="x", cat=True, dtype="float64", seed=1)(data.clone())
+    assert out.x.shape == (6, 7) and torch.equal(out.x[:, :3], data.x)
+    ref = fastrp(data.edge_index, dim=4, num_nodes=6, dtype="float64", seed=1)
+    np.testing.assert_allclose(out.x[:, 3:].numpy(), ref.astype(np.float32))
+    assert "FastRP(dim=4" in repr(FastRP(dim=4))
+
+
+def test_bad_arguments(data):
+    with pytest.raises(ValueError, match="dim must be positive"):
+        FastRP(dim=0)
+    with pytest.raises(ValueError, match="iteration_weights is empty"):
+        FastRP(dim=4, iteration_weights=())(data.clone())
