@@ -1,0 +1,74 @@
+import argparse
+import io
+import json
+import time
+
+import pytest
+
+from graphkit.benchmarking import (
+    Row,
+    benchmark_parser,
+    measure,
+    print_table,
+    summarize,
+    write_report,
+)
+
+
+def test_parser_has_the_shared_flags():
+    args = benchmark_parser("x", runs=3).parse_args([])
+    assert (args.runs, args.seed, args.device, args.json, args.quick) == (3, 0, "cpu", None, False)
+    args = benchmark_parser("x").parse_args(
+        ["--runs", "2", "--seed", "5", "--device", "cuda:0", "--json", "o.json", "--quick",
+         "--root", "/data"])
+    assert (args.runs, args.seed, args.device, args.json, args.quick, args.root) == (
+        2, 5, "cuda:0", "o.json", True, "/data")
+
+
+def test_summarize_mean_and_sample_std():
+    row = summarize("sys", "ds", "acc", [0.5, 0.7, 0.9], seconds=1.5, peak_rss_mb=10.0, k=3)
+    assert row.mean == pytest.approx(0.7)
+    assert row.std == pytest.approx(0.2)
+    assert row.runs == 3
+    assert row.to_dict() == {"system": "sys", "dataset": "ds", "metric": "acc",
+                             "mean": row.mean, "std": row.std, "runs": 3, "seconds": 1.5,
+                             "peak_rss_mb": 10.0, "k": 3}
+    assert summarize("s", "d", "m", [0.25], 0.0, 0.0).std == 0.0
+
+
+def test_summarize_rejects_no_values():
+    with pytest.raises(ValueError, match="no measured values"):
+        summarize("sys", "ds", "acc", [], 0.0, 0.0)
+
+
+def test_measure_times_the_block_and_records_rss():
+    with measure() as m:
+        time.sleep(0.05)
+        block = bytearray(32 * 2**20)
+    assert m.seconds >= 0.05
+    assert m.peak_rss_mb > 32
+    assert m.peak_cuda_mb is None
+    del block
+
+
+def test_write_report_shared_format(tmp_path):
+    rows = [Row("a", "d", "acc", 0.5, 0.1, 2, 1.0, 3.0, {"note": "x"})]
+    config = argparse.Namespace(runs=2, fn=print)  # a function is not JSON: left out
+    path = tmp_path / "out" / "r.json"
+    report = write_report(path, "benchmarks/x.py", config, rows,
+                          paper=[{"dataset": "d", "value": 0.6}])
+    on_disk = json.loads(path.read_text())
+    assert on_disk == report
+    assert set(on_disk) == {"script", "config", "rows", "paper"}
+    assert on_disk["config"] == {"runs": 2}
+    assert on_disk["rows"][0]["note"] == "x" and on_disk["rows"][0]["mean"] == 0.5
+    assert write_report(None, "s", {}, rows)["rows"] == on_disk["rows"]
+
+
+def test_print_table_one_line_per_row():
+    out = io.StringIO()
+    print_table([Row("a", "d", "acc", 0.5, 0.1, 2, 1.0, 3.0)], file=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0].split() == ["system", "dataset", "metric", "mean", "std", "runs", "seconds",
+                                "rss", "MB"]
+    assert lines[2].split() == ["a", "d", "acc", "0.5000", "0.1000", "2", "1.000", "3.0"]
