@@ -21,6 +21,8 @@ count removed is recorded too. These graphs have no node features (``x`` is ``No
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 from torch_geometric.data import Data
@@ -30,7 +32,7 @@ from graphkit.data.edges import undirected_edge_index
 from graphkit.data.registry import register
 from graphkit.data.text import read_ragged, read_table
 
-__all__ = ["load_airports", "load_blogcatalog", "load_ppi"]
+__all__ = ["load_airports", "load_blogcatalog", "load_ppi", "read_airports"]
 
 
 def _index_of(node_ids: np.ndarray, ids: np.ndarray, what: str) -> np.ndarray:
@@ -103,6 +105,25 @@ def load_ppi(root: str, self_loops: str = "keep") -> Data:
     return data
 
 
+def read_airports(
+    edgelist: str | os.PathLike, labels: str | os.PathLike, self_loops: str = "keep"
+) -> Data:
+    """Read a struc2vec ``edgelist`` (``u v`` lines) and its ``labels`` file (header, then
+    ``id class`` lines) as ``Data(edge_index, y, node_ids, cleaning)``.
+
+    Raises:
+        ValueError: a malformed line (with its number), a node labelled twice, or an edge
+            touching an unlabelled node.
+    """
+    table = read_table(labels, 2, skip_header=1)
+    node_ids, first = np.unique(table[:, 0], return_index=True)
+    if len(node_ids) != len(table):
+        raise ValueError(f"{labels} labels a node more than once")
+    data = _graph(read_table(edgelist, 2), node_ids, self_loops, str(edgelist))
+    data.y = torch.from_numpy(table[first, 1].astype(np.int64))
+    return data
+
+
 def load_airports(root: str, name: str, self_loops: str = "keep") -> Data:
     """struc2vec air-traffic network ``airports-<country>``: ``Data(edge_index, y, node_ids)``."""
     country = name.removeprefix("airports-")
@@ -111,13 +132,7 @@ def load_airports(root: str, name: str, self_loops: str = "keep") -> Data:
     edges = f"networks/airports/{country}-airports.edgelist"
     labels = f"networks/airports/labels-{country}-airports.txt"
     files = ensure_files(f"airports-{country}", root)
-    table = read_table(files[labels], 2, skip_header=1)
-    node_ids, first = np.unique(table[:, 0], return_index=True)
-    if len(node_ids) != len(table):
-        raise ValueError(f"{files[labels]} labels a node more than once")
-    data = _graph(read_table(files[edges], 2), node_ids, self_loops, str(files[edges]))
-    data.y = torch.from_numpy(table[first, 1].astype(np.int64))
-    return data
+    return read_airports(files[edges], files[labels], self_loops=self_loops)
 
 
 _S2V = "https://github.com/leoribeiro/struc2vec/tree"

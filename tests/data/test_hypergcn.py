@@ -1,0 +1,44 @@
+import pytest
+import torch
+
+import graphkit.data as gd
+
+TABLE = {  # nodes, hyperedges, sum |e|, |e| range, features, classes, train/test
+    "cocitation-cora": (2708, 1579, 4786, (2, 5), 1433, 7, (140, 2568)),
+    "cocitation-citeseer": (3312, 1079, 3453, (2, 26), 3703, 6, (138, 3174)),
+    "cocitation-pubmed": (19717, 7963, 34629, (2, 171), None, 3, (78, 19639)),
+    "coauthorship-cora": (2708, 1072, 4585, (2, 43), 1433, 7, (140, 2568)),
+    "coauthorship-dblp": (41302, 22363, 99561, (2, 202), None, 6, (1740, 39562)),
+}
+
+
+@pytest.mark.parametrize("name", list(TABLE))
+def test_sizes_match_sources(name, data_root):
+    n, m, nnz, (lo, hi), feats, classes, (tr, te) = TABLE[name]
+    d = gd.load(name, root=data_root, features=feats is not None)
+    assert d.num_nodes == n and d.num_hyperedges == m
+    assert d.hyperedge_index.shape == (2, nnz)
+    size = torch.bincount(d.hyperedge_index[1], minlength=m)
+    assert int(size.min()) == lo and int(size.max()) == hi
+    assert int(d.y.max()) + 1 == classes
+    assert (int(d.train_mask.sum()), int(d.test_mask.sum())) == (tr, te)
+    if feats is not None:
+        assert d.x.shape == (n, feats)
+
+
+def test_splits_differ_and_are_disjoint(data_root):
+    a = gd.load("cocitation-cora", root=data_root, split=1)
+    b = gd.load("cocitation-cora", root=data_root, split=10)
+    assert not torch.equal(a.train_mask, b.train_mask)
+    assert not bool((a.train_mask & a.test_mask).any())
+
+
+def test_missing_features_error_names_the_file(data_root):
+    with pytest.raises(FileNotFoundError, match="features.pickle.*features=False"):
+        gd.load("coauthorship-dblp", root=data_root)
+
+
+@pytest.mark.parametrize("split", [0, 11, "1", 1.5])
+def test_bad_split(split, data_root):
+    with pytest.raises(ValueError, match="split must be an integer from 1 to 10"):
+        gd.load("cocitation-cora", root=data_root, split=split)
