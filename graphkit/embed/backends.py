@@ -112,9 +112,9 @@ class NumbaBackend(_NumpyBackend):
         from graphkit.embed import _numba
 
         self._numba = _numba
-        self._indptr = m.indptr.astype(np.int64)
-        self._indices = m.indices.astype(np.int64)
-        self._data = m.data.astype(self.dtype)
+        self._indptr = m.indptr  # int32 or int64 as SciPy chose: Numba compiles either
+        self._indices = m.indices
+        self._data = m.data.astype(self.dtype, copy=False)
         self._dummy = np.zeros(0, dtype=np.float64)
 
     def _args(self, y, u, alpha, how, coef, renormalize):
@@ -132,8 +132,7 @@ class NumbaBackend(_NumpyBackend):
         s = sp.csr_matrix(s, dtype=self.dtype)
         args = self._args(y, u, alpha, how, coef, renormalize)
         self._numba.propagate_sparse(self._indptr, self._indices, self._data,
-                                     s.indptr.astype(np.int64), s.indices.astype(np.int64),
-                                     s.data, *args)
+                                     s.indptr, s.indices, s.data, *args)
         return args[-1]
 
 

@@ -113,26 +113,29 @@ def _scaled_columns(
     return np.asarray(block, dtype=np.float64) * scale[:, None]
 
 
-def standardize_columns(u: Any, start: int = 0, stop: int | None = None) -> None:
+def standardize_columns(u: Any, start: int = 0, stop: int | None = None, chunk: int = 64) -> None:
     """In place, scale columns ``start:stop`` of ``u`` to zero mean and unit variance.
 
-    Population variance (``ddof=0``); a constant column is only centred, as in scikit-learn's
-    ``preprocessing.scale``. Works on NumPy arrays (including memory maps) and tensors.
+    Population variance (``ddof=0``) accumulated in float64; a constant column is only centred,
+    as in scikit-learn's ``preprocessing.scale``. Works on NumPy arrays (including memory maps)
+    and tensors, ``chunk`` columns at a time so that the float64 temporaries stay small.
     """
-    block = u[:, start:stop]
-    if hasattr(block, "detach"):  # torch
-        import torch
+    stop = u.shape[1] if stop is None else stop
+    for c0 in range(start, stop, chunk):
+        block = u[:, c0:min(c0 + chunk, stop)]
+        if hasattr(block, "detach"):  # torch
+            import torch
 
-        mean = block.mean(dim=0, dtype=torch.float64)
-        std = (block.to(torch.float64) - mean).square().mean(dim=0).sqrt()
-        std = torch.where(std > 0, std, torch.ones_like(std))
-        block.sub_(mean.to(block.dtype)).div_(std.to(block.dtype))
-        return
-    mean = block.mean(axis=0, dtype=np.float64)
-    std = block.std(axis=0, dtype=np.float64)
-    std[std == 0] = 1.0
-    block -= mean.astype(block.dtype)
-    block /= std.astype(block.dtype)
+            mean = block.mean(dim=0, dtype=torch.float64)
+            std = (block.to(torch.float64) - mean).square().mean(dim=0).sqrt()
+            std = torch.where(std > 0, std, torch.ones_like(std))
+            block.sub_(mean.to(block.dtype)).div_(std.to(block.dtype))
+            continue
+        mean = block.mean(axis=0, dtype=np.float64)
+        std = block.std(axis=0, dtype=np.float64)
+        std[std == 0] = 1.0
+        block -= mean.astype(block.dtype)
+        block /= std.astype(block.dtype)
 
 
 def _check_weights(iteration_weights: Sequence[float]) -> list[float]:
