@@ -5,7 +5,13 @@ import time
 import pytest
 
 import graphkit.data as gd
-from graphkit.data.download import ensure_files, manifest_dir, read_manifest, sha256sum
+from graphkit.data.download import (
+    _download,
+    ensure_files,
+    manifest_dir,
+    read_manifest,
+    sha256sum,
+)
 
 MANIFESTS = sorted(p.stem for p in manifest_dir().glob("*.json"))
 
@@ -30,7 +36,8 @@ def _copy_brazil(root, tmp_path):
     return dst
 
 
-def test_missing_file_fails_fast_naming_file_and_folder(tmp_path):
+def test_missing_file_fails_fast_naming_file_and_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRAPHKIT_OFFLINE", "1")  # deterministic with or without a network
     start = time.perf_counter()
     with pytest.raises(FileNotFoundError) as err:
         gd.load("airports-brazil", root=str(tmp_path))
@@ -46,7 +53,16 @@ def test_offline_mode_skips_the_download(tmp_path, monkeypatch):
         ensure_files("airports-brazil", tmp_path)
 
 
-def test_pubmed_fails_immediately_on_missing_allx(data_root):
+def test_download_attempt_fails_within_its_timeout(tmp_path, monkeypatch):
+    monkeypatch.delenv("GRAPHKIT_OFFLINE")  # a real attempt, against a closed local port
+    start = time.perf_counter()
+    reason = _download("http://127.0.0.1:9/ind.pubmed.allx", tmp_path / "f", timeout=2.0)
+    assert reason is not None and time.perf_counter() - start < 5
+    assert not (tmp_path / "f").exists()
+
+
+def test_pubmed_fails_immediately_on_missing_allx(data_root, monkeypatch):
+    monkeypatch.setenv("GRAPHKIT_OFFLINE", "1")
     start = time.perf_counter()
     with pytest.raises(FileNotFoundError, match="ind.pubmed.allx"):
         gd.load("PubMed", root=data_root)

@@ -69,6 +69,8 @@ def _fetch(url: str, target: Path, download_name: str) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     zip_path = target.parent / f".{download_name}.download.zip"
     try:
+        if os.environ.get("GRAPHKIT_OFFLINE"):
+            raise ConnectionError("GRAPHKIT_OFFLINE is set")
         with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT_S) as r, open(zip_path, "wb") as f:
             shutil.copyfileobj(r, f, 1 << 20)
         _extract(zip_path, target, download_name)
