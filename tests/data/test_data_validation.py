@@ -1,0 +1,159 @@
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch_geometric.data import Data
+
+from graphkit.data.edges import relabel, undirected_edge_index
+from graphkit.data.text import read_ragged, read_table
+from graphkit.data.validation import (
+    check_data,
+    check_edge_index,
+    check_features,
+    check_num_nodes,
+)
+
+FAST = settings(max_examples=40, deadline=None)
+
+
+@st.composite
+def graphs(draw, max_nodes=12, max_edges=40):
+    n = draw(st.integers(1, max_nodes))
+    e = draw(st.integers(0, max_edges))
+    pairs = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)),
+                          min_size=e, max_size=e))
+    return n, np.array(pairs, dtype=np.int64).reshape(-1, 2)
+
+
+@FAST
+@given(graphs())
+def test_valid_edge_index_passes_unchanged(g):
+    n, pairs = g
+    ei = torch.from_numpy(pairs.T.copy()).int()
+    out = check_edge_index(ei, n)
+    assert out.dtype == torch.long and torch.equal(out, ei.long())
+
+
+@FAST
+@given(graphs(), st.integers(0, 5))
+def test_out_of_range_and_negative_ids_are_named(g, excess):
+    n, pairs = g
+    bad = np.vstack([pairs, [[0, n + excess]]]).T
+    with pytest.raises(ValueError, match=f"node id {n + excess}, out of range for num_nodes={n}"):
+        check_edge_index(torch.from_numpy(bad.copy()), n)
+    neg = np.vstack([pairs, [[-1 - excess, 0]]]).T
+    with pytest.raises(ValueError, match="negative node id"):
+        check_edge_index(neg.copy(), n)
+
+
+@pytest.mark.parametrize(
+    "bad,match",
+    [(torch.zeros(3, 4, dtype=torch.long), "shape \\[2, num_edges\\]"),
+     (torch.zeros(4, dtype=torch.long), "shape"),
+     (torch.zeros(2, 4), "must hold integers"),
+     (np.zeros((2, 3), dtype=np.float64), "must hold integers"),
+     ([[0, 1], [1, 0]], "tensor or array")],
+)
+def test_edge_index_shape_and_dtype(bad, match):
+    with pytest.raises(ValueError, match=match):
+        check_edge_index(bad, 5)
+
+
+def test_empty_graphs():
+    with pytest.raises(ValueError, match="no edges"):
+        check_edge_index(torch.empty(2, 0, dtype=torch.long), 3, allow_empty=False)
+    with pytest.raises(ValueError, match="empty"):
+        check_num_nodes(0)
+    with pytest.raises(ValueError, match="node-count mismatch"):
+        check_num_nodes(3, torch.zeros(4, 2))
+
+
+@FAST
+@given(st.integers(1, 20), st.integers(1, 6), st.data(), st.sampled_from([np.nan, np.inf]))
+def test_non_finite_features_are_located(n, f, data, value):
+    x = torch.randn(n, f)
+    check_features(x)
+    row = data.draw(st.integers(0, n - 1))
+    x[row, data.draw(st.integers(0, f - 1))] = float(value)
+    kind = "NaN" if np.isnan(value) else "infinite"
+    with pytest.raises(ValueError, match=f"{kind} values \\(first in row {row}\\)"):
+        check_features(x)
+
+
+def test_check_data_whole_object():
+    ok = Data(x=torch.ones(3, 2), edge_index=torch.tensor([[0, 1], [1, 2]]), y=torch.arange(3),
+              train_mask=torch.ones(3, dtype=torch.bool))
+    check_data(ok)
+    with pytest.raises(ValueError, match="train_mask has 2 rows"):
+        check_data(Data(x=torch.ones(3, 2), train_mask=torch.ones(2, dtype=torch.bool)))
+    with pytest.raises(ValueError, match="val_mask must be a one-dimensional boolean"):
+        check_data(Data(x=torch.ones(3, 2), val_mask=torch.ones(3)))
+    with pytest.raises(ValueError, match="y has 4 rows"):
+        check_data(Data(x=torch.ones(3, 2), y=torch.zeros(4)))
+    with pytest.raises(ValueError, match="out of range"):
+        check_data(Data(edge_index=torch.tensor([[0], [3]]), num_nodes=3))
+    with pytest.raises(ValueError, match="hyperedge id"):
+        check_data(Data(hyperedge_index=torch.tensor([[0], [2]]), num_hyperedges=2, num_nodes=1))
+
+
+@FAST
+@given(graphs(), st.sampled_from(["keep", "remove"]))
+def test_undirected_edge_index_matches_brute_force(g, rule):
+    n, pairs = g
+    ei, report = undirected_edge_index(pairs, n, self_loops=rule)
+    undirected = {(min(u, v), max(u, v)) for u, v in pairs.tolist()}
+    loops = {p for p in undirected if p[0] == p[1]}
+    kept = undirected - loops if rule == "remove" else undirected
+    expected = sorted({(u, v) for u, v in kept} | {(v, u) for u, v in kept})
+    assert ei.t().tolist() == [list(p) for p in expected]
+    assert report == {"input_pairs": len(pairs), "unique_edges": len(undirected),
+                      "self_loops": len(loops),
+                      "self_loops_removed": rule == "remove" and bool(loops)}
+
+
+def test_undirected_edge_index_bad_inputs():
+    with pytest.raises(ValueError, match="out of range"):
+        undirected_edge_index(np.array([[0, 3]]), 3)
+    with pytest.raises(ValueError, match="shape \\[num_pairs, 2\\]"):
+        undirected_edge_index(np.zeros((4, 3), dtype=np.int64), 5)
+    with pytest.raises(ValueError, match="self_loops must be"):
+        undirected_edge_index(np.array([[0, 1]]), 3, self_loops="drop")
+
+
+@FAST
+@given(st.lists(st.integers(-50, 50), min_size=1, max_size=30))
+def test_relabel_is_an_order_preserving_bijection(ids):
+    original, new = relabel(np.array(ids))
+    assert original[new].tolist() == ids
+    assert sorted(set(new.tolist())) == list(range(len(set(ids))))
+    assert bool(np.all(np.diff(original) > 0))
+
+
+@FAST
+@given(st.lists(st.tuples(st.integers(0, 99), st.integers(0, 99)), min_size=1, max_size=20),
+       st.data())
+def test_read_table_reports_the_first_malformed_line(tmp_path_factory, rows, data):
+    path = tmp_path_factory.mktemp("t") / "edges.txt"
+    lines = [f"{u} {v}" for u, v in rows]
+    path.write_text("\n".join(lines) + "\n")
+    assert read_table(path, 2).tolist() == [list(r) for r in rows]
+    bad = data.draw(st.integers(0, len(lines) - 1))
+    lines[bad] = data.draw(st.sampled_from(["1", "1 2 3", "a b", "1 2.5"]))
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=f"edges.txt, line {bad + 1}: expected"):
+        read_table(path, 2)
+
+
+def test_read_table_options_and_ragged(tmp_path):
+    p = tmp_path / "t.csv"
+    p.write_text("node,label\n1,2\n\n3,4\n")
+    assert read_table(p, 2, delimiter=",", skip_header=1, usecols=(1,)).tolist() == [[2], [4]]
+    (tmp_path / "e.txt").write_text("")
+    assert read_table(tmp_path / "e.txt", 2).shape == (0, 2)
+    r = tmp_path / "r.txt"
+    r.write_text("1 2 3\n4\n5 x\n")
+    with pytest.raises(ValueError, match="r.txt, line 3: expected integers"):
+        read_ragged(r)
+    r.write_text("1 2 3\n\n4\n")
+    assert read_ragged(r) == [(1, [1, 2, 3]), (3, [4])]
