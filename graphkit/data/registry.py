@@ -60,9 +60,9 @@ class DatasetEntry:
             "license": self.license,
             "loader": f"{self.loader.__module__}.{getattr(self.loader, '__name__', 'loader')}",
         }
-        doc = (self.loader.__doc__ or "").strip().splitlines()
-        if doc:
-            info["summary"] = doc[0]
+        summary = (self.loader.__doc__ or "").strip().split("\n\n")[0]
+        if summary:
+            info["summary"] = " ".join(line.strip() for line in summary.splitlines())
         if self.manifest is not None and not self.is_pattern:
             try:
                 manifest = read_manifest(self.manifest)
