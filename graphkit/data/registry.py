@@ -12,6 +12,7 @@ import dataclasses
 import difflib
 import fnmatch
 import importlib
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -83,7 +84,22 @@ class DatasetEntry:
                 f"'{self.name}' is a family of datasets: load a concrete name, e.g. "
                 f"'{self.name.replace('*', 'NAME')}'"
             )
-        return self.loader(str(resolve_root(root)), **kwargs)
+        root_path = str(resolve_root(root))
+        signature = inspect.signature(self.loader)
+        try:
+            signature.bind(root_path, **kwargs)
+        except TypeError:
+            options = [
+                p.name
+                for p in list(signature.parameters.values())[1:]
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            ]
+            unknown = sorted(set(kwargs) - set(options))
+            raise ValueError(
+                f"dataset '{self.name}' does not take the option(s) {', '.join(unknown)}; "
+                f"its options are: {', '.join(options) or 'none'}"
+            ) from None
+        return self.loader(root_path, **kwargs)
 
 
 _REGISTRY: dict[str, DatasetEntry] = {}
@@ -133,6 +149,8 @@ def _bind(entry: DatasetEntry, name: str) -> DatasetEntry:
     def bound(root: str, **kwargs: Any) -> Any:
         return loader(root, name=name, **kwargs)
 
+    params = [p for p in inspect.signature(loader).parameters.values() if p.name != "name"]
+    bound.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     bound.__name__ = getattr(loader, "__name__", "loader")
     bound.__module__ = loader.__module__
     bound.__doc__ = loader.__doc__

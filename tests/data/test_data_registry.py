@@ -76,3 +76,13 @@ def test_cli_list_and_info(capsys):
     assert main(["datasets", "info", "Cora"]) == 0
     out = capsys.readouterr().out
     assert "node classification" in out and "datasets/Cora.json" in out
+
+
+@pytest.mark.parametrize(
+    "name,kwargs,options",
+    [("Cora", {"attack": "meta"}, "none"), ("csbm", {"homophly": 0.5}, "homophily"),
+     ("prognn-cora", {"ratio": 0.1}, "attack, rate, features")],
+)
+def test_unknown_option_is_a_value_error_listing_the_options(name, kwargs, options, data_root):
+    with pytest.raises(ValueError, match=f"does not take the option.*{options}"):
+        gd.load(name, root=data_root, **kwargs)
