@@ -15,15 +15,18 @@ segment, so everything runs on CPU and CUDA tensors alike.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from graphkit.data.validation import check_timestamps
 from graphkit.sampling._random import floyd_sample
+from graphkit.typing import WITH_NUMBA
 
 __all__ = ["TemporalNeighborSampler"]
 
 _STRATEGIES = ("recent", "uniform")
+_BACKENDS = ("auto", "numba", "torch")
 
 
 class TemporalNeighborSampler:
@@ -43,6 +46,9 @@ class TemporalNeighborSampler:
         dst (Tensor): destination node of each event, ``[E]``.
         t (Tensor): timestamp of each event, ``[E]``, non-negative and sorted ascending.
         num_nodes (int): number of nodes; ids must lie in ``[0, num_nodes)``.
+        backend (str): ``"auto"`` (Numba kernels for CPU tensors when Numba is installed,
+            vectorised torch otherwise, e.g. on CUDA), ``"numba"`` or ``"torch"``. Both give
+            identical results for ``"recent"``. (default: ``"auto"``)
 
     Example:
         >>> sampler = TemporalNeighborSampler(data.src, data.dst, data.t, data.num_nodes)
@@ -50,12 +56,21 @@ class TemporalNeighborSampler:
         >>> sampler.insert(batch.src, batch.dst, batch.t)
     """
 
-    def __init__(self, src: Tensor, dst: Tensor, t: Tensor, num_nodes: int) -> None:
+    def __init__(self, src: Tensor, dst: Tensor, t: Tensor, num_nodes: int,
+                 backend: str = "auto") -> None:
         if int(num_nodes) <= 0:
             raise ValueError(f"num_nodes must be positive, got {num_nodes}")
+        if backend not in _BACKENDS:
+            raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
         self.num_nodes = int(num_nodes)
         device = src.device
         self.device = device
+        on_cpu = device.type == "cpu"
+        if backend == "auto":
+            backend = "numba" if (WITH_NUMBA and on_cpu) else "torch"
+        if backend == "numba" and not (WITH_NUMBA and on_cpu):
+            raise ValueError("the numba backend needs numba installed and CPU tensors")
+        self.backend = backend
         self.num_events = 0
         self._last_t: Tensor | None = None
         self._start = torch.zeros(self.num_nodes, dtype=torch.long, device=device)
@@ -65,6 +80,8 @@ class TemporalNeighborSampler:
         self._nbr = torch.empty(0, dtype=torch.long, device=device)
         self._eid = torch.empty(0, dtype=torch.long, device=device)
         self._ts = torch.empty(0, dtype=t.dtype, device=device)
+        if backend == "numba":
+            self._count = np.zeros(self.num_nodes, dtype=np.int64)  # scratch for the kernels
         self.insert(src, dst, t)
 
     # ------------------------------------------------------------------ building
@@ -73,33 +90,56 @@ class TemporalNeighborSampler:
 
         Returns ``self``. Amortised cost ``O(B log B)`` for a batch of ``B`` events.
         """
+        if self.backend == "numba":
+            return self._insert_numba(src, dst, t)
         src, dst, t = self._check_events(src, dst, t)
         num = src.numel()
         if num == 0:
             return self
-        eid = torch.arange(self.num_events, self.num_events + num, device=self.device)
-        # Interleave both directions so that entries stay in event order, then group by node.
+        # Interleave both directions so that entries stay in event order, then group by node
+        # with a stable sort: entry i of the interleaved order belongs to event i // 2.
         node = torch.stack([src, dst], dim=1).view(-1)
         other = torch.stack([dst, src], dim=1).view(-1)
-        eid = eid.repeat_interleave(2)
-        ts = t.repeat_interleave(2)
         node, perm = torch.sort(node, stable=True)
-        other, eid, ts = other[perm], eid[perm], ts[perm]
-
-        uniq, counts = torch.unique_consecutive(node, return_counts=True)
+        event = torch.div(perm, 2, rounding_mode="floor")
+        uniq, inverse, counts = torch.unique_consecutive(
+            node, return_inverse=True, return_counts=True)
         self._reserve(uniq, counts)
-        first = torch.cumsum(counts, 0) - counts
-        rank = torch.arange(node.numel(), device=self.device) - first.repeat_interleave(counts)
-        pos = self._start[node] + self._size[node] + rank
-        self._nbr[pos] = other
-        self._eid[pos] = eid
-        self._ts[pos] = ts
+        # slot of the first new entry of each node, shifted back by its first sorted position
+        base = self._start[uniq] + self._size[uniq] - (torch.cumsum(counts, 0) - counts)
+        pos = base[inverse] + torch.arange(node.numel(), device=self.device)
+        self._nbr[pos] = other[perm]
+        self._eid[pos] = event + self.num_events
+        self._ts[pos] = t[event]
         self._size[uniq] += counts
         self.num_events += num
-        self._last_t = t[-1].clone()
+        self._last_t = t[-1:].clone()
         return self
 
-    def _check_events(self, src: Tensor, dst: Tensor, t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def _insert_numba(self, src: Tensor, dst: Tensor, t: Tensor) -> TemporalNeighborSampler:
+        from graphkit.sampling import _temporal_numba as nb
+
+        src, dst, t = self._as_events(src, dst, t)
+        if src.numel() == 0:
+            return self
+        s, d, tn = src.numpy(), dst.numpy(), t.numpy()
+        has_last = self._last_t is not None
+        last = self._last_t.numpy()[0] if has_last else tn[0]
+        if nb.check_events(s, d, tn, self.num_nodes, last, has_last):
+            self._check_events(src, dst, t)  # raises with the details
+        extra = nb.plan_insert(s, d, self._size.numpy(), self._cap.numpy(), self._count)
+        if self._used + extra > self._nbr.numel():
+            self._grow_arrays(max(self._used + extra, 2 * self._nbr.numel()))
+        self._used = nb.apply_insert(
+            s, d, tn, self.num_events, self._start.numpy(), self._size.numpy(),
+            self._cap.numpy(), self._used, self._nbr.numpy(), self._eid.numpy(),
+            self._ts.numpy(), self._count)
+        self.num_events += src.numel()
+        self._last_t = t[-1:].clone()
+        return self
+
+    def _as_events(self, src: Tensor, dst: Tensor, t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Shape and dtype checks; events moved to the sampler's device and dtypes."""
         for name, v in (("src", src), ("dst", dst), ("t", t)):
             if not isinstance(v, Tensor) or v.dim() != 1:
                 raise ValueError(f"{name} must be a one-dimensional tensor")
@@ -110,20 +150,44 @@ class TemporalNeighborSampler:
             )
         if src.is_floating_point() or dst.is_floating_point():
             raise ValueError("src and dst must hold integer node ids")
-        src, dst = src.to(self.device, torch.long), dst.to(self.device, torch.long)
-        t = t.to(self.device, self._ts.dtype if self._ts.numel() else t.dtype)
-        if src.numel():
-            lo = int(torch.minimum(src.min(), dst.min()))
-            hi = int(torch.maximum(src.max(), dst.max()))
-            if lo < 0 or hi >= self.num_nodes:
-                bad = lo if lo < 0 else hi
-                raise ValueError(f"node id {bad} out of range for num_nodes={self.num_nodes}")
-            check_timestamps(t)
-            if self._last_t is not None and bool(t[0] < self._last_t):
+        src = src.to(self.device, torch.long).contiguous()
+        dst = dst.to(self.device, torch.long).contiguous()
+        t = t.to(self.device)
+        if self._used == 0 and t.numel():
+            self._ts = self._ts.to(t.dtype)  # nothing held yet: adopt the stream's dtype
+        elif t.dtype != self._ts.dtype:
+            if t.is_floating_point() and not self._ts.is_floating_point() \
+                    and bool((t != t.round()).any()):
                 raise ValueError(
-                    f"inserted events must not be earlier than the last event held "
-                    f"(t={float(t[0])} < {float(self._last_t)})"
+                    f"t has fractional timestamps but the sampler holds {self._ts.dtype} ones"
                 )
+            t = t.to(self._ts.dtype)
+        return src, dst, t.contiguous()
+
+    def _check_events(self, src: Tensor, dst: Tensor, t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        src, dst, t = self._as_events(src, dst, t)
+        if src.numel() == 0:
+            return src, dst, t
+        # All checks in one device synchronisation; details only when one fails.
+        lo, hi = torch.aminmax(torch.cat([src, dst]))
+        last = self._last_t if self._last_t is not None else t[:1]
+        flags = torch.stack([
+            lo < 0,
+            hi >= self.num_nodes,
+            (t[1:] < t[:-1]).any() | (t[:1] < 0).any(),
+            (~torch.isfinite(t)).any() if t.is_floating_point() else lo < lo,
+            (t[:1] < last).any(),
+        ]).tolist()
+        if flags[0] or flags[1]:
+            bad = int(lo) if flags[0] else int(hi)
+            raise ValueError(f"node id {bad} out of range for num_nodes={self.num_nodes}")
+        if flags[2] or flags[3]:
+            check_timestamps(t)
+        if flags[4]:
+            raise ValueError(
+                f"inserted events must not be earlier than the last event held "
+                f"(t={float(t[0])} < {float(last[0])})"
+            )
         return src, dst, t
 
     def _reserve(self, nodes: Tensor, extra: Tensor) -> None:
@@ -134,8 +198,8 @@ class TemporalNeighborSampler:
             return
         nodes, need = nodes[grow], need[grow]
         old_cap = self._cap[nodes]
-        # First placement is exact (the constructor's bulk load); later moves double.
-        new_cap = torch.where(old_cap > 0, torch.maximum(2 * old_cap, need), need)
+        # Capacity at least doubles on every move (amortised O(1) per entry), minimum 4.
+        new_cap = torch.maximum(torch.maximum(2 * old_cap, need), torch.full_like(need, 4))
         new_start = self._used + torch.cumsum(new_cap, 0) - new_cap
         total = self._used + int(new_cap.sum())
         if total > self._nbr.numel():
@@ -170,20 +234,22 @@ class TemporalNeighborSampler:
 
     def num_before(self, nodes: Tensor, times: Tensor) -> Tensor:
         """For each query ``(v, tau)``, the number of ``v``'s interactions with ``t < tau``."""
-        nodes, times = self._check_queries(nodes, times)
-        lo = self._start[nodes].clone()
-        hi = lo + self._size[nodes]
-        start = lo.clone()
+        nodes, times, _ = self._check_queries(nodes, times)
+        return self._num_before(nodes, times)
+
+    def _num_before(self, nodes: Tensor, times: Tensor) -> Tensor:
+        """Vectorised binary search of ``times`` in each node's time-sorted segment."""
+        start = self._start[nodes]
+        lo, hi = start, start + self._size[nodes]
         if nodes.numel() and self._ts.numel():
-            max_len = int(self._size.max())
-            for _ in range(max(max_len, 1).bit_length()):
+            steps = max(int(self._size.max()), 1).bit_length()
+            last = self._ts.numel() - 1
+            for _ in range(steps):  # no early exit: avoids a device sync per step
                 active = lo < hi
-                if not bool(active.any()):
-                    break
-                mid = (lo + hi) // 2
-                go_right = active & (self._ts[mid.clamp(max=self._ts.numel() - 1)] < times)
-                lo = torch.where(go_right, mid + 1, lo)
-                hi = torch.where(active & ~go_right, mid, hi)
+                mid = torch.div(lo + hi, 2, rounding_mode="floor")
+                right = active & (self._ts[mid.clamp(max=last)] < times)
+                lo = torch.where(right, mid + 1, lo)
+                hi = torch.where(active & ~right, mid, hi)
         return lo - start
 
     def sample(
@@ -213,26 +279,49 @@ class TemporalNeighborSampler:
         if int(k) <= 0:
             raise ValueError(f"k must be positive, got {k}")
         k = int(k)
-        nodes, times = self._check_queries(nodes, times)
+        if self.backend == "numba":
+            return self._sample_numba(nodes, times, k, strategy, generator)
+        nodes, times, all_after = self._check_queries(nodes, times)
         if self._ts.numel() == 0:
             pad = torch.full((nodes.numel(), k), -1, dtype=torch.long, device=self.device)
             return pad, pad.clone(), pad.to(self._ts.dtype)
-        count = self.num_before(nodes, times)
-        end = self._start[nodes] + count  # one past the latest valid slot
+        # Streaming fast path: queries after the last event see every interaction held.
+        count = self._size[nodes] if all_after else self._num_before(nodes, times)
         cols = torch.arange(k, device=self.device)
         if strategy == "recent":
             back = cols.expand(nodes.numel(), k)  # 0 = latest
         else:
             back = floyd_sample(count, k, generator).sort(dim=1).values
         valid = back < count.unsqueeze(1)
-        pos = (end.unsqueeze(1) - 1 - back).clamp(min=0)
-        pos = torch.where(valid, pos, torch.zeros_like(pos))
+        # slot of the back-th latest earlier interaction (clamped for padding entries)
+        pos = (self._start[nodes] + count - 1).unsqueeze(1) - back
+        pos = pos.clamp(min=0)
         nbr = torch.where(valid, self._nbr[pos], -1)
         eid = torch.where(valid, self._eid[pos], -1)
-        ts = torch.where(valid, self._ts[pos], torch.full_like(self._ts[pos], -1))
+        ts = self._ts[pos]
+        ts = torch.where(valid, ts, torch.full_like(ts, -1))
         return nbr, eid, ts
 
-    def _check_queries(self, nodes: Tensor, times: Tensor) -> tuple[Tensor, Tensor]:
+    def _sample_numba(self, nodes: Tensor, times: Tensor, k: int, strategy: str,
+                      generator: torch.Generator | None) -> tuple[Tensor, Tensor, Tensor]:
+        from graphkit.sampling import _temporal_numba as nb
+
+        nodes, times = self._as_queries(nodes, times)
+        b = nodes.numel()
+        nbr = torch.full((b, k), -1, dtype=torch.long)
+        eid = torch.full((b, k), -1, dtype=torch.long)
+        ts = torch.full((b, k), -1, dtype=self._ts.dtype)
+        uniform = strategy == "uniform"
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator)) if uniform else 0
+        bad = nb.sample(self._start.numpy(), self._size.numpy(), self._nbr.numpy(),
+                        self._eid.numpy(), self._ts.numpy(), nodes.numpy(), times.numpy(), k,
+                        uniform, False, seed, nbr.numpy(), eid.numpy(), ts.numpy())
+        if bad >= 0:
+            raise ValueError(f"query node ids must lie in [0, {self.num_nodes}), "
+                             f"got {int(nodes[bad])}")
+        return nbr, eid, ts
+
+    def _as_queries(self, nodes: Tensor, times: Tensor) -> tuple[Tensor, Tensor]:
         if nodes.dim() != 1 or times.dim() != 1 or nodes.numel() != times.numel():
             raise ValueError(
                 f"nodes and times must be one-dimensional and of equal length, got shapes "
@@ -240,17 +329,27 @@ class TemporalNeighborSampler:
             )
         if nodes.is_floating_point():
             raise ValueError("nodes must hold integer node ids")
-        nodes = nodes.to(self.device, torch.long)
-        if nodes.numel() and (int(nodes.min()) < 0 or int(nodes.max()) >= self.num_nodes):
-            raise ValueError(f"query node ids must lie in [0, {self.num_nodes})")
+        nodes = nodes.to(self.device, torch.long).contiguous()
         times = times.to(self.device)
         if times.is_floating_point() and not self._ts.is_floating_point():
             times = torch.ceil(times)  # t < 5.5 holds exactly for integer t <= 5, i.e. t < 6
-        return nodes, times.to(self._ts.dtype)
+        return nodes, times.to(self._ts.dtype).contiguous()
+
+    def _check_queries(self, nodes: Tensor, times: Tensor) -> tuple[Tensor, Tensor, bool]:
+        """Validate queries; also say whether every query time is after every event held."""
+        nodes, times = self._as_queries(nodes, times)
+        if nodes.numel() == 0:
+            return nodes, times, False
+        lo, hi = torch.aminmax(nodes)
+        after = (times > self._last_t).all() if self._last_t is not None else lo < lo
+        bad_lo, bad_hi, all_after = torch.stack([lo < 0, hi >= self.num_nodes, after]).tolist()
+        if bad_lo or bad_hi:
+            raise ValueError(f"query node ids must lie in [0, {self.num_nodes})")
+        return nodes, times, all_after
 
     def __repr__(self) -> str:
         return (
             f"{self.__class__.__name__}(num_nodes={self.num_nodes}, "
-            f"num_events={self.num_events})"
+            f"num_events={self.num_events}, backend={self.backend!r})"
         )
 

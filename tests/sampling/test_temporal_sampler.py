@@ -5,6 +5,8 @@ from hypothesis import strategies as st
 
 from graphkit.sampling import TemporalNeighborSampler
 
+BACKENDS = ["numba", "torch"]
+
 
 def random_stream(num_events: int, num_nodes: int, max_t: int, seed: int):
     g = torch.Generator().manual_seed(seed)
@@ -30,9 +32,10 @@ def rows(nbr, eid, ts, i):
     return [(int(e), int(n), int(s)) for n, e, s in zip(nbr[i], eid[i], ts[i]) if e >= 0]
 
 
-def test_recent_equals_k_latest_by_brute_force():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_recent_equals_k_latest_by_brute_force(backend):
     src, dst, t = random_stream(200, 15, 50, seed=1)
-    sampler = TemporalNeighborSampler(src, dst, t, num_nodes=15)
+    sampler = TemporalNeighborSampler(src, dst, t, num_nodes=15, backend=backend)
     nodes = torch.arange(15).repeat(4)
     times = torch.tensor([0, 10, 30, 60]).repeat_interleave(15)
     nbr, eid, ts = sampler.sample(nodes, times, k=6, strategy="recent")
@@ -46,9 +49,10 @@ def test_recent_equals_k_latest_by_brute_force():
         assert (nbr[i, len(got):] == -1).all() and (eid[i, len(got):] == -1).all()
 
 
-def test_uniform_samples_are_distinct_earlier_interactions():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_uniform_samples_are_distinct_earlier_interactions(backend):
     src, dst, t = random_stream(300, 10, 40, seed=2)
-    sampler = TemporalNeighborSampler(src, dst, t, num_nodes=10)
+    sampler = TemporalNeighborSampler(src, dst, t, num_nodes=10, backend=backend)
     nodes = torch.arange(10).repeat(3)
     times = torch.tensor([5, 20, 41]).repeat_interleave(10)
     g = torch.Generator().manual_seed(0)
@@ -64,12 +68,13 @@ def test_uniform_samples_are_distinct_earlier_interactions():
         assert [r[2] for r in got] == sorted((r[2] for r in got), reverse=True)
 
 
-def test_uniform_is_uniform():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_uniform_is_uniform(backend):
     # node 0 has 6 interactions, k=2: each must be drawn with probability 1/3
     src = torch.zeros(6, dtype=torch.long)
     dst = torch.arange(1, 7)
     t = torch.arange(6)
-    sampler = TemporalNeighborSampler(src, dst, t, num_nodes=7)
+    sampler = TemporalNeighborSampler(src, dst, t, num_nodes=7, backend=backend)
     g = torch.Generator().manual_seed(0)
     n = 6000
     _, eid, _ = sampler.sample(torch.zeros(n, dtype=torch.long), torch.full((n,), 10), 2,
@@ -79,10 +84,11 @@ def test_uniform_is_uniform():
     assert (eid[:, 0] != eid[:, 1]).all()
 
 
-def test_insert_then_sample_equals_building_from_all_events():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_insert_then_sample_equals_building_from_all_events(backend):
     src, dst, t = random_stream(500, 30, 200, seed=3)
-    full = TemporalNeighborSampler(src, dst, t, num_nodes=30)
-    grown = TemporalNeighborSampler(src[:40], dst[:40], t[:40], num_nodes=30)
+    full = TemporalNeighborSampler(src, dst, t, num_nodes=30, backend=backend)
+    grown = TemporalNeighborSampler(src[:40], dst[:40], t[:40], num_nodes=30, backend=backend)
     for a in range(40, 500, 23):
         grown.insert(src[a:a + 23], dst[a:a + 23], t[a:a + 23])
     assert grown.num_events == full.num_events == 500
@@ -93,9 +99,10 @@ def test_insert_then_sample_equals_building_from_all_events():
         assert torch.equal(a, b)
 
 
-def test_empty_and_isolated():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_empty_and_isolated(backend):
     empty = torch.empty(0, dtype=torch.long)
-    sampler = TemporalNeighborSampler(empty, empty, empty, num_nodes=4)
+    sampler = TemporalNeighborSampler(empty, empty, empty, num_nodes=4, backend=backend)
     nbr, eid, ts = sampler.sample(torch.tensor([0, 3]), torch.tensor([5, 5]), 3)
     assert (nbr == -1).all() and (eid == -1).all() and (ts == -1).all()
     sampler.insert(torch.tensor([0]), torch.tensor([1]), torch.tensor([2]))
@@ -107,23 +114,33 @@ def test_empty_and_isolated():
     assert nbr.tolist() == [[-1, -1]]
 
 
-def test_float_query_times_on_integer_stream():
-    sampler = TemporalNeighborSampler(torch.tensor([0]), torch.tensor([1]), torch.tensor([5]), 2)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_float_query_times_on_integer_stream(backend):
+    sampler = TemporalNeighborSampler(torch.tensor([0]), torch.tensor([1]), torch.tensor([5]), 2,
+                                      backend=backend)
     nbr, _, _ = sampler.sample(torch.tensor([0, 0]), torch.tensor([5.0, 5.5]), 1)
     assert nbr.tolist() == [[-1], [1]]
 
 
-def test_bad_inputs():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bad_inputs(backend):
     src, dst, t = torch.tensor([0, 1]), torch.tensor([1, 2]), torch.tensor([1, 2])
+    kw = {"backend": backend}
     with pytest.raises(ValueError, match="not sorted"):
-        TemporalNeighborSampler(src, dst, torch.tensor([2, 1]), num_nodes=3)
+        TemporalNeighborSampler(src, dst, torch.tensor([2, 1]), num_nodes=3, **kw)
     with pytest.raises(ValueError, match="negative timestamp"):
-        TemporalNeighborSampler(src, dst, torch.tensor([-1, 1]), num_nodes=3)
+        TemporalNeighborSampler(src, dst, torch.tensor([-1, 1]), num_nodes=3, **kw)
+    with pytest.raises(ValueError, match="NaN"):
+        TemporalNeighborSampler(src, dst, torch.tensor([1.0, float("nan")]), num_nodes=3, **kw)
     with pytest.raises(ValueError, match="out of range"):
-        TemporalNeighborSampler(src, dst, t, num_nodes=2)
+        TemporalNeighborSampler(src, dst, t, num_nodes=2, **kw)
     with pytest.raises(ValueError, match="same length"):
-        TemporalNeighborSampler(src, dst[:1], t, num_nodes=3)
-    sampler = TemporalNeighborSampler(src, dst, t, num_nodes=3)
+        TemporalNeighborSampler(src, dst[:1], t, num_nodes=3, **kw)
+    with pytest.raises(ValueError, match="backend"):
+        TemporalNeighborSampler(src, dst, t, num_nodes=3, backend="cuda")
+    sampler = TemporalNeighborSampler(src, dst, t, num_nodes=3, **kw)
+    with pytest.raises(ValueError, match="fractional"):
+        sampler.insert(torch.tensor([0]), torch.tensor([1]), torch.tensor([7.5]))
     with pytest.raises(ValueError, match="earlier than the last event"):
         sampler.insert(torch.tensor([0]), torch.tensor([1]), torch.tensor([1]))
     with pytest.raises(ValueError, match="strategy"):
@@ -138,16 +155,18 @@ def test_bad_inputs():
 
 @settings(max_examples=40, deadline=None)
 @given(
+    backend=st.sampled_from(BACKENDS),
     num_events=st.integers(0, 60),
     num_nodes=st.integers(1, 8),
     k=st.integers(1, 5),
     split=st.integers(0, 60),
     seed=st.integers(0, 2**16),
 )
-def test_property_streaming_and_recent(num_events, num_nodes, k, split, seed):
+def test_property_streaming_and_recent(backend, num_events, num_nodes, k, split, seed):
     src, dst, t = random_stream(num_events, num_nodes, 20, seed)
     split = min(split, num_events)
-    sampler = TemporalNeighborSampler(src[:split], dst[:split], t[:split], num_nodes)
+    sampler = TemporalNeighborSampler(src[:split], dst[:split], t[:split], num_nodes,
+                                      backend=backend)
     sampler.insert(src[split:], dst[split:], t[split:])
     nodes = torch.arange(num_nodes).repeat(3)
     times = torch.tensor([0, 10, 21]).repeat_interleave(num_nodes)
@@ -160,3 +179,16 @@ def test_property_streaming_and_recent(num_events, num_nodes, k, split, seed):
             assert all(r in pool and r[2] < int(times[i]) for r in got)
             if strategy == "recent":
                 assert [r[2] for r in got] == [r[2] for r in pool[:k]]
+
+
+def test_backends_agree_on_recent():
+    src, dst, t = random_stream(3000, 100, 500, seed=7)
+    a = TemporalNeighborSampler(src[:1000], dst[:1000], t[:1000], 100, backend="numba")
+    b = TemporalNeighborSampler(src[:1000], dst[:1000], t[:1000], 100, backend="torch")
+    for i in range(1000, 3000, 250):
+        a.insert(src[i:i + 250], dst[i:i + 250], t[i:i + 250])
+        b.insert(src[i:i + 250], dst[i:i + 250], t[i:i + 250])
+    nodes = torch.arange(100).repeat(5)
+    times = torch.tensor([0, 100, 250, 499, 600]).repeat_interleave(100)
+    for x, y in zip(a.sample(nodes, times, 7), b.sample(nodes, times, 7)):
+        assert torch.equal(x, y)
