@@ -100,11 +100,9 @@ def _clean_graph(root: str, name: str, features: bool) -> tuple[sp.csr_matrix, D
     raw, attr, labels = read_npz_arrays(next(iter(files.values())))
     adj, nodes = prognn_clean_adjacency(raw)
     data = Data(num_nodes=len(nodes), y=torch.from_numpy(labels[nodes].astype(np.int64)))
-    if not features:
-        pass
-    elif attr is None:  # polblogs: Pro-GNN uses the identity as features
+    if features and attr is None:  # polblogs: Pro-GNN uses the identity as features
         data.x = torch.eye(len(nodes))
-    else:
+    elif features:
         dense = attr[nodes].toarray() if sp.issparse(attr) else attr[nodes]
         data.x = check_features(torch.from_numpy(np.asarray(dense, dtype=np.float32)))
     data.lcc_nodes = torch.from_numpy(nodes.astype(np.int64))
