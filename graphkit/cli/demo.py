@@ -11,7 +11,7 @@ import argparse
 import importlib
 import time
 
-DEMOS = ["foundation"]
+DEMOS = ["foundation", "fastrp"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
