@@ -6,11 +6,13 @@ from graphkit.data.datasets.planetoid import read_planetoid_structure
 
 
 @pytest.mark.parametrize(
-    "name,n,edges,feats,classes",
-    [("Cora", 2708, 5278, 1433, 7), ("CiteSeer", 3327, 4552, 3703, 6)],
+    "name,n,edges,feats,classes,loops",
+    [("Cora", 2708, 5278, 1433, 7, 0), ("CiteSeer", 3327, 4552, 3703, 6, 124)],
 )
-def test_public_split_sizes(name, n, edges, feats, classes, data_root):
+def test_public_split_sizes(name, n, edges, feats, classes, loops, data_root):
     d = gd.load(name, root=data_root)
+    assert d.cleaning["self_loops"] == loops and d.cleaning["unique_edges"] == edges + loops
+    assert not bool((d.edge_index[0] == d.edge_index[1]).any())  # removed, as PyG
     assert d.num_nodes == n and d.x.shape == (n, feats)
     assert d.edge_index.size(1) == 2 * edges  # both directions, as PyG
     assert int(d.y.max()) + 1 == classes

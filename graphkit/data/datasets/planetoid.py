@@ -5,9 +5,9 @@
 ``<root>/Planetoid/<Name>/raw/`` are read with PyG's ``read_planetoid_data``, which writes
 nothing (PyG's ``Planetoid`` class would write ``processed/`` into the read-only root).
 
-Rule: as in PyG, duplicate edges are merged, self-loops kept, both directions stored, and
-CiteSeer's 15 isolated test nodes absent from ``tx`` are padded with zero features and no label
-class (``y = 0``, outside every mask).
+Rule: as in PyG, duplicate edges are merged, self-loops removed (CiteSeer has 124, PubMed 3),
+both directions stored, and ``data.cleaning`` records the counts; CiteSeer's 15 isolated test
+nodes absent from ``tx`` are padded with zero features and ``y = 0``, outside every mask.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import torch
 from torch_geometric.data import Data
 
 from graphkit.data.download import ensure_files
+from graphkit.data.edges import undirected_edge_index
 from graphkit.data.registry import register
 from graphkit.data.validation import check_edge_index, check_features
 
@@ -47,6 +48,15 @@ def load_planetoid(root: str, name: str) -> Data:
     data = read_planetoid_data(str(raw_dir), name.lower())
     check_features(data.x)
     check_edge_index(data.edge_index, data.num_nodes)
+    with open(raw_dir / f"ind.{name.lower()}.graph", "rb") as f:
+        graph = pickle.load(f, encoding="latin1")
+    pairs = np.array([(u, v) for u, nbrs in graph.items() for v in nbrs], dtype=np.int64)
+    edge_index, data.cleaning = undirected_edge_index(pairs, data.num_nodes, self_loops="remove")
+    n = data.num_nodes
+    pyg_keys = torch.sort(data.edge_index[0] * n + data.edge_index[1]).values
+    if not torch.equal(pyg_keys, edge_index[0] * n + edge_index[1]):
+        raise ValueError(f"{raw_dir}: the adjacency lists are not symmetric")
+    data.edge_index = edge_index  # the same edges, sorted by source then target
     return data
 
 
