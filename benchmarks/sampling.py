@@ -60,6 +60,8 @@ def parse_args():
     p.add_argument("--build-peers", action="store_true",
                    help="try to pip-install torch-sparse in a throwaway venv for PyG's loader")
     p.add_argument("--build-timeout", type=int, default=600)
+    p.add_argument("--peer-venv", default=None,
+                   help="folder for the peer venv (default: a new temporary folder)")
     args = p.parse_args()
     if args.quick:
         args.nodes, args.edges, args.batches = 20_000, 200_000, 10
@@ -137,22 +139,46 @@ def pyg_neighbor_status() -> str | None:
     return None
 
 
-def build_peer_env(timeout: int) -> tuple[str | None, str]:
-    """Try to install torch-sparse into a throwaway venv; return (python, note)."""
-    root = tempfile.mkdtemp(prefix="graphkit-peers-")
+def build_peer_env(timeout: int, root: str | None = None) -> tuple[str | None, str]:
+    """Try to pip-install torch-sparse into a throwaway venv; return ``(python, note)``.
+
+    The venv sees this environment's torch and PyG through a ``.pth`` file, so torch-sparse is
+    compiled against the installed torch (it ships no wheels on PyPI). An existing ``root``
+    where torch-sparse already imports is reused.
+    """
+    import site
+    import sysconfig
+
+    root = root or tempfile.mkdtemp(prefix="graphkit-peers-")
     py = os.path.join(root, "bin", "python")
+    probe = [py, "-c", "import torch_sparse"]
+    if os.path.exists(py) and subprocess.run(probe, capture_output=True).returncode == 0:
+        return py, f"torch-sparse reused from {root}"
     t0 = time.perf_counter()
+
+    def left() -> float:
+        return max(1.0, timeout - (time.perf_counter() - t0))
+
     try:
-        subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", root],
-                       check=True, capture_output=True, timeout=120)
-        r = subprocess.run([py, "-m", "pip", "install", "--no-build-isolation", "torch-sparse"],
-                           capture_output=True, text=True,
-                           timeout=max(1, timeout - int(time.perf_counter() - t0)))
+        subprocess.run([sys.executable, "-m", "venv", root], check=True, capture_output=True,
+                       timeout=left())
+        purelib = subprocess.run(
+            [py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True, text=True, check=True, timeout=left()).stdout.strip()
+        parents = [sysconfig.get_paths()["purelib"], *site.getsitepackages()]
+        with open(os.path.join(purelib, "graphkit_parent.pth"), "w") as f:
+            f.write("\n".join(dict.fromkeys(parents)) + "\n")
+        steps = [["setuptools", "wheel"], ["--no-build-isolation", "torch-sparse"]]
+        for step in steps:
+            r = subprocess.run([py, "-m", "pip", "install", *step], capture_output=True,
+                               text=True, timeout=left())
+            if r.returncode != 0:
+                lines = (r.stderr + r.stdout).splitlines()
+                errors = [ln.strip() for ln in lines if "error" in ln.lower()] or lines[-2:]
+                return None, (f"skipped: pip install {step[-1]} failed after "
+                              f"{time.perf_counter() - t0:.0f} s ({' | '.join(errors[:3])[:300]})")
     except subprocess.TimeoutExpired:
-        return None, f"skipped: pip install torch-sparse did not finish within {timeout} s"
-    if r.returncode != 0:
-        tail = " ".join((r.stderr or r.stdout).strip().splitlines()[-2:])[:300]
-        return None, f"skipped: pip install torch-sparse failed ({tail})"
+        return None, f"skipped: building torch-sparse did not finish within {timeout} s"
     return py, f"torch-sparse built in {time.perf_counter() - t0:.0f} s"
 
 
@@ -243,7 +269,7 @@ def main() -> None:
         note = f"skipped: PyG's NeighborLoader cannot run here ({reason})"
         py = None
         if args.build_peers:
-            py, note = build_peer_env(args.build_timeout)
+            py, note = build_peer_env(args.build_timeout, args.peer_venv)
         if py is None:  # not measured: mean and std are null in the JSON
             skipped.append(Row("pyg-NeighborLoader+torch-sparse", dataset, "seeds_per_s",
                                None, None, 0, 0.0, 0.0, {"notes": note}))

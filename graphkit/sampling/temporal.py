@@ -9,8 +9,10 @@ Storage is a per-node, time-sorted adjacency with slack ("dynamic CSR"): node ``
 slots ``start[v] : start[v] + cap[v]`` of three flat arrays, of which the first ``size[v]`` are
 used. Appending a batch of events writes into the slack; a node whose segment overflows is moved
 to the end of the arrays with doubled capacity, so an insert costs amortised ``O(1)`` per event
-(plus a sort of the batch) and never ``O(E)``. Queries are a vectorised binary search per node
-segment, so everything runs on CPU and CUDA tensors alike.
+(plus a sort of the batch) and never ``O(E)``. Queries are a binary search per node segment.
+
+Two code paths share this layout: vectorised torch (any device, e.g. CUDA) and Numba kernels
+(``_temporal_numba.py``) that CPU tensors use by default; the tests run both against brute force.
 """
 
 from __future__ import annotations

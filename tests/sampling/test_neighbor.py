@@ -168,3 +168,23 @@ def test_property_sampler(n, e, hops, replace, backend, seed):
     seeds = torch.randperm(n, generator=g)[: max(1, n // 2)]
     out = NeighborSampler(data, hops, replace=replace, backend=backend).sample(seeds, g)
     check_subgraph(data, out, hops, replace)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_full_fanout_reproduces_full_graph_message_passing(backend):
+    """With num_neighbors=[-1, -1] a 2-layer GNN gives the seeds their full-graph outputs,
+    which holds only if messages flow neighbour -> seed as in PyG."""
+    from torch_geometric.nn import SAGEConv
+
+    torch.manual_seed(0)
+    data = random_graph(40, 160, seed=8)
+    conv1, conv2 = SAGEConv(3, 8), SAGEConv(8, 4)
+
+    def forward(x, edge_index):
+        return conv2(conv1(x, edge_index).relu(), edge_index)
+
+    full = forward(data.x, data.edge_index)
+    loader = NeighborLoader(data, [-1, -1], batch_size=6, backend=backend)
+    for batch in loader:
+        out = forward(batch.x, batch.edge_index)[: batch.batch_size]
+        assert torch.allclose(out, full[batch.n_id[: batch.batch_size]], atol=1e-5)
