@@ -109,3 +109,9 @@ def test_random_planetoid_split_bad_inputs():
         random_planetoid_split(d, -1, 0)
     with pytest.raises(ValueError, match="integer class ids"):
         random_planetoid_split(Data(y=torch.rand(3, 2)), 1, 0)
+
+
+def test_gnn_benchmark_loader_options(data_root):
+    d = gd.load("gnn-benchmark-cora", root=data_root, lcc=True, split_seed=0)
+    assert d.num_nodes == 2485 and int(d.train_mask.sum()) == 140 and int(d.val_mask.sum()) == 210
+    assert "train_mask" not in gd.load("gnn-benchmark-cora", root=data_root)

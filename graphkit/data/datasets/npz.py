@@ -24,6 +24,7 @@ from torch_geometric.data import Data
 from graphkit.data.download import ensure_files
 from graphkit.data.edges import undirected_edge_index
 from graphkit.data.registry import register
+from graphkit.data.splits import largest_connected_component, random_planetoid_split
 from graphkit.data.validation import check_features, check_num_nodes
 
 __all__ = ["read_npz", "read_npz_arrays"]
@@ -100,12 +101,20 @@ def read_npz(path: str | os.PathLike) -> Data:
 
 
 def _register(name: str, size: str) -> None:
-    def loader(root: str) -> Data:
+    def loader(root: str, lcc: bool = False, split_seed: int | None = None) -> Data:
         (path,) = ensure_files(f"gnn-benchmark-{name}", root).values()
-        return read_npz(path)
+        data = read_npz(path)
+        if lcc:
+            data = largest_connected_component(data)
+        if split_seed is not None:
+            data = random_planetoid_split(data, 20, 30, seed=split_seed)
+        return data
 
     loader.__name__ = f"load_gnn_benchmark_{name}"
-    loader.__doc__ = f"gnn-benchmark {name}.npz: undirected, unweighted, no self-loops, no split."
+    loader.__doc__ = (
+        f"gnn-benchmark {name}.npz (undirected, unweighted, no self-loops); kwargs: lcc "
+        "(keep the largest connected component), split_seed (20/30/rest random split)."
+    )
     register(
         f"gnn-benchmark-{name}",
         task="node classification",
