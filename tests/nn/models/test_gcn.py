@@ -54,12 +54,22 @@ def test_shapes_dropout_and_reset(graph):
     before = [p.clone() for p in model.parameters()]
     model.reset_parameters()
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
-    assert "GCN(3, 16, 4, num_layers=3, dropout=0.5)" == repr(model)
+    assert repr(model) == "GCN(3, 16, 4, num_layers=3, dropout=0.5, input_dropout=0.5)"
+
+
+def test_input_dropout_only_touches_the_input(graph):
+    x, edge_index = graph
+    seed_everything(0)
+    model = GCN(3, 8, 2, num_layers=1, dropout=0.9, input_dropout=0.0).train()
+    assert torch.equal(model(x, edge_index), model.eval()(x, edge_index))
+    model = GCN(3, 8, 2, num_layers=1, dropout=0.0, input_dropout=0.9).train()
+    assert not torch.equal(model(x, edge_index), model.eval()(x, edge_index))
 
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"num_layers": 0}, "num_layers"),
     ({"dropout": 1.0}, "dropout"),
+    ({"input_dropout": -0.1}, "input_dropout"),
     ({"hidden_channels": 0}, "hidden_channels"),
 ])
 def test_bad_arguments(kwargs, match):
