@@ -20,6 +20,7 @@ using Array1D = nb::ndarray<T, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
 // Hands a std::vector to NumPy without copying; the capsule frees it.
 template <typename T>
 nb::object to_numpy(std::vector<T>&& values) {
+  values.shrink_to_fit();  // hand NumPy exactly the memory it reports
   auto* owned = new std::vector<T>(std::move(values));
   nb::capsule owner(owned, [](void* p) noexcept { delete static_cast<std::vector<T>*>(p); });
   return nb::cast(nb::ndarray<nb::numpy, T, nb::ndim<1>>(owned->data(), {owned->size()}, owner));

@@ -260,7 +260,7 @@ void OrbitCounter::count_rows(int64_t r0, int64_t r1, uint32_t mask, int hop3_mo
         const int64_t j = u - b0;
         for (int32_t y : touched_) {
           dense_d[y * block + j] = ac_[y];
-          dense_q[y * block + j] = pair_q(y);
+          dense_q[j * n_ + y] = pair_q(y);
         }
         dense_d[u * block + j] = deg_[u];
       }
@@ -281,14 +281,24 @@ void OrbitCounter::count_rows(int64_t r0, int64_t r1, uint32_t mask, int hop3_mo
           for (int64_t j = 0; j < block; ++j) dst[j] += src[j];
         }
       }
+      // Transpose in tiles so that each output row is read contiguously.
+      constexpr int64_t kTile = 64;
+      for (int64_t v0 = 0; v0 < n_; v0 += kTile) {
+        const int64_t v1 = std::min(n_, v0 + kTile);
+        for (int64_t j = 0; j < width; ++j) {
+          for (int64_t v = v0; v < v1; ++v) dense_d[j * n_ + v] = dense_out[v * block + j];
+        }
+      }
       for (int64_t j = 0; j < width; ++j) {
         const int64_t u = b0 + j;
         for (int64_t q = indptr_[u]; q < indptr_[u + 1]; ++q) stamp_[indices_[q]] = u;
         stamp_[u] = u;
         SparseRows& m = out[h3_4_4];
+        const int64_t* a3 = &dense_d[j * n_];
+        const int64_t* sub = &dense_q[j * n_];
         for (int64_t v = 0; v < n_; ++v) {
           if (stamp_[v] == u) continue;
-          const int64_t value = dense_out[v * block + j] - dense_q[v * block + j];
+          const int64_t value = a3[v] - sub[v];
           if (value != 0) emit(m, static_cast<int32_t>(v), value);
         }
         m.indptr.push_back(static_cast<int64_t>(m.indices.size()));

@@ -10,11 +10,10 @@ An edge list that gives every undirected edge exactly once is symmetrised silent
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-
-from graphkit.data.convert import GraphLike, to_edge_index
 
 __all__ = ["GraphletInputWarning", "simple_graph"]
 
@@ -23,7 +22,7 @@ class GraphletInputWarning(UserWarning):
     """The input graph was changed to make it simple and undirected."""
 
 
-def simple_graph(graph: GraphLike, num_nodes: int | None = None) -> sp.csr_array:
+def simple_graph(graph: Any, num_nodes: int | None = None) -> sp.csr_array:
     """Return ``graph`` as a symmetric 0/1 ``int32`` CSR array, sorted, without self-loops.
 
     Args:
@@ -43,6 +42,8 @@ def simple_graph(graph: GraphLike, num_nodes: int | None = None) -> sp.csr_array
         keep = coo.data != 0
         row, col, weight = coo.row[keep], coo.col[keep], coo.data[keep]
     else:
+        from graphkit.data.convert import to_edge_index  # torch is only needed here
+
         ei, w, n = to_edge_index(graph, num_nodes)
         row, col = (a.astype(np.int64) for a in ei.numpy())
         weight = None if w is None else w.numpy()

@@ -8,9 +8,10 @@ orbit-``i`` node has inside its graphlet, e.g. ``gdv[:, 7] = A^{(1)}_{7,6} 1 / 3
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from graphkit.data.convert import GraphLike
 from graphkit.graphlets._input import simple_graph
 from graphkit.ops.graphlets import orbit_counter
 
@@ -21,14 +22,14 @@ EDGE_ORBITS = ((1, 2), (3, 3), (4, 5), (5, 5), (6, 7), (8, 8), (9, 11), (10, 10)
                (12, 13), (13, 13), (14, 14))
 
 
-def gdv(graph: GraphLike, num_nodes: int | None = None, backend: str | None = None) -> np.ndarray:
+def gdv(graph: Any, num_nodes: int | None = None, backend: str | None = None) -> np.ndarray:
     """Graphlet degree vectors: an ``n x 15`` ``int64`` array, column ``i`` = node orbit ``i``."""
     a = simple_graph(graph, num_nodes)
     return np.asarray(orbit_counter(a.indptr, a.indices, backend).gdv(), dtype=np.int64)
 
 
 def edge_gdv(
-    graph: GraphLike, num_nodes: int | None = None, backend: str | None = None
+    graph: Any, num_nodes: int | None = None, backend: str | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Edge graphlet degree vectors.
 

@@ -17,12 +17,11 @@ import time
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from graphkit.data.convert import GraphLike
-from graphkit.data.io import atomic_write
 from graphkit.graphlets._input import simple_graph
 from graphkit.graphlets.orbit_adjacency import select_keys
 from graphkit.ops.graphlets import KEYS, mask_of, orbit_counter
@@ -53,7 +52,7 @@ def _write_npy_member(zf: zipfile.ZipFile, name: str, dtype, source: Path | np.n
 
 
 def save_orbit_adjacency(
-    graph: GraphLike,
+    graph: Any,
     path: str | os.PathLike,
     num_nodes: int | None = None,
     hops: int | Iterable[int] | None = None,
@@ -83,6 +82,8 @@ def save_orbit_adjacency(
         raise ValueError(f"chunk_rows must be positive, got {chunk_rows}")
     counter = orbit_counter(a.indptr, a.indices, backend)
     mask = mask_of(chosen)
+    from graphkit.data.io import atomic_write  # imported on use: graphkit.data loads torch
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

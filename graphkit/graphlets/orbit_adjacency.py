@@ -15,11 +15,11 @@ for Przulj's orbits 0..14 (ORCA's numbering). There are 28 such matrices (20 wit
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from graphkit.data.convert import GraphLike
 from graphkit.graphlets._input import simple_graph
 from graphkit.ops.graphlets import KEYS, mask_of, orbit_counter
 
@@ -49,7 +49,7 @@ def select_keys(
 
 
 def orbit_adjacency(
-    graph: GraphLike,
+    graph: Any,
     num_nodes: int | None = None,
     hops: int | Iterable[int] | None = None,
     dense: bool = False,
@@ -79,17 +79,34 @@ def orbit_adjacency(
     n = a.shape[0]
     chosen = select_keys(hops, keys)
     counter = orbit_counter(a.indptr, a.indices, backend)
-    rows = counter.count_rows(0, n, mask_of(chosen), 0)
+    mask = mask_of(chosen)
+    # Count in row blocks and join each matrix once: peak memory stays near the output's size.
+    step = n if n <= 4096 else 512
+    parts: dict = {k: ([], [], [np.zeros(1, dtype=np.int64)]) for k in chosen}
+    for r0 in range(0, max(n, 1), max(step, 1)):
+        block = counter.count_rows(r0, min(n, r0 + step), mask, 0)
+        for key in chosen:
+            indptr, indices, data = block[KEYS.index(key)]
+            cols, vals, ptrs = parts[key]
+            cols.append(indices)
+            vals.append(data)
+            ptrs.append(np.diff(indptr))
+        del block
     result = {}
     for key in chosen:
-        indptr, indices, data = rows[KEYS.index(key)]
-        m = sp.csr_array((data, indices, indptr), shape=(n, n))
+        cols, vals, ptrs = parts.pop(key)
+        counts = np.concatenate(ptrs)
+        idx_dtype = np.int32 if counts.sum() < 2**31 else np.int64
+        indptr = np.cumsum(counts).astype(idx_dtype)
+        m = sp.csr_array((np.concatenate(vals), np.concatenate(cols).astype(idx_dtype, copy=False),
+                          indptr), shape=(n, n))
+        del cols, vals
         result[key] = m.toarray() if dense else m
     return result
 
 
 def graphlet_adjacency(
-    graph: GraphLike, graphlet: int, num_nodes: int | None = None, backend: str | None = None
+    graph: Any, graphlet: int, num_nodes: int | None = None, backend: str | None = None
 ) -> sp.csr_array:
     """Graphlet adjacency of ``graphlet`` (0..8): the sum of its orbit adjacencies.
 

@@ -1,0 +1,170 @@
+"""Graphlet-orbit adjacency and GDV speed: graphkit (each backend) against gradco and ORCA.
+
+Every system runs in a fresh process on the same simple graph (self-loops dropped), one after
+the other, and reports wall seconds, CPU seconds and the process's peak RSS:
+
+* ``graphkit-<backend>-memory``: ``orbit_adjacency`` returning all 28 CSR matrices in memory;
+* ``graphkit-<backend>-stream``: ``save_orbit_adjacency`` writing all 28 to one ``.npz``
+  (the path for graphs whose 2- and 3-hop matrices are too large to hold);
+* ``gradco-orbit``: the ``gradco`` package (0.1.8) ``Counter(A).count()``; it needs numpy < 2, so
+  it runs under ``--peer-python`` (a virtual environment with gradco and orbit-count);
+* ``graphkit-<backend>-gdv`` and ``orca-gdv``: node graphlet degree vectors (``orbit-count``'s
+  compiled ORCA, called directly on the edge array).
+
+With ``--check`` (default on graphs up to 5,000 nodes) every matrix is compared with gradco's and
+the GDVs with gradco's and ORCA's; the JSON rows record the result.
+
+    python benchmarks/graphlets.py --dataset ppi --runs 3 \
+        --json benchmarks/results/graphlets_ppi.json
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from graphkit.benchmarking import benchmark_parser, print_table, summarize, write_report
+from graphkit.data import load
+from graphkit.graphlets import GraphletInputWarning, load_orbit_adjacency, simple_graph
+from graphkit.ops.graphlets import available_backends
+
+WORKER = Path(__file__).with_name("graphlets_worker.py")
+DEFAULT_PEER = os.environ.get("GRAPHLETS_PEER_PYTHON", "/tmp/gradco-venv/bin/python")
+PAPER = [
+    {"system": "gradco", "dataset": "ppi", "metric": "seconds", "value": 6.1,
+     "peak_rss_mb": 1800, "source": "issue 10, measured on this machine (2 cores)"},
+    {"system": "gradco", "dataset": "blogcatalog", "metric": "seconds", "value": 192,
+     "peak_rss_mb": 14000, "source": "issue 10, measured on this machine (2 cores)"},
+    {"system": "orbit-count", "dataset": "ppi", "metric": "gdv seconds", "value": 0.12,
+     "source": "issue 10"},
+    {"system": "orbit-count", "dataset": "blogcatalog", "metric": "gdv seconds", "value": 5.8,
+     "source": "issue 10"},
+]
+
+
+def parse_args():
+    p = benchmark_parser(__doc__.split("\n")[0], runs=3)
+    p.add_argument("--dataset", default="ppi", choices=["airports-europe", "ppi", "blogcatalog"])
+    p.add_argument("--backends", nargs="+", default=None,
+                   help="graphkit backends to time (default: cpp and numba when available)")
+    p.add_argument("--peer-python", default=DEFAULT_PEER,
+                   help="interpreter with gradco and orbit-count installed ('' to skip peers)")
+    p.add_argument("--peer-runs", type=int, default=None, help="runs for gradco (default --runs)")
+    p.add_argument("--check", choices=["auto", "yes", "no"], default="auto",
+                   help="compare every matrix and GDV with gradco's and ORCA's")
+    p.add_argument("--no-memory-mode", action="store_true",
+                   help="skip the in-memory graphkit run (default on graphs over 5,000 nodes)")
+    return p.parse_args()
+
+
+def run_worker(python: str, system: str, adj: Path, out: Path, env: dict | None = None) -> dict:
+    proc = subprocess.run([python, str(WORKER), system, str(adj), str(out)], capture_output=True,
+                          text=True, env={**os.environ, **(env or {})})
+    if proc.returncode != 0:
+        raise RuntimeError(f"{system} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def same_matrices(a: dict, b: dict) -> bool:
+    if set(a) != set(b):
+        return False
+    return all(a[k].shape == b[k].shape and (a[k] != b[k]).nnz == 0 for k in a)
+
+
+def main() -> None:
+    args = parse_args()
+    print(vars(args))
+    quick_dataset = "airports-europe" if args.quick else args.dataset
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GraphletInputWarning)
+        data = load(quick_dataset, root=args.root)
+        a = simple_graph(data.edge_index, data.num_nodes)
+    n, m = a.shape[0], a.nnz // 2
+    print(f"{quick_dataset}: {n} nodes, {m} edges (self-loops dropped)")
+    backends = args.backends or [b for b in ("cpp", "numba") if b in available_backends()]
+    check = args.check == "yes" or (args.check == "auto" and n <= 5000)
+    memory_mode = not args.no_memory_mode and n <= 5000
+    peer = args.peer_python if args.peer_python and Path(args.peer_python).exists() else None
+    if args.peer_python and peer is None:
+        print(f"peer interpreter {args.peer_python} not found: gradco/ORCA rows skipped")
+    rows, extra = [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        adj = tmp / "adj.npz"
+        sp.save_npz(adj, sp.csr_matrix(a))
+        jobs = []
+        for b in backends:
+            if memory_mode:
+                jobs.append((sys.executable, f"graphkit-{b}-memory", args.runs))
+            jobs.append((sys.executable, f"graphkit-{b}-stream", args.runs))
+            jobs.append((sys.executable, f"graphkit-{b}-gdv", args.runs))
+        if peer:
+            jobs.append((peer, "gradco-orbit", args.peer_runs or args.runs))
+            jobs.append((peer, "orca-gdv", args.runs))
+        for python, system, runs in jobs:
+            results = []
+            for r in range(runs):
+                out = tmp / f"{system}-{r}.npz" if "gdv" not in system else tmp / f"{system}.npy"
+                env = {"GRAPHLETS_CHECK": "1" if check and r == 0 else "0"}
+                res = run_worker(python, system, adj, out, env)
+                results.append(res)
+                print(f"  {system} run {r}: {res['seconds']:.3f} s wall, "
+                      f"{res['cpu_seconds']:.3f} s CPU, peak RSS {res['peak_rss_mb']:.0f} MB",
+                      flush=True)
+                if r > 0 and out.exists() and "gdv" not in system:
+                    out.unlink()
+            secs = [x["seconds"] for x in results]
+            info = {
+                "cpu_seconds": float(np.mean([x["cpu_seconds"] for x in results])),
+                "rss_before_mb": float(np.mean([x["base_rss_mb"] for x in results])),
+                "nodes": n, "edges": m,
+            }
+            extra[system] = info
+            rows.append(summarize(system, quick_dataset, "seconds", secs, float(np.mean(secs)),
+                                  max(x["peak_rss_mb"] for x in results), **info))
+        if check and peer:
+            ref = load_orbit_adjacency(tmp / "gradco-orbit-0.npz")
+            ref_gdv = np.load(tmp / "gradco-orbit-0.npz.gdv.npy")
+            orca = np.load(tmp / "orca-gdv.npy")
+            for row in rows:
+                if row.system.startswith("graphkit") and "memory" in row.system:
+                    row.extra["equal_to_gradco"] = same_matrices(
+                        load_orbit_adjacency(tmp / f"{row.system}-0.npz"), ref)
+                if row.system.startswith("graphkit") and "stream" in row.system:
+                    row.extra["equal_to_gradco"] = same_matrices(
+                        load_orbit_adjacency(tmp / f"{row.system}-0.npz"), ref)
+                if row.system.endswith("-gdv") and row.system.startswith("graphkit"):
+                    ours = np.load(tmp / f"{row.system}.npy")
+                    row.extra["equal_to_gradco"] = bool(np.array_equal(ours, ref_gdv))
+                    row.extra["equal_to_orca"] = bool(np.array_equal(ours, orca))
+            print("equality:", {r.system: {k: v for k, v in r.extra.items()
+                                            if k.startswith("equal")} for r in rows})
+    by = {r.system: r for r in rows}
+    if "gradco-orbit" in by:
+        for r in rows:
+            if r.system.startswith("graphkit") and not r.system.endswith("gdv"):
+                r.extra["time_vs_gradco"] = r.mean / by["gradco-orbit"].mean
+                r.extra["peak_rss_vs_gradco"] = r.peak_rss_mb / by["gradco-orbit"].peak_rss_mb
+    if "orca-gdv" in by:
+        for r in rows:
+            if r.system.endswith("-gdv") and r.system.startswith("graphkit"):
+                r.extra["time_vs_orca"] = r.mean / by["orca-gdv"].mean
+    print_table(rows)
+    for r in rows:
+        ratios = {k: round(v, 3) for k, v in r.extra.items() if k.endswith(("gradco", "orca"))
+                  and isinstance(v, float)}
+        if ratios:
+            print(f"  {r.system}: {ratios}")
+    write_report(args.json, "benchmarks/graphlets.py", args, rows, PAPER)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""One timed graphlet-counting job in a fresh process, for ``benchmarks/graphlets.py``.
+
+Runs under graphkit's interpreter or under another one holding the peers (``gradco`` needs
+numpy < 2, so it lives in its own virtual environment); it only needs NumPy and SciPy itself.
+Prints one JSON line: wall and CPU seconds of the counting call, the process's peak RSS, and its
+RSS just before counting. Usage::
+
+    python graphlets_worker.py SYSTEM ADJ.npz OUT.npz
+      SYSTEM: graphkit-{cpp,numba}-{memory,stream,gdv}, gradco-orbit, orca-gdv
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import resource
+import sys
+import time
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _peak_mb() -> float:
+    """Peak RSS of this process image (VmHWM; ru_maxrss would include the forking parent's)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("VmHWM not found in /proc/self/status")
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _save_csr(path: str, mats: dict, n: int) -> None:
+    """The archive layout of ``graphkit.graphlets.save_orbit_adjacency``."""
+    arrays = {"shape": np.array([n, n])}
+    for (h, i, j), m in mats.items():
+        m = sp.csr_array(m, dtype=np.int64, copy=True)  # never sort the caller's arrays
+        m.eliminate_zeros()
+        m.sort_indices()
+        arrays.update({f"A{h}_{i}_{j}_indptr": m.indptr, f"A{h}_{i}_{j}_indices": m.indices,
+                       f"A{h}_{i}_{j}_data": m.data})
+    np.savez(path, **arrays)
+
+
+def main(system: str, adj_path: str, out_path: str) -> None:
+    a = sp.csr_array(sp.load_npz(adj_path))
+    n = a.shape[0]
+    result: dict = {"system": system}
+    if system.startswith("graphkit-"):
+        _, backend, mode = system.split("-")
+        import graphkit.graphlets as gl
+
+        if mode == "stream":
+            import graphkit.data.io  # noqa: F401  (the writer's import, not timed)
+
+        gl.gdv(sp.csr_array((n, n), dtype=np.int32), backend=backend)  # compile / warm up
+        base, t0, c0 = _rss_mb(), time.perf_counter(), _cpu()
+        if mode == "memory":
+            mats = gl.orbit_adjacency(a, backend=backend)
+        elif mode == "stream":
+            gl.save_orbit_adjacency(a, out_path, backend=backend)
+        else:
+            counts = gl.gdv(a, backend=backend)
+        seconds, cpu = time.perf_counter() - t0, _cpu() - c0
+        peak = _peak_mb()
+        if mode == "memory":
+            result["nnz"] = int(sum(m.nnz for m in mats.values()))
+            _save_csr(out_path, mats, n)
+        elif mode == "gdv":
+            np.save(out_path, counts)
+    elif system == "gradco-orbit":
+        import gradco
+
+        base, t0, c0 = _rss_mb(), time.perf_counter(), _cpu()
+        with contextlib.redirect_stdout(sys.stderr):
+            counter = gradco.Counter(a)
+            counter.count()
+        seconds, cpu = time.perf_counter() - t0, _cpu() - c0
+        peak = _peak_mb()
+        if os.environ.get("GRAPHLETS_CHECK") == "1":
+            _save_csr(out_path, {(h, i, j): m for h, i, j, m in
+                                 counter.generate_orbit_adjacencies()}, n)
+            np.save(out_path + ".gdv.npy", np.asarray(counter.get_GDVs()).astype(np.int64))
+        result.update(seconds=seconds, cpu_seconds=cpu, peak_rss_mb=peak, base_rss_mb=base,
+                      version=getattr(gradco, "__version__", "0.1.8"))
+        print(json.dumps(result))
+        return
+    elif system == "orca-gdv":
+        from orbit_count import _orca
+
+        coo = sp.triu(a, k=1).tocoo()
+        edges = np.ascontiguousarray(np.stack([coo.row, coo.col], axis=1), dtype=np.int32)
+        base, t0, c0 = _rss_mb(), time.perf_counter(), _cpu()
+        counts = _orca.motif_counts("node", 4, n, edges)
+        seconds, cpu = time.perf_counter() - t0, _cpu() - c0
+        peak = _peak_mb()
+        np.save(out_path, np.asarray(counts, dtype=np.int64))
+    else:
+        raise ValueError(f"unknown system {system}")
+    result.update(seconds=seconds, cpu_seconds=cpu, peak_rss_mb=peak, base_rss_mb=base)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])
