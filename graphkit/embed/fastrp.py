@@ -242,7 +242,7 @@ def fastrp(
     streaming = len(blocks) > 1
     two_pass = streaming and normalization and any(w != 0 for w in weights)
 
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     total = len(blocks) * len(weights) * (2 if two_pass else 1)
     bar = tqdm(total=total, desc="fastrp", unit="product", file=sys.stderr,
