@@ -67,6 +67,7 @@ class Recipe:
 
 _DAGNN_SRC = "divelab/DeeperGNN run.sh"
 _AIR_SRC = "zwt233/DGMLP README"
+_AIR = dict(normalize_features=False, source=_AIR_SRC)  # raw binary features (official utils)
 _PYG_SRC = "PyG benchmark/citation"
 _CITATION = dict(epochs=200, patience=10, early_stopping="pyg_citation", selection="val_loss")
 _DAGNN = dict(lr=0.01, epochs=1000, patience=100, early_stopping="pyg_citation",
@@ -87,11 +88,11 @@ def _recipes() -> dict[tuple[str, str], Recipe]:
                source="divelab/DeeperGNN main_ogbnarxiv.py"),
         # SGC+AIR, official small-dataset code: hop attention + logistic regression.
         Recipe("sgc_air", "Cora", dict(input_dropout=0.4, num_layers=1, skip_last_hop=True),
-               lr=0.1, weight_decay=5e-4, num_hops=10, source=_AIR_SRC),
+               lr=0.1, weight_decay=5e-4, num_hops=10, **_AIR),
         Recipe("sgc_air", "CiteSeer", dict(input_dropout=0.2, num_layers=1, skip_last_hop=True),
-               lr=0.1, weight_decay=1e-3, num_hops=15, source=_AIR_SRC),
+               lr=0.1, weight_decay=1e-3, num_hops=15, **_AIR),
         Recipe("sgc_air", "PubMed", dict(input_dropout=0.5, num_layers=1, skip_last_hop=True),
-               lr=0.05, weight_decay=5e-4, num_hops=30, source=_AIR_SRC),
+               lr=0.05, weight_decay=5e-4, num_hops=30, **_AIR),
         Recipe("sgc_air", "ogbn-arxiv", dict(hidden_channels=1024, num_layers=6, dropout=0.5,
                                              att_dropout=0.5, activation="leaky_relu",
                                              pre_process=True),
@@ -104,19 +105,19 @@ def _recipes() -> dict[tuple[str, str], Recipe]:
                normalization="mean", normalize_features=False, source=_AIR_SRC + " (OGB)"),
         Recipe("appnp_air", "Cora", dict(hidden_channels=200, K=10, alpha=0.05, dropout=0.2,
                                          skip_last_hop=True),
-               lr=0.1, weight_decay=3e-3, source=_AIR_SRC),
+               lr=0.1, weight_decay=3e-3, **_AIR),
         Recipe("appnp_air", "CiteSeer", dict(hidden_channels=200, K=10, alpha=0.05, dropout=0.2,
                                              skip_last_hop=True),
-               lr=0.01, weight_decay=3e-3, source=_AIR_SRC),
+               lr=0.01, weight_decay=3e-3, **_AIR),
         Recipe("appnp_air", "PubMed", dict(hidden_channels=200, K=10, alpha=0.05, dropout=0.5,
                                            skip_last_hop=True),
-               lr=0.05, weight_decay=5e-4, source=_AIR_SRC),
+               lr=0.05, weight_decay=5e-4, **_AIR),
         Recipe("gcn_air", "Cora", dict(hidden_channels=50, num_layers=4, dropout=0.8),
-               lr=0.01, weight_decay=5e-4, source=_AIR_SRC),
+               lr=0.01, weight_decay=5e-4, **_AIR),
         Recipe("gcn_air", "CiteSeer", dict(hidden_channels=40, num_layers=2, dropout=0.6),
-               lr=0.01, weight_decay=1e-2, source=_AIR_SRC),
+               lr=0.01, weight_decay=1e-2, **_AIR),
         Recipe("gcn_air", "PubMed", dict(hidden_channels=40, num_layers=2, dropout=0.7),
-               lr=0.1, weight_decay=1e-3, source=_AIR_SRC),
+               lr=0.1, weight_decay=1e-3, **_AIR),
     ]
     for ds in ("Cora", "CiteSeer", "PubMed"):
         r += [

@@ -1,0 +1,169 @@
+"""Accuracy against depth on Cora: DAGNN, SGC+AIR, plain SGC and GCN, with over-smoothing.
+
+Propagation depth: DAGNN's K, the hops of SGC+AIR and SGC, the layers of GCN (coupled).
+Transformation depth: the MLP layers of SGC+AIR (hidden 64, dropout 0.5), with and without the
+initial residual. Every other setting is the model's Cora recipe (``graphkit.nn.recipes``).
+Each row also reports the Mean Average Distance (MAD, cosine) of the test nodes' output
+representations: values near 0 mean over-smoothed.
+
+    python benchmarks/depth_sweep.py --runs 5 --json benchmarks/results/depth_sweep.json \
+        --plot benchmarks/results/depth_sweep.png
+
+Parts can run in separate processes (``--models``) and be joined with ``--merge A.json B.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import warnings
+from dataclasses import replace
+
+import torch
+
+from graphkit.benchmarking import (
+    Row,
+    benchmark_parser,
+    measure,
+    print_table,
+    summarize,
+    write_report,
+)
+from graphkit.data import load
+from graphkit.nn.oversmoothing import mean_average_distance
+from graphkit.nn.recipes import get_recipe, prepare_data, run_recipe
+from graphkit.train import seed_everything
+
+SWEEPS = ("dagnn", "sgc_air", "sgc", "gcn", "sgc_air_mlp")
+
+
+def parse_args():
+    p = benchmark_parser(__doc__.splitlines()[0], runs=5)
+    p.add_argument("--dataset", default="Cora")
+    p.add_argument("--models", nargs="+", default=list(SWEEPS), choices=SWEEPS)
+    p.add_argument("--dagnn-depths", type=int, nargs="+", default=[5, 10, 20, 50, 100])
+    p.add_argument("--sgc-depths", type=int, nargs="+", default=[2, 10, 30, 60])
+    p.add_argument("--gcn-depths", type=int, nargs="+", default=[2, 4, 8, 16, 32])
+    p.add_argument("--transform-depths", type=int, nargs="+", default=[2, 4, 6, 8])
+    p.add_argument("--plot", default=None, metavar="PNG", help="write the accuracy plot here")
+    p.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+                   help="join earlier reports (rows) instead of running")
+    p.add_argument("--threads", type=int, default=1)
+    return p.parse_args()
+
+
+def configurations(args):
+    """(sweep, depth kind, depth, recipe) for every point of the requested sweeps."""
+    ds = args.dataset
+    for name in args.models:
+        if name == "dagnn":
+            for k in args.dagnn_depths:
+                yield name, "propagation", k, get_recipe("dagnn", ds).with_model_kwargs(K=k)
+        elif name == "sgc_air":
+            for k in args.sgc_depths:
+                yield name, "propagation", k, replace(get_recipe("sgc_air", ds), num_hops=k)
+        elif name == "sgc":
+            for k in args.sgc_depths:
+                yield name, "propagation", k, get_recipe("sgc", ds).with_model_kwargs(K=k)
+        elif name == "gcn":
+            for k in args.gcn_depths:
+                yield name, "propagation", k, get_recipe("gcn", ds).with_model_kwargs(num_layers=k)
+        else:
+            base = get_recipe("sgc_air", ds).with_model_kwargs(
+                hidden_channels=64, dropout=0.5, skip_last_hop=False)
+            for residual in (True, False):
+                label = "sgc_air_mlp" if residual else "sgc_air_plain_mlp"
+                for depth in args.transform_depths:
+                    yield label, "transformation", depth, base.with_model_kwargs(
+                        num_layers=depth, initial_residual=residual)
+
+
+@torch.no_grad()
+def test_representations(result, data) -> torch.Tensor:
+    model = result.model.eval()
+    test = data.test_mask
+    if getattr(data, "hops", None) is not None:
+        return model(data.hops[test])
+    return model(data.x, data.edge_index)[test]
+
+
+def sweep(args) -> list[Row]:
+    raw = load(args.dataset, args.root)
+    rows = []
+    for name, kind, depth, recipe in configurations(args):
+        data = prepare_data(recipe, raw)
+        accs, mads = [], []
+        with measure(args.device) as m:
+            for r in range(args.runs):
+                seed_everything(args.seed + r)
+                res = run_recipe(recipe, data, args.device,
+                                 **({"epochs": 50} if args.quick else {}))
+                accs.append(res.test_acc)
+                mads.append(mean_average_distance(test_representations(res, data)))
+        del data
+        row = summarize(f"{name} depth={depth}", args.dataset, "accuracy", accs, m.seconds,
+                        m.peak_rss_mb, model=name, depth_kind=kind, depth=depth,
+                        mad=statistics.fmean(mads))
+        print(f"  {row.system:<28} {kind:<14} acc {row.mean:.4f} +- {row.std:.4f} "
+              f"MAD {row.extra['mad']:.3f}", flush=True)
+        rows.append(row)
+    return rows
+
+
+def plot(rows: list[Row], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, kind in zip(axes, ("propagation", "transformation")):
+        models = sorted({r.extra["model"] for r in rows if r.extra["depth_kind"] == kind})
+        for model in models:
+            pts = sorted((r.extra["depth"], r.mean, r.std) for r in rows
+                         if r.extra["model"] == model and r.extra["depth_kind"] == kind)
+            if not pts:
+                continue
+            d, mean, std = zip(*pts)
+            ax.errorbar(d, [100 * v for v in mean], yerr=[100 * v for v in std], marker="o",
+                        capsize=3, label=model)
+        ax.set_xlabel(f"{kind} depth")
+        ax.set_ylabel("test accuracy (%)")
+        if kind == "propagation":
+            ax.set_xscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(f"{rows[0].dataset}: accuracy against depth")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def load_rows(paths: list[str]) -> list[Row]:
+    base = {"system", "dataset", "metric", "mean", "std", "runs", "seconds", "peak_rss_mb"}
+    rows = []
+    for path in paths:
+        with open(path) as f:
+            for d in json.load(f)["rows"]:
+                rows.append(Row(**{k: d[k] for k in base},
+                                extra={k: v for k, v in d.items() if k not in base}))
+    return rows
+
+
+def main() -> None:
+    args = parse_args()
+    print(vars(args))
+    warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
+    torch.set_num_threads(args.threads)
+    if args.quick:
+        args.runs = min(args.runs, 1)
+        args.dagnn_depths, args.sgc_depths = [2, 10], [2, 10]
+        args.gcn_depths, args.transform_depths = [2, 4], [2, 4]
+    rows = load_rows(args.merge) if args.merge else sweep(args)
+    print_table(rows)
+    write_report(args.json, "benchmarks/depth_sweep.py", args, rows)
+    if args.plot:
+        plot(rows, args.plot)
+
+
+if __name__ == "__main__":
+    main()
