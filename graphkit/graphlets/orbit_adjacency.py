@@ -81,7 +81,7 @@ def orbit_adjacency(
     counter = orbit_counter(a.indptr, a.indices, backend)
     mask = mask_of(chosen)
     # Count in row blocks and join each matrix once: peak memory stays near the output's size.
-    step = n if n <= 4096 else 512
+    step = 512
     parts: dict = {k: ([], [], [np.zeros(1, dtype=np.int64)]) for k in chosen}
     for r0 in range(0, max(n, 1), max(step, 1)):
         block = counter.count_rows(r0, min(n, r0 + step), mask, 0)

@@ -1,0 +1,87 @@
+import networkx as nx
+import numpy as np
+import pytest
+
+from graphkit.cli import main
+from graphkit.graphlets import edge_gdv, gdv, load_orbit_adjacency, orbit_adjacency
+
+
+@pytest.fixture
+def paw_tail(tmp_path):
+    """A paw with a longer tail: triangle a-b-c, then c-d-e; labels are strings."""
+    path = tmp_path / "g.txt"
+    path.write_text("# a comment\nA,B\nB C\nC,A  # trailing comment\nC D\nD,E\n")
+    g = nx.Graph([(0, 1), (1, 2), (2, 0), (2, 3), (3, 4)])
+    return path, g
+
+
+def test_gdv_csv_and_label_mapping(paw_tail, tmp_path):
+    path, g = paw_tail
+    out = tmp_path / "gdv.csv"
+    assert main(["graphlets", "gdv", str(path), "-o", str(out), "--quiet"]) == 0
+    np.testing.assert_array_equal(np.loadtxt(out, delimiter=",", dtype=np.int64), gdv(g))
+    mapping = (tmp_path / "gdv.csv.nodes.tsv").read_text().splitlines()
+    assert mapping == ["node\tlabel", "0\tA", "1\tB", "2\tC", "3\tD", "4\tE"]
+
+
+def test_orca_input_and_output_formats(tmp_path):
+    g = nx.gnp_random_graph(12, 0.4, seed=0)
+    edges = list(g.edges)[::-1]  # an order ORCA must preserve
+    src = tmp_path / "g.in"
+    src.write_text(f"12 {len(edges)}\n" + "".join(f"{u} {v}\n" for u, v in edges))
+    out = tmp_path / "node.orca"
+    assert main(["graphlets", "gdv", str(src), "-o", str(out), "--format", "orca",
+                 "--quiet"]) == 0
+    lines = out.read_text().splitlines()
+    assert len(lines) == 12
+    np.testing.assert_array_equal(np.array([list(map(int, s.split())) for s in lines]), gdv(g))
+    out_e = tmp_path / "edge.orca"
+    assert main(["graphlets", "gdv", str(src), "-o", str(out_e), "--format", "orca", "--edges",
+                 "--quiet"]) == 0
+    rows = np.array([list(map(int, s.split())) for s in out_e.read_text().splitlines()])
+    pairs, counts = edge_gdv(g)
+    index = {(int(u), int(v)): i for i, (u, v) in enumerate(pairs)}
+    expected = counts[[index[(min(u, v), max(u, v))] for u, v in edges]]
+    np.testing.assert_array_equal(rows, expected)
+
+
+def test_orbit_adjacency_npz_roundtrip(paw_tail, tmp_path):
+    path, g = paw_tail
+    out = tmp_path / "oa.npz"
+    assert main(["graphlets", "orbit-adjacency", str(path), "-o", str(out), "--quiet"]) == 0
+    got = load_orbit_adjacency(out)
+    ref = orbit_adjacency(g)
+    assert set(got) == set(ref) and all((got[k] != ref[k]).nnz == 0 for k in ref)
+    assert main(["graphlets", "orbit-adjacency", str(path), "-o", str(out), "--hops", "3",
+                 "--quiet"]) == 0
+    assert list(load_orbit_adjacency(out)) == [(3, 4, 4)]
+
+
+def test_npz_input_and_self_loop_warning(tmp_path, capsys):
+    import scipy.sparse as sp
+
+    g = nx.cycle_graph(6)
+    a = nx.to_scipy_sparse_array(g, nodelist=range(6), format="csr").tolil()
+    a[0, 0] = 1
+    src = tmp_path / "a.npz"
+    sp.save_npz(src, sp.csr_matrix(a))
+    out = tmp_path / "gdv.npy"
+    with pytest.warns(UserWarning, match="self-loop"):
+        assert main(["graphlets", "gdv", str(src), "-o", str(out)]) == 0
+    np.testing.assert_array_equal(np.load(out), gdv(g))
+    assert "wrote node GDVs" in capsys.readouterr().err
+
+
+def test_bad_inputs_fail_with_messages(tmp_path, capsys):
+    missing = tmp_path / "nope.txt"
+    assert main(["graphlets", "gdv", str(missing), "-o", str(tmp_path / "x.npy")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    bad = tmp_path / "bad.txt"
+    bad.write_text("1 2\n3\n")
+    assert main(["graphlets", "gdv", str(bad), "-o", str(tmp_path / "x.npy")]) == 1
+    assert "needs two node labels" in capsys.readouterr().err
+    good = tmp_path / "good.txt"
+    good.write_text("0 1\n1 2\n")
+    assert main(["graphlets", "gdv", str(good), "-o", str(tmp_path / "x.txt")]) == 1
+    assert "output format" in capsys.readouterr().err
+    assert not (tmp_path / "x.txt").exists()
