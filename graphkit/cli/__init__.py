@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 __all__ = ["main", "build_parser"]
 
-SUBCOMMANDS = ["datasets", "demo", "embed"]
+SUBCOMMANDS = ["datasets", "demo", "embed", "graphlets"]
 
 
 def build_parser() -> argparse.ArgumentParser:
