@@ -16,6 +16,7 @@ are L2-normalised in place first (Neo4j GDS propagates normalised vectors).
 
 from __future__ import annotations
 
+import os
 import warnings
 from typing import Any
 
@@ -29,14 +30,24 @@ _HOW = {"skip": 0, "plain": 1, "l2": 2, "coef": 3}
 
 
 def resolve_backend(backend: str, device: Any = None) -> str:
-    """Pick ``"torch"`` for a non-CPU device, else Numba when installed, else SciPy."""
+    """Pick ``"torch"`` for a non-CPU device, else Numba when installed, else SciPy.
+
+    On the CPU, ``$GRAPHKIT_BACKEND=python`` makes ``"auto"`` pick SciPy (the plain path) and
+    ``numba`` (or ``cpp``, there being no compiled FastRP kernel) the Numba kernel.
+    """
     on_cpu = device is None or str(device).startswith("cpu")
     if backend == "auto":
         if not on_cpu:
             return "torch"
         from graphkit.typing import WITH_NUMBA
 
-        return "numba" if WITH_NUMBA else "scipy"
+        forced = os.environ.get("GRAPHKIT_BACKEND", "").strip().lower()
+        if forced == "python":
+            return "scipy"
+        if forced in ("numba", "cpp"):
+            backend = "numba"
+        else:
+            return "numba" if WITH_NUMBA else "scipy"
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend '{backend}': choose one of {('auto',) + BACKENDS}")
     if backend != "torch" and not on_cpu:

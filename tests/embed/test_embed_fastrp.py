@@ -157,3 +157,14 @@ def test_bad_graphs():
         fastrp(sp.csr_matrix(np.array([[0.0, -1.0], [-1.0, 0.0]])), dim=4, weighted=True)
     with pytest.raises(ValueError, match="empty"):
         fastrp(sp.csr_matrix((0, 0)), dim=4)
+
+
+def test_backend_env_variable(monkeypatch):
+    from graphkit.embed.backends import resolve_backend
+
+    monkeypatch.setenv("GRAPHKIT_BACKEND", "python")
+    assert resolve_backend("auto") == "scipy"
+    assert resolve_backend("numba") == "numba"  # an explicit choice wins
+    monkeypatch.setenv("GRAPHKIT_BACKEND", "numba")
+    assert resolve_backend("auto") == "numba"
+    assert resolve_backend("auto", device="cuda:0") == "torch"
