@@ -8,13 +8,9 @@ from torch.nn import Parameter
 from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.nn.inits import zeros
+from torch_geometric.utils import scatter
 
-from graphkit.data.hypergraph import (
-    check_hyperedge_index,
-    hyperedge_degree,
-    num_hyperedges_of,
-    vertex_degree,
-)
+from graphkit.data.hypergraph import check_hyperedge_index, num_hyperedges_of
 
 __all__ = ["HGNNConv", "hgnn_norm"]
 
@@ -39,10 +35,21 @@ def hgnn_norm(
     \\mathbf{D}_v^{-1/2}`. Zero degrees give zero coefficients.
     """
     w = _weights(hyperedge_index, num_hyperedges, hyperedge_weight)
-    dv = _inv(vertex_degree(hyperedge_index, num_nodes, w), 0.5)
-    de = _inv(hyperedge_degree(hyperedge_index, num_hyperedges))
+    dv, de = _degrees(hyperedge_index, num_nodes, num_hyperedges, w)
+    dv, de = _inv(dv, 0.5), _inv(de)
     v, e = hyperedge_index
     return de[e] * dv[v], w[e] * dv[v]
+
+
+def _degrees(hyperedge_index: Tensor, num_nodes: int, num_hyperedges: int,
+             w: Tensor) -> tuple[Tensor, Tensor]:
+    """Weighted vertex degrees ``[N]`` and hyperedge sizes ``[M]`` of a checked index
+    (the unchecked core of :func:`graphkit.data.hypergraph.vertex_degree` and
+    :func:`~graphkit.data.hypergraph.hyperedge_degree`)."""
+    v, e = hyperedge_index
+    dv = scatter(w[e], v, dim=0, dim_size=num_nodes, reduce="sum")
+    de = scatter(torch.ones_like(w[e]), e, dim=0, dim_size=num_hyperedges, reduce="sum")
+    return dv, de
 
 
 def _weights(hyperedge_index: Tensor, num_hyperedges: int, weight: Tensor | None) -> Tensor:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from graphkit.data.hypergraph import hyperedge_degree, vertex_degree
-from graphkit.nn.conv.hgnn_conv import HGNNConv, _inv, _weights
+from graphkit.nn.conv.hgnn_conv import HGNNConv, _degrees, _inv, _weights
 
 __all__ = ["HGNNPConv", "hgnnp_norm"]
 
@@ -23,8 +22,8 @@ def hgnnp_norm(
     :math:`\\mathbf{D}_v^{-1}\\mathbf{H}\\mathbf{W}\\mathbf{D}_e^{-1}\\mathbf{H}^\\top`.
     """
     w = _weights(hyperedge_index, num_hyperedges, hyperedge_weight)
-    dv = _inv(vertex_degree(hyperedge_index, num_nodes, w))
-    de = _inv(hyperedge_degree(hyperedge_index, num_hyperedges))
+    dv, de = _degrees(hyperedge_index, num_nodes, num_hyperedges, w)
+    dv, de = _inv(dv), _inv(de)
     v, e = hyperedge_index
     return de[e], w[e] * dv[v]
 

@@ -1,0 +1,228 @@
+"""LightHGNN / LightHGNN+: losses against NumPy, reliabilities, splits, distillation."""
+
+import numpy as np
+import pytest
+import torch
+
+from graphkit.data.hypergraph import add_singleton_hyperedges, hyperedge_index_from_list
+from graphkit.nn import HGNN, LightHGNN
+from graphkit.nn.models.lighthgnn import (
+    LightHGNNLoss,
+    distill,
+    distillation_loss,
+    hyperedge_distillation_loss,
+    hyperedge_reliability,
+    perturb_features,
+    production_split,
+    split_per_class,
+    topology_score,
+)
+
+
+def np_softmax(z):
+    z = z - z.max(-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(-1, keepdims=True)
+
+
+@pytest.fixture
+def logits():
+    g = torch.Generator().manual_seed(0)
+    s = torch.randn(7, 4, generator=g, dtype=torch.float64) * 3
+    t = torch.randn(7, 4, generator=g, dtype=torch.float64) * 3
+    return s, t
+
+
+@pytest.mark.parametrize("tau", [1.0, 2.5])
+def test_paper_loss_equals_numpy_kl(logits, tau):
+    s, t = logits
+    p, q = np_softmax(t.numpy() / tau), np_softmax(s.numpy() / tau)
+    expected = np.mean(np.sum(p * (np.log(p) - np.log(q)), axis=1))
+    got = distillation_loss(s, t, tau=tau).item()
+    assert abs(got - expected) < 1e-6
+
+
+def test_paper_loss_is_zero_iff_distributions_agree(logits):
+    s, _ = logits
+    assert abs(distillation_loss(s, s + 5.0).item()) < 1e-12  # softmax is shift invariant
+    assert distillation_loss(s, -s).item() > 0
+
+
+def test_repo_loss_reproduces_log_target_semantics(logits):
+    # The official code passes probabilities p as a log-target: sum exp(p) (p - log q) / N.
+    s, t = logits
+    p = np_softmax(t.numpy())
+    log_q = np.log(np_softmax(s.numpy()))
+    expected = np.sum(np.exp(p) * (p - log_q)) / s.shape[0]
+    got = distillation_loss(s, t, tau=3.0, mode="repo").item()  # tau unused in the repo term
+    assert abs(got - expected) < 1e-6
+
+
+def test_hyperedge_loss_equals_numpy(logits):
+    s, t = logits
+    edges = [[0, 1, 2], [2, 3], [4, 5, 6, 0]]
+    index, m = hyperedge_index_from_list(edges, num_nodes=7)
+    mask = torch.tensor([True, False, True])
+    tau = 2.0
+    p, q = np_softmax(t.numpy() / tau), np_softmax(s.numpy() / tau)
+    kls = []
+    for e in (0, 2):
+        pe, qe = p[edges[e]].mean(0), q[edges[e]].mean(0)
+        kls.append(np.sum(pe * (np.log(pe) - np.log(qe))))
+    got = hyperedge_distillation_loss(s, t, index, m, mask, tau=tau).item()
+    assert abs(got - np.mean(kls)) < 1e-6
+    # repo mode: kl_div(log(q_e / tau), p_e / tau, log_target=True), batchmean.
+    p1, q1 = np_softmax(t.numpy()), np_softmax(s.numpy())
+    vals = []
+    for e in (0, 2):
+        pe, qe = p1[edges[e]].mean(0) / tau, q1[edges[e]].mean(0)
+        vals.append(np.sum(np.exp(pe) * (pe - np.log(qe / tau))))
+    got = hyperedge_distillation_loss(s, t, index, m, mask, tau=tau, mode="repo").item()
+    assert abs(got - np.mean(vals)) < 1e-6
+    none = torch.zeros(3, dtype=torch.bool)
+    assert hyperedge_distillation_loss(s, t, index, m, none).item() == 0.0
+
+
+def test_losses_reject_bad_inputs(logits):
+    s, t = logits
+    with pytest.raises(ValueError, match="mode"):
+        distillation_loss(s, t, mode="kl")
+    with pytest.raises(ValueError, match="tau"):
+        distillation_loss(s, t, tau=0.0)
+    with pytest.raises(ValueError, match="same shape"):
+        distillation_loss(s, t[:3])
+    index, m = hyperedge_index_from_list([[0, 1]], num_nodes=7)
+    with pytest.raises(ValueError, match="hyperedge_mask"):
+        hyperedge_distillation_loss(s, t, index, m, torch.ones(2, dtype=torch.bool))
+
+
+def test_reliability_in_unit_interval_with_least_reliable_at_zero():
+    g = torch.Generator().manual_seed(1)
+    edges = [[0, 1], [1, 2, 3], [4, 5], [5, 6, 7, 0], [2, 6]]
+    index, m = hyperedge_index_from_list(edges, num_nodes=8)
+    clean = torch.randn(8, 3, generator=g)
+    noisy = clean + torch.randn(8, 3, generator=g)
+    r = hyperedge_reliability(clean, noisy, index, m)
+    assert r.shape == (m,)
+    assert bool(((r >= 0) & (r <= 1)).all())
+    # Independent computation of delta_e and its argmax.
+    def ent(z):
+        p = np_softmax(z.numpy().astype(np.float64))
+        return -(p * np.log(p)).sum(1)
+    hc, hn = ent(clean), ent(noisy)
+    delta = np.array([abs(hn[e].mean() - hc[e].mean()) for e in edges])
+    assert r[int(delta.argmax())].item() == 0.0
+    np.testing.assert_allclose(r.numpy(), 1 - delta / delta.max(), atol=1e-6)
+
+
+def test_reliability_without_noise_effect_is_one_not_nan():
+    index, m = hyperedge_index_from_list([[0, 1], [1, 2]], num_nodes=3)
+    z = torch.randn(3, 4)
+    r = hyperedge_reliability(z, z.clone(), index, m)
+    assert torch.equal(r, torch.ones(m))
+    # All hyperedges equally unstable: no division problem, every one is "least reliable".
+    index2, m2 = hyperedge_index_from_list([[0], [1]], num_nodes=2)
+    clean = torch.tensor([[5.0, 0.0], [5.0, 0.0]])
+    noisy = torch.zeros(2, 2)
+    r2 = hyperedge_reliability(clean, noisy, index2, m2)
+    assert not bool(torch.isnan(r2).any()) and torch.equal(r2, torch.zeros(2))
+
+
+def test_perturb_features_formula():
+    x = torch.randn(5, 3)
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    eps = torch.randn(5, 3, generator=g2)
+    torch.testing.assert_close(perturb_features(x, 0.7, g1), x * (eps + 1) * 0.7)
+    with pytest.raises(ValueError, match="noise_level"):
+        perturb_features(x, -1.0)
+
+
+def test_topology_score_equals_numpy():
+    edges = [[0, 1, 2], [2, 3]]
+    index, m = hyperedge_index_from_list(edges, num_nodes=5)  # vertex 4 in no hyperedge
+    h = torch.randn(5, 3, dtype=torch.float64)
+    hn = h.numpy()
+    expected = np.mean([np.mean([np.linalg.norm(hn[v] - hn[e].mean(0)) for v in e])
+                        for e in edges])
+    assert abs(topology_score(h, index, m) - expected) < 1e-10
+
+
+def test_split_per_class_counts_and_partition():
+    y = torch.arange(3).repeat_interleave(torch.tensor([10, 12, 9]))
+    g = torch.Generator().manual_seed(0)
+    tr, va, te = split_per_class(y, 2, 3, generator=g)
+    assert [int(tr[y == c].sum()) for c in range(3)] == [2, 2, 2]
+    assert [int(va[y == c].sum()) for c in range(3)] == [3, 3, 3]
+    assert bool((tr.int() + va.int() + te.int() == 1).all())
+    with pytest.raises(ValueError, match="class 2"):
+        split_per_class(y, 5, 5)
+
+
+def test_production_split_hides_the_inductive_share():
+    n = 50
+    tr = torch.zeros(n, dtype=torch.bool)
+    va = torch.zeros(n, dtype=torch.bool)
+    te = torch.zeros(n, dtype=torch.bool)
+    tr[:5], va[5:10], te[10:] = True, True, True
+    ps = production_split(tr, va, te, ind_ratio=0.9, generator=torch.Generator().manual_seed(0))
+    assert int(ps.test_ind.sum()) == 36 and int(ps.test_tran.sum()) == 4
+    assert not bool((ps.test_ind & ps.test_tran).any())
+    assert torch.equal(ps.test_ind | ps.test_tran, te)
+    assert ps.observed[:10].tolist() == list(range(10))
+    assert set(ps.observed.tolist()) == set(range(10)) | set(ps.test_tran.nonzero().view(-1)
+                                                          .tolist())
+    with pytest.raises(ValueError, match="overlap"):
+        production_split(tr, tr, te)
+    with pytest.raises(ValueError, match="ind_ratio"):
+        production_split(tr, va, te, ind_ratio=1.5)
+
+
+def test_loss_object_mixes_ce_and_kd(logits):
+    s, t = logits
+    y = torch.tensor([0, 1, 2, 3, 0, 1, 2])
+    train = torch.tensor([True, True, False, False, False, False, True])
+    loss = LightHGNNLoss(t, train, lamb=0.25, tau=1.0)
+    ce = torch.nn.functional.cross_entropy(s[train], y[train])
+    expected = 0.25 * ce + 0.75 * distillation_loss(s, t)
+    torch.testing.assert_close(loss(s, y), expected)
+    # Fewer rows than vertices (a validation split): plain cross-entropy.
+    torch.testing.assert_close(loss(s[:3], y[:3]),
+                               torch.nn.functional.cross_entropy(s[:3], y[:3]))
+    with pytest.raises(ValueError, match="lamb"):
+        LightHGNNLoss(t, train, lamb=2.0)
+    with pytest.raises(ValueError, match="hyperedge_index"):
+        LightHGNNLoss(t, train, reliability=torch.ones(2))
+
+
+@pytest.mark.parametrize("plus", [False, True])
+def test_distilled_student_follows_its_teacher(plus):
+    torch.manual_seed(0)
+    # Two communities of 20 vertices each; features are noisy class indicators.
+    n = 40
+    y = torch.arange(2).repeat_interleave(20)
+    x = torch.nn.functional.one_hot(y, 2).float() + 0.8 * torch.randn(n, 2)
+    x = torch.cat([x, torch.randn(n, 6)], 1)
+    edges = [list(range(i, i + 5)) for i in range(0, 40, 5)]
+    index, m = hyperedge_index_from_list(edges, num_nodes=n)
+    index, m = add_singleton_hyperedges(index, n, m)
+    tr, va, te = split_per_class(y, 3, 5, generator=torch.Generator().manual_seed(0))
+    teacher = HGNN(8, 16, 2)
+    opt = torch.optim.Adam(teacher.parameters(), lr=0.01)
+    for _ in range(100):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(teacher(x, index)[tr], y[tr]).backward()
+        opt.step()
+    teacher.eval()
+    with torch.no_grad():
+        z = teacher(x, index)
+    rel = None
+    if plus:
+        with torch.no_grad():
+            rel = hyperedge_reliability(z, teacher(perturb_features(x), index), index, m)
+    student = LightHGNN(8, 32, 2)
+    res = distill(student, x, y, z, tr, va, te, hyperedge_index=index, num_hyperedges=m,
+                  reliability=rel, epochs=100)
+    student.eval()
+    agree = (student(x).argmax(1) == z.argmax(1)).float().mean().item()
+    assert agree > 0.85
+    assert 0.0 <= res.test_acc <= 1.0 and 1 <= res.best_epoch <= 100
