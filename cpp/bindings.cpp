@@ -3,8 +3,12 @@
 #include <nanobind/ndarray.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <utility>
 #include <vector>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "graphlets.hpp"
 
@@ -92,6 +96,12 @@ nb::list key_table() {
 }  // namespace
 
 NB_MODULE(_cpp, m) {
+#if defined(__GLIBC__)
+  // Counting in row blocks allocates and frees many multi-megabyte buffers. glibc's dynamic
+  // mmap threshold would move them onto the heap, whose freed holes stay resident; a fixed
+  // threshold returns them to the system at once (unless the user chose one already).
+  if (std::getenv("MALLOC_MMAP_THRESHOLD_") == nullptr) mallopt(M_MMAP_THRESHOLD, 1 << 20);
+#endif
   m.doc() = "graphkit's compiled kernels (C++17, no torch dependency)";
   m.def("graphlet_keys", &key_table, "The 28 (hop, orbit_i, orbit_j) keys in output order.");
   nb::class_<OrbitCounter>(m, "OrbitCounter",

@@ -95,12 +95,18 @@ def orbit_adjacency(
     result = {}
     for key in chosen:
         cols, vals, ptrs = parts.pop(key)
-        counts = np.concatenate(ptrs)
-        idx_dtype = np.int32 if counts.sum() < 2**31 else np.int64
-        indptr = np.cumsum(counts).astype(idx_dtype)
-        m = sp.csr_array((np.concatenate(vals), np.concatenate(cols).astype(idx_dtype, copy=False),
-                          indptr), shape=(n, n))
-        del cols, vals
+        indptr = np.cumsum(np.concatenate(ptrs))
+        idx_dtype = np.int32 if indptr[-1] < 2**31 else np.int64
+        indices = np.empty(indptr[-1], dtype=idx_dtype)
+        data = np.empty(indptr[-1], dtype=np.int32)
+        pos = 0
+        while cols:  # copy block by block, releasing each block as it is copied
+            c, v = cols.pop(0), vals.pop(0)
+            indices[pos:pos + len(c)] = c
+            data[pos:pos + len(v)] = v
+            pos += len(c)
+            del c, v
+        m = sp.csr_array((data, indices, indptr.astype(idx_dtype)), shape=(n, n))
         result[key] = m.toarray() if dense else m
     return result
 
