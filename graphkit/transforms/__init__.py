@@ -1,5 +1,6 @@
 """PyG ``BaseTransform`` wrappers of graphkit's methods."""
 
 from graphkit.transforms.fastrp import FastRP
+from graphkit.transforms.stable import STABLERefine
 
-__all__ = ["FastRP"]
+__all__ = ["FastRP", "STABLERefine"]

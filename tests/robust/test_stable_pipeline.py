@@ -1,0 +1,75 @@
+import pytest
+import torch
+
+from graphkit.robust import STABLE, DegreePowerGCN, STABLEConfig, stable_preset, stable_refine
+from graphkit.train import seed_everything
+
+SMALL = dict(embedding_dim=16, max_embedding_epochs=40, embedding_patience=10, epochs=30,
+             jaccard_threshold=0.05, cos_threshold=0.0, k=2, alpha=0.3)
+
+
+def test_presets_follow_the_readme_tables():
+    c = stable_preset("cora", 0.2)
+    assert (c.alpha, c.beta, c.k, c.jaccard_threshold, c.cos_threshold) == (0.6, 2, 7, 0.03, 0.25)
+    c = stable_preset("prognn-citeseer", 0.0)
+    assert (c.alpha, c.k, c.jaccard_threshold) == (-0.5, 3, 0.0)
+    assert stable_preset("polblogs", 0.1).beta == 1
+    assert stable_preset("cora_ml", 0.19).k == 7  # Cora's table, nearest rate
+    assert stable_preset("cora", 0.2, k=0).k == 0
+    with pytest.raises(ValueError, match="rate"):
+        stable_preset("cora", -0.1)
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="k must"):
+        STABLEConfig(k=-1)
+    with pytest.raises(ValueError, match="recover_ratio"):
+        STABLEConfig(recover_ratio=1.5)
+    with pytest.raises(ValueError, match="jaccard_threshold"):
+        STABLEConfig(jaccard_threshold=2)
+    with pytest.raises(ValueError, match="cos_threshold"):
+        STABLEConfig(cos_threshold=-2)
+
+
+def test_refine_bookkeeping(sbm):
+    cfg = STABLEConfig(**SMALL)
+    ref = stable_refine(sbm.x, sbm.edge_index, cfg, torch.Generator().manual_seed(0))
+    e = sbm.edge_index.size(1)
+    assert ref.info["jaccard_removed"] == ref.jaccard_removed.size(1)
+    assert ref.pruned_edge_index.size(1) + ref.cosine_removed.size(1) == e
+    pruned = {tuple(p) for p in ref.pruned_edge_index.t().tolist()}
+    assert pruned <= {tuple(p) for p in ref.edge_index.t().tolist()}
+    assert bool((ref.edge_index[0] != ref.edge_index[1]).all())
+    assert ref.embeddings.shape == (sbm.num_nodes, 16)
+
+
+def test_fit_predict_and_shared_refinement(sbm):
+    seed_everything(0)
+    model = STABLE(STABLEConfig(**SMALL))
+    with pytest.raises(ValueError, match="fit"):
+        model.predict()
+    model.fit(sbm, generator=torch.Generator().manual_seed(0))
+    pred = model.predict()
+    assert pred.shape == (sbm.num_nodes,)
+    assert isinstance(model.model_, DegreePowerGCN)
+    acc = float((pred[sbm.test_mask] == sbm.y[sbm.test_mask]).float().mean())
+    assert acc >= 0.75  # two well separated communities
+    refined = model.refined_
+    raw = STABLE(STABLEConfig(**SMALL, use_embeddings=False)).fit(sbm, refined=refined)
+    assert raw.model_.conv1.in_channels == sbm.num_features
+
+
+def test_fit_needs_labels(sbm):
+    data = sbm.clone()
+    del data.y
+    with pytest.raises(ValueError, match="labels"):
+        STABLE(STABLEConfig(**SMALL)).fit(data)
+
+
+def test_classifier_shapes_and_dropout_check():
+    model = DegreePowerGCN(4, 8, 3, alpha=0.3)
+    out = model(torch.randn(5, 4), torch.tensor([[0, 1, 2], [1, 2, 3]]))
+    assert out.shape == (5, 3)
+    assert "alpha=0.3" in repr(model)
+    with pytest.raises(ValueError, match="dropout"):
+        DegreePowerGCN(4, 8, 3, dropout=1.0)
