@@ -192,3 +192,20 @@ def test_backends_agree_on_recent():
     times = torch.tensor([0, 100, 250, 499, 600]).repeat_interleave(100)
     for x, y in zip(a.sample(nodes, times, 7), b.sample(nodes, times, 7)):
         assert torch.equal(x, y)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_float_timestamps(backend):
+    src, dst, t = random_stream(150, 12, 40, seed=9)
+    t = t.double() + torch.linspace(0, 0.5, 150, dtype=torch.float64)  # still sorted
+    sampler = TemporalNeighborSampler(src[:70], dst[:70], t[:70], 12, backend=backend)
+    sampler.insert(src[70:], dst[70:], t[70:])
+    nodes = torch.arange(12).repeat(2)
+    times = torch.tensor([12.25, 30.5], dtype=torch.float64).repeat_interleave(12)
+    nbr, eid, ts = sampler.sample(nodes, times, 4)
+    assert ts.dtype == torch.float64
+    for i in range(24):
+        want = [e for e in range(150) for side in (src, dst)
+                if int(side[e]) == int(nodes[i]) and float(t[e]) < float(times[i])]
+        want = sorted(want, key=lambda e: (float(t[e]), e), reverse=True)[:4]
+        assert sorted(int(e) for e in eid[i] if e >= 0) == sorted(want)
