@@ -139,3 +139,9 @@ def test_bad_data(two_blobs):
     bad.y = two_blobs.y.float()
     with pytest.raises(ValueError, match="integer class"):
         train_node_classifier(model, bad, epochs=1)
+
+
+def test_verbose_prints_every_n_epochs(two_blobs, capsys):
+    train_node_classifier(_model(two_blobs), two_blobs, epochs=6, verbose=2)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[1] for line in lines] == ["0002", "0004", "0006"]
