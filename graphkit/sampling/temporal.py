@@ -108,12 +108,14 @@ class TemporalNeighborSampler:
             node, return_inverse=True, return_counts=True)
         self._reserve(uniq, counts)
         # slot of the first new entry of each node, shifted back by its first sorted position
-        base = self._start[uniq] + self._size[uniq] - (torch.cumsum(counts, 0) - counts)
-        pos = base[inverse] + torch.arange(node.numel(), device=self.device)
-        self._nbr[pos] = other[perm]
-        self._eid[pos] = event + self.num_events
-        self._ts[pos] = t[event]
-        self._size[uniq] += counts
+        # (index_select / index_copy_ rather than indexing: about twice as fast on CPU)
+        size = self._size.index_select(0, uniq)
+        base = self._start.index_select(0, uniq) + size - (torch.cumsum(counts, 0) - counts)
+        pos = base.index_select(0, inverse) + torch.arange(node.numel(), device=self.device)
+        self._nbr.index_copy_(0, pos, other.index_select(0, perm))
+        self._eid.index_copy_(0, pos, event + self.num_events)
+        self._ts.index_copy_(0, pos, t.index_select(0, event))
+        self._size.index_copy_(0, uniq, size + counts)
         self.num_events += num
         self._last_t = t[-1:].clone()
         return self
@@ -194,12 +196,12 @@ class TemporalNeighborSampler:
 
     def _reserve(self, nodes: Tensor, extra: Tensor) -> None:
         """Make room for ``extra`` more entries in each of ``nodes``' segments."""
-        need = self._size[nodes] + extra
-        grow = need > self._cap[nodes]
+        need = self._size.index_select(0, nodes) + extra
+        grow = need > self._cap.index_select(0, nodes)
         if not bool(grow.any()):
             return
         nodes, need = nodes[grow], need[grow]
-        old_cap = self._cap[nodes]
+        old_cap = self._cap.index_select(0, nodes)
         # Capacity at least doubles on every move (amortised O(1) per entry), minimum 4.
         new_cap = torch.maximum(torch.maximum(2 * old_cap, need), torch.full_like(need, 4))
         new_start = self._used + torch.cumsum(new_cap, 0) - new_cap
@@ -207,18 +209,19 @@ class TemporalNeighborSampler:
         if total > self._nbr.numel():
             self._grow_arrays(max(total, 2 * self._nbr.numel()))
         # Move the used part of each relocated segment.
-        size = self._size[nodes]
-        if int(size.sum()) > 0:
-            seg_off = torch.cumsum(size, 0) - size
-            idx = torch.arange(int(size.sum()), device=self.device)
-            idx = idx - seg_off.repeat_interleave(size)
-            old = self._start[nodes].repeat_interleave(size) + idx
-            new = new_start.repeat_interleave(size) + idx
-            self._nbr[new] = self._nbr[old]
-            self._eid[new] = self._eid[old]
-            self._ts[new] = self._ts[old]
-        self._start[nodes] = new_start
-        self._cap[nodes] = new_cap
+        size = self._size.index_select(0, nodes)
+        moved = int(size.sum())
+        if moved > 0:
+            seg = torch.repeat_interleave(torch.arange(nodes.numel(), device=self.device), size,
+                                          output_size=moved)
+            idx = torch.arange(moved, device=self.device)
+            idx = idx - (torch.cumsum(size, 0) - size).index_select(0, seg)
+            old = self._start.index_select(0, nodes).index_select(0, seg) + idx
+            new = new_start.index_select(0, seg) + idx
+            for a in (self._nbr, self._eid, self._ts):
+                a.index_copy_(0, new, a.index_select(0, old))
+        self._start.index_copy_(0, nodes, new_start)
+        self._cap.index_copy_(0, nodes, new_cap)
         self._used = total
 
     def _grow_arrays(self, length: int) -> None:
@@ -288,20 +291,21 @@ class TemporalNeighborSampler:
             pad = torch.full((nodes.numel(), k), -1, dtype=torch.long, device=self.device)
             return pad, pad.clone(), pad.to(self._ts.dtype)
         # Streaming fast path: queries after the last event see every interaction held.
-        count = self._size[nodes] if all_after else self._num_before(nodes, times)
+        start = self._start.index_select(0, nodes)
+        count = self._size.index_select(0, nodes) if all_after else \
+            self._num_before(nodes, times)
         cols = torch.arange(k, device=self.device)
         if strategy == "recent":
             back = cols.expand(nodes.numel(), k)  # 0 = latest
         else:
             back = floyd_sample(count, k, generator).sort(dim=1).values
-        valid = back < count.unsqueeze(1)
+        pad = back >= count.unsqueeze(1)
         # slot of the back-th latest earlier interaction (clamped for padding entries)
-        pos = (self._start[nodes] + count - 1).unsqueeze(1) - back
-        pos = pos.clamp(min=0)
-        nbr = torch.where(valid, self._nbr[pos], -1)
-        eid = torch.where(valid, self._eid[pos], -1)
-        ts = self._ts[pos]
-        ts = torch.where(valid, ts, torch.full_like(ts, -1))
+        pos = ((start + count - 1).unsqueeze(1) - back).clamp_(min=0).view(-1)
+        shape = (nodes.numel(), k)
+        nbr = self._nbr.index_select(0, pos).view(shape).masked_fill_(pad, -1)
+        eid = self._eid.index_select(0, pos).view(shape).masked_fill_(pad, -1)
+        ts = self._ts.index_select(0, pos).view(shape).masked_fill_(pad, -1)
         return nbr, eid, ts
 
     def _sample_numba(self, nodes: Tensor, times: Tensor, k: int, strategy: str,
