@@ -85,3 +85,12 @@ def test_bad_inputs_fail_with_messages(tmp_path, capsys):
     assert main(["graphlets", "gdv", str(good), "-o", str(tmp_path / "x.txt")]) == 1
     assert "output format" in capsys.readouterr().err
     assert not (tmp_path / "x.txt").exists()
+
+
+def test_demo_rows_report_exactness():
+    from graphkit.cli.demos.gradco import run
+
+    rows = run("cpu")
+    assert [r["value"] for r in rows[:2]] == [1.0, 1.0]
+    assert all(0.0 <= r["value"] <= 1.0 and r["seconds"] >= 0 for r in rows)
+    assert {"method", "dataset", "metric", "value", "seconds"} <= set(rows[0])
