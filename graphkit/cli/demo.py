@@ -11,7 +11,7 @@ import argparse
 import importlib
 import time
 
-DEMOS = ["foundation", "fastrp"]
+DEMOS = ["foundation", "fastrp", "gradco"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
