@@ -290,15 +290,17 @@ def main() -> None:
     systems = [(f"graphkit-TemporalNeighborSampler[{be}]",
                 lambda be=be: stream_graphkit(src, dst, t, args, be)) for be in backends]
     systems.append(("pyg-LastNeighborLoader", lambda: stream_pyg(src, dst, args)))
-    for name, fn in systems:
-        vals, secs, rss = [], 0.0, 0.0
-        for _ in range(args.runs):
+    results = {name: ([], [], []) for name, _ in systems}
+    for _ in range(args.runs):  # round-robin, so that load on a shared machine hits all alike
+        for name, fn in systems:
             with measure(args.device) as m:
                 fn()
+            vals, secs, rss = results[name]
             vals.append(args.events / m.seconds)
-            secs += m.seconds
-            rss = max(rss, m.peak_rss_mb)
-        rows.append(summarize(name, tdata, "events_per_s", vals, secs, rss, k=args.k,
+            secs.append(m.seconds)
+            rss.append(m.peak_rss_mb)
+    for name, (vals, secs, rss) in results.items():
+        rows.append(summarize(name, tdata, "events_per_s", vals, sum(secs), max(rss), k=args.k,
                               batch=args.temporal_batch, same_neighbors_as_pyg=agree))
 
 
