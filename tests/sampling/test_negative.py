@@ -107,3 +107,42 @@ def test_temporal_negative_bad_inputs():
         InductiveNegativeSampler(src[:0], dst[:0], t[:0], last_observed_time=0)
     with pytest.raises(ValueError, match="out of range"):
         HistoricalNegativeSampler(src, dst, t, num_nodes=3)
+
+
+@settings(max_examples=40, deadline=None)
+@given(e=st.integers(4, 60), n=st.integers(2, 8), cut=st.floats(0.1, 0.9),
+       size=st.integers(1, 20), seed=st.integers(0, 1000))
+def test_property_historical_and_inductive_pools(e, n, cut, size, seed):
+    g = torch.Generator().manual_seed(seed)
+    src = torch.randint(0, n, (e,), generator=g)
+    dst = torch.randint(0, n, (e,), generator=g)
+    t = torch.randint(0, 30, (e,), generator=g).sort().values
+    last_train = int(t[int(cut * (e - 1))])
+    start = int(t[-1]) - 3
+    batch = t >= start
+    bs, bd = src[batch], dst[batch]
+    batch_edges = set(zip(bs.tolist(), bd.tolist()))
+    seen = {(int(a), int(b)) for a, b, x in zip(src, dst, t) if int(x) < start}
+    train = {(int(a), int(b)) for a, b, x in zip(src, dst, t) if int(x) <= last_train}
+    pools = {
+        "historical": seen - batch_edges,
+        "inductive": seen - train - batch_edges,
+    }
+    samplers = {
+        "historical": HistoricalNegativeSampler(src, dst, t, n, generator=g),
+        "inductive": InductiveNegativeSampler(src, dst, t, last_train, n, generator=g),
+    }
+    possible = {(a, b) for a in set(src.tolist()) for b in set(dst.tolist())}
+    for name, sampler in samplers.items():
+        if len(pools[name]) < size and possible <= batch_edges:
+            with pytest.raises(ValueError, match="every possible pair"):
+                sampler.sample(bs, bd, start, size=size)
+            continue
+        ns, nd = sampler.sample(bs, bd, start, size=size)
+        pairs = list(zip(ns.tolist(), nd.tolist()))
+        pool = pools[name]
+        assert len(pairs) == size and not (set(pairs) & batch_edges)
+        if len(pool) >= size:  # drawn from the pool without replacement
+            assert set(pairs) <= pool and len(set(pairs)) == size
+        else:  # the whole pool, topped up at random
+            assert pool <= set(pairs)
