@@ -167,11 +167,16 @@ def synthetic_graph(num_nodes: int, num_edges: int, seed: int) -> sp.csr_matrix:
 
 # ----------------------------------------------------------------------------- helpers
 def timed(fn, device: str = "cpu"):
+    """``(result, wall seconds, peak RSS MiB, RSS increase MiB, CPU seconds of all threads)``.
+
+    The CPU time tells a slow wall time on a shared, oversubscribed machine from a slow code path.
+    """
     gc.collect()
     before = rss_mb()
+    cpu0 = time.process_time()
     with measure(device) as m:
         out = fn()
-    return out, m.seconds, m.peak_rss_mb, m.peak_rss_mb - before
+    return out, m.seconds, m.peak_rss_mb, m.peak_rss_mb - before, time.process_time() - cpu0
 
 
 def f1_rows(system: str, dataset: str, emb: np.ndarray, y: np.ndarray, C: float,
@@ -197,6 +202,7 @@ def speed_rows(args, dataset: str, adj: sp.csr_matrix) -> tuple[list[Row], dict]
                                       ("plain", "numba32", "numba64", "torch32", "scipy32")}
     rss: dict[str, float] = {k: 0.0 for k in times}
     grow: dict[str, float] = {k: 0.0 for k in times}
+    cpu: dict[str, list[float]] = {k: [] for k in times}
     outs = {}
     configs = {
         "numba32": dict(backend="numba"),
@@ -205,13 +211,15 @@ def speed_rows(args, dataset: str, adj: sp.csr_matrix) -> tuple[list[Row], dict]
         "scipy32": dict(backend="scipy"),
     }
     for _ in range(args.runs):
-        (emb, r), s, peak, inc = timed(lambda: plain_fastrp(adj, seed=42))
+        (emb, r), s, peak, inc, c = timed(lambda: plain_fastrp(adj, seed=42))
         times["plain"].append(s)
+        cpu["plain"].append(c)
         rss["plain"], grow["plain"] = max(rss["plain"], peak), max(grow["plain"], inc)
         outs["plain"], outs["R"] = emb, r
         for key, kw in configs.items():
-            e, s, peak, inc = timed(lambda kw=kw: fastrp(adj, **kw), args.device)
+            e, s, peak, inc, c = timed(lambda kw=kw: fastrp(adj, **kw), args.device)
             times[key].append(s)
+            cpu[key].append(c)
             rss[key], grow[key] = max(rss[key], peak), max(grow[key], inc)
             outs[key] = e
     ref = fastrp(adj, projection=outs["R"], dtype="float64")
@@ -224,7 +232,7 @@ def speed_rows(args, dataset: str, adj: sp.csr_matrix) -> tuple[list[Row], dict]
     for key, ts in times.items():
         ratios = [p / t for p, t in zip(times["plain"], ts)]
         rows.append(summarize(names[key], dataset, "embed_seconds", ts, sum(ts), rss[key],
-                              rss_increase_mb=grow[key],
+                              rss_increase_mb=grow[key], cpu_seconds=statistics.fmean(cpu[key]),
                               speedup_vs_plain=plain_mean / statistics.fmean(ts),
                               speedup_vs_plain_per_run_median=statistics.median(ratios)))
     rows.append(Row("graphkit-fastrp (float64) vs plain", dataset, "max_abs_diff_same_R", diff,
@@ -263,10 +271,10 @@ def main() -> None:
         for label, kw in (("graphkit-fastrp", {}),
                           (f"graphkit-fastrp (block {args.block_size})",
                            {"block_size": args.block_size})):
-            emb, s, peak, inc = timed(lambda kw=kw: fastrp(adj, **kw))
+            emb, s, peak, inc, c = timed(lambda kw=kw: fastrp(adj, **kw))
             assert np.isfinite(emb).all()
             rows.append(summarize(label, name, "embed_seconds", [s], s, peak,
-                                  rss_increase_mb=inc, nodes=adj.shape[0],
+                                  rss_increase_mb=inc, cpu_seconds=c, nodes=adj.shape[0],
                                   undirected_edges=adj.nnz // 2,
                                   embedding_mb=emb.nbytes / 2**20))
             print_table(rows[-1:], file=sys.stderr)
@@ -291,9 +299,10 @@ def main() -> None:
         try:
             ring = sp.csr_matrix(np.roll(np.eye(20), 1, axis=1) + np.roll(np.eye(20), -1, axis=1))
             pecanpy_node2vec(ring, args.seed)  # warm-up: PecanPy's Numba compilation
-            emb, s, peak, inc = timed(lambda: pecanpy_node2vec(adj, args.seed))
+            emb, s, peak, inc, c = timed(lambda: pecanpy_node2vec(adj, args.seed))
             rows.append(summarize("pecanpy-node2vec", args.dataset, "embed_seconds", [s], s,
-                                  peak, rss_increase_mb=inc, speedup_vs_graphkit=s / gk.mean))
+                                  peak, rss_increase_mb=inc, cpu_seconds=c,
+                                  speedup_vs_graphkit=s / gk.mean))
             rows += f1_rows("pecanpy-node2vec", args.dataset, emb, y, 1.0, args.shuffles,
                             args.seed, ratios, s, peak)
         except ImportError as exc:
@@ -301,7 +310,7 @@ def main() -> None:
                             0.0, 0.0, {"reason": f"{type(exc).__name__}: {exc}"}))
         print_table(rows[-(2 * len(ratios) + 1):], file=sys.stderr)
         try:
-            emb, s, peak, _ = timed(lambda: pyg_node2vec(adj, args.seed))
+            emb, s, peak, _, c = timed(lambda: pyg_node2vec(adj, args.seed))
             rows.append(summarize("pyg-node2vec (1 epoch)", args.dataset, "embed_seconds", [s],
                                   s, peak, speedup_vs_graphkit=s / gk.mean))
             rows += f1_rows("pyg-node2vec (1 epoch)", args.dataset, emb, y, 1.0, args.shuffles,
