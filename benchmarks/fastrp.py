@@ -180,12 +180,13 @@ def timed(fn, device: str = "cpu"):
 
 
 def f1_rows(system: str, dataset: str, emb: np.ndarray, y: np.ndarray, C: float,
-            shuffles: int, seed: int, ratios, seconds: float, rss: float) -> list[Row]:
+            shuffles: int, seed: int, ratios, seconds: float, rss: float,
+            n_jobs: int | None = None) -> list[Row]:
     from graphkit.metrics import linear_probe
 
     rows = []
     for res in linear_probe(emb, y, train_ratios=ratios, num_shuffles=shuffles, C=C,
-                            seed=seed):
+                            seed=seed, n_jobs=n_jobs):
         r = res["train_ratio"]
         for key in ("micro_f1", "macro_f1"):
             rows.append(Row(system, dataset, f"{key}@{r:g}", res[key], res[f"{key}_std"],
@@ -246,6 +247,9 @@ def main() -> None:
     p.add_argument("--dataset", choices=["blogcatalog", "ppi", "synthetic"],
                    default="blogcatalog")
     p.add_argument("--shuffles", type=int, default=5, help="linear-probe shuffles per ratio")
+    p.add_argument("--ratios", type=float, nargs="+", default=list(RATIOS),
+                   help="linear-probe train ratios (default: 0.1 .. 0.9)")
+    p.add_argument("--n-jobs", type=int, default=None, help="parallel one-vs-rest fits")
     p.add_argument("--edges", type=int, default=10_000_000,
                    help="synthetic: undirected edges (default: 10M)")
     p.add_argument("--nodes", type=int, default=1_000_000, help="synthetic: nodes")
@@ -258,7 +262,7 @@ def main() -> None:
         args.edges, args.nodes = min(args.edges, 200_000), min(args.nodes, 20_000)
     print(json.dumps(vars(args)), file=sys.stderr)
     config = dict(vars(args), python=platform.python_version(), machine=platform.machine())
-    ratios = (0.1, 0.5, 0.9) if args.quick else RATIOS
+    ratios = (0.1, 0.5, 0.9) if args.quick else tuple(args.ratios)
     rows: list[Row] = []
 
     if args.dataset == "synthetic":
@@ -292,7 +296,7 @@ def main() -> None:
     print_table(speed, file=sys.stderr)
     gk = next(r for r in speed if r.system == "graphkit-fastrp")
     rows += f1_rows("graphkit-fastrp", args.dataset, outs["numba32"], y, 0.1, args.shuffles,
-                    args.seed, ratios, gk.mean, gk.peak_rss_mb)
+                    args.seed, ratios, gk.mean, gk.peak_rss_mb, args.n_jobs)
     print_table(rows[-2 * len(ratios):], file=sys.stderr)
 
     if not args.skip_node2vec:
@@ -304,7 +308,7 @@ def main() -> None:
                                   peak, rss_increase_mb=inc, cpu_seconds=c,
                                   speedup_vs_graphkit=s / gk.mean))
             rows += f1_rows("pecanpy-node2vec", args.dataset, emb, y, 1.0, args.shuffles,
-                            args.seed, ratios, s, peak)
+                            args.seed, ratios, s, peak, args.n_jobs)
         except ImportError as exc:
             rows.append(Row("pecanpy-node2vec", args.dataset, "skipped", 0.0, 0.0, 0,
                             0.0, 0.0, {"reason": f"{type(exc).__name__}: {exc}"}))
@@ -314,7 +318,7 @@ def main() -> None:
             rows.append(summarize("pyg-node2vec (1 epoch)", args.dataset, "embed_seconds", [s],
                                   s, peak, speedup_vs_graphkit=s / gk.mean))
             rows += f1_rows("pyg-node2vec (1 epoch)", args.dataset, emb, y, 1.0, args.shuffles,
-                            args.seed, ratios, s, peak)
+                            args.seed, ratios, s, peak, args.n_jobs)
         except ImportError as exc:
             rows.append(Row("pyg-node2vec", args.dataset, "skipped", 0.0, 0.0, 0,
                             0.0, 0.0, {"reason": f"{type(exc).__name__}: {exc}"}))
