@@ -64,13 +64,17 @@ def propagation_matrix(
     """
     if input_matrix not in ("trans", "adj"):
         raise ValueError(f"input_matrix must be 'trans' or 'adj', got '{input_matrix}'")
+    adj = sp.csr_matrix(adj)
     deg = np.asarray(adj.sum(axis=1), dtype=np.float64).ravel()
-    m = sp.csr_matrix(adj, dtype=np.float64, copy=True)
+    data = adj.data.astype(np.float64)
     if input_matrix == "trans":
         inv = np.zeros_like(deg)
         np.divide(1.0, deg, out=inv, where=deg > 0)
-        m.data *= np.repeat(inv, np.diff(m.indptr))
-    return m.astype(resolve_dtype(dtype)), deg
+        data *= np.repeat(inv, np.diff(adj.indptr))
+    # share the index arrays with ``adj``: only the values are new
+    m = sp.csr_matrix((data.astype(resolve_dtype(dtype), copy=False), adj.indices, adj.indptr),
+                      shape=adj.shape)
+    return m, deg
 
 
 def degree_scaling(deg: np.ndarray, beta: float) -> np.ndarray:
@@ -225,6 +229,7 @@ def fastrp(
     if n == 0:
         raise ValueError("the graph is empty (num_nodes=0)")
     m, deg = propagation_matrix(adj, input_matrix, dt)
+    del adj  # only M is needed from here on
     scale = degree_scaling(deg, beta)
     r = make_projection(projection, n, dim, seed)
     be = make_backend(name, m, dt, device)
