@@ -100,6 +100,8 @@ def sweep(args) -> list[Row]:
                                  **({"epochs": 50} if args.quick else {}))
                 accs.append(res.test_acc)
                 mads.append(mean_average_distance(test_representations(res, data)))
+                print(f"    {name} depth={depth} run {r}: test {res.test_acc:.4f} "
+                      f"MAD {mads[-1]:.3f}", flush=True)
         del data
         row = summarize(f"{name} depth={depth}", args.dataset, "accuracy", accs, m.seconds,
                         m.peak_rss_mb, model=name, depth_kind=kind, depth=depth,

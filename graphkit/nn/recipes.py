@@ -18,6 +18,7 @@ Use :func:`get_recipe` and :func:`build_model`; :data:`RECIPES` lists what exist
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import torch
@@ -52,6 +53,7 @@ class Recipe:
     num_hops: int | None = None
     normalization: str = "sym"
     normalize_features: bool = True
+    to_undirected: bool = False
     source: str = ""
 
     def train_kwargs(self) -> dict[str, Any]:
@@ -85,7 +87,7 @@ def _recipes() -> dict[tuple[str, str], Recipe]:
         Recipe("dagnn", "ogbn-arxiv", dict(hidden_channels=256, K=16, dropout=0.2,
                                            batch_norm=True),
                lr=0.005, weight_decay=0.0, epochs=1000, normalize_features=False,
-               source="divelab/DeeperGNN main_ogbnarxiv.py"),
+               to_undirected=True, source="divelab/DeeperGNN main_ogbnarxiv.py"),
         # SGC+AIR, official small-dataset code: hop attention + logistic regression.
         Recipe("sgc_air", "Cora", dict(input_dropout=0.4, num_layers=1, skip_last_hop=True),
                lr=0.1, weight_decay=5e-4, num_hops=10, **_AIR),
@@ -97,7 +99,8 @@ def _recipes() -> dict[tuple[str, str], Recipe]:
                                              att_dropout=0.5, activation="leaky_relu",
                                              pre_process=True),
                lr=1e-3, weight_decay=0.0, epochs=1000, patience=300, num_hops=5,
-               normalization="mean", normalize_features=False, source=_AIR_SRC + " (OGB)"),
+               normalization="mean", normalize_features=False, to_undirected=True,
+               source=_AIR_SRC + " (OGB)"),
         Recipe("sgc_air", "ogbn-products", dict(hidden_channels=1024, num_layers=2, dropout=0.2,
                                                 input_dropout=0.5, att_dropout=0.4,
                                                 activation="leaky_relu", pre_process=True),
@@ -206,9 +209,10 @@ _SPARSE_INPUT = ("dagnn", "appnp_air", "gcn_air", "appnp", "mlp")
 
 
 def prepare_data(recipe: Recipe, data: Data, sparse_features: bool = True) -> Data:
-    """A copy of ``data`` ready for the recipe: row-normalised features where the official
-    scripts normalise, and for ``sgc_air`` the stacked hops ``data.hops`` of shape
-    ``(N, num_hops + 1, F)`` (precomputed once, without gradients).
+    """A copy of ``data`` ready for the recipe: reverse edges added where the official scripts
+    add them (ogbn-arxiv), row-normalised features where they normalise, and for ``sgc_air``
+    the stacked hops ``data.hops`` of shape ``(N, num_hops + 1, F)`` (precomputed once,
+    without gradients).
 
     With ``sparse_features`` (and a model whose first layer is a linear map of ``x``), features
     that are mostly zeros are stored as a sparse CSR tensor: the same model, several times
@@ -216,6 +220,10 @@ def prepare_data(recipe: Recipe, data: Data, sparse_features: bool = True) -> Da
     from graphkit.nn.hop_features import normalized_adjacency, propagate_hops
 
     data = data.clone()
+    if recipe.to_undirected:
+        from torch_geometric.utils import to_undirected
+
+        data.edge_index = to_undirected(data.edge_index, num_nodes=data.num_nodes)
     if recipe.normalize_features:
         x = data.x.float()
         data.x = x / x.sum(dim=1, keepdim=True).clamp_min(1e-12)
@@ -231,25 +239,32 @@ def prepare_data(recipe: Recipe, data: Data, sparse_features: bool = True) -> Da
     return data
 
 
-def _hop_forward(model: torch.nn.Module, data: Data) -> Tensor:
+def _hop_forward(model: torch.nn.Module, data: Data, eval_batch_size: int | None = None) -> Tensor:
     """Run a node-wise model on the rows the loss or evaluation needs: the training rows in
-    training mode, the training, validation and test rows in evaluation mode."""
+    training mode, the training, validation and test rows in evaluation mode (in batches of
+    ``eval_batch_size`` rows when given)."""
     names = ("train",) if model.training else ("train", "val", "test")
     masks = [m for m in (data.get(f"{n}_mask") for n in names) if m is not None]
     rows = torch.zeros(data.num_nodes, dtype=torch.bool, device=data.hops.device)
     for m in masks:
         rows[m] = True
     rows = rows.nonzero().view(-1)
-    part = model(data.hops[rows])
+    if model.training or eval_batch_size is None or rows.numel() <= eval_batch_size:
+        part = model(data.hops[rows])
+    else:
+        part = torch.cat([model(data.hops[rows[i:i + eval_batch_size]])
+                          for i in range(0, rows.numel(), eval_batch_size)])
     out = part.new_zeros(data.num_nodes, part.size(1))
     return out.index_copy(0, rows, part)
 
 
-def run_recipe(recipe: Recipe, data: Data, device: str | torch.device = "cpu", **overrides: Any):
+def run_recipe(recipe: Recipe, data: Data, device: str | torch.device = "cpu",
+               eval_batch_size: int | None = None, **overrides: Any):
     """Build the recipe's model and train it once on ``data`` (prepared by
     :func:`prepare_data`) with :func:`graphkit.train.train_node_classifier`.
 
-    ``overrides`` replace training arguments (e.g. ``epochs``). Returns the
+    ``overrides`` replace training arguments (e.g. ``epochs``, ``restore_best``); models on
+    precomputed hops evaluate in batches of ``eval_batch_size`` rows. Returns the
     :class:`~graphkit.train.NodeClassificationResult`; the model is ``result.model``.
     """
     from graphkit.train import train_node_classifier
@@ -258,9 +273,10 @@ def run_recipe(recipe: Recipe, data: Data, device: str | torch.device = "cpu", *
         raise ValueError(f"{recipe.model} takes precomputed hops: call prepare_data first")
     num_classes = int(data.y.max()) + 1
     model = build_model(recipe, data.num_features, num_classes)
-    forward = _hop_forward if recipe.num_hops is not None else None
-    kwargs = {**recipe.train_kwargs(), **overrides}
-    result = train_node_classifier(model, data, device=device, forward=forward,
-                                   restore_best=False, **kwargs)
+    forward = None
+    if recipe.num_hops is not None:
+        forward = partial(_hop_forward, eval_batch_size=eval_batch_size)
+    kwargs = {"restore_best": False, **recipe.train_kwargs(), **overrides}
+    result = train_node_classifier(model, data, device=device, forward=forward, **kwargs)
     result.model = model
     return result
