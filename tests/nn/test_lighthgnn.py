@@ -207,8 +207,8 @@ def test_distilled_student_follows_its_teacher(plus):
     index, m = add_singleton_hyperedges(index, n, m)
     tr, va, te = split_per_class(y, 3, 5, generator=torch.Generator().manual_seed(0))
     teacher = HGNN(8, 16, 2)
-    opt = torch.optim.Adam(teacher.parameters(), lr=0.01)
-    for _ in range(100):
+    opt = torch.optim.Adam(teacher.parameters(), lr=0.02)
+    for _ in range(60):
         opt.zero_grad()
         torch.nn.functional.cross_entropy(teacher(x, index)[tr], y[tr]).backward()
         opt.step()
@@ -221,8 +221,8 @@ def test_distilled_student_follows_its_teacher(plus):
             rel = hyperedge_reliability(z, teacher(perturb_features(x), index), index, m)
     student = LightHGNN(8, 32, 2)
     res = distill(student, x, y, z, tr, va, te, hyperedge_index=index, num_hyperedges=m,
-                  reliability=rel, epochs=100)
+                  reliability=rel, epochs=50)
     student.eval()
     agree = (student(x).argmax(1) == z.argmax(1)).float().mean().item()
     assert agree > 0.85
-    assert 0.0 <= res.test_acc <= 1.0 and 1 <= res.best_epoch <= 100
+    assert 0.0 <= res.test_acc <= 1.0 and 1 <= res.best_epoch <= 50

@@ -1,0 +1,176 @@
+"""LightHGNN inference speed: the distilled MLP against HGNN teachers on synthetic hypergraphs.
+
+For each size in ``--vertices`` (the paper's 55,000 by default) a hypergraph stochastic block
+model (``graphkit.data.load("hsbm")``) is generated; the PyG ``HypergraphConv`` teacher
+(``hgnn-pyg``), graphkit's :class:`~graphkit.nn.HGNN` (``hgnn``; ``hgnn-cached`` reuses its
+cached normalisation) and the LightHGNN students distilled from ``hgnn`` are trained (hidden
+32 for teachers; ``--hidden`` (128) for ``lighthgnn``, 32 for ``lighthgnn-h32``) and timed:
+full-graph forward passes in eval mode under ``torch.no_grad()``, the systems interleaved
+round-robin, the median over ``--repeats``. ``end2end`` rows add, for the teachers, building
+``hyperedge_index`` from the plain list of hyperedges (the student needs no structure).
+``speedup`` rows divide a teacher's median latency by the student's.
+
+    python benchmarks/hypergraph_speed.py --vertices 55000 --json out.json
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+from hypergraph import PyGHGNN  # the peer teacher, defined once in benchmarks/hypergraph.py
+from torch_geometric.data import Data
+
+from graphkit.benchmarking import benchmark_parser, measure, print_table, summarize, write_report
+from graphkit.data import load
+from graphkit.data.hypergraph import add_singleton_hyperedges, hyperedge_index_from_list
+from graphkit.metrics import accuracy
+from graphkit.nn import HGNN, LightHGNN
+from graphkit.nn.models.lighthgnn import distill, split_per_class
+from graphkit.train import seed_everything, train_node_classifier
+
+# The paper's figure (Fig. 1 / Sec. 5): about 100x faster than HGNN at 55,000 vertices, on GPU.
+PAPER = [{"system": "lighthgnn", "dataset": "synthetic-55000", "metric": "speedup_vs_hgnn",
+          "value": 100.0, "note": "approximate, GPU, read from the paper's abstract"}]
+
+
+def parse_args():
+    p = benchmark_parser(__doc__.split("\n")[0], runs=1)
+    p.add_argument("--vertices", type=int, nargs="+", default=[55000])
+    p.add_argument("--repeats", type=int, default=21, help="timed forward passes per system")
+    p.add_argument("--hidden", type=int, default=128, help="student hidden size")
+    p.add_argument("--teacher-hidden", type=int, default=32)
+    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--features", type=int, default=32, help="hsbm feature size (its default)")
+    p.add_argument("--classes", type=int, default=3, help="hsbm classes (its default)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads for all systems")
+    args = p.parse_args()
+    if args.quick:
+        args.vertices, args.repeats, args.epochs = [5000], 5, 30
+    return args
+
+
+def hyperedge_lists(index: torch.Tensor, m: int) -> list[list[int]]:
+    """The hypergraph as the plain list of hyperedges a user would start from."""
+    order = torch.argsort(index[1], stable=True)
+    v, e = index[0, order], index[1, order]
+    sizes = torch.bincount(e, minlength=m).tolist()
+    return [chunk.tolist() for chunk in torch.split(v, sizes)]
+
+
+@torch.no_grad()
+def latency(fns: dict[str, callable], repeats: int) -> dict[str, list[float]]:
+    """Seconds per call of each function, interleaved round-robin after one warm-up call."""
+    for fn in fns.values():
+        fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def fwd(model: torch.nn.Module, d: Data) -> torch.Tensor:
+    return model(d.x, d.hyperedge_index, num_hyperedges=d.num_hyperedges)
+
+
+def train_models(d: Data, args) -> tuple[dict[str, torch.nn.Module], dict[str, float]]:
+    """Train both teachers, then distil ``hgnn`` into the two students."""
+    c = int(d.y.max()) + 1
+    models, train_s = {}, {}
+    for key, cls in (("hgnn-pyg", PyGHGNN), ("hgnn", HGNN)):
+        models[key] = cls(d.num_features, args.teacher_hidden, c)
+        with measure() as tm:
+            train_node_classifier(models[key], d, epochs=args.epochs, forward=fwd)
+        train_s[key] = tm.seconds
+        models[key].eval()
+    with torch.no_grad():
+        z = fwd(models["hgnn"], d)
+    for key, hid in (("lighthgnn", args.hidden), ("lighthgnn-h32", 32)):
+        models[key] = LightHGNN(d.num_features, hid, c)
+        with measure() as tm:
+            distill(models[key], d.x, d.y, z, d.train_mask, d.val_mask, d.test_mask,
+                    epochs=args.epochs)
+        train_s[key] = tm.seconds
+        models[key].eval()
+    models["hgnn-cached"] = HGNN(d.num_features, args.teacher_hidden, c, cached=True).eval()
+    models["hgnn-cached"].load_state_dict(models["hgnn"].state_dict())
+    return models, train_s
+
+
+def run_size(n: int, args) -> list:
+    seed_everything(args.seed)
+    data = load("hsbm", root=args.root, num_nodes=n, num_features=args.features,
+                num_classes=args.classes, seed=args.seed)
+    name = f"hsbm-{n}"
+    edges = hyperedge_lists(data.hyperedge_index, data.num_hyperedges)
+    index, m = add_singleton_hyperedges(data.hyperedge_index, n, data.num_hyperedges)
+    tr, va, te = split_per_class(data.y, 20, 100,
+                                 generator=torch.Generator().manual_seed(args.seed))
+    d = Data(x=data.x.float(), y=data.y, hyperedge_index=index, num_hyperedges=m,
+             train_mask=tr, val_mask=va, test_mask=te, num_nodes=n)
+    models, train_s = train_models(d, args)
+    x = d.x
+
+    def call(key: str, end2end: bool = False):
+        if key.startswith("lighthgnn"):
+            return lambda: models[key](x)
+        if not end2end:
+            return lambda: models[key](x, index, num_hyperedges=m)
+
+        def end_to_end():  # build the structure from the plain hyperedge list, then run
+            built, mm = hyperedge_index_from_list(edges, num_nodes=n)
+            built, mm = add_singleton_hyperedges(built, n, mm)
+            return models[key](x, built, num_hyperedges=mm)
+        return end_to_end
+
+    timed = ["hgnn-pyg", "hgnn", "hgnn-cached", "lighthgnn", "lighthgnn-h32"]
+    with measure() as tm:
+        times = latency({k: call(k) for k in timed}, args.repeats)
+        times_e2e = latency({k: call(k, end2end=True) for k in ("hgnn-pyg", "hgnn")},
+                            max(3, args.repeats // 4))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    med_e2e = {k: statistics.median(v) for k, v in times_e2e.items()}
+    extra = {"vertices": n, "hyperedges": m, "features": d.num_features,
+             "threads": torch.get_num_threads(), "repeats": args.repeats}
+    rows = []
+    for k, v in times.items():
+        rows.append(summarize(k, name, "latency_ms", [1e3 * t for t in v], tm.seconds,
+                              tm.peak_rss_mb, median_ms=1e3 * med[k], **extra))
+    for k, v in times_e2e.items():
+        rows.append(summarize(f"{k}-end2end", name, "latency_ms", [1e3 * t for t in v],
+                              tm.seconds, tm.peak_rss_mb, median_ms=1e3 * med_e2e[k], **extra))
+    for student in ("lighthgnn", "lighthgnn-h32"):
+        for k in ("hgnn-pyg", "hgnn", "hgnn-cached"):
+            rows.append(summarize(f"{student}-vs-{k}", name, "speedup",
+                                  [med[k] / med[student]], 0.0, tm.peak_rss_mb, **extra))
+        for k in ("hgnn-pyg", "hgnn"):
+            rows.append(summarize(f"{student}-vs-{k}-end2end", name, "speedup",
+                                  [med_e2e[k] / med[student]], 0.0, tm.peak_rss_mb, **extra))
+    with torch.no_grad():
+        for k in ("hgnn-pyg", "hgnn", "lighthgnn", "lighthgnn-h32"):
+            pred = call(k)()
+            rows.append(summarize(k, name, "accuracy", [accuracy(pred[te], d.y[te])],
+                                  train_s[k], tm.peak_rss_mb, **extra))
+    print(f"{name}: median ms " + ", ".join(f"{k} {1e3 * v:.1f}" for k, v in med.items())
+          + " | end-to-end " + ", ".join(f"{k} {1e3 * v:.1f}" for k, v in med_e2e.items()),
+          flush=True)
+    return rows
+
+
+def main() -> None:
+    args = parse_args()
+    print(args)
+    torch.set_num_threads(args.threads)
+    rows = []
+    for n in args.vertices:
+        rows.extend(run_size(n, args))
+    print_table(rows)
+    write_report(args.json, "benchmarks/hypergraph_speed.py", args, rows, PAPER)
+
+
+if __name__ == "__main__":
+    main()
