@@ -7,6 +7,7 @@
 * :func:`run_repeated`: run ``r`` seeded with ``seed + r``.
 """
 
+from graphkit.train import forward  # noqa: F401  (ForwardGNN: layer-wise training)
 from graphkit.train.logger import Logger
 from graphkit.train.node_classification import (
     NodeClassificationResult,

@@ -1,0 +1,240 @@
+"""ForwardGNN: forward learning (FF-LA, FF-VN, SF, SF-Top2Loss, SF-Top2Input) against backprop.
+
+Reproduces the protocol of `Park et al., "Forward Learning of Graph Neural Networks"
+<https://arxiv.org/abs/2403.11004>`_ (ICLR 2024; facebookresearch/forwardgnn): row-normalised
+features; node classification on the 64/16/20 splits (KFold seed 101, validation seeds
+``127 * i``), link prediction on ``RandomLinkSplit`` edge splits (seed ``101 * i``, 1:1 fixed
+negatives); run ``i`` uses split ``i`` and seed ``seed + 3 * i`` (official: 10100 + 3i); hidden
+128, 4 layers, Adam lr 1e-3 (weight decay 5e-4), validation every 2 epochs, early stopping with
+best-checkpoint restore. Every scheme runs in the same harness, ``bp`` included.
+
+    python benchmarks/forward_learning.py --scheme sf bp --model gcn --task node \\
+        --dataset CiteSeer Cora prognn-cora_ml --runs 5 --json benchmarks/results/fl_node.json
+    python benchmarks/forward_learning.py --memory --dataset Cora --json PATH
+
+``--memory`` measures one training epoch of ``sf`` (all layers, one local step each) and of
+``bp`` (one end-to-end step) for a 4-layer GCN, each in a fresh process: peak RSS above the
+pre-epoch RSS on CPU, peak allocated CUDA memory on a GPU.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from torch_geometric.data import Data
+from torch_geometric.transforms import NormalizeFeatures
+
+from graphkit.benchmarking import (
+    benchmark_parser,
+    measure,
+    print_table,
+    rss_mb,
+    summarize,
+    write_report,
+)
+from graphkit.data import load
+from graphkit.metrics import accuracy, roc_auc
+from graphkit.train import seed_everything
+from graphkit.train.forward import (
+    MODELS,
+    SCHEMES,
+    LayerwiseTrainer,
+    handoff,
+    link_model,
+    link_split,
+    node_model,
+    node_split,
+    sf_loss,
+)
+
+
+def parse_args():
+    p = benchmark_parser(__doc__.splitlines()[0], runs=5)
+    p.set_defaults(seed=10100)
+    p.add_argument("--scheme", nargs="+", default=["sf", "bp"], choices=SCHEMES)
+    p.add_argument("--model", nargs="+", default=["gcn"], choices=MODELS)
+    p.add_argument("--task", default="node", choices=["node", "link"])
+    p.add_argument("--dataset", nargs="+", default=["CiteSeer", "Cora", "prognn-cora_ml"],
+                   help="any graphkit.data name, optionally NAME:key=value,... options")
+    p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--layers", type=int, default=4)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--epochs", type=int, default=1000,
+                   help="maximum epochs per layer (per run for bp and top-down schemes)")
+    p.add_argument("--val-every", type=int, default=2)
+    p.add_argument("--patience", type=int, default=100, help="validation checks")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--memory", action="store_true",
+                   help="measure the peak memory of one training epoch of sf and bp instead")
+    p.add_argument("--memory-worker", nargs=2, metavar=("SCHEME", "DATASET"),
+                   help=argparse_suppress())
+    return p.parse_args()
+
+
+def argparse_suppress() -> str:
+    import argparse
+
+    return argparse.SUPPRESS
+
+
+def load_dataset(spec: str, root: str | None) -> Data:
+    """``NAME`` or ``NAME:key=value,...`` (integer/float options, e.g. ``csbm:num_nodes=50000``),
+    with row-normalised features."""
+    name, _, opts = spec.partition(":")
+    kwargs = {}
+    for item in filter(None, opts.split(",")):
+        key, _, value = item.partition("=")
+        kwargs[key] = float(value) if "." in value else int(value)
+    data = load(name, root=root, **kwargs)
+    if not isinstance(data, Data):
+        data = data[0]
+    return NormalizeFeatures()(data)
+
+
+def run_node(scheme: str, model: str, data: Data, r: int, args) -> dict:
+    train, val, test = node_split(data.num_nodes, r)
+    seed_everything(args.seed + 3 * r)
+    net = node_model(scheme, model, data.num_features, args.hidden, int(data.y.max()) + 1,
+                     args.layers).to(args.device)
+    data = data.to(args.device)
+    trainer = LayerwiseTrainer(args.epochs, args.lr, 5e-4, args.val_every, args.patience)
+    logs = net.fit(data, train.to(args.device), val.to(args.device), trainer)
+    test = test.to(args.device)
+    per_layer = [accuracy(s, data.y[test]) for s in net.layer_scores(test, (train | val).to(
+        args.device))]
+    return {"value": per_layer[-1], "per_layer": per_layer,
+            "epochs": [log.epochs for log in logs],
+            "goodness_gap": getattr(net, "goodness_gap", None)}
+
+
+def run_link(scheme: str, model: str, data: Data, r: int, args) -> dict:
+    train, val, test = (d.to(args.device) for d in link_split(data, r))
+    seed_everything(args.seed + 3 * r)
+    net = link_model(scheme, model, data.num_features, args.hidden, args.layers).to(args.device)
+    trainer = LayerwiseTrainer(args.epochs, args.lr, 5e-4, args.val_every, args.patience)
+    logs = net.fit(train, val, trainer)
+    per_layer = [roc_auc(test.edge_label, s) for s in net.layer_scores(test)]
+    return {"value": per_layer[-1], "per_layer": per_layer,
+            "epochs": [log.epochs for log in logs], "goodness_gap": None}
+
+
+def benchmark(args) -> list:
+    """Every (dataset, model, scheme); the report is rewritten after each row."""
+    rows = []
+    metric = "accuracy" if args.task == "node" else "roc_auc"
+    run = run_node if args.task == "node" else run_link
+    for name in args.dataset:
+        data = load_dataset(name, args.root)
+        for model in args.model:
+            for scheme in args.scheme:
+                with measure(args.device) as m:
+                    results = []
+                    for r in range(args.runs):
+                        t0 = time.perf_counter()
+                        results.append(run(scheme, model, data, r, args))
+                        print(f"{scheme} {model} {name} run {r}: {metric} "
+                              f"{results[-1]['value']:.4f} per layer "
+                              f"{[round(v, 4) for v in results[-1]['per_layer']]} epochs "
+                              f"{results[-1]['epochs']} ({time.perf_counter() - t0:.0f} s)",
+                              flush=True)
+                layers = len(results[0]["per_layer"])
+                extra = {"per_layer_mean": [statistics.fmean(x["per_layer"][l] for x in results)
+                                            for l in range(layers)],
+                         "epochs_mean": [statistics.fmean(x["epochs"][l] for x in results)
+                                         for l in range(len(results[0]["epochs"]))],
+                         "run_values": [x["value"] for x in results]}
+                if results[0]["goodness_gap"] is not None:
+                    extra["goodness_gap_min_per_layer"] = [
+                        min(x["goodness_gap"][l] for x in results) for l in range(layers)]
+                rows.append(summarize(f"{scheme} ({model})", name, metric,
+                                      [x["value"] for x in results], m.seconds, m.peak_rss_mb,
+                                      task=args.task, **extra))
+                write_report(args.json, "benchmarks/forward_learning.py", args, rows)
+    return rows
+
+
+def memory_worker(scheme: str, name: str, args) -> dict:
+    """One training epoch of ``scheme`` in this (fresh) process: one local step per layer for
+    ``sf`` (each layer's detached output feeds the next), one end-to-end step for ``bp``. Set-up
+    (loading, augmentation, optimisers and one warm-up epoch) happens before the measured
+    block."""
+    data = load_dataset(name, args.root).to(args.device)
+    train, _, _ = (m.to(args.device) for m in node_split(data.num_nodes, 0))
+    seed_everything(args.seed)
+    num_classes = int(data.y.max()) + 1
+    net = node_model(scheme, "gcn", data.num_features, args.hidden, num_classes,
+                     args.layers).to(args.device)
+    trainer = LayerwiseTrainer(lr=args.lr)
+    if scheme == "sf":
+        idx = train.nonzero().view(-1)
+        graph = net.virtual.augment(data.x, data.edge_index, idx, data.y[idx])
+        layers, n = list(net.layers), data.num_nodes
+        optimizers = [trainer.optimizer(layer) for layer in layers]
+        x0 = handoff(graph.x)  # the frozen first input is normalised once, as in fit()
+
+        def epoch() -> None:
+            h = x0
+            for layer, opt in zip(layers, optimizers):
+                out = layer(h, graph.edge_index)
+                trainer.step(layer, opt, sf_loss(out[:n][train], out[n:], data.y[train]))
+                h = handoff(out)
+    else:
+        optimizer = trainer.optimizer(net.gnn)
+
+        def epoch() -> None:
+            out = net.gnn(data.x, data.edge_index)
+            trainer.step(net.gnn, optimizer, F.cross_entropy(out[train], data.y[train]))
+
+    epoch()  # warm-up: optimiser state and lazily built caches are allocated here
+    base = rss_mb()
+    with measure(args.device) as m:
+        epoch()
+    return {"peak_rss_mb": m.peak_rss_mb, "epoch_rss_mb": m.peak_rss_mb - base,
+            "peak_cuda_mb": m.peak_cuda_mb, "seconds": m.seconds}
+
+
+def memory(args) -> list:
+    rows = []
+    for name in args.dataset:
+        out = {}
+        for scheme in ("bp", "sf"):
+            cmd = [sys.executable, __file__, "--memory-worker", scheme, name, "--device",
+                   args.device, "--hidden", str(args.hidden), "--layers", str(args.layers),
+                   "--threads", str(args.threads)]
+            if args.root:
+                cmd += ["--root", args.root]
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            out[scheme] = json.loads(proc.stdout.strip().splitlines()[-1])
+        key = "peak_cuda_mb" if out["sf"]["peak_cuda_mb"] is not None else "epoch_rss_mb"
+        ratio = out["sf"][key] / out["bp"][key]
+        for scheme in ("bp", "sf"):
+            o = out[scheme]
+            rows.append(summarize(f"{scheme} (gcn, one epoch)", name, f"memory_{key}", [o[key]],
+                                  o["seconds"], o["peak_rss_mb"], sf_over_bp=ratio,
+                                  peak_cuda_mb=o["peak_cuda_mb"], epoch_rss_mb=o["epoch_rss_mb"]))
+        print(f"{name}: sf / bp {key} = {ratio:.3f}")
+    return rows
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    if args.memory_worker:
+        print(json.dumps(memory_worker(*args.memory_worker, args)))
+        return
+    if args.quick:
+        args.runs, args.epochs, args.patience = min(args.runs, 1), min(args.epochs, 20), 5
+    print(vars(args))
+    rows = memory(args) if args.memory else benchmark(args)
+    print_table(rows)
+    write_report(args.json, "benchmarks/forward_learning.py", args, rows)
+
+
+if __name__ == "__main__":
+    main()

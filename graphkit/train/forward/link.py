@@ -1,0 +1,154 @@
+r"""Link prediction by forward learning (``sf``) and by backpropagation (``bp``).
+
+`Forward Learning of Graph Neural Networks <https://arxiv.org/abs/2403.11004>`_ (Park et al.,
+ICLR 2024), Section 3.4 (``GNN_FL`` in the official code). Layer :math:`l` is trained alone, on
+the detached, L2-normalised output of layer :math:`l-1` over the training graph, with
+
+.. math::
+    \mathcal{L}_l = \mathrm{BCE}\big(\sigma(\mathbf{h}^{(l)\top}_u \mathbf{h}^{(l)}_v),
+    y_{uv}\big)
+
+over the training pairs (positives and fixed negatives, one forward pass per step). A pair's
+score is the mean over layers of :math:`\sigma(\mathbf{h}^{(l)\top}_u \mathbf{h}^{(l)}_v)`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import Data
+
+from graphkit.metrics import roc_auc
+from graphkit.train.forward.backprop import BackpropGNN
+from graphkit.train.forward.layers import SPARSE_INPUT_MODELS, ForwardLayer, handoff, make_conv
+from graphkit.train.forward.losses import link_logits, link_loss
+from graphkit.train.forward.trainer import LayerwiseTrainer, StoppingLog
+
+__all__ = ["BackpropLink", "ForwardLink", "check_link_data"]
+
+
+def check_link_data(data: Data, name: str) -> None:
+    """``data`` must carry ``x``, ``edge_index``, ``edge_label_index`` and ``edge_label``."""
+    for key in ("x", "edge_index", "edge_label_index", "edge_label"):
+        if getattr(data, key, None) is None:
+            raise ValueError(f"{name}.{key} is missing (use link_split)")
+    if data.edge_label_index.size(1) != data.edge_label.numel():
+        raise ValueError(f"{name}.edge_label has {data.edge_label.numel()} entries for "
+                         f"{data.edge_label_index.size(1)} pairs")
+
+
+class ForwardLink(nn.Module):
+    r"""Layer-wise link prediction with dot-product BCE losses (no backprop across layers).
+
+    Args:
+        model (str): ``"gcn"``, ``"sage"`` or ``"gat"``.
+        in_channels (int): input feature width.
+        hidden_channels (int): width of every layer.
+        num_layers (int): number of layers. (default: 4)
+    """
+
+    name = "sf"
+
+    def __init__(self, model: str, in_channels: int, hidden_channels: int,
+                 num_layers: int = 4) -> None:
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        self.layers = nn.ModuleList(
+            ForwardLayer(make_conv(model, in_channels if i == 0 else hidden_channels,
+                                   hidden_channels), normalize=False,
+                         sparse_input=i == 0 and model in SPARSE_INPUT_MODELS)
+            for i in range(num_layers))
+
+    def fit(self, train: Data, val: Data, trainer: LayerwiseTrainer | None = None
+            ) -> list[StoppingLog]:
+        """Train layer by layer on ``train``; early-stop each layer on ``val`` ROC-AUC."""
+        check_link_data(train, "train")
+        check_link_data(val, "val")
+        trainer = trainer or LayerwiseTrainer()
+        h_train, h_val = train.x, val.x
+        val_sum = torch.zeros(val.edge_label.numel(), device=val.x.device)
+        logs = []
+        for l, layer in enumerate(self.layers):
+            inp, inp_val = handoff(h_train), handoff(h_val)
+            logs.append(self._fit_layer(layer, l, inp, inp_val, val_sum, train, val, trainer))
+            with torch.no_grad():
+                h_train = layer(inp, train.edge_index)
+                h_val = layer(inp_val, val.edge_index)
+                val_sum = val_sum + link_logits(h_val, val.edge_label_index).sigmoid()
+        return logs
+
+    @staticmethod
+    def _fit_layer(layer: ForwardLayer, l: int, inp: Tensor, inp_val: Tensor, val_sum: Tensor,
+                   train: Data, val: Data, trainer: LayerwiseTrainer) -> StoppingLog:
+        """Train layer ``l`` on its frozen input; validate with the mean over layers ``<= l``."""
+        optimizer = trainer.optimizer(layer)
+
+        def epoch() -> float:
+            h = layer(inp, train.edge_index)
+            return trainer.step(layer, optimizer,
+                                link_loss(h, train.edge_label_index, train.edge_label))
+
+        def score() -> float:
+            s = link_logits(layer(inp_val, val.edge_index), val.edge_label_index).sigmoid()
+            return roc_auc(val.edge_label, (val_sum + s) / (l + 1))
+
+        return trainer.fit(layer, epoch, score)
+
+    @torch.no_grad()
+    def layer_scores(self, data: Data) -> list[Tensor]:
+        """Scores of ``data.edge_label_index`` averaged over layers ``1..l``, for each l."""
+        self.eval()
+        h, total, out = data.x, 0.0, []
+        for l, layer in enumerate(self.layers):
+            h = layer(handoff(h), data.edge_index)
+            total = total + link_logits(h, data.edge_label_index).sigmoid()
+            out.append(total / (l + 1))
+        return out
+
+    def predict(self, data: Data) -> Tensor:
+        """Pair scores of the whole model, from one forward pass over ``data.edge_index``."""
+        return self.layer_scores(data)[-1]
+
+
+class BackpropLink(nn.Module):
+    """BP link prediction: a :class:`BackpropGNN` with output width ``hidden_channels``.
+
+    Args: as :class:`ForwardLink`.
+    """
+
+    name = "bp"
+
+    def __init__(self, model: str, in_channels: int, hidden_channels: int,
+                 num_layers: int = 4) -> None:
+        super().__init__()
+        self.gnn = BackpropGNN(model, in_channels, hidden_channels, hidden_channels, num_layers)
+
+    def fit(self, train: Data, val: Data, trainer: LayerwiseTrainer | None = None
+            ) -> list[StoppingLog]:
+        """Train end to end on ``train``; early-stop on ``val`` ROC-AUC."""
+        check_link_data(train, "train")
+        check_link_data(val, "val")
+        trainer = trainer or LayerwiseTrainer()
+        optimizer = trainer.optimizer(self.gnn)
+
+        def epoch() -> float:
+            h = self.gnn(train.x, train.edge_index)
+            return trainer.step(self.gnn, optimizer,
+                                link_loss(h, train.edge_label_index, train.edge_label))
+
+        def score() -> float:
+            return roc_auc(val.edge_label, self.predict(val))
+
+        return [trainer.fit(self.gnn, epoch, score)]
+
+    @torch.no_grad()
+    def layer_scores(self, data: Data) -> list[Tensor]:
+        """The sigmoid dot-product scores of the whole network (one entry)."""
+        self.eval()
+        h = self.gnn(data.x, data.edge_index)
+        return [link_logits(h, data.edge_label_index).sigmoid()]
+
+    def predict(self, data: Data) -> Tensor:
+        """Pair scores of ``data.edge_label_index``."""
+        return self.layer_scores(data)[-1]

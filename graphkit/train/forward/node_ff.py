@@ -1,0 +1,241 @@
+r"""Forward-Forward (FF) node classification with label appending or virtual-node negatives.
+
+`Forward Learning of Graph Neural Networks <https://arxiv.org/abs/2403.11004>`_ (Park et al.,
+ICLR 2024), Section 3.1, after `Hinton's Forward-Forward algorithm
+<https://arxiv.org/abs/2212.13345>`_. Each layer is trained alone to give high goodness
+:math:`g(\mathbf{h}) = \sum_j h_j^2 - \theta` to training nodes of the *positive* graph and low
+goodness to the same nodes in *negative* copies:
+
+.. math::
+    \mathcal{L}_l = \mathrm{BCE}(\sigma(g(\mathbf{h}^{(l)+}_i)), 1)
+    + \frac{1}{K}\sum_{k=1}^{K} \mathrm{BCE}(\sigma(g(\mathbf{h}^{(l)-k}_i)), 0).
+
+* **FF-LA** (label appending): the input is :math:`[\mathbf{x}_i \,\|\, \mathbf{e}_{y_i}]` for
+  training nodes and :math:`[\mathbf{x}_i \,\|\, \mathbf{1}/C]` for the others; negative copy
+  :math:`k` appends the :math:`k`-th of the node's wrong classes (in random order).
+* **FF-VN** (virtual nodes): the positive graph links each training node to the virtual node of
+  its class; negative copy :math:`k` links it to a wrong class node instead.
+
+Negatives are drawn once before training. At inference each candidate class :math:`c` is tried
+in turn (one forward pass per class) and the class with the largest goodness summed over
+layers wins.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import Data
+
+from graphkit.metrics import accuracy
+from graphkit.train.forward.augment import VirtualClassNodes, label_matrix
+from graphkit.train.forward.base import NodeScheme, check_node_inputs
+from graphkit.train.forward.layers import SPARSE_INPUT_MODELS, ForwardLayer, handoff, make_conv
+from graphkit.train.forward.losses import ff_loss, goodness
+from graphkit.train.forward.trainer import LayerwiseTrainer, StoppingLog
+
+__all__ = ["FFLabelAppending", "FFVirtualNodes", "wrong_classes"]
+
+#: one input copy of the graph: node features and edges
+Copy = tuple[Tensor, Tensor]
+
+
+def wrong_classes(y: Tensor, num_classes: int, num_negs: int,
+                  generator: torch.Generator | None = None) -> Tensor:
+    """``[min(num_negs, C-1), N]``: for every node, its wrong classes in a random order."""
+    if num_negs < 1:
+        raise ValueError(f"num_negs must be >= 1, got {num_negs}")
+    k = min(num_negs, num_classes - 1)
+    # a random permutation of the C-1 wrong classes: random keys, the true class sorted last
+    keys = torch.rand(y.numel(), num_classes, generator=generator).to(y.device)
+    keys[torch.arange(y.numel(), device=y.device), y] = 2.0
+    return keys.argsort(dim=1)[:, :k].t().contiguous()
+
+
+class _ForwardForward(NodeScheme):
+    """Shared FF training and goodness-summing inference over graph copies."""
+
+    def __init__(self, model: str, in_channels: int, hidden_channels: int, num_classes: int,
+                 num_layers: int, theta: float, num_negs: int) -> None:
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        self.num_classes, self.theta, self.num_negs = num_classes, theta, num_negs
+        self.layers = nn.ModuleList(
+            ForwardLayer(make_conv(model, in_channels if i == 0 else hidden_channels,
+                                   hidden_channels), normalize=False,
+                         sparse_input=i == 0 and model in SPARSE_INPUT_MODELS)
+            for i in range(num_layers))
+        #: per layer: mean goodness of positives minus negatives on training nodes, after fit
+        self.goodness_gap: list[float] = []
+
+    # subclasses build the graph copies
+    def _positive(self, data: Data, train: Tensor) -> Copy:
+        raise NotImplementedError
+
+    def _negatives(self, data: Data, train: Tensor, wrong: Tensor) -> list[Copy]:
+        raise NotImplementedError
+
+    def _candidate(self, data: Data, c: int, eval_mask: Tensor, labelled: Tensor) -> Copy:
+        raise NotImplementedError
+
+    def fit(self, data: Data, train_mask: Tensor, val_mask: Tensor,
+            trainer: LayerwiseTrainer | None = None) -> list[StoppingLog]:
+        if check_node_inputs(data, train_mask, val_mask) > self.num_classes:
+            raise ValueError(f"data has more classes than num_classes={self.num_classes}")
+        trainer = trainer or LayerwiseTrainer()
+        self.data, self.train_mask = data, train_mask
+        train = train_mask.nonzero().view(-1)
+        wrong = wrong_classes(data.y[train], self.num_classes, self.num_negs)
+        # every copy holds (normalised input of the current layer, edges)
+        pos = self._normalised(self._positive(data, train_mask))
+        negs = [self._normalised(g) for g in self._negatives(data, train_mask, wrong)]
+        cands = [self._normalised(self._candidate(data, c, val_mask, train_mask))
+                 for c in range(self.num_classes)]
+        n = data.num_nodes
+        val_good = torch.zeros(int(val_mask.sum()), self.num_classes, device=data.x.device)
+        logs, self.goodness_gap = [], []
+        for layer in self.layers:
+            logs.append(self._fit_layer(layer, pos, negs, cands, val_good, val_mask, trainer))
+            with torch.no_grad():
+                hp, hn = self._train_outputs(layer, pos, negs)
+                gap = goodness(hp, self.theta).mean() - torch.stack(
+                    [goodness(h, self.theta).mean() for h in hn]).mean()
+                self.goodness_gap.append(float(gap))
+                pos = (handoff(layer(*pos)), pos[1])
+                negs = [(handoff(layer(x, ei)), ei) for x, ei in negs]
+                outs = [(layer(x, ei), ei) for x, ei in cands]
+                val_good = val_good + torch.stack(
+                    [goodness(x[:n][val_mask], reduce="mean") for x, _ in outs], dim=1)
+                cands = [(handoff(x), ei) for x, ei in outs]
+        return logs
+
+    @staticmethod
+    def _normalised(copy: Copy) -> Copy:
+        return handoff(copy[0]), copy[1]
+
+    def _train_outputs(self, layer: ForwardLayer, pos: Copy, negs: list[Copy]
+                       ) -> tuple[Tensor, list[Tensor]]:
+        """Layer outputs at the training nodes of the positive and every negative copy."""
+        n, train = self.data.num_nodes, self.train_mask
+        hp = layer(pos[0].detach(), pos[1])[:n][train]
+        return hp, [layer(x.detach(), ei)[:n][train] for x, ei in negs]
+
+    def _fit_layer(self, layer: ForwardLayer, pos: Copy, negs: list[Copy], cands: list[Copy],
+                   val_good: Tensor, val_mask: Tensor, trainer: LayerwiseTrainer
+                   ) -> StoppingLog:
+        """Train one layer on its frozen inputs; validate with goodness summed over layers."""
+        n, y = self.data.num_nodes, self.data.y
+        optimizer = trainer.optimizer(layer)
+
+        def epoch() -> float:
+            hp, hn = self._train_outputs(layer, pos, negs)
+            return trainer.step(layer, optimizer, ff_loss(hp, hn, self.theta))
+
+        def score() -> float:
+            g = torch.stack([goodness(layer(x, ei)[:n][val_mask], reduce="mean")
+                             for x, ei in cands], dim=1)
+            return accuracy(val_good + g, y[val_mask])
+
+        return trainer.fit(layer, epoch, score)
+
+    @torch.no_grad()
+    def layer_scores(self, eval_mask: Tensor, labelled: Tensor | None = None) -> list[Tensor]:
+        """Goodness summed over layers ``1..l`` for every candidate class (C forward passes)."""
+        data = self._fitted()
+        self.eval()
+        labelled = self.train_mask if labelled is None else labelled
+        n = data.num_nodes
+        per_class = []
+        for c in range(self.num_classes):
+            x, edge_index = self._candidate(data, c, eval_mask, labelled)
+            total, scores = 0.0, []
+            for layer in self.layers:
+                x = layer(handoff(x), edge_index)
+                total = total + goodness(x[:n][eval_mask], reduce="mean")
+                scores.append(total)
+            per_class.append(scores)
+        return [torch.stack([per_class[c][l] for c in range(self.num_classes)], dim=1)
+                for l in range(len(self.layers))]
+
+
+class FFLabelAppending(_ForwardForward):
+    r"""FF-LA: Forward-Forward with one-hot labels appended to the node features.
+
+    Args:
+        model (str): ``"gcn"``, ``"sage"`` or ``"gat"``.
+        in_channels (int): input feature width (without the label vector).
+        hidden_channels (int): width of every layer.
+        num_classes (int): number of classes :math:`C`.
+        num_layers (int): number of layers. (default: 4)
+        theta (float): goodness threshold :math:`\theta`. (default: 2.0)
+        num_negs (int): negative copies, capped at :math:`C-1`. (default: 100)
+    """
+
+    name = "ff-la"
+
+    def __init__(self, model: str, in_channels: int, hidden_channels: int, num_classes: int,
+                 num_layers: int = 4, theta: float = 2.0, num_negs: int = 100) -> None:
+        super().__init__(model, in_channels + num_classes, hidden_channels, num_classes,
+                         num_layers, theta, num_negs)
+
+    def _with_labels(self, x: Tensor, labels: Tensor) -> Tensor:
+        return torch.cat([x, labels], dim=1)
+
+    def _positive(self, data: Data, train: Tensor) -> Copy:
+        return self._with_labels(data.x, label_matrix(data.y, train, self.num_classes)), \
+            data.edge_index
+
+    def _negatives(self, data: Data, train: Tensor, wrong: Tensor) -> list[Copy]:
+        out = []
+        for k in range(wrong.size(0)):
+            y = data.y.clone()
+            y[train] = wrong[k]
+            out.append((self._with_labels(data.x, label_matrix(y, train, self.num_classes)),
+                        data.edge_index))
+        return out
+
+    def _candidate(self, data: Data, c: int, eval_mask: Tensor, labelled: Tensor) -> Copy:
+        y = data.y.clone()
+        y[eval_mask & ~labelled] = c
+        labels = label_matrix(y, labelled | eval_mask, self.num_classes)
+        return self._with_labels(data.x, labels), data.edge_index
+
+
+class FFVirtualNodes(_ForwardForward):
+    r"""FF-VN: Forward-Forward whose negatives link training nodes to wrong class nodes.
+
+    Args:
+        model (str): ``"gcn"``, ``"sage"`` or ``"gat"``.
+        in_channels (int): input feature width.
+        hidden_channels (int): width of every layer.
+        num_classes (int): number of classes :math:`C`.
+        num_layers (int): number of layers. (default: 4)
+        theta (float): goodness threshold :math:`\theta`. (default: 2.0)
+        num_negs (int): negative copies, capped at :math:`C-1`. (default: 100)
+    """
+
+    name = "ff-vn"
+
+    def __init__(self, model: str, in_channels: int, hidden_channels: int, num_classes: int,
+                 num_layers: int = 4, theta: float = 2.0, num_negs: int = 100) -> None:
+        super().__init__(model, in_channels, hidden_channels, num_classes, num_layers, theta,
+                         num_negs)
+        self.virtual = VirtualClassNodes(num_classes, in_channels)
+
+    def _linked(self, data: Data, nodes: Tensor, classes: Tensor) -> Copy:
+        g = self.virtual.augment(data.x, data.edge_index, nodes, classes)
+        return g.x, g.edge_index
+
+    def _positive(self, data: Data, train: Tensor) -> Copy:
+        idx = train.nonzero().view(-1)
+        return self._linked(data, idx, data.y[idx])
+
+    def _negatives(self, data: Data, train: Tensor, wrong: Tensor) -> list[Copy]:
+        idx = train.nonzero().view(-1)
+        return [self._linked(data, idx, wrong[k]) for k in range(wrong.size(0))]
+
+    def _candidate(self, data: Data, c: int, eval_mask: Tensor, labelled: Tensor) -> Copy:
+        nodes = (labelled | eval_mask).nonzero().view(-1)
+        classes = torch.where(labelled[nodes], data.y[nodes], torch.full_like(nodes, c))
+        return self._linked(data, nodes, classes)

@@ -1,0 +1,123 @@
+r"""Single-forward (SF) node classification: `Forward Learning of Graph Neural Networks
+<https://arxiv.org/abs/2403.11004>`_ (Park et al., ICLR 2024), Section 3.2.
+
+The graph gets one virtual node per class, linked both ways to the *training* nodes of that
+class. Layer :math:`l` is trained alone, on the detached and L2-normalised output of layer
+:math:`l-1`, to minimise
+
+.. math::
+    \mathcal{L}_l = -\frac{1}{|\mathcal{V}_{tr}|}\sum_{i \in \mathcal{V}_{tr}}
+    \log \frac{\exp(\mathbf{h}^{(l)\top}_i \mathbf{h}^{(l)}_{v_{y_i}} / \tau)}
+    {\sum_c \exp(\mathbf{h}^{(l)\top}_i \mathbf{h}^{(l)}_{v_c} / \tau)},
+
+with no negative inputs: one forward pass per step. A node's prediction is
+:math:`\arg\max_c \sum_l \mathrm{softmax}_c(\mathbf{h}^{(l)\top}_i \mathbf{h}^{(l)}_{v_c}/\tau)`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import Data
+
+from graphkit.metrics import accuracy
+from graphkit.train.forward.augment import AugmentedGraph, VirtualClassNodes
+from graphkit.train.forward.base import NodeScheme, check_node_inputs
+from graphkit.train.forward.layers import SPARSE_INPUT_MODELS, ForwardLayer, handoff, make_conv
+from graphkit.train.forward.losses import sf_logits, sf_loss
+from graphkit.train.forward.trainer import LayerwiseTrainer, StoppingLog
+
+__all__ = ["SingleForward", "augment_training_nodes", "class_probabilities"]
+
+
+def augment_training_nodes(virtual: VirtualClassNodes, data: Data, train_mask: Tensor
+                           ) -> AugmentedGraph:
+    """Link every training node (and no other) to the virtual node of its true class."""
+    idx = train_mask.nonzero().view(-1)
+    return virtual.augment(data.x, data.edge_index, idx, data.y[idx])
+
+
+def class_probabilities(h: Tensor, graph: AugmentedGraph, mask: Tensor,
+                        temperature: float = 1.0) -> Tensor:
+    """``softmax`` over classes of the dot products of ``mask`` nodes with the virtual nodes."""
+    n = graph.num_real
+    return sf_logits(h[:n][mask], h[n:], temperature).softmax(dim=-1)
+
+
+class SingleForward(NodeScheme):
+    r"""SF: layer-wise training against virtual class nodes (no negatives, no backprop).
+
+    Args:
+        model (str): ``"gcn"``, ``"sage"`` or ``"gat"``.
+        in_channels (int): input feature width.
+        hidden_channels (int): width of every layer.
+        num_classes (int): number of classes.
+        num_layers (int): number of layers. (default: 4)
+        temperature (float): softmax temperature :math:`\tau`. (default: 1.0)
+    """
+
+    name = "sf"
+
+    def __init__(self, model: str, in_channels: int, hidden_channels: int, num_classes: int,
+                 num_layers: int = 4, temperature: float = 1.0) -> None:
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        self.num_classes, self.temperature = num_classes, temperature
+        self.layers = nn.ModuleList(
+            ForwardLayer(make_conv(model, in_channels if i == 0 else hidden_channels,
+                                   hidden_channels), normalize=False,
+                         sparse_input=i == 0 and model in SPARSE_INPUT_MODELS)
+            for i in range(num_layers))
+        self.virtual = VirtualClassNodes(num_classes, in_channels)
+        self.graph: AugmentedGraph | None = None
+
+    def fit(self, data: Data, train_mask: Tensor, val_mask: Tensor,
+            trainer: LayerwiseTrainer | None = None) -> list[StoppingLog]:
+        if check_node_inputs(data, train_mask, val_mask) > self.num_classes:
+            raise ValueError(f"data has more classes than num_classes={self.num_classes}")
+        trainer = trainer or LayerwiseTrainer()
+        self.data, self.train_mask = data, train_mask
+        graph = self.graph = augment_training_nodes(self.virtual, data, train_mask)
+        h = graph.x
+        val_probs = torch.zeros(int(val_mask.sum()), self.num_classes, device=h.device)
+        logs = []
+        for layer in self.layers:
+            inp = handoff(h)
+            logs.append(self._fit_layer(layer, inp, val_probs, val_mask, trainer))
+            with torch.no_grad():
+                h = layer(inp, graph.edge_index)
+                val_probs = val_probs + class_probabilities(h, graph, val_mask, self.temperature)
+        return logs
+
+    def _fit_layer(self, layer: ForwardLayer, inp: Tensor, val_probs: Tensor, val_mask: Tensor,
+                   trainer: LayerwiseTrainer) -> StoppingLog:
+        """Train one layer on its frozen input; validate with the layers below accumulated."""
+        graph, train_mask, y = self.graph, self.train_mask, self.data.y
+        n = graph.num_real
+        optimizer = trainer.optimizer(layer)
+
+        def epoch() -> float:
+            out = layer(inp, graph.edge_index)
+            loss = sf_loss(out[:n][train_mask], out[n:], y[train_mask], self.temperature)
+            return trainer.step(layer, optimizer, loss)
+
+        def score() -> float:
+            probs = class_probabilities(layer(inp, graph.edge_index), graph, val_mask,
+                                        self.temperature)
+            return accuracy(val_probs + probs, y[val_mask])
+
+        return trainer.fit(layer, epoch, score)
+
+    @torch.no_grad()
+    def layer_scores(self, eval_mask: Tensor, labelled: Tensor | None = None) -> list[Tensor]:
+        """Accumulated class probabilities after each layer, from a single forward pass."""
+        self._fitted()
+        self.eval()
+        graph = self.graph
+        h, total, out = graph.x, 0.0, []
+        for layer in self.layers:
+            h = layer(handoff(h), graph.edge_index)
+            total = total + class_probabilities(h, graph, eval_mask, self.temperature)
+            out.append(total)
+        return out

@@ -1,0 +1,62 @@
+"""The data splits of the ForwardGNN experiments (facebookresearch/forwardgnn).
+
+* Nodes: 5-fold :class:`~sklearn.model_selection.KFold` (shuffled, ``random_state=101``); fold
+  ``i`` is the test set (20%), and 20% of the rest is validation
+  (``train_test_split(random_state=127 * i)``): 64/16/20, every node labelled.
+* Edges: PyG :class:`~torch_geometric.transforms.RandomLinkSplit` with 16% validation and 20%
+  test edges (of an undirected graph) and one fixed negative per positive
+  (``neg_sampling_ratio=1.0``), seeded with ``101 * i``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch_geometric.data import Data
+
+__all__ = ["link_split", "node_split"]
+
+
+def node_split(num_nodes: int, split: int, num_splits: int = 5, seed: int = 101,
+               val_seed_step: int = 127) -> tuple[Tensor, Tensor, Tensor]:
+    """Boolean ``(train, val, test)`` masks of split ``split`` (``0 <= split < num_splits``)."""
+    from sklearn.model_selection import KFold, train_test_split
+
+    if not 0 <= split < num_splits:
+        raise ValueError(f"split must lie in [0, {num_splits}), got {split}")
+    if num_nodes < num_splits:
+        raise ValueError(f"need at least {num_splits} nodes, got {num_nodes}")
+    folds = KFold(n_splits=num_splits, shuffle=True, random_state=seed).split(np.arange(num_nodes))
+    rest, test = next(f for i, f in enumerate(folds) if i == split)
+    train, val = train_test_split(rest, test_size=0.2, random_state=val_seed_step * split)
+    masks = []
+    for idx in (train, val, test):
+        m = torch.zeros(num_nodes, dtype=torch.bool)
+        m[torch.from_numpy(np.asarray(idx))] = True
+        masks.append(m)
+    return masks[0], masks[1], masks[2]
+
+
+def link_split(data: Data, split: int, seed_step: int = 101, num_val: float = 0.16,
+               num_test: float = 0.2) -> tuple[Data, Data, Data]:
+    """``(train, val, test)`` graphs of :class:`RandomLinkSplit` seeded with ``seed_step * split``.
+
+    Each holds ``edge_index`` (the message-passing edges: training edges, plus validation edges
+    for the test graph), ``edge_label_index`` and ``edge_label`` (positives and as many fixed
+    negatives). The global torch RNG state is restored afterwards.
+    """
+    from torch_geometric.transforms import RandomLinkSplit
+
+    if split < 0:
+        raise ValueError(f"split must be >= 0, got {split}")
+    state = torch.get_rng_state()
+    try:
+        torch.manual_seed(seed_step * split)
+        transform = RandomLinkSplit(num_val=num_val, num_test=num_test, is_undirected=True,
+                                    add_negative_train_samples=True, neg_sampling_ratio=1.0)
+        train, val, test = transform(Data(x=data.x, edge_index=data.edge_index,
+                                          num_nodes=data.num_nodes))
+    finally:
+        torch.set_rng_state(state)
+    return train, val, test

@@ -1,0 +1,126 @@
+"""Per-layer optimisation with early stopping and best-checkpoint restore.
+
+Forward learning trains each layer (or, for the top-down schemes, each time step of all layers)
+with *its own* Adam optimiser; validation runs every ``val_every`` epochs and training stops
+after ``patience`` checks without improvement, after which the best checkpoint is restored
+(`facebookresearch/forwardgnn <https://github.com/facebookresearch/forwardgnn>`_ defaults: lr
+``1e-3``, weight decay ``5e-4``, 1000 epochs, validation every 2 epochs, patience 100).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["EarlyStopping", "LayerwiseTrainer", "StoppingLog", "local_step"]
+
+
+class EarlyStopping:
+    """Keep the state of the best-scoring module; stop after ``patience`` checks without gain."""
+
+    def __init__(self, patience: int) -> None:
+        if patience < 1:
+            raise ValueError(f"patience must be >= 1, got {patience}")
+        self.patience = patience
+        self.best: float | None = None
+        self.best_state: dict[str, Tensor] | None = None
+        self.bad_checks = 0
+
+    def step(self, score: float, module: nn.Module) -> bool:
+        """Record ``score``; return ``True`` when training should stop."""
+        if self.best is None or score > self.best:
+            self.best = score
+            self.best_state = copy.deepcopy(module.state_dict())
+            self.bad_checks = 0
+        else:
+            self.bad_checks += 1
+        return self.bad_checks >= self.patience
+
+    def restore(self, module: nn.Module) -> None:
+        """Load the best checkpoint into ``module`` (no-op before the first check)."""
+        if self.best_state is not None:
+            module.load_state_dict(self.best_state)
+
+
+@dataclass
+class StoppingLog:
+    """What one early-stopped training did."""
+
+    epochs: int = 0
+    best_epoch: int = -1
+    best_score: float | None = None
+    losses: list[float] = field(default_factory=list)
+
+
+def local_step(module: nn.Module, optimizer: torch.optim.Optimizer, loss: Tensor,
+               grad_clip: float | None = None) -> float:
+    """``zero_grad``, ``backward``, optional gradient-norm clipping of ``module``, ``step``."""
+    optimizer.zero_grad()
+    loss.backward()
+    if grad_clip is not None:
+        nn.utils.clip_grad_norm_(module.parameters(), grad_clip)
+    optimizer.step()
+    return float(loss.detach())
+
+
+class LayerwiseTrainer:
+    """Optimiser factory and early-stopping loop shared by every forward-learning scheme.
+
+    Args:
+        epochs (int): maximum epochs per layer (per run for top-down schemes). (default: 1000)
+        lr (float): Adam learning rate. (default: 1e-3)
+        weight_decay (float): Adam weight decay. (default: 5e-4)
+        val_every (int): epochs between validation checks. (default: 2)
+        patience (int): checks without improvement before stopping. (default: 100)
+        grad_clip (float, optional): clip each layer's gradient norm. (default: :obj:`None`)
+    """
+
+    def __init__(self, epochs: int = 1000, lr: float = 1e-3, weight_decay: float = 5e-4,
+                 val_every: int = 2, patience: int = 100, grad_clip: float | None = None) -> None:
+        for name, v in (("epochs", epochs), ("val_every", val_every), ("patience", patience)):
+            if v < 1:
+                raise ValueError(f"{name} must be >= 1, got {v}")
+        if lr <= 0:
+            raise ValueError(f"lr must be positive, got {lr}")
+        self.epochs, self.lr, self.weight_decay = epochs, lr, weight_decay
+        self.val_every, self.patience, self.grad_clip = val_every, patience, grad_clip
+
+    def optimizer(self, module: nn.Module) -> torch.optim.Optimizer:
+        """A fresh Adam over ``module``'s parameters only."""
+        return torch.optim.Adam(module.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+
+    def step(self, module: nn.Module, optimizer: torch.optim.Optimizer, loss: Tensor) -> float:
+        """One :func:`local_step` with this trainer's gradient clipping."""
+        return local_step(module, optimizer, loss, self.grad_clip)
+
+    def fit(self, module: nn.Module, epoch_fn: Callable[[], float],
+            score_fn: Callable[[], float]) -> StoppingLog:
+        """Run ``epoch_fn`` (one epoch of optimisation, returning the loss) up to ``epochs``
+        times, validating with ``score_fn`` (higher is better, run under ``no_grad`` in eval
+        mode), and restore ``module``'s best checkpoint at the end."""
+        stopper = EarlyStopping(self.patience)
+        log = StoppingLog()
+        for epoch in range(self.epochs):
+            module.train()
+            log.losses.append(epoch_fn())
+            log.epochs = epoch + 1
+            if (epoch + 1) % self.val_every == 0:
+                module.eval()
+                with torch.no_grad():
+                    score = float(score_fn())
+                if stopper.best is None or score > stopper.best:
+                    log.best_epoch, log.best_score = epoch, score
+                if stopper.step(score, module):
+                    break
+        stopper.restore(module)
+        module.eval()
+        return log
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}(epochs={self.epochs}, lr={self.lr}, "
+                f"weight_decay={self.weight_decay}, val_every={self.val_every}, "
+                f"patience={self.patience}, grad_clip={self.grad_clip})")
