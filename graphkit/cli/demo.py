@@ -11,7 +11,7 @@ import argparse
 import importlib
 import time
 
-DEMOS = ["foundation", "fastrp", "gradco", "stable", "dagnn", "forwardgnn"]
+DEMOS = ["foundation", "fastrp", "gradco", "stable", "forwardgnn"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
