@@ -1,0 +1,163 @@
+"""Temporal link prediction in graphkit's shared harness: NAT against memory-based models.
+
+Every model is trained by :func:`graphkit.temporal.fit` on the same chronological 70/15/15 split
+(:func:`graphkit.data.temporal.chronological_split`, 10% held-out new nodes), with the same
+training and evaluation negatives; a run reports test AP and AUC, transductive (all test events)
+and inductive (test events touching a node unseen in training), averaged per batch as the
+reference codes do (``mean``) and pooled over the split (``pooled_mean``).
+
+Rows: ``system`` is the model, ``dataset`` is ``<dataset>/<setting>``, ``metric`` is ``ap`` or
+``auc``, ``seconds`` is the mean training wall time of a run (all epochs, no evaluation) and
+``epoch_seconds`` its mean per epoch.
+
+Models are a registry (:data:`MODELS`: name -> ``factory(data, args) -> model``); another
+module adds its own with :func:`register_model` (and model flags through
+:data:`EXTRA_ARGUMENTS`), e.g. the memory-based family of the PRES issue.
+
+Example::
+
+    python benchmarks/temporal_link.py --model nat tgn nat-nocache --dataset uci \\
+        --epochs 3 --batch-size 200 --runs 3 --json benchmarks/results/temporal_link_uci.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from collections.abc import Callable
+
+import torch
+from torch_geometric.data import TemporalData
+
+from graphkit.benchmarking import (
+    benchmark_parser,
+    measure,
+    print_table,
+    summarize,
+    write_report,
+)
+from graphkit.data import load
+from graphkit.data.temporal import chronological_split
+from graphkit.temporal import NAT, TGN, fit
+from graphkit.train import seed_everything
+
+ModelFactory = Callable[[TemporalData, argparse.Namespace], torch.nn.Module]
+MODELS: dict[str, ModelFactory] = {}
+EXTRA_ARGUMENTS: list[Callable[[argparse.ArgumentParser], None]] = []
+SETTINGS = ("transductive", "inductive")
+
+# Measured by the issue author with PyG's TGN (3 epochs, batch 200, 2 cores), test AP.
+PAPER = [
+    {"system": "tgn (PyG, issue 7)", "dataset": "uci/transductive", "metric": "ap",
+     "value": 0.824, "epoch_seconds": 5.0},
+    {"system": "tgn (PyG, issue 7)", "dataset": "enron/transductive", "metric": "ap",
+     "value": 0.734, "epoch_seconds": 6.4},
+]
+
+
+def register_model(name: str) -> Callable[[ModelFactory], ModelFactory]:
+    """Decorator adding a model factory ``(data, args) -> nn.Module`` under ``name``."""
+    def wrap(factory: ModelFactory) -> ModelFactory:
+        MODELS[name] = factory
+        return factory
+    return wrap
+
+
+def _nat(data: TemporalData, args: argparse.Namespace, sizes: tuple[int, ...]) -> NAT:
+    return NAT(data.num_nodes, msg_dim=data.msg.size(-1), sizes=sizes,
+               replace_prob=args.replace_prob, seed=args.run_seed)
+
+
+@register_model("nat")
+def nat(data: TemporalData, args: argparse.Namespace) -> torch.nn.Module:
+    return _nat(data, args, (1, args.m1, args.m2))
+
+
+@register_model("nat-nocache")
+def nat_nocache(data: TemporalData, args: argparse.Namespace) -> torch.nn.Module:
+    """NAT with every N-cache disabled: self representations only (the ablation)."""
+    return _nat(data, args, (0, 0, 0))
+
+
+@register_model("tgn")
+def tgn(data: TemporalData, args: argparse.Namespace) -> torch.nn.Module:
+    return TGN(data.num_nodes, msg_dim=data.msg.size(-1))
+
+
+def _data(name: str, args: argparse.Namespace) -> TemporalData:
+    if args.quick:
+        return load("temporal-sbm", root=args.root, num_nodes=200, num_events=4000)
+    data = load(name, root=args.root)
+    return data[: args.max_events] if args.max_events else data
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = benchmark_parser(__doc__.splitlines()[0], runs=3)
+    p.add_argument("--model", nargs="+", default=["nat", "tgn"], help=f"from {sorted(MODELS)}")
+    p.add_argument("--dataset", nargs="+", default=["uci"])
+    p.add_argument("--setting", nargs="+", choices=SETTINGS, default=list(SETTINGS))
+    p.add_argument("--batch-size", type=int, default=200)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--patience", type=int, default=3)
+    p.add_argument("--m1", type=int, default=32, help="NAT: hop-1 slots")
+    p.add_argument("--m2", type=int, default=16, help="NAT: hop-2 slots")
+    p.add_argument("--replace-prob", type=float, default=0.9, help="NAT: alpha")
+    p.add_argument("--max-events", type=int, default=None, help="use the first events only")
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    for add in EXTRA_ARGUMENTS:
+        add(p)
+    args = p.parse_args(argv)
+    unknown = [m for m in args.model if m not in MODELS]
+    if unknown:
+        p.error(f"unknown model(s) {unknown}; known: {sorted(MODELS)}")
+    torch.set_num_threads(args.threads)
+    print(vars(args))
+
+    rows = []
+    for ds in args.dataset:
+        data = _data(ds, args)
+        label = "temporal-sbm" if args.quick else ds
+        for name in args.model:
+            res: dict[str, dict[str, list[float]]] = {s: {} for s in SETTINGS}
+            train_s, epoch_s, rss = [], [], []
+            for r in range(args.runs):
+                seed = args.seed + r
+                args.run_seed = seed
+                seed_everything(seed)
+                split = chronological_split(data, seed=seed)
+                model = MODELS[name](data, args).to(args.device)
+                with measure(args.device) as meas:
+                    out = fit(model, data, split, epochs=1 if args.quick else args.epochs,
+                              batch_size=args.batch_size, lr=args.lr, patience=args.patience,
+                              seed=seed)
+                rss.append(meas.peak_rss_mb)
+                train_s.append(sum(out.epoch_seconds))
+                epoch_s.append(statistics.fmean(out.epoch_seconds))
+                for setting, m in (("transductive", out.test), ("inductive", out.test_inductive)):
+                    if m is None:
+                        continue
+                    for key in ("ap", "auc", "ap_pooled", "auc_pooled"):
+                        res[setting].setdefault(key, []).append(getattr(m, key))
+                print(f"{name} {label} run {r}: test AP {out.test.ap:.4f}, inductive AP "
+                      f"{out.test_inductive.ap if out.test_inductive else float('nan'):.4f}, "
+                      f"{epoch_s[-1]:.2f} s/epoch", flush=True)
+            for setting in args.setting:
+                for metric in ("ap", "auc"):
+                    if metric not in res[setting]:
+                        continue
+                    pooled = res[setting][f"{metric}_pooled"]
+                    rows.append(summarize(
+                        name, f"{label}/{setting}", metric, res[setting][metric],
+                        statistics.fmean(train_s), max(rss), setting=setting,
+                        pooled_mean=statistics.fmean(pooled),
+                        pooled_std=statistics.stdev(pooled) if len(pooled) > 1 else 0.0,
+                        epoch_seconds=statistics.fmean(epoch_s),
+                        batch_size=args.batch_size, epochs=args.epochs,
+                        threads=args.threads))
+    print_table(rows)
+    write_report(args.json, "temporal_link.py", args, rows, PAPER)
+
+
+if __name__ == "__main__":
+    main()

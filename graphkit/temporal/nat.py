@@ -1,0 +1,358 @@
+r"""NAT: dictionary-type neighbourhood representations and joint structural features.
+
+`"Neighborhood-aware Scalable Temporal Network Representation Learning"
+<https://arxiv.org/abs/2209.01084>`_ (Luo and Li, LoG 2022), following the official code
+(``Graph-COM/Neighborhood-Aware-Temporal-Network``, ``module.py`` and ``GAT.py``).
+
+State (rewritten every batch, never learned): a short *self representation*
+:math:`s_u \in \mathbb{R}^{d_s}` per node, the last interaction of every node
+(``prev_opp``, ``prev_eid``, ``prev_t``), and the :class:`~graphkit.temporal.NCache` whose
+hop-:math:`h` dictionary of node :math:`u` maps down-sampled :math:`h`-hop neighbours
+:math:`x` to vectors :math:`r_{u,h}(x) \in \mathbb{R}^{d}` (:math:`d` = ``ngh_dim``, tiny).
+
+Scoring a query ``(u, w, t)``:
+
+1. **Self representation**, advanced lazily with the node's previous interaction
+   :math:`(o, e, \tau)`:
+   :math:`\tilde s_u = \mathrm{GRU}_s(W_s [s_o \,\|\, m_e \,\|\, \cos(\omega\tau + \phi)], s_u)`.
+2. **Dictionary refresh** of every slot :math:`(x, e, \tau, r)` of the queried nodes:
+   :math:`r' = \mathrm{GRU}_n(W_n [s_x \,\|\, m_e \,\|\, \cos(\omega\tau + \phi)], r)`
+   (zero for empty slots). The time encoding takes the *absolute* timestamp, as the official
+   code does.
+3. **Joint structural features**: the entries of :math:`u`'s and :math:`w`'s dictionaries are
+   grouped by key; each key :math:`x` gets the 6-bit code
+   :math:`c(x) = \sum_h 2^h [x \in D_h(u)] + 2^{h+3} [x \in D_h(w)]` and the feature
+   :math:`z_x = [\sum f_x \,\|\, \sum r' \,\|\, \mathrm{Emb}(c(x))]` (node features, refreshed
+   values, a learned code embedding).
+4. **Encoder** (the official "GAT", which is attention-free): dropout, a bias-free linear map to
+   ``heads`` :math:`\times` ``out_channels``, dropout, a *sum* over the pair's keys, a mean over
+   heads, plus a bias: :math:`g_{uw} = \frac{1}{H}\sum_k \sum_x W_k z_x + b`. Here the sum is
+   taken before the linear map (equal, and one row per pair instead of per key), so the second
+   dropout acts on the pooled vector rather than on each key's projection (a deviation).
+5. **Decoder**: :math:`\mathrm{MLP}([g_{uw} \,\|\, \tilde s_u \,\|\, \tilde s_w])` gives the logit.
+
+After the batch (:meth:`NAT.update_state`, no gradient): :math:`s_u \leftarrow \tilde s_u`; hop 0
+of :math:`u` stores :math:`u` with its refreshed value; hop 1 of :math:`u` stores :math:`w` with
+the refreshed value :math:`w` had there (zeros if new); every current hop-1 entry of :math:`u`
+is copied into :math:`w`'s hop 2 (and symmetrically).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn import GRUCell, Linear
+
+from graphkit.temporal.ncache import NCache, last_occurrence
+
+__all__ = ["NAT", "CosineTimeEncoding", "joint_codes"]
+
+
+class CosineTimeEncoding(torch.nn.Module):
+    r""":math:`\cos(\tau \omega + \phi)` with :math:`\omega_i = 10^{-9 i / (d - 1)}` and
+    :math:`\phi = 0` at initialisation (TGAT's functional time encoding, as NAT uses it)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = int(dim)
+        self.freq = torch.nn.Parameter(torch.empty(self.dim))
+        self.phase = torch.nn.Parameter(torch.empty(self.dim))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            self.freq.copy_(1.0 / 10 ** torch.linspace(0, 9, self.dim))
+            self.phase.zero_()
+
+    def forward(self, t: Tensor) -> Tensor:
+        return torch.cos(t.to(self.freq.dtype).unsqueeze(-1) * self.freq + self.phase)
+
+
+def joint_codes(pair: Tensor, key: Tensor, code: Tensor, num_nodes: int
+                ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Group dictionary entries by ``(pair, key)`` and OR their hop bits.
+
+    Args:
+        pair, key, code: one row per (non-empty) dictionary entry; ``code`` is ``1 << hop`` for
+            the first endpoint and ``8 << hop`` for the second.
+        num_nodes: key range.
+
+    Returns:
+        ``(group_pair, group_key, group_code, inverse)``: one row per distinct ``(pair, key)``
+        and, per entry, the index of its group. Keys are unique per (owner, hop), so the sum of
+        codes in a group is their bitwise OR.
+    """
+    group, inverse = torch.unique(pair * num_nodes + key, return_inverse=True)
+    summed = torch.zeros(group.numel(), dtype=torch.long, device=code.device)
+    summed.scatter_add_(0, inverse, code)
+    return group // num_nodes, group % num_nodes, summed, inverse
+
+
+class NAT(torch.nn.Module):
+    r"""NAT (Luo and Li, LoG 2022); see the module docstring for the equations.
+
+    Implements the :class:`~graphkit.temporal.link_training.TemporalLinkModel` protocol.
+
+    Args:
+        num_nodes (int): number of nodes.
+        msg_dim (int): width of the event features (``0`` when there are none). (default: ``0``)
+        node_features (Tensor, optional): ``[num_nodes, F]`` node features summed into the joint
+            features (default: none, ``F = 0``).
+        sizes (tuple of int): slots per hop :math:`(M_0, M_1, M_2)`; ``(0, 0, 0)`` disables the
+            caches (self representations only). (default: ``(1, 32, 16)``)
+        ngh_dim (int): width of a dictionary value. (default: ``4``)
+        self_dim (int): width of the self representation. (default: ``72``)
+        pos_dim (int): width of the 6-bit code embedding. (default: ``16``)
+        time_dim (int): width of the time encoding. (default: ``1``)
+        out_channels (int): width of the pooled pair representation (the official code uses the
+            node-feature width, 172 for the TGN-format files). (default: ``172``)
+        heads (int): heads of the sum-pooling encoder. (default: ``2``)
+        dropout (float): dropout of the encoder. (default: ``0.1``)
+        replace_prob (float): the cache's replacement probability :math:`\alpha`.
+            (default: ``0.9``)
+        seed (int): the cache's hash seed and replacement stream. (default: ``0``)
+
+    Shapes:
+        ``score``: ``src, dst, neg_dst, t [B]``, ``msg [B, msg_dim]`` -> two ``[B]`` logits.
+    """
+
+    def __init__(self, num_nodes: int, msg_dim: int = 0, node_features: Tensor | None = None,
+                 sizes: tuple[int, ...] = (1, 32, 16), ngh_dim: int = 4, self_dim: int = 72,
+                 pos_dim: int = 16, time_dim: int = 1, out_channels: int = 172, heads: int = 2,
+                 dropout: float = 0.1, replace_prob: float = 0.9, seed: int = 0) -> None:
+        super().__init__()
+        if len(sizes) != 3:
+            raise ValueError(f"sizes must give the slots of hops 0, 1 and 2, got {sizes}")
+        if min(ngh_dim, self_dim, pos_dim, time_dim, out_channels, heads) <= 0:
+            raise ValueError("ngh_dim, self_dim, pos_dim, time_dim, out_channels and heads "
+                             "must be positive")
+        if int(msg_dim) < 0:
+            raise ValueError(f"msg_dim must be non-negative, got {msg_dim}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+        self.num_nodes = int(num_nodes)
+        self.msg_dim = int(msg_dim)
+        self.sizes = tuple(int(m) for m in sizes)
+        self.ngh_dim, self.self_dim, self.pos_dim = int(ngh_dim), int(self_dim), int(pos_dim)
+        self.out_channels, self.heads, self.dropout = int(out_channels), int(heads), dropout
+        self.cache = NCache(num_nodes, self.sizes, rep_dim=ngh_dim, replace_prob=replace_prob,
+                            seed=seed)
+        if node_features is None:
+            node_features = torch.zeros(self.num_nodes, 0)
+        if node_features.dim() != 2 or node_features.size(0) != self.num_nodes:
+            raise ValueError(f"node_features must have shape [{self.num_nodes}, F], got "
+                             f"{list(node_features.shape)}")
+        self.register_buffer("node_features", node_features.float())
+        self.feat_dim = node_features.size(1)
+
+        self.time_enc = CosineTimeEncoding(time_dim)
+        in_dim = self_dim + self.msg_dim + time_dim
+        self.self_in = Linear(in_dim, self_dim, bias=False)
+        self.self_gru = GRUCell(self_dim, self_dim)
+        self.ngh_in = Linear(in_dim, ngh_dim, bias=False)
+        self.ngh_gru = GRUCell(ngh_dim, ngh_dim)
+        self.pos_emb = torch.nn.Embedding(64, pos_dim)
+        self.pool = Linear(self.feat_dim + ngh_dim + pos_dim, heads * out_channels, bias=False)
+        self.pool_bias = torch.nn.Parameter(torch.empty(out_channels))
+        self.dec1 = Linear(out_channels + 2 * self_dim, out_channels)
+        self.dec2 = Linear(out_channels, 1)
+
+        self.register_buffer("self_rep", torch.zeros(self.num_nodes, self_dim))
+        self.register_buffer("prev_opp", torch.full((self.num_nodes,), -1, dtype=torch.long))
+        self.register_buffer("prev_eid", torch.full((self.num_nodes,), -1, dtype=torch.long))
+        self.register_buffer("prev_t", torch.zeros(self.num_nodes, dtype=torch.float64))
+        self._msgs = torch.zeros(0, self.msg_dim)
+        self._pending: dict[str, Any] | None = None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for m in (self.time_enc, self.self_in, self.self_gru, self.ngh_in, self.ngh_gru,
+                  self.pos_emb, self.pool, self.dec1, self.dec2):
+            m.reset_parameters()
+        torch.nn.init.zeros_(self.pool_bias)
+        self.reset_state()
+
+    # ------------------------------------------------------------------ state
+    def reset_state(self) -> None:
+        """Empty the caches, zero the self representations, forget previous interactions."""
+        self.cache.reset()
+        self.self_rep.zero_()
+        self.prev_opp.fill_(-1)
+        self.prev_eid.fill_(-1)
+        self.prev_t.zero_()
+        self._msgs = self.self_rep.new_zeros(0, self.msg_dim)
+        self._pending = None
+
+    def get_extra_state(self) -> dict[str, Any]:
+        return {"msgs": self._msgs.cpu()}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        self._msgs = state["msgs"].to(self.self_rep.device)
+        self._pending = None
+
+    def _edge_msg(self, eid: Tensor) -> Tensor:
+        if self.msg_dim == 0:
+            return self.self_rep.new_zeros(eid.numel(), 0)
+        return self._msgs[eid.clamp(min=0)] * (eid >= 0).unsqueeze(-1)
+
+    # ------------------------------------------------------------------ representations
+    def self_representation(self, nodes: Tensor) -> Tensor:
+        """:math:`\\tilde s`: self representations advanced by each node's last interaction."""
+        prev = self.prev_opp[nodes]
+        has = (prev >= 0).unsqueeze(-1)
+        inp = torch.cat([self.self_rep[prev.clamp(min=0)], self._edge_msg(self.prev_eid[nodes]),
+                         self.time_enc(self.prev_t[nodes])], dim=-1)
+        h = self.self_rep[nodes]
+        return torch.where(has, self.self_gru(self.self_in(inp), h), h)
+
+    def refreshed_dictionary(self, hop: int, nodes: Tensor
+                             ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Slots of ``nodes``' hop dictionary with values refreshed by the GRU.
+
+        Returns ``(key [B, M], eid, time, rep' [B, M, ngh_dim])``; empty slots have key ``-1``
+        and value zero.
+        """
+        key, eid, time, rep = self.cache.read(hop, nodes)
+        b, m = key.shape
+        flat = key.view(-1)
+        full = (flat >= 0).nonzero().view(-1)
+        out = rep.new_zeros(b * m, self.ngh_dim)
+        if full.numel() == 0:
+            return key, eid, time, out.view(b, m, self.ngh_dim)
+        # W [s_x || m_e || cos(.)] = (W_s s)[x] + W_r [m_e || cos(.)]: project every self
+        # representation once instead of gathering d_s-wide rows per slot.
+        w_self, w_rest = self.ngh_in.weight.split([self.self_dim, self.ngh_in.in_features
+                                                   - self.self_dim], dim=1)
+        proj = F.linear(self.self_rep, w_self)
+        rest = torch.cat([self._edge_msg(eid.view(-1)[full]),
+                          self.time_enc(time.view(-1)[full])], dim=-1)
+        x = proj[flat[full]] + F.linear(rest, w_rest)
+        new = self.ngh_gru(x, rep.view(-1, self.ngh_dim)[full])
+        out = out.index_put((full,), new)
+        return key, eid, time, out.view(b, m, self.ngh_dim)
+
+    @staticmethod
+    def dictionary_entries(dicts: list[tuple[Tensor, Tensor, Tensor, Tensor]], a: Tensor,
+                           b: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Non-empty entries of the pairs (row ``a[p]``, row ``b[p]``) of fetched dictionaries.
+
+        Returns ``(pair, key, rep, code)``, one row per entry, ``code = 1 << hop`` for the
+        first endpoint and ``8 << hop`` for the second (empty slots are never returned).
+        """
+        pairs, keys, reps, codes = [], [], [], []
+        pair_id = torch.arange(a.numel(), device=a.device)
+        for hop, (key, _, _, rep) in enumerate(dicts):
+            m = key.size(1)
+            if m == 0:
+                continue
+            for side, rows in ((0, a), (1, b)):
+                k = key[rows].view(-1)
+                keep = k >= 0
+                pairs.append(pair_id.repeat_interleave(m)[keep])
+                keys.append(k[keep])
+                reps.append(rep[rows].view(-1, rep.size(-1))[keep])
+                codes.append(torch.full_like(k[keep], (1 << hop) << (3 * side)))
+        if not pairs:
+            empty = a.new_zeros(0)
+            return empty, empty, torch.zeros(0, dicts[0][3].size(-1)), empty
+        return tuple(torch.cat(x) for x in (pairs, keys, reps, codes))  # type: ignore[return-value]
+
+    def structural_codes(self, u: Tensor, w: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The 6-bit code of every key in the joined dictionaries of pairs ``(u[p], w[p])``.
+
+        Returns ``(pair, key, code)``, one row per distinct ``(pair, key)``.
+        """
+        nodes = torch.cat([u, w]).long()
+        dicts = [self.cache.read(hop, nodes) for hop in range(len(self.sizes))]
+        ar = torch.arange(u.numel(), device=nodes.device)
+        pair, key, _, code = self.dictionary_entries(dicts, ar, ar + u.numel())
+        g_pair, g_key, g_code, _ = joint_codes(pair, key, code, self.num_nodes)
+        return g_pair, g_key, g_code
+
+    def pair_encoding(self, dicts: list[tuple[Tensor, Tensor, Tensor, Tensor]], a: Tensor,
+                      b: Tensor) -> Tensor:
+        """Pool the joint structural features of pairs (row ``a[p]``, row ``b[p]``) of the
+        fetched dictionaries: ``[P, out_channels]``."""
+        num_pairs = a.numel()
+        pair, key, rep, code = self.dictionary_entries(dicts, a, b)
+        out = self.pool_bias.expand(num_pairs, -1)
+        if pair.numel() == 0:
+            return out
+        g_pair, g_key, g_code, inverse = joint_codes(pair, key, code, self.num_nodes)
+        rep_sum = rep.new_zeros(g_key.numel(), self.ngh_dim).index_add_(0, inverse, rep)
+        count = torch.bincount(inverse, minlength=g_key.numel()).unsqueeze(-1)
+        feat = torch.cat([self.node_features[g_key] * count, rep_sum, self.pos_emb(g_code)],
+                         dim=-1)
+        feat = F.dropout(feat, self.dropout, self.training)
+        # The projection is linear, so it is applied after the sum (P rows, not one per key).
+        summed = feat.new_zeros(num_pairs, feat.size(1)).index_add_(0, g_pair, feat)
+        h = F.dropout(self.pool(summed), self.dropout, self.training)
+        return h.view(num_pairs, self.heads, self.out_channels).mean(1) + out
+
+    # ------------------------------------------------------------------ protocol
+    def score(self, src: Tensor, dst: Tensor, t: Tensor, msg: Tensor, neg_dst: Tensor
+              ) -> tuple[Tensor, Tensor]:
+        """Logits of ``(src, dst)`` and ``(src, neg_dst)`` from the state before the batch."""
+        b = src.numel()
+        if not (dst.numel() == neg_dst.numel() == t.numel() == b):
+            raise ValueError("src, dst, neg_dst and t must have the same length")
+        nodes, row = torch.unique(torch.cat([src, dst, neg_dst]).long(), return_inverse=True)
+        h_self = self.self_representation(nodes)
+        dicts = [self.refreshed_dictionary(hop, nodes) for hop in range(3)]
+        a, other = torch.cat([row[:b], row[:b]]), row[b:]
+        g = self.pair_encoding(dicts, a, other)
+        z = torch.cat([g, h_self[a], h_self[other]], dim=-1)
+        logits = self.dec2(F.relu(self.dec1(z))).view(-1)
+        own = row[: 2 * b]
+        self._pending = {"src": src, "dst": dst, "h_self": h_self[own].detach(),
+                         "dicts": [tuple(x[own].detach() for x in d) for d in dicts]}
+        return logits[:b], logits[b:]
+
+    @torch.no_grad()
+    def update_state(self, src: Tensor, dst: Tensor, t: Tensor, msg: Tensor) -> None:
+        """Write the batch's events into the self representations and the N-cache."""
+        b = src.numel()
+        if b == 0:
+            return
+        pending = self._pending
+        self._pending = None
+        if pending is None or pending["src"] is not src or pending["dst"] is not dst:
+            nodes = torch.cat([src, dst]).long()
+            pending = {"h_self": self.self_representation(nodes),
+                       "dicts": [self.refreshed_dictionary(hop, nodes) for hop in range(3)]}
+        u = torch.cat([src, dst]).long()
+        v = torch.cat([dst, src]).long()
+        eid = torch.arange(b, device=u.device) + self._msgs.size(0)
+        eid2, t2 = eid.repeat(2), t.repeat(2)
+        if self.msg_dim:
+            self._msgs = torch.cat([self._msgs, msg.to(self._msgs)])
+        else:
+            self._msgs = self._msgs.new_zeros(self._msgs.size(0) + b, 0)
+
+        last = last_occurrence(u)
+        nodes = u[last]
+        self.self_rep[nodes] = pending["h_self"][last]
+        self.prev_opp[nodes] = v[last]
+        self.prev_eid[nodes] = eid2[last]
+        self.prev_t[nodes] = t2[last].to(torch.float64)
+
+        (k0, _, _, r0), (k1, e1, tm1, r1), _ = pending["dicts"]
+        if self.sizes[0]:
+            self.cache.write(0, u, u, eid2, t2, r0[:, 0])
+        if self.sizes[1]:
+            slot = self.cache.slot(1, v).unsqueeze(1)
+            held = k1.gather(1, slot).squeeze(1) == v
+            rep = r1.gather(1, slot.unsqueeze(-1).expand(-1, -1, self.ngh_dim)).squeeze(1)
+            self.cache.write(1, u, v, eid2, t2, rep * held.unsqueeze(-1))
+            if self.sizes[2]:
+                m = self.sizes[1]
+                self.cache.write(2, v.repeat_interleave(m), k1.reshape(-1), e1.reshape(-1),
+                                 tm1.reshape(-1), r1.reshape(-1, self.ngh_dim))
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}(num_nodes={self.num_nodes}, sizes={self.sizes}, "
+                f"ngh_dim={self.ngh_dim}, self_dim={self.self_dim}, pos_dim={self.pos_dim}, "
+                f"out_channels={self.out_channels}, heads={self.heads})")

@@ -1,0 +1,189 @@
+r"""TGN baseline: PyG's :class:`~torch_geometric.nn.models.TGNMemory` with a graph-attention
+embedding over graphkit's :class:`~graphkit.sampling.TemporalNeighborSampler`.
+
+`"Temporal Graph Networks for Deep Learning on Dynamic Graphs"
+<https://arxiv.org/abs/2006.10637>`_ (Rossi et al., 2020), as PyG's ``examples/tgn.py`` builds
+it: a GRU memory per node updated from the last message (identity message function, last
+aggregator), then one :class:`~torch_geometric.nn.conv.TransformerConv` layer over each node's
+``num_neighbors`` most recent interactions with edge features
+:math:`[\cos(w(t_{\mathrm{last}}(j) - t_{ij}) + b) \,\|\, m_{ij}]`, and a link predictor
+:math:`\mathrm{Lin}(\mathrm{ReLU}(W_s z_u + W_d z_v))`.
+
+It follows the :class:`~graphkit.temporal.link_training.TemporalLinkModel` protocol; the
+memory's message stores, the neighbour buffer and the stored messages are part of its
+``state_dict`` (extra state), so a checkpoint restores the stream state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.nn import Linear
+from torch_geometric.nn import TransformerConv
+from torch_geometric.nn.models.tgn import IdentityMessage, LastAggregator, TGNMemory, TimeEncoder
+
+from graphkit.sampling import TemporalNeighborSampler
+
+__all__ = ["TGN", "GraphAttentionEmbedding", "LinkPredictor"]
+
+
+class GraphAttentionEmbedding(torch.nn.Module):
+    r"""One :class:`TransformerConv` layer with relative-time and message edge features.
+
+    Args:
+        in_channels (int): memory width.
+        out_channels (int): embedding width (two heads of ``out_channels // 2``).
+        msg_dim (int): event feature width.
+        time_enc (TimeEncoder): the memory's time encoder (shared, as in PyG's example).
+        dropout (float): attention dropout. (default: ``0.1``)
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, msg_dim: int,
+                 time_enc: TimeEncoder, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.time_enc = time_enc
+        self.conv = TransformerConv(in_channels, out_channels // 2, heads=2, dropout=dropout,
+                                    edge_dim=msg_dim + time_enc.out_channels)
+
+    def reset_parameters(self) -> None:
+        self.conv.reset_parameters()
+
+    def forward(self, x: Tensor, last_update: Tensor, edge_index: Tensor, t: Tensor,
+                msg: Tensor) -> Tensor:
+        rel_t = (last_update[edge_index[0]] - t).to(x.dtype)
+        edge_attr = torch.cat([self.time_enc(rel_t), msg.to(x.dtype)], dim=-1)
+        return self.conv(x, edge_index, edge_attr)
+
+
+class LinkPredictor(torch.nn.Module):
+    r""":math:`\mathrm{Lin}(\mathrm{ReLU}(W_s z_u + W_d z_v))`, one logit per pair."""
+
+    def __init__(self, in_channels: int) -> None:
+        super().__init__()
+        self.lin_src = Linear(in_channels, in_channels)
+        self.lin_dst = Linear(in_channels, in_channels)
+        self.lin_final = Linear(in_channels, 1)
+
+    def reset_parameters(self) -> None:
+        for lin in (self.lin_src, self.lin_dst, self.lin_final):
+            lin.reset_parameters()
+
+    def forward(self, z_src: Tensor, z_dst: Tensor) -> Tensor:
+        return self.lin_final((self.lin_src(z_src) + self.lin_dst(z_dst)).relu()).view(-1)
+
+
+class TGN(torch.nn.Module):
+    r"""TGN with PyG's memory (Rossi et al., 2020); defaults of PyG's ``examples/tgn.py``.
+
+    Args:
+        num_nodes (int): number of nodes.
+        msg_dim (int): event feature width (``0`` when there are none). (default: ``0``)
+        memory_dim (int): memory width. (default: ``100``)
+        time_dim (int): time-encoding width. (default: ``100``)
+        embedding_dim (int): embedding width. (default: ``100``)
+        num_neighbors (int): most recent interactions attended to. (default: ``10``)
+    """
+
+    def __init__(self, num_nodes: int, msg_dim: int = 0, memory_dim: int = 100,
+                 time_dim: int = 100, embedding_dim: int = 100,
+                 num_neighbors: int = 10) -> None:
+        super().__init__()
+        if int(num_nodes) <= 0:
+            raise ValueError(f"num_nodes must be positive, got {num_nodes}")
+        if int(num_neighbors) <= 0:
+            raise ValueError(f"num_neighbors must be positive, got {num_neighbors}")
+        self.num_nodes, self.msg_dim = int(num_nodes), int(msg_dim)
+        # PyG's message store drops empty (width 0) messages when concatenating them, so a
+        # stream without event features gets one constant zero feature.
+        raw = max(self.msg_dim, 1)
+        self.num_neighbors = int(num_neighbors)
+        self.memory = TGNMemory(num_nodes, raw, memory_dim, time_dim,
+                                message_module=IdentityMessage(raw, memory_dim, time_dim),
+                                aggregator_module=LastAggregator())
+        self.gnn = GraphAttentionEmbedding(memory_dim, embedding_dim, raw, self.memory.time_enc)
+        self.link_pred = LinkPredictor(embedding_dim)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.memory.reset_parameters()
+        self.gnn.reset_parameters()
+        self.link_pred.reset_parameters()
+        self.reset_state()
+
+    # ------------------------------------------------------------------ state
+    def reset_state(self) -> None:
+        """Zero the memory, empty the message stores and the neighbour buffer."""
+        self.memory.reset_state()
+        self._sampler: TemporalNeighborSampler | None = None
+        self._events: list[tuple[Tensor, Tensor, Tensor]] = []
+        self._msgs = self.memory.memory.new_zeros(0, self.memory.raw_msg_dim)
+
+    def get_extra_state(self) -> dict[str, Any]:
+        events = [torch.cat(x) for x in zip(*self._events)] if self._events else None
+        return {"msg_s": dict(self.memory.msg_s_store), "msg_d": dict(self.memory.msg_d_store),
+                "events": events, "msgs": self._msgs}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        self.memory.msg_s_store = dict(state["msg_s"])
+        self.memory.msg_d_store = dict(state["msg_d"])
+        self._msgs = state["msgs"]
+        self._events, self._sampler = [], None
+        if state["events"] is not None:
+            src, dst, t = state["events"]
+            self._events = [(src, dst, t)]
+            self._sampler = TemporalNeighborSampler(src, dst, t, self.num_nodes)
+
+    # ------------------------------------------------------------------ protocol
+    def embed(self, nodes: Tensor, t_query: Tensor) -> tuple[Tensor, Tensor]:
+        """Embeddings of the distinct ``nodes``: ``(n_id, z)`` with ``z[i]`` for ``n_id[i]``."""
+        n_id = torch.unique(nodes)
+        device = n_id.device
+        if self._sampler is None:
+            edge_index = torch.empty(2, 0, dtype=torch.long, device=device)
+            e_t = torch.empty(0, dtype=torch.long, device=device)
+            e_msg = self._msgs.new_zeros(0, self._msgs.size(1))
+            all_id = n_id
+        else:
+            times = t_query.max().expand(n_id.numel()) + 1
+            nbr, eid, ts = self._sampler.sample(n_id, times, self.num_neighbors)
+            nbr, eid, ts = nbr.to(device), eid.to(device), ts.to(device)
+            mask = nbr >= 0
+            center = torch.arange(n_id.numel(), device=device).unsqueeze(1).expand_as(nbr)
+            all_id = torch.unique(torch.cat([n_id, nbr[mask]]))
+            edge_index = torch.stack([torch.searchsorted(all_id, nbr[mask]),
+                                      torch.searchsorted(all_id, n_id[center[mask]])])
+            e_t, e_msg = ts[mask], self._msgs[eid[mask]]
+        z, last_update = self.memory(all_id)
+        z = self.gnn(z, last_update, edge_index, e_t, e_msg)
+        return all_id, z
+
+    def score(self, src: Tensor, dst: Tensor, t: Tensor, msg: Tensor, neg_dst: Tensor
+              ) -> tuple[Tensor, Tensor]:
+        """Logits of ``(src, dst)`` and ``(src, neg_dst)`` from the memory before the batch."""
+        all_id, z = self.embed(torch.cat([src, dst, neg_dst]), t)
+        z_src = z[torch.searchsorted(all_id, src)]
+        pos = self.link_pred(z_src, z[torch.searchsorted(all_id, dst)])
+        neg = self.link_pred(z_src, z[torch.searchsorted(all_id, neg_dst)])
+        return pos, neg
+
+    def update_state(self, src: Tensor, dst: Tensor, t: Tensor, msg: Tensor) -> None:
+        """Store the batch's messages in the memory and its events in the neighbour buffer."""
+        if msg.size(-1) != self.msg_dim:
+            raise ValueError(f"msg must have {self.msg_dim} columns, got {msg.size(-1)}")
+        if self.msg_dim == 0:
+            msg = msg.new_zeros(msg.size(0), 1)
+        msg = msg.to(self._msgs)
+        self.memory.update_state(src, dst, t, msg)
+        self.memory.detach()
+        self._msgs = torch.cat([self._msgs, msg])
+        self._events.append((src.cpu(), dst.cpu(), t.cpu()))
+        if self._sampler is None:
+            self._sampler = TemporalNeighborSampler(src, dst, t, self.num_nodes)
+        else:
+            self._sampler.insert(src, dst, t)
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}(num_nodes={self.num_nodes}, "
+                f"memory_dim={self.memory.memory_dim}, num_neighbors={self.num_neighbors})")
