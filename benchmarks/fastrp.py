@@ -282,6 +282,7 @@ def main() -> None:
                                   undirected_edges=adj.nnz // 2,
                                   embedding_mb=emb.nbytes / 2**20))
             print_table(rows[-1:], file=sys.stderr)
+            write_report(args.json, "benchmarks/fastrp.py", config, rows, PAPER)  # so far
             del emb
             gc.collect()
         print_table(rows)
@@ -298,6 +299,7 @@ def main() -> None:
     rows += f1_rows("graphkit-fastrp", args.dataset, outs["numba32"], y, 0.1, args.shuffles,
                     args.seed, ratios, gk.mean, gk.peak_rss_mb, args.n_jobs)
     print_table(rows[-2 * len(ratios):], file=sys.stderr)
+    write_report(args.json, "benchmarks/fastrp.py", config, rows, PAPER)  # results so far
 
     if not args.skip_node2vec:
         try:
@@ -313,6 +315,7 @@ def main() -> None:
             rows.append(Row("pecanpy-node2vec", args.dataset, "skipped", 0.0, 0.0, 0,
                             0.0, 0.0, {"reason": f"{type(exc).__name__}: {exc}"}))
         print_table(rows[-(2 * len(ratios) + 1):], file=sys.stderr)
+        write_report(args.json, "benchmarks/fastrp.py", config, rows, PAPER)
         try:
             emb, s, peak, _, c = timed(lambda: pyg_node2vec(adj, args.seed))
             rows.append(summarize("pyg-node2vec (1 epoch)", args.dataset, "embed_seconds", [s],
