@@ -60,6 +60,8 @@ def parse_args():
     p.add_argument("--peer-runs", type=int, default=None, help="runs for gradco (default --runs)")
     p.add_argument("--check", choices=["auto", "yes", "no"], default="auto",
                    help="compare every matrix and GDV with gradco's and ORCA's")
+    p.add_argument("--only", choices=["all", "orbit", "gdv"], default="all",
+                   help="time only the orbit-adjacency systems or only the GDV systems")
     p.add_argument("--no-memory-mode", action="store_true",
                    help="skip the in-memory graphkit run (default on graphs over 5,000 nodes)")
     return p.parse_args()
@@ -109,6 +111,8 @@ def main() -> None:
         if peer:
             jobs.append((peer, "gradco-orbit", args.peer_runs or args.runs))
             jobs.append((peer, "orca-gdv", args.runs))
+        if args.only != "all":
+            jobs = [j for j in jobs if j[1].endswith("gdv") == (args.only == "gdv")]
         for python, system, runs in jobs:
             results = []
             for r in range(runs):
@@ -137,7 +141,7 @@ def main() -> None:
             extra[system] = info
             rows.append(summarize(system, quick_dataset, "seconds", secs, float(np.mean(secs)),
                                   max(x["peak_rss_mb"] for x in results), **info))
-        if check and peer and not failures:
+        if check and peer and not failures and "gradco-orbit" in extra:
             ref = load_orbit_adjacency(tmp / "gradco-orbit-0.npz")
             ref_gdv = np.load(tmp / "gradco-orbit-0.npz.gdv.npy")
             orca = np.load(tmp / "orca-gdv.npy")

@@ -137,16 +137,19 @@ int64_t OrbitCounter::pair_q(int64_t v) const { return acu_[v] + acv_[v] - 2 * a
 
 void OrbitCounter::edge_counts(int64_t u, int64_t q, EdgeCounts& e) const {
   const int64_t v = indices_[q];
-  const int64_t c = tri_[q];
-  const int64_t du = deg_[u], dv = deg_[v];
-  const int64_t nu = du - 1 - c, nv = dv - 1 - c;  // |U|, |V|
-  const int64_t tt = att_[v], dt = ad_[v];
-  int64_t a3 = du;  // (A^3)[u, v] = sum over y in N(v) of (A^2)[u, y]
+  int64_t a3 = deg_[u];  // (A^3)[u, v] = sum over y in N(v) of (A^2)[u, y]
   for (int64_t r = indptr_[v]; r < indptr_[v + 1]; ++r) {
     if (indices_[r] != u) a3 += ac_[indices_[r]];
   }
-  const int64_t e_tu = acu_[v] - c - 2 * tt;
-  const int64_t e_tv = acv_[v] - c - 2 * tt;
+  edge_values(u, v, tri_[q], att_[v], ad_[v], acu_[v], acv_[v], a3, e);
+}
+
+void OrbitCounter::edge_values(int64_t u, int64_t v, int64_t c, int64_t tt, int64_t dt,
+                               int64_t ctu, int64_t ctv, int64_t a3, EdgeCounts& e) const {
+  const int64_t du = deg_[u], dv = deg_[v];
+  const int64_t nu = du - 1 - c, nv = dv - 1 - c;  // |U|, |V|
+  const int64_t e_tu = ctu - c - 2 * tt;
+  const int64_t e_tv = ctv - c - 2 * tt;
   const int64_t e_to = dt - 2 * tt - e_tu - e_tv - 2 * c;
   const int64_t e_uu = tri_node_[u] - c - e_tu - tt;
   const int64_t e_vv = tri_node_[v] - c - e_tv - tt;
@@ -313,16 +316,87 @@ void OrbitCounter::count_rows(int64_t r0, int64_t r1, uint32_t mask, int hop3_mo
   std::fill(stamp_.begin(), stamp_.end(), -1);
 }
 
+void OrbitCounter::edge_pass(int64_t u, std::vector<int64_t>& k4,
+                             const std::vector<int64_t>& rev, std::vector<EdgeCounts>& rows) {
+  reset_row();
+  const int64_t begin = indptr_[u], end = indptr_[u + 1];
+  for (int64_t q = begin; q < end; ++q) {
+    stamp_[indices_[q]] = u;
+    acu_[indices_[q]] = tri_[q];  // tri(u, x) by neighbour x
+  }
+  // 2-walk counts (A^2)[u, .], needed for the 3-walks (A^3)[u, v] on the edges.
+  for (int64_t q = begin; q < end; ++q) {
+    const int64_t x = indices_[q];
+    for (int64_t r = indptr_[x]; r < indptr_[x + 1]; ++r) {
+      const int32_t v = indices_[r];
+      if (v == u) continue;
+      if (ac_[v] == 0) touched_.push_back(v);
+      ac_[v] += 1;
+    }
+  }
+  // K4s {u, z, x, y} with z > u: edges (x, y) inside N(u) and common neighbours z of x, y.
+  for (int64_t q = begin; q < end; ++q) {
+    const int64_t x = indices_[q];
+    for (int64_t r = upper_[x]; r < indptr_[x + 1]; ++r) {
+      if (stamp_[indices_[r]] != u) continue;
+      const int32_t* lo = cn_.data() + cn_ptr_[r];
+      const int32_t* hi = cn_.data() + cn_ptr_[r + 1];
+      for (const int32_t* z = std::upper_bound(lo, hi, static_cast<int32_t>(u)); z < hi; ++z) {
+        att_[*z] += (stamp_[*z] == u);  // branch-free: only neighbours of u are read back
+      }
+    }
+  }
+  for (int64_t q = upper_[u]; q < end; ++q) k4[q] = k4[rev[q]] = att_[indices_[q]];
+  rows.resize(end - begin);
+  for (int64_t q = begin; q < end; ++q) {
+    const int64_t v = indices_[q];
+    int64_t c = 0, dt = 0, ctu = 0, ctv = 0, a3 = deg_[u];
+    for (int64_t r = indptr_[v]; r < indptr_[v + 1]; ++r) {
+      const int32_t y = indices_[r];
+      if (y == u) continue;
+      a3 += ac_[y];
+      if (stamp_[y] == u) {
+        ++c;
+        dt += deg_[y];
+        ctu += acu_[y];
+        ctv += tri_[r];
+      }
+    }
+    edge_values(u, v, c, k4[q], dt, ctu, ctv, a3, rows[q - begin]);
+  }
+  for (int64_t q = begin; q < end; ++q) acu_[indices_[q]] = att_[indices_[q]] = 0;
+}
+
+namespace {
+
+// rev[q] = the position of the reverse of the edge at position q.
+std::vector<int64_t> reverse_positions(const std::vector<int64_t>& indptr,
+                                       const std::vector<int32_t>& indices, int64_t n) {
+  std::vector<int64_t> rev(indices.size());
+  for (int64_t u = 0; u < n; ++u) {
+    for (int64_t q = indptr[u]; q < indptr[u + 1]; ++q) {
+      const int64_t v = indices[q];
+      const auto* first = indices.data() + indptr[v];
+      const auto* last = indices.data() + indptr[v + 1];
+      rev[q] = std::lower_bound(first, last, static_cast<int32_t>(u)) - indices.data();
+    }
+  }
+  return rev;
+}
+
+}  // namespace
+
 void OrbitCounter::gdv(int64_t* out) {
   static constexpr int kSource[15] = {kA,    k1_2,  k2_1,   k3_3,   k4_5,   k5_5,   k6_7, k7_6,
                                       k8_8,  k9_11, k10_10, k11_9,  k12_13, k13_12, k14_14};
   static constexpr int kDivisor[15] = {1, 1, 2, 2, 1, 1, 1, 3, 2, 1, 1, 1, 2, 2, 3};
-  EdgeCounts e{};
+  const std::vector<int64_t> rev = reverse_positions(indptr_, indices_, n_);
+  std::vector<int64_t> k4(indices_.size(), 0);
+  std::vector<EdgeCounts> rows;
   for (int64_t u = 0; u < n_; ++u) {
-    row_pass(u);
+    edge_pass(u, k4, rev, rows);
     int64_t sums[15] = {0};
-    for (int64_t q = indptr_[u]; q < indptr_[u + 1]; ++q) {
-      edge_counts(u, q, e);
+    for (const EdgeCounts& e : rows) {
       for (int o = 0; o < 15; ++o) sums[o] += e.v[kSource[o]];
     }
     for (int o = 0; o < 15; ++o) out[u * 15 + o] = sums[o] / kDivisor[o];
@@ -337,12 +411,14 @@ void OrbitCounter::edge_gdv(int32_t* edges, int64_t* out) {
                                         {k5_5, -1},       {k6_7, k7_6},     {k8_8, -1},
                                         {k9_11, k11_9},   {k10_10, -1},     {k10_11, k11_10},
                                         {k12_13, k13_12}, {k13_13, -1},     {k14_14, -1}};
-  EdgeCounts e{};
+  const std::vector<int64_t> rev = reverse_positions(indptr_, indices_, n_);
+  std::vector<int64_t> k4(indices_.size(), 0);
+  std::vector<EdgeCounts> rows;
   int64_t row = 0;
   for (int64_t u = 0; u < n_; ++u) {
-    row_pass(u);
+    edge_pass(u, k4, rev, rows);
     for (int64_t q = upper_[u]; q < indptr_[u + 1]; ++q) {
-      edge_counts(u, q, e);
+      const EdgeCounts& e = rows[q - indptr_[u]];
       edges[2 * row] = static_cast<int32_t>(u);
       edges[2 * row + 1] = indices_[q];
       for (int o = 0; o < 12; ++o) {

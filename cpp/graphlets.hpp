@@ -58,6 +58,12 @@ class OrbitCounter {
   void row_pass(int64_t u);
   void reset_row();
   void edge_counts(int64_t u, int64_t q, EdgeCounts& e) const;
+  // The 19 hop-1 values of edge (u, v) from its per-pair sums (see graphlets.cpp).
+  void edge_values(int64_t u, int64_t v, int64_t c, int64_t tt, int64_t dt, int64_t ctu,
+                   int64_t ctv, int64_t a3, EdgeCounts& e) const;
+  // Hop-1 values only (for GDVs): each edge's K4 count is found once, from its lower end.
+  void edge_pass(int64_t u, std::vector<int64_t>& k4, const std::vector<int64_t>& rev,
+                 std::vector<EdgeCounts>& rows);
   int64_t pair_q(int64_t v) const;  // CTu + CTv - 2 TT for a pair scanned in the row pass
 
   int64_t n_;
