@@ -194,8 +194,8 @@ class NAT(torch.nn.Module):
         self._pending = None
 
     def _edge_msg(self, eid: Tensor) -> Tensor:
-        if self.msg_dim == 0:
-            return self.self_rep.new_zeros(eid.numel(), 0)
+        if self.msg_dim == 0 or self._msgs.size(0) == 0:
+            return self.self_rep.new_zeros(eid.numel(), self.msg_dim)
         return self._msgs[eid.clamp(min=0)] * (eid >= 0).unsqueeze(-1)
 
     # ------------------------------------------------------------------ representations

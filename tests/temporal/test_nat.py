@@ -1,0 +1,132 @@
+import pytest
+import torch
+
+from graphkit.temporal import NAT, joint_codes
+
+
+def _stream(model: NAT, num_nodes: int, num_events: int, batch: int, seed: int = 0) -> None:
+    g = torch.Generator().manual_seed(seed)
+    src = torch.randint(0, num_nodes, (num_events,), generator=g)
+    dst = torch.randint(0, num_nodes, (num_events,), generator=g)
+    t = torch.arange(num_events)
+    msg = torch.zeros(num_events, model.msg_dim)
+    for i in range(0, num_events, batch):
+        s, d, tt = src[i:i + batch], dst[i:i + batch], t[i:i + batch]
+        with torch.no_grad():
+            model.score(s, d, tt, msg[i:i + batch], d.flip(0))
+            model.update_state(s, d, tt, msg[i:i + batch])
+
+
+def test_update_rule_hops_0_1_2():
+    model = NAT(10, sizes=(1, 8, 8), seed=3)
+    model.eval()
+    for s, d, t in ((1, 2, 1), (2, 3, 2)):
+        model.update_state(torch.tensor([s]), torch.tensor([d]), torch.tensor([t]),
+                           torch.zeros(1, 0))
+
+    def keys(hop: int, node: int) -> set[int]:
+        k = model.cache.read(hop, torch.tensor([node]))[0][0]
+        return {int(x) for x in k if x >= 0}
+
+    assert keys(0, 1) == {1} and keys(0, 2) == {2} and keys(0, 3) == {3}
+    assert keys(1, 1) == {2} and keys(1, 2) == {1, 3} and keys(1, 3) == {2}
+    # (2, 3): 2's hop-1 entries before the event ({1}) are copied into 3's hop 2, and 3's
+    # (empty) into 2's
+    assert keys(2, 3) == {1} and keys(2, 2) == set()
+    assert model.prev_opp[[1, 2, 3]].tolist() == [2, 3, 2]
+    assert model.prev_eid[[1, 2, 3]].tolist() == [0, 1, 1]
+
+
+def test_joint_code_equals_brute_force_membership():
+    n = 40
+    model = NAT(n, sizes=(1, 8, 4), seed=7)
+    _stream(model, n, 600, 20)
+    u = torch.randint(0, n, (30,), generator=torch.Generator().manual_seed(1))
+    w = torch.randint(0, n, (30,), generator=torch.Generator().manual_seed(2))
+    pair, key, code = model.structural_codes(u, w)
+
+    def members(node: int, hop: int) -> set[int]:
+        k = model.cache.read(hop, torch.tensor([node]))[0][0]
+        return {int(x) for x in k if x >= 0}
+
+    expected = {}
+    for p in range(30):
+        for side, node in ((0, int(u[p])), (1, int(w[p]))):
+            for hop in range(3):
+                for x in members(node, hop):
+                    expected[(p, x)] = expected.get((p, x), 0) | ((1 << hop) << (3 * side))
+    got = {(int(a), int(b)): int(c) for a, b, c in zip(pair, key, code)}
+    assert got == expected
+    assert bool((key >= 0).all())  # empty slots never enter the join
+    assert any(c & 7 and c >> 3 for c in got.values())  # some common neighbours exist
+
+
+def test_joint_codes_groups_and_ors():
+    pair = torch.tensor([0, 0, 0, 1, 1])
+    key = torch.tensor([5, 5, 3, 5, 2])
+    code = torch.tensor([1, 16, 2, 8, 4])
+    g_pair, g_key, g_code, inverse = joint_codes(pair, key, code, 10)
+    assert list(zip(g_pair.tolist(), g_key.tolist(), g_code.tolist())) == \
+        [(0, 3, 2), (0, 5, 17), (1, 2, 4), (1, 5, 8)]
+    assert inverse.tolist() == [1, 1, 0, 3, 2]
+
+
+def test_state_dict_restores_predictions_and_gradients_flow():
+    n = 30
+    torch.manual_seed(0)
+    a = NAT(n, sizes=(1, 8, 4), seed=5, out_channels=16, self_dim=8)
+    _stream(a, n, 300, 25)
+    b = NAT(n, sizes=(1, 8, 4), seed=0, out_channels=16, self_dim=8)
+    b.load_state_dict(a.state_dict())
+    a.eval()
+    b.eval()
+    src, dst, neg = torch.tensor([1, 2, 3]), torch.tensor([4, 5, 6]), torch.tensor([7, 8, 9])
+    t = torch.tensor([400, 400, 401])
+    out_a = a.score(src, dst, t, torch.zeros(3, 0), neg)
+    out_b = b.score(src, dst, t, torch.zeros(3, 0), neg)
+    assert torch.equal(out_a[0], out_b[0]) and torch.equal(out_a[1], out_b[1])
+    a.update_state(src, dst, t, torch.zeros(3, 0))
+    b.update_state(src, dst, t, torch.zeros(3, 0))
+    for x, y in zip(a.cache.buffers(), b.cache.buffers()):
+        assert torch.equal(x, y)
+    a.train()
+    pos, neg_out = a.score(src, dst, t + 1, torch.zeros(3, 0), neg)
+    (pos.sum() - neg_out.sum()).backward()
+    for name in ("ngh_gru", "ngh_in", "pos_emb", "self_gru", "pool", "dec1"):
+        grad = sum(p.grad.abs().sum() for p in getattr(a, name).parameters()
+                   if p.grad is not None)
+        assert grad > 0, name
+
+
+def test_disabled_caches_use_self_representations_only():
+    model = NAT(10, sizes=(0, 0, 0), out_channels=8, self_dim=4)
+    _stream(model, 10, 100, 10)
+    assert model.cache.memory_bytes() == 0
+    pair, key, code = model.structural_codes(torch.tensor([1]), torch.tensor([2]))
+    assert pair.numel() == 0
+
+
+def test_event_features_are_used():
+    model = NAT(6, msg_dim=3, sizes=(1, 4, 2), out_channels=8, self_dim=4)
+    model.eval()
+    src, dst, t = torch.tensor([0, 1]), torch.tensor([1, 2]), torch.tensor([1, 2])
+    model.update_state(src, dst, t, torch.randn(2, 3))
+    pos, neg = model.score(torch.tensor([1]), torch.tensor([0]), torch.tensor([3]),
+                           torch.zeros(1, 3), torch.tensor([5]))
+    assert pos.shape == neg.shape == (1,)
+    assert model.get_extra_state()["msgs"].shape == (2, 3)
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="sizes"):
+        NAT(5, sizes=(1, 2))
+    with pytest.raises(ValueError, match="msg_dim"):
+        NAT(5, msg_dim=-1)
+    with pytest.raises(ValueError, match="node_features"):
+        NAT(5, node_features=torch.zeros(4, 2))
+    with pytest.raises(ValueError, match="dropout"):
+        NAT(5, dropout=1.0)
+    model = NAT(5)
+    with pytest.raises(ValueError, match="same length"):
+        model.score(torch.tensor([0, 1]), torch.tensor([1]), torch.tensor([1, 2]),
+                    torch.zeros(2, 0), torch.tensor([2, 3]))
