@@ -155,6 +155,7 @@ def main(argv: list[str] | None = None) -> None:
                         epoch_seconds=statistics.fmean(epoch_s),
                         batch_size=args.batch_size, epochs=args.epochs,
                         threads=args.threads))
+            write_report(args.json, "temporal_link.py", args, rows, PAPER)  # after each model
     print_table(rows)
     write_report(args.json, "temporal_link.py", args, rows, PAPER)
 
