@@ -2,6 +2,11 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
+
+# Test graphs are small: one intra-op thread is faster than two and keeps runs steady on a
+# shared 2-core machine.
+torch.set_num_threads(int(os.environ.get("GRAPHKIT_TEST_THREADS", "1")))
 
 _SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 if not os.environ.get("GRAPHKIT_DATA") and _SHARED.is_dir():
