@@ -11,7 +11,7 @@ import argparse
 import importlib
 import time
 
-DEMOS = ["foundation", "fastrp", "gradco", "stable", "forwardgnn", "lighthgnn", "nat"]
+DEMOS = ["foundation", "fastrp", "gradco", "stable", "dagnn", "forwardgnn", "lighthgnn", "nat"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -1,0 +1,95 @@
+"""Recipes: lookup, data preparation, one training run per model family, and MAD."""
+
+import pytest
+import torch
+from torch_geometric.data import Data
+
+from graphkit.nn.oversmoothing import mean_average_distance
+from graphkit.nn.recipes import MODELS, RECIPES, build_model, get_recipe, prepare_data, run_recipe
+
+
+@pytest.fixture
+def tiny():
+    torch.manual_seed(0)
+    n, c = 30, 3
+    y = torch.arange(n) % c
+    x = (torch.rand(n, 40) < 0.05).float()
+    x[torch.arange(n), y] = 1.0  # one class-indicative word per node
+    src = torch.randint(0, n, (80,))
+    dst = (src + c) % n
+    edge_index = torch.cat([torch.stack([src, dst]), torch.stack([dst, src])], 1)
+    mask = torch.zeros(n, dtype=torch.bool)
+    train, val, test = mask.clone(), mask.clone(), mask.clone()
+    train[:12], val[12:21], test[21:] = True, True, True
+    return Data(x=x, edge_index=edge_index, y=y, train_mask=train, val_mask=val, test_mask=test)
+
+
+def test_official_hyperparameters_are_recorded():
+    r = get_recipe("dagnn", "cora")
+    assert (r.model_kwargs["K"], r.model_kwargs["dropout"], r.weight_decay) == (10, 0.8, 5e-3)
+    assert (r.epochs, r.patience, r.early_stopping, r.selection) == (
+        1000, 100, "pyg_citation", "val_loss")
+    assert get_recipe("dagnn", "CiteSeer").weight_decay == 2e-2
+    arxiv = get_recipe("dagnn", "ogbn-arxiv")
+    assert arxiv.model_kwargs["batch_norm"] and arxiv.to_undirected
+    air = get_recipe("sgc_air", "Cora")
+    assert air.num_hops == 10 and air.model_kwargs["skip_last_hop"]
+    assert not air.normalize_features
+    assert get_recipe("appnp_air", "Cora").model_kwargs["alpha"] == 0.05  # official 0.95 retain
+
+
+def test_every_model_has_citation_recipes():
+    for model in MODELS:
+        for ds in ("cora", "citeseer"):
+            assert (model, ds) in RECIPES
+
+
+def test_unknown_model_or_dataset_raises():
+    with pytest.raises(ValueError, match="unknown model"):
+        get_recipe("gat", "Cora")
+    with pytest.raises(ValueError, match="no recipe for dagnn"):
+        get_recipe("dagnn", "Reddit")
+
+
+def test_prepare_data_normalises_and_precomputes(tiny):
+    data = prepare_data(get_recipe("dagnn", "Cora"), tiny)
+    assert data.x.layout == torch.sparse_csr
+    torch.testing.assert_close(data.x.to_dense().sum(1), torch.ones(tiny.num_nodes))
+    assert tiny.x.layout == torch.strided  # the input is not modified
+    hop_data = prepare_data(get_recipe("sgc_air", "Cora"), tiny)
+    assert hop_data.hops.shape == (tiny.num_nodes, 11, tiny.num_features)
+    torch.testing.assert_close(hop_data.hops[:, 0], tiny.x)  # raw features for AIR
+
+
+@pytest.mark.parametrize("model", ["dagnn", "sgc_air", "appnp_air", "gcn_air", "appnp", "sgc",
+                                   "mlp", "gcn"])
+def test_run_recipe_trains_every_model(tiny, model):
+    recipe = get_recipe(model, "Cora")
+    data = prepare_data(recipe, tiny)
+    torch.manual_seed(0)
+    res = run_recipe(recipe, data, epochs=15)
+    assert res.epochs_run == 15 and 1 <= res.best_epoch <= 15
+    assert 0.0 <= res.test_acc <= 1.0
+    assert isinstance(res.model, torch.nn.Module)
+
+
+def test_run_recipe_needs_precomputed_hops(tiny):
+    with pytest.raises(ValueError, match="prepare_data"):
+        run_recipe(get_recipe("sgc_air", "Cora"), tiny)
+
+
+def test_build_model_uses_recipe_kwargs():
+    model = build_model(get_recipe("dagnn", "Cora").with_model_kwargs(K=3), 20, 4)
+    assert model.K == 3 and model.dropout == 0.8
+
+
+def test_mad_of_identical_and_orthogonal_rows():
+    assert mean_average_distance(torch.ones(5, 3)) == 0.0
+    assert mean_average_distance(torch.eye(4)) == pytest.approx(1.0)
+    h = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    # Node 0: distances 1 (node 1) and 0 (node 2, left out as zero) -> 1; likewise for all.
+    assert mean_average_distance(h) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="at least two"):
+        mean_average_distance(torch.zeros(3, 2))
+    with pytest.raises(ValueError, match="shape"):
+        mean_average_distance(torch.ones(3))
