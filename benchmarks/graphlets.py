@@ -62,6 +62,8 @@ def parse_args():
                    help="compare every matrix and GDV with gradco's and ORCA's")
     p.add_argument("--only", choices=["all", "orbit", "gdv"], default="all",
                    help="time only the orbit-adjacency systems or only the GDV systems")
+    p.add_argument("--no-gradco", action="store_true", help="time ORCA but not gradco")
+    p.add_argument("--note", default="", help="free text stored in the JSON config")
     p.add_argument("--no-memory-mode", action="store_true",
                    help="skip the in-memory graphkit run (default on graphs over 5,000 nodes)")
     return p.parse_args()
@@ -109,7 +111,8 @@ def main() -> None:
             jobs.append((sys.executable, f"graphkit-{b}-stream", args.runs))
             jobs.append((sys.executable, f"graphkit-{b}-gdv", args.runs))
         if peer:
-            jobs.append((peer, "gradco-orbit", args.peer_runs or args.runs))
+            if not args.no_gradco:
+                jobs.append((peer, "gradco-orbit", args.peer_runs or args.runs))
             jobs.append((peer, "orca-gdv", args.runs))
         if args.only != "all":
             jobs = [j for j in jobs if j[1].endswith("gdv") == (args.only == "gdv")]
