@@ -1,0 +1,109 @@
+r"""GAT layer with quantised weights, input activations and attention coefficients."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn import Parameter
+from torch_geometric.nn import MessagePassing
+from torch_geometric.utils import add_self_loops, remove_self_loops, softmax
+
+from graphkit.nn.quant.formats import coef_format as _coef_format
+from graphkit.nn.quant.linear import BIAS_BITS, bias_format, qmatmul
+from graphkit.nn.quant.quantizer import FULL, QFormat, fixed_point_quantize
+
+__all__ = ["QGATConv"]
+
+
+class QGATConv(MessagePassing):
+    r"""Fake-quantised graph attention layer (`Velickovic et al., ICLR 2018
+    <https://arxiv.org/abs/1710.10903>`_), the LPGNAS way (`Zhao et al., 2020
+    <https://arxiv.org/abs/2009.09232>`_). Per head,
+
+    .. math::
+        h = Q_a(x) Q_w(W)^\top,\quad
+        \alpha_{ij} = Q_c\big(\mathrm{softmax}_j\,\mathrm{LeakyReLU}(Q_w(a_s)^\top h_j
+        + Q_w(a_d)^\top h_i)\big),\quad
+        x_i' = \sum_{j \in \mathcal{N}(i) \cup \{i\}} \alpha_{ij} h_j + Q_b(b).
+
+    Heads are concatenated (``concat=True``) or averaged. The softmax is not integer
+    arithmetic, so this layer has no integer export.
+
+    Args:
+        in_channels (int): input size.
+        out_channels (int): size per head.
+        heads (int): attention heads. (default: :obj:`1`)
+        concat (bool): concatenate heads, else average. (default: :obj:`True`)
+        weight_format (QFormat): format of :math:`W, a_s, a_d`. (default: full precision)
+        act_format (QFormat): format of the input :math:`x`. (default: full precision)
+        coef_format (QFormat): format of the attention coefficients. (default: ``uQ1.15``)
+        dropout (float): dropout on the attention coefficients. (default: :obj:`0`)
+        bias (bool): learn an additive bias. (default: :obj:`True`)
+
+    Shapes:
+        input ``x [N, in_channels]``, ``edge_index [2, E]``; output
+        ``[N, heads * out_channels]`` (concat) or ``[N, out_channels]``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, heads: int = 1, concat: bool = True,
+                 weight_format: QFormat = FULL, act_format: QFormat = FULL,
+                 coef_format: QFormat | None = None, dropout: float = 0.0,
+                 bias: bool = True) -> None:
+        super().__init__(aggr="add", node_dim=0)
+        if in_channels < 1 or out_channels < 1 or heads < 1:
+            raise ValueError(f"channels and heads must be >= 1, got {in_channels}, "
+                             f"{out_channels}, heads={heads}")
+        self.in_channels, self.out_channels, self.heads = in_channels, out_channels, heads
+        self.concat, self.dropout = concat, dropout
+        self.weight_format, self.act_format = weight_format, act_format
+        self.coef_format = _coef_format(16) if coef_format is None else coef_format
+        self.weight = Parameter(torch.empty(heads * out_channels, in_channels))
+        self.att_src = Parameter(torch.empty(1, heads, out_channels))
+        self.att_dst = Parameter(torch.empty(1, heads, out_channels))
+        size = heads * out_channels if concat else out_channels
+        self.bias = Parameter(torch.empty(size)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = math.sqrt(6.0 / (self.in_channels + self.heads * self.out_channels))
+        torch.nn.init.uniform_(self.weight, -bound, bound)
+        bound = math.sqrt(6.0 / (1 + self.out_channels))
+        torch.nn.init.uniform_(self.att_src, -bound, bound)
+        torch.nn.init.uniform_(self.att_dst, -bound, bound)
+        if self.bias is not None:
+            torch.nn.init.zeros_(self.bias)
+
+    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        n, hds, c = x.size(0), self.heads, self.out_channels
+        h = qmatmul(x, self.weight, self.act_format, self.weight_format).view(n, hds, c)
+        a_s = (h * fixed_point_quantize(self.att_src, self.weight_format)).sum(-1)
+        a_d = (h * fixed_point_quantize(self.att_dst, self.weight_format)).sum(-1)
+        ei, _ = remove_self_loops(edge_index)
+        ei, _ = add_self_loops(ei, num_nodes=n)
+        out = self.propagate(ei, x=h, a_s=a_s, a_d=a_d, size=(n, n))
+        out = out.reshape(n, hds * c) if self.concat else out.mean(dim=1)
+        if self.bias is not None:
+            out = out + fixed_point_quantize(self.bias, bias_format(
+                self.act_format, self.weight_format, self.coef_format))
+        return out
+
+    def message(self, x_j: Tensor, a_s_j: Tensor, a_d_i: Tensor, index: Tensor,
+                ptr: Tensor | None, size_i: int | None) -> Tensor:
+        alpha = softmax(F.leaky_relu(a_s_j + a_d_i, 0.2), index, ptr, size_i)
+        alpha = fixed_point_quantize(alpha, self.coef_format)
+        alpha = F.dropout(alpha, p=self.dropout, training=self.training)
+        return alpha.unsqueeze(-1) * x_j
+
+    def size_bits(self) -> int:
+        """Stored bits: weights and attention vectors at their width, the bias in 32 bits."""
+        n = self.weight.numel() + self.att_src.numel() + self.att_dst.numel()
+        bits = n * self.weight_format.bits
+        return bits + (self.bias.numel() * BIAS_BITS if self.bias is not None else 0)
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "
+                f"heads={self.heads}, w={self.weight_format}, a={self.act_format}, "
+                f"c={self.coef_format})")

@@ -1,0 +1,102 @@
+r"""A linear layer with separately quantised weights and input activations."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn import Parameter
+
+from graphkit.nn.quant.quantizer import FULL, QFormat, fixed_point_quantize
+
+__all__ = ["QLinear", "bias_format", "qmatmul", "dropout"]
+
+BIAS_BITS = 32
+
+
+def bias_format(*formats: QFormat) -> QFormat:
+    """Format of a bias added to an accumulator whose scale is the product of ``formats``:
+    ``frac_bits`` is the sum of theirs (31 signed bits, stored in a 32-bit word); full
+    precision if any of them is."""
+    if any(f.is_full for f in formats):
+        return QFormat.full()
+    frac = sum(f.frac_bits for f in formats)
+    return QFormat(31 - frac, frac, signed=True)
+
+
+def qmatmul(x: Tensor, weight: Tensor, act_format: QFormat, weight_format: QFormat) -> Tensor:
+    """``Q_a(x) @ Q_w(weight).T``; a sparse COO ``x`` (e.g. bag-of-words features) has its
+    stored values quantised (zero is on every grid) and is multiplied sparsely."""
+    w = fixed_point_quantize(weight, weight_format).t()
+    if x.is_sparse:
+        x = x.coalesce()
+        xq = torch.sparse_coo_tensor(x.indices(), fixed_point_quantize(x.values(), act_format),
+                                     x.shape, check_invariants=False)
+        return torch.sparse.mm(xq, w)
+    return fixed_point_quantize(x, act_format) @ w
+
+
+def dropout(x: Tensor, p: float, training: bool) -> Tensor:
+    """Dropout that also accepts a sparse COO ``x`` (dropping stored values)."""
+    if x.is_sparse:
+        if not training or p == 0.0:
+            return x
+        x = x.coalesce()
+        return torch.sparse_coo_tensor(x.indices(), F.dropout(x.values(), p, True), x.shape,
+                                       check_invariants=False)
+    return F.dropout(x, p, training)
+
+
+class QLinear(torch.nn.Module):
+    r"""Fake-quantised linear layer :math:`y = Q_a(x)\,Q_w(W)^\top + Q_b(b)`.
+
+    :math:`Q_w, Q_a` are fixed-point quantisers with the straight-through estimator
+    (:func:`~graphkit.nn.quant.quantizer.fixed_point_quantize`); the bias lives on the
+    accumulator grid :math:`2^{-(f_a + f_w)}` so integer inference adds it exactly.
+
+    Args:
+        in_channels (int): input size.
+        out_channels (int): output size.
+        weight_format (QFormat): format of :math:`W`. (default: full precision)
+        act_format (QFormat): format of the input :math:`x`. (default: full precision)
+        bias (bool): learn an additive bias. (default: :obj:`True`)
+
+    Shapes:
+        input ``[N, in_channels]``, output ``[N, out_channels]``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int,
+                 weight_format: QFormat = FULL, act_format: QFormat = FULL,
+                 bias: bool = True) -> None:
+        super().__init__()
+        if in_channels < 1 or out_channels < 1:
+            raise ValueError(f"channels must be >= 1, got {in_channels}, {out_channels}")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.weight_format, self.act_format = weight_format, act_format
+        self.weight = Parameter(torch.empty(out_channels, in_channels))
+        self.bias = Parameter(torch.empty(out_channels)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = math.sqrt(6.0 / (self.in_channels + self.out_channels))
+        torch.nn.init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            torch.nn.init.zeros_(self.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = qmatmul(x, self.weight, self.act_format, self.weight_format)
+        if self.bias is not None:
+            out = out + fixed_point_quantize(
+                self.bias, bias_format(self.act_format, self.weight_format))
+        return out
+
+    def size_bits(self) -> int:
+        """Stored bits: weights at their width, the bias as 32-bit words."""
+        bits = self.weight.numel() * self.weight_format.bits
+        return bits + (self.bias.numel() * BIAS_BITS if self.bias is not None else 0)
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "
+                f"w={self.weight_format}, a={self.act_format})")

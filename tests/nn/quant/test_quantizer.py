@@ -1,0 +1,67 @@
+import pytest
+import torch
+
+from graphkit.nn.quant import FixedPointQuantizer, QFormat, fixed_point_quantize
+from graphkit.nn.quant.formats import act_format, weight_format
+
+FORMATS = [QFormat(i, f, s) for i in (-1, 0, 1, 3) for f in (1, 2, 5) for s in (True, False)
+           if i + f >= 1]
+
+
+@pytest.mark.parametrize("fmt", FORMATS, ids=str)
+def test_outputs_on_grid_inside_range(fmt):
+    x = torch.linspace(-20, 20, 4001)
+    q = fixed_point_quantize(x, fmt)
+    k = q * 2 ** fmt.frac_bits
+    assert torch.equal(k, k.round())
+    lo, hi = fmt.range
+    assert q.min() == lo and q.max() == hi
+    inside = (x >= lo) & (x <= hi)
+    assert (q[inside] - x[inside]).abs().max() <= fmt.step / 2 + 1e-6
+
+
+def test_ranges_exact():
+    assert QFormat(2, 2, True).range == (-2.0, 1.75)
+    assert QFormat(2, 2, False).range == (0.0, 3.75)
+    assert QFormat(-1, 3, True).range == (-0.25, 0.125)
+    assert QFormat(4, 4).bits == 8 and QFormat(4, 4).qmin == -128 and QFormat(4, 4).qmax == 127
+
+
+def test_round_half_up():
+    fmt = QFormat(4, 1)
+    assert fixed_point_quantize(torch.tensor([0.25, -0.25, 0.75]), fmt).tolist() == \
+        [0.5, 0.0, 1.0]
+
+
+def test_ste_gradient_one_inside_zero_outside():
+    fmt = QFormat(2, 2)
+    x = torch.tensor([-3.0, -2.0, -0.3, 0.1, 1.75, 1.8, 5.0], requires_grad=True)
+    fixed_point_quantize(x, fmt).sum().backward()
+    assert x.grad.tolist() == [0.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0]
+
+
+def test_full_precision_identity():
+    x = torch.randn(50, requires_grad=True)
+    q = FixedPointQuantizer(QFormat.full())(x)
+    assert torch.equal(q, x)
+    q.sum().backward()
+    assert torch.equal(x.grad, torch.ones(50))
+    assert QFormat.full().bits == 32 and QFormat.of_bits(32, 1).is_full
+
+
+def test_bad_formats():
+    with pytest.raises(ValueError, match="frac_bits"):
+        QFormat(2, -1)
+    with pytest.raises(ValueError, match="int_bits \\+ frac_bits"):
+        QFormat(-2, 1)
+    with pytest.raises(ValueError, match="bits"):
+        weight_format(1)
+    with pytest.raises(ValueError, match="bits"):
+        act_format(20)
+    with pytest.raises(ValueError, match="full precision"):
+        _ = QFormat.full().qmin
+
+
+@pytest.mark.parametrize("bits", [2, 4, 8, 16, 32])
+def test_default_formats_have_their_bits(bits):
+    assert weight_format(bits).bits == bits and act_format(bits).bits == bits
