@@ -1,0 +1,244 @@
+r"""A vectorised node memory for memory-based dynamic GNNs (TGN, JODIE, APAN).
+
+`"Temporal Graph Networks for Deep Learning on Dynamic Graphs"
+<https://arxiv.org/abs/2006.10637>`_ (Rossi et al., 2020). Every node :math:`i` keeps a memory
+:math:`s_i` and the time :math:`t_i` of its last update. An event :math:`(u, v, t, e)` leaves a
+*pending* message for both endpoints; the message of node :math:`i` with partner :math:`j` is
+the identity message
+
+.. math::
+    m_i = [\, s_i \,\|\, s_j \,\|\, e \,\|\, \cos(w (t - t_i) + b) \,],
+
+messages pending at a node are aggregated (``"last"``: the latest one; ``"mean"``: their mean)
+and the memory is updated by a recurrent cell, :math:`s_i \leftarrow \mathrm{GRU}(\bar m_i, s_i)`
+(TGN, APAN) or :math:`\mathrm{RNN}(\bar m_i, s_i)` (JODIE).
+
+As in TGN, a node's pending messages are those of the last batch it took part in; they are
+applied (with gradient, so the updater learns from the link loss) whenever the node's memory
+is read, and written to the stored memory (without gradient) when the node appears again.
+
+Unlike PyG's ``TGNMemory`` the message store is a handful of flat tensors (node, partner,
+time, features of each pending message), not a per-node Python dictionary, so storing and
+applying a batch is a few vectorised tensor operations. The stored memory may live on another
+device than the parameters (``storage_device="cpu"`` with a model on a GPU: only the rows a
+batch touches are moved), and :meth:`TemporalMemory.flush` applies pending messages in chunks
+of ``chunk_size`` nodes to bound peak memory in evaluation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.nn import GRUCell, RNNCell
+from torch_geometric.nn.models.tgn import TimeEncoder
+
+__all__ = ["TemporalMemory", "last_per_group"]
+
+AGGREGATORS = ("last", "mean")
+UPDATERS = ("gru", "rnn")
+
+
+def last_per_group(group: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+    """Index of the latest entry of every group (ties: the later entry wins).
+
+    Args:
+        group: group id of each entry, ``[P]``.
+        t: time of each entry, ``[P]``.
+
+    Returns:
+        ``(groups, index)``: the sorted distinct groups and, for each, the position of its
+        latest entry.
+    """
+    perm = torch.argsort(t, stable=True)
+    perm = perm[torch.argsort(group[perm], stable=True)]
+    g = group[perm]
+    is_last = torch.ones_like(g, dtype=torch.bool)
+    if g.numel() > 1:
+        is_last[:-1] = g[1:] != g[:-1]
+    return g[is_last], perm[is_last]
+
+
+class TemporalMemory(torch.nn.Module):
+    r"""Node memory with a tensor message store (see the module docstring for the math).
+
+    Args:
+        num_nodes (int): number of nodes.
+        raw_msg_dim (int): event-feature width :math:`|e|` (``0`` allowed).
+        memory_dim (int): memory width :math:`|s|`.
+        time_dim (int): time-encoding width.
+        aggregator (str): ``"last"`` or ``"mean"``. (default: ``"last"``)
+        updater (str): ``"gru"`` or ``"rnn"``. (default: ``"gru"``)
+        storage_device (torch.device, optional): where the memory and the message store live
+            (default: with the parameters).
+        chunk_size (int): nodes per chunk in :meth:`flush`. (default: ``65536``)
+    """
+
+    def __init__(self, num_nodes: int, raw_msg_dim: int, memory_dim: int, time_dim: int,
+                 aggregator: str = "last", updater: str = "gru",
+                 storage_device: torch.device | str | None = None,
+                 chunk_size: int = 65536) -> None:
+        super().__init__()
+        if int(num_nodes) <= 0:
+            raise ValueError(f"num_nodes must be positive, got {num_nodes}")
+        if int(raw_msg_dim) < 0:
+            raise ValueError(f"raw_msg_dim must be non-negative, got {raw_msg_dim}")
+        if int(memory_dim) <= 0 or int(time_dim) <= 0:
+            raise ValueError(f"memory_dim and time_dim must be positive, got {memory_dim} "
+                             f"and {time_dim}")
+        if aggregator not in AGGREGATORS:
+            raise ValueError(f"aggregator must be one of {AGGREGATORS}, got {aggregator!r}")
+        if updater not in UPDATERS:
+            raise ValueError(f"updater must be one of {UPDATERS}, got {updater!r}")
+        if int(chunk_size) <= 0:
+            raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+        self.num_nodes, self.raw_msg_dim = int(num_nodes), int(raw_msg_dim)
+        self.memory_dim, self.time_dim = int(memory_dim), int(time_dim)
+        self.aggregator, self.chunk_size = aggregator, int(chunk_size)
+        self.storage_device = None if storage_device is None else torch.device(storage_device)
+        self.message_dim = 2 * self.memory_dim + self.raw_msg_dim + self.time_dim
+        self.time_enc = TimeEncoder(self.time_dim)
+        cell = GRUCell if updater == "gru" else RNNCell
+        self.updater = cell(self.message_dim, self.memory_dim)
+        self.corrector: Any = None  # set by graphkit.temporal.pres.PRES
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.time_enc.reset_parameters()
+        self.updater.reset_parameters()
+        self.reset_state()
+
+    # ------------------------------------------------------------------ state
+    @property
+    def device(self) -> torch.device:
+        """Device of the parameters."""
+        return self.time_enc.lin.weight.device
+
+    def _storage(self) -> torch.device:
+        return self.storage_device or self.device
+
+    def reset_state(self) -> None:
+        """Zero every memory and last-update time, empty the message store."""
+        dev = self._storage()
+        self.memory = torch.zeros(self.num_nodes, self.memory_dim, device=dev)
+        self.last_update = torch.zeros(self.num_nodes, dtype=torch.long, device=dev)
+        self.pend_node = torch.empty(0, dtype=torch.long, device=dev)
+        self.pend_other = torch.empty(0, dtype=torch.long, device=dev)
+        self.pend_t = torch.empty(0, dtype=torch.long, device=dev)
+        self.pend_msg = torch.empty(0, self.raw_msg_dim, device=dev)
+        if self.corrector is not None:
+            self.corrector.reset_state()
+
+    _STATE = ("memory", "last_update", "pend_node", "pend_other", "pend_t", "pend_msg")
+
+    def get_extra_state(self) -> dict[str, Tensor]:
+        return {k: getattr(self, k).clone() for k in self._STATE}
+
+    def set_extra_state(self, state: dict[str, Tensor]) -> None:
+        dev = self._storage()
+        for k in self._STATE:
+            setattr(self, k, state[k].to(dev))
+
+    # ------------------------------------------------------------------ reading
+    def pending_mask(self, n_id: Tensor) -> Tensor:
+        """``[len(n_id)]`` booleans: whether the node has pending messages."""
+        return torch.isin(n_id.to(self._storage()), self.pend_node).to(n_id.device)
+
+    def stored(self, n_id: Tensor) -> tuple[Tensor, Tensor]:
+        """Stored memory and last-update time of ``n_id`` (no pending messages applied)."""
+        idx = n_id.to(self._storage())
+        return self.memory[idx].to(self.device), self.last_update[idx].to(self.device)
+
+    def compute(self, n_id: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        r"""Apply the pending messages of the distinct nodes ``n_id`` (differentiable).
+
+        Returns:
+            ``(s_prev, s_new, last_update, has_update)``: stored memory, memory after the
+            pending messages (equal to ``s_prev`` where ``has_update`` is false), their new
+            last-update times and the mask of nodes that had pending messages.
+        """
+        dev = self.device
+        s_prev, last = self.stored(n_id)
+        sel = torch.isin(self.pend_node, n_id.to(self._storage())).nonzero().view(-1)
+        has = torch.zeros(n_id.numel(), dtype=torch.bool, device=dev)
+        if sel.numel() == 0:
+            return s_prev, s_prev, last, has
+        node, other = self.pend_node[sel].to(dev), self.pend_other[sel].to(dev)
+        t, raw = self.pend_t[sel].to(dev), self.pend_msg[sel].to(dev)
+        # position of every pending message's node inside n_id
+        order = torch.argsort(n_id)
+        pos = order[torch.searchsorted(n_id[order], node)]
+        rel_t = (t - last[pos]).to(s_prev.dtype)
+        msg = torch.cat([s_prev[pos], self.memory[other.to(self._storage())].to(dev), raw,
+                         self.time_enc(rel_t)], dim=-1)
+        if self.aggregator == "last":
+            targets, idx = last_per_group(pos, t)
+            agg = msg[idx]
+        else:
+            targets, inv = torch.unique(pos, return_inverse=True)
+            agg = msg.new_zeros(targets.numel(), msg.size(1)).index_add_(0, inv, msg)
+            agg = agg / torch.bincount(inv, minlength=targets.numel()).unsqueeze(1).to(agg)
+        new_rows = self.updater(agg, s_prev[targets])
+        t_max = torch.full((n_id.numel(),), torch.iinfo(torch.long).min, device=dev)
+        t_max = t_max.scatter_reduce(0, pos, t, reduce="amax")
+        s_new = s_prev.index_copy(0, targets, new_rows)
+        has[targets] = True
+        last_new = torch.where(has, t_max, last)
+        return s_prev, s_new, last_new, has
+
+    def forward(self, n_id: Tensor) -> tuple[Tensor, Tensor]:
+        """Memory of the distinct nodes ``n_id`` with pending messages applied, and their
+        last-update times; a PRES corrector (if attached) fuses it with its prediction."""
+        s_prev, s_new, last, has = self.compute(n_id)
+        if self.corrector is not None:
+            s_new = self.corrector.correct(n_id, s_prev, s_new, has)
+        return s_new, last
+
+    # ------------------------------------------------------------------ writing
+    @torch.no_grad()
+    def flush(self, n_id: Tensor) -> None:
+        """Write the pending messages of ``n_id`` into the stored memory (chunk by chunk) and
+        drop them from the store; the corrector (if any) observes the increments."""
+        n_id = torch.unique(n_id)
+        store = self._storage()
+        results = []  # every chunk reads the memory before the flush, as one pass would
+        for start in range(0, n_id.numel(), self.chunk_size):
+            chunk = n_id[start:start + self.chunk_size].to(self.device)
+            s_prev, s_new, last, has = self.compute(chunk)
+            if bool(has.any()):
+                results.append((chunk[has], s_prev[has], s_new[has], last[has]))
+        for nodes, s_prev, s_new, last in results:
+            if self.corrector is not None:
+                self.corrector.observe(nodes, s_new - s_prev)
+            self.memory[nodes.to(store)] = s_new.to(store)
+            self.last_update[nodes.to(store)] = last.to(store)
+        keep = ~torch.isin(self.pend_node, n_id.to(store))
+        for k in ("pend_node", "pend_other", "pend_t", "pend_msg"):
+            setattr(self, k, getattr(self, k)[keep])
+
+    @torch.no_grad()
+    def update_state(self, src: Tensor, dst: Tensor, t: Tensor, msg: Tensor) -> None:
+        """Apply the pending messages of the batch's nodes, then store the batch's messages
+        (one for each endpoint of every event)."""
+        if not (src.numel() == dst.numel() == t.numel() == msg.size(0)):
+            raise ValueError("src, dst, t and msg must describe the same number of events")
+        if msg.size(-1) != self.raw_msg_dim:
+            raise ValueError(f"msg must have {self.raw_msg_dim} columns, got {msg.size(-1)}")
+        if src.numel() == 0:
+            return
+        if int(torch.cat([src, dst]).min()) < 0 or \
+                int(torch.cat([src, dst]).max()) >= self.num_nodes:
+            raise ValueError(f"node ids must lie in [0, {self.num_nodes})")
+        self.flush(torch.cat([src, dst]))
+        store = self._storage()
+        self.pend_node = torch.cat([self.pend_node, src.to(store), dst.to(store)])
+        self.pend_other = torch.cat([self.pend_other, dst.to(store), src.to(store)])
+        self.pend_t = torch.cat([self.pend_t, t.to(store), t.to(store)])
+        m = msg.to(store, self.pend_msg.dtype)
+        self.pend_msg = torch.cat([self.pend_msg, m, m])
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}(num_nodes={self.num_nodes}, "
+                f"memory_dim={self.memory_dim}, aggregator={self.aggregator!r}, "
+                f"updater={self.updater.__class__.__name__})")

@@ -1,0 +1,141 @@
+import numpy as np
+import pytest
+import torch
+
+from graphkit.temporal.memory import TemporalMemory
+from graphkit.temporal.pres import PRES, IncrementStatistics, PredictionCorrection
+
+
+def _numpy_mixture(updates, num_nodes, dim, k):
+    """Sequential reference: hard-assignment online mixture with Welford updates."""
+    count = np.zeros((num_nodes, k))
+    mean = np.zeros((num_nodes, k, dim))
+    m2 = np.zeros((num_nodes, k, dim))
+    for nodes, delta in updates:
+        for v, x in zip(nodes, delta):
+            empty = np.flatnonzero(count[v] == 0)
+            if empty.size:
+                j = empty[0]
+            else:
+                j = int(np.argmin(((mean[v] - x) ** 2).sum(-1)))
+            count[v, j] += 1
+            d = x - mean[v, j]
+            mean[v, j] += d / count[v, j]
+            m2[v, j] += d * (x - mean[v, j])
+    return count, mean, m2
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_increment_statistics_equal_numpy_reference(k):
+    rng = np.random.default_rng(0)
+    stats = IncrementStatistics(7, 4, components=k).double()
+    updates = []
+    for _ in range(40):
+        nodes = rng.choice(7, size=rng.integers(1, 6), replace=False)
+        delta = rng.normal(size=(nodes.size, 4)) + rng.integers(0, 3)
+        updates.append((nodes, delta))
+        stats.observe(torch.from_numpy(nodes), torch.from_numpy(delta))
+    count, mean, m2 = _numpy_mixture(updates, 7, 4, k)
+    np.testing.assert_allclose(stats.count.numpy(), count)
+    np.testing.assert_allclose(stats.mean.numpy(), mean, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(stats.variance.numpy(), m2 / np.maximum(count, 1)[..., None],
+                               rtol=1e-10, atol=1e-12)
+    w = count / np.maximum(count.sum(-1, keepdims=True), 1)
+    np.testing.assert_allclose(stats.expected(torch.arange(7)).numpy(),
+                               (w[..., None] * mean).sum(1), rtol=1e-10, atol=1e-12)
+
+
+def _memory_with_history():
+    torch.manual_seed(0)
+    mem = TemporalMemory(6, 2, memory_dim=4, time_dim=3)
+    g = torch.Generator().manual_seed(1)
+    for step in range(4):
+        src = torch.randint(0, 6, (5,), generator=g)
+        dst = torch.randint(0, 6, (5,), generator=g)
+        mem.update_state(src, dst, torch.full((5,), step + 1), torch.randn(5, 2, generator=g))
+    return mem
+
+
+class _Toy(torch.nn.Module):
+    """A minimal memory-based model: the logit is the sum of the two memories' dot product."""
+
+    def __init__(self, memory):
+        super().__init__()
+        self.memory = memory
+
+    def reset_state(self):
+        self.memory.reset_state()
+
+    def score(self, src, dst, t, msg, neg_dst):
+        n_id = torch.unique(torch.cat([src, dst, neg_dst]))
+        z, _ = self.memory(n_id)
+        pos = (z[torch.searchsorted(n_id, src)] * z[torch.searchsorted(n_id, dst)]).sum(-1)
+        neg = (z[torch.searchsorted(n_id, src)] * z[torch.searchsorted(n_id, neg_dst)]).sum(-1)
+        return pos, neg
+
+    def update_state(self, src, dst, t, msg):
+        self.memory.update_state(src, dst, t, msg)
+
+
+def test_corrected_memory_equals_formula_exactly():
+    mem = _memory_with_history()
+    PRES(_Toy(mem), gamma=0.3, components=2)
+    corr = mem.corrector
+    corr.stats.observe(torch.arange(6), torch.randn(6, 4))
+    corr.stats.observe(torch.tensor([1, 4]), torch.randn(2, 4))
+    n_id = torch.arange(6)
+    s_prev, s_new, _, has = mem.compute(n_id)
+    fused, _ = mem(n_id)
+    mu = corr.stats.expected(n_id)
+    expect = 0.3 * (s_prev + mu) + (1 - 0.3) * s_new
+    assert has.any()
+    assert torch.equal(fused[has], expect[has])
+    assert torch.equal(fused[~has], s_new[~has])
+
+
+def test_flush_feeds_true_increments_to_statistics():
+    mem = _memory_with_history()
+    PRES(_Toy(mem))
+    before = mem.memory.clone()
+    n_id = torch.arange(6)
+    _, s_new, _, has = mem.compute(n_id)
+    mem.flush(n_id)
+    stats = mem.corrector.stats
+    assert torch.equal(stats.count[:, 0], has.double().to(stats.count.dtype))
+    torch.testing.assert_close(stats.mean[has, 0], (s_new - before)[has].detach())
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.5])
+def test_coherence_gradient_reaches_memory_updater(weight):
+    model = PRES(_Toy(_memory_with_history()), coherence_weight=weight)
+    model.train()
+    src, dst = torch.tensor([0, 1, 2]), torch.tensor([3, 4, 5])
+    pos, neg = model.score(src, dst, torch.full((3,), 9), torch.zeros(3, 2), dst.flip(0))
+    (0 * pos.sum() + 0 * neg.sum()).backward()  # only the coherence term carries gradient
+    grad = model.model.memory.updater.weight_ih.grad
+    assert grad is not None
+    assert (grad.abs().sum() > 0) == (weight > 0)
+
+
+def test_repo_mode_has_no_coherence_gradient_and_blends():
+    model = PRES(_Toy(_memory_with_history()), gamma=0.9, mode="repo", coherence_weight=0.1)
+    n_id = torch.arange(6)
+    s_prev, s_new, _, _ = model.model.memory.compute(n_id)
+    fused, _ = model.model.memory(n_id)  # accumulator is zero: plain blend
+    torch.testing.assert_close(fused, 0.9 * s_prev + 0.1 * s_new)
+    assert not model.corrector.last_coherence.requires_grad
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="TemporalMemory"):
+        PRES(torch.nn.Linear(2, 2))
+    mem = _memory_with_history()
+    with pytest.raises(ValueError, match="mode"):
+        PRES(_Toy(mem), mode="fast")
+    with pytest.raises(ValueError, match="gamma"):
+        PredictionCorrection(6, 4, gamma=1.5)
+    with pytest.raises(ValueError, match="coherence_weight"):
+        PRES(_Toy(mem), coherence_weight=-1)
+    stats = IncrementStatistics(3, 2)
+    with pytest.raises(ValueError, match="distinct"):
+        stats.observe(torch.tensor([1, 1]), torch.zeros(2, 2))
