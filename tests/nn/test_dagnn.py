@@ -20,8 +20,8 @@ def graph():
     return torch.tensor([src, dst]), 8
 
 
-def dense_gcn(edge_index, n):
-    ei, w = gcn_norm(edge_index, None, n, add_self_loops=True)
+def dense_gcn(edge_index, n, dtype=torch.float64):
+    ei, w = gcn_norm(edge_index, None, n, add_self_loops=True, dtype=dtype)
     return to_dense_adj(ei, edge_attr=w, max_num_nodes=n)[0].t()  # row i gathers into i
 
 
@@ -40,7 +40,7 @@ def test_hops_equal_powers_of_gcn_norm_with_self_loops(graph):
     prop = DAGNNProp(3, K=4)
     x = torch.randn(n, 3, dtype=torch.float64)
     hops = prop.double().propagate_hops(x, edge_index)
-    a = dense_gcn(edge_index, n).double()
+    a = dense_gcn(edge_index, n)
     assert hops.shape == (n, 5, 3)
     for k in range(5):
         torch.testing.assert_close(hops[:, k], torch.linalg.matrix_power(a, k) @ x)
