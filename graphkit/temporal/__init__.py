@@ -17,8 +17,11 @@ from graphkit.temporal.link_training import (
     stream_scores,
     train_epoch,
 )
+from graphkit.temporal.mdgnn import APAN, JODIE, MemoryTGN
+from graphkit.temporal.memory import TemporalMemory
 from graphkit.temporal.nat import NAT, CosineTimeEncoding, joint_codes
 from graphkit.temporal.ncache import NCache
+from graphkit.temporal.pres import PRES, IncrementStatistics, PredictionCorrection
 from graphkit.temporal.tgn import TGN, GraphAttentionEmbedding, LinkPredictor
 
 __all__ = [
@@ -37,4 +40,11 @@ __all__ = [
     "stream_scores",
     "link_metrics",
     "chronological_batches",
+    "TemporalMemory",
+    "MemoryTGN",
+    "JODIE",
+    "APAN",
+    "PRES",
+    "IncrementStatistics",
+    "PredictionCorrection",
 ]

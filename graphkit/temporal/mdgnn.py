@@ -1,0 +1,276 @@
+r"""Memory-based dynamic GNNs on graphkit's :class:`~graphkit.temporal.memory.TemporalMemory`.
+
+* :class:`MemoryTGN`: TGN (`Rossi et al., 2020 <https://arxiv.org/abs/2006.10637>`_): GRU
+  memory, last aggregator, one graph-attention layer over the ``num_neighbors`` most recent
+  interactions (from :class:`~graphkit.sampling.TemporalNeighborSampler`).
+* :class:`JODIE` (`Kumar et al., KDD 2019 <https://arxiv.org/abs/1908.01207>`_), as in the TGN
+  code base: RNN memory updater and the time-projection embedding
+  :math:`z_i = s_i \odot (1 + w\,\log(1 + \Delta t_i))` (:math:`\Delta t_i` the time since the
+  node's last update; the logarithm replaces the TGN code's standardisation of
+  :math:`\Delta t`).
+* :class:`APAN` (`Wang et al., SIGMOD 2021 <https://arxiv.org/abs/2011.11545>`_): GRU memory
+  with mean aggregation and a *mailbox* per node holding its ``mailbox_size`` latest mails
+  :math:`[s_j \,\|\, e]` (partner memory at delivery and event features); the embedding is
+  :math:`z_i = \mathrm{LN}(s_i + \mathrm{MHA}(s_i, [\,\mathrm{mail} \,\|\,
+  \cos(w(t - t_{\mathrm{mail}}) + b)\,]))`.
+
+All follow :class:`~graphkit.temporal.link_training.TemporalLinkModel`, score links with
+:class:`~graphkit.temporal.tgn.LinkPredictor`, keep their whole state in ``state_dict`` and can
+be wrapped in :class:`~graphkit.temporal.pres.PRES` unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from graphkit.sampling import TemporalNeighborSampler
+from graphkit.temporal.memory import TemporalMemory
+from graphkit.temporal.tgn import GraphAttentionEmbedding, LinkPredictor
+
+__all__ = ["MemoryTGN", "JODIE", "APAN"]
+
+
+class _MemoryModel(torch.nn.Module):
+    """Shared state handling: memory, stored event features, link scoring."""
+
+    def __init__(self, num_nodes: int, msg_dim: int, memory_dim: int, time_dim: int,
+                 aggregator: str, updater: str,
+                 storage_device: torch.device | str | None) -> None:
+        super().__init__()
+        if int(num_nodes) <= 0:
+            raise ValueError(f"num_nodes must be positive, got {num_nodes}")
+        self.num_nodes, self.msg_dim = int(num_nodes), int(msg_dim)
+        self.memory = TemporalMemory(num_nodes, msg_dim, memory_dim, time_dim, aggregator,
+                                     updater, storage_device)
+
+    def reset_state(self) -> None:
+        self.memory.reset_state()
+
+    def embed(self, n_id: Tensor, t_query: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def score(self, src: Tensor, dst: Tensor, t: Tensor, msg: Tensor, neg_dst: Tensor
+              ) -> tuple[Tensor, Tensor]:
+        """Logits of ``(src, dst)`` and ``(src, neg_dst)`` from the state before the batch."""
+        n_id = torch.unique(torch.cat([src, dst, neg_dst]))
+        z = self.embed(n_id, t.max().expand(n_id.numel()) + 1)
+        z_src = z[torch.searchsorted(n_id, src)]
+        pos = self.link_pred(z_src, z[torch.searchsorted(n_id, dst)])
+        neg = self.link_pred(z_src, z[torch.searchsorted(n_id, neg_dst)])
+        return pos, neg
+
+    def update_state(self, src: Tensor, dst: Tensor, t: Tensor, msg: Tensor) -> None:
+        if msg.size(-1) != self.msg_dim:
+            raise ValueError(f"msg must have {self.msg_dim} columns, got {msg.size(-1)}")
+        self.memory.update_state(src, dst, t, msg)
+
+
+class MemoryTGN(_MemoryModel):
+    r"""TGN on :class:`TemporalMemory` (GRU, last aggregator, graph attention).
+
+    Args:
+        num_nodes (int): number of nodes.
+        msg_dim (int): event feature width.
+        memory_dim (int): memory width. (default: ``100``)
+        time_dim (int): time-encoding width. (default: ``100``)
+        embedding_dim (int): embedding width. (default: ``100``)
+        num_neighbors (int): most recent interactions attended to. (default: ``10``)
+        storage_device: where memory and message store live (default: with the model).
+    """
+
+    def __init__(self, num_nodes: int, msg_dim: int, memory_dim: int = 100,
+                 time_dim: int = 100, embedding_dim: int = 100, num_neighbors: int = 10,
+                 storage_device: torch.device | str | None = None) -> None:
+        super().__init__(num_nodes, msg_dim, memory_dim, time_dim, "last", "gru",
+                         storage_device)
+        if int(num_neighbors) <= 0:
+            raise ValueError(f"num_neighbors must be positive, got {num_neighbors}")
+        self.num_neighbors = int(num_neighbors)
+        self.edge_dim = max(self.msg_dim, 1)
+        self.gnn = GraphAttentionEmbedding(memory_dim, embedding_dim, self.edge_dim,
+                                           self.memory.time_enc)
+        self.link_pred = LinkPredictor(embedding_dim)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.memory.reset_parameters()
+        self.gnn.reset_parameters()
+        self.link_pred.reset_parameters()
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        super().reset_state()
+        self._sampler: TemporalNeighborSampler | None = None
+        self._events: list[tuple[Tensor, Tensor, Tensor]] = []
+        self._msgs = torch.zeros(0, self.edge_dim, device=self.memory.device)
+
+    def get_extra_state(self) -> dict[str, Any]:
+        events = [torch.cat(x) for x in zip(*self._events)] if self._events else None
+        return {"events": events, "msgs": self._msgs}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        self._msgs, self._events, self._sampler = state["msgs"], [], None
+        if state["events"] is not None:
+            src, dst, t = state["events"]
+            self._events = [(src, dst, t)]
+            self._sampler = TemporalNeighborSampler(src, dst, t, self.num_nodes)
+
+    def embed(self, n_id: Tensor, t_query: Tensor) -> Tensor:
+        device = n_id.device
+        if self._sampler is None:
+            edge_index = torch.empty(2, 0, dtype=torch.long, device=device)
+            e_t = torch.empty(0, dtype=torch.long, device=device)
+            e_msg, all_id = self._msgs[:0], n_id
+        else:
+            nbr, eid, ts = (x.to(device) for x in
+                            self._sampler.sample(n_id, t_query, self.num_neighbors))
+            mask = nbr >= 0
+            center = torch.arange(n_id.numel(), device=device).unsqueeze(1).expand_as(nbr)
+            all_id = torch.unique(torch.cat([n_id, nbr[mask]]))
+            edge_index = torch.stack([torch.searchsorted(all_id, nbr[mask]),
+                                      torch.searchsorted(all_id, n_id[center[mask]])])
+            e_t, e_msg = ts[mask], self._msgs[eid[mask]]
+        s, last = self.memory(all_id)
+        z = self.gnn(s, last, edge_index, e_t, e_msg)
+        return z[torch.searchsorted(all_id, n_id)]
+
+    def update_state(self, src: Tensor, dst: Tensor, t: Tensor, msg: Tensor) -> None:
+        super().update_state(src, dst, t, msg)
+        feats = msg if self.msg_dim else msg.new_zeros(msg.size(0), 1)
+        self._msgs = torch.cat([self._msgs, feats.to(self._msgs)])
+        self._events.append((src.cpu(), dst.cpu(), t.cpu()))
+        if self._sampler is None:
+            self._sampler = TemporalNeighborSampler(src, dst, t, self.num_nodes)
+        else:
+            self._sampler.insert(src, dst, t)
+
+
+class JODIE(_MemoryModel):
+    r"""JODIE on :class:`TemporalMemory`: RNN updater and time-projection embedding.
+
+    Args:
+        num_nodes (int): number of nodes.
+        msg_dim (int): event feature width.
+        memory_dim (int): memory (and embedding) width. (default: ``100``)
+        time_dim (int): time-encoding width of the messages. (default: ``100``)
+        storage_device: where memory and message store live (default: with the model).
+    """
+
+    def __init__(self, num_nodes: int, msg_dim: int, memory_dim: int = 100,
+                 time_dim: int = 100,
+                 storage_device: torch.device | str | None = None) -> None:
+        super().__init__(num_nodes, msg_dim, memory_dim, time_dim, "last", "rnn",
+                         storage_device)
+        self.projection = torch.nn.Linear(1, memory_dim)
+        self.link_pred = LinkPredictor(memory_dim)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.memory.reset_parameters()
+        torch.nn.init.normal_(self.projection.weight, 0.0, 0.1)
+        torch.nn.init.zeros_(self.projection.bias)
+        self.link_pred.reset_parameters()
+
+    def embed(self, n_id: Tensor, t_query: Tensor) -> Tensor:
+        s, last = self.memory(n_id)
+        delta = torch.log1p((t_query - last).clamp(min=0).to(s.dtype)).unsqueeze(-1)
+        return s * (1 + self.projection(delta))
+
+
+class APAN(_MemoryModel):
+    r"""APAN on :class:`TemporalMemory`: mailbox attention embedding.
+
+    Args:
+        num_nodes (int): number of nodes.
+        msg_dim (int): event feature width.
+        memory_dim (int): memory (and embedding) width. (default: ``100``)
+        time_dim (int): time-encoding width. (default: ``100``)
+        mailbox_size (int): mails kept per node. (default: ``10``)
+        heads (int): attention heads. (default: ``2``)
+        storage_device: where memory, message store and mailbox live (default: with the
+            model).
+    """
+
+    def __init__(self, num_nodes: int, msg_dim: int, memory_dim: int = 100,
+                 time_dim: int = 100, mailbox_size: int = 10, heads: int = 2,
+                 storage_device: torch.device | str | None = None) -> None:
+        super().__init__(num_nodes, msg_dim, memory_dim, time_dim, "mean", "gru",
+                         storage_device)
+        if int(mailbox_size) <= 0:
+            raise ValueError(f"mailbox_size must be positive, got {mailbox_size}")
+        self.mailbox_size = int(mailbox_size)
+        self.mail_dim = memory_dim + self.msg_dim
+        self.key = torch.nn.Linear(self.mail_dim + time_dim, memory_dim)
+        self.attn = torch.nn.MultiheadAttention(memory_dim, heads, batch_first=True)
+        self.norm = torch.nn.LayerNorm(memory_dim)
+        self.link_pred = LinkPredictor(memory_dim)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.memory.reset_parameters()
+        self.key.reset_parameters()
+        self.attn._reset_parameters()
+        self.norm.reset_parameters()
+        self.link_pred.reset_parameters()
+        self.reset_state()
+
+    def _store(self) -> torch.device:
+        return self.memory.storage_device or self.memory.device
+
+    def reset_state(self) -> None:
+        super().reset_state()
+        dev, n, k = self._store(), self.num_nodes, self.mailbox_size
+        self.mail = torch.zeros(n, k, self.mail_dim, device=dev)
+        self.mail_t = torch.zeros(n, k, dtype=torch.long, device=dev)
+        self.mail_count = torch.zeros(n, dtype=torch.long, device=dev)  # mails ever received
+
+    def get_extra_state(self) -> dict[str, Tensor]:
+        return {"mail": self.mail, "mail_t": self.mail_t, "mail_count": self.mail_count}
+
+    def set_extra_state(self, state: dict[str, Tensor]) -> None:
+        dev = self._store()
+        self.mail, self.mail_t = state["mail"].to(dev), state["mail_t"].to(dev)
+        self.mail_count = state["mail_count"].to(dev)
+
+    def embed(self, n_id: Tensor, t_query: Tensor) -> Tensor:
+        s, _ = self.memory(n_id)
+        idx = n_id.to(self._store())
+        mail, mail_t = self.mail[idx].to(s.device), self.mail_t[idx].to(s.device)
+        filled = self.mail_count[idx].to(s.device).clamp(max=self.mailbox_size)
+        empty = torch.arange(self.mailbox_size, device=s.device) >= filled.unsqueeze(1)
+        rel = (t_query.unsqueeze(1) - mail_t).to(s.dtype)
+        keys = self.key(torch.cat([mail, self.memory.time_enc(rel.view(-1)).view(
+            *rel.shape, -1)], dim=-1))
+        none = filled == 0
+        mask = empty & ~none.unsqueeze(1)  # rows without mail attend to a zero slot, then 0
+        out, _ = self.attn(s.unsqueeze(1), keys, keys, key_padding_mask=mask,
+                           need_weights=False)
+        out = out.squeeze(1).masked_fill(none.unsqueeze(1), 0.0)
+        return self.norm(s + out)
+
+    @torch.no_grad()
+    def update_state(self, src: Tensor, dst: Tensor, t: Tensor, msg: Tensor) -> None:
+        """Update the memory, then deliver each event's mails to both endpoints' mailboxes
+        (only the ``mailbox_size`` latest mails per node are kept)."""
+        super().update_state(src, dst, t, msg)
+        dev = self._store()
+        node = torch.cat([src, dst]).to(dev)
+        other = torch.cat([dst, src]).to(dev)
+        when = torch.cat([t, t]).to(dev)
+        feats = torch.cat([msg, msg]).to(dev, self.mail.dtype)
+        mails = torch.cat([self.memory.memory[other], feats], dim=-1)
+        order = torch.argsort(node, stable=True)  # by node, then event order
+        node_s = node[order]
+        groups, counts = torch.unique_consecutive(node_s, return_counts=True)
+        start = torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+        rank = torch.arange(node_s.numel(), device=dev) - start
+        total = torch.repeat_interleave(counts, counts)
+        keep = rank >= total - self.mailbox_size
+        slot = (self.mail_count[node_s] + rank) % self.mailbox_size
+        sel = order[keep]
+        self.mail[node_s[keep], slot[keep]] = mails[sel]
+        self.mail_t[node_s[keep], slot[keep]] = when[sel]
+        self.mail_count[groups] += counts

@@ -1,0 +1,52 @@
+import pytest
+import torch
+
+from graphkit.data import load
+from graphkit.data.temporal import chronological_split
+from graphkit.temporal import APAN, JODIE, PRES, MemoryTGN, fit
+
+MODELS = {
+    "tgn": lambda n, d: MemoryTGN(n, d, memory_dim=8, time_dim=4, embedding_dim=8,
+                                  num_neighbors=3),
+    "jodie": lambda n, d: JODIE(n, d, memory_dim=8, time_dim=4),
+    "apan": lambda n, d: APAN(n, d, memory_dim=8, time_dim=4, mailbox_size=3),
+}
+
+
+@pytest.fixture(scope="module")
+def stream():
+    data = load("temporal-sbm", num_nodes=40, num_events=600, seed=2)
+    return data, chronological_split(data, seed=0)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("pres", [False, True])
+def test_fit_and_state_restore(stream, name, pres):
+    data, split = stream
+    torch.manual_seed(0)
+    model = MODELS[name](data.num_nodes, data.msg.size(-1))
+    if pres:
+        model = PRES(model, coherence_weight=0.1)
+    out = fit(model, data, split, epochs=1, batch_size=100, lr=1e-3, patience=None, seed=1)
+    assert 0.0 <= out.test.ap <= 1.0 and torch.isfinite(out.test_pos).all()
+    # the state after the stream round-trips through state_dict
+    state = model.state_dict()
+    model.reset_state()
+    model.load_state_dict(state)
+    for k, v in model.state_dict().items():
+        if isinstance(v, torch.Tensor):
+            assert torch.equal(v, state[k]), k
+
+
+def test_apan_mailbox_keeps_latest_mails():
+    model = APAN(4, 1, memory_dim=4, time_dim=2, mailbox_size=2)
+    src, dst = torch.tensor([0, 0, 0]), torch.tensor([1, 2, 3])
+    t, msg = torch.tensor([1, 2, 3]), torch.tensor([[1.0], [2.0], [3.0]])
+    model.update_state(src, dst, t, msg)
+    assert sorted(model.mail_t[0].tolist()) == [2, 3]
+    assert sorted(model.mail[0, :, -1].tolist()) == [2.0, 3.0]
+    assert model.mail_count.tolist() == [3, 1, 1, 1]
+    with pytest.raises(ValueError, match="mailbox_size"):
+        APAN(4, 1, mailbox_size=0)
+    with pytest.raises(ValueError, match="columns"):
+        model.update_state(src, dst, t, torch.ones(3, 2))
