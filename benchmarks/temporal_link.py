@@ -38,7 +38,7 @@ from graphkit.benchmarking import (
 )
 from graphkit.data import load
 from graphkit.data.temporal import chronological_split
-from graphkit.temporal import NAT, TGN, fit
+from graphkit.temporal import APAN, JODIE, NAT, PRES, TGN, MemoryTGN, fit
 from graphkit.train import seed_everything
 
 ModelFactory = Callable[[TemporalData, argparse.Namespace], torch.nn.Module]
@@ -82,6 +82,39 @@ def nat_nocache(data: TemporalData, args: argparse.Namespace) -> torch.nn.Module
 @register_model("tgn")
 def tgn(data: TemporalData, args: argparse.Namespace) -> torch.nn.Module:
     return TGN(data.num_nodes, msg_dim=data.msg.size(-1))
+
+
+def _pres_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--pres", action="store_true", help="wrap tgn-memory/jodie/apan in PRES")
+    p.add_argument("--pres-gamma", type=float, default=0.1, help="PRES: fusion weight")
+    p.add_argument("--pres-weight", type=float, default=0.1, help="PRES: coherence weight")
+    p.add_argument("--pres-mode", choices=("paper", "repo"), default="paper")
+
+
+EXTRA_ARGUMENTS.append(_pres_arguments)
+
+
+def _maybe_pres(model: torch.nn.Module, args: argparse.Namespace) -> torch.nn.Module:
+    if not getattr(args, "pres", False):
+        return model
+    return PRES(model, gamma=args.pres_gamma, coherence_weight=args.pres_weight,
+                mode=args.pres_mode)
+
+
+@register_model("tgn-memory")
+def tgn_memory(data: TemporalData, args: argparse.Namespace) -> torch.nn.Module:
+    """TGN on graphkit's vectorised TemporalMemory (issue 8); ``--pres`` wraps it."""
+    return _maybe_pres(MemoryTGN(data.num_nodes, data.msg.size(-1)), args)
+
+
+@register_model("jodie")
+def jodie(data: TemporalData, args: argparse.Namespace) -> torch.nn.Module:
+    return _maybe_pres(JODIE(data.num_nodes, data.msg.size(-1)), args)
+
+
+@register_model("apan")
+def apan(data: TemporalData, args: argparse.Namespace) -> torch.nn.Module:
+    return _maybe_pres(APAN(data.num_nodes, data.msg.size(-1)), args)
 
 
 def _data(name: str, args: argparse.Namespace) -> TemporalData:
