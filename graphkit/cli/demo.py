@@ -11,7 +11,8 @@ import argparse
 import importlib
 import time
 
-DEMOS = ["foundation", "fastrp", "gradco", "stable", "dagnn", "forwardgnn", "lighthgnn", "nat"]
+DEMOS = ["foundation", "fastrp", "gradco", "stable", "dagnn", "forwardgnn", "lighthgnn", "nat",
+         "pres"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
