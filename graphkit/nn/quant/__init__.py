@@ -7,6 +7,7 @@
   quantise weights and activations separately.
 * :class:`QuantGNN`: a stack of them with exact size accounting in bits.
 * :func:`export_integer`, :func:`integer_forward`: integer codes and integer inference.
+* :func:`search`, :class:`Supernet`, :func:`derive`: the LPGNAS search.
 """
 
 from graphkit.nn.quant.formats import act_format, coef_format, weight_format
@@ -17,6 +18,7 @@ from graphkit.nn.quant.linear import QLinear
 from graphkit.nn.quant.model import LayerSpec, QuantGNN, uniform_specs
 from graphkit.nn.quant.quantizer import FixedPointQuantizer, QFormat, fixed_point_quantize
 from graphkit.nn.quant.sage import QSAGEConv
+from graphkit.nn.quant.search import SearchResult, SearchSpace, Supernet, derive, search
 
 __all__ = [
     "QFormat", "fixed_point_quantize", "FixedPointQuantizer",
@@ -24,4 +26,5 @@ __all__ = [
     "QLinear", "QGCNConv", "QSAGEConv", "QGATConv",
     "LayerSpec", "QuantGNN", "uniform_specs",
     "IntegerGNN", "export_integer", "integer_forward",
+    "SearchSpace", "Supernet", "SearchResult", "search", "derive",
 ]

@@ -1,0 +1,126 @@
+"""LPGNAS (joint architecture and bit-width search) vs uniformly quantised GCN and GAT.
+
+For each dataset: uniformly quantised GCN (hidden 16, Kipf) and GAT (8 heads x 8, ELU) at
+W32A32, W8A8, W4A8, W4A4 and W2A8 (QAT with the fixed-point formats of
+``graphkit.nn.quant.formats``), and for each ``--gamma`` one LPGNAS search (seed ``--seed``,
+``--search-epochs`` alternating first-order steps) whose derived model is retrained with QAT
+for ``--runs`` seeds. All models train with ``graphkit.train.train_node_classifier``
+(Adam lr 0.01, weight decay 5e-4, dropout 0.5, ``--epochs`` epochs, test accuracy at the best
+validation accuracy). Split: the Planetoid public split (20 labels per class, 500 val, 1000
+test), not the paper's supervised random split. Features are the raw binary bag-of-words,
+stored sparse. ``size_bytes`` is the exact stored model size (weights at their bit-width,
+biases in 32 bits). A Pareto plot (size vs accuracy) is written next to the JSON.
+
+    python benchmarks/lpgnas.py --dataset Cora --gamma 0 0.1 0.5 2 --runs 3 \\
+        --json benchmarks/results/lpgnas_cora.json
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from graphkit.benchmarking import benchmark_parser, measure, print_table, summarize, write_report
+from graphkit.data import load
+from graphkit.nn.quant import QuantGNN, search, uniform_specs
+from graphkit.train import run_repeated, train_node_classifier
+
+BASELINE_BITS = [(32, 32), (8, 8), (4, 8), (4, 4), (2, 8)]
+
+
+def parse_args():
+    p = benchmark_parser(__doc__.splitlines()[0], runs=5)
+    p.add_argument("--dataset", default="Cora", choices=["Cora", "CiteSeer"])
+    p.add_argument("--gamma", type=float, nargs="+", default=[0.0, 0.1, 0.5, 2.0])
+    p.add_argument("--epochs", type=int, default=200)
+    p.add_argument("--search-epochs", type=int, default=50)
+    p.add_argument("--arch-lr", type=float, default=0.1)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--no-gat", action="store_true", help="skip the GAT baselines")
+    return p.parse_args()
+
+
+def train_specs(data, specs, args, dropout=0.5, att_dropout=0.0):
+    def one_run(r: int):
+        model = QuantGNN(data.num_features, specs, dropout=dropout, att_dropout=att_dropout,
+                         cached=True)
+        res = train_node_classifier(model, data, epochs=args.epochs, lr=0.01,
+                                    weight_decay=5e-4, device=args.device)
+        return res, model.size_bytes()
+    with measure(args.device) as m:
+        out = run_repeated(one_run, args.runs, args.seed)
+    return [r.test_acc for r, _ in out], out[0][1], m
+
+
+def pareto_plot(rows, path: Path, title: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = [r.to_dict() for r in rows]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for prefix, marker in (("gcn", "o"), ("gat", "s"), ("lpgnas", "*")):
+        pts = [r for r in rows if r["system"].startswith(prefix)]
+        ax.scatter([r["size_bytes"] / 1024 for r in pts], [r["mean"] for r in pts],
+                   marker=marker, label=prefix.upper() if prefix != "lpgnas" else "LPGNAS")
+        for r in pts:
+            ax.annotate(r["system"].split("-", 1)[-1], (r["size_bytes"] / 1024, r["mean"]),
+                        fontsize=6)
+    ax.set_xscale("log")
+    ax.set_xlabel("model size (KiB, log)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    args = parse_args()
+    if args.quick:
+        args.runs, args.gamma, args.epochs, args.search_epochs = 1, args.gamma[:2], 20, 5
+    torch.set_num_threads(args.threads)
+    print(vars(args))
+    data = load(args.dataset, root=args.root)
+    data.x = data.x.to_sparse()
+    classes = int(data.y.max()) + 1
+    rows, config = [], {**vars(args), "searched": {}}
+
+    def report():
+        print_table(rows)
+        write_report(args.json, "benchmarks/lpgnas.py", config, rows, [])
+        if args.json:
+            pareto_plot(rows, Path(args.json).with_suffix(".png"),
+                        f"{args.dataset}: size vs accuracy")
+
+    def add(system, accs, size, m, **extra):
+        rows.append(summarize(system, args.dataset, "accuracy", accs, m.seconds, m.peak_rss_mb,
+                              size_bytes=size, **extra))
+        print(rows[-1], flush=True)
+        report()
+
+    for w, a in BASELINE_BITS:
+        accs, size, m = train_specs(data, uniform_specs("gcn", 16, classes, w, a), args)
+        add(f"gcn-w{w}a{a}", accs, size, m)
+    for g in args.gamma:
+        torch.manual_seed(args.seed)
+        with measure(args.device) as ms:
+            found = search(data, g, epochs=args.search_epochs, arch_lr=args.arch_lr,
+                           device=args.device)
+        specs = [vars(s) for s in found.specs]
+        config["searched"][str(g)] = {"specs": specs, "probs": found.probs,
+                                      "search_seconds": ms.seconds}
+        print(f"gamma={g}: {specs}", flush=True)
+        accs, size, m = train_specs(data, found.specs, args)
+        add(f"lpgnas-gamma{g}", accs, size, m, search_seconds=ms.seconds,
+            weight_bits=[s.weight_bits for s in found.specs],
+            act_bits=[s.act_bits for s in found.specs])
+    if not args.no_gat:
+        for w, a in BASELINE_BITS:
+            accs, size, m = train_specs(data, uniform_specs("gat", 8, classes, w, a, heads=8),
+                                        args, dropout=0.6, att_dropout=0.6)
+            add(f"gat-w{w}a{a}", accs, size, m)
+
+
+if __name__ == "__main__":
+    main()

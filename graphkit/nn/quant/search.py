@@ -1,0 +1,315 @@
+r"""LPGNAS: differentiable joint search over GNN architecture and bit-widths.
+
+`Learned Low Precision Graph Neural Networks <https://arxiv.org/abs/2009.09232>`_ (Zhao, Wang,
+Bates, Mullins, Jamnik, Lio; EuroMLSys 2021). Every choice set :math:`j` (per layer: conv type,
+skip, weight bits, input-activation bits; per hidden layer: activation and width) has logits
+:math:`a_j`; the supernet's output mixes the candidates with :math:`p_j = \mathrm{softmax}(a_j
+/ \tau)` (or a Gumbel-softmax sample). Weights are mixed as :math:`\sum_b p_b Q_b(W)`, layer
+inputs as :math:`\sum_b p_b Q_b(x)`, conv types and activations as mixtures of their outputs,
+widths by the mask :math:`\sum_h p_h [c < h]`. The search minimises, DARTS-style with
+alternating first-order steps, the training loss for the weights and
+
+.. math::
+    \mathcal{L}_{\text{arch}} = \mathrm{CE}_{\text{val}} + \gamma\,
+    \frac{\mathbb{E}_p[\text{size}]}{\text{size}_{\text{ref}}}
+
+for the logits, where :math:`\mathbb{E}_p[\text{size}]` is the exact expectation (in bits) of
+the derived model's :meth:`~graphkit.nn.quant.model.QuantGNN.size_bits` under independent
+choices and :math:`\text{size}_{\text{ref}}` the FP32 GCN of the widest hidden size.
+:func:`derive` takes the argmax of each choice set; the result is retrained with QAT.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn import Parameter, ParameterDict
+from torch_geometric.data import Data
+from torch_geometric.nn.conv.gcn_conv import gcn_norm
+from torch_geometric.utils import add_self_loops, degree, remove_self_loops, softmax
+
+from graphkit.nn.quant.formats import act_format, coef_format, weight_format
+from graphkit.nn.quant.linear import dropout
+from graphkit.nn.quant.model import ACTIVATIONS, CONVS, LayerSpec
+from graphkit.nn.quant.quantizer import fixed_point_quantize
+
+__all__ = ["SearchSpace", "Supernet", "SearchResult", "search", "derive"]
+
+#: weight matrices per conv type (as multiples of in x out) and attention vectors (x out)
+_MATS = {"gcn": 1, "sage": 2, "gat": 1}
+_ATTS = {"gcn": 0, "sage": 0, "gat": 2}
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Candidates of every choice set (defaults: the space used by the benchmark)."""
+
+    convs: tuple[str, ...] = CONVS
+    acts: tuple[str, ...] = ("relu", "elu", "tanh", "identity")
+    hidden: tuple[int, ...] = (8, 16, 32, 64)
+    skip: tuple[bool, ...] = (False, True)
+    weight_bits: tuple[int, ...] = (2, 4, 8, 16, 32)
+    act_bits: tuple[int, ...] = (4, 8, 16, 32)
+
+    def __post_init__(self) -> None:
+        for name in ("convs", "acts", "hidden", "skip", "weight_bits", "act_bits"):
+            if len(getattr(self, name)) == 0:
+                raise ValueError(f"search space {name} is empty")
+        for c in self.convs:
+            if c not in CONVS:
+                raise ValueError(f"unknown conv {c!r}; choose from {CONVS}")
+        for a in self.acts:
+            if a not in ACTIVATIONS:
+                raise ValueError(f"unknown activation {a!r}; choose from {tuple(ACTIVATIONS)}")
+        if min(self.hidden) < 1:
+            raise ValueError(f"hidden sizes must be >= 1, got {self.hidden}")
+        for b in self.weight_bits:
+            weight_format(b)
+        for b in self.act_bits:
+            act_format(b)
+
+
+class Supernet(torch.nn.Module):
+    """The LPGNAS supernet over ``num_layers`` layers (see the module docstring).
+
+    Args:
+        in_channels (int): input features.
+        out_channels (int): classes.
+        space (SearchSpace): the candidates. (default: :class:`SearchSpace()`)
+        num_layers (int): layers. (default: :obj:`2`)
+        dropout (float): dropout on layer inputs. (default: :obj:`0.5`)
+        coef_bits (int): bit-width of edge coefficients (fixed). (default: :obj:`16`)
+        gumbel (bool): Gumbel-softmax samples instead of the softmax. (default: False)
+        tau (float): temperature. (default: :obj:`1.0`)
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, space: SearchSpace | None = None,
+                 num_layers: int = 2, dropout: float = 0.5, coef_bits: int = 16,
+                 gumbel: bool = False, tau: float = 1.0) -> None:
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        if tau <= 0:
+            raise ValueError(f"tau must be positive, got {tau}")
+        self.space = space or SearchSpace()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.num_layers, self.dropout, self.gumbel, self.tau = num_layers, dropout, gumbel, tau
+        self.coef_format = coef_format(coef_bits)
+        sp, hmax = self.space, max(self.space.hidden)
+        self.weights = ParameterDict()
+        self.arch = ParameterDict()
+        for lay in range(num_layers):
+            d = in_channels if lay == 0 else hmax
+            o = out_channels if lay == num_layers - 1 else hmax
+            for c in sp.convs:
+                for m in range(_MATS[c]):
+                    self.weights[f"{lay}_{c}_w{m}"] = Parameter(torch.empty(o, d))
+                if _ATTS[c]:
+                    self.weights[f"{lay}_{c}_att"] = Parameter(torch.empty(2, o))
+                self.weights[f"{lay}_{c}_b"] = Parameter(torch.empty(o))
+            self.weights[f"{lay}_skip"] = Parameter(torch.empty(o, d))
+            self.arch[f"{lay}_conv"] = Parameter(torch.zeros(len(sp.convs)))
+            self.arch[f"{lay}_skip"] = Parameter(torch.zeros(len(sp.skip)))
+            self.arch[f"{lay}_wbits"] = Parameter(torch.zeros(len(sp.weight_bits)))
+            self.arch[f"{lay}_abits"] = Parameter(torch.zeros(len(sp.act_bits)))
+            if lay < num_layers - 1:
+                self.arch[f"{lay}_act"] = Parameter(torch.zeros(len(sp.acts)))
+                self.arch[f"{lay}_hidden"] = Parameter(torch.zeros(len(sp.hidden)))
+        self.register_buffer("_masks", torch.stack(
+            [(torch.arange(hmax) < h).float() for h in sp.hidden]), persistent=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for name, p in self.weights.items():
+            if name.endswith("_b"):
+                torch.nn.init.zeros_(p)
+            else:
+                bound = (6.0 / sum(p.shape)) ** 0.5 if not name.endswith("_att") else \
+                    (6.0 / (1 + p.size(1))) ** 0.5
+                torch.nn.init.uniform_(p, -bound, bound)
+        for p in self.arch.values():
+            torch.nn.init.zeros_(p)
+
+    def weight_parameters(self) -> list[Parameter]:
+        return list(self.weights.values())
+
+    def arch_parameters(self) -> list[Parameter]:
+        return list(self.arch.values())
+
+    def probs(self, name: str, sample: bool | None = None) -> Tensor:
+        """Probabilities of choice set ``name`` (``"<layer>_<set>"``)."""
+        logits = self.arch[name]
+        if self.gumbel if sample is None else sample:
+            return F.gumbel_softmax(logits, tau=self.tau)
+        return F.softmax(logits / self.tau, dim=0)
+
+    # ----------------------------------------------------------------- forward
+    def _mix_weight(self, w: Tensor, p: Tensor) -> Tensor:
+        return sum(pi * fixed_point_quantize(w, weight_format(b))
+                   for pi, b in zip(p, self.space.weight_bits))
+
+    def _mix_input(self, x: Tensor, p: Tensor) -> Tensor:
+        if x.is_sparse:
+            x = x.coalesce()
+            v = sum(pi * fixed_point_quantize(x.values(), act_format(b))
+                    for pi, b in zip(p, self.space.act_bits))
+            return torch.sparse_coo_tensor(x.indices(), v, x.shape, check_invariants=False)
+        return sum(pi * fixed_point_quantize(x, act_format(b))
+                   for pi, b in zip(p, self.space.act_bits))
+
+    @staticmethod
+    def _mm(x: Tensor, w: Tensor) -> Tensor:
+        return torch.sparse.mm(x, w.t()) if x.is_sparse else x @ w.t()
+
+    def _conv(self, lay: int, c: str, x: Tensor, pw: Tensor, graph: dict) -> Tensor:
+        w = self._mix_weight(self.weights[f"{lay}_{c}_w0"], pw)
+        h = self._mm(x, w)
+        n = h.size(0)
+        out = torch.zeros_like(h)
+        if c == "gcn":
+            ei, coef = graph["gcn"]
+            out = out.index_add(0, ei[1], coef.view(-1, 1) * h[ei[0]])
+        elif c == "sage":
+            ei, coef = graph["sage"]
+            out = out.index_add(0, ei[1], coef.view(-1, 1) * h[ei[0]])
+            out = out + self._mm(x, self._mix_weight(self.weights[f"{lay}_{c}_w1"], pw))
+        else:
+            ei = graph["gat"]
+            att = self._mix_weight(self.weights[f"{lay}_{c}_att"], pw)
+            a_s, a_d = h @ att[0], h @ att[1]
+            alpha = softmax(F.leaky_relu(a_s[ei[0]] + a_d[ei[1]], 0.2), ei[1], num_nodes=n)
+            alpha = fixed_point_quantize(alpha, self.coef_format)
+            out = out.index_add(0, ei[1], alpha.view(-1, 1) * h[ei[0]])
+        return out + self.weights[f"{lay}_{c}_b"]
+
+    def _graph(self, edge_index: Tensor, n: int, dtype: torch.dtype) -> dict:
+        ei, w = gcn_norm(edge_index, None, n, add_self_loops=True, dtype=dtype)
+        deg = degree(edge_index[1], n, dtype=dtype).clamp(min=1)
+        sage = fixed_point_quantize(deg.reciprocal()[edge_index[1]], self.coef_format)
+        gat, _ = add_self_loops(remove_self_loops(edge_index)[0], num_nodes=n)
+        return {"gcn": (ei, fixed_point_quantize(w, self.coef_format)),
+                "sage": (edge_index, sage), "gat": gat}
+
+    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        graph = self._graph(edge_index, x.size(0), torch.float32)
+        sp = self.space
+        for lay in range(self.num_layers):
+            x = dropout(x, self.dropout, self.training)
+            xa = self._mix_input(x, self.probs(f"{lay}_abits"))
+            pw, pc = self.probs(f"{lay}_wbits"), self.probs(f"{lay}_conv")
+            out = sum(p * self._conv(lay, c, xa, pw, graph) for p, c in zip(pc, sp.convs))
+            ps = self.probs(f"{lay}_skip")
+            skip = self._mm(xa, self._mix_weight(self.weights[f"{lay}_skip"], pw))
+            out = out + sum(p * float(s) for p, s in zip(ps, sp.skip)) * skip
+            if lay < self.num_layers - 1:
+                out = out * (self.probs(f"{lay}_hidden") @ self._masks)
+                pa = self.probs(f"{lay}_act")
+                out = sum(p * ACTIVATIONS[a](out) for p, a in zip(pa, sp.acts))
+            x = out
+        return x
+
+    # ------------------------------------------------------------------- size
+    def expected_size_bits(self) -> Tensor:
+        r"""Exact expectation of the derived model's size in bits under the (softmax)
+        probabilities: per layer
+        :math:`\big(\sum_t p_t (m_t \mathbb{E}[d]\mathbb{E}[o] + a_t \mathbb{E}[o])
+        + p_{\text{skip}} \mathbb{E}[d]\mathbb{E}[o]\big)\mathbb{E}[b_w] + 32\,\mathbb{E}[o]`
+        (input and output widths are independent choices)."""
+        sp = self.space
+        dev = self._masks.device
+        hidden = torch.tensor(sp.hidden, dtype=torch.float32, device=dev)
+        wbits = torch.tensor(sp.weight_bits, dtype=torch.float32, device=dev)
+        skip = torch.tensor([float(s) for s in sp.skip], device=dev)
+        total = torch.zeros((), device=dev)
+        e_in = torch.tensor(float(self.in_channels), device=dev)
+        for lay in range(self.num_layers):
+            if lay < self.num_layers - 1:
+                e_out = self.probs(f"{lay}_hidden", sample=False) @ hidden
+            else:
+                e_out = torch.tensor(float(self.out_channels), device=dev)
+            pc = self.probs(f"{lay}_conv", sample=False)
+            mats = sum(p * (_MATS[c] * e_in * e_out + _ATTS[c] * e_out)
+                       for p, c in zip(pc, sp.convs))
+            mats = mats + (self.probs(f"{lay}_skip", sample=False) @ skip) * e_in * e_out
+            total = total + mats * (self.probs(f"{lay}_wbits", sample=False) @ wbits) \
+                + 32 * e_out
+            e_in = e_out
+        return total
+
+    def reference_size_bits(self) -> float:
+        """Size of the FP32 GCN with the widest hidden size (the penalty's unit)."""
+        dims = [self.in_channels] + [max(self.space.hidden)] * (self.num_layers - 1) + \
+            [self.out_channels]
+        return float(sum(32 * (a * b + b) for a, b in zip(dims[:-1], dims[1:])))
+
+
+def derive(net: Supernet) -> list[LayerSpec]:
+    """The discrete architecture: the argmax of every choice set."""
+    sp, specs = net.space, []
+    for lay in range(net.num_layers):
+        def pick(name: str, options: tuple, lay: int = lay):
+            return options[int(net.arch[f"{lay}_{name}"].argmax())]
+        last = lay == net.num_layers - 1
+        specs.append(LayerSpec(
+            conv=pick("conv", sp.convs),
+            out_channels=net.out_channels if last else pick("hidden", sp.hidden),
+            act="identity" if last else pick("act", sp.acts),
+            skip=pick("skip", sp.skip), weight_bits=pick("wbits", sp.weight_bits),
+            act_bits=pick("abits", sp.act_bits)))
+    return specs
+
+
+@dataclass
+class SearchResult:
+    """What :func:`search` found: the derived ``specs``, the final probabilities of every
+    choice set and the per-epoch ``history`` (val loss, expected size in bytes)."""
+
+    specs: list[LayerSpec]
+    probs: dict[str, list[float]]
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def search(data: Data, gamma: float, *, space: SearchSpace | None = None, epochs: int = 100,
+           lr: float = 0.01, weight_decay: float = 5e-4, arch_lr: float = 0.05,
+           num_layers: int = 2, dropout: float = 0.5, gumbel: bool = False, tau: float = 1.0,
+           device: str | torch.device = "cpu") -> SearchResult:
+    """Run the LPGNAS search on a node-classification ``data`` (``train_mask``, ``val_mask``).
+
+    Each epoch: one Adam step of the weights on the training cross-entropy, then one Adam step
+    of the logits on validation cross-entropy + ``gamma`` * expected size / reference size
+    (first-order DARTS). ``data.x`` may be a sparse COO tensor.
+    """
+    if gamma < 0:
+        raise ValueError(f"gamma must be >= 0, got {gamma}")
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    for m in ("train_mask", "val_mask"):
+        if getattr(data, m, None) is None:
+            raise ValueError(f"data has no {m}")
+    data = data.to(device)
+    num_classes = int(data.y.max()) + 1
+    net = Supernet(data.num_features, num_classes, space, num_layers, dropout, gumbel=gumbel,
+                   tau=tau).to(device)
+    opt_w = torch.optim.Adam(net.weight_parameters(), lr=lr, weight_decay=weight_decay)
+    opt_a = torch.optim.Adam(net.arch_parameters(), lr=arch_lr, betas=(0.5, 0.999))
+    ref = net.reference_size_bits()
+    history = []
+    for epoch in range(1, epochs + 1):
+        net.train()
+        opt_w.zero_grad()
+        out = net(data.x, data.edge_index)
+        F.cross_entropy(out[data.train_mask], data.y[data.train_mask]).backward()
+        opt_w.step()
+        opt_a.zero_grad()
+        out = net(data.x, data.edge_index)
+        val = F.cross_entropy(out[data.val_mask], data.y[data.val_mask])
+        size = net.expected_size_bits()
+        (val + gamma * size / ref).backward()
+        opt_a.step()
+        history.append({"epoch": epoch, "val_loss": float(val.detach()),
+                        "expected_size_bytes": float(size.detach()) / 8})
+    probs = {k: F.softmax(v.detach() / tau, 0).tolist() for k, v in net.arch.items()}
+    return SearchResult(derive(net), probs, history)

@@ -1,0 +1,94 @@
+import pytest
+import torch
+import torch.nn.functional as F
+from torch_geometric.data import Data
+
+from graphkit.nn.quant import QuantGNN, SearchSpace, Supernet, derive, search
+
+SPACE = SearchSpace(hidden=(4, 8), act_bits=(4, 8, 32))
+
+
+def _data(n=60, f=12, classes=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % classes
+    centers = torch.randn(classes, f, generator=g)
+    x = centers[y] + 0.8 * torch.randn(n, f, generator=g)
+    src = torch.randint(0, n, (4 * n,), generator=g)
+    dst = torch.where(torch.rand(4 * n, generator=g) < 0.8,
+                      (src + classes * torch.randint(1, 5, (4 * n,), generator=g)) % n,
+                      torch.randint(0, n, (4 * n,), generator=g))
+    ei = torch.cat([torch.stack([src, dst]), torch.stack([dst, src])], 1)
+    ei = ei[:, ei[0] != ei[1]]
+    idx = torch.randperm(n, generator=g)
+    masks = [torch.zeros(n, dtype=torch.bool) for _ in range(3)]
+    masks[0][idx[:24]], masks[1][idx[24:42]], masks[2][idx[42:]] = True, True, True
+    return Data(x=x, edge_index=ei, y=y, train_mask=masks[0], val_mask=masks[1],
+                test_mask=masks[2])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_expected_size_equals_exact_size_when_one_hot(seed):
+    g = torch.Generator().manual_seed(seed)
+    net = Supernet(12, 3, SPACE, num_layers=3)
+    with torch.no_grad():
+        for p in net.arch_parameters():
+            p.zero_()
+            p[torch.randint(0, p.numel(), (1,), generator=g)] = 1e4
+    specs = derive(net)
+    assert float(net.expected_size_bits().detach()) == QuantGNN(12, specs).size_bits()
+
+
+@pytest.mark.parametrize("gumbel", [False, True])
+def test_gradients_reach_every_logit(gumbel):
+    torch.manual_seed(0)
+    data = _data()
+    net = Supernet(12, 3, SPACE, gumbel=gumbel)
+    with torch.no_grad():
+        for p in net.arch_parameters():
+            p.normal_()
+    out = net(data.x, data.edge_index)
+    loss = F.cross_entropy(out, data.y) + 0.1 * net.expected_size_bits() / \
+        net.reference_size_bits()
+    loss.backward()
+    for name, p in net.arch.items():
+        assert p.grad is not None and bool((p.grad != 0).all()), name
+
+
+def test_sparse_and_dense_input_agree():
+    torch.manual_seed(0)
+    data = _data()
+    net = Supernet(12, 3, SPACE).eval()
+    with torch.no_grad():
+        for p in net.arch_parameters():
+            p.normal_()
+        assert torch.allclose(net(data.x, data.edge_index),
+                              net(data.x.to_sparse(), data.edge_index), atol=1e-5)
+
+
+def test_gamma_controls_bit_widths():
+    data = _data(n=90, seed=1)
+    space = SearchSpace(convs=("gcn", "sage"), hidden=(8, 16), act_bits=(8, 32))
+    torch.manual_seed(0)
+    free = search(data, 0.0, space=space, epochs=120, arch_lr=0.1, num_layers=3)
+    torch.manual_seed(0)
+    small = search(data, 20.0, space=space, epochs=120, arch_lr=0.1, num_layers=3)
+    assert sum(s.weight_bits >= 8 for s in free.specs) >= 2
+    assert all(s.weight_bits <= 4 for s in small.specs)
+    assert small.history[-1]["expected_size_bytes"] < free.history[-1]["expected_size_bytes"]
+
+
+def test_bad_inputs():
+    data = _data()
+    with pytest.raises(ValueError, match="gamma"):
+        search(data, -1.0, epochs=1)
+    with pytest.raises(ValueError, match="epochs"):
+        search(data, 0.0, epochs=0)
+    with pytest.raises(ValueError, match="val_mask"):
+        search(Data(x=data.x, edge_index=data.edge_index, y=data.y,
+                    train_mask=data.train_mask), 0.0, epochs=1)
+    with pytest.raises(ValueError, match="empty"):
+        SearchSpace(hidden=())
+    with pytest.raises(ValueError, match="unknown conv"):
+        SearchSpace(convs=("gin",))
+    with pytest.raises(ValueError, match="tau"):
+        Supernet(4, 2, tau=0.0)
