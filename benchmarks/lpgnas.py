@@ -37,7 +37,8 @@ def parse_args():
     p.add_argument("--search-epochs", type=int, default=50)
     p.add_argument("--arch-lr", type=float, default=0.1)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    p.add_argument("--no-gat", action="store_true", help="skip the GAT baselines")
+    p.add_argument("--only", nargs="+", choices=["gcn", "lpgnas", "gat"],
+                   default=["gcn", "lpgnas", "gat"], help="which systems to run")
     return p.parse_args()
 
 
@@ -99,10 +100,10 @@ def main() -> None:
         print(rows[-1], flush=True)
         report()
 
-    for w, a in BASELINE_BITS:
+    for w, a in BASELINE_BITS if "gcn" in args.only else []:
         accs, size, m = train_specs(data, uniform_specs("gcn", 16, classes, w, a), args)
         add(f"gcn-w{w}a{a}", accs, size, m)
-    for g in args.gamma:
+    for g in args.gamma if "lpgnas" in args.only else []:
         torch.manual_seed(args.seed)
         with measure(args.device) as ms:
             found = search(data, g, epochs=args.search_epochs, arch_lr=args.arch_lr,
@@ -115,7 +116,7 @@ def main() -> None:
         add(f"lpgnas-gamma{g}", accs, size, m, search_seconds=ms.seconds,
             weight_bits=[s.weight_bits for s in found.specs],
             act_bits=[s.act_bits for s in found.specs])
-    if not args.no_gat:
+    if "gat" in args.only:
         for w, a in BASELINE_BITS:
             accs, size, m = train_specs(data, uniform_specs("gat", 8, classes, w, a, heads=8),
                                         args, dropout=0.6, att_dropout=0.6)

@@ -12,7 +12,7 @@ import importlib
 import time
 
 DEMOS = ["foundation", "fastrp", "gradco", "stable", "dagnn", "forwardgnn", "lighthgnn", "nat",
-         "pres"]
+         "pres", "lpgnas"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
