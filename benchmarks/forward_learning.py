@@ -12,6 +12,12 @@ best-checkpoint restore. Every scheme runs in the same harness, ``bp`` included.
         --dataset CiteSeer Cora prognn-cora_ml --runs 5 --json benchmarks/results/fl_node.json
     python benchmarks/forward_learning.py --memory --dataset Cora --json PATH
 
+Runs can be spread over processes (``--splits 0``, ``--splits 1``, ...) and pooled with
+``--merge A.json B.json --json OUT``. On the shared 2-core development machine the committed
+results use a reduced budget, recorded in each report's config (``--epochs 60 --patience 5
+--lr 0.01`` for the layer-wise schemes, ``--epochs 80 --patience 20 --lr 0.01`` for ``bp``,
+whose validation accuracy stays flat for its first epochs).
+
 ``--memory`` measures one training epoch of ``sf`` (all layers, one local step each) and of
 ``bp`` (one end-to-end step) for a 4-layer GCN, each in a fresh process: peak RSS above the
 pre-epoch RSS on CPU, peak allocated CUDA memory on a GPU.
@@ -70,6 +76,12 @@ def parse_args():
     p.add_argument("--val-every", type=int, default=2)
     p.add_argument("--patience", type=int, default=100, help="validation checks")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--splits", type=int, nargs="+", default=None,
+                   help="run only these split indices (default: 0 .. runs-1), e.g. to spread "
+                        "the runs over processes and --merge their reports")
+    p.add_argument("--merge", nargs="+", metavar="JSON", default=None,
+                   help="combine the rows of these reports (same system, dataset, metric) into "
+                        "one report at --json; values of different splits are pooled")
     p.add_argument("--memory", action="store_true",
                    help="measure the peak memory of one training epoch of sf and bp instead")
     p.add_argument("--memory-worker", nargs=2, metavar=("SCHEME", "DATASET"),
@@ -135,7 +147,7 @@ def benchmark(args) -> list:
             for scheme in args.scheme:
                 with measure(args.device) as m:
                     results = []
-                    for r in range(args.runs):
+                    for r in args.splits:
                         t0 = time.perf_counter()
                         results.append(run(scheme, model, data, r, args))
                         print(f"{scheme} {model} {name} run {r}: {metric} "
@@ -222,6 +234,43 @@ def memory(args) -> list:
     return rows
 
 
+def merge(paths: list[str], out: str | None) -> None:
+    """Pool the per-split values of rows measured in separate processes."""
+    pooled: dict[tuple, dict] = {}
+    configs = []
+    for path in paths:
+        with open(path) as f:
+            report = json.load(f)
+        configs.append(report["config"])
+        for row in report["rows"]:
+            key = (row["system"], row["dataset"], row["metric"])
+            acc = pooled.setdefault(key, {"rows": [], "splits": []})
+            acc["rows"].append(row)
+            acc["splits"] += report["config"].get("splits") or list(range(row["runs"]))
+    rows = []
+    for (system, dataset, metric), acc in pooled.items():
+        parts = acc["rows"]
+        values = [v for r in parts for v in r["run_values"]]
+        weights = [r["runs"] for r in parts]
+        layers = len(parts[0]["per_layer_mean"])
+        extra = {"task": parts[0]["task"], "run_values": values, "splits": acc["splits"],
+                 "per_layer_mean": [sum(r["per_layer_mean"][l] * w for r, w in
+                                        zip(parts, weights)) / sum(weights)
+                                    for l in range(layers)],
+                 "epochs_mean": [sum(r["epochs_mean"][l] * w for r, w in zip(parts, weights))
+                                 / sum(weights) for l in range(len(parts[0]["epochs_mean"]))],
+                 "processes": len(parts)}
+        if "goodness_gap_min_per_layer" in parts[0]:
+            extra["goodness_gap_min_per_layer"] = [
+                min(r["goodness_gap_min_per_layer"][l] for r in parts) for l in range(layers)]
+        rows.append(summarize(system, dataset, metric, values, sum(r["seconds"] for r in parts),
+                              max(r["peak_rss_mb"] for r in parts), **extra))
+    print_table(rows)
+    config = {k: v for k, v in configs[0].items() if k not in ("json", "splits", "runs")}
+    config["merged_from"] = list(paths)
+    write_report(out, "benchmarks/forward_learning.py", config, rows)
+
+
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
@@ -230,6 +279,11 @@ def main() -> None:
         return
     if args.quick:
         args.runs, args.epochs, args.patience = min(args.runs, 1), min(args.epochs, 20), 5
+    if args.merge:
+        merge(args.merge, args.json)
+        return
+    args.splits = list(range(args.runs)) if args.splits is None else args.splits
+    args.runs = len(args.splits)
     print(vars(args))
     rows = memory(args) if args.memory else benchmark(args)
     print_table(rows)

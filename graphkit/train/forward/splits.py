@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -44,19 +46,25 @@ def link_split(data: Data, split: int, seed_step: int = 101, num_val: float = 0.
 
     Each holds ``edge_index`` (the message-passing edges: training edges, plus validation edges
     for the test graph), ``edge_label_index`` and ``edge_label`` (positives and as many fixed
-    negatives). The global torch RNG state is restored afterwards.
+    negatives). PyG draws the split with torch and the negatives with Python's :mod:`random`
+    and NumPy, so all three are seeded, and their global states restored afterwards.
     """
     from torch_geometric.transforms import RandomLinkSplit
 
     if split < 0:
         raise ValueError(f"split must be >= 0, got {split}")
-    state = torch.get_rng_state()
+    states = (torch.get_rng_state(), random.getstate(), np.random.get_state())
     try:
-        torch.manual_seed(seed_step * split)
+        seed = seed_step * split
+        torch.manual_seed(seed)
+        random.seed(seed)
+        np.random.seed(seed)
         transform = RandomLinkSplit(num_val=num_val, num_test=num_test, is_undirected=True,
                                     add_negative_train_samples=True, neg_sampling_ratio=1.0)
         train, val, test = transform(Data(x=data.x, edge_index=data.edge_index,
                                           num_nodes=data.num_nodes))
     finally:
-        torch.set_rng_state(state)
+        torch.set_rng_state(states[0])
+        random.setstate(states[1])
+        np.random.set_state(states[2])
     return train, val, test

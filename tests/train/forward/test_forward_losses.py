@@ -1,0 +1,124 @@
+"""Local losses, layers, trainer and splits on exact small inputs."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch_geometric.data import Data
+
+from graphkit.train.forward import (
+    EarlyStopping,
+    ForwardLayer,
+    LayerwiseTrainer,
+    ff_loss,
+    goodness,
+    l2_normalize_rows,
+    link_logits,
+    link_loss,
+    link_split,
+    make_conv,
+    node_split,
+    sf_logits,
+    sf_loss,
+)
+
+
+def test_goodness_and_ff_loss():
+    h = torch.tensor([[1.0, 1.0], [2.0, 0.0]])
+    assert goodness(h, theta=2.0).tolist() == [0.0, 2.0]
+    assert goodness(h, reduce="mean").tolist() == [1.0, 2.0]
+    pos, neg = torch.tensor([[1.0, 1.0]]), torch.tensor([[2.0, 0.0]])
+    expected = -math.log(0.5) - math.log(1 - 1 / (1 + math.exp(-2.0)))
+    assert ff_loss(pos, [neg], theta=2.0).item() == pytest.approx(expected)
+    # negatives are averaged
+    assert ff_loss(pos, [neg, neg]).item() == pytest.approx(expected)
+    with pytest.raises(ValueError, match="negative"):
+        ff_loss(pos, [])
+    with pytest.raises(ValueError, match="reduce"):
+        goodness(h, reduce="max")
+
+
+def test_sf_and_link_losses():
+    h = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    v = torch.tensor([[1.0, 1.0], [-1.0, 0.0]])
+    assert sf_logits(h, v, temperature=2.0).tolist() == [[0.5, -0.5], [1.0, 0.0]]
+    y = torch.tensor([0, 1])
+    assert sf_loss(h, v, y).item() == pytest.approx(F.cross_entropy(h @ v.t(), y).item())
+    pairs = torch.tensor([[0, 0], [1, 0]])
+    assert link_logits(h, pairs).tolist() == [0.0, 1.0]
+    assert link_loss(h, pairs, torch.tensor([0, 1])).item() == pytest.approx(
+        (math.log(2) + math.log(1 + math.exp(-1))) / 2)
+    with pytest.raises(ValueError, match="temperature"):
+        sf_logits(h, v, temperature=0.0)
+
+
+def test_layers_and_bad_models():
+    x = torch.tensor([[3.0, 4.0]])
+    torch.testing.assert_close(l2_normalize_rows(x), torch.tensor([[0.6, 0.8]]))
+    with pytest.raises(ValueError, match="2-D"):
+        l2_normalize_rows(torch.ones(3))
+    with pytest.raises(ValueError, match="unknown model"):
+        make_conv("gin", 4, 4)
+    with pytest.raises(ValueError, match="divisible by 4"):
+        make_conv("gat", 4, 6)
+    assert make_conv("gat", 4, 8).heads == 4
+    layer = ForwardLayer(make_conv("gcn", 2, 3))
+    out = layer(torch.randn(4, 2), torch.tensor([[0, 1], [1, 0]]))
+    assert out.shape == (4, 3) and bool((out >= 0).all())
+    # scaling a row does not change the output of a normalising layer
+    x = torch.randn(4, 2)
+    ei = torch.tensor([[0, 1, 2], [1, 2, 3]])
+    torch.testing.assert_close(layer(x, ei), layer(x * 5, ei))
+
+
+def test_trainer_restores_best_checkpoint_and_validates():
+    layer = torch.nn.Linear(1, 1)
+    scores = iter([0.1, 0.9, 0.2, 0.3])
+    states = []
+    trainer = LayerwiseTrainer(epochs=10, val_every=1, patience=2, lr=0.5)
+    opt = trainer.optimizer(layer)
+
+    def epoch():
+        loss = trainer.step(layer, opt, (layer(torch.ones(1, 1)) - 10).pow(2).sum())
+        states.append(layer.weight.detach().clone())
+        return loss
+
+    log = trainer.fit(layer, epoch, lambda: next(scores))
+    assert log.epochs == 4 and log.best_epoch == 1 and log.best_score == 0.9
+    torch.testing.assert_close(layer.weight.detach(), states[1])
+    for bad in ({"epochs": 0}, {"patience": 0}, {"val_every": 0}, {"lr": 0.0}):
+        with pytest.raises(ValueError):
+            LayerwiseTrainer(**bad)
+    with pytest.raises(ValueError, match="patience"):
+        EarlyStopping(0)
+
+
+def test_node_split_is_64_16_20_and_deterministic():
+    n = 1000
+    folds = [node_split(n, i) for i in range(5)]
+    tests = torch.stack([f[2] for f in folds])
+    assert bool((tests.sum(0) == 1).all()), "the five test folds partition the nodes"
+    for train, val, test in folds:
+        assert (int(train.sum()), int(val.sum()), int(test.sum())) == (640, 160, 200)
+        assert not bool((train & val).any() | (train & test).any() | (val & test).any())
+    assert all(torch.equal(a, b) for a, b in zip(node_split(n, 3), folds[3]))
+    with pytest.raises(ValueError, match="split"):
+        node_split(n, 5)
+
+
+def test_link_split_has_fixed_one_to_one_negatives():
+    g = torch.Generator().manual_seed(0)
+    src, dst = torch.randint(0, 50, (2, 200), generator=g)
+    keep = src < dst
+    ei = torch.stack([src[keep], dst[keep]])
+    ei = torch.unique(torch.cat([ei, ei.flip(0)], 1), dim=1)
+    data = Data(x=torch.randn(50, 4), edge_index=ei, num_nodes=50)
+    state = torch.get_rng_state()
+    train, val, test = link_split(data, 1)
+    assert torch.equal(torch.get_rng_state(), state)
+    for d in (train, val, test):
+        assert int(d.edge_label.sum()) * 2 == d.edge_label.numel()
+    again = link_split(data, 1)[2]
+    assert torch.equal(again.edge_label_index, test.edge_label_index)
+    assert not torch.equal(link_split(data, 2)[2].edge_label_index, test.edge_label_index)
