@@ -117,9 +117,12 @@ def plot(rows: list[Row], path: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, kind in zip(axes, ("propagation", "transformation")):
+    kinds = [k for k in ("propagation", "transformation")
+             if any(r.extra["depth_kind"] == k for r in rows)]
+    fig, axes = plt.subplots(1, len(kinds), figsize=(5.5 * len(kinds), 4), squeeze=False)
+    for ax, kind in zip(axes[0], kinds):
         models = sorted({r.extra["model"] for r in rows if r.extra["depth_kind"] == kind})
         for model in models:
             pts = sorted((r.extra["depth"], r.mean, r.std) for r in rows
@@ -133,6 +136,10 @@ def plot(rows: list[Row], path: str) -> None:
         ax.set_ylabel("test accuracy (%)")
         if kind == "propagation":
             ax.set_xscale("log")
+            ax.set_xticks(sorted({r.extra["depth"] for r in rows
+                                  if r.extra["depth_kind"] == kind}))
+            ax.xaxis.set_major_formatter(ScalarFormatter())
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(f"{rows[0].dataset}: accuracy against depth")
