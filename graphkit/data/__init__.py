@@ -8,19 +8,20 @@ missing file), never written.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-from torch_geometric.data import Data
-
-from graphkit.data import (
-    datasets,  # noqa: F401  (registers the built-in loaders)
-    registry,
-)
-from graphkit.data.datasets.npz import read_npz
-from graphkit.data.download import ensure_files, resolve_root
-from graphkit.data.splits import largest_connected_component, random_planetoid_split
-from graphkit.data.temporal import read_jodie_csv  # also registers the temporal datasets
-from graphkit.data.validation import check_data
+# Attributes are imported on first use (PEP 562) so that light modules such as
+# ``graphkit.data.io`` can be imported without torch and the loaders.
+_LAZY = {
+    "ensure_files": "graphkit.data.download",
+    "resolve_root": "graphkit.data.download",
+    "largest_connected_component": "graphkit.data.splits",
+    "random_planetoid_split": "graphkit.data.splits",
+    "read_jodie_csv": "graphkit.data.temporal",
+    "read_npz": "graphkit.data.datasets.npz",
+    "check_data": "graphkit.data.validation",
+}
 
 __all__ = [
     "ensure_files",
@@ -32,6 +33,23 @@ __all__ = [
     "registry",
     "resolve_root",
 ]
+
+
+def register_builtin() -> None:
+    """Import every loader module, which registers the built-in datasets."""
+    importlib.import_module("graphkit.data.datasets")
+    importlib.import_module("graphkit.data.temporal")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    if name in {"registry", "datasets", "temporal"}:
+        register_builtin()
+        return importlib.import_module(f"graphkit.data.{name}")
+    raise AttributeError(f"module 'graphkit.data' has no attribute {name!r}")
 
 
 def load(name: str, root: str | None = None, **kwargs: Any) -> Any:
@@ -47,6 +65,11 @@ def load(name: str, root: str | None = None, **kwargs: Any) -> Any:
         ValueError: unknown name or bad option.
         FileNotFoundError: a needed file is missing and could not be downloaded.
     """
+    from torch_geometric.data import Data
+
+    from graphkit.data import registry
+    from graphkit.data.validation import check_data
+
     out = registry.get(name).load(root, **kwargs)
     if type(out) is Data:
         check_data(out)

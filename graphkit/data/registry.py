@@ -133,8 +133,8 @@ def register(
 
 
 def _load_builtin() -> None:
-    # Importing graphkit.data imports every loader module, which registers its datasets.
-    importlib.import_module("graphkit.data")
+    # Importing the loader modules registers their datasets.
+    importlib.import_module("graphkit.data").register_builtin()
 
 
 def list_datasets() -> list[DatasetEntry]:
