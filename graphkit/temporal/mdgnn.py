@@ -21,6 +21,7 @@ be wrapped in :class:`~graphkit.temporal.pres.PRES` unchanged.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 import torch
@@ -33,7 +34,7 @@ from graphkit.temporal.tgn import GraphAttentionEmbedding, LinkPredictor
 __all__ = ["MemoryTGN", "JODIE", "APAN"]
 
 
-class _MemoryModel(torch.nn.Module):
+class _MemoryModel(torch.nn.Module, ABC):
     """Shared state handling: memory, stored event features, link scoring."""
 
     def __init__(self, num_nodes: int, msg_dim: int, memory_dim: int, time_dim: int,
@@ -49,8 +50,9 @@ class _MemoryModel(torch.nn.Module):
     def reset_state(self) -> None:
         self.memory.reset_state()
 
+    @abstractmethod
     def embed(self, n_id: Tensor, t_query: Tensor) -> Tensor:
-        raise NotImplementedError
+        ...
 
     def score(self, src: Tensor, dst: Tensor, t: Tensor, msg: Tensor, neg_dst: Tensor
               ) -> tuple[Tensor, Tensor]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
@@ -30,7 +32,7 @@ def check_node_inputs(data: Data, train_mask: Tensor, val_mask: Tensor) -> int:
     return int(y.max()) + 1
 
 
-class NodeScheme(nn.Module):
+class NodeScheme(nn.Module, ABC):
     """A model trained by :meth:`fit` and queried with :meth:`layer_scores` / :meth:`predict`.
 
     ``fit`` keeps the graph and training labels it was given (the virtual-node augmentation and
@@ -44,18 +46,20 @@ class NodeScheme(nn.Module):
         self.data: Data | None = None
         self.train_mask: Tensor | None = None
 
+    @abstractmethod
     def fit(self, data: Data, train_mask: Tensor, val_mask: Tensor,
             trainer: LayerwiseTrainer | None = None) -> list[StoppingLog]:
         """Train on ``data`` (validation accuracy on ``val_mask`` drives early stopping)."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def layer_scores(self, eval_mask: Tensor, labelled: Tensor | None = None) -> list[Tensor]:
         """Class scores ``[n_eval, C]`` of ``eval_mask`` nodes using layers ``1..l``, for each l.
 
         ``labelled`` (default: the training mask) are nodes whose true labels the scheme may use
         as input at inference (only label-appending FF uses them).
         """
-        raise NotImplementedError
+        ...
 
     def predict(self, eval_mask: Tensor, labelled: Tensor | None = None) -> Tensor:
         """Class scores ``[n_eval, C]`` of the whole model (the last entry of layer_scores)."""

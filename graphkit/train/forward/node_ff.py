@@ -23,6 +23,8 @@ layers wins.
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
@@ -70,14 +72,17 @@ class _ForwardForward(NodeScheme):
         self.goodness_gap: list[float] = []
 
     # subclasses build the graph copies
+    @abstractmethod
     def _positive(self, data: Data, train: Tensor) -> Copy:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _negatives(self, data: Data, train: Tensor, wrong: Tensor) -> list[Copy]:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _candidate(self, data: Data, c: int, eval_mask: Tensor, labelled: Tensor) -> Copy:
-        raise NotImplementedError
+        ...
 
     def fit(self, data: Data, train_mask: Tensor, val_mask: Tensor,
             trainer: LayerwiseTrainer | None = None) -> list[StoppingLog]:

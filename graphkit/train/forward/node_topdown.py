@@ -20,6 +20,8 @@ feed information back down without any gradient crossing layers.
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
@@ -56,12 +58,14 @@ class _TopDown(NodeScheme):
         return sf_loss(out[: g.num_real][self.train_mask], out[g.num_real:],
                        self.data.y[self.train_mask], self.temperature)
 
+    @abstractmethod
     def _time_step(self, states: list[Tensor], optimizers: list, trainer: LayerwiseTrainer
                    ) -> tuple[list[Tensor], float]:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def _init_states(self) -> list[Tensor]:
-        raise NotImplementedError
+        ...
 
     def fit(self, data: Data, train_mask: Tensor, val_mask: Tensor,
             trainer: LayerwiseTrainer | None = None) -> list[StoppingLog]:
