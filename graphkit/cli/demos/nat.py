@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import time
 
-import torch
-
-from graphkit.data import load
-from graphkit.data.temporal import chronological_split
+from graphkit.cli.demos._temporal import temporal_sbm_demo_data
 from graphkit.temporal import NAT, fit
 from graphkit.train import seed_everything
 
@@ -24,23 +21,16 @@ __all__ = ["run"]
 def run(device: str = "cpu", seed: int = 0) -> list[dict]:
     """Train NAT with and without caches; one transductive and one inductive row each."""
     rows = []
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        data = load("temporal-sbm", num_nodes=200, num_events=3000, seed=seed)
-        split = chronological_split(data, seed=seed)
-        label = f"temporal-sbm ({data.num_events} events)"
-        for name, sizes in (("NAT", (1, 16, 8)), ("NAT (no caches)", (0, 0, 0))):
-            t0 = time.perf_counter()
-            seed_everything(seed)
-            model = NAT(data.num_nodes, sizes=sizes, out_channels=64, seed=seed).to(device)
-            out = fit(model, data, split, epochs=2, batch_size=100, lr=1e-3, seed=seed)
-            seconds = time.perf_counter() - t0
-            rows.append({"method": name, "dataset": label, "metric": "test_ap",
-                         "value": out.test.ap, "seconds": seconds})
-            if out.test_inductive is not None:
-                rows.append({"method": name, "dataset": label, "metric": "test_ap_inductive",
-                             "value": out.test_inductive.ap, "seconds": seconds})
-    finally:
-        torch.set_num_threads(threads)
+    data, split, label = temporal_sbm_demo_data(seed)
+    for name, sizes in (("NAT", (1, 16, 8)), ("NAT (no caches)", (0, 0, 0))):
+        t0 = time.perf_counter()
+        seed_everything(seed)
+        model = NAT(data.num_nodes, sizes=sizes, out_channels=64, seed=seed).to(device)
+        out = fit(model, data, split, epochs=2, batch_size=100, lr=1e-3, seed=seed)
+        seconds = time.perf_counter() - t0
+        rows.append({"method": name, "dataset": label, "metric": "test_ap",
+                     "value": out.test.ap, "seconds": seconds})
+        if out.test_inductive is not None:
+            rows.append({"method": name, "dataset": label, "metric": "test_ap_inductive",
+                         "value": out.test_inductive.ap, "seconds": seconds})
     return rows
