@@ -1,0 +1,156 @@
+"""Every method on every available device.
+
+Each model runs in float32 on the device under test and is compared with a float64 copy of the
+same weights on the CPU, so the check is a real one on a CPU-only machine too (single against
+double precision) and, where CUDA is present, also covers the CUDA kernels and device
+placement. Training entry points run a few steps on the device and must keep every tensor
+there and return finite results.
+"""
+
+import copy
+
+import pytest
+import torch
+from torch_geometric.data import Data
+
+from graphkit.data import load
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.fixture(params=DEVICES)
+def device(request) -> torch.device:
+    return torch.device(request.param)
+
+
+@pytest.fixture(scope="module")
+def cora_like() -> Data:
+    """A 3-class contextual SBM: small, connected enough, with informative features."""
+    return load("csbm", num_nodes=120, num_features=16, seed=0)
+
+
+def _assert_matches_float64(model: torch.nn.Module, args: tuple, device: torch.device,
+                            atol: float = 1e-4) -> torch.Tensor:
+    """Evaluate ``model`` in float32 on ``device`` and in float64 on the CPU; compare."""
+    model = model.eval()
+    ref_model = copy.deepcopy(model).double()
+    ref_args = tuple(a.double() if a.is_floating_point() else a for a in args)
+    with torch.no_grad():
+        ref = ref_model(*ref_args)
+        out = model.to(device)(*(a.to(device) for a in args))
+    assert out.device.type == device.type
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out.cpu().double(), ref, atol=atol, rtol=1e-4)
+    return out
+
+
+def test_dagnn(cora_like, device):
+    from graphkit.nn import DAGNN
+
+    torch.manual_seed(0)
+    model = DAGNN(16, 32, 3, K=10, dropout=0.5)
+    _assert_matches_float64(model, (cora_like.x, cora_like.edge_index), device)
+
+
+def test_sgc_and_appnp_air(cora_like, device):
+    from graphkit.nn import APPNPAIR, SGCAIR
+    from graphkit.nn.hop_features import normalized_adjacency, propagate_hops
+
+    adj = normalized_adjacency(cora_like.edge_index.to(device), cora_like.num_nodes)
+    ref_adj = normalized_adjacency(cora_like.edge_index, cora_like.num_nodes, dtype=torch.float64)
+    hops = propagate_hops(cora_like.x.to(device), adj, 6)
+    ref_hops = propagate_hops(cora_like.x.double(), ref_adj, 6)
+    torch.testing.assert_close(hops.cpu().double(), ref_hops, atol=1e-5, rtol=1e-5)
+    torch.manual_seed(0)
+    _assert_matches_float64(SGCAIR(16, 3, hidden_channels=32, num_layers=2), (ref_hops.float(),),
+                            device)
+    _assert_matches_float64(APPNPAIR(16, 32, 3, K=6), (cora_like.x, cora_like.edge_index), device)
+
+
+def test_hypergraph_teacher_and_student(device):
+    from graphkit.nn import HGNN, HGNNP, LightHGNN
+
+    data = load("hsbm", num_nodes=90, num_hyperedges=40, seed=0)
+    torch.manual_seed(0)
+    for cls in (HGNN, HGNNP):
+        _assert_matches_float64(cls(data.num_features, 16, 3), (data.x, data.hyperedge_index),
+                                device)
+    _assert_matches_float64(LightHGNN(data.num_features, 16, 3), (data.x,), device)
+
+
+def test_degree_power_gcn(cora_like, device):
+    from graphkit.nn import DegreePowerGCNConv
+
+    torch.manual_seed(0)
+    conv = DegreePowerGCNConv(16, 8, alpha=-0.3)
+    _assert_matches_float64(conv, (cora_like.x, cora_like.edge_index), device)
+
+
+def test_quantised_gnn(cora_like, device):
+    from graphkit.nn.quant import QuantGNN, uniform_specs
+
+    torch.manual_seed(0)
+    # 32-bit formats: the fake-quantised path itself, compared across precisions
+    model = QuantGNN(16, uniform_specs("gcn", 16, 3, weight_bits=32, act_bits=32))
+    _assert_matches_float64(model, (cora_like.x, cora_like.edge_index), device)
+    q = QuantGNN(16, uniform_specs("sage", 16, 3, weight_bits=4, act_bits=8)).eval()
+    with torch.no_grad():
+        out = q.to(device)(cora_like.x.to(device), cora_like.edge_index.to(device))
+        ref = q.cpu()(cora_like.x, cora_like.edge_index)
+    # codes are exact integers on every device: only the float accumulation order differs
+    torch.testing.assert_close(out.cpu(), ref, atol=1e-4, rtol=1e-4)
+
+
+def test_lpgnas_search_runs_on_device(cora_like, device):
+    from graphkit.nn.quant import SearchSpace, search
+
+    res = search(cora_like, gamma=0.1, space=SearchSpace(hidden=(4, 8), act_bits=(4, 8)),
+                 epochs=3, device=device)
+    assert len(res.specs) == 2 and len(res.history) == 3
+    assert all(abs(sum(p) - 1.0) < 1e-5 for p in res.probs.values())
+
+
+@pytest.mark.parametrize("scheme", ["sf", "bp"])
+def test_forward_learning_trains_on_device(cora_like, device, scheme):
+    from graphkit.train.forward import LayerwiseTrainer, node_model
+
+    data = cora_like.to(device)
+    n = data.num_nodes
+    part = torch.arange(n, device=device) % 4
+    train, val, test = part <= 1, part == 2, part == 3
+    torch.manual_seed(0)
+    net = node_model(scheme, "gcn", 16, 16, 3, num_layers=2).to(device)
+    net.fit(data, train, val, LayerwiseTrainer(epochs=4, patience=2, val_every=1))
+    scores = net.predict(test)
+    assert scores.device.type == device.type and torch.isfinite(scores).all()
+    assert all(p.device.type == device.type for p in net.parameters())
+
+
+@pytest.mark.parametrize("name", ["nat", "tgn", "tgn-memory+pres"])
+def test_temporal_models_train_on_device(device, name):
+    from graphkit.data.temporal import chronological_split
+    from graphkit.temporal import NAT, PRES, TGN, MemoryTGN, fit
+
+    data = load("temporal-sbm", num_nodes=40, num_events=500, seed=3)
+    split = chronological_split(data, seed=0)
+    torch.manual_seed(0)
+    d = data.msg.size(-1)
+    model = {
+        "nat": lambda: NAT(data.num_nodes, msg_dim=d),
+        "tgn": lambda: TGN(data.num_nodes, d, memory_dim=8, time_dim=4, embedding_dim=8),
+        "tgn-memory+pres": lambda: PRES(MemoryTGN(data.num_nodes, d, memory_dim=8, time_dim=4,
+                                                  embedding_dim=8, num_neighbors=3)),
+    }[name]().to(device)
+    out = fit(model, data, split, epochs=1, batch_size=100, lr=1e-3, patience=None, seed=0)
+    assert 0.0 <= out.test.ap <= 1.0 and torch.isfinite(out.test_pos).all()
+    assert all(t.device.type == device.type for t in model.parameters())
+
+
+def test_stable_defence_on_device(device):
+    from graphkit.robust import STABLE, STABLEConfig
+
+    data = load("csbm", num_nodes=80, num_features=12, seed=1)
+    cfg = STABLEConfig(max_embedding_epochs=5, epochs=5, k=2)
+    model = STABLE(cfg, device=device).fit(data)
+    logits = model.predict_logits()
+    assert logits.shape == (80, int(data.y.max()) + 1) and torch.isfinite(logits).all()
