@@ -144,6 +144,7 @@ def train_node_classifier(
     device: str | torch.device = "cpu",
     forward: Callable[[torch.nn.Module, Data], Tensor] | None = None,
     loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
+    train_loss_fn: Callable[[Tensor, Data], Tensor] | None = None,
     split: int | None = None,
     restore_best: bool = True,
     verbose: bool | int = False,
@@ -187,6 +188,11 @@ def train_node_classifier(
             signature. (default: ``model(data.x, data.edge_index)``)
         loss_fn (callable, optional): ``loss_fn(scores[mask], y[mask])``.
             (default: :func:`torch.nn.functional.cross_entropy`)
+        train_loss_fn (callable, optional): ``train_loss_fn(scores, data)``, the objective of
+            the training step from the scores of *all* nodes and the data (on ``device``), for
+            losses that also use unlabelled nodes (e.g. distillation); it replaces
+            ``loss_fn(scores[train], y[train])`` in the step only, evaluation still uses
+            ``loss_fn``. (default: :obj:`None`)
         split (int, optional): column of 2-D masks to use.
         restore_best (bool): load the weights of the selected epoch into ``model`` at the end.
             (default: :obj:`True`)
@@ -219,7 +225,10 @@ def train_node_classifier(
         model.train()
         optimizer.zero_grad()
         out = forward(model, data)
-        loss = loss_fn(out[masks["train"]], y[masks["train"]])
+        if train_loss_fn is not None:
+            loss = train_loss_fn(out, data)
+        else:
+            loss = loss_fn(out[masks["train"]], y[masks["train"]])
         loss.backward()
         optimizer.step()
         if device.type == "cuda":

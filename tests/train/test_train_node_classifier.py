@@ -99,6 +99,22 @@ def test_custom_forward_loss_and_optimizer(two_blobs):
     assert result.epochs_run == 5
 
 
+def test_train_loss_fn_gets_all_scores_and_replaces_the_step_loss(two_blobs):
+    values = []
+
+    def objective(out, data):  # trains on the test labels only: the default would never see them
+        assert out.size(0) == data.num_nodes == two_blobs.num_nodes
+        loss = torch.nn.functional.cross_entropy(out[data.test_mask], data.y[data.test_mask])
+        values.append(float(loss))
+        return loss
+
+    result = train_node_classifier(_model(two_blobs), two_blobs, epochs=20,
+                                   train_loss_fn=objective)
+    assert [h["loss"] for h in result.history] == values and len(values) == 20
+    last = result.history[-1]  # evaluation losses are still the per-split loss_fn
+    assert last["test_loss"] < values[0] and last["train_loss"] != last["loss"]
+
+
 def test_without_test_mask_reports_nan(two_blobs):
     del two_blobs.test_mask
     result = train_node_classifier(_model(two_blobs), two_blobs, epochs=3)
