@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from torch_geometric.data import Data
 
 from graphkit.data.hypergraph import add_singleton_hyperedges, hyperedge_index_from_list
 from graphkit.nn import HGNN, LightHGNN
@@ -181,17 +182,18 @@ def test_loss_object_mixes_ce_and_kd(logits):
     s, t = logits
     y = torch.tensor([0, 1, 2, 3, 0, 1, 2])
     train = torch.tensor([True, True, False, False, False, False, True])
-    loss = LightHGNNLoss(t, train, lamb=0.25, tau=1.0)
+    data = Data(y=y, train_mask=train)
+    loss = LightHGNNLoss(t, lamb=0.25, tau=1.0)
     ce = torch.nn.functional.cross_entropy(s[train], y[train])
     expected = 0.25 * ce + 0.75 * distillation_loss(s, t)
-    torch.testing.assert_close(loss(s, y), expected)
-    # Fewer rows than vertices (a validation split): plain cross-entropy.
-    torch.testing.assert_close(loss(s[:3], y[:3]),
-                               torch.nn.functional.cross_entropy(s[:3], y[:3]))
+    torch.testing.assert_close(loss(s, data), expected)
+    torch.testing.assert_close(LightHGNNLoss(t)(s, data), distillation_loss(s, t))  # lamb = 0
+    with pytest.raises(ValueError, match="every vertex"):
+        loss(s[:3], data)
     with pytest.raises(ValueError, match="lamb"):
-        LightHGNNLoss(t, train, lamb=2.0)
+        LightHGNNLoss(t, lamb=2.0)
     with pytest.raises(ValueError, match="hyperedge_index"):
-        LightHGNNLoss(t, train, reliability=torch.ones(2))
+        LightHGNNLoss(t, reliability=torch.ones(2))
 
 
 @pytest.mark.parametrize("plus", [False, True])

@@ -322,20 +322,29 @@ def production_split(train_mask: Tensor, val_mask: Tensor, test_mask: Tensor,
 
 
 class LightHGNNLoss:
-    r"""The student's training loss :math:`\lambda\mathcal{L}_{CE} + (1-\lambda)
-    (\mathcal{L}_{KD} + \mathcal{L}_{HKD})` as a ``loss_fn`` for
+    r"""The student's training objective :math:`\lambda\mathcal{L}_{CE} + (1-\lambda)
+    (\mathcal{L}_{KD} + \mathcal{L}_{HKD})` as a ``train_loss_fn(scores, data)`` for
     :func:`graphkit.train.train_node_classifier`.
 
-    The distillation terms cover every vertex, so :func:`distill` trains with all vertices as
-    the loop's training split; this object takes the labelled rows (``train_mask``) for the
-    cross-entropy itself. Called with fewer rows than vertices (the loop's validation and test
-    evaluations) it returns the plain cross-entropy. The hyperedge term is present when
-    ``reliability`` is given (LightHGNN+): each call draws a fresh hyperedge sample
-    :math:`\text{mask}_e \sim \text{Bernoulli}(r_e)`.
+    The distillation terms cover every vertex (``scores`` of all vertices, as the official
+    code); the cross-entropy covers the labelled vertices ``data.train_mask`` with labels
+    ``data.y``. The hyperedge term is present when ``reliability`` is given (LightHGNN+): each
+    call draws a fresh hyperedge sample :math:`\text{mask}_e \sim \text{Bernoulli}(r_e)`.
+
+    Args:
+        teacher_logits (Tensor): ``[N, C]`` frozen teacher logits.
+        lamb (float): weight :math:`\lambda` of the label loss. (default: :obj:`0.0`, the
+            official configuration: pure distillation)
+        tau (float): temperature :math:`\tau`. (default: :obj:`1.0`)
+        mode (str): ``"paper"`` or ``"repo"`` (see the module docstring).
+        hyperedge_index, num_hyperedges: the hypergraph the teacher saw (LightHGNN+).
+        reliability (Tensor, optional): ``[M]`` hyperedge reliabilities
+            (:func:`hyperedge_reliability`); ``None`` for LightHGNN.
+        generator (torch.Generator, optional): for the hyperedge sampling.
     """
 
-    def __init__(self, teacher_logits: Tensor, train_mask: Tensor, lamb: float = 0.0,
-                 tau: float = 1.0, mode: str = "paper", hyperedge_index: Tensor | None = None,
+    def __init__(self, teacher_logits: Tensor, lamb: float = 0.0, tau: float = 1.0,
+                 mode: str = "paper", hyperedge_index: Tensor | None = None,
                  num_hyperedges: int | None = None, reliability: Tensor | None = None,
                  generator: torch.Generator | None = None) -> None:
         _check_mode(mode)
@@ -344,29 +353,29 @@ class LightHGNNLoss:
             raise ValueError(f"lamb must lie in [0, 1], got {lamb}")
         if reliability is not None and hyperedge_index is None:
             raise ValueError("LightHGNN+ (reliability given) needs hyperedge_index")
-        if train_mask.dtype != torch.bool or train_mask.shape != teacher_logits.shape[:1]:
-            raise ValueError("train_mask must be a bool mask with one entry per vertex")
         self.teacher_logits = teacher_logits.detach()
-        self.train_mask = train_mask
         self.lamb, self.tau, self.mode = lamb, tau, mode
         self.hyperedge_index = hyperedge_index
         self.num_hyperedges = num_hyperedges
         self.reliability = reliability
         self.generator = generator
 
-    def __call__(self, scores: Tensor, y: Tensor) -> Tensor:
-        if scores.size(0) != self.teacher_logits.size(0):
-            return F.cross_entropy(scores, y)
+    def __call__(self, scores: Tensor, data: Data) -> Tensor:
+        if scores.shape != self.teacher_logits.shape:
+            raise ValueError(f"scores must cover every vertex like the teacher logits "
+                             f"{list(self.teacher_logits.shape)}, got {list(scores.shape)}")
         t = self.teacher_logits.to(scores.device)
         kd = distillation_loss(scores, t, self.tau, self.mode)
         if self.reliability is not None:
-            mask = torch.bernoulli(self.reliability, generator=self.generator).bool()
+            mask = torch.bernoulli(self.reliability.to(scores.device),
+                                   generator=self.generator).bool()
             kd = kd + hyperedge_distillation_loss(scores, t, self.hyperedge_index,
                                                   self.num_hyperedges, mask, self.tau,
                                                   self.mode)
         if self.lamb == 0.0:
             return kd
-        ce = F.cross_entropy(scores[self.train_mask], y[self.train_mask])
+        train = data.train_mask
+        ce = F.cross_entropy(scores[train], data.y[train])
         return self.lamb * ce + (1.0 - self.lamb) * kd
 
 
@@ -395,15 +404,14 @@ def distill(
     LightHGNN when ``reliability`` is ``None``, LightHGNN+ otherwise (pass the hypergraph the
     teacher saw). The best-validation-accuracy epoch (first strict maximum) is restored, as in
     the official code (Adam, lr 0.01, weight decay 5e-4, 200 epochs, :math:`\\lambda = 0`).
-    The returned ``train_acc`` is over all vertices (the loop's training split); use
-    ``val_acc`` and ``test_acc``.
+    The objective (:class:`LightHGNNLoss`) is the loop's ``train_loss_fn``: it sees every
+    vertex, while the reported accuracies are on ``train_mask`` / ``val_mask`` / ``test_mask``.
     """
-    loss = LightHGNNLoss(teacher_logits, train_mask, lamb, tau, mode, hyperedge_index,
-                         num_hyperedges, reliability)
-    data = Data(x=x, y=y, train_mask=torch.ones_like(train_mask), val_mask=val_mask,
-                num_nodes=x.size(0))
+    loss = LightHGNNLoss(teacher_logits, lamb, tau, mode, hyperedge_index, num_hyperedges,
+                         reliability)
+    data = Data(x=x, y=y, train_mask=train_mask, val_mask=val_mask, num_nodes=x.size(0))
     if test_mask is not None:
         data.test_mask = test_mask
     return train_node_classifier(student, data, lr=lr, weight_decay=weight_decay, epochs=epochs,
                                  selection="val_acc", device=device,
-                                 forward=lambda model, d: model(d.x), loss_fn=loss)
+                                 forward=lambda model, d: model(d.x), train_loss_fn=loss)
