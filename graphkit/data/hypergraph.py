@@ -33,6 +33,7 @@ __all__ = [
     "vertex_to_hyperedge",
     "hyperedge_to_vertex",
     "add_singleton_hyperedges",
+    "unique_hyperedges",
     "clique_expansion",
     "sample_hyperedges",
     "subhypergraph",
@@ -237,6 +238,41 @@ def add_singleton_hyperedges(
     iso = (~covered).nonzero().view(-1)
     extra = torch.stack([iso, torch.arange(m, m + iso.numel(), device=iso.device)])
     return torch.cat([hyperedge_index, extra], dim=1), m + iso.numel()
+
+
+def unique_hyperedges(
+    hyperedge_index: Tensor,
+    num_hyperedges: int | None = None,
+) -> tuple[Tensor, int]:
+    """Merge hyperedges with the same member set into one.
+
+    DHG's ``Hypergraph`` (used by the HGNN and LightHGNN code) stores each distinct hyperedge
+    once (its ``merge_op`` combines their weights, so unit weights stay 1); the HyperGCN
+    co-citation files list some hyperedges several times. The first occurrence of each member
+    set is kept, in order, and renumbered ``0 .. K-1``; hyperedge ids without members are
+    dropped. Returns ``(hyperedge_index, K)``.
+    """
+    hyperedge_index = check_hyperedge_index(hyperedge_index, None, num_hyperedges)
+    device = hyperedge_index.device
+    if hyperedge_index.numel() == 0:
+        return hyperedge_index, 0
+    idx = hyperedge_index.cpu().numpy()
+    order = np.lexsort((idx[0], idx[1]))  # by hyperedge, then vertex
+    v, e = idx[0, order], idx[1, order]
+    edge_ids, starts = np.unique(e, return_index=True)
+    seen: dict[bytes, int] = {}
+    keep = np.zeros(edge_ids.size, dtype=bool)
+    for i, members in enumerate(np.split(v, starts[1:])):
+        key = members.tobytes()
+        if key not in seen:
+            seen[key] = i
+            keep[i] = True
+    new_id = np.full(int(edge_ids.max()) + 1, -1, dtype=np.int64)
+    new_id[edge_ids[keep]] = np.arange(int(keep.sum()))
+    cols = new_id[idx[1]]
+    kept = cols >= 0
+    out = np.stack([idx[0, kept], cols[kept]])
+    return torch.from_numpy(out).to(device), int(keep.sum())
 
 
 def clique_expansion(

@@ -14,6 +14,7 @@ from graphkit.data.hypergraph import (
     incidence_matrix,
     sample_hyperedges,
     subhypergraph,
+    unique_hyperedges,
     vertex_degree,
     vertex_to_hyperedge,
 )
@@ -110,6 +111,23 @@ def test_add_singleton_hyperedges_covers_isolated_vertices(hg):
     assert bool((vertex_degree(fixed, N) > 0).all())
     same, m3 = add_singleton_hyperedges(fixed, N, m2)
     assert m3 == m2 and torch.equal(same, fixed)
+
+
+def test_unique_hyperedges_merges_equal_member_sets_in_first_order():
+    # e1 repeats e0 in another order, e3 repeats e2; id 4 has no members.
+    edges = [[0, 1, 2], [2, 0, 1], [3, 4], [4, 3], [1]]
+    index, m = hyperedge_index_from_list(edges, num_nodes=N)
+    index = index[:, index[1] != 4]  # drop [1]: hyperedge id 4 stays without members
+    out, k = unique_hyperedges(index, m)
+    assert k == 2
+    sets = [sorted(out[0, out[1] == e].tolist()) for e in range(k)]
+    assert sets == [[0, 1, 2], [3, 4]]
+    again, k2 = unique_hyperedges(out, k)  # idempotent
+    assert k2 == k and torch.equal(again, out)
+    empty, k0 = unique_hyperedges(torch.empty(2, 0, dtype=torch.long))
+    assert k0 == 0 and empty.shape == (2, 0)
+    with pytest.raises(ValueError, match="hyperedge id"):
+        unique_hyperedges(index, 3)
 
 
 def test_clique_expansion_equals_offdiagonal_of_HHt(hg):
