@@ -43,7 +43,12 @@ from graphkit.benchmarking import (
     write_report,
 )
 from graphkit.data import load
-from graphkit.data.hypergraph import add_singleton_hyperedges, subhypergraph
+from graphkit.data.hypergraph import (
+    add_singleton_hyperedges,
+    subhypergraph,
+    unique_hyperedges,
+    vertex_degree,
+)
 from graphkit.metrics import accuracy
 from graphkit.nn import HGNN, HGNNP, LightHGNN
 from graphkit.nn.models.lighthgnn import (
@@ -56,7 +61,7 @@ from graphkit.nn.models.lighthgnn import (
 )
 from graphkit.train import seed_everything, train_node_classifier
 
-MODELS = ["hgnn", "hgnnp", "hgnn-pyg", "mlp", "lighthgnn", "lighthgnn+"]
+MODELS = ["hgnn", "hgnnp", "hgnn-pyg", "hgnn-pyg-native", "mlp", "lighthgnn", "lighthgnn+"]
 DATASETS = ["cocitation-cora", "cocitation-citeseer", "coauthorship-cora"]
 
 # Table 1 of the paper (transductive, mean of 5 runs, HGNN teacher for LightHGNN(+)) is not
@@ -64,37 +69,81 @@ DATASETS = ["cocitation-cora", "cocitation-citeseer", "coauthorship-cora"]
 PAPER: list[dict] = []
 
 
+def scale_rows(x: Tensor, scale: Tensor) -> Tensor:
+    """``diag(scale) @ x`` for a dense or sparse CSR ``x``."""
+    if x.layout != torch.sparse_csr:
+        return x * scale.view(-1, 1)
+    crow = x.crow_indices()
+    rows = torch.repeat_interleave(torch.arange(x.size(0), device=x.device), crow.diff())
+    return torch.sparse_csr_tensor(crow, x.col_indices(), x.values() * scale[rows], x.shape,
+                                   check_invariants=False)
+
+
 class PyGHGNN(torch.nn.Module):
-    """Two ``torch_geometric.nn.HypergraphConv`` layers (hidden ReLU + dropout): the peer
-    teacher. ``HypergraphConv`` computes :math:`D_v^{-1} H W D_e^{-1} H^T X \\Theta`."""
+    r"""The peer teacher: :class:`HGNN`'s two-layer network (hidden ReLU + dropout) on
+    ``torch_geometric.nn.HypergraphConv``.
+
+    ``HypergraphConv`` computes :math:`\mathbf{D}_v^{-1}\mathbf{H}\mathbf{W}\mathbf{D}_e^{-1}
+    \mathbf{H}^\top\mathbf{X}\Theta + \mathbf{b}`. With ``symmetric=True`` (the parity
+    peer) each layer is wrapped as :math:`\mathbf{D}_v^{1/2}\,\mathrm{HypergraphConv}
+    (\mathbf{D}_v^{-1/2}\mathbf{X}) + \mathbf{b}`, which is HGNN's
+    :math:`\mathbf{D}_v^{-1/2}\mathbf{H}\mathbf{W}\mathbf{D}_e^{-1}\mathbf{H}^\top
+    \mathbf{D}_v^{-1/2}\mathbf{X}\Theta + \mathbf{b}` (row scaling commutes with
+    :math:`\Theta`); ``symmetric=False`` is PyG's layer as it is. Glorot weights and zero
+    biases, as :class:`~graphkit.nn.conv.HGNNConv`.
+    """
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
-                 dropout: float = 0.5) -> None:
+                 dropout: float = 0.5, symmetric: bool = True) -> None:
         super().__init__()
-        self.dropout = dropout
-        self.conv1 = HypergraphConv(in_channels, hidden_channels)
-        self.conv2 = HypergraphConv(hidden_channels, out_channels)
+        self.dropout, self.symmetric = dropout, symmetric
+        self.conv1 = HypergraphConv(in_channels, hidden_channels, bias=False)
+        self.conv2 = HypergraphConv(hidden_channels, out_channels, bias=False)
+        self.bias1 = torch.nn.Parameter(torch.zeros(hidden_channels))
+        self.bias2 = torch.nn.Parameter(torch.zeros(out_channels))
 
     def reset_parameters(self) -> None:
         self.conv1.reset_parameters()
         self.conv2.reset_parameters()
+        torch.nn.init.zeros_(self.bias1)
+        torch.nn.init.zeros_(self.bias2)
 
-    def embed(self, x: Tensor, hyperedge_index: Tensor, num_hyperedges: int | None = None,
-              ) -> Tensor:
+    def _conv(self, conv: HypergraphConv, x: Tensor, hyperedge_index: Tensor,
+              hyperedge_weight: Tensor, m: int) -> Tensor:
+        if not self.symmetric:
+            return conv(x, hyperedge_index, hyperedge_weight, num_edges=m)
+        d = vertex_degree(hyperedge_index, x.size(0), hyperedge_weight)
+        d_inv = d.pow(-0.5).masked_fill(d == 0, 0.0)
+        out = conv(scale_rows(x, d_inv), hyperedge_index, hyperedge_weight, num_edges=m)
+        return out * d.sqrt().view(-1, 1)
+
+    def embed(self, x: Tensor, hyperedge_index: Tensor, hyperedge_weight: Tensor | None = None,
+              num_hyperedges: int | None = None) -> Tensor:
+        m = int(hyperedge_index[1].max()) + 1 if num_hyperedges is None else num_hyperedges
         # Unit weights passed explicitly: HypergraphConv would build them with x.new_ones,
         # which a sparse x does not support.
-        m = int(hyperedge_index[1].max()) + 1 if num_hyperedges is None else num_hyperedges
-        w = torch.ones(m, device=hyperedge_index.device)
-        return F.relu(self.conv1(x, hyperedge_index, w, num_edges=m))
+        w = torch.ones(m, device=hyperedge_index.device) if hyperedge_weight is None else \
+            hyperedge_weight
+        return F.relu(self._conv(self.conv1, x, hyperedge_index, w, m) + self.bias1)
 
     def forward(self, x: Tensor, hyperedge_index: Tensor, hyperedge_weight: Tensor | None = None,
                 num_hyperedges: int | None = None) -> Tensor:
-        h = F.dropout(self.embed(x, hyperedge_index, num_hyperedges), self.dropout,
-                      self.training)
-        return self.conv2(h, hyperedge_index, hyperedge_weight, num_edges=num_hyperedges)
+        m = int(hyperedge_index[1].max()) + 1 if num_hyperedges is None else num_hyperedges
+        w = torch.ones(m, device=hyperedge_index.device) if hyperedge_weight is None else \
+            hyperedge_weight
+        h = F.dropout(self.embed(x, hyperedge_index, w, m), self.dropout, self.training)
+        return self._conv(self.conv2, h, hyperedge_index, w, m) + self.bias2
 
 
-TEACHERS = {"hgnn": HGNN, "hgnnp": HGNNP, "hgnn-pyg": PyGHGNN}
+class PyGHGNNNative(PyGHGNN):
+    """:class:`PyGHGNN` with PyG's own left normalisation (``symmetric=False``)."""
+
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
+                 dropout: float = 0.5) -> None:
+        super().__init__(in_channels, hidden_channels, out_channels, dropout, symmetric=False)
+
+
+TEACHERS = {"hgnn": HGNN, "hgnnp": HGNNP, "hgnn-pyg": PyGHGNN, "hgnn-pyg-native": PyGHGNNNative}
 
 
 def parse_args():
@@ -115,6 +164,8 @@ def parse_args():
     p.add_argument("--num-train", type=int, default=20, help="training vertices per class")
     p.add_argument("--num-val", type=int, default=100, help="validation vertices per class")
     p.add_argument("--dense", action="store_true", help="keep the features dense")
+    p.add_argument("--keep-duplicates", action="store_true",
+                   help="keep repeated hyperedges (default: merge them, as DHG's Hypergraph)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1: small kernels on a shared CPU run fastest serially)")
     args = p.parse_args()
@@ -123,13 +174,21 @@ def parse_args():
     return args
 
 
-def prepare(name: str, root: str | None) -> Data:
-    """Load, L1-normalise the features and give isolated vertices a singleton hyperedge."""
-    data = load(name, root=root)
+def structure(index: Tensor, num_nodes: int, m: int, args) -> tuple[Tensor, int]:
+    """DHG's ``Hypergraph`` + ``fix_iso_v``: repeated hyperedges merged (unless
+    ``--keep-duplicates``), then a singleton hyperedge for every isolated vertex."""
+    if not args.keep_duplicates:
+        index, m = unique_hyperedges(index, m)
+    return add_singleton_hyperedges(index, num_nodes, m)
+
+
+def prepare(name: str, args) -> Data:
+    """Load, L1-normalise the features and build the hypergraph as :func:`structure`."""
+    data = load(name, root=args.root)
     data = NormalizeFeatures()(copy.copy(data))
     data.x = data.x.float()
-    data.hyperedge_index, data.num_hyperedges = add_singleton_hyperedges(
-        data.hyperedge_index, data.num_nodes, data.num_hyperedges)
+    data.hyperedge_index, data.num_hyperedges = structure(
+        data.hyperedge_index, data.num_nodes, data.num_hyperedges, args)
     return data
 
 
@@ -233,14 +292,14 @@ def run_production(data: Data, args, seed: int) -> dict[str, dict[str, float]]:
     obs = split.observed
     sub_index, sub_m, _ = subhypergraph(obs, data.hyperedge_index, data.num_nodes,
                                         data.num_hyperedges)
+    sub_index, sub_m = structure(sub_index, obs.numel(), sub_m, args)
     n_tr, n_va = int(train.sum()), int(val.sum())
     masks = torch.zeros(3, obs.numel(), dtype=torch.bool)
     masks[0, :n_tr], masks[1, n_tr:n_tr + n_va], masks[2, n_tr + n_va:] = True, True, True
     observed = Data(x=features(data.x[obs], args), y=data.y[obs], hyperedge_index=sub_index,
                     num_hyperedges=sub_m, train_mask=masks[0], val_mask=masks[1],
                     test_mask=masks[2], num_nodes=obs.numel())
-    # Every vertex has a hyperedge (singletons added) and a hyperedge with an observed member
-    # is kept, so no observed vertex becomes isolated.
+    # structure() gives every observed vertex left without a hyperedge a singleton (fix_iso_v).
     observed = observed.to(args.device)
     data.x = features(data.x, args)
     full = data.to(args.device)
@@ -289,7 +348,7 @@ def main() -> None:
     rows: list = []
     runner = run_transductive if args.setting == "transductive" else run_production
     for name in args.dataset:
-        base = prepare(name, args.root)
+        base = prepare(name, args)
         results: dict[str, list[dict[str, float]]] = {k: [] for k in args.model}
         with measure(args.device) as m:
             for r in range(args.runs):

@@ -2,13 +2,16 @@
 
 For each size in ``--vertices`` (the paper's 55,000 by default) a hypergraph stochastic block
 model (``graphkit.data.load("hsbm")``) is generated; the PyG ``HypergraphConv`` teacher
-(``hgnn-pyg``), graphkit's :class:`~graphkit.nn.HGNN` (``hgnn``; ``hgnn-cached`` reuses its
-cached normalisation) and the LightHGNN students distilled from ``hgnn`` are trained (hidden
-32 for teachers; ``--hidden`` (128) for ``lighthgnn``, 32 for ``lighthgnn-h32``) and timed:
-full-graph forward passes in eval mode under ``torch.no_grad()``, the systems interleaved
-round-robin, the median over ``--repeats``. ``end2end`` rows add, for the teachers, building
-``hyperedge_index`` from the plain list of hyperedges (the student needs no structure).
-``speedup`` rows divide a teacher's median latency by the student's.
+(``hgnn-pyg``: PyG's layer as it is, with its own normalisation), graphkit's
+:class:`~graphkit.nn.HGNN` (``hgnn``; ``hgnn-cached`` reuses its cached normalisation) and
+the LightHGNN students distilled from ``hgnn`` are trained (hidden 32 for teachers;
+``--hidden`` (128) for ``lighthgnn``, 32 for ``lighthgnn-h32``) and timed: full-graph forward
+passes in eval mode under ``torch.no_grad()``, the systems interleaved
+round-robin, the median over ``--repeats``; on a CUDA ``--device`` every timed call is bracketed
+by ``torch.cuda.synchronize`` so the time covers the kernels, not just their launch. ``end2end``
+rows add, for the teachers, building ``hyperedge_index`` on the device from the plain list of
+hyperedges (the student needs no structure). ``speedup`` rows divide a teacher's median
+latency by the student's.
 
     python benchmarks/hypergraph_speed.py --vertices 55000 --json out.json
 """
@@ -17,9 +20,10 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
-from hypergraph import PyGHGNN  # the peer teacher, defined once in benchmarks/hypergraph.py
+from hypergraph import PyGHGNNNative  # the PyG peer, defined once in benchmarks/hypergraph.py
 from torch_geometric.data import Data
 
 from graphkit.benchmarking import benchmark_parser, measure, print_table, summarize, write_report
@@ -59,16 +63,28 @@ def hyperedge_lists(index: torch.Tensor, m: int) -> list[list[int]]:
     return [chunk.tolist() for chunk in torch.split(v, sizes)]
 
 
+def synchronizer(device: torch.device) -> Callable[[], None]:
+    """Waits for the device's queued kernels (a no-op on the CPU)."""
+    if device.type == "cuda":
+        return lambda: torch.cuda.synchronize(device)
+    return lambda: None
+
+
 @torch.no_grad()
-def latency(fns: dict[str, callable], repeats: int) -> dict[str, list[float]]:
-    """Seconds per call of each function, interleaved round-robin after one warm-up call."""
+def latency(fns: dict[str, Callable[[], object]], repeats: int,
+            device: torch.device) -> dict[str, list[float]]:
+    """Seconds per call of each function, interleaved round-robin after one warm-up call;
+    the device is synchronised before the clock starts and before it stops."""
+    sync = synchronizer(device)
     for fn in fns.values():
         fn()
     times: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
+            sync()
             t0 = time.perf_counter()
             fn()
+            sync()
             times[name].append(time.perf_counter() - t0)
     return times
 
@@ -81,24 +97,31 @@ def train_models(d: Data, args) -> tuple[dict[str, torch.nn.Module], dict[str, f
     """Train both teachers, then distil ``hgnn`` into the two students."""
     c = int(d.y.max()) + 1
     models, train_s = {}, {}
-    for key, cls in (("hgnn-pyg", PyGHGNN), ("hgnn", HGNN)):
+    for key, cls in (("hgnn-pyg", PyGHGNNNative), ("hgnn", HGNN)):
         models[key] = cls(d.num_features, args.teacher_hidden, c)
-        with measure() as tm:
-            train_node_classifier(models[key], d, epochs=args.epochs, forward=fwd)
+        with measure(args.device) as tm:
+            train_node_classifier(models[key], d, epochs=args.epochs, forward=fwd,
+                                  device=args.device)
         train_s[key] = tm.seconds
         models[key].eval()
     with torch.no_grad():
         z = fwd(models["hgnn"], d)
     for key, hid in (("lighthgnn", args.hidden), ("lighthgnn-h32", 32)):
         models[key] = LightHGNN(d.num_features, hid, c)
-        with measure() as tm:
+        with measure(args.device) as tm:
             distill(models[key], d.x, d.y, z, d.train_mask, d.val_mask, d.test_mask,
-                    epochs=args.epochs)
+                    epochs=args.epochs, device=args.device)
         train_s[key] = tm.seconds
         models[key].eval()
-    models["hgnn-cached"] = HGNN(d.num_features, args.teacher_hidden, c, cached=True).eval()
+    models["hgnn-cached"] = HGNN(d.num_features, args.teacher_hidden, c, cached=True)
     models["hgnn-cached"].load_state_dict(models["hgnn"].state_dict())
+    models["hgnn-cached"].to(args.device).eval()
     return models, train_s
+
+
+def device_name(device: torch.device) -> str:
+    """The accelerator's name (``torch.cuda.get_device_name``) or ``"cpu"``."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
 
 
 def run_size(n: int, args) -> list:
@@ -110,10 +133,11 @@ def run_size(n: int, args) -> list:
     index, m = add_singleton_hyperedges(data.hyperedge_index, n, data.num_hyperedges)
     tr, va, te = split_per_class(data.y, 20, 100,
                                  generator=torch.Generator().manual_seed(args.seed))
+    device = torch.device(args.device)
     d = Data(x=data.x.float(), y=data.y, hyperedge_index=index, num_hyperedges=m,
-             train_mask=tr, val_mask=va, test_mask=te, num_nodes=n)
+             train_mask=tr, val_mask=va, test_mask=te, num_nodes=n).to(device)
     models, train_s = train_models(d, args)
-    x = d.x
+    x, index, te = d.x, d.hyperedge_index, d.test_mask
 
     def call(key: str, end2end: bool = False):
         if key.startswith("lighthgnn"):
@@ -122,20 +146,21 @@ def run_size(n: int, args) -> list:
             return lambda: models[key](x, index, num_hyperedges=m)
 
         def end_to_end():  # build the structure from the plain hyperedge list, then run
-            built, mm = hyperedge_index_from_list(edges, num_nodes=n)
+            built, mm = hyperedge_index_from_list(edges, num_nodes=n, device=device)
             built, mm = add_singleton_hyperedges(built, n, mm)
             return models[key](x, built, num_hyperedges=mm)
         return end_to_end
 
     timed = ["hgnn-pyg", "hgnn", "hgnn-cached", "lighthgnn", "lighthgnn-h32"]
-    with measure() as tm:
-        times = latency({k: call(k) for k in timed}, args.repeats)
+    with measure(args.device) as tm:
+        times = latency({k: call(k) for k in timed}, args.repeats, device)
         times_e2e = latency({k: call(k, end2end=True) for k in ("hgnn-pyg", "hgnn")},
-                            max(3, args.repeats // 4))
+                            max(3, args.repeats // 4), device)
     med = {k: statistics.median(v) for k, v in times.items()}
     med_e2e = {k: statistics.median(v) for k, v in times_e2e.items()}
     extra = {"vertices": n, "hyperedges": m, "features": d.num_features,
-             "threads": torch.get_num_threads(), "repeats": args.repeats}
+             "threads": torch.get_num_threads(), "repeats": args.repeats,
+             "device": device_name(device)}
     rows = []
     for k, v in times.items():
         rows.append(summarize(k, name, "latency_ms", [1e3 * t for t in v], tm.seconds,
