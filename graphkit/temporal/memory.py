@@ -11,7 +11,11 @@ the identity message
 
 messages pending at a node are aggregated (``"last"``: the latest one; ``"mean"``: their mean)
 and the memory is updated by a recurrent cell, :math:`s_i \leftarrow \mathrm{GRU}(\bar m_i, s_i)`
-(TGN, APAN) or :math:`\mathrm{RNN}(\bar m_i, s_i)` (JODIE).
+(TGN, APAN) or :math:`\mathrm{RNN}(\bar m_i, s_i)` (JODIE). The time encoding starts, as in
+TGN's code, at the frequencies :math:`w_k = 10^{-9k/(d-1)}` and phase :math:`b = 0`, so
+:math:`\cos(w \Delta t)` resolves time gaps from seconds to decades (PyG's default uniform
+initialisation of :math:`w` turns gaps of :math:`10^5` seconds into noise); both stay
+learnable.
 
 As in TGN, a node's pending messages are those of the last batch it took part in; they are
 applied (with gradient, so the updater learns from the link loss) whenever the node's memory
@@ -105,7 +109,10 @@ class TemporalMemory(torch.nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        self.time_enc.reset_parameters()
+        with torch.no_grad():
+            freq = 10.0 ** -torch.linspace(0, 9, self.time_dim)
+            self.time_enc.lin.weight.copy_(freq.view(-1, 1))
+            self.time_enc.lin.bias.zero_()
         self.updater.reset_parameters()
         self.reset_state()
 

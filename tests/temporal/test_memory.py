@@ -79,3 +79,12 @@ def test_bad_inputs():
         mem.update_state(torch.tensor([0]), torch.tensor([1]), torch.tensor([1]), torch.ones(1, 2))
     with pytest.raises(ValueError, match="node ids"):
         mem.update_state(torch.tensor([0]), torch.tensor([9]), torch.tensor([1]), torch.ones(1, 3))
+
+
+def test_time_encoding_starts_at_tgn_frequencies():
+    mem = _mem()
+    w = mem.time_enc.lin.weight.view(-1)
+    torch.testing.assert_close(w, 10.0 ** -torch.linspace(0, 9, 2))
+    assert mem.time_enc.lin.bias.abs().max() == 0
+    # a gap of 1e5 seconds maps to cos(1e5 * w): the slowest frequency still resolves it
+    assert mem.time_enc(torch.tensor([1e5]))[0, -1] > 0.99
