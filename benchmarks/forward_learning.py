@@ -204,11 +204,15 @@ def memory_worker(scheme: str, name: str, args) -> dict:
             trainer.step(net.gnn, optimizer, F.cross_entropy(out[train], data.y[train]))
 
     epoch()  # warm-up: optimiser state and lazily built caches are allocated here
+    cuda = torch.device(args.device).type == "cuda"
     base = rss_mb()
+    base_cuda = torch.cuda.memory_allocated(args.device) / 2**20 if cuda else None
     with measure(args.device) as m:
         epoch()
     return {"peak_rss_mb": m.peak_rss_mb, "epoch_rss_mb": m.peak_rss_mb - base,
-            "peak_cuda_mb": m.peak_cuda_mb, "seconds": m.seconds}
+            "peak_cuda_mb": m.peak_cuda_mb, "resident_cuda_mb": base_cuda,
+            "epoch_cuda_mb": None if base_cuda is None else m.peak_cuda_mb - base_cuda,
+            "seconds": m.seconds}
 
 
 def memory(args) -> list:
@@ -223,14 +227,20 @@ def memory(args) -> list:
                 cmd += ["--root", args.root]
             proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
             out[scheme] = json.loads(proc.stdout.strip().splitlines()[-1])
-        key = "peak_cuda_mb" if out["sf"]["peak_cuda_mb"] is not None else "epoch_rss_mb"
+        cuda = out["sf"]["peak_cuda_mb"] is not None
+        key = "peak_cuda_mb" if cuda else "epoch_rss_mb"
         ratio = out["sf"][key] / out["bp"][key]
+        ratios = {"sf_over_bp": ratio}
+        if cuda:  # the part allocated by the epoch itself, above data, weights, optimiser state
+            sf_mb, bp_mb = out["sf"]["epoch_cuda_mb"], out["bp"]["epoch_cuda_mb"]
+            ratios["sf_over_bp_epoch_cuda"] = sf_mb / bp_mb
         for scheme in ("bp", "sf"):
             o = out[scheme]
             rows.append(summarize(f"{scheme} (gcn, one epoch)", name, f"memory_{key}", [o[key]],
-                                  o["seconds"], o["peak_rss_mb"], sf_over_bp=ratio,
-                                  peak_cuda_mb=o["peak_cuda_mb"], epoch_rss_mb=o["epoch_rss_mb"]))
-        print(f"{name}: sf / bp {key} = {ratio:.3f}")
+                                  o["seconds"], o["peak_rss_mb"], **ratios,
+                                  **{k: o[k] for k in ("peak_cuda_mb", "resident_cuda_mb",
+                                                       "epoch_cuda_mb", "epoch_rss_mb")}))
+        print(f"{name}: sf / bp " + ", ".join(f"{k} {v:.3f}" for k, v in ratios.items()))
     return rows
 
 

@@ -82,10 +82,12 @@ class BackpropNode(NodeScheme):
         trainer = trainer or LayerwiseTrainer()
         self.data, self.train_mask = data, train_mask
         optimizer = trainer.optimizer(self.gnn)
+        train_idx = train_mask.nonzero().view(-1)  # index, not mask: no device sync per step
+        y_train = data.y[train_idx]
 
-        def epoch() -> float:
+        def epoch() -> Tensor:
             out = self.gnn(data.x, data.edge_index)
-            loss = F.cross_entropy(out[train_mask], data.y[train_mask])
+            loss = F.cross_entropy(out[train_idx], y_train)
             return trainer.step(self.gnn, optimizer, loss)
 
         def score() -> float:

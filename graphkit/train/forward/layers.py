@@ -84,7 +84,8 @@ class ForwardLayer(nn.Module):
         sparse_input (bool): pass a mostly-zero input that needs no gradient (bag-of-words
             features) to the convolution as a sparse CSR matrix; the result is the same, the
             first linear map much cheaper. Only for convolutions that apply their linear map
-            before propagating (:data:`SPARSE_INPUT_MODELS`). (default: :obj:`False`)
+            before propagating (:data:`SPARSE_INPUT_MODELS`), and only on the CPU (on a GPU the
+            dense product is cheap and the input stays dense). (default: :obj:`False`)
 
     Shapes:
         - **input:** node features :math:`(|\mathcal{V}|, F_{in})`, edge indices
@@ -107,7 +108,8 @@ class ForwardLayer(nn.Module):
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         if self.normalize:
             x = l2_normalize_rows(x)
-        if self.sparse_input and not x.requires_grad and x.layout == torch.strided:
+        if (self.sparse_input and x.device.type == "cpu" and not x.requires_grad
+                and x.layout == torch.strided):
             if int(torch.count_nonzero(x)) < 0.2 * x.numel():
                 with warnings.catch_warnings():  # "sparse CSR support is in beta"
                     warnings.simplefilter("ignore", UserWarning)

@@ -84,7 +84,7 @@ class ForwardLink(nn.Module):
         """Train layer ``l`` on its frozen input; validate with the mean over layers ``<= l``."""
         optimizer = trainer.optimizer(layer)
 
-        def epoch() -> float:
+        def epoch() -> Tensor:
             h = layer(inp, train.edge_index)
             return trainer.step(layer, optimizer,
                                 link_loss(h, train.edge_label_index, train.edge_label))
@@ -132,7 +132,7 @@ class BackpropLink(nn.Module):
         trainer = trainer or LayerwiseTrainer()
         optimizer = trainer.optimizer(self.gnn)
 
-        def epoch() -> float:
+        def epoch() -> Tensor:
             h = self.gnn(train.x, train.edge_index)
             return trainer.step(self.gnn, optimizer,
                                 link_loss(h, train.edge_label_index, train.edge_label))

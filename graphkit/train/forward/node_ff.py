@@ -90,7 +90,7 @@ class _ForwardForward(NodeScheme):
             raise ValueError(f"data has more classes than num_classes={self.num_classes}")
         trainer = trainer or LayerwiseTrainer()
         self.data, self.train_mask = data, train_mask
-        train = train_mask.nonzero().view(-1)
+        train = self._train_idx = train_mask.nonzero().view(-1)
         wrong = wrong_classes(data.y[train], self.num_classes, self.num_negs)
         # every copy holds (normalised input of the current layer, edges)
         pos = self._normalised(self._positive(data, train_mask))
@@ -122,9 +122,9 @@ class _ForwardForward(NodeScheme):
     def _train_outputs(self, layer: ForwardLayer, pos: Copy, negs: list[Copy]
                        ) -> tuple[Tensor, list[Tensor]]:
         """Layer outputs at the training nodes of the positive and every negative copy."""
-        n, train = self.data.num_nodes, self.train_mask
-        hp = layer(pos[0].detach(), pos[1])[:n][train]
-        return hp, [layer(x.detach(), ei)[:n][train] for x, ei in negs]
+        train = self._train_idx  # real node ids come first in every copy
+        hp = layer(pos[0].detach(), pos[1])[train]
+        return hp, [layer(x.detach(), ei)[train] for x, ei in negs]
 
     def _fit_layer(self, layer: ForwardLayer, pos: Copy, negs: list[Copy], cands: list[Copy],
                    val_good: Tensor, val_mask: Tensor, trainer: LayerwiseTrainer
@@ -133,7 +133,7 @@ class _ForwardForward(NodeScheme):
         n, y = self.data.num_nodes, self.data.y
         optimizer = trainer.optimizer(layer)
 
-        def epoch() -> float:
+        def epoch() -> Tensor:
             hp, hn = self._train_outputs(layer, pos, negs)
             return trainer.step(layer, optimizer, ff_loss(hp, hn, self.theta))
 

@@ -96,10 +96,12 @@ class SingleForward(NodeScheme):
         graph, train_mask, y = self.graph, self.train_mask, self.data.y
         n = graph.num_real
         optimizer = trainer.optimizer(layer)
+        train_idx = train_mask.nonzero().view(-1)  # index, not mask: no device sync per step
+        y_train = y[train_idx]
 
-        def epoch() -> float:
+        def epoch() -> Tensor:
             out = layer(inp, graph.edge_index)
-            loss = sf_loss(out[:n][train_mask], out[n:], y[train_mask], self.temperature)
+            loss = sf_loss(out[train_idx], out[n:], y_train, self.temperature)
             return trainer.step(layer, optimizer, loss)
 
         def score() -> float:

@@ -6,9 +6,11 @@ local optimisation step on the SF loss (:mod:`~graphkit.train.forward.node_sf`),
 feed information back down without any gradient crossing layers.
 
 * **Top2Loss**: the embedding scored by layer :math:`l`'s loss is the mean of its fresh output
-  and the (detached) outputs of the layers above it at the previous time step,
-  :math:`\bar{\mathbf{h}}^{(l)} = \mathrm{mean}(\mathbf{h}^{(l)}_t, \mathbf{h}^{(l+1)}_{t-1},
-  \dots, \mathbf{h}^{(L)}_{t-1})`; gradient norms are clipped to 1.
+  and the (detached, L2-normalised) outputs of the layers above it at the previous time step,
+  :math:`\bar{\mathbf{h}}^{(l)} = \mathrm{mean}(\mathbf{h}^{(l)}_t, \hat{\mathbf{h}}^{(l+1)}_{t-1},
+  \dots, \hat{\mathbf{h}}^{(L)}_{t-1})`; every layer reads the state below it from the previous
+  time step too (all layers update in parallel), and gradient norms are clipped to 1, as in the
+  official ``GNNTop2LossSF``.
 * **Top2Input**: layer :math:`l` reads
   :math:`[\hat{\mathbf{h}}^{(l-1)} \,\|\, \hat{\mathbf{h}}^{(l+1)}]`, the normalised states
   below and above; above the top layer is the label matrix (one-hot for training nodes,
@@ -54,13 +56,12 @@ class _TopDown(NodeScheme):
 
     def _loss(self, out: Tensor) -> Tensor:
         """The SF loss of one layer's output on the training nodes."""
-        g = self.graph
-        return sf_loss(out[: g.num_real][self.train_mask], out[g.num_real:],
-                       self.data.y[self.train_mask], self.temperature)
+        return sf_loss(out[self._train_idx], out[self.graph.num_real:], self._y_train,
+                       self.temperature)
 
     @abstractmethod
     def _time_step(self, states: list[Tensor], optimizers: list, trainer: LayerwiseTrainer
-                   ) -> tuple[list[Tensor], float]:
+                   ) -> tuple[list[Tensor], Tensor]:
         ...
 
     @abstractmethod
@@ -73,12 +74,15 @@ class _TopDown(NodeScheme):
             raise ValueError(f"data has more classes than num_classes={self.num_classes}")
         trainer = trainer or LayerwiseTrainer()
         self.data, self.train_mask = data, train_mask
+        # indices rather than masks in the loss: no device sync per step
+        self._train_idx = train_mask.nonzero().view(-1)
+        self._y_train = data.y[self._train_idx]
         self.graph = augment_training_nodes(self.virtual, data, train_mask)
         optimizers = [trainer.optimizer(layer) for layer in self.layers]
         with torch.no_grad():
             states = self._init_states()
 
-        def epoch() -> float:
+        def epoch() -> Tensor:
             nonlocal states
             states, loss = self._time_step(states, optimizers, trainer)
             return loss
@@ -128,19 +132,19 @@ class SFTop2Loss(_TopDown):
 
     @staticmethod
     def _mixed(l: int, out: Tensor, states: list[Tensor]) -> Tensor:
-        """Mean of layer ``l``'s ``out`` and the states of the layers above it."""
-        return torch.stack([out, *states[l + 1:]]).mean(dim=0)
+        """Mean of layer ``l``'s raw ``out`` and the L2-normalised states of the layers above."""
+        return torch.stack([out, *(l2_normalize_rows(s) for s in states[l + 1:])]).mean(dim=0)
 
     def _time_step(self, states: list[Tensor], optimizers: list, trainer: LayerwiseTrainer
-                   ) -> tuple[list[Tensor], float]:
-        h, new, total = self.graph.x, [], 0.0
+                   ) -> tuple[list[Tensor], Tensor]:
+        inputs = [self.graph.x, *states]  # the previous time step's states: parallel updates
+        upper = [s.detach() for s in states]
+        new, total = [], 0.0
         for l, (layer, opt) in enumerate(zip(self.layers, optimizers)):
-            out = layer(h.detach(), self.graph.edge_index)
-            upper = [s.detach() for s in states]
+            out = layer(inputs[l].detach(), self.graph.edge_index)
             loss = self._loss(self._mixed(l, out, upper))
             total += local_step(layer, opt, loss, self.grad_clip)
-            h = out.detach()
-            new.append(h)
+            new.append(out.detach())
         return new, total
 
     @torch.no_grad()
@@ -228,7 +232,7 @@ class SFTop2Input(_TopDown):
         return new
 
     def _time_step(self, states: list[Tensor], optimizers: list, trainer: LayerwiseTrainer
-                   ) -> tuple[list[Tensor], float]:
+                   ) -> tuple[list[Tensor], Tensor]:
         total = 0.0
 
         def train(l: int, out: Tensor) -> None:

@@ -57,14 +57,18 @@ class StoppingLog:
 
 
 def local_step(module: nn.Module, optimizer: torch.optim.Optimizer, loss: Tensor,
-               grad_clip: float | None = None) -> float:
-    """``zero_grad``, ``backward``, optional gradient-norm clipping of ``module``, ``step``."""
+               grad_clip: float | None = None) -> Tensor:
+    """``zero_grad``, ``backward``, optional gradient-norm clipping of ``module``, ``step``.
+
+    Returns the detached loss as a tensor: reading it as a float would wait for the device at
+    every step.
+    """
     optimizer.zero_grad()
     loss.backward()
     if grad_clip is not None:
         nn.utils.clip_grad_norm_(module.parameters(), grad_clip)
     optimizer.step()
-    return float(loss.detach())
+    return loss.detach()
 
 
 class LayerwiseTrainer:
@@ -93,20 +97,21 @@ class LayerwiseTrainer:
         """A fresh Adam over ``module``'s parameters only."""
         return torch.optim.Adam(module.parameters(), lr=self.lr, weight_decay=self.weight_decay)
 
-    def step(self, module: nn.Module, optimizer: torch.optim.Optimizer, loss: Tensor) -> float:
+    def step(self, module: nn.Module, optimizer: torch.optim.Optimizer, loss: Tensor) -> Tensor:
         """One :func:`local_step` with this trainer's gradient clipping."""
         return local_step(module, optimizer, loss, self.grad_clip)
 
-    def fit(self, module: nn.Module, epoch_fn: Callable[[], float],
+    def fit(self, module: nn.Module, epoch_fn: Callable[[], Tensor | float],
             score_fn: Callable[[], float]) -> StoppingLog:
         """Run ``epoch_fn`` (one epoch of optimisation, returning the loss) up to ``epochs``
         times, validating with ``score_fn`` (higher is better, run under ``no_grad`` in eval
         mode), and restore ``module``'s best checkpoint at the end."""
         stopper = EarlyStopping(self.patience)
         log = StoppingLog()
+        losses: list[Tensor | float] = []  # read as floats once, after training
         for epoch in range(self.epochs):
             module.train()
-            log.losses.append(epoch_fn())
+            losses.append(epoch_fn())
             log.epochs = epoch + 1
             if (epoch + 1) % self.val_every == 0:
                 module.eval()
@@ -116,6 +121,7 @@ class LayerwiseTrainer:
                     log.best_epoch, log.best_score = epoch, score
                 if stopper.step(score, module):
                     break
+        log.losses = [float(v) for v in losses]
         stopper.restore(module)
         module.eval()
         return log
