@@ -9,14 +9,16 @@ scored the same way), the validation AP of the same runs (to choose PRES setting
 looking at the test split) and the mean training time per epoch. A plot of both against the
 batch size is written next to the JSON (``.png``).
 
-PRES settings are given as ``MODE:GAMMA:BETA`` (``--pres-config``, several allowed: a grid).
+PRES settings are given as ``MODE:GAMMA:BETA`` or ``MODE:GAMMA:BETA:learn`` (a learnable
+fusion weight starting at ``GAMMA``) with ``--pres-config`` (several allowed: a grid).
 Runs are independent and may be spread over ``--jobs`` processes (each with ``--threads``
 torch threads); timings taken that way share the machine, so measure speed with ``--jobs 1``.
 
 Rows: ``system`` is ``<model>`` or ``<model>+pres`` (with one PRES setting) or
-``<model>+pres(<mode>,g=<gamma>,b=<beta>)`` (with several), ``dataset`` is
-``<dataset>/bs<B>``, ``metric`` is ``ap``; ``epoch_seconds`` is the mean training time per
-epoch and ``val_ap`` the mean validation AP.
+``<model>+pres(<mode>,g=<gamma>,b=<beta>)`` (with several; ``g=<gamma>~``: learnable),
+``dataset`` is ``<dataset>/bs<B>``, ``metric`` is ``ap``; ``epoch_seconds`` is the mean
+training time per epoch (``epoch_seconds_min`` the fastest epoch, less sensitive to a loaded
+machine) and ``val_ap`` the mean validation AP.
 
 Example::
 
@@ -59,25 +61,32 @@ PAPER = [
 
 @dataclasses.dataclass(frozen=True)
 class PresConfig:
-    """One PRES setting: ``mode``, fusion weight ``gamma``, coherence weight ``beta``."""
+    """One PRES setting: ``mode``, fusion weight ``gamma`` (its start when ``learn``),
+    coherence weight ``beta``."""
 
     mode: str
     gamma: float
     beta: float
+    learn: bool = False
 
     @classmethod
     def parse(cls, text: str) -> PresConfig:
         parts = text.split(":")
-        if len(parts) != 3 or parts[0] not in ("paper", "repo"):
+        if len(parts) not in (3, 4) or parts[0] not in ("paper", "repo") or \
+                parts[3:] not in ([], ["learn"]):
             raise argparse.ArgumentTypeError(
-                f"a PRES setting is MODE:GAMMA:BETA with MODE paper or repo, got {text!r}")
+                "a PRES setting is MODE:GAMMA:BETA[:learn] with MODE paper or repo, got "
+                f"{text!r}")
         try:
-            return cls(parts[0], float(parts[1]), float(parts[2]))
+            return cls(parts[0], float(parts[1]), float(parts[2]), len(parts) == 4)
         except ValueError as err:
             raise argparse.ArgumentTypeError(f"bad PRES setting {text!r}: {err}") from None
 
+    def __str__(self) -> str:
+        return f"{self.mode}:{self.gamma:g}:{self.beta:g}" + (":learn" if self.learn else "")
+
     def label(self) -> str:
-        return f"{self.mode},g={self.gamma:g},b={self.beta:g}"
+        return f"{self.mode},g={self.gamma:g}{'~' if self.learn else ''},b={self.beta:g}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,14 +116,15 @@ def run_one(spec: RunSpec, args: argparse.Namespace) -> dict[str, Any]:
     model = BASES[spec.base](data.num_nodes, data.msg.size(-1))
     if spec.pres is not None:
         model = PRES(model, gamma=spec.pres.gamma, coherence_weight=spec.pres.beta,
-                     mode=spec.pres.mode)
+                     mode=spec.pres.mode, learnable_gamma=spec.pres.learn)
     model = model.to(args.device)
     with measure(args.device) as meas:
         out = fit(model, data, split, epochs=1 if args.quick else args.epochs,
                   batch_size=spec.batch_size, lr=args.lr, patience=None, seed=spec.seed,
                   eval_batch_size=args.eval_batch_size)
     return {"test_ap": out.test.ap, "val_ap": out.val.ap,
-            "epoch_s": statistics.fmean(out.epoch_seconds), "train_s": sum(out.epoch_seconds),
+            "epoch_s": statistics.fmean(out.epoch_seconds), "epoch_min_s": min(out.epoch_seconds),
+            "train_s": sum(out.epoch_seconds),
             "rss": meas.peak_rss_mb}
 
 
@@ -137,13 +147,14 @@ def _rows(specs: list[RunSpec], done: dict[RunSpec, dict[str, Any]], args: argpa
         if not all(m in done for m in members):
             continue
         res = [done[m] for m in members]
-        extra = {"mode": pres.mode, "gamma": pres.gamma, "coherence_weight": pres.beta} \
-            if pres is not None else {}
+        extra = {"mode": pres.mode, "gamma": pres.gamma, "coherence_weight": pres.beta,
+                 "learnable_gamma": pres.learn} if pres is not None else {}
         val = [r["val_ap"] for r in res]
         rows.append(summarize(
             _system(members[0], several), f"{label(ds)}/bs{bs}", "ap",
             [r["test_ap"] for r in res], statistics.fmean(r["train_s"] for r in res),
             max(r["rss"] for r in res), epoch_seconds=statistics.fmean(r["epoch_s"] for r in res),
+            epoch_seconds_min=min(r["epoch_min_s"] for r in res),
             val_ap=statistics.fmean(val), val_ap_std=statistics.stdev(val) if len(val) > 1
             else 0.0, batch_size=bs, threads=args.threads, jobs=args.jobs, **extra))
     return rows
@@ -186,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--eval-batch-size", type=int, default=200)
     p.add_argument("--pres-config", type=PresConfig.parse, nargs="+",
-                   default=[PresConfig("paper", 0.1, 0.1)], metavar="MODE:GAMMA:BETA",
+                   default=[PresConfig("paper", 0.1, 0.1)], metavar="MODE:GAMMA:BETA[:learn]",
                    help="PRES settings (default: paper:0.1:0.1)")
     p.add_argument("--no-plain", action="store_true", help="only the PRES variants")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run")
@@ -208,8 +219,7 @@ def main(argv: list[str] | None = None) -> None:
                     specs += [RunSpec(base, ds, bs, pres, args.seed + r)
                               for r in range(args.runs)]
     done: dict[RunSpec, dict[str, Any]] = {}
-    config = {**vars(args), "pres_config": [f"{c.mode}:{c.gamma:g}:{c.beta:g}"
-                                            for c in args.pres_config]}
+    config = {**vars(args), "pres_config": [str(c) for c in args.pres_config]}
 
     def record(spec: RunSpec, res: dict[str, Any]) -> None:
         done[spec] = res

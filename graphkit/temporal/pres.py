@@ -47,12 +47,17 @@ __all__ = ["PRES", "IncrementStatistics", "PredictionCorrection", "coherence_los
 MODES = ("paper", "repo")
 
 
-def coherence_loss(s_new: Tensor, s_prev: Tensor) -> Tensor:
-    r""":math:`\mathrm{mean}_i\,(1 - \cos(s^{\mathrm{new}}_i, s^{\mathrm{prev}}_i))` (``0`` for
-    no rows)."""
-    if s_new.numel() == 0:
+def coherence_loss(s_new: Tensor, s_prev: Tensor, mask: Tensor | None = None) -> Tensor:
+    r""":math:`\mathrm{mean}_i\,(1 - \cos(s^{\mathrm{new}}_i, s^{\mathrm{prev}}_i))` over the
+    rows (those where ``mask`` is true; ``0`` for no rows). The mask is applied as weights, so
+    no data-dependent indexing (a GPU synchronisation) is needed."""
+    if s_new.size(0) == 0:
         return s_new.sum()
-    return (1 - F.cosine_similarity(s_new, s_prev, dim=-1)).mean()
+    term = 1 - F.cosine_similarity(s_new, s_prev, dim=-1)
+    if mask is None:
+        return term.mean()
+    w = mask.to(term.dtype)
+    return (term * w).sum() / w.sum().clamp(min=1)
 
 
 class IncrementStatistics(torch.nn.Module):
@@ -85,19 +90,35 @@ class IncrementStatistics(torch.nn.Module):
 
     def expected(self, nodes: Tensor) -> Tensor:
         r"""Mixture mean :math:`\hat\mu` of ``nodes`` (``0`` for nodes never observed)."""
+        if self.components == 1:  # the weight is 1, and an empty component's mean is 0
+            return self.mean[nodes, 0]
         c = self.count[nodes]
         w = c / c.sum(-1, keepdim=True).clamp(min=1)
         return (w.unsqueeze(-1) * self.mean[nodes]).sum(1)
 
     @torch.no_grad()
-    def observe(self, nodes: Tensor, delta: Tensor) -> None:
-        """Add one increment ``delta[i]`` for each *distinct* node ``nodes[i]``."""
+    def observe(self, nodes: Tensor, delta: Tensor, check: bool = True) -> None:
+        """Add one increment ``delta[i]`` for each *distinct* node ``nodes[i]``.
+
+        ``check=False`` skips the distinctness test (a sort and, on a GPU, a synchronisation)
+        for callers that pass distinct nodes by construction, as
+        :meth:`TemporalMemory.flush` does.
+        """
         if nodes.numel() != delta.size(0) or delta.size(-1) != self.dim:
             raise ValueError(f"need one increment of width {self.dim} per node, got "
                              f"{tuple(delta.shape)} for {nodes.numel()} nodes")
-        if torch.unique(nodes).numel() != nodes.numel():
+        if check and torch.unique(nodes).numel() != nodes.numel():
             raise ValueError("nodes must be distinct")
         delta = delta.to(self.mean)
+        if self.components == 1:  # Welford on the only component, no assignment step
+            c_k = self.count[nodes, 0] + 1
+            mu_k = self.mean[nodes, 0]
+            diff = delta - mu_k
+            new_mu = mu_k + diff / c_k.unsqueeze(-1)
+            self.count[nodes, 0] = c_k
+            self.mean[nodes, 0] = new_mu
+            self.m2[nodes, 0] += diff * (delta - new_mu)
+            return
         c, mu = self.count[nodes], self.mean[nodes]
         empty = c == 0
         dist = (mu - delta.unsqueeze(1)).pow(2).sum(-1)
@@ -162,7 +183,7 @@ class PredictionCorrection(torch.nn.Module):
         if self.mode == "paper":
             pred = s_prev + self.stats.expected(idx).to(s_new)
             fused = torch.where(has.unsqueeze(-1), gamma * pred + (1 - gamma) * s_new, s_new)
-            self.last_coherence = coherence_loss(s_new[has], s_prev[has])
+            self.last_coherence = coherence_loss(s_new, s_prev, has)
             return fused
         acc = self.stats.mean[:, 0]  # the running sum of rescaled changes
         lo, hi = acc.min(), acc.max()
@@ -181,7 +202,7 @@ class PredictionCorrection(torch.nn.Module):
     def observe(self, nodes: Tensor, delta: Tensor) -> None:
         """Correct the statistics with the true increments (``"paper"`` mode)."""
         if self.mode == "paper":
-            self.stats.observe(nodes.to(self.stats.mean.device), delta)
+            self.stats.observe(nodes.to(self.stats.mean.device), delta, check=False)
 
 
 class _AddLossGradient(torch.autograd.Function):

@@ -139,3 +139,12 @@ def test_bad_inputs():
     stats = IncrementStatistics(3, 2)
     with pytest.raises(ValueError, match="distinct"):
         stats.observe(torch.tensor([1, 1]), torch.zeros(2, 2))
+
+
+def test_masked_coherence_equals_the_selected_rows():
+    from graphkit.temporal.pres import coherence_loss
+
+    a, b = torch.randn(5, 3), torch.randn(5, 3)
+    mask = torch.tensor([True, False, True, True, False])
+    torch.testing.assert_close(coherence_loss(a, b, mask), coherence_loss(a[mask], b[mask]))
+    assert coherence_loss(a, b, torch.zeros(5, dtype=torch.bool)) == 0
