@@ -1,6 +1,7 @@
-"""Accuracy against depth on Cora: DAGNN, SGC+AIR, plain SGC and GCN, with over-smoothing.
+"""Accuracy against depth on Cora: DAGNN, SGC+AIR, plain SGC, GCN and GCN+AIR, with MAD.
 
-Propagation depth: DAGNN's K, the hops of SGC+AIR and SGC, the layers of GCN (coupled).
+Propagation depth: DAGNN's K, the hops of SGC+AIR and SGC, the layers of GCN and GCN+AIR
+(coupled).
 Transformation depth: the MLP layers of SGC+AIR (hidden 64, dropout 0.5), with and without the
 initial residual. Every other setting is the model's Cora recipe (``graphkit.nn.recipes``).
 Each row also reports the Mean Average Distance (MAD, cosine) of the test nodes' output
@@ -31,10 +32,10 @@ from graphkit.benchmarking import (
 )
 from graphkit.data import load
 from graphkit.nn.oversmoothing import mean_average_distance
-from graphkit.nn.recipes import get_recipe, prepare_data, run_recipe
+from graphkit.nn.recipes import Recipe, get_recipe, parse_system, prepare_data, run_recipe
 from graphkit.train import seed_everything
 
-SWEEPS = ("dagnn", "sgc_air", "sgc", "gcn", "sgc_air_mlp")
+SWEEPS = ("dagnn", "sgc_air", "sgc", "gcn", "gcn_air", "sgc_air_mlp")
 
 
 def parse_args():
@@ -49,66 +50,82 @@ def parse_args():
     p.add_argument("--merge", nargs="+", default=None, metavar="JSON",
                    help="join earlier reports (rows) instead of running")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--override", nargs="+", default=[], metavar="MODEL:KEY=VALUE,...",
+                   help="replace settings of a model's base recipe in every sweep that uses "
+                        "it, e.g. sgc_air:weight_decay=5e-3 (recorded in each row)")
     return p.parse_args()
+
+
+def base_recipes(args) -> dict[str, Recipe]:
+    """The Cora recipe of each model, with the ``--override`` replacements."""
+    overrides = dict(parse_system(spec) for spec in args.override)
+    return {m: get_recipe(m, args.dataset).with_overrides(**overrides.get(m, {}))
+            for m in ("dagnn", "sgc_air", "sgc", "gcn", "gcn_air")}
 
 
 def configurations(args):
     """(sweep, depth kind, depth, recipe) for every point of the requested sweeps."""
-    ds = args.dataset
+    base = base_recipes(args)
     for name in args.models:
         if name == "dagnn":
             for k in args.dagnn_depths:
-                yield name, "propagation", k, get_recipe("dagnn", ds).with_model_kwargs(K=k)
+                yield name, "propagation", k, base["dagnn"].with_model_kwargs(K=k)
         elif name == "sgc_air":
             for k in args.sgc_depths:
-                yield name, "propagation", k, replace(get_recipe("sgc_air", ds), num_hops=k)
+                yield name, "propagation", k, replace(base["sgc_air"], num_hops=k)
         elif name == "sgc":
             for k in args.sgc_depths:
-                yield name, "propagation", k, get_recipe("sgc", ds).with_model_kwargs(K=k)
-        elif name == "gcn":
+                yield name, "propagation", k, base["sgc"].with_model_kwargs(K=k)
+        elif name in ("gcn", "gcn_air"):  # coupled: propagation depth = number of layers
             for k in args.gcn_depths:
-                yield name, "propagation", k, get_recipe("gcn", ds).with_model_kwargs(num_layers=k)
+                yield name, "propagation", k, base[name].with_model_kwargs(num_layers=k)
         else:
-            base = get_recipe("sgc_air", ds).with_model_kwargs(
-                hidden_channels=64, dropout=0.5, skip_last_hop=False)
+            mlp = base["sgc_air"].with_model_kwargs(hidden_channels=64, dropout=0.5,
+                                                    skip_last_hop=False)
             for residual in (True, False):
                 label = "sgc_air_mlp" if residual else "sgc_air_plain_mlp"
                 for depth in args.transform_depths:
-                    yield label, "transformation", depth, base.with_model_kwargs(
+                    yield label, "transformation", depth, mlp.with_model_kwargs(
                         num_layers=depth, initial_residual=residual)
 
 
 @torch.no_grad()
 def test_representations(result, data) -> torch.Tensor:
     model = result.model.eval()
+    device = next(model.parameters()).device
     test = data.test_mask
     if getattr(data, "hops", None) is not None:
-        return model(data.hops[test])
-    return model(data.x, data.edge_index)[test]
+        return model(data.hops[test].to(device))
+    return model(data.x.to(device), data.edge_index.to(device))[test.to(device)]
 
 
 def sweep(args) -> list[Row]:
     raw = load(args.dataset, args.root)
     rows = []
     for name, kind, depth, recipe in configurations(args):
-        data = prepare_data(recipe, raw)
-        accs, mads = [], []
+        data = prepare_data(recipe, raw, sparse_features=torch.device(args.device).type == "cpu")
+        accs, vals, mads = [], [], []
         with measure(args.device) as m:
             for r in range(args.runs):
                 seed_everything(args.seed + r)
                 res = run_recipe(recipe, data, args.device,
                                  **({"epochs": 50} if args.quick else {}))
                 accs.append(res.test_acc)
+                vals.append(res.val_acc)
                 mads.append(mean_average_distance(test_representations(res, data)))
                 print(f"    {name} depth={depth} run {r}: test {res.test_acc:.4f} "
                       f"MAD {mads[-1]:.3f}", flush=True)
         del data
         row = summarize(f"{name} depth={depth}", args.dataset, "accuracy", accs, m.seconds,
                         m.peak_rss_mb, model=name, depth_kind=kind, depth=depth,
-                        mad=statistics.fmean(mads))
+                        mad=statistics.fmean(mads), val_mean=statistics.fmean(vals),
+                        recipe={"model_kwargs": recipe.model_kwargs, **recipe.train_kwargs(),
+                                "num_hops": recipe.num_hops})
         print(f"  {row.system:<28} {kind:<14} acc {row.mean:.4f} +- {row.std:.4f} "
               f"MAD {row.extra['mad']:.3f}", flush=True)
         rows.append(row)
+        # Rewritten after every point, so a sweep cut short keeps the finished rows.
+        write_report(args.json, "benchmarks/depth_sweep.py", args, rows)
     return rows
 
 

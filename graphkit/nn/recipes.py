@@ -17,7 +17,8 @@ Use :func:`get_recipe` and :func:`build_model`; :data:`RECIPES` lists what exist
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import ast
+from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from typing import Any
 
@@ -27,8 +28,8 @@ from torch_geometric.data import Data
 
 from graphkit.nn.sparse_input import feature_dropout
 
-__all__ = ["Recipe", "RECIPES", "MODELS", "get_recipe", "build_model", "prepare_data",
-           "run_recipe"]
+__all__ = ["Recipe", "RECIPES", "MODELS", "get_recipe", "parse_system", "build_model",
+           "prepare_data", "run_recipe"]
 
 MODELS = ("dagnn", "sgc_air", "appnp_air", "gcn_air", "gcn", "appnp", "sgc", "mlp")
 
@@ -65,6 +66,17 @@ class Recipe:
     def with_model_kwargs(self, **kwargs: Any) -> Recipe:
         """A copy with some model arguments replaced (e.g. another depth ``K``)."""
         return replace(self, model_kwargs={**self.model_kwargs, **kwargs})
+
+    def with_overrides(self, **kwargs: Any) -> Recipe:
+        """A copy with training fields (``lr``, ``weight_decay``, ``num_hops``, ...) and model
+        arguments (any other name, e.g. ``dropout``) replaced."""
+        names = {f.name for f in fields(self)} - {"model", "dataset", "model_kwargs"}
+        protocol = {k: v for k, v in kwargs.items() if k in names}
+        model = {k: v for k, v in kwargs.items() if k not in names}
+        if "num_hops" in protocol and self.num_hops is None:
+            raise ValueError(f"{self.model} propagates in forward; set its depth with "
+                             "the model argument (e.g. K) instead of num_hops")
+        return replace(self, **protocol).with_model_kwargs(**model)
 
 
 _DAGNN_SRC = "divelab/DeeperGNN run.sh"
@@ -148,6 +160,25 @@ def get_recipe(model: str, dataset: str) -> Recipe:
         have = sorted(d for m, d in RECIPES if m == model)
         raise ValueError(f"no recipe for {model} on {dataset!r}; recipes exist for {have}")
     return RECIPES[key]
+
+
+def parse_system(spec: str) -> tuple[str, dict[str, object]]:
+    """``"sgc_air:weight_decay=5e-3,num_hops=20"`` -> ``("sgc_air", {"weight_decay": 0.005,
+    "num_hops": 20})``: a model of :data:`MODELS` and replacements of its recipe's settings
+    (training fields or model arguments, see :meth:`Recipe.with_overrides`)."""
+    model, _, rest = spec.partition(":")
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r} in {spec!r}; choose from {MODELS}")
+    overrides: dict[str, object] = {}
+    for item in filter(None, rest.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"expected KEY=VALUE after {model!r}, got {item!r} in {spec!r}")
+        try:
+            overrides[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            overrides[key] = value
+    return model, overrides
 
 
 class _APPNPNet(torch.nn.Module):
@@ -242,20 +273,46 @@ def prepare_data(recipe: Recipe, data: Data, sparse_features: bool = True) -> Da
 def _hop_forward(model: torch.nn.Module, data: Data, eval_batch_size: int | None = None) -> Tensor:
     """Run a node-wise model on the rows the loss or evaluation needs: the training rows in
     training mode, the training, validation and test rows in evaluation mode (in batches of
-    ``eval_batch_size`` rows when given)."""
+    ``eval_batch_size`` rows when given). Rows nobody reads get zero scores."""
     names = ("train",) if model.training else ("train", "val", "test")
-    masks = [m for m in (data.get(f"{n}_mask") for n in names) if m is not None]
     rows = torch.zeros(data.num_nodes, dtype=torch.bool, device=data.hops.device)
-    for m in masks:
-        rows[m] = True
-    rows = rows.nonzero().view(-1)
-    if model.training or eval_batch_size is None or rows.numel() <= eval_batch_size:
-        part = model(data.hops[rows])
+    for m in (data.get(f"{n}_mask") for n in names):
+        if m is not None:
+            rows[m] = True
+    idx = None if bool(rows.all()) else rows.nonzero().view(-1)
+    n = data.num_nodes if idx is None else idx.numel()
+
+    def hops(start: int, end: int) -> Tensor:
+        return data.hops[start:end] if idx is None else data.hops[idx[start:end]]
+
+    if model.training or eval_batch_size is None or n <= eval_batch_size:
+        part = model(hops(0, n))
     else:
-        part = torch.cat([model(data.hops[rows[i:i + eval_batch_size]])
-                          for i in range(0, rows.numel(), eval_batch_size)])
-    out = part.new_zeros(data.num_nodes, part.size(1))
-    return out.index_copy(0, rows, part)
+        part = torch.cat([model(hops(i, i + eval_batch_size))
+                          for i in range(0, n, eval_batch_size)])
+    if idx is None:
+        return part
+    return part.new_zeros(data.num_nodes, part.size(1)).index_copy(0, idx, part)
+
+
+def _evaluated_rows(data: Data) -> Data:
+    """The rows of ``data`` that training or evaluation reads (train, validation, test), with
+    their hops, labels and masks: node-wise models on precomputed hops need no other row, and
+    the evaluation pass then reads the stacked hops without gathering them every epoch."""
+    names = [n for n in ("train", "val", "test") if data.get(f"{n}_mask") is not None]
+    keep = torch.zeros(data.num_nodes, dtype=torch.bool, device=data.hops.device)
+    for n in names:
+        keep[data[f"{n}_mask"]] = True
+    if bool(keep.all()):
+        return data
+    out = Data(hops=data.hops[keep], y=data.y[keep], num_nodes=int(keep.sum()))
+    for n in names:
+        mask = data[f"{n}_mask"]
+        if mask.dtype != torch.bool:
+            mask = torch.zeros(data.num_nodes, dtype=torch.bool,
+                               device=mask.device).index_fill_(0, mask, True)
+        out[f"{n}_mask"] = mask[keep]
+    return out
 
 
 def run_recipe(recipe: Recipe, data: Data, device: str | torch.device = "cpu",
@@ -276,6 +333,7 @@ def run_recipe(recipe: Recipe, data: Data, device: str | torch.device = "cpu",
     forward = None
     if recipe.num_hops is not None:
         forward = partial(_hop_forward, eval_batch_size=eval_batch_size)
+        data = _evaluated_rows(data)
     kwargs = {"restore_best": False, **recipe.train_kwargs(), **overrides}
     result = train_node_classifier(model, data, device=device, forward=forward, **kwargs)
     result.model = model

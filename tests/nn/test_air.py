@@ -6,7 +6,12 @@ from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.utils import to_dense_adj
 
 from graphkit.nn import APPNPAIR, GCNAIR, SGCAIR, HopAttention, InitialResidualMLP
-from graphkit.nn.hop_features import normalized_adjacency, propagate_hops
+from graphkit.nn.hop_features import (
+    normalized_adjacency,
+    propagate_hops,
+    sparse_matmul,
+    transpose_csr,
+)
 
 
 @pytest.fixture
@@ -44,6 +49,23 @@ def test_precomputed_hops_equal_repeated_sparse_products(graph):
     for k in range(6):
         torch.testing.assert_close(hops[:, k], expected, atol=1e-5, rtol=1e-5)
         expected = dense @ expected
+
+
+def test_sparse_matmul_gradient_uses_the_transpose(graph):
+    """The directed graph makes A != A^T: the gradient must be A^T G, as for a dense A."""
+    edge_index, n = graph
+    adj = normalized_adjacency(edge_index, n, dtype=torch.float64)
+    dense = adj.to_dense()
+    assert not torch.equal(dense, dense.t())
+    x = torch.randn(n, 3, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(n, 3, dtype=torch.float64)
+    (sparse_matmul(adj, x, transpose_csr(adj)) * g).sum().backward()
+    torch.testing.assert_close(x.grad, dense.t() @ g)
+    torch.testing.assert_close(sparse_matmul(adj, x.detach()), dense @ x.detach())
+    with pytest.raises(ValueError, match="transpose"):
+        sparse_matmul(adj, x, normalized_adjacency(edge_index[:, :0], n + 1))
+    hops = propagate_hops(x, adj, 3, alpha=0.1, adj_t=transpose_csr(adj))
+    torch.testing.assert_close(hops, propagate_hops(x, adj, 3, alpha=0.1))
 
 
 def test_ppr_hops_follow_the_appnp_recursion(graph):

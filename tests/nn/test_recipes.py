@@ -93,3 +93,28 @@ def test_mad_of_identical_and_orthogonal_rows():
         mean_average_distance(torch.zeros(3, 2))
     with pytest.raises(ValueError, match="shape"):
         mean_average_distance(torch.ones(3))
+
+
+def test_with_overrides_splits_protocol_and_model_arguments():
+    r = get_recipe("sgc_air", "Cora").with_overrides(weight_decay=5e-3, num_hops=20,
+                                                      input_dropout=0.5)
+    assert (r.weight_decay, r.num_hops, r.model_kwargs["input_dropout"]) == (5e-3, 20, 0.5)
+    assert r.model_kwargs["skip_last_hop"]  # untouched arguments stay
+    assert get_recipe("sgc_air", "Cora").weight_decay == 5e-4  # the registry is not modified
+    with pytest.raises(ValueError, match="num_hops"):
+        get_recipe("dagnn", "Cora").with_overrides(num_hops=3)
+
+
+def test_hop_models_train_on_the_evaluated_rows_only(tiny):
+    """Rows outside every split do not change the result of a node-wise model on hops."""
+    recipe = get_recipe("sgc_air", "Cora")
+    data = prepare_data(recipe, tiny)
+    unused = data.clone()
+    unused.train_mask[5:12] = False  # rows 5..11 belong to no split now
+    torch.manual_seed(0)
+    a = run_recipe(recipe, unused, epochs=10)
+    unused.hops[5:12] = 1e6  # garbage in rows nobody reads
+    torch.manual_seed(0)
+    b = run_recipe(recipe, unused, epochs=10)
+    assert [h["test_acc"] for h in a.history] == [h["test_acc"] for h in b.history]
+    assert [h["loss"] for h in a.history] == [h["loss"] for h in b.history]

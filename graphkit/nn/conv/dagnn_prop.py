@@ -8,7 +8,9 @@ from torch.nn import Linear
 from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.typing import Adj, OptTensor
-from torch_geometric.utils import spmm
+from torch_geometric.utils import is_sparse, spmm, to_torch_csr_tensor
+
+from graphkit.nn.hop_features import sparse_matmul, transpose_csr
 
 __all__ = ["DAGNNProp"]
 
@@ -85,12 +87,27 @@ class DAGNNProp(MessagePassing):
         self._cache = None
 
     def _normalized(self, edge_index: Adj, edge_weight: OptTensor, x: Tensor):
-        if not self.normalize:
-            return edge_index, edge_weight
+        """The propagation graph: ``(adj, adj_T)``, the normalised adjacency as a sparse CSR
+        matrix (row ``i`` holds the edges into node ``i``) and its transpose, for an
+        ``edge_index`` input; ``(edge_index, edge_weight)`` as PyG's ``gcn_norm`` returns them
+        for a sparse input or without normalisation."""
         if self._cache is not None:
             return self._cache
-        out = gcn_norm(edge_index, edge_weight, x.size(self.node_dim), False,
-                       self.add_self_loops, self.flow, dtype=x.dtype)
+        num_nodes = x.size(self.node_dim)
+        out = (edge_index, edge_weight)
+        if self.normalize:
+            out = gcn_norm(edge_index, edge_weight, num_nodes, False, self.add_self_loops,
+                           self.flow, dtype=x.dtype)
+        if isinstance(out[0], Tensor) and not is_sparse(out[0]):
+            # One sparse product per hop (and one per hop backwards, with the cached
+            # transpose) instead of a gather and a scatter: the same sums, several times faster.
+            index, weight = out
+            if weight is None:
+                weight = torch.ones(index.size(1), dtype=x.dtype, device=index.device)
+            if self.flow == "source_to_target":
+                index = index.flip(0)
+            adj = to_torch_csr_tensor(index, weight, size=(num_nodes, num_nodes))
+            out = (adj, transpose_csr(adj))
         if self.cached:
             self._cache = out
         return out
@@ -100,10 +117,15 @@ class DAGNNProp(MessagePassing):
         if x.dim() != 2 or x.size(-1) != self.channels:
             raise ValueError(f"x must have shape (num_nodes, {self.channels}), "
                              f"got {tuple(x.shape)}")
-        edge_index, edge_weight = self._normalized(edge_index, edge_weight, x)
+        graph, second = self._normalized(edge_index, edge_weight, x)
+        csr = isinstance(graph, Tensor) and graph.layout == torch.sparse_csr and \
+            isinstance(second, Tensor) and second.layout == torch.sparse_csr
         hops = [x]
         for _ in range(self.K):
-            x = self.propagate(edge_index, x=x, edge_weight=edge_weight)
+            if csr:
+                x = sparse_matmul(graph, x, second)
+            else:
+                x = self.propagate(graph, x=x, edge_weight=second)
             hops.append(x)
         return torch.stack(hops, dim=1)
 

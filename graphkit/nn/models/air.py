@@ -15,7 +15,7 @@ from torch.nn import BatchNorm1d, Linear, ModuleList, PReLU
 from torch_geometric.nn import GCNConv
 
 from graphkit.nn.conv.hop_attention import HopAttention
-from graphkit.nn.hop_features import normalized_adjacency, propagate_hops
+from graphkit.nn.hop_features import normalized_adjacency, propagate_hops, transpose_csr
 from graphkit.nn.models.initial_residual_mlp import InitialResidualMLP
 from graphkit.nn.sparse_input import feature_dropout
 
@@ -147,20 +147,22 @@ class SGCAIR(torch.nn.Module):
 
 
 class _CachedAdjacency(torch.nn.Module):
-    """Holds the GCN-normalised adjacency of the last graph seen (transductive cache)."""
+    """Holds the GCN-normalised adjacency of the last graph seen and its transpose (for a fast
+    backward pass, see :func:`~graphkit.nn.hop_features.sparse_matmul`); transductive cache."""
 
     def __init__(self, cached: bool) -> None:
         super().__init__()
         self.cached = cached
-        self._adj: Tensor | None = None
+        self._adj: tuple[Tensor, Tensor] | None = None
 
     def reset_parameters(self) -> None:
         self._adj = None
 
-    def forward(self, edge_index: Tensor, num_nodes: int, x: Tensor) -> Tensor:
+    def forward(self, edge_index: Tensor, num_nodes: int, x: Tensor) -> tuple[Tensor, Tensor]:
         adj = self._adj
-        if adj is None or adj.device != x.device or adj.size(0) != num_nodes:
-            adj = normalized_adjacency(edge_index, num_nodes, "sym", dtype=x.dtype)
+        if adj is None or adj[0].device != x.device or adj[0].size(0) != num_nodes:
+            a = normalized_adjacency(edge_index, num_nodes, "sym", dtype=x.dtype)
+            adj = (a, transpose_csr(a))
             if self.cached:
                 self._adj = adj
         return adj
@@ -231,7 +233,8 @@ class APPNPAIR(torch.nn.Module):
         x = F.relu(self.lin1(x))
         x = F.dropout(x, p=self.dropout, training=self.training)
         h0 = self.lin2(x)
-        hops = propagate_hops(h0, self.adj(edge_index, x.size(0), x), self.K, self.alpha)
+        adj, adj_t = self.adj(edge_index, x.size(0), x)
+        hops = propagate_hops(h0, adj, self.K, self.alpha, adj_t=adj_t)
         return self.attention(hops)
 
     def __repr__(self) -> str:
