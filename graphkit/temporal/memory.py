@@ -176,23 +176,29 @@ class TemporalMemory(torch.nn.Module):
         # position of every pending message's node inside n_id
         order = torch.argsort(n_id)
         pos = order[torch.searchsorted(n_id[order], node)]
-        rel_t = (t - last[pos]).to(s_prev.dtype)
-        msg = torch.cat([s_prev[pos], self.memory[other.to(self._storage())].to(dev), raw,
-                         self.time_enc(rel_t)], dim=-1)
-        if self.aggregator == "last":
+        t_max = torch.full((n_id.numel(),), torch.iinfo(torch.long).min, device=dev)
+        t_max = t_max.scatter_reduce(0, pos, t, reduce="amax")
+        if self.aggregator == "last":  # keep one message per node *before* building them
             targets, idx = last_per_group(pos, t)
-            agg = msg[idx]
+            agg = self._messages(s_prev, last, pos[idx], other[idx], t[idx], raw[idx])
         else:
             targets, inv = torch.unique(pos, return_inverse=True)
+            msg = self._messages(s_prev, last, pos, other, t, raw)
             agg = msg.new_zeros(targets.numel(), msg.size(1)).index_add_(0, inv, msg)
             agg = agg / torch.bincount(inv, minlength=targets.numel()).unsqueeze(1).to(agg)
         new_rows = self.updater(agg, s_prev[targets])
-        t_max = torch.full((n_id.numel(),), torch.iinfo(torch.long).min, device=dev)
-        t_max = t_max.scatter_reduce(0, pos, t, reduce="amax")
         s_new = s_prev.index_copy(0, targets, new_rows)
         has[targets] = True
         last_new = torch.where(has, t_max, last)
         return s_prev, s_new, last_new, has
+
+    def _messages(self, s_prev: Tensor, last: Tensor, pos: Tensor, other: Tensor, t: Tensor,
+                  raw: Tensor) -> Tensor:
+        """Identity messages :math:`[s_i \\| s_j \\| e \\| \\cos(w(t - t_i) + b)]` of the pending
+        messages whose node sits at ``pos`` in the batch."""
+        rel_t = (t - last[pos]).to(s_prev.dtype)
+        return torch.cat([s_prev[pos], self.memory[other.to(self._storage())].to(s_prev.device),
+                          raw, self.time_enc(rel_t)], dim=-1)
 
     def forward(self, n_id: Tensor) -> tuple[Tensor, Tensor]:
         """Memory of the distinct nodes ``n_id`` with pending messages applied, and their
