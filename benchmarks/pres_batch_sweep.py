@@ -17,8 +17,9 @@ torch threads); timings taken that way share the machine, so measure speed with 
 Rows: ``system`` is ``<model>`` or ``<model>+pres`` (with one PRES setting) or
 ``<model>+pres(<mode>,g=<gamma>,b=<beta>)`` (with several; ``g=<gamma>~``: learnable),
 ``dataset`` is ``<dataset>/bs<B>``, ``metric`` is ``ap``; ``epoch_seconds`` is the mean
-training time per epoch (``epoch_seconds_min`` the fastest epoch, less sensitive to a loaded
-machine) and ``val_ap`` the mean validation AP.
+training time per epoch (``epoch_seconds_min``: the fastest epoch; ``epoch_cpu_seconds``: the
+process's mean CPU time per training epoch, which a loaded machine hardly changes; compare it
+at ``--threads 1``) and ``val_ap`` the mean validation AP.
 
 Example::
 
@@ -124,6 +125,7 @@ def run_one(spec: RunSpec, args: argparse.Namespace) -> dict[str, Any]:
                   eval_batch_size=args.eval_batch_size)
     return {"test_ap": out.test.ap, "val_ap": out.val.ap,
             "epoch_s": statistics.fmean(out.epoch_seconds), "epoch_min_s": min(out.epoch_seconds),
+            "epoch_cpu_s": statistics.fmean(out.epoch_cpu_seconds),
             "train_s": sum(out.epoch_seconds),
             "rss": meas.peak_rss_mb}
 
@@ -155,6 +157,7 @@ def _rows(specs: list[RunSpec], done: dict[RunSpec, dict[str, Any]], args: argpa
             [r["test_ap"] for r in res], statistics.fmean(r["train_s"] for r in res),
             max(r["rss"] for r in res), epoch_seconds=statistics.fmean(r["epoch_s"] for r in res),
             epoch_seconds_min=min(r["epoch_min_s"] for r in res),
+            epoch_cpu_seconds=statistics.fmean(r["epoch_cpu_s"] for r in res),
             val_ap=statistics.fmean(val), val_ap_std=statistics.stdev(val) if len(val) > 1
             else 0.0, batch_size=bs, threads=args.threads, jobs=args.jobs, **extra))
     return rows
@@ -225,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
         done[spec] = res
         print(f"{_system(spec, len(args.pres_config) > 1)} {spec.dataset} bs {spec.batch_size} "
               f"seed {spec.seed}: test AP {res['test_ap']:.4f} (val {res['val_ap']:.4f}), "
-              f"{res['epoch_s']:.2f} s/epoch", flush=True)
+              f"{res['epoch_s']:.2f} s/epoch ({res['epoch_cpu_s']:.2f} s CPU)", flush=True)
         write_report(args.json, "pres_batch_sweep.py", config, _rows(specs, done, args),
                      PAPER)
 

@@ -105,8 +105,11 @@ class FitResult:
             (``None`` when the split has none).
         best_epoch: the epoch (0-based) whose weights and state were restored.
         epoch_seconds: training wall time of each epoch (excluding validation).
-        history: per epoch ``{"loss", "val_ap", "val_auc", "seconds"}``.
+        history: per epoch ``{"loss", "val_ap", "val_auc", "seconds", "cpu_seconds"}``.
         test_pos, test_neg: the test logits, in event order.
+        epoch_cpu_seconds: CPU time of the process during each training epoch (all its
+            threads); unlike the wall time it hardly changes when other processes load the
+            machine.
     """
 
     val: LinkMetrics
@@ -118,6 +121,7 @@ class FitResult:
     history: list[dict[str, float]]
     test_pos: Tensor
     test_neg: Tensor
+    epoch_cpu_seconds: list[float] = dataclasses.field(default_factory=list)
 
 
 def chronological_batches(index: Tensor, batch_size: int) -> Iterator[Tensor]:
@@ -312,13 +316,14 @@ def fit(
         if patience is not None and stale >= patience:
             break
         model.reset_state()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         loss = train_epoch(model, optimizer, data, train_idx, batch_size, train_pool, generator)
-        seconds = time.perf_counter() - t0
+        seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
         pos, neg = stream_scores(model, data, val_idx, eval_bs, eval_pool,
                                  torch.Generator().manual_seed(int(seed) + 1_000_003))
         val, val_inductive = _split_metrics(pos, neg, val_ind, eval_bs)
-        history.append({"loss": loss, "val_ap": val.ap, "val_auc": val.auc, "seconds": seconds})
+        history.append({"loss": loss, "val_ap": val.ap, "val_auc": val.auc, "seconds": seconds,
+                        "cpu_seconds": cpu_seconds})
         if verbose:
             print(f"epoch {epoch:02d} loss {loss:.4f} val AP {val.ap:.4f} "
                   f"AUC {val.auc:.4f} ({seconds:.1f} s)")
@@ -352,4 +357,5 @@ def fit(
         history=history,
         test_pos=pos,
         test_neg=neg,
+        epoch_cpu_seconds=[h.get("cpu_seconds", math.nan) for h in history],
     )

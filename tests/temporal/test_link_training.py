@@ -59,6 +59,9 @@ def test_resume_gives_identical_predictions(stream, tmp_path, make):
     assert full.best_epoch == resumed.best_epoch
     assert len(resumed.history) == 2
     assert full.test_inductive is not None and 0.0 <= full.test_inductive.ap <= 1.0
+    # one training CPU time per epoch, also for the epoch restored from the checkpoint
+    assert len(full.epoch_cpu_seconds) == len(resumed.epoch_cpu_seconds) == 2
+    assert all(c > 0 for c in full.epoch_cpu_seconds + resumed.epoch_cpu_seconds)
 
 
 def test_nat_learns_recurrence(stream):
