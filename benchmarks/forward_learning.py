@@ -19,8 +19,11 @@ results use a reduced budget, recorded in each report's config (``--epochs 60 --
 whose validation accuracy stays flat for its first epochs).
 
 ``--memory`` measures one training epoch of ``sf`` (all layers, one local step each) and of
-``bp`` (one end-to-end step) for a 4-layer GCN, each in a fresh process: peak RSS above the
-pre-epoch RSS on CPU, peak allocated CUDA memory on a GPU.
+``bp`` (one end-to-end step) for each ``--model`` (4 layers), each in a fresh process: on CPU the
+peak of the tensor memory the epoch allocates (profiler allocator events; the RSS growth is
+recorded beside it); on a GPU the peak allocated CUDA memory
+(``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats``) and its part above what
+was allocated before the epoch (data, weights, optimiser state).
 """
 
 from __future__ import annotations
@@ -136,6 +139,16 @@ def run_link(scheme: str, model: str, data: Data, r: int, args) -> dict:
             "epochs": [log.epochs for log in logs], "goodness_gap": None}
 
 
+def gap_stats(runs: list[list[float]]) -> dict:
+    """FF goodness gaps (positive minus negative, training nodes) of every run and layer, with
+    their minimum and mean over runs and the number of runs in which the gap is positive."""
+    layers = range(len(runs[0]))
+    return {"goodness_gap_runs": runs,
+            "goodness_gap_min_per_layer": [min(g[l] for g in runs) for l in layers],
+            "goodness_gap_mean_per_layer": [statistics.fmean(g[l] for g in runs) for l in layers],
+            "goodness_gap_positive_runs": [sum(g[l] > 0 for g in runs) for l in layers]}
+
+
 def benchmark(args) -> list:
     """Every (dataset, model, scheme); the report is rewritten after each row."""
     rows = []
@@ -162,8 +175,7 @@ def benchmark(args) -> list:
                                          for l in range(len(results[0]["epochs"]))],
                          "run_values": [x["value"] for x in results]}
                 if results[0]["goodness_gap"] is not None:
-                    extra["goodness_gap_min_per_layer"] = [
-                        min(x["goodness_gap"][l] for x in results) for l in range(layers)]
+                    extra.update(gap_stats([x["goodness_gap"] for x in results]))
                 rows.append(summarize(f"{scheme} ({model})", name, metric,
                                       [x["value"] for x in results], m.seconds, m.peak_rss_mb,
                                       task=args.task, **extra))
@@ -180,7 +192,7 @@ def memory_worker(scheme: str, name: str, args) -> dict:
     train, _, _ = (m.to(args.device) for m in node_split(data.num_nodes, 0))
     seed_everything(args.seed)
     num_classes = int(data.y.max()) + 1
-    net = node_model(scheme, "gcn", data.num_features, args.hidden, num_classes,
+    net = node_model(scheme, args.model[0], data.num_features, args.hidden, num_classes,
                      args.layers).to(args.device)
     trainer = LayerwiseTrainer(lr=args.lr)
     if scheme == "sf":
@@ -212,35 +224,73 @@ def memory_worker(scheme: str, name: str, args) -> dict:
     return {"peak_rss_mb": m.peak_rss_mb, "epoch_rss_mb": m.peak_rss_mb - base,
             "peak_cuda_mb": m.peak_cuda_mb, "resident_cuda_mb": base_cuda,
             "epoch_cuda_mb": None if base_cuda is None else m.peak_cuda_mb - base_cuda,
+            "epoch_tensor_mb": None if cuda else cpu_tensor_peak_mb(epoch),
             "seconds": m.seconds}
+
+
+def cpu_tensor_peak_mb(fn) -> float:
+    """Peak of the CPU tensor memory allocated by ``fn()`` and not yet freed, in MiB.
+
+    Read from the profiler's allocator events (``profile_memory=True``): each ``[memory]`` event
+    carries the running total of the bytes the c10 CPU allocator handed out since profiling
+    began, net of their frees, so tensors that existed before (data, weights, optimiser state)
+    are not counted. Memory that libraries allocate outside that allocator is not seen.
+    """
+    import os
+    import tempfile
+
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    fd, path = tempfile.mkstemp(suffix=".json")
+    os.close(fd)
+    try:
+        prof.export_chrome_trace(path)
+        with open(path) as f:
+            events = json.load(f)["traceEvents"]
+    finally:
+        os.remove(path)
+    totals = [e["args"]["Total Allocated"] for e in events
+              if e.get("name") == "[memory]" and e["args"].get("Device Type") == 0]
+    return max(totals, default=0) / 2**20
 
 
 def memory(args) -> list:
     rows = []
     for name in args.dataset:
-        out = {}
-        for scheme in ("bp", "sf"):
-            cmd = [sys.executable, __file__, "--memory-worker", scheme, name, "--device",
-                   args.device, "--hidden", str(args.hidden), "--layers", str(args.layers),
-                   "--threads", str(args.threads)]
-            if args.root:
-                cmd += ["--root", args.root]
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
-            out[scheme] = json.loads(proc.stdout.strip().splitlines()[-1])
-        cuda = out["sf"]["peak_cuda_mb"] is not None
-        key = "peak_cuda_mb" if cuda else "epoch_rss_mb"
-        ratio = out["sf"][key] / out["bp"][key]
-        ratios = {"sf_over_bp": ratio}
-        if cuda:  # the part allocated by the epoch itself, above data, weights, optimiser state
-            sf_mb, bp_mb = out["sf"]["epoch_cuda_mb"], out["bp"]["epoch_cuda_mb"]
-            ratios["sf_over_bp_epoch_cuda"] = sf_mb / bp_mb
-        for scheme in ("bp", "sf"):
-            o = out[scheme]
-            rows.append(summarize(f"{scheme} (gcn, one epoch)", name, f"memory_{key}", [o[key]],
-                                  o["seconds"], o["peak_rss_mb"], **ratios,
-                                  **{k: o[k] for k in ("peak_cuda_mb", "resident_cuda_mb",
-                                                       "epoch_cuda_mb", "epoch_rss_mb")}))
-        print(f"{name}: sf / bp " + ", ".join(f"{k} {v:.3f}" for k, v in ratios.items()))
+        for model in args.model:
+            rows += memory_rows(name, model, args)
+    return rows
+
+
+def memory_rows(name: str, model: str, args) -> list:
+    """``bp`` and ``sf`` rows of one dataset and convolution, each measured in a fresh process."""
+    out = {}
+    for scheme in ("bp", "sf"):
+        cmd = [sys.executable, __file__, "--memory-worker", scheme, name, "--model", model,
+               "--device", args.device, "--hidden", str(args.hidden), "--layers",
+               str(args.layers), "--threads", str(args.threads)]
+        if args.root:
+            cmd += ["--root", args.root]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        out[scheme] = json.loads(proc.stdout.strip().splitlines()[-1])
+    cuda = out["sf"]["peak_cuda_mb"] is not None
+    key = "peak_cuda_mb" if cuda else "epoch_tensor_mb"
+    ratios = {"sf_over_bp": out["sf"][key] / out["bp"][key]}
+    extra = "epoch_cuda_mb" if cuda else "epoch_rss_mb"
+    if out["bp"][extra] > 0:  # CUDA: the part allocated by the epoch itself; CPU: RSS growth
+        ratios[f"sf_over_bp_{extra}"] = out["sf"][extra] / out["bp"][extra]
+    rows = []
+    for scheme in ("bp", "sf"):
+        o = out[scheme]
+        rows.append(summarize(f"{scheme} ({model}, one epoch)", name, f"memory_{key}", [o[key]],
+                              o["seconds"], o["peak_rss_mb"], **ratios,
+                              **{k: o[k] for k in ("peak_cuda_mb", "resident_cuda_mb",
+                                                   "epoch_cuda_mb", "epoch_tensor_mb",
+                                                   "epoch_rss_mb")}))
+    print(f"{name} {model}: sf / bp " + ", ".join(f"{k} {v:.3f}" for k, v in ratios.items()),
+          flush=True)
     return rows
 
 
@@ -271,8 +321,9 @@ def merge(paths: list[str], out: str | None) -> None:
                                  / sum(weights) for l in range(len(parts[0]["epochs_mean"]))],
                  "processes": len(parts)}
         if "goodness_gap_min_per_layer" in parts[0]:
-            extra["goodness_gap_min_per_layer"] = [
-                min(r["goodness_gap_min_per_layer"][l] for r in parts) for l in range(layers)]
+            # a one-run report's minimum is that run's gap
+            extra.update(gap_stats([g for r in parts for g in r.get(
+                "goodness_gap_runs", [r["goodness_gap_min_per_layer"]] if r["runs"] == 1 else [])]))
         rows.append(summarize(system, dataset, metric, values, sum(r["seconds"] for r in parts),
                               max(r["peak_rss_mb"] for r in parts), **extra))
     print_table(rows)

@@ -86,6 +86,8 @@ def test_trainer_restores_best_checkpoint_and_validates():
 
     log = trainer.fit(layer, epoch, lambda: next(scores))
     assert log.epochs == 4 and log.best_epoch == 1 and log.best_score == 0.9
+    # losses stay tensors during training (no device sync per step), floats in the log
+    assert len(log.losses) == 4 and all(type(v) is float for v in log.losses)
     torch.testing.assert_close(layer.weight.detach(), states[1])
     for bad in ({"epochs": 0}, {"patience": 0}, {"val_every": 0}, {"lr": 0.0}):
         with pytest.raises(ValueError):

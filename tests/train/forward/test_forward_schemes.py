@@ -8,6 +8,7 @@ from graphkit.metrics import accuracy, roc_auc
 from graphkit.train.forward import (
     SCHEMES,
     LayerwiseTrainer,
+    SFTop2Loss,
     link_model,
     link_split,
     node_model,
@@ -75,3 +76,12 @@ def test_bad_inputs(two_blobs):
         node_model("sf-top2input", "gcn", 8, 16, 2, num_layers=0)
     with pytest.raises(ValueError, match="edge_label"):
         link_model("sf", "gcn", 8, 16).fit(two_blobs, two_blobs)
+
+
+def test_top2loss_mixes_raw_output_with_normalised_upper_states():
+    # official GNNTop2LossSF: mean of the fresh (raw) output and the L2-normalised states above
+    out = torch.tensor([[3.0, 4.0]])
+    states = [torch.tensor([[9.0, 9.0]]), torch.tensor([[0.0, 2.0]]), torch.tensor([[5.0, 0.0]])]
+    mixed = SFTop2Loss._mixed(0, out, states)
+    torch.testing.assert_close(mixed, torch.tensor([[4.0 / 3.0, 5.0 / 3.0]]))
+    torch.testing.assert_close(SFTop2Loss._mixed(2, out, states), out)
