@@ -4,14 +4,23 @@ For each dataset: uniformly quantised GCN (hidden 16, Kipf) and GAT (8 heads x 8
 W32A32, W8A8, W4A8, W4A4 and W2A8 (QAT with the fixed-point formats of
 ``graphkit.nn.quant.formats``), and for each ``--gamma`` one LPGNAS search (seed ``--seed``,
 ``--search-epochs`` alternating first-order steps) whose derived model is retrained with QAT
-for ``--runs`` seeds. All models train with ``graphkit.train.train_node_classifier``
+for ``--runs`` seeds. The search trains the supernet weights alone for ``--warmup`` epochs,
+then alternates weight steps (weight decay ``--search-weight-decay``) with architecture steps
+on the validation loss without dropout (see :func:`graphkit.nn.quant.search`, whose other
+defaults are used). All models train with ``graphkit.train.train_node_classifier``
 (Adam lr 0.01, weight decay 5e-4, dropout 0.5, ``--epochs`` epochs, test accuracy at the best
 validation accuracy). Split: the Planetoid public split (20 labels per class, 500 val, 1000
 test), not the paper's supervised random split. Features are the raw binary bag-of-words,
 stored sparse. ``size_bytes`` is the exact stored model size (weights at their bit-width,
 biases in 32 bits). A Pareto plot (size vs accuracy) is written next to the JSON.
 
-    python benchmarks/lpgnas.py --dataset Cora --gamma 0 0.1 0.5 2 --runs 3 \\
+Dominance at equal size (``config.analysis``): an LPGNAS point (size S, mean accuracy A)
+dominates the uniform baselines when A >= the best mean accuracy of all uniform GCN and GAT
+baselines whose size is <= S. A point smaller than every baseline has nothing to compare with
+and is reported as ``no baseline <= S`` (not counted as dominating). ``vs_w8a8`` gives each
+point's size ratio to the W8A8 GCN and its accuracy difference to it.
+
+    python benchmarks/lpgnas.py --dataset Cora --runs 5 \\
         --json benchmarks/results/lpgnas_cora.json
 """
 
@@ -32,9 +41,11 @@ BASELINE_BITS = [(32, 32), (8, 8), (4, 8), (4, 4), (2, 8)]
 def parse_args():
     p = benchmark_parser(__doc__.splitlines()[0], runs=5)
     p.add_argument("--dataset", default="Cora", choices=["Cora", "CiteSeer"])
-    p.add_argument("--gamma", type=float, nargs="+", default=[0.0, 0.1, 0.5, 2.0])
+    p.add_argument("--gamma", type=float, nargs="+", default=[0.0, 0.02, 0.05, 0.1, 0.5])
     p.add_argument("--epochs", type=int, default=200)
-    p.add_argument("--search-epochs", type=int, default=50)
+    p.add_argument("--search-epochs", type=int, default=100)
+    p.add_argument("--warmup", type=int, default=30, help="weight-only search epochs first")
+    p.add_argument("--search-weight-decay", type=float, default=5e-3)
     p.add_argument("--arch-lr", type=float, default=0.1)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--only", nargs="+", choices=["gcn", "lpgnas", "gat"],
@@ -52,6 +63,30 @@ def train_specs(data, specs, args, dropout=0.5, att_dropout=0.0):
     with measure(args.device) as m:
         out = run_repeated(one_run, args.runs, args.seed)
     return [r.test_acc for r, _ in out], out[0][1], m
+
+
+def analyse(rows) -> dict:
+    """Dominance at equal size and the comparison with W8A8 GCN (see the module docstring)."""
+    rows = [r.to_dict() for r in rows]
+    base = [r for r in rows if not r["system"].startswith("lpgnas")]
+    w8 = next((r for r in rows if r["system"] == "gcn-w8a8"), None)
+    out = {}
+    for r in rows:
+        if not r["system"].startswith("lpgnas"):
+            continue
+        size, acc = r["size_bytes"], r["mean"]
+        le = [b for b in base if b["size_bytes"] <= size]
+        best = max(le, key=lambda b: b["mean"]) if le else None
+        out[r["system"]] = {
+            "size_bytes": size, "accuracy": acc,
+            "best_baseline_le_size": best and best["system"],
+            "best_baseline_accuracy": best and best["mean"],
+            "dominates": bool(best is not None and acc >= best["mean"]),
+            "vs_w8a8": w8 and {"size_ratio": w8["size_bytes"] / size,
+                               "accuracy_diff": acc - w8["mean"]},
+        }
+    return {"points": out, "dominating": sum(v["dominates"] for v in out.values()),
+            "compared": sum(v["best_baseline_le_size"] is not None for v in out.values())}
 
 
 def pareto_plot(rows, path: Path, title: str) -> None:
@@ -79,7 +114,8 @@ def pareto_plot(rows, path: Path, title: str) -> None:
 def main() -> None:
     args = parse_args()
     if args.quick:
-        args.runs, args.gamma, args.epochs, args.search_epochs = 1, args.gamma[:2], 20, 5
+        args.runs, args.gamma, args.epochs = 1, args.gamma[:2], 20
+        args.search_epochs, args.warmup = 5, 2
     torch.set_num_threads(args.threads)
     print(vars(args))
     data = load(args.dataset, root=args.root)
@@ -89,6 +125,7 @@ def main() -> None:
 
     def report():
         print_table(rows)
+        config["analysis"] = analyse(rows)
         write_report(args.json, "benchmarks/lpgnas.py", config, rows, [])
         if args.json:
             pareto_plot(rows, Path(args.json).with_suffix(".png"),
@@ -107,6 +144,7 @@ def main() -> None:
         torch.manual_seed(args.seed)
         with measure(args.device) as ms:
             found = search(data, g, epochs=args.search_epochs, arch_lr=args.arch_lr,
+                           warmup=args.warmup, weight_decay=args.search_weight_decay,
                            device=args.device)
         specs = [vars(s) for s in found.specs]
         config["searched"][str(g)] = {"specs": specs, "probs": found.probs,
@@ -121,6 +159,9 @@ def main() -> None:
             accs, size, m = train_specs(data, uniform_specs("gat", 8, classes, w, a, heads=8),
                                         args, dropout=0.6, att_dropout=0.6)
             add(f"gat-w{w}a{a}", accs, size, m)
+    for name, v in config["analysis"]["points"].items():
+        print(name, v, flush=True)
+    print({k: v for k, v in config["analysis"].items() if k != "points"})
 
 
 if __name__ == "__main__":

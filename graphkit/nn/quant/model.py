@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from graphkit.nn.quant.formats import act_format, coef_format, weight_format
+from graphkit.nn.quant.formats import act_format, coef_format, glorot_bound, weight_format
 from graphkit.nn.quant.gat import QGATConv
 from graphkit.nn.quant.gcn import QGCNConv
 from graphkit.nn.quant.linear import QLinear, dropout
@@ -75,7 +75,9 @@ class QuantGNN(torch.nn.Module):
     :math:`x^{(l+1)} = \sigma_l\big(\mathrm{conv}_l(x^{(l)}) + [\text{skip}_l]\,
     \mathrm{QLinear}_l(x^{(l)})\big)` with dropout on each layer input; weights, inputs and edge
     coefficients are fixed-point quantised per layer (LPGNAS, `Zhao et al., 2020
-    <https://arxiv.org/abs/2009.09232>`_).
+    <https://arxiv.org/abs/2009.09232>`_). A layer's weight format is
+    :func:`~graphkit.nn.quant.formats.weight_format` of its bit-width scaled to the layer's
+    Glorot bound (the skip projection shares it).
 
     Args:
         in_channels (int): input features.
@@ -98,8 +100,10 @@ class QuantGNN(torch.nn.Module):
         c_fmt = coef_format(coef_bits)
         dim = in_channels
         for i, s in enumerate(self.specs):
-            w, a = weight_format(s.weight_bits), act_format(s.act_bits)
             last = i == len(self.specs) - 1
+            fan_out = s.out_channels * (s.heads if s.conv == "gat" else 1)
+            w = weight_format(s.weight_bits, glorot_bound(dim, fan_out))
+            a = act_format(s.act_bits)
             if s.conv == "gcn":
                 conv = QGCNConv(dim, s.out_channels, w, a, c_fmt, cached=cached)
                 out = s.out_channels

@@ -66,15 +66,25 @@ def test_sparse_and_dense_input_agree():
 
 
 def test_gamma_controls_bit_widths():
+    # At gamma = 0 the bit-width logits only see the validation loss, whose preference among
+    # formats is weak and seed-dependent on a graph this small; the defining property is that
+    # the size penalty moves every layer to <= 4 bits and shrinks the expected size.
     data = _data(n=90, seed=1)
     space = SearchSpace(convs=("gcn", "sage"), hidden=(8, 16), act_bits=(8, 32))
     torch.manual_seed(0)
     free = search(data, 0.0, space=space, epochs=120, arch_lr=0.1, num_layers=3)
     torch.manual_seed(0)
     small = search(data, 20.0, space=space, epochs=120, arch_lr=0.1, num_layers=3)
-    assert sum(s.weight_bits >= 8 for s in free.specs) >= 2
     assert all(s.weight_bits <= 4 for s in small.specs)
-    assert small.history[-1]["expected_size_bytes"] < free.history[-1]["expected_size_bytes"]
+    assert sum(s.weight_bits for s in small.specs) < sum(s.weight_bits for s in free.specs)
+    assert small.history[-1]["expected_size_bytes"] < \
+        0.5 * free.history[-1]["expected_size_bytes"]
+
+
+def test_warmup_trains_weights_only():
+    data = _data()
+    res = search(data, 1.0, space=SPACE, epochs=12, warmup=8)
+    assert [h["epoch"] for h in res.history] == [9, 10, 11, 12]
 
 
 def test_bad_inputs():
@@ -83,9 +93,11 @@ def test_bad_inputs():
         search(data, -1.0, epochs=1)
     with pytest.raises(ValueError, match="epochs"):
         search(data, 0.0, epochs=0)
+    with pytest.raises(ValueError, match="warmup"):
+        search(data, 0.0, epochs=5, warmup=5)
     with pytest.raises(ValueError, match="val_mask"):
         search(Data(x=data.x, edge_index=data.edge_index, y=data.y,
-                    train_mask=data.train_mask), 0.0, epochs=1)
+                    train_mask=data.train_mask), 0.0, epochs=1, warmup=0)
     with pytest.raises(ValueError, match="empty"):
         SearchSpace(hidden=())
     with pytest.raises(ValueError, match="unknown conv"):
