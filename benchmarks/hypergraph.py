@@ -17,14 +17,27 @@ trained on labels only), ``lighthgnn`` and ``lighthgnn+`` (distilled from ``--te
 the teacher and students train on the sub-hypergraph induced on the observed vertices. Rows
 report ``accuracy`` (all test vertices), ``accuracy_trans`` (observed test vertices) and
 ``accuracy_ind`` (unseen test vertices: the teacher runs on the full hypergraph, the students
-on features only).
+on features only). Every row also has ``val_accuracy`` (at the selected epoch).
+
+LightHGNN+'s extra hyperparameters: ``--hyperedge-weight`` (beta, weight of the hyperedge
+term), ``--singletons`` (whether singleton hyperedges can be sampled) and ``--noise`` (rho of
+the reliability perturbation); the official code uses 1, include, 1. Given several values,
+``--select-on-val`` trains one LightHGNN+ per grid point on the same teacher, reports each as
+``lighthgnn+ [beta=.., singletons=.., rho=..]`` and reports as ``lighthgnn+`` the grid point
+with the best mean validation accuracy over the runs (test accuracy plays no part). With
+``--select-on-val`` every student (LightHGNN and each grid point) starts from the same RNG state
+(``seed_everything(seed)`` before it), so they differ only in their objective.
 
     python benchmarks/hypergraph.py --dataset cocitation-cora --runs 5 --json out.json
+    python benchmarks/hypergraph.py --dataset cocitation-cora --model hgnn lighthgnn \
+        lighthgnn+ --hyperedge-weight 1 0.5 2 --singletons include exclude --select-on-val
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
+import statistics
 import time
 
 import torch
@@ -35,6 +48,7 @@ from torch_geometric.nn import HypergraphConv
 from torch_geometric.transforms import NormalizeFeatures
 
 from graphkit.benchmarking import (
+    Row,
     benchmark_parser,
     measure,
     print_table,
@@ -156,7 +170,15 @@ def parse_args():
     p.add_argument("--loss", default="paper", choices=["paper", "repo"])
     p.add_argument("--lamb", type=float, default=0.0, help="weight of the label loss")
     p.add_argument("--tau", type=float, default=1.0, help="distillation temperature")
-    p.add_argument("--noise", type=float, default=1.0, help="LightHGNN+ feature noise level")
+    p.add_argument("--noise", type=float, nargs="+", default=[1.0],
+                   help="LightHGNN+ reliability feature noise level rho (grid)")
+    p.add_argument("--hyperedge-weight", type=float, nargs="+", default=[1.0],
+                   help="LightHGNN+ weight beta of the hyperedge term (grid)")
+    p.add_argument("--singletons", nargs="+", default=["include"],
+                   choices=["include", "exclude"],
+                   help="LightHGNN+: whether singleton hyperedges are sampled (grid)")
+    p.add_argument("--select-on-val", action="store_true",
+                   help="train LightHGNN+ on every grid point, report the best mean val accuracy")
     p.add_argument("--teacher-hidden", type=int, default=32)
     p.add_argument("--hidden", type=int, default=128, help="student hidden size")
     p.add_argument("--epochs", type=int, default=200)
@@ -169,9 +191,38 @@ def parse_args():
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1: small kernels on a shared CPU run fastest serially)")
     args = p.parse_args()
+    if len(plus_grid(args)) > 1 and not args.select_on_val:
+        p.error("several LightHGNN+ settings given: add --select-on-val to select on validation")
+    if any(w < 0 for w in args.hyperedge_weight) or any(r < 0 for r in args.noise):
+        p.error("--hyperedge-weight and --noise must be non-negative")
     if args.quick:
         args.epochs, args.runs = min(args.epochs, 50), 1
     return args
+
+
+def plus_grid(args) -> list[dict]:
+    """LightHGNN+'s hyperparameter grid: one dict per (beta, singletons, rho)."""
+    return [{"hyperedge_weight": w, "singletons": s, "noise": r} for w, s, r in
+            itertools.product(args.hyperedge_weight, args.singletons, args.noise)]
+
+
+def plus_name(cfg: dict) -> str:
+    return (f"lighthgnn+ [beta={cfg['hyperedge_weight']:g}, singletons={cfg['singletons']}, "
+            f"rho={cfg['noise']:g}]")
+
+
+def model_specs(args) -> list[tuple[str, str, dict | None]]:
+    """``(row name, model kind, LightHGNN+ setting)`` for every model to train; with
+    ``--select-on-val`` one ``lighthgnn+`` entry per grid point."""
+    specs = []
+    for kind in args.model:
+        if kind != "lighthgnn+":
+            specs.append((kind, kind, None))
+        elif args.select_on_val:
+            specs += [(plus_name(cfg), kind, cfg) for cfg in plus_grid(args)]
+        else:
+            specs.append((kind, kind, plus_grid(args)[0]))
+    return specs
 
 
 def structure(index: Tensor, num_nodes: int, m: int, args) -> tuple[Tensor, int]:
@@ -200,35 +251,41 @@ def hypergraph_forward(model: torch.nn.Module, d: Data) -> Tensor:
     return model(d.x, d.hyperedge_index, num_hyperedges=d.num_hyperedges)
 
 
-def train_teacher(kind: str, data: Data, args) -> torch.nn.Module:
+def train_teacher(kind: str, data: Data, args) -> tuple[torch.nn.Module, float]:
+    """The trained teacher (eval mode) and its validation accuracy."""
     model = TEACHERS[kind](data.num_features, args.teacher_hidden, int(data.y.max()) + 1)
-    train_node_classifier(model, data, epochs=args.epochs, selection="val_acc",
-                          device=args.device, forward=hypergraph_forward)
-    return model.eval()
+    res = train_node_classifier(model, data, epochs=args.epochs, selection="val_acc",
+                                device=args.device, forward=hypergraph_forward)
+    return model.eval(), res.val_acc
 
 
-def train_mlp(data: Data, args) -> LightHGNN:
+def train_mlp(data: Data, args) -> tuple[LightHGNN, float]:
     model = LightHGNN(data.num_features, args.hidden, int(data.y.max()) + 1)
-    train_node_classifier(model, data, epochs=args.epochs, selection="val_acc",
-                          device=args.device, forward=lambda m, d: m(d.x))
-    return model.eval()
+    res = train_node_classifier(model, data, epochs=args.epochs, selection="val_acc",
+                                device=args.device, forward=lambda m, d: m(d.x))
+    return model.eval(), res.val_acc
 
 
-def distill_student(teacher: torch.nn.Module, data: Data, plus: bool, args) -> LightHGNN:
+def distill_student(teacher: torch.nn.Module, data: Data, plus: dict | None,
+                    args) -> tuple[LightHGNN, float]:
+    """LightHGNN (``plus`` is ``None``) or LightHGNN+ with the setting ``plus``."""
     with torch.no_grad():
         z = hypergraph_forward(teacher, data)
         rel = None
-        if plus:
+        if plus is not None:
             noisy = data.clone()
-            noisy.x = features(perturb_features(data.x.to_dense(), args.noise), args)
+            noisy.x = features(perturb_features(data.x.to_dense(), plus["noise"]), args)
             rel = hyperedge_reliability(z, hypergraph_forward(teacher, noisy),
                                         data.hyperedge_index, data.num_hyperedges)
+    plus = plus or {"hyperedge_weight": 1.0, "singletons": "include"}
     student = LightHGNN(data.num_features, args.hidden, z.size(1))
-    distill(student, data.x, data.y, z, data.train_mask, data.val_mask, data.test_mask,
-            hyperedge_index=data.hyperedge_index, num_hyperedges=data.num_hyperedges,
-            reliability=rel, lamb=args.lamb, tau=args.tau, mode=args.loss, epochs=args.epochs,
-            device=args.device)
-    return student.eval()
+    res = distill(student, data.x, data.y, z, data.train_mask, data.val_mask, data.test_mask,
+                  hyperedge_index=data.hyperedge_index, num_hyperedges=data.num_hyperedges,
+                  reliability=rel, lamb=args.lamb, tau=args.tau, mode=args.loss,
+                  hyperedge_weight=plus["hyperedge_weight"],
+                  singletons=plus["singletons"] == "include", epochs=args.epochs,
+                  device=args.device)
+    return student.eval(), res.val_acc
 
 
 @torch.no_grad()
@@ -246,16 +303,24 @@ def embedding(model: torch.nn.Module, data: Data, kind: str) -> Tensor:
     return model.embed(data.x)
 
 
-def fit(kind: str, data: Data, args, teacher: torch.nn.Module | None) -> torch.nn.Module:
+def fit(kind: str, data: Data, args, teacher: tuple[torch.nn.Module, float] | None,
+        plus: dict | None, seed: int) -> tuple[torch.nn.Module, float]:
+    """The trained model of ``kind`` and its validation accuracy (the shared teacher is
+    reused as is)."""
+    if kind == args.teacher and teacher is not None:
+        return teacher
     if kind in TEACHERS:
         return train_teacher(kind, data, args)
     if kind == "mlp":
         return train_mlp(data, args)
-    return distill_student(teacher, data, kind == "lighthgnn+", args)
+    if args.select_on_val:
+        seed_everything(seed)
+    return distill_student(teacher[0], data, plus, args)
 
 
-def shared_teacher(data: Data, args) -> tuple[torch.nn.Module | None, float]:
-    """The teacher the students distil from (trained once per run) and its training time."""
+def shared_teacher(data: Data, args) -> tuple[tuple[torch.nn.Module, float] | None, float]:
+    """The teacher the students distil from (trained once per run, with its validation
+    accuracy) and its training time."""
     if not {"lighthgnn", "lighthgnn+"} & set(args.model):
         return None, 0.0
     t0 = time.perf_counter()
@@ -270,14 +335,14 @@ def run_transductive(data: Data, args, seed: int) -> dict[str, dict[str, float]]
     data = data.to(args.device)
     out: dict[str, dict[str, float]] = {}
     teacher, teacher_s = shared_teacher(data, args)
-    for kind in args.model:
+    for name, kind, plus in model_specs(args):
         t0 = time.perf_counter()
-        model = teacher if kind == args.teacher and teacher is not None else \
-            fit(kind, data, args, teacher)
+        model, val_acc = fit(kind, data, args, teacher, plus, seed)
         t0 -= teacher_s if kind == args.teacher else 0.0
         pred = predict(model, data, kind)
-        out[kind] = {
+        out[name] = {
             "accuracy": accuracy(pred[data.test_mask], data.y[data.test_mask]),
+            "val_accuracy": val_acc,
             "topology_score": topology_score(embedding(model, data, kind),
                                              data.hyperedge_index, data.num_hyperedges),
             "seconds": time.perf_counter() - t0,
@@ -307,17 +372,17 @@ def run_production(data: Data, args, seed: int) -> dict[str, dict[str, float]]:
     y_tran, y_ind = observed.y[observed.test_mask], full.y[ind]
     out: dict[str, dict[str, float]] = {}
     teacher, teacher_s = shared_teacher(observed, args)
-    for kind in args.model:
+    for name, kind, plus in model_specs(args):
         t0 = time.perf_counter()
-        model = teacher if kind == args.teacher and teacher is not None else \
-            fit(kind, observed, args, teacher)
+        model, val_acc = fit(kind, observed, args, teacher, plus, seed)
         t0 -= teacher_s if kind == args.teacher else 0.0
         p_tran = predict(model, observed, kind)[observed.test_mask]
         p_ind = predict(model, full, kind)[ind]
         a_tran, a_ind = accuracy(p_tran, y_tran), accuracy(p_ind, y_ind)
         n_tran, n_ind = y_tran.numel(), y_ind.numel()
-        out[kind] = {
+        out[name] = {
             "accuracy": (a_tran * n_tran + a_ind * n_ind) / (n_tran + n_ind),
+            "val_accuracy": val_acc,
             "accuracy_trans": a_tran,
             "accuracy_ind": a_ind,
             "seconds": time.perf_counter() - t0,
@@ -338,7 +403,35 @@ def summarize_runs(name: str, results: dict[str, list[dict[str, float]]], rss: f
         for metric in [k for k in per_run[0] if k != "seconds"]:
             rows.append(summarize(kind, name, metric, [v[metric] for v in per_run], seconds,
                                   rss, **extra))
-    return rows
+    return rows + selected_rows(rows, results, args)
+
+
+def select_on_val(results: dict[str, list[dict[str, float]]],
+                  names: list[str]) -> str | None:
+    """The name among ``names`` with the highest mean validation accuracy over its runs
+    (the first on ties), ``None`` when none has a finished run."""
+    scored = [(statistics.fmean(v["val_accuracy"] for v in results[n]), -i, n)
+              for i, n in enumerate(names) if results.get(n)]
+    return max(scored)[2] if scored else None
+
+
+def selected_rows(rows: list[Row], results: dict[str, list[dict[str, float]]],
+                  args) -> list[Row]:
+    """With ``--select-on-val``: the rows of the validation-selected LightHGNN+ grid point,
+    renamed ``lighthgnn+``, with the selected setting and the grid's mean val accuracies."""
+    if not args.select_on_val or "lighthgnn+" not in args.model:
+        return []
+    grid = plus_grid(args)
+    names = [plus_name(cfg) for cfg in grid]
+    best = select_on_val(results, names)
+    if best is None:
+        return []
+    grid_val = {n: statistics.fmean(v["val_accuracy"] for v in results[n])
+                for n in names if results.get(n)}
+    return [Row("lighthgnn+", r.dataset, r.metric, r.mean, r.std, r.runs, r.seconds,
+                r.peak_rss_mb, dict(r.extra, selected=grid[names.index(best)],
+                                    selected_on="val_accuracy", grid_val_accuracy=grid_val))
+            for r in rows if r.system == best]
 
 
 def main() -> None:
@@ -349,7 +442,7 @@ def main() -> None:
     runner = run_transductive if args.setting == "transductive" else run_production
     for name in args.dataset:
         base = prepare(name, args)
-        results: dict[str, list[dict[str, float]]] = {k: [] for k in args.model}
+        results: dict[str, list[dict[str, float]]] = {n: [] for n, _, _ in model_specs(args)}
         with measure(args.device) as m:
             for r in range(args.runs):
                 seed_everything(args.seed + r)

@@ -1,4 +1,5 @@
-"""benchmarks/hypergraph.py: the PyG peer teacher computes graphkit's HGNN exactly."""
+"""benchmarks/hypergraph.py: the PyG peer teacher computes graphkit's HGNN exactly; the
+LightHGNN+ grid and its validation-only selection."""
 
 import importlib.util
 import sys
@@ -72,3 +73,49 @@ def test_structure_merges_repeated_hyperedges_then_adds_singletons(bench):
     assert k == 3 and out[:, -1].tolist() == [4, 2]  # {0,1}, {2,3}, singleton {4}
     args.keep_duplicates = True
     assert bench.structure(index, 5, m, args)[1] == 4
+
+
+def _grid_args(**kw):
+    base = {"model": ["hgnn", "lighthgnn", "lighthgnn+"], "hyperedge_weight": [1.0, 0.5],
+            "singletons": ["include", "exclude"], "noise": [1.0], "select_on_val": True}
+    return type("Args", (), {**base, **kw})()
+
+
+def test_grid_gives_one_lighthgnn_plus_per_setting(bench):
+    args = _grid_args()
+    specs = bench.model_specs(args)
+    assert [k for _, k, _ in specs] == ["hgnn", "lighthgnn"] + ["lighthgnn+"] * 4
+    assert [c["hyperedge_weight"] for _, _, c in specs[2:]] == [1.0, 1.0, 0.5, 0.5]
+    assert [c["singletons"] for _, _, c in specs[2:]] == ["include", "exclude"] * 2
+    assert len({n for n, _, _ in specs}) == 6
+    plain = bench.model_specs(_grid_args(hyperedge_weight=[2.0], singletons=["exclude"],
+                                         select_on_val=False))
+    assert plain[2] == ("lighthgnn+", "lighthgnn+",
+                        {"hyperedge_weight": 2.0, "singletons": "exclude", "noise": 1.0})
+
+
+def test_selection_uses_mean_val_accuracy_only(bench):
+    runs = {"a": [{"val_accuracy": 0.75, "accuracy": 0.9}, {"val_accuracy": 0.25, "accuracy": 0.9}],
+            "b": [{"val_accuracy": 0.5, "accuracy": 0.1}, {"val_accuracy": 0.5, "accuracy": 0.1}],
+            "c": []}
+    assert bench.select_on_val(runs, ["a", "b", "c"]) == "a"  # tie: the first listed
+    assert bench.select_on_val(runs, ["b", "a"]) == "b"
+    runs["b"][0]["val_accuracy"] = 0.625  # higher mean val wins despite lower test accuracy
+    assert bench.select_on_val(runs, ["a", "b"]) == "b"
+    assert bench.select_on_val(runs, ["c"]) is None
+
+
+def test_selected_rows_copy_the_selected_setting(bench):
+    from graphkit.benchmarking import summarize
+
+    args = _grid_args(hyperedge_weight=[1.0], singletons=["include", "exclude"])
+    names = [bench.plus_name(c) for c in bench.plus_grid(args)]
+    results = {names[0]: [{"val_accuracy": 0.5, "accuracy": 0.8}],
+               names[1]: [{"val_accuracy": 0.6, "accuracy": 0.7}]}
+    rows = [summarize(n, "d", m, [results[n][0][m]], 1.0, 1.0) for n in names
+            for m in ("accuracy", "val_accuracy")]
+    sel = bench.selected_rows(rows, results, args)
+    assert [(r.system, r.metric, r.mean) for r in sel] == [
+        ("lighthgnn+", "accuracy", 0.7), ("lighthgnn+", "val_accuracy", 0.6)]
+    assert sel[0].extra["selected"]["singletons"] == "exclude"
+    assert sel[0].extra["grid_val_accuracy"] == {names[0]: 0.5, names[1]: 0.6}

@@ -228,3 +228,39 @@ def test_distilled_student_follows_its_teacher(plus):
     agree = (student(x).argmax(1) == z.argmax(1)).float().mean().item()
     assert agree > 0.85
     assert 0.0 <= res.test_acc <= 1.0 and 1 <= res.best_epoch <= 50
+
+
+def _plus_loss(t, index, m, **kwargs):
+    return LightHGNNLoss(t, hyperedge_index=index, num_hyperedges=m,
+                         reliability=torch.ones(m, dtype=t.dtype), **kwargs)
+
+
+def test_hyperedge_weight_scales_the_hyperedge_term(logits):
+    s, t = logits
+    index, m = hyperedge_index_from_list([[0, 1, 2], [2, 3], [4, 5, 6, 0], [1]], num_nodes=7)
+    data = Data(y=torch.zeros(7, dtype=torch.long), train_mask=torch.ones(7, dtype=torch.bool))
+    kd, hkd = distillation_loss(s, t), hyperedge_distillation_loss(s, t, index, m)
+    for beta in (0.0, 0.5, 2.0):  # reliability 1: every hyperedge is drawn
+        torch.testing.assert_close(_plus_loss(t, index, m, hyperedge_weight=beta)(s, data),
+                                   kd + beta * hkd)
+
+
+def test_excluded_singletons_are_never_sampled(logits):
+    s, t = logits
+    index, m = hyperedge_index_from_list([[0, 1, 2], [3], [4, 5, 6, 0], [1]], num_nodes=7)
+    data = Data(y=torch.zeros(7, dtype=torch.long), train_mask=torch.ones(7, dtype=torch.bool))
+    loss = _plus_loss(t, index, m, singletons=False)
+    assert loss.reliability.tolist() == [1.0, 0.0, 1.0, 0.0]
+    kept = torch.tensor([True, False, True, False])
+    torch.testing.assert_close(loss(s, data), distillation_loss(s, t)
+                               + hyperedge_distillation_loss(s, t, index, m, kept))
+    assert _plus_loss(t, index, m).reliability.tolist() == [1.0] * 4  # official: all sampled
+
+
+def test_plus_options_reject_bad_inputs(logits):
+    _, t = logits
+    index, m = hyperedge_index_from_list([[0, 1, 2], [3, 4]], num_nodes=7)
+    with pytest.raises(ValueError, match="hyperedge_weight"):
+        _plus_loss(t, index, m, hyperedge_weight=-1.0)
+    with pytest.raises(ValueError, match="one value per hyperedge"):
+        LightHGNNLoss(t, hyperedge_index=index, num_hyperedges=m, reliability=torch.ones(3))

@@ -9,7 +9,7 @@ features and is trained with
 
 .. math::
     \mathcal{L} = \lambda \, \mathcal{L}_{CE} + (1 - \lambda)\big(\mathcal{L}_{KD}
-    + \mathcal{L}_{HKD}\big),
+    + \beta\,\mathcal{L}_{HKD}\big),
     \qquad
     \mathcal{L}_{KD} = \frac{1}{N}\sum_{v} \mathrm{KL}\big(\sigma(\mathbf{z}^t_v/\tau)
     \,\|\, \sigma(\mathbf{z}^s_v/\tau)\big)
@@ -18,7 +18,10 @@ over all vertices (:func:`distillation_loss`). LightHGNN+ adds the topology-awar
 :math:`\mathcal{L}_{HKD}` (:func:`hyperedge_distillation_loss`): the KL between the teacher's and
 the student's mean class distributions over the members of each hyperedge, on hyperedges drawn
 each epoch with probability equal to their reliability :math:`r_e`
-(:func:`hyperedge_reliability`).
+(:func:`hyperedge_reliability`). The official code uses :math:`\beta = 1` and samples every
+hyperedge, singletons included; both are options of :class:`LightHGNNLoss` (a singleton's
+KL is its vertex's summand of :math:`\mathcal{L}_{KD}`, so sampling it only reweights that
+vertex).
 
 The loss comes in two modes. ``"paper"`` (default) is the KL divergence above.
 ``"repo"`` reproduces the official code (iMoonLab/LightHGNN), which calls
@@ -37,7 +40,12 @@ from torch import Tensor
 from torch_geometric.data import Data
 from torch_geometric.utils import scatter
 
-from graphkit.data.hypergraph import check_hyperedge_index, num_hyperedges_of, vertex_to_hyperedge
+from graphkit.data.hypergraph import (
+    check_hyperedge_index,
+    hyperedge_degree,
+    num_hyperedges_of,
+    vertex_to_hyperedge,
+)
 from graphkit.train import NodeClassificationResult, train_node_classifier
 
 __all__ = [
@@ -323,7 +331,7 @@ def production_split(train_mask: Tensor, val_mask: Tensor, test_mask: Tensor,
 
 class LightHGNNLoss:
     r"""The student's training objective :math:`\lambda\mathcal{L}_{CE} + (1-\lambda)
-    (\mathcal{L}_{KD} + \mathcal{L}_{HKD})` as a ``train_loss_fn(scores, data)`` for
+    (\mathcal{L}_{KD} + \beta\,\mathcal{L}_{HKD})` as a ``train_loss_fn(scores, data)`` for
     :func:`graphkit.train.train_node_classifier`.
 
     The distillation terms cover every vertex (``scores`` of all vertices, as the official
@@ -341,18 +349,34 @@ class LightHGNNLoss:
         reliability (Tensor, optional): ``[M]`` hyperedge reliabilities
             (:func:`hyperedge_reliability`); ``None`` for LightHGNN.
         generator (torch.Generator, optional): for the hyperedge sampling.
+        hyperedge_weight (float): weight :math:`\beta \ge 0` of the hyperedge term.
+            (default: :obj:`1.0`, the official code)
+        singletons (bool): whether single-vertex hyperedges can be sampled; ``False`` gives
+            them reliability 0. (default: :obj:`True`, the official code)
     """
 
     def __init__(self, teacher_logits: Tensor, lamb: float = 0.0, tau: float = 1.0,
                  mode: str = "paper", hyperedge_index: Tensor | None = None,
                  num_hyperedges: int | None = None, reliability: Tensor | None = None,
-                 generator: torch.Generator | None = None) -> None:
+                 generator: torch.Generator | None = None, hyperedge_weight: float = 1.0,
+                 singletons: bool = True) -> None:
         _check_mode(mode)
         _check_tau(tau)
         if not 0.0 <= lamb <= 1.0:
             raise ValueError(f"lamb must lie in [0, 1], got {lamb}")
-        if reliability is not None and hyperedge_index is None:
-            raise ValueError("LightHGNN+ (reliability given) needs hyperedge_index")
+        if not hyperedge_weight >= 0.0:
+            raise ValueError(f"hyperedge_weight must be non-negative, got {hyperedge_weight}")
+        if reliability is not None:
+            if hyperedge_index is None:
+                raise ValueError("LightHGNN+ (reliability given) needs hyperedge_index")
+            m = num_hyperedges_of(hyperedge_index, num_hyperedges)
+            if reliability.shape != (m,):
+                raise ValueError(f"reliability must have one value per hyperedge [{m}], got "
+                                 f"{list(reliability.shape)}")
+            if not singletons:
+                size = hyperedge_degree(hyperedge_index, m).to(reliability.device)
+                reliability = reliability * (size > 1).to(reliability.dtype)
+        self.hyperedge_weight, self.singletons = hyperedge_weight, singletons
         self.teacher_logits = teacher_logits.detach()
         self.lamb, self.tau, self.mode = lamb, tau, mode
         self.hyperedge_index = hyperedge_index
@@ -369,9 +393,8 @@ class LightHGNNLoss:
         if self.reliability is not None:
             mask = torch.bernoulli(self.reliability.to(scores.device),
                                    generator=self.generator).bool()
-            kd = kd + hyperedge_distillation_loss(scores, t, self.hyperedge_index,
-                                                  self.num_hyperedges, mask, self.tau,
-                                                  self.mode)
+            kd = kd + self.hyperedge_weight * hyperedge_distillation_loss(
+                scores, t, self.hyperedge_index, self.num_hyperedges, mask, self.tau, self.mode)
         if self.lamb == 0.0:
             return kd
         train = data.train_mask
@@ -394,6 +417,8 @@ def distill(
     lamb: float = 0.0,
     tau: float = 1.0,
     mode: str = "paper",
+    hyperedge_weight: float = 1.0,
+    singletons: bool = True,
     epochs: int = 200,
     lr: float = 0.01,
     weight_decay: float = 5e-4,
@@ -406,9 +431,10 @@ def distill(
     the official code (Adam, lr 0.01, weight decay 5e-4, 200 epochs, :math:`\\lambda = 0`).
     The objective (:class:`LightHGNNLoss`) is the loop's ``train_loss_fn``: it sees every
     vertex, while the reported accuracies are on ``train_mask`` / ``val_mask`` / ``test_mask``.
+    ``hyperedge_weight`` and ``singletons`` are LightHGNN+'s :class:`LightHGNNLoss` options.
     """
     loss = LightHGNNLoss(teacher_logits, lamb, tau, mode, hyperedge_index, num_hyperedges,
-                         reliability)
+                         reliability, hyperedge_weight=hyperedge_weight, singletons=singletons)
     data = Data(x=x, y=y, train_mask=train_mask, val_mask=val_mask, num_nodes=x.size(0))
     if test_mask is not None:
         data.test_mask = test_mask
