@@ -1,0 +1,114 @@
+"""PRES training cost on a shared machine: interleaved epochs of TGN and TGN+PRES.
+
+Timing runs one after the other on a machine that other jobs load mixes the load's drift into
+the comparison. Here every configuration (``<model>`` and ``<model>+pres`` at each temporal
+batch size) gets a model and an optimiser, and the script trains one epoch of each in turn
+(state reset before every epoch, :func:`graphkit.temporal.link_training.train_epoch`), for
+``--rounds`` rounds after ``--warmup`` unrecorded ones. Rows report the median training CPU
+time per epoch (``mean`` of the row, metric ``cpu_seconds``: the process's CPU time, which the
+load hardly changes; use ``--threads 1``) and the median wall time (metric ``seconds``);
+``pres_overhead`` is the median over rounds of ``PRES / plain - 1`` at the same batch size,
+``vs_first_plain`` the median ratio to the plain model at the first batch size of the same
+round (``wall_*``: the same from wall times).
+
+Example::
+
+    python benchmarks/pres_overhead.py --model tgn --dataset uci enron --batch-sizes 200 800 \\
+        --rounds 5 --json benchmarks/results/pres_overhead_cpu.json
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+
+from graphkit.benchmarking import benchmark_parser, print_table, rss_mb, summarize, write_report
+from graphkit.data import load
+from graphkit.data.temporal import chronological_split
+from graphkit.temporal import APAN, JODIE, PRES, MemoryTGN
+from graphkit.temporal.link_training import train_epoch
+from graphkit.train import seed_everything
+
+BASES = {"tgn": MemoryTGN, "jodie": JODIE, "apan": APAN}
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = benchmark_parser(__doc__.splitlines()[0], runs=1)
+    p.add_argument("--model", choices=sorted(BASES), default="tgn")
+    p.add_argument("--dataset", nargs="+", default=["uci", "enron"])
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=[200, 800])
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=1, help="unrecorded rounds first")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--gamma", type=float, default=0.1)
+    p.add_argument("--coherence-weight", type=float, default=0.1)
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args(argv)
+    if args.rounds <= 0:
+        p.error("--rounds must be positive")
+    torch.set_num_threads(args.threads)
+    print(vars(args))
+    rows = []
+    for ds in args.dataset:
+        data = load("temporal-sbm", root=args.root, num_nodes=200, num_events=4000) \
+            if args.quick else load(ds, root=args.root)
+        label = "temporal-sbm" if args.quick else ds
+        split = chronological_split(data, seed=args.seed)
+        idx = split.train_mask.nonzero().view(-1)
+        pool = torch.unique(data.dst[idx])
+        configs = [(bs, pres) for bs in args.batch_sizes for pres in (False, True)]
+        models = {}
+        for bs, pres in configs:
+            seed_everything(args.seed)
+            model = BASES[args.model](data.num_nodes, data.msg.size(-1))
+            model = PRES(model, gamma=args.gamma, coherence_weight=args.coherence_weight) \
+                if pres else model
+            model = model.to(args.device)
+            models[bs, pres] = (model, torch.optim.Adam(model.parameters(), lr=args.lr))
+        cpu: dict[tuple, list[float]] = {c: [] for c in configs}
+        wall: dict[tuple, list[float]] = {c: [] for c in configs}
+        for r in range(args.warmup + args.rounds):
+            if r == args.warmup:
+                for c in configs:
+                    cpu[c].clear()
+                    wall[c].clear()
+            for c in configs:
+                model, opt = models[c]
+                model.reset_state()
+                gen = torch.Generator().manual_seed(args.seed + r)
+                t0, c0 = time.perf_counter(), time.process_time()
+                train_epoch(model, opt, data, idx, c[0], pool, gen)
+                wall[c].append(time.perf_counter() - t0)
+                cpu[c].append(time.process_time() - c0)
+            print(f"{label} round {r}: " + ", ".join(
+                f"bs {bs}{'+pres' if pres else ''} {cpu[bs, pres][-1]:.2f} s CPU"
+                for bs, pres in configs), flush=True)
+        first = (args.batch_sizes[0], False)
+        for bs, pres in configs:
+            name = args.model + ("+pres" if pres else "")
+            plain = (bs, False)
+            extra = {
+                "batch_size": bs, "rounds": args.rounds, "threads": args.threads,
+                "pres_overhead": statistics.median(a / b for a, b in zip(cpu[bs, pres],
+                                                                         cpu[plain])) - 1,
+                "vs_first_plain": statistics.median(a / b for a, b in zip(cpu[bs, pres],
+                                                                          cpu[first])),
+                "wall_pres_overhead": statistics.median(
+                    a / b for a, b in zip(wall[bs, pres], wall[plain])) - 1,
+                "wall_vs_first_plain": statistics.median(
+                    a / b for a, b in zip(wall[bs, pres], wall[first])),
+            }
+            for metric, values in (("cpu_seconds", cpu[bs, pres]), ("seconds", wall[bs, pres])):
+                row = summarize(name, f"{label}/bs{bs}", metric, values, sum(wall[bs, pres]),
+                                rss_mb(), **extra)
+                row.mean = statistics.median(values)  # the median epoch, robust to load spikes
+                rows.append(row)
+        write_report(args.json, "pres_overhead.py", args, rows)
+    print_table(rows)
+    write_report(args.json, "pres_overhead.py", args, rows)
+
+
+if __name__ == "__main__":
+    main()
