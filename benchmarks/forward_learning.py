@@ -54,6 +54,7 @@ from graphkit.train.forward import (
     MODELS,
     SCHEMES,
     LayerwiseTrainer,
+    frozen_input_forward,
     handoff,
     link_model,
     link_split,
@@ -185,17 +186,19 @@ def benchmark(args) -> list:
 
 def memory_worker(scheme: str, name: str, args) -> dict:
     """One training epoch of ``scheme`` in this (fresh) process: one local step per layer for
-    ``sf`` (each layer's detached output feeds the next), one end-to-end step for ``bp``. Set-up
+    ``sf`` (each layer's detached output feeds the next), one end-to-end step for ``bp``.
+    ``sf-cache`` is ``sf`` whose GCN layers train on their cached propagation
+    (:func:`frozen_input_forward`); the caches are built inside the measured block. Set-up
     (loading, augmentation, optimisers and one warm-up epoch) happens before the measured
     block."""
     data = load_dataset(name, args.root).to(args.device)
     train, _, _ = (m.to(args.device) for m in node_split(data.num_nodes, 0))
     seed_everything(args.seed)
     num_classes = int(data.y.max()) + 1
-    net = node_model(scheme, args.model[0], data.num_features, args.hidden, num_classes,
-                     args.layers).to(args.device)
+    net = node_model(scheme.removesuffix("-cache"), args.model[0], data.num_features,
+                     args.hidden, num_classes, args.layers).to(args.device)
     trainer = LayerwiseTrainer(lr=args.lr)
-    if scheme == "sf":
+    if scheme in ("sf", "sf-cache"):
         idx = train.nonzero().view(-1)
         graph = net.virtual.augment(data.x, data.edge_index, idx, data.y[idx])
         layers, n = list(net.layers), data.num_nodes
@@ -205,7 +208,10 @@ def memory_worker(scheme: str, name: str, args) -> dict:
         def epoch() -> None:
             h = x0
             for layer, opt in zip(layers, optimizers):
-                out = layer(h, graph.edge_index)
+                if scheme == "sf-cache":
+                    out = frozen_input_forward(layer, h, graph.edge_index)()
+                else:
+                    out = layer(h, graph.edge_index)
                 trainer.step(layer, opt, sf_loss(out[:n][train], out[n:], data.y[train]))
                 h = handoff(out)
     else:
@@ -267,7 +273,8 @@ def memory(args) -> list:
 def memory_rows(name: str, model: str, args) -> list:
     """``bp`` and ``sf`` rows of one dataset and convolution, each measured in a fresh process."""
     out = {}
-    for scheme in ("bp", "sf"):
+    schemes = ("bp", "sf", "sf-cache") if model == "gcn" else ("bp", "sf")
+    for scheme in schemes:
         cmd = [sys.executable, __file__, "--memory-worker", scheme, name, "--model", model,
                "--device", args.device, "--hidden", str(args.hidden), "--layers",
                str(args.layers), "--threads", str(args.threads)]
@@ -278,11 +285,15 @@ def memory_rows(name: str, model: str, args) -> list:
     cuda = out["sf"]["peak_cuda_mb"] is not None
     key = "peak_cuda_mb" if cuda else "epoch_tensor_mb"
     ratios = {"sf_over_bp": out["sf"][key] / out["bp"][key]}
+    if "sf-cache" in out:
+        ratios["sf_cache_over_bp"] = out["sf-cache"][key] / out["bp"][key]
     extra = "epoch_cuda_mb" if cuda else "epoch_rss_mb"
     if out["bp"][extra] > 0:  # CUDA: the part allocated by the epoch itself; CPU: RSS growth
-        ratios[f"sf_over_bp_{extra}"] = out["sf"][extra] / out["bp"][extra]
+        for scheme in schemes[1:]:
+            tag = scheme.replace("-", "_")
+            ratios[f"{tag}_over_bp_{extra}"] = out[scheme][extra] / out["bp"][extra]
     rows = []
-    for scheme in ("bp", "sf"):
+    for scheme in schemes:
         o = out[scheme]
         rows.append(summarize(f"{scheme} ({model}, one epoch)", name, f"memory_{key}", [o[key]],
                               o["seconds"], o["peak_rss_mb"], **ratios,

@@ -7,6 +7,7 @@ across layers (`Park et al., "Forward Learning of Graph Neural Networks"
 * Local losses: :func:`ff_loss` (Forward-Forward goodness), :func:`sf_loss` (virtual-node
   cross-entropy), :func:`link_loss` (dot-product BCE).
 * :class:`VirtualClassNodes`: class nodes linked to the training nodes only.
+* :func:`frozen_input_forward`: a GCN layer's propagation of its frozen input, computed once.
 * Node classification: :class:`FFLabelAppending` (``ff-la``), :class:`FFVirtualNodes`
   (``ff-vn``), :class:`SingleForward` (``sf``), :class:`SFTop2Loss`, :class:`SFTop2Input`, and
   the :class:`BackpropNode` (``bp``) baseline; link prediction: :class:`ForwardLink` (``sf``)
@@ -17,6 +18,7 @@ across layers (`Park et al., "Forward Learning of Graph Neural Networks"
 from graphkit.train.forward.augment import AugmentedGraph, VirtualClassNodes, label_matrix
 from graphkit.train.forward.backprop import BackpropGNN, BackpropNode
 from graphkit.train.forward.base import NodeScheme
+from graphkit.train.forward.cache import frozen_input_forward, supports_propagation_cache
 from graphkit.train.forward.layers import (
     MODELS,
     ForwardLayer,
@@ -54,7 +56,8 @@ from graphkit.train.forward.trainer import (
 __all__ = [
     "AugmentedGraph", "VirtualClassNodes", "label_matrix",
     "BackpropGNN", "BackpropNode", "BackpropLink", "ForwardLink",
-    "NodeScheme", "MODELS", "ForwardLayer", "handoff", "l2_normalize_rows", "make_conv",
+    "NodeScheme", "frozen_input_forward", "supports_propagation_cache",
+    "MODELS", "ForwardLayer", "handoff", "l2_normalize_rows", "make_conv",
     "ff_loss", "goodness", "link_logits", "link_loss", "sf_logits", "sf_loss",
     "FFLabelAppending", "FFVirtualNodes", "wrong_classes", "SingleForward",
     "SFTop2Input", "SFTop2Loss",

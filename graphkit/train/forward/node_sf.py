@@ -23,6 +23,7 @@ from torch_geometric.data import Data
 from graphkit.metrics import accuracy
 from graphkit.train.forward.augment import AugmentedGraph, VirtualClassNodes
 from graphkit.train.forward.base import NodeScheme, check_node_inputs
+from graphkit.train.forward.cache import frozen_input_forward
 from graphkit.train.forward.layers import SPARSE_INPUT_MODELS, ForwardLayer, handoff, make_conv
 from graphkit.train.forward.losses import sf_logits, sf_loss
 from graphkit.train.forward.trainer import LayerwiseTrainer, StoppingLog
@@ -54,16 +55,21 @@ class SingleForward(NodeScheme):
         num_classes (int): number of classes.
         num_layers (int): number of layers. (default: 4)
         temperature (float): softmax temperature :math:`\tau`. (default: 1.0)
+        cache_propagation (bool): while a GCN layer trains, propagate its frozen input once and
+            train on the cached product (:func:`~graphkit.train.forward.frozen_input_forward`;
+            the same function, less memory and time per step). (default: :obj:`False`)
     """
 
     name = "sf"
 
     def __init__(self, model: str, in_channels: int, hidden_channels: int, num_classes: int,
-                 num_layers: int = 4, temperature: float = 1.0) -> None:
+                 num_layers: int = 4, temperature: float = 1.0,
+                 cache_propagation: bool = False) -> None:
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         self.num_classes, self.temperature = num_classes, temperature
+        self.cache_propagation = cache_propagation
         self.layers = nn.ModuleList(
             ForwardLayer(make_conv(model, in_channels if i == 0 else hidden_channels,
                                    hidden_channels), normalize=False,
@@ -98,15 +104,19 @@ class SingleForward(NodeScheme):
         optimizer = trainer.optimizer(layer)
         train_idx = train_mask.nonzero().view(-1)  # index, not mask: no device sync per step
         y_train = y[train_idx]
+        if self.cache_propagation:
+            forward = frozen_input_forward(layer, inp, graph.edge_index)
+        else:
+            def forward() -> Tensor:
+                return layer(inp, graph.edge_index)
 
         def epoch() -> Tensor:
-            out = layer(inp, graph.edge_index)
+            out = forward()
             loss = sf_loss(out[train_idx], out[n:], y_train, self.temperature)
             return trainer.step(layer, optimizer, loss)
 
         def score() -> float:
-            probs = class_probabilities(layer(inp, graph.edge_index), graph, val_mask,
-                                        self.temperature)
+            probs = class_probabilities(forward(), graph, val_mask, self.temperature)
             return accuracy(val_probs + probs, y[val_mask])
 
         return trainer.fit(layer, epoch, score)
