@@ -37,22 +37,30 @@ def supports_propagation_cache(layer: ForwardLayer) -> bool:
     return isinstance(conv, GCNConv) and conv.normalize and not conv.cached
 
 
-def frozen_input_forward(layer: ForwardLayer, x: Tensor, edge_index: Tensor
-                         ) -> Callable[[], Tensor]:
+def frozen_input_forward(layer: ForwardLayer, x: Tensor, edge_index: Tensor,
+                         always: bool = False) -> Callable[[], Tensor]:
     """A function returning ``layer(x, edge_index)`` for a fixed input ``x``.
 
     For a GCN layer (:func:`supports_propagation_cache`) :math:`\\hat{A} x` is computed here once
     and each call costs one dense linear map; otherwise each call runs the layer. Gradients flow
     to the layer's parameters only.
+
+    Args:
+        always (bool): cache even when the cache (:math:`N \\times F_{in}` values) is larger than
+            the per-edge messages of one uncached step (:math:`(|E| + N) \\times F_{out}`), as for
+            a first layer on wide bag-of-words features; by default such a layer runs uncached.
+            (default: :obj:`False`)
     """
     if not supports_propagation_cache(layer):
+        return lambda: layer(x, edge_index)
+    n, f_in = x.shape
+    if not always and n * f_in > (edge_index.size(1) + n) * layer.conv.out_channels:
         return lambda: layer(x, edge_index)
     conv = layer.conv
     with torch.no_grad():
         x = x.detach()
         if layer.normalize:
             x = l2_normalize_rows(x)
-        n = x.size(0)
         index, weight = gcn_norm(edge_index, None, n, conv.improved, conv.add_self_loops,
                                  conv.flow, x.dtype)
         # row i of A-hat gathers the messages node i receives

@@ -51,3 +51,17 @@ def test_sf_with_cache_trains_the_same_model(two_blobs):
                 LayerwiseTrainer(epochs=10, lr=0.01, val_every=2, patience=10))
         scores.append(net.predict(two_blobs.test_mask))
     torch.testing.assert_close(scores[0], scores[1], atol=1e-4, rtol=1e-4)
+
+
+def test_wide_input_is_cached_only_when_asked():
+    torch.manual_seed(0)
+    x, ei = _graph()
+    wide = torch.randn(12, 200)  # 12 x 200 cache > (40 + 12) x 4 messages
+    layer = ForwardLayer(make_conv("gcn", 200, 4))
+    calls = []
+    layer.register_forward_hook(lambda *a: calls.append(1))
+    frozen_input_forward(layer, wide, ei)()
+    assert calls == [1]  # ran the layer: not cached
+    out = frozen_input_forward(layer, wide, ei, always=True)()
+    assert calls == [1]
+    torch.testing.assert_close(out, layer(wide, ei))
