@@ -9,7 +9,11 @@ Every model trains on the shared loop (``graphkit.train``) with its per-dataset 
 
 Each row reports test accuracy at the selected epoch (mean and std over runs; run ``r`` is
 seeded with ``seed + r``; with ``--split random`` it also draws its own split: 20 labels per
-class, 500 validation and 1000 test nodes, as in DAGNN's random-split protocol).
+class, 500 validation and 1000 test nodes, as in DAGNN's random-split protocol) and the mean
+validation accuracy ``val_mean``. A model name may carry replacements of its recipe's settings,
+``--model sgc_air sgc_air:weight_decay=5e-3,skip_last_hop=False``: each specification is its
+own row (``system``), so official and modified settings run side by side in one run. The
+report is rewritten after every row.
 """
 
 from __future__ import annotations

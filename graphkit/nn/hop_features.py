@@ -63,7 +63,9 @@ def normalized_adjacency(
 
 def transpose_csr(adj: Tensor) -> Tensor:
     """The transpose of a sparse CSR matrix, as a CSR matrix (for :func:`sparse_matmul`)."""
-    return adj.t().to_sparse_csr()
+    if adj.layout != torch.sparse_csr:
+        raise ValueError(f"adj must be a sparse CSR tensor, got layout {adj.layout}")
+    return adj.to_sparse_coo().t().coalesce().to_sparse_csr()
 
 
 class _SparseMatmul(torch.autograd.Function):
