@@ -297,7 +297,7 @@ def search(data: Data, gamma: float, *, space: SearchSpace | None = None, epochs
     Why the regularisation: with the Kipf recipe (weight decay 5e-4, no smoothing) the supernet
     fits the 120-140 training labels to a cross-entropy of ~0.004 and is over-confident on the
     validation nodes; coarse weight formats then lower the validation loss by shrinking the
-    logits (at equal validation accuracy), and the search picks 2-bit weights even at
+    logits (at similar validation accuracy), and the search picks 2-bit weights even at
     ``gamma = 0``. Smoothing, a calibrated temperature and stronger weight decay weaken that
     incentive (CiteSeer, gamma = 0, 150 epochs: the last layer's choice moved from 2 bits,
     p = 0.91, to 4 bits, p = 0.66); it is not gone. ``data.x`` may be a sparse COO tensor.
