@@ -185,7 +185,8 @@ def main() -> None:
         args.dagnn_depths, args.sgc_depths = [2, 10], [2, 10]
         args.gcn_depths, args.transform_depths = [2, 4], [2, 4]
     rows = load_rows(args.merge) if args.merge else sweep(args)
-    print_table(rows)
+    if not args.merge:  # merged rows assembled from logs have no seconds or RSS to print
+        print_table(rows)
     write_report(args.json, "benchmarks/depth_sweep.py", args, rows)
     if args.plot:
         plot(rows, args.plot)
