@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from graphkit.sampling import TemporalNeighborSampler
+from graphkit.temporal.event_graph import EventGraph
 from graphkit.temporal.memory import TemporalMemory
 from graphkit.temporal.tgn import GraphAttentionEmbedding, LinkPredictor
 
@@ -88,10 +88,8 @@ class MemoryTGN(_MemoryModel):
                  storage_device: torch.device | str | None = None) -> None:
         super().__init__(num_nodes, msg_dim, memory_dim, time_dim, "last", "gru",
                          storage_device)
-        if int(num_neighbors) <= 0:
-            raise ValueError(f"num_neighbors must be positive, got {num_neighbors}")
-        self.num_neighbors = int(num_neighbors)
         self.edge_dim = max(self.msg_dim, 1)
+        self.event_graph = EventGraph(num_nodes, self.edge_dim, num_neighbors)
         self.gnn = GraphAttentionEmbedding(memory_dim, embedding_dim, self.edge_dim,
                                            self.memory.time_enc)
         self.link_pred = LinkPredictor(embedding_dim)
@@ -105,36 +103,16 @@ class MemoryTGN(_MemoryModel):
 
     def reset_state(self) -> None:
         super().reset_state()
-        self._sampler: TemporalNeighborSampler | None = None
-        self._events: list[tuple[Tensor, Tensor, Tensor]] = []
-        self._msgs = torch.zeros(0, self.edge_dim, device=self.memory.device)
+        self.event_graph.reset(self.memory.device)
 
     def get_extra_state(self) -> dict[str, Any]:
-        events = [torch.cat(x) for x in zip(*self._events)] if self._events else None
-        return {"events": events, "msgs": self._msgs}
+        return self.event_graph.state()
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
-        self._msgs, self._events, self._sampler = state["msgs"], [], None
-        if state["events"] is not None:
-            src, dst, t = state["events"]
-            self._events = [(src, dst, t)]
-            self._sampler = TemporalNeighborSampler(src, dst, t, self.num_nodes)
+        self.event_graph.load_state(state)
 
     def embed(self, n_id: Tensor, t_query: Tensor) -> Tensor:
-        device = n_id.device
-        if self._sampler is None:
-            edge_index = torch.empty(2, 0, dtype=torch.long, device=device)
-            e_t = torch.empty(0, dtype=torch.long, device=device)
-            e_msg, all_id = self._msgs[:0], n_id
-        else:
-            nbr, eid, ts = (x.to(device) for x in
-                            self._sampler.sample(n_id, t_query, self.num_neighbors))
-            mask = nbr >= 0
-            center = torch.arange(n_id.numel(), device=device).unsqueeze(1).expand_as(nbr)
-            all_id = torch.unique(torch.cat([n_id, nbr[mask]]))
-            edge_index = torch.stack([torch.searchsorted(all_id, nbr[mask]),
-                                      torch.searchsorted(all_id, n_id[center[mask]])])
-            e_t, e_msg = ts[mask], self._msgs[eid[mask]]
+        all_id, edge_index, e_t, e_msg = self.event_graph.subgraph(n_id, t_query)
         s, last = self.memory(all_id)
         z = self.gnn(s, last, edge_index, e_t, e_msg)
         return z[torch.searchsorted(all_id, n_id)]
@@ -142,12 +120,7 @@ class MemoryTGN(_MemoryModel):
     def update_state(self, src: Tensor, dst: Tensor, t: Tensor, msg: Tensor) -> None:
         super().update_state(src, dst, t, msg)
         feats = msg if self.msg_dim else msg.new_zeros(msg.size(0), 1)
-        self._msgs = torch.cat([self._msgs, feats.to(self._msgs)])
-        self._events.append((src.cpu(), dst.cpu(), t.cpu()))
-        if self._sampler is None:
-            self._sampler = TemporalNeighborSampler(src, dst, t, self.num_nodes)
-        else:
-            self._sampler.insert(src, dst, t)
+        self.event_graph.insert(src, dst, t, feats)
 
 
 class JODIE(_MemoryModel):

@@ -24,7 +24,7 @@ from torch.nn import Linear
 from torch_geometric.nn import TransformerConv
 from torch_geometric.nn.models.tgn import IdentityMessage, LastAggregator, TGNMemory, TimeEncoder
 
-from graphkit.sampling import TemporalNeighborSampler
+from graphkit.temporal.event_graph import EventGraph
 
 __all__ = ["TGN", "GraphAttentionEmbedding", "LinkPredictor"]
 
@@ -92,13 +92,11 @@ class TGN(torch.nn.Module):
         super().__init__()
         if int(num_nodes) <= 0:
             raise ValueError(f"num_nodes must be positive, got {num_nodes}")
-        if int(num_neighbors) <= 0:
-            raise ValueError(f"num_neighbors must be positive, got {num_neighbors}")
         self.num_nodes, self.msg_dim = int(num_nodes), int(msg_dim)
         # PyG's message store drops empty (width 0) messages when concatenating them, so a
         # stream without event features gets one constant zero feature.
         raw = max(self.msg_dim, 1)
-        self.num_neighbors = int(num_neighbors)
+        self.event_graph = EventGraph(num_nodes, raw, num_neighbors)
         self.memory = TGNMemory(num_nodes, raw, memory_dim, time_dim,
                                 message_module=IdentityMessage(raw, memory_dim, time_dim),
                                 aggregator_module=LastAggregator())
@@ -116,45 +114,24 @@ class TGN(torch.nn.Module):
     def reset_state(self) -> None:
         """Zero the memory, empty the message stores and the neighbour buffer."""
         self.memory.reset_state()
-        self._sampler: TemporalNeighborSampler | None = None
-        self._events: list[tuple[Tensor, Tensor, Tensor]] = []
-        self._msgs = self.memory.memory.new_zeros(0, self.memory.raw_msg_dim)
+        self.event_graph.reset(self.memory.memory.device)
 
     def get_extra_state(self) -> dict[str, Any]:
-        events = [torch.cat(x) for x in zip(*self._events)] if self._events else None
         return {"msg_s": dict(self.memory.msg_s_store), "msg_d": dict(self.memory.msg_d_store),
-                "events": events, "msgs": self._msgs}
+                **self.event_graph.state()}
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
         self.memory.msg_s_store = dict(state["msg_s"])
         self.memory.msg_d_store = dict(state["msg_d"])
-        self._msgs = state["msgs"]
-        self._events, self._sampler = [], None
-        if state["events"] is not None:
-            src, dst, t = state["events"]
-            self._events = [(src, dst, t)]
-            self._sampler = TemporalNeighborSampler(src, dst, t, self.num_nodes)
+        self.event_graph.load_state(state)
 
     # ------------------------------------------------------------------ protocol
     def embed(self, nodes: Tensor, t_query: Tensor) -> tuple[Tensor, Tensor]:
         """Embeddings of the distinct ``nodes``: ``(n_id, z)`` with ``z[i]`` for ``n_id[i]``."""
         n_id = torch.unique(nodes)
-        device = n_id.device
-        if self._sampler is None:
-            edge_index = torch.empty(2, 0, dtype=torch.long, device=device)
-            e_t = torch.empty(0, dtype=torch.long, device=device)
-            e_msg = self._msgs.new_zeros(0, self._msgs.size(1))
-            all_id = n_id
-        else:
-            times = t_query.max().expand(n_id.numel()) + 1
-            nbr, eid, ts = self._sampler.sample(n_id, times, self.num_neighbors)
-            nbr, eid, ts = nbr.to(device), eid.to(device), ts.to(device)
-            mask = nbr >= 0
-            center = torch.arange(n_id.numel(), device=device).unsqueeze(1).expand_as(nbr)
-            all_id = torch.unique(torch.cat([n_id, nbr[mask]]))
-            edge_index = torch.stack([torch.searchsorted(all_id, nbr[mask]),
-                                      torch.searchsorted(all_id, n_id[center[mask]])])
-            e_t, e_msg = ts[mask], self._msgs[eid[mask]]
+        # every node is embedded as of just after the batch's last event time
+        times = t_query.max().expand(n_id.numel()) + 1
+        all_id, edge_index, e_t, e_msg = self.event_graph.subgraph(n_id, times)
         z, last_update = self.memory(all_id)
         z = self.gnn(z, last_update, edge_index, e_t, e_msg)
         return all_id, z
@@ -174,16 +151,12 @@ class TGN(torch.nn.Module):
             raise ValueError(f"msg must have {self.msg_dim} columns, got {msg.size(-1)}")
         if self.msg_dim == 0:
             msg = msg.new_zeros(msg.size(0), 1)
-        msg = msg.to(self._msgs)
+        msg = msg.to(self.event_graph.msgs)
         self.memory.update_state(src, dst, t, msg)
         self.memory.detach()
-        self._msgs = torch.cat([self._msgs, msg])
-        self._events.append((src.cpu(), dst.cpu(), t.cpu()))
-        if self._sampler is None:
-            self._sampler = TemporalNeighborSampler(src, dst, t, self.num_nodes)
-        else:
-            self._sampler.insert(src, dst, t)
+        self.event_graph.insert(src, dst, t, msg)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(num_nodes={self.num_nodes}, "
-                f"memory_dim={self.memory.memory_dim}, num_neighbors={self.num_neighbors})")
+                f"memory_dim={self.memory.memory_dim}, "
+                f"num_neighbors={self.event_graph.num_neighbors})")

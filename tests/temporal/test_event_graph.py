@@ -1,0 +1,35 @@
+import pytest
+import torch
+
+from graphkit.temporal.event_graph import EventGraph
+
+
+def test_subgraph_links_each_node_to_its_most_recent_earlier_events():
+    g = EventGraph(num_nodes=5, feature_dim=2, num_neighbors=2)
+    src, dst = torch.tensor([0, 0, 1, 0]), torch.tensor([1, 2, 2, 3])
+    t = torch.tensor([1, 2, 3, 4])
+    feats = torch.arange(8.0).view(4, 2)
+    g.insert(src[:2], dst[:2], t[:2], feats[:2])
+    g.insert(src[2:], dst[2:], t[2:], feats[2:])
+    n_id = torch.tensor([0, 2])
+    all_id, edge_index, e_t, e_msg = g.subgraph(n_id, torch.tensor([4, 10]))
+    # node 0 before t=4: events 0 (t=1, ->1) and 1 (t=2, ->2); node 2: events 1 and 2
+    edges = {(int(all_id[j]), int(all_id[i]), int(tt), tuple(m.tolist()))
+             for (j, i), tt, m in zip(edge_index.t(), e_t, e_msg)}
+    assert edges == {(1, 0, 1, (0.0, 1.0)), (2, 0, 2, (2.0, 3.0)),
+                     (0, 2, 2, (2.0, 3.0)), (1, 2, 3, (4.0, 5.0))}
+    assert all_id.tolist() == [0, 1, 2]
+
+
+def test_empty_state_round_trip_and_bad_arguments():
+    g = EventGraph(num_nodes=3, feature_dim=1, num_neighbors=1)
+    all_id, edge_index, e_t, e_msg = g.subgraph(torch.tensor([1]), torch.tensor([5]))
+    assert all_id.tolist() == [1] and edge_index.shape == (2, 0) and e_msg.shape == (0, 1)
+    g.insert(torch.tensor([0]), torch.tensor([1]), torch.tensor([1]), torch.ones(1, 1))
+    h = EventGraph(num_nodes=3, feature_dim=1, num_neighbors=1)
+    h.load_state(g.state())
+    for a, b in zip(g.subgraph(torch.tensor([1]), torch.tensor([5])),
+                    h.subgraph(torch.tensor([1]), torch.tensor([5]))):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="num_neighbors"):
+        EventGraph(num_nodes=3, feature_dim=1, num_neighbors=0)
