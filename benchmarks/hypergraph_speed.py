@@ -11,13 +11,17 @@ round-robin, the median over ``--repeats``; on a CUDA ``--device`` every timed c
 by ``torch.cuda.synchronize`` so the time covers the kernels, not just their launch. ``end2end``
 rows add, for the teachers, building ``hyperedge_index`` on the device from the plain list of
 hyperedges (the student needs no structure). ``speedup`` rows divide a teacher's median
-latency by the student's.
+latency by the student's. With ``--cpu-too`` on an accelerator, the same trained models are
+also timed on the CPU in the same run (rows with ``device`` ``cpu``, systems suffixed ``-cpu``).
+
+    python benchmarks/hypergraph_speed.py --device cuda --vertices 55000 550000 --cpu-too
 
     python benchmarks/hypergraph_speed.py --vertices 55000 --json out.json
 """
 
 from __future__ import annotations
 
+import copy
 import statistics
 import time
 from collections.abc import Callable
@@ -49,6 +53,11 @@ def parse_args():
     p.add_argument("--features", type=int, default=32, help="hsbm feature size (its default)")
     p.add_argument("--classes", type=int, default=3, help="hsbm classes (its default)")
     p.add_argument("--threads", type=int, default=1, help="torch threads for all systems")
+    p.add_argument("--warmup", type=int, default=3, help="untimed calls per system first")
+    p.add_argument("--cpu-too", action="store_true",
+                   help="also time the same trained models on the CPU (with an accelerator)")
+    p.add_argument("--cpu-max-vertices", type=int, default=100_000,
+                   help="--cpu-too only for sizes up to this many vertices")
     args = p.parse_args()
     if args.quick:
         args.vertices, args.repeats, args.epochs = [5000], 5, 30
@@ -72,12 +81,14 @@ def synchronizer(device: torch.device) -> Callable[[], None]:
 
 @torch.no_grad()
 def latency(fns: dict[str, Callable[[], object]], repeats: int,
-            device: torch.device) -> dict[str, list[float]]:
-    """Seconds per call of each function, interleaved round-robin after one warm-up call;
-    the device is synchronised before the clock starts and before it stops."""
+            device: torch.device, warmup: int = 3) -> dict[str, list[float]]:
+    """Seconds per call of each function, interleaved round-robin after ``warmup`` untimed
+    calls of each; the device is synchronised before the clock starts and before it stops."""
     sync = synchronizer(device)
     for fn in fns.values():
-        fn()
+        for _ in range(warmup):
+            fn()
+    sync()
     times: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
@@ -128,15 +139,37 @@ def run_size(n: int, args) -> list:
     seed_everything(args.seed)
     data = load("hsbm", root=args.root, num_nodes=n, num_features=args.features,
                 num_classes=args.classes, seed=args.seed)
-    name = f"hsbm-{n}"
     edges = hyperedge_lists(data.hyperedge_index, data.num_hyperedges)
     index, m = add_singleton_hyperedges(data.hyperedge_index, n, data.num_hyperedges)
     tr, va, te = split_per_class(data.y, 20, 100,
                                  generator=torch.Generator().manual_seed(args.seed))
-    device = torch.device(args.device)
     d = Data(x=data.x.float(), y=data.y, hyperedge_index=index, num_hyperedges=m,
-             train_mask=tr, val_mask=va, test_mask=te, num_nodes=n).to(device)
+             train_mask=tr, val_mask=va, test_mask=te, num_nodes=n).to(args.device)
     models, train_s = train_models(d, args)
+    rows = time_models(models, train_s, d, edges, torch.device(args.device), args)
+    if args.cpu_too and torch.device(args.device).type != "cpu" and n <= args.cpu_max_vertices:
+        cpu = torch.device("cpu")
+        rows += time_models({k: moved(v, cpu) for k, v in models.items()}, train_s,
+                            d.to(cpu), edges, cpu, args, suffix="-cpu")
+    return rows
+
+
+def moved(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """A copy of ``model`` on ``device`` with any cached normalisation dropped (it is
+    rebuilt there on the first call)."""
+    model = copy.deepcopy(model).to(device)
+    for mod in model.modules():
+        if hasattr(mod, "reset_cache"):
+            mod.reset_cache()
+    return model
+
+
+def time_models(models: dict[str, torch.nn.Module], train_s: dict[str, float], d: Data,
+                edges: list[list[int]], device: torch.device, args, suffix: str = "") -> list:
+    """Latency, speed-up and accuracy rows of the trained ``models`` on ``device`` (the
+    systems' names get ``suffix``)."""
+    n, m = d.num_nodes, d.num_hyperedges
+    name = f"hsbm-{n}"
     x, index, te = d.x, d.hyperedge_index, d.test_mask
 
     def call(key: str, end2end: bool = False):
@@ -152,10 +185,10 @@ def run_size(n: int, args) -> list:
         return end_to_end
 
     timed = ["hgnn-pyg", "hgnn", "hgnn-cached", "lighthgnn", "lighthgnn-h32"]
-    with measure(args.device) as tm:
-        times = latency({k: call(k) for k in timed}, args.repeats, device)
+    with measure(device) as tm:
+        times = latency({k: call(k) for k in timed}, args.repeats, device, args.warmup)
         times_e2e = latency({k: call(k, end2end=True) for k in ("hgnn-pyg", "hgnn")},
-                            max(3, args.repeats // 4), device)
+                            max(3, args.repeats // 4), device, warmup=1)
     med = {k: statistics.median(v) for k, v in times.items()}
     med_e2e = {k: statistics.median(v) for k, v in times_e2e.items()}
     extra = {"vertices": n, "hyperedges": m, "features": d.num_features,
@@ -163,24 +196,26 @@ def run_size(n: int, args) -> list:
              "device": device_name(device)}
     rows = []
     for k, v in times.items():
-        rows.append(summarize(k, name, "latency_ms", [1e3 * t for t in v], tm.seconds,
+        rows.append(summarize(k + suffix, name, "latency_ms", [1e3 * t for t in v], tm.seconds,
                               tm.peak_rss_mb, median_ms=1e3 * med[k], **extra))
     for k, v in times_e2e.items():
-        rows.append(summarize(f"{k}-end2end", name, "latency_ms", [1e3 * t for t in v],
-                              tm.seconds, tm.peak_rss_mb, median_ms=1e3 * med_e2e[k], **extra))
+        rows.append(summarize(f"{k}-end2end{suffix}", name, "latency_ms",
+                              [1e3 * t for t in v], tm.seconds, tm.peak_rss_mb,
+                              median_ms=1e3 * med_e2e[k], **extra))
     for student in ("lighthgnn", "lighthgnn-h32"):
         for k in ("hgnn-pyg", "hgnn", "hgnn-cached"):
-            rows.append(summarize(f"{student}-vs-{k}", name, "speedup",
+            rows.append(summarize(f"{student}-vs-{k}{suffix}", name, "speedup",
                                   [med[k] / med[student]], 0.0, tm.peak_rss_mb, **extra))
         for k in ("hgnn-pyg", "hgnn"):
-            rows.append(summarize(f"{student}-vs-{k}-end2end", name, "speedup",
+            rows.append(summarize(f"{student}-vs-{k}-end2end{suffix}", name, "speedup",
                                   [med_e2e[k] / med[student]], 0.0, tm.peak_rss_mb, **extra))
     with torch.no_grad():
         for k in ("hgnn-pyg", "hgnn", "lighthgnn", "lighthgnn-h32"):
             pred = call(k)()
-            rows.append(summarize(k, name, "accuracy", [accuracy(pred[te], d.y[te])],
+            rows.append(summarize(k + suffix, name, "accuracy", [accuracy(pred[te], d.y[te])],
                                   train_s[k], tm.peak_rss_mb, **extra))
-    print(f"{name}: median ms " + ", ".join(f"{k} {1e3 * v:.1f}" for k, v in med.items())
+    print(f"{name} on {device_name(device)}: median ms "
+          + ", ".join(f"{k} {1e3 * v:.2f}" for k, v in med.items())
           + " | end-to-end " + ", ".join(f"{k} {1e3 * v:.1f}" for k, v in med_e2e.items()),
           flush=True)
     return rows
