@@ -5,6 +5,11 @@ Both TGN variants (:class:`~graphkit.temporal.TGN` on PyG's memory and
 node by graph attention over its most recent earlier events. :class:`EventGraph` keeps those
 events, their feature rows and a :class:`~graphkit.sampling.TemporalNeighborSampler` that grows
 with the stream, and builds the local attention subgraph of a batch.
+
+Two pure helpers serve embeddings that differ per event of a batch (PRES's intra-batch
+prediction): :func:`earlier_events` counts, for a node at an event of the batch, the events of
+the same batch before it that touch the node, and :func:`repeat_targets` copies the attention
+edges of a centre node onto extra rows (the same node read with another memory).
 """
 
 from __future__ import annotations
@@ -15,6 +20,55 @@ import torch
 from torch import Tensor
 
 from graphkit.sampling import TemporalNeighborSampler
+
+__all__ = ["EventGraph", "earlier_events", "repeat_targets"]
+
+
+def earlier_events(src: Tensor, dst: Tensor, node: Tensor, event: Tensor) -> Tensor:
+    r"""For each query ``(node[q], event[q])``: how many events of the batch ``(src, dst)``
+    before position ``event[q]`` have ``node[q]`` as an endpoint,
+
+    .. math::
+        k_q = |\{\, j < e_q : v_q \in \{u_j, w_j\} \,\}|
+
+    (a self-loop counts once). One sort and two binary searches.
+    """
+    if src.numel() != dst.numel() or node.numel() != event.numel():
+        raise ValueError("src and dst, and node and event, must have the same length")
+    b = src.numel() + 1
+    pos = torch.arange(src.numel(), device=src.device)
+    loop = src == dst
+    key = torch.cat([src * b + pos, dst[~loop] * b + pos[~loop]])
+    key = torch.sort(key).values
+    q = node * b + event
+    return torch.searchsorted(key, q) - torch.searchsorted(key, node * b)
+
+
+def repeat_targets(edge_index: Tensor, num_rows: int, centres: Tensor, first_row: int
+                   ) -> tuple[Tensor, Tensor]:
+    """Copies of the edges into ``centres``: the edges with target ``centres[j]`` are repeated
+    with target ``first_row + j``.
+
+    Args:
+        edge_index: ``[2, E]`` edges source -> target, targets below ``num_rows``.
+        num_rows: number of rows the targets index.
+        centres: ``[C]`` target rows to copy (repeats allowed).
+        first_row: row of the first copy.
+
+    Returns:
+        ``(edges, eid)``: the copied edges ``[2, E']`` and, for each, the edge it copies.
+    """
+    device = edge_index.device
+    target = edge_index[1]
+    order = torch.argsort(target, stable=True)
+    counts = torch.bincount(target, minlength=num_rows)
+    start = torch.cumsum(counts, 0) - counts
+    per_copy = counts[centres]
+    copy = torch.repeat_interleave(torch.arange(centres.numel(), device=device), per_copy)
+    offset = torch.arange(copy.numel(), device=device) - \
+        (torch.cumsum(per_copy, 0) - per_copy)[copy]
+    eid = order[start[centres][copy] + offset]
+    return torch.stack([edge_index[0, eid], first_row + copy]), eid
 
 
 class EventGraph:

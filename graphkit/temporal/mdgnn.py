@@ -16,7 +16,9 @@ r"""Memory-based dynamic GNNs on graphkit's :class:`~graphkit.temporal.memory.Te
 
 All follow :class:`~graphkit.temporal.link_training.TemporalLinkModel`, score links with
 :class:`~graphkit.temporal.tgn.LinkPredictor`, keep their whole state in ``state_dict`` and can
-be wrapped in :class:`~graphkit.temporal.pres.PRES` unchanged.
+be wrapped in :class:`~graphkit.temporal.pres.PRES` unchanged. A batch is embedded once per
+distinct node; under a per-event PRES corrector, once per distinct (node, number of the node's
+earlier events in the batch) pair, since those reads see different memories.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from graphkit.temporal.event_graph import EventGraph
+from graphkit.temporal.event_graph import EventGraph, earlier_events, repeat_targets
 from graphkit.temporal.memory import TemporalMemory
 from graphkit.temporal.tgn import GraphAttentionEmbedding, LinkPredictor
 
@@ -51,18 +53,27 @@ class _MemoryModel(torch.nn.Module, ABC):
         self.memory.reset_state()
 
     @abstractmethod
-    def embed(self, n_id: Tensor, t_query: Tensor) -> Tensor:
-        ...
+    def embed(self, n_id: Tensor, t_query: Tensor, step: Tensor | None = None) -> Tensor:
+        """Embeddings of the distinct ``n_id`` at ``t_query``; with ``step``, of the distinct
+        pairs ``(n_id[r], step[r])`` (see :meth:`TemporalMemory.forward`)."""
 
     def score(self, src: Tensor, dst: Tensor, t: Tensor, msg: Tensor, neg_dst: Tensor
               ) -> tuple[Tensor, Tensor]:
         """Logits of ``(src, dst)`` and ``(src, neg_dst)`` from the state before the batch."""
-        n_id = torch.unique(torch.cat([src, dst, neg_dst]))
-        z = self.embed(n_id, t.max().expand(n_id.numel()) + 1)
-        z_src = z[torch.searchsorted(n_id, src)]
-        pos = self.link_pred(z_src, z[torch.searchsorted(n_id, dst)])
-        neg = self.link_pred(z_src, z[torch.searchsorted(n_id, neg_dst)])
-        return pos, neg
+        ends = torch.cat([src, dst, neg_dst])
+        corrector = self.memory.corrector
+        if corrector is None or not corrector.per_event:
+            n_id, inv = torch.unique(ends, return_inverse=True)
+            z = self.embed(n_id, t.max().expand(n_id.numel()) + 1)[inv]
+        else:
+            b = src.numel()
+            event = torch.arange(b, device=src.device).repeat(3)
+            step = earlier_events(src, dst, ends, event)
+            pair, inv = torch.unique(ends * b + step, return_inverse=True)
+            n_id, step = pair // b, pair % b
+            z = self.embed(n_id, t.max().expand(n_id.numel()) + 1, step)[inv]
+        z_src, z_dst, z_neg = z.split(src.numel())
+        return self.link_pred(z_src, z_dst), self.link_pred(z_src, z_neg)
 
     def update_state(self, src: Tensor, dst: Tensor, t: Tensor, msg: Tensor) -> None:
         if msg.size(-1) != self.msg_dim:
@@ -111,11 +122,28 @@ class MemoryTGN(_MemoryModel):
     def set_extra_state(self, state: dict[str, Any]) -> None:
         self.event_graph.load_state(state)
 
-    def embed(self, n_id: Tensor, t_query: Tensor) -> Tensor:
-        all_id, edge_index, e_t, e_msg = self.event_graph.subgraph(n_id, t_query)
-        s, last = self.memory(all_id)
-        z = self.gnn(s, last, edge_index, e_t, e_msg)
-        return z[torch.searchsorted(all_id, n_id)]
+    def embed(self, n_id: Tensor, t_query: Tensor, step: Tensor | None = None) -> Tensor:
+        """Graph attention over each node's recent events. With ``step``, a pair with
+        ``step > 0`` is an extra centre row with its node's attention edges and the memory
+        read at that step (:func:`~graphkit.temporal.event_graph.repeat_targets`)."""
+        if step is None:
+            all_id, edge_index, e_t, e_msg = self.event_graph.subgraph(n_id, t_query)
+            s, last = self.memory(all_id)
+            z = self.gnn(s, last, edge_index, e_t, e_msg)
+            return z[torch.searchsorted(all_id, n_id)]
+        nodes, inv = torch.unique(n_id, return_inverse=True)
+        times = t_query.new_empty(nodes.numel()).scatter_(0, inv, t_query)
+        all_id, edge_index, e_t, e_msg = self.event_graph.subgraph(nodes, times)
+        later = (step > 0).nonzero().view(-1)
+        centre = torch.searchsorted(all_id, n_id[later])
+        extra, eid = repeat_targets(edge_index, all_id.numel(), centre, all_id.numel())
+        rows = torch.cat([all_id, n_id[later]])
+        s, last = self.memory(rows, torch.cat([torch.zeros_like(all_id), step[later]]))
+        z = self.gnn(s, last, torch.cat([edge_index, extra], 1), torch.cat([e_t, e_t[eid]]),
+                     torch.cat([e_msg, e_msg[eid]]))
+        out = torch.searchsorted(all_id, n_id)
+        out[later] = all_id.numel() + torch.arange(later.numel(), device=out.device)
+        return z[out]
 
     def update_state(self, src: Tensor, dst: Tensor, t: Tensor, msg: Tensor) -> None:
         super().update_state(src, dst, t, msg)
@@ -149,8 +177,8 @@ class JODIE(_MemoryModel):
         torch.nn.init.zeros_(self.projection.bias)
         self.link_pred.reset_parameters()
 
-    def embed(self, n_id: Tensor, t_query: Tensor) -> Tensor:
-        s, last = self.memory(n_id)
+    def embed(self, n_id: Tensor, t_query: Tensor, step: Tensor | None = None) -> Tensor:
+        s, last = self.memory(n_id, step)
         delta = torch.log1p((t_query - last).clamp(min=0).to(s.dtype)).unsqueeze(-1)
         return s * (1 + self.projection(delta))
 
@@ -210,8 +238,8 @@ class APAN(_MemoryModel):
         self.mail, self.mail_t = state["mail"].to(dev), state["mail_t"].to(dev)
         self.mail_count = state["mail_count"].to(dev)
 
-    def embed(self, n_id: Tensor, t_query: Tensor) -> Tensor:
-        s, _ = self.memory(n_id)
+    def embed(self, n_id: Tensor, t_query: Tensor, step: Tensor | None = None) -> Tensor:
+        s, _ = self.memory(n_id, step)
         idx = n_id.to(self._store())
         mail, mail_t = self.mail[idx].to(s.device), self.mail_t[idx].to(s.device)
         filled = self.mail_count[idx].to(s.device).clamp(max=self.mailbox_size)

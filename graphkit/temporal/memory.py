@@ -200,13 +200,27 @@ class TemporalMemory(torch.nn.Module):
         return torch.cat([s_prev[pos], self.memory[other.to(self._storage())].to(s_prev.device),
                           raw, self.time_enc(rel_t)], dim=-1)
 
-    def forward(self, n_id: Tensor) -> tuple[Tensor, Tensor]:
-        """Memory of the distinct nodes ``n_id`` with pending messages applied, and their
-        last-update times; a PRES corrector (if attached) fuses it with its prediction."""
-        s_prev, s_new, last, has = self.compute(n_id)
-        if self.corrector is not None:
-            s_new = self.corrector.correct(n_id, s_prev, s_new, has)
-        return s_new, last
+    def forward(self, n_id: Tensor, step: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Memory of the nodes ``n_id`` with pending messages applied, and their last-update
+        times; a PRES corrector (if attached) fuses it with its prediction.
+
+        Without ``step`` the nodes are distinct. With ``step`` each row is a read of node
+        ``n_id[r]`` by an event preceded by ``step[r]`` events of the same node in the current
+        batch (rows may repeat a node); without a corrector every read of a node is the same.
+        """
+        if step is None:
+            s_prev, s_new, last, has = self.compute(n_id)
+            if self.corrector is not None:
+                s_new = self.corrector.correct(n_id, s_prev, s_new, has)
+            return s_new, last
+        if step.shape != n_id.shape:
+            raise ValueError(f"step must have one entry per node, got {tuple(step.shape)} for "
+                             f"{tuple(n_id.shape)}")
+        nodes, inv = torch.unique(n_id, return_inverse=True)
+        s_prev, s_new, last, has = self.compute(nodes)
+        if self.corrector is None:
+            return s_new[inv], last[inv]
+        return self.corrector.correct_events(nodes, inv, step, s_prev, s_new, has), last[inv]
 
     # ------------------------------------------------------------------ writing
     @torch.no_grad()

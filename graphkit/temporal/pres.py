@@ -4,22 +4,31 @@ batches.
 `"PRES: Toward Scalable Memory-Based Dynamic Graph Neural Networks"
 <https://arxiv.org/abs/2402.04284>`_ (Su, Zou and Wu, ICLR 2024).
 
-Inside a temporal batch the events do not see each other's memory updates. PRES keeps, for
-every node, an online Gaussian mixture of its memory increments
+Inside a temporal batch the events do not see each other's memory updates: every event of the
+batch reads the memory its endpoints had at the batch's start. PRES keeps, for every node, an
+online Gaussian mixture of its memory increments
 :math:`\Delta s = s^{\mathrm{after}} - s^{\mathrm{before}}` (``K`` components, each with a
 count :math:`c_k`, mean :math:`\mu_k` and diagonal variance :math:`\sigma_k^2` updated by
 Welford's rule; an increment goes to an empty component if there is one, otherwise to the
-component of nearest mean). The memory the embedding reads is the fusion of the prediction
-(last memory plus the expected increment) and the computed update,
+component of nearest mean), and predicts the memory an event would have read had the batch been
+processed in order: an event of node :math:`i` preceded by :math:`k` events of :math:`i` in
+the same batch reads the fusion of that prediction and the computed memory :math:`s_i`
+(pending messages applied),
 
 .. math::
-    \hat\mu = \sum_k \frac{c_k}{\sum_l c_l}\,\mu_k, \qquad
-    s^{\mathrm{fused}} = \gamma\,(s^{\mathrm{prev}} + \hat\mu) + (1 - \gamma)\, s^{\mathrm{new}},
+    \hat\mu_i = \sum_k \frac{c_k}{\sum_l c_l}\,\mu_k, \qquad
+    s_i^{(k)} = \gamma\,(s_i + k\,\hat\mu_i) + (1 - \gamma)\, s_i
+              = s_i + \gamma\, k\, \hat\mu_i,
 
-for every node with pending messages; after the true update the observed increment corrects
-the statistics. The memory-coherence term
-:math:`\beta \cdot \mathrm{mean}_i\,(1 - \cos(s_i^{\mathrm{new}}, s_i^{\mathrm{prev}}))` is
-added to the link loss *with* its gradient into the memory updater.
+so a node's first event in the batch reads :math:`s_i` exactly. When the batch's true update
+is written, the observed increment corrects the statistics. The memory-coherence term
+:math:`\beta \cdot \mathrm{mean}_i\,(1 - \cos(s_i^{\mathrm{new}}, s_i^{\mathrm{prev}}))` over the
+updated nodes is added to the link loss *with* its gradient into the memory updater.
+
+``mode="node"`` (this module's earlier version) fuses one memory per node and batch instead,
+:math:`\gamma\,(s^{\mathrm{prev}} + \hat\mu) + (1 - \gamma)\, s^{\mathrm{new}}` for every node
+with pending messages (:math:`s^{\mathrm{prev}}` the stored memory), the same for all of the
+node's events in the batch.
 
 ``mode="repo"`` reproduces the official code (jwsu825/MDGNN_BS): the prediction is a running
 sum of increments min-max rescaled to :math:`[-1, 1]`, fused with :math:`\gamma = 0.9` for
@@ -44,7 +53,7 @@ from graphkit.temporal.memory import TemporalMemory
 
 __all__ = ["PRES", "IncrementStatistics", "PredictionCorrection", "coherence_loss"]
 
-MODES = ("paper", "repo")
+MODES = ("paper", "node", "repo")
 
 
 def coherence_loss(s_new: Tensor, s_prev: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -142,7 +151,8 @@ class PredictionCorrection(torch.nn.Module):
         memory_dim (int): memory width.
         gamma (float): fusion weight :math:`\gamma`. (default: ``0.1`` for ``"paper"``)
         components (int): mixture components. (default: ``1``)
-        mode (str): ``"paper"`` or ``"repo"``. (default: ``"paper"``)
+        mode (str): ``"paper"`` (per event), ``"node"`` (per node) or ``"repo"``.
+            (default: ``"paper"``)
         learnable_gamma (bool): learn :math:`\gamma` (through a sigmoid). (default: ``False``)
     """
 
@@ -176,11 +186,34 @@ class PredictionCorrection(torch.nn.Module):
         self.stats.reset_state()
         self.last_coherence = None
 
+    @property
+    def per_event(self) -> bool:
+        """Whether the fused memory differs between a node's events in a batch."""
+        return self.mode == "paper"
+
+    def correct_events(self, nodes: Tensor, inv: Tensor, step: Tensor, s_prev: Tensor,
+                       s_new: Tensor, has: Tensor) -> Tensor:
+        r"""Memory read by each event: row ``r`` is node ``nodes[inv[r]]`` preceded by
+        ``step[r]`` of its events in the batch, :math:`s + \gamma\,k\,\hat\mu` (``"paper"``;
+        the per-node fusion of the other modes ignores ``step``). Records the coherence term of
+        the updated nodes."""
+        if not self.per_event:
+            return self.correct(nodes, s_prev, s_new, has)[inv]
+        self.last_coherence = coherence_loss(s_new, s_prev, has)
+        mu = self.stats.expected(nodes.to(self.stats.mean.device)).to(s_new)
+        k = step.to(s_new).unsqueeze(-1)
+        return s_new[inv] + self.gamma.to(s_new) * (k * mu[inv])
+
     def correct(self, n_id: Tensor, s_prev: Tensor, s_new: Tensor, has: Tensor) -> Tensor:
-        """Fused memory of ``n_id``; records the coherence term of the updated nodes."""
+        """Fused memory of the distinct ``n_id`` read once each (in ``"paper"`` mode: by
+        their first event of the batch, i.e. ``s_new``); records the coherence term of the
+        updated nodes."""
         gamma = self.gamma.to(s_new)
         idx = n_id.to(self.stats.mean.device)
         if self.mode == "paper":
+            self.last_coherence = coherence_loss(s_new, s_prev, has)
+            return s_new
+        if self.mode == "node":
             pred = s_prev + self.stats.expected(idx).to(s_new)
             fused = torch.where(has.unsqueeze(-1), gamma * pred + (1 - gamma) * s_new, s_new)
             self.last_coherence = coherence_loss(s_new, s_prev, has)
@@ -200,8 +233,8 @@ class PredictionCorrection(torch.nn.Module):
 
     @torch.no_grad()
     def observe(self, nodes: Tensor, delta: Tensor) -> None:
-        """Correct the statistics with the true increments (``"paper"`` mode)."""
-        if self.mode == "paper":
+        """Correct the statistics with the true increments (``"paper"`` and ``"node"``)."""
+        if self.mode != "repo":
             self.stats.observe(nodes.to(self.stats.mean.device), delta, check=False)
 
 
@@ -226,7 +259,8 @@ class PRES(torch.nn.Module):
             (default: ``0.1``)
         coherence_weight (float): :math:`\beta`. (default: ``0.1``)
         components (int): mixture components per node. (default: ``1``)
-        mode (str): ``"paper"`` or ``"repo"``. (default: ``"paper"``)
+        mode (str): ``"paper"`` (per event), ``"node"`` (per node) or ``"repo"``.
+            (default: ``"paper"``)
         learnable_gamma (bool): learn :math:`\gamma`. (default: ``False``)
     """
 

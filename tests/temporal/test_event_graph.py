@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from graphkit.temporal.event_graph import EventGraph
+from graphkit.temporal.event_graph import EventGraph, earlier_events, repeat_targets
 
 
 def test_subgraph_links_each_node_to_its_most_recent_earlier_events():
@@ -33,3 +33,21 @@ def test_empty_state_round_trip_and_bad_arguments():
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="num_neighbors"):
         EventGraph(num_nodes=3, feature_dim=1, num_neighbors=0)
+
+
+def test_earlier_events_counts_the_nodes_events_before_each_position():
+    src, dst = torch.tensor([0, 1, 0, 2, 3]), torch.tensor([1, 2, 0, 0, 1])
+    node = torch.tensor([0, 0, 0, 1, 1, 2, 4, 0])
+    event = torch.tensor([0, 2, 3, 1, 4, 3, 4, 5])
+    # a loop (event 2: 0 -> 0) counts once; event 5 is past the batch
+    assert earlier_events(src, dst, node, event).tolist() == [0, 1, 2, 1, 2, 1, 0, 3]
+    with pytest.raises(ValueError, match="same length"):
+        earlier_events(src, dst[:2], node, event)
+
+
+def test_repeat_targets_copies_the_edges_of_each_centre():
+    edge_index = torch.tensor([[3, 1, 2, 0, 3], [0, 2, 0, 1, 2]])
+    edges, eid = repeat_targets(edge_index, 4, torch.tensor([2, 0, 3, 2]), 10)
+    got = sorted(zip(edges[0].tolist(), edges[1].tolist(), eid.tolist()))
+    assert got == sorted([(1, 10, 1), (3, 10, 4), (3, 11, 0), (2, 11, 2),
+                          (1, 13, 1), (3, 13, 4)])

@@ -50,3 +50,23 @@ def test_apan_mailbox_keeps_latest_mails():
         APAN(4, 1, mailbox_size=0)
     with pytest.raises(ValueError, match="columns"):
         model.update_state(src, dst, t, torch.ones(3, 2))
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_per_event_pres_with_gamma_zero_scores_like_the_plain_model(stream, name):
+    """The per-event path (one embedding per node and intra-batch step) changes nothing but
+    the memory it reads: with gamma 0 it gives the plain model's logits."""
+    data, _ = stream
+    torch.manual_seed(0)
+    plain = MODELS[name](data.num_nodes, data.msg.size(-1)).eval()
+    wrapped = PRES(MODELS[name](data.num_nodes, data.msg.size(-1)), gamma=0.0).eval()
+    wrapped.model.load_state_dict(plain.state_dict(), strict=False)
+    for model in (plain, wrapped):
+        model.update_state(data.src[:200], data.dst[:200], data.t[:200], data.msg[:200])
+    b = slice(200, 300)
+    neg = data.dst[b].roll(1)
+    with torch.no_grad():
+        expect = plain.score(data.src[b], data.dst[b], data.t[b], data.msg[b], neg)
+        got = wrapped.score(data.src[b], data.dst[b], data.t[b], data.msg[b], neg)
+    for e, g in zip(expect, got):
+        torch.testing.assert_close(g, e, rtol=1e-6, atol=1e-6)

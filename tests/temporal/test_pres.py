@@ -77,9 +77,9 @@ class _Toy(torch.nn.Module):
         self.memory.update_state(src, dst, t, msg)
 
 
-def test_corrected_memory_equals_formula_exactly():
+def test_node_mode_corrected_memory_equals_formula_exactly():
     mem = _memory_with_history()
-    PRES(_Toy(mem), gamma=0.3, components=2)
+    PRES(_Toy(mem), gamma=0.3, components=2, mode="node")
     corr = mem.corrector
     corr.stats.observe(torch.arange(6), torch.randn(6, 4))
     corr.stats.observe(torch.tensor([1, 4]), torch.randn(2, 4))
@@ -103,6 +103,37 @@ def test_flush_feeds_true_increments_to_statistics():
     stats = mem.corrector.stats
     assert torch.equal(stats.count[:, 0], has.double().to(stats.count.dtype))
     torch.testing.assert_close(stats.mean[has, 0], (s_new - before)[has].detach())
+
+
+def test_event_preceded_by_k_events_reads_k_expected_increments():
+    mem = _memory_with_history()
+    PRES(_Toy(mem), gamma=1.0)
+    mu = torch.randn(4)
+    for _ in range(3):  # a constant increment: the mean is mu exactly
+        mem.corrector.stats.observe(torch.arange(6), mu.expand(6, 4).clone())
+    n_id, step = torch.tensor([2, 2, 2, 5, 0]), torch.tensor([0, 1, 3, 2, 0])
+    s, last = mem(n_id, step)
+    nodes, inv = torch.unique(n_id, return_inverse=True)
+    _, s_new, last_new, _ = mem.compute(nodes)
+    assert torch.equal(s, s_new[inv] + step.unsqueeze(-1) * mu)
+    assert torch.equal(last, last_new[inv])
+    assert torch.equal(s[0], s_new[inv[0]])  # the node's first event reads the computed memory
+
+
+def test_per_event_fusion_equals_formula():
+    mem = _memory_with_history()
+    PRES(_Toy(mem), gamma=0.3, components=2)
+    mem.corrector.stats.observe(torch.arange(6), torch.randn(6, 4))
+    mem.corrector.stats.observe(torch.tensor([1, 4]), torch.randn(2, 4))
+    n_id, step = torch.tensor([1, 4, 4, 3]), torch.tensor([2, 0, 5, 1])
+    s, _ = mem(n_id, step)
+    nodes, inv = torch.unique(n_id, return_inverse=True)
+    _, s_new, _, _ = mem.compute(nodes)
+    mu = mem.corrector.stats.expected(n_id)
+    k = step.unsqueeze(-1).float()
+    torch.testing.assert_close(s, 0.3 * (s_new[inv] + k * mu) + 0.7 * s_new[inv])
+    with pytest.raises(ValueError, match="step"):
+        mem(n_id, step[:2])
 
 
 @pytest.mark.parametrize("weight", [0.0, 0.5])
@@ -132,6 +163,8 @@ def test_bad_inputs():
     mem = _memory_with_history()
     with pytest.raises(ValueError, match="mode"):
         PRES(_Toy(mem), mode="fast")
+    with pytest.raises(ValueError, match="step"):
+        mem(torch.tensor([0, 1]), torch.tensor([0]))
     with pytest.raises(ValueError, match="gamma"):
         PredictionCorrection(6, 4, gamma=1.5)
     with pytest.raises(ValueError, match="coherence_weight"):
