@@ -19,18 +19,24 @@ report ``accuracy`` (all test vertices), ``accuracy_trans`` (observed test verti
 ``accuracy_ind`` (unseen test vertices: the teacher runs on the full hypergraph, the students
 on features only). Every row also has ``val_accuracy`` (at the selected epoch).
 
-LightHGNN+'s extra hyperparameters: ``--hyperedge-weight`` (beta, weight of the hyperedge
-term), ``--singletons`` (whether singleton hyperedges can be sampled) and ``--noise`` (rho of
-the reliability perturbation); the official code uses 1, include, 1. Given several values,
-``--select-on-val`` trains one LightHGNN+ per grid point on the same teacher, reports each as
-``lighthgnn+ [beta=.., singletons=.., rho=..]`` and reports as ``lighthgnn+`` the grid point
-with the best mean validation accuracy over the runs (test accuracy plays no part). With
-``--select-on-val`` every student (LightHGNN and each grid point) starts from the same RNG state
-(``seed_everything(seed)`` before it), so they differ only in their objective.
+The distillation hyperparameters of both students: ``--lamb`` (lambda, weight of the label
+loss; the official configs use 0, the paper describes it as a trade-off) and ``--tau`` (the
+temperature; 1 in the official configs, which apply it to neither term). LightHGNN+'s extra
+hyperparameters: ``--hyperedge-weight`` (beta, weight of the hyperedge term), ``--singletons``
+(whether singleton hyperedges can be sampled) and ``--noise`` (rho of the reliability
+perturbation); the official code uses 1, include, 1. Given several values, ``--select-on-val``
+trains one student per grid point on the same teacher (LightHGNN over lambda x tau, LightHGNN+
+over lambda x tau x beta x singletons x rho), reports each as ``lighthgnn [lamb=.., tau=..]`` /
+``lighthgnn+ [lamb=.., tau=.., beta=.., singletons=.., rho=..]`` and reports as ``lighthgnn`` /
+``lighthgnn+`` the grid point with the best mean validation accuracy over the runs (test
+accuracy plays no part). With ``--select-on-val`` every student starts from the same RNG
+state (``seed_everything(seed)`` before it), so they differ only in their objective.
 
     python benchmarks/hypergraph.py --dataset cocitation-cora --runs 5 --json out.json
     python benchmarks/hypergraph.py --dataset cocitation-cora --model hgnn lighthgnn \
         lighthgnn+ --hyperedge-weight 1 0.5 2 --singletons include exclude --select-on-val
+    python benchmarks/hypergraph.py --dataset cocitation-cora --model hgnn lighthgnn \
+        lighthgnn+ --lamb 0 0.5 --tau 1 2 --singletons include exclude --select-on-val
 """
 
 from __future__ import annotations
@@ -168,8 +174,10 @@ def parse_args():
     p.add_argument("--teacher", default="hgnn", choices=["hgnn", "hgnnp"],
                    help="teacher distilled into lighthgnn / lighthgnn+")
     p.add_argument("--loss", default="paper", choices=["paper", "repo"])
-    p.add_argument("--lamb", type=float, default=0.0, help="weight of the label loss")
-    p.add_argument("--tau", type=float, default=1.0, help="distillation temperature")
+    p.add_argument("--lamb", type=float, nargs="+", default=[0.0],
+                   help="students: weight lambda of the label loss (grid)")
+    p.add_argument("--tau", type=float, nargs="+", default=[1.0],
+                   help="students: distillation temperature (grid)")
     p.add_argument("--noise", type=float, nargs="+", default=[1.0],
                    help="LightHGNN+ reliability feature noise level rho (grid)")
     p.add_argument("--hyperedge-weight", type=float, nargs="+", default=[1.0],
@@ -192,36 +200,60 @@ def parse_args():
                    help="torch threads (1: small kernels on a shared CPU run fastest serially)")
     args = p.parse_args()
     if len(plus_grid(args)) > 1 and not args.select_on_val:
-        p.error("several LightHGNN+ settings given: add --select-on-val to select on validation")
+        p.error("several student settings given: add --select-on-val to select on validation")
     if any(w < 0 for w in args.hyperedge_weight) or any(r < 0 for r in args.noise):
         p.error("--hyperedge-weight and --noise must be non-negative")
+    if any(not 0 <= lamb <= 1 for lamb in args.lamb) or any(t <= 0 for t in args.tau):
+        p.error("--lamb must lie in [0, 1] and --tau be positive")
     if args.quick:
         args.epochs, args.runs = min(args.epochs, 50), 1
     return args
 
 
+STUDENTS = ("lighthgnn", "lighthgnn+")
+
+
+def kd_grid(args) -> list[dict]:
+    """Both students' distillation grid: one dict per (lambda, tau)."""
+    return [{"lamb": lamb, "tau": tau} for lamb, tau in itertools.product(args.lamb, args.tau)]
+
+
 def plus_grid(args) -> list[dict]:
-    """LightHGNN+'s hyperparameter grid: one dict per (beta, singletons, rho)."""
-    return [{"hyperedge_weight": w, "singletons": s, "noise": r} for w, s, r in
-            itertools.product(args.hyperedge_weight, args.singletons, args.noise)]
+    """LightHGNN+'s grid: one dict per (lambda, tau, beta, singletons, rho)."""
+    return [{**kd, "hyperedge_weight": w, "singletons": s, "noise": r} for kd in kd_grid(args)
+            for w, s, r in itertools.product(args.hyperedge_weight, args.singletons, args.noise)]
 
 
-def plus_name(cfg: dict) -> str:
-    return (f"lighthgnn+ [beta={cfg['hyperedge_weight']:g}, singletons={cfg['singletons']}, "
-            f"rho={cfg['noise']:g}]")
+def student_grid(kind: str, args) -> list[dict]:
+    return plus_grid(args) if kind == "lighthgnn+" else kd_grid(args)
+
+
+def grid_name(kind: str, cfg: dict) -> str:
+    """``lighthgnn [lamb=0, tau=1]`` / ``lighthgnn+ [lamb=0, tau=1, beta=1, ...]``."""
+    name = f"{kind} [lamb={cfg['lamb']:g}, tau={cfg['tau']:g}"
+    if kind == "lighthgnn+":
+        name += (f", beta={cfg['hyperedge_weight']:g}, singletons={cfg['singletons']}, "
+                 f"rho={cfg['noise']:g}")
+    return name + "]"
+
+
+def gridded(kind: str, args) -> bool:
+    """Whether ``kind`` is trained once per grid point (``--select-on-val``): LightHGNN+
+    always, LightHGNN when its (lambda, tau) grid has several points."""
+    return args.select_on_val and (kind == "lighthgnn+" or len(student_grid(kind, args)) > 1)
 
 
 def model_specs(args) -> list[tuple[str, str, dict | None]]:
-    """``(row name, model kind, LightHGNN+ setting)`` for every model to train; with
-    ``--select-on-val`` one ``lighthgnn+`` entry per grid point."""
+    """``(row name, model kind, student setting)`` for every model to train; with
+    ``--select-on-val`` one student entry per grid point."""
     specs = []
     for kind in args.model:
-        if kind != "lighthgnn+":
+        if kind not in STUDENTS:
             specs.append((kind, kind, None))
-        elif args.select_on_val:
-            specs += [(plus_name(cfg), kind, cfg) for cfg in plus_grid(args)]
+        elif gridded(kind, args):
+            specs += [(grid_name(kind, cfg), kind, cfg) for cfg in student_grid(kind, args)]
         else:
-            specs.append((kind, kind, plus_grid(args)[0]))
+            specs.append((kind, kind, student_grid(kind, args)[0]))
     return specs
 
 
@@ -266,24 +298,23 @@ def train_mlp(data: Data, args) -> tuple[LightHGNN, float]:
     return model.eval(), res.val_acc
 
 
-def distill_student(teacher: torch.nn.Module, data: Data, plus: dict | None,
+def distill_student(teacher: torch.nn.Module, data: Data, kind: str, cfg: dict,
                     args) -> tuple[LightHGNN, float]:
-    """LightHGNN (``plus`` is ``None``) or LightHGNN+ with the setting ``plus``."""
+    """LightHGNN or LightHGNN+ (``kind``) with the setting ``cfg`` (a grid point)."""
     with torch.no_grad():
         z = hypergraph_forward(teacher, data)
         rel = None
-        if plus is not None:
+        if kind == "lighthgnn+":
             noisy = data.clone()
-            noisy.x = features(perturb_features(data.x.to_dense(), plus["noise"]), args)
+            noisy.x = features(perturb_features(data.x.to_dense(), cfg["noise"]), args)
             rel = hyperedge_reliability(z, hypergraph_forward(teacher, noisy),
                                         data.hyperedge_index, data.num_hyperedges)
-    plus = plus or {"hyperedge_weight": 1.0, "singletons": "include"}
     student = LightHGNN(data.num_features, args.hidden, z.size(1))
     res = distill(student, data.x, data.y, z, data.train_mask, data.val_mask, data.test_mask,
                   hyperedge_index=data.hyperedge_index, num_hyperedges=data.num_hyperedges,
-                  reliability=rel, lamb=args.lamb, tau=args.tau, mode=args.loss,
-                  hyperedge_weight=plus["hyperedge_weight"],
-                  singletons=plus["singletons"] == "include", epochs=args.epochs,
+                  reliability=rel, lamb=cfg["lamb"], tau=cfg["tau"], mode=args.loss,
+                  hyperedge_weight=cfg.get("hyperedge_weight", 1.0),
+                  singletons=cfg.get("singletons", "include") == "include", epochs=args.epochs,
                   device=args.device)
     return student.eval(), res.val_acc
 
@@ -304,7 +335,7 @@ def embedding(model: torch.nn.Module, data: Data, kind: str) -> Tensor:
 
 
 def fit(kind: str, data: Data, args, teacher: tuple[torch.nn.Module, float] | None,
-        plus: dict | None, seed: int) -> tuple[torch.nn.Module, float]:
+        cfg: dict | None, seed: int) -> tuple[torch.nn.Module, float]:
     """The trained model of ``kind`` and its validation accuracy (the shared teacher is
     reused as is)."""
     if kind == args.teacher and teacher is not None:
@@ -315,7 +346,7 @@ def fit(kind: str, data: Data, args, teacher: tuple[torch.nn.Module, float] | No
         return train_mlp(data, args)
     if args.select_on_val:
         seed_everything(seed)
-    return distill_student(teacher[0], data, plus, args)
+    return distill_student(teacher[0], data, kind, cfg, args)
 
 
 def shared_teacher(data: Data, args) -> tuple[tuple[torch.nn.Module, float] | None, float]:
@@ -335,9 +366,9 @@ def run_transductive(data: Data, args, seed: int) -> dict[str, dict[str, float]]
     data = data.to(args.device)
     out: dict[str, dict[str, float]] = {}
     teacher, teacher_s = shared_teacher(data, args)
-    for name, kind, plus in model_specs(args):
+    for name, kind, cfg in model_specs(args):
         t0 = time.perf_counter()
-        model, val_acc = fit(kind, data, args, teacher, plus, seed)
+        model, val_acc = fit(kind, data, args, teacher, cfg, seed)
         t0 -= teacher_s if kind == args.teacher else 0.0
         pred = predict(model, data, kind)
         out[name] = {
@@ -372,9 +403,9 @@ def run_production(data: Data, args, seed: int) -> dict[str, dict[str, float]]:
     y_tran, y_ind = observed.y[observed.test_mask], full.y[ind]
     out: dict[str, dict[str, float]] = {}
     teacher, teacher_s = shared_teacher(observed, args)
-    for name, kind, plus in model_specs(args):
+    for name, kind, cfg in model_specs(args):
         t0 = time.perf_counter()
-        model, val_acc = fit(kind, observed, args, teacher, plus, seed)
+        model, val_acc = fit(kind, observed, args, teacher, cfg, seed)
         t0 -= teacher_s if kind == args.teacher else 0.0
         p_tran = predict(model, observed, kind)[observed.test_mask]
         p_ind = predict(model, full, kind)[ind]
@@ -417,21 +448,23 @@ def select_on_val(results: dict[str, list[dict[str, float]]],
 
 def selected_rows(rows: list[Row], results: dict[str, list[dict[str, float]]],
                   args) -> list[Row]:
-    """With ``--select-on-val``: the rows of the validation-selected LightHGNN+ grid point,
-    renamed ``lighthgnn+``, with the selected setting and the grid's mean val accuracies."""
-    if not args.select_on_val or "lighthgnn+" not in args.model:
-        return []
-    grid = plus_grid(args)
-    names = [plus_name(cfg) for cfg in grid]
-    best = select_on_val(results, names)
-    if best is None:
-        return []
-    grid_val = {n: statistics.fmean(v["val_accuracy"] for v in results[n])
-                for n in names if results.get(n)}
-    return [Row("lighthgnn+", r.dataset, r.metric, r.mean, r.std, r.runs, r.seconds,
-                r.peak_rss_mb, dict(r.extra, selected=grid[names.index(best)],
-                                    selected_on="val_accuracy", grid_val_accuracy=grid_val))
-            for r in rows if r.system == best]
+    """With ``--select-on-val``: for each gridded student, the rows of its
+    validation-selected grid point, renamed ``lighthgnn`` / ``lighthgnn+``, with the selected
+    setting and the grid's mean val accuracies."""
+    out = []
+    for kind in [k for k in STUDENTS if k in args.model and gridded(k, args)]:
+        grid = student_grid(kind, args)
+        names = [grid_name(kind, cfg) for cfg in grid]
+        best = select_on_val(results, names)
+        if best is None:
+            continue
+        grid_val = {n: statistics.fmean(v["val_accuracy"] for v in results[n])
+                    for n in names if results.get(n)}
+        out += [Row(kind, r.dataset, r.metric, r.mean, r.std, r.runs, r.seconds,
+                    r.peak_rss_mb, dict(r.extra, selected=grid[names.index(best)],
+                                        selected_on="val_accuracy", grid_val_accuracy=grid_val))
+                for r in rows if r.system == best]
+    return out
 
 
 def main() -> None:

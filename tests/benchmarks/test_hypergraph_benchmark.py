@@ -77,7 +77,8 @@ def test_structure_merges_repeated_hyperedges_then_adds_singletons(bench):
 
 def _grid_args(**kw):
     base = {"model": ["hgnn", "lighthgnn", "lighthgnn+"], "hyperedge_weight": [1.0, 0.5],
-            "singletons": ["include", "exclude"], "noise": [1.0], "select_on_val": True}
+            "singletons": ["include", "exclude"], "noise": [1.0], "select_on_val": True,
+            "lamb": [0.0], "tau": [1.0]}
     return type("Args", (), {**base, **kw})()
 
 
@@ -90,8 +91,37 @@ def test_grid_gives_one_lighthgnn_plus_per_setting(bench):
     assert len({n for n, _, _ in specs}) == 6
     plain = bench.model_specs(_grid_args(hyperedge_weight=[2.0], singletons=["exclude"],
                                          select_on_val=False))
-    assert plain[2] == ("lighthgnn+", "lighthgnn+",
-                        {"hyperedge_weight": 2.0, "singletons": "exclude", "noise": 1.0})
+    assert plain[1] == ("lighthgnn", "lighthgnn", {"lamb": 0.0, "tau": 1.0})
+    assert plain[2] == ("lighthgnn+", "lighthgnn+", {"lamb": 0.0, "tau": 1.0,
+                        "hyperedge_weight": 2.0, "singletons": "exclude", "noise": 1.0})
+
+
+def test_lambda_tau_grid_is_shared_by_both_students(bench):
+    args = _grid_args(lamb=[0.0, 0.5], tau=[1.0, 2.0], hyperedge_weight=[1.0],
+                      singletons=["exclude"])
+    specs = bench.model_specs(args)
+    plain = [c for n, k, c in specs if k == "lighthgnn"]
+    plus = [c for n, k, c in specs if k == "lighthgnn+"]
+    assert [(c["lamb"], c["tau"]) for c in plain] == [(0.0, 1.0), (0.0, 2.0), (0.5, 1.0),
+                                                      (0.5, 2.0)]
+    assert [(c["lamb"], c["tau"]) for c in plus] == [(c["lamb"], c["tau"]) for c in plain]
+    assert all(c["singletons"] == "exclude" for c in plus)
+    assert len({n for n, _, _ in specs}) == len(specs) == 9
+    assert bench.grid_name("lighthgnn", plain[2]) == "lighthgnn [lamb=0.5, tau=1]"
+
+
+def test_each_student_is_selected_on_its_own_grid(bench):
+    from graphkit.benchmarking import summarize
+
+    args = _grid_args(lamb=[0.0, 0.5], hyperedge_weight=[1.0], singletons=["exclude"])
+    results, rows = {}, []
+    for i, (name, _, _) in enumerate(bench.model_specs(args)[1:]):
+        results[name] = [{"val_accuracy": [0.3, 0.6, 0.5, 0.4][i], "accuracy": 0.1 * i}]
+        rows.append(summarize(name, "d", "accuracy", [0.1 * i], 1.0, 1.0))
+    sel = {r.system: r for r in bench.selected_rows(rows, results, args)}
+    assert sel["lighthgnn"].extra["selected"] == {"lamb": 0.5, "tau": 1.0}
+    assert sel["lighthgnn+"].extra["selected"]["lamb"] == 0.0
+    assert sel["lighthgnn+"].mean == pytest.approx(0.2)
 
 
 def test_selection_uses_mean_val_accuracy_only(bench):
@@ -109,7 +139,7 @@ def test_selected_rows_copy_the_selected_setting(bench):
     from graphkit.benchmarking import summarize
 
     args = _grid_args(hyperedge_weight=[1.0], singletons=["include", "exclude"])
-    names = [bench.plus_name(c) for c in bench.plus_grid(args)]
+    names = [bench.grid_name("lighthgnn+", c) for c in bench.plus_grid(args)]
     results = {names[0]: [{"val_accuracy": 0.5, "accuracy": 0.8}],
                names[1]: [{"val_accuracy": 0.6, "accuracy": 0.7}]}
     rows = [summarize(n, "d", m, [results[n][0][m]], 1.0, 1.0) for n in names
