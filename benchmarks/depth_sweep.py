@@ -11,6 +11,11 @@ representations: values near 0 mean over-smoothed.
         --plot benchmarks/results/depth_sweep.png
 
 Parts can run in separate processes (``--models``) and be joined with ``--merge A.json B.json``.
+
+``--grid dagnn:weight_decay=5e-3|5e-4,dropout=0.8|0.5`` first tries every combination at the
+model's deepest depth (``--grid-runs`` seeds, starting at ``--seed + --runs`` so that the
+sweep's seeds are not reused), keeps the one with the highest mean validation accuracy and
+sweeps every depth with it; the candidates are rows with ``depth_kind`` ``"selection"``.
 """
 
 from __future__ import annotations
@@ -32,7 +37,14 @@ from graphkit.benchmarking import (
 )
 from graphkit.data import load
 from graphkit.nn.oversmoothing import mean_average_distance
-from graphkit.nn.recipes import Recipe, get_recipe, parse_system, prepare_data, run_recipe
+from graphkit.nn.recipes import (
+    Recipe,
+    expand_grid,
+    get_recipe,
+    parse_system,
+    prepare_data,
+    run_recipe,
+)
 from graphkit.train import seed_everything
 
 SWEEPS = ("dagnn", "sgc_air", "sgc", "gcn", "gcn_air", "sgc_air_mlp")
@@ -53,32 +65,57 @@ def parse_args():
     p.add_argument("--override", nargs="+", default=[], metavar="MODEL:KEY=VALUE,...",
                    help="replace settings of a model's base recipe in every sweep that uses "
                         "it, e.g. sgc_air:weight_decay=5e-3 (recorded in each row)")
+    p.add_argument("--grid", nargs="+", default=[], metavar="MODEL:KEY=V1|V2,...",
+                   help="choose these settings of a model on validation accuracy at its "
+                        "deepest depth before the sweep, e.g. dagnn:weight_decay=5e-3|5e-4")
+    p.add_argument("--grid-runs", type=int, default=3, help="seeds per grid candidate")
+    p.add_argument("--tag", default="", help="label of this run's curves in rows and the plot, "
+                                             "e.g. 'paper mode'")
     return p.parse_args()
 
 
-def base_recipes(args) -> dict[str, Recipe]:
-    """The Cora recipe of each model, with the ``--override`` replacements."""
+BASE_MODELS = ("dagnn", "sgc_air", "sgc", "gcn", "gcn_air")
+
+
+def base_recipes(args, selected: dict[str, dict] | None = None) -> dict[str, Recipe]:
+    """The Cora recipe of each model, with the ``--override`` replacements and then the
+    settings chosen by ``--grid`` (``selected``)."""
     overrides = dict(parse_system(spec) for spec in args.override)
+    for m, chosen in (selected or {}).items():
+        overrides[m] = {**overrides.get(m, {}), **chosen}
     return {m: get_recipe(m, args.dataset).with_overrides(**overrides.get(m, {}))
-            for m in ("dagnn", "sgc_air", "sgc", "gcn", "gcn_air")}
+            for m in BASE_MODELS}
 
 
-def configurations(args):
+def at_depth(model: str, recipe: Recipe, depth: int) -> Recipe:
+    """``recipe`` with its propagation depth set to ``depth``."""
+    if model == "dagnn":
+        return recipe.with_model_kwargs(K=depth)
+    if model == "sgc_air":
+        return replace(recipe, num_hops=depth)
+    if model == "sgc":
+        return recipe.with_model_kwargs(K=depth)
+    return recipe.with_model_kwargs(num_layers=depth)  # coupled: depth = number of layers
+
+
+def deepest(model: str, args) -> int:
+    depths = {"dagnn": args.dagnn_depths, "sgc_air": args.sgc_depths, "sgc": args.sgc_depths}
+    return max(depths.get(model, args.gcn_depths))
+
+
+def configurations(args, selected: dict[str, dict] | None = None):
     """(sweep, depth kind, depth, recipe) for every point of the requested sweeps."""
-    base = base_recipes(args)
+    base = base_recipes(args, selected)
     for name in args.models:
         if name == "dagnn":
             for k in args.dagnn_depths:
-                yield name, "propagation", k, base["dagnn"].with_model_kwargs(K=k)
-        elif name == "sgc_air":
+                yield name, "propagation", k, at_depth(name, base[name], k)
+        elif name in ("sgc_air", "sgc"):
             for k in args.sgc_depths:
-                yield name, "propagation", k, replace(base["sgc_air"], num_hops=k)
-        elif name == "sgc":
-            for k in args.sgc_depths:
-                yield name, "propagation", k, base["sgc"].with_model_kwargs(K=k)
-        elif name in ("gcn", "gcn_air"):  # coupled: propagation depth = number of layers
+                yield name, "propagation", k, at_depth(name, base[name], k)
+        elif name in ("gcn", "gcn_air"):
             for k in args.gcn_depths:
-                yield name, "propagation", k, base[name].with_model_kwargs(num_layers=k)
+                yield name, "propagation", k, at_depth(name, base[name], k)
         else:
             mlp = base["sgc_air"].with_model_kwargs(hidden_channels=64, dropout=0.5,
                                                     skip_last_hop=False)
@@ -99,34 +136,75 @@ def test_representations(result, data) -> torch.Tensor:
     return model(data.x.to(device), data.edge_index.to(device))[test.to(device)]
 
 
+def evaluate(name: str, kind: str, depth: int, recipe: Recipe, raw, args, runs: int,
+             seed: int) -> Row:
+    """Train ``recipe`` ``runs`` times (seeds ``seed``, ``seed + 1``, ...) and summarise."""
+    data = prepare_data(recipe, raw, sparse_features=torch.device(args.device).type == "cpu")
+    accs, vals, mads = [], [], []
+    with measure(args.device) as m:
+        for r in range(runs):
+            seed_everything(seed + r)
+            res = run_recipe(recipe, data, args.device, **({"epochs": 50} if args.quick else {}))
+            accs.append(res.test_acc)
+            vals.append(res.val_acc)
+            mads.append(mean_average_distance(test_representations(res, data)))
+            print(f"    {name} depth={depth} run {r}: test {res.test_acc:.4f} "
+                  f"val {res.val_acc:.4f} MAD {mads[-1]:.3f}", flush=True)
+    del data
+    label = f"{name} ({args.tag})" if args.tag else name
+    row = summarize(f"{label} depth={depth}", args.dataset, "accuracy", accs, m.seconds,
+                    m.peak_rss_mb, model=name, depth_kind=kind, depth=depth, tag=args.tag,
+                    mad=statistics.fmean(mads), val_mean=statistics.fmean(vals),
+                    recipe={"model_kwargs": recipe.model_kwargs, **recipe.train_kwargs(),
+                            "num_hops": recipe.num_hops})
+    print(f"  {row.system:<28} {kind:<14} acc {row.mean:.4f} +- {row.std:.4f} "
+          f"val {row.extra['val_mean']:.4f} MAD {row.extra['mad']:.3f}", flush=True)
+    return row
+
+
+def select(args, raw, rows: list[Row]) -> dict[str, dict]:
+    """Run every ``--grid`` candidate at its model's deepest depth; the settings with the
+    highest mean validation accuracy per model (the first of equals)."""
+    selected: dict[str, dict] = {}
+    base = base_recipes(args)
+    for spec in args.grid:
+        model, candidates = expand_grid(spec)
+        if model not in BASE_MODELS:
+            raise ValueError(f"--grid supports {BASE_MODELS}, got {model!r}")
+        depth = deepest(model, args)
+        best = None
+        for combo in candidates:
+            recipe = at_depth(model, base[model].with_overrides(**combo), depth)
+            row = evaluate(model, "selection", depth, recipe, raw, args, args.grid_runs,
+                           args.seed + args.runs)
+            row.system = f"{model} depth={depth} " + ",".join(f"{k}={v}" for k, v in combo.items())
+            row.extra["candidate"] = combo
+            rows.append(row)
+            write_report(args.json, "benchmarks/depth_sweep.py", args, rows)
+            if best is None or row.extra["val_mean"] > best[0]:
+                best = (row.extra["val_mean"], combo)
+        selected[model] = best[1]
+        print(f"  selected for {model}: {best[1]} (validation {best[0]:.4f})", flush=True)
+    return selected
+
+
 def sweep(args) -> list[Row]:
     raw = load(args.dataset, args.root)
-    rows = []
-    for name, kind, depth, recipe in configurations(args):
-        data = prepare_data(recipe, raw, sparse_features=torch.device(args.device).type == "cpu")
-        accs, vals, mads = [], [], []
-        with measure(args.device) as m:
-            for r in range(args.runs):
-                seed_everything(args.seed + r)
-                res = run_recipe(recipe, data, args.device,
-                                 **({"epochs": 50} if args.quick else {}))
-                accs.append(res.test_acc)
-                vals.append(res.val_acc)
-                mads.append(mean_average_distance(test_representations(res, data)))
-                print(f"    {name} depth={depth} run {r}: test {res.test_acc:.4f} "
-                      f"MAD {mads[-1]:.3f}", flush=True)
-        del data
-        row = summarize(f"{name} depth={depth}", args.dataset, "accuracy", accs, m.seconds,
-                        m.peak_rss_mb, model=name, depth_kind=kind, depth=depth,
-                        mad=statistics.fmean(mads), val_mean=statistics.fmean(vals),
-                        recipe={"model_kwargs": recipe.model_kwargs, **recipe.train_kwargs(),
-                                "num_hops": recipe.num_hops})
-        print(f"  {row.system:<28} {kind:<14} acc {row.mean:.4f} +- {row.std:.4f} "
-              f"MAD {row.extra['mad']:.3f}", flush=True)
-        rows.append(row)
+    rows: list[Row] = []
+    selected = select(args, raw, rows)
+    for name, kind, depth, recipe in configurations(args, selected):
+        rows.append(evaluate(name, kind, depth, recipe, raw, args, args.runs, args.seed))
+        if name in selected:
+            rows[-1].extra["selected"] = selected[name]
         # Rewritten after every point, so a sweep cut short keeps the finished rows.
         write_report(args.json, "benchmarks/depth_sweep.py", args, rows)
     return rows
+
+
+def curve(row: Row) -> str:
+    """A row's curve in the plot: its model, and its tag when it has one."""
+    tag = row.extra.get("tag")
+    return f"{row.extra['model']} ({tag})" if tag else row.extra["model"]
 
 
 def plot(rows: list[Row], path: str) -> None:
@@ -136,19 +214,20 @@ def plot(rows: list[Row], path: str) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 
+    rows = [r for r in rows if r.extra["depth_kind"] != "selection"]
     kinds = [k for k in ("propagation", "transformation")
              if any(r.extra["depth_kind"] == k for r in rows)]
     fig, axes = plt.subplots(1, len(kinds), figsize=(5.5 * len(kinds), 4), squeeze=False)
     for ax, kind in zip(axes[0], kinds):
-        models = sorted({r.extra["model"] for r in rows if r.extra["depth_kind"] == kind})
-        for model in models:
+        curves = sorted({curve(r) for r in rows if r.extra["depth_kind"] == kind})
+        for label in curves:
             pts = sorted((r.extra["depth"], r.mean, r.std) for r in rows
-                         if r.extra["model"] == model and r.extra["depth_kind"] == kind)
+                         if curve(r) == label and r.extra["depth_kind"] == kind)
             if not pts:
                 continue
             d, mean, std = zip(*pts)
             ax.errorbar(d, [100 * v for v in mean], yerr=[100 * v for v in std], marker="o",
-                        capsize=3, label=model)
+                        capsize=3, label=label)
         ax.set_xlabel(f"{kind} depth")
         ax.set_ylabel("test accuracy (%)")
         if kind == "propagation":

@@ -21,6 +21,7 @@ Use :func:`get_recipe` and :func:`build_model`; :data:`RECIPES` lists what exist
 from __future__ import annotations
 
 import ast
+import itertools
 from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from typing import Any
@@ -31,8 +32,8 @@ from torch_geometric.data import Data
 
 from graphkit.nn.sparse_input import feature_dropout
 
-__all__ = ["Recipe", "RECIPES", "MODELS", "get_recipe", "parse_system", "build_model",
-           "prepare_data", "run_recipe"]
+__all__ = ["Recipe", "RECIPES", "MODELS", "get_recipe", "parse_system", "expand_grid",
+           "build_model", "prepare_data", "run_recipe"]
 
 MODELS = ("dagnn", "sgc_air", "appnp_air", "gcn_air", "gcn", "appnp", "sgc", "mlp")
 
@@ -165,6 +166,13 @@ def get_recipe(model: str, dataset: str) -> Recipe:
     return RECIPES[key]
 
 
+def _literal(value: str) -> object:
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return value
+
+
 def parse_system(spec: str) -> tuple[str, dict[str, object]]:
     """``"sgc_air:weight_decay=5e-3,num_hops=20"`` -> ``("sgc_air", {"weight_decay": 0.005,
     "num_hops": 20})``: a model of :data:`MODELS` and replacements of its recipe's settings
@@ -177,11 +185,28 @@ def parse_system(spec: str) -> tuple[str, dict[str, object]]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ValueError(f"expected KEY=VALUE after {model!r}, got {item!r} in {spec!r}")
-        try:
-            overrides[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            overrides[key] = value
+        overrides[key] = _literal(value)
     return model, overrides
+
+
+def expand_grid(spec: str) -> tuple[str, list[dict[str, object]]]:
+    """``"dagnn:weight_decay=5e-3|1e-3,dropout=0.8|0.5"`` -> ``("dagnn", [...])``: a model of
+    :data:`MODELS` and every combination of the listed values (``|`` separates the values of
+    one setting), in the order of :func:`itertools.product`; a spec without values gives
+    ``[{}]``."""
+    model, _, rest = spec.partition(":")
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r} in {spec!r}; choose from {MODELS}")
+    keys, choices = [], []
+    for item in filter(None, rest.split(",")):
+        key, sep, values = item.partition("=")
+        if not sep or not key or not values:
+            raise ValueError(f"expected KEY=V1|V2|... after {model!r}, got {item!r} in {spec!r}")
+        if key in keys:
+            raise ValueError(f"{key!r} is listed twice in {spec!r}")
+        keys.append(key)
+        choices.append([_literal(v) for v in values.split("|")])
+    return model, [dict(zip(keys, combo)) for combo in itertools.product(*choices)]
 
 
 class _APPNPNet(torch.nn.Module):

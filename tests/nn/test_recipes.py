@@ -118,3 +118,23 @@ def test_hop_models_train_on_the_evaluated_rows_only(tiny):
     b = run_recipe(recipe, unused, epochs=10)
     assert [h["test_acc"] for h in a.history] == [h["test_acc"] for h in b.history]
     assert [h["loss"] for h in a.history] == [h["loss"] for h in b.history]
+
+
+def test_expand_grid_gives_every_combination():
+    from graphkit.nn.recipes import expand_grid
+
+    model, combos = expand_grid("dagnn:weight_decay=5e-3|5e-4,dropout=0.8|0.5,lr=0.01")
+    assert model == "dagnn"
+    assert combos == [
+        {"weight_decay": 5e-3, "dropout": 0.8, "lr": 0.01},
+        {"weight_decay": 5e-3, "dropout": 0.5, "lr": 0.01},
+        {"weight_decay": 5e-4, "dropout": 0.8, "lr": 0.01},
+        {"weight_decay": 5e-4, "dropout": 0.5, "lr": 0.01},
+    ]
+    assert expand_grid("sgc") == ("sgc", [{}])
+    with pytest.raises(ValueError, match="unknown model 'gat'"):
+        expand_grid("gat:lr=0.1|0.01")
+    with pytest.raises(ValueError, match="KEY=V1"):
+        expand_grid("dagnn:lr=")
+    with pytest.raises(ValueError, match="listed twice"):
+        expand_grid("dagnn:lr=0.1,lr=0.01")
