@@ -13,9 +13,10 @@ representations: values near 0 mean over-smoothed.
 Parts can run in separate processes (``--models``) and be joined with ``--merge A.json B.json``.
 
 ``--grid dagnn:weight_decay=5e-3|5e-4,dropout=0.8|0.5`` first tries every combination at the
-model's deepest depth (``--grid-runs`` seeds, starting at ``--seed + --runs`` so that the
-sweep's seeds are not reused), keeps the one with the highest mean validation accuracy and
-sweeps every depth with it; the candidates are rows with ``depth_kind`` ``"selection"``.
+model's deepest depth (``--grid-depths all``: at every depth of its sweep; ``--grid-runs``
+seeds, starting at ``--seed + --runs`` so that the sweep's seeds are not reused), keeps the one
+with the highest mean validation accuracy and sweeps every depth with it; the candidates are
+rows with ``depth_kind`` ``"selection"``.
 """
 
 from __future__ import annotations
@@ -69,6 +70,9 @@ def parse_args():
                    help="choose these settings of a model on validation accuracy at its "
                         "deepest depth before the sweep, e.g. dagnn:weight_decay=5e-3|5e-4")
     p.add_argument("--grid-runs", type=int, default=3, help="seeds per grid candidate")
+    p.add_argument("--grid-depths", choices=("deepest", "all"), default="deepest",
+                   help="choose on validation at the deepest depth, or averaged over all "
+                        "depths of the sweep")
     p.add_argument("--tag", default="", help="label of this run's curves in rows and the plot, "
                                              "e.g. 'paper mode'")
     return p.parse_args()
@@ -98,9 +102,10 @@ def at_depth(model: str, recipe: Recipe, depth: int) -> Recipe:
     return recipe.with_model_kwargs(num_layers=depth)  # coupled: depth = number of layers
 
 
-def deepest(model: str, args) -> int:
+def depths_of(model: str, args) -> list[int]:
+    """The propagation depths that the sweep of ``model`` visits."""
     depths = {"dagnn": args.dagnn_depths, "sgc_air": args.sgc_depths, "sgc": args.sgc_depths}
-    return max(depths.get(model, args.gcn_depths))
+    return list(depths.get(model, args.gcn_depths))
 
 
 def configurations(args, selected: dict[str, dict] | None = None):
@@ -163,26 +168,35 @@ def evaluate(name: str, kind: str, depth: int, recipe: Recipe, raw, args, runs: 
 
 
 def select(args, raw, rows: list[Row]) -> dict[str, dict]:
-    """Run every ``--grid`` candidate at its model's deepest depth; the settings with the
-    highest mean validation accuracy per model (the first of equals)."""
+    """Run every ``--grid`` candidate at its model's deepest depth (``--grid-depths all``: at
+    every depth of the sweep); the settings with the highest mean validation accuracy (averaged
+    over those depths) per model, the first of equals."""
     selected: dict[str, dict] = {}
     base = base_recipes(args)
     for spec in args.grid:
         model, candidates = expand_grid(spec)
         if model not in BASE_MODELS:
             raise ValueError(f"--grid supports {BASE_MODELS}, got {model!r}")
-        depth = deepest(model, args)
+        depths = depths_of(model, args)
+        if args.grid_depths == "deepest":
+            depths = [max(depths)]
         best = None
         for combo in candidates:
-            recipe = at_depth(model, base[model].with_overrides(**combo), depth)
-            row = evaluate(model, "selection", depth, recipe, raw, args, args.grid_runs,
-                           args.seed + args.runs)
-            row.system = f"{model} depth={depth} " + ",".join(f"{k}={v}" for k, v in combo.items())
-            row.extra["candidate"] = combo
-            rows.append(row)
-            write_report(args.json, "benchmarks/depth_sweep.py", args, rows)
-            if best is None or row.extra["val_mean"] > best[0]:
-                best = (row.extra["val_mean"], combo)
+            vals = []
+            for depth in depths:
+                recipe = at_depth(model, base[model].with_overrides(**combo), depth)
+                row = evaluate(model, "selection", depth, recipe, raw, args, args.grid_runs,
+                               args.seed + args.runs)
+                row.system = f"{model} depth={depth} " + ",".join(
+                    f"{k}={v}" for k, v in combo.items())
+                row.extra["candidate"] = combo
+                rows.append(row)
+                vals.append(row.extra["val_mean"])
+                write_report(args.json, "benchmarks/depth_sweep.py", args, rows)
+            score = statistics.fmean(vals)
+            print(f"  candidate {combo}: validation {score:.4f} over depths {depths}", flush=True)
+            if best is None or score > best[0]:
+                best = (score, combo)
         selected[model] = best[1]
         print(f"  selected for {model}: {best[1]} (validation {best[0]:.4f})", flush=True)
     return selected
