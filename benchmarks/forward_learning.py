@@ -126,7 +126,8 @@ def run_node(scheme: str, model: str, data: Data, r: int, args) -> dict:
         args.device))]
     return {"value": per_layer[-1], "per_layer": per_layer,
             "epochs": [log.epochs for log in logs],
-            "goodness_gap": getattr(net, "goodness_gap", None)}
+            "goodness_gap": getattr(net, "goodness_gap", None),
+            "goodness_gap_last": getattr(net, "goodness_gap_last", None)}
 
 
 def run_link(scheme: str, model: str, data: Data, r: int, args) -> dict:
@@ -137,17 +138,20 @@ def run_link(scheme: str, model: str, data: Data, r: int, args) -> dict:
     logs = net.fit(train, val, trainer)
     per_layer = [roc_auc(test.edge_label, s) for s in net.layer_scores(test)]
     return {"value": per_layer[-1], "per_layer": per_layer,
-            "epochs": [log.epochs for log in logs], "goodness_gap": None}
+            "epochs": [log.epochs for log in logs], "goodness_gap": None,
+            "goodness_gap_last": None}
 
 
-def gap_stats(runs: list[list[float]]) -> dict:
+def gap_stats(runs: list[list[float]], key: str = "goodness_gap") -> dict:
     """FF goodness gaps (positive minus negative, training nodes) of every run and layer, with
-    their minimum and mean over runs and the number of runs in which the gap is positive."""
+    their minimum and mean over runs and the number of runs in which the gap is positive.
+    ``key="goodness_gap"``: at the restored best-validation checkpoint of each layer;
+    ``"goodness_gap_last"``: at each layer's last training step."""
     layers = range(len(runs[0]))
-    return {"goodness_gap_runs": runs,
-            "goodness_gap_min_per_layer": [min(g[l] for g in runs) for l in layers],
-            "goodness_gap_mean_per_layer": [statistics.fmean(g[l] for g in runs) for l in layers],
-            "goodness_gap_positive_runs": [sum(g[l] > 0 for g in runs) for l in layers]}
+    return {f"{key}_runs": runs,
+            f"{key}_min_per_layer": [min(g[l] for g in runs) for l in layers],
+            f"{key}_mean_per_layer": [statistics.fmean(g[l] for g in runs) for l in layers],
+            f"{key}_positive_runs": [sum(g[l] > 0 for g in runs) for l in layers]}
 
 
 def benchmark(args) -> list:
@@ -175,8 +179,9 @@ def benchmark(args) -> list:
                          "epochs_mean": [statistics.fmean(x["epochs"][l] for x in results)
                                          for l in range(len(results[0]["epochs"]))],
                          "run_values": [x["value"] for x in results]}
-                if results[0]["goodness_gap"] is not None:
-                    extra.update(gap_stats([x["goodness_gap"] for x in results]))
+                for key in ("goodness_gap", "goodness_gap_last"):
+                    if results[0][key] is not None:
+                        extra.update(gap_stats([x[key] for x in results], key))
                 rows.append(summarize(f"{scheme} ({model})", name, metric,
                                       [x["value"] for x in results], m.seconds, m.peak_rss_mb,
                                       task=args.task, **extra))
@@ -331,10 +336,11 @@ def merge(paths: list[str], out: str | None) -> None:
                  "epochs_mean": [sum(r["epochs_mean"][l] * w for r, w in zip(parts, weights))
                                  / sum(weights) for l in range(len(parts[0]["epochs_mean"]))],
                  "processes": len(parts)}
-        if "goodness_gap_min_per_layer" in parts[0]:
-            # a one-run report's minimum is that run's gap
-            extra.update(gap_stats([g for r in parts for g in r.get(
-                "goodness_gap_runs", [r["goodness_gap_min_per_layer"]] if r["runs"] == 1 else [])]))
+        for key in ("goodness_gap", "goodness_gap_last"):
+            if f"{key}_min_per_layer" in parts[0]:
+                # a one-run report's minimum is that run's gap
+                extra.update(gap_stats([g for r in parts for g in r.get(
+                    f"{key}_runs", [r[f"{key}_min_per_layer"]] if r["runs"] == 1 else [])], key))
         rows.append(summarize(system, dataset, metric, values, sum(r["seconds"] for r in parts),
                               max(r["peak_rss_mb"] for r in parts), **extra))
     print_table(rows)

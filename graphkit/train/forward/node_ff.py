@@ -14,7 +14,9 @@ goodness to the same nodes in *negative* copies:
   training nodes and :math:`[\mathbf{x}_i \,\|\, \mathbf{1}/C]` for the others; negative copy
   :math:`k` appends the :math:`k`-th of the node's wrong classes (in random order).
 * **FF-VN** (virtual nodes): the positive graph links each training node to the virtual node of
-  its class; negative copy :math:`k` links it to a wrong class node instead.
+  its class; negative copy :math:`k` links it to a wrong class node instead. At every layer the
+  negative copies read the positive copy's (normalised) features, so they differ from it only
+  in the links of the layer being trained (official ``GNN_VNLA``).
 
 Negatives are drawn once before training. At inference each candidate class :math:`c` is tried
 in turn (one forward pass per class) and the class with the largest goodness summed over
@@ -57,6 +59,10 @@ def wrong_classes(y: Tensor, num_classes: int, num_negs: int,
 class _ForwardForward(NodeScheme):
     """Shared FF training and goodness-summing inference over graph copies."""
 
+    #: negative copies take the positive copy's features at every layer and differ from it in
+    #: their edges only (FF-VN); otherwise each copy propagates its own features (FF-LA)
+    negatives_share_features = False
+
     def __init__(self, model: str, in_channels: int, hidden_channels: int, num_classes: int,
                  num_layers: int, theta: float, num_negs: int) -> None:
         super().__init__()
@@ -69,7 +75,10 @@ class _ForwardForward(NodeScheme):
                          sparse_input=i == 0 and model in SPARSE_INPUT_MODELS)
             for i in range(num_layers))
         #: per layer: mean goodness of positives minus negatives on training nodes, after fit
+        #: (at the restored best-validation checkpoint)
         self.goodness_gap: list[float] = []
+        #: the same gap at the last training step of each layer (before the restore)
+        self.goodness_gap_last: list[float] = []
 
     # subclasses build the graph copies
     @abstractmethod
@@ -95,20 +104,19 @@ class _ForwardForward(NodeScheme):
         # every copy holds (normalised input of the current layer, edges)
         pos = self._normalised(self._positive(data, train_mask))
         negs = [self._normalised(g) for g in self._negatives(data, train_mask, wrong)]
+        if self.negatives_share_features:
+            negs = [(pos[0], ei) for _, ei in negs]
         cands = [self._normalised(self._candidate(data, c, val_mask, train_mask))
                  for c in range(self.num_classes)]
         n = data.num_nodes
         val_good = torch.zeros(int(val_mask.sum()), self.num_classes, device=data.x.device)
-        logs, self.goodness_gap = [], []
+        logs, self.goodness_gap, self.goodness_gap_last = [], [], []
         for layer in self.layers:
             logs.append(self._fit_layer(layer, pos, negs, cands, val_good, val_mask, trainer))
             with torch.no_grad():
-                hp, hn = self._train_outputs(layer, pos, negs)
-                gap = goodness(hp, self.theta).mean() - torch.stack(
-                    [goodness(h, self.theta).mean() for h in hn]).mean()
-                self.goodness_gap.append(float(gap))
-                pos = (handoff(layer(*pos)), pos[1])
-                negs = [(handoff(layer(x, ei)), ei) for x, ei in negs]
+                self.goodness_gap.append(float(self._gap(*self._train_outputs(layer, pos,
+                                                                               negs))))
+                pos, negs = self._next_inputs(layer, pos, negs)
                 outs = [(layer(x, ei), ei) for x, ei in cands]
                 val_good = val_good + torch.stack(
                     [goodness(x[:n][val_mask], reduce="mean") for x, _ in outs], dim=1)
@@ -118,6 +126,20 @@ class _ForwardForward(NodeScheme):
     @staticmethod
     def _normalised(copy: Copy) -> Copy:
         return handoff(copy[0]), copy[1]
+
+    def _next_inputs(self, layer: ForwardLayer, pos: Copy, negs: list[Copy]
+                     ) -> tuple[Copy, list[Copy]]:
+        """The next layer's input copies: each copy's own normalised output, or, when
+        :attr:`negatives_share_features`, the positive copy's output with each copy's edges."""
+        x = handoff(layer(*pos))
+        if self.negatives_share_features:
+            return (x, pos[1]), [(x, ei) for _, ei in negs]
+        return (x, pos[1]), [(handoff(layer(xn, ei)), ei) for xn, ei in negs]
+
+    def _gap(self, hp: Tensor, hn: list[Tensor]) -> Tensor:
+        """Mean goodness of the positive rows minus the mean over the negative copies."""
+        return goodness(hp, self.theta).mean() - torch.stack(
+            [goodness(h, self.theta).mean() for h in hn]).mean()
 
     def _train_outputs(self, layer: ForwardLayer, pos: Copy, negs: list[Copy]
                        ) -> tuple[Tensor, list[Tensor]]:
@@ -133,8 +155,13 @@ class _ForwardForward(NodeScheme):
         n, y = self.data.num_nodes, self.data.y
         optimizer = trainer.optimizer(layer)
 
+        last_gap = torch.zeros(())
+
         def epoch() -> Tensor:
+            nonlocal last_gap
             hp, hn = self._train_outputs(layer, pos, negs)
+            with torch.no_grad():  # kept as a tensor: no device sync per step
+                last_gap = self._gap(hp, hn)
             return trainer.step(layer, optimizer, ff_loss(hp, hn, self.theta))
 
         def score() -> float:
@@ -142,7 +169,9 @@ class _ForwardForward(NodeScheme):
                              for x, ei in cands], dim=1)
             return accuracy(val_good + g, y[val_mask])
 
-        return trainer.fit(layer, epoch, score)
+        log = trainer.fit(layer, epoch, score)
+        self.goodness_gap_last.append(float(last_gap))
+        return log
 
     @torch.no_grad()
     def layer_scores(self, eval_mask: Tensor, labelled: Tensor | None = None) -> list[Tensor]:
@@ -221,6 +250,11 @@ class FFVirtualNodes(_ForwardForward):
     """
 
     name = "ff-vn"
+    #: as in the official ``GNN_VNLA`` ("neg_graph uses the same features as pos_graph, yet has
+    #: different links to virtual nodes"): the positive graph's output feeds every copy of the
+    #: next layer, so each layer is trained, like the first, to tell a training node linked to
+    #: its own class node from the same node linked to a wrong one
+    negatives_share_features = True
 
     def __init__(self, model: str, in_channels: int, hidden_channels: int, num_classes: int,
                  num_layers: int = 4, theta: float = 2.0, num_negs: int = 100) -> None:

@@ -39,6 +39,34 @@ def test_ff_positive_goodness_above_negative_at_every_layer(two_blobs, scheme):
     assert all(gap > 0 for gap in net.goodness_gap), net.goodness_gap
 
 
+@pytest.mark.parametrize("scheme", ["ff-la", "ff-vn"])
+def test_ff_negative_inputs_at_every_layer(two_blobs, scheme):
+    """FF-VN (official ``GNN_VNLA``): at every layer each negative copy reads the *positive*
+    copy's features and differs from it only in its virtual-node links; FF-LA's negatives differ
+    in their features (the appended label) and carry their own outputs forward."""
+    torch.manual_seed(0)
+    net = node_model(scheme, "gcn", 8, 16, 2, num_layers=3)
+    seen = {}  # layer -> (positive copy, negative copies) of its last training step
+    train_outputs = net._train_outputs
+
+    def record(layer, pos, negs):
+        seen[id(layer)] = (pos, negs)
+        return train_outputs(layer, pos, negs)
+
+    net._train_outputs = record
+    net.fit(two_blobs, two_blobs.train_mask, two_blobs.val_mask,
+            LayerwiseTrainer(epochs=4, lr=0.01, val_every=2, patience=1))
+    assert len(net.goodness_gap_last) == 3
+    for layer in net.layers:
+        (x_pos, ei_pos), [(x_neg, ei_neg)] = seen[id(layer)]
+        if scheme == "ff-vn":
+            assert torch.equal(x_neg, x_pos)
+            assert not torch.equal(ei_neg, ei_pos)  # linked to the wrong class node
+        else:
+            assert not torch.equal(x_neg, x_pos)
+            assert torch.equal(ei_neg, ei_pos)
+
+
 @pytest.mark.parametrize("scheme", ["sf", "bp"])
 def test_link_prediction_learns_blocks(scheme):
     g = torch.Generator().manual_seed(0)
