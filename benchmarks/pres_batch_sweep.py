@@ -9,8 +9,10 @@ scored the same way), the validation AP of the same runs (to choose PRES setting
 looking at the test split) and the mean training time per epoch. A plot of both against the
 batch size is written next to the JSON (``.png``).
 
-PRES settings are given as ``MODE:GAMMA:BETA`` or ``MODE:GAMMA:BETA:learn`` (a learnable
-fusion weight starting at ``GAMMA``) with ``--pres-config`` (several allowed: a grid).
+PRES settings are given as ``MODE:GAMMA:BETA`` (``MODE``: ``paper``, the per-event
+intra-batch prediction; ``node``, one fused memory per node and batch; ``repo``) or
+``MODE:GAMMA:BETA:learn`` (a learnable fusion weight starting at ``GAMMA``) with
+``--pres-config`` (several allowed: a grid).
 Runs are independent and may be spread over ``--jobs`` processes (each with ``--threads``
 torch threads); timings taken that way share the machine, so measure speed with ``--jobs 1``.
 
@@ -44,6 +46,7 @@ from graphkit.benchmarking import benchmark_parser, measure, print_table, summar
 from graphkit.data import load
 from graphkit.data.temporal import chronological_split
 from graphkit.temporal import APAN, JODIE, PRES, MemoryTGN, fit
+from graphkit.temporal.pres import MODES
 from graphkit.train import seed_everything
 
 BASES = {"tgn": MemoryTGN, "jodie": JODIE, "apan": APAN}
@@ -73,10 +76,10 @@ class PresConfig:
     @classmethod
     def parse(cls, text: str) -> PresConfig:
         parts = text.split(":")
-        if len(parts) not in (3, 4) or parts[0] not in ("paper", "repo") or \
+        if len(parts) not in (3, 4) or parts[0] not in MODES or \
                 parts[3:] not in ([], ["learn"]):
             raise argparse.ArgumentTypeError(
-                "a PRES setting is MODE:GAMMA:BETA[:learn] with MODE paper or repo, got "
+                f"a PRES setting is MODE:GAMMA:BETA[:learn] with MODE in {MODES}, got "
                 f"{text!r}")
         try:
             return cls(parts[0], float(parts[1]), float(parts[2]), len(parts) == 4)
@@ -114,7 +117,8 @@ def run_one(spec: RunSpec, args: argparse.Namespace) -> dict[str, Any]:
     data = _data(spec.dataset, args.root, args.quick)
     seed_everything(spec.seed)
     split = chronological_split(data, seed=spec.seed)
-    model = BASES[spec.base](data.num_nodes, data.msg.size(-1))
+    kwargs = {"event_attention": True} if spec.base == "tgn" and args.event_attention else {}
+    model = BASES[spec.base](data.num_nodes, data.msg.size(-1), **kwargs)
     if spec.pres is not None:
         model = PRES(model, gamma=spec.pres.gamma, coherence_weight=spec.pres.beta,
                      mode=spec.pres.mode, learnable_gamma=spec.pres.learn)
@@ -203,6 +207,9 @@ def main(argv: list[str] | None = None) -> None:
                    default=[PresConfig("paper", 0.1, 0.1)], metavar="MODE:GAMMA:BETA[:learn]",
                    help="PRES settings (default: paper:0.1:0.1)")
     p.add_argument("--no-plain", action="store_true", help="only the PRES variants")
+    p.add_argument("--event-attention", action="store_true",
+                   help="TGN+PRES (paper mode): attend again for every (node, step) read "
+                        "instead of shifting only the self term (MemoryTGN(event_attention))")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run")
     p.add_argument("--jobs", type=int, default=1, help="runs in parallel (processes)")
     args = p.parse_args(argv)

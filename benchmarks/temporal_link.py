@@ -88,7 +88,7 @@ def _pres_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pres", action="store_true", help="wrap tgn-memory/jodie/apan in PRES")
     p.add_argument("--pres-gamma", type=float, default=0.1, help="PRES: fusion weight")
     p.add_argument("--pres-weight", type=float, default=0.1, help="PRES: coherence weight")
-    p.add_argument("--pres-mode", choices=("paper", "repo"), default="paper")
+    p.add_argument("--pres-mode", choices=("paper", "node", "repo"), default="paper")
 
 
 EXTRA_ARGUMENTS.append(_pres_arguments)

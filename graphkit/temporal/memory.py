@@ -235,9 +235,12 @@ class TemporalMemory(torch.nn.Module):
             s_prev, s_new, last, has = self.compute(chunk)
             if bool(has.any()):
                 results.append((chunk[has], s_prev[has], s_new[has], last[has]))
+        if self.corrector is not None and results:
+            pend, count = torch.unique(self.pend_node, return_counts=True)
         for nodes, s_prev, s_new, last in results:
             if self.corrector is not None:
-                self.corrector.observe(nodes, s_new - s_prev)
+                events = count[torch.searchsorted(pend, nodes.to(store))].to(nodes.device)
+                self.corrector.observe(nodes, s_new - s_prev, events)
             self.memory[nodes.to(store)] = s_new.to(store)
             self.last_update[nodes.to(store)] = last.to(store)
         keep = ~torch.isin(self.pend_node, n_id.to(store))

@@ -21,7 +21,12 @@ the same batch reads the fusion of that prediction and the computed memory :math
               = s_i + \gamma\, k\, \hat\mu_i,
 
 so a node's first event in the batch reads :math:`s_i` exactly. When the batch's true update
-is written, the observed increment corrects the statistics. The memory-coherence term
+is written, the observed increment corrects the statistics, as an increment *per event*: the
+change of the memory divided by the number of the node's messages that update followed (with
+the last aggregator a node's events of one batch give one recurrent step, so a node's
+:math:`k`-th event reads :math:`k/c` of the way to an update after :math:`c` events; the
+prediction stays in the scale of one update instead of growing with :math:`k`, e.g. to
+:math:`k \approx 500` at batch 800 on Enron). The memory-coherence term
 :math:`\beta \cdot \mathrm{mean}_i\,(1 - \cos(s_i^{\mathrm{new}}, s_i^{\mathrm{prev}}))` over the
 updated nodes is added to the link loss *with* its gradient into the memory updater.
 
@@ -232,10 +237,15 @@ class PredictionCorrection(torch.nn.Module):
         return fused
 
     @torch.no_grad()
-    def observe(self, nodes: Tensor, delta: Tensor) -> None:
-        """Correct the statistics with the true increments (``"paper"`` and ``"node"``)."""
-        if self.mode != "repo":
-            self.stats.observe(nodes.to(self.stats.mean.device), delta, check=False)
+    def observe(self, nodes: Tensor, delta: Tensor, events: Tensor | None = None) -> None:
+        """Correct the statistics with the true increments ``delta`` of the distinct
+        ``nodes``, whose update followed ``events`` messages each: ``"paper"`` records the
+        increment per event, ``delta / events``, ``"node"`` the increment per update."""
+        if self.mode == "repo":
+            return
+        if self.mode == "paper" and events is not None:
+            delta = delta / events.to(delta).unsqueeze(-1)
+        self.stats.observe(nodes.to(self.stats.mean.device), delta, check=False)
 
 
 class _AddLossGradient(torch.autograd.Function):

@@ -52,14 +52,18 @@ def test_apan_mailbox_keeps_latest_mails():
         model.update_state(src, dst, t, torch.ones(3, 2))
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+PER_EVENT = {**MODELS, "tgn-attention": lambda n, d: MemoryTGN(
+    n, d, memory_dim=8, time_dim=4, embedding_dim=8, num_neighbors=3, event_attention=True)}
+
+
+@pytest.mark.parametrize("name", sorted(PER_EVENT))
 def test_per_event_pres_with_gamma_zero_scores_like_the_plain_model(stream, name):
     """The per-event path (one embedding per node and intra-batch step) changes nothing but
     the memory it reads: with gamma 0 it gives the plain model's logits."""
     data, _ = stream
     torch.manual_seed(0)
-    plain = MODELS[name](data.num_nodes, data.msg.size(-1)).eval()
-    wrapped = PRES(MODELS[name](data.num_nodes, data.msg.size(-1)), gamma=0.0).eval()
+    plain = PER_EVENT[name](data.num_nodes, data.msg.size(-1)).eval()
+    wrapped = PRES(PER_EVENT[name](data.num_nodes, data.msg.size(-1)), gamma=0.0).eval()
     wrapped.model.load_state_dict(plain.state_dict(), strict=False)
     for model in (plain, wrapped):
         model.update_state(data.src[:200], data.dst[:200], data.t[:200], data.msg[:200])
@@ -70,3 +74,19 @@ def test_per_event_pres_with_gamma_zero_scores_like_the_plain_model(stream, name
         got = wrapped.score(data.src[b], data.dst[b], data.t[b], data.msg[b], neg)
     for e, g in zip(expect, got):
         torch.testing.assert_close(g, e, rtol=1e-6, atol=1e-6)
+
+
+def test_self_term_shift_equals_exact_attention_for_a_node_without_neighbours():
+    """With no earlier events the attention is empty, so both per-event embeddings agree."""
+    torch.manual_seed(0)
+    exact = MemoryTGN(5, 2, memory_dim=4, time_dim=3, embedding_dim=4, num_neighbors=2,
+                      event_attention=True)
+    shifted = MemoryTGN(5, 2, memory_dim=4, time_dim=3, embedding_dim=4, num_neighbors=2)
+    shifted.load_state_dict(exact.state_dict())
+    for model in (exact, shifted):
+        PRES(model, gamma=1.0).eval()
+        model.memory.corrector.stats.observe(torch.arange(5), torch.randn(
+            5, 4, generator=torch.Generator().manual_seed(3)))
+    n_id, step = torch.tensor([0, 0, 3]), torch.tensor([0, 2, 1])
+    t = torch.full((3,), 5)
+    torch.testing.assert_close(shifted.embed(n_id, t, step), exact.embed(n_id, t, step))

@@ -93,16 +93,20 @@ def test_node_mode_corrected_memory_equals_formula_exactly():
     assert torch.equal(fused[~has], s_new[~has])
 
 
-def test_flush_feeds_true_increments_to_statistics():
+@pytest.mark.parametrize("mode", ["paper", "node"])
+def test_flush_feeds_true_increments_to_statistics(mode):
+    """``node`` records the increment of an update, ``paper`` that increment per event."""
     mem = _memory_with_history()
-    PRES(_Toy(mem))
+    PRES(_Toy(mem), mode=mode)
     before = mem.memory.clone()
     n_id = torch.arange(6)
     _, s_new, _, has = mem.compute(n_id)
+    events = torch.bincount(mem.pend_node, minlength=6).float()
     mem.flush(n_id)
     stats = mem.corrector.stats
     assert torch.equal(stats.count[:, 0], has.double().to(stats.count.dtype))
-    torch.testing.assert_close(stats.mean[has, 0], (s_new - before)[has].detach())
+    per = events.clamp(min=1).unsqueeze(-1) if mode == "paper" else 1.0
+    torch.testing.assert_close(stats.mean[has, 0], ((s_new - before) / per)[has].detach())
 
 
 def test_event_preceded_by_k_events_reads_k_expected_increments():
