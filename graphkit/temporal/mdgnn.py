@@ -62,19 +62,24 @@ class _MemoryModel(torch.nn.Module, ABC):
               ) -> tuple[Tensor, Tensor]:
         """Logits of ``(src, dst)`` and ``(src, neg_dst)`` from the state before the batch."""
         ends = torch.cat([src, dst, neg_dst])
+        t_query = t.max() + 1
         corrector = self.memory.corrector
         if corrector is None or not corrector.per_event:
             n_id, inv = torch.unique(ends, return_inverse=True)
-            z = self.embed(n_id, t.max().expand(n_id.numel()) + 1)[inv]
+            z = self.embed(n_id, t_query.expand(n_id.numel()))[inv]
         else:
-            b = src.numel()
-            event = torch.arange(b, device=src.device).repeat(3)
-            step = earlier_events(src, dst, ends, event)
-            pair, inv = torch.unique(ends * b + step, return_inverse=True)
-            n_id, step = pair // b, pair % b
-            z = self.embed(n_id, t.max().expand(n_id.numel()) + 1, step)[inv]
+            event = torch.arange(src.numel(), device=src.device).repeat(3)
+            z = self.embed_events(ends, earlier_events(src, dst, ends, event), t_query)
         z_src, z_dst, z_neg = z.split(src.numel())
         return self.link_pred(z_src, z_dst), self.link_pred(z_src, z_neg)
+
+    def embed_events(self, ends: Tensor, step: Tensor, t_query: Tensor) -> Tensor:
+        """Embeddings of the batch's endpoint reads ``ends`` (node ``ends[r]`` after
+        ``step[r]`` of its events in the batch): one :meth:`embed` row per distinct pair."""
+        b = int(step.max()) + 1 if step.numel() else 1
+        pair, inv = torch.unique(ends * b + step, return_inverse=True)
+        n_id = pair // b
+        return self.embed(n_id, t_query.expand(n_id.numel()), pair % b)[inv]
 
     def update_state(self, src: Tensor, dst: Tensor, t: Tensor, msg: Tensor) -> None:
         if msg.size(-1) != self.msg_dim:
@@ -96,8 +101,8 @@ class MemoryTGN(_MemoryModel):
         event_attention (bool): under a per-event PRES corrector, attend over the neighbours
             again for every (node, step) read (``True``: the exact embedding of the predicted
             memory, about 3x the training cost at batch 800 on UCI), or let the predicted
-            memory enter only through the layer's self (skip) term
-            :math:`W_{\mathrm{skip}}(s + \gamma k \hat\mu)`, the attention keeping the
+            memory enter only through the layer's self (skip) term, which is linear in it:
+            :math:`z + k\,W_{\mathrm{skip}}\gamma\hat\mu`, the attention keeping the
             node's first read (``False``: no extra attention). (default: ``False``)
     """
 
@@ -131,6 +136,17 @@ class MemoryTGN(_MemoryModel):
     def set_extra_state(self, state: dict[str, Any]) -> None:
         self.event_graph.load_state(state)
 
+    def embed_events(self, ends: Tensor, step: Tensor, t_query: Tensor) -> Tensor:
+        r"""With ``event_attention``, one attention per distinct (node, step) read; otherwise
+        the node's embedding plus the self term of the read's memory shift,
+        :math:`z + k\, W_{\mathrm{skip}}\, \gamma\hat\mu`."""
+        if self.event_attention:
+            return super().embed_events(ends, step, t_query)
+        n_id, inv = torch.unique(ends, return_inverse=True)
+        z = self.embed(n_id, t_query.expand(n_id.numel()))
+        shift = F.linear(self.memory.step_increment(n_id), self.gnn.conv.lin_skip.weight)
+        return z[inv] + step.to(z).unsqueeze(-1) * shift[inv]
+
     def embed(self, n_id: Tensor, t_query: Tensor, step: Tensor | None = None) -> Tensor:
         """Graph attention over each node's recent events. With ``step``, a pair with
         ``step > 0`` is an extra centre row with its node's attention edges and the memory
@@ -148,14 +164,9 @@ class MemoryTGN(_MemoryModel):
         rows = torch.cat([all_id, n_id[later]])
         s, last = self.memory(rows, torch.cat([torch.zeros_like(all_id), step[later]]))
         num = all_id.numel()
-        if self.event_attention:
-            extra, eid = repeat_targets(edge_index, num, centre, num)
-            z = self.gnn(s, last, torch.cat([edge_index, extra], 1),
-                         torch.cat([e_t, e_t[eid]]), torch.cat([e_msg, e_msg[eid]]))
-        else:  # the self term is linear in the memory: add W_skip (s_read - s_first)
-            z = self.gnn(s[:num], last[:num], edge_index, e_t, e_msg)
-            shift = F.linear(s[num:] - s[centre], self.gnn.conv.lin_skip.weight)
-            z = torch.cat([z, z[centre] + shift])
+        extra, eid = repeat_targets(edge_index, num, centre, num)
+        z = self.gnn(s, last, torch.cat([edge_index, extra], 1), torch.cat([e_t, e_t[eid]]),
+                     torch.cat([e_msg, e_msg[eid]]))
         out = torch.searchsorted(all_id, n_id)
         out[later] = num + torch.arange(later.numel(), device=out.device)
         return z[out]
@@ -194,8 +205,20 @@ class JODIE(_MemoryModel):
 
     def embed(self, n_id: Tensor, t_query: Tensor, step: Tensor | None = None) -> Tensor:
         s, last = self.memory(n_id, step)
-        delta = torch.log1p((t_query - last).clamp(min=0).to(s.dtype)).unsqueeze(-1)
-        return s * (1 + self.projection(delta))
+        return s * self._scale(last, t_query)
+
+    def _scale(self, last: Tensor, t_query: Tensor) -> Tensor:
+        delta = torch.log1p((t_query - last).clamp(min=0).to(self.projection.weight.dtype))
+        return 1 + self.projection(delta.unsqueeze(-1))
+
+    def embed_events(self, ends: Tensor, step: Tensor, t_query: Tensor) -> Tensor:
+        r"""The embedding is linear in the memory: :math:`z + k\,\gamma\hat\mu \odot
+        (1 + w \log(1 + \Delta t))` per read, from one memory read per distinct node."""
+        n_id, inv = torch.unique(ends, return_inverse=True)
+        s, last = self.memory(n_id)
+        scale = self._scale(last, t_query.expand(n_id.numel()))
+        shift = self.memory.step_increment(n_id) * scale
+        return (s * scale)[inv] + step.to(s).unsqueeze(-1) * shift[inv]
 
 
 class APAN(_MemoryModel):

@@ -222,6 +222,14 @@ class TemporalMemory(torch.nn.Module):
             return s_new[inv], last[inv]
         return self.corrector.correct_events(nodes, inv, step, s_prev, s_new, has), last[inv]
 
+    def step_increment(self, n_id: Tensor) -> Tensor:
+        """What each earlier event of a node in the current batch adds to the memory its
+        later reads see: the per-event corrector's increment, ``0`` without one. A read of
+        ``n_id[i]`` at step ``k`` is ``memory(n_id)[0][i] + k * step_increment(n_id)[i]``."""
+        if self.corrector is None or not self.corrector.per_event:
+            return torch.zeros(n_id.numel(), self.memory_dim, device=self.device)
+        return self.corrector.step_increment(n_id, self.time_enc.lin.weight)
+
     # ------------------------------------------------------------------ writing
     @torch.no_grad()
     def flush(self, n_id: Tensor) -> None:

@@ -205,9 +205,13 @@ class PredictionCorrection(torch.nn.Module):
         if not self.per_event:
             return self.correct(nodes, s_prev, s_new, has)[inv]
         self.last_coherence = coherence_loss(s_new, s_prev, has)
-        mu = self.stats.expected(nodes.to(self.stats.mean.device)).to(s_new)
-        k = step.to(s_new).unsqueeze(-1)
-        return s_new[inv] + self.gamma.to(s_new) * (k * mu[inv])
+        return s_new[inv] + step.to(s_new).unsqueeze(-1) * self.step_increment(nodes, s_new)[inv]
+
+    def step_increment(self, nodes: Tensor, like: Tensor) -> Tensor:
+        r""":math:`\gamma\,\hat\mu` of ``nodes`` (``"paper"``): what each earlier event of
+        the node in the batch adds to the memory a read sees (dtype and device of ``like``)."""
+        mu = self.stats.expected(nodes.to(self.stats.mean.device)).to(like)
+        return self.gamma.to(like) * mu
 
     def correct(self, n_id: Tensor, s_prev: Tensor, s_new: Tensor, has: Tensor) -> Tensor:
         """Fused memory of the distinct ``n_id`` read once each (in ``"paper"`` mode: by

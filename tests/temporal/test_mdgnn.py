@@ -4,6 +4,7 @@ import torch
 from graphkit.data import load
 from graphkit.data.temporal import chronological_split
 from graphkit.temporal import APAN, JODIE, PRES, MemoryTGN, fit
+from graphkit.temporal.mdgnn import _MemoryModel
 
 MODELS = {
     "tgn": lambda n, d: MemoryTGN(n, d, memory_dim=8, time_dim=4, embedding_dim=8,
@@ -87,6 +88,20 @@ def test_self_term_shift_equals_exact_attention_for_a_node_without_neighbours():
         PRES(model, gamma=1.0).eval()
         model.memory.corrector.stats.observe(torch.arange(5), torch.randn(
             5, 4, generator=torch.Generator().manual_seed(3)))
-    n_id, step = torch.tensor([0, 0, 3]), torch.tensor([0, 2, 1])
-    t = torch.full((3,), 5)
-    torch.testing.assert_close(shifted.embed(n_id, t, step), exact.embed(n_id, t, step))
+    ends, step = torch.tensor([0, 0, 3, 3]), torch.tensor([0, 2, 1, 0])
+    t = torch.tensor(5)
+    torch.testing.assert_close(shifted.embed_events(ends, step, t),
+                               exact.embed_events(ends, step, t))
+
+
+def test_linear_jodie_reads_equal_one_embedding_per_pair():
+    """JODIE's fast per-read embedding equals embedding every (node, step) pair."""
+    torch.manual_seed(0)
+    model = PRES(JODIE(5, 2, memory_dim=4, time_dim=3), gamma=0.7).model
+    model.update_state(torch.tensor([0, 1]), torch.tensor([2, 3]), torch.tensor([1, 2]),
+                       torch.randn(2, 2))
+    model.memory.corrector.stats.observe(torch.arange(5), torch.randn(5, 4))
+    ends, step = torch.tensor([0, 2, 0, 4, 2]), torch.tensor([0, 0, 3, 1, 2])
+    t = torch.tensor(7)
+    pairs = _MemoryModel.embed_events(model, ends, step, t)
+    torch.testing.assert_close(model.embed_events(ends, step, t), pairs)
