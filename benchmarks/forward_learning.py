@@ -23,7 +23,9 @@ whose validation accuracy stays flat for its first epochs).
 peak of the tensor memory the epoch allocates (profiler allocator events; the RSS growth is
 recorded beside it); on a GPU the peak allocated CUDA memory
 (``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats``) and its part above what
-was allocated before the epoch (data, weights, optimiser state).
+was allocated before the epoch (data, weights, optimiser state). ``sf`` keeps bag-of-words
+inputs sparse (``--dense-input``: dense); ``--adjacency sparse`` propagates both schemes over a
+sparse CSR adjacency instead of the edge list.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch_geometric.data import Data
 from torch_geometric.transforms import NormalizeFeatures
+from torch_geometric.utils import to_torch_csr_tensor
 
 from graphkit.benchmarking import (
     benchmark_parser,
@@ -88,6 +91,12 @@ def parse_args():
                         "one report at --json; values of different splits are pooled")
     p.add_argument("--memory", action="store_true",
                    help="measure the peak memory of one training epoch of sf and bp instead")
+    p.add_argument("--adjacency", default="edges", choices=["edges", "sparse"],
+                   help="--memory: propagate over the edge list (per-edge messages) or a sparse "
+                        "CSR adjacency (sparse-matrix products), for bp and sf alike")
+    p.add_argument("--dense-input", action="store_true",
+                   help="--memory: sf keeps its first-layer input dense even for bag-of-words "
+                        "features (SingleForward(sparse_input=False))")
     p.add_argument("--memory-worker", nargs=2, metavar=("SCHEME", "DATASET"),
                    help=argparse_suppress())
     return p.parse_args()
@@ -200,30 +209,31 @@ def memory_worker(scheme: str, name: str, args) -> dict:
     train, _, _ = (m.to(args.device) for m in node_split(data.num_nodes, 0))
     seed_everything(args.seed)
     num_classes = int(data.y.max()) + 1
+    kwargs = {"sparse_input": False} if args.dense_input and scheme != "bp" else {}
     net = node_model(scheme.removesuffix("-cache"), args.model[0], data.num_features,
-                     args.hidden, num_classes, args.layers).to(args.device)
+                     args.hidden, num_classes, args.layers, **kwargs).to(args.device)
     trainer = LayerwiseTrainer(lr=args.lr)
     if scheme in ("sf", "sf-cache"):
-        idx = train.nonzero().view(-1)
-        graph = net.virtual.augment(data.x, data.edge_index, idx, data.y[idx])
+        graph = net.input_graph(data, train)  # as in fit(): the normalised input, one copy
+        edges = adjacency(graph.edge_index, graph.x.size(0), args.adjacency)
         layers, n = list(net.layers), data.num_nodes
         optimizers = [trainer.optimizer(layer) for layer in layers]
-        x0 = handoff(graph.x)  # the frozen first input is normalised once, as in fit()
 
         def epoch() -> None:
-            h = x0
+            h = graph.x
             for layer, opt in zip(layers, optimizers):
                 if scheme == "sf-cache":
-                    out = frozen_input_forward(layer, h, graph.edge_index)()
+                    out = frozen_input_forward(layer, h, edges)()
                 else:
-                    out = layer(h, graph.edge_index)
+                    out = layer(h, edges)
                 trainer.step(layer, opt, sf_loss(out[:n][train], out[n:], data.y[train]))
                 h = handoff(out)
     else:
         optimizer = trainer.optimizer(net.gnn)
+        edges = adjacency(data.edge_index, data.num_nodes, args.adjacency)
 
         def epoch() -> None:
-            out = net.gnn(data.x, data.edge_index)
+            out = net.gnn(data.x, edges)
             trainer.step(net.gnn, optimizer, F.cross_entropy(out[train], data.y[train]))
 
     epoch()  # warm-up: optimiser state and lazily built caches are allocated here
@@ -237,6 +247,15 @@ def memory_worker(scheme: str, name: str, args) -> dict:
             "epoch_cuda_mb": None if base_cuda is None else m.peak_cuda_mb - base_cuda,
             "epoch_tensor_mb": None if cuda else cpu_tensor_peak_mb(epoch),
             "seconds": m.seconds}
+
+
+def adjacency(edge_index: torch.Tensor, num_nodes: int, kind: str) -> torch.Tensor:
+    """``edge_index`` itself (``"edges"``: per-edge messages) or the transposed adjacency as a
+    ``torch.sparse_csr`` matrix (``"sparse"``: PyG's sparse-matrix propagation, no per-edge
+    message tensor), the same for every scheme."""
+    if kind == "edges":
+        return edge_index
+    return to_torch_csr_tensor(edge_index.flip(0), size=(num_nodes, num_nodes))
 
 
 def cpu_tensor_peak_mb(fn) -> float:
@@ -278,11 +297,14 @@ def memory(args) -> list:
 def memory_rows(name: str, model: str, args) -> list:
     """``bp`` and ``sf`` rows of one dataset and convolution, each measured in a fresh process."""
     out = {}
-    schemes = ("bp", "sf", "sf-cache") if model == "gcn" else ("bp", "sf")
+    cache = model == "gcn" and args.adjacency == "edges"
+    schemes = ("bp", "sf", "sf-cache") if cache else ("bp", "sf")
     for scheme in schemes:
         cmd = [sys.executable, __file__, "--memory-worker", scheme, name, "--model", model,
                "--device", args.device, "--hidden", str(args.hidden), "--layers",
-               str(args.layers), "--threads", str(args.threads)]
+               str(args.layers), "--threads", str(args.threads), "--adjacency", args.adjacency]
+        if args.dense_input:
+            cmd.append("--dense-input")
         if args.root:
             cmd += ["--root", args.root]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
@@ -300,8 +322,10 @@ def memory_rows(name: str, model: str, args) -> list:
     rows = []
     for scheme in schemes:
         o = out[scheme]
-        rows.append(summarize(f"{scheme} ({model}, one epoch)", name, f"memory_{key}", [o[key]],
-                              o["seconds"], o["peak_rss_mb"], **ratios,
+        tag = ("" if args.adjacency == "edges" else ", sparse adjacency") + (
+            ", dense input" if args.dense_input else "")
+        rows.append(summarize(f"{scheme} ({model}{tag}, one epoch)", name, f"memory_{key}",
+                              [o[key]], o["seconds"], o["peak_rss_mb"], **ratios,
                               **{k: o[k] for k in ("peak_cuda_mb", "resident_cuda_mb",
                                                    "epoch_cuda_mb", "epoch_tensor_mb",
                                                    "epoch_rss_mb")}))

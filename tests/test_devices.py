@@ -126,6 +126,25 @@ def test_forward_learning_trains_on_device(cora_like, device, scheme):
     assert all(p.device.type == device.type for p in net.parameters())
 
 
+def test_forward_learning_sparse_input_on_device(cora_like, device):
+    """``sf`` keeps a bag-of-words input as sparse CSR: the same scores as a dense input."""
+    from graphkit.train.forward import LayerwiseTrainer, node_model
+
+    data = cora_like.clone()
+    data.x = torch.nn.functional.one_hot(torch.arange(data.num_nodes) % 16, 16).float()
+    data = data.to(device)
+    part = torch.arange(data.num_nodes, device=device) % 4
+    train, val, test = part <= 1, part == 2, part == 3
+    scores = []
+    for sparse in (True, False):
+        torch.manual_seed(0)
+        net = node_model("sf", "gcn", 16, 16, 3, num_layers=2, sparse_input=sparse).to(device)
+        net.fit(data, train, val, LayerwiseTrainer(epochs=4, patience=2, val_every=1))
+        assert net.graph.x.is_sparse_csr == sparse
+        scores.append(net.predict(test))
+    torch.testing.assert_close(scores[0], scores[1], atol=1e-4, rtol=1e-4)
+
+
 @pytest.mark.parametrize("name", ["nat", "tgn", "tgn-memory+pres"])
 def test_temporal_models_train_on_device(device, name):
     from graphkit.data.temporal import chronological_split

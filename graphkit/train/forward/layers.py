@@ -21,13 +21,16 @@ from torch_geometric.nn import GATConv, GCNConv, SAGEConv
 from torch_geometric.nn.conv import MessagePassing
 
 __all__ = [
-    "MODELS", "SPARSE_INPUT_MODELS", "ForwardLayer", "handoff", "l2_normalize_rows", "make_conv",
+    "MODELS", "SPARSE_DENSITY", "SPARSE_INPUT_MODELS", "ForwardLayer", "handoff",
+    "l2_normalize_rows", "make_conv", "sparse_if_mostly_zero",
 ]
 
 #: convolution names accepted by :func:`make_conv`
 MODELS = ("gcn", "sage", "gat")
 #: convolutions that transform their input before propagating it, so a sparse input works
 SPARSE_INPUT_MODELS = ("gcn", "gat")
+#: an input with fewer non-zero entries than this fraction is passed on as sparse CSR
+SPARSE_DENSITY = 0.2
 
 
 def l2_normalize_rows(x: Tensor, eps: float = 1e-8) -> Tensor:
@@ -39,6 +42,18 @@ def l2_normalize_rows(x: Tensor, eps: float = 1e-8) -> Tensor:
     if x.dim() != 2:
         raise ValueError(f"expected a 2-D feature matrix, got shape {tuple(x.shape)}")
     return x / (x.norm(p=2, dim=1, keepdim=True) + eps)
+
+
+def sparse_if_mostly_zero(x: Tensor) -> Tensor:
+    """``x`` as a sparse CSR matrix when fewer than :data:`SPARSE_DENSITY` of its entries are
+    non-zero (bag-of-words features), otherwise ``x`` unchanged."""
+    if x.layout != torch.strided or x.dim() != 2:
+        return x
+    if int(torch.count_nonzero(x)) >= SPARSE_DENSITY * x.numel():
+        return x
+    with warnings.catch_warnings():  # "sparse CSR support is in beta"
+        warnings.simplefilter("ignore", UserWarning)
+        return x.to_sparse_csr()
 
 
 def handoff(h: Tensor) -> Tensor:
@@ -108,12 +123,8 @@ class ForwardLayer(nn.Module):
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         if self.normalize:
             x = l2_normalize_rows(x)
-        if (self.sparse_input and x.device.type == "cpu" and not x.requires_grad
-                and x.layout == torch.strided):
-            if int(torch.count_nonzero(x)) < 0.2 * x.numel():
-                with warnings.catch_warnings():  # "sparse CSR support is in beta"
-                    warnings.simplefilter("ignore", UserWarning)
-                    x = x.to_sparse_csr()
+        if self.sparse_input and x.device.type == "cpu" and not x.requires_grad:
+            x = sparse_if_mostly_zero(x)
         out = self.conv(x, edge_index)
         return out.relu() if self.act else out
 

@@ -16,6 +16,8 @@ with no negative inputs: one forward pass per step. A node's prediction is
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
@@ -24,7 +26,13 @@ from graphkit.metrics import accuracy
 from graphkit.train.forward.augment import AugmentedGraph, VirtualClassNodes
 from graphkit.train.forward.base import NodeScheme, check_node_inputs
 from graphkit.train.forward.cache import frozen_input_forward
-from graphkit.train.forward.layers import SPARSE_INPUT_MODELS, ForwardLayer, handoff, make_conv
+from graphkit.train.forward.layers import (
+    SPARSE_INPUT_MODELS,
+    ForwardLayer,
+    handoff,
+    make_conv,
+    sparse_if_mostly_zero,
+)
 from graphkit.train.forward.losses import sf_logits, sf_loss
 from graphkit.train.forward.trainer import LayerwiseTrainer, StoppingLog
 
@@ -58,18 +66,25 @@ class SingleForward(NodeScheme):
         cache_propagation (bool): while a GCN layer trains, propagate its frozen input once and
             train on the cached product (:func:`~graphkit.train.forward.frozen_input_forward`;
             the same function, less memory and time per step). (default: :obj:`False`)
+        sparse_input (bool): keep the frozen first-layer input (the normalised features with
+            the virtual nodes appended) as a sparse CSR matrix when fewer than
+            :data:`~graphkit.train.forward.layers.SPARSE_DENSITY` of its entries are non-zero,
+            as for bag-of-words features, and the first convolution transforms before it
+            propagates (GCN, GAT): the model then holds no dense copy of the features.
+            (default: :obj:`True`)
     """
 
     name = "sf"
 
     def __init__(self, model: str, in_channels: int, hidden_channels: int, num_classes: int,
                  num_layers: int = 4, temperature: float = 1.0,
-                 cache_propagation: bool = False) -> None:
+                 cache_propagation: bool = False, sparse_input: bool = True) -> None:
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         self.num_classes, self.temperature = num_classes, temperature
         self.cache_propagation = cache_propagation
+        self.sparse_input = sparse_input and model in SPARSE_INPUT_MODELS
         self.layers = nn.ModuleList(
             ForwardLayer(make_conv(model, in_channels if i == 0 else hidden_channels,
                                    hidden_channels), normalize=False,
@@ -84,17 +99,25 @@ class SingleForward(NodeScheme):
             raise ValueError(f"data has more classes than num_classes={self.num_classes}")
         trainer = trainer or LayerwiseTrainer()
         self.data, self.train_mask = data, train_mask
-        graph = self.graph = augment_training_nodes(self.virtual, data, train_mask)
-        h = graph.x
-        val_probs = torch.zeros(int(val_mask.sum()), self.num_classes, device=h.device)
+        graph = self.graph = self.input_graph(data, train_mask)
+        inp = graph.x
+        val_probs = torch.zeros(int(val_mask.sum()), self.num_classes, device=inp.device)
         logs = []
         for layer in self.layers:
-            inp = handoff(h)
             logs.append(self._fit_layer(layer, inp, val_probs, val_mask, trainer))
             with torch.no_grad():
                 h = layer(inp, graph.edge_index)
                 val_probs = val_probs + class_probabilities(h, graph, val_mask, self.temperature)
+            inp = handoff(h)
         return logs
+
+    def input_graph(self, data: Data, train_mask: Tensor) -> AugmentedGraph:
+        """The graph with virtual class nodes whose features are the first layer's input, the
+        detached row-normalised augmented features: one :math:`(N + C) \\times F` copy, sparse
+        where ``sparse_input`` applies (the unnormalised augmented matrix is not kept)."""
+        graph = augment_training_nodes(self.virtual, data, train_mask)
+        x = handoff(graph.x)
+        return replace(graph, x=sparse_if_mostly_zero(x) if self.sparse_input else x)
 
     def _fit_layer(self, layer: ForwardLayer, inp: Tensor, val_probs: Tensor, val_mask: Tensor,
                    trainer: LayerwiseTrainer) -> StoppingLog:
@@ -127,9 +150,10 @@ class SingleForward(NodeScheme):
         self._fitted()
         self.eval()
         graph = self.graph
-        h, total, out = graph.x, 0.0, []
+        inp, total, out = graph.x, 0.0, []  # graph.x is already the normalised input
         for layer in self.layers:
-            h = layer(handoff(h), graph.edge_index)
+            h = layer(inp, graph.edge_index)
             total = total + class_probabilities(h, graph, eval_mask, self.temperature)
             out.append(total)
+            inp = handoff(h)
         return out

@@ -6,6 +6,7 @@ import torch
 from graphkit.train.forward import (
     LayerwiseTrainer,
     VirtualClassNodes,
+    l2_normalize_rows,
     label_matrix,
     node_model,
     wrong_classes,
@@ -18,8 +19,9 @@ def test_virtual_edges_touch_training_nodes_only(two_blobs):
     net.fit(two_blobs, two_blobs.train_mask, two_blobs.val_mask,
             LayerwiseTrainer(epochs=2, val_every=1, patience=2))
     g, n = net.graph, two_blobs.num_nodes
-    assert g.x.shape == (n + 2, 8)
-    torch.testing.assert_close(g.x[n:], net.virtual.features)
+    assert g.x.shape == (n + 2, 8)  # the first layer's input: normalised features, kept once
+    torch.testing.assert_close(g.x[n:], l2_normalize_rows(net.virtual.features))
+    torch.testing.assert_close(g.x[:n], l2_normalize_rows(two_blobs.x))
     src, dst = g.virtual_edges
     real = torch.where(src < n, src, dst)
     virtual = torch.where(src < n, dst, src)
@@ -83,3 +85,19 @@ def test_inference_forward_passes(two_blobs, scheme, passes):
     assert scores.shape == (int(two_blobs.test_mask.sum()), 2)
     extra = 1 if scheme == "sf-top2input" else 0  # the bottom-up initialisation
     assert calls == [passes + extra] * 3
+
+
+def test_sf_keeps_bag_of_words_input_sparse(two_blobs):
+    """Mostly-zero features are kept as one sparse CSR input; the model is the same."""
+    data = two_blobs.clone()
+    data.x = torch.nn.functional.one_hot(data.y * 3 + torch.arange(60) % 3, 40).float()
+    scores = {}
+    for sparse in (True, False):
+        torch.manual_seed(0)
+        net = node_model("sf", "gcn", 40, 8, 2, num_layers=2, sparse_input=sparse)
+        net.fit(data, data.train_mask, data.val_mask,
+                LayerwiseTrainer(epochs=4, lr=0.01, val_every=2, patience=2))
+        layout = torch.sparse_csr if sparse else torch.strided
+        assert net.graph.x.layout == layout
+        scores[sparse] = net.predict(data.test_mask)
+    torch.testing.assert_close(scores[True], scores[False])
