@@ -17,8 +17,11 @@ r"""Memory-based dynamic GNNs on graphkit's :class:`~graphkit.temporal.memory.Te
 All follow :class:`~graphkit.temporal.link_training.TemporalLinkModel`, score links with
 :class:`~graphkit.temporal.tgn.LinkPredictor`, keep their whole state in ``state_dict`` and can
 be wrapped in :class:`~graphkit.temporal.pres.PRES` unchanged. A batch is embedded once per
-distinct node; under a per-event PRES corrector, once per distinct (node, number of the node's
-earlier events in the batch) pair, since those reads see different memories.
+distinct node. Under a per-event PRES corrector a node's reads in one batch see different
+memories, :math:`s + k\,\gamma\hat\mu` after :math:`k` of its events: JODIE's embedding is
+linear in the memory, so every read is exact at the cost of one embedding per node; TGN and APAN
+keep the attention of the node's first read and add the shift through their self (skip) term and
+residual (``MemoryTGN(event_attention=True)`` attends again for every distinct read).
 """
 
 from __future__ import annotations
@@ -278,6 +281,21 @@ class APAN(_MemoryModel):
 
     def embed(self, n_id: Tensor, t_query: Tensor, step: Tensor | None = None) -> Tensor:
         s, _ = self.memory(n_id, step)
+        return self.norm(s + self._mail_attention(s, n_id, t_query))
+
+    def embed_events(self, ends: Tensor, step: Tensor, t_query: Tensor) -> Tensor:
+        r"""One mailbox attention per distinct node (the query of its first read); the read's
+        memory shift enters through the residual: :math:`\mathrm{LN}(s + k\,\gamma\hat\mu +
+        \mathrm{MHA}(s, \ldots))`."""
+        n_id, inv = torch.unique(ends, return_inverse=True)
+        s, _ = self.memory(n_id)
+        u = s + self._mail_attention(s, n_id, t_query.expand(n_id.numel()))
+        shift = self.memory.step_increment(n_id)
+        return self.norm(u[inv] + step.to(u).unsqueeze(-1) * shift[inv])
+
+    def _mail_attention(self, s: Tensor, n_id: Tensor, t_query: Tensor) -> Tensor:
+        """Attention of the memories ``s`` of ``n_id`` over their mailboxes (``0`` without
+        mail)."""
         idx = n_id.to(self._store())
         mail, mail_t = self.mail[idx].to(s.device), self.mail_t[idx].to(s.device)
         filled = self.mail_count[idx].to(s.device).clamp(max=self.mailbox_size)
@@ -289,8 +307,7 @@ class APAN(_MemoryModel):
         mask = empty & ~none.unsqueeze(1)  # rows without mail attend to a zero slot, then 0
         out, _ = self.attn(s.unsqueeze(1), keys, keys, key_padding_mask=mask,
                            need_weights=False)
-        out = out.squeeze(1).masked_fill(none.unsqueeze(1), 0.0)
-        return self.norm(s + out)
+        return out.squeeze(1).masked_fill(none.unsqueeze(1), 0.0)
 
     @torch.no_grad()
     def update_state(self, src: Tensor, dst: Tensor, t: Tensor, msg: Tensor) -> None:

@@ -105,3 +105,14 @@ def test_linear_jodie_reads_equal_one_embedding_per_pair():
     t = torch.tensor(7)
     pairs = _MemoryModel.embed_events(model, ends, step, t)
     torch.testing.assert_close(model.embed_events(ends, step, t), pairs)
+
+
+def test_apan_residual_shift_equals_pair_embedding_without_mail():
+    """Without mail the attention is zero, so shifting the residual is the exact read."""
+    torch.manual_seed(0)
+    model = PRES(APAN(5, 2, memory_dim=4, time_dim=2, mailbox_size=2), gamma=0.5).model
+    model.memory.corrector.stats.observe(torch.arange(5), torch.randn(5, 4))
+    ends, step = torch.tensor([1, 3, 1, 1]), torch.tensor([0, 0, 2, 4])
+    t = torch.tensor(3)
+    torch.testing.assert_close(model.embed_events(ends, step, t),
+                               _MemoryModel.embed_events(model, ends, step, t))
