@@ -1,5 +1,7 @@
 """DGMLP/AIR: hop features, hop attention, the initial-residual MLP and the AIR models."""
 
+import math
+
 import pytest
 import torch
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
@@ -98,6 +100,26 @@ def test_constant_score_gives_uniform_hop_average():
         att.lin.weight.zero_()
     hops = torch.randn(5, 4, 3)
     torch.testing.assert_close(att(hops), hops.mean(1))
+
+
+def test_sigmoid_scores_bound_the_hop_weights():
+    # softmax of scores in [0, 1]: any two hop weights differ by at most a factor e, so with
+    # K + 1 hops every weight lies in [1 / (1 + K e), e / (e + K)], however large the inputs
+    # (the bounds are reached once the sigmoid saturates).
+    att = HopAttention(3)
+    with torch.no_grad():
+        att.lin.weight.mul_(1e3)
+    hops = torch.randn(50, 3, 3) * 10
+    w = att.weights(hops)
+    ratio = w.max(1).values / w.min(1).values
+    eps = 1e-6
+    assert bool((ratio <= math.e + eps).all())
+    assert bool((w >= 1 / (1 + 2 * math.e) - eps).all())
+    assert bool((w <= math.e / (math.e + 2) + eps).all())
+    unbounded = HopAttention(3, activation="none")  # without the sigmoid a hop can dominate
+    with torch.no_grad():
+        unbounded.lin.load_state_dict(att.lin.state_dict())
+    assert float(unbounded.weights(hops).min()) < 1 / (1 + 2 * math.e) - eps
 
 
 def test_skip_last_hop_reproduces_the_official_sum():
