@@ -116,3 +116,21 @@ def test_apan_residual_shift_equals_pair_embedding_without_mail():
     t = torch.tensor(3)
     torch.testing.assert_close(model.embed_events(ends, step, t),
                                _MemoryModel.embed_events(model, ends, step, t))
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_plain_scores_are_the_embeddings_of_the_distinct_nodes(stream, name):
+    """Without PRES a batch is scored from one embedding per distinct node, exactly."""
+    data, _ = stream
+    torch.manual_seed(0)
+    model = MODELS[name](data.num_nodes, data.msg.size(-1)).eval()
+    model.update_state(data.src[:200], data.dst[:200], data.t[:200], data.msg[:200])
+    b = slice(200, 300)
+    src, dst, t, neg = data.src[b], data.dst[b], data.t[b], data.dst[b].roll(1)
+    with torch.no_grad():
+        pos, negs = model.score(src, dst, t, data.msg[b], neg)
+        n_id = torch.unique(torch.cat([src, dst, neg]))
+        z = model.embed(n_id, t.max().expand(n_id.numel()) + 1)
+        z_src = z[torch.searchsorted(n_id, src)]
+        assert torch.equal(pos, model.link_pred(z_src, z[torch.searchsorted(n_id, dst)]))
+        assert torch.equal(negs, model.link_pred(z_src, z[torch.searchsorted(n_id, neg)]))
