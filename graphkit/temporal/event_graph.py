@@ -37,11 +37,12 @@ def earlier_events(src: Tensor, dst: Tensor, node: Tensor, event: Tensor) -> Ten
         raise ValueError("src and dst, and node and event, must have the same length")
     b = src.numel() + 1
     pos = torch.arange(src.numel(), device=src.device)
-    loop = src == dst
-    key = torch.cat([src * b + pos, dst[~loop] * b + pos[~loop]])
+    # key v * b + j for every endpoint v of event j; a loop's second endpoint gets -1, below
+    # every query
+    key = torch.cat([src * b + pos, torch.where(src == dst, -1, dst * b + pos)])
     key = torch.sort(key).values
-    q = node * b + event
-    return torch.searchsorted(key, q) - torch.searchsorted(key, node * b)
+    start = node * b
+    return torch.searchsorted(key, start + event) - torch.searchsorted(key, start)
 
 
 def repeat_targets(edge_index: Tensor, num_rows: int, centres: Tensor, first_row: int

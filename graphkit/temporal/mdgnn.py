@@ -148,7 +148,7 @@ class MemoryTGN(_MemoryModel):
         n_id, inv = torch.unique(ends, return_inverse=True)
         z = self.embed(n_id, t_query.expand(n_id.numel()))
         shift = F.linear(self.memory.step_increment(n_id), self.gnn.conv.lin_skip.weight)
-        return z[inv] + step.to(z).unsqueeze(-1) * shift[inv]
+        return z[inv] + step.to(z).unsqueeze(-1) * shift.index_select(0, inv)
 
     def embed(self, n_id: Tensor, t_query: Tensor, step: Tensor | None = None) -> Tensor:
         """Graph attention over each node's recent events. With ``step``, a pair with
@@ -221,7 +221,7 @@ class JODIE(_MemoryModel):
         s, last = self.memory(n_id)
         scale = self._scale(last, t_query.expand(n_id.numel()))
         shift = self.memory.step_increment(n_id) * scale
-        return (s * scale)[inv] + step.to(s).unsqueeze(-1) * shift[inv]
+        return (s * scale)[inv] + step.to(s).unsqueeze(-1) * shift.index_select(0, inv)
 
 
 class APAN(_MemoryModel):
@@ -291,7 +291,7 @@ class APAN(_MemoryModel):
         s, _ = self.memory(n_id)
         u = s + self._mail_attention(s, n_id, t_query.expand(n_id.numel()))
         shift = self.memory.step_increment(n_id)
-        return self.norm(u[inv] + step.to(u).unsqueeze(-1) * shift[inv])
+        return self.norm(u[inv] + step.to(u).unsqueeze(-1) * shift.index_select(0, inv))
 
     def _mail_attention(self, s: Tensor, n_id: Tensor, t_query: Tensor) -> Tensor:
         """Attention of the memories ``s`` of ``n_id`` over their mailboxes (``0`` without
