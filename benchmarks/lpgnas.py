@@ -30,11 +30,19 @@ point's size ratio to the W8A8 GCN and its accuracy difference to it.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
 
-from graphkit.benchmarking import benchmark_parser, measure, print_table, summarize, write_report
+from graphkit.benchmarking import (
+    Row,
+    benchmark_parser,
+    measure,
+    print_table,
+    summarize,
+    write_report,
+)
 from graphkit.data import load
 from graphkit.nn.quant import QuantGNN, search, uniform_specs
 from graphkit.train import run_repeated, train_node_classifier
@@ -49,13 +57,18 @@ def parse_args():
     p.add_argument("--epochs", type=int, default=200)
     p.add_argument("--search-epochs", type=int, default=100)
     p.add_argument("--warmup", type=int, default=30, help="weight-only search epochs first")
-    p.add_argument("--search-weight-decay", type=float, default=5e-3)
+    p.add_argument("--search-weight-decay", type=float, default=5e-4,
+                   help="supernet weight decay (default: the retraining recipe's)")
+    p.add_argument("--label-smoothing", type=float, default=0.0,
+                   help="supernet training label smoothing (default: none, as in retraining)")
     p.add_argument("--arch-lr", type=float, default=0.1)
     p.add_argument("--search-seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4],
                    help="one search per seed and gamma; best mean validation accuracy wins")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--only", nargs="+", choices=["gcn", "lpgnas", "gat"],
                    default=["gcn", "lpgnas", "gat"], help="which systems to run")
+    p.add_argument("--merge", nargs="+", metavar="JSON", default=None,
+                   help="join reports of parallel runs (e.g. one per gamma) into --json")
     return p.parse_args()
 
 
@@ -117,8 +130,47 @@ def pareto_plot(rows, path: Path, title: str) -> None:
     fig.savefig(path, dpi=120)
 
 
+def load_rows(path: str) -> list[Row]:
+    base = {"system", "dataset", "metric", "mean", "std", "runs", "seconds", "peak_rss_mb"}
+    with open(path) as f:
+        return [Row(**{k: d[k] for k in base}, extra={k: v for k, v in d.items() if k not in base})
+                for d in json.load(f)["rows"]]
+
+
+def merge(paths: list[str], out: str | None) -> None:
+    """Join reports of one dataset run in parallel processes (same code and settings, disjoint
+    systems or gammas) and redo the analysis and the plot over all rows."""
+    rows, configs = [], []
+    for path in paths:
+        with open(path) as f:
+            configs.append(json.load(f)["config"])
+        rows += load_rows(path)
+    systems = [r.system for r in rows]
+    if len(set(systems)) != len(systems):
+        raise ValueError(f"reports to merge repeat a system: {sorted(systems)}")
+    if len({c["dataset"] for c in configs}) != 1:
+        raise ValueError("reports to merge are on different datasets")
+    order = {"gcn": 0, "lpgnas": 1, "gat": 2}
+    rows.sort(key=lambda r: order[r.system.split("-")[0]])  # stable: file order within
+    config = {k: v for k, v in configs[0].items() if k not in ("json", "searched", "analysis")}
+    config["gamma"] = sorted({g for c in configs for g in c["gamma"]
+                              if "lpgnas" in c["only"]})
+    config["only"] = sorted({o for c in configs for o in c["only"]})
+    config["searched"] = {g: v for c in configs for g, v in c.get("searched", {}).items()}
+    config["merged_from"] = list(paths)
+    config["analysis"] = analyse(rows)
+    print_table(rows)
+    write_report(out, "benchmarks/lpgnas.py", config, rows, [])
+    if out:
+        pareto_plot(rows, Path(out).with_suffix(".png"), f"{configs[0]['dataset']}: size vs "
+                    "accuracy")
+
+
 def main() -> None:
     args = parse_args()
+    if args.merge:
+        merge(args.merge, args.json)
+        return
     if args.quick:
         args.runs, args.gamma, args.epochs = 1, args.gamma[:2], 20
         args.search_epochs, args.warmup, args.search_seeds = 5, 2, args.search_seeds[:2]
@@ -153,7 +205,7 @@ def main() -> None:
             with measure(args.device) as ms:
                 found = search(data, g, epochs=args.search_epochs, arch_lr=args.arch_lr,
                                warmup=args.warmup, weight_decay=args.search_weight_decay,
-                               device=args.device)
+                               label_smoothing=args.label_smoothing, device=args.device)
             specs = [vars(x) for x in found.specs]
             key = repr(specs)
             if key not in trained:  # identical derived models are retrained once
