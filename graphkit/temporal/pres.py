@@ -105,7 +105,7 @@ class IncrementStatistics(torch.nn.Module):
     def expected(self, nodes: Tensor) -> Tensor:
         r"""Mixture mean :math:`\hat\mu` of ``nodes`` (``0`` for nodes never observed)."""
         if self.components == 1:  # the weight is 1, and an empty component's mean is 0
-            return self.mean[nodes, 0]
+            return self.mean[:, 0].index_select(0, nodes)
         c = self.count[nodes]
         w = c / c.sum(-1, keepdim=True).clamp(min=1)
         return (w.unsqueeze(-1) * self.mean[nodes]).sum(1)
@@ -125,13 +125,14 @@ class IncrementStatistics(torch.nn.Module):
             raise ValueError("nodes must be distinct")
         delta = delta.to(self.mean)
         if self.components == 1:  # Welford on the only component, no assignment step
-            c_k = self.count[nodes, 0] + 1
-            mu_k = self.mean[nodes, 0]
+            count, mean, m2 = self.count[:, 0], self.mean[:, 0], self.m2[:, 0]  # views
+            c_k = count.index_select(0, nodes) + 1
+            mu_k = mean.index_select(0, nodes)
             diff = delta - mu_k
             new_mu = mu_k + diff / c_k.unsqueeze(-1)
-            self.count[nodes, 0] = c_k
-            self.mean[nodes, 0] = new_mu
-            self.m2[nodes, 0] += diff * (delta - new_mu)
+            count.index_copy_(0, nodes, c_k)
+            mean.index_copy_(0, nodes, new_mu)
+            m2.index_add_(0, nodes, diff * (delta - new_mu))
             return
         c, mu = self.count[nodes], self.mean[nodes]
         empty = c == 0
