@@ -1,0 +1,54 @@
+"""benchmarks/hypergraph_speed.py: the timing loop and the CPU copies of trained models."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from graphkit.data.hypergraph import hyperedge_index_from_list
+from graphkit.nn import HGNN
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def speed():
+    sys.path.insert(0, str(BENCH))  # the script imports its PyG peer from hypergraph.py
+    try:
+        spec = importlib.util.spec_from_file_location("hypergraph_speed_bench",
+                                                      BENCH / "hypergraph_speed.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCH))
+    return module
+
+
+def test_latency_warms_up_then_times_each_call_round_robin(speed):
+    calls = []
+    fns = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}
+    times = speed.latency(fns, repeats=3, device=torch.device("cpu"), warmup=2)
+    assert calls == ["a", "a", "b", "b"] + ["a", "b"] * 3
+    assert {k: len(v) for k, v in times.items()} == {"a": 3, "b": 3}
+    assert all(t >= 0 for v in times.values() for t in v)
+
+
+def test_hyperedge_lists_round_trip(speed):
+    edges = [[0, 1, 2], [2, 3], [4]]
+    index, m = hyperedge_index_from_list(edges, num_nodes=5)
+    assert speed.hyperedge_lists(index, m) == edges
+
+
+def test_moved_copy_drops_the_cached_normalisation(speed):
+    index, m = hyperedge_index_from_list([[0, 1, 2], [2, 3], [3, 4]], num_nodes=5)
+    model = HGNN(4, 8, 2, cached=True).eval()
+    x = torch.rand(5, 4)
+    out = model(x, index, num_hyperedges=m)
+    copy = speed.moved(model, torch.device("cpu"))
+    assert copy is not model
+    assert all(getattr(mod, "_cache", None) is None for mod in copy.modules())
+    assert any(getattr(mod, "_cache", None) is not None for mod in model.modules())
+    torch.testing.assert_close(copy(x, index, num_hyperedges=m), out)
