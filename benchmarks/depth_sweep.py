@@ -21,7 +21,6 @@ rows with ``depth_kind`` ``"selection"``.
 
 from __future__ import annotations
 
-import json
 import statistics
 import warnings
 from dataclasses import replace
@@ -33,6 +32,7 @@ from graphkit.benchmarking import (
     benchmark_parser,
     measure,
     print_table,
+    read_rows,
     summarize,
     write_report,
 )
@@ -257,17 +257,6 @@ def plot(rows: list[Row], path: str) -> None:
     fig.savefig(path, dpi=120)
 
 
-def load_rows(paths: list[str]) -> list[Row]:
-    base = {"system", "dataset", "metric", "mean", "std", "runs", "seconds", "peak_rss_mb"}
-    rows = []
-    for path in paths:
-        with open(path) as f:
-            for d in json.load(f)["rows"]:
-                rows.append(Row(**{k: d[k] for k in base},
-                                extra={k: v for k, v in d.items() if k not in base}))
-    return rows
-
-
 def main() -> None:
     args = parse_args()
     print(vars(args))
@@ -277,7 +266,7 @@ def main() -> None:
         args.runs = min(args.runs, 1)
         args.dagnn_depths, args.sgc_depths = [2, 10], [2, 10]
         args.gcn_depths, args.transform_depths = [2, 4], [2, 4]
-    rows = load_rows(args.merge) if args.merge else sweep(args)
+    rows = read_rows(*args.merge) if args.merge else sweep(args)
     if not args.merge:  # merged rows assembled from logs have no seconds or RSS to print
         print_table(rows)
     write_report(args.json, "benchmarks/depth_sweep.py", args, rows)

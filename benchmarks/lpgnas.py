@@ -36,10 +36,10 @@ from pathlib import Path
 import torch
 
 from graphkit.benchmarking import (
-    Row,
     benchmark_parser,
     measure,
     print_table,
+    read_rows,
     summarize,
     write_report,
 )
@@ -130,13 +130,6 @@ def pareto_plot(rows, path: Path, title: str) -> None:
     fig.savefig(path, dpi=120)
 
 
-def load_rows(path: str) -> list[Row]:
-    base = {"system", "dataset", "metric", "mean", "std", "runs", "seconds", "peak_rss_mb"}
-    with open(path) as f:
-        return [Row(**{k: d[k] for k in base}, extra={k: v for k, v in d.items() if k not in base})
-                for d in json.load(f)["rows"]]
-
-
 def merge(paths: list[str], out: str | None) -> None:
     """Join reports of one dataset run in parallel processes (same code and settings, disjoint
     systems or gammas) and redo the analysis and the plot over all rows."""
@@ -144,7 +137,7 @@ def merge(paths: list[str], out: str | None) -> None:
     for path in paths:
         with open(path) as f:
             configs.append(json.load(f)["config"])
-        rows += load_rows(path)
+        rows += read_rows(path)
     systems = [r.system for r in rows]
     if len(set(systems)) != len(systems):
         raise ValueError(f"reports to merge repeat a system: {sorted(systems)}")

@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ __all__ = [
     "rss_mb",
     "summarize",
     "print_table",
+    "read_rows",
     "write_report",
 ]
 
@@ -77,6 +78,16 @@ class Row:
         d = asdict(self)
         d.update(d.pop("extra"))
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Row:
+        """The inverse of :meth:`to_dict`: keys beyond the fixed fields go to ``extra``."""
+        names = {f.name for f in fields(cls)} - {"extra"}
+        missing = names - d.keys()
+        if missing:
+            raise ValueError(f"report row lacks {sorted(missing)}: {d}")
+        return cls(**{k: d[k] for k in names}, extra={k: v for k, v in d.items()
+                                                      if k not in names})
 
 
 def rss_mb() -> float:
@@ -178,6 +189,15 @@ def write_report(
             json.dump(report, f, indent=2)
             f.write("\n")
     return report
+
+
+def read_rows(*paths: str | os.PathLike) -> list[Row]:
+    """The rows of one or more reports written by :func:`write_report`, in file order."""
+    rows = []
+    for path in paths:
+        with open(path) as f:
+            rows += [Row.from_dict(d) for d in json.load(f)["rows"]]
+    return rows
 
 
 def _jsonable(v: Any) -> bool:

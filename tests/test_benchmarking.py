@@ -10,6 +10,7 @@ from graphkit.benchmarking import (
     benchmark_parser,
     measure,
     print_table,
+    read_rows,
     summarize,
     write_report,
 )
@@ -63,6 +64,20 @@ def test_write_report_shared_format(tmp_path):
     assert on_disk["config"] == {"runs": 2}
     assert on_disk["rows"][0]["note"] == "x" and on_disk["rows"][0]["mean"] == 0.5
     assert write_report(None, "s", {}, rows)["rows"] == on_disk["rows"]
+
+
+def test_read_rows_inverts_write_report(tmp_path):
+    a = [Row("a", "d", "acc", 0.5, 0.1, 2, 1.0, 3.0, {"note": "x", "run_values": [0.4, 0.6]})]
+    b = [Row("b", "d", "acc", 0.7, 0.0, 1, 2.0, 4.0)]
+    write_report(tmp_path / "a.json", "s", {}, a)
+    write_report(tmp_path / "b.json", "s", {}, b)
+    assert read_rows(tmp_path / "a.json", tmp_path / "b.json") == a + b
+
+
+def test_row_from_dict_names_missing_fields():
+    with pytest.raises(ValueError, match="lacks.*'std'"):
+        Row.from_dict({"system": "a", "dataset": "d", "metric": "acc", "mean": 0.5, "runs": 1,
+                       "seconds": 0.0, "peak_rss_mb": 0.0})
 
 
 def test_print_table_one_line_per_row():
