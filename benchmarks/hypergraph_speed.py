@@ -48,6 +48,9 @@ def parse_args():
     p.add_argument("--vertices", type=int, nargs="+", default=[55000])
     p.add_argument("--repeats", type=int, default=21, help="timed forward passes per system")
     p.add_argument("--hidden", type=int, default=128, help="student hidden size")
+    p.add_argument("--student-norm", default="batch", choices=["batch", "none"],
+                   help="students: BatchNorm1d after the hidden ReLU (the official code's DHG "
+                        "MLP default) or none")
     p.add_argument("--teacher-hidden", type=int, default=32)
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--features", type=int, default=32, help="hsbm feature size (its default)")
@@ -118,7 +121,7 @@ def train_models(d: Data, args) -> tuple[dict[str, torch.nn.Module], dict[str, f
     with torch.no_grad():
         z = fwd(models["hgnn"], d)
     for key, hid in (("lighthgnn", args.hidden), ("lighthgnn-h32", 32)):
-        models[key] = LightHGNN(d.num_features, hid, c)
+        models[key] = LightHGNN(d.num_features, hid, c, batch_norm=args.student_norm == "batch")
         with measure(args.device) as tm:
             distill(models[key], d.x, d.y, z, d.train_mask, d.val_mask, d.test_mask,
                     epochs=args.epochs, device=args.device)
@@ -193,7 +196,7 @@ def time_models(models: dict[str, torch.nn.Module], train_s: dict[str, float], d
     med_e2e = {k: statistics.median(v) for k, v in times_e2e.items()}
     extra = {"vertices": n, "hyperedges": m, "features": d.num_features,
              "threads": torch.get_num_threads(), "repeats": args.repeats,
-             "device": device_name(device)}
+             "device": device_name(device), "student_norm": args.student_norm}
     rows = []
     for k, v in times.items():
         rows.append(summarize(k + suffix, name, "latency_ms", [1e3 * t for t in v], tm.seconds,

@@ -264,3 +264,46 @@ def test_plus_options_reject_bad_inputs(logits):
         _plus_loss(t, index, m, hyperedge_weight=-1.0)
     with pytest.raises(ValueError, match="one value per hyperedge"):
         LightHGNNLoss(t, hyperedge_index=index, num_hyperedges=m, reliability=torch.ones(3))
+
+
+def test_student_is_dhg_mlp_with_batch_norm():
+    """The official student is DHG's ``MLP([in, hid])`` (``use_bn=True`` by default: Linear,
+    ReLU, BatchNorm1d, Dropout) followed by ``Linear(hid, C)``; rebuilt here with plain torch
+    layers and the same weights, in train mode (batch statistics, same dropout mask) and in
+    eval mode (running statistics)."""
+    torch.manual_seed(0)
+    x = torch.randn(40, 6) * 3 + 1
+    student = LightHGNN(6, 16, 3)
+    ref = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.ReLU(), torch.nn.BatchNorm1d(16),
+                              torch.nn.Dropout(0.5), torch.nn.Linear(16, 3))
+    ref[0].load_state_dict(student.lin1.state_dict())
+    ref[4].load_state_dict(student.lin2.state_dict())
+    for mode in ("train", "eval"):
+        student.train(mode == "train")
+        ref.train(mode == "train")
+        torch.manual_seed(1)
+        out = student(x)
+        torch.manual_seed(1)
+        torch.testing.assert_close(out, ref(x))
+    torch.testing.assert_close(student.norm.running_mean, ref[2].running_mean)
+    torch.testing.assert_close(student.norm.running_var, ref[2].running_var)
+    # The embedding (topology score) is the official ``get_emb=True`` output: after the BN.
+    torch.testing.assert_close(student.embed(x), ref[2](ref[1](ref[0](x))))
+    assert "batch_norm=True" in repr(student)
+
+
+def test_student_without_batch_norm_is_the_plain_mlp():
+    torch.manual_seed(0)
+    x = torch.randn(10, 6)
+    student = LightHGNN(6, 16, 3, batch_norm=False).eval()
+    assert student.norm is None and not any(
+        isinstance(m, torch.nn.BatchNorm1d) for m in student.modules())
+    expected = student.lin2(torch.relu(student.lin1(x)))
+    torch.testing.assert_close(student(x), expected)
+    # Same parameter draws with and without the norm: only the BN is added.
+    torch.manual_seed(3)
+    a = LightHGNN(6, 16, 3)
+    torch.manual_seed(3)
+    b = LightHGNN(6, 16, 3, batch_norm=False)
+    torch.testing.assert_close(a.lin1.weight, b.lin1.weight)
+    torch.testing.assert_close(a.lin2.weight, b.lin2.weight)

@@ -68,11 +68,14 @@ class LightHGNN(torch.nn.Module):
     r"""The LightHGNN student: a two-layer MLP on vertex features only,
 
     .. math::
-        \mathbf{z}_v = \mathbf{W}_2\,\mathrm{dropout}\big(\mathrm{ReLU}(\mathbf{W}_1
-        \mathbf{x}_v + \mathbf{b}_1)\big) + \mathbf{b}_2,
+        \mathbf{z}_v = \mathbf{W}_2\,\mathrm{dropout}\Big(\mathrm{BN}\big(\mathrm{ReLU}
+        (\mathbf{W}_1\mathbf{x}_v + \mathbf{b}_1)\big)\Big) + \mathbf{b}_2,
 
-    as DHG's ``MLP([in, hid])`` followed by ``Linear(hid, C)`` in the official code. Trained
-    with cross-entropy only it is the plain-MLP baseline; trained with :func:`distill` it is
+    as the official code's student, DHG's ``MLP([in, hid])`` followed by ``Linear(hid, C)``:
+    DHG's ``MLP`` defaults to ``use_bn=True``, so its hidden layer is Linear, ReLU,
+    ``BatchNorm1d``, Dropout, in that order (the batch is the full vertex set; eval mode uses
+    the running statistics). ``batch_norm=False`` drops the normalisation. Trained with
+    cross-entropy only it is the plain-MLP baseline; trained with :func:`distill` it is
     LightHGNN (or LightHGNN+ when hyperedge reliabilities are given).
 
     Args:
@@ -80,6 +83,8 @@ class LightHGNN(torch.nn.Module):
         hidden_channels (int): Hidden size. (LightHGNN: 128)
         out_channels (int): Number of classes.
         dropout (float, optional): Dropout after the hidden layer. (default: :obj:`0.5`)
+        batch_norm (bool, optional): ``BatchNorm1d`` after the hidden ReLU, as DHG's ``MLP``.
+            (default: :obj:`True`)
 
     Shapes:
         - **input:** :math:`(N, F_{in})`
@@ -87,23 +92,28 @@ class LightHGNN(torch.nn.Module):
     """
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
-                 dropout: float = 0.5) -> None:
+                 dropout: float = 0.5, batch_norm: bool = True) -> None:
         super().__init__()
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
         self.dropout = dropout
         self.lin1 = torch.nn.Linear(in_channels, hidden_channels)
+        self.norm = torch.nn.BatchNorm1d(hidden_channels) if batch_norm else None
         self.lin2 = torch.nn.Linear(hidden_channels, out_channels)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         self.lin1.reset_parameters()
+        if self.norm is not None:
+            self.norm.reset_parameters()
         self.lin2.reset_parameters()
 
     def embed(self, x: Tensor) -> Tensor:
-        """The hidden representation
-        :math:`\\mathrm{ReLU}(\\mathbf{W}_1\\mathbf{x} + \\mathbf{b}_1)`."""
-        return F.relu(self.lin1(x))
+        """The hidden representation :math:`\\mathrm{BN}(\\mathrm{ReLU}(\\mathbf{W}_1
+        \\mathbf{x} + \\mathbf{b}_1))` (the official ``get_emb=True`` output; without
+        ``batch_norm`` no BN)."""
+        h = F.relu(self.lin1(x))
+        return h if self.norm is None else self.norm(h)
 
     def forward(self, x: Tensor) -> Tensor:
         h = F.dropout(self.embed(x), p=self.dropout, training=self.training)
@@ -111,7 +121,8 @@ class LightHGNN(torch.nn.Module):
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.lin1.in_features}, {self.lin1.out_features}, "
-                f"{self.lin2.out_features}, dropout={self.dropout})")
+                f"{self.lin2.out_features}, dropout={self.dropout}, "
+                f"batch_norm={self.norm is not None})")
 
 
 def _check_mode(mode: str) -> None:
