@@ -130,32 +130,64 @@ def pareto_plot(rows, path: Path, title: str) -> None:
     fig.savefig(path, dpi=120)
 
 
+def _select(cands: list[dict]) -> dict:
+    """The selection rule: best mean validation accuracy (ties: the lowest search seed)."""
+    return max(cands, key=lambda c: (c["val_mean"], -c["search_seed"]))
+
+
 def merge(paths: list[str], out: str | None) -> None:
-    """Join reports of one dataset run in parallel processes (same code and settings, disjoint
-    systems or gammas) and redo the analysis and the plot over all rows."""
+    """Join reports of one dataset run in parallel processes (same code and settings) and redo
+    the analysis and the plot over all rows. Baseline systems must not repeat. An LPGNAS gamma
+    present in several reports (disjoint ``--search-seeds``, e.g. more seeds added later) gets
+    the union of its candidates and the selection rule over all of them: its row is the row of
+    the report whose selected candidate wins (the search is deterministic on one device, so a
+    derived model retrains to the same accuracies wherever it was found)."""
     rows, configs = [], []
     for path in paths:
         with open(path) as f:
             configs.append(json.load(f)["config"])
-        rows += read_rows(path)
-    systems = [r.system for r in rows]
-    if len(set(systems)) != len(systems):
-        raise ValueError(f"reports to merge repeat a system: {sorted(systems)}")
+        rows.append(read_rows(path))
     if len({c["dataset"] for c in configs}) != 1:
         raise ValueError("reports to merge are on different datasets")
+    base = [r.system for part in rows for r in part if not r.system.startswith("lpgnas")]
+    if len(set(base)) != len(base):
+        raise ValueError(f"reports to merge repeat a baseline system: {sorted(base)}")
+    searched: dict[str, dict] = {}
+    picked: dict[str, object] = {}
+    for c, part in zip(configs, rows):
+        for g, v in c.get("searched", {}).items():
+            system = f"lpgnas-gamma{g}"
+            row = next(r for r in part if r.system == system)
+            if g not in searched:
+                searched[g], picked[g] = dict(v), row
+                continue
+            have = {x["search_seed"] for x in searched[g]["candidates"]}
+            if have & {x["search_seed"] for x in v["candidates"]}:
+                raise ValueError(f"reports to merge repeat a search seed at gamma {g}")
+            cands = sorted(searched[g]["candidates"] + v["candidates"],
+                           key=lambda x: x["search_seed"])
+            best = _select(cands)
+            if best["search_seed"] == v["selected_search_seed"]:
+                searched[g], picked[g] = dict(v), row
+            searched[g]["candidates"] = cands
+            picked[g].extra["search_seconds"] = sum(x["search_seconds"] for x in cands)
+    merged = [r for part in rows for r in part if not r.system.startswith("lpgnas")]
+    merged += [picked[g] for g in sorted(picked, key=float)]
     order = {"gcn": 0, "lpgnas": 1, "gat": 2}
-    rows.sort(key=lambda r: order[r.system.split("-")[0]])  # stable: file order within
+    merged.sort(key=lambda r: order[r.system.split("-")[0]])  # stable: file order within
     config = {k: v for k, v in configs[0].items() if k not in ("json", "searched", "analysis")}
     config["gamma"] = sorted({g for c in configs for g in c["gamma"]
                               if "lpgnas" in c["only"]})
     config["only"] = sorted({o for c in configs for o in c["only"]})
-    config["searched"] = {g: v for c in configs for g, v in c.get("searched", {}).items()}
+    config["search_seeds"] = {g: [x["search_seed"] for x in searched[g]["candidates"]]
+                              for g in sorted(searched, key=float)}
+    config["searched"] = {g: searched[g] for g in sorted(searched, key=float)}
     config["merged_from"] = list(paths)
-    config["analysis"] = analyse(rows)
-    print_table(rows)
-    write_report(out, "benchmarks/lpgnas.py", config, rows, [])
+    config["analysis"] = analyse(merged)
+    print_table(merged)
+    write_report(out, "benchmarks/lpgnas.py", config, merged, [])
     if out:
-        pareto_plot(rows, Path(out).with_suffix(".png"), f"{configs[0]['dataset']}: size vs "
+        pareto_plot(merged, Path(out).with_suffix(".png"), f"{configs[0]['dataset']}: size vs "
                     "accuracy")
 
 
@@ -210,7 +242,7 @@ def main() -> None:
                           "test_accs": accs, "key": key})
             print(f"gamma={g} search seed {s}: {specs} val {cands[-1]['val_mean']:.4f}",
                   flush=True)
-        best = max(cands, key=lambda c: (c["val_mean"], -c["search_seed"]))
+        best = _select(cands)
         config["searched"][str(g)] = {
             "rule": "best mean validation accuracy over retraining seeds (ties: lowest "
                     "search seed)", "selected_search_seed": best["search_seed"],
