@@ -149,3 +149,48 @@ def test_selected_rows_copy_the_selected_setting(bench):
         ("lighthgnn+", "accuracy", 0.7), ("lighthgnn+", "val_accuracy", 0.6)]
     assert sel[0].extra["selected"]["singletons"] == "exclude"
     assert sel[0].extra["grid_val_accuracy"] == {names[0]: 0.5, names[1]: 0.6}
+
+
+def test_production_accuracy_runs_the_teacher_on_the_full_hypergraph(bench):
+    """As the official ``prod_train.py``: "prod" accuracy = the teacher on the full hypergraph
+    over all test vertices (not a mix of its observed-sub-hypergraph and full-hypergraph
+    predictions); for a student it is the size-weighted mean of trans and ind."""
+    from torch_geometric.data import Data
+
+    from graphkit.data.hypergraph import subhypergraph
+    from graphkit.metrics import accuracy
+    from graphkit.nn import LightHGNN
+
+    torch.manual_seed(0)
+    n = 40
+    lists = [sorted(torch.randperm(n)[:4].tolist()) for _ in range(30)]
+    index, m = hyperedge_index_from_list(lists, num_nodes=n)
+    index, m = add_singleton_hyperedges(index, n, m)
+    x = torch.randn(n, 6) * 5
+    test = torch.zeros(n, dtype=torch.bool)
+    test[10:] = True
+    obs = torch.arange(20)  # 10 "train/val" + 10 observed test vertices; 20-39 unseen
+    ind = torch.zeros(n, dtype=torch.bool)
+    ind[20:] = True
+    sub, sub_m, _ = subhypergraph(obs, index, n, m)
+    sub, sub_m = add_singleton_hyperedges(sub, 20, sub_m)
+    tmask = torch.zeros(20, dtype=torch.bool)
+    tmask[10:] = True
+    observed = Data(x=x[obs], hyperedge_index=sub, num_hyperedges=sub_m,
+                    test_mask=tmask, num_nodes=20)
+    teacher = HGNN(6, 8, 3).eval()
+    z = teacher(x, index, num_hyperedges=m)
+    y = z.argmax(1)  # labels = the full-hypergraph predictions: its accuracy is 1
+    observed.y = y[obs]
+    full = Data(x=x, y=y, hyperedge_index=index, num_hyperedges=m, num_nodes=n)
+    got = bench.production_metrics(teacher, "hgnn", observed, full, test, ind)
+    assert got["accuracy"] == got["accuracy_ind"] == 1.0
+    z_obs = teacher(x[obs], sub, num_hyperedges=sub_m)
+    # The sub-hypergraph changes some observed test predictions, so a weighted mean of
+    # trans and ind would be below 1.
+    assert got["accuracy_trans"] == pytest.approx(accuracy(z_obs[tmask], y[10:20]))
+    assert got["accuracy_trans"] < 1.0
+    student = LightHGNN(6, 8, 3).eval()
+    got = bench.production_metrics(student, "lighthgnn", observed, full, test, ind)
+    assert got["accuracy"] == pytest.approx(
+        (10 * got["accuracy_trans"] + 20 * got["accuracy_ind"]) / 30)
