@@ -176,8 +176,7 @@ def merge(paths: list[str], out: str | None) -> None:
     order = {"gcn": 0, "lpgnas": 1, "gat": 2}
     merged.sort(key=lambda r: order[r.system.split("-")[0]])  # stable: file order within
     config = {k: v for k, v in configs[0].items() if k not in ("json", "searched", "analysis")}
-    config["gamma"] = sorted({g for c in configs for g in c["gamma"]
-                              if "lpgnas" in c["only"]})
+    config["gamma"] = sorted(float(g) for g in searched)  # those with a row (runs may be cut)
     config["only"] = sorted({o for c in configs for o in c["only"]})
     config["search_seeds"] = {g: [x["search_seed"] for x in searched[g]["candidates"]]
                               for g in sorted(searched, key=float)}

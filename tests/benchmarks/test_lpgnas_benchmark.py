@@ -71,6 +71,7 @@ def test_merge_unites_candidates_and_reselects_on_validation(bench, tmp_path):
     assert rows["lpgnas-gamma0.5"]["search_seconds"] == pytest.approx(40.0)
     assert s["1.0"]["selected_search_seed"] == 0 and rows["lpgnas-gamma1.0"]["size_bytes"] == 350
     assert rep["config"]["search_seeds"] == {"0.5": [0, 1, 2, 3], "1.0": [0, 2]}
+    assert rep["config"]["gamma"] == [0.5, 1.0]
     pts = rep["config"]["analysis"]["points"]
     # gamma 0.5: 500 bytes, 0.77 < gcn-w2a8's 0.79; gamma 1.0: 350 bytes, 0.80 >= 0.79
     assert not pts["lpgnas-gamma0.5"]["dominates"] and pts["lpgnas-gamma1.0"]["dominates"]
