@@ -210,3 +210,19 @@ def test_bad_inputs_raise(graph):
         propagate_hops(torch.randn(n + 1, 2), adj, 2)
     with pytest.raises(ValueError, match="hops must have shape"):
         HopAttention(3)(torch.randn(4, 3))
+
+
+def test_sgc_air_first_hop_leaves_the_raw_features_out():
+    model = SGCAIR(4, 3, num_layers=1, first_hop=1, num_hops=3).eval()
+    hops = torch.randn(5, 4, 4)
+    out, w = model.combine(hops, return_weights=True)
+    assert w.shape == (5, 3)  # hops 1..3 only
+    torch.testing.assert_close(out, model.attention(hops[:, 1:]))
+    torch.testing.assert_close(model(hops), model.mlp(model.attention(hops[:, 1:])))
+    changed = hops.clone()
+    changed[:, 0] = 1e3  # the raw features no longer reach the output
+    torch.testing.assert_close(model(changed), model(hops))
+    with pytest.raises(ValueError, match="first_hop"):
+        SGCAIR(4, 3, num_hops=2, first_hop=3)
+    with pytest.raises(ValueError, match="first_hop"):
+        SGCAIR(4, 3, first_hop=2)(torch.randn(5, 2, 4))
