@@ -16,7 +16,10 @@ Parts can run in separate processes (``--models``) and be joined with ``--merge 
 model's deepest depth (``--grid-depths all``: at every depth of its sweep; ``--grid-runs``
 seeds, starting at ``--seed + --runs`` so that the sweep's seeds are not reused), keeps the one
 with the highest mean validation accuracy and sweeps every depth with it; the candidates are
-rows with ``depth_kind`` ``"selection"``.
+rows with ``depth_kind`` ``"selection"``. ``--grid-depths each`` tries the same candidates at
+every depth and keeps, per depth, the one with the highest mean validation accuracy there (the
+usual per-depth tuning of a depth analysis). SGC+AIR rows also record the mean hop-attention
+weights of the test nodes (``hop_weights``).
 """
 
 from __future__ import annotations
@@ -70,9 +73,9 @@ def parse_args():
                    help="choose these settings of a model on validation accuracy at its "
                         "deepest depth before the sweep, e.g. dagnn:weight_decay=5e-3|5e-4")
     p.add_argument("--grid-runs", type=int, default=3, help="seeds per grid candidate")
-    p.add_argument("--grid-depths", choices=("deepest", "all"), default="deepest",
-                   help="choose on validation at the deepest depth, or averaged over all "
-                        "depths of the sweep")
+    p.add_argument("--grid-depths", choices=("deepest", "all", "each"), default="deepest",
+                   help="choose on validation at the deepest depth, averaged over all "
+                        "depths of the sweep, or at each depth separately")
     p.add_argument("--tag", default="", help="label of this run's curves in rows and the plot, "
                                              "e.g. 'paper mode'")
     return p.parse_args()
@@ -81,14 +84,16 @@ def parse_args():
 BASE_MODELS = ("dagnn", "sgc_air", "sgc", "gcn", "gcn_air")
 
 
-def base_recipes(args, selected: dict[str, dict] | None = None) -> dict[str, Recipe]:
-    """The Cora recipe of each model, with the ``--override`` replacements and then the
-    settings chosen by ``--grid`` (``selected``)."""
+def base_recipes(args) -> dict[str, Recipe]:
+    """The Cora recipe of each model, with the ``--override`` replacements."""
     overrides = dict(parse_system(spec) for spec in args.override)
-    for m, chosen in (selected or {}).items():
-        overrides[m] = {**overrides.get(m, {}), **chosen}
     return {m: get_recipe(m, args.dataset).with_overrides(**overrides.get(m, {}))
             for m in BASE_MODELS}
+
+
+def chosen(selected: dict[str, dict[int, dict]] | None, model: str, depth: int) -> dict:
+    """The settings ``--grid`` chose for ``model`` at ``depth`` (empty without a grid)."""
+    return (selected or {}).get(model, {}).get(depth, {})
 
 
 def at_depth(model: str, recipe: Recipe, depth: int) -> Recipe:
@@ -108,19 +113,15 @@ def depths_of(model: str, args) -> list[int]:
     return list(depths.get(model, args.gcn_depths))
 
 
-def configurations(args, selected: dict[str, dict] | None = None):
-    """(sweep, depth kind, depth, recipe) for every point of the requested sweeps."""
-    base = base_recipes(args, selected)
+def configurations(args, selected: dict[str, dict[int, dict]] | None = None):
+    """(sweep, depth kind, depth, recipe) for every point of the requested sweeps, with the
+    settings chosen by ``--grid`` (``selected``: model -> depth -> settings)."""
+    base = base_recipes(args)
     for name in args.models:
-        if name == "dagnn":
-            for k in args.dagnn_depths:
-                yield name, "propagation", k, at_depth(name, base[name], k)
-        elif name in ("sgc_air", "sgc"):
-            for k in args.sgc_depths:
-                yield name, "propagation", k, at_depth(name, base[name], k)
-        elif name in ("gcn", "gcn_air"):
-            for k in args.gcn_depths:
-                yield name, "propagation", k, at_depth(name, base[name], k)
+        if name in BASE_MODELS:
+            for k in depths_of(name, args):
+                recipe = base[name].with_overrides(**chosen(selected, name, k))
+                yield name, "propagation", k, at_depth(name, recipe, k)
         else:
             mlp = base["sgc_air"].with_model_kwargs(hidden_channels=64, dropout=0.5,
                                                     skip_last_hop=False)
@@ -129,6 +130,18 @@ def configurations(args, selected: dict[str, dict] | None = None):
                 for depth in args.transform_depths:
                     yield label, "transformation", depth, mlp.with_model_kwargs(
                         num_layers=depth, initial_residual=residual)
+
+
+@torch.no_grad()
+def test_hop_weights(result, data) -> list[float] | None:
+    """Mean hop-attention weight of each hop over the test nodes (models with hop attention on
+    precomputed hops, i.e. SGC+AIR), else ``None``."""
+    model = result.model.eval()
+    if getattr(data, "hops", None) is None or not hasattr(model, "combine"):
+        return None
+    device = next(model.parameters()).device
+    _, weights = model.combine(data.hops[data.test_mask].to(device), return_weights=True)
+    return [round(float(w), 4) for w in weights.mean(0)]
 
 
 @torch.no_grad()
@@ -145,7 +158,7 @@ def evaluate(name: str, kind: str, depth: int, recipe: Recipe, raw, args, runs: 
              seed: int) -> Row:
     """Train ``recipe`` ``runs`` times (seeds ``seed``, ``seed + 1``, ...) and summarise."""
     data = prepare_data(recipe, raw, sparse_features=torch.device(args.device).type == "cpu")
-    accs, vals, mads = [], [], []
+    accs, vals, mads, hop_weights = [], [], [], []
     with measure(args.device) as m:
         for r in range(runs):
             seed_everything(seed + r)
@@ -153,36 +166,40 @@ def evaluate(name: str, kind: str, depth: int, recipe: Recipe, raw, args, runs: 
             accs.append(res.test_acc)
             vals.append(res.val_acc)
             mads.append(mean_average_distance(test_representations(res, data)))
+            hop_weights.append(test_hop_weights(res, data))
             print(f"    {name} depth={depth} run {r}: test {res.test_acc:.4f} "
                   f"val {res.val_acc:.4f} MAD {mads[-1]:.3f}", flush=True)
     del data
     label = f"{name} ({args.tag})" if args.tag else name
+    extra = {}
+    if hop_weights[0] is not None:  # mean over runs, hop by hop
+        extra["hop_weights"] = [round(statistics.fmean(w), 4) for w in zip(*hop_weights)]
     row = summarize(f"{label} depth={depth}", args.dataset, "accuracy", accs, m.seconds,
                     m.peak_rss_mb, model=name, depth_kind=kind, depth=depth, tag=args.tag,
                     mad=statistics.fmean(mads), val_mean=statistics.fmean(vals),
                     recipe={"model_kwargs": recipe.model_kwargs, **recipe.train_kwargs(),
-                            "num_hops": recipe.num_hops})
+                            "num_hops": recipe.num_hops}, **extra)
     print(f"  {row.system:<28} {kind:<14} acc {row.mean:.4f} +- {row.std:.4f} "
           f"val {row.extra['val_mean']:.4f} MAD {row.extra['mad']:.3f}", flush=True)
     return row
 
 
-def select(args, raw, rows: list[Row]) -> dict[str, dict]:
-    """Run every ``--grid`` candidate at its model's deepest depth (``--grid-depths all``: at
-    every depth of the sweep); the settings with the highest mean validation accuracy (averaged
-    over those depths) per model, the first of equals."""
-    selected: dict[str, dict] = {}
+def select(args, raw, rows: list[Row]) -> dict[str, dict[int, dict]]:
+    """Run every ``--grid`` candidate at its model's deepest depth (``--grid-depths all`` or
+    ``each``: at every depth of the sweep) and choose, per model, the settings with the highest
+    mean validation accuracy, the first of equals: averaged over those depths and used at every
+    depth, or (``each``) at each depth on its own. Returns model -> depth -> settings."""
+    selected: dict[str, dict[int, dict]] = {}
     base = base_recipes(args)
     for spec in args.grid:
         model, candidates = expand_grid(spec)
         if model not in BASE_MODELS:
             raise ValueError(f"--grid supports {BASE_MODELS}, got {model!r}")
-        depths = depths_of(model, args)
-        if args.grid_depths == "deepest":
-            depths = [max(depths)]
-        best = None
+        sweep_depths = depths_of(model, args)
+        depths = [max(sweep_depths)] if args.grid_depths == "deepest" else sweep_depths
+        scores: list[tuple[dict, dict[int, float]]] = []
         for combo in candidates:
-            vals = []
+            vals = {}
             for depth in depths:
                 recipe = at_depth(model, base[model].with_overrides(**combo), depth)
                 row = evaluate(model, "selection", depth, recipe, raw, args, args.grid_runs,
@@ -191,14 +208,23 @@ def select(args, raw, rows: list[Row]) -> dict[str, dict]:
                     f"{k}={v}" for k, v in combo.items())
                 row.extra["candidate"] = combo
                 rows.append(row)
-                vals.append(row.extra["val_mean"])
+                vals[depth] = row.extra["val_mean"]
                 write_report(args.json, "benchmarks/depth_sweep.py", args, rows)
-            score = statistics.fmean(vals)
-            print(f"  candidate {combo}: validation {score:.4f} over depths {depths}", flush=True)
-            if best is None or score > best[0]:
-                best = (score, combo)
-        selected[model] = best[1]
-        print(f"  selected for {model}: {best[1]} (validation {best[0]:.4f})", flush=True)
+            print(f"  candidate {combo}: validation {statistics.fmean(vals.values()):.4f} over "
+                  f"depths {depths}", flush=True)
+            scores.append((combo, vals))
+        if args.grid_depths == "each":
+            selected[model] = {}
+            for depth in depths:
+                combo, vals = max(scores, key=lambda cv: cv[1][depth])  # first of equals
+                selected[model][depth] = combo
+                print(f"  selected for {model} at depth {depth}: {combo} "
+                      f"(validation {vals[depth]:.4f})", flush=True)
+        else:
+            combo, vals = max(scores, key=lambda cv: statistics.fmean(cv[1].values()))
+            selected[model] = {depth: combo for depth in sweep_depths}
+            print(f"  selected for {model}: {combo} (validation "
+                  f"{statistics.fmean(vals.values()):.4f})", flush=True)
     return selected
 
 
@@ -209,7 +235,7 @@ def sweep(args) -> list[Row]:
     for name, kind, depth, recipe in configurations(args, selected):
         rows.append(evaluate(name, kind, depth, recipe, raw, args, args.runs, args.seed))
         if name in selected:
-            rows[-1].extra["selected"] = selected[name]
+            rows[-1].extra["selected"] = chosen(selected, name, depth)
         # Rewritten after every point, so a sweep cut short keeps the finished rows.
         write_report(args.json, "benchmarks/depth_sweep.py", args, rows)
     return rows

@@ -29,3 +29,42 @@ def test_grid_selects_on_validation_then_sweeps(tmp_path):
     assert [r["depth"] for r in sweep] == [1, 2]
     assert all(r["selected"] == best and r["recipe"]["weight_decay"] == best["weight_decay"]
                and r["system"].startswith("sgc (chosen)") for r in sweep)
+
+
+@pytest.mark.slow
+def test_grid_each_depth_selects_per_depth(tmp_path):
+    out = tmp_path / "ds.json"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, str(SCRIPT), "--models", "sgc", "--sgc-depths", "1", "2",
+                    "--grid", "sgc:weight_decay=5e-5|5e-1", "--grid-runs", "1", "--runs", "1",
+                    "--grid-depths", "each", "--json", str(out)],
+                   check=True, env=env, capture_output=True, text=True, timeout=300)
+    rows = json.loads(out.read_text())["rows"]
+    grid = [r for r in rows if r["depth_kind"] == "selection"]
+    sweep = [r for r in rows if r["depth_kind"] == "propagation"]
+    # every candidate at every depth, the best validation accuracy at each depth kept there
+    assert sorted((r["depth"], r["candidate"]["weight_decay"]) for r in grid) == [
+        (1, 5e-5), (1, 0.5), (2, 5e-5), (2, 0.5)]
+    assert [r["depth"] for r in sweep] == [1, 2]
+    for r in sweep:
+        here = [g for g in grid if g["depth"] == r["depth"]]
+        best = max(here, key=lambda g: g["val_mean"])["candidate"]  # first of equals
+        assert r["selected"] == best and r["recipe"]["weight_decay"] == best["weight_decay"]
+
+
+@pytest.mark.slow
+def test_sgc_air_rows_record_hop_weights(tmp_path):
+    out = tmp_path / "ds.json"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, str(SCRIPT), "--models", "sgc_air", "sgc", "--quick",
+                    "--override", "sgc_air:first_hop=1,skip_last_hop=False",
+                    "--json", str(out)],
+                   check=True, env=env, capture_output=True, text=True, timeout=300)
+    rows = json.loads(out.read_text())["rows"]
+    air = [r for r in rows if r["model"] == "sgc_air"]
+    assert [r["depth"] for r in air] == [2, 10]  # --quick depths
+    for r in air:  # hops 1..K with first_hop=1: K weights summing to 1
+        assert len(r["hop_weights"]) == r["depth"]
+        assert abs(sum(r["hop_weights"]) - 1) < 1e-3
+        assert r["recipe"]["model_kwargs"]["first_hop"] == 1
+    assert all("hop_weights" not in r for r in rows if r["model"] == "sgc")
