@@ -27,6 +27,13 @@ class AugmentedGraph:
     edge_type: Tensor
     num_real: int
     num_classes: int
+    #: the same edges as a sparse adjacency built once, when the convolutions propagate over it
+    adj: Tensor | None = None
+
+    @property
+    def propagation(self) -> Tensor:
+        """What the convolutions are called with: :attr:`adj` where set, else the edge list."""
+        return self.edge_index if self.adj is None else self.adj
 
     @property
     def virtual_edges(self) -> Tensor:
@@ -80,10 +87,27 @@ class VirtualClassNodes(nn.Module):
             nodes: the real node ids to link (for training: the training nodes only).
             classes: their class ids (the true ones, or wrong ones for FF negatives).
         """
-        n, c = x.size(0), self.num_classes
         if x.size(1) != self.features.size(1):
             raise ValueError(f"x has {x.size(1)} features, the virtual nodes "
                              f"{self.features.size(1)}")
+        edges, types = self.edges(edge_index, x.size(0), nodes, classes)
+        return AugmentedGraph(
+            x=torch.cat([x, self.features.to(x.dtype)], dim=0),
+            edge_index=edges,
+            edge_type=types,
+            num_real=x.size(0),
+            num_classes=self.num_classes,
+        )
+
+    def edges(self, edge_index: Tensor, num_real: int, nodes: Tensor, classes: Tensor
+              ) -> tuple[Tensor, Tensor]:
+        """The edges and edge types of :meth:`augment` alone, for a caller that builds the node
+        features itself (without the ``(N + C) x F`` concatenated copy).
+
+        Returns:
+            ``edge_index`` ``[2, E + E_v]`` (the real edges first) and ``edge_type`` ``[E + E_v]``.
+        """
+        n, c = num_real, self.num_classes
         if nodes.shape != classes.shape or nodes.dim() != 1:
             raise ValueError("nodes and classes must be 1-D tensors of equal length")
         if nodes.numel() and (int(nodes.min()) < 0 or int(nodes.max()) >= n):
@@ -92,19 +116,14 @@ class VirtualClassNodes(nn.Module):
             raise ValueError(f"classes must be class ids in [0, {c})")
         virtual = classes + n
         src, dst = [nodes], [virtual]
-        types = [torch.zeros(edge_index.size(1), dtype=torch.long, device=x.device), 1 + classes]
+        types = [torch.zeros(edge_index.size(1), dtype=torch.long, device=edge_index.device),
+                 1 + classes]
         if self.bidirectional:
             src.append(virtual)
             dst.append(nodes)
             types.append(1 + c + classes)
         added = torch.stack([torch.cat(src), torch.cat(dst)])
-        return AugmentedGraph(
-            x=torch.cat([x, self.features.to(x.dtype)], dim=0),
-            edge_index=torch.cat([edge_index, added], dim=1),
-            edge_type=torch.cat(types),
-            num_real=n,
-            num_classes=c,
-        )
+        return torch.cat([edge_index, added], dim=1), torch.cat(types)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(num_classes={self.num_classes}, "

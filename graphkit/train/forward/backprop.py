@@ -16,7 +16,14 @@ from torch_geometric.nn import GATConv
 
 from graphkit.metrics import accuracy
 from graphkit.train.forward.base import NodeScheme, check_node_inputs
-from graphkit.train.forward.layers import SPARSE_INPUT_MODELS, ForwardLayer, make_conv
+from graphkit.train.forward.layers import (
+    SPARSE_INPUT_MODELS,
+    ForwardLayer,
+    check_adjacency,
+    handoff_rows,
+    make_conv,
+    propagation_input,
+)
 from graphkit.train.forward.trainer import LayerwiseTrainer, StoppingLog
 
 __all__ = ["BackpropGNN", "BackpropNode"]
@@ -64,15 +71,20 @@ class BackpropGNN(nn.Module):
 class BackpropNode(NodeScheme):
     """BP node classification: cross-entropy on the training nodes, end to end.
 
-    Args: as :class:`BackpropGNN` with ``out_channels = num_classes``.
+    Args: as :class:`BackpropGNN` with ``out_channels = num_classes``, and
+        adjacency (str): ``"edges"`` (the edge list, PyG's per-edge messages) or ``"sparse"``
+            (a sparse CSR adjacency built once per :meth:`fit`; GCN and SAGE), as in
+            :class:`~graphkit.train.forward.SingleForward`. (default: ``"edges"``)
     """
 
     name = "bp"
 
     def __init__(self, model: str, in_channels: int, hidden_channels: int, num_classes: int,
-                 num_layers: int = 4) -> None:
+                 num_layers: int = 4, adjacency: str = "edges") -> None:
         super().__init__()
-        self.num_classes = num_classes
+        check_adjacency(model, adjacency)
+        self.num_classes, self.adjacency = num_classes, adjacency
+        self.propagation: Tensor | None = None
         self.gnn = BackpropGNN(model, in_channels, hidden_channels, num_classes, num_layers)
 
     def fit(self, data: Data, train_mask: Tensor, val_mask: Tensor,
@@ -81,17 +93,20 @@ class BackpropNode(NodeScheme):
             raise ValueError(f"data has more classes than num_classes={self.num_classes}")
         trainer = trainer or LayerwiseTrainer()
         self.data, self.train_mask = data, train_mask
+        edges = self.propagation = propagation_input(data.edge_index, data.num_nodes,
+                                                     self.adjacency)
+        x = self._input(data.x)
         optimizer = trainer.optimizer(self.gnn)
         train_idx = train_mask.nonzero().view(-1)  # index, not mask: no device sync per step
         y_train = data.y[train_idx]
 
         def epoch() -> Tensor:
-            out = self.gnn(data.x, data.edge_index)
+            out = self.gnn(x, edges)
             loss = F.cross_entropy(out[train_idx], y_train)
             return trainer.step(self.gnn, optimizer, loss)
 
         def score() -> float:
-            return accuracy(self.gnn(data.x, data.edge_index)[val_mask], data.y[val_mask])
+            return accuracy(self.gnn(x, edges)[val_mask], data.y[val_mask])
 
         return [trainer.fit(self.gnn, epoch, score)]
 
@@ -100,4 +115,13 @@ class BackpropNode(NodeScheme):
         """The logits of the whole network (only the last layer classifies)."""
         data = self._fitted()
         self.eval()
-        return [self.gnn(data.x, data.edge_index)[eval_mask]]
+        return [self.gnn(self._input(data.x), self.propagation)[eval_mask]]
+
+    def _input(self, x: Tensor) -> Tensor:
+        """The features as the first layer takes them, converted once (not at every step): a
+        sparse CSR copy where :class:`~graphkit.train.forward.ForwardLayer` would convert them
+        (bag-of-words features on the CPU), built a few rows at a time; else ``x``."""
+        first = self.gnn.layers[0]
+        if first.sparse_input and x.device.type == "cpu" and not x.requires_grad:
+            return handoff_rows([x], sparse=True, normalize=False)
+        return x

@@ -19,16 +19,22 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.nn import GATConv, GCNConv, SAGEConv
 from torch_geometric.nn.conv import MessagePassing
+from torch_geometric.utils import to_torch_csr_tensor
 
 __all__ = [
-    "MODELS", "SPARSE_DENSITY", "SPARSE_INPUT_MODELS", "ForwardLayer", "handoff",
-    "l2_normalize_rows", "make_conv", "sparse_if_mostly_zero",
+    "ADJACENCIES", "MODELS", "SPARSE_ADJACENCY_MODELS", "SPARSE_DENSITY", "SPARSE_INPUT_MODELS",
+    "ForwardLayer", "check_adjacency", "handoff", "handoff_rows", "l2_normalize_rows",
+    "make_conv", "propagation_input", "sparse_if_mostly_zero",
 ]
 
 #: convolution names accepted by :func:`make_conv`
 MODELS = ("gcn", "sage", "gat")
 #: convolutions that transform their input before propagating it, so a sparse input works
 SPARSE_INPUT_MODELS = ("gcn", "gat")
+#: how a scheme hands the graph to its convolutions (see :func:`propagation_input`)
+ADJACENCIES = ("edges", "sparse")
+#: convolutions that propagate over a sparse adjacency with one sparse-matrix product
+SPARSE_ADJACENCY_MODELS = ("gcn", "sage")
 #: an input with fewer non-zero entries than this fraction is passed on as sparse CSR
 SPARSE_DENSITY = 0.2
 
@@ -63,6 +69,78 @@ def handoff(h: Tensor) -> Tensor:
     than inside every training step) keeps no normalised copy in the autograd graph.
     """
     return l2_normalize_rows(h.detach())
+
+
+def handoff_rows(blocks: list[Tensor] | tuple[Tensor, ...], sparse: bool = False,
+                 normalize: bool = True, chunk_elements: int = 2**20) -> Tensor:
+    """``handoff(torch.cat(blocks))`` (``normalize=False``: ``torch.cat(blocks)`` detached),
+    then :func:`sparse_if_mostly_zero` when ``sparse``, built a few rows at a time.
+
+    The result is the only full-size tensor allocated: no concatenated copy, no unnormalised
+    one, and no ``N x F`` mask when converting to sparse (each chunk of about
+    ``chunk_elements`` entries is normalised, and converted, on its own). Row normalisation is
+    row-local, so the values are those of the one-shot expression.
+    """
+    if not blocks:
+        raise ValueError("handoff_rows needs at least one block")
+    width = blocks[0].size(1)
+    if any(b.dim() != 2 or b.size(1) != width for b in blocks):
+        raise ValueError("blocks must be 2-D with the same number of columns")
+    step = max(1, chunk_elements // max(width, 1))
+
+    def chunks():
+        for b in blocks:
+            b = b.detach()
+            for start in range(0, b.size(0), step):
+                yield b[start:start + step]
+
+    rows = sum(b.size(0) for b in blocks)
+    if sparse:
+        nonzero = sum(int(torch.count_nonzero(c)) for c in chunks())
+        sparse = nonzero < SPARSE_DENSITY * rows * width
+    first = blocks[0]
+    if not sparse and not normalize and len(blocks) == 1:
+        return first.detach()  # nothing to build
+    if not sparse:
+        out = torch.empty(rows, width, dtype=first.dtype, device=first.device)
+        start = 0
+        for c in chunks():
+            out[start:start + c.size(0)] = l2_normalize_rows(c) if normalize else c
+            start += c.size(0)
+        return out
+    crows, cols, vals, offset = [first.new_zeros(1, dtype=torch.long)], [], [], 0
+    with warnings.catch_warnings():  # "sparse CSR support is in beta"
+        warnings.simplefilter("ignore", UserWarning)
+        for c in chunks():
+            part = (l2_normalize_rows(c) if normalize else c).to_sparse_csr()
+            crows.append(part.crow_indices()[1:] + offset)
+            cols.append(part.col_indices())
+            vals.append(part.values())
+            offset += part.values().numel()
+        return torch.sparse_csr_tensor(torch.cat(crows), torch.cat(cols), torch.cat(vals),
+                                       (rows, width))
+
+
+def propagation_input(edge_index: Tensor, num_nodes: int, adjacency: str = "edges") -> Tensor:
+    """What the convolutions are called with: ``edge_index`` itself (``"edges"``: PyG's
+    per-edge messages, an :math:`|\\mathcal{E}| \\times F` tensor per step) or, built once, the
+    transposed adjacency as a ``torch.sparse_csr`` matrix (``"sparse"``: one sparse-matrix
+    product per propagation, no per-edge tensor; for :data:`SPARSE_ADJACENCY_MODELS`). The
+    convolution computes the same function either way."""
+    if adjacency == "edges":
+        return edge_index
+    if adjacency == "sparse":
+        return to_torch_csr_tensor(edge_index.flip(0), size=(num_nodes, num_nodes))
+    raise ValueError(f"adjacency must be one of {ADJACENCIES}, got {adjacency!r}")
+
+
+def check_adjacency(model: str, adjacency: str) -> None:
+    """Raise ``ValueError`` for an unknown ``adjacency`` or one ``model`` cannot use."""
+    if adjacency not in ADJACENCIES:
+        raise ValueError(f"adjacency must be one of {ADJACENCIES}, got {adjacency!r}")
+    if adjacency == "sparse" and model not in SPARSE_ADJACENCY_MODELS:
+        raise ValueError(f"adjacency='sparse' needs one of {SPARSE_ADJACENCY_MODELS}, "
+                         f"got {model!r}")
 
 
 def make_conv(model: str, in_channels: int, out_channels: int) -> MessagePassing:

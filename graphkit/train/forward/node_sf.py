@@ -16,8 +16,6 @@ with no negative inputs: one forward pass per step. A node's prediction is
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
@@ -29,9 +27,11 @@ from graphkit.train.forward.cache import frozen_input_forward
 from graphkit.train.forward.layers import (
     SPARSE_INPUT_MODELS,
     ForwardLayer,
+    check_adjacency,
     handoff,
+    handoff_rows,
     make_conv,
-    sparse_if_mostly_zero,
+    propagation_input,
 )
 from graphkit.train.forward.losses import sf_logits, sf_loss
 from graphkit.train.forward.trainer import LayerwiseTrainer, StoppingLog
@@ -72,14 +72,21 @@ class SingleForward(NodeScheme):
             as for bag-of-words features, and the first convolution transforms before it
             propagates (GCN, GAT): the model then holds no dense copy of the features.
             (default: :obj:`True`)
+        adjacency (str): ``"edges"``: the convolutions propagate over the augmented edge list
+            (PyG's per-edge messages); ``"sparse"``: over the augmented adjacency as a sparse
+            CSR matrix built once in :meth:`input_graph` (GCN and SAGE; the same function, no
+            per-edge message tensor). (default: ``"edges"``)
     """
 
     name = "sf"
 
     def __init__(self, model: str, in_channels: int, hidden_channels: int, num_classes: int,
                  num_layers: int = 4, temperature: float = 1.0,
-                 cache_propagation: bool = False, sparse_input: bool = True) -> None:
+                 cache_propagation: bool = False, sparse_input: bool = True,
+                 adjacency: str = "edges") -> None:
         super().__init__()
+        check_adjacency(model, adjacency)
+        self.adjacency = adjacency
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         self.num_classes, self.temperature = num_classes, temperature
@@ -106,18 +113,26 @@ class SingleForward(NodeScheme):
         for layer in self.layers:
             logs.append(self._fit_layer(layer, inp, val_probs, val_mask, trainer))
             with torch.no_grad():
-                h = layer(inp, graph.edge_index)
+                h = layer(inp, graph.propagation)
                 val_probs = val_probs + class_probabilities(h, graph, val_mask, self.temperature)
-            inp = handoff(h)
+                inp = handoff(h)
+                del h  # not alive while the next layer trains
         return logs
 
     def input_graph(self, data: Data, train_mask: Tensor) -> AugmentedGraph:
         """The graph with virtual class nodes whose features are the first layer's input, the
         detached row-normalised augmented features: one :math:`(N + C) \\times F` copy, sparse
-        where ``sparse_input`` applies (the unnormalised augmented matrix is not kept)."""
-        graph = augment_training_nodes(self.virtual, data, train_mask)
-        x = handoff(graph.x)
-        return replace(graph, x=sparse_if_mostly_zero(x) if self.sparse_input else x)
+        where ``sparse_input`` applies, built a few rows at a time
+        (:func:`~graphkit.train.forward.layers.handoff_rows`: no concatenated or unnormalised
+        full-size copy is made)."""
+        idx = train_mask.nonzero().view(-1)
+        edge_index, edge_type = self.virtual.edges(data.edge_index, data.num_nodes, idx,
+                                                   data.y[idx])
+        x = handoff_rows([data.x, self.virtual.features.to(data.x.dtype)], self.sparse_input)
+        n = data.num_nodes + self.num_classes
+        adj = None if self.adjacency == "edges" else propagation_input(edge_index, n,
+                                                                          self.adjacency)
+        return AugmentedGraph(x, edge_index, edge_type, data.num_nodes, self.num_classes, adj)
 
     def _fit_layer(self, layer: ForwardLayer, inp: Tensor, val_probs: Tensor, val_mask: Tensor,
                    trainer: LayerwiseTrainer) -> StoppingLog:
@@ -131,7 +146,7 @@ class SingleForward(NodeScheme):
             forward = frozen_input_forward(layer, inp, graph.edge_index)
         else:
             def forward() -> Tensor:
-                return layer(inp, graph.edge_index)
+                return layer(inp, graph.propagation)
 
         def epoch() -> Tensor:
             out = forward()
@@ -152,7 +167,7 @@ class SingleForward(NodeScheme):
         graph = self.graph
         inp, total, out = graph.x, 0.0, []  # graph.x is already the normalised input
         for layer in self.layers:
-            h = layer(inp, graph.edge_index)
+            h = layer(inp, graph.propagation)
             total = total + class_probabilities(h, graph, eval_mask, self.temperature)
             out.append(total)
             inp = handoff(h)

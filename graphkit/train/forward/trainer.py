@@ -58,7 +58,10 @@ class StoppingLog:
 
 def local_step(module: nn.Module, optimizer: torch.optim.Optimizer, loss: Tensor,
                grad_clip: float | None = None) -> Tensor:
-    """``zero_grad``, ``backward``, optional gradient-norm clipping of ``module``, ``step``.
+    """``zero_grad``, ``backward``, optional gradient-norm clipping of ``module``, ``step``, and
+    ``zero_grad`` again: the gradients are freed as soon as they are applied, so they do not
+    stay allocated through the validation pass, the hand-off to the next layer or the next
+    step's forward pass (the next step starts from zero gradients either way).
 
     Returns the detached loss as a tensor: reading it as a float would wait for the device at
     every step.
@@ -68,6 +71,7 @@ def local_step(module: nn.Module, optimizer: torch.optim.Optimizer, loss: Tensor
     if grad_clip is not None:
         nn.utils.clip_grad_norm_(module.parameters(), grad_clip)
     optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
     return loss.detach()
 
 
