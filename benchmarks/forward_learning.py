@@ -18,14 +18,16 @@ results use a reduced budget, recorded in each report's config (``--epochs 60 --
 --lr 0.01`` for the layer-wise schemes, ``--epochs 80 --patience 20 --lr 0.01`` for ``bp``,
 whose validation accuracy stays flat for its first epochs).
 
-``--memory`` measures one training epoch of ``sf`` (all layers, one local step each) and of
-``bp`` (one end-to-end step) for each ``--model`` (4 layers), each in a fresh process: on CPU the
-peak of the tensor memory the epoch allocates (profiler allocator events; the RSS growth is
-recorded beside it); on a GPU the peak allocated CUDA memory
-(``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats``) and its part above what
-was allocated before the epoch (data, weights, optimiser state). ``sf`` keeps bag-of-words
-inputs sparse (``--dense-input``: dense); ``--adjacency sparse`` propagates both schemes over a
-sparse CSR adjacency instead of the edge list.
+``--memory`` measures the peak memory of training ``sf`` and ``bp`` for each ``--model`` (4
+layers), each in a fresh process, with the library's trainer: ``fit`` with ``--memory-epochs``
+epochs (default 2: per layer for ``sf``, of the whole model for ``bp``; validation every 2),
+after one identical warm-up fit. On CPU: the tensor-level peak of the fit (profiler allocator
+events, tensors that existed before are not counted) and its peak RSS growth (``VmHWM`` reset
+before the fit, free heap returned with ``malloc_trim``); on a GPU the peak allocated CUDA
+memory (``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats``) and its part
+above what was allocated before the fit (data, model). ``sf`` keeps bag-of-words inputs sparse
+(``--dense-input``: dense); ``--adjacency sparse`` propagates both schemes over a sparse CSR
+adjacency built once per fit instead of the edge list.
 """
 
 from __future__ import annotations
@@ -37,10 +39,8 @@ import sys
 import time
 
 import torch
-import torch.nn.functional as F
 from torch_geometric.data import Data
 from torch_geometric.transforms import NormalizeFeatures
-from torch_geometric.utils import to_torch_csr_tensor
 
 from graphkit.benchmarking import (
     benchmark_parser,
@@ -57,13 +57,10 @@ from graphkit.train.forward import (
     MODELS,
     SCHEMES,
     LayerwiseTrainer,
-    frozen_input_forward,
-    handoff,
     link_model,
     link_split,
     node_model,
     node_split,
-    sf_loss,
 )
 
 
@@ -94,6 +91,9 @@ def parse_args():
     p.add_argument("--adjacency", default="edges", choices=["edges", "sparse"],
                    help="--memory: propagate over the edge list (per-edge messages) or a sparse "
                         "CSR adjacency (sparse-matrix products), for bp and sf alike")
+    p.add_argument("--memory-epochs", type=int, default=2,
+                   help="--memory: epochs of the measured fit (per layer for sf; validation "
+                        "every 2 epochs)")
     p.add_argument("--dense-input", action="store_true",
                    help="--memory: sf keeps its first-layer input dense even for bag-of-words "
                         "features (SingleForward(sparse_input=False))")
@@ -199,63 +199,86 @@ def benchmark(args) -> list:
 
 
 def memory_worker(scheme: str, name: str, args) -> dict:
-    """One training epoch of ``scheme`` in this (fresh) process: one local step per layer for
-    ``sf`` (each layer's detached output feeds the next), one end-to-end step for ``bp``.
-    ``sf-cache`` is ``sf`` whose GCN layers train on their cached propagation
-    (:func:`frozen_input_forward`); the caches are built inside the measured block. Set-up
-    (loading, augmentation, optimisers and one warm-up epoch) happens before the measured
-    block."""
+    """The peak memory of training ``scheme`` in this (fresh) process, with the library's own
+    trainer: ``net.fit`` with ``--memory-epochs`` epochs (per layer for ``sf``, of the whole
+    model for ``bp``) and validation every 2 epochs, so the measured block contains everything
+    fit() does (``sf``: the augmented input, each layer's optimiser and steps, its validation
+    and its hand-off to the next layer). ``sf-cache`` is ``sf`` whose GCN layers train on their
+    cached propagation. A first fit of an identically initialised model runs before the
+    measured one (lazily initialised library state); on the CPU the freed heap is then returned
+    to the system (``malloc_trim``) and the peak RSS (``VmHWM``) reset, so ``epoch_rss_mb`` is
+    the RSS growth of the measured fit; its tensor-level peak is read in a third fit."""
+    import gc
+
     data = load_dataset(name, args.root).to(args.device)
-    train, _, _ = (m.to(args.device) for m in node_split(data.num_nodes, 0))
-    seed_everything(args.seed)
+    train, val, _ = (m.to(args.device) for m in node_split(data.num_nodes, 0))
     num_classes = int(data.y.max()) + 1
-    kwargs = {"sparse_input": False} if args.dense_input and scheme != "bp" else {}
-    net = node_model(scheme.removesuffix("-cache"), args.model[0], data.num_features,
-                     args.hidden, num_classes, args.layers, **kwargs).to(args.device)
-    trainer = LayerwiseTrainer(lr=args.lr)
-    if scheme in ("sf", "sf-cache"):
-        graph = net.input_graph(data, train)  # as in fit(): the normalised input, one copy
-        edges = adjacency(graph.edge_index, graph.x.size(0), args.adjacency)
-        layers, n = list(net.layers), data.num_nodes
-        optimizers = [trainer.optimizer(layer) for layer in layers]
+    kwargs = {"adjacency": args.adjacency}
+    if scheme != "bp":
+        kwargs["sparse_input"] = not args.dense_input
+        kwargs["cache_propagation"] = scheme == "sf-cache"
+    trainer = LayerwiseTrainer(epochs=args.memory_epochs, lr=args.lr, val_every=2,
+                               patience=100)
 
-        def epoch() -> None:
-            h = graph.x
-            for layer, opt in zip(layers, optimizers):
-                if scheme == "sf-cache":
-                    out = frozen_input_forward(layer, h, edges)()
-                else:
-                    out = layer(h, edges)
-                trainer.step(layer, opt, sf_loss(out[:n][train], out[n:], data.y[train]))
-                h = handoff(out)
-    else:
-        optimizer = trainer.optimizer(net.gnn)
-        edges = adjacency(data.edge_index, data.num_nodes, args.adjacency)
+    def make():
+        seed_everything(args.seed)
+        return node_model(scheme.removesuffix("-cache"), args.model[0], data.num_features,
+                          args.hidden, num_classes, args.layers, **kwargs).to(args.device)
 
-        def epoch() -> None:
-            out = net.gnn(data.x, edges)
-            trainer.step(net.gnn, optimizer, F.cross_entropy(out[train], data.y[train]))
-
-    epoch()  # warm-up: optimiser state and lazily built caches are allocated here
+    make().fit(data, train, val, trainer)  # warm-up (kernels, workspaces, allocator pools)
+    gc.collect()
     cuda = torch.device(args.device).type == "cuda"
+    net = make()
+    if not cuda:
+        release_free_heap()
     base = rss_mb()
+    reset_peak_rss()
     base_cuda = torch.cuda.memory_allocated(args.device) / 2**20 if cuda else None
     with measure(args.device) as m:
-        epoch()
-    return {"peak_rss_mb": m.peak_rss_mb, "epoch_rss_mb": m.peak_rss_mb - base,
+        net.fit(data, train, val, trainer)
+    peak_rss = max(m.peak_rss_mb, peak_rss_mb())
+    del net
+    gc.collect()
+    tensor_mb = None
+    if not cuda:
+        net = make()
+        tensor_mb = cpu_tensor_peak_mb(lambda: net.fit(data, train, val, trainer))
+    return {"peak_rss_mb": peak_rss, "epoch_rss_mb": peak_rss - base,
             "peak_cuda_mb": m.peak_cuda_mb, "resident_cuda_mb": base_cuda,
             "epoch_cuda_mb": None if base_cuda is None else m.peak_cuda_mb - base_cuda,
-            "epoch_tensor_mb": None if cuda else cpu_tensor_peak_mb(epoch),
-            "seconds": m.seconds}
+            "epoch_tensor_mb": tensor_mb, "seconds": m.seconds}
 
 
-def adjacency(edge_index: torch.Tensor, num_nodes: int, kind: str) -> torch.Tensor:
-    """``edge_index`` itself (``"edges"``: per-edge messages) or the transposed adjacency as a
-    ``torch.sparse_csr`` matrix (``"sparse"``: PyG's sparse-matrix propagation, no per-edge
-    message tensor), the same for every scheme."""
-    if kind == "edges":
-        return edge_index
-    return to_torch_csr_tensor(edge_index.flip(0), size=(num_nodes, num_nodes))
+def release_free_heap() -> None:
+    """Return the C heap's free memory to the system (glibc ``malloc_trim``; no-op elsewhere),
+    so that a later RSS growth measures new allocations, not reused free pages."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def reset_peak_rss() -> None:
+    """Reset the kernel's record of this process's peak RSS (``VmHWM``; Linux only)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def peak_rss_mb() -> float:
+    """``VmHWM``, the peak RSS since the last :func:`reset_peak_rss`, in MiB (0 if unknown)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 def cpu_tensor_peak_mb(fn) -> float:
@@ -302,7 +325,8 @@ def memory_rows(name: str, model: str, args) -> list:
     for scheme in schemes:
         cmd = [sys.executable, __file__, "--memory-worker", scheme, name, "--model", model,
                "--device", args.device, "--hidden", str(args.hidden), "--layers",
-               str(args.layers), "--threads", str(args.threads), "--adjacency", args.adjacency]
+               str(args.layers), "--threads", str(args.threads), "--adjacency", args.adjacency,
+               "--memory-epochs", str(args.memory_epochs), "--seed", str(args.seed)]
         if args.dense_input:
             cmd.append("--dense-input")
         if args.root:
@@ -324,7 +348,8 @@ def memory_rows(name: str, model: str, args) -> list:
         o = out[scheme]
         tag = ("" if args.adjacency == "edges" else ", sparse adjacency") + (
             ", dense input" if args.dense_input else "")
-        rows.append(summarize(f"{scheme} ({model}{tag}, one epoch)", name, f"memory_{key}",
+        system = f"{scheme} ({model}{tag}, {args.memory_epochs}-epoch fit)"
+        rows.append(summarize(system, name, f"memory_{key}",
                               [o[key]], o["seconds"], o["peak_rss_mb"], **ratios,
                               **{k: o[k] for k in ("peak_cuda_mb", "resident_cuda_mb",
                                                    "epoch_cuda_mb", "epoch_tensor_mb",
