@@ -69,7 +69,7 @@ class _MemoryModel(torch.nn.Module, ABC):
         corrector = self.memory.corrector
         if corrector is None or not corrector.per_event:
             n_id, inv = torch.unique(ends, return_inverse=True)
-            z = self.embed(n_id, t_query.expand(n_id.numel()))[inv]
+            z = self.embed(n_id, t_query.expand(n_id.numel())).index_select(0, inv)
         else:
             event = torch.arange(src.numel(), device=src.device).repeat(3)
             z = self.embed_events(ends, earlier_events(src, dst, ends, event), t_query)
@@ -82,7 +82,7 @@ class _MemoryModel(torch.nn.Module, ABC):
         b = int(step.max()) + 1 if step.numel() else 1
         pair, inv = torch.unique(ends * b + step, return_inverse=True)
         n_id = pair // b
-        return self.embed(n_id, t_query.expand(n_id.numel()), pair % b)[inv]
+        return self.embed(n_id, t_query.expand(n_id.numel()), pair % b).index_select(0, inv)
 
     def update_state(self, src: Tensor, dst: Tensor, t: Tensor, msg: Tensor) -> None:
         if msg.size(-1) != self.msg_dim:
@@ -148,7 +148,7 @@ class MemoryTGN(_MemoryModel):
         n_id, inv = torch.unique(ends, return_inverse=True)
         z = self.embed(n_id, t_query.expand(n_id.numel()))
         shift = F.linear(self.memory.step_increment(n_id), self.gnn.conv.lin_skip.weight)
-        return z[inv] + step.to(z).unsqueeze(-1) * shift.index_select(0, inv)
+        return z.index_select(0, inv) + step.to(z).unsqueeze(-1) * shift.index_select(0, inv)
 
     def embed(self, n_id: Tensor, t_query: Tensor, step: Tensor | None = None) -> Tensor:
         """Graph attention over each node's recent events. With ``step``, a pair with
@@ -158,7 +158,7 @@ class MemoryTGN(_MemoryModel):
             all_id, edge_index, e_t, e_msg = self.event_graph.subgraph(n_id, t_query)
             s, last = self.memory(all_id)
             z = self.gnn(s, last, edge_index, e_t, e_msg)
-            return z[torch.searchsorted(all_id, n_id)]
+            return z.index_select(0, torch.searchsorted(all_id, n_id))
         nodes, inv = torch.unique(n_id, return_inverse=True)
         times = t_query.new_empty(nodes.numel()).scatter_(0, inv, t_query)
         all_id, edge_index, e_t, e_msg = self.event_graph.subgraph(nodes, times)
@@ -221,7 +221,8 @@ class JODIE(_MemoryModel):
         s, last = self.memory(n_id)
         scale = self._scale(last, t_query.expand(n_id.numel()))
         shift = self.memory.step_increment(n_id) * scale
-        return (s * scale)[inv] + step.to(s).unsqueeze(-1) * shift.index_select(0, inv)
+        return (s * scale).index_select(0, inv) + \
+            step.to(s).unsqueeze(-1) * shift.index_select(0, inv)
 
 
 class APAN(_MemoryModel):
@@ -291,7 +292,8 @@ class APAN(_MemoryModel):
         s, _ = self.memory(n_id)
         u = s + self._mail_attention(s, n_id, t_query.expand(n_id.numel()))
         shift = self.memory.step_increment(n_id)
-        return self.norm(u[inv] + step.to(u).unsqueeze(-1) * shift.index_select(0, inv))
+        return self.norm(u.index_select(0, inv) + step.to(u).unsqueeze(-1) *
+                         shift.index_select(0, inv))
 
     def _mail_attention(self, s: Tensor, n_id: Tensor, t_query: Tensor) -> Tensor:
         """Attention of the memories ``s`` of ``n_id`` over their mailboxes (``0`` without

@@ -31,17 +31,28 @@ of ``chunk_size`` nodes to bound peak memory in evaluation.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 from torch.nn import GRUCell, RNNCell
 from torch_geometric.nn.models.tgn import TimeEncoder
 
-__all__ = ["TemporalMemory", "last_per_group"]
+__all__ = ["TemporalMemory", "Update", "last_per_group"]
 
 AGGREGATORS = ("last", "mean")
 UPDATERS = ("gru", "rnn")
+
+
+class Update(NamedTuple):
+    """The rows of a read whose pending messages were applied: their positions ``rows`` in
+    the read, memories before (``s_prev``) and after (``s_new``), and (when counted) the
+    number of pending messages each update followed (``events``)."""
+
+    rows: Tensor
+    s_prev: Tensor
+    s_new: Tensor
+    events: Tensor | None
 
 
 def last_per_group(group: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
@@ -155,7 +166,8 @@ class TemporalMemory(torch.nn.Module):
     def stored(self, n_id: Tensor) -> tuple[Tensor, Tensor]:
         """Stored memory and last-update time of ``n_id`` (no pending messages applied)."""
         idx = n_id.to(self._storage())
-        return self.memory[idx].to(self.device), self.last_update[idx].to(self.device)
+        return (self.memory.index_select(0, idx).to(self.device),
+                self.last_update.index_select(0, idx).to(self.device))
 
     def compute(self, n_id: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         r"""Apply the pending messages of the distinct nodes ``n_id`` (differentiable).
@@ -165,12 +177,18 @@ class TemporalMemory(torch.nn.Module):
             pending messages (equal to ``s_prev`` where ``has_update`` is false), their new
             last-update times and the mask of nodes that had pending messages.
         """
+        return self._apply_pending(n_id)[:4]
+
+    def _apply_pending(self, n_id: Tensor, count: bool = False
+                       ) -> tuple[Tensor, Tensor, Tensor, Tensor, Update | None]:
+        """:meth:`compute`, and the :class:`Update` of the rows that had pending messages
+        (``None`` if none had; ``events`` only with ``count``)."""
         dev = self.device
         s_prev, last = self.stored(n_id)
         sel = torch.isin(self.pend_node, n_id.to(self._storage())).nonzero().view(-1)
         has = torch.zeros(n_id.numel(), dtype=torch.bool, device=dev)
         if sel.numel() == 0:
-            return s_prev, s_prev, last, has
+            return s_prev, s_prev, last, has, None
         node, other = self.pend_node[sel].to(dev), self.pend_other[sel].to(dev)
         t, raw = self.pend_t[sel].to(dev), self.pend_msg[sel].to(dev)
         # position of every pending message's node inside n_id
@@ -186,19 +204,23 @@ class TemporalMemory(torch.nn.Module):
             msg = self._messages(s_prev, last, pos, other, t, raw)
             agg = msg.new_zeros(targets.numel(), msg.size(1)).index_add_(0, inv, msg)
             agg = agg / torch.bincount(inv, minlength=targets.numel()).unsqueeze(1).to(agg)
-        new_rows = self.updater(agg, s_prev[targets])
+        old_rows = s_prev.index_select(0, targets)
+        new_rows = self.updater(agg, old_rows)
         s_new = s_prev.index_copy(0, targets, new_rows)
         has[targets] = True
         last_new = torch.where(has, t_max, last)
-        return s_prev, s_new, last_new, has
+        events = torch.bincount(pos, minlength=n_id.numel()).index_select(0, targets) \
+            if count else None
+        return s_prev, s_new, last_new, has, Update(targets, old_rows, new_rows, events)
 
     def _messages(self, s_prev: Tensor, last: Tensor, pos: Tensor, other: Tensor, t: Tensor,
                   raw: Tensor) -> Tensor:
         """Identity messages :math:`[s_i \\| s_j \\| e \\| \\cos(w(t - t_i) + b)]` of the pending
         messages whose node sits at ``pos`` in the batch."""
-        rel_t = (t - last[pos]).to(s_prev.dtype)
-        return torch.cat([s_prev[pos], self.memory[other.to(self._storage())].to(s_prev.device),
-                          raw, self.time_enc(rel_t)], dim=-1)
+        rel_t = (t - last.index_select(0, pos)).to(s_prev.dtype)
+        partner = self.memory.index_select(0, other.to(self._storage())).to(s_prev.device)
+        return torch.cat([s_prev.index_select(0, pos), partner, raw, self.time_enc(rel_t)],
+                         dim=-1)
 
     def forward(self, n_id: Tensor, step: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Memory of the nodes ``n_id`` with pending messages applied, and their last-update
@@ -218,9 +240,10 @@ class TemporalMemory(torch.nn.Module):
                              f"{tuple(n_id.shape)}")
         nodes, inv = torch.unique(n_id, return_inverse=True)
         s_prev, s_new, last, has = self.compute(nodes)
+        last = last.index_select(0, inv)
         if self.corrector is None:
-            return s_new[inv], last[inv]
-        return self.corrector.correct_events(nodes, inv, step, s_prev, s_new, has), last[inv]
+            return s_new.index_select(0, inv), last
+        return self.corrector.correct_events(nodes, inv, step, s_prev, s_new, has), last
 
     def step_increment(self, n_id: Tensor) -> Tensor:
         """What each earlier event of a node in the current batch adds to the memory its
@@ -237,23 +260,23 @@ class TemporalMemory(torch.nn.Module):
         drop them from the store; the corrector (if any) observes the increments."""
         n_id = torch.unique(n_id)
         store = self._storage()
+        counted = self.corrector is not None
         results = []  # every chunk reads the memory before the flush, as one pass would
         for start in range(0, n_id.numel(), self.chunk_size):
             chunk = n_id[start:start + self.chunk_size].to(self.device)
-            s_prev, s_new, last, has = self.compute(chunk)
-            if bool(has.any()):
-                results.append((chunk[has], s_prev[has], s_new[has], last[has]))
-        if self.corrector is not None and results:
-            pend, count = torch.unique(self.pend_node, return_counts=True)
-        for nodes, s_prev, s_new, last in results:
-            if self.corrector is not None:
-                events = count[torch.searchsorted(pend, nodes.to(store))].to(nodes.device)
-                self.corrector.observe(nodes, s_new - s_prev, events)
-            self.memory[nodes.to(store)] = s_new.to(store)
-            self.last_update[nodes.to(store)] = last.to(store)
-        keep = ~torch.isin(self.pend_node, n_id.to(store))
+            _, _, last, _, update = self._apply_pending(chunk, count=counted)
+            if update is not None:
+                results.append((chunk.index_select(0, update.rows), last.index_select(
+                    0, update.rows), update))
+        for nodes, last, update in results:
+            if counted:
+                self.corrector.observe(nodes, update.s_new - update.s_prev, update.events)
+            idx = nodes.to(store)
+            self.memory.index_copy_(0, idx, update.s_new.to(store))
+            self.last_update.index_copy_(0, idx, last.to(store))
+        keep = (~torch.isin(self.pend_node, n_id.to(store))).nonzero().view(-1)
         for k in ("pend_node", "pend_other", "pend_t", "pend_msg"):
-            setattr(self, k, getattr(self, k)[keep])
+            setattr(self, k, getattr(self, k).index_select(0, keep))
 
     @torch.no_grad()
     def update_state(self, src: Tensor, dst: Tensor, t: Tensor, msg: Tensor) -> None:

@@ -204,9 +204,10 @@ class PredictionCorrection(torch.nn.Module):
         the per-node fusion of the other modes ignores ``step``). Records the coherence term of
         the updated nodes."""
         if not self.per_event:
-            return self.correct(nodes, s_prev, s_new, has)[inv]
+            return self.correct(nodes, s_prev, s_new, has).index_select(0, inv)
         self.last_coherence = coherence_loss(s_new, s_prev, has)
-        return s_new[inv] + step.to(s_new).unsqueeze(-1) * self.step_increment(nodes, s_new)[inv]
+        shift = self.step_increment(nodes, s_new).index_select(0, inv)
+        return s_new.index_select(0, inv) + step.to(s_new).unsqueeze(-1) * shift
 
     def step_increment(self, nodes: Tensor, like: Tensor) -> Tensor:
         r""":math:`\gamma\,\hat\mu` of ``nodes`` (``"paper"``): what each earlier event of
@@ -254,15 +255,17 @@ class PredictionCorrection(torch.nn.Module):
 
 
 class _AddLossGradient(torch.autograd.Function):
-    """Identity on ``x`` whose backward also sends gradient ``1`` to the scalar ``loss``."""
+    """Identity on ``x`` whose backward also sends gradient ``weight`` to the scalar ``loss``
+    (the gradient of ``weight * loss``, without a multiplication in the graph)."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, loss: Tensor) -> Tensor:  # noqa: ANN001
+    def forward(ctx, x: Tensor, loss: Tensor, weight: float) -> Tensor:  # noqa: ANN001
+        ctx.weight = weight
         return x.view_as(x)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor]:  # noqa: ANN001
-        return grad, torch.ones((), dtype=grad.dtype, device=grad.device)
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor, None]:  # noqa: ANN001
+        return grad, torch.full((), ctx.weight, dtype=grad.dtype, device=grad.device), None
 
 
 class PRES(torch.nn.Module):
@@ -311,7 +314,7 @@ class PRES(torch.nn.Module):
         coh = self.corrector.last_coherence
         if self.training and self.coherence_weight > 0 and coh is not None and \
                 coh.requires_grad:
-            pos = _AddLossGradient.apply(pos, self.coherence_weight * coh)
+            pos = _AddLossGradient.apply(pos, coh, self.coherence_weight)
         return pos, neg
 
     def update_state(self, src: Tensor, dst: Tensor, t: Tensor, msg: Tensor) -> None:

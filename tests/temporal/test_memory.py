@@ -41,6 +41,18 @@ def test_pending_messages_match_the_formula(aggregator):
     assert s_new.requires_grad  # the updater learns from the link loss
 
 
+@pytest.mark.parametrize("aggregator", ["last", "mean"])
+def test_applied_update_lists_the_updated_rows_and_their_message_counts(aggregator):
+    mem = _mem(aggregator=aggregator)
+    _feed(mem)
+    n_id = torch.tensor([0, 1, 3, 2])
+    s_prev, s_new, _, has, update = mem._apply_pending(n_id, count=True)
+    assert update.rows.tolist() == has.nonzero().view(-1).tolist() == [0, 1, 3]
+    assert torch.equal(update.s_prev, s_prev[has]) and torch.equal(update.s_new, s_new[has])
+    assert update.events.tolist() == [2, 1, 1]  # node 0 has two pending messages
+    assert mem._apply_pending(torch.tensor([4]))[4] is None
+
+
 def test_update_state_flushes_then_stores_and_chunks_agree():
     a, b = _mem(chunk_size=1), _mem()
     b.load_state_dict(a.state_dict())
