@@ -443,8 +443,9 @@ def summarize_runs(name: str, results: dict[str, list[dict[str, float]]], rss: f
             continue
         seconds = sum(v["seconds"] for v in per_run)
         for metric in [k for k in per_run[0] if k != "seconds"]:
-            rows.append(summarize(kind, name, metric, [v[metric] for v in per_run], seconds,
-                                  rss, **extra))
+            values = [v[metric] for v in per_run]
+            rows.append(summarize(kind, name, metric, values, seconds, rss, **extra,
+                                  per_run=values))
     return rows + selected_rows(rows, results, args)
 
 

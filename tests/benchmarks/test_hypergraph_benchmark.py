@@ -194,3 +194,14 @@ def test_production_accuracy_runs_the_teacher_on_the_full_hypergraph(bench):
     got = bench.production_metrics(student, "lighthgnn", observed, full, test, ind)
     assert got["accuracy"] == pytest.approx(
         (10 * got["accuracy_trans"] + 20 * got["accuracy_ind"]) / 30)
+
+
+def test_rows_keep_the_per_run_values(bench):
+    args = _grid_args(model=["hgnn"], select_on_val=False, setting="transductive",
+                      teacher="hgnn", loss="paper", student_norm="batch")
+    results = {"hgnn": [{"accuracy": 0.5, "val_accuracy": 0.4, "seconds": 1.0},
+                        {"accuracy": 0.7, "val_accuracy": 0.6, "seconds": 1.0}]}
+    rows = {r.metric: r for r in bench.summarize_runs("d", results, 1.0, args)}
+    assert rows["accuracy"].extra["per_run"] == [0.5, 0.7]
+    assert rows["accuracy"].mean == pytest.approx(0.6)
+    assert rows["val_accuracy"].extra["per_run"] == [0.4, 0.6]
