@@ -16,6 +16,8 @@ with no negative inputs: one forward pass per step. A node's prediction is
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
@@ -111,12 +113,13 @@ class SingleForward(NodeScheme):
         val_probs = torch.zeros(int(val_mask.sum()), self.num_classes, device=inp.device)
         logs = []
         for layer in self.layers:
-            logs.append(self._fit_layer(layer, inp, val_probs, val_mask, trainer))
+            forward = self._layer_forward(layer, inp)
+            logs.append(self._fit_layer(layer, forward, val_probs, val_mask, trainer))
             with torch.no_grad():
-                h = layer(inp, graph.propagation)
+                h = forward()
                 val_probs = val_probs + class_probabilities(h, graph, val_mask, self.temperature)
                 inp = handoff(h)
-                del h  # not alive while the next layer trains
+                del h, forward  # neither the output nor a cache is alive while the next trains
         return logs
 
     def input_graph(self, data: Data, train_mask: Tensor) -> AugmentedGraph:
@@ -134,19 +137,22 @@ class SingleForward(NodeScheme):
                                                                           self.adjacency)
         return AugmentedGraph(x, edge_index, edge_type, data.num_nodes, self.num_classes, adj)
 
-    def _fit_layer(self, layer: ForwardLayer, inp: Tensor, val_probs: Tensor, val_mask: Tensor,
-                   trainer: LayerwiseTrainer) -> StoppingLog:
+    def _layer_forward(self, layer: ForwardLayer, inp: Tensor) -> Callable[[], Tensor]:
+        """``layer`` on its frozen input ``inp``: with the propagation cache where
+        ``cache_propagation`` applies (training, validation and the hand-off all use it)."""
+        graph = self.graph
+        if self.cache_propagation:
+            return frozen_input_forward(layer, inp, graph.edge_index)
+        return lambda: layer(inp, graph.propagation)
+
+    def _fit_layer(self, layer: ForwardLayer, forward: Callable[[], Tensor], val_probs: Tensor,
+                   val_mask: Tensor, trainer: LayerwiseTrainer) -> StoppingLog:
         """Train one layer on its frozen input; validate with the layers below accumulated."""
         graph, train_mask, y = self.graph, self.train_mask, self.data.y
         n = graph.num_real
         optimizer = trainer.optimizer(layer)
         train_idx = train_mask.nonzero().view(-1)  # index, not mask: no device sync per step
         y_train = y[train_idx]
-        if self.cache_propagation:
-            forward = frozen_input_forward(layer, inp, graph.edge_index)
-        else:
-            def forward() -> Tensor:
-                return layer(inp, graph.propagation)
 
         def epoch() -> Tensor:
             out = forward()
