@@ -145,6 +145,29 @@ def test_forward_learning_sparse_input_on_device(cora_like, device):
     torch.testing.assert_close(scores[0], scores[1], atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.parametrize("scheme, option", [("sf", {"cache_propagation": True}),
+                                            ("sf", {"adjacency": "sparse"}),
+                                            ("bp", {"adjacency": "sparse"})])
+def test_forward_learning_memory_options_on_device(cora_like, device, scheme, option):
+    """The propagation cache (sparse for a bag-of-words first layer) and the sparse adjacency
+    train the same model as the plain edge-list run, on every device."""
+    from graphkit.train.forward import LayerwiseTrainer, node_model
+
+    data = cora_like.clone()
+    data.x = torch.nn.functional.one_hot(torch.arange(data.num_nodes) % 16, 16).float()
+    data = data.to(device)
+    part = torch.arange(data.num_nodes, device=device) % 4
+    train, val, test = part <= 1, part == 2, part == 3
+    scores = []
+    for kwargs in ({}, option):
+        torch.manual_seed(0)
+        net = node_model(scheme, "gcn", 16, 64, 3, num_layers=2, **kwargs).to(device)
+        net.fit(data, train, val, LayerwiseTrainer(epochs=4, patience=2, val_every=1))
+        scores.append(net.predict(test))
+    assert scores[1].device.type == device.type
+    torch.testing.assert_close(scores[0], scores[1], atol=1e-4, rtol=1e-4)
+
+
 @pytest.mark.parametrize("name", ["nat", "tgn", "tgn-memory+pres"])
 def test_temporal_models_train_on_device(device, name):
     from graphkit.data.temporal import chronological_split
