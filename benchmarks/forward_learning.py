@@ -43,6 +43,7 @@ from torch_geometric.data import Data
 from torch_geometric.transforms import NormalizeFeatures
 
 from graphkit.benchmarking import (
+    Row,
     benchmark_parser,
     measure,
     print_table,
@@ -360,7 +361,8 @@ def memory_rows(name: str, model: str, args) -> list:
 
 
 def merge(paths: list[str], out: str | None) -> None:
-    """Pool the per-split values of rows measured in separate processes."""
+    """Pool the per-split values of rows measured in separate processes (``--memory`` rows,
+    one measurement each, are collected unchanged)."""
     pooled: dict[tuple, dict] = {}
     configs = []
     for path in paths:
@@ -375,6 +377,9 @@ def merge(paths: list[str], out: str | None) -> None:
     rows = []
     for (system, dataset, metric), acc in pooled.items():
         parts = acc["rows"]
+        if metric.startswith("memory_"):  # one measurement per row: kept as it is
+            rows += [Row.from_dict(r) for r in parts]
+            continue
         values = [v for r in parts for v in r["run_values"]]
         weights = [r["runs"] for r in parts]
         layers = len(parts[0]["per_layer_mean"])
