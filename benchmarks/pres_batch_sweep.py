@@ -204,8 +204,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--eval-batch-size", type=int, default=200)
     p.add_argument("--pres-config", type=PresConfig.parse, nargs="+",
-                   default=[PresConfig("paper", 0.1, 0.1)], metavar="MODE:GAMMA:BETA[:learn]",
-                   help="PRES settings (default: paper:0.1:0.1)")
+                   default=[PresConfig("paper", 1.0, 0.1)], metavar="MODE:GAMMA:BETA[:learn]",
+                   help="PRES settings (default: paper:1:0.1, PRES's defaults)")
     p.add_argument("--no-plain", action="store_true", help="only the PRES variants")
     p.add_argument("--event-attention", action="store_true",
                    help="TGN+PRES (paper mode): attend again for every (node, step) read "

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--warmup", type=int, default=1, help="unrecorded rounds first")
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--gamma", type=float, default=0.1)
+    p.add_argument("--gamma", type=float, default=1.0)
     p.add_argument("--coherence-weight", type=float, default=0.1)
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)

@@ -86,7 +86,7 @@ def tgn(data: TemporalData, args: argparse.Namespace) -> torch.nn.Module:
 
 def _pres_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pres", action="store_true", help="wrap tgn-memory/jodie/apan in PRES")
-    p.add_argument("--pres-gamma", type=float, default=0.1, help="PRES: fusion weight")
+    p.add_argument("--pres-gamma", type=float, default=1.0, help="PRES: fusion weight")
     p.add_argument("--pres-weight", type=float, default=0.1, help="PRES: coherence weight")
     p.add_argument("--pres-mode", choices=("paper", "node", "repo"), default="paper")
 
