@@ -95,6 +95,9 @@ def parse_args():
     p.add_argument("--memory-epochs", type=int, default=2,
                    help="--memory: epochs of the measured fit (per layer for sf; validation "
                         "every 2 epochs)")
+    p.add_argument("--memory-trace", action="store_true",
+                   help="--memory on CPU: also record what is alive at the tensor peak (each "
+                        "block attributed to the frames and op that allocated it)")
     p.add_argument("--dense-input", action="store_true",
                    help="--memory: sf keeps its first-layer input dense even for bag-of-words "
                         "features (SingleForward(sparse_input=False))")
@@ -240,11 +243,17 @@ def memory_worker(scheme: str, name: str, args) -> dict:
     peak_rss = max(m.peak_rss_mb, peak_rss_mb())
     del net
     gc.collect()
-    tensor_mb = None
+    tensor_mb, breakdown = None, {}
     if not cuda:
         net = make()
         tensor_mb = cpu_tensor_peak_mb(lambda: net.fit(data, train, val, trainer))
-    return {"peak_rss_mb": peak_rss, "epoch_rss_mb": peak_rss - base,
+        if args.memory_trace:
+            del net
+            gc.collect()
+            net = make()
+            _, breakdown = cpu_tensor_peak_mb(lambda: net.fit(data, train, val, trainer),
+                                              trace=True)
+    return {**breakdown, "peak_rss_mb": peak_rss, "epoch_rss_mb": peak_rss - base,
             "peak_cuda_mb": m.peak_cuda_mb, "resident_cuda_mb": base_cuda,
             "epoch_cuda_mb": None if base_cuda is None else m.peak_cuda_mb - base_cuda,
             "epoch_tensor_mb": tensor_mb, "seconds": m.seconds}
@@ -282,20 +291,26 @@ def peak_rss_mb() -> float:
     return 0.0
 
 
-def cpu_tensor_peak_mb(fn) -> float:
+def cpu_tensor_peak_mb(fn, trace: bool = False):
     """Peak of the CPU tensor memory allocated by ``fn()`` and not yet freed, in MiB.
 
     Read from the profiler's allocator events (``profile_memory=True``): each ``[memory]`` event
     carries the running total of the bytes the c10 CPU allocator handed out since profiling
     began, net of their frees, so tensors that existed before (data, weights, optimiser state)
     are not counted. Memory that libraries allocate outside that allocator is not seen.
+
+    With ``trace=True`` returns ``(peak, breakdown)``: the events are replayed to the peak and
+    every block alive then is attributed to the Python frames and op that allocated it;
+    ``breakdown`` lists ``[MiB, blocks, where]`` per allocation site, largest first, and the
+    site of the peak itself.
     """
     import os
     import tempfile
 
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True,
+                 with_stack=trace) as prof:
         fn()
     fd, path = tempfile.mkstemp(suffix=".json")
     os.close(fd)
@@ -305,9 +320,42 @@ def cpu_tensor_peak_mb(fn) -> float:
             events = json.load(f)["traceEvents"]
     finally:
         os.remove(path)
-    totals = [e["args"]["Total Allocated"] for e in events
-              if e.get("name") == "[memory]" and e["args"].get("Device Type") == 0]
-    return max(totals, default=0) / 2**20
+    mem = sorted((e for e in events
+                  if e.get("name") == "[memory]" and e["args"].get("Device Type") == 0),
+                 key=lambda e: e["ts"])
+    peak = max((e["args"]["Total Allocated"] for e in mem), default=0) / 2**20
+    if not trace:
+        return peak
+    alive, at_peak, best = {}, {}, -1
+    for e in mem:
+        a = e["args"]
+        if a["Bytes"] > 0:
+            alive[a["Addr"]] = (a["Bytes"], e["ts"])
+        else:
+            alive.pop(a["Addr"], None)
+        if a["Total Allocated"] > best:
+            best, at_peak, peak_ts = a["Total Allocated"], dict(alive), e["ts"]
+    spans = sorted((e for e in events if e.get("ph") == "X" and "dur" in e),
+                   key=lambda e: e["ts"])
+
+    def site(ts: float) -> str:
+        """The innermost library frames and op around time ``ts``."""
+        names = [e["name"] for e in spans if e["ts"] <= ts <= e["ts"] + e["dur"]]
+        keep = [n.split("/")[-1] for n in names
+                if "graphkit" in n or "torch_geometric" in n or "forward_learning" in n
+                or n.startswith("aten::")]
+        frames = [n for n in keep if not n.startswith("aten::")][-3:]
+        ops = [n for n in keep if n.startswith("aten::")][:1]
+        return " > ".join(frames + ops)
+
+    groups: dict[str, list] = {}
+    for size, ts in at_peak.values():
+        g = groups.setdefault(site(ts), [0.0, 0])
+        g[0] += size / 2**20
+        g[1] += 1
+    breakdown = sorted(([round(mb, 3), n, where] for where, (mb, n) in groups.items()),
+                       reverse=True)
+    return peak, {"peak_site": site(peak_ts), "alive_at_peak": breakdown[:12]}
 
 
 def memory(args) -> list:
@@ -330,6 +378,8 @@ def memory_rows(name: str, model: str, args) -> list:
                "--memory-epochs", str(args.memory_epochs), "--seed", str(args.seed)]
         if args.dense_input:
             cmd.append("--dense-input")
+        if args.memory_trace:
+            cmd.append("--memory-trace")
         if args.root:
             cmd += ["--root", args.root]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
@@ -354,7 +404,8 @@ def memory_rows(name: str, model: str, args) -> list:
                               [o[key]], o["seconds"], o["peak_rss_mb"], **ratios,
                               **{k: o[k] for k in ("peak_cuda_mb", "resident_cuda_mb",
                                                    "epoch_cuda_mb", "epoch_tensor_mb",
-                                                   "epoch_rss_mb")}))
+                                                   "epoch_rss_mb", "peak_site", "alive_at_peak")
+                                 if k in o}))
     print(f"{name} {model}: sf / bp " + ", ".join(f"{k} {v:.3f}" for k, v in ratios.items()),
           flush=True)
     return rows
