@@ -382,8 +382,15 @@ def memory_rows(name: str, model: str, args) -> list:
             cmd.append("--memory-trace")
         if args.root:
             cmd += ["--root", args.root]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:  # report it and go on with the other schemes
+            print(f"{name} {model} {scheme}: worker failed (rc {proc.returncode}):\n"
+                  + "\n".join(proc.stderr.strip().splitlines()[-15:]), flush=True)
+            if scheme in ("bp", "sf"):
+                return []
+            continue
         out[scheme] = json.loads(proc.stdout.strip().splitlines()[-1])
+    schemes = tuple(out)
     cuda = out["sf"]["peak_cuda_mb"] is not None
     key = "peak_cuda_mb" if cuda else "epoch_tensor_mb"
     ratios = {"sf_over_bp": out["sf"][key] / out["bp"][key]}
