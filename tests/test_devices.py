@@ -126,15 +126,20 @@ def test_forward_learning_trains_on_device(cora_like, device, scheme):
     assert all(p.device.type == device.type for p in net.parameters())
 
 
+def bag_of_words_split(graph: Data, device: torch.device):
+    """``graph`` on ``device`` with one-hot (bag-of-words-like) features and a 2:1:1 node split."""
+    data = graph.clone()
+    data.x = torch.nn.functional.one_hot(torch.arange(data.num_nodes) % 16, 16).float()
+    data = data.to(device)
+    part = torch.arange(data.num_nodes, device=device) % 4
+    return data, (part <= 1, part == 2, part == 3)
+
+
 def test_forward_learning_sparse_input_on_device(cora_like, device):
     """``sf`` keeps a bag-of-words input as sparse CSR: the same scores as a dense input."""
     from graphkit.train.forward import LayerwiseTrainer, node_model
 
-    data = cora_like.clone()
-    data.x = torch.nn.functional.one_hot(torch.arange(data.num_nodes) % 16, 16).float()
-    data = data.to(device)
-    part = torch.arange(data.num_nodes, device=device) % 4
-    train, val, test = part <= 1, part == 2, part == 3
+    data, (train, val, test) = bag_of_words_split(cora_like, device)
     scores = []
     for sparse in (True, False):
         torch.manual_seed(0)
@@ -153,11 +158,7 @@ def test_forward_learning_memory_options_on_device(cora_like, device, scheme, op
     train the same model as the plain edge-list run, on every device."""
     from graphkit.train.forward import LayerwiseTrainer, node_model
 
-    data = cora_like.clone()
-    data.x = torch.nn.functional.one_hot(torch.arange(data.num_nodes) % 16, 16).float()
-    data = data.to(device)
-    part = torch.arange(data.num_nodes, device=device) % 4
-    train, val, test = part <= 1, part == 2, part == 3
+    data, (train, val, test) = bag_of_words_split(cora_like, device)
     scores = []
     for kwargs in ({}, option):
         torch.manual_seed(0)
