@@ -42,8 +42,14 @@ from typing import Any
 import torch
 from torch_geometric.data import TemporalData
 
-from graphkit.benchmarking import benchmark_parser, measure, print_table, summarize, write_report
-from graphkit.data import load
+from graphkit.benchmarking import (
+    benchmark_parser,
+    measure,
+    print_table,
+    summarize,
+    temporal_stream,
+    write_report,
+)
 from graphkit.data.temporal import chronological_split
 from graphkit.temporal import APAN, JODIE, PRES, MemoryTGN, fit
 from graphkit.temporal.pres import MODES
@@ -106,9 +112,7 @@ class RunSpec:
 
 @functools.cache
 def _data(name: str, root: str | None, quick: bool) -> TemporalData:
-    if quick:
-        return load("temporal-sbm", root=root, num_nodes=200, num_events=4000)
-    return load(name, root=root)
+    return temporal_stream(name, root, quick)
 
 
 def run_one(spec: RunSpec, args: argparse.Namespace) -> dict[str, Any]:

@@ -29,8 +29,15 @@ import time
 
 import torch
 
-from graphkit.benchmarking import benchmark_parser, print_table, rss_mb, summarize, write_report
-from graphkit.data import load
+from graphkit.benchmarking import (
+    QUICK_TEMPORAL,
+    benchmark_parser,
+    print_table,
+    rss_mb,
+    summarize,
+    temporal_stream,
+    write_report,
+)
 from graphkit.data.temporal import chronological_split
 from graphkit.temporal.event_graph import earlier_events
 from graphkit.temporal.link_training import chronological_batches
@@ -75,9 +82,8 @@ def main(argv: list[str] | None = None) -> None:
     print(vars(args))
     rows = []
     for ds in args.dataset:
-        data = load("temporal-sbm", root=args.root, num_nodes=200, num_events=4000) \
-            if args.quick else load(ds, root=args.root)
-        label = "temporal-sbm" if args.quick else ds
+        data = temporal_stream(ds, args.root, args.quick)
+        label = QUICK_TEMPORAL if args.quick else ds
         split = chronological_split(data, seed=args.seed)
         idx = split.train_mask.nonzero().view(-1)
         for bs in args.batch_sizes:

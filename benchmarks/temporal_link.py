@@ -30,13 +30,14 @@ import torch
 from torch_geometric.data import TemporalData
 
 from graphkit.benchmarking import (
+    QUICK_TEMPORAL,
     benchmark_parser,
     measure,
     print_table,
     summarize,
+    temporal_stream,
     write_report,
 )
-from graphkit.data import load
 from graphkit.data.temporal import chronological_split
 from graphkit.temporal import APAN, JODIE, NAT, PRES, TGN, MemoryTGN, fit
 from graphkit.train import seed_everything
@@ -118,10 +119,8 @@ def apan(data: TemporalData, args: argparse.Namespace) -> torch.nn.Module:
 
 
 def _data(name: str, args: argparse.Namespace) -> TemporalData:
-    if args.quick:
-        return load("temporal-sbm", root=args.root, num_nodes=200, num_events=4000)
-    data = load(name, root=args.root)
-    return data[: args.max_events] if args.max_events else data
+    data = temporal_stream(name, args.root, args.quick)
+    return data[: args.max_events] if args.max_events and not args.quick else data
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -150,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for ds in args.dataset:
         data = _data(ds, args)
-        label = "temporal-sbm" if args.quick else ds
+        label = QUICK_TEMPORAL if args.quick else ds
         for name in args.model:
             res: dict[str, dict[str, list[float]]] = {s: {} for s in SETTINGS}
             train_s, epoch_s, rss = [], [], []

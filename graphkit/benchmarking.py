@@ -50,6 +50,19 @@ def default_data_root() -> str | None:
     return str(shared) if shared.is_dir() else None
 
 
+QUICK_TEMPORAL = "temporal-sbm"
+
+
+def temporal_stream(name: str, root: str | None = None, quick: bool = False):
+    """The event stream a temporal script runs on: dataset ``name``, or with ``--quick`` a small
+    :data:`QUICK_TEMPORAL` stream (200 nodes, 4,000 events) so that a test runs in seconds."""
+    from graphkit.data import load
+
+    if quick:
+        return load(QUICK_TEMPORAL, root=root, num_nodes=200, num_events=4000)
+    return load(name, root=root)
+
+
 def benchmark_parser(description: str, runs: int = 10) -> argparse.ArgumentParser:
     """An ``ArgumentParser`` with the flags every benchmark script shares."""
     p = argparse.ArgumentParser(description=description)

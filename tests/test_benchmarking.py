@@ -6,12 +6,14 @@ import time
 import pytest
 
 from graphkit.benchmarking import (
+    QUICK_TEMPORAL,
     Row,
     benchmark_parser,
     measure,
     print_table,
     read_rows,
     summarize,
+    temporal_stream,
     write_report,
 )
 
@@ -87,3 +89,14 @@ def test_print_table_one_line_per_row():
     assert lines[0].split() == ["system", "dataset", "metric", "mean", "std", "runs", "seconds",
                                 "rss", "MB"]
     assert lines[2].split() == ["a", "d", "acc", "0.5000", "0.1000", "2", "1.000", "3.0"]
+
+
+def test_temporal_stream_quick_is_small_and_named(tmp_path):
+    data = temporal_stream("uci", root=str(tmp_path), quick=True)
+    assert data.num_events == 4000 and int(data.src.max()) < 200
+    assert QUICK_TEMPORAL == "temporal-sbm"
+
+
+def test_temporal_stream_missing_file_names_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="uci"):
+        temporal_stream("uci", root=str(tmp_path))
