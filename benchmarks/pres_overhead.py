@@ -58,9 +58,8 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     print(vars(args))
     rows = []
-    for ds in args.dataset:
+    for ds in [QUICK_TEMPORAL] if args.quick else args.dataset:  # --quick: one small stream
         data = temporal_stream(ds, args.root, args.quick)
-        label = QUICK_TEMPORAL if args.quick else ds
         split = chronological_split(data, seed=args.seed)
         idx = split.train_mask.nonzero().view(-1)
         pool = torch.unique(data.dst[idx])
@@ -88,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
                 train_epoch(model, opt, data, idx, c[0], pool, gen)
                 wall[c].append(time.perf_counter() - t0)
                 cpu[c].append(time.process_time() - c0)
-            print(f"{label} round {r}: " + ", ".join(
+            print(f"{ds} round {r}: " + ", ".join(
                 f"bs {bs}{'+pres' if pres else ''} {cpu[bs, pres][-1]:.2f} s CPU"
                 for bs, pres in configs), flush=True)
         first = (args.batch_sizes[0], False)
@@ -107,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
                     a / b for a, b in zip(wall[bs, pres], wall[first])),
             }
             for metric, values in (("cpu_seconds", cpu[bs, pres]), ("seconds", wall[bs, pres])):
-                row = summarize(name, f"{label}/bs{bs}", metric, values, sum(wall[bs, pres]),
+                row = summarize(name, f"{ds}/bs{bs}", metric, values, sum(wall[bs, pres]),
                                 rss_mb(), **extra)
                 row.mean = statistics.median(values)  # the median epoch, robust to load spikes
                 rows.append(row)

@@ -147,9 +147,8 @@ def main(argv: list[str] | None = None) -> None:
     print(vars(args))
 
     rows = []
-    for ds in args.dataset:
+    for ds in [QUICK_TEMPORAL] if args.quick else args.dataset:  # --quick: one small stream
         data = _data(ds, args)
-        label = QUICK_TEMPORAL if args.quick else ds
         for name in args.model:
             res: dict[str, dict[str, list[float]]] = {s: {} for s in SETTINGS}
             train_s, epoch_s, rss = [], [], []
@@ -171,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
                         continue
                     for key in ("ap", "auc", "ap_pooled", "auc_pooled"):
                         res[setting].setdefault(key, []).append(getattr(m, key))
-                print(f"{name} {label} run {r}: test AP {out.test.ap:.4f}, inductive AP "
+                print(f"{name} {ds} run {r}: test AP {out.test.ap:.4f}, inductive AP "
                       f"{out.test_inductive.ap if out.test_inductive else float('nan'):.4f}, "
                       f"{epoch_s[-1]:.2f} s/epoch", flush=True)
             for setting in args.setting:
@@ -180,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
                         continue
                     pooled = res[setting][f"{metric}_pooled"]
                     rows.append(summarize(
-                        name, f"{label}/{setting}", metric, res[setting][metric],
+                        name, f"{ds}/{setting}", metric, res[setting][metric],
                         statistics.fmean(train_s), max(rss), setting=setting,
                         pooled_mean=statistics.fmean(pooled),
                         pooled_std=statistics.stdev(pooled) if len(pooled) > 1 else 0.0,
