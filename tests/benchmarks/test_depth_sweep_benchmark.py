@@ -11,17 +11,23 @@ import pytest
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "depth_sweep.py"
 
 
-@pytest.mark.slow
-def test_grid_selects_on_validation_then_sweeps(tmp_path):
+def _grid_sweep(tmp_path, *extra: str) -> tuple[list[dict], list[dict]]:
+    """Run a two-depth SGC sweep after a two-candidate weight-decay grid; returns the
+    selection rows and the sweep rows."""
     out = tmp_path / "ds.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run([sys.executable, str(SCRIPT), "--models", "sgc", "--sgc-depths", "1", "2",
                     "--grid", "sgc:weight_decay=5e-5|5e-1", "--grid-runs", "1", "--runs", "1",
-                    "--tag", "chosen", "--json", str(out)],
+                    *extra, "--json", str(out)],
                    check=True, env=env, capture_output=True, text=True, timeout=300)
     rows = json.loads(out.read_text())["rows"]
-    grid = [r for r in rows if r["depth_kind"] == "selection"]
-    sweep = [r for r in rows if r["depth_kind"] == "propagation"]
+    return ([r for r in rows if r["depth_kind"] == "selection"],
+            [r for r in rows if r["depth_kind"] == "propagation"])
+
+
+@pytest.mark.slow
+def test_grid_selects_on_validation_then_sweeps(tmp_path):
+    grid, sweep = _grid_sweep(tmp_path, "--tag", "chosen")
     # every candidate at the deepest depth, on seeds after the sweep's
     assert [(r["depth"], r["candidate"]) for r in grid] == [
         (2, {"weight_decay": 5e-5}), (2, {"weight_decay": 0.5})]
@@ -33,15 +39,7 @@ def test_grid_selects_on_validation_then_sweeps(tmp_path):
 
 @pytest.mark.slow
 def test_grid_each_depth_selects_per_depth(tmp_path):
-    out = tmp_path / "ds.json"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, str(SCRIPT), "--models", "sgc", "--sgc-depths", "1", "2",
-                    "--grid", "sgc:weight_decay=5e-5|5e-1", "--grid-runs", "1", "--runs", "1",
-                    "--grid-depths", "each", "--json", str(out)],
-                   check=True, env=env, capture_output=True, text=True, timeout=300)
-    rows = json.loads(out.read_text())["rows"]
-    grid = [r for r in rows if r["depth_kind"] == "selection"]
-    sweep = [r for r in rows if r["depth_kind"] == "propagation"]
+    grid, sweep = _grid_sweep(tmp_path, "--grid-depths", "each")
     # every candidate at every depth, the best validation accuracy at each depth kept there
     assert sorted((r["depth"], r["candidate"]["weight_decay"]) for r in grid) == [
         (1, 5e-5), (1, 0.5), (2, 5e-5), (2, 0.5)]

@@ -1,9 +1,6 @@
 """benchmarks/hypergraph.py: the PyG peer teacher computes graphkit's HGNN exactly; the
 LightHGNN+ grid and its validation-only selection."""
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -11,16 +8,10 @@ import torch
 from graphkit.data.hypergraph import add_singleton_hyperedges, hyperedge_index_from_list
 from graphkit.nn import HGNN
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "hypergraph.py"
-
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("hypergraph_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def bench(import_script):
+    return import_script("hypergraph")
 
 
 @pytest.fixture

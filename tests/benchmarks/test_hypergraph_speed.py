@@ -1,8 +1,5 @@
 """benchmarks/hypergraph_speed.py: the timing loop and the CPU copies of trained models."""
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -10,21 +7,10 @@ import torch
 from graphkit.data.hypergraph import hyperedge_index_from_list
 from graphkit.nn import HGNN
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
-
 
 @pytest.fixture(scope="module")
-def speed():
-    sys.path.insert(0, str(BENCH))  # the script imports its PyG peer from hypergraph.py
-    try:
-        spec = importlib.util.spec_from_file_location("hypergraph_speed_bench",
-                                                      BENCH / "hypergraph_speed.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(BENCH))
-    return module
+def speed(import_script):
+    return import_script("hypergraph_speed")
 
 
 def test_latency_warms_up_then_times_each_call_round_robin(speed):

@@ -1,25 +1,16 @@
 """benchmarks/lpgnas.py --merge: reports of separate runs joined, candidates of one gamma
 united and reselected on validation accuracy only."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
 from graphkit.benchmarking import summarize, write_report
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "lpgnas.py"
-
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("lpgnas_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def bench(import_script):
+    return import_script("lpgnas")
 
 
 def _cand(seed, val, test, size):

@@ -1,7 +1,6 @@
 """benchmarks/pres_intra_batch.py: statistics of a hand-checked stream, and the script end to
 end on the synthetic stream."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -14,17 +13,15 @@ import torch
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "pres_intra_batch.py"
 
 
-def _module():
-    spec = importlib.util.spec_from_file_location("pres_intra_batch", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+@pytest.fixture(scope="module")
+def intra(import_script):
+    return import_script("pres_intra_batch")
 
 
-def test_statistics_of_a_small_stream():
+def test_statistics_of_a_small_stream(intra):
     # batch 1: (0,1) (0,1); batch 2: (1,2) (0,1)
     src, dst = torch.tensor([0, 0, 1, 0]), torch.tensor([1, 1, 2, 1])
-    stats = _module().batch_statistics(src, dst, 3, 2)
+    stats = intra.batch_statistics(src, dst, 3, 2)
     assert stats["distinct_nodes"] == 2.5 and stats["max_node_events"] == 2
     # reads (source, then destination): batch 1 k = 0 1 | 0 1, batch 2 k = 0 0 | 0 1
     assert stats["mean_step"] == pytest.approx(3 / 8)
