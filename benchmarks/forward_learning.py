@@ -32,6 +32,7 @@ adjacency built once per fit instead of the edge list.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import statistics
 import subprocess
@@ -236,11 +237,12 @@ def memory_worker(scheme: str, name: str, args) -> dict:
     if not cuda:
         release_free_heap()
     base = rss_mb()
-    reset_peak_rss()
+    kernel_peak = reset_peak_rss()
     base_cuda = torch.cuda.memory_allocated(args.device) / 2**20 if cuda else None
     with measure(args.device) as m:
         net.fit(data, train, val, trainer)
-    peak_rss = max(m.peak_rss_mb, peak_rss_mb())
+    # the sampled peak alone where the kernel's could not be reset (it may predate this fit)
+    peak_rss = max(m.peak_rss_mb, peak_rss_mb()) if kernel_peak else m.peak_rss_mb
     del net
     gc.collect()
     tensor_mb, breakdown = None, {}
@@ -264,30 +266,27 @@ def release_free_heap() -> None:
     so that a later RSS growth measures new allocations, not reused free pages."""
     import ctypes
 
-    try:
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to return
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
-def reset_peak_rss() -> None:
-    """Reset the kernel's record of this process's peak RSS (``VmHWM``; Linux only)."""
+def reset_peak_rss() -> bool:
+    """Reset the kernel's record of this process's peak RSS (``VmHWM``; Linux only); ``False``
+    where it cannot be reset, so that the caller does not read an older peak as this one."""
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
     except OSError:
-        pass
+        return False
+    return True
 
 
 def peak_rss_mb() -> float:
     """``VmHWM``, the peak RSS since the last :func:`reset_peak_rss`, in MiB (0 if unknown)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
+    with contextlib.suppress(OSError), open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return 0.0
 
 
