@@ -34,3 +34,26 @@ def test_script_writes_one_row_per_system(tmp_path):
     assert [r["recipe"]["weight_decay"] for r in rows] == [5e-5, 1e-3]
     assert all(r["model"] == "sgc" and r["metric"] == "accuracy" for r in rows)
     assert all(0.0 <= r["mean"] <= 1.0 and r["runs"] == 1 for r in rows)
+
+
+def test_grid_selects_on_validation_then_runs_the_winner(tmp_path):
+    out = tmp_path / "grid.json"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, str(SCRIPT), "--grid", "sgc:weight_decay=5e-5|1e-1",
+                    "--dataset", "Cora", "--runs", "2", "--grid-runs", "2", "--epochs", "5",
+                    "--json", str(out)],
+                   check=True, env=env, capture_output=True, text=True, timeout=300)
+    rows = json.loads(out.read_text())["rows"]
+    candidates = [r for r in rows if r["role"] == "selection"]
+    assert [r["candidate"] for r in candidates] == [{"weight_decay": 5e-5},
+                                                     {"weight_decay": 1e-1}]
+    assert all(r["runs"] == 2 for r in rows)
+    best = max(candidates, key=lambda r: r["val_mean"])
+    # weight decay 0.1 crushes SGC's logistic regression: the selection must see it on
+    # validation, without reading test accuracy
+    assert best["candidate"] == {"weight_decay": 5e-5}
+    (selected,) = [r for r in rows if r["role"] == "selected"]
+    assert selected["selected"] == best["candidate"]
+    assert selected["selection_val_mean"] == best["val_mean"]
+    assert selected["system"] == "sgc:weight_decay=5e-05"
+    assert selected["recipe"]["weight_decay"] == 5e-5
