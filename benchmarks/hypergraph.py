@@ -35,11 +35,20 @@ over lambda x tau x beta x singletons x rho), reports each as ``lighthgnn [lamb=
 accuracy plays no part). With ``--select-on-val`` every student starts from the same RNG
 state (``seed_everything(seed)`` before it), so they differ only in their objective.
 
+``--student-norm batch none`` (with ``--select-on-val``) trains the MLP and both students with
+and without the BatchNorm (rows ``... norm=batch]`` / ``... norm=none]``) and applies one rule
+per dataset: the normalisation is the one of the validation-selected LightHGNN (best mean
+validation accuracy), and LightHGNN+ is then selected on its own validation accuracy among its
+grid points with that same normalisation, so both students share the recipe and LightHGNN+'s
+accuracy plays no part in choosing it.
+
     python benchmarks/hypergraph.py --dataset cocitation-cora --runs 5 --json out.json
     python benchmarks/hypergraph.py --dataset cocitation-cora --model hgnn lighthgnn \
         lighthgnn+ --hyperedge-weight 1 0.5 2 --singletons include exclude --select-on-val
     python benchmarks/hypergraph.py --dataset cocitation-cora --model hgnn lighthgnn \
         lighthgnn+ --lamb 0 0.5 --tau 1 2 --singletons include exclude --select-on-val
+    python benchmarks/hypergraph.py --dataset cocitation-cora --model hgnn mlp lighthgnn \
+        lighthgnn+ --student-norm batch none --select-on-val
 """
 
 from __future__ import annotations
@@ -192,9 +201,10 @@ def parse_args():
                    help="train LightHGNN+ on every grid point, report the best mean val accuracy")
     p.add_argument("--teacher-hidden", type=int, default=32)
     p.add_argument("--hidden", type=int, default=128, help="student hidden size")
-    p.add_argument("--student-norm", default="batch", choices=["batch", "none"],
+    p.add_argument("--student-norm", nargs="+", default=["batch"], choices=["batch", "none"],
                    help="students and MLP: BatchNorm1d after the hidden ReLU (batch, the "
-                        "official code's DHG MLP default) or none")
+                        "official code's DHG MLP default) or none; both: a grid, the norm "
+                        "chosen on LightHGNN's validation accuracy for both students")
     p.add_argument("--epochs", type=int, default=200)
     p.add_argument("--ind-ratio", type=float, default=0.9, help="production: unseen test share")
     p.add_argument("--num-train", type=int, default=20, help="training vertices per class")
@@ -219,9 +229,19 @@ def parse_args():
 STUDENTS = ("lighthgnn", "lighthgnn+")
 
 
+def norms(args) -> list[str]:
+    """The student normalisations of ``--student-norm`` (a list; one string accepted)."""
+    norm = getattr(args, "student_norm", ["batch"])
+    return [norm] if isinstance(norm, str) else list(norm)
+
+
 def kd_grid(args) -> list[dict]:
-    """Both students' distillation grid: one dict per (lambda, tau)."""
-    return [{"lamb": lamb, "tau": tau} for lamb, tau in itertools.product(args.lamb, args.tau)]
+    """Both students' distillation grid: one dict per (lambda, tau), and per student
+    normalisation (key ``norm``) when several are given."""
+    grid = [{"lamb": lamb, "tau": tau} for lamb, tau in itertools.product(args.lamb, args.tau)]
+    if len(norms(args)) == 1:
+        return grid
+    return [{**cfg, "norm": n} for cfg in grid for n in norms(args)]
 
 
 def plus_grid(args) -> list[dict]:
@@ -240,6 +260,8 @@ def grid_name(kind: str, cfg: dict) -> str:
     if kind == "lighthgnn+":
         name += (f", beta={cfg['hyperedge_weight']:g}, singletons={cfg['singletons']}, "
                  f"rho={cfg['noise']:g}")
+    if "norm" in cfg:
+        name += f", norm={cfg['norm']}"
     return name + "]"
 
 
@@ -254,7 +276,9 @@ def model_specs(args) -> list[tuple[str, str, dict | None]]:
     ``--select-on-val`` one student entry per grid point."""
     specs = []
     for kind in args.model:
-        if kind not in STUDENTS:
+        if kind == "mlp" and len(norms(args)) > 1:
+            specs += [(f"mlp [norm={n}]", kind, {"norm": n}) for n in norms(args)]
+        elif kind not in STUDENTS:
             specs.append((kind, kind, None))
         elif gridded(kind, args):
             specs += [(grid_name(kind, cfg), kind, cfg) for cfg in student_grid(kind, args)]
@@ -297,9 +321,14 @@ def train_teacher(kind: str, data: Data, args) -> tuple[torch.nn.Module, float]:
     return model.eval(), res.val_acc
 
 
-def train_mlp(data: Data, args) -> tuple[LightHGNN, float]:
+def student_norm(cfg: dict | None, args) -> bool:
+    """Whether the student / MLP of setting ``cfg`` has the BatchNorm."""
+    return (cfg or {}).get("norm", norms(args)[0]) == "batch"
+
+
+def train_mlp(data: Data, args, cfg: dict | None = None) -> tuple[LightHGNN, float]:
     model = LightHGNN(data.num_features, args.hidden, int(data.y.max()) + 1,
-                      batch_norm=args.student_norm == "batch")
+                      batch_norm=student_norm(cfg, args))
     res = train_node_classifier(model, data, epochs=args.epochs, selection="val_acc",
                                 device=args.device, forward=lambda m, d: m(d.x))
     return model.eval(), res.val_acc
@@ -317,7 +346,7 @@ def distill_student(teacher: torch.nn.Module, data: Data, kind: str, cfg: dict,
             rel = hyperedge_reliability(z, hypergraph_forward(teacher, noisy),
                                         data.hyperedge_index, data.num_hyperedges)
     student = LightHGNN(data.num_features, args.hidden, z.size(1),
-                        batch_norm=args.student_norm == "batch")
+                        batch_norm=student_norm(cfg, args))
     res = distill(student, data.x, data.y, z, data.train_mask, data.val_mask, data.test_mask,
                   hyperedge_index=data.hyperedge_index, num_hyperedges=data.num_hyperedges,
                   reliability=rel, lamb=cfg["lamb"], tau=cfg["tau"], mode=args.loss,
@@ -351,7 +380,7 @@ def fit(kind: str, data: Data, args, teacher: tuple[torch.nn.Module, float] | No
     if kind in TEACHERS:
         return train_teacher(kind, data, args)
     if kind == "mlp":
-        return train_mlp(data, args)
+        return train_mlp(data, args, cfg)
     if args.select_on_val:
         seed_everything(seed)
     return distill_student(teacher[0], data, kind, cfg, args)
@@ -437,7 +466,7 @@ def summarize_runs(name: str, results: dict[str, list[dict[str, float]]], rss: f
     """One row per (model, metric) over the runs finished so far."""
     rows = []
     extra = {"setting": args.setting, "teacher": args.teacher, "loss": args.loss,
-             "lamb": args.lamb, "tau": args.tau, "student_norm": args.student_norm}
+             "lamb": args.lamb, "tau": args.tau, "student_norm": norms(args)}
     for kind, per_run in results.items():
         if not per_run:
             continue
@@ -462,12 +491,17 @@ def selected_rows(rows: list[Row], results: dict[str, list[dict[str, float]]],
                   args) -> list[Row]:
     """With ``--select-on-val``: for each gridded student, the rows of its
     validation-selected grid point, renamed ``lighthgnn`` / ``lighthgnn+``, with the selected
-    setting and the grid's mean val accuracies."""
+    setting and the grid's mean val accuracies. With several student normalisations, the one
+    of the selected LightHGNN is imposed on LightHGNN+ (selected among its points with it)."""
     out = []
+    norm = None
     for kind in [k for k in STUDENTS if k in args.model and gridded(k, args)]:
         grid = student_grid(kind, args)
         names = [grid_name(kind, cfg) for cfg in grid]
-        best = select_on_val(results, names)
+        allowed = [n for n, cfg in zip(names, grid) if norm is None or cfg.get("norm") == norm]
+        best = select_on_val(results, allowed)
+        if kind == "lighthgnn" and best is not None:
+            norm = grid[names.index(best)].get("norm")
         if best is None:
             continue
         grid_val = {n: statistics.fmean(v["val_accuracy"] for v in results[n])

@@ -142,6 +142,46 @@ def test_selected_rows_copy_the_selected_setting(bench):
     assert sel[0].extra["grid_val_accuracy"] == {names[0]: 0.5, names[1]: 0.6}
 
 
+def test_student_norm_grid_covers_mlp_and_both_students(bench):
+    args = _grid_args(model=["hgnn", "mlp", "lighthgnn", "lighthgnn+"], hyperedge_weight=[1.0],
+                      singletons=["include"], student_norm=["batch", "none"])
+    specs = bench.model_specs(args)
+    assert [n for n, _, _ in specs] == [
+        "hgnn", "mlp [norm=batch]", "mlp [norm=none]",
+        "lighthgnn [lamb=0, tau=1, norm=batch]", "lighthgnn [lamb=0, tau=1, norm=none]",
+        "lighthgnn+ [lamb=0, tau=1, beta=1, singletons=include, rho=1, norm=batch]",
+        "lighthgnn+ [lamb=0, tau=1, beta=1, singletons=include, rho=1, norm=none]"]
+    assert [bench.student_norm(c, args) for _, _, c in specs[1:]] == [True, False] * 3
+    # One norm: the old names and settings, the norm taken from --student-norm.
+    one = _grid_args(student_norm=["none"], select_on_val=False, hyperedge_weight=[1.0],
+                     singletons=["include"])
+    assert bench.model_specs(one)[1] == ("lighthgnn", "lighthgnn", {"lamb": 0.0, "tau": 1.0})
+    assert bench.student_norm(None, one) is False
+
+
+def test_norm_of_selected_lighthgnn_is_imposed_on_lighthgnn_plus(bench):
+    from graphkit.benchmarking import summarize
+
+    args = _grid_args(model=["lighthgnn", "lighthgnn+"], hyperedge_weight=[1.0],
+                      singletons=["include", "exclude"], student_norm=["batch", "none"])
+    val = {"lighthgnn [lamb=0, tau=1, norm=batch]": 0.5,
+           "lighthgnn [lamb=0, tau=1, norm=none]": 0.6,  # LightHGNN prefers no BN
+           "lighthgnn+ [lamb=0, tau=1, beta=1, singletons=include, rho=1, norm=batch]": 0.9,
+           "lighthgnn+ [lamb=0, tau=1, beta=1, singletons=exclude, rho=1, norm=batch]": 0.8,
+           "lighthgnn+ [lamb=0, tau=1, beta=1, singletons=include, rho=1, norm=none]": 0.55,
+           "lighthgnn+ [lamb=0, tau=1, beta=1, singletons=exclude, rho=1, norm=none]": 0.65}
+    assert sorted(val) == sorted(n for n, _, _ in bench.model_specs(args))
+    results = {n: [{"val_accuracy": v, "accuracy": 1 - v}] for n, v in val.items()}
+    rows = [summarize(n, "d", "accuracy", [1 - v], 1.0, 1.0) for n, v in val.items()]
+    sel = {r.system: r for r in bench.selected_rows(rows, results, args)}
+    assert sel["lighthgnn"].extra["selected"]["norm"] == "none"
+    # LightHGNN+'s best point overall has the BN; the rule restricts it to no BN.
+    assert sel["lighthgnn+"].extra["selected"] == {
+        "lamb": 0.0, "tau": 1.0, "norm": "none", "hyperedge_weight": 1.0,
+        "singletons": "exclude", "noise": 1.0}
+    assert sel["lighthgnn+"].mean == pytest.approx(0.35)
+
+
 def test_production_accuracy_runs_the_teacher_on_the_full_hypergraph(bench):
     """As the official ``prod_train.py``: "prod" accuracy = the teacher on the full hypergraph
     over all test vertices (not a mix of its observed-sub-hypergraph and full-hypergraph
@@ -189,7 +229,7 @@ def test_production_accuracy_runs_the_teacher_on_the_full_hypergraph(bench):
 
 def test_rows_keep_the_per_run_values(bench):
     args = _grid_args(model=["hgnn"], select_on_val=False, setting="transductive",
-                      teacher="hgnn", loss="paper", student_norm="batch")
+                      teacher="hgnn", loss="paper", student_norm=["batch"])
     results = {"hgnn": [{"accuracy": 0.5, "val_accuracy": 0.4, "seconds": 1.0},
                         {"accuracy": 0.7, "val_accuracy": 0.6, "seconds": 1.0}]}
     rows = {r.metric: r for r in bench.summarize_runs("d", results, 1.0, args)}
