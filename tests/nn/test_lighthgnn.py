@@ -84,6 +84,43 @@ def test_hyperedge_loss_equals_numpy(logits):
     assert hyperedge_distillation_loss(s, t, index, m, none).item() == 0.0
 
 
+@pytest.mark.parametrize("tau", [1.0, 2.0])
+def test_paper_hyperedge_term_adds_no_target_of_its_own(logits, tau):
+    """Why the paper's topology-aware term can only reweight the vertex term: KL is jointly
+    convex, so the KL between member means is at most the member mean of the vertex KLs, and
+    a student that matches the teacher at every vertex zeroes both terms."""
+    s, t = logits
+    edges = [[0, 1, 2], [2, 3], [4, 5, 6, 0], [1, 4]]
+    index, m = hyperedge_index_from_list(edges, num_nodes=7)
+    p, q = np_softmax(t.numpy() / tau), np_softmax(s.numpy() / tau)
+    vertex_kl = np.sum(p * (np.log(p) - np.log(q)), axis=1)
+    for e in range(m):
+        mask = torch.zeros(m, dtype=torch.bool)
+        mask[e] = True
+        got = hyperedge_distillation_loss(s, t, index, m, mask, tau=tau).item()
+        assert 0.0 <= got <= vertex_kl[edges[e]].mean() + 1e-12
+    assert abs(hyperedge_distillation_loss(t, t, index, m, tau=tau).item()) < 1e-12
+
+
+def test_repo_hyperedge_term_has_a_minimiser_of_its_own(logits):
+    """The official (``repo``) terms are minimised where the student's softmax is the softmax
+    of the teacher's probabilities (logits = p); there the vertex term's gradient vanishes but
+    the hyperedge term's does not (softmax of member means is not the member mean of softmax),
+    whereas the ``paper`` terms share their minimiser (student = teacher)."""
+    _, t = logits
+    index, m = hyperedge_index_from_list([[0, 1, 2], [2, 3], [4, 5, 6, 0], [1, 4]], 7)
+
+    def grad(fn, s):
+        s = s.clone().requires_grad_()
+        return torch.autograd.grad(fn(s), s)[0].abs().max().item()
+
+    p = torch.softmax(t, -1)
+    assert grad(lambda s: distillation_loss(s, t, mode="repo"), p) < 1e-12
+    assert grad(lambda s: hyperedge_distillation_loss(s, t, index, m, mode="repo"), p) > 1e-3
+    assert grad(lambda s: distillation_loss(s, t), t) < 1e-12
+    assert grad(lambda s: hyperedge_distillation_loss(s, t, index, m), t) < 1e-12
+
+
 def test_losses_reject_bad_inputs(logits):
     s, t = logits
     with pytest.raises(ValueError, match="mode"):
