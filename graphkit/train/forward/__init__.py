@@ -7,7 +7,9 @@ across layers (`Park et al., "Forward Learning of Graph Neural Networks"
 * Local losses: :func:`ff_loss` (Forward-Forward goodness), :func:`sf_loss` (virtual-node
   cross-entropy), :func:`link_loss` (dot-product BCE).
 * :class:`VirtualClassNodes`: class nodes linked to the training nodes only.
-* :func:`frozen_input_forward`: a GCN layer's propagation of its frozen input, computed once.
+* :func:`frozen_input_forward`: a GCN layer's propagation of its frozen input, computed once;
+  :class:`RowSplitForward`: a layer's propagation over the edges into a block of rows only
+  (what a local loss on those rows needs).
 * Node classification: :class:`FFLabelAppending` (``ff-la``), :class:`FFVirtualNodes`
   (``ff-vn``), :class:`SingleForward` (``sf``), :class:`SFTop2Loss`, :class:`SFTop2Input`, and
   the :class:`BackpropNode` (``bp``) baseline; link prediction: :class:`ForwardLink` (``sf``)
@@ -38,6 +40,7 @@ from graphkit.train.forward.losses import (
 from graphkit.train.forward.node_ff import FFLabelAppending, FFVirtualNodes, wrong_classes
 from graphkit.train.forward.node_sf import SingleForward
 from graphkit.train.forward.node_topdown import SFTop2Input, SFTop2Loss
+from graphkit.train.forward.rowsplit import RowSplitForward, supports_row_split
 from graphkit.train.forward.schemes import (
     LINK_SCHEMES,
     NODE_SCHEMES,
@@ -60,7 +63,7 @@ __all__ = [
     "MODELS", "ForwardLayer", "handoff", "l2_normalize_rows", "make_conv",
     "ff_loss", "goodness", "link_logits", "link_loss", "sf_logits", "sf_loss",
     "FFLabelAppending", "FFVirtualNodes", "wrong_classes", "SingleForward",
-    "SFTop2Input", "SFTop2Loss",
+    "SFTop2Input", "SFTop2Loss", "RowSplitForward", "supports_row_split",
     "LINK_SCHEMES", "NODE_SCHEMES", "SCHEMES", "link_model", "node_model",
     "link_split", "node_split",
     "EarlyStopping", "LayerwiseTrainer", "StoppingLog", "local_step",

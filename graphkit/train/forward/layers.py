@@ -182,7 +182,7 @@ class ForwardLayer(nn.Module):
 
     Shapes:
         - **input:** node features :math:`(|\mathcal{V}|, F_{in})`, edge indices
-          :math:`(2, |\mathcal{E}|)`
+          :math:`(2, |\mathcal{E}|)`, optional edge weights :math:`(|\mathcal{E}|,)`
         - **output:** :math:`(|\mathcal{V}|, F_{out})`
     """
 
@@ -198,12 +198,17 @@ class ForwardLayer(nn.Module):
     def reset_parameters(self) -> None:
         self.conv.reset_parameters()
 
-    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+    def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None
+                ) -> Tensor:
+        """``edge_weight``, where given, is passed on to the convolution."""
         if self.normalize:
             x = l2_normalize_rows(x)
         if self.sparse_input and x.device.type == "cpu" and not x.requires_grad:
             x = sparse_if_mostly_zero(x)
-        out = self.conv(x, edge_index)
+        if edge_weight is None:
+            out = self.conv(x, edge_index)
+        else:
+            out = self.conv(x, edge_index, edge_weight)
         return out.relu() if self.act else out
 
     def __repr__(self) -> str:

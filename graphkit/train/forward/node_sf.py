@@ -36,6 +36,7 @@ from graphkit.train.forward.layers import (
     propagation_input,
 )
 from graphkit.train.forward.losses import sf_logits, sf_loss
+from graphkit.train.forward.rowsplit import RowSplitForward, supports_row_split
 from graphkit.train.forward.trainer import LayerwiseTrainer, StoppingLog
 
 __all__ = ["SingleForward", "augment_training_nodes", "class_probabilities"]
@@ -78,6 +79,13 @@ class SingleForward(NodeScheme):
             (PyG's per-edge messages); ``"sparse"``: over the augmented adjacency as a sparse
             CSR matrix built once in :meth:`input_graph` (GCN and SAGE; the same function, no
             per-edge message tensor). (default: ``"edges"``)
+        row_split (bool): with ``adjacency="edges"`` and no propagation cache, a training step
+            propagates only the messages into the rows its loss reads (training and class
+            nodes), and validation and the hand-off run in two blocks of rows
+            (:class:`~graphkit.train.forward.rowsplit.RowSplitForward`; the same function, a
+            smaller per-edge tensor). Applies to GCN, SAGE and GAT layers
+            (:func:`~graphkit.train.forward.rowsplit.supports_row_split`); other layers
+            propagate over the whole graph. (default: :obj:`True`)
     """
 
     name = "sf"
@@ -85,10 +93,10 @@ class SingleForward(NodeScheme):
     def __init__(self, model: str, in_channels: int, hidden_channels: int, num_classes: int,
                  num_layers: int = 4, temperature: float = 1.0,
                  cache_propagation: bool = False, sparse_input: bool = True,
-                 adjacency: str = "edges") -> None:
+                 adjacency: str = "edges", row_split: bool = True) -> None:
         super().__init__()
         check_adjacency(model, adjacency)
-        self.adjacency = adjacency
+        self.adjacency, self.row_split = adjacency, row_split
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         self.num_classes, self.temperature = num_classes, temperature
@@ -113,13 +121,15 @@ class SingleForward(NodeScheme):
         val_probs = torch.zeros(int(val_mask.sum()), self.num_classes, device=inp.device)
         logs = []
         for layer in self.layers:
-            forward = self._layer_forward(layer, inp)
-            logs.append(self._fit_layer(layer, forward, val_probs, val_mask, trainer))
+            forward, loss_forward = self._layer_forward(layer, inp)
+            logs.append(self._fit_layer(layer, forward, loss_forward, val_probs, val_mask,
+                                        trainer))
             with torch.no_grad():
                 h = forward()
                 val_probs = val_probs + class_probabilities(h, graph, val_mask, self.temperature)
                 inp = handoff(h)
-                del h, forward  # neither the output nor a cache is alive while the next trains
+                # neither the output nor a cache is alive while the next layer trains
+                del h, forward, loss_forward
         return logs
 
     def input_graph(self, data: Data, train_mask: Tensor) -> AugmentedGraph:
@@ -137,16 +147,25 @@ class SingleForward(NodeScheme):
                                                                           self.adjacency)
         return AugmentedGraph(x, edge_index, edge_type, data.num_nodes, self.num_classes, adj)
 
-    def _layer_forward(self, layer: ForwardLayer, inp: Tensor) -> Callable[[], Tensor]:
-        """``layer`` on its frozen input ``inp``: with the propagation cache where
-        ``cache_propagation`` applies (training, validation and the hand-off all use it)."""
+    def _layer_forward(self, layer: ForwardLayer, inp: Tensor
+                       ) -> tuple[Callable[[], Tensor], Callable[[], Tensor]]:
+        """``layer`` on its frozen input ``inp``: the whole output, and the output exact on the
+        rows the loss reads (training and class nodes). With the propagation cache where
+        ``cache_propagation`` applies (training, validation and the hand-off all use it), else
+        split by rows where ``row_split`` applies."""
         graph = self.graph
         if self.cache_propagation:
-            return frozen_input_forward(layer, inp, graph.edge_index)
-        return lambda: layer(inp, graph.propagation)
+            forward = frozen_input_forward(layer, inp, graph.edge_index)
+            return forward, forward
+        if self.row_split and self.adjacency == "edges" and supports_row_split(layer):
+            loss_rows = torch.cat([self.train_mask, self.train_mask.new_ones(graph.num_classes)])
+            split = RowSplitForward(layer, inp, graph.edge_index, [loss_rows, ~loss_rows])
+            return split, lambda: split.rows(0)
+        return (lambda: layer(inp, graph.propagation)), (lambda: layer(inp, graph.propagation))
 
-    def _fit_layer(self, layer: ForwardLayer, forward: Callable[[], Tensor], val_probs: Tensor,
-                   val_mask: Tensor, trainer: LayerwiseTrainer) -> StoppingLog:
+    def _fit_layer(self, layer: ForwardLayer, forward: Callable[[], Tensor],
+                   loss_forward: Callable[[], Tensor], val_probs: Tensor, val_mask: Tensor,
+                   trainer: LayerwiseTrainer) -> StoppingLog:
         """Train one layer on its frozen input; validate with the layers below accumulated."""
         graph, train_mask, y = self.graph, self.train_mask, self.data.y
         n = graph.num_real
@@ -155,7 +174,7 @@ class SingleForward(NodeScheme):
         y_train = y[train_idx]
 
         def epoch() -> Tensor:
-            out = forward()
+            out = loss_forward()
             loss = sf_loss(out[train_idx], out[n:], y_train, self.temperature)
             return trainer.step(layer, optimizer, loss)
 
