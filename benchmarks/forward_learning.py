@@ -26,8 +26,11 @@ events, tensors that existed before are not counted) and its peak RSS growth (``
 before the fit, free heap returned with ``malloc_trim``); on a GPU the peak allocated CUDA
 memory (``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats``) and its part
 above what was allocated before the fit (data, model). ``sf`` keeps bag-of-words inputs sparse
-(``--dense-input``: dense); ``--adjacency sparse`` propagates both schemes over a sparse CSR
-adjacency built once per fit instead of the edge list.
+(``--dense-input``: dense) and propagates a training step over the edges into its loss rows
+only (``SingleForward(row_split=True)``, the default); the ``sf-whole`` row is ``sf`` over the
+whole graph at every step and ``sf-cache`` (GCN) ``sf`` on the propagation cache.
+``--adjacency sparse`` propagates both schemes over a sparse CSR adjacency built once per fit
+instead of the edge list.
 """
 
 from __future__ import annotations
@@ -209,10 +212,11 @@ def memory_worker(scheme: str, name: str, args) -> dict:
     model for ``bp``) and validation every 2 epochs, so the measured block contains everything
     fit() does (``sf``: the augmented input, each layer's optimiser and steps, its validation
     and its hand-off to the next layer). ``sf-cache`` is ``sf`` whose GCN layers train on their
-    cached propagation. A first fit of an identically initialised model runs before the
-    measured one (lazily initialised library state); on the CPU the freed heap is then returned
-    to the system (``malloc_trim``) and the peak RSS (``VmHWM``) reset, so ``epoch_rss_mb`` is
-    the RSS growth of the measured fit; its tensor-level peak is read in a third fit."""
+    cached propagation, ``sf-whole`` ``sf`` propagating over the whole graph at every step. A
+    first fit of an identically initialised model runs before the measured one (lazily
+    initialised library state); on the CPU the freed heap is then returned to the system
+    (``malloc_trim``) and the peak RSS (``VmHWM``) reset, so ``epoch_rss_mb`` is the RSS growth
+    of the measured fit; its tensor-level peak is read in a third fit."""
     import gc
 
     data = load_dataset(name, args.root).to(args.device)
@@ -222,12 +226,13 @@ def memory_worker(scheme: str, name: str, args) -> dict:
     if scheme != "bp":
         kwargs["sparse_input"] = not args.dense_input
         kwargs["cache_propagation"] = scheme == "sf-cache"
+        kwargs["row_split"] = scheme != "sf-whole"
     trainer = LayerwiseTrainer(epochs=args.memory_epochs, lr=args.lr, val_every=2,
                                patience=100)
 
     def make():
         seed_everything(args.seed)
-        return node_model(scheme.removesuffix("-cache"), args.model[0], data.num_features,
+        return node_model(scheme.split("-")[0], args.model[0], data.num_features,
                           args.hidden, num_classes, args.layers, **kwargs).to(args.device)
 
     make().fit(data, train, val, trainer)  # warm-up (kernels, workspaces, allocator pools)
@@ -368,8 +373,9 @@ def memory(args) -> list:
 def memory_rows(name: str, model: str, args) -> list:
     """``bp`` and ``sf`` rows of one dataset and convolution, each measured in a fresh process."""
     out = {}
-    cache = model == "gcn" and args.adjacency == "edges"
-    schemes = ("bp", "sf", "sf-cache") if cache else ("bp", "sf")
+    edges = args.adjacency == "edges"
+    schemes = ("bp", "sf") + (("sf-whole",) if edges else ()) + (
+        ("sf-cache",) if edges and model == "gcn" else ())
     for scheme in schemes:
         cmd = [sys.executable, __file__, "--memory-worker", scheme, name, "--model", model,
                "--device", args.device, "--hidden", str(args.hidden), "--layers",
@@ -393,8 +399,9 @@ def memory_rows(name: str, model: str, args) -> list:
     cuda = out["sf"]["peak_cuda_mb"] is not None
     key = "peak_cuda_mb" if cuda else "epoch_tensor_mb"
     ratios = {"sf_over_bp": out["sf"][key] / out["bp"][key]}
-    if "sf-cache" in out:
-        ratios["sf_cache_over_bp"] = out["sf-cache"][key] / out["bp"][key]
+    for scheme in ("sf-whole", "sf-cache"):
+        if scheme in out:
+            ratios[f"{scheme.replace('-', '_')}_over_bp"] = out[scheme][key] / out["bp"][key]
     extra = "epoch_cuda_mb" if cuda else "epoch_rss_mb"
     if out["bp"][extra] > 0:  # CUDA: the part allocated by the epoch itself; CPU: RSS growth
         for scheme in schemes[1:]:
