@@ -13,8 +13,11 @@ epochs, then alternates weight steps (weight decay ``--search-weight-decay``) wi
 steps on the validation loss without dropout (see :func:`graphkit.nn.quant.search`, whose other
 defaults are used). All models train with ``graphkit.train.train_node_classifier`` (Adam lr
 0.01, weight decay 5e-4, dropout 0.5, ``--epochs`` epochs, test accuracy at the best validation
-accuracy). Split: the Planetoid public split (20 labels per class, 500 val, 1000 test), not the
-paper's supervised random split. Features are the raw binary bag-of-words, stored sparse.
+accuracy) under one ``--recipe`` (see ``train_specs``); ``--compare-recipes`` applies the
+recipe rule (validation accuracy only) to reports that differ only in it. ``--specs-from``
+retrains the candidates of an earlier report instead of searching again. Split: the Planetoid
+public split (20 labels per class, 500 val, 1000 test), not the paper's supervised random
+split. Features are the raw binary bag-of-words, stored sparse.
 ``size_bytes`` is the exact stored model size (weights at their bit-width, biases in 32 bits,
 as they are stored on the accumulator grid for integer inference). The search's size penalty
 is ``gamma`` times the expected size relative to the FP32 GCN with hidden 64.
@@ -46,10 +49,16 @@ from graphkit.benchmarking import (
     write_report,
 )
 from graphkit.data import load
-from graphkit.nn.quant import QuantGNN, search, uniform_specs
+from graphkit.nn.quant import LayerSpec, QuantGNN, search, uniform_specs
+from graphkit.nn.quant.quantizer import full_precision
 from graphkit.train import run_repeated, train_node_classifier
 
 BASELINE_BITS = [(32, 32), (8, 8), (4, 8), (4, 4), (2, 8)]
+
+#: retraining recipes (every system of a run uses the same one); see ``train_specs``
+RECIPES = ("qat", "qat-fp-warmup", "qat-first-layer-wd")
+#: the candidate recipe must beat "qat" by this much mean validation accuracy to replace it
+RECIPE_MARGIN = 0.002
 
 
 def parse_args():
@@ -74,15 +83,52 @@ def parse_args():
                    default=["gcn", "lpgnas", "gat"], help="which systems to run")
     p.add_argument("--merge", nargs="+", metavar="JSON", default=None,
                    help="join reports of parallel runs (e.g. one per gamma) into --json")
+    p.add_argument("--recipe", default="qat", choices=RECIPES,
+                   help="retraining recipe of every system (see train_specs; default: qat)")
+    p.add_argument("--specs-from", metavar="JSON", default=None,
+                   help="take each gamma's searched candidates (specs per search seed) from "
+                        "this report instead of searching again (the search is deterministic "
+                        "on one device); they are retrained and selected as usual")
+    p.add_argument("--compare-recipes", nargs="+", metavar="JSON", default=None,
+                   help="apply the recipe rule to reports of the same systems under "
+                        "different --recipe values and write the choice to --json")
     return p.parse_args()
 
 
 def train_specs(data, specs, args, dropout=0.5, att_dropout=0.0):
+    """Train ``specs`` for ``args.runs`` seeds with ``args.recipe``; all recipes use Adam lr
+    0.01, ``args.epochs`` epochs and test accuracy at the best validation accuracy of the
+    quantised model:
+
+    * ``qat``: quantisation-aware from the first epoch, weight decay 5e-4 on every layer.
+    * ``qat-fp-warmup``: the first quarter of the epochs' training steps run in full precision
+      (``full_precision``), then QAT; every evaluation (so the selected epoch) is quantised.
+    * ``qat-first-layer-wd``: as ``qat`` with weight decay 5e-4 on the first layer only
+      (Kipf and Welling's GCN).
+    """
+    recipe = getattr(args, "recipe", "qat")
+    warm = args.epochs // 4 if recipe == "qat-fp-warmup" else 0
+
     def one_run(r: int):
         model = QuantGNN(data.num_features, specs, dropout=dropout, att_dropout=att_dropout,
                          cached=True)
-        res = train_node_classifier(model, data, epochs=args.epochs, lr=0.01,
-                                    weight_decay=5e-4, device=args.device)
+        steps = [0]
+
+        def forward(m, d):
+            if m.training:
+                steps[0] += 1
+            with full_precision(m.training and steps[0] <= warm):
+                return m(d.x, d.edge_index)
+        opt = None
+        if recipe == "qat-first-layer-wd":
+            first = {id(p) for p in [*model.convs[0].parameters(), *model.skips[0].parameters()]}
+            opt = torch.optim.Adam([
+                {"params": [p for p in model.parameters() if id(p) in first],
+                 "weight_decay": 5e-4},
+                {"params": [p for p in model.parameters() if id(p) not in first],
+                 "weight_decay": 0.0}], lr=0.01)
+        res = train_node_classifier(model, data, optimizer=opt, epochs=args.epochs, lr=0.01,
+                                    weight_decay=5e-4, device=args.device, forward=forward)
         return res, model.size_bytes()
     with measure(args.device) as m:
         out = run_repeated(one_run, args.runs, args.seed)
@@ -195,10 +241,62 @@ def merge(paths: list[str], out: str | None) -> None:
                     "accuracy")
 
 
+def load_searched(path: str, dataset: str) -> dict:
+    """``{gamma: {search_seed: found}}`` from the ``config.searched`` of a report, each
+    ``found`` with ``specs``, ``probs`` and ``seconds`` (that search's time) as search() gave
+    them."""
+    from types import SimpleNamespace
+    with open(path) as f:
+        config = json.load(f)["config"]
+    if config["dataset"] != dataset:
+        raise ValueError(f"{path} is on {config['dataset']}, not {dataset}")
+    return {float(g): {c["search_seed"]: SimpleNamespace(
+        specs=[LayerSpec(**x) for x in c["specs"]], probs=c["probs"],
+        seconds=c["search_seconds"]) for c in v["candidates"]}
+        for g, v in config["searched"].items()}
+
+
+def compare_recipes(paths: list[str], out: str | None) -> dict:
+    """The recipe rule (fixed before any of its runs): each report holds the same systems
+    trained with one ``--recipe``; a recipe's score is the mean over systems of the mean
+    validation accuracy over seeds; a recipe replaces ``qat`` only if its score beats
+    ``qat``'s by at least ``RECIPE_MARGIN``, and the best such one is chosen. Test accuracies
+    play no part."""
+    scores, systems = {}, None
+    for path in paths:
+        with open(path) as f:
+            report = json.load(f)
+        names = sorted(r["system"] for r in report["rows"])
+        if systems is not None and names != systems:
+            raise ValueError(f"{path} has other systems than {paths[0]}")
+        systems = names
+        recipe = report["config"].get("recipe", "qat")
+        if recipe in scores:
+            raise ValueError(f"recipe {recipe} appears twice")
+        means = [r["val_mean"] for r in report["rows"]]
+        scores[recipe] = sum(means) / len(means)
+    if "qat" not in scores:
+        raise ValueError("the reports must include the qat recipe")
+    better = {k: v for k, v in scores.items() if v >= scores["qat"] + RECIPE_MARGIN}
+    chosen = max(better, key=better.get) if better else "qat"
+    result = {"scores": scores, "margin": RECIPE_MARGIN, "chosen": chosen, "systems": systems,
+              "reports": list(paths),
+              "rule": "mean over systems of the mean validation accuracy; replaces qat only "
+                      f"if >= qat + {RECIPE_MARGIN}"}
+    print(json.dumps(result, indent=1))
+    if out:
+        with open(out, "w") as f:
+            json.dump(result, f, indent=1)
+    return result
+
+
 def main() -> None:
     args = parse_args()
     if args.merge:
         merge(args.merge, args.json)
+        return
+    if args.compare_recipes:
+        compare_recipes(args.compare_recipes, args.json)
         return
     if args.quick:
         args.runs, args.gamma, args.epochs = 1, args.gamma[:2], 20
@@ -218,30 +316,37 @@ def main() -> None:
             pareto_plot(rows, Path(args.json).with_suffix(".png"),
                         f"{args.dataset}: size vs accuracy")
 
-    def add(system, accs, size, m, **extra):
+    def add(system, accs, size, m, vals, **extra):
         rows.append(summarize(system, args.dataset, "accuracy", accs, m.seconds, m.peak_rss_mb,
-                              size_bytes=size, **extra))
+                              size_bytes=size, val_accs=vals, val_mean=sum(vals) / len(vals),
+                              **extra))
         print(rows[-1], flush=True)
         report()
 
     for w, a in BASELINE_BITS if "gcn" in args.only else []:
-        accs, size, m, _ = train_specs(data, uniform_specs("gcn", 16, classes, w, a), args)
-        add(f"gcn-w{w}a{a}", accs, size, m)
+        accs, size, m, vals = train_specs(data, uniform_specs("gcn", 16, classes, w, a), args)
+        add(f"gcn-w{w}a{a}", accs, size, m, vals)
+    stored = load_searched(args.specs_from, args.dataset) if args.specs_from else None
+    trained = {}  # identical derived models (at any gamma) are retrained once
     for g in args.gamma if "lpgnas" in args.only else []:
-        cands, trained = [], {}
+        cands = []
         for s in args.search_seeds:
-            torch.manual_seed(s)
-            with measure(args.device) as ms:
-                found = search(data, g, epochs=args.search_epochs, arch_lr=args.arch_lr,
-                               warmup=args.warmup, weight_decay=args.search_weight_decay,
-                               label_smoothing=args.label_smoothing, device=args.device)
+            if stored is not None:
+                found = stored[g][s]
+            else:
+                torch.manual_seed(s)
+                with measure(args.device) as ms:
+                    found = search(data, g, epochs=args.search_epochs, arch_lr=args.arch_lr,
+                                   warmup=args.warmup, weight_decay=args.search_weight_decay,
+                                   label_smoothing=args.label_smoothing, device=args.device)
+                found.seconds = ms.seconds
             specs = [vars(x) for x in found.specs]
             key = repr(specs)
-            if key not in trained:  # identical derived models are retrained once
+            if key not in trained:
                 trained[key] = (found.specs, *train_specs(data, found.specs, args))
             _, accs, size, m, vals = trained[key]
             cands.append({"search_seed": s, "specs": specs, "probs": found.probs,
-                          "search_seconds": ms.seconds, "size_bytes": size,
+                          "search_seconds": found.seconds, "size_bytes": size,
                           "val_accs": vals, "val_mean": sum(vals) / len(vals),
                           "test_accs": accs, "key": key})
             print(f"gamma={g} search seed {s}: {specs} val {cands[-1]['val_mean']:.4f}",
@@ -252,16 +357,17 @@ def main() -> None:
                     "search seed)", "selected_search_seed": best["search_seed"],
             "specs": best["specs"], "probs": best["probs"],
             "candidates": [{k: v for k, v in c.items() if k != "key"} for c in cands]}
-        found_specs, accs, size, m, _ = trained[best["key"]]
-        add(f"lpgnas-gamma{g}", accs, size, m, search_seed=best["search_seed"],
+        found_specs, accs, size, m, vals = trained[best["key"]]
+        add(f"lpgnas-gamma{g}", accs, size, m, vals, search_seed=best["search_seed"],
             search_seconds=sum(c["search_seconds"] for c in cands),
             weight_bits=[x.weight_bits for x in found_specs],
             act_bits=[x.act_bits for x in found_specs])
     if "gat" in args.only:
         for w, a in BASELINE_BITS:
-            accs, size, m, _ = train_specs(data, uniform_specs("gat", 8, classes, w, a, heads=8),
-                                        args, dropout=0.6, att_dropout=0.6)
-            add(f"gat-w{w}a{a}", accs, size, m)
+            accs, size, m, vals = train_specs(data, uniform_specs("gat", 8, classes, w, a,
+                                                                  heads=8),
+                                              args, dropout=0.6, att_dropout=0.6)
+            add(f"gat-w{w}a{a}", accs, size, m, vals)
     for name, v in config["analysis"]["points"].items():
         print(name, v, flush=True)
     print({k: v for k, v in config["analysis"].items() if k != "points"})

@@ -1,9 +1,11 @@
-"""benchmarks/lpgnas.py --merge: reports of separate runs joined, candidates of one gamma
-united and reselected on validation accuracy only."""
+"""benchmarks/lpgnas.py: --merge (reports of separate runs joined, candidates of one gamma
+united and reselected on validation accuracy only), the recipe rule, stored candidates;
+benchmarks/lpgnas_bits_probe.py's forced-width probe."""
 
 import json
 
 import pytest
+import torch
 
 from graphkit.benchmarking import summarize, write_report
 
@@ -80,3 +82,68 @@ def test_merge_refuses_repeats(bench, tmp_path):
     d = _report(tmp_path / "d.json", ["gcn"], base=base)
     with pytest.raises(ValueError, match="baseline"):
         bench.merge([str(c), str(d)], None)
+
+
+def _recipe_report(path, recipe, vals):
+    rows = [summarize(name, "Cora", "accuracy", [0.5], 1.0, 1.0, size_bytes=1.0,
+                      val_accs=[v], val_mean=v) for name, v in vals.items()]
+    write_report(path, "benchmarks/lpgnas.py", {"dataset": "Cora", "recipe": recipe}, rows)
+    return str(path)
+
+
+def test_compare_recipes_needs_the_margin(bench, tmp_path):
+    qat = _recipe_report(tmp_path / "a.json", "qat", {"gcn-w8a8": 0.78, "gcn-w2a8": 0.76})
+    # + 0.0015 on average: below the margin, qat stays
+    small = _recipe_report(tmp_path / "b.json", "qat-fp-warmup",
+                           {"gcn-w8a8": 0.781, "gcn-w2a8": 0.762})
+    assert bench.compare_recipes([qat, small], None)["chosen"] == "qat"
+    big = _recipe_report(tmp_path / "c.json", "qat-first-layer-wd",
+                         {"gcn-w8a8": 0.79, "gcn-w2a8": 0.77})
+    out = tmp_path / "choice.json"
+    res = bench.compare_recipes([qat, small, big], str(out))
+    assert res["chosen"] == "qat-first-layer-wd"
+    assert json.loads(out.read_text())["scores"]["qat"] == pytest.approx(0.77)
+    other = _recipe_report(tmp_path / "d.json", "qat-fp-warmup", {"gcn-w8a8": 0.9})
+    with pytest.raises(ValueError, match="other systems"):
+        bench.compare_recipes([qat, other], None)
+    with pytest.raises(ValueError, match="qat recipe"):
+        bench.compare_recipes([small, big], None)
+
+
+def test_load_searched_returns_layer_specs(bench, tmp_path):
+    spec = {"conv": "gcn", "out_channels": 16, "act": "relu", "skip": False,
+            "weight_bits": 2, "act_bits": 8, "heads": 1}
+    cand = {**_cand(3, 0.7, [0.7], 10.0), "specs": [spec, {**spec, "out_channels": 7}]}
+    path = _report(tmp_path / "a.json", ["lpgnas"], lpgnas=[(0.5, [cand])])
+    found = bench.load_searched(path, "Cora")[0.5][3]
+    assert found.specs[0].weight_bits == 2 and found.specs[1].out_channels == 7
+    assert found.seconds == 10.0
+    with pytest.raises(ValueError, match="CiteSeer"):
+        bench.load_searched(path, "CiteSeer")
+
+
+def test_bits_probe_forces_each_width_and_restores_logits(import_script):
+    probe = import_script("lpgnas_bits_probe")
+    from torch_geometric.data import Data
+
+    from graphkit.nn.quant import SearchSpace, Supernet
+    g = torch.Generator().manual_seed(0)
+    n = 40
+    data = Data(x=torch.rand(n, 6, generator=g), y=torch.arange(n) % 3,
+                edge_index=torch.randint(0, n, (2, 120), generator=g),
+                train_mask=torch.arange(n) < 20, val_mask=torch.arange(n) >= 20)
+    net = Supernet(6, 3, SearchSpace(hidden=(4, 8)), gumbel=True)
+    with torch.no_grad():
+        for p in net.arch_parameters():
+            p.normal_(generator=g)
+    before = {k: v.detach().clone() for k, v in net.arch.items()}
+    net.train()
+    table = probe.forced_bits(net, data)
+    assert net.training and net.gumbel
+    assert all(torch.equal(before[k], v) for k, v in net.arch.items())
+    assert set(table) == {0, 1} and set(table[0]) == set(net.space.weight_bits)
+    # 16 and 32 bits give (nearly) the same network; 2 bits does not
+    r = table[1]
+    assert r[16]["val_ce"] == pytest.approx(r[32]["val_ce"], abs=1e-3)
+    assert r[2]["train_ce"] != pytest.approx(r[32]["train_ce"], abs=1e-4)
+    assert all(v["val_ce_best_t"] <= v["val_ce"] + 1e-6 for v in r.values())

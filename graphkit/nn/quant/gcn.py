@@ -70,12 +70,12 @@ class QGCNConv(MessagePassing):
                      dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:
         """Edges with self-loops and their quantised symmetric normalisation."""
         if self.cached and self._cache is not None:
-            return self._cache[0], self._cache[1].to(dtype)
-        ei, w = gcn_norm(edge_index, None, num_nodes, add_self_loops=True, dtype=dtype)
-        w = fixed_point_quantize(w, self.coef_format)
-        if self.cached:
-            self._cache = (ei, w)
-        return ei, w
+            ei, w = self._cache[0], self._cache[1].to(dtype)
+        else:
+            ei, w = gcn_norm(edge_index, None, num_nodes, add_self_loops=True, dtype=dtype)
+            if self.cached:  # unquantised, so that a full-precision pass does not stick
+                self._cache = (ei, w)
+        return ei, fixed_point_quantize(w, self.coef_format)
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         h = qmatmul(x, self.weight, self.act_format, self.weight_format)

@@ -19,14 +19,19 @@ Used by LPGNAS (`Learned Low Precision Graph Neural Networks
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-__all__ = ["FULL", "QFormat", "fixed_point_quantize", "quantize_to_int", "FixedPointQuantizer"]
+__all__ = ["FULL", "QFormat", "fixed_point_quantize", "quantize_to_int", "FixedPointQuantizer",
+           "full_precision"]
 
 FULL_PRECISION_BITS = 32
+
+_BYPASS = False
 
 
 @dataclass(frozen=True)
@@ -135,10 +140,23 @@ def fixed_point_quantize(x: Tensor, fmt: QFormat) -> Tensor:
         Q(x) = 2^{-f}\,\mathrm{clamp}(\lfloor 2^f x + \tfrac12 \rfloor, q_{\min}, q_{\max}),
         \qquad \frac{\partial Q}{\partial x} := \mathbb{1}[x_{\min} \le x \le x_{\max}].
     """
-    if fmt.is_full:
+    if fmt.is_full or _BYPASS:
         return x
     lo, hi = fmt.range
     return _FixedPoint.apply(x, 2.0 ** fmt.frac_bits, lo, hi)
+
+
+@contextmanager
+def full_precision(enabled: bool = True) -> Iterator[None]:
+    """Inside the block :func:`fixed_point_quantize` is the identity for every format (a
+    full-precision pass of a quantised model, e.g. a warm-up before quantisation-aware
+    training); ``enabled=False`` leaves quantisation on. Not thread-safe."""
+    global _BYPASS
+    previous, _BYPASS = _BYPASS, bool(enabled) or _BYPASS
+    try:
+        yield
+    finally:
+        _BYPASS = previous
 
 
 class FixedPointQuantizer(torch.nn.Module):

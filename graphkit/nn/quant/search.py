@@ -23,6 +23,7 @@ validation logits may carry a learned temperature, see :func:`search`). Weight f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -282,7 +283,8 @@ def search(data: Data, gamma: float, *, space: SearchSpace | None = None, epochs
            warmup: int | None = None, lr: float = 0.01, weight_decay: float = 5e-4,
            label_smoothing: float = 0.0, arch_lr: float = 0.05, arch_eval: bool = True,
            calibrate: bool = True, num_layers: int = 2, dropout: float = 0.5,
-           gumbel: bool = False, tau: float = 1.0,
+           gumbel: bool = False, tau: float = 1.0, arch_loss: str = "val",
+           callback: Callable[[int, Supernet], None] | None = None,
            device: str | torch.device = "cpu") -> SearchResult:
     """Run the LPGNAS search on a node-classification ``data`` (``train_mask``, ``val_mask``).
 
@@ -303,9 +305,15 @@ def search(data: Data, gamma: float, *, space: SearchSpace | None = None, epochs
     first (6 of 6); on CiteSeer the over-confidence remains: at ``gamma = 0`` the last layer
     got 2-bit weights in 3 of 3 trial searches, with the learned temperature and also with a
     temperature fitted exactly at every step. ``data.x`` may be a sparse COO tensor.
+
+    ``arch_loss="train"`` computes the architecture step's cross-entropy on the training nodes
+    instead (single-level optimisation; the spec leaves open which data the logits see).
+    ``callback(epoch, net)``, if given, runs after every epoch (diagnostics).
     """
     if gamma < 0:
         raise ValueError(f"gamma must be >= 0, got {gamma}")
+    if arch_loss not in ("val", "train"):
+        raise ValueError(f"arch_loss must be 'val' or 'train', got {arch_loss!r}")
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     if warmup is None:
@@ -333,15 +341,20 @@ def search(data: Data, gamma: float, *, space: SearchSpace | None = None, epochs
                         label_smoothing=label_smoothing).backward()
         opt_w.step()
         if epoch <= warmup:
+            if callback is not None:
+                callback(epoch, net)
             continue
         opt_a.zero_grad()
         net.train(not arch_eval)
         out = net(data.x, data.edge_index)
-        val = F.cross_entropy(out[data.val_mask] * log_scale.exp(), data.y[data.val_mask])
+        mask = data.val_mask if arch_loss == "val" else data.train_mask
+        val = F.cross_entropy(out[mask] * log_scale.exp(), data.y[mask])
         size = net.expected_size_bits()
         (val + gamma * size / ref).backward()
         opt_a.step()
         history.append({"epoch": epoch, "val_loss": float(val.detach()),
                         "expected_size_bytes": float(size.detach()) / 8})
+        if callback is not None:
+            callback(epoch, net)
     probs = {k: F.softmax(v.detach() / tau, 0).tolist() for k, v in net.arch.items()}
     return SearchResult(derive(net), probs, history)

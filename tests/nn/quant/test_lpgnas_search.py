@@ -104,3 +104,19 @@ def test_bad_inputs():
         SearchSpace(convs=("gin",))
     with pytest.raises(ValueError, match="tau"):
         Supernet(4, 2, tau=0.0)
+
+
+def test_arch_loss_on_training_nodes_and_callback():
+    data = _data()
+    seen = []
+    search(data, 0.0, space=SPACE, epochs=6, warmup=2, arch_loss="train",
+           callback=lambda epoch, net: seen.append((epoch, isinstance(net, Supernet))))
+    assert seen == [(e, True) for e in range(1, 7)]
+    torch.manual_seed(0)
+    on_val = search(data, 0.0, space=SPACE, epochs=6, warmup=2)
+    torch.manual_seed(0)
+    on_train = search(data, 0.0, space=SPACE, epochs=6, warmup=2, arch_loss="train")
+    # same weights after the warm-up, different data for the logits' loss
+    assert on_val.history[0]["val_loss"] != on_train.history[0]["val_loss"]
+    with pytest.raises(ValueError, match="arch_loss"):
+        search(data, 0.0, epochs=2, warmup=0, arch_loss="test")

@@ -9,6 +9,7 @@ from graphkit.nn.quant import (
     QSAGEConv,
     QuantGNN,
     export_integer,
+    fixed_point_quantize,
     integer_forward,
     uniform_specs,
 )
@@ -106,3 +107,19 @@ def test_bad_inputs():
         export_integer(QuantGNN(4, uniform_specs("gcn", 4, 2, 32, 8)))
     with pytest.raises(ValueError, match="specs"):
         QuantGNN(4, [])
+
+
+def test_cached_gcn_coefficients_stay_quantised_after_full_precision_pass():
+    # a full-precision warm-up step must not leave unquantised coefficients in the cache
+    from graphkit.nn.quant.quantizer import full_precision
+    torch.manual_seed(0)
+    x = torch.randn(30, 5)
+    ei = torch.randint(0, 30, (2, 90))
+    fmts = (weight_format(4), act_format(8), coef_format(4))
+    warm, fresh = QGCNConv(5, 3, *fmts, cached=True), QGCNConv(5, 3, *fmts, cached=True)
+    fresh.load_state_dict(warm.state_dict())
+    with full_precision():
+        warm(x, ei)
+    assert torch.equal(warm(x, ei), fresh(x, ei))
+    ei_c, w = warm.coefficients(ei, 30)
+    assert torch.equal(w, fixed_point_quantize(w, coef_format(4)))

@@ -65,3 +65,20 @@ def test_bad_formats():
 @pytest.mark.parametrize("bits", [2, 4, 8, 16, 32])
 def test_default_formats_have_their_bits(bits):
     assert weight_format(bits).bits == bits and act_format(bits).bits == bits
+
+
+def test_full_precision_block_bypasses_and_restores():
+    from graphkit.nn.quant.quantizer import full_precision
+    x = torch.linspace(-3, 3, 101)
+    fmt = QFormat(2, 2, signed=True)
+    q = fixed_point_quantize(x, fmt)
+    assert not torch.equal(q, x)
+    with full_precision():
+        assert torch.equal(fixed_point_quantize(x, fmt), x)
+        with full_precision(False):  # an inner disabled block keeps the outer bypass
+            assert torch.equal(fixed_point_quantize(x, fmt), x)
+    with full_precision(False):
+        assert torch.equal(fixed_point_quantize(x, fmt), q)
+    with pytest.raises(RuntimeError), full_precision():
+        raise RuntimeError
+    assert torch.equal(fixed_point_quantize(x, fmt), q)
