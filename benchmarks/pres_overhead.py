@@ -9,16 +9,29 @@ time per epoch (``mean`` of the row, metric ``cpu_seconds``: the process's CPU t
 load hardly changes; use ``--threads 1``) and the median wall time (metric ``seconds``);
 ``pres_overhead`` is the median over rounds of ``PRES / plain - 1`` at the same batch size,
 ``vs_first_plain`` the median ratio to the plain model at the first batch size of the same
-round (``wall_*``: the same from wall times).
+round (``wall_*``: the same from wall times), ``minor_faults`` the median page faults of an
+epoch.
+
+``--malloc-pad-mb M`` (Linux with glibc) makes the C allocator keep up to ``M`` MiB of freed
+memory (``mallopt``: ``M_TOP_PAD`` and ``M_TRIM_THRESHOLD``; ``M_MMAP_THRESHOLD`` 32 MiB)
+instead of handing it back to the kernel after every batch. PyTorch's CPU tensors are plain
+``malloc`` blocks: with glibc's defaults the temporaries of a large batch (a batch of 800 on
+UCI: attention tensors of a few MiB) are returned to the kernel when freed and page-faulted in
+again, zeroed, at the next batch, which made the edge work of a batch of 800 cost about 1.7x
+per edge what it costs at 200. The PyTorch performance tuning guide recommends an allocator
+that keeps freed memory (jemalloc, tcmalloc) for the same reason; ``0`` keeps glibc's defaults.
 
 Example::
 
     python benchmarks/pres_overhead.py --model tgn --dataset uci enron --batch-sizes 200 800 \\
-        --rounds 5 --json benchmarks/results/pres_overhead_cpu.json
+        --rounds 9 --malloc-pad-mb 64 --json benchmarks/results/pres_overhead_cpu_pad.json
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import resource
 import statistics
 import time
 
@@ -40,6 +53,30 @@ from graphkit.train import seed_everything
 
 BASES = {"tgn": MemoryTGN, "jodie": JODIE, "apan": APAN}
 
+# glibc's mallopt parameters (malloc.h)
+M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
+
+
+def keep_freed_memory(mb: int) -> bool:
+    """Let glibc's ``malloc`` keep up to ``mb`` MiB of freed memory for reuse (padding of the
+    heap top and trim threshold; blocks up to 32 MiB from the heap, not ``mmap``). Returns
+    whether every setting was accepted (``False`` without glibc, e.g. on macOS or musl)."""
+    name = ctypes.util.find_library("c")
+    try:
+        mallopt = ctypes.CDLL(name).mallopt if name else None
+    except (OSError, AttributeError):
+        mallopt = None
+    if mallopt is None:
+        return False
+    size = int(mb) << 20
+    return all(mallopt(param, value) == 1 for param, value in (
+        (M_MMAP_THRESHOLD, 32 << 20), (M_TRIM_THRESHOLD, 2 * size), (M_TOP_PAD, size)))
+
+
+def minor_faults() -> int:
+    """Minor page faults of this process so far."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
 
 def main(argv: list[str] | None = None) -> None:
     p = benchmark_parser(__doc__.splitlines()[0], runs=1)
@@ -52,9 +89,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--gamma", type=float, default=1.0)
     p.add_argument("--coherence-weight", type=float, default=0.1)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--malloc-pad-mb", type=int, default=0,
+                   help="let glibc keep this much freed memory (0: its defaults)")
     args = p.parse_args(argv)
     if args.rounds <= 0:
         p.error("--rounds must be positive")
+    if args.malloc_pad_mb < 0:
+        p.error("--malloc-pad-mb must be non-negative")
+    args.malloc_tuned = keep_freed_memory(args.malloc_pad_mb) if args.malloc_pad_mb else False
+    if args.malloc_pad_mb and not args.malloc_tuned:
+        print("--malloc-pad-mb: glibc's mallopt is not available here, allocator unchanged")
     torch.set_num_threads(args.threads)
     print(vars(args))
     rows = []
@@ -74,19 +118,22 @@ def main(argv: list[str] | None = None) -> None:
             models[bs, pres] = (model, torch.optim.Adam(model.parameters(), lr=args.lr))
         cpu: dict[tuple, list[float]] = {c: [] for c in configs}
         wall: dict[tuple, list[float]] = {c: [] for c in configs}
+        faults: dict[tuple, list[int]] = {c: [] for c in configs}
         for r in range(args.warmup + args.rounds):
             if r == args.warmup:
                 for c in configs:
                     cpu[c].clear()
                     wall[c].clear()
+                    faults[c].clear()
             for c in configs:
                 model, opt = models[c]
                 model.reset_state()
                 gen = torch.Generator().manual_seed(args.seed + r)
-                t0, c0 = time.perf_counter(), time.process_time()
+                f0, t0, c0 = minor_faults(), time.perf_counter(), time.process_time()
                 train_epoch(model, opt, data, idx, c[0], pool, gen)
                 wall[c].append(time.perf_counter() - t0)
                 cpu[c].append(time.process_time() - c0)
+                faults[c].append(minor_faults() - f0)
             print(f"{ds} round {r}: " + ", ".join(
                 f"bs {bs}{'+pres' if pres else ''} {cpu[bs, pres][-1]:.2f} s CPU"
                 for bs, pres in configs), flush=True)
@@ -104,6 +151,7 @@ def main(argv: list[str] | None = None) -> None:
                     a / b for a, b in zip(wall[bs, pres], wall[plain])) - 1,
                 "wall_vs_first_plain": statistics.median(
                     a / b for a, b in zip(wall[bs, pres], wall[first])),
+                "minor_faults": statistics.median(faults[bs, pres]),
             }
             for metric, values in (("cpu_seconds", cpu[bs, pres]), ("seconds", wall[bs, pres])):
                 row = summarize(name, f"{ds}/bs{bs}", metric, values, sum(wall[bs, pres]),
