@@ -4,9 +4,11 @@ Timing runs one after the other on a machine that other jobs load mixes the load
 the comparison. Here every configuration (``<model>`` and ``<model>+pres`` at each temporal
 batch size) gets a model and an optimiser, and the script trains one epoch of each in turn
 (state reset before every epoch, :func:`graphkit.temporal.link_training.train_epoch`), for
-``--rounds`` rounds after ``--warmup`` unrecorded ones. Rows report the median training CPU
-time per epoch (``mean`` of the row, metric ``cpu_seconds``: the process's CPU time, which the
-load hardly changes; use ``--threads 1``) and the median wall time (metric ``seconds``);
+``--rounds`` rounds after ``--warmup`` unrecorded ones; round ``r`` starts at configuration
+``r`` modulo their number, so that no configuration always runs right after the same one.
+Rows report the median training CPU time per epoch (``mean`` of the row, metric
+``cpu_seconds``: the process's CPU time, which the load hardly changes; use ``--threads 1``)
+and the median wall time (metric ``seconds``);
 ``pres_overhead`` is the median over rounds of ``PRES / plain - 1`` at the same batch size,
 ``vs_first_plain`` the median ratio to the plain model at the first batch size of the same
 round (``wall_*``: the same from wall times), ``minor_faults`` the median page faults of an
@@ -125,7 +127,8 @@ def main(argv: list[str] | None = None) -> None:
                     cpu[c].clear()
                     wall[c].clear()
                     faults[c].clear()
-            for c in configs:
+            shift = r % len(configs)  # rotate the order: no fixed neighbour in time
+            for c in configs[shift:] + configs[:shift]:
                 model, opt = models[c]
                 model.reset_state()
                 gen = torch.Generator().manual_seed(args.seed + r)
