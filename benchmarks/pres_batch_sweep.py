@@ -121,7 +121,8 @@ def run_one(spec: RunSpec, args: argparse.Namespace) -> dict[str, Any]:
     data = _data(spec.dataset, args.root, args.quick)
     seed_everything(spec.seed)
     split = chronological_split(data, seed=spec.seed)
-    kwargs = {"event_attention": True} if spec.base == "tgn" and args.event_attention else {}
+    kwargs = {"event_attention": True} \
+        if spec.base in ("tgn", "apan") and args.event_attention else {}
     model = BASES[spec.base](data.num_nodes, data.msg.size(-1), **kwargs)
     if spec.pres is not None:
         model = PRES(model, gamma=spec.pres.gamma, coherence_weight=spec.pres.beta,
@@ -212,8 +213,9 @@ def main(argv: list[str] | None = None) -> None:
                    help="PRES settings (default: paper:1:0.1, PRES's defaults)")
     p.add_argument("--no-plain", action="store_true", help="only the PRES variants")
     p.add_argument("--event-attention", action="store_true",
-                   help="TGN+PRES (paper mode): attend again for every (node, step) read "
-                        "instead of shifting only the self term (MemoryTGN(event_attention))")
+                   help="TGN/APAN+PRES (paper mode): attend again (TGN over the neighbours, "
+                        "APAN over the mailbox) for every (node, step) read instead of "
+                        "shifting only the self term / residual (event_attention=True)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run")
     p.add_argument("--jobs", type=int, default=1, help="runs in parallel (processes)")
     args = p.parse_args(argv)

@@ -21,7 +21,8 @@ distinct node. Under a per-event PRES corrector a node's reads in one batch see 
 memories, :math:`s + k\,\gamma\hat\mu` after :math:`k` of its events: JODIE's embedding is
 linear in the memory, so every read is exact at the cost of one embedding per node; TGN and APAN
 keep the attention of the node's first read and add the shift through their self (skip) term and
-residual (``MemoryTGN(event_attention=True)`` attends again for every distinct read).
+residual (``event_attention=True`` attends again for every distinct read: TGN over its
+neighbours, APAN over its mailbox).
 """
 
 from __future__ import annotations
@@ -237,16 +238,23 @@ class APAN(_MemoryModel):
         heads (int): attention heads. (default: ``2``)
         storage_device: where memory, message store and mailbox live (default: with the
             model).
+        event_attention (bool): under a per-event PRES corrector, attend over the mailbox
+            again for every (node, step) read with the read's memory as the query,
+            :math:`\mathrm{LN}(s_k + \mathrm{MHA}(s_k, \ldots))` with
+            :math:`s_k = s + k\,\gamma\hat\mu` (``True``: exact), or shift only the residual
+            and keep the first read's attention (``False``). (default: ``False``)
     """
 
     def __init__(self, num_nodes: int, msg_dim: int, memory_dim: int = 100,
                  time_dim: int = 100, mailbox_size: int = 10, heads: int = 2,
-                 storage_device: torch.device | str | None = None) -> None:
+                 storage_device: torch.device | str | None = None,
+                 event_attention: bool = False) -> None:
         super().__init__(num_nodes, msg_dim, memory_dim, time_dim, "mean", "gru",
                          storage_device)
         if int(mailbox_size) <= 0:
             raise ValueError(f"mailbox_size must be positive, got {mailbox_size}")
         self.mailbox_size = int(mailbox_size)
+        self.event_attention = bool(event_attention)
         self.mail_dim = memory_dim + self.msg_dim
         self.key = torch.nn.Linear(self.mail_dim + time_dim, memory_dim)
         self.attn = torch.nn.MultiheadAttention(memory_dim, heads, batch_first=True)
@@ -285,9 +293,12 @@ class APAN(_MemoryModel):
         return self.norm(s + self._mail_attention(s, n_id, t_query))
 
     def embed_events(self, ends: Tensor, step: Tensor, t_query: Tensor) -> Tensor:
-        r"""One mailbox attention per distinct node (the query of its first read); the read's
-        memory shift enters through the residual: :math:`\mathrm{LN}(s + k\,\gamma\hat\mu +
+        r"""With ``event_attention``, one mailbox attention per distinct (node, step) read;
+        otherwise one per distinct node (the query of its first read) and the read's memory
+        shift enters through the residual: :math:`\mathrm{LN}(s + k\,\gamma\hat\mu +
         \mathrm{MHA}(s, \ldots))`."""
+        if self.event_attention:
+            return super().embed_events(ends, step, t_query)
         n_id, inv = torch.unique(ends, return_inverse=True)
         s, _ = self.memory(n_id)
         u = s + self._mail_attention(s, n_id, t_query.expand(n_id.numel()))

@@ -54,7 +54,9 @@ def test_apan_mailbox_keeps_latest_mails():
 
 
 PER_EVENT = {**MODELS, "tgn-attention": lambda n, d: MemoryTGN(
-    n, d, memory_dim=8, time_dim=4, embedding_dim=8, num_neighbors=3, event_attention=True)}
+    n, d, memory_dim=8, time_dim=4, embedding_dim=8, num_neighbors=3, event_attention=True),
+    "apan-attention": lambda n, d: APAN(n, d, memory_dim=8, time_dim=4, mailbox_size=3,
+                                        event_attention=True)}
 
 
 @pytest.mark.parametrize("name", sorted(PER_EVENT))
@@ -116,6 +118,28 @@ def test_apan_residual_shift_equals_pair_embedding_without_mail():
     t = torch.tensor(3)
     torch.testing.assert_close(model.embed_events(ends, step, t),
                                _MemoryModel.embed_events(model, ends, step, t))
+
+
+def test_apan_event_attention_reads_attend_with_the_shifted_memory():
+    """Per-read mailbox attention: a read after k events of its node is
+    LN(s_k + MHA(s_k, mailbox)) with s_k = s + k * gamma * mu, the mail of earlier batches."""
+    torch.manual_seed(0)
+    model = PRES(APAN(6, 2, memory_dim=4, time_dim=2, mailbox_size=2, event_attention=True),
+                 gamma=0.5).model.eval()
+    model.update_state(torch.tensor([0, 1, 0]), torch.tensor([2, 3, 4]),
+                       torch.tensor([1, 2, 3]), torch.randn(3, 2))
+    model.memory.corrector.stats.observe(torch.arange(6), torch.randn(6, 4))
+    ends, step = torch.tensor([0, 2, 0, 5, 2, 0]), torch.tensor([0, 0, 3, 1, 2, 3])
+    t = torch.tensor(7)
+    with torch.no_grad():
+        got = model.embed_events(ends, step, t)
+        nodes, inv = torch.unique(ends, return_inverse=True)
+        s = model.memory(nodes)[0].index_select(0, inv)  # pending messages applied
+        s_k = s + 0.5 * step.unsqueeze(-1) * model.memory.corrector.stats.expected(ends)
+        expect = model.norm(s_k + model._mail_attention(s_k, ends, t.expand(ends.numel())))
+    assert bool(model.mail_count[0] > 0) and not torch.allclose(got[0], got[2])
+    torch.testing.assert_close(got, expect)
+    torch.testing.assert_close(got[2], got[5])  # the same (node, step) read twice
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
