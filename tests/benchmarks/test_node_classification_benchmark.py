@@ -57,3 +57,28 @@ def test_grid_selects_on_validation_then_runs_the_winner(tmp_path):
     assert selected["selection_val_mean"] == best["val_mean"]
     assert selected["system"] == "sgc:weight_decay=5e-05"
     assert selected["recipe"]["weight_decay"] == 5e-5
+
+
+def test_grid_second_stage_and_reused_screen(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    common = [sys.executable, str(SCRIPT), "--grid", "sgc:weight_decay=5e-5|1e-3|1e-1",
+              "--dataset", "Cora", "--runs", "1", "--grid-runs", "1", "--epochs", "5",
+              "--grid-top", "2", "--grid-top-runs", "2"]
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    subprocess.run([*common, "--json", str(first)], check=True, env=env, capture_output=True,
+                   text=True, timeout=300)
+    rows = json.loads(first.read_text())["rows"]
+    screen = [r for r in rows if r["role"] == "selection"]
+    confirmed = [r for r in rows if r["role"] == "confirmation"]
+    assert len(screen) == 3 and len(confirmed) == 2
+    top2 = sorted(screen, key=lambda r: -r["val_mean"])[:2]
+    assert [r["candidate"] for r in confirmed] == [r["candidate"] for r in top2]
+    assert all(r["runs"] == 2 for r in confirmed)
+    (selected,) = [r for r in rows if r["role"] == "selected"]
+    assert selected["selected"] == max(confirmed, key=lambda r: r["val_mean"])["candidate"]
+    # the screen is read back instead of rerun: same rows, same timings
+    subprocess.run([*common, "--grid-screen", str(first), "--json", str(second)], check=True,
+                   env=env, capture_output=True, text=True, timeout=300)
+    again = [r for r in json.loads(second.read_text())["rows"] if r["role"] == "selection"]
+    assert [(r["candidate"], r["val_mean"], r["seconds"]) for r in again] == [
+        (r["candidate"], r["val_mean"], r["seconds"]) for r in screen]
