@@ -19,9 +19,10 @@ memory (``mallopt``: ``M_TOP_PAD`` and ``M_TRIM_THRESHOLD``; ``M_MMAP_THRESHOLD`
 instead of handing it back to the kernel after every batch. PyTorch's CPU tensors are plain
 ``malloc`` blocks: with glibc's defaults the temporaries of a large batch (a batch of 800 on
 UCI: attention tensors of a few MiB) are returned to the kernel when freed and page-faulted in
-again, zeroed, at the next batch, which made the edge work of a batch of 800 cost about 1.7x
-per edge what it costs at 200. The PyTorch performance tuning guide recommends an allocator
-that keeps freed memory (jemalloc, tcmalloc) for the same reason; ``0`` keeps glibc's defaults.
+again, zeroed, at the next batch, so that the elementwise work of a large batch costs more per
+edge than that of a small one (``minor_faults`` shows it). The PyTorch performance tuning guide
+recommends an allocator that keeps freed memory (jemalloc, tcmalloc) for the same reason;
+``0`` keeps glibc's defaults. Results are bit-identical either way.
 
 Example::
 
