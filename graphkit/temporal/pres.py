@@ -205,7 +205,7 @@ class PredictionCorrection(torch.nn.Module):
         the updated nodes."""
         if not self.per_event:
             return self.correct(nodes, s_prev, s_new, has).index_select(0, inv)
-        self.last_coherence = coherence_loss(s_new, s_prev, has)
+        self._record_coherence(s_new, s_prev, has)
         shift = self.step_increment(nodes, s_new).index_select(0, inv)
         return s_new.index_select(0, inv) + step.to(s_new).unsqueeze(-1) * shift
 
@@ -219,15 +219,15 @@ class PredictionCorrection(torch.nn.Module):
         """Fused memory of the distinct ``n_id`` read once each (in ``"paper"`` mode: by
         their first event of the batch, i.e. ``s_new``); records the coherence term of the
         updated nodes."""
+        if self.mode == "paper":
+            self._record_coherence(s_new, s_prev, has)
+            return s_new
         gamma = self.gamma.to(s_new)
         idx = n_id.to(self.stats.mean.device)
-        if self.mode == "paper":
-            self.last_coherence = coherence_loss(s_new, s_prev, has)
-            return s_new
         if self.mode == "node":
             pred = s_prev + self.stats.expected(idx).to(s_new)
             fused = torch.where(has.unsqueeze(-1), gamma * pred + (1 - gamma) * s_new, s_new)
-            self.last_coherence = coherence_loss(s_new, s_prev, has)
+            self._record_coherence(s_new, s_prev, has)
             return fused
         acc = self.stats.mean[:, 0]  # the running sum of rescaled changes
         lo, hi = acc.min(), acc.max()
@@ -241,6 +241,12 @@ class PredictionCorrection(torch.nn.Module):
             self.stats.mean[idx, 0] += change.to(acc)
         self.last_coherence = coherence_loss(s_new, s_prev).detach()
         return fused
+
+    def _record_coherence(self, s_new: Tensor, s_prev: Tensor, has: Tensor) -> None:
+        """The coherence term of the updated rows, only where it can carry gradient (not in
+        evaluation or under ``no_grad``: its value is never used, only its gradient)."""
+        self.last_coherence = coherence_loss(s_new, s_prev, has) if s_new.requires_grad \
+            else None
 
     @torch.no_grad()
     def observe(self, nodes: Tensor, delta: Tensor, events: Tensor | None = None) -> None:

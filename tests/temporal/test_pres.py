@@ -152,6 +152,20 @@ def test_coherence_gradient_reaches_memory_updater(weight):
     assert (grad.abs().sum() > 0) == (weight > 0)
 
 
+@pytest.mark.parametrize("mode", ["paper", "node"])
+def test_coherence_term_only_where_it_carries_gradient(mode):
+    """Evaluation (no gradient) skips the coherence term; the scores do not depend on it."""
+    model = PRES(_Toy(_memory_with_history()), mode=mode, coherence_weight=0.1)
+    src, dst = torch.tensor([0, 1, 2]), torch.tensor([3, 4, 5])
+    args = (src, dst, torch.full((3,), 9), torch.zeros(3, 2), dst.flip(0))
+    pos, neg = model.score(*args)
+    assert model.corrector.last_coherence.requires_grad
+    with torch.no_grad():
+        pos_eval, neg_eval = model.score(*args)
+    assert model.corrector.last_coherence is None
+    assert torch.equal(pos_eval, pos.detach()) and torch.equal(neg_eval, neg.detach())
+
+
 def test_repo_mode_has_no_coherence_gradient_and_blends():
     model = PRES(_Toy(_memory_with_history()), gamma=0.9, mode="repo", coherence_weight=0.1)
     n_id = torch.arange(6)
