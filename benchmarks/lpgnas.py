@@ -76,6 +76,8 @@ def parse_args():
     p.add_argument("--label-smoothing", type=float, default=0.0,
                    help="supernet training label smoothing (default: none, as in retraining)")
     p.add_argument("--arch-lr", type=float, default=0.1)
+    p.add_argument("--gumbel", action="store_true",
+                   help="Gumbel-softmax samples (tau 1) instead of softmax mixtures in the search")
     p.add_argument("--search-seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4],
                    help="one search per seed and gamma; best mean validation accuracy wins")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
@@ -338,7 +340,8 @@ def main() -> None:
                 with measure(args.device) as ms:
                     found = search(data, g, epochs=args.search_epochs, arch_lr=args.arch_lr,
                                    warmup=args.warmup, weight_decay=args.search_weight_decay,
-                                   label_smoothing=args.label_smoothing, device=args.device)
+                                   label_smoothing=args.label_smoothing, gumbel=args.gumbel,
+                                   device=args.device)
                 found.seconds = ms.seconds
             specs = [vars(x) for x in found.specs]
             key = repr(specs)
