@@ -30,6 +30,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -37,6 +38,7 @@ from torch import Tensor
 from graphkit.temporal.event_graph import EventGraph, earlier_events, repeat_targets
 from graphkit.temporal.memory import TemporalMemory
 from graphkit.temporal.tgn import GraphAttentionEmbedding, LinkPredictor
+from graphkit.typing import WITH_NUMBA
 
 __all__ = ["MemoryTGN", "JODIE", "APAN"]
 
@@ -51,6 +53,7 @@ class _MemoryModel(torch.nn.Module, ABC):
         if int(num_nodes) <= 0:
             raise ValueError(f"num_nodes must be positive, got {num_nodes}")
         self.num_nodes, self.msg_dim = int(num_nodes), int(msg_dim)
+        self._step_counter: np.ndarray | None = None  # scratch of _read_steps' kernel
         self.memory = TemporalMemory(num_nodes, msg_dim, memory_dim, time_dim, aggregator,
                                      updater, storage_device)
 
@@ -72,10 +75,26 @@ class _MemoryModel(torch.nn.Module, ABC):
             n_id, inv = torch.unique(ends, return_inverse=True)
             z = self.embed(n_id, t_query.expand(n_id.numel())).index_select(0, inv)
         else:
-            event = torch.arange(src.numel(), device=src.device).repeat(3)
-            z = self.embed_events(ends, earlier_events(src, dst, ends, event), t_query)
+            z = self.embed_events(ends, self._read_steps(src, dst, neg_dst, ends), t_query)
         z_src, z_dst, z_neg = z.split(src.numel())
         return self.link_pred(z_src, z_dst), self.link_pred(z_src, z_neg)
+
+    def _read_steps(self, src: Tensor, dst: Tensor, neg_dst: Tensor, ends: Tensor) -> Tensor:
+        """For each read of ``ends`` (sources, destinations, negatives): how many events of
+        the batch before its event touch its node (one Numba call on CPU, else
+        :func:`~graphkit.temporal.event_graph.earlier_events`; the same integers)."""
+        if WITH_NUMBA and src.device.type == "cpu" and dst.device.type == "cpu" and \
+                neg_dst.device.type == "cpu":
+            from graphkit.temporal import _pres_numba
+
+            if self._step_counter is None:
+                self._step_counter = np.zeros(self.num_nodes, dtype=np.int64)
+            out = np.empty(3 * src.numel(), dtype=np.int64)
+            if _pres_numba.read_steps(src.numpy(), dst.numpy(), neg_dst.numpy(),
+                                      self._step_counter, out) == 0:
+                return torch.from_numpy(out)
+        event = torch.arange(src.numel(), device=src.device).repeat(3)
+        return earlier_events(src, dst, ends, event)
 
     def embed_events(self, ends: Tensor, step: Tensor, t_query: Tensor) -> Tensor:
         """Embeddings of the batch's endpoint reads ``ends`` (node ``ends[r]`` after

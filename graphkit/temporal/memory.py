@@ -270,7 +270,7 @@ class TemporalMemory(torch.nn.Module):
                     0, update.rows), update))
         for nodes, last, update in results:
             if counted:
-                self.corrector.observe(nodes, update.s_new - update.s_prev, update.events)
+                self.corrector.observe_update(nodes, update.s_prev, update.s_new, update.events)
             idx = nodes.to(store)
             self.memory.index_copy_(0, idx, update.s_new.to(store))
             self.last_update.index_copy_(0, idx, last.to(store))
