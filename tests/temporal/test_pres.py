@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from graphkit.temporal import _pres_numba  # numba is a required dependency
 from graphkit.temporal.memory import TemporalMemory
 from graphkit.temporal.pres import PRES, IncrementStatistics, PredictionCorrection
 
@@ -205,7 +206,7 @@ def test_numba_read_steps_equal_earlier_events():
     """The Numba kernel behind a batch's per-read step counts gives earlier_events' integers
     (self-loops, repeated pairs, negatives that are also endpoints) and leaves its scratch
     zeroed."""
-    nb = pytest.importorskip("graphkit.temporal._pres_numba")
+    nb = _pres_numba
     from graphkit.temporal.event_graph import earlier_events
 
     gen = torch.Generator().manual_seed(0)
@@ -226,7 +227,6 @@ def test_numba_read_steps_equal_earlier_events():
 def test_numba_observe_equals_the_torch_path_bit_for_bit():
     """observe_update's Numba path (paper mode, one component, float32) leaves exactly the
     statistics of observe(nodes, s_new - s_prev, events)."""
-    pytest.importorskip("graphkit.temporal._pres_numba")
     fast, ref = PredictionCorrection(9, 6), PredictionCorrection(9, 6)
     gen = torch.Generator().manual_seed(1)
     for _ in range(30):
@@ -244,7 +244,6 @@ def test_numba_observe_equals_the_torch_path_bit_for_bit():
 def test_pres_training_is_the_same_with_and_without_the_numba_kernels(monkeypatch):
     """A short TGN+PRES fit gives bit-identical test logits with the kernels and with the
     torch path."""
-    pytest.importorskip("graphkit.temporal._pres_numba")
     import graphkit.temporal.mdgnn as mdgnn
     import graphkit.temporal.pres as pres
     from graphkit.data import load
