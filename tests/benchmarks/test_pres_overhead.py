@@ -53,7 +53,8 @@ def _churn_faults(overhead, mb: int) -> tuple[bool, int]:
     return out[0] == "True", int(out[1])
 
 
-@pytest.mark.skipif(not GLIBC, reason="mallopt is glibc's")
+@pytest.mark.skipif(not GLIBC, reason="--malloc-pad-mb calls glibc's mallopt; other C libraries "
+                    "are left untuned (the next test checks that)")
 def test_keep_freed_memory_avoids_page_faults(overhead):
     tuned_default, default = _churn_faults(overhead, 0)
     tuned, kept = _churn_faults(overhead, 64)
