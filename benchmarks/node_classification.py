@@ -17,7 +17,8 @@ report is rewritten after every row.
 
 ``--grid appnp_air:lr=0.01|0.1,weight_decay=3e-3|1e-2`` chooses settings on validation before
 the test runs: every combination (in :func:`itertools.product` order) trains ``--grid-runs``
-times on seeds ``seed + runs``, ``seed + runs + 1``, ... (not the test runs' seeds), the one
+times on seeds ``seed + runs``, ``seed + runs + 1``, ... (not the test runs' seeds; ``--grid-seed
+S`` starts them at ``S``, e.g. to keep a new screen off an earlier screen's seeds), the one
 with the highest mean validation accuracy wins (the first of equals), and the winner then runs
 ``--runs`` times on the usual seeds. Candidates are rows with ``role`` ``"selection"``; the
 winner's row has ``role`` ``"selected"`` and its settings in ``selected``. With ``--grid-top K``
@@ -86,6 +87,9 @@ def parse_args():
                         "seeds, then run the winner --runs times, e.g. "
                         "appnp_air:lr=0.01|0.1,dropout=0.2|0.5")
     p.add_argument("--grid-runs", type=int, default=3, help="seeds per grid candidate")
+    p.add_argument("--grid-seed", type=int, default=None, metavar="S",
+                   help="first seed of the screen (default: --seed + --runs); the second stage "
+                        "starts after the screen's seeds")
     p.add_argument("--grid-top", type=int, default=0, metavar="K",
                    help="second stage: rerun the K best candidates --grid-top-runs times on "
                         "fresh seeds and choose on those (default: off)")
@@ -142,14 +146,22 @@ def system_name(model: str, settings: dict[str, object]) -> str:
     return f"{model}:{items}" if items else model
 
 
+def _screen_seed(args) -> int:
+    """First seed of the ``--grid`` screen: ``--grid-seed``, else the seed after the test runs'."""
+    return args.seed + args.runs if args.grid_seed is None else args.grid_seed
+
+
 def _screen_row(spec: str, dataset: str, combo: dict, args) -> Row | None:
     """The screen row of ``combo`` in the ``--grid-screen`` reports, if one matches."""
     from graphkit.benchmarking import read_rows
 
     for row in read_rows(*args.grid_screen) if args.grid_screen else []:
         x = row.extra
+        # reports written before --grid-seed existed screened on the default seeds
+        first = x.get("first_seed", args.seed + args.runs)
         if (x.get("role") == "selection" and x.get("grid") == spec and row.dataset == dataset
-                and x.get("candidate") == combo and row.runs == args.grid_runs):
+                and x.get("candidate") == combo and row.runs == args.grid_runs
+                and first == _screen_seed(args)):
             return row
     return None
 
@@ -167,10 +179,11 @@ def select(spec: str, dataset: str, args, rows: list[Row], paper: list[dict]) ->
         row = _screen_row(spec, dataset, combo, args)
         if row is None:
             row = evaluate(system_name(model, combo), dataset, args, args.grid_runs,
-                           args.seed + args.runs)
+                           _screen_seed(args))
         else:
             print(f"  {row.system} {dataset}: screen row reused from --grid-screen", flush=True)
-        row.extra.update(role="selection", candidate=combo, grid=spec)
+        row.extra.update(role="selection", candidate=combo, grid=spec,
+                         first_seed=_screen_seed(args))
         rows.append(row)
         scored.append((combo, row.extra["val_mean"]))
         report()
@@ -181,9 +194,9 @@ def select(spec: str, dataset: str, args, rows: list[Row], paper: list[dict]) ->
     if args.grid_top > 0:
         confirmed = []
         for combo, _ in ranked[:args.grid_top]:
-            row = evaluate(system_name(model, combo), dataset, args, args.grid_top_runs,
-                           args.seed + args.runs + args.grid_runs)
-            row.extra.update(role="confirmation", candidate=combo, grid=spec)
+            first = _screen_seed(args) + args.grid_runs
+            row = evaluate(system_name(model, combo), dataset, args, args.grid_top_runs, first)
+            row.extra.update(role="confirmation", candidate=combo, grid=spec, first_seed=first)
             rows.append(row)
             confirmed.append((combo, row.extra["val_mean"]))
             report()
@@ -192,7 +205,8 @@ def select(spec: str, dataset: str, args, rows: list[Row], paper: list[dict]) ->
     print(f"  selected for {model} on {dataset}: {combo} (validation {val:.4f} over "
           f"{stage})", flush=True)
     row = evaluate(system_name(model, combo), dataset, args)
-    row.extra.update(role="selected", selected=combo, grid=spec, selection_val_mean=val)
+    row.extra.update(role="selected", selected=combo, grid=spec, selection_val_mean=val,
+                     first_seed=args.seed)
     rows.append(row)
     report()
     return row

@@ -82,3 +82,33 @@ def test_grid_second_stage_and_reused_screen(tmp_path):
     again = [r for r in json.loads(second.read_text())["rows"] if r["role"] == "selection"]
     assert [(r["candidate"], r["val_mean"], r["seconds"]) for r in again] == [
         (r["candidate"], r["val_mean"], r["seconds"]) for r in screen]
+
+
+def test_grid_seed_moves_the_screen_off_the_default_seeds(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    grid, plain = tmp_path / "grid.json", tmp_path / "plain.json"
+    common = [sys.executable, str(SCRIPT), "--dataset", "Cora", "--epochs", "5"]
+    subprocess.run([*common, "--grid", "appnp_air:hidden_channels=16|32", "--runs", "1",
+                    "--grid-runs", "2", "--grid-seed", "7", "--json", str(grid)],
+                   check=True, env=env, capture_output=True, text=True, timeout=300)
+    # the same candidate trained as a plain system on seeds 7 and 8
+    subprocess.run([*common, "--model", "appnp_air:hidden_channels=32", "--runs", "2",
+                    "--seed", "7", "--json", str(plain)],
+                   check=True, env=env, capture_output=True, text=True, timeout=300)
+    rows = json.loads(grid.read_text())["rows"]
+    screen = [r for r in rows if r["role"] == "selection"]
+    assert [r["first_seed"] for r in screen] == [7, 7]
+    (reference,) = json.loads(plain.read_text())["rows"]
+    assert (screen[1]["mean"], screen[1]["val_mean"]) == (reference["mean"],
+                                                          reference["val_mean"])
+    (selected,) = [r for r in rows if r["role"] == "selected"]
+    assert selected["first_seed"] == 0
+    # a screen on other seeds is not reused: the rows are trained again, on seeds 10 and 11
+    again = tmp_path / "again.json"
+    out = subprocess.run([*common, "--grid", "appnp_air:hidden_channels=16|32", "--runs", "1",
+                          "--grid-runs", "2", "--grid-seed", "10", "--grid-screen", str(grid),
+                          "--json", str(again)],
+                         check=True, env=env, capture_output=True, text=True, timeout=300)
+    assert "reused" not in out.stdout
+    assert [r["first_seed"] for r in json.loads(again.read_text())["rows"]
+            if r["role"] == "selection"] == [10, 10]
