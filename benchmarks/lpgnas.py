@@ -18,9 +18,12 @@ recipe rule (validation accuracy only) to reports that differ only in it. ``--sp
 retrains the candidates of an earlier report instead of searching again. Split: the Planetoid
 public split (20 labels per class, 500 val, 1000 test), not the paper's supervised random
 split. Features are the raw binary bag-of-words, stored sparse.
-``size_bytes`` is the exact stored model size (weights at their bit-width, biases in 32 bits,
-as they are stored on the accumulator grid for integer inference). The search's size penalty
-is ``gamma`` times the expected size relative to the FP32 GCN with hidden 64.
+``size_bytes`` is the exact stored model size: every parameter, biases included, at its layer's
+weight bit-width (the spec's "parameters x bits"; biases are quantised with the weight format
+in training, search and integer inference). ``--bias-bits 32`` keeps the earlier accounting
+(biases on the accumulator grid, counted as 32-bit words) in every system, search included.
+The search's size penalty is ``gamma`` times the expected size relative to the FP32 GCN with
+hidden 64.
 A Pareto plot (size vs accuracy) is written next to the JSON.
 
 Dominance at equal size (``config.analysis``): an LPGNAS point (size S, mean accuracy A)
@@ -80,6 +83,9 @@ def parse_args():
                    help="Gumbel-softmax samples (tau 1) instead of softmax mixtures in the search")
     p.add_argument("--search-seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4],
                    help="one search per seed and gamma; best mean validation accuracy wins")
+    p.add_argument("--bias-bits", type=int, default=None, choices=[32],
+                   help="32: biases on the accumulator grid, counted as 32-bit words, in every "
+                        "system (default: biases in their layer's weight format and width)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--only", nargs="+", choices=["gcn", "lpgnas", "gat"],
                    default=["gcn", "lpgnas", "gat"], help="which systems to run")
@@ -113,7 +119,7 @@ def train_specs(data, specs, args, dropout=0.5, att_dropout=0.0):
 
     def one_run(r: int):
         model = QuantGNN(data.num_features, specs, dropout=dropout, att_dropout=att_dropout,
-                         cached=True)
+                         cached=True, bias_bits=getattr(args, "bias_bits", None))
         steps = [0]
 
         def forward(m, d):
@@ -202,6 +208,9 @@ def merge(paths: list[str], out: str | None) -> None:
         rows.append(read_rows(path))
     if len({c["dataset"] for c in configs}) != 1:
         raise ValueError("reports to merge are on different datasets")
+    # reports written before --bias-bits existed counted biases as 32-bit words
+    if len({c.get("bias_bits", 32) for c in configs}) != 1:
+        raise ValueError("reports to merge use different bias accounting (--bias-bits)")
     base = [r.system for part in rows for r in part if not r.system.startswith("lpgnas")]
     if len(set(base)) != len(base):
         raise ValueError(f"reports to merge repeat a baseline system: {sorted(base)}")
@@ -341,7 +350,7 @@ def main() -> None:
                     found = search(data, g, epochs=args.search_epochs, arch_lr=args.arch_lr,
                                    warmup=args.warmup, weight_decay=args.search_weight_decay,
                                    label_smoothing=args.label_smoothing, gumbel=args.gumbel,
-                                   device=args.device)
+                                   bias_bits=args.bias_bits, device=args.device)
                 found.seconds = ms.seconds
             specs = [vars(x) for x in found.specs]
             key = repr(specs)

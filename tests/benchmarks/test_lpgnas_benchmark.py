@@ -84,6 +84,20 @@ def test_merge_refuses_repeats(bench, tmp_path):
         bench.merge([str(c), str(d)], None)
 
 
+def test_merge_refuses_mixed_bias_accounting(bench, tmp_path):
+    # a report without the key predates --bias-bits: biases were 32-bit words
+    old = _report(tmp_path / "a.json", ["gcn"], base=[("gcn-w8a8", [0.8], 1.0)])
+    new = _report(tmp_path / "b.json", ["lpgnas"], lpgnas=[(0.5, [_cand(0, 0.7, [0.7], 1.0)])])
+    rep = json.loads(open(new).read())
+    rep["config"]["bias_bits"] = None
+    open(new, "w").write(json.dumps(rep))
+    with pytest.raises(ValueError, match="bias accounting"):
+        bench.merge([str(old), str(new)], None)
+    rep["config"]["bias_bits"] = 32
+    open(new, "w").write(json.dumps(rep))
+    bench.merge([str(old), str(new)], None)
+
+
 def _recipe_report(path, recipe, vals):
     rows = [summarize(name, "Cora", "accuracy", [0.5], 1.0, 1.0, size_bytes=1.0,
                       val_accs=[v], val_mean=v) for name, v in vals.items()]

@@ -12,7 +12,12 @@ from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import add_self_loops, remove_self_loops, softmax
 
 from graphkit.nn.quant.formats import coef_format as _coef_format
-from graphkit.nn.quant.linear import BIAS_BITS, bias_format, qmatmul
+from graphkit.nn.quant.linear import (
+    bias_storage_bits,
+    check_bias_bits,
+    layer_bias_format,
+    qmatmul,
+)
 from graphkit.nn.quant.quantizer import FULL, QFormat, fixed_point_quantize
 
 __all__ = ["QGATConv"]
@@ -27,7 +32,7 @@ class QGATConv(MessagePassing):
         h = Q_a(x) Q_w(W)^\top,\quad
         \alpha_{ij} = Q_c\big(\mathrm{softmax}_j\,\mathrm{LeakyReLU}(Q_w(a_s)^\top h_j
         + Q_w(a_d)^\top h_i)\big),\quad
-        x_i' = \sum_{j \in \mathcal{N}(i) \cup \{i\}} \alpha_{ij} h_j + Q_b(b).
+        x_i' = \sum_{j \in \mathcal{N}(i) \cup \{i\}} \alpha_{ij} h_j + Q_w(b).
 
     Heads are concatenated (``concat=True``) or averaged. The softmax is not integer
     arithmetic, so this layer has no integer export.
@@ -42,6 +47,9 @@ class QGATConv(MessagePassing):
         coef_format (QFormat): format of the attention coefficients. (default: ``uQ1.15``)
         dropout (float): dropout on the attention coefficients. (default: :obj:`0`)
         bias (bool): learn an additive bias. (default: :obj:`True`)
+        bias_bits (int, optional): ``None``: the bias in the weight format, counted at its
+            width; ``32``: on the accumulator grid, counted as 32-bit words.
+            (default: :obj:`None`)
 
     Shapes:
         input ``x [N, in_channels]``, ``edge_index [2, E]``; output
@@ -51,7 +59,7 @@ class QGATConv(MessagePassing):
     def __init__(self, in_channels: int, out_channels: int, heads: int = 1, concat: bool = True,
                  weight_format: QFormat = FULL, act_format: QFormat = FULL,
                  coef_format: QFormat | None = None, dropout: float = 0.0,
-                 bias: bool = True) -> None:
+                 bias: bool = True, bias_bits: int | None = None) -> None:
         super().__init__(aggr="add", node_dim=0)
         if in_channels < 1 or out_channels < 1 or heads < 1:
             raise ValueError(f"channels and heads must be >= 1, got {in_channels}, "
@@ -60,6 +68,7 @@ class QGATConv(MessagePassing):
         self.concat, self.dropout = concat, dropout
         self.weight_format, self.act_format = weight_format, act_format
         self.coef_format = _coef_format(16) if coef_format is None else coef_format
+        self.bias_bits = check_bias_bits(bias_bits)
         self.weight = Parameter(torch.empty(heads * out_channels, in_channels))
         self.att_src = Parameter(torch.empty(1, heads, out_channels))
         self.att_dst = Parameter(torch.empty(1, heads, out_channels))
@@ -86,9 +95,14 @@ class QGATConv(MessagePassing):
         out = self.propagate(ei, x=h, a_s=a_s, a_d=a_d, size=(n, n))
         out = out.reshape(n, hds * c) if self.concat else out.mean(dim=1)
         if self.bias is not None:
-            out = out + fixed_point_quantize(self.bias, bias_format(
-                self.act_format, self.weight_format, self.coef_format))
+            out = out + fixed_point_quantize(self.bias, self.stored_bias_format)
         return out
+
+    @property
+    def stored_bias_format(self) -> QFormat:
+        """The bias's format (see :func:`~graphkit.nn.quant.linear.layer_bias_format`)."""
+        return layer_bias_format(self.bias_bits, self.weight_format, self.act_format,
+                                 self.coef_format)
 
     def message(self, x_j: Tensor, a_s_j: Tensor, a_d_i: Tensor, index: Tensor,
                 ptr: Tensor | None, size_i: int | None) -> Tensor:
@@ -98,10 +112,13 @@ class QGATConv(MessagePassing):
         return alpha.unsqueeze(-1) * x_j
 
     def size_bits(self) -> int:
-        """Stored bits: weights and attention vectors at their width, the bias in 32 bits."""
+        """Stored bits: weights, attention vectors and bias at the weight width
+        (``bias_bits=32``: bias as 32-bit words)."""
         n = self.weight.numel() + self.att_src.numel() + self.att_dst.numel()
         bits = n * self.weight_format.bits
-        return bits + (self.bias.numel() * BIAS_BITS if self.bias is not None else 0)
+        if self.bias is not None:
+            bits += self.bias.numel() * bias_storage_bits(self.bias_bits, self.weight_format)
+        return bits
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "

@@ -4,8 +4,11 @@ Every fake-quantised tensor of a fixed-point model is an integer code times a po
 a layer is computed exactly on ``int64`` codes (:math:`2^{-S}` tracked as the exponent ``S``):
 
 .. math::
-    \mathrm{acc} = \sum_j c_{ij}\,(x_j W^\top) + (x W_s^\top) \ll f_c + b,\qquad
-    S = f_a + f_w + f_c,
+    \mathrm{acc} = \sum_j c_{ij}\,(x_j W^\top) + (x W_s^\top) \ll f_c + b \ll (S - f_b),
+    \qquad S = f_a + f_w + f_c,
+
+where the bias codes :math:`b` are stored in the weight format (:math:`f_b = f_w`, shift
+:math:`f_a + f_c`) or, with ``bias_bits=32``, on the accumulator grid (:math:`f_b = S`),
 
 then ReLU is ``max(acc, 0)`` and the next layer's input is requantised with the rounding of
 the fake quantiser, :math:`\lfloor \mathrm{acc}\, 2^{f' - S} + 1/2 \rfloor =
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from graphkit.nn.quant.linear import QLinear, bias_format
+from graphkit.nn.quant.linear import QLinear, bias_storage_bits
 from graphkit.nn.quant.model import QuantGNN
 from graphkit.nn.quant.quantizer import QFormat, quantize_to_int
 
@@ -30,7 +33,8 @@ __all__ = ["IntegerLayer", "IntegerGNN", "export_integer", "integer_forward"]
 
 @dataclass
 class IntegerLayer:
-    """One exported layer: integer codes and their formats (value = code * 2**-frac_bits)."""
+    """One exported layer: integer codes and their formats (value = code * 2**-frac_bits);
+    ``bias_bits`` is the stored width of a bias code."""
 
     conv: str
     act: str
@@ -41,12 +45,19 @@ class IntegerLayer:
     bias: Tensor | None
     skip: Tensor | None
     layer: torch.nn.Module
+    bias_format: QFormat
+    bias_bits: int
 
     @property
     def acc_frac_bits(self) -> int:
         """Exponent ``S`` of the accumulator: ``f_a + f_w + f_c``."""
         return self.act_format.frac_bits + self.weight_format.frac_bits + \
             self.coef_format.frac_bits
+
+    @property
+    def bias_shift(self) -> int:
+        """Left shift that puts the bias codes on the accumulator grid: ``S - f_b >= 0``."""
+        return self.acc_frac_bits - self.bias_format.frac_bits
 
 
 @dataclass
@@ -56,7 +67,7 @@ class IntegerGNN:
     layers: list[IntegerLayer]
 
     def size_bits(self) -> int:
-        """Bits of the stored codes (weights at their width, biases as 32-bit words)."""
+        """Bits of the stored codes (weights at their width, biases at their stored width)."""
         total = 0
         for lay in self.layers:
             for w in lay.weights.values():
@@ -64,7 +75,7 @@ class IntegerGNN:
             if lay.skip is not None:
                 total += lay.skip.numel() * lay.weight_format.bits
             if lay.bias is not None:
-                total += lay.bias.numel() * 32
+                total += lay.bias.numel() * lay.bias_bits
         return total
 
 
@@ -90,10 +101,15 @@ def export_integer(model: QuantGNN) -> IntegerGNN:
         names = ("weight",) if spec.conv == "gcn" else ("weight_l", "weight_r")
         with torch.no_grad():
             weights = {n: quantize_to_int(getattr(conv, n), fw) for n in names}
-            bias = None if conv.bias is None else quantize_to_int(
-                conv.bias, bias_format(fa, fw, fc))
+            fb = conv.stored_bias_format
+            bias = None if conv.bias is None else quantize_to_int(conv.bias, fb)
             skip_w = quantize_to_int(skip.weight, fw) if isinstance(skip, QLinear) else None
-        layers.append(IntegerLayer(spec.conv, spec.act, fw, fa, fc, weights, bias, skip_w, conv))
+        lay = IntegerLayer(spec.conv, spec.act, fw, fa, fc, weights, bias, skip_w, conv, fb,
+                           bias_storage_bits(conv.bias_bits, fw))
+        if lay.bias_shift < 0:  # cannot happen with the formats of QuantGNN's layers
+            raise ValueError(f"bias format {fb} is finer than the accumulator's step "
+                             f"2^-{lay.acc_frac_bits}")
+        layers.append(lay)
     return IntegerGNN(layers)
 
 
@@ -136,7 +152,7 @@ def integer_forward(model: IntegerGNN, x: Tensor, edge_index: Tensor) -> tuple[T
         if lay.skip is not None:
             acc = acc + ((codes @ lay.skip.t()) << fc)
         if lay.bias is not None:
-            acc = acc + lay.bias
+            acc = acc + (lay.bias << lay.bias_shift)
         if lay.act == "relu":
             acc = acc.clamp(min=0)
         frac = lay.acc_frac_bits

@@ -11,8 +11,10 @@ from torch.nn import Parameter
 
 from graphkit.nn.quant.quantizer import FULL, QFormat, fixed_point_quantize
 
-__all__ = ["QLinear", "bias_format", "qmatmul", "dropout"]
+__all__ = ["QLinear", "bias_format", "layer_bias_format", "bias_storage_bits", "check_bias_bits",
+           "qmatmul", "dropout"]
 
+#: storage of a bias kept on the accumulator grid (``bias_bits=32``, the earlier accounting)
 BIAS_BITS = 32
 
 
@@ -24,6 +26,31 @@ def bias_format(*formats: QFormat) -> QFormat:
         return QFormat.full()
     frac = sum(f.frac_bits for f in formats)
     return QFormat(31 - frac, frac, signed=True)
+
+
+def check_bias_bits(bias_bits: int | None) -> int | None:
+    """``None`` (biases in their layer's weight format, counted at its width: the spec's
+    parameters x bits) or ``32`` (biases on the accumulator grid, counted as 32-bit words)."""
+    if bias_bits is not None and bias_bits != BIAS_BITS:
+        raise ValueError(f"bias_bits must be None (the layer's weight format) or {BIAS_BITS}, "
+                         f"got {bias_bits!r}")
+    return bias_bits
+
+
+def layer_bias_format(bias_bits: int | None, weight_format: QFormat,
+                      *acc_formats: QFormat) -> QFormat:
+    """Format a layer's bias is quantised to: its ``weight_format`` (``bias_bits=None``), or
+    the accumulator grid of ``weight_format`` and ``acc_formats`` (``bias_bits=32``; see
+    :func:`bias_format`). Either way the bias is an integer code times a power of two that
+    divides the accumulator's step, so integer inference adds it exactly after a left shift."""
+    if bias_bits is None:
+        return weight_format
+    return bias_format(weight_format, *acc_formats)
+
+
+def bias_storage_bits(bias_bits: int | None, weight_format: QFormat) -> int:
+    """Bits stored per bias value: the weight width, or 32 (``bias_bits=32``)."""
+    return weight_format.bits if bias_bits is None else BIAS_BITS
 
 
 def qmatmul(x: Tensor, weight: Tensor, act_format: QFormat, weight_format: QFormat) -> Tensor:
@@ -53,8 +80,9 @@ class QLinear(torch.nn.Module):
     r"""Fake-quantised linear layer :math:`y = Q_a(x)\,Q_w(W)^\top + Q_b(b)`.
 
     :math:`Q_w, Q_a` are fixed-point quantisers with the straight-through estimator
-    (:func:`~graphkit.nn.quant.quantizer.fixed_point_quantize`); the bias lives on the
-    accumulator grid :math:`2^{-(f_a + f_w)}` so integer inference adds it exactly.
+    (:func:`~graphkit.nn.quant.quantizer.fixed_point_quantize`); the bias is quantised with
+    :math:`Q_w` and counted at its width (``bias_bits=32``: on the accumulator grid
+    :math:`2^{-(f_a + f_w)}`, counted as 32-bit words).
 
     Args:
         in_channels (int): input size.
@@ -62,6 +90,8 @@ class QLinear(torch.nn.Module):
         weight_format (QFormat): format of :math:`W`. (default: full precision)
         act_format (QFormat): format of the input :math:`x`. (default: full precision)
         bias (bool): learn an additive bias. (default: :obj:`True`)
+        bias_bits (int, optional): ``None``: the bias in the weight format; ``32``: on the
+            accumulator grid as 32-bit words. (default: :obj:`None`)
 
     Shapes:
         input ``[N, in_channels]``, output ``[N, out_channels]``.
@@ -69,12 +99,13 @@ class QLinear(torch.nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int,
                  weight_format: QFormat = FULL, act_format: QFormat = FULL,
-                 bias: bool = True) -> None:
+                 bias: bool = True, bias_bits: int | None = None) -> None:
         super().__init__()
         if in_channels < 1 or out_channels < 1:
             raise ValueError(f"channels must be >= 1, got {in_channels}, {out_channels}")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.weight_format, self.act_format = weight_format, act_format
+        self.bias_bits = check_bias_bits(bias_bits)
         self.weight = Parameter(torch.empty(out_channels, in_channels))
         self.bias = Parameter(torch.empty(out_channels)) if bias else None
         self.reset_parameters()
@@ -88,14 +119,21 @@ class QLinear(torch.nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         out = qmatmul(x, self.weight, self.act_format, self.weight_format)
         if self.bias is not None:
-            out = out + fixed_point_quantize(
-                self.bias, bias_format(self.act_format, self.weight_format))
+            out = out + fixed_point_quantize(self.bias, self.stored_bias_format)
         return out
 
+    @property
+    def stored_bias_format(self) -> QFormat:
+        """The bias's format (see :func:`layer_bias_format`)."""
+        return layer_bias_format(self.bias_bits, self.weight_format, self.act_format)
+
     def size_bits(self) -> int:
-        """Stored bits: weights at their width, the bias as 32-bit words."""
+        """Stored bits: weights and bias at the weight width (``bias_bits=32``: bias as
+        32-bit words)."""
         bits = self.weight.numel() * self.weight_format.bits
-        return bits + (self.bias.numel() * BIAS_BITS if self.bias is not None else 0)
+        if self.bias is not None:
+            bits += self.bias.numel() * bias_storage_bits(self.bias_bits, self.weight_format)
+        return bits
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "

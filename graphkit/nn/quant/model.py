@@ -11,7 +11,7 @@ from torch import Tensor
 from graphkit.nn.quant.formats import act_format, coef_format, glorot_bound, weight_format
 from graphkit.nn.quant.gat import QGATConv
 from graphkit.nn.quant.gcn import QGCNConv
-from graphkit.nn.quant.linear import QLinear, dropout
+from graphkit.nn.quant.linear import QLinear, check_bias_bits, dropout
 from graphkit.nn.quant.sage import QSAGEConv
 
 __all__ = ["LayerSpec", "QuantGNN", "CONVS", "ACTIVATIONS", "uniform_specs"]
@@ -77,7 +77,9 @@ class QuantGNN(torch.nn.Module):
     coefficients are fixed-point quantised per layer (LPGNAS, `Zhao et al., 2020
     <https://arxiv.org/abs/2009.09232>`_). A layer's weight format is
     :func:`~graphkit.nn.quant.formats.weight_format` of its bit-width scaled to the layer's
-    Glorot bound (the skip projection shares it).
+    Glorot bound (the skip projection shares it), and its bias is quantised with that format
+    and counted at its width: the size is every parameter times its component's bits, as the
+    LPGNAS size model has it.
 
     Args:
         in_channels (int): input features.
@@ -87,14 +89,19 @@ class QuantGNN(torch.nn.Module):
         coef_bits (int): bit-width of edge coefficients. (default: :obj:`16`)
         att_dropout (float): GAT attention dropout. (default: :obj:`0`)
         cached (bool): cache GCN coefficients. (default: :obj:`False`)
+        bias_bits (int, optional): ``None``: biases in their layer's weight format;
+            ``32``: on the accumulator grid, counted as 32-bit words (the accounting of
+            graphkit before 2026-11-26, kept for comparison). (default: :obj:`None`)
     """
 
     def __init__(self, in_channels: int, specs: list[LayerSpec], dropout: float = 0.5,
-                 coef_bits: int = 16, att_dropout: float = 0.0, cached: bool = False) -> None:
+                 coef_bits: int = 16, att_dropout: float = 0.0, cached: bool = False,
+                 bias_bits: int | None = None) -> None:
         super().__init__()
         if not specs:
             raise ValueError("specs must hold at least one layer")
         self.specs, self.dropout = list(specs), dropout
+        self.bias_bits = check_bias_bits(bias_bits)
         self.convs = torch.nn.ModuleList()
         self.skips = torch.nn.ModuleList()
         c_fmt = coef_format(coef_bits)
@@ -105,15 +112,16 @@ class QuantGNN(torch.nn.Module):
             w = weight_format(s.weight_bits, glorot_bound(dim, fan_out))
             a = act_format(s.act_bits)
             if s.conv == "gcn":
-                conv = QGCNConv(dim, s.out_channels, w, a, c_fmt, cached=cached)
+                conv = QGCNConv(dim, s.out_channels, w, a, c_fmt, cached=cached,
+                                bias_bits=bias_bits)
                 out = s.out_channels
             elif s.conv == "sage":
-                conv = QSAGEConv(dim, s.out_channels, w, a, c_fmt)
+                conv = QSAGEConv(dim, s.out_channels, w, a, c_fmt, bias_bits=bias_bits)
                 out = s.out_channels
             else:
                 conv = QGATConv(dim, s.out_channels, s.heads, concat=not last,
                                 weight_format=w, act_format=a, coef_format=c_fmt,
-                                dropout=att_dropout)
+                                dropout=att_dropout, bias_bits=bias_bits)
                 out = s.out_channels * (1 if last else s.heads)
             self.convs.append(conv)
             self.skips.append(QLinear(dim, out, w, a, bias=False) if s.skip
@@ -137,7 +145,8 @@ class QuantGNN(torch.nn.Module):
         return x
 
     def size_bits(self) -> int:
-        """Exact model size: every weight at its bit-width, biases as 32-bit words."""
+        """Exact model size: every parameter (biases included) at its layer's weight width;
+        with ``bias_bits=32`` biases as 32-bit words."""
         total = 0
         for conv, skip in zip(self.convs, self.skips):
             total += conv.size_bits()

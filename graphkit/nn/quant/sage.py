@@ -11,7 +11,12 @@ from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import degree
 
 from graphkit.nn.quant.formats import coef_format as _coef_format
-from graphkit.nn.quant.linear import BIAS_BITS, bias_format, qmatmul
+from graphkit.nn.quant.linear import (
+    bias_storage_bits,
+    check_bias_bits,
+    layer_bias_format,
+    qmatmul,
+)
 from graphkit.nn.quant.quantizer import FULL, QFormat, fixed_point_quantize
 
 __all__ = ["QSAGEConv"]
@@ -24,7 +29,7 @@ class QSAGEConv(MessagePassing):
 
     .. math::
         x_i' = \Big(\sum_{j \in \mathcal{N}(i)} Q_c(1/d_i)\, Q_a(x_j)\Big) Q_w(W_l)^\top
-        + Q_a(x_i)\, Q_w(W_r)^\top + Q_b(b)
+        + Q_a(x_i)\, Q_w(W_r)^\top + Q_w(b)
 
     Args:
         in_channels (int): input size.
@@ -33,6 +38,9 @@ class QSAGEConv(MessagePassing):
         act_format (QFormat): format of the input :math:`x`. (default: full precision)
         coef_format (QFormat): format of the mean coefficients. (default: ``uQ1.15``)
         bias (bool): learn an additive bias. (default: :obj:`True`)
+        bias_bits (int, optional): ``None``: the bias in the weight format, counted at its
+            width; ``32``: on the accumulator grid, counted as 32-bit words.
+            (default: :obj:`None`)
 
     Shapes:
         input ``x [N, in_channels]``, ``edge_index [2, E]`` (source, target); output
@@ -41,13 +49,15 @@ class QSAGEConv(MessagePassing):
 
     def __init__(self, in_channels: int, out_channels: int,
                  weight_format: QFormat = FULL, act_format: QFormat = FULL,
-                 coef_format: QFormat | None = None, bias: bool = True) -> None:
+                 coef_format: QFormat | None = None, bias: bool = True,
+                 bias_bits: int | None = None) -> None:
         super().__init__(aggr="add")
         if in_channels < 1 or out_channels < 1:
             raise ValueError(f"channels must be >= 1, got {in_channels}, {out_channels}")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.weight_format, self.act_format = weight_format, act_format
         self.coef_format = _coef_format(16) if coef_format is None else coef_format
+        self.bias_bits = check_bias_bits(bias_bits)
         self.weight_l = Parameter(torch.empty(out_channels, in_channels))
         self.weight_r = Parameter(torch.empty(out_channels, in_channels))
         self.bias = Parameter(torch.empty(out_channels)) if bias else None
@@ -75,17 +85,25 @@ class QSAGEConv(MessagePassing):
                              coef=self.coefficients(edge_index, x.size(0), h.dtype))
         out = out + qmatmul(x, self.weight_r, self.act_format, self.weight_format)
         if self.bias is not None:
-            out = out + fixed_point_quantize(self.bias, bias_format(
-                self.act_format, self.weight_format, self.coef_format))
+            out = out + fixed_point_quantize(self.bias, self.stored_bias_format)
         return out
+
+    @property
+    def stored_bias_format(self) -> QFormat:
+        """The bias's format (see :func:`~graphkit.nn.quant.linear.layer_bias_format`)."""
+        return layer_bias_format(self.bias_bits, self.weight_format, self.act_format,
+                                 self.coef_format)
 
     def message(self, x_j: Tensor, coef: Tensor) -> Tensor:
         return coef.view(-1, 1) * x_j
 
     def size_bits(self) -> int:
-        """Stored bits: both weight matrices at their width, the bias as 32-bit words."""
+        """Stored bits: both weight matrices and the bias at the weight width
+        (``bias_bits=32``: bias as 32-bit words)."""
         bits = (self.weight_l.numel() + self.weight_r.numel()) * self.weight_format.bits
-        return bits + (self.bias.numel() * BIAS_BITS if self.bias is not None else 0)
+        if self.bias is not None:
+            bits += self.bias.numel() * bias_storage_bits(self.bias_bits, self.weight_format)
+        return bits
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "

@@ -4,9 +4,10 @@ r"""LPGNAS: differentiable joint search over GNN architecture and bit-widths.
 Bates, Mullins, Jamnik, Lio; EuroMLSys 2021). Every choice set :math:`j` (per layer: conv type,
 skip, weight bits, input-activation bits; per hidden layer: activation and width) has logits
 :math:`a_j`; the supernet's output mixes the candidates with :math:`p_j = \mathrm{softmax}(a_j
-/ \tau)` (or a Gumbel-softmax sample). Weights are mixed as :math:`\sum_b p_b Q_b(W)`, layer
-inputs as :math:`\sum_b p_b Q_b(x)`, conv types and activations as mixtures of their outputs,
-widths by the mask :math:`\sum_h p_h [c < h]`. The search minimises, DARTS-style with
+/ \tau)` (or a Gumbel-softmax sample). Weights and biases are mixed as
+:math:`\sum_b p_b Q_b(W)` (with the layer's weight bits), layer inputs as
+:math:`\sum_b p_b Q_b(x)`, conv types and activations as mixtures of their outputs, widths by
+the mask :math:`\sum_h p_h [c < h]`. The search minimises, DARTS-style with
 alternating first-order steps, the training loss for the weights and
 
 .. math::
@@ -35,7 +36,7 @@ from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.utils import add_self_loops, degree, remove_self_loops, softmax
 
 from graphkit.nn.quant.formats import act_format, coef_format, glorot_bound, weight_format
-from graphkit.nn.quant.linear import dropout
+from graphkit.nn.quant.linear import BIAS_BITS, check_bias_bits, dropout
 from graphkit.nn.quant.model import ACTIVATIONS, CONVS, LayerSpec
 from graphkit.nn.quant.quantizer import fixed_point_quantize
 
@@ -87,11 +88,14 @@ class Supernet(torch.nn.Module):
         coef_bits (int): bit-width of edge coefficients (fixed). (default: :obj:`16`)
         gumbel (bool): Gumbel-softmax samples instead of the softmax. (default: False)
         tau (float): temperature. (default: :obj:`1.0`)
+        bias_bits (int, optional): ``None``: biases are quantised and counted with their
+            layer's weight bits; ``32``: unquantised and counted as 32-bit words (as
+            :class:`~graphkit.nn.quant.model.QuantGNN`). (default: :obj:`None`)
     """
 
     def __init__(self, in_channels: int, out_channels: int, space: SearchSpace | None = None,
                  num_layers: int = 2, dropout: float = 0.5, coef_bits: int = 16,
-                 gumbel: bool = False, tau: float = 1.0) -> None:
+                 gumbel: bool = False, tau: float = 1.0, bias_bits: int | None = None) -> None:
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
@@ -101,6 +105,7 @@ class Supernet(torch.nn.Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.num_layers, self.dropout, self.gumbel, self.tau = num_layers, dropout, gumbel, tau
         self.coef_format = coef_format(coef_bits)
+        self.bias_bits = check_bias_bits(bias_bits)
         sp, hmax = self.space, max(self.space.hidden)
         self.weights = ParameterDict()
         self.arch = ParameterDict()
@@ -189,7 +194,8 @@ class Supernet(torch.nn.Module):
             alpha = softmax(F.leaky_relu(a_s[ei[0]] + a_d[ei[1]], 0.2), ei[1], num_nodes=n)
             alpha = fixed_point_quantize(alpha, self.coef_format)
             out = out.index_add(0, ei[1], alpha.view(-1, 1) * h[ei[0]])
-        return out + self.weights[f"{lay}_{c}_b"]
+        b = self.weights[f"{lay}_{c}_b"]
+        return out + (b if self.bias_bits is not None else self._mix_weight(b, pw, bound))
 
     def _graph(self, edge_index: Tensor, n: int, dtype: torch.dtype) -> dict:
         ei, w = gcn_norm(edge_index, None, n, add_self_loops=True, dtype=dtype)
@@ -223,8 +229,9 @@ class Supernet(torch.nn.Module):
         r"""Exact expectation of the derived model's size in bits under the (softmax)
         probabilities: per layer
         :math:`\big(\sum_t p_t (m_t \mathbb{E}[d]\mathbb{E}[o] + a_t \mathbb{E}[o])
-        + p_{\text{skip}} \mathbb{E}[d]\mathbb{E}[o]\big)\mathbb{E}[b_w] + 32\,\mathbb{E}[o]`
-        (input and output widths are independent choices)."""
+        + p_{\text{skip}} \mathbb{E}[d]\mathbb{E}[o] + \mathbb{E}[o]\big)\mathbb{E}[b_w]`,
+        the last term the bias (with ``bias_bits=32``: :math:`32\,\mathbb{E}[o]` instead);
+        input and output widths and the weight bits are independent choices."""
         sp = self.space
         dev = self._masks.device
         hidden = torch.tensor(sp.hidden, dtype=torch.float32, device=dev)
@@ -241,8 +248,11 @@ class Supernet(torch.nn.Module):
             mats = sum(p * (_MATS[c] * e_in * e_out + _ATTS[c] * e_out)
                        for p, c in zip(pc, sp.convs))
             mats = mats + (self.probs(f"{lay}_skip", sample=False) @ skip) * e_in * e_out
-            total = total + mats * (self.probs(f"{lay}_wbits", sample=False) @ wbits) \
-                + 32 * e_out
+            e_bits = self.probs(f"{lay}_wbits", sample=False) @ wbits
+            if self.bias_bits is None:
+                total = total + (mats + e_out) * e_bits
+            else:
+                total = total + mats * e_bits + BIAS_BITS * e_out
             e_in = e_out
         return total
 
@@ -284,6 +294,7 @@ def search(data: Data, gamma: float, *, space: SearchSpace | None = None, epochs
            label_smoothing: float = 0.0, arch_lr: float = 0.05, arch_eval: bool = True,
            calibrate: bool = True, num_layers: int = 2, dropout: float = 0.5,
            gumbel: bool = False, tau: float = 1.0, arch_loss: str = "val",
+           bias_bits: int | None = None,
            callback: Callable[[int, Supernet], None] | None = None,
            device: str | torch.device = "cpu") -> SearchResult:
     """Run the LPGNAS search on a node-classification ``data`` (``train_mask``, ``val_mask``).
@@ -308,7 +319,8 @@ def search(data: Data, gamma: float, *, space: SearchSpace | None = None, epochs
 
     ``arch_loss="train"`` computes the architecture step's cross-entropy on the training nodes
     instead (single-level optimisation; the spec leaves open which data the logits see).
-    ``callback(epoch, net)``, if given, runs after every epoch (diagnostics).
+    ``callback(epoch, net)``, if given, runs after every epoch (diagnostics). ``bias_bits``
+    as in :class:`Supernet` (retrain the derived specs with the same value).
     """
     if gamma < 0:
         raise ValueError(f"gamma must be >= 0, got {gamma}")
@@ -326,7 +338,7 @@ def search(data: Data, gamma: float, *, space: SearchSpace | None = None, epochs
     data = data.to(device)
     num_classes = int(data.y.max()) + 1
     net = Supernet(data.num_features, num_classes, space, num_layers, dropout, gumbel=gumbel,
-                   tau=tau).to(device)
+                   tau=tau, bias_bits=bias_bits).to(device)
     opt_w = torch.optim.Adam(net.weight_parameters(), lr=lr, weight_decay=weight_decay)
     log_scale = torch.zeros((), device=device, requires_grad=True)
     opt_a = torch.optim.Adam(net.arch_parameters() + ([log_scale] if calibrate else []),

@@ -4,6 +4,7 @@ import torch.nn.functional as F
 from torch_geometric.data import Data
 
 from graphkit.nn.quant import QuantGNN, SearchSpace, Supernet, derive, search
+from graphkit.nn.quant.quantizer import fixed_point_quantize
 
 SPACE = SearchSpace(hidden=(4, 8), act_bits=(4, 8, 32))
 
@@ -26,16 +27,39 @@ def _data(n=60, f=12, classes=3, seed=0):
                 test_mask=masks[2])
 
 
+@pytest.mark.parametrize("bias_bits", [None, 32])
 @pytest.mark.parametrize("seed", range(6))
-def test_expected_size_equals_exact_size_when_one_hot(seed):
+def test_expected_size_equals_exact_size_when_one_hot(seed, bias_bits):
     g = torch.Generator().manual_seed(seed)
-    net = Supernet(12, 3, SPACE, num_layers=3)
+    net = Supernet(12, 3, SPACE, num_layers=3, bias_bits=bias_bits)
     with torch.no_grad():
         for p in net.arch_parameters():
             p.zero_()
             p[torch.randint(0, p.numel(), (1,), generator=g)] = 1e4
     specs = derive(net)
-    assert float(net.expected_size_bits().detach()) == QuantGNN(12, specs).size_bits()
+    assert float(net.expected_size_bits().detach()) == \
+        QuantGNN(12, specs, bias_bits=bias_bits).size_bits()
+
+
+@pytest.mark.parametrize("conv", ["gcn", "sage", "gat"])
+def test_supernet_quantises_biases_with_the_chosen_weight_width(conv):
+    # one layer, one-hot choices, zero input: the output is the chosen conv's quantised bias
+    from graphkit.nn.quant.formats import weight_format
+    net = Supernet(12, 3, SPACE, num_layers=1).eval()
+    ei = _data().edge_index
+    with torch.no_grad():
+        for p in net.arch_parameters():
+            p.fill_(-1e4)
+        net.arch["0_conv"][SPACE.convs.index(conv)] = 0.0
+        net.arch["0_skip"][0] = 0.0
+        net.arch["0_abits"][0] = 0.0
+        net.arch["0_wbits"][0] = 0.0  # 2 bits
+        net.weights[f"0_{conv}_b"].copy_(torch.tensor([-0.9, 0.07, 0.8]))
+        out = net(torch.zeros(60, 12), ei)
+    fmt = weight_format(SPACE.weight_bits[0], net._bounds[0])
+    expected = fixed_point_quantize(net.weights[f"0_{conv}_b"], fmt).detach()
+    assert torch.equal(out, expected.expand_as(out))
+    assert not torch.equal(expected, net.weights[f"0_{conv}_b"].detach())
 
 
 @pytest.mark.parametrize("gumbel", [False, True])

@@ -67,31 +67,69 @@ def test_gradients_reach_weights_through_ste():
 
 
 def test_size_bits_exact_independent_count():
+    # the spec: every parameter of a component, biases included, at the component's width
     specs = [LayerSpec("gat", 5, "elu", True, 4, 8, heads=3),
              LayerSpec("sage", 4, "identity", False, 8, 4)]
     model = QuantGNN(10, specs)
-    # layer 1: W 15x10 + att 2x15 at 4 bits, skip 15x10 at 4 bits, bias 15 at 32
-    # layer 2: W_l, W_r 4x15 at 8 bits, bias 4 at 32
-    expected = (150 + 30 + 150) * 4 + 15 * 32 + 2 * 60 * 8 + 4 * 32
+    # layer 1: W 15x10 + att 2x15 + bias 15 at 4 bits, skip 15x10 at 4 bits
+    # layer 2: W_l, W_r 4x15 + bias 4 at 8 bits
+    expected = (150 + 30 + 150 + 15) * 4 + (2 * 60 + 4) * 8
     assert model.size_bits() == expected
     assert model.size_bytes() == expected / 8
+    # bias_bits=32: the earlier accounting, biases as 32-bit words
+    old = QuantGNN(10, specs, bias_bits=32)
+    assert old.size_bits() == (150 + 30 + 150) * 4 + 15 * 32 + 2 * 60 * 8 + 4 * 32
+    with pytest.raises(ValueError, match="bias_bits"):
+        QuantGNN(10, specs, bias_bits=8)
 
 
+@pytest.mark.parametrize("bits", [2, 4, 8, 32])
+def test_bias_quantised_with_the_weight_format(bits):
+    # a zero input leaves only the bias: it must be the weight quantiser's output (grid, range)
+    _, ei = _graph()
+    fw, fa = weight_format(bits, 0.3), act_format(8)
+    layers = (QLinear(6, 3, fw, fa), QGCNConv(6, 3, fw, fa), QSAGEConv(6, 3, fw, fa),
+              QGATConv(6, 3, heads=2, concat=False, weight_format=fw, act_format=fa))
+    for layer in layers:
+        with torch.no_grad():
+            layer.bias.copy_(torch.tensor([-9.0, 0.013, 9.0]))
+        zero = torch.zeros(12, 6)
+        out = layer(zero) if isinstance(layer, QLinear) else layer(zero, ei)
+        expected = fixed_point_quantize(layer.bias, fw).detach()
+        assert torch.equal(out.detach(), expected.expand_as(out)), type(layer).__name__
+        if not fw.is_full:
+            assert (float(expected.min()), float(expected.max())) == fw.range
+            codes = expected * 2.0 ** fw.frac_bits
+            assert torch.equal(codes, torch.round(codes))
+        # every parameter, the bias included, at the layer's width
+        assert layer.size_bits() == sum(p.numel() for p in layer.parameters()) * fw.bits
+
+
+@pytest.mark.parametrize("bias_bits", [None, 32])
 @pytest.mark.parametrize("conv", ["gcn", "sage"])
-def test_integer_inference_reproduces_fake_quantised(conv):
+def test_integer_inference_reproduces_fake_quantised(conv, bias_bits):
     x, ei = _graph(n=30, f=8, seed=1)
     torch.manual_seed(0)
     specs = [LayerSpec(conv, 6, "relu", True, 4, 8), LayerSpec(conv, 3, "identity", False, 8, 4)]
-    model = QuantGNN(8, specs, dropout=0.0).double().eval()
+    model = QuantGNN(8, specs, dropout=0.0, bias_bits=bias_bits).double().eval()
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.1 * torch.randn_like(p))
         fake = model(x.double(), ei)
-    acc, frac = integer_forward(export_integer(model), x.double(), ei)
+    exported = export_integer(model)
+    acc, frac = integer_forward(exported, x.double(), ei)
     assert acc.dtype == torch.int64
     assert torch.equal(acc.double() * 2.0 ** -frac, fake)
     assert torch.equal(acc.argmax(1), fake.argmax(1))
-    assert export_integer(model).size_bits() == model.size_bits()
+    assert exported.size_bits() == model.size_bits()
+    for lay in exported.layers:
+        # stored bias codes lie in the stored format; the accumulator gets them by a shift
+        fb = lay.weight_format if bias_bits is None else lay.bias_format
+        assert lay.bias_format == fb
+        assert fb.qmin <= int(lay.bias.min()) and int(lay.bias.max()) <= fb.qmax
+        assert lay.bias_shift == lay.acc_frac_bits - fb.frac_bits
+        assert lay.bias_shift == (lay.act_format.frac_bits + lay.coef_format.frac_bits
+                                  if bias_bits is None else 0)
 
 
 def test_bad_inputs():
