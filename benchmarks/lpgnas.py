@@ -167,6 +167,31 @@ def analyse(rows) -> dict:
             "compared": sum(v["best_baseline_le_size"] is not None for v in out.values())}
 
 
+def search_summary(searched: dict, rows) -> dict:
+    """Per gamma, over every search (not only the selected one): how many layers got >= 8-bit
+    weights, how many searches got >= 8 bits in every layer, and the candidates at least 2x
+    smaller than the W8A8 GCN with their accuracy difference to it (mean test accuracy; a
+    description of the candidates, not a selection)."""
+    w8 = next((r.to_dict() for r in rows if r.system == "gcn-w8a8"), None)
+    out = {}
+    for g, v in searched.items():
+        cands = v["candidates"]
+        bits = [[s["weight_bits"] for s in c["specs"]] for c in cands]
+        entry = {"weight_bits": {str(c["search_seed"]): b for c, b in zip(cands, bits)},
+                 "layers_ge8": sum(b >= 8 for bb in bits for b in bb),
+                 "layers": sum(len(bb) for bb in bits),
+                 "searches_all_ge8": sum(all(b >= 8 for b in bb) for bb in bits),
+                 "searches": len(cands)}
+        if w8 is not None:
+            entry["within_2x_of_w8a8"] = [
+                {"search_seed": c["search_seed"], "size_ratio": w8["size_bytes"] / c["size_bytes"],
+                 "accuracy_diff": sum(c["test_accs"]) / len(c["test_accs"]) - w8["mean"],
+                 "val_mean": c["val_mean"]}
+                for c in cands if w8["size_bytes"] / c["size_bytes"] >= 2.0]
+        out[g] = entry
+    return out
+
+
 def pareto_plot(rows, path: Path, title: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -245,6 +270,7 @@ def merge(paths: list[str], out: str | None) -> None:
     config["searched"] = {g: searched[g] for g in sorted(searched, key=float)}
     config["merged_from"] = list(paths)
     config["analysis"] = analyse(merged)
+    config["analysis"]["search"] = search_summary(config["searched"], merged)
     print_table(merged)
     write_report(out, "benchmarks/lpgnas.py", config, merged, [])
     if out:
@@ -322,6 +348,7 @@ def main() -> None:
     def report():
         print_table(rows)
         config["analysis"] = analyse(rows)
+        config["analysis"]["search"] = search_summary(config["searched"], rows)
         write_report(args.json, "benchmarks/lpgnas.py", config, rows, [])
         if args.json:
             pareto_plot(rows, Path(args.json).with_suffix(".png"),

@@ -15,8 +15,9 @@ def bench(import_script):
     return import_script("lpgnas")
 
 
-def _cand(seed, val, test, size):
-    return {"search_seed": seed, "specs": [{"seed": seed}], "probs": {}, "search_seconds": 10.0,
+def _cand(seed, val, test, size, bits=(8, 4)):
+    return {"search_seed": seed, "specs": [{"seed": seed, "weight_bits": b} for b in bits],
+            "probs": {}, "search_seconds": 10.0,
             "size_bytes": size, "val_accs": [val, val], "val_mean": val,
             "test_accs": test, "key": None}
 
@@ -51,7 +52,7 @@ def test_merge_unites_candidates_and_reselects_on_validation(bench, tmp_path):
     # accuracy is lower than seed 0's; at gamma 1.0 the earlier candidate stays selected
     b = _report(tmp_path / "b.json", ["lpgnas"], lpgnas=[
         (0.5, [_cand(2, 0.60, [0.90, 0.90], 200.0), _cand(3, 0.80, [0.77, 0.77], 500.0)]),
-        (1.0, [_cand(2, 0.71, [0.81, 0.81], 250.0)])])
+        (1.0, [_cand(2, 0.71, [0.81, 0.81], 250.0, bits=(16, 8))])])
     out = tmp_path / "m.json"
     bench.merge([str(a), str(b)], str(out))
     rep = json.loads(out.read_text())
@@ -69,6 +70,14 @@ def test_merge_unites_candidates_and_reselects_on_validation(bench, tmp_path):
     # gamma 0.5: 500 bytes, 0.77 < gcn-w2a8's 0.79; gamma 1.0: 350 bytes, 0.80 >= 0.79
     assert not pts["lpgnas-gamma0.5"]["dominates"] and pts["lpgnas-gamma1.0"]["dominates"]
     assert rep["config"]["analysis"]["dominating"] == 1
+    # every search described: 2x smaller than W8A8 GCN (1000 bytes) means <= 500 bytes
+    srch = rep["config"]["analysis"]["search"]
+    assert [c["search_seed"] for c in srch["0.5"]["within_2x_of_w8a8"]] == [0, 2, 3]
+    assert srch["0.5"]["within_2x_of_w8a8"][1]["accuracy_diff"] == pytest.approx(0.90 - 0.805)
+    assert srch["1.0"]["within_2x_of_w8a8"][0]["size_ratio"] == pytest.approx(1000 / 350)
+    assert (srch["1.0"]["layers_ge8"], srch["1.0"]["layers"]) == (3, 4)
+    assert (srch["1.0"]["searches_all_ge8"], srch["1.0"]["searches"]) == (1, 2)
+    assert srch["1.0"]["weight_bits"] == {"0": [8, 4], "2": [16, 8]}
     assert out.with_suffix(".png").exists()
 
 
