@@ -79,6 +79,10 @@ class _ForwardForward(NodeScheme):
         self.goodness_gap: list[float] = []
         #: the same gap at the last training step of each layer (before the restore)
         self.goodness_gap_last: list[float] = []
+        #: per layer and training epoch, ``(positive, negative)`` mean goodness of the training
+        #: nodes, read from the forward pass the epoch's step is computed on (the official
+        #: ``Pos`` / ``Neg``; their difference is its ``TrainSep``)
+        self.goodness_trace: list[list[tuple[float, float]]] = []
 
     # subclasses build the graph copies
     @abstractmethod
@@ -110,7 +114,7 @@ class _ForwardForward(NodeScheme):
                  for c in range(self.num_classes)]
         n = data.num_nodes
         val_good = torch.zeros(int(val_mask.sum()), self.num_classes, device=data.x.device)
-        logs, self.goodness_gap, self.goodness_gap_last = [], [], []
+        logs, self.goodness_gap, self.goodness_gap_last, self.goodness_trace = [], [], [], []
         for layer in self.layers:
             logs.append(self._fit_layer(layer, pos, negs, cands, val_good, val_mask, trainer))
             with torch.no_grad():
@@ -136,10 +140,16 @@ class _ForwardForward(NodeScheme):
             return (x, pos[1]), [(x, ei) for _, ei in negs]
         return (x, pos[1]), [(handoff(layer(xn, ei)), ei) for xn, ei in negs]
 
+    def _goodness_means(self, hp: Tensor, hn: list[Tensor]) -> Tensor:
+        """``[2]``: mean goodness of the positive rows, and the mean over the negative copies
+        of their rows' mean goodness."""
+        return torch.stack([goodness(hp, self.theta).mean(), torch.stack(
+            [goodness(h, self.theta).mean() for h in hn]).mean()])
+
     def _gap(self, hp: Tensor, hn: list[Tensor]) -> Tensor:
         """Mean goodness of the positive rows minus the mean over the negative copies."""
-        return goodness(hp, self.theta).mean() - torch.stack(
-            [goodness(h, self.theta).mean() for h in hn]).mean()
+        pos, neg = self._goodness_means(hp, hn)
+        return pos - neg
 
     def _train_outputs(self, layer: ForwardLayer, pos: Copy, negs: list[Copy]
                        ) -> tuple[Tensor, list[Tensor]]:
@@ -155,13 +165,12 @@ class _ForwardForward(NodeScheme):
         n, y = self.data.num_nodes, self.data.y
         optimizer = trainer.optimizer(layer)
 
-        last_gap = torch.zeros(())
+        trace: list[Tensor] = []  # kept as tensors: no device sync per step
 
         def epoch() -> Tensor:
-            nonlocal last_gap
             hp, hn = self._train_outputs(layer, pos, negs)
-            with torch.no_grad():  # kept as a tensor: no device sync per step
-                last_gap = self._gap(hp, hn)
+            with torch.no_grad():
+                trace.append(self._goodness_means(hp, hn))
             return trainer.step(layer, optimizer, ff_loss(hp, hn, self.theta))
 
         def score() -> float:
@@ -170,7 +179,9 @@ class _ForwardForward(NodeScheme):
             return accuracy(val_good + g, y[val_mask])
 
         log = trainer.fit(layer, epoch, score)
-        self.goodness_gap_last.append(float(last_gap))
+        means = torch.stack(trace)
+        self.goodness_trace.append([(float(p), float(n)) for p, n in means.tolist()])
+        self.goodness_gap_last.append(float(means[-1, 0] - means[-1, 1]))
         return log
 
     @torch.no_grad()

@@ -54,6 +54,8 @@ class StoppingLog:
     best_epoch: int = -1
     best_score: float | None = None
     losses: list[float] = field(default_factory=list)
+    #: the validation score of every check, in order (epochs ``val_every``, ``2 val_every``, ...)
+    val_scores: list[float] = field(default_factory=list)
 
 
 def local_step(module: nn.Module, optimizer: torch.optim.Optimizer, loss: Tensor,
@@ -121,6 +123,7 @@ class LayerwiseTrainer:
                 module.eval()
                 with torch.no_grad():
                     score = float(score_fn())
+                log.val_scores.append(score)
                 if stopper.best is None or score > stopper.best:
                     log.best_epoch, log.best_score = epoch, score
                 if stopper.step(score, module):

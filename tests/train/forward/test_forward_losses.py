@@ -86,6 +86,7 @@ def test_trainer_restores_best_checkpoint_and_validates():
 
     log = trainer.fit(layer, epoch, lambda: next(scores))
     assert log.epochs == 4 and log.best_epoch == 1 and log.best_score == 0.9
+    assert log.val_scores == [0.1, 0.9, 0.2, 0.3]  # every check, in order
     # losses stay tensors during training (no device sync per step), floats in the log
     assert len(log.losses) == 4 and all(type(v) is float for v in log.losses)
     torch.testing.assert_close(layer.weight.detach(), states[1])

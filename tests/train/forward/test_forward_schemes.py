@@ -40,6 +40,31 @@ def test_ff_positive_goodness_above_negative_at_every_layer(two_blobs, scheme):
 
 
 @pytest.mark.parametrize("scheme", ["ff-la", "ff-vn"])
+def test_ff_goodness_trace(two_blobs, scheme):
+    """Per layer and epoch, the positive and negative mean goodness of the step's own forward
+    pass (the official Pos / Neg); the last epoch's difference is ``goodness_gap_last``."""
+    torch.manual_seed(0)
+    net = node_model(scheme, "gcn", 8, 16, 2, num_layers=2)
+    logs = net.fit(two_blobs, two_blobs.train_mask, two_blobs.val_mask,
+                   LayerwiseTrainer(epochs=10, lr=0.01, val_every=2, patience=2))
+    assert len(net.goodness_trace) == 2
+    for l, (log, trace) in enumerate(zip(logs, net.goodness_trace)):
+        assert len(trace) == log.epochs and len(log.val_scores) == log.epochs // 2
+        assert log.best_score == max(log.val_scores)
+        assert trace[-1][0] - trace[-1][1] == pytest.approx(net.goodness_gap_last[l], abs=1e-6)
+        assert len({p for p, _ in trace}) > 1  # a fresh forward pass every epoch
+    # the trace of the first layer's first epoch: its initial, untrained state
+    torch.manual_seed(0)
+    fresh = node_model(scheme, "gcn", 8, 16, 2, num_layers=2)
+    pos = fresh._normalised(fresh._positive(two_blobs, two_blobs.train_mask))
+    fresh._train_idx = two_blobs.train_mask.nonzero().view(-1)
+    first = net.goodness_trace[0][0]
+    with torch.no_grad():
+        hp = fresh.layers[0](*pos)[fresh._train_idx]
+    assert first[0] == pytest.approx(float((hp.pow(2).sum(-1) - 2.0).mean()), rel=1e-5)
+
+
+@pytest.mark.parametrize("scheme", ["ff-la", "ff-vn"])
 def test_ff_negative_inputs_at_every_layer(two_blobs, scheme):
     """FF-VN (official ``GNN_VNLA``): at every layer each negative copy reads the *positive*
     copy's features and differs from it only in its virtual-node links; FF-LA's negatives differ
