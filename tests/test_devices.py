@@ -153,11 +153,13 @@ def test_forward_learning_sparse_input_on_device(cora_like, device):
 @pytest.mark.parametrize("scheme, option", [("sf", {"cache_propagation": True}),
                                             ("sf", {"adjacency": "sparse"}),
                                             ("sf", {"row_split": False}),
+                                            ("sf-top2loss", {"row_split": False}),
+                                            ("sf-top2input", {"row_split": False}),
                                             ("bp", {"adjacency": "sparse"})])
 def test_forward_learning_memory_options_on_device(cora_like, device, scheme, option):
     """The propagation cache (sparse for a bag-of-words first layer), the sparse adjacency and
-    the whole-graph propagation (``sf`` splits it by rows by default) train the same model as
-    the default edge-list run, on every device."""
+    the whole-graph propagation (``sf`` and the top-down schemes split it by rows by default)
+    train the same model as the default edge-list run, on every device."""
     from graphkit.train.forward import LayerwiseTrainer, node_model
 
     data, (train, val, test) = bag_of_words_split(cora_like, device)

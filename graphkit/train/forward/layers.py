@@ -198,13 +198,22 @@ class ForwardLayer(nn.Module):
     def reset_parameters(self) -> None:
         self.conv.reset_parameters()
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None
-                ) -> Tensor:
-        """``edge_weight``, where given, is passed on to the convolution."""
+    def prepare(self, x: Tensor) -> Tensor:
+        """What the convolution is called with: ``x`` L2-normalised (``normalize``) and, where
+        ``sparse_input`` applies, as sparse CSR. A caller that feeds the same input to several
+        calls prepares it once and passes ``prepared=True``."""
         if self.normalize:
             x = l2_normalize_rows(x)
         if self.sparse_input and x.device.type == "cpu" and not x.requires_grad:
             x = sparse_if_mostly_zero(x)
+        return x
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None,
+                prepared: bool = False) -> Tensor:
+        """``edge_weight``, where given, is passed on to the convolution; ``prepared``: ``x``
+        is already the output of :meth:`prepare`."""
+        if not prepared:
+            x = self.prepare(x)
         if edge_weight is None:
             out = self.conv(x, edge_index)
         else:

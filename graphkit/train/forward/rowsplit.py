@@ -23,6 +23,7 @@ Each block's edges keep their order, so every row sums the same terms in the sam
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -78,7 +79,10 @@ class RowSplitForward:
 
     ``rows(k)`` is the layer's output, exact on the rows of ``blocks[k]`` (the other rows are
     not meaningful); it is differentiable, for a loss on those rows. Calling the object returns
-    the whole output, assembled block by block without autograd.
+    the whole output, assembled block by block without autograd. The input is prepared
+    (:meth:`ForwardLayer.prepare`) once, at the first call, and reused by every block.
+    :meth:`with_input` gives the same split of the same graph (edges and GCN weights computed
+    once) for another input, e.g. a layer's input at the next time step.
     """
 
     def __init__(self, layer: ForwardLayer, x: Tensor, edge_index: Tensor,
@@ -94,7 +98,9 @@ class RowSplitForward:
             covered += mask.long()
         if not bool((covered == 1).all()):
             raise ValueError("blocks must partition the rows: every row in exactly one block")
-        self.layer, self.x, self.blocks = layer, x, blocks
+        self.layer, self.blocks = layer, blocks
+        self._raw: Tensor | None = x
+        self._x: Tensor | None = None  # prepared at the first call
         conv = layer.conv
         weight = None
         if isinstance(conv, GCNConv) and conv.normalize:
@@ -105,17 +111,35 @@ class RowSplitForward:
             keep = mask[edge_index[1]]
             self.parts.append((edge_index[:, keep], None if weight is None else weight[keep]))
 
+    @property
+    def x(self) -> Tensor:
+        """The input as the convolution receives it (:meth:`ForwardLayer.prepare`)."""
+        if self._x is None:
+            self._x, self._raw = self.layer.prepare(self._raw), None
+        return self._x
+
+    def with_input(self, x: Tensor, prepared: bool = False) -> RowSplitForward:
+        """The same layer, graph and blocks on the input ``x`` (same number of rows);
+        ``prepared``: ``x`` is already the output of :meth:`ForwardLayer.prepare`."""
+        if x.size(0) != self.blocks[0].numel():
+            raise ValueError(f"x has {x.size(0)} rows, the blocks {self.blocks[0].numel()}")
+        other = copy.copy(self)
+        other._raw, other._x = (None, x) if prepared else (x, None)
+        return other
+
     def rows(self, k: int) -> Tensor:
         """The output, exact on the rows of block ``k``."""
         edge_index, weight = self.parts[k]
         if weight is None:
-            return self.layer(self.x, edge_index)
+            return self.layer(self.x, edge_index, prepared=True)
         with _given_edge_weights(self.layer.conv):
-            return self.layer(self.x, edge_index, weight)
+            return self.layer(self.x, edge_index, weight, prepared=True)
 
     @torch.no_grad()
-    def __call__(self) -> Tensor:
-        out = self.rows(0)
+    def __call__(self, first: Tensor | None = None) -> Tensor:
+        """The whole output. ``first``: block 0's output (:meth:`rows`), already computed, e.g.
+        for a loss; it is copied, not recomputed, and the other blocks fill in the rest."""
+        out = self.rows(0) if first is None else first.detach().clone()
         for k in range(1, len(self.blocks)):
             mask = self.blocks[k]
             out[mask] = self.rows(k)[mask]

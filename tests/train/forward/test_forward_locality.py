@@ -87,11 +87,13 @@ def test_top_down_steps_touch_each_layer_with_its_own_optimiser(two_blobs):
         for p in net.parameters():
             p.grad = None
         l = 1
+        # the training path of a time step (row split: the loss rows' block)
         if scheme == "sf-top2loss":
-            out = net.layers[l](handoff(states[l - 1]), net.graph.edge_index)
+            out, _ = net._train_forward(l, states[l - 1].detach())
             loss = net._loss(net._mixed(l, out, [s.detach() for s in states]))
         else:
-            out = net._run_layer(l, states[l], states[l + 2])
+            out, _ = net._train_forward(l, net._input(l, states[l], states[l + 2]),
+                                        prepared=True)
             loss = net._loss(out)
         loss.backward()
         optimizers[l].step()

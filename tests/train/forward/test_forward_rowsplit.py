@@ -153,3 +153,80 @@ def test_sf_with_an_undetected_layer_propagates_over_the_whole_graph():
         nets[row_split] = net
     for p, q in zip(nets[True].parameters(), nets[False].parameters()):
         assert torch.equal(p, q)
+
+
+def test_cat_csr_is_the_csr_of_the_dense_concatenation():
+    from graphkit.train.forward.node_topdown import cat_csr
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(7, 5, generator=g) * (torch.rand(7, 5, generator=g) < 0.3)
+    b = torch.rand(7, 3, generator=g) * (torch.rand(7, 3, generator=g) < 0.5)
+    a[2], b[2], b[4] = 0.0, 0.0, 0.0  # an empty row, and rows empty in one part only
+    out = cat_csr(a.to_sparse_csr(), b.to_sparse_csr())
+    ref = torch.cat([a, b], dim=1).to_sparse_csr()
+    for get in ("crow_indices", "col_indices", "values"):
+        assert torch.equal(getattr(out, get)(), getattr(ref, get)()), get
+    assert out.shape == ref.shape
+
+
+def _bag_of_words(n=60, f=150, classes=3, seed=0):
+    """``_citation_like`` with wide, sparse features: a top-down first layer's input (features
+    and the state above) stays under the sparse-input density."""
+    data, train, val = _citation_like(n, f, classes, seed)
+    g = torch.Generator().manual_seed(seed + 1)
+    data.x = torch.rand(n, f, generator=g) * (torch.rand(n, f, generator=g) < 0.04)
+    return data, train, val
+
+
+@pytest.mark.parametrize("scheme", ["sf-top2loss", "sf-top2input"])
+@pytest.mark.parametrize("model", ["gcn", "sage", "gat"])
+def test_topdown_with_row_split_trains_the_same_model(scheme, model, monkeypatch):
+    data, train, val = _bag_of_words()
+    blocks_called = []
+    rows = RowSplitForward.rows
+    monkeypatch.setattr(RowSplitForward, "rows",
+                        lambda self, k: blocks_called.append((len(self.blocks), k))
+                        or rows(self, k))
+    nets, logs = {}, {}
+    for row_split in (True, False):
+        torch.manual_seed(0)
+        nets[row_split] = node_model(scheme, model, 150, 16, 3, num_layers=3,
+                                     row_split=row_split)
+        # validation every 2 time steps: the early-stopping choices must agree too
+        logs[row_split] = nets[row_split].fit(data, train, val,
+                                              LayerwiseTrainer(epochs=8, lr=0.01))
+    # training differentiated the loss rows' block and filled in the others; inference and
+    # the initial states ran over the whole graph as one block
+    assert blocks_called.count((2, 0)) == 8 * 3 and blocks_called.count((2, 1)) == 8 * 3
+    assert blocks_called.count((1, 0)) > 0
+    # every row sums the same terms in the same order: on the CPU, bit-identical
+    for a, b in zip(logs[True], logs[False]):
+        assert a.losses == b.losses and a.val_scores == b.val_scores
+        assert (a.best_epoch, a.best_score) == (b.best_epoch, b.best_score)
+    for (name, p), q in zip(nets[True].named_parameters(), nets[False].parameters()):
+        assert torch.equal(p, q), name
+    test = ~(train | val)
+    assert torch.equal(nets[True].predict(test), nets[False].predict(test))
+
+
+def test_topdown_first_input_is_sparse_where_the_layer_takes_it():
+    """SF-Top2Input's first layer reads ``[norm(x) | norm(state above)]``: with ``row_split``
+    it is assembled from the features' CSR, normalised once, and equals the layer's own
+    conversion of the dense concatenation."""
+    from graphkit.train.forward.layers import l2_normalize_rows
+
+    data, train, val = _bag_of_words()
+    torch.manual_seed(0)
+    net = node_model("sf-top2input", "gcn", 150, 16, 3, num_layers=2)
+    net.fit(data, train, val, LayerwiseTrainer(epochs=2, lr=0.01))
+    above = torch.rand(net.graph.x.size(0), 16) * (torch.rand(net.graph.x.size(0), 16) < 0.5)
+    x = net._input(0, net.graph.x, above)
+    assert x.layout == torch.sparse_csr
+    ref = net.layers[0].prepare(torch.cat([l2_normalize_rows(net.graph.x),
+                                           l2_normalize_rows(above)], dim=1))
+    assert ref.layout == torch.sparse_csr
+    for get in ("crow_indices", "col_indices", "values"):
+        assert torch.equal(getattr(x, get)(), getattr(ref, get)()), get
+    # a dense state above: over the density, a dense input, as the layer would keep it
+    dense = net._input(0, net.graph.x, torch.rand(net.graph.x.size(0), 600))
+    assert dense.layout == torch.strided
