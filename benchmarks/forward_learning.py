@@ -68,6 +68,9 @@ from graphkit.train.forward import (
     node_split,
 )
 
+#: schemes whose training steps split the propagation by rows (``row_split``)
+ROW_SPLIT_SCHEMES = ("sf", "sf-top2loss", "sf-top2input")
+
 
 def parse_args():
     p = benchmark_parser(__doc__.splitlines()[0], runs=5)
@@ -91,6 +94,17 @@ def parse_args():
     p.add_argument("--merge", nargs="+", metavar="JSON", default=None,
                    help="combine the rows of these reports (same system, dataset, metric) into "
                         "one report at --json; values of different splits are pooled")
+    p.add_argument("--ff-trace", action="store_true",
+                   help="ff-la / ff-vn: also record, per run and layer, the validation score "
+                        "of every check and the mean positive and negative goodness of the "
+                        "training nodes at every epoch")
+    p.add_argument("--no-stop-layers", type=int, nargs="+", default=[], metavar="L",
+                   help="diagnosis: train these layers (1-based) for the whole --epochs budget "
+                        "without early stopping; the trace then shows where --patience would "
+                        "have stopped them")
+    p.add_argument("--whole-graph", action="store_true",
+                   help="sf, sf-top2loss, sf-top2input: propagate every training step over the "
+                        "whole graph (row_split=False; the same results, the previous default)")
     p.add_argument("--memory", action="store_true",
                    help="measure the peak memory of one training epoch of sf and bp instead")
     p.add_argument("--adjacency", default="edges", choices=["edges", "sparse"],
@@ -130,21 +144,84 @@ def load_dataset(spec: str, root: str | None) -> Data:
     return NormalizeFeatures()(data)
 
 
+class NoStopTrainer(LayerwiseTrainer):
+    """A :class:`LayerwiseTrainer` whose ``fit`` calls ``no_stop`` (0-based, counted over the
+    calls, i.e. the layers of a layer-wise scheme) run the whole epoch budget."""
+
+    def __init__(self, *args, no_stop: set[int] = frozenset(), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.no_stop, self.calls = set(no_stop), 0
+
+    def fit(self, module, epoch_fn, score_fn):
+        patience = self.patience
+        if self.calls in self.no_stop:
+            self.patience = self.epochs  # never reached: one check per val_every epochs
+        self.calls += 1
+        try:
+            return super().fit(module, epoch_fn, score_fn)
+        finally:
+            self.patience = patience
+
+
+def stop_point(scores: list[float], patience: int) -> tuple[int, int]:
+    """``(checks run, best check)`` (1-based) of early stopping with ``patience`` on the
+    validation ``scores`` of a run that was not stopped (strict improvement, as in
+    :class:`~graphkit.train.forward.EarlyStopping`)."""
+    best, best_i, bad = None, 0, 0
+    for i, s in enumerate(scores, 1):
+        if best is None or s > best:
+            best, best_i, bad = s, i, 0
+        else:
+            bad += 1
+            if bad >= patience:
+                return i, best_i
+    return len(scores), best_i
+
+
+def ff_trace(net, logs, args) -> list[dict]:
+    """Per layer: validation scores, per-epoch positive / negative mean goodness and what they
+    show (the epochs with a positive gap, where early stopping stops and what it restores)."""
+    out = []
+    for l, (log, trace) in enumerate(zip(logs, net.goodness_trace)):
+        gaps = [p - n for p, n in trace]
+        checks, best = stop_point(log.val_scores, args.patience)
+        stop = checks * args.val_every  # epochs trained under --patience
+        positive = [e + 1 for e, g in enumerate(gaps) if g > 0]
+        out.append({
+            "layer": l + 1, "epochs": log.epochs, "no_stop": l + 1 in args.no_stop_layers,
+            "stop_epoch_with_patience": stop, "best_epoch_with_patience": best * args.val_every,
+            "gap_at_stop": gaps[stop - 1], "gap_first": gaps[0], "gap_last": gaps[-1],
+            "gap_max": max(gaps), "gap_max_epoch": gaps.index(max(gaps)) + 1,
+            "positive_epochs": len(positive), "first_positive_epoch": positive[0] if positive
+            else None, "positive_epochs_before_stop": sum(e <= stop for e in positive),
+            "val_scores": [round(v, 6) for v in log.val_scores],
+            "pos_goodness": [round(p, 7) for p, _ in trace],
+            "neg_goodness": [round(n, 7) for _, n in trace]})
+    return out
+
+
 def run_node(scheme: str, model: str, data: Data, r: int, args) -> dict:
     train, val, test = node_split(data.num_nodes, r)
     seed_everything(args.seed + 3 * r)
+    kwargs = {"row_split": False} if args.whole_graph and scheme in ROW_SPLIT_SCHEMES else {}
     net = node_model(scheme, model, data.num_features, args.hidden, int(data.y.max()) + 1,
-                     args.layers).to(args.device)
+                     args.layers, **kwargs).to(args.device)
     data = data.to(args.device)
-    trainer = LayerwiseTrainer(args.epochs, args.lr, 5e-4, args.val_every, args.patience)
+    trainer = NoStopTrainer(args.epochs, args.lr, 5e-4, args.val_every, args.patience,
+                            no_stop={l - 1 for l in args.no_stop_layers})
+    t0 = time.perf_counter()
     logs = net.fit(data, train.to(args.device), val.to(args.device), trainer)
+    fit_seconds = time.perf_counter() - t0
     test = test.to(args.device)
     per_layer = [accuracy(s, data.y[test]) for s in net.layer_scores(test, (train | val).to(
         args.device))]
+    trace = ff_trace(net, logs, args) if args.ff_trace and hasattr(net, "goodness_trace") \
+        else None
     return {"value": per_layer[-1], "per_layer": per_layer,
             "epochs": [log.epochs for log in logs],
             "goodness_gap": getattr(net, "goodness_gap", None),
-            "goodness_gap_last": getattr(net, "goodness_gap_last", None)}
+            "goodness_gap_last": getattr(net, "goodness_gap_last", None), "trace": trace,
+            "fit_seconds": fit_seconds}
 
 
 def run_link(scheme: str, model: str, data: Data, r: int, args) -> dict:
@@ -156,7 +233,7 @@ def run_link(scheme: str, model: str, data: Data, r: int, args) -> dict:
     per_layer = [roc_auc(test.edge_label, s) for s in net.layer_scores(test)]
     return {"value": per_layer[-1], "per_layer": per_layer,
             "epochs": [log.epochs for log in logs], "goodness_gap": None,
-            "goodness_gap_last": None}
+            "goodness_gap_last": None, "trace": None, "fit_seconds": None}
 
 
 def gap_stats(runs: list[list[float]], key: str = "goodness_gap") -> dict:
@@ -199,7 +276,13 @@ def benchmark(args) -> list:
                 for key in ("goodness_gap", "goodness_gap_last"):
                     if results[0][key] is not None:
                         extra.update(gap_stats([x[key] for x in results], key))
-                rows.append(summarize(f"{scheme} ({model})", name, metric,
+                if results[0]["fit_seconds"] is not None:  # fit() alone, validation included
+                    extra["fit_seconds_runs"] = [x["fit_seconds"] for x in results]
+                if results[0]["trace"] is not None:
+                    extra["trace_runs"] = [{"split": r, "layers": x["trace"]}
+                                           for r, x in zip(args.splits, results)]
+                tag = ", whole graph" if args.whole_graph and scheme in ROW_SPLIT_SCHEMES else ""
+                rows.append(summarize(f"{scheme} ({model}{tag})", name, metric,
                                       [x["value"] for x in results], m.seconds, m.peak_rss_mb,
                                       task=args.task, **extra))
                 write_report(args.json, "benchmarks/forward_learning.py", args, rows)
@@ -459,6 +542,8 @@ def merge(paths: list[str], out: str | None) -> None:
                 # a one-run report's minimum is that run's gap
                 extra.update(gap_stats([g for r in parts for g in r.get(
                     f"{key}_runs", [r[f"{key}_min_per_layer"]] if r["runs"] == 1 else [])], key))
+        if all("trace_runs" in r for r in parts):
+            extra["trace_runs"] = [t for r in parts for t in r["trace_runs"]]
         rows.append(summarize(system, dataset, metric, values, sum(r["seconds"] for r in parts),
                               max(r["peak_rss_mb"] for r in parts), **extra))
     print_table(rows)
