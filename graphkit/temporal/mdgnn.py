@@ -37,6 +37,7 @@ from torch import Tensor
 
 from graphkit.temporal.event_graph import EventGraph, earlier_events, repeat_targets
 from graphkit.temporal.memory import TemporalMemory
+from graphkit.temporal.pres import shifted_reads
 from graphkit.temporal.tgn import GraphAttentionEmbedding, LinkPredictor
 from graphkit.typing import WITH_NUMBA
 
@@ -168,7 +169,7 @@ class MemoryTGN(_MemoryModel):
         n_id, inv = torch.unique(ends, return_inverse=True)
         z = self.embed(n_id, t_query.expand(n_id.numel()))
         shift = F.linear(self.memory.step_increment(n_id), self.gnn.conv.lin_skip.weight)
-        return z.index_select(0, inv) + step.to(z).unsqueeze(-1) * shift.index_select(0, inv)
+        return shifted_reads(z, shift, inv, step)
 
     def embed(self, n_id: Tensor, t_query: Tensor, step: Tensor | None = None) -> Tensor:
         """Graph attention over each node's recent events. With ``step``, a pair with
@@ -241,8 +242,7 @@ class JODIE(_MemoryModel):
         s, last = self.memory(n_id)
         scale = self._scale(last, t_query.expand(n_id.numel()))
         shift = self.memory.step_increment(n_id) * scale
-        return (s * scale).index_select(0, inv) + \
-            step.to(s).unsqueeze(-1) * shift.index_select(0, inv)
+        return shifted_reads(s * scale, shift, inv, step)
 
 
 class APAN(_MemoryModel):
@@ -321,9 +321,7 @@ class APAN(_MemoryModel):
         n_id, inv = torch.unique(ends, return_inverse=True)
         s, _ = self.memory(n_id)
         u = s + self._mail_attention(s, n_id, t_query.expand(n_id.numel()))
-        shift = self.memory.step_increment(n_id)
-        return self.norm(u.index_select(0, inv) + step.to(u).unsqueeze(-1) *
-                         shift.index_select(0, inv))
+        return self.norm(shifted_reads(u, self.memory.step_increment(n_id), inv, step))
 
     def _mail_attention(self, s: Tensor, n_id: Tensor, t_query: Tensor) -> Tensor:
         """Attention of the memories ``s`` of ``n_id`` over their mailboxes (``0`` without

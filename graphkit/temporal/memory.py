@@ -231,19 +231,20 @@ class TemporalMemory(torch.nn.Module):
         batch (rows may repeat a node); without a corrector every read of a node is the same.
         """
         if step is None:
-            s_prev, s_new, last, has = self.compute(n_id)
+            s_prev, s_new, last, has, update = self._apply_pending(n_id)
             if self.corrector is not None:
-                s_new = self.corrector.correct(n_id, s_prev, s_new, has)
+                s_new = self.corrector.correct(n_id, s_prev, s_new, has, update)
             return s_new, last
         if step.shape != n_id.shape:
             raise ValueError(f"step must have one entry per node, got {tuple(step.shape)} for "
                              f"{tuple(n_id.shape)}")
         nodes, inv = torch.unique(n_id, return_inverse=True)
-        s_prev, s_new, last, has = self.compute(nodes)
+        s_prev, s_new, last, has, update = self._apply_pending(nodes)
         last = last.index_select(0, inv)
         if self.corrector is None:
             return s_new.index_select(0, inv), last
-        return self.corrector.correct_events(nodes, inv, step, s_prev, s_new, has), last
+        return self.corrector.correct_events(nodes, inv, step, s_prev, s_new, has, update), \
+            last
 
     def step_increment(self, n_id: Tensor) -> Tensor:
         """What each earlier event of a node in the current batch adds to the memory its

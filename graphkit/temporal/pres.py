@@ -44,8 +44,13 @@ every node read, and the coherence term is detached (no gradient).
 :mod:`graphkit.temporal.mdgnn`) and follows the
 :class:`~graphkit.temporal.link_training.TemporalLinkModel` protocol. Because that loop
 optimises only the BCE of the logits, the coherence gradient is injected into the backward
-pass of the positive logits (:class:`_AddLossGradient`), which gives exactly the gradient of
-``BCE + coherence``.
+pass of the positive logits (:class:`_CoherenceGradient`), which gives the gradient of
+``BCE + coherence``: the term's value is never needed in training, so it is not computed there,
+and its gradient with respect to the updated memory rows is written in closed form
+(:func:`coherence_gradient`; equal to autograd's through :func:`coherence_loss` up to float
+round-off). The per-read memories (and embeddings) :math:`z_i + k\,\delta_i` are built by
+:func:`shifted_reads`, one Numba pass forward and one backward on CPU, bit-identical to the
+torch expression it replaces.
 """
 
 from __future__ import annotations
@@ -54,10 +59,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from graphkit.temporal.memory import TemporalMemory
+from graphkit.temporal.memory import TemporalMemory, Update
 from graphkit.typing import WITH_NUMBA
 
-__all__ = ["PRES", "IncrementStatistics", "PredictionCorrection", "coherence_loss"]
+__all__ = ["PRES", "IncrementStatistics", "PredictionCorrection", "coherence_gradient",
+           "coherence_loss", "shifted_reads"]
 
 MODES = ("paper", "node", "repo")
 
@@ -73,6 +79,90 @@ def coherence_loss(s_new: Tensor, s_prev: Tensor, mask: Tensor | None = None) ->
         return term.mean()
     w = mask.to(term.dtype)
     return (term * w).sum() / w.sum().clamp(min=1)
+
+
+def _numba_float32(*tensors: Tensor) -> bool:
+    """Whether the Numba kernels apply: Numba present, every tensor a float32 CPU tensor."""
+    return WITH_NUMBA and all(x.device.type == "cpu" and x.dtype == torch.float32
+                              for x in tensors)
+
+
+def coherence_gradient(s_new: Tensor, s_prev: Tensor, weight: float = 1.0,
+                       eps: float = 1e-8) -> Tensor:
+    r"""Gradient of ``weight *`` :func:`coherence_loss` ``(s_new, s_prev)`` (no mask) with
+    respect to ``s_new``, ``s_prev`` held constant: with :math:`\hat a_i = a_i / |a_i|`,
+    :math:`\hat b_i = b_i / |b_i|` (norms clamped at ``eps``, as in
+    :func:`torch.nn.functional.cosine_similarity`),
+
+    .. math::
+        \frac{\partial}{\partial a_i}\,\frac1n\sum_l \bigl(1 - \hat a_l^\top \hat b_l\bigr)
+        = \frac{(\hat a_i^\top \hat b_i)\,\hat a_i - \hat b_i}{n\,|a_i|}.
+
+    One Numba pass on float32 CPU tensors (norms and dot products in float64), torch
+    operations otherwise; both equal autograd's gradient up to float round-off.
+    """
+    n = s_new.size(0)
+    if n == 0:
+        return torch.zeros_like(s_new)
+    if _numba_float32(s_new, s_prev):
+        from graphkit.temporal import _pres_numba
+
+        out = torch.empty_like(s_new)
+        _pres_numba.coherence_gradient(s_new.detach().contiguous().numpy(),
+                                       s_prev.detach().contiguous().numpy(), weight / n, eps,
+                                       out.numpy())
+        return out
+    ca = torch.linalg.vector_norm(s_new, dim=-1, keepdim=True).clamp_min(eps)
+    cb = torch.linalg.vector_norm(s_prev, dim=-1, keepdim=True).clamp_min(eps)
+    a, b = s_new / ca, s_prev / cb
+    return ((a * b).sum(-1, keepdim=True) * a - b) * (weight / n) / ca
+
+
+class _ShiftedReads(torch.autograd.Function):
+    """:func:`shifted_reads` on float32 CPU tensors: one Numba pass each way."""
+
+    @staticmethod
+    def forward(ctx, z: Tensor, shift: Tensor, inv: Tensor, step: Tensor  # noqa: ANN001
+                ) -> Tensor:
+        from graphkit.temporal import _pres_numba
+
+        out = z.new_empty(inv.numel(), z.size(1))
+        if _pres_numba.shifted_reads(z.detach().contiguous().numpy(),
+                                     shift.detach().contiguous().numpy(), inv.numpy(),
+                                     step.numpy(), out.numpy()):
+            raise IndexError(f"read index outside the {z.size(0)} rows")
+        ctx.save_for_backward(inv, step)
+        ctx.rows = z.size(0)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:  # noqa: ANN001
+        from graphkit.temporal import _pres_numba
+
+        inv, step = ctx.saved_tensors
+        grad = grad.contiguous()
+        grad_z = grad.new_zeros(ctx.rows, grad.size(1))
+        with_shift = ctx.needs_input_grad[1]
+        grad_shift = grad.new_zeros(ctx.rows if with_shift else 0, grad.size(1))
+        _pres_numba.shifted_reads_backward(grad.numpy(), inv.numpy(), step.numpy(),
+                                           grad_z.numpy(), grad_shift.numpy(), with_shift)
+        return (grad_z if ctx.needs_input_grad[0] else None,
+                grad_shift if with_shift else None, None, None)
+
+
+def shifted_reads(z: Tensor, shift: Tensor, inv: Tensor, step: Tensor) -> Tensor:
+    r"""Row ``r`` is ``z[inv[r]] + step[r] * shift[inv[r]]``: the memory (or an embedding
+    linear in it) read by an event preceded by ``step[r]`` events of its node in the batch,
+    from one row per distinct node. On float32 CPU tensors (int64 ``inv`` and ``step``) one
+    Numba pass forward and one backward replace the two gathers, the product and the sum and
+    their backward passes, with bit-identical values and gradients; elsewhere the torch
+    expression itself.
+    """
+    if _numba_float32(z, shift) and inv.dtype == step.dtype == torch.int64 and \
+            inv.device.type == step.device.type == "cpu" and z.dim() == shift.dim() == 2 \
+            and z.shape == shift.shape and inv.shape == step.shape and inv.dim() == 1:
+        return _ShiftedReads.apply(z, shift, inv, step)
+    return z.index_select(0, inv) + step.to(z).unsqueeze(-1) * shift.index_select(0, inv)
 
 
 class IncrementStatistics(torch.nn.Module):
@@ -180,7 +270,9 @@ class PredictionCorrection(torch.nn.Module):
             self.gamma_logit = torch.nn.Parameter(torch.logit(init))
         else:
             self.register_buffer("gamma_value", init)
-        self.last_coherence: Tensor | None = None
+        # (s_new, s_prev) of the rows the last read updated, kept where they carry gradient
+        self.coherence_rows: tuple[Tensor, Tensor] | None = None
+        self._detached_coherence: Tensor | None = None  # "repo": the official code's value
 
     def reset_parameters(self) -> None:
         self.reset_state()
@@ -191,7 +283,17 @@ class PredictionCorrection(torch.nn.Module):
 
     def reset_state(self) -> None:
         self.stats.reset_state()
-        self.last_coherence = None
+        self.coherence_rows = self._detached_coherence = None
+
+    @property
+    def last_coherence(self) -> Tensor | None:
+        """The coherence term of the last read: with gradient in training (``"paper"``,
+        ``"node"``; computed on request, as training needs only its gradient, which
+        :class:`PRES` injects in closed form), detached in ``"repo"`` mode, ``None`` where
+        the read carried no gradient."""
+        if self.coherence_rows is not None:
+            return coherence_loss(*self.coherence_rows)
+        return self._detached_coherence
 
     @property
     def per_event(self) -> bool:
@@ -199,16 +301,16 @@ class PredictionCorrection(torch.nn.Module):
         return self.mode == "paper"
 
     def correct_events(self, nodes: Tensor, inv: Tensor, step: Tensor, s_prev: Tensor,
-                       s_new: Tensor, has: Tensor) -> Tensor:
+                       s_new: Tensor, has: Tensor, update: Update | None = None) -> Tensor:
         r"""Memory read by each event: row ``r`` is node ``nodes[inv[r]]`` preceded by
         ``step[r]`` of its events in the batch, :math:`s + \gamma\,k\,\hat\mu` (``"paper"``;
-        the per-node fusion of the other modes ignores ``step``). Records the coherence term of
-        the updated nodes."""
+        the per-node fusion of the other modes ignores ``step``). Records the updated rows for
+        the coherence term (``update``: those rows as :meth:`TemporalMemory.compute` built
+        them; without it they are taken from ``has``)."""
         if not self.per_event:
-            return self.correct(nodes, s_prev, s_new, has).index_select(0, inv)
-        self._record_coherence(s_new, s_prev, has)
-        shift = self.step_increment(nodes, s_new).index_select(0, inv)
-        return s_new.index_select(0, inv) + step.to(s_new).unsqueeze(-1) * shift
+            return self.correct(nodes, s_prev, s_new, has, update).index_select(0, inv)
+        self._record_coherence(s_new, s_prev, has, update)
+        return shifted_reads(s_new, self.step_increment(nodes, s_new), inv, step)
 
     def step_increment(self, nodes: Tensor, like: Tensor) -> Tensor:
         r""":math:`\gamma\,\hat\mu` of ``nodes`` (``"paper"``): what each earlier event of
@@ -216,19 +318,20 @@ class PredictionCorrection(torch.nn.Module):
         mu = self.stats.expected(nodes.to(self.stats.mean.device)).to(like)
         return self.gamma.to(like) * mu
 
-    def correct(self, n_id: Tensor, s_prev: Tensor, s_new: Tensor, has: Tensor) -> Tensor:
+    def correct(self, n_id: Tensor, s_prev: Tensor, s_new: Tensor, has: Tensor,
+                update: Update | None = None) -> Tensor:
         """Fused memory of the distinct ``n_id`` read once each (in ``"paper"`` mode: by
-        their first event of the batch, i.e. ``s_new``); records the coherence term of the
-        updated nodes."""
+        their first event of the batch, i.e. ``s_new``); records the updated rows for the
+        coherence term (see :meth:`correct_events`)."""
         if self.mode == "paper":
-            self._record_coherence(s_new, s_prev, has)
+            self._record_coherence(s_new, s_prev, has, update)
             return s_new
         gamma = self.gamma.to(s_new)
         idx = n_id.to(self.stats.mean.device)
         if self.mode == "node":
             pred = s_prev + self.stats.expected(idx).to(s_new)
             fused = torch.where(has.unsqueeze(-1), gamma * pred + (1 - gamma) * s_new, s_new)
-            self._record_coherence(s_new, s_prev, has)
+            self._record_coherence(s_new, s_prev, has, update)
             return fused
         acc = self.stats.mean[:, 0]  # the running sum of rescaled changes
         lo, hi = acc.min(), acc.max()
@@ -240,14 +343,22 @@ class PredictionCorrection(torch.nn.Module):
             if bool(c_hi > c_lo):
                 change = 2 * (change - c_lo) / (c_hi - c_lo) - 1
             self.stats.mean[idx, 0] += change.to(acc)
-        self.last_coherence = coherence_loss(s_new, s_prev).detach()
+        self.coherence_rows = None
+        self._detached_coherence = coherence_loss(s_new, s_prev).detach()
         return fused
 
-    def _record_coherence(self, s_new: Tensor, s_prev: Tensor, has: Tensor) -> None:
-        """The coherence term of the updated rows, only where it can carry gradient (not in
-        evaluation or under ``no_grad``: its value is never used, only its gradient)."""
-        self.last_coherence = coherence_loss(s_new, s_prev, has) if s_new.requires_grad \
-            else None
+    def _record_coherence(self, s_new: Tensor, s_prev: Tensor, has: Tensor,
+                          update: Update | None) -> None:
+        """Keep the updated rows ``(s_new, s_prev)`` for the coherence term, only where they
+        can carry gradient (not in evaluation or under ``no_grad``: the term's value is never
+        used, only its gradient)."""
+        if not s_new.requires_grad:
+            self.coherence_rows = None
+        elif update is not None:
+            self.coherence_rows = (update.s_new, update.s_prev)
+        else:
+            rows = has.nonzero().view(-1)
+            self.coherence_rows = (s_new.index_select(0, rows), s_prev.index_select(0, rows))
 
     @torch.no_grad()
     def observe_update(self, nodes: Tensor, s_prev: Tensor, s_new: Tensor,
@@ -279,18 +390,22 @@ class PredictionCorrection(torch.nn.Module):
         self.stats.observe(nodes.to(self.stats.mean.device), delta, check=False)
 
 
-class _AddLossGradient(torch.autograd.Function):
-    """Identity on ``x`` whose backward also sends gradient ``weight`` to the scalar ``loss``
-    (the gradient of ``weight * loss``, without a multiplication in the graph)."""
+class _CoherenceGradient(torch.autograd.Function):
+    """Identity on ``x`` whose backward also sends ``s_new`` the gradient of
+    ``weight * coherence_loss(s_new, s_prev)`` (:func:`coherence_gradient`), so the loss
+    optimised is ``BCE + weight * coherence`` without the term being computed forward."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, loss: Tensor, weight: float) -> Tensor:  # noqa: ANN001
+    def forward(ctx, x: Tensor, s_new: Tensor, s_prev: Tensor, weight: float  # noqa: ANN001
+                ) -> Tensor:
+        ctx.save_for_backward(s_new, s_prev)
         ctx.weight = weight
         return x.view_as(x)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor, None]:  # noqa: ANN001
-        return grad, torch.full((), ctx.weight, dtype=grad.dtype, device=grad.device), None
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:  # noqa: ANN001
+        s_new, s_prev = ctx.saved_tensors
+        return grad, coherence_gradient(s_new, s_prev, ctx.weight), None, None
 
 
 class PRES(torch.nn.Module):
@@ -338,10 +453,11 @@ class PRES(torch.nn.Module):
               ) -> tuple[Tensor, Tensor]:
         """The wrapped model's logits; in training the coherence gradient rides on them."""
         pos, neg = self.model.score(src, dst, t, msg, neg_dst)
-        coh = self.corrector.last_coherence
-        if self.training and self.coherence_weight > 0 and coh is not None and \
-                coh.requires_grad:
-            pos = _AddLossGradient.apply(pos, coh, self.coherence_weight)
+        rows = self.corrector.coherence_rows
+        if self.training and self.coherence_weight > 0 and rows is not None and \
+                rows[0].requires_grad and rows[0].size(0) > 0:
+            pos = _CoherenceGradient.apply(pos, rows[0], rows[1].detach(),
+                                           self.coherence_weight)
         return pos, neg
 
     def update_state(self, src: Tensor, dst: Tensor, t: Tensor, msg: Tensor) -> None:

@@ -242,8 +242,11 @@ def test_numba_observe_equals_the_torch_path_bit_for_bit():
 
 
 def test_pres_training_is_the_same_with_and_without_the_numba_kernels(monkeypatch):
-    """A short TGN+PRES fit gives bit-identical test logits with the kernels and with the
-    torch path."""
+    """A short TGN+PRES fit gives bit-identical test logits with the kernels (read steps,
+    Welford update, shifted reads) and with the torch path. The coherence weight is 0 here:
+    the closed-form coherence gradient differs between its two paths by float round-off
+    (:func:`test_coherence_gradient_equals_autograd`), which a fit of this tiny model at lr
+    1e-2 amplifies to visible differences after two epochs."""
     import graphkit.temporal.mdgnn as mdgnn
     import graphkit.temporal.pres as pres
     from graphkit.data import load
@@ -256,7 +259,7 @@ def test_pres_training_is_the_same_with_and_without_the_numba_kernels(monkeypatc
     def run():
         torch.manual_seed(0)
         model = PRES(MemoryTGN(data.num_nodes, data.msg.size(-1), memory_dim=8, time_dim=4,
-                               embedding_dim=8, num_neighbors=3))
+                               embedding_dim=8, num_neighbors=3), coherence_weight=0.0)
         out = fit(model, data, split, epochs=2, batch_size=100, lr=1e-2, patience=None, seed=1)
         return out.test_pos, out.test_neg
 
@@ -265,3 +268,108 @@ def test_pres_training_is_the_same_with_and_without_the_numba_kernels(monkeypatc
     monkeypatch.setattr(pres, "WITH_NUMBA", False)
     slow = run()
     assert torch.equal(fast[0], slow[0]) and torch.equal(fast[1], slow[1])
+
+
+@pytest.mark.parametrize("numba", [True, False])
+def test_coherence_gradient_equals_autograd(monkeypatch, numba):
+    """The closed-form gradient of the coherence term (Numba kernel and torch path) equals
+    autograd's through coherence_loss up to float32 round-off, zero rows included."""
+    import graphkit.temporal.pres as pres
+
+    monkeypatch.setattr(pres, "WITH_NUMBA", numba)
+    gen = torch.Generator().manual_seed(3)
+    for n in (1, 4, 60):
+        s_new = torch.randn(n, 17, generator=gen) * 3
+        s_prev = s_new + torch.randn(n, 17, generator=gen)
+        s_prev[0] = 0  # a node's first update starts from the zero memory
+        x = s_new.clone().requires_grad_()
+        (0.3 * pres.coherence_loss(x, s_prev)).backward()
+        got = pres.coherence_gradient(s_new, s_prev, 0.3)
+        torch.testing.assert_close(got, x.grad, rtol=1e-5, atol=1e-9)
+        assert torch.equal(got[0], torch.zeros(17))
+    assert pres.coherence_gradient(torch.zeros(0, 3), torch.zeros(0, 3)).shape == (0, 3)
+
+
+@pytest.mark.parametrize("name", ["tgn", "jodie", "apan"])
+def test_injected_coherence_gradient_equals_the_loss_term(name):
+    """Training gradients of every parameter with PRES's injected coherence gradient equal
+    those of ``BCE + beta * coherence_loss`` by autograd (to float32 round-off), and the
+    logits do not depend on it."""
+    import torch.nn.functional as F
+
+    from graphkit.temporal import APAN, JODIE, MemoryTGN
+
+    base = {"tgn": MemoryTGN, "jodie": JODIE, "apan": APAN}[name]
+    torch.manual_seed(0)
+    model = PRES(base(12, 2, memory_dim=8, time_dim=4), coherence_weight=0.5).train()
+    gen = torch.Generator().manual_seed(4)
+    for step in range(3):  # build up memories, statistics, neighbours and mailboxes
+        src, dst = (torch.randint(0, 12, (30,), generator=gen) for _ in range(2))
+        with torch.no_grad():
+            model.update_state(src, dst, torch.full((30,), step + 1),
+                               torch.randn(30, 2, generator=gen))
+    src, dst, neg = (torch.randint(0, 12, (30,), generator=gen) for _ in range(3))
+    args = (src, dst, torch.full((30,), 9), torch.zeros(30, 2), neg)
+
+    def grads(extra):
+        model.zero_grad()
+        torch.manual_seed(1)  # the same attention dropout
+        pos, negl = model.score(*args)
+        loss = F.binary_cross_entropy_with_logits(pos, torch.ones_like(pos)) + \
+            F.binary_cross_entropy_with_logits(negl, torch.zeros_like(negl))
+        (loss + extra()).backward()
+        return pos.detach(), {k: p.grad.clone() for k, p in model.named_parameters()
+                              if p.grad is not None}
+
+    pos, injected = grads(lambda: 0)
+    assert model.corrector.coherence_rows[0].size(0) > 0
+    model.coherence_weight = 0.0
+    pos_ref, reference = grads(lambda: 0.5 * model.corrector.last_coherence)
+    assert torch.equal(pos, pos_ref)
+    assert injected.keys() == reference.keys()
+    for k in reference:
+        torch.testing.assert_close(injected[k], reference[k], rtol=1e-5, atol=1e-7, msg=k)
+    assert reference["model.memory.updater.weight_hh"].abs().sum() > 0
+
+
+def test_coherence_rows_from_the_mask_equal_the_update():
+    """Without the memory's Update the corrector takes the updated rows from ``has``."""
+    mem = _memory_with_history()
+    PRES(_Toy(mem))
+    n_id = torch.arange(6)
+    s_prev, s_new, _, has, update = mem._apply_pending(n_id)
+    corr = mem.corrector
+    for args in ((), (update,)):
+        corr.correct(n_id, s_prev, s_new, has, *args)
+        rows = corr.coherence_rows
+        assert torch.equal(rows[0], s_new[has]) and torch.equal(rows[1], s_prev[has])
+
+
+@pytest.mark.parametrize("numba", [True, False])
+def test_shifted_reads_equal_the_torch_expression_bit_for_bit(monkeypatch, numba):
+    """shifted_reads (Numba pass, and its torch fallback) gives exactly
+    ``z[inv] + step * shift[inv]`` and exactly its autograd gradients."""
+    import graphkit.temporal.pres as pres
+
+    monkeypatch.setattr(pres, "WITH_NUMBA", numba)
+    gen = torch.Generator().manual_seed(5)
+    for rows, reads, shift_grad in ((1, 1, True), (7, 40, True), (30, 500, False)):
+        z = torch.randn(rows, 11, generator=gen).requires_grad_()
+        shift = torch.randn(rows, 11, generator=gen).requires_grad_(shift_grad)
+        inv = torch.randint(0, rows, (reads,), generator=gen)
+        step = torch.randint(0, 300, (reads,), generator=gen)
+        grad = torch.randn(reads, 11, generator=gen)
+        out = pres.shifted_reads(z, shift, inv, step)
+        out.backward(grad)
+        got = (out.detach(), z.grad, shift.grad)
+        z.grad = shift.grad = None
+        ref = z.index_select(0, inv) + step.to(z).unsqueeze(-1) * shift.index_select(0, inv)
+        ref.backward(grad)
+        assert torch.equal(got[0], ref.detach()) and torch.equal(got[1], z.grad)
+        assert (got[2] is None) == (not shift_grad)
+        if shift_grad:
+            assert torch.equal(got[2], shift.grad)
+    if numba:
+        with pytest.raises(IndexError, match="rows"):
+            pres.shifted_reads(torch.zeros(2, 3), torch.zeros(2, 3), torch.tensor([2]),
+                               torch.tensor([0]))
