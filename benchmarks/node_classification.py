@@ -10,7 +10,10 @@ Every model trains on the shared loop (``graphkit.train``) with its per-dataset 
 Each row reports test accuracy at the selected epoch (mean and std over runs; run ``r`` is
 seeded with ``seed + r``; with ``--split random`` it also draws its own split: 20 labels per
 class, 500 validation and 1000 test nodes, as in DAGNN's random-split protocol) and the mean
-validation accuracy ``val_mean``. A model name may carry replacements of its recipe's settings,
+validation accuracy ``val_mean``; ``best_epochs`` lists each run's selected epoch and
+``val_blocks`` the validation accuracy averaged over epochs 1-50, 51-100, ... (mean over
+runs), to tell an under-trained model from one on a plateau. A model name may carry
+replacements of its recipe's settings,
 ``--model sgc_air sgc_air:weight_decay=5e-3,skip_last_hop=False``: each specification is its
 own row (``system``), so official and modified settings run side by side in one run. The
 report is rewritten after every row.
@@ -115,7 +118,7 @@ def evaluate(system: str, dataset: str, args, runs: int | None = None,
     # Sparse bag-of-words input pays off on CPU; on a GPU dense matrices are simplest.
     data = prepare_data(recipe, raw, sparse_features=torch.device(args.device).type == "cpu")
     train_overrides = {} if args.epochs is None else {"epochs": args.epochs}
-    tests, vals, epoch_ms, epochs = [], [], [], []
+    tests, vals, epoch_ms, epochs, best_epochs, curves = [], [], [], [], [], []
     with measure(args.device) as m:
         for r in range(runs):
             seed_everything(seed + r)
@@ -128,15 +131,29 @@ def evaluate(system: str, dataset: str, args, runs: int | None = None,
             vals.append(res.val_acc)
             epoch_ms.append(1000 * res.train_seconds / res.epochs_run)
             epochs.append(res.epochs_run)
+            best_epochs.append(res.best_epoch)
+            curves.append([h["val_acc"] for h in res.history])
             print(f"  {system:<10} {dataset:<10} run {r:2d}: test {res.test_acc:.4f} "
                   f"val {res.val_acc:.4f} epoch {res.best_epoch}/{res.epochs_run}", flush=True)
     return summarize(
         system, dataset, "accuracy", tests, m.seconds, m.peak_rss_mb,
         model=model, split=args.split, val_mean=statistics.fmean(vals),
         train_ms_per_epoch=statistics.fmean(epoch_ms), epochs_mean=statistics.fmean(epochs),
+        best_epochs=best_epochs, val_blocks=val_blocks(curves),
         recipe={"model_kwargs": recipe.model_kwargs, **recipe.train_kwargs(),
                 "num_hops": recipe.num_hops, "source": recipe.source},
     )
+
+
+def val_blocks(curves: list[list[float]], size: int = 50) -> list[float]:
+    """Validation accuracy averaged over epochs ``1..size``, ``size+1..2*size``, ... of each
+    run, then over runs (a block counts the runs that reached it; early stopping may end some
+    runs sooner)."""
+    blocks = []
+    for start in range(0, max(map(len, curves), default=0), size):
+        per_run = [statistics.fmean(c[start:start + size]) for c in curves if len(c) > start]
+        blocks.append(statistics.fmean(per_run))
+    return blocks
 
 
 def system_name(model: str, settings: dict[str, object]) -> str:

@@ -34,6 +34,8 @@ def test_script_writes_one_row_per_system(tmp_path):
     assert [r["recipe"]["weight_decay"] for r in rows] == [5e-5, 1e-3]
     assert all(r["model"] == "sgc" and r["metric"] == "accuracy" for r in rows)
     assert all(0.0 <= r["mean"] <= 1.0 and r["runs"] == 1 for r in rows)
+    assert all(len(r["best_epochs"]) == 1 and 1 <= r["best_epochs"][0] <= 5 for r in rows)
+    assert all(len(r["val_blocks"]) == 1 and 0.0 <= r["val_blocks"][0] <= 1.0 for r in rows)
 
 
 def test_grid_selects_on_validation_then_runs_the_winner(tmp_path):
@@ -112,3 +114,15 @@ def test_grid_seed_moves_the_screen_off_the_default_seeds(tmp_path):
     assert "reused" not in out.stdout
     assert [r["first_seed"] for r in json.loads(again.read_text())["rows"]
             if r["role"] == "selection"] == [10, 10]
+
+
+def test_val_blocks_average_each_block_then_the_runs():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("nc_script", SCRIPT)
+    nc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(nc)
+    # run 1: blocks of 2 epochs average to 0.5 and 0.9; run 2 stopped after 3 epochs
+    curves = [[0.4, 0.6, 0.8, 1.0], [0.2, 0.4, 0.7]]
+    assert nc.val_blocks(curves, size=2) == pytest.approx([0.4, 0.8])
+    assert nc.val_blocks([], size=2) == []
