@@ -542,8 +542,9 @@ def merge(paths: list[str], out: str | None) -> None:
                 # a one-run report's minimum is that run's gap
                 extra.update(gap_stats([g for r in parts for g in r.get(
                     f"{key}_runs", [r[f"{key}_min_per_layer"]] if r["runs"] == 1 else [])], key))
-        if all("trace_runs" in r for r in parts):
-            extra["trace_runs"] = [t for r in parts for t in r["trace_runs"]]
+        for key in ("trace_runs", "fit_seconds_runs"):
+            if all(key in r for r in parts):
+                extra[key] = [t for r in parts for t in r[key]]
         rows.append(summarize(system, dataset, metric, values, sum(r["seconds"] for r in parts),
                               max(r["peak_rss_mb"] for r in parts), **extra))
     print_table(rows)
