@@ -52,8 +52,10 @@ from graphkit.benchmarking import (
 )
 from graphkit.data.temporal import chronological_split
 from graphkit.temporal import APAN, JODIE, PRES, MemoryTGN, fit
+from graphkit.temporal import pres as pres_module
 from graphkit.temporal.pres import MODES
 from graphkit.train import seed_everything
+from graphkit.typing import WITH_NUMBA
 
 BASES = {"tgn": MemoryTGN, "jodie": JODIE, "apan": APAN}
 COST = {"apan": 3, "tgn": 2, "jodie": 1}  # rough relative run time, to schedule long runs first
@@ -118,6 +120,9 @@ def _data(name: str, root: str | None, quick: bool) -> TemporalData:
 def run_one(spec: RunSpec, args: argparse.Namespace) -> dict[str, Any]:
     """Train and evaluate one model; returns test/validation AP, seconds and peak RSS."""
     torch.set_num_threads(args.threads)
+    # PRES's Numba kernels or its torch path (the same math; the closed-form coherence gradient
+    # differs between the two in float32 round-off, everything else is bit-identical)
+    pres_module.WITH_NUMBA = WITH_NUMBA and not getattr(args, "pres_torch_path", False)
     data = _data(spec.dataset, args.root, args.quick)
     seed_everything(spec.seed)
     split = chronological_split(data, seed=spec.seed)
@@ -216,6 +221,9 @@ def main(argv: list[str] | None = None) -> None:
                    help="TGN/APAN+PRES (paper mode): attend again (TGN over the neighbours, "
                         "APAN over the mailbox) for every (node, step) read instead of "
                         "shifting only the self term / residual (event_attention=True)")
+    p.add_argument("--pres-torch-path", action="store_true",
+                   help="run PRES's torch operations instead of its Numba kernels on CPU (a "
+                        "check of how far float round-off alone moves the results)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per run")
     p.add_argument("--jobs", type=int, default=1, help="runs in parallel (processes)")
     args = p.parse_args(argv)
