@@ -99,6 +99,20 @@ def test_only_row_local_layers_are_split():
         RowSplitForward(layer, x, ei, [b.long() for b in blocks])
 
 
+def _assert_identical_fits(nets, logs, test, val_scores=False):
+    """Every row sums the same terms in the same order with and without the row split, so on
+    the CPU the two fits are bit-identical: losses (and validation scores), stopping points,
+    parameters and test predictions."""
+    for a, b in zip(logs[True], logs[False]):
+        assert a.losses == b.losses
+        if val_scores:
+            assert a.val_scores == b.val_scores
+        assert (a.best_epoch, a.best_score) == (b.best_epoch, b.best_score)
+    for (name, p), q in zip(nets[True].named_parameters(), nets[False].parameters()):
+        assert torch.equal(p, q), name
+    assert torch.equal(nets[True].predict(test), nets[False].predict(test))
+
+
 def _citation_like(n=60, f=30, classes=3, seed=0):
     from torch_geometric.data import Data
     from torch_geometric.utils import coalesce
@@ -131,14 +145,7 @@ def test_sf_with_row_split_trains_the_same_model(model, monkeypatch):
                                               LayerwiseTrainer(epochs=8, lr=0.01))
     # the split path ran: loss-row block for training, both blocks for validation / hand-off
     assert blocks_called.count(0) > blocks_called.count(1) > 0
-    # every row sums the same terms in the same order: on the CPU, bit-identical
-    for a, b in zip(logs[True], logs[False]):
-        assert a.losses == b.losses
-        assert (a.best_epoch, a.best_score) == (b.best_epoch, b.best_score)
-    for (name, p), q in zip(nets[True].named_parameters(), nets[False].parameters()):
-        assert torch.equal(p, q), name
-    test = ~(train | val)
-    assert torch.equal(nets[True].predict(test), nets[False].predict(test))
+    _assert_identical_fits(nets, logs, ~(train | val))
 
 
 def test_sf_with_an_undetected_layer_propagates_over_the_whole_graph():
@@ -199,14 +206,7 @@ def test_topdown_with_row_split_trains_the_same_model(scheme, model, monkeypatch
     # the initial states ran over the whole graph as one block
     assert blocks_called.count((2, 0)) == 8 * 3 and blocks_called.count((2, 1)) == 8 * 3
     assert blocks_called.count((1, 0)) > 0
-    # every row sums the same terms in the same order: on the CPU, bit-identical
-    for a, b in zip(logs[True], logs[False]):
-        assert a.losses == b.losses and a.val_scores == b.val_scores
-        assert (a.best_epoch, a.best_score) == (b.best_epoch, b.best_score)
-    for (name, p), q in zip(nets[True].named_parameters(), nets[False].parameters()):
-        assert torch.equal(p, q), name
-    test = ~(train | val)
-    assert torch.equal(nets[True].predict(test), nets[False].predict(test))
+    _assert_identical_fits(nets, logs, ~(train | val), val_scores=True)
 
 
 def test_topdown_first_input_is_sparse_where_the_layer_takes_it():
