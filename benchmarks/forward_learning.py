@@ -105,6 +105,10 @@ def parse_args():
     p.add_argument("--whole-graph", action="store_true",
                    help="sf, sf-top2loss, sf-top2input: propagate every training step over the "
                         "whole graph (row_split=False; the same results, the previous default)")
+    p.add_argument("--bottom-up", choices=("normalized", "raw"), default="normalized",
+                   help="sf-top2loss: chain the layers of the bottom-up pass (initial states, "
+                        "every evaluation) on normalised outputs, or on raw outputs as the "
+                        "official GNNTop2LossSF.bottom_up (SFTop2Loss(bottom_up=...))")
     p.add_argument("--memory", action="store_true",
                    help="measure the peak memory of one training epoch of sf and bp instead")
     p.add_argument("--adjacency", default="edges", choices=["edges", "sparse"],
@@ -204,6 +208,8 @@ def run_node(scheme: str, model: str, data: Data, r: int, args) -> dict:
     train, val, test = node_split(data.num_nodes, r)
     seed_everything(args.seed + 3 * r)
     kwargs = {"row_split": False} if args.whole_graph and scheme in ROW_SPLIT_SCHEMES else {}
+    if scheme == "sf-top2loss" and args.bottom_up != "normalized":
+        kwargs["bottom_up"] = args.bottom_up
     net = node_model(scheme, model, data.num_features, args.hidden, int(data.y.max()) + 1,
                      args.layers, **kwargs).to(args.device)
     data = data.to(args.device)
@@ -219,6 +225,8 @@ def run_node(scheme: str, model: str, data: Data, r: int, args) -> dict:
         else None
     return {"value": per_layer[-1], "per_layer": per_layer,
             "epochs": [log.epochs for log in logs],
+            # the last stopping log's best validation score: what selects between variants
+            "val_best": max(logs[-1].val_scores) if logs[-1].val_scores else None,
             "goodness_gap": getattr(net, "goodness_gap", None),
             "goodness_gap_last": getattr(net, "goodness_gap_last", None), "trace": trace,
             "fit_seconds": fit_seconds}
@@ -232,7 +240,7 @@ def run_link(scheme: str, model: str, data: Data, r: int, args) -> dict:
     logs = net.fit(train, val, trainer)
     per_layer = [roc_auc(test.edge_label, s) for s in net.layer_scores(test)]
     return {"value": per_layer[-1], "per_layer": per_layer,
-            "epochs": [log.epochs for log in logs], "goodness_gap": None,
+            "epochs": [log.epochs for log in logs], "val_best": None, "goodness_gap": None,
             "goodness_gap_last": None, "trace": None, "fit_seconds": None}
 
 
@@ -276,12 +284,17 @@ def benchmark(args) -> list:
                 for key in ("goodness_gap", "goodness_gap_last"):
                     if results[0][key] is not None:
                         extra.update(gap_stats([x[key] for x in results], key))
+                if results[0]["val_best"] is not None:
+                    extra["val_best_runs"] = [x["val_best"] for x in results]
+                    extra["val_best_mean"] = statistics.fmean(extra["val_best_runs"])
                 if results[0]["fit_seconds"] is not None:  # fit() alone, validation included
                     extra["fit_seconds_runs"] = [x["fit_seconds"] for x in results]
                 if results[0]["trace"] is not None:
                     extra["trace_runs"] = [{"split": r, "layers": x["trace"]}
                                            for r, x in zip(args.splits, results)]
                 tag = ", whole graph" if args.whole_graph and scheme in ROW_SPLIT_SCHEMES else ""
+                if scheme == "sf-top2loss" and args.bottom_up != "normalized":
+                    tag += f", {args.bottom_up} bottom-up"
                 rows.append(summarize(f"{scheme} ({model}{tag})", name, metric,
                                       [x["value"] for x in results], m.seconds, m.peak_rss_mb,
                                       task=args.task, **extra))
@@ -542,9 +555,11 @@ def merge(paths: list[str], out: str | None) -> None:
                 # a one-run report's minimum is that run's gap
                 extra.update(gap_stats([g for r in parts for g in r.get(
                     f"{key}_runs", [r[f"{key}_min_per_layer"]] if r["runs"] == 1 else [])], key))
-        for key in ("trace_runs", "fit_seconds_runs"):
+        for key in ("trace_runs", "fit_seconds_runs", "val_best_runs"):
             if all(key in r for r in parts):
                 extra[key] = [t for r in parts for t in r[key]]
+        if "val_best_runs" in extra:
+            extra["val_best_mean"] = statistics.fmean(extra["val_best_runs"])
         rows.append(summarize(system, dataset, metric, values, sum(r["seconds"] for r in parts),
                               max(r["peak_rss_mb"] for r in parts), **extra))
     print_table(rows)

@@ -186,6 +186,12 @@ class SFTop2Loss(_TopDown):
         row_split (bool): a training step differentiates only the rows its loss reads, and
             each layer's edge split and GCN normalisation are computed once per fit (see
             :class:`SFTop2Input`; the same results, less time per step). (default: :obj:`True`)
+        bottom_up (str): how the bottom-up pass that gives the initial states and every
+            evaluation's states chains the layers. ``"normalized"``: each layer reads the
+            L2-normalised output below, as in training. ``"raw"``: each layer reads the raw
+            output below (the first layer the raw features) and only the stored states are
+            normalised, as the official ``GNNTop2LossSF.bottom_up``; evaluation then scores
+            each layer on the normalised state below it. (default: :obj:`"normalized"`)
     """
 
     name = "sf-top2loss"
@@ -193,10 +199,14 @@ class SFTop2Loss(_TopDown):
     grad_clip = 1.0
 
     def __init__(self, model: str, in_channels: int, hidden_channels: int, num_classes: int,
-                 num_layers: int = 4, temperature: float = 1.0, row_split: bool = True) -> None:
+                 num_layers: int = 4, temperature: float = 1.0, row_split: bool = True,
+                 bottom_up: str = "normalized") -> None:
         super().__init__(num_classes, in_channels, temperature, row_split)
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        if bottom_up not in ("normalized", "raw"):
+            raise ValueError(f"bottom_up must be 'normalized' or 'raw', got {bottom_up!r}")
+        self.bottom_up = bottom_up
         self.layers.extend(
             ForwardLayer(make_conv(model, in_channels if i == 0 else hidden_channels,
                                    hidden_channels),
@@ -204,6 +214,13 @@ class SFTop2Loss(_TopDown):
             for i in range(num_layers))
 
     def _bottom_up(self) -> list[Tensor]:
+        """Every layer's output in one pass up the stack (consumers normalise them)."""
+        if self.bottom_up == "raw":  # no normalisation inside the chain
+            h, states = self.graph.x, []
+            for l in range(len(self.layers)):
+                h = self._forward(l, h, prepared=True)
+                states.append(h)
+            return states
         h, states = None, []  # None: the first layer's fixed input
         for l in range(len(self.layers)):
             h = self._forward(l, h)
@@ -239,6 +256,8 @@ class SFTop2Loss(_TopDown):
         states = self._bottom_up()
         total, out = 0.0, []
         for l, h in enumerate(states):
+            if self.bottom_up == "raw":  # layer l on the normalised state below it
+                h = self._forward(l, None if l == 0 else states[l - 1])
             total = total + class_probabilities(self._mixed(l, h, states), self.graph, eval_mask,
                                                 self.temperature)
             out.append(total)

@@ -138,3 +138,39 @@ def test_top2loss_mixes_raw_output_with_normalised_upper_states():
     mixed = SFTop2Loss._mixed(0, out, states)
     torch.testing.assert_close(mixed, torch.tensor([[4.0 / 3.0, 5.0 / 3.0]]))
     torch.testing.assert_close(SFTop2Loss._mixed(2, out, states), out)
+
+
+def _unit_rows(x):
+    return x / (x.norm(dim=1, keepdim=True) + 1e-8)
+
+
+@pytest.mark.parametrize("row_split", [True, False])
+def test_top2loss_raw_bottom_up_follows_the_official_rule(two_blobs, row_split):
+    # official GNNTop2LossSF.bottom_up: relu(conv(.)) chained on raw outputs (the first layer on
+    # the raw features), only the stored states normalised; eval_model then scores layer l on
+    # the normalised state below it, mixed with the normalised states above
+    torch.manual_seed(0)
+    net = SFTop2Loss("gcn", 8, 16, 2, num_layers=3, bottom_up="raw", row_split=row_split)
+    net.fit(two_blobs, two_blobs.train_mask, two_blobs.val_mask,
+            LayerwiseTrainer(epochs=6, lr=0.01))
+    graph, convs = net.graph, [layer.conv for layer in net.layers]
+    with torch.no_grad():
+        h, stored = graph.x, []
+        for conv in convs:
+            h = conv(h, graph.edge_index).relu()
+            stored.append(_unit_rows(h))
+        below = [_unit_rows(graph.x), *stored[:-1]]
+        n, test, total = graph.num_real, two_blobs.test_mask, 0.0
+        for l, conv in enumerate(convs):
+            cur = conv(below[l], graph.edge_index).relu()
+            mixed = torch.stack([cur, *stored[l + 1:]]).mean(dim=0)
+            total = total + (mixed[:n][test] @ mixed[n:].T).softmax(dim=-1)
+            torch.testing.assert_close(net.layer_scores(test)[l], total)
+    # the rule matters: the normalised chain gives other scores with the same parameters
+    net.bottom_up = "normalized"
+    assert not torch.allclose(net.layer_scores(test)[-1], total)
+
+
+def test_top2loss_rejects_an_unknown_bottom_up():
+    with pytest.raises(ValueError, match="bottom_up"):
+        SFTop2Loss("gcn", 8, 16, 2, bottom_up="official")
