@@ -12,18 +12,13 @@ from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import add_self_loops, remove_self_loops, softmax
 
 from graphkit.nn.quant.formats import coef_format as _coef_format
-from graphkit.nn.quant.linear import (
-    bias_storage_bits,
-    check_bias_bits,
-    layer_bias_format,
-    qmatmul,
-)
+from graphkit.nn.quant.linear import QuantizedLayer, check_bias_bits, qmatmul
 from graphkit.nn.quant.quantizer import FULL, QFormat, fixed_point_quantize
 
 __all__ = ["QGATConv"]
 
 
-class QGATConv(MessagePassing):
+class QGATConv(QuantizedLayer, MessagePassing):
     r"""Fake-quantised graph attention layer (`Velickovic et al., ICLR 2018
     <https://arxiv.org/abs/1710.10903>`_), the LPGNAS way (`Zhao et al., 2020
     <https://arxiv.org/abs/2009.09232>`_). Per head,
@@ -94,15 +89,7 @@ class QGATConv(MessagePassing):
         ei, _ = add_self_loops(ei, num_nodes=n)
         out = self.propagate(ei, x=h, a_s=a_s, a_d=a_d, size=(n, n))
         out = out.reshape(n, hds * c) if self.concat else out.mean(dim=1)
-        if self.bias is not None:
-            out = out + fixed_point_quantize(self.bias, self.stored_bias_format)
-        return out
-
-    @property
-    def stored_bias_format(self) -> QFormat:
-        """The bias's format (see :func:`~graphkit.nn.quant.linear.layer_bias_format`)."""
-        return layer_bias_format(self.bias_bits, self.weight_format, self.act_format,
-                                 self.coef_format)
+        return self.add_bias(out)
 
     def message(self, x_j: Tensor, a_s_j: Tensor, a_d_i: Tensor, index: Tensor,
                 ptr: Tensor | None, size_i: int | None) -> Tensor:
@@ -111,14 +98,11 @@ class QGATConv(MessagePassing):
         alpha = F.dropout(alpha, p=self.dropout, training=self.training)
         return alpha.unsqueeze(-1) * x_j
 
-    def size_bits(self) -> int:
-        """Stored bits: weights, attention vectors and bias at the weight width
-        (``bias_bits=32``: bias as 32-bit words)."""
-        n = self.weight.numel() + self.att_src.numel() + self.att_dst.numel()
-        bits = n * self.weight_format.bits
-        if self.bias is not None:
-            bits += self.bias.numel() * bias_storage_bits(self.bias_bits, self.weight_format)
-        return bits
+    def weight_tensors(self) -> tuple[Tensor, ...]:
+        return (self.weight, self.att_src, self.att_dst)
+
+    def accumulator_formats(self) -> tuple[QFormat, ...]:
+        return self.act_format, self.coef_format
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "

@@ -11,18 +11,13 @@ from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
 from graphkit.nn.quant.formats import coef_format as _coef_format
-from graphkit.nn.quant.linear import (
-    bias_storage_bits,
-    check_bias_bits,
-    layer_bias_format,
-    qmatmul,
-)
+from graphkit.nn.quant.linear import QuantizedLayer, check_bias_bits, qmatmul
 from graphkit.nn.quant.quantizer import FULL, QFormat, fixed_point_quantize
 
 __all__ = ["QGCNConv"]
 
 
-class QGCNConv(MessagePassing):
+class QGCNConv(QuantizedLayer, MessagePassing):
     r"""Fake-quantised GCN layer (`Kipf and Welling, ICLR 2017
     <https://arxiv.org/abs/1609.02907>`_) as used by LPGNAS (`Zhao et al., 2020
     <https://arxiv.org/abs/2009.09232>`_):
@@ -90,26 +85,16 @@ class QGCNConv(MessagePassing):
         h = qmatmul(x, self.weight, self.act_format, self.weight_format)
         ei, w = self.coefficients(edge_index, x.size(0), x.dtype)
         out = self.propagate(ei, x=h, coef=w)
-        if self.bias is not None:
-            out = out + fixed_point_quantize(self.bias, self.stored_bias_format)
-        return out
-
-    @property
-    def stored_bias_format(self) -> QFormat:
-        """The bias's format (see :func:`~graphkit.nn.quant.linear.layer_bias_format`)."""
-        return layer_bias_format(self.bias_bits, self.weight_format, self.act_format,
-                                 self.coef_format)
+        return self.add_bias(out)
 
     def message(self, x_j: Tensor, coef: Tensor) -> Tensor:
         return coef.view(-1, 1) * x_j
 
-    def size_bits(self) -> int:
-        """Stored bits: weights and bias at the weight width (``bias_bits=32``: bias as
-        32-bit words)."""
-        bits = self.weight.numel() * self.weight_format.bits
-        if self.bias is not None:
-            bits += self.bias.numel() * bias_storage_bits(self.bias_bits, self.weight_format)
-        return bits
+    def weight_tensors(self) -> tuple[Tensor, ...]:
+        return (self.weight,)
+
+    def accumulator_formats(self) -> tuple[QFormat, ...]:
+        return self.act_format, self.coef_format
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "

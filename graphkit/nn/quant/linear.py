@@ -11,8 +11,8 @@ from torch.nn import Parameter
 
 from graphkit.nn.quant.quantizer import FULL, QFormat, fixed_point_quantize
 
-__all__ = ["QLinear", "bias_format", "layer_bias_format", "bias_storage_bits", "check_bias_bits",
-           "qmatmul", "dropout"]
+__all__ = ["QLinear", "QuantizedLayer", "bias_format", "layer_bias_format", "bias_storage_bits",
+           "check_bias_bits", "qmatmul", "dropout"]
 
 #: storage of a bias kept on the accumulator grid (``bias_bits=32``, the earlier accounting)
 BIAS_BITS = 32
@@ -76,7 +76,40 @@ def dropout(x: Tensor, p: float, training: bool) -> Tensor:
     return F.dropout(x, p, training)
 
 
-class QLinear(torch.nn.Module):
+class QuantizedLayer:
+    """What every quantised layer shares: its bias's format and addition, and its exact stored
+    size. A layer lists its weight tensors in :meth:`weight_tensors` and the formats that scale
+    its accumulator in :meth:`accumulator_formats`; it has ``weight_format``, ``act_format``,
+    ``bias_bits`` and ``bias`` (``None`` without one)."""
+
+    def weight_tensors(self) -> tuple[Tensor, ...]:
+        raise NotImplementedError
+
+    def accumulator_formats(self) -> tuple[QFormat, ...]:
+        """The formats whose product scales the accumulator (the weights' aside)."""
+        return (self.act_format,)
+
+    @property
+    def stored_bias_format(self) -> QFormat:
+        """The bias's format (see :func:`layer_bias_format`)."""
+        return layer_bias_format(self.bias_bits, self.weight_format, *self.accumulator_formats())
+
+    def add_bias(self, out: Tensor) -> Tensor:
+        """``out`` plus the bias quantised to :attr:`stored_bias_format`."""
+        if self.bias is None:
+            return out
+        return out + fixed_point_quantize(self.bias, self.stored_bias_format)
+
+    def size_bits(self) -> int:
+        """Stored bits: every weight tensor and the bias at the weight width
+        (``bias_bits=32``: the bias as 32-bit words)."""
+        bits = sum(w.numel() for w in self.weight_tensors()) * self.weight_format.bits
+        if self.bias is not None:
+            bits += self.bias.numel() * bias_storage_bits(self.bias_bits, self.weight_format)
+        return bits
+
+
+class QLinear(QuantizedLayer, torch.nn.Module):
     r"""Fake-quantised linear layer :math:`y = Q_a(x)\,Q_w(W)^\top + Q_b(b)`.
 
     :math:`Q_w, Q_a` are fixed-point quantisers with the straight-through estimator
@@ -117,23 +150,10 @@ class QLinear(torch.nn.Module):
             torch.nn.init.zeros_(self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        out = qmatmul(x, self.weight, self.act_format, self.weight_format)
-        if self.bias is not None:
-            out = out + fixed_point_quantize(self.bias, self.stored_bias_format)
-        return out
+        return self.add_bias(qmatmul(x, self.weight, self.act_format, self.weight_format))
 
-    @property
-    def stored_bias_format(self) -> QFormat:
-        """The bias's format (see :func:`layer_bias_format`)."""
-        return layer_bias_format(self.bias_bits, self.weight_format, self.act_format)
-
-    def size_bits(self) -> int:
-        """Stored bits: weights and bias at the weight width (``bias_bits=32``: bias as
-        32-bit words)."""
-        bits = self.weight.numel() * self.weight_format.bits
-        if self.bias is not None:
-            bits += self.bias.numel() * bias_storage_bits(self.bias_bits, self.weight_format)
-        return bits
+    def weight_tensors(self) -> tuple[Tensor, ...]:
+        return (self.weight,)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "

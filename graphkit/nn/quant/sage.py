@@ -11,18 +11,13 @@ from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import degree
 
 from graphkit.nn.quant.formats import coef_format as _coef_format
-from graphkit.nn.quant.linear import (
-    bias_storage_bits,
-    check_bias_bits,
-    layer_bias_format,
-    qmatmul,
-)
+from graphkit.nn.quant.linear import QuantizedLayer, check_bias_bits, qmatmul
 from graphkit.nn.quant.quantizer import FULL, QFormat, fixed_point_quantize
 
 __all__ = ["QSAGEConv"]
 
 
-class QSAGEConv(MessagePassing):
+class QSAGEConv(QuantizedLayer, MessagePassing):
     r"""Fake-quantised GraphSAGE layer with mean aggregation (`Hamilton et al., NeurIPS 2017
     <https://arxiv.org/abs/1706.02216>`_), the LPGNAS way (`Zhao et al., 2020
     <https://arxiv.org/abs/2009.09232>`_):
@@ -84,26 +79,16 @@ class QSAGEConv(MessagePassing):
         out = self.propagate(edge_index, x=h,
                              coef=self.coefficients(edge_index, x.size(0), h.dtype))
         out = out + qmatmul(x, self.weight_r, self.act_format, self.weight_format)
-        if self.bias is not None:
-            out = out + fixed_point_quantize(self.bias, self.stored_bias_format)
-        return out
-
-    @property
-    def stored_bias_format(self) -> QFormat:
-        """The bias's format (see :func:`~graphkit.nn.quant.linear.layer_bias_format`)."""
-        return layer_bias_format(self.bias_bits, self.weight_format, self.act_format,
-                                 self.coef_format)
+        return self.add_bias(out)
 
     def message(self, x_j: Tensor, coef: Tensor) -> Tensor:
         return coef.view(-1, 1) * x_j
 
-    def size_bits(self) -> int:
-        """Stored bits: both weight matrices and the bias at the weight width
-        (``bias_bits=32``: bias as 32-bit words)."""
-        bits = (self.weight_l.numel() + self.weight_r.numel()) * self.weight_format.bits
-        if self.bias is not None:
-            bits += self.bias.numel() * bias_storage_bits(self.bias_bits, self.weight_format)
-        return bits
+    def weight_tensors(self) -> tuple[Tensor, ...]:
+        return (self.weight_l, self.weight_r)
+
+    def accumulator_formats(self) -> tuple[QFormat, ...]:
+        return self.act_format, self.coef_format
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "
