@@ -53,7 +53,7 @@ from graphkit.benchmarking import (
 from graphkit.data.temporal import chronological_split
 from graphkit.temporal import APAN, JODIE, PRES, MemoryTGN, fit
 from graphkit.temporal import pres as pres_module
-from graphkit.temporal.pres import MODES
+from graphkit.temporal.pres import INCREMENTS, MODES
 from graphkit.train import seed_everything
 from graphkit.typing import WITH_NUMBA
 
@@ -131,7 +131,8 @@ def run_one(spec: RunSpec, args: argparse.Namespace) -> dict[str, Any]:
     model = BASES[spec.base](data.num_nodes, data.msg.size(-1), **kwargs)
     if spec.pres is not None:
         model = PRES(model, gamma=spec.pres.gamma, coherence_weight=spec.pres.beta,
-                     mode=spec.pres.mode, learnable_gamma=spec.pres.learn)
+                     mode=spec.pres.mode, learnable_gamma=spec.pres.learn,
+                     increment=args.pres_increment)
     model = model.to(args.device)
     with measure(args.device) as meas:
         out = fit(model, data, split, epochs=1 if args.quick else args.epochs,
@@ -164,7 +165,8 @@ def _rows(specs: list[RunSpec], done: dict[RunSpec, dict[str, Any]], args: argpa
             continue
         res = [done[m] for m in members]
         extra = {"mode": pres.mode, "gamma": pres.gamma, "coherence_weight": pres.beta,
-                 "learnable_gamma": pres.learn} if pres is not None else {}
+                 "learnable_gamma": pres.learn, "increment": args.pres_increment} \
+            if pres is not None else {}
         val = [r["val_ap"] for r in res]
         rows.append(summarize(
             _system(members[0], several), f"{label(ds)}/bs{bs}", "ap",
@@ -221,6 +223,10 @@ def main(argv: list[str] | None = None) -> None:
                    help="TGN/APAN+PRES (paper mode): attend again (TGN over the neighbours, "
                         "APAN over the mailbox) for every (node, step) read instead of "
                         "shifting only the self term / residual (event_attention=True)")
+    p.add_argument("--pres-increment", choices=INCREMENTS, default="event",
+                   help="paper mode's statistic: the increment per event, a read at step k "
+                        "adding k*gamma*mu (event), or per update, a read at step k of the "
+                        "node's c events in the batch adding (k/c)*gamma*mu (update)")
     p.add_argument("--pres-torch-path", action="store_true",
                    help="run PRES's torch operations instead of its Numba kernels on CPU (a "
                         "check of how far float round-off alone moves the results)")

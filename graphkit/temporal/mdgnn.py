@@ -76,6 +76,7 @@ class _MemoryModel(torch.nn.Module, ABC):
             n_id, inv = torch.unique(ends, return_inverse=True)
             z = self.embed(n_id, t_query.expand(n_id.numel())).index_select(0, inv)
         else:
+            corrector.begin_batch(src, dst)
             z = self.embed_events(ends, self._read_steps(src, dst, neg_dst, ends), t_query)
         z_src, z_dst, z_neg = z.split(src.numel())
         return self.link_pred(z_src, z_dst), self.link_pred(z_src, z_neg)

@@ -94,11 +94,17 @@ def test_node_mode_corrected_memory_equals_formula_exactly():
     assert torch.equal(fused[~has], s_new[~has])
 
 
-@pytest.mark.parametrize("mode", ["paper", "node"])
-def test_flush_feeds_true_increments_to_statistics(mode):
-    """``node`` records the increment of an update, ``paper`` that increment per event."""
+@pytest.mark.parametrize("mode,increment", [("paper", "event"), ("paper", "update"),
+                                            ("node", "event")])
+@pytest.mark.parametrize("numba", [True, False])
+def test_flush_feeds_true_increments_to_statistics(monkeypatch, mode, increment, numba):
+    """``node`` and ``increment="update"`` record the increment of an update, ``paper``
+    (``increment="event"``) that increment per event; the Numba and torch paths alike."""
+    import graphkit.temporal.pres as pres
+
+    monkeypatch.setattr(pres, "WITH_NUMBA", pres.WITH_NUMBA and numba)
     mem = _memory_with_history()
-    PRES(_Toy(mem), mode=mode)
+    PRES(_Toy(mem), mode=mode, increment=increment)
     before = mem.memory.clone()
     n_id = torch.arange(6)
     _, s_new, _, has = mem.compute(n_id)
@@ -106,7 +112,8 @@ def test_flush_feeds_true_increments_to_statistics(mode):
     mem.flush(n_id)
     stats = mem.corrector.stats
     assert torch.equal(stats.count[:, 0], has.double().to(stats.count.dtype))
-    per = events.clamp(min=1).unsqueeze(-1) if mode == "paper" else 1.0
+    per = events.clamp(min=1).unsqueeze(-1) if increment == "event" and mode == "paper" \
+        else 1.0
     torch.testing.assert_close(stats.mean[has, 0], ((s_new - before) / per)[has].detach())
 
 
@@ -123,6 +130,57 @@ def test_event_preceded_by_k_events_reads_k_expected_increments():
     assert torch.equal(s, s_new[inv] + step.unsqueeze(-1) * mu)
     assert torch.equal(last, last_new[inv])
     assert torch.equal(s[0], s_new[inv[0]])  # the node's first event reads the computed memory
+
+
+def test_update_increment_reads_k_over_c_of_the_mean_update():
+    """``increment="update"``: a read preceded by ``k`` of its node's ``c`` events in the
+    batch is ``s + gamma * (k / c) * mu`` with ``mu`` the mean increment of an update."""
+    mem = _memory_with_history()
+    PRES(_Toy(mem), gamma=0.5, increment="update")
+    corr = mem.corrector
+    mu = torch.randn(4)
+    for _ in range(3):
+        corr.stats.observe(torch.arange(6), mu.expand(6, 4).clone())
+    # events of the batch: node 2 in 4 events (one a self-loop), 5 in 3, 0 in 1, 1 in 1
+    corr.begin_batch(torch.tensor([2, 2, 5, 2, 5, 2]), torch.tensor([5, 0, 1, 2, 4, 4]))
+    n_id, step = torch.tensor([2, 2, 2, 5, 0, 3]), torch.tensor([0, 1, 3, 2, 0, 0])
+    s, _ = mem(n_id, step)
+    nodes, inv = torch.unique(n_id, return_inverse=True)
+    _, s_new, _, _ = mem.compute(nodes)
+    c = torch.tensor([4.0, 4.0, 4.0, 3.0, 1.0, 1.0])  # node 3 has no event: no shift anyway
+    torch.testing.assert_close(s, s_new[inv] + 0.5 * (step / c).unsqueeze(-1) * mu)
+    assert torch.equal(s[0], s_new[inv[0]])
+    # the largest shift is less than one mean update, whatever the step count
+    assert ((s - s_new[inv]).abs() < 0.5 * mu.abs() + 1e-6).all()
+    corr.reset_state()
+    with pytest.raises(RuntimeError, match="begin_batch"):
+        mem(n_id, step)
+
+
+@pytest.mark.parametrize("name", ["tgn", "jodie", "apan"])
+def test_update_increment_trains_every_model(name):
+    """The wrapper with ``increment="update"`` trains TGN, JODIE and APAN unchanged, and its
+    reads differ from the default's."""
+    from graphkit.data import load
+    from graphkit.data.temporal import chronological_split
+    from graphkit.temporal import APAN, JODIE, MemoryTGN, fit
+
+    data = load("temporal-sbm", num_nodes=40, num_events=600, seed=2)
+    split = chronological_split(data, seed=0)
+    make = {"tgn": lambda: MemoryTGN(40, data.msg.size(-1), memory_dim=8, time_dim=4,
+                                     embedding_dim=8, num_neighbors=3),
+            "jodie": lambda: JODIE(40, data.msg.size(-1), memory_dim=8, time_dim=4),
+            "apan": lambda: APAN(40, data.msg.size(-1), memory_dim=8, time_dim=4,
+                                 mailbox_size=3)}[name]
+    logits = []
+    for increment in ("event", "update"):
+        torch.manual_seed(0)
+        model = PRES(make(), increment=increment)
+        out = fit(model, data, split, epochs=1, batch_size=100, lr=1e-3, patience=None,
+                  seed=1)
+        assert torch.isfinite(out.test_pos).all() and 0.0 <= out.test.ap <= 1.0
+        logits.append(out.test_pos)
+    assert not torch.equal(*logits)
 
 
 def test_per_event_fusion_equals_formula():
@@ -188,6 +246,10 @@ def test_bad_inputs():
         PredictionCorrection(6, 4, gamma=1.5)
     with pytest.raises(ValueError, match="coherence_weight"):
         PRES(_Toy(mem), coherence_weight=-1)
+    with pytest.raises(ValueError, match="increment"):
+        PredictionCorrection(6, 4, increment="batch")
+    with pytest.raises(ValueError, match="paper"):
+        PredictionCorrection(6, 4, mode="node", increment="update")
     stats = IncrementStatistics(3, 2)
     with pytest.raises(ValueError, match="distinct"):
         stats.observe(torch.tensor([1, 1]), torch.zeros(2, 2))
