@@ -117,6 +117,23 @@ def _data(name: str, root: str | None, quick: bool) -> TemporalData:
     return temporal_stream(name, root, quick)
 
 
+def build_model(spec: RunSpec, args: argparse.Namespace, data: TemporalData
+                ) -> torch.nn.Module:
+    """The base model of ``spec`` (with ``--freeze-time-encoder``: its time encoder's
+    frequencies and phases kept at their initialisation), wrapped in PRES when ``spec`` has a
+    setting."""
+    kwargs = {"event_attention": True} \
+        if spec.base in ("tgn", "apan") and args.event_attention else {}
+    model = BASES[spec.base](data.num_nodes, data.msg.size(-1), **kwargs)
+    if getattr(args, "freeze_time_encoder", False):
+        model.memory.time_enc.requires_grad_(False)
+    if spec.pres is not None:
+        model = PRES(model, gamma=spec.pres.gamma, coherence_weight=spec.pres.beta,
+                     mode=spec.pres.mode, learnable_gamma=spec.pres.learn,
+                     increment=getattr(args, "pres_increment", "event"))
+    return model
+
+
 def run_one(spec: RunSpec, args: argparse.Namespace) -> dict[str, Any]:
     """Train and evaluate one model; returns test/validation AP, seconds and peak RSS."""
     torch.set_num_threads(args.threads)
@@ -126,14 +143,7 @@ def run_one(spec: RunSpec, args: argparse.Namespace) -> dict[str, Any]:
     data = _data(spec.dataset, args.root, args.quick)
     seed_everything(spec.seed)
     split = chronological_split(data, seed=spec.seed)
-    kwargs = {"event_attention": True} \
-        if spec.base in ("tgn", "apan") and args.event_attention else {}
-    model = BASES[spec.base](data.num_nodes, data.msg.size(-1), **kwargs)
-    if spec.pres is not None:
-        model = PRES(model, gamma=spec.pres.gamma, coherence_weight=spec.pres.beta,
-                     mode=spec.pres.mode, learnable_gamma=spec.pres.learn,
-                     increment=args.pres_increment)
-    model = model.to(args.device)
+    model = build_model(spec, args, data).to(args.device)
     with measure(args.device) as meas:
         out = fit(model, data, split, epochs=1 if args.quick else args.epochs,
                   batch_size=spec.batch_size, lr=args.lr, patience=None, seed=spec.seed,
@@ -227,6 +237,10 @@ def main(argv: list[str] | None = None) -> None:
                    help="paper mode's statistic: the increment per event, a read at step k "
                         "adding k*gamma*mu (event), or per update, a read at step k of the "
                         "node's c events in the batch adding (k/c)*gamma*mu (update)")
+    p.add_argument("--freeze-time-encoder", action="store_true",
+                   help="a diagnosis, plain and PRES runs alike: keep the memory's time "
+                        "encoder (frequencies 10^-linspace(0, 9), phase 0) fixed instead of "
+                        "learning it")
     p.add_argument("--pres-torch-path", action="store_true",
                    help="run PRES's torch operations instead of its Numba kernels on CPU (a "
                         "check of how far float round-off alone moves the results)")

@@ -30,3 +30,19 @@ def test_pres_increment_option_reaches_the_wrapper(import_script, tmp_path):
                 "1", "--pres-increment", "update", "--json", str(out)])
     rows = [r for r in json.loads(out.read_text())["rows"] if r["metric"] == "ap"]
     assert rows and all(r["increment"] == "update" for r in rows)
+
+
+def test_freeze_time_encoder_keeps_the_frequencies_out_of_training(import_script):
+    import argparse
+
+    sweep = import_script("pres_batch_sweep")
+    data = sweep._data("uci", None, True)
+    for freeze in (False, True):
+        args = argparse.Namespace(event_attention=False, freeze_time_encoder=freeze,
+                                  pres_increment="event")
+        for setting in (None, sweep.PresConfig("paper", 1.0, 0.1)):
+            model = sweep.build_model(sweep.RunSpec("tgn", "uci", 800, setting, 0), args, data)
+            inner = model.model if setting is not None else model
+            trained = [p.requires_grad for p in inner.memory.time_enc.parameters()]
+            assert trained and all(t != freeze for t in trained)
+            assert all(p.requires_grad for p in inner.memory.updater.parameters())
