@@ -3,6 +3,7 @@ r"""A linear layer with separately quantised weights and input activations."""
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 
 import torch
 import torch.nn.functional as F
@@ -76,14 +77,15 @@ def dropout(x: Tensor, p: float, training: bool) -> Tensor:
     return F.dropout(x, p, training)
 
 
-class QuantizedLayer:
+class QuantizedLayer(ABC):
     """What every quantised layer shares: its bias's format and addition, and its exact stored
     size. A layer lists its weight tensors in :meth:`weight_tensors` and the formats that scale
     its accumulator in :meth:`accumulator_formats`; it has ``weight_format``, ``act_format``,
     ``bias_bits`` and ``bias`` (``None`` without one)."""
 
+    @abstractmethod
     def weight_tensors(self) -> tuple[Tensor, ...]:
-        raise NotImplementedError
+        """Every tensor stored at the weight width, the bias aside."""
 
     def accumulator_formats(self) -> tuple[QFormat, ...]:
         """The formats whose product scales the accumulator (the weights' aside)."""
