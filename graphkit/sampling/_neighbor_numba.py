@@ -10,6 +10,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from graphkit.sampling._floyd_numba import floyd_draw
+
 
 @numba.njit(cache=True)
 def seed_numba(seed: int) -> None:
@@ -77,14 +79,7 @@ def sample_hop(
             elif replace:
                 off = np.random.randint(0, d)
             else:  # Floyd: round j draws from [0, d - c + j]
-                m = d - c + j
-                r = np.random.randint(0, m + 1)
-                for q in range(j):
-                    if chosen[q] == r:
-                        r = m
-                        break
-                chosen[j] = r
-                off = r
+                off = floyd_draw(chosen, j, d - c + j)
             p = start + off
             u = col[p]
             if assoc[u] < 0:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from graphkit.sampling._floyd_numba import floyd_draw
+
 
 @numba.njit(cache=True)
 def check_events(src, dst, t, num_nodes, last_t, has_last):
@@ -115,13 +117,7 @@ def sample(start, size, nbr, eid, ts, nodes, times, k, uniform, all_after, seed,
             c = a - lo
         if uniform and c > k:
             for j in range(k):
-                m = c - k + j
-                r = np.random.randint(0, m + 1)
-                for q in range(j):
-                    if chosen[q] == r:
-                        r = m
-                        break
-                chosen[j] = r
+                floyd_draw(chosen, j, c - k + j)
             chosen.sort()
             take = k
         else:
