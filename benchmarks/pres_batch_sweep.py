@@ -125,12 +125,12 @@ def build_model(spec: RunSpec, args: argparse.Namespace, data: TemporalData
     kwargs = {"event_attention": True} \
         if spec.base in ("tgn", "apan") and args.event_attention else {}
     model = BASES[spec.base](data.num_nodes, data.msg.size(-1), **kwargs)
-    if getattr(args, "freeze_time_encoder", False):
+    if args.freeze_time_encoder:
         model.memory.time_enc.requires_grad_(False)
     if spec.pres is not None:
         model = PRES(model, gamma=spec.pres.gamma, coherence_weight=spec.pres.beta,
                      mode=spec.pres.mode, learnable_gamma=spec.pres.learn,
-                     increment=getattr(args, "pres_increment", "event"))
+                     increment=args.pres_increment)
     return model
 
 

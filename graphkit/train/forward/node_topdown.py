@@ -215,15 +215,10 @@ class SFTop2Loss(_TopDown):
 
     def _bottom_up(self) -> list[Tensor]:
         """Every layer's output in one pass up the stack (consumers normalise them)."""
-        if self.bottom_up == "raw":  # no normalisation inside the chain
-            h, states = self.graph.x, []
-            for l in range(len(self.layers)):
-                h = self._forward(l, h, prepared=True)
-                states.append(h)
-            return states
-        h, states = None, []  # None: the first layer's fixed input
+        raw = self.bottom_up == "raw"  # raw: no normalisation inside the chain
+        h, states = (self.graph.x if raw else None), []  # None: the first layer's fixed input
         for l in range(len(self.layers)):
-            h = self._forward(l, h)
+            h = self._forward(l, h, prepared=raw)
             states.append(h)
         return states
 
