@@ -81,6 +81,10 @@ def parse_args():
     p.add_argument("--arch-lr", type=float, default=0.1)
     p.add_argument("--gumbel", action="store_true",
                    help="Gumbel-softmax samples (tau 1) instead of softmax mixtures in the search")
+    p.add_argument("--arch-loss", default="val", choices=["val", "train"],
+                   help="cross-entropy of the architecture step on the validation nodes (first-"
+                        "order DARTS, default) or on the training nodes (single-level: the "
+                        "spec's L = CE(train) + gamma * size)")
     p.add_argument("--search-seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4],
                    help="one search per seed and gamma; best mean validation accuracy wins")
     p.add_argument("--bias-bits", type=int, default=None, choices=[32],
@@ -236,6 +240,11 @@ def merge(paths: list[str], out: str | None) -> None:
     # reports written before --bias-bits existed counted biases as 32-bit words
     if len({c.get("bias_bits", 32) for c in configs}) != 1:
         raise ValueError("reports to merge use different bias accounting (--bias-bits)")
+    searching = [c for c in configs if c.get("searched")]
+    # reports written before --arch-loss existed searched on validation cross-entropy
+    if len({(c.get("gumbel", False), c.get("arch_loss", "val")) for c in searching}) > 1:
+        raise ValueError("reports to merge searched with different settings (--gumbel, "
+                         "--arch-loss)")
     base = [r.system for part in rows for r in part if not r.system.startswith("lpgnas")]
     if len(set(base)) != len(base):
         raise ValueError(f"reports to merge repeat a baseline system: {sorted(base)}")
@@ -377,7 +386,8 @@ def main() -> None:
                     found = search(data, g, epochs=args.search_epochs, arch_lr=args.arch_lr,
                                    warmup=args.warmup, weight_decay=args.search_weight_decay,
                                    label_smoothing=args.label_smoothing, gumbel=args.gumbel,
-                                   bias_bits=args.bias_bits, device=args.device)
+                                   arch_loss=args.arch_loss, bias_bits=args.bias_bits,
+                                   device=args.device)
                 found.seconds = ms.seconds
             specs = [vars(x) for x in found.specs]
             key = repr(specs)

@@ -107,6 +107,20 @@ def test_merge_refuses_mixed_bias_accounting(bench, tmp_path):
     bench.merge([str(old), str(new)], None)
 
 
+def test_merge_refuses_mixed_search_settings(bench, tmp_path):
+    # baselines merge with any search; two searches only with the same --gumbel / --arch-loss
+    base = _report(tmp_path / "base.json", ["gcn"], base=[("gcn-w8a8", [0.8], 1.0)])
+    val = _report(tmp_path / "val.json", ["lpgnas"], lpgnas=[(0.5, [_cand(0, 0.7, [0.7], 1.0)])])
+    train = _report(tmp_path / "train.json", ["lpgnas"],
+                    lpgnas=[(0.5, [_cand(1, 0.7, [0.7], 1.0)])])
+    rep = json.loads(open(train).read())
+    rep["config"]["arch_loss"] = "train"
+    open(train, "w").write(json.dumps(rep))
+    bench.merge([str(base), str(train)], None)
+    with pytest.raises(ValueError, match="different settings"):
+        bench.merge([str(val), str(train)], None)
+
+
 def _recipe_report(path, recipe, vals):
     rows = [summarize(name, "Cora", "accuracy", [0.5], 1.0, 1.0, size_bytes=1.0,
                       val_accs=[v], val_mean=v) for name, v in vals.items()]
