@@ -30,7 +30,9 @@ above what was allocated before the fit (data, model). ``sf`` keeps bag-of-words
 only (``SingleForward(row_split=True)``, the default); the ``sf-whole`` row is ``sf`` over the
 whole graph at every step and ``sf-cache`` (GCN) ``sf`` on the propagation cache.
 ``--adjacency sparse`` propagates both schemes over a sparse CSR adjacency built once per fit
-instead of the edge list.
+instead of the edge list. ``--memory-repeats N`` measures every scheme N times, interleaved,
+each in its own process, and reports medians (RSS growth moves by a few hundred KiB between
+processes, as much as the ``sf`` / ``bp`` difference on the small graphs).
 """
 
 from __future__ import annotations
@@ -117,6 +119,9 @@ def parse_args():
     p.add_argument("--memory-epochs", type=int, default=2,
                    help="--memory: epochs of the measured fit (per layer for sf; validation "
                         "every 2 epochs)")
+    p.add_argument("--memory-repeats", type=int, default=1,
+                   help="--memory: fresh-process measurements per scheme, interleaved (bp, sf, "
+                        "..., bp, sf, ...); each figure is the median over them")
     p.add_argument("--memory-trace", action="store_true",
                    help="--memory on CPU: also record what is alive at the tensor peak (each "
                         "block attributed to the frames and op that allocated it)")
@@ -466,13 +471,32 @@ def memory(args) -> list:
     return rows
 
 
+def median_measurements(runs: list[dict]) -> dict:
+    """One worker report from ``runs`` (repeats of one scheme): the median of every numeric
+    figure (``None`` stays ``None``), the other fields of the first run, and every run's
+    tensor and RSS figures under ``*_repeats``."""
+    out = dict(runs[0])
+    for key, value in runs[0].items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[key] = statistics.median(r[key] for r in runs)
+    if len(runs) > 1:
+        for key in ("epoch_tensor_mb", "epoch_rss_mb", "peak_cuda_mb"):
+            if runs[0].get(key) is not None:
+                out[f"{key}_repeats"] = [r[key] for r in runs]
+    return out
+
+
 def memory_rows(name: str, model: str, args) -> list:
-    """``bp`` and ``sf`` rows of one dataset and convolution, each measured in a fresh process."""
-    out = {}
+    """``bp`` and ``sf`` rows of one dataset and convolution, each measured in a fresh process
+    (``--memory-repeats`` times, interleaved, medians reported)."""
+    repeats = getattr(args, "memory_repeats", 1)
+    if repeats < 1:
+        raise ValueError(f"--memory-repeats must be >= 1, got {repeats}")
+    runs: dict[str, list] = {}
     edges = args.adjacency == "edges"
     schemes = ("bp", "sf") + (("sf-whole",) if edges else ()) + (
         ("sf-cache",) if edges and model == "gcn" else ())
-    for scheme in schemes:
+    for scheme in [s for _ in range(repeats) for s in schemes]:
         cmd = [sys.executable, __file__, "--memory-worker", scheme, name, "--model", model,
                "--device", args.device, "--hidden", str(args.hidden), "--layers",
                str(args.layers), "--threads", str(args.threads), "--adjacency", args.adjacency,
@@ -490,7 +514,8 @@ def memory_rows(name: str, model: str, args) -> list:
             if scheme in ("bp", "sf"):
                 return []
             continue
-        out[scheme] = json.loads(proc.stdout.strip().splitlines()[-1])
+        runs.setdefault(scheme, []).append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    out = {scheme: median_measurements(r) for scheme, r in runs.items()}
     schemes = tuple(out)
     cuda = out["sf"]["peak_cuda_mb"] is not None
     key = "peak_cuda_mb" if cuda else "epoch_tensor_mb"
@@ -513,7 +538,9 @@ def memory_rows(name: str, model: str, args) -> list:
                               [o[key]], o["seconds"], o["peak_rss_mb"], **ratios,
                               **{k: o[k] for k in ("peak_cuda_mb", "resident_cuda_mb",
                                                    "epoch_cuda_mb", "epoch_tensor_mb",
-                                                   "epoch_rss_mb", "peak_site", "alive_at_peak")
+                                                   "epoch_rss_mb", "peak_site", "alive_at_peak",
+                                                   "epoch_tensor_mb_repeats",
+                                                   "epoch_rss_mb_repeats", "peak_cuda_mb_repeats")
                                  if k in o}))
     print(f"{name} {model}: sf / bp " + ", ".join(f"{k} {v:.3f}" for k, v in ratios.items()),
           flush=True)

@@ -24,3 +24,21 @@ def test_row_split_lowers_the_tensor_peak_of_sf(bench):
     # the same training (tests/train/forward/test_forward_rowsplit.py); a training step's
     # per-edge tensors cover the edges into the training and class nodes only
     assert 0 < peaks["sf"] < peaks["sf-whole"]
+
+
+def test_repeats_report_the_median_of_each_figure(bench):
+    runs = [{"epoch_tensor_mb": t, "epoch_rss_mb": r, "peak_cuda_mb": None, "seconds": 1.0,
+             "peak_site": f"site {i}"} for i, (t, r) in enumerate([(3.0, 9.0), (1.0, 7.0),
+                                                                   (2.0, 30.0)])]
+    out = bench.median_measurements(runs)
+    assert (out["epoch_tensor_mb"], out["epoch_rss_mb"]) == (2.0, 9.0)
+    assert out["peak_cuda_mb"] is None and out["peak_site"] == "site 0"
+    assert out["epoch_rss_mb_repeats"] == [9.0, 7.0, 30.0]
+    assert "peak_cuda_mb_repeats" not in out
+    # one run: the figures unchanged, no repeat lists
+    assert bench.median_measurements(runs[:1]) == runs[0]
+
+
+def test_repeats_must_be_positive(bench):
+    with pytest.raises(ValueError, match="memory-repeats"):
+        bench.memory_rows("Cora", "gcn", _args(memory_repeats=0))
