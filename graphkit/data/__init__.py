@@ -21,6 +21,7 @@ _LAZY = {
     "read_jodie_csv": "graphkit.data.temporal",
     "read_npz": "graphkit.data.datasets.npz",
     "check_data": "graphkit.data.validation",
+    "check_graph": "graphkit.data.validation",
 }
 
 __all__ = [

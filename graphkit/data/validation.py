@@ -13,7 +13,9 @@ __all__ = [
     "check_data",
     "check_edge_index",
     "check_features",
+    "check_graph",
     "check_num_nodes",
+    "check_temporal_data",
     "check_timestamps",
 ]
 
@@ -70,10 +72,21 @@ def check_features(x: Tensor | np.ndarray, name: str = "x") -> Tensor:
     if x.dim() != 2:
         raise ValueError(f"{name} must have shape [num_nodes, num_features], got {list(x.shape)}")
     if x.is_floating_point():
-        bad = ~torch.isfinite(x)
+        # sparse features: the stored values; their rows from the indices (COO) or row pointers
+        if x.layout == torch.sparse_coo:
+            x = x.coalesce()
+            values, rows = x.values(), x.indices()[0]
+        elif x.layout == torch.sparse_csr:
+            values = x.values()
+            rows = torch.repeat_interleave(torch.arange(x.size(0), device=x.device),
+                                           x.crow_indices().diff())
+        else:
+            values, rows = x, None
+        bad = ~torch.isfinite(values)
         if bool(bad.any()):
-            row = int(bad.nonzero()[0, 0])
-            kind = "NaN" if bool(torch.isnan(x).any()) else "infinite"
+            first = bad.nonzero()[0]
+            row = int(first[0] if rows is None else rows[first[0]])
+            kind = "NaN" if bool(torch.isnan(values).any()) else "infinite"
             raise ValueError(f"{name} holds {kind} values (first in row {row})")
     return x
 
@@ -99,9 +112,40 @@ def check_timestamps(t: Tensor | np.ndarray, name: str = "t", sorted_: bool = Tr
     return t
 
 
-def check_data(data) -> None:
-    """Check a PyG ``Data`` as a whole: node count, ``edge_index``, ``hyperedge_index``, and
-    that ``x``, ``y`` and every ``*_mask`` have one row per node (masks boolean).
+def check_temporal_data(data, num_nodes: int | None = None) -> None:
+    """Check a PyG ``TemporalData`` stream: ``src`` and ``dst`` integer vectors of one length
+    with node ids below ``num_nodes`` (when given), ``t`` finite, non-negative and sorted with
+    one entry per event, and ``msg`` (when present) two-dimensional and finite, one row per
+    event."""
+    src, dst = getattr(data, "src", None), getattr(data, "dst", None)
+    if src is None or dst is None or getattr(data, "t", None) is None:
+        raise ValueError("the stream needs src, dst and t")
+    for name, v in (("src", src), ("dst", dst)):
+        if v.dim() != 1:
+            raise ValueError(f"{name} must be one-dimensional, got shape {list(v.shape)}")
+    if src.numel() != dst.numel():
+        raise ValueError(f"src has {src.numel()} events but dst has {dst.numel()}")
+    if src.numel() == 0:
+        raise ValueError("the stream has no events")
+    check_edge_index(torch.stack([src, dst]), num_nodes, name="src/dst")
+    if data.t.numel() != src.numel():
+        raise ValueError(f"t has {data.t.numel()} entries for {src.numel()} events")
+    check_timestamps(data.t)
+    msg = getattr(data, "msg", None)
+    if msg is not None:
+        check_features(msg, name="msg")
+        if msg.size(0) != src.numel():
+            raise ValueError(f"msg has {msg.size(0)} rows for {src.numel()} events")
+
+
+def check_graph(data) -> None:
+    """Check the structure and features of a PyG ``Data``: a positive node count, ``edge_index``
+    and ``hyperedge_index`` in range, ``x`` two-dimensional and finite with one row per node.
+
+    Every training entry point (``train_node_classifier``, the forward-learning schemes, the
+    LPGNAS search) runs it once on the user's graph, so that NaN features or an out-of-range
+    node id fail at once with their name instead of training to NaN or failing in an index
+    operation. Labels and masks are left to the caller, whose conventions differ.
     """
     n = data.num_nodes
     if n is None:
@@ -116,6 +160,14 @@ def check_data(data) -> None:
     if getattr(data, "x", None) is not None:
         check_features(data.x)
         check_num_nodes(n, data.x)
+
+
+def check_data(data) -> None:
+    """Check a PyG ``Data`` as a whole: :func:`check_graph`, and that ``y`` and every
+    ``*_mask`` have one row per node (masks boolean).
+    """
+    check_graph(data)
+    n = data.num_nodes
     if getattr(data, "y", None) is not None and data.y.dim() > 0:
         check_num_nodes(n, data.y, name="y")
     for key in data.keys():

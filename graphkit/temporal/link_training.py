@@ -46,6 +46,7 @@ from torch_geometric.data import TemporalData
 
 from graphkit.data.io import atomic_write
 from graphkit.data.temporal import TemporalSplit
+from graphkit.data.validation import check_temporal_data
 from graphkit.metrics import average_precision, roc_auc
 from graphkit.sampling import uniform_negative_destinations
 
@@ -79,6 +80,13 @@ class TemporalLinkModel(Protocol):
               ) -> tuple[Tensor, Tensor]: ...
 
     def update_state(self, src: Tensor, dst: Tensor, t: Tensor, msg: Tensor) -> None: ...
+
+
+def model_num_nodes(model: torch.nn.Module) -> int | None:
+    """The number of nodes a model holds state for (the smallest ``num_nodes`` attribute of its
+    modules: memory, caches), or ``None`` when it declares none."""
+    sizes = [m.num_nodes for m in model.modules() if isinstance(getattr(m, "num_nodes", None), int)]
+    return min(sizes) if sizes else None
 
 
 @dataclasses.dataclass
@@ -283,6 +291,7 @@ def fit(
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs a checkpoint path")
+    check_temporal_data(data, model_num_nodes(model))
     if data.num_events != split.train_mask.numel():
         raise ValueError(f"the split has {split.train_mask.numel()} events but the data has "
                          f"{data.num_events}")

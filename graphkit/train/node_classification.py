@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import Data
 
+from graphkit.data.validation import check_graph
 from graphkit.metrics import accuracy
 
 __all__ = ["NodeClassificationResult", "train_node_classifier", "default_forward"]
@@ -207,6 +208,7 @@ def train_node_classifier(
     forward = forward or default_forward
     loss_fn = loss_fn or F.cross_entropy
     device = torch.device(device)
+    check_graph(data)
     data = copy.copy(data).to(device)
     y = _labels(data)
     masks = {name: _split(data, name, split, name != "test") for name in ("train", "val", "test")}

@@ -11,7 +11,9 @@ from graphkit.data.validation import (
     check_data,
     check_edge_index,
     check_features,
+    check_graph,
     check_num_nodes,
+    check_temporal_data,
 )
 
 FAST = settings(max_examples=40, deadline=None)
@@ -157,3 +159,49 @@ def test_read_table_options_and_ragged(tmp_path):
         read_ragged(r)
     r.write_text("1 2 3\n\n4\n")
     assert read_ragged(r) == [(1, [1, 2, 3]), (3, [4])]
+
+
+def test_check_features_finds_nan_in_sparse_features():
+    dense = torch.zeros(5, 3)
+    dense[1, 2], dense[3, 0] = 1.0, float("nan")
+    for x in (dense.to_sparse(), dense.to_sparse_csr()):
+        with pytest.raises(ValueError, match=r"x holds NaN values \(first in row 3\)"):
+            check_features(x)
+    dense[3, 0] = 2.0
+    assert check_features(dense.to_sparse()).is_sparse
+
+
+def test_check_graph_leaves_labels_and_masks_to_the_caller():
+    data = Data(x=torch.randn(4, 2), edge_index=torch.tensor([[0, 1], [1, 3]]),
+                train_mask=torch.tensor([0, 2]))  # an index vector: fine here, not in check_data
+    check_graph(data)
+    with pytest.raises(ValueError, match="train_mask"):
+        check_data(data)
+    data.edge_index = torch.tensor([[0], [4]])
+    with pytest.raises(ValueError, match="node id 4, out of range for num_nodes=4"):
+        check_graph(data)
+
+
+def test_check_temporal_data():
+    from torch_geometric.data import TemporalData
+
+    def stream(**kw):
+        base = dict(src=torch.tensor([0, 1, 2]), dst=torch.tensor([1, 2, 0]),
+                    t=torch.tensor([1, 2, 2]), msg=torch.zeros(3, 2))
+        return TemporalData(**{**base, **kw})
+
+    check_temporal_data(stream(), num_nodes=3)
+    cases = [
+        (stream(), 2, "src/dst holds node id 2, out of range for num_nodes=2"),
+        (stream(dst=torch.tensor([1, 2])), None, "src has 3 events but dst has 2"),
+        (stream(t=torch.tensor([1, 3, 2])), None, "t is not sorted"),
+        (stream(msg=torch.tensor([[0.0], [float("inf")], [0.0]])), None,
+         r"msg holds infinite values \(first in row 1\)"),
+        (stream(msg=torch.zeros(2, 2)), None, "msg has 2 rows for 3 events"),
+        (stream(src=torch.tensor([0, -1, 2])), None, "negative node id"),
+        (stream(src=torch.zeros(0, dtype=torch.long), dst=torch.zeros(0, dtype=torch.long),
+                t=torch.zeros(0, dtype=torch.long), msg=torch.zeros(0, 2)), None, "no events"),
+    ]
+    for data, n, match in cases:
+        with pytest.raises(ValueError, match=match):
+            check_temporal_data(data, n)

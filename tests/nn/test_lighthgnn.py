@@ -267,6 +267,23 @@ def test_distilled_student_follows_its_teacher(plus):
     assert 0.0 <= res.test_acc <= 1.0 and 1 <= res.best_epoch <= 50
 
 
+def test_distill_rejects_bad_features_and_teacher_logits():
+    n = 12
+    y = torch.arange(2).repeat_interleave(6)
+    tr, va, te = split_per_class(y, 2, 2, generator=torch.Generator().manual_seed(0))
+    x, z = torch.randn(n, 4), torch.randn(n, 2)
+    bad_z = z.clone()
+    bad_z[4, 1] = float("nan")
+    with pytest.raises(ValueError, match=r"teacher_logits holds NaN values \(first in row 4\)"):
+        distill(LightHGNN(4, 8, 2), x, y, bad_z, tr, va, te, epochs=1)
+    with pytest.raises(ValueError, match="teacher_logits has 11 rows but the graph has 12"):
+        distill(LightHGNN(4, 8, 2), x, y, z[:-1], tr, va, te, epochs=1)
+    bad_x = x.clone()
+    bad_x[0, 0] = float("inf")
+    with pytest.raises(ValueError, match="x holds infinite values"):
+        distill(LightHGNN(4, 8, 2), bad_x, y, z, tr, va, te, epochs=1)
+
+
 def _plus_loss(t, index, m, **kwargs):
     return LightHGNNLoss(t, hyperedge_index=index, num_hyperedges=m,
                          reliability=torch.ones(m, dtype=t.dtype), **kwargs)

@@ -84,3 +84,12 @@ def test_bad_inputs(stream):
         fit(torch.nn.Linear(2, 2), data, split)
     with pytest.raises(ValueError, match="events"):
         fit(model, data[:100], split)
+    # the stream itself: node ids beyond the model's memory, NaN messages
+    small = NAT(data.num_nodes - 1, sizes=(1, 2, 2))
+    with pytest.raises(ValueError, match=f"out of range for num_nodes={data.num_nodes - 1}"):
+        fit(small, data, split)
+    bad = data.clone()
+    bad.msg = torch.zeros(data.num_events, 2)
+    bad.msg[7, 1] = float("nan")
+    with pytest.raises(ValueError, match=r"msg holds NaN values \(first in row 7\)"):
+        fit(model, bad, split)

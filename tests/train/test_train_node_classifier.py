@@ -155,6 +155,17 @@ def test_bad_data(two_blobs):
     bad.y = two_blobs.y.float()
     with pytest.raises(ValueError, match="integer class"):
         train_node_classifier(model, bad, epochs=1)
+    # the graph itself: NaN features and out-of-range node ids fail before training
+    bad = copy.copy(two_blobs)
+    bad.x = two_blobs.x.clone()
+    bad.x[3, 1] = float("nan")
+    with pytest.raises(ValueError, match=r"x holds NaN values \(first in row 3\)"):
+        train_node_classifier(model, bad, epochs=1)
+    bad = copy.copy(two_blobs)
+    bad.edge_index = torch.cat([two_blobs.edge_index,
+                                torch.tensor([[0], [two_blobs.num_nodes]])], 1)
+    with pytest.raises(ValueError, match="out of range"):
+        train_node_classifier(model, bad, epochs=1)
 
 
 def test_verbose_prints_every_n_epochs(two_blobs, capsys):

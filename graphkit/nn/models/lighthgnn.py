@@ -46,6 +46,7 @@ from graphkit.data.hypergraph import (
     num_hyperedges_of,
     vertex_to_hyperedge,
 )
+from graphkit.data.validation import check_features, check_num_nodes
 from graphkit.train import NodeClassificationResult, train_node_classifier
 
 __all__ = [
@@ -373,6 +374,7 @@ class LightHGNNLoss:
                  singletons: bool = True) -> None:
         _check_mode(mode)
         _check_tau(tau)
+        check_features(teacher_logits, name="teacher_logits")
         if not 0.0 <= lamb <= 1.0:
             raise ValueError(f"lamb must lie in [0, 1], got {lamb}")
         if not hyperedge_weight >= 0.0:
@@ -446,6 +448,7 @@ def distill(
     """
     loss = LightHGNNLoss(teacher_logits, lamb, tau, mode, hyperedge_index, num_hyperedges,
                          reliability, hyperedge_weight=hyperedge_weight, singletons=singletons)
+    check_num_nodes(x.size(0), teacher_logits, name="teacher_logits")
     data = Data(x=x, y=y, train_mask=train_mask, val_mask=val_mask, num_nodes=x.size(0))
     if test_mask is not None:
         data.test_mask = test_mask

@@ -35,6 +35,7 @@ from torch_geometric.data import Data
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.utils import add_self_loops, degree, remove_self_loops, softmax
 
+from graphkit.data.validation import check_graph
 from graphkit.nn.quant.formats import act_format, coef_format, glorot_bound, weight_format
 from graphkit.nn.quant.linear import BIAS_BITS, check_bias_bits, dropout
 from graphkit.nn.quant.model import ACTIVATIONS, CONVS, LayerSpec
@@ -335,6 +336,7 @@ def search(data: Data, gamma: float, *, space: SearchSpace | None = None, epochs
     for m in ("train_mask", "val_mask"):
         if getattr(data, m, None) is None:
             raise ValueError(f"data has no {m}")
+    check_graph(data)
     data = data.to(device)
     num_classes = int(data.y.max()) + 1
     net = Supernet(data.num_features, num_classes, space, num_layers, dropout, gumbel=gumbel,

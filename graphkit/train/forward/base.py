@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
+from graphkit.data.validation import check_graph
 from graphkit.train.forward.trainer import LayerwiseTrainer, StoppingLog
 
 __all__ = ["NodeScheme", "check_node_inputs"]
@@ -18,6 +19,7 @@ def check_node_inputs(data: Data, train_mask: Tensor, val_mask: Tensor) -> int:
     for name in ("x", "edge_index", "y"):
         if getattr(data, name, None) is None:
             raise ValueError(f"data.{name} is missing")
+    check_graph(data)
     n = data.num_nodes
     y = data.y
     if y.dim() != 1 or y.is_floating_point() or y.numel() != n:

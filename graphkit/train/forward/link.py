@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
+from graphkit.data.validation import check_edge_index, check_graph
 from graphkit.metrics import roc_auc
 from graphkit.train.forward.backprop import BackpropGNN
 from graphkit.train.forward.layers import SPARSE_INPUT_MODELS, ForwardLayer, handoff, make_conv
@@ -32,6 +33,8 @@ def check_link_data(data: Data, name: str) -> None:
     for key in ("x", "edge_index", "edge_label_index", "edge_label"):
         if getattr(data, key, None) is None:
             raise ValueError(f"{name}.{key} is missing (use link_split)")
+    check_graph(data)
+    check_edge_index(data.edge_label_index, data.num_nodes, name=f"{name}.edge_label_index")
     if data.edge_label_index.size(1) != data.edge_label.numel():
         raise ValueError(f"{name}.edge_label has {data.edge_label.numel()} entries for "
                          f"{data.edge_label_index.size(1)} pairs")

@@ -122,6 +122,11 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="val_mask"):
         search(Data(x=data.x, edge_index=data.edge_index, y=data.y,
                     train_mask=data.train_mask), 0.0, epochs=1, warmup=0)
+    x = data.x.clone()
+    x[2, 0] = float("nan")
+    with pytest.raises(ValueError, match="x holds NaN"):
+        search(Data(x=x, edge_index=data.edge_index, y=data.y, train_mask=data.train_mask,
+                    val_mask=data.val_mask), 0.0, epochs=1, warmup=0)
     with pytest.raises(ValueError, match="empty"):
         SearchSpace(hidden=())
     with pytest.raises(ValueError, match="unknown conv"):

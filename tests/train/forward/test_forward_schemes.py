@@ -129,6 +129,21 @@ def test_bad_inputs(two_blobs):
         node_model("sf-top2input", "gcn", 8, 16, 2, num_layers=0)
     with pytest.raises(ValueError, match="edge_label"):
         link_model("sf", "gcn", 8, 16).fit(two_blobs, two_blobs)
+    x = two_blobs.x.clone()
+    x[5, 0] = float("inf")
+    nan_graph = Data(x=x, edge_index=two_blobs.edge_index, y=two_blobs.y)
+    for scheme in ("sf", "bp", "ff-la", "sf-top2input"):
+        with pytest.raises(ValueError, match=r"x holds infinite values \(first in row 5\)"):
+            node_model(scheme, "gcn", 8, 16, 2).fit(nan_graph, two_blobs.train_mask,
+                                                    two_blobs.val_mask)
+    n = two_blobs.num_nodes
+    far = Data(x=two_blobs.x, edge_index=torch.tensor([[0, 1], [1, n + 3]]), y=two_blobs.y)
+    with pytest.raises(ValueError, match=f"node id {n + 3}, out of range"):
+        node_model("sf", "gcn", 8, 16, 2).fit(far, two_blobs.train_mask, two_blobs.val_mask)
+    link = Data(x=two_blobs.x, edge_index=two_blobs.edge_index,
+                edge_label_index=torch.tensor([[0], [n]]), edge_label=torch.ones(1))
+    with pytest.raises(ValueError, match="train.edge_label_index holds node id"):
+        link_model("sf", "gcn", 8, 16).fit(link, link)
 
 
 def test_top2loss_mixes_raw_output_with_normalised_upper_states():
