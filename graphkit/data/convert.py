@@ -87,6 +87,10 @@ def to_csr(
         data = np.ones(len(row), dtype=dtype) if w is None else w.numpy().astype(dtype)
         a = sp.csr_matrix((data, (row, col)), shape=(n, n))
     a.sum_duplicates()
+    bad = ~np.isfinite(a.data)
+    if bad.any():
+        r = int(np.searchsorted(a.indptr, int(np.flatnonzero(bad)[0]), side="right") - 1)
+        raise ValueError(f"the adjacency holds NaN or infinite edge weights (first in row {r})")
     if not weighted:
         a.data[:] = 1
     a.sort_indices()
