@@ -489,7 +489,7 @@ def median_measurements(runs: list[dict]) -> dict:
 def memory_rows(name: str, model: str, args) -> list:
     """``bp`` and ``sf`` rows of one dataset and convolution, each measured in a fresh process
     (``--memory-repeats`` times, interleaved, medians reported)."""
-    repeats = getattr(args, "memory_repeats", 1)
+    repeats = args.memory_repeats
     if repeats < 1:
         raise ValueError(f"--memory-repeats must be >= 1, got {repeats}")
     runs: dict[str, list] = {}

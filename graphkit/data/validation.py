@@ -74,8 +74,8 @@ def check_features(x: Tensor | np.ndarray, name: str = "x") -> Tensor:
     if x.is_floating_point():
         # sparse features: the stored values; their rows from the indices (COO) or row pointers
         if x.layout == torch.sparse_coo:
-            x = x.coalesce()
-            values, rows = x.values(), x.indices()[0]
+            coalesced = x.coalesce()
+            values, rows = coalesced.values(), coalesced.indices()[0]
         elif x.layout == torch.sparse_csr:
             values = x.values()
             rows = torch.repeat_interleave(torch.arange(x.size(0), device=x.device),

@@ -13,7 +13,8 @@ def bench(import_script):
 
 def _args(**kw):
     base = dict(device="cpu", root=None, adjacency="edges", dense_input=False, memory_epochs=2,
-                lr=1e-3, model=["gcn"], hidden=128, layers=4, seed=0, memory_trace=False)
+                lr=1e-3, model=["gcn"], hidden=128, layers=4, seed=0, memory_trace=False,
+                memory_repeats=1)
     return argparse.Namespace(**{**base, **kw})
 
 
