@@ -10,6 +10,8 @@ from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.typing import Adj, OptTensor
 from torch_geometric.utils import is_sparse, spmm, to_torch_csr_tensor
 
+from graphkit.data.validation import check_edge_index
+from graphkit.nn._checks import check_edge_index_layout
 from graphkit.nn.hop_features import sparse_matmul, transpose_csr
 
 __all__ = ["DAGNNProp"]
@@ -91,9 +93,12 @@ class DAGNNProp(MessagePassing):
         matrix (row ``i`` holds the edges into node ``i``) and its transpose, for an
         ``edge_index`` input; ``(edge_index, edge_weight)`` as PyG's ``gcn_norm`` returns them
         for a sparse input or without normalisation."""
-        if self._cache is not None:
+        if self._cache is not None and self._cache_matches(x):
             return self._cache
         num_nodes = x.size(self.node_dim)
+        if isinstance(edge_index, Tensor) and not is_sparse(edge_index):
+            # gcn_norm synchronises anyway; an out-of-range id would otherwise fail inside it
+            check_edge_index(edge_index, num_nodes)
         out = (edge_index, edge_weight)
         if self.normalize:
             out = gcn_norm(edge_index, edge_weight, num_nodes, False, self.add_self_loops,
@@ -112,11 +117,25 @@ class DAGNNProp(MessagePassing):
             self._cache = out
         return out
 
+    def _cache_matches(self, x: Tensor) -> bool:
+        """Whether the cached graph suits ``x``: after ``.double()`` or ``.to(device)`` it is
+        rebuilt instead of mixing dtypes or devices."""
+        graph = self._cache[0]
+        if not isinstance(graph, Tensor):
+            return True
+        values = graph if graph.layout != torch.strided else self._cache[1]
+        return graph.device == x.device and (values is None or values.dtype == x.dtype)
+
+    def __getstate__(self) -> dict:
+        # Sparse CSR tensors cannot be deep-copied or pickled: a copy rebuilds its cache.
+        return {**super().__getstate__(), "_cache": None}
+
     def propagate_hops(self, x: Tensor, edge_index: Adj, edge_weight: OptTensor = None) -> Tensor:
         """Stacked hops :math:`[\\mathbf{H}_0, \\ldots, \\mathbf{H}_K]`, shape ``(N, K+1, c)``."""
         if x.dim() != 2 or x.size(-1) != self.channels:
             raise ValueError(f"x must have shape (num_nodes, {self.channels}), "
                              f"got {tuple(x.shape)}")
+        check_edge_index_layout(edge_index)
         graph, second = self._normalized(edge_index, edge_weight, x)
         csr = isinstance(graph, Tensor) and graph.layout == torch.sparse_csr and \
             isinstance(second, Tensor) and second.layout == torch.sparse_csr

@@ -10,6 +10,8 @@ from torch.nn import Parameter
 from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.utils import coalesce, scatter
 
+from graphkit.data.validation import check_edge_index
+
 __all__ = ["DegreePowerGCNConv", "degree_power_norm"]
 
 
@@ -50,6 +52,9 @@ def degree_power_norm(
     """
     if not math.isfinite(alpha):
         raise ValueError(f"alpha must be a finite number, got {alpha}")
+    # coalesce below synchronises anyway; an out-of-range target would otherwise fall
+    # outside every scatter and be dropped without an error
+    edge_index = check_edge_index(edge_index, num_nodes)
     if num_nodes is None:
         num_nodes = int(edge_index.max()) + 1 if edge_index.numel() else 0
     if edge_weight is None:

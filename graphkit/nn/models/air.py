@@ -14,6 +14,7 @@ from torch import Tensor
 from torch.nn import BatchNorm1d, Linear, ModuleList, PReLU
 from torch_geometric.nn import GCNConv
 
+from graphkit.nn._checks import check_edge_index_layout
 from graphkit.nn.conv.hop_attention import HopAttention
 from graphkit.nn.hop_features import normalized_adjacency, propagate_hops, transpose_csr
 from graphkit.nn.models.initial_residual_mlp import InitialResidualMLP
@@ -176,9 +177,15 @@ class _CachedAdjacency(torch.nn.Module):
     def reset_parameters(self) -> None:
         self._adj = None
 
+    def __getstate__(self) -> dict:
+        # Sparse CSR tensors cannot be deep-copied or pickled: a copy rebuilds its cache.
+        return {**super().__getstate__(), "_adj": None}
+
     def forward(self, edge_index: Tensor, num_nodes: int, x: Tensor) -> tuple[Tensor, Tensor]:
+        check_edge_index_layout(edge_index)
         adj = self._adj
-        if adj is None or adj[0].device != x.device or adj[0].size(0) != num_nodes:
+        if adj is None or adj[0].device != x.device or adj[0].dtype != x.dtype or \
+                adj[0].size(0) != num_nodes:
             a = normalized_adjacency(edge_index, num_nodes, "sym", dtype=x.dtype)
             adj = (a, transpose_csr(a))
             if self.cached:
@@ -318,6 +325,7 @@ class GCNAIR(torch.nn.Module):
             m.reset_parameters()
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        check_edge_index_layout(edge_index)
         x = feature_dropout(x, self.input_dropout, self.training)
         x = x_in = self.convs[0](x, edge_index)
         for conv, gate, act in zip(self.convs[1:], self.gates, self.acts[:-1]):

@@ -9,6 +9,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.nn import GCNConv
 
+from graphkit.nn._checks import check_edge_index_layout
+
 __all__ = ["GCN"]
 
 
@@ -88,6 +90,7 @@ class GCN(torch.nn.Module):
             conv.reset_parameters()
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
+        check_edge_index_layout(edge_index)
         for i, conv in enumerate(self.convs):
             p = self.input_dropout if i == 0 else self.dropout
             x = F.dropout(x, p=p, training=self.training)

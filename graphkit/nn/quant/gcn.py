@@ -10,6 +10,7 @@ from torch.nn import Parameter
 from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
+from graphkit.nn._checks import check_edge_index_layout
 from graphkit.nn.quant.formats import coef_format as _coef_format
 from graphkit.nn.quant.linear import QuantizedLayer, check_bias_bits, qmatmul
 from graphkit.nn.quant.quantizer import FULL, QFormat, fixed_point_quantize
@@ -73,7 +74,7 @@ class QGCNConv(QuantizedLayer, MessagePassing):
     def coefficients(self, edge_index: Tensor, num_nodes: int,
                      dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:
         """Edges with self-loops and their quantised symmetric normalisation."""
-        if self.cached and self._cache is not None:
+        if self.cached and self._cache is not None and self._cache[0].device == edge_index.device:
             ei, w = self._cache[0], self._cache[1].to(dtype)
         else:
             ei, w = gcn_norm(edge_index, None, num_nodes, add_self_loops=True, dtype=dtype)
@@ -82,6 +83,7 @@ class QGCNConv(QuantizedLayer, MessagePassing):
         return ei, fixed_point_quantize(w, self.coef_format)
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        check_edge_index_layout(edge_index)
         h = qmatmul(x, self.weight, self.act_format, self.weight_format)
         ei, w = self.coefficients(edge_index, x.size(0), x.dtype)
         out = self.propagate(ei, x=h, coef=w)

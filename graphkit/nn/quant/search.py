@@ -36,6 +36,7 @@ from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.utils import add_self_loops, degree, remove_self_loops, softmax
 
 from graphkit.data.validation import check_graph
+from graphkit.nn._checks import check_edge_index_layout
 from graphkit.nn.quant.formats import act_format, coef_format, glorot_bound, weight_format
 from graphkit.nn.quant.linear import BIAS_BITS, check_bias_bits, dropout
 from graphkit.nn.quant.model import ACTIVATIONS, CONVS, LayerSpec
@@ -207,6 +208,7 @@ class Supernet(torch.nn.Module):
                 "sage": (edge_index, sage), "gat": gat}
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        check_edge_index_layout(edge_index)
         graph = self._graph(edge_index, x.size(0), torch.float32)
         sp = self.space
         for lay in range(self.num_layers):

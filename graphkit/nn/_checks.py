@@ -1,0 +1,23 @@
+"""A cheap check of a layer's graph input: shape and dtype only, never a device sync."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def check_edge_index_layout(edge_index: object, name: str = "edge_index") -> None:
+    """Reject a dense ``edge_index`` that is not a ``[2, E]`` tensor of signed integers.
+
+    It reads only metadata, so it costs nothing per forward call; node-id ranges need a
+    reduction and are checked where the code already synchronises, and by
+    :func:`graphkit.data.validation.check_graph` at the training entry points. Sparse
+    adjacencies (``torch.sparse`` layouts, ``SparseTensor``) pass unchecked.
+    """
+    if not isinstance(edge_index, Tensor) or edge_index.layout != torch.strided:
+        return
+    if edge_index.is_floating_point() or edge_index.is_complex() or \
+            not edge_index.dtype.is_signed:
+        raise ValueError(f"{name} must hold integer node ids, got dtype {edge_index.dtype}")
+    if edge_index.dim() != 2 or edge_index.size(0) != 2:
+        raise ValueError(f"{name} must have shape [2, num_edges], got {list(edge_index.shape)}")
