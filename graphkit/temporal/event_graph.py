@@ -90,12 +90,17 @@ class EventGraph:
         self.num_neighbors = int(num_neighbors)
         self.reset(device)
 
-    def reset(self, device: torch.device | str | None = None) -> None:
-        """Forget every event (keeping the device unless one is given)."""
-        device = self.msgs.device if device is None else device
+    def reset(self, device: torch.device | str | None = None,
+              dtype: torch.dtype | None = None) -> None:
+        """Forget every event (keeping the device and feature dtype unless given)."""
+        old = getattr(self, "msgs", None)
+        if device is None:
+            device = "cpu" if old is None else old.device
+        if dtype is None:
+            dtype = torch.get_default_dtype() if old is None else old.dtype
         self.sampler: TemporalNeighborSampler | None = None
         self.events: list[tuple[Tensor, Tensor, Tensor]] = []
-        self.msgs = torch.zeros(0, self.feature_dim, device=device)
+        self.msgs = torch.zeros(0, self.feature_dim, device=device, dtype=dtype)
 
     def insert(self, src: Tensor, dst: Tensor, t: Tensor, feats: Tensor) -> None:
         """Append a time-sorted batch of events with one feature row each."""

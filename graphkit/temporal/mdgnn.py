@@ -153,7 +153,7 @@ class MemoryTGN(_MemoryModel):
 
     def reset_state(self) -> None:
         super().reset_state()
-        self.event_graph.reset(self.memory.device)
+        self.event_graph.reset(self.memory.device, self.memory.dtype)
 
     def get_extra_state(self) -> dict[str, Any]:
         return self.event_graph.state()
@@ -280,12 +280,20 @@ class APAN(_MemoryModel):
         self.attn = torch.nn.MultiheadAttention(memory_dim, heads, batch_first=True)
         self.norm = torch.nn.LayerNorm(memory_dim)
         self.link_pred = LinkPredictor(memory_dim)
-        self.reset_parameters()
+        self._reset(out_proj=False)
 
     def reset_parameters(self) -> None:
+        self._reset(out_proj=True)
+
+    def _reset(self, out_proj: bool) -> None:
+        # MultiheadAttention._reset_parameters leaves out_proj.weight as constructed; a
+        # re-initialisation draws it again, construction does not (seeded runs stay as
+        # they were).
         self.memory.reset_parameters()
         self.key.reset_parameters()
         self.attn._reset_parameters()
+        if out_proj:
+            self.attn.out_proj.reset_parameters()
         self.norm.reset_parameters()
         self.link_pred.reset_parameters()
         self.reset_state()
@@ -296,7 +304,7 @@ class APAN(_MemoryModel):
     def reset_state(self) -> None:
         super().reset_state()
         dev, n, k = self._store(), self.num_nodes, self.mailbox_size
-        self.mail = torch.zeros(n, k, self.mail_dim, device=dev)
+        self.mail = torch.zeros(n, k, self.mail_dim, device=dev, dtype=self.memory.dtype)
         self.mail_t = torch.zeros(n, k, dtype=torch.long, device=dev)
         self.mail_count = torch.zeros(n, dtype=torch.long, device=dev)  # mails ever received
 

@@ -125,6 +125,8 @@ class TemporalMemory(torch.nn.Module):
             self.time_enc.lin.weight.copy_(freq.view(-1, 1))
             self.time_enc.lin.bias.zero_()
         self.updater.reset_parameters()
+        if self.corrector is not None:
+            self.corrector.reset_parameters()
         self.reset_state()
 
     # ------------------------------------------------------------------ state
@@ -133,18 +135,24 @@ class TemporalMemory(torch.nn.Module):
         """Device of the parameters."""
         return self.time_enc.lin.weight.device
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """Floating dtype of the parameters, which the memory and the stored messages
+        follow (after ``.double()``, :meth:`reset_state` builds a float64 memory)."""
+        return self.time_enc.lin.weight.dtype
+
     def _storage(self) -> torch.device:
         return self.storage_device or self.device
 
     def reset_state(self) -> None:
         """Zero every memory and last-update time, empty the message store."""
         dev = self._storage()
-        self.memory = torch.zeros(self.num_nodes, self.memory_dim, device=dev)
+        self.memory = torch.zeros(self.num_nodes, self.memory_dim, device=dev, dtype=self.dtype)
         self.last_update = torch.zeros(self.num_nodes, dtype=torch.long, device=dev)
         self.pend_node = torch.empty(0, dtype=torch.long, device=dev)
         self.pend_other = torch.empty(0, dtype=torch.long, device=dev)
         self.pend_t = torch.empty(0, dtype=torch.long, device=dev)
-        self.pend_msg = torch.empty(0, self.raw_msg_dim, device=dev)
+        self.pend_msg = torch.empty(0, self.raw_msg_dim, device=dev, dtype=self.dtype)
         if self.corrector is not None:
             self.corrector.reset_state()
 

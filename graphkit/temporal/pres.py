@@ -291,7 +291,8 @@ class PredictionCorrection(torch.nn.Module):
         # increment="update": (distinct nodes, their event counts) of the current batch
         self._batch_events: tuple[Tensor, Tensor] | None = None
         self.stats = IncrementStatistics(num_nodes, memory_dim, components)
-        init = torch.tensor(float(gamma))
+        self._gamma_init = float(gamma)
+        init = torch.tensor(self._gamma_init)
         if self.learnable_gamma:
             self.gamma_logit = torch.nn.Parameter(torch.logit(init))
         else:
@@ -301,6 +302,10 @@ class PredictionCorrection(torch.nn.Module):
         self._detached_coherence: Tensor | None = None  # "repo": the official code's value
 
     def reset_parameters(self) -> None:
+        """Restore :math:`\\gamma` to its initial value (when learnable) and reset the state."""
+        if self.learnable_gamma:
+            with torch.no_grad():
+                self.gamma_logit.fill_(torch.logit(torch.tensor(self._gamma_init)).item())
         self.reset_state()
 
     @property

@@ -30,13 +30,24 @@ __all__ = ["TGN", "GraphAttentionEmbedding", "LinkPredictor"]
 
 
 class GraphAttentionEmbedding(torch.nn.Module):
-    r"""One :class:`TransformerConv` layer with relative-time and message edge features.
+    r"""TGN's graph-attention embedding (`Rossi et al., 2020
+    <https://arxiv.org/abs/2006.10637>`_): one two-head
+    :class:`~torch_geometric.nn.conv.TransformerConv` layer over each node's recent events,
+
+    .. math::
+        \mathbf{z}_i = \mathbf{W}_{\mathrm{skip}}\mathbf{s}_i + \sum_{j \in \mathcal{N}(i)}
+        \alpha_{ij}\big(\mathbf{W}_v \mathbf{s}_j + \mathbf{W}_e \mathbf{e}_{ij}\big),
+        \qquad \mathbf{e}_{ij} = [\phi(t^{\mathrm{last}}_j - t_{ij}) \,\|\, \mathbf{m}_{ij}],
+
+    with memories :math:`\mathbf{s}`, the time encoding :math:`\phi` and the attention
+    :math:`\alpha_{ij}` of the transformer layer (heads concatenated).
 
     Args:
         in_channels (int): memory width.
         out_channels (int): embedding width (two heads of ``out_channels // 2``).
         msg_dim (int): event feature width.
-        time_enc (TimeEncoder): the memory's time encoder (shared, as in PyG's example).
+        time_enc (TimeEncoder): the memory's time encoder, shared as in PyG's example: the
+            memory owns it, so :meth:`reset_parameters` resets the attention layer only.
         dropout (float): attention dropout. (default: ``0.1``)
     """
 
@@ -48,6 +59,7 @@ class GraphAttentionEmbedding(torch.nn.Module):
                                     edge_dim=msg_dim + time_enc.out_channels)
 
     def reset_parameters(self) -> None:
+        """Re-initialise the attention layer (the shared ``time_enc`` is its owner's)."""
         self.conv.reset_parameters()
 
     def forward(self, x: Tensor, last_update: Tensor, edge_index: Tensor, t: Tensor,
@@ -58,7 +70,16 @@ class GraphAttentionEmbedding(torch.nn.Module):
 
 
 class LinkPredictor(torch.nn.Module):
-    r""":math:`\mathrm{Lin}(\mathrm{ReLU}(W_s z_u + W_d z_v))`, one logit per pair."""
+    r"""TGN's link decoder (`Rossi et al., 2020 <https://arxiv.org/abs/2006.10637>`_), one
+    logit per pair:
+
+    .. math::
+        \hat{y}_{uv} = \mathbf{w}^{\top}\,\mathrm{ReLU}(\mathbf{W}_s \mathbf{z}_u
+        + \mathbf{W}_d \mathbf{z}_v + \mathbf{b}) + c.
+
+    Args:
+        in_channels (int): embedding width.
+    """
 
     def __init__(self, in_channels: int) -> None:
         super().__init__()
@@ -114,7 +135,7 @@ class TGN(torch.nn.Module):
     def reset_state(self) -> None:
         """Zero the memory, empty the message stores and the neighbour buffer."""
         self.memory.reset_state()
-        self.event_graph.reset(self.memory.memory.device)
+        self.event_graph.reset(self.memory.memory.device, self.memory.memory.dtype)
 
     def get_extra_state(self) -> dict[str, Any]:
         return {"msg_s": dict(self.memory.msg_s_store), "msg_d": dict(self.memory.msg_d_store),
