@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "check_output"]
 
 SUBCOMMANDS = ["datasets", "demo", "embed", "graphlets"]
 
@@ -30,6 +32,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_output(path: str | os.PathLike, suffixes: Sequence[str] = ()) -> Path:
+    """Fail before any work if ``path`` cannot be an output file of a command.
+
+    The folder must exist already: a mistyped folder is an error, not a new folder tree.
+    ``suffixes`` (lower case, with the dot) restricts the accepted extensions.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"output {path} is a directory, not a file")
+    if suffixes and path.suffix.lower() not in suffixes:
+        *head, last = suffixes
+        raise ValueError(f"output {path} must end in {', '.join(head) + ' or ' if head else ''}"
+                         f"{last}")
+    folder = path.parent
+    if not folder.is_dir():
+        raise ValueError(f"output folder {folder} does not exist (create it first)")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"output folder {folder} is not writable")
+    return path
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -38,6 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, ImportError) as exc:
+    except (ValueError, OSError, ImportError) as exc:  # OSError: e.g. a full disk while writing
         print(f"graphkit: error: {exc}", file=sys.stderr)
+        return 1
+    except MemoryError as exc:
+        print(f"graphkit: error: out of memory ({exc})", file=sys.stderr)
         return 1

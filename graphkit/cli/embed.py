@@ -74,9 +74,10 @@ def load_graph(path: str | Path, relabel: bool = False, directed: bool = False,
                weighted: bool = False, num_nodes: int | None = None):
     """Read INPUT into ``(csr adjacency, labels or None)``; the format is chosen by suffix."""
     import numpy as np
-    import scipy.sparse as sp
 
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"input {path} is a directory, not a graph file")
     if not path.is_file():
         raise FileNotFoundError(f"input file {path} does not exist")
     suffix = path.suffix.lower()
@@ -84,25 +85,19 @@ def load_graph(path: str | Path, relabel: bool = False, directed: bool = False,
     if suffix in (".npz", ".pt", ".pth"):
         if relabel:
             raise ValueError(f"--relabel applies to edge lists, not to {suffix} files")
+        from graphkit.data.convert import to_csr
+
+        obj = _load_binary(path, suffix)
+        try:
+            # to_csr rejects a non-square matrix, ids out of range and NaN/inf weights; a
+            # matrix keeps its values here so that its stored zeros can be dropped as no edge
+            adj = to_csr(obj, weighted=weighted or suffix == ".npz", dtype=np.float64)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from None
         if suffix == ".npz":
-            try:
-                adj = sp.load_npz(path)
-            except (ValueError, OSError, KeyError) as exc:
-                raise ValueError(f"{path} is not a SciPy sparse .npz matrix ({exc})") from None
-        else:
-            import torch
-
-            from graphkit.data.convert import to_csr
-
-            obj = torch.load(path, weights_only=False, map_location="cpu")
-            if isinstance(obj, (tuple, list)) and obj:
-                obj = obj[0]
-            if not hasattr(obj, "edge_index"):
-                raise ValueError(f"{path} does not hold a PyG Data object with edge_index")
-            adj = to_csr(obj, weighted=weighted, dtype=np.float64)
-        adj = sp.csr_matrix(adj, dtype=np.float64)
-        if adj.shape[0] != adj.shape[1]:
-            raise ValueError(f"{path}: adjacency matrix must be square, got shape {adj.shape}")
+            adj.eliminate_zeros()
+        if weighted and adj.nnz and adj.data.min() < 0:
+            raise ValueError(f"{path}: edge weights must be non-negative")
         if not weighted:
             adj.data[:] = 1.0
         if not directed:
@@ -115,24 +110,78 @@ def load_graph(path: str | Path, relabel: bool = False, directed: bool = False,
     else:
         from graphkit.data.edgelist import read_edgelist
 
-        edges = read_edgelist(path, relabel=relabel, num_nodes=num_nodes)
+        try:
+            edges = read_edgelist(path, relabel=relabel, num_nodes=num_nodes)
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{path} is not a UTF-8 text edge list ({exc.reason} at byte "
+                             f"{exc.start}); binary inputs must end in .npz, .pt or .pth") from None
+        except OverflowError:
+            raise ValueError(f"{path}: a node id does not fit in 64 bits "
+                             "(use --relabel for arbitrary node labels)") from None
         if edges.num_edges == 0:
             raise ValueError(f"{path} holds no edges")
         if not weighted:
             edges.weight = None
+        elif edges.weight is not None and edges.weight.min() < 0:
+            # checked before symmetrising, whose max(A, A^T) would hide a negative weight
+            i = int(np.argmax(edges.weight < 0))
+            raise ValueError(f"{path}: edge weights must be non-negative, edge "
+                             f"({edges.src[i]}, {edges.dst[i]}) has weight {edges.weight[i]}")
         adj = edges.to_csr(symmetric=not directed)
         labels = edges.labels
-    if weighted and adj.nnz and adj.data.min() < 0:
-        raise ValueError(f"{path}: edge weights must be non-negative")
     return adj, labels
 
 
+def _load_binary(path: Path, suffix: str):
+    """A SciPy sparse matrix from ``.npz``, a PyG ``Data`` (or its first item) from ``.pt``."""
+    import zipfile
+
+    if suffix == ".npz":
+        import scipy.sparse as sp
+
+        try:
+            return sp.load_npz(path)
+        except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            raise ValueError(f"{path} is not a SciPy sparse .npz matrix ({exc})") from None
+    import pickle
+
+    import torch
+
+    try:
+        obj = torch.load(path, weights_only=False, map_location="cpu")
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, zipfile.BadZipFile,
+            ValueError, AttributeError, ModuleNotFoundError) as exc:
+        raise ValueError(f"{path} is not a saved PyG Data object ({type(exc).__name__}: "
+                         f"{exc})") from None
+    if isinstance(obj, (tuple, list)) and obj:
+        obj = obj[0]
+    if not hasattr(obj, "edge_index"):
+        raise ValueError(f"{path} does not hold a PyG Data object with edge_index")
+    return obj
+
+
+def _check_device(device: str | None) -> None:
+    """Reject an unknown or absent torch device before reading any input."""
+    if device is None:
+        return
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"--device {device!r} is not a torch device (e.g. cpu, cuda, "
+                         "cuda:1)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: CUDA is not available on this machine")
+
+
 def run_fastrp(args: argparse.Namespace) -> int:
-    out = Path(args.output)
-    if out.suffix.lower() not in _OUT_FORMATS:
-        raise ValueError(f"output {out} must end in .npy, .npz or .csv")
+    from graphkit.cli import check_output
+
+    out = check_output(args.output, _OUT_FORMATS)
     if args.dim <= 0:
         raise ValueError(f"--dim must be positive, got {args.dim}")
+    _check_device(args.device)
     t0 = time.perf_counter()
     adj, labels = load_graph(args.input, args.relabel, args.directed, args.weighted,
                              args.num_nodes)

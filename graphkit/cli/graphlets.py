@@ -5,10 +5,13 @@
 
 INPUT is an edge list (two node labels per line, whitespace- or comma-separated, ``#`` comments,
 extra columns ignored), ORCA's input format (first line ``n e``, then ``e`` lines ``u v``), or a
-SciPy sparse adjacency matrix (``.npz``). Integer labels ``>= 0`` are node ids; any other labels
+SciPy sparse adjacency matrix (``.npz``). A text file is read as ORCA's format when its first
+line ``n e`` (``e >= 1``) matches the number of lines after it and every id lies below ``n``;
+a file that matches the count only is read as an edge list, with a warning. Integer labels
+``>= 0`` are node ids (a negative integer in an all-integer file is an error); any other labels
 are numbered in sorted order and the mapping is written beside the output (``OUT.nodes.tsv``).
 Self-loops are dropped, duplicate edges merged and directed input made undirected, each with a
-warning. Progress goes to stderr; every output is written atomically.
+warning. Progress goes to stderr; every output is written atomically, into an existing folder.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import numpy as np
 __all__ = ["add_parser", "read_graph"]
 
 _SPLIT = re.compile(r"[,\s]+")
+_INT = re.compile(r"-?[0-9]+")
+_MAX_ID = 2**62  # ids index arrays of num_nodes = max id + 1 entries
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -48,14 +53,85 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--quiet", action="store_true", help="no progress or warnings on stderr")
 
 
-def _tokens(path: Path) -> list[list[str]]:
+def _tokens(path: Path) -> list[tuple[int, list[str]]]:
+    """``(line number, tokens)`` of every data line; comments and blank lines are skipped."""
     rows = []
-    with open(path) as f:
-        for line in f:
-            line = line.split("#", 1)[0].strip()
-            if line:
-                rows.append([t for t in _SPLIT.split(line) if t])
+    try:
+        with open(path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, start=1):
+                line = line.split("#", 1)[0].strip()
+                if line:
+                    rows.append((lineno, [t for t in _SPLIT.split(line) if t]))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not a UTF-8 text graph ({exc.reason} at byte {exc.start}); "
+                         "a binary adjacency matrix must end in .npz") from None
     return rows
+
+
+def _int_pairs(path: Path, rows: list[tuple[int, list[str]]]) -> np.ndarray | None:
+    """The first two tokens of each row as an ``[E, 2]`` int64 array, or None if some token
+    is not an integer; negative or over-long ids are errors naming their line."""
+    if not all(_INT.fullmatch(t) for _, r in rows for t in r[:2]):
+        return None
+    values = [(int(r[0]), int(r[1])) for _, r in rows]
+    for (lineno, _), pair in zip(rows, values):
+        v = min(pair)
+        if v < 0:
+            raise ValueError(f"{path}, line {lineno}: negative node id {v} (node ids must be "
+                             ">= 0; labels that are not all integers are numbered instead)")
+        if max(pair) > _MAX_ID:
+            raise ValueError(f"{path}, line {lineno}: node id {max(pair)} is too large")
+    return np.array(values, dtype=np.int64).reshape(-1, 2)
+
+
+def _looks_like_orca(rows: list[tuple[int, list[str]]]) -> bool:
+    """The first line is ``n e`` with ``e >= 1`` equal to the number of lines after it."""
+    head = rows[0][1]
+    return (len(head) == 2 and all(t.isascii() and t.isdigit() for t in head)
+            and int(head[1]) == len(rows) - 1 >= 1)
+
+
+def _read_orca(path: Path, rows: list[tuple[int, list[str]]]):
+    (line0, head), body = rows[0], rows[1:]
+    if len(head) != 2 or not all(t.isascii() and t.isdigit() for t in head):
+        raise ValueError(f"{path}, line {line0}: ORCA's first line is 'n e' (node and edge "
+                         f"counts), got {' '.join(head)!r}")
+    n, e = int(head[0]), int(head[1])
+    if e != len(body):
+        raise ValueError(f"{path}: the header announces {e} edges but {len(body)} edge lines "
+                         "follow")
+    wrong = next((ln for ln, r in body if len(r) != 2), None)
+    if wrong is not None:
+        raise ValueError(f"{path}, line {wrong}: ORCA's edge lines hold two node ids")
+    pairs = _int_pairs(path, body)
+    if pairs is None:
+        raise ValueError(f"{path}: ORCA's node ids must be integers")
+    out = np.flatnonzero(pairs.max(axis=1, initial=-1) >= n)
+    if out.size:
+        raise ValueError(f"{path}, line {body[out[0]][0]}: node id {pairs[out[0]].max()} is "
+                         f"out of range for the header's {n} nodes")
+    return pairs, n, None, pairs
+
+
+def _read_npz(path: Path):
+    import zipfile
+
+    import scipy.sparse as sp
+
+    try:
+        a = sp.load_npz(path)
+    except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path} is not a SciPy sparse .npz matrix ({exc})") from None
+    if a.shape[0] != a.shape[1]:
+        raise ValueError(f"{path}: adjacency matrix must be square, got shape {a.shape}")
+    coo = sp.coo_array(a)
+    if not np.isfinite(coo.data).all():
+        raise ValueError(f"{path}: the matrix holds NaN or infinite entries")
+    keep = coo.data != 0  # a stored zero is no edge
+    lo = np.minimum(coo.row[keep], coo.col[keep]).astype(np.int64)
+    hi = np.maximum(coo.row[keep], coo.col[keep]).astype(np.int64)
+    pairs = np.unique(np.stack([lo, hi], axis=1), axis=0).reshape(-1, 2)
+    return a, a.shape[0], None, pairs
 
 
 def read_graph(path: str | Path, fmt: str = "auto"):
@@ -64,36 +140,40 @@ def read_graph(path: str | Path, fmt: str = "auto"):
     ``pairs`` is the ``[E, 2]`` array of input edges in file order (node ids), ``labels`` the
     original label of each node when the labels were not plain non-negative integers.
     """
-    import scipy.sparse as sp
-
     path = Path(path)
-    if not path.exists():
+    if path.is_dir():
+        raise ValueError(f"input {path} is a directory, not a graph file")
+    if not path.is_file():
         raise FileNotFoundError(f"input graph {path} does not exist")
-    if fmt == "npz" or (fmt == "auto" and path.suffix == ".npz"):
-        a = sp.load_npz(path)
-        coo = sp.triu(sp.coo_array(a) + sp.coo_array(a).T, k=0).tocoo()
-        return a, a.shape[0], None, np.stack([coo.row, coo.col], axis=1)
+    if fmt == "npz" or (fmt == "auto" and path.suffix.lower() == ".npz"):
+        result = _read_npz(path)
+    else:
+        result = _read_text(path, fmt)
+    if result[1] == 0:
+        raise ValueError(f"{path} holds an empty graph (no nodes)")
+    return result
+
+
+def _read_text(path: Path, fmt: str):
     rows = _tokens(path)
     if not rows:
         raise ValueError(f"{path} holds no edges")
-    bad = next((i for i, r in enumerate(rows) if len(r) < 2), None)
+    bad = next(((ln, r) for ln, r in rows if len(r) < 2), None)
     if bad is not None:
-        raise ValueError(f"{path}: line {bad + 1} of data needs two node labels, got {rows[bad]}")
-    head = rows[0]
-    is_orca = (len(head) == 2 and all(t.isdigit() for t in head)
-               and int(head[1]) == len(rows) - 1)
-    if fmt == "orca" and not is_orca:
-        raise ValueError(f"{path} is not in ORCA's format (first line 'n e', then e edges)")
-    if fmt == "orca" or (fmt == "auto" and is_orca):
-        n = int(head[0])
-        pairs = np.array([[int(r[0]), int(r[1])] for r in rows[1:]], dtype=np.int64)
-        if pairs.size and (pairs.min() < 0 or pairs.max() >= n):
-            raise ValueError(f"{path}: node ids must lie in 0..{n - 1}")
-        return pairs.reshape(-1, 2), n, None, pairs.reshape(-1, 2)
-    labels = np.array([[r[0], r[1]] for r in rows])
-    if all(t.isdigit() for t in labels.ravel()):
-        pairs = labels.astype(np.int64)
+        raise ValueError(f"{path}, line {bad[0]}: needs two node labels, got {bad[1]}")
+    if fmt == "orca":
+        return _read_orca(path, rows)
+    if fmt == "auto" and _looks_like_orca(rows):
+        try:
+            return _read_orca(path, rows)
+        except ValueError as exc:
+            # an edge list whose first edge happens to match the line count
+            warnings.warn(f"{exc}; read as an edge list instead (the first line only looks "
+                          "like ORCA's header; --input-format chooses)", stacklevel=2)
+    pairs = _int_pairs(path, rows)
+    if pairs is not None:
         return pairs, int(pairs.max()) + 1, None, pairs
+    labels = np.array([[r[0], r[1]] for _, r in rows])
     names, ids = np.unique(labels, return_inverse=True)
     pairs = ids.reshape(-1, 2).astype(np.int64)
     return pairs, len(names), names, pairs
@@ -109,7 +189,7 @@ def _load(args: argparse.Namespace):
     return ei, n, labels, pairs
 
 
-def _write_labels(output: Path, labels) -> None:
+def _write_labels(output: Path, labels, quiet: bool) -> None:
     if labels is None:
         return
     from graphkit.data.io import atomic_write
@@ -119,30 +199,33 @@ def _write_labels(output: Path, labels) -> None:
         f.write("node\tlabel\n")
         for i, name in enumerate(labels):
             f.write(f"{i}\t{name}\n")
-    print(f"node labels: {path}", file=sys.stderr)
+    if not quiet:
+        print(f"node labels: {path}", file=sys.stderr)
 
 
 def _orbit_adjacency(args: argparse.Namespace) -> int:
+    from graphkit.cli import check_output
     from graphkit.graphlets import save_orbit_adjacency
 
+    out = check_output(args.output, (".npz",))
     with warnings.catch_warnings():
         if args.quiet:
             warnings.simplefilter("ignore")
         graph, n, labels, _ = _load(args)
-        out = Path(args.output)
         keys = save_orbit_adjacency(graph, out, num_nodes=n, hops=args.hops,
                                     progress=not args.quiet, backend=args.backend)
-    _write_labels(out, labels)
+    _write_labels(out, labels, args.quiet)
     if not args.quiet:
         print(f"wrote {len(keys)} matrices for {n} nodes to {out}", file=sys.stderr)
     return 0
 
 
 def _gdv(args: argparse.Namespace) -> int:
+    from graphkit.cli import check_output
     from graphkit.data.io import atomic_write, save_matrix
     from graphkit.graphlets import edge_gdv, gdv
 
-    out = Path(args.output)
+    out = check_output(args.output)
     fmt = args.format
     if fmt == "auto":
         fmt = out.suffix.lstrip(".").lower()
@@ -171,7 +254,7 @@ def _gdv(args: argparse.Namespace) -> int:
                 f.write(" ".join(map(str, row.tolist())) + "\n")
     else:
         save_matrix(out, counts, fmt)
-    _write_labels(out, labels)
+    _write_labels(out, labels, args.quiet)
     if not args.quiet:
         kind = "edge" if args.edges else "node"
         print(f"wrote {kind} GDVs ({counts.shape[0]} x {counts.shape[1]}) to {out}",
