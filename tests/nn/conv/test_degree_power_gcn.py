@@ -89,3 +89,13 @@ def test_bad_inputs(graph):
         DegreePowerGCNConv(0, 2)
     with pytest.raises(ValueError, match="features"):
         DegreePowerGCNConv(4, 2)(torch.randn(n, 5), ei)
+
+
+def test_out_of_range_target_is_named_not_merged():
+    # Edge 0 -> 4 on 4 nodes: coalesce's key 0 * 4 + 4 equals that of edge 1 -> 0, so before
+    # the check the bad edge was summed into another one and the layer returned output.
+    x, ei = torch.randn(4, 3), torch.tensor([[0, 1, 0], [1, 0, 4]])
+    with pytest.raises(ValueError, match="node id 4, out of range for num_nodes=4"):
+        DegreePowerGCNConv(3, 2, alpha=0.5)(x, ei)
+    with pytest.raises(ValueError, match="must hold integers"):
+        degree_power_norm(ei.float(), num_nodes=4)
