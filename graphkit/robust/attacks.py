@@ -59,6 +59,7 @@ def random_attack(
         raise ValueError(f"cannot add {n_add} edges: only {max_pairs - pairs.size(1)} non-edges")
     keep = torch.ones(pairs.size(1), dtype=torch.bool)
     keep[torch.randperm(pairs.size(1), generator=generator)[:n_remove]] = False
+    keep = keep.to(pairs.device)  # the draws stay on the generator's CPU
     keys = pairs[0] * num_nodes + pairs[1]
     removed_keys = set(keys[~keep].tolist())  # a removed edge is not added back
     pairs = pairs[:, keep]
@@ -75,6 +76,6 @@ def random_attack(
             added.append(key)
             if len(added) == n_add:
                 break
-    new = torch.tensor(added, dtype=torch.long)
+    new = torch.tensor(added, dtype=torch.long, device=pairs.device)
     pairs = torch.cat([pairs, torch.stack([new // num_nodes, new % num_nodes])], dim=1)
     return to_undirected(pairs, num_nodes=num_nodes)

@@ -105,16 +105,16 @@ def low_rank_adjacency(edge_index: Tensor, num_nodes: int, rank: int) -> Tensor:
     edge_index = check_edge_index(edge_index, num_nodes)
     if not 0 < rank < num_nodes:
         raise ValueError(f"rank must lie in [1, num_nodes - 1], got {rank}")
-    a = sp.csr_matrix((np.ones(edge_index.size(1)), edge_index.numpy()),
+    a = sp.csr_matrix((np.ones(edge_index.size(1)), edge_index.cpu().numpy()),
                       shape=(num_nodes, num_nodes))
     a.data[:] = 1.0
     u, s, vt = sla.svds(a, k=rank, v0=np.ones(num_nodes) / np.sqrt(num_nodes))
-    return torch.from_numpy((u * s) @ vt).float()
+    return torch.from_numpy((u * s) @ vt).float().to(edge_index.device)
 
 
 def _sym_norm_dense(adj: Tensor) -> Tensor:
     """:math:`D^{-1/2}(A + I)D^{-1/2}` of a dense matrix; non-positive degrees get weight 0."""
-    a = adj + torch.eye(adj.size(0))
+    a = adj + torch.eye(adj.size(0), dtype=adj.dtype, device=adj.device)
     deg = a.sum(dim=1)
     inv = torch.where(deg > 0, deg.clamp(min=1e-12).pow(-0.5), torch.zeros_like(deg))
     return inv.view(-1, 1) * a * inv.view(1, -1)

@@ -29,8 +29,9 @@ def normalized_adjacency(
     r"""Sparse :math:`D^{-1/2}(A + \beta I)D^{-1/2}` with :math:`\beta` = ``self_loop_weight``."""
     loop = torch.arange(num_nodes, device=edge_index.device)
     ei = torch.cat([edge_index, torch.stack([loop, loop])], dim=1)
-    w = torch.cat([torch.ones(edge_index.size(1)), torch.full((num_nodes,), self_loop_weight)])
-    ei, w = degree_power_norm(ei, w.to(ei.device), num_nodes, alpha=-0.5, add_self_loops=False)
+    w = torch.cat([torch.ones(edge_index.size(1), device=ei.device),
+                   torch.full((num_nodes,), self_loop_weight, device=ei.device)])
+    ei, w = degree_power_norm(ei, w, num_nodes, alpha=-0.5, add_self_loops=False)
     # row = target i, column = source j
     adj = torch.sparse_coo_tensor(ei.flip(0), w, (num_nodes, num_nodes), check_invariants=True)
     return adj.coalesce().to(device)

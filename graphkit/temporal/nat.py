@@ -257,7 +257,7 @@ class NAT(torch.nn.Module):
                 codes.append(torch.full_like(k[keep], (1 << hop) << (3 * side)))
         if not pairs:
             empty = a.new_zeros(0)
-            return empty, empty, torch.zeros(0, dicts[0][3].size(-1)), empty
+            return empty, empty, dicts[0][3].new_zeros(0, dicts[0][3].size(-1)), empty
         return tuple(torch.cat(x) for x in (pairs, keys, reps, codes))  # type: ignore[return-value]
 
     def structural_codes(self, u: Tensor, w: Tensor) -> tuple[Tensor, Tensor, Tensor]:

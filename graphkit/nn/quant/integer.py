@@ -140,12 +140,13 @@ def integer_forward(model: IntegerGNN, x: Tensor, edge_index: Tensor) -> tuple[T
                 ei, coef = lay.layer.coefficients(edge_index, num_nodes, torch.float64)
                 c = torch.round(coef * 2.0 ** fc).to(torch.int64)
                 h = codes @ lay.weights["weight"].t()
-                acc = torch.zeros(num_nodes, h.size(1), dtype=torch.int64)
+                acc = torch.zeros(num_nodes, h.size(1), dtype=torch.int64, device=h.device)
                 acc.index_add_(0, ei[1], c.view(-1, 1) * h[ei[0]])
             else:
                 coef = lay.layer.coefficients(edge_index, num_nodes, torch.float64)
                 c = torch.round(coef * 2.0 ** fc).to(torch.int64)
-                agg = torch.zeros(num_nodes, codes.size(1), dtype=torch.int64)
+                agg = torch.zeros(num_nodes, codes.size(1), dtype=torch.int64,
+                                  device=codes.device)
                 agg.index_add_(0, dst, c.view(-1, 1) * codes[src])
                 acc = agg @ lay.weights["weight_l"].t() + \
                     ((codes @ lay.weights["weight_r"].t()) << fc)
