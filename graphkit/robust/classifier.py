@@ -12,8 +12,9 @@ __all__ = ["DegreePowerGCN"]
 
 
 class DegreePowerGCN(torch.nn.Module):
-    r"""Two :class:`~graphkit.nn.conv.DegreePowerGCNConv` layers, as STABLE's classifier
-    (Li et al., KDD 2022):
+    r"""Two :class:`~graphkit.nn.conv.DegreePowerGCNConv` layers, the classifier of `"Reliable
+    Representations Make A Stronger Defender: Unsupervised Structure Refinement for Robust GNN"
+    <https://arxiv.org/abs/2207.00012>`_ (Li et al., KDD 2022):
 
     .. math::
         Z = \tilde{A}_{\alpha}\,\mathrm{dropout}\big(\mathrm{ReLU}(\tilde{A}_{\alpha} X W_1

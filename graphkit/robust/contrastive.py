@@ -38,7 +38,13 @@ def normalized_adjacency(
 
 
 class DGIEncoder(nn.Module):
-    r"""DGI's one-layer GCN encoder :math:`H = \mathrm{PReLU}(\hat{A} X W + b)`.
+    r"""The one-layer GCN encoder of `"Deep Graph Infomax" <https://arxiv.org/abs/1809.10341>`_
+    (Velickovic et al., ICLR 2019), as STABLE uses it:
+
+    .. math::
+        \mathbf{H} = \mathrm{PReLU}\big(\hat{\mathbf{A}} \mathbf{X} \mathbf{W} + \mathbf{b}\big),
+        \qquad \hat{\mathbf{A}} = \mathbf{D}^{-1/2}(\mathbf{A} + \beta\mathbf{I})
+        \mathbf{D}^{-1/2}.
 
     Args:
         in_channels (int): input feature size.
@@ -80,7 +86,10 @@ class DGIEncoder(nn.Module):
 
 
 class RecoverDGI(nn.Module):
-    r"""DGI with two recover-augmented summaries (STABLE's contrastive model).
+    r"""DGI with two recover-augmented summaries, the contrastive model of `"Reliable
+    Representations Make A Stronger Defender: Unsupervised Structure Refinement for Robust GNN"
+    <https://arxiv.org/abs/2207.00012>`_ (Li et al., KDD 2022), after `"Deep Graph Infomax"
+    <https://arxiv.org/abs/1809.10341>`_ (Velickovic et al., ICLR 2019).
 
     With :math:`h = E(X, \hat{A})`, negatives :math:`\tilde{h} = E(X_{\pi}, \hat{A})` (rows
     shuffled), summaries :math:`s_v = \sigma(\mathrm{mean}\,E(X, \hat{A}_v))` of the views

@@ -113,7 +113,13 @@ class _MemoryModel(torch.nn.Module, ABC):
 
 
 class MemoryTGN(_MemoryModel):
-    r"""TGN on :class:`TemporalMemory` (GRU, last aggregator, graph attention).
+    r"""TGN (`Rossi et al., 2020 <https://arxiv.org/abs/2006.10637>`_) on
+    :class:`TemporalMemory`: GRU memory, last aggregator, graph attention,
+
+    .. math::
+        \mathbf{z}_i = \mathrm{Attn}\big(\mathbf{s}_i, \{(\mathbf{s}_j,
+        [\phi(t^{\mathrm{last}}_j - t_{ij}) \| \mathbf{m}_{ij}])\}_{j \in \mathcal{N}_t(i)}\big),
+        \qquad \hat{y}_{uv} = \mathrm{LinkPredictor}(\mathbf{z}_u, \mathbf{z}_v).
 
     Args:
         num_nodes (int): number of nodes.
@@ -203,7 +209,12 @@ class MemoryTGN(_MemoryModel):
 
 
 class JODIE(_MemoryModel):
-    r"""JODIE on :class:`TemporalMemory`: RNN updater and time-projection embedding.
+    r"""JODIE (`Kumar et al., KDD 2019 <https://arxiv.org/abs/1908.01207>`_) on
+    :class:`TemporalMemory`: RNN updater and time-projection embedding,
+
+    .. math::
+        \mathbf{z}_i(t) = \mathbf{s}_i \odot \big(1 + \mathbf{w} \log(1 + t - t_i)
+        + \mathbf{b}\big).
 
     Args:
         num_nodes (int): number of nodes.
@@ -247,7 +258,16 @@ class JODIE(_MemoryModel):
 
 
 class APAN(_MemoryModel):
-    r"""APAN on :class:`TemporalMemory`: mailbox attention embedding.
+    r"""APAN (`Wang et al., SIGMOD 2021 <https://arxiv.org/abs/2011.11545>`_) on
+    :class:`TemporalMemory`: mailbox attention embedding,
+
+    .. math::
+        \mathbf{z}_i = \mathrm{LN}\Big(\mathbf{s}_i + \mathrm{MHA}\big(\mathbf{s}_i,\
+        \mathbf{K}_i, \mathbf{K}_i\big)\Big), \qquad
+        \mathbf{K}_i = \mathrm{Lin}\big([\mathbf{s}_j \,\|\, \mathbf{m} \,\|\,
+        \phi(t - t_{\mathrm{mail}})]\big)_{\text{mails of } i}
+
+    (zero attention for a node without mail).
 
     Args:
         num_nodes (int): number of nodes.

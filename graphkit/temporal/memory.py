@@ -76,7 +76,16 @@ def last_per_group(group: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
 
 
 class TemporalMemory(torch.nn.Module):
-    r"""Node memory with a tensor message store (see the module docstring for the math).
+    r"""Node memory of `"Temporal Graph Networks for Deep Learning on Dynamic Graphs"
+    <https://arxiv.org/abs/2006.10637>`_ (Rossi et al., 2020) with a tensor message store:
+
+    .. math::
+        \mathbf{m}_i = [\mathbf{s}_i \,\|\, \mathbf{s}_j \,\|\, \mathbf{e} \,\|\,
+        \cos(\mathbf{w}(t - t_i) + \mathbf{b})], \qquad
+        \mathbf{s}_i \leftarrow \mathrm{GRU}(\mathrm{agg}_i(\mathbf{m}), \mathbf{s}_i)
+        \ \text{(or an RNN cell)}
+
+    (the module docstring has the store's semantics).
 
     Args:
         num_nodes (int): number of nodes.

@@ -52,8 +52,16 @@ __all__ = ["NAT", "CosineTimeEncoding", "joint_codes"]
 
 
 class CosineTimeEncoding(torch.nn.Module):
-    r""":math:`\cos(\tau \omega + \phi)` with :math:`\omega_i = 10^{-9 i / (d - 1)}` and
-    :math:`\phi = 0` at initialisation (TGAT's functional time encoding, as NAT uses it)."""
+    r"""TGAT's functional time encoding (`Xu et al., ICLR 2020
+    <https://arxiv.org/abs/2002.07962>`_), as NAT uses it:
+
+    .. math::
+        \phi(\tau) = \cos(\tau \boldsymbol{\omega} + \boldsymbol{\phi}), \qquad
+        \omega_i = 10^{-9 i / (d - 1)}, \ \phi_i = 0 \text{ at initialisation (both learnt)}.
+
+    Args:
+        dim (int): encoding width :math:`d`.
+    """
 
     def __init__(self, dim: int) -> None:
         super().__init__()
@@ -92,7 +100,19 @@ def joint_codes(pair: Tensor, key: Tensor, code: Tensor, num_nodes: int
 
 
 class NAT(torch.nn.Module):
-    r"""NAT (Luo and Li, LoG 2022); see the module docstring for the equations.
+    r"""NAT from `"Neighborhood-aware Scalable Temporal Network Representation Learning"
+    <https://arxiv.org/abs/2209.01084>`_ (Luo and Li, LoG 2022). A query :math:`(u, w, t)` is
+    scored from the nodes' self representations and the joint features of their N-cache
+    dictionaries (the module docstring has every step):
+
+    .. math::
+        g_{uw} = \frac{1}{H}\sum_{k=1}^{H} \mathbf{W}_k \sum_{x \in D(u) \cup D(w)}
+        \big[\mathbf{f}_x \,\|\, \mathbf{r}'_x \,\|\, \mathrm{Emb}(c(x))\big] + \mathbf{b},
+        \qquad
+        \hat{y}_{uw} = \mathrm{MLP}\big([g_{uw} \,\|\, \tilde{\mathbf{s}}_u \,\|\,
+        \tilde{\mathbf{s}}_w]\big),
+
+    with :math:`c(x)` the 6-bit hop code of key :math:`x` in both dictionaries.
 
     Implements the :class:`~graphkit.temporal.link_training.TemporalLinkModel` protocol.
 

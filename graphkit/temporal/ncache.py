@@ -56,7 +56,16 @@ def last_occurrence(index: Tensor) -> Tensor:
 
 
 class NCache(torch.nn.Module):
-    r"""Per-hop slot tables for all nodes (NAT's N-caches).
+    r"""Per-hop slot tables for all nodes: the N-caches of `"Neighborhood-aware Scalable
+    Temporal Network Representation Learning" <https://arxiv.org/abs/2209.01084>`_ (Luo and Li,
+    LoG 2022). Key :math:`x` of owner :math:`u` may only live in slot
+
+    .. math::
+        u M_h + \mathrm{hash}_h(x), \qquad
+        \mathrm{hash}_h(x) = (x s + x^2 (s + 1)) \bmod M_h, \quad s = \mathrm{seed} \bmod 100,
+
+    and a different key there is replaced with probability ``replace_prob``. It holds buffers
+    only (no parameters).
 
     Args:
         num_nodes (int): number of owners; node ids lie in ``[0, num_nodes)``.

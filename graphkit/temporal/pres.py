@@ -180,7 +180,16 @@ def shifted_reads(z: Tensor, shift: Tensor, inv: Tensor, step: Tensor) -> Tensor
 
 
 class IncrementStatistics(torch.nn.Module):
-    r"""Per-node online Gaussian mixture of memory increments (counts, means, variances).
+    r"""Per-node online Gaussian mixture of memory increments (counts, means, variances), the
+    statistics of `"PRES: Toward Scalable Memory-Based Dynamic Graph Neural Networks"
+    <https://arxiv.org/abs/2402.04284>`_ (Su, Zou and Wu, ICLR 2024). Component :math:`k` is
+    updated by Welford's rule,
+
+    .. math::
+        c_k \leftarrow c_k + 1, \quad \mu_k \leftarrow \mu_k + \frac{\Delta s - \mu_k}{c_k},
+        \quad M_k \leftarrow M_k + (\Delta s - \mu_k^{\mathrm{old}}) \odot (\Delta s - \mu_k),
+
+    and :math:`\sigma_k^2 = M_k / c_k`. Buffers only (no parameters).
 
     Args:
         num_nodes (int): number of nodes.
@@ -255,7 +264,16 @@ class IncrementStatistics(torch.nn.Module):
 
 
 class PredictionCorrection(torch.nn.Module):
-    r"""The corrector a :class:`TemporalMemory` calls (see the module docstring).
+    r"""The prediction-correction step of `"PRES: Toward Scalable Memory-Based Dynamic Graph
+    Neural Networks" <https://arxiv.org/abs/2402.04284>`_ (Su, Zou and Wu, ICLR 2024) that a
+    :class:`TemporalMemory` calls: a read of node :math:`i` after :math:`k` of its events in
+    the batch gets
+
+    .. math::
+        \mathbf{s}_i^{(k)} = \mathbf{s}_i + \gamma\, k\, \hat{\boldsymbol{\mu}}_i, \qquad
+        \hat{\boldsymbol{\mu}}_i = \sum_m \frac{c_m}{\sum_l c_l}\,\boldsymbol{\mu}_m
+
+    (the module docstring has the other modes).
 
     Args:
         num_nodes (int): number of nodes.
@@ -464,7 +482,15 @@ class _CoherenceGradient(torch.autograd.Function):
 
 
 class PRES(torch.nn.Module):
-    r"""Wrap a memory-based model (with a ``memory`` :class:`TemporalMemory`) in PRES.
+    r"""Wrap a memory-based model (with a ``memory`` :class:`TemporalMemory`) in PRES, from
+    `"PRES: Toward Scalable Memory-Based Dynamic Graph Neural Networks"
+    <https://arxiv.org/abs/2402.04284>`_ (Su, Zou and Wu, ICLR 2024): prediction-correction
+    of the memory reads inside a batch (:class:`PredictionCorrection`) and the
+    memory-coherence term
+
+    .. math::
+        \mathcal{L} = \mathcal{L}_{\mathrm{BCE}} + \beta\,\frac{1}{|V_B|}\sum_{i \in V_B}
+        \big(1 - \cos(\mathbf{s}_i^{\mathrm{new}}, \mathbf{s}_i^{\mathrm{prev}})\big).
 
     Args:
         model (torch.nn.Module): TGN, JODIE or APAN of :mod:`graphkit.temporal.mdgnn`.

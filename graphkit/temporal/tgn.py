@@ -96,7 +96,17 @@ class LinkPredictor(torch.nn.Module):
 
 
 class TGN(torch.nn.Module):
-    r"""TGN with PyG's memory (Rossi et al., 2020); defaults of PyG's ``examples/tgn.py``.
+    r"""TGN from `"Temporal Graph Networks for Deep Learning on Dynamic Graphs"
+    <https://arxiv.org/abs/2006.10637>`_ (Rossi et al., 2020) with PyG's memory; defaults of
+    PyG's ``examples/tgn.py``:
+
+    .. math::
+        \mathbf{s}_i \leftarrow \mathrm{GRU}\big([\mathbf{s}_i \,\|\, \mathbf{s}_j \,\|\,
+        \mathbf{m}_{ij} \,\|\, \phi(t - t_i)],\ \mathbf{s}_i\big), \qquad
+        \mathbf{z}_i = \mathrm{Attn}\big(\mathbf{s}_i, \{\mathbf{s}_j, \mathbf{e}_{ij}\}\big),
+        \qquad \hat{y}_{uv} = \mathrm{LinkPredictor}(\mathbf{z}_u, \mathbf{z}_v)
+
+    (last message per node; :class:`GraphAttentionEmbedding`, :class:`LinkPredictor`).
 
     Args:
         num_nodes (int): number of nodes.

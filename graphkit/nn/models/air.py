@@ -50,8 +50,9 @@ class _HopFFN(torch.nn.Module):
 
 
 class SGCAIR(torch.nn.Module):
-    r"""SGC+AIR (DGMLP): hop attention over precomputed :math:`\mathbf{\hat{A}}^k\mathbf{X}`,
-    then an initial-residual MLP.
+    r"""SGC+AIR (DGMLP) from `"Model Degradation Hinders Deep Graph Neural Networks"
+    <https://arxiv.org/abs/2206.04361>`_ (Zhang et al., KDD 2022): hop attention over
+    precomputed :math:`\mathbf{\hat{A}}^k\mathbf{X}`, then an initial-residual MLP.
 
     .. math::
         \mathbf{r}_i = \sum_{k} \operatorname{softmax}_k\big(\sigma(\mathbf{w}^{\top}
@@ -194,8 +195,10 @@ class _CachedAdjacency(torch.nn.Module):
 
 
 class APPNPAIR(torch.nn.Module):
-    r"""APPNP+AIR: predict with an MLP, propagate with personalised PageRank, and mix every
-    iterate with node-adaptive softmax hop attention.
+    r"""APPNP+AIR from `"Model Degradation Hinders Deep Graph Neural Networks"
+    <https://arxiv.org/abs/2206.04361>`_ (Zhang et al., KDD 2022): predict with an MLP,
+    propagate with personalised PageRank, and mix every iterate with node-adaptive softmax hop
+    attention.
 
     .. math::
         \mathbf{H}^{(0)} &= \mathrm{MLP}(\mathbf{X}), \qquad
@@ -267,8 +270,9 @@ class APPNPAIR(torch.nn.Module):
 
 
 class GCNAIR(torch.nn.Module):
-    r"""GCN+AIR: a deep GCN whose layers mix in the first layer's output through a learned,
-    node-adaptive initial residual.
+    r"""GCN+AIR from `"Model Degradation Hinders Deep Graph Neural Networks"
+    <https://arxiv.org/abs/2206.04361>`_ (Zhang et al., KDD 2022): a deep GCN whose layers mix
+    in the first layer's output through a learned, node-adaptive initial residual.
 
     .. math::
         \mathbf{x}^{(1)} &= \mathbf{\hat{A}}\mathbf{X}\mathbf{W}_0, \qquad

@@ -91,7 +91,13 @@ class HGNNP(HGNN):
     r"""The two-layer HGNN+ of `"HGNN+: General Hypergraph Neural Networks"
     <https://arxiv.org/abs/2203.12835>`_ (Gao et al., TPAMI 2022): :class:`HGNN` with the
     two-stage mean convolution :class:`~graphkit.nn.conv.HGNNPConv`,
-    :math:`\mathcal{L} = \mathbf{D}_v^{-1}\mathbf{H}\mathbf{W}\mathbf{D}_e^{-1}\mathbf{H}^{\top}`.
+
+    .. math::
+        \mathbf{Z} = \mathcal{L}\,\mathrm{dropout}\big(\mathrm{ReLU}(\mathcal{L}\mathbf{X}
+        \mathbf{\Theta}_1)\big)\mathbf{\Theta}_2, \qquad
+        \mathcal{L} = \mathbf{D}_v^{-1}\mathbf{H}\mathbf{W}\mathbf{D}_e^{-1}\mathbf{H}^{\top}
+
+    (biases omitted).
 
     Args: as :class:`HGNN`.
     """

@@ -66,7 +66,9 @@ _MODES = ("paper", "repo")
 
 
 class LightHGNN(torch.nn.Module):
-    r"""The LightHGNN student: a two-layer MLP on vertex features only,
+    r"""The LightHGNN student of `"LightHGNN: Distilling Hypergraph Neural Networks into MLPs
+    for 100x Faster Inference" <https://arxiv.org/abs/2402.04296>`_ (Feng et al., ICLR 2024):
+    a two-layer MLP on vertex features only,
 
     .. math::
         \mathbf{z}_v = \mathbf{W}_2\,\mathrm{dropout}\Big(\mathrm{BN}\big(\mathrm{ReLU}

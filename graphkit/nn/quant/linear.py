@@ -112,7 +112,11 @@ class QuantizedLayer(ABC):
 
 
 class QLinear(QuantizedLayer, torch.nn.Module):
-    r"""Fake-quantised linear layer :math:`y = Q_a(x)\,Q_w(W)^\top + Q_b(b)`.
+    r"""Fake-quantised linear layer of LPGNAS (`Zhao et al., 2020
+    <https://arxiv.org/abs/2009.09232>`_):
+
+    .. math::
+        \mathbf{y} = Q_a(\mathbf{x})\,Q_w(\mathbf{W})^\top + Q_b(\mathbf{b}).
 
     :math:`Q_w, Q_a` are fixed-point quantisers with the straight-through estimator
     (:func:`~graphkit.nn.quant.quantizer.fixed_point_quantize`); the bias is quantised with

@@ -71,15 +71,18 @@ def uniform_specs(conv: str, hidden: int, out_channels: int, weight_bits: int, a
 
 
 class QuantGNN(torch.nn.Module):
-    r"""Quantised GNN: layer :math:`l` computes
-    :math:`x^{(l+1)} = \sigma_l\big(\mathrm{conv}_l(x^{(l)}) + [\text{skip}_l]\,
-    \mathrm{QLinear}_l(x^{(l)})\big)` with dropout on each layer input; weights, inputs and edge
-    coefficients are fixed-point quantised per layer (LPGNAS, `Zhao et al., 2020
-    <https://arxiv.org/abs/2009.09232>`_). A layer's weight format is
-    :func:`~graphkit.nn.quant.formats.weight_format` of its bit-width scaled to the layer's
-    Glorot bound (the skip projection shares it), and its bias is quantised with that format
-    and counted at its width: the size is every parameter times its component's bits, as the
-    LPGNAS size model has it.
+    r"""Quantised GNN of LPGNAS (`Zhao et al., 2020 <https://arxiv.org/abs/2009.09232>`_):
+    layer :math:`l` computes
+
+    .. math::
+        x^{(l+1)} = \sigma_l\big(\mathrm{conv}_l(\mathrm{drop}(x^{(l)})) + [\text{skip}_l]\,
+        \mathrm{QLinear}_l(\mathrm{drop}(x^{(l)}))\big),
+
+    with weights, inputs and edge coefficients fixed-point quantised per layer. A layer's
+    weight format is :func:`~graphkit.nn.quant.formats.weight_format` of its bit-width scaled
+    to the layer's Glorot bound (the skip projection shares it), and its bias is quantised
+    with that format and counted at its width: the size is every parameter times its
+    component's bits, as the LPGNAS size model has it.
 
     Args:
         in_channels (int): input features.

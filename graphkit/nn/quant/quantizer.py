@@ -160,7 +160,14 @@ def full_precision(enabled: bool = True) -> Iterator[None]:
 
 
 class FixedPointQuantizer(torch.nn.Module):
-    """Module form of :func:`fixed_point_quantize` for one format.
+    r"""Module form of :func:`fixed_point_quantize` for one format ``Q(i, f)``, the quantiser
+    of LPGNAS (`Zhao et al., 2020 <https://arxiv.org/abs/2009.09232>`_):
+
+    .. math::
+        Q(x) = 2^{-f}\,\mathrm{clamp}(\lfloor 2^f x + \tfrac12 \rfloor, q_{\min}, q_{\max}),
+        \qquad \frac{\partial Q}{\partial x} := \mathbb{1}[x_{\min} \le x \le x_{\max}]
+
+    (straight-through estimator, clipped to the representable range). No parameters.
 
     Args:
         fmt (QFormat): the format; :meth:`QFormat.full` gives the identity.

@@ -79,7 +79,18 @@ class SearchSpace:
 
 
 class Supernet(torch.nn.Module):
-    """The LPGNAS supernet over ``num_layers`` layers (see the module docstring).
+    r"""The LPGNAS supernet of `"Learned Low Precision Graph Neural Networks"
+    <https://arxiv.org/abs/2009.09232>`_ (Zhao et al., EuroMLSys 2021) over ``num_layers``
+    layers. Every choice set :math:`j` mixes its candidates with
+    :math:`p_j = \mathrm{softmax}(\mathbf{a}_j / \tau)` (see the module docstring):
+
+    .. math::
+        \mathbf{x}^{(l+1)} = \sum_{\sigma} p_{\sigma}\,\sigma\Big(\mathbf{m}_h \odot
+        \Big[\sum_{c} p_c\,\mathrm{conv}_c\big(\textstyle\sum_b p_b Q_b(\mathbf{x}^{(l)}),
+        \sum_{b'} p_{b'} Q_{b'}(\mathbf{W}_c)\big) + p_{\mathrm{skip}}\,\mathrm{skip}\Big]\Big),
+        \qquad (\mathbf{m}_h)_k = \sum_h p_h [\,k < h\,],
+
+    with dropout on :math:`\mathbf{x}^{(l)}` and no width mask or activation in the last layer.
 
     Args:
         in_channels (int): input features.
