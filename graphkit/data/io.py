@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
     """Open a temporary file beside ``path``; on success rename it over ``path``.
 
     A failure inside the block leaves any existing ``path`` untouched and no partial file behind.
+    The file gets the permissions of the file it replaces, else those of a new file (umask).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -28,12 +30,22 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
+            os.fchmod(f.fileno(), _file_mode(path))  # mkstemp's 0600 would hide it from others
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _file_mode(path: Path) -> int:
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0o022)  # the only portable way to read it: set and restore at once
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def save_matrix(path: str | os.PathLike, matrix, fmt: str | None = None) -> None:
