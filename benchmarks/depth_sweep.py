@@ -36,6 +36,7 @@ from graphkit.benchmarking import (
     measure,
     print_table,
     read_rows,
+    save_figure,
     summarize,
     write_report,
 )
@@ -280,7 +281,7 @@ def plot(rows: list[Row], path: str) -> None:
         ax.legend()
     fig.suptitle(f"{rows[0].dataset}: accuracy against depth")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
 
 
 def main() -> None:

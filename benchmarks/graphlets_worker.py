@@ -17,9 +17,16 @@ import os
 import resource
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+
+try:
+    from graphkit.data.io import atomic_write, save_matrix  # NumPy and SciPy only
+except ImportError:  # a peer interpreter without graphkit installed: the source tree's module
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from graphkit.data.io import atomic_write, save_matrix
 
 
 def _rss_mb() -> float:
@@ -50,7 +57,8 @@ def _save_csr(path: str, mats: dict, n: int) -> None:
         m.sort_indices()
         arrays.update({f"A{h}_{i}_{j}_indptr": m.indptr, f"A{h}_{i}_{j}_indices": m.indices,
                        f"A{h}_{i}_{j}_data": m.data})
-    np.savez(path, **arrays)
+    with atomic_write(path, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def main(system: str, adj_path: str, out_path: str) -> None:
@@ -80,7 +88,7 @@ def main(system: str, adj_path: str, out_path: str) -> None:
             result["nnz"] = int(sum(m.nnz for m in mats.values()))
             _save_csr(out_path, mats, n)
         elif mode == "gdv":
-            np.save(out_path, counts)
+            save_matrix(out_path, counts)
     elif system == "gradco-orbit":
         import gradco
 
@@ -93,7 +101,7 @@ def main(system: str, adj_path: str, out_path: str) -> None:
         if os.environ.get("GRAPHLETS_CHECK") == "1":
             _save_csr(out_path, {(h, i, j): m for h, i, j, m in
                                  counter.generate_orbit_adjacencies()}, n)
-            np.save(out_path + ".gdv.npy", np.asarray(counter.get_GDVs()).astype(np.int64))
+            save_matrix(out_path + ".gdv.npy", np.asarray(counter.get_GDVs()).astype(np.int64))
         result.update(seconds=seconds, cpu_seconds=cpu, peak_rss_mb=peak, base_rss_mb=base,
                       version=getattr(gradco, "__version__", "0.1.8"))
         print(json.dumps(result))
@@ -107,7 +115,7 @@ def main(system: str, adj_path: str, out_path: str) -> None:
         counts = _orca.motif_counts("node", 4, n, edges)
         seconds, cpu = time.perf_counter() - t0, _cpu() - c0
         peak = _peak_mb()
-        np.save(out_path, np.asarray(counts, dtype=np.int64))
+        save_matrix(out_path, np.asarray(counts, dtype=np.int64))
     else:
         raise ValueError(f"unknown system {system}")
     result.update(seconds=seconds, cpu_seconds=cpu, peak_rss_mb=peak, base_rss_mb=base)

@@ -48,10 +48,12 @@ from graphkit.benchmarking import (
     measure,
     print_table,
     read_rows,
+    save_figure,
     summarize,
     write_report,
 )
 from graphkit.data import load
+from graphkit.data.io import atomic_write
 from graphkit.nn.quant import LayerSpec, QuantGNN, search, uniform_specs
 from graphkit.nn.quant.quantizer import full_precision
 from graphkit.train import run_repeated, train_node_classifier
@@ -215,7 +217,7 @@ def pareto_plot(rows, path: Path, title: str) -> None:
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
 
 
 def _select(cands: list[dict]) -> dict:
@@ -331,7 +333,7 @@ def compare_recipes(paths: list[str], out: str | None) -> dict:
                       f"if >= qat + {RECIPE_MARGIN}"}
     print(json.dumps(result, indent=1))
     if out:
-        with open(out, "w") as f:
+        with atomic_write(out) as f:
             json.dump(result, f, indent=1)
     return result
 

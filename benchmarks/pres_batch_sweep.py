@@ -46,6 +46,7 @@ from graphkit.benchmarking import (
     benchmark_parser,
     measure,
     print_table,
+    save_figure,
     summarize,
     temporal_stream,
     write_report,
@@ -212,7 +213,7 @@ def _plot(rows: list, path: str) -> None:
         axes[1, j].set(xscale="log", xlabel="temporal batch size", ylabel="s / epoch")
         axes[0, j].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path, dpi=100)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -26,7 +26,14 @@ from dataclasses import replace
 
 import torch
 
-from graphkit.benchmarking import benchmark_parser, measure, print_table, summarize, write_report
+from graphkit.benchmarking import (
+    benchmark_parser,
+    measure,
+    print_table,
+    save_figure,
+    summarize,
+    write_report,
+)
 from graphkit.data import load
 from graphkit.metrics import accuracy
 from graphkit.robust import (
@@ -214,7 +221,7 @@ def plot(rows: list[dict], path: str) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, dpi=120)
     print(f"wrote {path}")
 
 

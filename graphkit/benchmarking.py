@@ -36,6 +36,7 @@ __all__ = [
     "summarize",
     "print_table",
     "read_rows",
+    "save_figure",
     "write_report",
 ]
 
@@ -202,6 +203,22 @@ def write_report(
             json.dump(report, f, indent=2)
             f.write("\n")
     return report
+
+
+def save_figure(fig, path: str | os.PathLike, **kwargs: Any) -> None:
+    """Write a matplotlib figure atomically, in the format named by the suffix (.png, .pdf, ...).
+
+    ``kwargs`` go to ``fig.savefig`` (e.g. ``dpi``). An unknown suffix fails before any file is
+    opened; a failure while drawing leaves no partial file and any older figure in place.
+    """
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower()
+    supported = fig.canvas.get_supported_filetypes()
+    if fmt not in supported:
+        raise ValueError(f"cannot save a figure as '{path.name}': use one of "
+                         f"{', '.join('.' + k for k in sorted(supported))}")
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, format=fmt, **kwargs)
 
 
 def read_rows(*paths: str | os.PathLike) -> list[Row]:
