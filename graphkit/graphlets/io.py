@@ -77,7 +77,7 @@ def save_orbit_adjacency(
     chosen = select_keys(hops, keys)
     index = [KEYS.index(k) for k in chosen]
     if chunk_rows is None:
-        chunk_rows = n if n * n * len(chosen) <= 1 << 26 else 128
+        chunk_rows = max(n, 1) if n * n * len(chosen) <= 1 << 26 else 128  # n = 0: empty archive
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be positive, got {chunk_rows}")
     counter = orbit_counter(a.indptr, a.indices, backend)
