@@ -17,15 +17,17 @@ import hashlib
 import json
 import os
 import threading
+import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from graphkit.data.io import atomic_write
 
 __all__ = [
     "DEFAULT_ROOT",
     "build_manifest",
+    "download_file",
     "ensure_files",
     "manifest_dir",
     "read_manifest",
@@ -35,6 +37,7 @@ __all__ = [
 
 DEFAULT_ROOT = Path("~/.cache/graphkit")
 DOWNLOAD_TIMEOUT_S = 5.0
+MIN_RATE = 1024  # bytes/s below which a transfer counts as stalled
 
 
 def resolve_root(root: str | os.PathLike | None = None) -> Path:
@@ -87,26 +90,68 @@ def sha256sum(path: str | os.PathLike) -> str:
     return _DIGESTS[key]
 
 
-def _download(url: str, dest: Path, timeout: float) -> str | None:
-    """Try to fetch ``url`` into ``dest``; return ``None`` on success, else the reason."""
+def _copy_body(response: Any, out: BinaryIO, timeout: float, last: list[float],
+               cancelled: threading.Event) -> None:
+    """Stream an HTTP ``response`` into ``out``, recording in ``last[0]`` when data arrived.
+
+    ``timeout`` bounds every socket operation; a transfer that trickles in below
+    ``MIN_RATE`` bytes/s over a window of ``timeout`` seconds is abandoned as stalled, since a
+    per-read timeout alone never fires on a server that sends one byte a second.
+    """
+    read = getattr(response, "read1", response.read)  # read1: what has arrived, not a block
+    window_start, window_bytes = time.monotonic(), 0
+    while chunk := read(1 << 16):
+        if cancelled.is_set():
+            raise TimeoutError("abandoned by the caller")
+        out.write(chunk)
+        now = last[0] = time.monotonic()
+        window_bytes += len(chunk)
+        if now - window_start >= timeout:
+            if window_bytes < MIN_RATE * (now - window_start):
+                raise TimeoutError(
+                    f"the transfer stalled ({window_bytes} bytes in the last "
+                    f"{now - window_start:.0f} s)"
+                )
+            window_start, window_bytes = now, 0
+
+
+def download_file(url: str, dest: str | os.PathLike, timeout: float = DOWNLOAD_TIMEOUT_S
+                  ) -> str | None:
+    """Try once to fetch ``url`` into ``dest`` (atomically); ``None`` on success, else why not.
+
+    Never hangs: every socket operation has ``timeout``, a stalled transfer is abandoned, and
+    the fetch runs in a daemon thread that the caller stops waiting for once nothing has
+    happened for ``timeout + 1`` seconds (a stuck DNS lookup ignores socket timeouts).
+    ``$GRAPHKIT_OFFLINE`` disables downloads. ``dest``'s folder is only created once the server
+    has answered, so a failed attempt leaves the data root as it was.
+    """
     if os.environ.get("GRAPHKIT_OFFLINE"):
         return "GRAPHKIT_OFFLINE is set"
     outcome: list[str | None] = []
+    last = [time.monotonic()]
+    cancelled = threading.Event()
 
     def fetch() -> None:
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as r:
-                payload = r.read()
-            with atomic_write(dest, "wb") as f:
-                f.write(payload)
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                last[0] = time.monotonic()
+                if cancelled.is_set():
+                    raise TimeoutError("abandoned by the caller")
+                # Opened only now: a dead link leaves no folder or temporary file behind.
+                with atomic_write(dest, "wb") as f:
+                    _copy_body(response, f, timeout, last, cancelled)
             outcome.append(None)
         except Exception as e:  # network, HTTP and file-system errors all end the attempt
             outcome.append(f"{type(e).__name__}: {e}")
 
     worker = threading.Thread(target=fetch, daemon=True)
     worker.start()
-    worker.join(timeout + 1.0)  # a stuck DNS lookup must not hang the caller either
-    return outcome[0] if outcome else f"no answer within {timeout:.0f} s"
+    while worker.is_alive():
+        worker.join(0.1)
+        if worker.is_alive() and time.monotonic() - last[0] > timeout + 1.0:
+            cancelled.set()
+            return f"no answer within {timeout:.0f} s"
+    return outcome[0]
 
 
 def ensure_files(
@@ -145,13 +190,14 @@ def ensure_files(
         path = root / rel
         if not path.is_file():
             url = entry.get("url")
-            reason = _download(url, path, timeout) if url else "the manifest gives no URL"
+            reason = download_file(url, path, timeout) if url else "the manifest gives no URL"
             if reason is not None:
                 note = f" Note: {manifest['missing']}" if manifest.get("missing") else ""
                 raise FileNotFoundError(
                     f"dataset '{manifest['name']}' needs the file {path.name}, which is missing "
                     f"and could not be downloaded ({reason}). Put it in the folder "
-                    f"{path.parent} (source: {url or manifest['source']}).{note}"
+                    f"{path.parent} ({rel} under the data root; source: "
+                    f"{url or manifest['source']}).{note}"
                 )
         expected = entry.get("sha256")
         if expected:

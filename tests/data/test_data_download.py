@@ -1,12 +1,16 @@
 import json
+import os
 import shutil
+import socket
+import threading
 import time
 
 import pytest
 
 import graphkit.data as gd
+from graphkit.data import registry
 from graphkit.data.download import (
-    _download,
+    download_file,
     ensure_files,
     manifest_dir,
     read_manifest,
@@ -14,6 +18,19 @@ from graphkit.data.download import (
 )
 
 MANIFESTS = sorted(p.stem for p in manifest_dir().glob("*.json"))
+
+# Concrete names standing for each pattern entry of the registry.
+PATTERN_NAMES = {
+    "prognn-*": ["prognn-cora", "prognn-citeseer", "prognn-cora_ml", "prognn-polblogs",
+                 "prognn-pubmed"],
+    "ogbn-*": ["ogbn-arxiv"],
+    "ogbl-*": ["ogbl-collab"],
+}
+ALL_NAMES = [
+    name
+    for e in registry.list_datasets()
+    for name in (PATTERN_NAMES.get(e.name, [e.name]) if e.is_pattern else [e.name])
+]
 
 
 @pytest.mark.parametrize("name", MANIFESTS)
@@ -56,9 +73,122 @@ def test_offline_mode_skips_the_download(tmp_path, monkeypatch):
 def test_download_attempt_fails_within_its_timeout(tmp_path, monkeypatch):
     monkeypatch.delenv("GRAPHKIT_OFFLINE")  # a real attempt, against a closed local port
     start = time.perf_counter()
-    reason = _download("http://127.0.0.1:9/ind.pubmed.allx", tmp_path / "f", timeout=2.0)
+    reason = download_file("http://127.0.0.1:9/ind.pubmed.allx", tmp_path / "f", timeout=2.0)
     assert reason is not None and time.perf_counter() - start < 5
     assert not (tmp_path / "f").exists()
+
+
+def test_every_pattern_entry_has_concrete_names_to_check():
+    patterns = {e.name for e in registry.list_datasets() if e.is_pattern}
+    assert patterns == set(PATTERN_NAMES)
+
+
+@pytest.mark.parametrize("network", ["offline", "unreachable"])
+@pytest.mark.parametrize("name", ALL_NAMES)
+def test_every_dataset_fails_fast_on_an_empty_root(name, network, tmp_path, monkeypatch):
+    """Every registered dataset, from an empty root without a network: generated data loads,
+    file-backed data fails at once naming a missing file and its folder, and the root stays
+    empty."""
+    if network == "unreachable":  # downloads are attempted, against a closed local port
+        monkeypatch.delenv("GRAPHKIT_OFFLINE")
+        for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+            monkeypatch.setenv(var, "http://127.0.0.1:9")
+        monkeypatch.delenv("no_proxy", raising=False)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+    entry = registry.get(name)
+    start = time.perf_counter()
+    if entry.manifest is None and not name.startswith(("ogbn-", "ogbl-")):
+        assert gd.load(name, root=str(tmp_path)) is not None  # generated: needs no files
+    else:
+        with pytest.raises(FileNotFoundError) as err:
+            gd.load(name, root=str(tmp_path))
+        msg = str(err.value)
+        if entry.manifest is None:  # OGB: the dataset folder is the missing file
+            assert str(tmp_path / name.replace("-", "_")) in msg
+        else:
+            files = [f["path"] for f in read_manifest(entry.manifest)["files"]]
+            if name == "prognn-pubmed":  # built on Planetoid PubMed's files
+                files = [f["path"] for f in read_manifest("PubMed")["files"]]
+            named = [f for f in files if f"needs the file {os.path.basename(f)}" in msg]
+            assert named, msg
+            assert str((tmp_path / named[0]).parent) in msg and named[0] in msg
+        assert "could not be downloaded" in msg
+        assert ("GRAPHKIT_OFFLINE" in msg) == (network == "offline")
+    assert time.perf_counter() - start < 5
+    assert not any(tmp_path.iterdir())
+
+
+class _Server:
+    """A local HTTP server that never answers ("silent") or sends a byte a second."""
+
+    def __init__(self, mode):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/file.bin"
+        self.stop = threading.Event()
+        self.mode = mode
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        conn, _ = self.sock.accept()
+        with conn:
+            if self.mode == "trickle":
+                conn.recv(4096)
+                conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 1000000\r\n\r\n")
+                for _ in range(20):  # ends after 10 s, so a missing stall rule fails, not hangs
+                    if self.stop.wait(0.5):
+                        break
+                    conn.sendall(b"x")
+            else:
+                self.stop.wait(30)
+
+    def close(self):
+        self.stop.set()
+        self.sock.close()
+
+
+@pytest.mark.parametrize("mode", ["silent", "trickle"])
+def test_download_gives_up_on_a_silent_or_stalled_server(mode, tmp_path, monkeypatch):
+    monkeypatch.delenv("GRAPHKIT_OFFLINE")
+    server = _Server(mode)
+    try:
+        start = time.perf_counter()
+        reason = download_file(server.url, tmp_path / "sub" / "f", timeout=1.0)
+        assert time.perf_counter() - start < 4
+    finally:
+        server.close()
+    assert reason is not None and ("timed out" in reason or "stalled" in reason), reason
+    assert not (tmp_path / "sub" / "f").exists()
+    time.sleep(0.2)  # the abandoned attempt leaves no temporary file either
+    assert not any(p.is_file() for p in tmp_path.rglob("*"))
+
+
+def test_download_does_not_wait_for_a_stuck_name_lookup(tmp_path, monkeypatch):
+    monkeypatch.delenv("GRAPHKIT_OFFLINE")
+    release = threading.Event()
+
+    def stuck(*args, **kwargs):  # getaddrinfo ignores socket timeouts
+        release.wait(30)
+        raise OSError("lookup released by the test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", stuck)
+    start = time.perf_counter()
+    try:
+        reason = download_file("http://data.invalid/f", tmp_path / "f", timeout=0.5)
+    finally:
+        release.set()
+    assert time.perf_counter() - start < 3
+    assert reason is not None and reason.startswith("no answer within")
+    assert not (tmp_path / "f").exists()
+
+
+def test_download_writes_the_file(tmp_path, monkeypatch):
+    monkeypatch.delenv("GRAPHKIT_OFFLINE")
+    src = tmp_path / "src.bin"
+    src.write_bytes(os.urandom(200_000))
+    assert download_file(src.as_uri(), tmp_path / "out" / "dst.bin", timeout=2.0) is None
+    assert (tmp_path / "out" / "dst.bin").read_bytes() == src.read_bytes()
 
 
 def test_pubmed_fails_immediately_on_missing_allx(data_root, monkeypatch):

@@ -8,10 +8,11 @@
 ``meta_dict["dir_path"]`` may also exist only as the saver's zip beside it
 (``<dir_path>.zip``, as left by ``saver.zip(); saver.cleanup()``), which is then extracted.
 
-graphkit never lets ogb prompt or hang: a folder without ogb's ``RELEASE_v<version>.txt`` is an
-error (ogb would ask whether to delete it), and a missing dataset is fetched by graphkit itself
-(one attempt, socket timeout of a few seconds) before ogb sees the folder. ogb writes its
-``processed/`` folder inside the dataset folder, which must therefore be writable.
+graphkit never lets ogb prompt or hang: a folder without ogb's ``RELEASE_v<version>.txt`` or
+missing one of ogb's raw files is an error (ogb would ask whether to delete it, or download it
+again without a timeout), and a missing dataset is fetched by graphkit itself (one attempt,
+socket timeout of a few seconds, stalled transfers abandoned) before ogb sees the folder. ogb
+writes its ``processed/`` folder inside the dataset folder, which must therefore be writable.
 
 Returned ``Data``: the graph of ``dataset[0]``; for ``ogbn-*`` also ``train_mask``,
 ``val_mask``, ``test_mask`` from ``get_idx_split()`` (``y`` squeezed to ``[N]`` for single-task
@@ -24,19 +25,20 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import urllib.request
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import torch
 from torch_geometric.data import Data
 
+from graphkit.data.download import DOWNLOAD_TIMEOUT_S, download_file
 from graphkit.data.registry import register
 
 __all__ = ["load_ogb"]
 
-FETCH_TIMEOUT_S = 10.0
+FETCH_TIMEOUT_S = DOWNLOAD_TIMEOUT_S  # per socket operation; stalls end the attempt too
 
 
 def _meta_info(name: str, meta_dict: dict | None) -> dict:
@@ -66,26 +68,44 @@ def _extract(zip_path: Path, target: Path, download_name: str) -> None:
 
 
 def _fetch(url: str, target: Path, download_name: str) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
     zip_path = target.parent / f".{download_name}.download.zip"
     try:
-        if os.environ.get("GRAPHKIT_OFFLINE"):
-            raise ConnectionError("GRAPHKIT_OFFLINE is set")
-        with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT_S) as r, open(zip_path, "wb") as f:
-            shutil.copyfileobj(r, f, 1 << 20)
-        _extract(zip_path, target, download_name)
-    except Exception as e:  # network, HTTP, zip and file-system errors all end the attempt
-        raise FileNotFoundError(
-            f"OGB dataset folder {target} is missing and could not be downloaded from {url} "
-            f"({type(e).__name__}: {e}). Download and unzip it into {target.parent} "
-            f"so that {target} holds ogb's raw/ and split/ folders"
-        ) from None
+        reason = download_file(url, zip_path, FETCH_TIMEOUT_S)
+        if reason is None:
+            try:
+                _extract(zip_path, target, download_name)
+            except Exception as e:  # a truncated or foreign archive, or a full disk
+                reason = f"{type(e).__name__}: {e}"
+        if reason is not None:
+            raise FileNotFoundError(
+                f"OGB dataset folder {target} is missing and could not be downloaded from {url} "
+                f"({reason}). Download and unzip it into {target.parent} "
+                f"so that {target} holds ogb's raw/ and split/ folders"
+            )
     finally:
         zip_path.unlink(missing_ok=True)
 
 
+def _raw_files(name: str, meta: dict) -> list[str]:
+    """The files ogb expects in ``raw/`` (its own ``raw_file_names``, from the metadata)."""
+    if name.startswith("ogbn-"):
+        from ogb.nodeproppred import PygNodePropPredDataset as Dataset
+    else:
+        from ogb.linkproppred import PygLinkPropPredDataset as Dataset
+    view = SimpleNamespace(
+        meta_info=meta,
+        binary=str(meta.get("binary")) == "True",
+        is_hetero=str(meta.get("is hetero")) == "True",
+    )
+    return list(Dataset.raw_file_names.fget(view))
+
+
 def _prepare(name: str, root: str, meta: dict, custom: bool) -> None:
-    """Make sure ogb finds a complete folder, so that it neither prompts nor downloads."""
+    """Make sure ogb finds a complete folder, so that it neither prompts nor downloads.
+
+    ogb (through PyG) re-downloads whenever a raw file is missing, with no timeout and, above
+    1 GB, an interactive prompt; so a folder lacking one is an error here instead.
+    """
     folder = Path(meta["dir_path"]) if custom else Path(root) / "_".join(name.split("-"))
     if not custom and (Path(root) / f"{folder.name}_pyg").is_dir():
         folder = Path(root) / f"{folder.name}_pyg"
@@ -102,6 +122,13 @@ def _prepare(name: str, root: str, meta: dict, custom: bool) -> None:
         raise ValueError(
             f"{folder} has no {release.name}: it is not a complete version-{meta['version']} "
             f"download of {name}; delete the folder (graphkit then downloads it again)"
+        )
+    missing = [f for f in _raw_files(name, meta) if not (folder / "raw" / f).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{folder} is incomplete: raw/{missing[0]} is missing (ogb would try to download "
+            f"the whole dataset again). Put the file in {folder / 'raw'}, or delete {folder} "
+            "so that graphkit downloads the dataset afresh"
         )
 
 
