@@ -83,6 +83,17 @@ def test_incomplete_folder_is_an_error_not_a_prompt(tmp_path):
         gd.load("ogbl-collab", root=str(tmp_path))
 
 
+def test_folder_missing_a_raw_file_is_an_error_not_a_download(tmp_path):
+    # ogb would call urlopen without a timeout (and prompt above 1 GB) to fetch it again.
+    folder = tmp_path / "ogbn_arxiv"
+    folder.mkdir()
+    (folder / "RELEASE_v1.txt").write_text("")
+    start = time.perf_counter()
+    with pytest.raises(FileNotFoundError, match=r"raw/edge\.csv\.gz is missing"):
+        gd.load("ogbn-arxiv", root=str(tmp_path))
+    assert time.perf_counter() - start < 5
+
+
 def test_bad_ogb_names(tmp_path):
     with pytest.raises(ValueError, match="unknown OGB dataset"):
         gd.load("ogbn-nonexistent", root=str(tmp_path))
