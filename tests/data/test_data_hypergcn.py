@@ -42,3 +42,10 @@ def test_missing_features_error_names_the_file(data_root):
 def test_bad_split(split, data_root):
     with pytest.raises(ValueError, match="split must be an integer from 1 to 10"):
         gd.load("cocitation-cora", root=data_root, split=split)
+
+
+def test_features_hint_only_when_features_are_the_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError) as err:
+        gd.load("coauthorship-dblp", root=str(tmp_path))
+    assert "needs the file hypergraph.pickle" in str(err.value)
+    assert "features=False" not in str(err.value)

@@ -22,7 +22,7 @@ import scipy.sparse as sp
 import torch
 from torch_geometric.data import Data
 
-from graphkit.data.download import ensure_files
+from graphkit.data.download import ensure_files, resolve_root
 from graphkit.data.hypergraph import hyperedge_index_from_list
 from graphkit.data.registry import register
 from graphkit.data.validation import check_features
@@ -68,7 +68,10 @@ def load_hypergcn(root: str, name: str, split: int = 1, features: bool = True) -
     try:
         files = ensure_files(name, root, wanted)
     except FileNotFoundError as e:
-        if features and "features.pickle" in str(e):
+        # The hint only when features.pickle itself is the missing file (the manifest's
+        # note names features.pickle in every message of these datasets).
+        present = [(resolve_root(root) / w).is_file() for w in wanted]
+        if features and present[:3] == [True] * 3 and not present[3]:
             raise FileNotFoundError(f"{e} Pass features=False to load without features.") from None
         raise
 
