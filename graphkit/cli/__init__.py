@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["main", "build_parser", "check_output"]
+__all__ = ["main", "build_parser", "check_device", "check_output"]
 
 SUBCOMMANDS = ["datasets", "demo", "embed", "graphlets"]
 
@@ -51,6 +51,21 @@ def check_output(path: str | os.PathLike, suffixes: Sequence[str] = ()) -> Path:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ValueError(f"output folder {folder} is not writable")
     return path
+
+
+def check_device(device: str | None) -> None:
+    """Reject an unknown or absent torch ``--device`` before any work."""
+    if device is None:
+        return
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"--device {device!r} is not a torch device (e.g. cpu, cuda, "
+                         "cuda:1)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: CUDA is not available on this machine")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

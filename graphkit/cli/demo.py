@@ -21,7 +21,8 @@ DEMOS = ["foundation", "fastrp", "gradco", "stable", "dagnn", "forwardgnn", "lig
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="train graphkit models on embedded data and print a table")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--only", nargs="*", default=None, help=f"subset of {DEMOS}")
+    p.add_argument("--only", nargs="*", default=None, choices=DEMOS, metavar="DEMO",
+                   help=f"subset of {DEMOS}")
     p.set_defaults(func=run)
 
 
@@ -38,6 +39,9 @@ def _run_sections(args: argparse.Namespace, rows: list, skipped: list) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from graphkit.cli import check_device
+
+    check_device(args.device)
     rows: list[dict] = []
     skipped: list[str] = []
     t0 = time.perf_counter()

@@ -160,28 +160,13 @@ def _load_binary(path: Path, suffix: str):
     return obj
 
 
-def _check_device(device: str | None) -> None:
-    """Reject an unknown or absent torch device before reading any input."""
-    if device is None:
-        return
-    import torch
-
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise ValueError(f"--device {device!r} is not a torch device (e.g. cpu, cuda, "
-                         "cuda:1)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {device}: CUDA is not available on this machine")
-
-
 def run_fastrp(args: argparse.Namespace) -> int:
-    from graphkit.cli import check_output
+    from graphkit.cli import check_device, check_output
 
     out = check_output(args.output, _OUT_FORMATS)
     if args.dim <= 0:
         raise ValueError(f"--dim must be positive, got {args.dim}")
-    _check_device(args.device)
+    check_device(args.device)
     t0 = time.perf_counter()
     adj, labels = load_graph(args.input, args.relabel, args.directed, args.weighted,
                              args.num_nodes)

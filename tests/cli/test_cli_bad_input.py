@@ -255,3 +255,17 @@ def test_no_traceback_from_the_command(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 1
     assert r.stderr == f"graphkit: error: input {tmp_path} is a directory, not a graph file\n"
+
+
+# --- demo -----------------------------------------------------------------------------------
+
+
+def test_demo_rejects_unknown_sections_and_devices(capsys, monkeypatch):
+    with pytest.raises(SystemExit) as exc:  # argparse: a typo used to run nothing, exit 0
+        main(["demo", "--only", "fastrpp"])
+    assert exc.value.code == 2 and "invalid choice: 'fastrpp'" in capsys.readouterr().err
+    _fails(["demo", "--only", "foundation", "--device", "gpu0"], capsys,
+           "--device 'gpu0' is not a torch device")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    _fails(["demo", "--only", "foundation", "--device", "cuda:0"], capsys,
+           "--device cuda:0: CUDA is not available")
