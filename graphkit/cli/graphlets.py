@@ -57,7 +57,7 @@ def _tokens(path: Path) -> list[tuple[int, list[str]]]:
     """``(line number, tokens)`` of every data line; comments and blank lines are skipped."""
     rows = []
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:  # -sig: a BOM is not part of a label
             for lineno, line in enumerate(f, start=1):
                 line = line.split("#", 1)[0].strip()
                 if line:

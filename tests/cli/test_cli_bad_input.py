@@ -269,3 +269,12 @@ def test_demo_rejects_unknown_sections_and_devices(capsys, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     _fails(["demo", "--only", "foundation", "--device", "cuda:0"], capsys,
            "--device cuda:0: CUDA is not available")
+
+
+def test_graphlets_byte_order_mark_is_not_part_of_the_first_id(tmp_path):
+    src = tmp_path / "g.txt"
+    src.write_bytes(b"\xef\xbb\xbf0 1\r\n1 2\r\n2 0\r\n")  # as saved by some Windows editors
+    out = tmp_path / "gdv.npy"
+    assert main(GDV + [str(src), "-o", str(out), "--quiet"]) == 0
+    np.testing.assert_array_equal(np.load(out), gdv(nx.cycle_graph(3)))
+    _only(tmp_path, "g.txt", "gdv.npy")  # ids, not labels: no label map
