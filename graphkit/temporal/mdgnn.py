@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from graphkit.temporal._checks import check_batch
 from graphkit.temporal.event_graph import EventGraph, earlier_events, repeat_targets
 from graphkit.temporal.memory import TemporalMemory
 from graphkit.temporal.pres import shifted_reads
@@ -69,6 +70,7 @@ class _MemoryModel(torch.nn.Module, ABC):
     def score(self, src: Tensor, dst: Tensor, t: Tensor, msg: Tensor, neg_dst: Tensor
               ) -> tuple[Tensor, Tensor]:
         """Logits of ``(src, dst)`` and ``(src, neg_dst)`` from the state before the batch."""
+        check_batch(self.num_nodes, src, dst, t, neg_dst=neg_dst)
         ends = torch.cat([src, dst, neg_dst])
         t_query = t.max() + 1
         corrector = self.memory.corrector

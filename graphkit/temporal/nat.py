@@ -46,6 +46,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import GRUCell, Linear
 
+from graphkit.temporal._checks import check_batch
 from graphkit.temporal.ncache import NCache, last_occurrence
 
 __all__ = ["NAT", "CosineTimeEncoding", "joint_codes"]
@@ -317,8 +318,7 @@ class NAT(torch.nn.Module):
               ) -> tuple[Tensor, Tensor]:
         """Logits of ``(src, dst)`` and ``(src, neg_dst)`` from the state before the batch."""
         b = src.numel()
-        if not (dst.numel() == neg_dst.numel() == t.numel() == b):
-            raise ValueError("src, dst, neg_dst and t must have the same length")
+        check_batch(self.num_nodes, src, dst, t, neg_dst=neg_dst)
         nodes, row = torch.unique(torch.cat([src, dst, neg_dst]).long(), return_inverse=True)
         h_self = self.self_representation(nodes)
         dicts = [self.refreshed_dictionary(hop, nodes) for hop in range(3)]
@@ -334,6 +334,8 @@ class NAT(torch.nn.Module):
     @torch.no_grad()
     def update_state(self, src: Tensor, dst: Tensor, t: Tensor, msg: Tensor) -> None:
         """Write the batch's events into the self representations and the N-cache."""
+        # checked before anything is written; msg_dim=0 ignores the stream's features
+        check_batch(self.num_nodes, src, dst, t, msg if self.msg_dim else None, self.msg_dim)
         b = src.numel()
         if b == 0:
             return

@@ -24,6 +24,7 @@ from torch.nn import Linear
 from torch_geometric.nn import TransformerConv
 from torch_geometric.nn.models.tgn import IdentityMessage, LastAggregator, TGNMemory, TimeEncoder
 
+from graphkit.temporal._checks import check_batch
 from graphkit.temporal.event_graph import EventGraph
 
 __all__ = ["TGN", "GraphAttentionEmbedding", "LinkPredictor"]
@@ -170,6 +171,7 @@ class TGN(torch.nn.Module):
     def score(self, src: Tensor, dst: Tensor, t: Tensor, msg: Tensor, neg_dst: Tensor
               ) -> tuple[Tensor, Tensor]:
         """Logits of ``(src, dst)`` and ``(src, neg_dst)`` from the memory before the batch."""
+        check_batch(self.num_nodes, src, dst, t, neg_dst=neg_dst)
         all_id, z = self.embed(torch.cat([src, dst, neg_dst]), t)
         z_src = z[torch.searchsorted(all_id, src)]
         pos = self.link_pred(z_src, z[torch.searchsorted(all_id, dst)])
@@ -178,8 +180,7 @@ class TGN(torch.nn.Module):
 
     def update_state(self, src: Tensor, dst: Tensor, t: Tensor, msg: Tensor) -> None:
         """Store the batch's messages in the memory and its events in the neighbour buffer."""
-        if msg.size(-1) != self.msg_dim:
-            raise ValueError(f"msg must have {self.msg_dim} columns, got {msg.size(-1)}")
+        check_batch(self.num_nodes, src, dst, t, msg, self.msg_dim, integer_time=True)
         if self.msg_dim == 0:
             msg = msg.new_zeros(msg.size(0), 1)
         msg = msg.to(self.event_graph.msgs)

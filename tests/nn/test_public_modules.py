@@ -367,3 +367,58 @@ def test_out_of_range_node_id_raises(name, end):
     extra = torch.tensor([[N], [0]]) if end == "source" else torch.tensor([[0], [N]])
     with pytest.raises((ValueError, IndexError, RuntimeError), match=f"(?i)index.* {N}|id {N}"):
         _build(name)(x, torch.cat([edge_index, extra], 1))
+
+
+STREAM_MODELS = [n for n in RUNNABLE if CASES[n].kind == "stream"]
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, Tensor):
+        return isinstance(b, Tensor) and a.shape == b.shape and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+@pytest.mark.parametrize("name", STREAM_MODELS)
+@pytest.mark.parametrize("bad", ["node id", "length", "msg width"])
+def test_malformed_batch_is_named_before_the_state_changes(name, bad):
+    """A bad batch fails at ``score`` / ``update_state`` entry with a ValueError naming the
+    problem (before: "index out of range in self" in JODIE/APAN, a size mismatch in torch.cat
+    for NAT, and NAT had extended its stored messages when it failed)."""
+    model = _build(name)
+    model.eval()
+    (src, dst, t, msg, neg), (src2, dst2, t2, msg2, neg2) = _stream()[:2]
+    model.reset_state()
+    with torch.no_grad():
+        model.score(src, dst, t, msg, neg)
+    model.update_state(src, dst, t, msg)
+    before = copy.deepcopy(model.state_dict())
+    if bad == "node id":
+        dst2 = torch.cat([dst2[:-1], torch.tensor([N])])
+        match = f"node id {N}|node ids must lie in \\[0, {N}\\)"
+    elif bad == "length":
+        dst2 = dst2[:-1]
+        match = "same length|same number of events"
+    else:
+        msg2 = torch.randn(msg2.size(0), MSG + 1)
+        match = f"msg must have {MSG} columns"
+    if bad != "msg width":
+        with pytest.raises(ValueError, match=match), torch.no_grad():
+            model.score(src2, dst2, t2, msg2, neg2)
+    with pytest.raises(ValueError, match=match):
+        model.update_state(src2, dst2, t2, msg2)
+    assert _same(model.state_dict(), before), f"{name}: a rejected batch changed the state"
+
+
+@pytest.mark.parametrize("name", [n for n in STREAM_MODELS if n != "NAT"])
+def test_memory_models_name_float_timestamps(name):
+    """Memory-based models keep int64 last-update times; float timestamps (which the loaders
+    give for fractional times) are named instead of failing in a later scatter."""
+    model = _build(name)
+    src, dst, t, msg, _ = _stream()[0]
+    model.reset_state()
+    with pytest.raises(ValueError, match="integer timestamps"):
+        model.update_state(src, dst, t.double(), msg)
