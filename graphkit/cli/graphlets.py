@@ -97,6 +97,8 @@ def _read_orca(path: Path, rows: list[tuple[int, list[str]]]):
         raise ValueError(f"{path}, line {line0}: ORCA's first line is 'n e' (node and edge "
                          f"counts), got {' '.join(head)!r}")
     n, e = int(head[0]), int(head[1])
+    if n > _MAX_ID:
+        raise ValueError(f"{path}, line {line0}: node count {n} is too large")
     if e != len(body):
         raise ValueError(f"{path}: the header announces {e} edges but {len(body)} edge lines "
                          "follow")

@@ -65,6 +65,7 @@ def test_orca_file_is_still_detected_without_warning(tmp_path, recwarn):
     ("3 1\n0 x\n", "ORCA's node ids must be integers"),
     ("3 1\n0 1 2\n", "line 2: ORCA's edge lines hold two node ids"),
     ("a 1\n0 1\n", "line 1: ORCA's first line is 'n e'"),
+    ("99999999999999999999 1\n0 1\n", "line 1: node count 99999999999999999999 is too large"),
 ])
 def test_explicit_orca_format_errors_name_the_problem(tmp_path, capsys, text, match):
     src = tmp_path / "g.in"
