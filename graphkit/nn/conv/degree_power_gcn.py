@@ -156,7 +156,8 @@ class DegreePowerGCNConv(MessagePassing):
             raise ValueError(
                 f"x has {x.size(-1)} features but the layer expects {self.in_channels}"
             )
-        if self.cached and self._cache is not None:
+        if self.cached and self._cache is not None and self._cache[1].device == x.device and \
+                self._cache[1].dtype == x.dtype:  # else rebuilt after .to() or .double()
             edge_index, norm = self._cache
         else:
             edge_index, norm = degree_power_norm(

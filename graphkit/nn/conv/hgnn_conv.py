@@ -143,6 +143,8 @@ class HGNNConv(MessagePassing):
         num_hyperedges: int | None = None,
     ) -> Tensor:
         num_nodes = x.size(0)
+        if self._cache is not None and self._cache[0].device != x.device:
+            self._cache = None  # moved with .to(): rebuild on the new device
         if self._cache is not None:
             v2e, e2v = self._cache
             if v2e.numel() != hyperedge_index.size(1):
