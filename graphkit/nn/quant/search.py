@@ -220,7 +220,7 @@ class Supernet(torch.nn.Module):
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         check_edge_index_layout(edge_index)
-        graph = self._graph(edge_index, x.size(0), torch.float32)
+        graph = self._graph(edge_index, x.size(0), x.dtype)  # float32 unless .double()
         sp = self.space
         for lay in range(self.num_layers):
             x = dropout(x, self.dropout, self.training)
