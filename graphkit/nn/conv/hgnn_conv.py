@@ -59,7 +59,7 @@ def _weights(hyperedge_index: Tensor, num_hyperedges: int, weight: Tensor | None
         raise ValueError(
             f"hyperedge_weight must have shape [{num_hyperedges}], got {list(weight.shape)}"
         )
-    return weight.float()
+    return weight if weight.is_floating_point() else weight.float()
 
 
 class HGNNConv(MessagePassing):
@@ -157,7 +157,10 @@ class HGNNConv(MessagePassing):
             hyperedge_index = check_hyperedge_index(hyperedge_index, num_nodes, num_hyperedges)
         m = num_hyperedges_of(hyperedge_index, num_hyperedges)
         if self._cache is None:
-            v2e, e2v = self.normalize(hyperedge_index, num_nodes, m, hyperedge_weight)
+            # coefficients in x's dtype: float32 as before, float64 after .double()
+            weight = torch.ones(m, dtype=x.dtype, device=hyperedge_index.device) \
+                if hyperedge_weight is None else hyperedge_weight.to(x.dtype)
+            v2e, e2v = self.normalize(hyperedge_index, num_nodes, m, weight)
             if self.cached:
                 self._cache = (v2e, e2v)
 
