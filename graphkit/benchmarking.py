@@ -163,10 +163,15 @@ def summarize(
     peak_rss_mb: float,
     **extra: Any,
 ) -> Row:
-    """Build a :class:`Row` from per-run values (mean and sample std over runs)."""
+    """Build a :class:`Row` from per-run values (mean and sample std over runs).
+
+    The values themselves are kept as ``per_run`` so that a figure quoted for one seed can be
+    traced to the report.
+    """
     values = [float(v) for v in values]
     if not values:
         raise ValueError(f"no measured values for {system} on {dataset}")
+    extra.setdefault("per_run", values)
     std = statistics.stdev(values) if len(values) > 1 else 0.0
     return Row(system, dataset, metric, statistics.fmean(values), std, len(values),
                float(seconds), float(peak_rss_mb), dict(extra))

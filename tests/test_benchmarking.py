@@ -35,8 +35,10 @@ def test_summarize_mean_and_sample_std():
     assert row.runs == 3
     assert row.to_dict() == {"system": "sys", "dataset": "ds", "metric": "acc",
                              "mean": row.mean, "std": row.std, "runs": 3, "seconds": 1.5,
-                             "peak_rss_mb": 10.0, "k": 3}
+                             "peak_rss_mb": 10.0, "k": 3, "per_run": [0.5, 0.7, 0.9]}
     assert summarize("s", "d", "m", [0.25], 0.0, 0.0).std == 0.0
+    # a caller's own per-run record wins over the values
+    assert summarize("s", "d", "m", [0.25], 0.0, 0.0, per_run=[1]).extra["per_run"] == [1]
 
 
 def test_summarize_rejects_no_values():
