@@ -228,7 +228,10 @@ def plot(rows: list[dict], path: str) -> None:
 def main() -> None:
     args = parse_args()
     if args.plot_from:
-        rows = [r for f in args.plot_from for r in json.load(open(f))["rows"]]
+        rows = []
+        for f in args.plot_from:
+            with open(f) as fh:
+                rows += json.load(fh)["rows"]
         plot(rows, args.plot or "robustness.png")
         return
     if args.quick:
