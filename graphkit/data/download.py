@@ -13,12 +13,14 @@ folder to put it in. The root is treated as read-only apart from that download.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -30,6 +32,7 @@ __all__ = [
     "download_file",
     "ensure_files",
     "manifest_dir",
+    "parsing",
     "read_manifest",
     "resolve_root",
     "sha256sum",
@@ -88,6 +91,25 @@ def sha256sum(path: str | os.PathLike) -> str:
                 h.update(block)
         _DIGESTS[key] = h.hexdigest()
     return _DIGESTS[key]
+
+
+@contextlib.contextmanager
+def parsing(path: str | os.PathLike, fmt: str) -> Iterator[None]:
+    """Report a corrupt file as a ``ValueError`` naming it, not the parser's bare error.
+
+    Wrap only the deserialising call (``pickle.load``, ``np.load``, ``json.load``, ...): any
+    failure there (``UnpicklingError``, ``EOFError``, ``BadZipFile``, ``JSONDecodeError``, a
+    ``KeyError`` from a half-written pickle) means the file is not valid ``fmt``. File-system
+    errors (``OSError``) pass through unchanged, as they already name the file.
+    """
+    try:
+        yield
+    except OSError:
+        raise
+    except Exception as e:
+        raise ValueError(
+            f"{path} is not a valid {fmt} file (truncated or corrupt?): {type(e).__name__}: {e}"
+        ) from e
 
 
 def _copy_body(response: Any, out: BinaryIO, timeout: float, last: list[float],

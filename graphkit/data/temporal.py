@@ -36,7 +36,7 @@ from torch_geometric.data import TemporalData
 
 from graphkit.data.download import ensure_files
 from graphkit.data.registry import register
-from graphkit.data.text import read_table
+from graphkit.data.text import read_table, text_lines
 from graphkit.data.validation import check_timestamps
 
 __all__ = [
@@ -101,6 +101,13 @@ def _checked_times(ts: np.ndarray, path: Path, skip_header: int) -> Tensor:
     return check_timestamps(t)
 
 
+def _events(table: np.ndarray, path: Path) -> np.ndarray:
+    """``table`` itself; a file without events (empty, or truncated to its header) raises."""
+    if len(table) == 0:
+        raise ValueError(f"{path} holds no events (the file is empty or truncated)")
+    return table
+
+
 def _relabel(ids: np.ndarray) -> tuple[Tensor, int]:
     """Map ids to ``0 .. N-1`` in increasing order of the original id."""
     uniq, inv = np.unique(ids, return_inverse=True)
@@ -124,7 +131,7 @@ def read_tgn_csv(path: str | os.PathLike) -> TemporalData:
     (see the module docstring). The ``idx`` column (1-based edge ids) equals the row order.
     """
     path = Path(path)
-    table = read_table(path, 6, dtype=np.float64, delimiter=",", skip_header=1)
+    table = _events(read_table(path, 6, dtype=np.float64, delimiter=",", skip_header=1), path)
     u = _integral(table[:, 1], "u", path, 1)
     i = _integral(table[:, 2], "i", path, 1)
     t = _checked_times(table[:, 3], path, 1)
@@ -137,7 +144,7 @@ def read_tgn_csv(path: str | os.PathLike) -> TemporalData:
 def read_snap_temporal(path: str | os.PathLike) -> TemporalData:
     """Read a SNAP temporal edge list, one ``SRC DST UNIXTS`` per line (e.g. CollegeMsg)."""
     path = Path(path)
-    table = read_table(path, 3, dtype=np.int64)
+    table = _events(read_table(path, 3, dtype=np.int64), path)
     t = _checked_times(table[:, 2], path, 0)
     ids, _ = _relabel(table[:, :2].T)
     msg = torch.zeros((t.numel(), 0), dtype=torch.float)
@@ -157,11 +164,10 @@ def read_jodie_csv(path: str | os.PathLike) -> TemporalData:
     """
     path = Path(path)
     ncols = None
-    with open(path) as f:
-        for lineno, line in enumerate(f, start=1):
-            if lineno > 1 and line.strip():
-                ncols = len(line.strip().split(","))
-                break
+    for lineno, line in text_lines(path):
+        if lineno > 1 and line.strip():
+            ncols = len(line.strip().split(","))
+            break
     if ncols is None:
         raise ValueError(f"{path} holds no interactions (only a header or nothing)")
     if ncols < 4:

@@ -8,34 +8,53 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["read_table", "read_ragged"]
+__all__ = ["read_table", "read_ragged", "text_lines"]
 
 
 def _parse(token: str, dtype: np.dtype) -> None:
     (int if np.dtype(dtype).kind in "iu" else float)(token)
 
 
+def text_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
+    """``(1-based line number, line)`` of a UTF-8 text file.
+
+    Raises:
+        ValueError: naming the file and line of the first bytes that are not UTF-8 text (a
+            binary, compressed or truncated-mid-character file), instead of a bare
+            ``UnicodeDecodeError``.
+    """
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ValueError(
+                    f"{path}, line {lineno}: not UTF-8 text (is it a binary or compressed file?)"
+                ) from None
+            yield lineno, line
+
+
 def _first_bad_line(
     path: Path, ncols: int, dtype: np.dtype, delimiter: str | None, skip_header: int,
     usecols: tuple[int, ...] | None,
 ) -> str:
-    with open(path) as f:
-        for lineno, line in enumerate(f, start=1):
-            if lineno <= skip_header or not line.strip():
-                continue
-            fields = line.strip().split(delimiter)
-            if len(fields) != ncols:
-                return f"{path}, line {lineno}: expected {ncols} fields, got {line.strip()!r}"
-            try:
-                for i in usecols if usecols is not None else range(ncols):
-                    _parse(fields[i].strip(), dtype)
-            except ValueError:
-                kind = "integers" if np.dtype(dtype).kind in "iu" else "numbers"
-                return f"{path}, line {lineno}: expected {kind}, got {line.strip()!r}"
+    for lineno, line in text_lines(path):
+        if lineno <= skip_header or not line.strip():
+            continue
+        fields = line.strip().split(delimiter)
+        if len(fields) != ncols:
+            return f"{path}, line {lineno}: expected {ncols} fields, got {line.strip()!r}"
+        try:
+            for i in usecols if usecols is not None else range(ncols):
+                _parse(fields[i].strip(), dtype)
+        except ValueError:
+            kind = "integers" if np.dtype(dtype).kind in "iu" else "numbers"
+            return f"{path}, line {lineno}: expected {kind}, got {line.strip()!r}"
     return f"{path}: could not be parsed as a table of {ncols} columns"
 
 
@@ -89,14 +108,13 @@ def read_ragged(
     """
     path = Path(path)
     rows: list[tuple[int, list[int]]] = []
-    with open(path) as f:
-        for lineno, line in enumerate(f, start=1):
-            if lineno <= skip_header or not line.strip():
-                continue
-            try:
-                rows.append((lineno, [int(tok) for tok in line.strip().split(delimiter)]))
-            except ValueError:
-                raise ValueError(
-                    f"{path}, line {lineno}: expected integers, got {line.strip()!r}"
-                ) from None
+    for lineno, line in text_lines(path):
+        if lineno <= skip_header or not line.strip():
+            continue
+        try:
+            rows.append((lineno, [int(tok) for tok in line.strip().split(delimiter)]))
+        except ValueError:
+            raise ValueError(
+                f"{path}, line {lineno}: expected integers, got {line.strip()!r}"
+            ) from None
     return rows

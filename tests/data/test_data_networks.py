@@ -77,3 +77,32 @@ def test_duplicate_and_reversed_edges_are_merged_and_counted(tmp_path, data_root
     d = read_airports(edges, labels)
     assert d.cleaning["input_pairs"] == 1078 and d.cleaning["unique_edges"] == 1074
     assert d.edge_index.equal(gd.load("airports-brazil", root=data_root).edge_index)
+
+
+def test_empty_or_binary_files_are_named(tmp_path, data_root):
+    edges, labels = _corrupt_copy(tmp_path, data_root, "brazil", lambda ls: ls)
+    labels.write_text("node label\n")  # truncated after the header
+    with pytest.raises(ValueError, match=r"labels-brazil-airports\.txt holds no labelled nodes"):
+        read_airports(edges, labels)
+    edges, labels = _corrupt_copy(tmp_path, data_root, "brazil", lambda ls: [])
+    with pytest.raises(ValueError, match=r"brazil-airports\.edgelist holds no edges"):
+        read_airports(edges, labels)
+    edges.write_bytes(b"\x00\x01\xff binary\n")
+    with pytest.raises(ValueError, match=r"brazil-airports\.edgelist, line 1: not UTF-8 text"):
+        read_airports(edges, labels)
+
+
+@pytest.mark.parametrize(
+    "name,rel,payload,message",
+    [
+        ("blogcatalog", "networks/BlogCatalog/data/group-edges.csv", b"",
+         r"group-edges\.csv holds no group memberships"),
+        ("ppi", "networks/PPI_node2vec/node2vec_PPI_labels.txt", b"",
+         r"node2vec_PPI_labels\.txt holds no labels"),
+        ("ppi", "networks/PPI_node2vec/node2vec_PPI.edgelist", b"1 2 nan\n2 1 1.0\n",
+         r"node2vec_PPI\.edgelist: edge weights must be finite"),
+    ],
+)
+def test_damaged_loader_files_are_named(name, rel, payload, message, mirror, unchecked):
+    with pytest.raises(ValueError, match=message):
+        gd.load(name, root=mirror(name, {rel: payload}))

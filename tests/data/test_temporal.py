@@ -179,3 +179,16 @@ def test_chronological_split_bad_inputs(uci):
         chronological_split(uci, val_ratio=0.6, test_ratio=0.5)
     with pytest.raises(ValueError, match="new_node_ratio"):
         chronological_split(uci, new_node_ratio=1.5)
+
+
+@pytest.mark.parametrize("reader,header", [(read_tgn_csv, ",u,i,ts,label,idx\n"),
+                                           (read_snap_temporal, ""),
+                                           (read_jodie_csv, "user_id,item_id,timestamp,label\n")])
+def test_empty_or_binary_stream_files_are_named(tmp_path, reader, header):
+    path = tmp_path / "stream.csv"
+    path.write_text(header)  # empty, or truncated right after the header
+    with pytest.raises(ValueError, match=r"stream\.csv holds no (events|interactions)"):
+        reader(path)
+    path.write_bytes(header.encode() + b"\x1f\x8b\x08\x00 gzip bytes \xff\xfe\n")
+    with pytest.raises(ValueError, match=r"stream\.csv, line \d: not UTF-8 text"):
+        reader(path)

@@ -45,6 +45,13 @@ def _index_of(node_ids: np.ndarray, ids: np.ndarray, what: str) -> np.ndarray:
     return pos
 
 
+def _nonempty(table: np.ndarray, path: str | os.PathLike, what: str) -> np.ndarray:
+    """``table`` itself; an empty one (an empty or truncated file) raises ValueError."""
+    if len(table) == 0:
+        raise ValueError(f"{path} holds no {what} (the file is empty or truncated)")
+    return table
+
+
 def _graph(pairs: np.ndarray, node_ids: np.ndarray, self_loops: str, what: str) -> Data:
     n = len(node_ids)
     if n == 0:
@@ -70,11 +77,18 @@ def load_blogcatalog(root: str, self_loops: str = "keep") -> Data:
     base = "networks/BlogCatalog/data"
     names = ("edges", "nodes", "groups", "group-edges")
     files = ensure_files("blogcatalog", root, [f"{base}/{f}.csv" for f in names])
-    node_ids = np.unique(read_table(files[f"{base}/nodes.csv"], 1).reshape(-1))
-    pairs = read_table(files[f"{base}/edges.csv"], 2, delimiter=",")
-    data = _graph(pairs, node_ids, self_loops, str(files[f"{base}/edges.csv"]))
-    groups = np.unique(read_table(files[f"{base}/groups.csv"], 1).reshape(-1))
-    member = read_table(files[f"{base}/group-edges.csv"], 2, delimiter=",")
+    tables = {
+        name: _nonempty(
+            read_table(files[f"{base}/{name}.csv"], 1 if name in ("nodes", "groups") else 2,
+                       delimiter=","),
+            files[f"{base}/{name}.csv"], what,
+        )
+        for name, what in zip(names, ("edges", "nodes", "groups", "group memberships"))
+    }
+    node_ids = np.unique(tables["nodes"].reshape(-1))
+    data = _graph(tables["edges"], node_ids, self_loops, str(files[f"{base}/edges.csv"]))
+    groups = np.unique(tables["groups"].reshape(-1))
+    member = tables["group-edges"]
     where = str(files[f"{base}/group-edges.csv"])
     rows = _index_of(node_ids, member[:, 0], where)
     cols = _index_of(groups, member[:, 1], f"{where} (group column)")
@@ -89,12 +103,17 @@ def load_ppi(root: str, self_loops: str = "keep") -> Data:
     base = "networks/PPI_node2vec"
     files = ensure_files("ppi", root)
     edge_file = files[f"{base}/node2vec_PPI.edgelist"]
-    table = read_table(edge_file, 3, dtype=np.float64)
+    table = _nonempty(read_table(edge_file, 3, dtype=np.float64), edge_file, "edges")
     pairs = table[:, :2]
     if not np.array_equal(pairs, np.round(pairs)):
         raise ValueError(f"{edge_file}: node ids must be integers")
+    if not np.isfinite(table[:, 2]).all():  # the weights are unused, but NaN means damage
+        raise ValueError(f"{edge_file}: edge weights must be finite numbers")
     pairs = pairs.astype(np.int64)
-    label_rows = read_ragged(files[f"{base}/node2vec_PPI_labels.txt"])
+    label_file = files[f"{base}/node2vec_PPI_labels.txt"]
+    label_rows = read_ragged(label_file)
+    if not label_rows:
+        raise ValueError(f"{label_file} holds no labels (the file is empty or truncated)")
     labelled = np.array([row[0] for _, row in label_rows], dtype=np.int64)
     node_ids = np.unique(np.concatenate([labelled, pairs.reshape(-1)]))
     data = _graph(pairs, node_ids, self_loops, str(edge_file))
@@ -115,11 +134,12 @@ def read_airports(
         ValueError: a malformed line (with its number), a node labelled twice, or an edge
             touching an unlabelled node.
     """
-    table = read_table(labels, 2, skip_header=1)
+    table = _nonempty(read_table(labels, 2, skip_header=1), labels, "labelled nodes")
     node_ids, first = np.unique(table[:, 0], return_index=True)
     if len(node_ids) != len(table):
         raise ValueError(f"{labels} labels a node more than once")
-    data = _graph(read_table(edgelist, 2), node_ids, self_loops, str(edgelist))
+    pairs = _nonempty(read_table(edgelist, 2), edgelist, "edges")
+    data = _graph(pairs, node_ids, self_loops, str(edgelist))
     data.y = torch.from_numpy(table[first, 1].astype(np.int64))
     return data
 
