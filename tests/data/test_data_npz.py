@@ -115,3 +115,46 @@ def test_gnn_benchmark_loader_options(data_root):
     d = gd.load("gnn-benchmark-cora", root=data_root, lcc=True, split_seed=0)
     assert d.num_nodes == 2485 and int(d.train_mask.sum()) == 140 and int(d.val_mask.sum()) == 210
     assert "train_mask" not in gd.load("gnn-benchmark-cora", root=data_root)
+
+
+def _npz_bytes(tmp_path):
+    _write_npz(tmp_path / "ok.npz", np.eye(3)[[1, 2, 0]], labels=np.array([0, 1, 0]))
+    return (tmp_path / "ok.npz").read_bytes()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "not_a_zip"])
+def test_damaged_npz_is_a_value_error_naming_the_file(damage, tmp_path):
+    good = _npz_bytes(tmp_path)
+    payload = {"truncated": good[: len(good) // 2], "empty": b"",
+               "not_a_zip": b"\x01\x02 not an archive" * 20}[damage]
+    path = tmp_path / "bad.npz"
+    path.write_bytes(payload)
+    with pytest.raises(ValueError, match=r"bad\.npz is not a valid NumPy \.npz file"):
+        read_npz(path)
+
+
+def test_npz_never_unpickles(tmp_path):
+    # np.load(allow_pickle=True) would run this pickle's payload: the reader must refuse it.
+    import pickle
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    path = tmp_path / "evil.npz"
+    path.write_bytes(pickle.dumps(Payload()))
+    with pytest.raises(ValueError, match=r"evil\.npz is not a valid NumPy \.npz file"):
+        read_npz(path)
+    assert not marker.exists()
+
+
+def test_npz_with_a_single_array_or_without_adjacency(tmp_path):
+    np.save(tmp_path / "one.npy", np.eye(2))
+    (tmp_path / "one.npz").write_bytes((tmp_path / "one.npy").read_bytes())
+    with pytest.raises(ValueError, match="single .npy array"):
+        read_npz(tmp_path / "one.npz")
+    np.savez(tmp_path / "noadj.npz", labels=np.zeros(3))
+    with pytest.raises(ValueError, match="noadj.npz lacks the array adj_data"):
+        read_npz(tmp_path / "noadj.npz")

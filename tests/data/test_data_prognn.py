@@ -78,3 +78,24 @@ def test_bad_attack_and_rate(data_root):
         gd.load("prognn-cora_ml", root=data_root, attack="nettack", rate=1)
     with pytest.raises(ValueError, match="unknown Pro-GNN dataset"):
         gd.load("prognn-flickr", root=data_root)
+
+
+ATTACKED = "prognn/meta/cora_meta_adj_0.05.npz"
+SPLIT = "prognn/splits/cora_prognn_splits.json"
+
+
+@pytest.mark.parametrize(
+    "rel,payload,message",
+    [
+        (ATTACKED, b"PK\x03\x04 truncated", r"cora_meta_adj_0\.05\.npz is not a valid SciPy"),
+        (SPLIT, b'{"idx_train": [1, 2', r"cora_prognn_splits\.json is not a valid JSON"),
+        (SPLIT, b'{"idx_train": [1], "idx_val": [2]}', r"splits\.json lacks the key 'idx_test'"),
+        (SPLIT, b'{"idx_train": [1], "idx_val": [2], "idx_test": [99999]}',
+         r"'idx_test' holds node id 99999, out of range for 2485 nodes"),
+        (SPLIT, b"[1, 2, 3]", r"splits\.json must hold a JSON object"),
+    ],
+)
+def test_damaged_files_are_named(rel, payload, message, mirror, unchecked):
+    root = mirror("prognn-cora", {rel: payload})
+    with pytest.raises(ValueError, match=message):
+        gd.load("prognn-cora", root=root, attack="meta", rate=0.05)

@@ -21,7 +21,7 @@ import scipy.sparse as sp
 import torch
 from torch_geometric.data import Data
 
-from graphkit.data.download import ensure_files
+from graphkit.data.download import ensure_files, parsing
 from graphkit.data.edges import undirected_edge_index
 from graphkit.data.registry import register
 from graphkit.data.splits import largest_connected_component, random_planetoid_split
@@ -32,7 +32,7 @@ __all__ = ["read_npz", "read_npz_arrays"]
 _COMMIT = "1e72912a0810cdf27ae54fd589a3b43358a2b161"
 
 
-def _csr(z: np.lib.npyio.NpzFile, prefix: str, path: Path) -> sp.csr_matrix:
+def _csr(z: dict[str, np.ndarray], prefix: str, path: Path) -> sp.csr_matrix:
     try:
         return sp.csr_matrix(
             (z[f"{prefix}_data"], z[f"{prefix}_indices"], z[f"{prefix}_indptr"]),
@@ -40,29 +40,42 @@ def _csr(z: np.lib.npyio.NpzFile, prefix: str, path: Path) -> sp.csr_matrix:
         )
     except KeyError as e:
         raise ValueError(f"{path} lacks the array {e.args[0]} of the '{prefix}' matrix") from None
-    except ValueError as e:
+    except (ValueError, TypeError) as e:
         raise ValueError(f"{path}: malformed '{prefix}' CSR matrix ({e})") from None
 
 
 def read_npz_arrays(
     path: str | os.PathLike,
 ) -> tuple[sp.csr_matrix, sp.csr_matrix | np.ndarray | None, np.ndarray | None]:
-    """Return the raw ``(adjacency, attributes or None, labels or None)`` of an npz file."""
+    """Return the raw ``(adjacency, attributes or None, labels or None)`` of an npz file.
+
+    Only numeric arrays are read (``allow_pickle=False``: an npz file must not be able to run
+    code); the object arrays some files hold (``node_names``, ``idx_to_node``) are skipped.
+
+    Raises:
+        ValueError: the file is not a readable npz archive (truncated, corrupt, or holding
+            pickled data where an array is needed), lacks the adjacency, or its parts disagree.
+    """
     path = Path(path)
-    with np.load(path, allow_pickle=True) as z:
-        adj = _csr(z, "adj", path)
-        if "attr_data" in z:
-            attr = _csr(z, "attr", path)
-        elif "attr_matrix" in z:
-            attr = np.asarray(z["attr_matrix"])
-        else:
-            attr = None
-        if "labels" in z:
-            labels = np.asarray(z["labels"])
-        elif "labels_data" in z:
-            labels = _csr(z, "labels", path).toarray()
-        else:
-            labels = None
+    with parsing(path, "NumPy .npz"):
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError("it holds a single .npy array, not an archive of named arrays")
+        with archive:  # read eagerly: a damaged member only fails when it is decompressed
+            z = {k: archive[k] for k in archive.files if k.startswith(("adj_", "attr_", "labels"))}
+    adj = _csr(z, "adj", path)
+    if "attr_data" in z:
+        attr = _csr(z, "attr", path)
+    elif "attr_matrix" in z:
+        attr = np.asarray(z["attr_matrix"])
+    else:
+        attr = None
+    if "labels" in z:
+        labels = np.asarray(z["labels"])
+    elif "labels_data" in z:
+        labels = _csr(z, "labels", path).toarray()
+    else:
+        labels = None
     if adj.shape[0] != adj.shape[1]:
         raise ValueError(f"{path}: the adjacency must be square, got shape {adj.shape}")
     n = adj.shape[0]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -29,7 +30,7 @@ import torch
 from torch_geometric.data import Data
 
 from graphkit.data.datasets.npz import read_npz_arrays
-from graphkit.data.download import ensure_files
+from graphkit.data.download import ensure_files, parsing
 from graphkit.data.registry import register
 from graphkit.data.validation import check_features
 
@@ -109,9 +110,19 @@ def _clean_graph(root: str, name: str, features: bool) -> tuple[sp.csr_matrix, D
     return adj, data
 
 
-def _mask(idx: list[int], n: int) -> torch.Tensor:
+def _mask(split: dict, key: str, n: int, path: Path) -> torch.Tensor:
+    """The boolean mask of ``split[key]``, a list of node ids below ``n`` read from ``path``."""
+    if key not in split:
+        raise ValueError(f"{path} lacks the key '{key}' (it has {sorted(split)})")
+    try:
+        idx = np.asarray(split[key], dtype=np.int64).reshape(-1)
+    except (TypeError, ValueError):
+        raise ValueError(f"{path}: '{key}' must be a list of integer node ids") from None
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        bad = idx[(idx < 0) | (idx >= n)][0]
+        raise ValueError(f"{path}: '{key}' holds node id {bad}, out of range for {n} nodes")
     mask = torch.zeros(n, dtype=torch.bool)
-    mask[torch.as_tensor(idx, dtype=torch.long)] = True
+    mask[torch.from_numpy(idx)] = True
     return mask
 
 
@@ -153,7 +164,8 @@ def load_prognn(
         wanted.append(f"prognn/{attack}/{name}_{attack}_adj_{tag}.npz")
     files = ensure_files(manifest, root, wanted)
     if attack != "clean":
-        adj = sp.load_npz(files[wanted[1]]).tocsr()
+        with parsing(files[wanted[1]], "SciPy sparse .npz"):
+            adj = sp.load_npz(files[wanted[1]]).tocsr()
         if adj.shape != (n, n):
             raise ValueError(
                 f"{files[wanted[1]]} has shape {adj.shape}, but the clean LCC of {name} has "
@@ -161,18 +173,20 @@ def load_prognn(
             )
         if (adj != adj.T).nnz or adj.diagonal().any():
             raise ValueError(f"{files[wanted[1]]} is not symmetric with a zero diagonal")
-    with open(files[split_file]) as f:
+    with parsing(files[split_file], "JSON"), open(files[split_file]) as f:
         split = json.load(f)
+    if not isinstance(split, dict):
+        raise ValueError(f"{files[split_file]} must hold a JSON object of index lists")
     coo = sp.coo_matrix(adj)
     order = np.lexsort((coo.col, coo.row))
     data.edge_index = torch.from_numpy(
         np.stack([coo.row[order], coo.col[order]]).astype(np.int64)
     )
-    data.train_mask = _mask(split["idx_train"], n)
-    data.val_mask = _mask(split["idx_val"], n)
-    data.test_mask = _mask(split["idx_test"], n)
+    data.train_mask = _mask(split, "idx_train", n, files[split_file])
+    data.val_mask = _mask(split, "idx_val", n, files[split_file])
+    data.test_mask = _mask(split, "idx_test", n, files[split_file])
     if attack == "nettack":
-        data.target_mask = _mask(split["attacked_test_nodes"], n)
+        data.target_mask = _mask(split, "attacked_test_nodes", n, files[split_file])
     return data
 
 
