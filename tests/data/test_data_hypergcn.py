@@ -1,3 +1,6 @@
+import re
+
+import numpy as np
 import pytest
 import torch
 
@@ -49,3 +52,40 @@ def test_features_hint_only_when_features_are_the_missing_file(tmp_path):
         gd.load("coauthorship-dblp", root=str(tmp_path))
     assert "needs the file hypergraph.pickle" in str(err.value)
     assert "features=False" not in str(err.value)
+
+
+def test_damaged_hand_downloaded_features_are_named(mirror):
+    # cocitation-pubmed's features.pickle is not in the shared data: users fetch it by hand,
+    # and the manifest has no checksum for it, so a truncated download reaches the parser.
+    import pickle
+
+    import scipy.sparse as sp
+
+    rel = "hypergraph/hypergcn/cocitation/pubmed/features.pickle"
+    good = pickle.dumps(sp.csr_matrix(np.eye(19717, 4, dtype=np.float32)))
+    root = mirror("cocitation-pubmed", {rel: good[: len(good) // 2]})
+    with pytest.raises(ValueError, match=r"features\.pickle is not a valid pickle file"):
+        gd.load("cocitation-pubmed", root=root)
+    root = mirror("cocitation-pubmed", {rel: pickle.dumps({"not": "a matrix"})})
+    with pytest.raises(ValueError, match=r"features\.pickle must hold a feature matrix, got dict"):
+        gd.load("cocitation-pubmed", root=root)
+    root = mirror("cocitation-pubmed", {rel: good})
+    assert gd.load("cocitation-pubmed", root=root).x.shape == (19717, 4)
+
+
+@pytest.mark.parametrize(
+    "file,obj,message",
+    [
+        ("hypergraph.pickle", [[0, 1]], "must hold a dict of hyperedges"),
+        ("hypergraph.pickle", {"a": [0, 99999]}, "hyperedge 0 holds vertex id 99999"),
+        ("labels.pickle", [], "holds no labels"),
+        ("splits/1.pickle", {"train": [0]}, "lacks the key 'test'"),
+    ],
+)
+def test_malformed_pickles_are_named(file, obj, message, mirror, unchecked):
+    import pickle
+
+    rel = f"hypergraph/hypergcn/cocitation/cora/{file}"
+    root = mirror("cocitation-cora", {rel: pickle.dumps(obj)})
+    with pytest.raises(ValueError, match=f"{re.escape(file)}.*{message}"):
+        gd.load("cocitation-cora", root=root)

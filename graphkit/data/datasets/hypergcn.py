@@ -16,13 +16,15 @@ one raises ``ValueError``); nodes in no hyperedge stay as isolated nodes.
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from torch_geometric.data import Data
 
-from graphkit.data.download import ensure_files, resolve_root
+from graphkit.data.download import ensure_files, parsing, resolve_root
 from graphkit.data.hypergraph import hyperedge_index_from_list
 from graphkit.data.registry import register
 from graphkit.data.validation import check_features
@@ -39,9 +41,13 @@ HYPERGCN_DATASETS = {
 }
 
 
-def _unpickle(path):
-    with open(path, "rb") as f:
-        return pickle.load(f)
+def _unpickle(path: Path, expected: type | tuple[type, ...], what: str) -> Any:
+    """Unpickle ``path`` and check that it holds ``what`` (an ``expected`` instance)."""
+    with parsing(path, "pickle"), open(path, "rb") as f:
+        obj = pickle.load(f)
+    if not isinstance(obj, expected):
+        raise ValueError(f"{path} must hold {what}, got {type(obj).__name__}")
+    return obj
 
 
 def load_hypergcn(root: str, name: str, split: int = 1, features: bool = True) -> Data:
@@ -75,11 +81,20 @@ def load_hypergcn(root: str, name: str, split: int = 1, features: bool = True) -
             raise FileNotFoundError(f"{e} Pass features=False to load without features.") from None
         raise
 
-    labels = np.asarray(_unpickle(files[wanted[1]]), dtype=np.int64).reshape(-1)
+    labels = _unpickle(files[wanted[1]], (list, tuple, np.ndarray), "a list of class ids")
+    try:
+        labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    except (TypeError, ValueError):
+        raise ValueError(f"{files[wanted[1]]} must hold integer class ids") from None
     n = labels.size
-    raw = _unpickle(files[wanted[0]])
-    hyperedges = [sorted(int(v) for v in members) for members in raw.values()]
-    hyperedge_index, m = hyperedge_index_from_list(hyperedges, num_nodes=n)
+    if n == 0:
+        raise ValueError(f"{files[wanted[1]]} holds no labels: the dataset has no nodes")
+    raw = _unpickle(files[wanted[0]], dict, "a dict of hyperedges (key -> node ids)")
+    try:
+        hyperedges = [sorted(int(v) for v in members) for members in raw.values()]
+        hyperedge_index, m = hyperedge_index_from_list(hyperedges, num_nodes=n)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{files[wanted[0]]}: {e}") from None
     data = Data(
         y=torch.from_numpy(labels),
         hyperedge_index=hyperedge_index,
@@ -87,17 +102,24 @@ def load_hypergcn(root: str, name: str, split: int = 1, features: bool = True) -
         num_nodes=n,
     )
     if features:
-        x = _unpickle(files[wanted[3]])
+        x = _unpickle(files[wanted[3]], (sp.spmatrix, sp.sparray, np.ndarray), "a feature matrix")
         x = x.toarray() if sp.issparse(x) else np.asarray(x)
+        if x.ndim != 2:
+            raise ValueError(f"{files[wanted[3]]} must hold a 2-D feature matrix, got {x.shape}")
         if x.shape[0] != n:
             raise ValueError(
                 f"node-count mismatch: {files[wanted[3]]} has {x.shape[0]} rows but {name} has "
                 f"{n} labelled nodes"
             )
         data.x = check_features(torch.from_numpy(x.astype(np.float32)))
-    split_dict = _unpickle(files[wanted[2]])
+    split_dict = _unpickle(files[wanted[2]], dict, "a dict with 'train' and 'test' node lists")
     for key in ("train", "test"):
-        idx = torch.as_tensor(np.asarray(split_dict[key], dtype=np.int64))
+        if key not in split_dict:
+            raise ValueError(f"{files[wanted[2]]} lacks the key '{key}'")
+        try:
+            idx = torch.as_tensor(np.asarray(split_dict[key], dtype=np.int64).reshape(-1))
+        except (TypeError, ValueError):
+            raise ValueError(f"{files[wanted[2]]}: '{key}' must be a list of node ids") from None
         if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= n):
             raise ValueError(f"{files[wanted[2]]}: {key} ids out of range for {n} nodes")
         mask = torch.zeros(n, dtype=torch.bool)
