@@ -37,3 +37,23 @@ def test_planetoid_structure_agrees_with_pyg_reader(data_root):
     d = gd.load("Cora", root=data_root)
     assert torch.equal(y, d.y)
     assert adj.nnz == d.edge_index.size(1)
+
+
+def test_damaged_hand_downloaded_allx_is_named(mirror):
+    # ind.pubmed.allx is not in the shared data and has no checksum: a truncated download must
+    # be named, not surface as PyG's bare UnpicklingError.
+    root = mirror("PubMed", {"Planetoid/PubMed/raw/ind.pubmed.allx": b"\x80\x02ccopy_reg\n"})
+    with pytest.raises(ValueError, match=r"ind\.pubmed\.allx is not a valid Planetoid pickle"):
+        gd.load("PubMed", root=root)
+
+
+def test_short_test_index_is_an_error_not_fewer_test_nodes(mirror, unchecked, data_root):
+    rel = "Planetoid/Cora/raw/ind.cora.test.index"
+    lines = open(f"{data_root}/{rel}").read().splitlines()
+    root = mirror("Cora", {rel: "\n".join(lines[:500]).encode()})
+    with pytest.raises(ValueError, match=r"test\.index lists 500 test nodes but .*ind\.cora\.ty "
+                                         r"has 1000 rows"):
+        gd.load("Cora", root=root)
+    root = mirror("Cora", {rel: b"\xff\xfe\x00binary"})
+    with pytest.raises(ValueError, match=r"ind\.cora\.test\.index, line 1: not UTF-8 text"):
+        gd.load("Cora", root=root)

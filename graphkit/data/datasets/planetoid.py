@@ -13,15 +13,18 @@ nodes absent from ``tx`` are padded with zero features and ``y = 0``, outside ev
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from torch_geometric.data import Data
 
-from graphkit.data.download import ensure_files
+from graphkit.data.download import ensure_files, parsing
 from graphkit.data.edges import undirected_edge_index
 from graphkit.data.registry import register
+from graphkit.data.text import read_table
 from graphkit.data.validation import check_edge_index, check_features
 
 __all__ = ["load_planetoid", "read_planetoid_structure"]
@@ -45,11 +48,21 @@ def load_planetoid(root: str, name: str) -> Data:
 
     files = ensure_files(name, root)
     raw_dir = next(iter(files.values())).parent
-    data = read_planetoid_data(str(raw_dir), name.lower())
+    try:
+        data = read_planetoid_data(str(raw_dir), name.lower())
+    except Exception as e:
+        _raise_for_bad_file(files, e)
+        raise
+    # PyG accepts a short test.index silently (fewer test nodes): compare it with ty.
+    prefix = raw_dir / f"ind.{name.lower()}"
+    num_test = len(_test_index(Path(f"{prefix}.test.index")))
+    num_ty = len(_unpickle(Path(f"{prefix}.ty")))
+    if num_test != num_ty:
+        raise ValueError(f"{prefix}.test.index lists {num_test} test nodes but {prefix}.ty has "
+                         f"{num_ty} rows")
     check_features(data.x)
     check_edge_index(data.edge_index, data.num_nodes)
-    with open(raw_dir / f"ind.{name.lower()}.graph", "rb") as f:
-        graph = pickle.load(f, encoding="latin1")
+    graph = _unpickle(Path(f"{prefix}.graph"))
     pairs = np.array([(u, v) for u, nbrs in graph.items() for v in nbrs], dtype=np.int64)
     edge_index, data.cleaning = undirected_edge_index(pairs, data.num_nodes, self_loops="remove")
     n = data.num_nodes
@@ -58,6 +71,34 @@ def load_planetoid(root: str, name: str) -> Data:
         raise ValueError(f"{raw_dir}: the adjacency lists are not symmetric")
     data.edge_index = edge_index  # the same edges, sorted by source then target
     return data
+
+
+def _unpickle(path: Path) -> Any:
+    with parsing(path, "Planetoid pickle"), open(path, "rb") as f:
+        return pickle.load(f, encoding="latin1")  # Python-2 pickles
+
+
+def _test_index(path: Path) -> np.ndarray:
+    return read_table(path, 1).reshape(-1)
+
+
+def _raise_for_bad_file(files: dict[str, Path], error: Exception) -> None:
+    """PyG's reader failed with ``error``: raise a ValueError naming the file that caused it.
+
+    PyG's own messages (an ``UnpicklingError``, a shape mismatch) do not say which of the
+    eight files is at fault, so each is re-read here; returns if every file parses.
+    """
+    for rel, path in files.items():
+        if rel.endswith(".test.index"):
+            _test_index(path)
+        else:
+            _unpickle(path)
+    if isinstance(error, (IndexError, ValueError, RuntimeError)):  # files parse, don't agree
+        folder = next(iter(files.values())).parent
+        raise ValueError(
+            f"the Planetoid files in {folder} do not fit together ({type(error).__name__}: "
+            f"{error}); one of them is probably from another dataset or version"
+        ) from error
 
 
 def read_planetoid_structure(root: str, name: str) -> tuple[sp.csr_matrix, torch.Tensor]:
@@ -74,12 +115,16 @@ def read_planetoid_structure(root: str, name: str) -> tuple[sp.csr_matrix, torch
     raw = f"Planetoid/{name}/raw/ind.{prefix}"
     wanted = [f"{raw}.{s}" for s in ("ally", "ty", "graph", "test.index")]
     files = ensure_files(name, root, wanted)
-    objs = {}
-    for suffix in ("ally", "ty", "graph"):
-        with open(files[f"{raw}.{suffix}"], "rb") as f:
-            objs[suffix] = pickle.load(f, encoding="latin1")
-    test_index = np.loadtxt(files[f"{raw}.test.index"], dtype=np.int64, ndmin=1)
+    objs = {suffix: _unpickle(files[f"{raw}.{suffix}"]) for suffix in ("ally", "ty", "graph")}
+    test_index = _test_index(files[f"{raw}.test.index"])
     graph = objs["graph"]
+    if not isinstance(graph, dict):
+        raise ValueError(f"{files[f'{raw}.graph']} must hold a dict of adjacency lists")
+    if len(test_index) != np.shape(objs["ty"])[0]:
+        raise ValueError(
+            f"{files[f'{raw}.test.index']} lists {len(test_index)} test nodes but "
+            f"{files[f'{raw}.ty']} has {np.shape(objs['ty'])[0]} rows"
+        )
     n = len(graph)
     pairs = np.array([(u, v) for u, nbrs in graph.items() for v in nbrs], dtype=np.int64)
     if pairs.size and (pairs.max() >= n or pairs.min() < 0):
