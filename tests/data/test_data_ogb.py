@@ -1,4 +1,5 @@
 import os
+import shutil
 import time
 
 import numpy as np
@@ -97,3 +98,15 @@ def test_folder_missing_a_raw_file_is_an_error_not_a_download(tmp_path):
 def test_bad_ogb_names(tmp_path):
     with pytest.raises(ValueError, match="unknown OGB dataset"):
         gd.load("ogbn-nonexistent", root=str(tmp_path))
+
+
+@pytest.mark.parametrize("damage", [b"", b"PK\x03\x04 truncated"])
+def test_damaged_raw_file_names_the_folder(tmp_path, damage):
+    meta, _, _ = _save(tmp_path, "ogbn-tiny")
+    gd.load("ogbn-tiny", root=str(tmp_path), meta_dict=meta)  # extract and process once
+    folder = meta["dir_path"]
+    shutil.rmtree(os.path.join(folder, "processed"))
+    with open(os.path.join(folder, "raw", "data.npz"), "wb") as f:
+        f.write(damage)
+    with pytest.raises(ValueError, match=f"ogb could not read ogbn-tiny from {folder}.*corrupt"):
+        gd.load("ogbn-tiny", root=str(tmp_path), meta_dict=meta)

@@ -100,7 +100,7 @@ def _raw_files(name: str, meta: dict) -> list[str]:
     return list(Dataset.raw_file_names.fget(view))
 
 
-def _prepare(name: str, root: str, meta: dict, custom: bool) -> None:
+def _prepare(name: str, root: str, meta: dict, custom: bool) -> Path:
     """Make sure ogb finds a complete folder, so that it neither prompts nor downloads.
 
     ogb (through PyG) re-downloads whenever a raw file is missing, with no timeout and, above
@@ -130,6 +130,7 @@ def _prepare(name: str, root: str, meta: dict, custom: bool) -> None:
             f"the whole dataset again). Put the file in {folder / 'raw'}, or delete {folder} "
             "so that graphkit downloads the dataset afresh"
         )
+    return folder
 
 
 def _safe_globals() -> list:
@@ -167,14 +168,24 @@ def load_ogb(
     if not (name.startswith("ogbn-") or name.startswith("ogbl-")):
         raise ValueError(f"OGB names start with 'ogbn-' or 'ogbl-', got '{name}'")
     meta = _meta_info(name, meta_dict)
-    _prepare(name, root, meta, custom=meta_dict is not None)
+    folder = _prepare(name, root, meta, custom=meta_dict is not None)
     if name.startswith("ogbn-"):
         from ogb.nodeproppred import PygNodePropPredDataset as Dataset
     else:
         from ogb.linkproppred import PygLinkPropPredDataset as Dataset
-    with torch.serialization.safe_globals(_safe_globals()):
-        dataset = Dataset(name, root=root, meta_dict=meta_dict)
-        split = dataset.get_idx_split() if name.startswith("ogbn-") else dataset.get_edge_split()
+    try:
+        with torch.serialization.safe_globals(_safe_globals()):
+            dataset = Dataset(name, root=root, meta_dict=meta_dict)
+            split = (dataset.get_idx_split() if name.startswith("ogbn-")
+                     else dataset.get_edge_split())
+    except OSError:
+        raise  # names its file already
+    except Exception as e:  # ogb's readers fail on damaged files without naming them
+        raise ValueError(
+            f"ogb could not read {name} from {folder} ({type(e).__name__}: {e}); a file in its "
+            f"raw/, split/ or processed/ folder is probably truncated or corrupt: delete "
+            f"{folder} and download the dataset again"
+        ) from e
     if return_dataset:
         return dataset
     data: Data = dataset[0]
