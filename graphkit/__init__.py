@@ -26,7 +26,6 @@ _SUBMODULES = {
     "graphlets",
     "temporal",
     "robust",
-    "extras",
     "benchmarking",
     "typing",
 }
