@@ -39,10 +39,21 @@ def test_manifest_is_complete_and_matches_the_shared_files(name, data_root):
     assert m["name"] == name and m["source"].startswith("http")
     for f in m["files"]:
         path = f"{data_root}/{f['path']}"
+        assert f["url"].startswith("https://") and f["url"].endswith("/" + os.path.basename(path))
         if f["sha256"] is None:  # documented as missing from the shared data
-            assert m.get("missing"), f["path"]
+            assert os.path.basename(path) in m.get("missing", ""), f["path"]
+            assert not os.path.exists(path), f"{f['path']} is shared now: record its sha256"
             continue
         assert sha256sum(path) == f["sha256"], f["path"]
+        assert os.path.getsize(path) == f["bytes"], f["path"]
+
+
+def test_every_registered_dataset_has_a_manifest_and_every_manifest_a_dataset():
+    used = {registry.get(name).manifest for name in ALL_NAMES} - {None}
+    assert used == set(MANIFESTS)
+    for name in ALL_NAMES:  # file-backed names have their own manifest (OGB manages its own)
+        e = registry.get(name)
+        assert e.manifest == name or e.manifest is None, name
 
 
 def _copy_brazil(root, tmp_path):
