@@ -9,7 +9,9 @@ SciPy sparse adjacency matrix (``.npz``). A text file is read as ORCA's format w
 line ``n e`` (``e >= 1``) matches the number of lines after it and every id lies below ``n``;
 a file that matches the count only is read as an edge list, with a warning. Integer labels
 ``>= 0`` are node ids (a negative integer in an all-integer file is an error); any other labels
-are numbered in sorted order and the mapping is written beside the output (``OUT.nodes.tsv``).
+are numbered in sorted order and the mapping is written beside the output (``OUT.nodes.tsv``);
+``--relabel`` numbers integer ids the same way (needed when they are sparse: a file whose ids
+would give over a million rows, mostly isolated nodes, is refused without it).
 Self-loops are dropped, duplicate edges merged and directed input made undirected, each with a
 warning. Progress goes to stderr; every output is written atomically, into an existing folder.
 """
@@ -29,6 +31,7 @@ __all__ = ["add_parser", "read_graph"]
 _SPLIT = re.compile(r"[,\s]+")
 _INT = re.compile(r"-?[0-9]+")
 _MAX_ID = 2**62  # ids index arrays of num_nodes = max id + 1 entries
+_SPARSE_IDS = 1_000_000  # above this many rows, mostly-unused integer ids need --relabel
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -50,6 +53,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--input-format", choices=["auto", "edgelist", "orca", "npz"],
                        default="auto")
         q.add_argument("--backend", choices=["cpp", "numba", "python"], default=None)
+        q.add_argument("--relabel", action="store_true",
+                       help="number the nodes 0..n-1 in sorted order even when the labels are "
+                            "integers (mapping in OUT.nodes.tsv)")
         q.add_argument("--quiet", action="store_true", help="no progress or warnings on stderr")
 
 
@@ -136,11 +142,12 @@ def _read_npz(path: Path):
     return a, a.shape[0], None, pairs
 
 
-def read_graph(path: str | Path, fmt: str = "auto"):
+def read_graph(path: str | Path, fmt: str = "auto", relabel: bool = False):
     """Read a graph file; returns ``(adjacency or pairs, num_nodes, labels or None, pairs)``.
 
     ``pairs`` is the ``[E, 2]`` array of input edges in file order (node ids), ``labels`` the
-    original label of each node when the labels were not plain non-negative integers.
+    original label of each node when the labels were not plain non-negative integers or
+    ``relabel`` is set (edge lists only).
     """
     path = Path(path)
     if path.is_dir():
@@ -148,15 +155,17 @@ def read_graph(path: str | Path, fmt: str = "auto"):
     if not path.is_file():
         raise FileNotFoundError(f"input graph {path} does not exist")
     if fmt == "npz" or (fmt == "auto" and path.suffix.lower() == ".npz"):
+        if relabel:
+            raise ValueError("--relabel applies to edge lists, not to .npz matrices")
         result = _read_npz(path)
     else:
-        result = _read_text(path, fmt)
+        result = _read_text(path, fmt, relabel)
     if result[1] == 0:
         raise ValueError(f"{path} holds an empty graph (no nodes)")
     return result
 
 
-def _read_text(path: Path, fmt: str):
+def _read_text(path: Path, fmt: str, relabel: bool = False):
     rows = _tokens(path)
     if not rows:
         raise ValueError(f"{path} holds no edges")
@@ -164,8 +173,10 @@ def _read_text(path: Path, fmt: str):
     if bad is not None:
         raise ValueError(f"{path}, line {bad[0]}: needs two node labels, got {bad[1]}")
     if fmt == "orca":
+        if relabel:
+            raise ValueError("--relabel applies to edge lists, not to ORCA's format")
         return _read_orca(path, rows)
-    if fmt == "auto" and _looks_like_orca(rows):
+    if fmt == "auto" and not relabel and _looks_like_orca(rows):
         try:
             return _read_orca(path, rows)
         except ValueError as exc:
@@ -173,16 +184,22 @@ def _read_text(path: Path, fmt: str):
             warnings.warn(f"{exc}; read as an edge list instead (the first line only looks "
                           "like ORCA's header; --input-format chooses)", stacklevel=2)
     pairs = _int_pairs(path, rows)
-    if pairs is not None:
-        return pairs, int(pairs.max()) + 1, None, pairs
-    labels = np.array([[r[0], r[1]] for _, r in rows])
+    if pairs is not None and not relabel:
+        n, distinct = int(pairs.max()) + 1, len(np.unique(pairs))
+        if n > _SPARSE_IDS and n > 16 * distinct:
+            line = rows[int(np.argmax(pairs.max(axis=1)))][0]
+            raise ValueError(f"{path}, line {line}: node id {n - 1} would give {n} output rows "
+                             f"for {distinct} distinct nodes; pass --relabel to number the "
+                             "nodes 0..n-1 (the mapping is written beside the output)")
+        return pairs, n, None, pairs
+    labels = pairs if pairs is not None else np.array([[r[0], r[1]] for _, r in rows])
     names, ids = np.unique(labels, return_inverse=True)
     pairs = ids.reshape(-1, 2).astype(np.int64)
     return pairs, len(names), names, pairs
 
 
 def _load(args: argparse.Namespace):
-    graph, n, labels, pairs = read_graph(args.input, args.input_format)
+    graph, n, labels, pairs = read_graph(args.input, args.input_format, args.relabel)
     if not isinstance(graph, np.ndarray):
         return graph, n, labels, pairs
     import torch

@@ -94,3 +94,23 @@ def test_demo_rows_report_exactness():
     assert [r["value"] for r in rows[:2]] == [1.0, 1.0]
     assert all(0.0 <= r["value"] <= 1.0 and r["seconds"] >= 0 for r in rows)
     assert {"method", "dataset", "metric", "value", "seconds"} <= set(rows[0])
+
+
+def test_sparse_integer_ids_need_relabel(tmp_path, capsys):
+    src = tmp_path / "sparse.txt"
+    src.write_text("7 10000000000\n10000000000 42\n42 7\n42 5\n")
+    out = tmp_path / "gdv.npy"
+    assert main(["graphlets", "gdv", str(src), "-o", str(out), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "line 1" in err and "--relabel" in err and "4 distinct nodes" in err
+    assert not out.exists()
+    assert main(["graphlets", "gdv", str(src), "-o", str(out), "--quiet", "--relabel"]) == 0
+    # numbered in numeric order: 5, 7, 42, 10**10 -> a triangle 1-2-3 with a pendant 0 on 2
+    g = nx.empty_graph(4)
+    g.add_edges_from([(1, 3), (3, 2), (2, 1), (2, 0)])
+    np.testing.assert_array_equal(np.load(out), gdv(g))
+    mapping = (tmp_path / "gdv.npy.nodes.tsv").read_text().splitlines()
+    assert mapping == ["node\tlabel", "0\t5", "1\t7", "2\t42", "3\t10000000000"]
+    assert main(["graphlets", "gdv", str(src), "-o", str(out), "--relabel",
+                 "--input-format", "orca"]) == 1
+    assert "edge lists" in capsys.readouterr().err
