@@ -210,6 +210,7 @@ def ensure_files(
     for rel in wanted:
         entry = entries[rel]
         path = root / rel
+        downloaded = False
         if not path.is_file():
             url = entry.get("url")
             reason = download_file(url, path, timeout) if url else "the manifest gives no URL"
@@ -221,9 +222,18 @@ def ensure_files(
                     f"{path.parent} ({rel} under the data root; source: "
                     f"{url or manifest['source']}).{note}"
                 )
+            downloaded = True
         expected = entry.get("sha256")
         if expected:
             actual = sha256sum(path)
+            if actual != expected and downloaded:  # don't leave a bad download in the root
+                path.unlink()
+                raise ValueError(
+                    f"the download of {path.name} from {entry['url']} has sha256 {actual}, but "
+                    f"the manifest datasets/{manifest_name}.json expects {expected}; the file "
+                    "was not kept. Fetch it by hand from the source pinned in the manifest "
+                    f"into {path.parent}"
+                )
             if actual != expected:
                 raise ValueError(
                     f"checksum mismatch for {path}: sha256 {actual}, the manifest "

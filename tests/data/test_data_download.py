@@ -230,3 +230,25 @@ def test_manifests_are_valid_json_with_license_and_citation():
     for name in MANIFESTS:
         m = json.loads((manifest_dir() / f"{name}.json").read_text())
         assert m["license"] and m["citation"] and m["format"]
+
+
+def test_download_with_a_wrong_checksum_is_not_kept(tmp_path, monkeypatch):
+    # A "download" of the wrong file (served from a file:// URL) must not poison the root.
+    from graphkit.data import download
+
+    wrong = tmp_path / "wrong.txt"
+    wrong.write_text("0 1\n")
+    read = download.read_manifest
+
+    def pointing_at_wrong(name):
+        m = read(name)
+        for f in m["files"]:
+            f["url"] = wrong.as_uri()
+        return m
+
+    monkeypatch.setattr(download, "read_manifest", pointing_at_wrong)
+    monkeypatch.delenv("GRAPHKIT_OFFLINE")
+    root = tmp_path / "root"
+    with pytest.raises(ValueError, match="brazil-airports.edgelist from .* has sha256 .*not kept"):
+        ensure_files("airports-brazil", root)
+    assert not (root / "networks" / "airports" / "brazil-airports.edgelist").exists()
