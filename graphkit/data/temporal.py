@@ -135,7 +135,7 @@ def read_tgn_csv(path: str | os.PathLike) -> TemporalData:
     u = _integral(table[:, 1], "u", path, 1)
     i = _integral(table[:, 2], "i", path, 1)
     t = _checked_times(table[:, 3], path, 1)
-    y = torch.from_numpy(table[:, 4].astype(np.int64))
+    y = torch.from_numpy(_integral(table[:, 4], "label", path, 1))  # NaN must not cast to junk
     ids, _ = _relabel(np.stack([u, i]))
     msg = torch.zeros((t.numel(), 0), dtype=torch.float)
     return TemporalData(src=ids[0], dst=ids[1], t=t, msg=msg, y=y)
@@ -179,8 +179,12 @@ def read_jodie_csv(path: str | os.PathLike) -> TemporalData:
     t = _checked_times(table[:, 2], path, 1)
     src, num_users = _relabel(users)
     dst, _ = _relabel(items)
-    msg = torch.from_numpy(np.ascontiguousarray(table[:, 4:], dtype=np.float32))
-    y = torch.from_numpy(table[:, 3].astype(np.int64))
+    features = table[:, 4:]
+    if not np.isfinite(features).all():
+        i = int(np.flatnonzero(~np.isfinite(features).all(axis=1))[0])
+        raise ValueError(f"{path}, line {_line_of_event(path, 1, i)}: a feature is NaN or infinite")
+    msg = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))
+    y = torch.from_numpy(_integral(table[:, 3], "state_label", path, 1))
     return TemporalData(src=src, dst=dst + num_users, t=t, msg=msg, y=y)
 
 

@@ -192,3 +192,17 @@ def test_empty_or_binary_stream_files_are_named(tmp_path, reader, header):
     path.write_bytes(header.encode() + b"\x1f\x8b\x08\x00 gzip bytes \xff\xfe\n")
     with pytest.raises(ValueError, match=r"stream\.csv, line \d: not UTF-8 text"):
         reader(path)
+
+
+def test_nan_label_or_feature_is_named_not_cast(tmp_path):
+    tgn = tmp_path / "ml_x.csv"
+    tgn.write_text(",u,i,ts,label,idx\n0,1,2,5,0,1\n1,2,3,6,nan,2\n")
+    with pytest.raises(ValueError, match=r"ml_x\.csv, line 3: label must be a non-negative int"):
+        read_tgn_csv(tgn)
+    jodie = tmp_path / "j.csv"
+    jodie.write_text("user_id,item_id,timestamp,state_label,f\n0,0,1,0,0.1\n1,0,2,0,nan\n")
+    with pytest.raises(ValueError, match=r"j\.csv, line 3: a feature is NaN or infinite"):
+        read_jodie_csv(jodie)
+    jodie.write_text("user_id,item_id,timestamp,state_label,f\n0,0,1,nan,0.1\n")
+    with pytest.raises(ValueError, match=r"j\.csv, line 2: state_label must be"):
+        read_jodie_csv(jodie)
