@@ -4,7 +4,7 @@ Each script accepts ``--runs``, ``--seed``, ``--device``, ``--json PATH`` and ``
 table and writes::
 
     {"script", "config", "rows": [{"system", "dataset", "metric", "mean", "std", "runs",
-                                   "seconds", "peak_rss_mb", ...}], "paper": [...]}
+                                   "seconds", "peak_rss_mb", ...}], "paper": [...], "machine"}
 
 A peer measured in the same run is a row of its own; accuracy-type metrics are fractions.
 """
@@ -31,6 +31,7 @@ __all__ = [
     "Measurement",
     "benchmark_parser",
     "default_data_root",
+    "machine_info",
     "measure",
     "rss_mb",
     "summarize",
@@ -202,12 +203,32 @@ def write_report(
         "config": {k: v for k, v in config.items() if _jsonable(v)},
         "rows": [r.to_dict() for r in rows],
         "paper": list(paper),
+        "machine": machine_info(),
     }
     if path is not None:
         with atomic_write(path) as f:
             json.dump(report, f, indent=2)
             f.write("\n")
     return report
+
+
+def machine_info() -> dict[str, Any]:
+    """What ran a report: CPU model and count, Python, torch, and the GPU's name when one is
+    visible (``device: "cuda"`` alone does not say which card produced a figure)."""
+    import platform
+
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f
+                        if line.startswith("model name")), cpu)
+    info: dict[str, Any] = {"cpu": cpu, "cpu_count": os.cpu_count(),
+                            "python": platform.python_version(), "torch": torch.__version__}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
 
 
 def save_figure(fig, path: str | os.PathLike, **kwargs: Any) -> None:

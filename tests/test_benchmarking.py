@@ -1,6 +1,7 @@
 import argparse
 import io
 import json
+import os
 import time
 
 import pytest
@@ -64,7 +65,8 @@ def test_write_report_shared_format(tmp_path):
                           paper=[{"dataset": "d", "value": 0.6}])
     on_disk = json.loads(path.read_text())
     assert on_disk == report
-    assert set(on_disk) == {"script", "config", "rows", "paper"}
+    assert set(on_disk) == {"script", "config", "rows", "paper", "machine"}
+    assert on_disk["machine"]["cpu_count"] == os.cpu_count() and on_disk["machine"]["torch"]
     assert on_disk["config"] == {"runs": 2}
     assert on_disk["rows"][0]["note"] == "x" and on_disk["rows"][0]["mean"] == 0.5
     assert write_report(None, "s", {}, rows)["rows"] == on_disk["rows"]
