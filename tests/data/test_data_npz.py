@@ -158,3 +158,18 @@ def test_npz_with_a_single_array_or_without_adjacency(tmp_path):
     np.savez(tmp_path / "noadj.npz", labels=np.zeros(3))
     with pytest.raises(ValueError, match="noadj.npz lacks the array adj_data"):
         read_npz(tmp_path / "noadj.npz")
+
+
+def test_nan_labels_nan_attributes_and_bad_indices_name_the_file(tmp_path):
+    ring = np.eye(3)[[1, 2, 0]]
+    _write_npz(tmp_path / "y.npz", ring, labels=np.array([0.0, np.nan, 1.0]))
+    with pytest.raises(ValueError, match=r"y\.npz: labels must be integers"):
+        read_npz(tmp_path / "y.npz")  # NaN was cast to a junk int64 label
+    _write_npz(tmp_path / "x.npz", ring, attr=np.array([[1.0, np.nan], [0, 1], [1, 0]]))
+    with pytest.raises(ValueError, match=r"x\.npz: attributes: x holds NaN"):
+        read_npz(tmp_path / "x.npz")
+    adj = sp.csr_matrix(ring)
+    np.savez(tmp_path / "ids.npz", adj_data=adj.data, adj_indices=adj.indices + 5,
+             adj_indptr=adj.indptr, adj_shape=adj.shape)
+    with pytest.raises(ValueError, match=r"ids\.npz: malformed 'adj' CSR matrix"):
+        read_npz(tmp_path / "ids.npz")

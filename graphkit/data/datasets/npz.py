@@ -34,10 +34,12 @@ _COMMIT = "1e72912a0810cdf27ae54fd589a3b43358a2b161"
 
 def _csr(z: dict[str, np.ndarray], prefix: str, path: Path) -> sp.csr_matrix:
     try:
-        return sp.csr_matrix(
+        m = sp.csr_matrix(
             (z[f"{prefix}_data"], z[f"{prefix}_indices"], z[f"{prefix}_indptr"]),
             shape=tuple(z[f"{prefix}_shape"]),
         )
+        m.check_format(full_check=True)  # column ids in range, indptr monotone
+        return m
     except KeyError as e:
         raise ValueError(f"{path} lacks the array {e.args[0]} of the '{prefix}' matrix") from None
     except (ValueError, TypeError) as e:
@@ -79,6 +81,12 @@ def read_npz_arrays(
     if adj.shape[0] != adj.shape[1]:
         raise ValueError(f"{path}: the adjacency must be square, got shape {adj.shape}")
     n = adj.shape[0]
+    if labels is not None and labels.dtype.kind not in "iub":
+        if labels.dtype.kind != "f" or not np.all(np.isfinite(labels)) or np.any(
+            labels != np.round(labels)
+        ):
+            raise ValueError(f"{path}: labels must be integers (0/1 for multi-label), got "
+                             f"non-integral or NaN values of dtype {labels.dtype}")
     for what, arr in (("attributes", attr), ("labels", labels)):
         if arr is not None and arr.shape[0] != n:
             raise ValueError(
@@ -103,7 +111,10 @@ def read_npz(path: str | os.PathLike) -> Data:
     data = Data(edge_index=edge_index, num_nodes=n)
     if attr is not None:
         dense = attr.toarray() if sp.issparse(attr) else attr
-        data.x = check_features(torch.from_numpy(np.asarray(dense, dtype=np.float32)))
+        try:
+            data.x = check_features(torch.from_numpy(np.asarray(dense, dtype=np.float32)))
+        except ValueError as e:
+            raise ValueError(f"{path}: attributes: {e}") from None
     if labels is not None:
         if labels.ndim == 1:
             data.y = torch.from_numpy(labels.astype(np.int64))
