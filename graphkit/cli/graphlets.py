@@ -185,8 +185,9 @@ def _read_text(path: Path, fmt: str, relabel: bool = False):
                           "like ORCA's header; --input-format chooses)", stacklevel=2)
     pairs = _int_pairs(path, rows)
     if pairs is not None and not relabel:
-        n, distinct = int(pairs.max()) + 1, len(np.unique(pairs))
-        if n > _SPARSE_IDS and n > 16 * distinct:
+        n = int(pairs.max()) + 1
+        distinct = len(np.unique(pairs)) if n > _SPARSE_IDS else n
+        if n > 16 * distinct:
             line = rows[int(np.argmax(pairs.max(axis=1)))][0]
             raise ValueError(f"{path}, line {line}: node id {n - 1} would give {n} output rows "
                              f"for {distinct} distinct nodes; pass --relabel to number the "
