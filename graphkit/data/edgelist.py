@@ -23,8 +23,6 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from graphkit.data.text import text_lines
-
 __all__ = ["EdgeList", "read_edgelist"]
 
 
@@ -116,30 +114,31 @@ def read_edgelist(
             raise ValueError(f"{path}, line {lineno}: negative node id {v}")
         return v
 
-    for lineno, raw in text_lines(path):
-        line = raw.split(comments, 1)[0].strip() if comments else raw.strip()
-        if not line:
-            continue
-        fields = _split(line, delimiter)
-        if len(fields) not in (2, 3) or any(not tok for tok in fields):
-            raise ValueError(f"{path}, line {lineno}: expected 'u v' or 'u v weight', "
-                             f"got {raw.strip()!r}")
-        if ncols is None:
-            ncols = len(fields)
-        elif len(fields) != ncols:
-            raise ValueError(f"{path}, line {lineno}: {len(fields)} fields, but earlier "
-                             f"lines have {ncols}")
-        src.append(node(fields[0], lineno))
-        dst.append(node(fields[1], lineno))
-        if ncols == 3:
-            try:
-                w = float(fields[2])
-            except ValueError:
-                raise ValueError(f"{path}, line {lineno}: weight {fields[2]!r} is not a "
-                                 "number") from None
-            if not math.isfinite(w):
-                raise ValueError(f"{path}, line {lineno}: weight {fields[2]!r} is not finite")
-            weights.append(w)
+    with open(path, encoding="utf-8") as f:
+        for lineno, raw in enumerate(f, start=1):
+            line = raw.split(comments, 1)[0].strip() if comments else raw.strip()
+            if not line:
+                continue
+            fields = _split(line, delimiter)
+            if len(fields) not in (2, 3) or any(not tok for tok in fields):
+                raise ValueError(f"{path}, line {lineno}: expected 'u v' or 'u v weight', "
+                                 f"got {raw.strip()!r}")
+            if ncols is None:
+                ncols = len(fields)
+            elif len(fields) != ncols:
+                raise ValueError(f"{path}, line {lineno}: {len(fields)} fields, but earlier "
+                                 f"lines have {ncols}")
+            src.append(node(fields[0], lineno))
+            dst.append(node(fields[1], lineno))
+            if ncols == 3:
+                try:
+                    w = float(fields[2])
+                except ValueError:
+                    raise ValueError(f"{path}, line {lineno}: weight {fields[2]!r} is not a "
+                                     "number") from None
+                if not math.isfinite(w):
+                    raise ValueError(f"{path}, line {lineno}: weight {fields[2]!r} is not finite")
+                weights.append(w)
     s = np.asarray(src, dtype=np.int64)
     d = np.asarray(dst, dtype=np.int64)
     if relabel:

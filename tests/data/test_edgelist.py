@@ -68,9 +68,3 @@ def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="cannot be combined"):
         read_edgelist(_write(tmp_path, "a b\n"), relabel=True, num_nodes=3)
 
-
-def test_binary_file_names_file_and_line(tmp_path):
-    p = tmp_path / "g.bin"
-    p.write_bytes(b"0 1\n\x89PNG\r\n\x1a\n")
-    with pytest.raises(ValueError, match=r"g\.bin, line 2: not UTF-8 text"):
-        read_edgelist(p)
