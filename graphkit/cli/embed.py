@@ -112,12 +112,10 @@ def load_graph(path: str | Path, relabel: bool = False, directed: bool = False,
 
         try:
             edges = read_edgelist(path, relabel=relabel, num_nodes=num_nodes)
-        except UnicodeDecodeError as exc:
-            raise ValueError(f"{path} is not a UTF-8 text edge list ({exc.reason} at byte "
-                             f"{exc.start}); binary inputs must end in .npz, .pt or .pth") from None
-        except OverflowError:
-            raise ValueError(f"{path}: a node id does not fit in 64 bits "
-                             "(use --relabel for arbitrary node labels)") from None
+        except ValueError as exc:
+            if "not UTF-8 text" in str(exc):
+                raise ValueError(f"{exc}; binary inputs must end in .npz, .pt or .pth") from None
+            raise
         if edges.num_edges == 0:
             raise ValueError(f"{path} holds no edges")
         if not weighted:

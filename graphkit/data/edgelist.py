@@ -23,7 +23,11 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from graphkit.data.text import text_lines
+
 __all__ = ["EdgeList", "read_edgelist"]
+
+_MAX_ID = 2**63 - 1
 
 
 @dataclass
@@ -112,33 +116,37 @@ def read_edgelist(
                              "(use relabel for arbitrary node labels)") from None
         if v < 0:
             raise ValueError(f"{path}, line {lineno}: negative node id {v}")
+        if v > _MAX_ID:
+            raise ValueError(f"{path}, line {lineno}: node id {v} does not fit in 64 bits "
+                             "(use relabel for arbitrary node labels)")
         return v
 
-    with open(path, encoding="utf-8") as f:
-        for lineno, raw in enumerate(f, start=1):
-            line = raw.split(comments, 1)[0].strip() if comments else raw.strip()
-            if not line:
-                continue
-            fields = _split(line, delimiter)
-            if len(fields) not in (2, 3) or any(not tok for tok in fields):
-                raise ValueError(f"{path}, line {lineno}: expected 'u v' or 'u v weight', "
-                                 f"got {raw.strip()!r}")
-            if ncols is None:
-                ncols = len(fields)
-            elif len(fields) != ncols:
-                raise ValueError(f"{path}, line {lineno}: {len(fields)} fields, but earlier "
-                                 f"lines have {ncols}")
-            src.append(node(fields[0], lineno))
-            dst.append(node(fields[1], lineno))
-            if ncols == 3:
-                try:
-                    w = float(fields[2])
-                except ValueError:
-                    raise ValueError(f"{path}, line {lineno}: weight {fields[2]!r} is not a "
-                                     "number") from None
-                if not math.isfinite(w):
-                    raise ValueError(f"{path}, line {lineno}: weight {fields[2]!r} is not finite")
-                weights.append(w)
+    for lineno, raw in text_lines(path):
+        if lineno == 1:
+            raw = raw.removeprefix("\ufeff")  # a byte-order mark is not part of the first id
+        line = raw.split(comments, 1)[0].strip() if comments else raw.strip()
+        if not line:
+            continue
+        fields = _split(line, delimiter)
+        if len(fields) not in (2, 3) or any(not tok for tok in fields):
+            raise ValueError(f"{path}, line {lineno}: expected 'u v' or 'u v weight', "
+                             f"got {raw.strip()!r}")
+        if ncols is None:
+            ncols = len(fields)
+        elif len(fields) != ncols:
+            raise ValueError(f"{path}, line {lineno}: {len(fields)} fields, but earlier "
+                             f"lines have {ncols}")
+        src.append(node(fields[0], lineno))
+        dst.append(node(fields[1], lineno))
+        if ncols == 3:
+            try:
+                w = float(fields[2])
+            except ValueError:
+                raise ValueError(f"{path}, line {lineno}: weight {fields[2]!r} is not a "
+                                 "number") from None
+            if not math.isfinite(w):
+                raise ValueError(f"{path}, line {lineno}: weight {fields[2]!r} is not finite")
+            weights.append(w)
     s = np.asarray(src, dtype=np.int64)
     d = np.asarray(dst, dtype=np.int64)
     if relabel:

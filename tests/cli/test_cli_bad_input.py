@@ -217,10 +217,10 @@ def test_embed_bad_binary_and_text_inputs(tmp_path, capsys):
            "g.pt is not a saved PyG Data object")
     (tmp_path / "g.txt").write_bytes(b"\x80\x81 binary")
     _fails(EMBED + [str(tmp_path / "g.txt"), "-o", str(tmp_path / "e.npy")], capsys,
-           "g.txt is not a UTF-8 text edge list")
+           "g.txt, line 1: not UTF-8 text")
     (tmp_path / "big.txt").write_text("0 1\n1 99999999999999999999\n")
     _fails(EMBED + [str(tmp_path / "big.txt"), "-o", str(tmp_path / "e.npy")], capsys,
-           "a node id does not fit in 64 bits")
+           "big.txt, line 2: node id 99999999999999999999 does not fit in 64 bits")
     _fails(EMBED + [str(tmp_path), "-o", str(tmp_path / "e.npy")], capsys, "is a directory")
     from torch_geometric.data import Data
 

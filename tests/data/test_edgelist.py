@@ -54,6 +54,7 @@ def test_num_nodes_and_empty_file(tmp_path):
     ("0 1 nan\n", "line 1: weight 'nan' is not finite"),
     ("0 -1\n", "line 1: negative node id -1"),
     ("0,\n", "line 1: expected"),
+    ("0 1\n1 99999999999999999999\n", "line 2: node id 99999999999999999999 does not fit"),
 ])
 def test_bad_lines_name_the_line(tmp_path, text, match):
     with pytest.raises(ValueError, match=match):
@@ -68,3 +69,14 @@ def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="cannot be combined"):
         read_edgelist(_write(tmp_path, "a b\n"), relabel=True, num_nodes=3)
 
+
+
+def test_binary_file_and_byte_order_mark(tmp_path):
+    binary = tmp_path / "b.txt"
+    binary.write_bytes(b"0 1\n\x80\x81 2\n")
+    with pytest.raises(ValueError, match="b.txt, line 2: not UTF-8 text"):
+        read_edgelist(binary)
+    bom = tmp_path / "bom.txt"
+    bom.write_text("\ufeff0 1\n1 2\n", encoding="utf-8")
+    e = read_edgelist(bom)
+    assert e.num_nodes == 3 and e.src.tolist() == [0, 1]
