@@ -66,7 +66,13 @@ def parse_args():
     p.add_argument("--note", default="", help="free text stored in the JSON config")
     p.add_argument("--no-memory-mode", action="store_true",
                    help="skip the in-memory graphkit run (default on graphs over 5,000 nodes)")
-    return p.parse_args()
+    args = p.parse_args()
+    # a backend the workers cannot run would only fail in each worker, leaving an empty report
+    unknown = [b for b in args.backends or [] if b not in available_backends()]
+    if unknown:
+        p.error(f"--backends {' '.join(unknown)}: not available here "
+                f"(available: {' '.join(available_backends())})")
+    return args
 
 
 def run_worker(python: str, system: str, adj: Path, out: Path, env: dict | None = None) -> dict:
@@ -97,8 +103,15 @@ def main() -> None:
     check = args.check == "yes" or (args.check == "auto" and n <= 5000)
     memory_mode = not args.no_memory_mode and n <= 5000
     peer = args.peer_python if args.peer_python and Path(args.peer_python).exists() else None
-    if args.peer_python and peer is None:
-        print(f"peer interpreter {args.peer_python} not found: gradco/ORCA rows skipped")
+    # why a peer has no row goes into the report, not only to the terminal
+    skipped = {}
+    if peer is None:
+        skipped["gradco-orbit"] = skipped["orca-gdv"] = (
+            f"peer interpreter {args.peer_python} not found" if args.peer_python
+            else "--peer-python '' (peers switched off)")
+        print(f"gradco/ORCA rows skipped: {skipped['orca-gdv']}")
+    elif args.no_gradco:
+        skipped["gradco-orbit"] = "--no-gradco"
     rows, extra, failures = [], {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -181,7 +194,7 @@ def main() -> None:
                   and isinstance(v, float)}
         if ratios:
             print(f"  {r.system}: {ratios}")
-    config = {**vars(args), "failures": failures}
+    config = {**vars(args), "failures": failures, "skipped": skipped}
     write_report(args.json, "benchmarks/graphlets.py", config, rows, PAPER)
 
 
