@@ -45,7 +45,15 @@ def parse_args():
     p.add_argument("--dim", type=int, default=64)
     p.add_argument("--train-ratio", type=float, default=0.5)
     p.add_argument("--windows", type=int, nargs="+", default=[1, 2, 3])
-    return p.parse_args()
+    args = p.parse_args()
+    # checked here: a bad value would otherwise fail deep in NumPy/scikit-learn after counting
+    if not 0.0 < args.train_ratio < 1.0:
+        p.error(f"--train-ratio must be in (0, 1), got {args.train_ratio}")
+    if args.dim < 1 or min(args.windows) < 1:
+        p.error(f"--dim and --windows must be >= 1, got {args.dim} and {args.windows}")
+    if args.quick:  # the config then records what actually ran
+        args.dataset, args.runs = "airports-europe", min(args.runs, 2)
+    return args
 
 
 def rw_cooccurrence(a: sp.csr_array, window: int) -> sp.csr_array:
@@ -93,13 +101,13 @@ def evaluate(x: np.ndarray, y: np.ndarray, multilabel: bool, train_ratio: float,
 def main() -> None:
     args = parse_args()
     print(vars(args))
-    name = "airports-europe" if args.quick else args.dataset
+    name = args.dataset
     data = load(name, root=args.root)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GraphletInputWarning)
         a = simple_graph(data.edge_index, data.num_nodes)
     y, multilabel = labels_matrix(data.y)
-    runs = 2 if args.quick else args.runs
+    runs = args.runs
     with measure() as m:
         mats = orbit_adjacency(a)
     print(f"{name}: {a.shape[0]} nodes; 28 orbit adjacencies in {m.seconds:.2f} s")
@@ -111,10 +119,11 @@ def main() -> None:
         inputs[f"GOPMI A{h}_{i}_{j}"] = mat if i == j else mat + mats[(h, j, i)]
     for t in args.windows:
         inputs[f"RWPMI T={t}"] = rw_cooccurrence(a, t)
-    rows = []
+    rows, skipped = [], {}
     for system, mat in inputs.items():
         t0 = time.perf_counter()
-        if mat.nnz == 0:
+        if mat.nnz == 0:  # no graphlet of this orbit pair: nothing to embed, said in the report
+            skipped[system] = "empty matrix"
             print(f"  {system}: empty matrix, skipped")
             continue
         dim = min(args.dim, a.shape[0] - 2)
@@ -133,7 +142,8 @@ def main() -> None:
     best_rw = max((r for r in macro_rows if r.system.startswith("RWPMI")), key=lambda r: r.mean)
     print(f"best orbit adjacency: {best_go.system} macro-F1 {best_go.mean:.4f}; "
           f"best random walk: {best_rw.system} macro-F1 {best_rw.mean:.4f}")
-    write_report(args.json, "benchmarks/graphlet_embeddings.py", args, rows, PAPER)
+    write_report(args.json, "benchmarks/graphlet_embeddings.py", {**vars(args), "skipped": skipped},
+                 rows, PAPER)
 
 
 if __name__ == "__main__":
