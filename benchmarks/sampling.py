@@ -67,6 +67,16 @@ def parse_args():
         args.nodes, args.edges, args.batches = 20_000, 200_000, 10
         args.temporal_nodes, args.events = 2_000, 100_000
         args.runs = min(args.runs, 2)
+    sizes = ("runs", "nodes", "edges", "batch_size", "batches", "temporal_nodes", "events",
+             "temporal_batch", "k", "threads")
+    bad = [f"--{k.replace('_', '-')} {getattr(args, k)}" for k in sizes if getattr(args, k) < 1]
+    if bad:
+        p.error(f"must be >= 1: {', '.join(bad)}")
+    # each timed batch must hold --batch-size distinct seeds: with fewer nodes the batches
+    # shrink while seeds/s still counted --batch-size per batch (an inflated figure)
+    if args.batch_size * args.batches > args.nodes:
+        p.error(f"--batch-size {args.batch_size} x --batches {args.batches} exceeds --nodes "
+                f"{args.nodes}: every seed of the timed batches must be a distinct node")
     return args
 
 
