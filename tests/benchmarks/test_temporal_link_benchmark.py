@@ -1,0 +1,79 @@
+"""benchmarks/temporal_link.py end to end on the --quick stream: the shared report, NAT against
+TGN in the same run, --setting, --pres, and argparse errors for bad flags."""
+
+import json
+
+import pytest
+
+from graphkit.temporal import PRES
+
+FIELDS = {"system", "dataset", "metric", "mean", "std", "runs", "seconds", "peak_rss_mb"}
+
+
+def _run(script, tmp_path, *flags):
+    out = tmp_path / "temporal_link.json"
+    script.main(["--quick", "--json", str(out), *flags])
+    return json.loads(out.read_text())
+
+
+def test_quick_run_reports_ap_and_auc_of_nat_and_tgn(import_script, tmp_path):
+    report = _run(import_script("temporal_link"), tmp_path, "--runs", "2")
+    assert set(report) == {"script", "config", "rows", "paper", "machine"}
+    assert report["config"]["epochs"] == 1  # --quick trains one epoch and says so
+    assert {(p["system"], p["metric"]) for p in report["paper"]} == {("tgn (PyG, issue 7)", "ap")}
+    rows = report["rows"]
+    assert all(FIELDS <= r.keys() for r in rows)
+    # both models of the default comparison, each in both settings with both metrics
+    assert sorted((r["system"], r["dataset"], r["metric"]) for r in rows) == sorted(
+        (model, f"temporal-sbm/{setting}", metric) for model in ("nat", "tgn")
+        for setting in ("transductive", "inductive") for metric in ("ap", "auc"))
+    for r in rows:
+        assert r["runs"] == 2 and len(r["per_run"]) == 2
+        assert all(0.0 <= v <= 1.0 for v in r["per_run"]) and 0.0 <= r["pooled_mean"] <= 1.0
+        assert r["epochs"] == 1 and r["setting"] == r["dataset"].split("/")[1]
+        # seconds: training wall time of a run, here one epoch
+        assert r["seconds"] > 0 and r["seconds"] == pytest.approx(r["epoch_seconds"])
+        assert r["peak_rss_mb"] > 0
+    # the synthetic stream has structure: NAT learns it in one epoch
+    (nat_ap,) = [r["mean"] for r in rows
+                 if r["system"] == "nat" and r["dataset"].endswith("transductive")
+                 and r["metric"] == "ap"]
+    assert nat_ap > 0.6
+
+
+def test_setting_flag_keeps_only_that_setting(import_script, tmp_path):
+    report = _run(import_script("temporal_link"), tmp_path, "--runs", "1", "--model", "nat",
+                  "--setting", "inductive")
+    assert [(r["dataset"], r["metric"]) for r in report["rows"]] == [
+        ("temporal-sbm/inductive", "ap"), ("temporal-sbm/inductive", "auc")]
+
+
+def test_pres_wraps_the_model_and_names_the_row(import_script, tmp_path, monkeypatch):
+    tl = import_script("temporal_link")
+    built = []
+
+    def spy(data, args, factory=tl.MODELS["jodie"]):
+        built.append(factory(data, args))
+        return built[-1]
+
+    monkeypatch.setitem(tl.MODELS, "jodie", spy)
+    report = _run(tl, tmp_path, "--runs", "1", "--model", "jodie", "--pres",
+                  "--setting", "transductive")
+    assert len(built) == 1 and isinstance(built[0], PRES)
+    assert {r["system"] for r in report["rows"]} == {"jodie+pres"}
+    assert report["config"]["pres"] is True
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--dataset", "nosuch"], "invalid choice: 'nosuch'"),
+    (["--dataset", "Cora"], "invalid choice: 'Cora'"),  # a static graph, not an event stream
+    (["--model", "nosuch"], "unknown model(s) ['nosuch']"),
+    (["--model", "nat", "--pres"], "--pres wraps only"),  # NAT has no memory for PRES
+    (["--setting", "both"], "invalid choice: 'both'"),
+])
+def test_bad_flags_are_argparse_errors(import_script, tmp_path, capsys, flags, message):
+    with pytest.raises(SystemExit) as exc:
+        import_script("temporal_link").main(["--json", str(tmp_path / "x.json"), *flags])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists()
