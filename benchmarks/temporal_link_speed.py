@@ -8,7 +8,7 @@ come from the registry of ``temporal_link.py``.
 
 Rows: ``metric`` ``epoch_seconds`` (mean and std over rounds, ``median`` beside) and one
 ``speedup`` row per model against the first model given (``--model nat tgn``: TGN time / NAT
-time).
+time). ``peak_rss_mb`` is the process's peak over all rounds (the models share the process).
 
 Example::
 
@@ -22,9 +22,16 @@ import statistics
 import time
 
 import torch
-from temporal_link import MODELS, _data
+from temporal_link import DATASETS, MODELS, _data
 
-from graphkit.benchmarking import benchmark_parser, print_table, summarize, write_report
+from graphkit.benchmarking import (
+    QUICK_TEMPORAL,
+    benchmark_parser,
+    measure,
+    print_table,
+    summarize,
+    write_report,
+)
 from graphkit.data.temporal import chronological_split
 from graphkit.temporal import train_epoch
 from graphkit.train import seed_everything
@@ -32,8 +39,8 @@ from graphkit.train import seed_everything
 
 def main(argv: list[str] | None = None) -> None:
     p = benchmark_parser(__doc__.splitlines()[0], runs=3)
-    p.add_argument("--model", nargs="+", default=["nat", "tgn"])
-    p.add_argument("--dataset", default="uci")
+    p.add_argument("--model", nargs="+", default=["nat", "tgn"], help=f"from {sorted(MODELS)}")
+    p.add_argument("--dataset", default="uci", choices=DATASETS)
     p.add_argument("--batch-size", type=int, default=200)
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--m1", type=int, default=32)
@@ -42,6 +49,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max-events", type=int, default=None)
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
+    unknown = [m for m in args.model if m not in MODELS]
+    if unknown:  # checked after parsing: another module may register models first
+        p.error(f"unknown model(s) {unknown}; known: {sorted(MODELS)}")
     torch.set_num_threads(args.threads)
     print(vars(args))
     data = _data(args.dataset, args)
@@ -56,17 +66,19 @@ def main(argv: list[str] | None = None) -> None:
         models[m].reset_state()
         train_epoch(models[m], optims[m], data, train_idx[:1000], args.batch_size, pool)
     times: dict[str, list[float]] = {m: [] for m in args.model}
-    for r in range(args.runs):
-        order = args.model[r % len(args.model):] + args.model[:r % len(args.model)]
-        for m in order:
-            models[m].reset_state()
-            gen = torch.Generator().manual_seed(args.seed + r)
-            t0 = time.perf_counter()
-            train_epoch(models[m], optims[m], data, train_idx, args.batch_size, pool, gen)
-            times[m].append(time.perf_counter() - t0)
-            print(f"round {r} {m}: {times[m][-1]:.2f} s", flush=True)
-    label = "temporal-sbm" if args.quick else args.dataset
-    rows = [summarize(m, label, "epoch_seconds", times[m], statistics.median(times[m]), 0.0,
+    with measure(args.device) as meas:  # one process holds every model: one peak for all rows
+        for r in range(args.runs):
+            order = args.model[r % len(args.model):] + args.model[:r % len(args.model)]
+            for m in order:
+                models[m].reset_state()
+                gen = torch.Generator().manual_seed(args.seed + r)
+                t0 = time.perf_counter()
+                train_epoch(models[m], optims[m], data, train_idx, args.batch_size, pool, gen)
+                times[m].append(time.perf_counter() - t0)
+                print(f"round {r} {m}: {times[m][-1]:.2f} s", flush=True)
+    label = QUICK_TEMPORAL if args.quick else args.dataset
+    peak = meas.peak_rss_mb
+    rows = [summarize(m, label, "epoch_seconds", times[m], statistics.median(times[m]), peak,
                       median=statistics.median(times[m]), rounds=times[m],
                       batch_size=args.batch_size, threads=args.threads)
             for m in args.model]
@@ -74,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     for m in args.model[1:]:
         ratios = [a / b for a, b in zip(times[m], times[base])]
         rows.append(summarize(f"{m}/{base}", label, "speedup", ratios,
-                              statistics.median(times[m]), 0.0,
+                              statistics.median(times[m]), peak,
                               median=statistics.median(ratios), rounds=ratios))
     print_table(rows)
     write_report(args.json, "temporal_link_speed.py", args, rows)

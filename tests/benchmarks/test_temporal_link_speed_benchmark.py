@@ -1,0 +1,44 @@
+"""benchmarks/temporal_link_speed.py end to end on the --quick stream: round-robin epoch times
+of NAT and TGN in one run, the TGN/NAT speedup row, and argparse errors for bad flags."""
+
+import json
+import statistics
+
+import pytest
+
+FIELDS = {"system", "dataset", "metric", "mean", "std", "runs", "seconds", "peak_rss_mb"}
+
+
+def test_quick_run_times_both_models_and_their_ratio(import_script, tmp_path):
+    out = tmp_path / "speed.json"
+    import_script("temporal_link_speed").main(["--quick", "--runs", "2", "--json", str(out)])
+    report = json.loads(out.read_text())
+    assert set(report) == {"script", "config", "rows", "paper", "machine"}
+    rows = {r["system"]: r for r in report["rows"]}
+    assert list(rows) == ["nat", "tgn", "tgn/nat"]
+    assert all(FIELDS <= r.keys() and r["dataset"] == "temporal-sbm" for r in rows.values())
+    nat, tgn, ratio = rows["nat"], rows["tgn"], rows["tgn/nat"]
+    for r in (nat, tgn):
+        assert r["metric"] == "epoch_seconds" and r["runs"] == 2
+        assert len(r["rounds"]) == 2 and all(t > 0 for t in r["rounds"])
+        assert r["mean"] == pytest.approx(statistics.fmean(r["rounds"]))
+        assert r["seconds"] == r["median"] == statistics.median(r["rounds"])
+    assert ratio["metric"] == "speedup" and ratio["runs"] == 2
+    # the speedup pairs the two models' epochs of the same round
+    assert ratio["rounds"] == pytest.approx([t / n for t, n in zip(tgn["rounds"],
+                                                                    nat["rounds"])])
+    # a measured peak, not a placeholder
+    assert all(r["peak_rss_mb"] > 10 for r in rows.values())
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--model", "nat", "nosuch"], "unknown model(s) ['nosuch']"),
+    (["--dataset", "nosuch"], "invalid choice: 'nosuch'"),
+    (["--dataset", "Cora"], "invalid choice: 'Cora'"),
+])
+def test_bad_flags_are_argparse_errors(import_script, tmp_path, capsys, flags, message):
+    with pytest.raises(SystemExit) as exc:
+        import_script("temporal_link_speed").main(["--json", str(tmp_path / "x.json"), *flags])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists()
