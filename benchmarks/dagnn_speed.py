@@ -95,11 +95,11 @@ def compare(name: str, data: Data, args) -> list:
 
 def main() -> None:
     args = parse_args()
-    print(vars(args))
-    warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
-    torch.set_num_threads(args.threads)
     if args.quick:
         args.runs, args.epochs, args.nodes, args.edges = 2, 3, 5_000, 30_000
+    print(vars(args))  # after --quick: the log shows the sizes that ran
+    warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
+    torch.set_num_threads(args.threads)
     cora = prepare_data(get_recipe("dagnn", "Cora"), load("Cora", args.root),
                         sparse_features=torch.device(args.device).type == "cpu")
     synthetic = synthetic_graph(args.nodes, args.edges, args.seed)

@@ -1,0 +1,68 @@
+"""benchmarks/dagnn_speed.py end to end with --quick: epoch times of DAGNN and PyG's APPNP at
+the same K on Cora and on a synthetic graph, the ratio row, and an argparse error for a bad
+flag."""
+
+import json
+import statistics
+import sys
+
+import pytest
+from torch_geometric.nn import APPNP
+
+from graphkit.nn.models import DAGNN
+
+FIELDS = {"system", "dataset", "metric", "mean", "std", "runs", "seconds", "peak_rss_mb"}
+
+
+def test_quick_run_times_dagnn_against_pyg_appnp_at_the_same_k(import_script, tmp_path,
+                                                                monkeypatch, capsys):
+    speed = import_script("dagnn_speed")
+    built = []
+
+    def spy(recipe, *shape, build=speed.build_model):
+        built.append(build(recipe, *shape))
+        return built[-1]
+
+    monkeypatch.setattr(speed, "build_model", spy)
+    out = tmp_path / "dagnn_speed.json"
+    monkeypatch.setattr(sys, "argv", ["dagnn_speed.py", "--quick", "--K", "3",
+                                      "--json", str(out)])
+    speed.main()
+    assert "'nodes': 5000" in capsys.readouterr().out  # the log shows the --quick sizes
+    report = json.loads(out.read_text())
+    assert set(report) == {"script", "config", "rows", "paper", "machine"}
+    config = report["config"]
+    assert (config["runs"], config["epochs"], config["nodes"], config["K"]) == (2, 3, 5000, 3)
+    # both models, once per run and graph, propagate K=3 hops: DAGNN's own, PyG's APPNP
+    kinds = [type(m.prop).__name__ for m in built]
+    assert len(built) == 2 * 2 * 2 and kinds.count("APPNP") == kinds.count("DAGNNProp") == 4
+    assert all(isinstance(m, DAGNN) or isinstance(m.prop, APPNP) for m in built)
+    assert all(m.prop.K == 3 for m in built)
+
+    rows = report["rows"]
+    assert all(FIELDS <= r.keys() for r in rows)
+    graphs = list(dict.fromkeys(r["dataset"] for r in rows))
+    assert graphs[0] == "Cora" and graphs[1].startswith("random-5k-") and len(graphs) == 2
+    for graph in graphs:
+        by = {r["system"]: r for r in rows if r["dataset"] == graph}
+        assert list(by) == ["dagnn (K=3)", "appnp (K=3)", "dagnn/appnp ratio"]
+        for name in ("dagnn (K=3)", "appnp (K=3)"):
+            r = by[name]
+            assert r["metric"] == "epoch_seconds"
+            assert r["runs"] == 2 * 3 and all(t > 0 for t in r["per_run"])  # runs x epochs
+            assert r["seconds"] > r["mean"] > 0 and r["peak_rss_mb"] > 0
+        ratio = by["dagnn/appnp ratio"]
+        assert ratio["metric"] == "time_ratio"
+        assert ratio["mean"] == pytest.approx(
+            statistics.median(by["dagnn (K=3)"]["per_run"])
+            / statistics.median(by["appnp (K=3)"]["per_run"]))
+
+
+def test_bad_flag_is_an_argparse_error(import_script, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["dagnn_speed.py", "--K", "ten",
+                                      "--json", str(tmp_path / "x.json")])
+    with pytest.raises(SystemExit) as exc:
+        import_script("dagnn_speed").main()
+    assert exc.value.code == 2
+    assert "argument --K: invalid int value: 'ten'" in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists()
