@@ -1,0 +1,77 @@
+"""benchmarks/graphlets.py and its worker: graphkit's backends timed in fresh processes on
+airports-europe (--quick), with the gradco / ORCA peers' missing interpreter recorded (they
+need their own numpy < 2 environment, absent on a fresh machine)."""
+
+import json
+import sys
+
+import networkx as nx
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from graphkit.graphlets import KEYS, gdv, load_orbit_adjacency, orbit_adjacency
+from graphkit.ops.graphlets import available_backends
+
+ROW_KEYS = {"system", "dataset", "metric", "mean", "std", "runs", "seconds", "peak_rss_mb"}
+
+
+def test_quick_run_times_every_graphkit_mode_and_records_missing_peers(
+        import_script, monkeypatch, tmp_path):
+    graphlets = import_script("graphlets")
+    out, peer = tmp_path / "graphlets.json", tmp_path / "no-venv" / "bin" / "python"
+    monkeypatch.setattr(sys, "argv", ["graphlets.py", "--quick", "--runs", "1",
+                                      "--peer-python", str(peer), "--json", str(out)])
+    graphlets.main()
+    report = json.loads(out.read_text())
+    assert set(report) == {"script", "config", "rows", "paper", "machine"}
+    assert report["script"] == "benchmarks/graphlets.py"
+    rows = report["rows"]
+    assert all(ROW_KEYS <= set(r) for r in rows)
+    backends = [b for b in ("cpp", "numba") if b in available_backends()]
+    assert backends, "neither the compiled nor the Numba backend is available"
+    assert [r["system"] for r in rows] == [f"graphkit-{b}-{mode}" for b in backends
+                                          for mode in ("memory", "stream", "gdv")]
+    for r in rows:
+        assert r["dataset"] == "airports-europe" and r["metric"] == "seconds"
+        assert r["runs"] == 1 and r["mean"] > 0 and r["peak_rss_mb"] > 0
+        assert r["cpu_seconds"] > 0 and r["nodes"] == 399 and r["edges"] > 0
+    assert report["config"]["failures"] == {}
+    skipped = report["config"]["skipped"]
+    assert set(skipped) == {"gradco-orbit", "orca-gdv"}
+    assert all(str(peer) in why and "not found" in why for why in skipped.values())
+
+
+def test_worker_writes_what_graphkit_computes(import_script, tmp_path):
+    graphlets = import_script("graphlets")
+    a = sp.csr_array(nx.to_scipy_sparse_array(nx.karate_club_graph(), weight=None,
+                                              dtype=np.int64))
+    adj = tmp_path / "adj.npz"
+    sp.save_npz(adj, sp.csr_matrix(a))
+    backend = available_backends()[0]
+    expected = orbit_adjacency(a, backend="python")
+    for mode in ("memory", "stream"):
+        path = tmp_path / f"{mode}.npz"
+        res = graphlets.run_worker(sys.executable, f"graphkit-{backend}-{mode}", adj, path)
+        assert res["seconds"] > 0 and res["peak_rss_mb"] >= res["base_rss_mb"] > 0
+        got = load_orbit_adjacency(path)
+        assert set(got) == set(KEYS)
+        assert all((got[k] != expected[k]).nnz == 0 for k in KEYS)
+    assert res["system"] == f"graphkit-{backend}-stream"
+    gdv_path = tmp_path / "gdv.npy"
+    graphlets.run_worker(sys.executable, f"graphkit-{backend}-gdv", adj, gdv_path)
+    np.testing.assert_array_equal(np.load(gdv_path), gdv(a, backend="python"))
+    with pytest.raises(RuntimeError, match="unknown system nosuch"):
+        graphlets.run_worker(sys.executable, "nosuch", adj, tmp_path / "x.npz")
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--dataset", "cora"], "invalid choice: 'cora'"),
+    (["--backends", "numba", "fortran"], "--backends fortran: not available here"),
+])
+def test_bad_flags_are_argparse_errors(import_script, monkeypatch, capsys, flags, message):
+    graphlets = import_script("graphlets")
+    monkeypatch.setattr(sys, "argv", ["graphlets.py", "--quick", *flags])
+    with pytest.raises(SystemExit) as exc:
+        graphlets.main()
+    assert exc.value.code == 2 and message in capsys.readouterr().err
