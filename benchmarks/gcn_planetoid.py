@@ -55,7 +55,7 @@ def main() -> None:
     for name in args.datasets:
         try:
             data = T.NormalizeFeatures()(load(name, root=args.root))
-        except (FileNotFoundError, ValueError) as exc:
+        except FileNotFoundError as exc:  # a corrupt file (ValueError) stops the run instead
             skipped[name] = str(exc)
             print(f"skipping {name}: {exc}")
             continue
