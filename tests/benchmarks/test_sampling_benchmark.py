@@ -72,3 +72,32 @@ def test_bad_flags_are_argparse_errors(import_script, monkeypatch, capsys, flags
     with pytest.raises(SystemExit) as exc:
         sampling.main()
     assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_pyg_neighbor_loader_gets_every_run_where_it_can_run(import_script, monkeypatch,
+                                                             tmp_path):
+    # pyg-lib is not installed here: stand in for the loader's subprocess (timed elsewhere by
+    # PYG_PEER) to check what the script makes of its runs
+    sampling = import_script("sampling")
+    calls = []
+
+    def fake_peer(py, args, seed):
+        calls.append((py, seed))
+        return 1000.0 + seed, 0.25
+
+    monkeypatch.setattr(sampling, "pyg_neighbor_status", lambda: None)
+    monkeypatch.setattr(sampling, "time_pyg_neighbor", fake_peer)
+    out = tmp_path / "sampling.json"
+    monkeypatch.setattr(sys, "argv", ["sampling.py", "--quick", "--runs", "2", "--seed", "5",
+                                      "--json", str(out)])
+    threads = torch.get_num_threads()
+    try:
+        sampling.main()
+    finally:
+        torch.set_num_threads(threads)
+    assert calls == [(sys.executable, 5), (sys.executable, 6)]
+    (row,) = [r for r in json.loads(out.read_text())["rows"]
+              if r["system"].startswith("pyg-NeighborLoader")]
+    assert row["system"] == "pyg-NeighborLoader" and row["runs"] == 2
+    assert row["per_run"] == [1005.0, 1006.0] and row["seconds"] == 0.5
+    assert row["peak_rss_measured"] is False
