@@ -50,6 +50,9 @@ from graphkit.robust import (
 from graphkit.train import seed_everything
 
 DEFENSES = ("stable", "gcn", "jaccard", "svd")
+#: --quick caps every classifier's epochs and STABLE's contrastive epochs at this (a smoke run
+#: of the whole pipeline in seconds; one full STABLE graph takes 10-20 minutes)
+QUICK_EPOCHS = 20
 DATASETS = ("cora", "citeseer", "polblogs", "cora_ml")
 ATTACKS = ("clean", "meta", "nettack", "random")
 
@@ -96,10 +99,11 @@ def eval_mask(data, attack: str):
     return data.target_mask if attack == "nettack" else data.test_mask
 
 
-def stable_config(name: str, attack: str, rate: float):
+def stable_config(name: str, attack: str, rate: float, quick: bool = False):
     """README presets by metattack rate; nettack and random use the 20% (strongest) preset."""
     preset_rate = 0.0 if attack == "clean" else rate if attack == "meta" else 0.2
-    return stable_preset(name, preset_rate)
+    short = {"epochs": QUICK_EPOCHS, "max_embedding_epochs": QUICK_EPOCHS} if quick else {}
+    return stable_preset(name, preset_rate, **short)
 
 
 def pruning_precision(data, clean, refined) -> dict[str, float]:
@@ -148,13 +152,13 @@ def evaluate_graph(name, attack, rate, args):
     label = f"{name}:{attack}@{0.0 if attack == 'clean' else rate:g}"
     common = {"attack": attack, "rate": 0.0 if attack == "clean" else rate, "name": name}
     rows = []
-    kw = {"device": args.device}
+    kw = {"device": args.device, **({"epochs": QUICK_EPOCHS} if args.quick else {})}
     refined = None
     for defense in args.defense:
         extra = dict(common)
         with measure(args.device) as m:
             if defense == "stable":
-                config = stable_config(name, attack, rate)
+                config = stable_config(name, attack, rate, args.quick)
                 values, refined = run_stable(data, mask, config, args)
                 extra.update(config=config.to_dict(), refine=refined.info)
                 if attack != "clean":
@@ -174,9 +178,10 @@ def evaluate_graph(name, attack, rate, args):
                               per_run=values, **extra))
         print_table(rows[-1:])
     if args.ablations:
-        config = stable_config(name, attack, rate)
+        config = stable_config(name, attack, rate, args.quick)
         if refined is None:
-            refined = STABLE(config).refine(data, torch.Generator().manual_seed(args.seed))
+            refined = STABLE(config, device=args.device).refine(
+                data, torch.Generator().manual_seed(args.seed))
         variants = {
             "stable-no-recover": (replace(config, recover_ratio=0.0), None),
             "stable-alpha-0.5": (replace(config, alpha=-0.5), refined),
@@ -235,6 +240,7 @@ def main() -> None:
         plot(rows, args.plot or "robustness.png")
         return
     if args.quick:
+        # QUICK_EPOCHS too (see evaluate_graph)
         args.runs, args.jaccard_grid = min(args.runs, 2), [0.01, 0.03]
     torch.set_num_threads(args.threads)
     print(vars(args))
