@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import time
 
-from graphkit.cli.demos._temporal import temporal_sbm_demo_data
+from graphkit.data import load
+from graphkit.data.temporal import chronological_split
 from graphkit.temporal import NAT, fit
 from graphkit.train import seed_everything
 
@@ -21,7 +22,9 @@ __all__ = ["run"]
 def run(device: str = "cpu", seed: int = 0) -> list[dict]:
     """Train NAT with and without caches; one transductive and one inductive row each."""
     rows = []
-    data, split, label = temporal_sbm_demo_data(seed)
+    data = load("temporal-sbm", num_nodes=200, num_events=3000, seed=seed)
+    split = chronological_split(data, seed=seed)
+    label = f"temporal-sbm ({data.num_events} events)"
     for name, sizes in (("NAT", (1, 16, 8)), ("NAT (no caches)", (0, 0, 0))):
         t0 = time.perf_counter()
         seed_everything(seed)
