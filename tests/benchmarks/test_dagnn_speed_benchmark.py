@@ -2,6 +2,8 @@
 the same K on Cora and on a synthetic graph, the ratio row, and an argparse error for a bad
 flag."""
 
+import contextlib
+import io
 import json
 import statistics
 import sys
@@ -15,7 +17,7 @@ FIELDS = {"system", "dataset", "metric", "mean", "std", "runs", "seconds", "peak
 
 
 def test_quick_run_times_dagnn_against_pyg_appnp_at_the_same_k(import_script, tmp_path,
-                                                                monkeypatch, capsys):
+                                                                monkeypatch):
     speed = import_script("dagnn_speed")
     built = []
 
@@ -27,8 +29,10 @@ def test_quick_run_times_dagnn_against_pyg_appnp_at_the_same_k(import_script, tm
     out = tmp_path / "dagnn_speed.json"
     monkeypatch.setattr(sys, "argv", ["dagnn_speed.py", "--quick", "--K", "3",
                                       "--json", str(out)])
-    speed.main()
-    assert "'nodes': 5000" in capsys.readouterr().out  # the log shows the --quick sizes
+    log = io.StringIO()
+    with contextlib.redirect_stdout(log):
+        speed.main()
+    assert "'nodes': 5000" in log.getvalue()  # the log shows the sizes --quick ran
     report = json.loads(out.read_text())
     assert set(report) == {"script", "config", "rows", "paper", "machine"}
     config = report["config"]
@@ -58,11 +62,12 @@ def test_quick_run_times_dagnn_against_pyg_appnp_at_the_same_k(import_script, tm
             / statistics.median(by["appnp (K=3)"]["per_run"]))
 
 
-def test_bad_flag_is_an_argparse_error(import_script, tmp_path, monkeypatch, capsys):
+def test_bad_flag_is_an_argparse_error(import_script, tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["dagnn_speed.py", "--K", "ten",
                                       "--json", str(tmp_path / "x.json")])
-    with pytest.raises(SystemExit) as exc:
+    err = io.StringIO()
+    with pytest.raises(SystemExit) as exc, contextlib.redirect_stderr(err):
         import_script("dagnn_speed").main()
     assert exc.value.code == 2
-    assert "argument --K: invalid int value: 'ten'" in capsys.readouterr().err
+    assert "argument --K: invalid int value: 'ten'" in err.getvalue()
     assert not (tmp_path / "x.json").exists()

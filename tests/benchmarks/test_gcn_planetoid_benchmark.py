@@ -2,6 +2,8 @@
 dropout) and PyG's GCN peer in one run, a missing dataset recorded as skipped, a corrupt one an
 error, and an argparse error for a bad flag."""
 
+import contextlib
+import io
 import json
 import shutil
 import sys
@@ -61,10 +63,11 @@ def test_corrupt_dataset_is_an_error_not_a_skip(import_script, tmp_path, monkeyp
     assert not out.exists()
 
 
-def test_bad_flag_is_an_argparse_error(import_script, tmp_path, monkeypatch, capsys):
-    with pytest.raises(SystemExit) as exc:
+def test_bad_flag_is_an_argparse_error(import_script, tmp_path, monkeypatch):
+    err = io.StringIO()
+    with pytest.raises(SystemExit) as exc, contextlib.redirect_stderr(err):
         _main(import_script("gcn_planetoid"), monkeypatch, "--datasets", "cora",
               "--json", str(tmp_path / "x.json"))
     assert exc.value.code == 2
-    assert "invalid choice: 'cora'" in capsys.readouterr().err
+    assert "invalid choice: 'cora'" in err.getvalue()
     assert not (tmp_path / "x.json").exists()

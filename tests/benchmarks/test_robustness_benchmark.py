@@ -2,6 +2,8 @@
 20% metattack graph in one run, STABLE's ablations, the accuracy-against-rate plot (from a run
 and from its JSON), and argparse errors for bad flags."""
 
+import contextlib
+import io
 import json
 import sys
 
@@ -105,11 +107,11 @@ def test_plot_shows_accuracy_against_rate(import_script, tmp_path, monkeypatch):
     (["--attack", "pgd"], "invalid choice: 'pgd'"),
     (["--rate", "high"], "invalid float value: 'high'"),
 ])
-def test_bad_flags_are_argparse_errors(import_script, tmp_path, monkeypatch, capsys, flags,
-                                       message):
-    with pytest.raises(SystemExit) as exc:
+def test_bad_flags_are_argparse_errors(import_script, tmp_path, monkeypatch, flags, message):
+    err = io.StringIO()
+    with pytest.raises(SystemExit) as exc, contextlib.redirect_stderr(err):
         _main(import_script("robustness"), monkeypatch, "--json", str(tmp_path / "x.json"),
               *flags)
     assert exc.value.code == 2
-    assert message in capsys.readouterr().err
+    assert message in err.getvalue()
     assert not (tmp_path / "x.json").exists()
