@@ -8,6 +8,9 @@ import json
 import sys
 
 import pytest
+import torch
+
+from graphkit.robust import undirected_pairs
 
 FIELDS = {"system", "dataset", "metric", "mean", "std", "runs", "seconds", "peak_rss_mb"}
 
@@ -58,6 +61,27 @@ def test_ablations_add_four_stable_variants(import_script, tmp_path, monkeypatch
     assert by["stable-alpha-0.5"]["config"]["alpha"] == -0.5
     assert by["stable-k0"]["config"]["k"] == 0
     assert by["stable-raw-features"]["config"]["use_embeddings"] is False
+
+
+def test_random_attack_adds_rate_times_the_edges(import_script, tmp_path, monkeypatch,
+                                                 data_root):
+    rb = import_script("robustness")
+    clean = rb.load_graph("cora", "clean", 0.0, data_root, 0)
+    attacked = rb.load_graph("cora", "random", 0.5, data_root, 0)
+    edges = undirected_pairs(clean.edge_index, clean.num_nodes).size(1)
+    assert undirected_pairs(attacked.edge_index, clean.num_nodes).size(1) == edges + edges // 2
+    # seeded by --seed: the same seed draws the same graph, another seed another one
+    assert torch.equal(attacked.edge_index,
+                       rb.load_graph("cora", "random", 0.5, data_root, 0).edge_index)
+    assert not torch.equal(attacked.edge_index,
+                           rb.load_graph("cora", "random", 0.5, data_root, 1).edge_index)
+    out = tmp_path / "random.json"
+    _main(rb, monkeypatch, "--quick", "--runs", "1", "--defense", "gcn", "--attack", "random",
+          "--rate", "0.5", "--json", str(out))
+    (row,) = json.loads(out.read_text())["rows"]
+    assert (row["system"], row["dataset"], row["attack"], row["rate"]) == (
+        "gcn", "cora:random@0.5", "random", 0.5)
+    assert 0.0 <= row["mean"] <= 1.0
 
 
 def _plotted(monkeypatch, rb, path):
