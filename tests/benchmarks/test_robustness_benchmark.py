@@ -84,6 +84,25 @@ def test_random_attack_adds_rate_times_the_edges(import_script, tmp_path, monkey
     assert 0.0 <= row["mean"] <= 1.0
 
 
+def test_nettack_scores_the_target_nodes_and_a_bad_rate_fails_first(import_script, tmp_path,
+                                                                     monkeypatch, data_root):
+    rb = import_script("robustness")
+    out = tmp_path / "nettack.json"
+    _main(rb, monkeypatch, "--quick", "--runs", "1", "--defense", "gcn", "--attack", "nettack",
+          "--rate", "1", "--json", str(out))
+    (row,) = json.loads(out.read_text())["rows"]
+    assert (row["dataset"], row["attack"], row["rate"]) == ("cora:nettack@1", "nettack", 1.0)
+    targets = int(rb.load_graph("cora", "nettack", 1.0, data_root, 0).target_mask.sum())
+    assert 0 < targets < 100  # accuracy over the attacked targets, not the 1,988 test nodes
+    assert row["mean"] * targets == pytest.approx(round(row["mean"] * targets))
+    # nettack's rates are perturbations per target: 0.2 fails before the meta graph trains
+    out.unlink()
+    with pytest.raises(ValueError, match="attack='nettack'.*must be one of"):
+        _main(rb, monkeypatch, "--quick", "--runs", "1", "--defense", "gcn", "--attack", "meta",
+              "nettack", "--rate", "0.2", "--json", str(out))
+    assert not out.exists()
+
+
 def _plotted(monkeypatch, rb, path):
     """Run ``rb.main`` through a save_figure that records each series before writing."""
     series, save = {}, rb.save_figure
