@@ -50,6 +50,16 @@ def test_setting_flag_keeps_only_that_setting(import_script, tmp_path):
         ("temporal-sbm/inductive", "ap"), ("temporal-sbm/inductive", "auc")]
 
 
+def test_run_r_uses_seed_plus_r(import_script, tmp_path):
+    tl = import_script("temporal_link")
+    flags = ["--model", "nat", "--setting", "transductive"]
+    two = _run(tl, tmp_path, *flags, "--runs", "2", "--seed", "0")["rows"]
+    one = _run(tl, tmp_path, *flags, "--runs", "1", "--seed", "1")["rows"]
+    assert [r["metric"] for r in one] == [r["metric"] for r in two] == ["ap", "auc"]
+    assert [r["per_run"] for r in one] == [r["per_run"][1:] for r in two]
+    assert two[0]["per_run"][0] != two[0]["per_run"][1]
+
+
 def test_pres_wraps_the_model_and_names_the_row(import_script, tmp_path, monkeypatch):
     tl = import_script("temporal_link")
     built = []
