@@ -178,7 +178,8 @@ def summarize(
                float(seconds), float(peak_rss_mb), dict(extra))
 
 
-def print_table(rows: Sequence[Row], file=sys.stdout) -> None:
+def print_table(rows: Sequence[Row], file=None) -> None:
+    file = sys.stdout if file is None else file  # resolved per call: stdout may be swapped
     header = f"{'system':<28} {'dataset':<22} {'metric':<12} {'mean':>10} {'std':>9} " \
              f"{'runs':>4} {'seconds':>9} {'rss MB':>8}"
     print(header, file=file)

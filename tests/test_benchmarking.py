@@ -104,3 +104,12 @@ def test_temporal_stream_quick_is_small_and_named(tmp_path):
 def test_temporal_stream_missing_file_names_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="uci"):
         temporal_stream("uci", root=str(tmp_path))
+
+
+def test_print_table_writes_to_the_current_stdout(monkeypatch):
+    # the default stream is looked up per call, not frozen when the module was imported
+    rows = [Row("a", "d", "acc", 0.5, 0.1, 2, 1.0, 3.0)]
+    buf = io.StringIO()
+    monkeypatch.setattr("sys.stdout", buf)
+    print_table(rows)
+    assert "a" in buf.getvalue().splitlines()[2]
