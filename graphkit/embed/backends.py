@@ -115,6 +115,24 @@ class ScipyBackend(_NumpyBackend):
         return sq
 
 
+def _run_parallel(kernel, *args) -> None:
+    """Run a Numba ``parallel=True`` kernel without leaking its thread count into torch.
+
+    Numba's OpenMP layer sets the process-wide OpenMP thread count, which torch (built with
+    OpenMP) reads as its intra-op thread count: after one FastRP call, a process that had set
+    ``torch.set_num_threads(1)`` ran its torch operations on every core, with other float
+    round-off.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        kernel(*args)
+    finally:
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+
+
 class NumbaBackend(_NumpyBackend):
     name = "numba"
 
@@ -136,14 +154,14 @@ class NumbaBackend(_NumpyBackend):
 
     def step(self, x, y, u, alpha: float, how: str, coef=None, renormalize: bool = False):
         args = self._args(y, u, alpha, how, coef, renormalize)
-        self._numba.propagate(self._indptr, self._indices, self._data, x, *args)
+        _run_parallel(self._numba.propagate, self._indptr, self._indices, self._data, x, *args)
         return args[-1]
 
     def step_sparse(self, s, y, u, alpha: float, how: str, coef=None, renormalize=False):
         s = sp.csr_matrix(s, dtype=self.dtype)
         args = self._args(y, u, alpha, how, coef, renormalize)
-        self._numba.propagate_sparse(self._indptr, self._indices, self._data,
-                                     s.indptr, s.indices, s.data, *args)
+        _run_parallel(self._numba.propagate_sparse, self._indptr, self._indices, self._data,
+                      s.indptr, s.indices, s.data, *args)
         return args[-1]
 
 

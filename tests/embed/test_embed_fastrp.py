@@ -168,3 +168,14 @@ def test_backend_env_variable(monkeypatch):
     monkeypatch.setenv("GRAPHKIT_BACKEND", "numba")
     assert resolve_backend("auto") == "numba"
     assert resolve_backend("auto", device="cuda:0") == "torch"
+
+
+def test_numba_backend_leaves_torch_thread_count_alone(small_graph):
+    # Numba's OpenMP layer used to reset the process-wide OpenMP count that torch reads
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        fastrp(small_graph, dim=16, backend="numba")
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
