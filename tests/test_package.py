@@ -18,3 +18,12 @@ def test_subpackage_exports_resolve():
         module = importlib.import_module(f"graphkit.{package}")
         for name in getattr(module, "__all__", []):
             assert hasattr(module, name), f"graphkit.{package}.__all__ lists missing {name}"
+
+
+def test_test_modules_have_unique_basenames():
+    # pytest's default import mode refuses a second tests/**/test_x.py of the same name
+    from collections import Counter
+    from pathlib import Path
+
+    names = Counter(p.name for p in (Path(__file__).parent).rglob("test_*.py"))
+    assert not [n for n, c in names.items() if c > 1]
