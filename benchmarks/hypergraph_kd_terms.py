@@ -104,7 +104,7 @@ def gradient_stats(kd: Tensor, hkd: Tensor, params: list[Tensor]) -> dict[str, f
     ratio = nb / na if na > 0 else 0.0
     return {"grad_cosine": cos, "grad_ratio": ratio,
             "grad_new": ratio * math.sqrt(max(0.0, 1.0 - cos * cos)),
-            "kd_loss": float(kd), "hkd_loss": float(hkd)}
+            "kd_loss": float(kd.detach()), "hkd_loss": float(hkd.detach())}
 
 
 def probe_student(teacher: torch.nn.Module, data: Data, mode: str, seed: int,
