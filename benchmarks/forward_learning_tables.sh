@@ -4,7 +4,7 @@
 # e.g. `GRAPHKIT_DATA=... bash benchmarks/forward_learning_tables.sh cuda out 470 14` (one H200: 443 s).
 # Reports: RES/forward_learning_{node,link}_gcn_gpu.json, RES/forward_learning_memory_gpu.json.
 # data folders: Planetoid (Cora, CiteSeer) and prognn (clean, splits) under $GRAPHKIT_DATA
-# FG_ONLY: a grep -E pattern on the job names (e.g. 'node_(sf|bp|sf-top2)'), default every job;
+# FG_ONLY: a grep -E pattern on the job names (e.g. 'node (sf|bp|sf-top2)'; job names separate their fields by spaces), default every job;
 # FG_MEMORY="": no memory rows. sf-top2loss-raw is sf-top2loss with the official raw bottom-up.
 set -u
 DEV=$1; RES=$2; BUDGET=$3; P=$4; shift 4; EXTRA="$*"

@@ -25,6 +25,8 @@ _LAZY = {
 }
 
 __all__ = [
+    "check_data",
+    "check_graph",
     "ensure_files",
     "largest_connected_component",
     "load",
