@@ -62,12 +62,7 @@ def test_quick_run_times_dagnn_against_pyg_appnp_at_the_same_k(import_script, tm
             / statistics.median(by["appnp (K=3)"]["per_run"]))
 
 
-def test_bad_flag_is_an_argparse_error(import_script, tmp_path, monkeypatch):
-    monkeypatch.setattr(sys, "argv", ["dagnn_speed.py", "--K", "ten",
-                                      "--json", str(tmp_path / "x.json")])
-    err = io.StringIO()
-    with pytest.raises(SystemExit) as exc, contextlib.redirect_stderr(err):
-        import_script("dagnn_speed").main()
-    assert exc.value.code == 2
-    assert "argument --K: invalid int value: 'ten'" in err.getvalue()
+def test_bad_flag_is_an_argparse_error(usage_error, tmp_path):
+    err = usage_error("dagnn_speed", ["--K", "ten", "--json", str(tmp_path / "x.json")])
+    assert "argument --K: invalid int value: 'ten'" in err
     assert not (tmp_path / "x.json").exists()
