@@ -382,19 +382,25 @@ def _same(a: object, b: object) -> bool:
     return a == b
 
 
+def _after_one_batch(name, **kwargs):
+    """A stream model in eval mode that has scored and stored the first batch, and the next."""
+    model = _build(name, **kwargs)
+    model.eval()
+    (src, dst, t, msg, neg), following = _stream()[:2]
+    model.reset_state()
+    with torch.no_grad():
+        model.score(src, dst, t, msg, neg)
+    model.update_state(src, dst, t, msg)
+    return model, following
+
+
 @pytest.mark.parametrize("name", STREAM_MODELS)
 @pytest.mark.parametrize("bad", ["node id", "length", "msg width"])
 def test_malformed_batch_is_named_before_the_state_changes(name, bad):
     """A bad batch fails at ``score`` / ``update_state`` entry with a ValueError naming the
     problem (before: "index out of range in self" in JODIE/APAN, a size mismatch in torch.cat
     for NAT, and NAT had extended its stored messages when it failed)."""
-    model = _build(name)
-    model.eval()
-    (src, dst, t, msg, neg), (src2, dst2, t2, msg2, neg2) = _stream()[:2]
-    model.reset_state()
-    with torch.no_grad():
-        model.score(src, dst, t, msg, neg)
-    model.update_state(src, dst, t, msg)
+    model, (src2, dst2, t2, msg2, neg2) = _after_one_batch(name)
     before = copy.deepcopy(model.state_dict())
     if bad == "node id":
         dst2 = torch.cat([dst2[:-1], torch.tensor([N])])
@@ -428,13 +434,7 @@ def test_memory_models_name_float_timestamps(name):
 def test_state_dict_restores_the_stream_state_mid_stream(name):
     """A checkpoint taken mid-stream (memory, caches, stored events as extra state) lets a
     fresh model score the next batch exactly as the original does."""
-    model = _build(name, seed=0)
-    model.eval()
-    (src, dst, t, msg, neg), (src2, dst2, t2, msg2, neg2) = _stream()[:2]
-    model.reset_state()
-    with torch.no_grad():
-        model.score(src, dst, t, msg, neg)
-    model.update_state(src, dst, t, msg)
+    model, (src2, dst2, t2, msg2, neg2) = _after_one_batch(name, seed=0)
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
     buffer.seek(0)
