@@ -28,7 +28,8 @@ def check_batch(num_nodes: int, src: Tensor, dst: Tensor, t: Tensor,
             raise ValueError(f"{name} must hold integer node ids, got dtype {v.dtype}")
     if integer_time and t.is_floating_point():
         raise ValueError(f"t must hold integer timestamps for a memory-based model, got dtype "
-                         f"{t.dtype}")
+                         f"{t.dtype} (fractional times: rescale to an integer unit, e.g. "
+                         "(t * 1000).round().long())")
     if msg is not None:
         if msg.dim() != 2 or msg.size(0) != b:
             raise ValueError(f"msg must have one row per event, shape [{b}, {msg_dim}], got "

@@ -305,7 +305,8 @@ class TemporalMemory(torch.nn.Module):
         if msg.size(-1) != self.raw_msg_dim:
             raise ValueError(f"msg must have {self.raw_msg_dim} columns, got {msg.size(-1)}")
         if t.is_floating_point():  # last-update times are int64: a float t fails later
-            raise ValueError(f"t must hold integer timestamps, got dtype {t.dtype}")
+            raise ValueError(f"t must hold integer timestamps, got dtype {t.dtype} (fractional "
+                             "times: rescale to an integer unit, e.g. (t * 1000).round().long())")
         if src.numel() == 0:
             return
         if int(torch.cat([src, dst]).min()) < 0 or \
