@@ -110,12 +110,8 @@ def load_graph(path: str | Path, relabel: bool = False, directed: bool = False,
     else:
         from graphkit.data.edgelist import read_edgelist
 
-        try:
-            edges = read_edgelist(path, relabel=relabel, num_nodes=num_nodes)
-        except ValueError as exc:
-            if "not UTF-8 text" in str(exc):
-                raise ValueError(f"{exc}; binary inputs must end in .npz, .pt or .pth") from None
-            raise
+        # read_edgelist names a binary file's first undecodable line itself
+        edges = read_edgelist(path, relabel=relabel, num_nodes=num_nodes)
         if edges.num_edges == 0:
             raise ValueError(f"{path} holds no edges")
         if not weighted:

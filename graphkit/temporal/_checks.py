@@ -42,4 +42,5 @@ def check_batch(num_nodes: int, src: Tensor, dst: Tensor, t: Tensor,
     lo, hi = int(lo), int(hi)
     if lo < 0 or hi >= num_nodes:
         bad = lo if lo < 0 else hi
-        raise ValueError(f"node id {bad} in the batch is out of range for num_nodes={num_nodes}")
+        raise ValueError(f"node id {bad} in the batch is out of range: node ids must lie in "
+                         f"[0, {num_nodes})")

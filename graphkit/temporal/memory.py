@@ -38,6 +38,8 @@ from torch import Tensor
 from torch.nn import GRUCell, RNNCell
 from torch_geometric.nn.models.tgn import TimeEncoder
 
+from graphkit.temporal._checks import check_batch
+
 __all__ = ["TemporalMemory", "Update", "last_per_group"]
 
 AGGREGATORS = ("last", "mean")
@@ -300,18 +302,10 @@ class TemporalMemory(torch.nn.Module):
     def update_state(self, src: Tensor, dst: Tensor, t: Tensor, msg: Tensor) -> None:
         """Apply the pending messages of the batch's nodes, then store the batch's messages
         (one for each endpoint of every event)."""
-        if not (src.numel() == dst.numel() == t.numel() == msg.size(0)):
-            raise ValueError("src, dst, t and msg must describe the same number of events")
-        if msg.size(-1) != self.raw_msg_dim:
-            raise ValueError(f"msg must have {self.raw_msg_dim} columns, got {msg.size(-1)}")
-        if t.is_floating_point():  # last-update times are int64: a float t fails later
-            raise ValueError(f"t must hold integer timestamps, got dtype {t.dtype} (fractional "
-                             "times: rescale to an integer unit, e.g. (t * 1000).round().long())")
+        # last-update times are int64: a float t would fail later, inside a scatter
+        check_batch(self.num_nodes, src, dst, t, msg, self.raw_msg_dim, integer_time=True)
         if src.numel() == 0:
             return
-        if int(torch.cat([src, dst]).min()) < 0 or \
-                int(torch.cat([src, dst]).max()) >= self.num_nodes:
-            raise ValueError(f"node ids must lie in [0, {self.num_nodes})")
         self.flush(torch.cat([src, dst]))
         store = self._storage()
         self.pend_node = torch.cat([self.pend_node, src.to(store), dst.to(store)])
