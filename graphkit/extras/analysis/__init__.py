@@ -1,0 +1,1 @@
+"""Theory-to-code and analysis tools: measures papers compute on trained networks."""

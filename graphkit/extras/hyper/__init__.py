@@ -1,0 +1,1 @@
+"""Hypernetworks and weight prediction: generated weights run through the target module."""

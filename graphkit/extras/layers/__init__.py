@@ -1,0 +1,1 @@
+"""Reusable blocks and operators of the catalogue (usable outside any one paper)."""

@@ -1,0 +1,1 @@
+"""Mixture of experts: routers, expert containers, balancing losses and the papers' models."""

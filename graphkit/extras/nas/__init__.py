@@ -1,0 +1,1 @@
+"""Neural architecture search: search spaces, supernets, mixed operations and searchers."""

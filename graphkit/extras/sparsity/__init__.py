@@ -1,0 +1,1 @@
+"""Pruning and sparsity: one mask API, density allocations, schedules and the papers' pruners."""

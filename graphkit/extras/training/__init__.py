@@ -1,0 +1,1 @@
+"""Training methods and learning rules: distillation losses, metric-learning heads."""

@@ -1,0 +1,1 @@
+"""Vision backbones of the catalogue, with the parameter counts of their papers."""
