@@ -61,7 +61,13 @@ def _save_csr(path: str, mats: dict, n: int) -> None:
         np.savez(f, **arrays)
 
 
+SYSTEMS = [f"graphkit-{b}-{m}" for b in ("cpp", "numba") for m in ("memory", "stream", "gdv")]
+SYSTEMS += ["gradco-orbit", "orca-gdv"]
+
+
 def main(system: str, adj_path: str, out_path: str) -> None:
+    if system not in SYSTEMS:
+        raise SystemExit(f"unknown system {system!r}; choose one of {', '.join(SYSTEMS)}")
     a = sp.csr_array(sp.load_npz(adj_path))
     n = a.shape[0]
     result: dict = {"system": system}
@@ -116,11 +122,14 @@ def main(system: str, adj_path: str, out_path: str) -> None:
         seconds, cpu = time.perf_counter() - t0, _cpu() - c0
         peak = _peak_mb()
         save_matrix(out_path, np.asarray(counts, dtype=np.int64))
-    else:
-        raise ValueError(f"unknown system {system}")
+    else:  # unreachable: SYSTEMS is checked first
+        raise AssertionError(system)
     result.update(seconds=seconds, cpu_seconds=cpu, peak_rss_mb=peak, base_rss_mb=base)
     print(json.dumps(result))
 
 
 if __name__ == "__main__":
+    if len(sys.argv) != 4:
+        sys.exit(f"usage: {Path(sys.argv[0]).name} SYSTEM ADJ.npz OUT.npz "
+                 f"(got {len(sys.argv) - 1} arguments)")
     main(*sys.argv[1:4])

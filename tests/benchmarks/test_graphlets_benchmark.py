@@ -3,7 +3,9 @@ airports-europe (--quick), with the gradco / ORCA peers' missing interpreter rec
 need their own numpy < 2 environment, absent on a fresh machine)."""
 
 import json
+import subprocess
 import sys
+from pathlib import Path
 
 import networkx as nx
 import numpy as np
@@ -20,7 +22,8 @@ def test_quick_run_times_every_graphkit_mode_and_records_missing_peers(
         import_script, monkeypatch, tmp_path):
     graphlets = import_script("graphlets")
     out, peer = tmp_path / "graphlets.json", tmp_path / "no-venv" / "bin" / "python"
-    monkeypatch.setattr(sys, "argv", ["graphlets.py", "--quick", "--runs", "1",
+    # --quick alone means one run (the default --runs is 3) on airports-europe
+    monkeypatch.setattr(sys, "argv", ["graphlets.py", "--quick",
                                       "--peer-python", str(peer), "--json", str(out)])
     graphlets.main()
     report = json.loads(out.read_text())
@@ -37,6 +40,7 @@ def test_quick_run_times_every_graphkit_mode_and_records_missing_peers(
         assert r["runs"] == 1 and r["mean"] > 0 and r["peak_rss_mb"] > 0
         assert r["cpu_seconds"] > 0 and r["nodes"] == 399 and r["edges"] > 0
     assert report["config"]["failures"] == {}
+    assert report["config"]["runs"] == 1 and report["config"]["dataset"] == "airports-europe"
     skipped = report["config"]["skipped"]
     assert set(skipped) == {"gradco-orbit", "orca-gdv"}
     assert all(str(peer) in why and "not found" in why for why in skipped.values())
@@ -61,7 +65,7 @@ def test_worker_writes_what_graphkit_computes(import_script, tmp_path):
     gdv_path = tmp_path / "gdv.npy"
     graphlets.run_worker(sys.executable, f"graphkit-{backend}-gdv", adj, gdv_path)
     np.testing.assert_array_equal(np.load(gdv_path), gdv(a, backend="python"))
-    with pytest.raises(RuntimeError, match="unknown system nosuch"):
+    with pytest.raises(RuntimeError, match="unknown system .nosuch."):
         graphlets.run_worker(sys.executable, "nosuch", adj, tmp_path / "x.npz")
 
 
@@ -71,3 +75,14 @@ def test_worker_writes_what_graphkit_computes(import_script, tmp_path):
 ])
 def test_bad_flags_are_argparse_errors(usage_error, flags, message):
     assert message in usage_error("graphlets", ["--quick", *flags])
+
+
+def test_worker_names_its_usage_and_unknown_systems(tmp_path):
+    worker = Path(__file__).resolve().parents[2] / "benchmarks" / "graphlets_worker.py"
+    run = lambda *a: subprocess.run([sys.executable, str(worker), *a], capture_output=True,
+                                    text=True)
+    proc = run()
+    assert proc.returncode != 0 and "usage: graphlets_worker.py SYSTEM" in proc.stderr
+    proc = run("graphkit-foo-gdv", str(tmp_path / "adj.npz"), str(tmp_path / "out.npy"))
+    assert proc.returncode != 0 and "unknown system 'graphkit-foo-gdv'" in proc.stderr
+    assert "Traceback" not in proc.stderr
