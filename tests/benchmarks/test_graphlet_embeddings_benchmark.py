@@ -48,3 +48,20 @@ def test_quick_run_scores_orbit_and_random_walk_embeddings(import_script, monkey
 ])
 def test_bad_flags_are_argparse_errors(usage_error, flags, message):
     assert message in usage_error("graphlet_embeddings", ["--quick", *flags])
+
+
+def test_a_graph_without_graphlets_reports_every_orbit_matrix_skipped(
+        import_script, monkeypatch, tmp_path, capsys):
+    import scipy.sparse as sp
+
+    script = import_script("graphlet_embeddings")
+    empty = lambda a: {k: sp.csr_array(a.shape, dtype=a.dtype) for k in KEYS}
+    monkeypatch.setattr(script, "orbit_adjacency", empty)
+    out = tmp_path / "ge.json"
+    monkeypatch.setattr(sys, "argv", ["graphlet_embeddings.py", "--quick", "--runs", "1",
+                                      "--dim", "8", "--windows", "1", "--json", str(out)])
+    script.main()
+    report = json.loads(out.read_text())
+    assert len(report["config"]["skipped"]) == 20
+    assert {r["system"] for r in report["rows"]} == {"RWPMI T=1"}
+    assert "best orbit adjacency: none" in capsys.readouterr().out
