@@ -85,11 +85,13 @@ def compare(name: str, data: Data, args) -> list:
                 model = build_model(recipe, data.num_features, num_classes).to(args.device)
                 times[model_name] += epoch_times(model, data.to(args.device), args.epochs)
     rows = [summarize(f"{k} (K={args.K})", name, "epoch_seconds", v, m.seconds, m.peak_rss_mb,
-                      median=statistics.median(v), num_edges=data.num_edges)
+                      median=statistics.median(v), num_edges=data.num_edges, timed_epochs=len(v))
             for k, v in times.items()]
     ratio = statistics.median(times["dagnn"]) / statistics.median(times["appnp"])
     rows.append(summarize("dagnn/appnp ratio", name, "time_ratio", [ratio], m.seconds,
                           rss_mb(), num_edges=data.num_edges))
+    for row in rows:  # per_run holds every timed epoch; `runs` counts the seeded blocks
+        row.runs = args.runs
     return rows
 
 
