@@ -80,8 +80,11 @@ def parse_args():
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--plot", default=None, metavar="PNG", help="plot accuracy against rate")
     p.add_argument("--plot-from", nargs="+", default=None, metavar="JSON",
-                   help="only plot the rows of these result files (no training)")
-    return p.parse_args()
+                   help="only plot the rows of these result files (no training); needs --plot")
+    args = p.parse_args()
+    if args.plot_from and not args.plot:  # no figure written to a default name in the cwd
+        p.error("--plot-from needs --plot PNG (where to write the figure)")
+    return args
 
 
 def load_graph(name: str, attack: str, rate: float, root: str | None, seed: int):
@@ -237,7 +240,7 @@ def main() -> None:
         for f in args.plot_from:
             with open(f) as fh:
                 rows += json.load(fh)["rows"]
-        plot(rows, args.plot or "robustness.png")
+        plot(rows, args.plot)
         return
     if args.quick:
         # QUICK_EPOCHS too (see evaluate_graph)

@@ -147,6 +147,7 @@ def test_plot_shows_accuracy_against_rate(import_script, tmp_path, monkeypatch):
     (["--defense", "prognn"], "invalid choice: 'prognn'"),
     (["--attack", "pgd"], "invalid choice: 'pgd'"),
     (["--rate", "high"], "invalid float value: 'high'"),
+    (["--plot-from", "r.json"], "--plot-from needs --plot PNG"),
 ])
 def test_bad_flags_are_argparse_errors(usage_error, tmp_path, flags, message):
     assert message in usage_error("robustness", ["--json", str(tmp_path / "x.json"), *flags])
