@@ -39,6 +39,7 @@ is copied into :math:`w`'s hop 2 (and symmetrically).
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -119,7 +120,8 @@ class NAT(torch.nn.Module):
 
     Args:
         num_nodes (int): number of nodes.
-        msg_dim (int): width of the event features (``0`` when there are none). (default: ``0``)
+        msg_dim (int): width of the event features; ``0`` uses none (a stream's features are
+            then ignored, with one warning). (default: ``0``)
         node_features (Tensor, optional): ``[num_nodes, F]`` node features summed into the joint
             features (default: none, ``F = 0``).
         sizes (tuple of int): slots per hop :math:`(M_0, M_1, M_2)`; ``(0, 0, 0)`` disables the
@@ -156,6 +158,7 @@ class NAT(torch.nn.Module):
             raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
         self.num_nodes = int(num_nodes)
         self.msg_dim = int(msg_dim)
+        self._warned_unused_msg = False
         self.sizes = tuple(int(m) for m in sizes)
         self.ngh_dim, self.self_dim, self.pos_dim = int(ngh_dim), int(self_dim), int(pos_dim)
         self.out_channels, self.heads, self.dropout = int(out_channels), int(heads), dropout
@@ -334,8 +337,15 @@ class NAT(torch.nn.Module):
     @torch.no_grad()
     def update_state(self, src: Tensor, dst: Tensor, t: Tensor, msg: Tensor) -> None:
         """Write the batch's events into the self representations and the N-cache."""
-        # checked before anything is written; msg_dim=0 ignores the stream's features
+        # checked before anything is written; msg_dim=0 ignores the stream's features, and
+        # says so once rather than training on less than the user gave it without a word
         check_batch(self.num_nodes, src, dst, t, msg if self.msg_dim else None, self.msg_dim)
+        if (not self.msg_dim and msg is not None and msg.dim() == 2 and msg.size(-1) > 0
+                and not self._warned_unused_msg):
+            self._warned_unused_msg = True
+            warnings.warn(f"NAT was built with msg_dim=0, so the stream's {msg.size(-1)}-wide "
+                          f"event features are not used; pass msg_dim={msg.size(-1)} to use them",
+                          UserWarning, stacklevel=2)
         b = src.numel()
         if b == 0:
             return

@@ -1,3 +1,5 @@
+import warnings
+
 import pytest
 import torch
 
@@ -115,6 +117,17 @@ def test_event_features_are_used():
                            torch.zeros(1, 3), torch.tensor([5]))
     assert pos.shape == neg.shape == (1,)
     assert model.get_extra_state()["msgs"].shape == (2, 3)
+
+
+def test_unused_event_features_are_named_once():
+    model = NAT(6, sizes=(1, 4, 2), out_channels=8, self_dim=4)  # msg_dim=0
+    src, dst, t = torch.tensor([0, 1]), torch.tensor([1, 2]), torch.tensor([1, 2])
+    with pytest.warns(UserWarning, match="3-wide event features are not used; pass msg_dim=3"):
+        model.update_state(src, dst, t, torch.randn(2, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per model, and never for a featureless stream
+        model.update_state(src, dst, t + 2, torch.randn(2, 3))
+        NAT(6, sizes=(1, 4, 2)).update_state(src, dst, t, torch.zeros(2, 0))
 
 
 def test_bad_inputs():
