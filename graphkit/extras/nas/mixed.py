@@ -212,7 +212,7 @@ class BinarizedMixedOp(_Candidates):
 
     def sample(self) -> tuple[int, list[int]]:
         """Draw ``(active, involved)`` candidate indices for one step."""
-        p = self.probs().detach()
+        p = F.softmax(self.alpha.detach(), dim=0)  # detached first: no graph to keep
         if self.mode == "full" or len(self.candidates) == 1:
             active = int(torch.multinomial(p, 1, generator=self.generator))
             return active, list(range(len(self.candidates)))

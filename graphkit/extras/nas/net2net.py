@@ -27,17 +27,19 @@ import math
 from typing import NamedTuple
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 _Norm = nn.BatchNorm1d | nn.BatchNorm2d
 
 
 class WiderResult(NamedTuple):
-    """The widened layer, the next layer adapted to it, and the widened BatchNorm if given."""
+    """The widened layer, the next layer adapted to it, the widened BatchNorm if given, and
+    the unit mapping ``g`` (new unit ``j`` copies old unit ``mapping[j]``)."""
 
     layer: nn.Module
     next_layer: nn.Module
     bn: _Norm | None
+    mapping: Tensor
 
 
 def _width(layer: nn.Module) -> int:
@@ -122,7 +124,7 @@ def net2wider(
         generator (torch.Generator, optional): source of the replicated-unit choice.
 
     Returns:
-        :class:`WiderResult` ``(layer, next_layer, bn)`` of new modules.
+        :class:`WiderResult` ``(layer, next_layer, bn, mapping)``: new modules and ``g``.
     """
     old = _width(layer)
     fan_in = _fan_in(next_layer)
@@ -193,7 +195,7 @@ def net2wider(
         wide_bn.train(bn.training)
     wide.train(layer.training)
     nxt.train(next_layer.training)
-    return WiderResult(wide, nxt, wide_bn)
+    return WiderResult(wide, nxt, wide_bn, g)
 
 
 @torch.no_grad()
