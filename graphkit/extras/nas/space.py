@@ -239,7 +239,7 @@ class SearchSpace:
 
         def mark(path: str, choice: Choice) -> int:
             offset = self._segments[path][0]
-            i = choice.index(_lookup(cfg, path))
+            i = choice.index(self.value_at(cfg, path))
             out[offset + i] = 1.0
             return i
 
@@ -264,6 +264,15 @@ class SearchSpace:
             return int(vector[offset : offset + len(choice)].argmax())
 
         return self.build(pick)
+
+    def value_at(self, cfg: Mapping[str, Any], path: str) -> Any:
+        """The option ``cfg`` picks for the choice at ``path`` (see :meth:`choices`)."""
+        if path not in self._segments:
+            raise KeyError(f"no choice at {path!r}; known paths: {list(self._segments)[:8]}...")
+        try:
+            return _lookup(cfg, path)
+        except (KeyError, TypeError):
+            raise ValueError(f"configuration has no value for {path!r}") from None
 
     def segment(self, path: str) -> slice:
         """Where the choice at ``path`` (see :meth:`choices`) sits in the encoding."""
