@@ -98,9 +98,7 @@ def _solve(
         free = [name for name in shapes if name not in full]
         left = budget - sum(sizes[name] for name in full)
         if left < -1e-9 * budget or (not free and left > 1e-9 * max(budget, 1.0)):
-            raise ValueError(
-                f"density {density} cannot be met with layers {sorted(full)} dense"
-            )
+            raise ValueError(f"density {density} cannot be met with layers {sorted(full)} dense")
         if not free:
             return {name: 1.0 for name in shapes}
         eps = left / sum(rates[name] * sizes[name] for name in free)

@@ -94,9 +94,7 @@ def get_mask(module: nn.Module, name: str = "weight") -> SparsityMask | None:
     return None
 
 
-def apply_mask(
-    module: nn.Module, name: str = "weight", mask: Tensor | None = None
-) -> SparsityMask:
+def apply_mask(module: nn.Module, name: str = "weight", mask: Tensor | None = None) -> SparsityMask:
     """Mask ``module.<name>`` (all kept unless ``mask`` is given); reuses an existing mask."""
     existing = get_mask(module, name)
     if existing is not None:
@@ -120,7 +118,8 @@ def update_mask(module: nn.Module, mask: Tensor, name: str = "weight") -> None:
     """Replace the mask of ``module.<name>`` and zero the latent weights it prunes.
 
     Zeroing the latent keeps :func:`remove_masks` and magnitude scores consistent with the
-    mask: a pruned weight is zero everywhere, not just in the forward pass.
+    mask. Pruned weights get no gradient, but an optimiser's momentum from before the update
+    may still move their latent later; the mask keeps that out of ``module.weight``.
     """
     param = get_mask(module, name)
     if param is None:

@@ -55,6 +55,16 @@ class _Ramp(Schedule):
     def is_update_step(self, step: int) -> bool:
         return self.t0 <= step <= self.end and (step - self.t0) % self.dt == 0
 
+    def __call__(self, step: int) -> float:
+        progress = self._progress(step)
+        # the end points exactly, not up to the rounding of the formula
+        if progress == 0.0:
+            return self.s_i
+        return self.s_f if progress == 1.0 else self._ramp(progress)
+
+    def _ramp(self, progress: float) -> float:
+        raise NotImplementedError
+
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(s_i={self.s_i}, s_f={self.s_f}, t0={self.t0}, "
@@ -81,8 +91,8 @@ class CubicSchedule(_Ramp):
         s_i: initial sparsity. (default: ``0.0``)
     """
 
-    def __call__(self, step: int) -> float:
-        return self.s_f + (self.s_i - self.s_f) * (1.0 - self._progress(step)) ** 3
+    def _ramp(self, progress: float) -> float:
+        return self.s_f + (self.s_i - self.s_f) * (1.0 - progress) ** 3
 
 
 class LinearSchedule(_Ramp):
@@ -91,8 +101,8 @@ class LinearSchedule(_Ramp):
     Args: as :class:`CubicSchedule`.
     """
 
-    def __call__(self, step: int) -> float:
-        return self.s_i + (self.s_f - self.s_i) * self._progress(step)
+    def _ramp(self, progress: float) -> float:
+        return self.s_i + (self.s_f - self.s_i) * progress
 
 
 class StepSchedule(Schedule):

@@ -74,9 +74,7 @@ class BDWPConv2dFunction(torch.autograd.Function):
         (n, m), conv = ctx.nm, ctx.conv
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
-            grad_x = torch.nn.grad.conv2d_input(
-                x.shape, _pruned(weight, n, m, 0), grad_out, *conv
-            )
+            grad_x = torch.nn.grad.conv2d_input(x.shape, _pruned(weight, n, m, 0), grad_out, *conv)
         if ctx.needs_input_grad[1]:
             grad_w = torch.nn.grad.conv2d_weight(x, weight.shape, grad_out, *conv)
         if ctx.has_bias and ctx.needs_input_grad[2]:
@@ -188,8 +186,16 @@ class BDWPConv2d(nn.Conv2d):
             )
         self.n, self.m = n, m
         super().__init__(
-            in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-            device=device, dtype=dtype,
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            groups,
+            bias,
+            device=device,
+            dtype=dtype,
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -221,8 +227,16 @@ def _convert(layer: nn.Module, n: int, m: int) -> nn.Module | None:
         ):
             return None
         new = BDWPConv2d(
-            layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride,
-            layer.padding, layer.dilation, layer.groups, layer.bias is not None, n, m,
+            layer.in_channels,
+            layer.out_channels,
+            layer.kernel_size,
+            layer.stride,
+            layer.padding,
+            layer.dilation,
+            layer.groups,
+            layer.bias is not None,
+            n,
+            m,
         )
     else:
         return None
@@ -234,8 +248,7 @@ def _convert(layer: nn.Module, n: int, m: int) -> nn.Module | None:
 @register_model(
     "bdwp",
     family="pruning",
-    paper="Efficient N:M Sparse DNN Training Using Algorithm, Architecture, and Dataflow "
-    "Co-Design",
+    paper="Efficient N:M Sparse DNN Training Using Algorithm, Architecture, and Dataflow Co-Design",
 )
 def to_bdwp(model: nn.Module, n: int = 2, m: int = 8) -> nn.Module:
     """Replace, in place, every ``Linear`` / ``Conv2d`` whose sizes divide by ``m`` with its

@@ -1,0 +1,107 @@
+"""Gradual magnitude pruning (Zhu & Gupta, arXiv:1710.01878) and the schedules it runs on."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from graphkit.extras import create_model
+from graphkit.extras.sparsity.masks import check_density, get_mask
+from graphkit.extras.sparsity.methods.gmp import GradualMagnitudePruner, small_dense_equivalent
+from graphkit.extras.sparsity.schedules import CubicSchedule, LinearSchedule, StepSchedule
+
+
+def test_cubic_schedule_equals_the_closed_form():
+    s = CubicSchedule(s_f=0.8, t0=100, n=10, dt=20, s_i=0.1)
+    # t0, midpoint and end: s_i, s_f + (s_i - s_f) / 8, s_f
+    assert s(100) == 0.1
+    assert s(200) == 0.8 + (0.1 - 0.8) * 0.5**3
+    assert s(300) == 0.8
+    for t in range(120, 300, 20):
+        assert s(t) == 0.8 + (0.1 - 0.8) * (1 - (t - 100) / 200) ** 3
+    assert s(0) == 0.1 and s(10_000) == 0.8  # clamped outside the ramp
+    assert [t for t in range(400) if s.is_update_step(t)] == list(range(100, 301, 20))
+
+
+def test_linear_and_step_schedules():
+    lin = LinearSchedule(0.6, t0=10, n=3, dt=5)
+    assert [lin(t) for t in (0, 10, 25, 40)] == [0.0, 0.0, 0.6, 0.6]
+    assert lin(15) == 0.6 * (1 / 3)
+    step = StepSchedule({5: 0.5, 2: 0.25})
+    assert [step(t) for t in range(7)] == [0, 0, 0.25, 0.25, 0.25, 0.5, 0.5]
+    assert step.is_update_step(2) and not step.is_update_step(3) and step.final == 0.5
+    with pytest.raises(ValueError, match="s_f must lie"):
+        CubicSchedule(1.5)
+    with pytest.raises(ValueError, match="n >= 1"):
+        CubicSchedule(0.5, n=0)
+    with pytest.raises(ValueError, match="milestone"):
+        StepSchedule({1: float("nan")})
+
+
+def test_realised_sparsity_follows_the_schedule_at_every_pruning_step():
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(2, 6, 3),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(6 * 3 * 3, 10),
+        nn.ReLU(),
+        nn.Linear(10, 3),
+    )
+    pruner = create_model("gmp", model=net, s_f=0.9, t0=2, n=4, dt=3)
+    assert isinstance(pruner, GradualMagnitudePruner)
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    x, y = torch.randn(32, 2, 5, 5), torch.randint(0, 3, (32,))
+    pruned_at = []
+    for t in range(20):
+        opt.zero_grad()
+        nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+        before = {n: get_mask(m).mask.clone() for n, m in pruner.layers.items()}
+        if pruner.step(t):
+            pruned_at.append(t)
+            s_t = pruner.schedule(t)
+            for name, module in pruner.layers.items():
+                mask = get_mask(module).mask
+                # exact per-layer count: the (1 - s_t) share of weights, rounded half up
+                assert int(mask.sum()) == math.floor((1 - s_t) * mask.numel() + 0.5), (t, name)
+                assert not (mask & ~before[name]).any()  # pruned weights stay pruned
+                kept = module.weight.detach().abs()[mask]
+                dropped = module.parametrizations.weight.original.detach().abs()[~mask]
+                assert not dropped.any()
+                assert kept.numel() == 0 or kept.min() > 0
+        else:
+            for name, module in pruner.layers.items():
+                assert torch.equal(get_mask(module).mask, before[name])
+    assert pruned_at == [2, 5, 8, 11, 14]
+    check_density(net, 0.1, tol=0.01)
+
+
+def test_pruning_keeps_the_largest_magnitudes():
+    torch.manual_seed(0)
+    layer = nn.Linear(10, 10)
+    w = layer.weight.detach().abs().clone()
+    pruner = GradualMagnitudePruner(layer, s_f=0.7, t0=0, n=1, dt=1, s_i=0.7)
+    assert pruner.step(0)
+    assert torch.equal(get_mask(layer).mask, w >= w.flatten().topk(30).values[-1])
+
+
+def test_small_dense_equivalent_matches_the_nonzero_budget():
+    widths = [64, 512, 512, 10]
+    small = small_dense_equivalent(widths, 0.9)
+    assert small[0] == 64 and small[-1] == 10 and small[1] == small[2]
+
+    def weights(ws):
+        return sum(a * b for a, b in zip(ws, ws[1:], strict=False))
+
+    # rounding the width moves the count by less than one width step
+    budget = 0.1 * weights(widths)
+    assert abs(weights(small) - budget) < weights([64, small[1] + 1, small[2] + 1, 10]) - weights(
+        small
+    )
+    assert small_dense_equivalent([8, 20, 4], 0.5) == [8, 10, 4]
+    with pytest.raises(ValueError, match="hidden layer"):
+        small_dense_equivalent([8, 4], 0.5)
+    with pytest.raises(ValueError, match="sparsity"):
+        small_dense_equivalent([8, 8, 4], 1.0)
