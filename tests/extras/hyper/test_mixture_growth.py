@@ -173,6 +173,10 @@ def test_bad_inputs_raise_clear_errors():
         MixtureGrowth.combine(grown, template_mlp())
     with pytest.raises(ValueError, match="differ"):
         MixtureGrowth.combine(template_mlp(hidden=8), template_mlp(hidden=4))
+    with pytest.raises(ValueError, match="bias"):
+        MixtureGrowth.combine(TemplateLinear(3, 4), TemplateLinear(3, 4, bias=False))
+    with pytest.raises(ValueError, match="init"):
+        MixtureGrowth.combine(template_mlp(), template_mlp(), init="random_coeffs")
 
 
 def _toy(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
