@@ -28,7 +28,10 @@ is Glauber (heat-bath) dynamics on :math:`H`; its quality is the Mattis magnetis
 
 from __future__ import annotations
 
+import itertools
 import math
+import zlib
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -266,3 +269,45 @@ class DenseHebbianNetwork(nn.Module):
             f"N={self.N}, P={self.P}, supervised={self.supervised}, "
             f"memories={len(self.memories)}"
         )
+
+
+@torch.no_grad()
+def retrieval_sweep(
+    N: int,
+    P: int,
+    K_values: Sequence[int],
+    r_values: Sequence[float],
+    M_values: Sequence[int],
+    betas: Sequence[float] = (math.inf,),
+    supervised: bool = True,
+    probes: int = 10,
+    sweeps: int = 10,
+    seed: int = 0,
+) -> list[dict[str, float]]:
+    """Phase-diagram helper: mean retrieval magnetisation over a grid of (K, r, M, beta).
+
+    For each grid point: draw ``K`` random archetypes of ``N`` spins and ``M`` examples of
+    quality ``r`` of each, store them, run :func:`glauber_dynamics` at inverse temperature
+    ``beta`` from ``probes`` fresh noisy examples, and average the Mattis magnetisation with
+    each probe's own archetype.
+
+    Returns:
+        One dict per grid point with keys ``K, r, M, beta, m`` (and ``N, P``).
+    """
+    if probes < 1:
+        raise ValueError(f"probes must be positive, got {probes}")
+    rows = []
+    for K, r, M, beta in itertools.product(K_values, r_values, M_values, betas):
+        if K < 1:
+            raise ValueError(f"K must be positive, got {K}")
+        # seeded by the point itself, so a point's result does not depend on the rest of the grid
+        g = torch.Generator().manual_seed(seed * 2**32 + zlib.crc32(repr((K, r, M, beta)).encode()))
+        xi = torch.randint(0, 2, (K, N), generator=g).double() * 2 - 1
+        examples, labels = noisy_examples(xi, M, r, g)
+        net = DenseHebbianNetwork(N, P, supervised).store(examples, labels)
+        which = torch.randint(K, (probes,), generator=g)
+        start, _ = noisy_examples(xi[which], 1, r, g)
+        out = net(start, beta=beta, sweeps=sweeps, generator=g)
+        m = mattis_magnetization(out, xi)[torch.arange(probes), which].mean().item()
+        rows.append({"N": N, "P": P, "K": K, "r": r, "M": M, "beta": beta, "m": m})
+    return rows

@@ -10,6 +10,7 @@ from graphkit.extras.analysis.hebbian import (
     hebbian_couplings,
     mattis_magnetization,
     noisy_examples,
+    retrieval_sweep,
 )
 
 N, K, M = 200, 50, 50  # K = 0.25 N, beyond the Hopfield capacity 0.14 N
@@ -84,6 +85,18 @@ def test_zero_temperature_dynamics_never_raise_the_energy_and_hot_dynamics_forge
     m_cold = mattis_magnetization(cold, xi)[torch.arange(10), probe_labels]
     m_hot = mattis_magnetization(hot, xi)[torch.arange(10), probe_labels]
     assert m_cold.min() > 0.9 and m_hot.abs().mean() < 0.2
+
+
+def test_retrieval_sweep_traces_the_hopfield_capacity_line():
+    """P=2, N=100, r=0.5, M=30: measured m = 1.0 at K=5 (0.05 N), 0.168 at K=40 (0.4 N)."""
+    low, high = retrieval_sweep(100, 2, [5, 40], [0.5], [30])
+    assert (low["K"], high["K"]) == (5, 40)
+    assert low["m"] > 0.9 and high["m"] < 0.5
+    # each point is seeded by itself: the same point inside another grid gives the same value
+    again = retrieval_sweep(100, 2, [40], [0.5], [30], betas=[math.inf, 0.01])
+    assert again[0]["m"] == high["m"] and abs(again[1]["m"]) < 0.2  # hot: no retrieval
+    with pytest.raises(ValueError, match="probes must be positive"):
+        retrieval_sweep(10, 2, [2], [0.5], [3], probes=0)
 
 
 def test_bad_inputs_raise():
