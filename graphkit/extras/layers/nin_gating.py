@@ -144,7 +144,9 @@ class NiNformerBlock(nn.Module):
         input and output ``(B, tokens, dim)``.
     """
 
-    def __init__(self, dim: int, tokens: int, hidden: int | None = None, dropout: float = 0.0):
+    def __init__(
+        self, dim: int, tokens: int, hidden: int | None = None, dropout: float = 0.0
+    ) -> None:
         super().__init__()
         hidden = 2 * dim if hidden is None else hidden
         _positive(dim=dim, tokens=tokens, hidden=hidden)

@@ -199,7 +199,9 @@ def low_variance_init_(layer: DenseShiftLinear | DenseShiftConv2d, spread: float
 class _DenseShiftMixin(nn.Module):
     """Latents ``sign_latent`` and ``scale_latent`` of one weight shape, and the bias."""
 
-    def _init_latents(self, shape: tuple[int, ...], out_features: int, bias: bool, bits: int):
+    def _init_latents(
+        self, shape: tuple[int, ...], out_features: int, bias: bool, bits: int
+    ) -> None:
         self.p_min = _check_bits(bits)
         self.bits = bits
         self.sign_latent = nn.Parameter(torch.empty(shape))
@@ -242,7 +244,9 @@ class DenseShiftLinear(_DenseShiftMixin):
         input ``(*, in_features)``, output ``(*, out_features)``.
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, bits: int = 3):
+    def __init__(
+        self, in_features: int, out_features: int, bias: bool = True, bits: int = 3
+    ) -> None:
         super().__init__()
         if in_features < 1 or out_features < 1:
             raise ValueError(f"sizes must be positive, got {in_features}, {out_features}")
