@@ -4,17 +4,20 @@
 Diagnostic Slides <https://arxiv.org/abs/2101.07903>`_ (Riasatian et al., Medical Image
 Analysis 2021). The topology is DenseNet-121 (`Densely Connected Convolutional Networks
 <https://arxiv.org/abs/1608.06993>`_); module names follow ``torchvision.models.densenet121``
-so its state dicts, and converted KimiaNet weights, load unchanged. Weights are never
-downloaded: pass ``pretrained_path`` to a file you have.
+so its state dicts load unchanged; the released KimiaNet weights (a Keras file) convert with
+:func:`convert_kimianet_keras`. Weights are never downloaded: pass ``pretrained_path`` to a
+file you have.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -222,6 +225,113 @@ def kimianet_features(model: KimiaNet, x: Tensor, l2_normalize: bool = False) ->
         return model.forward_features(x, l2_normalize=l2_normalize)
     finally:
         model.train(was_training)
+
+
+# Keras DenseNet layer name (``/`` read as ``_``) -> module of ``KimiaNet.features``
+_KERAS_LAYERS = (
+    (re.compile(r"conv1_conv"), "conv0"),
+    (re.compile(r"conv1_bn"), "norm0"),
+    (re.compile(r"conv(\d)_block(\d+)_0_bn"), "denseblock{0}.denselayer{1}.norm1"),
+    (re.compile(r"conv(\d)_block(\d+)_1_conv"), "denseblock{0}.denselayer{1}.conv1"),
+    (re.compile(r"conv(\d)_block(\d+)_1_bn"), "denseblock{0}.denselayer{1}.norm2"),
+    (re.compile(r"conv(\d)_block(\d+)_2_conv"), "denseblock{0}.denselayer{1}.conv2"),
+    (re.compile(r"pool(\d)_bn"), "transition{0}.norm"),
+    (re.compile(r"pool(\d)_conv"), "transition{0}.conv"),
+    (re.compile(r"bn"), "norm5"),
+)
+_KERAS_PARAMS = {
+    "kernel": "weight",
+    "gamma": "weight",
+    "beta": "bias",
+    "bias": "bias",
+    "moving_mean": "running_mean",
+    "moving_variance": "running_var",
+}
+
+
+def _torch_module(layer: str, head: str | None) -> str | None:
+    if head is not None and layer == head:
+        return "classifier"
+    name = layer.replace("/", "_")
+    for pattern, target in _KERAS_LAYERS:
+        match = pattern.fullmatch(name)
+        if match is None:
+            continue
+        groups: tuple[Any, ...] = match.groups()
+        if groups:  # Keras numbers dense blocks conv2..conv5 and transitions pool2..pool4
+            groups = (int(groups[0]) - 1, *groups[1:])
+        return "features." + target.format(*groups)
+    return None
+
+
+def keras_densenet121_to_state_dict(
+    weights: Mapping[str, Any], head: str | None = None
+) -> dict[str, Tensor]:
+    """Map the weights of a Keras ``DenseNet121`` to a :class:`KimiaNet` state dict.
+
+    ``weights`` maps Keras weight names (``"conv1/conv/kernel:0"``,
+    ``"conv2_block1_0_bn/gamma"``, ...; the ``/``-separated tf.keras 2 names and the
+    ``_``-separated Keras 3 names both work) to arrays. Conv kernels go from Keras
+    :math:`(k_h, k_w, C_{in}, C_{out})` to torch :math:`(C_{out}, C_{in}, k_h, k_w)`, a dense
+    kernel is transposed, BN ``gamma/beta/moving_mean/moving_variance`` become
+    ``weight/bias/running_mean/running_var``. ``head`` names a Dense layer to load as the
+    classifier. Every other weight must belong to DenseNet-121, and every feature tensor
+    must be present.
+    """
+    state: dict[str, Tensor] = {}
+    unknown = []
+    for key, value in weights.items():
+        layer, _, param = key.rpartition("/")
+        param = param.split(":")[0]
+        module = _torch_module(layer, head)
+        if module is None or param not in _KERAS_PARAMS:
+            unknown.append(key)
+            continue
+        t = torch.as_tensor(np.asarray(value, dtype=np.float32))
+        if param == "kernel":
+            t = t.permute(3, 2, 0, 1) if t.dim() == 4 else t.t()
+        state[f"{module}.{_KERAS_PARAMS[param]}"] = t.contiguous()
+    if unknown:
+        raise ValueError(
+            f"weights not in a Keras DenseNet-121 (pass head= for a classifier): {unknown[:3]}"
+            f"{' ...' if len(unknown) > 3 else ''}"
+        )
+    expected = {
+        k for k in KimiaNet(num_classes=0).state_dict() if not k.endswith("num_batches_tracked")
+    }
+    missing = sorted(expected - set(state))
+    if missing:
+        raise ValueError(
+            f"Keras weights lack {len(missing)} DenseNet-121 tensors, e.g. {missing[:3]}"
+        )
+    return state
+
+
+def convert_kimianet_keras(
+    h5_path: str | os.PathLike[str], head: str | None = None
+) -> dict[str, Tensor]:
+    """Read a Keras (HDF5, tf.keras 2 format) DenseNet-121 / KimiaNet weights file into a
+    :class:`KimiaNet` state dict (see :func:`keras_densenet121_to_state_dict`); save it with
+    :func:`torch.save` and pass the file as ``pretrained_path``. Needs ``h5py``."""
+    from graphkit.typing import require
+
+    require("h5py")
+    import h5py
+
+    path = os.fspath(h5_path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Keras weights file not found: {path!r}")
+    weights: dict[str, np.ndarray] = {}
+    with h5py.File(path, "r") as f:
+        root = f["model_weights"] if "model_weights" in f else f
+        if "layer_names" not in root.attrs:
+            raise ValueError(f"{path!r} is not a Keras HDF5 weights file (no 'layer_names')")
+        for layer in root.attrs["layer_names"]:
+            group = root[layer.decode() if isinstance(layer, bytes) else layer]
+            for name in group.attrs.get("weight_names", []):
+                name = name.decode() if isinstance(name, bytes) else name
+                weights[name] = np.asarray(group[name])
+    return keras_densenet121_to_state_dict(weights, head=head)
 
 
 @register_model("kimianet", family="backbone", paper=_PAPER)

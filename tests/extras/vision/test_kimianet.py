@@ -1,9 +1,18 @@
+import importlib.util
+
+import numpy as np
 import pytest
 import torch
 
 from graphkit.extras import count_macs, create_model, list_models
 from graphkit.extras._core.testing import assert_params, assert_same_function
-from graphkit.extras.vision.kimianet import KERAS_BN_EPS, KimiaNet, kimianet_features
+from graphkit.extras.vision.kimianet import (
+    KERAS_BN_EPS,
+    KimiaNet,
+    convert_kimianet_keras,
+    keras_densenet121_to_state_dict,
+    kimianet_features,
+)
 
 
 @pytest.fixture(scope="module")
@@ -124,3 +133,96 @@ def test_bad_inputs(model):
 def test_registered():
     assert "kimianet" in list_models(family="backbone")
     assert create_model("kimianet", num_classes=0).num_features == 1024
+
+
+def _as_keras(net: KimiaNet, sep: str = "/", head: str | None = None) -> dict[str, np.ndarray]:
+    """Write ``net`` out under the layer names of keras.applications' DenseNet121
+    (keras-team/keras-applications densenet.py: conv1/conv, conv1/bn, conv{2..5}_block{i}_
+    {0_bn,1_conv,1_bn,2_conv}, pool{2..4}_{bn,conv}, bn) in Keras layouts."""
+    f = net.features
+    out: dict[str, np.ndarray] = {}
+
+    def conv(name, m):
+        out[f"{name}/kernel:0"] = m.weight.detach().permute(2, 3, 1, 0).numpy()
+
+    def bn(name, m):
+        for keras, t in zip(
+            ("gamma", "beta", "moving_mean", "moving_variance"),
+            (m.weight, m.bias, m.running_mean, m.running_var),
+            strict=True,
+        ):
+            out[f"{name}/{keras}:0"] = t.detach().numpy()
+
+    conv(f"conv1{sep}conv", f.conv0)
+    bn(f"conv1{sep}bn", f.norm0)
+    for b, n in enumerate(KimiaNet.block_config):
+        block = getattr(f, f"denseblock{b + 1}")
+        for i in range(1, n + 1):
+            layer = block[f"denselayer{i}"]
+            bn(f"conv{b + 2}_block{i}_0_bn", layer.norm1)
+            conv(f"conv{b + 2}_block{i}_1_conv", layer.conv1)
+            bn(f"conv{b + 2}_block{i}_1_bn", layer.norm2)
+            conv(f"conv{b + 2}_block{i}_2_conv", layer.conv2)
+        if b < 3:
+            trans = getattr(f, f"transition{b + 1}")
+            bn(f"pool{b + 2}_bn", trans.norm)
+            conv(f"pool{b + 2}_conv", trans.conv)
+    bn("bn", f.norm5)
+    if head is not None:
+        out[f"{head}/kernel:0"] = net.classifier.weight.detach().t().numpy()
+        out[f"{head}/bias:0"] = net.classifier.bias.detach().numpy()
+    return out
+
+
+def _randomise_bn(net: KimiaNet) -> None:
+    g = torch.Generator().manual_seed(0)
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.normal_(0, 0.1, generator=g)
+            m.running_var.uniform_(0.5, 1.5, generator=g)
+            m.bias.data.normal_(0, 0.1, generator=g)
+
+
+def test_keras_weights_convert_to_the_same_function():
+    torch.manual_seed(2)
+    ref = KimiaNet(num_classes=30)
+    _randomise_bn(ref)  # non-trivial running statistics, so a swapped BN tensor shows
+    x = torch.randn(1, 3, 64, 64)
+    for sep in ("/", "_"):  # tf.keras 2 and Keras 3 layer names
+        net = KimiaNet(num_classes=30)
+        state = keras_densenet121_to_state_dict(_as_keras(ref, sep, head="dense"), head="dense")
+        net.load_state_dict(state, strict=False)
+        assert_same_function(ref, net, x, atol=0.0)
+
+
+def test_keras_conversion_errors(model):
+    weights = _as_keras(model)
+    with pytest.raises(ValueError, match="not in a Keras DenseNet-121.*'fc/kernel:0'"):
+        keras_densenet121_to_state_dict({**weights, "fc/kernel:0": np.zeros((1024, 2))})
+    del weights["conv5_block16_2_conv/kernel:0"]
+    with pytest.raises(ValueError, match="lack 1 DenseNet-121 tensors"):
+        keras_densenet121_to_state_dict(weights)
+
+
+def test_keras_file_conversion(tmp_path, model):
+    path = tmp_path / "kimianet.h5"
+    if importlib.util.find_spec("h5py") is None:
+        with pytest.raises(ImportError, match="optional package 'h5py'"):
+            convert_kimianet_keras(path)
+        return
+    import h5py
+
+    weights = _as_keras(model)
+    with h5py.File(path, "w") as f:  # the tf.keras 2 save_weights layout
+        layers = sorted({k.rpartition("/")[0] for k in weights})
+        f.attrs["layer_names"] = [n.encode() for n in layers]
+        for layer in layers:
+            group = f.create_group(layer)
+            names = [k for k in weights if k.rpartition("/")[0] == layer]
+            group.attrs["weight_names"] = [n.encode() for n in names]
+            for n in names:
+                group.create_dataset(n, data=weights[n])
+    net = KimiaNet(num_classes=0)
+    net.load_state_dict(convert_kimianet_keras(path), strict=False)
+    x = torch.randn(1, 3, 64, 64)
+    torch.testing.assert_close(kimianet_features(net, x), kimianet_features(model, x))
