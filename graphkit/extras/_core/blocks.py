@@ -388,6 +388,8 @@ class MBConv(nn.Module):
         self.out_channels = out_channels
         self.stride = stride
         self.has_residual = stride == 1 and in_channels == out_channels
+        if drop_path and not self.has_residual:
+            raise ValueError("drop_path needs a residual: stride 1 and in_channels == out_channels")
         self.expand = (
             ConvNormAct(in_channels, mid_channels, 1, norm_layer=norm_layer, act_layer=act_layer)
             if mid_channels != in_channels
@@ -413,8 +415,6 @@ class MBConv(nn.Module):
             mid_channels, out_channels, 1, norm_layer=norm_layer, act_layer=None
         )
         self.drop_path = DropPath(drop_path) if self.has_residual else nn.Identity()
-        if drop_path and not self.has_residual:
-            raise ValueError("drop_path needs a residual: stride 1 and in_channels == out_channels")
 
     def reset_parameters(self) -> None:
         for m in (self.expand, self.depthwise, self.se, self.project):
