@@ -299,3 +299,86 @@ def insert_after(model: nn.Module, name: str, module: nn.Module) -> None:
     """Replace the submodule ``name`` of ``model`` by ``Sequential(old, module)`` in place."""
     old = model.get_submodule(name)
     _replace(model, name, nn.Sequential(old, module))
+
+
+# -- EAS's view of a plain network: an nn.Sequential of layers, described by tokens ---------
+_POOLS = (nn.MaxPool2d, nn.AvgPool2d)
+
+
+def describe(model: nn.Sequential, include_output: bool = False) -> list[tuple[int, str]]:
+    """``(child index, token)`` for each conv, fully connected and pooling child of ``model``.
+
+    Tokens are ``"conv-<filters>-<kernel>"``, ``"fc-<units>"`` and ``"pool"``, the layer
+    description EAS's encoder reads (:class:`~graphkit.extras.nas.searchers.EASController`);
+    other children (BatchNorm, activations, flatten) are not described. As in the official
+    code, the output layer (the last conv / fc child) is left out unless ``include_output``:
+    it is neither widened nor followed by an inserted layer.
+    """
+    if not isinstance(model, nn.Sequential):
+        raise TypeError(f"describe expects an nn.Sequential, got {type(model).__name__}")
+    out = []
+    for i, child in enumerate(model):
+        if isinstance(child, nn.Conv2d):
+            kh, kw = child.kernel_size
+            if kh != kw:
+                raise ValueError(f"layer {i}: EAS tokens need square kernels, got {(kh, kw)}")
+            out.append((i, f"conv-{child.out_channels}-{kh}"))
+        elif isinstance(child, nn.Linear):
+            out.append((i, f"fc-{child.out_features}"))
+        elif isinstance(child, _POOLS):
+            out.append((i, "pool"))
+    if not include_output:
+        last = max((k for k, (_, t) in enumerate(out) if t != "pool"), default=None)
+        if last is not None:
+            out = out[:last] + out[last + 1 :]
+    return out
+
+
+def apply_wider(
+    model: nn.Sequential,
+    index: int,
+    new_width: int,
+    noise: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> WiderResult:
+    """Widen child ``index`` of ``model`` in place, with the BatchNorm right after it (if any)
+    and the next conv / fully connected child, by :func:`net2wider`."""
+    names = list(model._modules)
+    if not 0 <= index < len(names):
+        raise IndexError(f"model has {len(names)} children, no index {index}")
+    nxt = next(
+        (j for j in range(index + 1, len(names)) if isinstance(model[j], (nn.Conv2d, nn.Linear))),
+        None,
+    )
+    if nxt is None:
+        raise ValueError(f"child {index} has no conv / linear layer after it to adapt")
+    bn = (
+        names[index + 1] if isinstance(model[index + 1], (nn.BatchNorm1d, nn.BatchNorm2d)) else None
+    )
+    return widen_(
+        model, names[index], names[nxt], new_width, bn=bn, noise=noise, generator=generator
+    )
+
+
+def apply_deeper(model: nn.Sequential, index: int, kernel_size: int | None = None) -> nn.Sequential:
+    """A new :class:`~torch.nn.Sequential` with an identity layer inserted after child ``index``.
+
+    The new layer goes after the layer's BatchNorm and ReLU, and repeats them (BatchNorm in
+    eval-mode identity form, see :func:`net2deeper`), so the network computes the same
+    function; the layer must therefore be followed by a ReLU. The children are shared with
+    ``model``, not copied.
+    """
+    children = list(model)
+    if not 0 <= index < len(children):
+        raise IndexError(f"model has {len(children)} children, no index {index}")
+    layer = children[index]
+    pos = index + 1
+    has_bn = pos < len(children) and isinstance(children[pos], (nn.BatchNorm1d, nn.BatchNorm2d))
+    pos += has_bn
+    if pos >= len(children) or not isinstance(children[pos], nn.ReLU):
+        raise ValueError(
+            f"child {index} is not followed by a ReLU: an identity layer there would not "
+            "preserve the function"
+        )
+    block = net2deeper(layer, kernel_size=kernel_size, batch_norm=has_bn, activation=nn.ReLU())
+    return nn.Sequential(*children[: pos + 1], *block, *children[pos + 1 :])
