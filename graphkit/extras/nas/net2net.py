@@ -4,7 +4,8 @@ From `Net2Net: Accelerating Learning via Knowledge Transfer
 <https://arxiv.org/abs/1511.05641>`_ as used by `Efficient Architecture Search by Network
 Transformation <https://arxiv.org/abs/1707.04873>`_ (EAS). Both transformations return new
 modules and leave the given ones untouched; :func:`widen_` and :func:`insert_after` apply them
-to a model by submodule name.
+to a model by submodule name, and :func:`describe`, :func:`apply_wider` and :func:`apply_deeper`
+give EAS's view of an ``nn.Sequential`` (layer tokens, and actions addressed by child index).
 
 Net2Wider grows a layer from :math:`n` to :math:`q` units with the mapping
 

@@ -4,15 +4,17 @@ A searcher proposes configurations (:meth:`Searcher.ask`), learns from their sco
 (:meth:`Searcher.tell`), and :meth:`Searcher.run` loops the two for ``budget`` evaluations,
 returning the history. Scores are maximised (pass ``-loss`` to minimise).
 
-- :class:`RandomSearch`: uniform per-decision sampling, the baseline every NAS paper compares
-  with (and the method of "Random Search and Reproducibility for NAS").
+- :class:`RandomSearch`: uniform per-decision sampling, the usual NAS baseline.
 - :class:`ReinforceSearch`: an LSTM controller trained with REINFORCE, after `Neural
   Architecture Search with Reinforcement Learning <https://arxiv.org/abs/1611.01578>`_ (the
-  controller of NASNet, and of EAS and N2N in their own action spaces):
+  kind of recurrent controller NASNet, EAS and N2N use in their own action spaces):
 
   .. math::
       \nabla_\theta J \approx (R - b)\, \nabla_\theta \log \pi_\theta(a_{1:T}),
       \qquad b \leftarrow \beta b + (1 - \beta) R .
+
+:class:`EASController` is EAS's meta-controller, whose actions are Net2Net transformations
+(:mod:`graphkit.extras.nas.net2net`) rather than points of a search space.
 """
 
 from __future__ import annotations
