@@ -189,7 +189,8 @@ class BinarizedMixedOp(_Candidates):
     Args:
         candidates (Sequence[nn.Module] | Mapping[str, nn.Module]): the candidate ops.
         mode (str): ``"two"`` or ``"full"`` (default: ``"two"``).
-        generator (torch.Generator, optional): source of the path samples (default: global).
+        generator (torch.Generator, optional): a CPU generator for the path samples (default:
+            the global one); samples are drawn on the CPU whatever the op's device.
 
     Shapes:
         - **input:** whatever the candidates take
@@ -212,12 +213,14 @@ class BinarizedMixedOp(_Candidates):
 
     def sample(self) -> tuple[int, list[int]]:
         """Draw ``(active, involved)`` candidate indices for one step."""
-        p = F.softmax(self.alpha.detach(), dim=0)  # detached first: no graph to keep
+        # detached (no graph to keep) and on the CPU, where the generator lives by default
+        logits = self.alpha.detach().cpu()
+        p = F.softmax(logits, dim=0)
         if self.mode == "full" or len(self.candidates) == 1:
             active = int(torch.multinomial(p, 1, generator=self.generator))
             return active, list(range(len(self.candidates)))
         pair = torch.multinomial(p, 2, replacement=False, generator=self.generator)
-        within = F.softmax(self.alpha.detach()[pair], dim=0)
+        within = F.softmax(logits[pair], dim=0)
         active = int(pair[torch.multinomial(within, 1, generator=self.generator)])
         return active, [int(i) for i in pair]
 
