@@ -299,7 +299,9 @@ class EASController(nn.Module):
     :func:`graphkit.extras.nas.net2net.apply_wider` / :func:`~.net2net.apply_deeper`.
 
     Args:
-        vocabulary (Sequence[str]): the layer tokens the encoder knows.
+        vocabulary (Sequence[str], optional): the layer tokens the encoder knows (default: the
+            official script's, :meth:`vocabulary_for` of filters 4, 8, ..., 40 and units 8,
+            16, ..., 80).
         kernel_sizes (Sequence[int]): kernel sizes of an inserted conv (default: ``(1, 3, 5)``).
         max_blocks (int): most blocks a network has (default: ``5``).
         max_layers (int): most layers per block (default: ``10``).
@@ -309,7 +311,7 @@ class EASController(nn.Module):
 
     def __init__(
         self,
-        vocabulary: Sequence[str],
+        vocabulary: Sequence[str] | None = None,
         kernel_sizes: Sequence[int] = (1, 3, 5),
         max_blocks: int = 5,
         max_layers: int = 10,
@@ -317,6 +319,8 @@ class EASController(nn.Module):
         hidden: int = 50,
     ) -> None:
         super().__init__()
+        if vocabulary is None:  # the official CIFAR-10 script's widths
+            vocabulary = self.vocabulary_for(range(4, 44, 4), range(8, 88, 8), kernel_sizes)
         vocabulary = list(dict.fromkeys(vocabulary))
         for token in vocabulary:
             _parse_token(token)

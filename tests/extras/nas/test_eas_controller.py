@@ -64,6 +64,9 @@ def test_eas_is_registered():
     assert ctrl.encoder.hidden_size == 50 and ctrl.encoder.bidirectional
     assert ctrl.embed.embedding_dim == 16 and ctrl.kernel_sizes == (1, 3, 5)
     assert [h.out_features for h in ctrl.deeper_heads] == [5, 10, 3]
+    # the default vocabulary is the official script's: 10 widths x 3 kernels, 10 fc sizes, pool
+    default = create_model("eas")
+    assert list(default.vocabulary) == list(ctrl.vocabulary) and len(default.vocabulary) == 41
 
 
 def test_describe_tokens():
