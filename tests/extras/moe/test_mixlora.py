@@ -177,6 +177,16 @@ def test_defaults_registry_and_structure():
     assert len(model.ffn_names) == 2 and len(model.attn_names) == 8
 
 
+def test_new_parameters_follow_the_base_models_dtype():
+    torch.manual_seed(0)
+    base = TinyLM().double()
+    ref = copy.deepcopy(base)
+    model = MixLoRA(base, num_experts=2, top_k=1, rank=2)
+    assert all(p.dtype == torch.float64 for p in model.parameters())
+    tokens = torch.randint(0, VOCAB, (2, 5))
+    assert torch.equal(model(tokens), ref(tokens))
+
+
 def test_bad_configurations_are_rejected():
     with pytest.raises(ValueError, match="top_k"):
         MixLoRA(TinyLM(), num_experts=2, top_k=3)

@@ -75,8 +75,8 @@ class MixLoRAFFN(nn.Module):
         names = _linear_children(ffn, targets)
         if not names:
             raise ValueError(f"no nn.Linear named {list(targets or [])} in the FFN {ffn!r}")
-        first = _linear_children(ffn, None)[0]
-        self.d_model = ffn.get_submodule(first).in_features
+        first = ffn.get_submodule(_linear_children(ffn, None)[0])
+        self.d_model = first.in_features
         ffn.requires_grad_(False)
         for n in names:
             _replace(ffn, n, LoRAExperts(ffn.get_submodule(n), num_experts, rank, alpha, dropout))
@@ -85,7 +85,7 @@ class MixLoRAFFN(nn.Module):
         self.num_experts, self.top_k = num_experts, top_k
         self.router = Router(
             self.d_model, num_experts, gate="topk", k=top_k, init_std=router_init_std
-        )
+        ).to(device=first.weight.device, dtype=first.weight.dtype)  # beside the frozen FFN
         self.last_aux: RouterAux | None = None
         self.last_indices: Tensor | None = None
 
