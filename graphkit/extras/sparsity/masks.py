@@ -12,6 +12,7 @@ each layer, selects a mask per layer and applies it, at the steps its schedule n
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 
 import torch
@@ -40,6 +41,7 @@ __all__ = [
     "get_mask",
     "load_masked_state_dict",
     "masked_layers",
+    "masked_params",
     "nm",
     "remove_masks",
     "unstructured",
@@ -135,35 +137,58 @@ def masked_layers(model: nn.Module) -> dict[str, nn.Module]:
     return {n: m for n, m in model.named_modules() if get_mask(m) is not None}
 
 
+def masked_params(model: nn.Module) -> dict[str, tuple[nn.Module, str]]:
+    """``{parameter path: (module, parameter name)}`` of every masked tensor, any name."""
+    out = {}
+    for prefix, module in model.named_modules():
+        if parametrize.is_parametrized(module):
+            for pname in module.parametrizations:
+                if get_mask(module, pname) is not None:
+                    out[f"{prefix}.{pname}" if prefix else pname] = (module, pname)
+    return out
+
+
 def apply_masks(
     model: nn.Module,
     layers: Iterable[str] | None = None,
     types: tuple[type[nn.Module], ...] = PRUNABLE,
-) -> dict[str, nn.Module]:
-    """Put an all-kept mask on the weight of the named ``layers`` (default: every ``types``).
+) -> dict[str, tuple[nn.Module, str]]:
+    """Put an all-kept mask on the named ``layers`` (default: the weight of every ``types``).
 
-    Returns ``{name: module}`` in model order.
+    An entry of ``layers`` names a module (its ``weight`` is masked) or a parameter path,
+    e.g. ``"rnn.weight_hh_l0"`` for an LSTM's recurrent gate matrices. Returns
+    ``{entry: (module, parameter name)}`` in the given (default: model) order.
     """
     modules = dict(model.named_modules())
     if layers is None:
         names = [n for n, m in modules.items() if isinstance(m, types) and n]
         names = names or [n for n, m in modules.items() if isinstance(m, types)]
+        if not names:
+            raise ValueError(f"the model has no layers of types {[t.__name__ for t in types]}")
+        targets = {n: (modules[n], "weight") for n in names}
     else:
-        names = list(layers)
-        missing = [n for n in names if n not in modules]
-        if missing:
-            raise ValueError(f"no modules named {missing} in the model")
-    if not names:
-        raise ValueError(f"the model has no layers of types {[t.__name__ for t in types]}")
-    for n in names:
-        apply_mask(modules[n])
-    return {n: modules[n] for n in names}
+        targets = {}
+        for entry in layers:
+            parent, _, pname = entry.rpartition(".")
+            if entry in modules:
+                targets[entry] = (modules[entry], "weight")
+            elif parent in modules and pname in dict(modules[parent].named_parameters()):
+                targets[entry] = (modules[parent], pname)
+            elif parent in modules and get_mask(modules[parent], pname) is not None:
+                targets[entry] = (modules[parent], pname)  # masked already
+            else:
+                raise ValueError(f"no module or parameter named {entry!r} in the model")
+        if not targets:
+            raise ValueError("layers is empty")
+    for module, pname in targets.values():
+        apply_mask(module, pname)
+    return targets
 
 
 def remove_masks(model: nn.Module, bake: bool = True) -> None:
     """Remove every mask; ``bake`` leaves the masked (sparse) weight, else the latent one."""
-    for module in masked_layers(model).values():
-        parametrize.remove_parametrizations(module, "weight", leave_parametrized=bake)
+    for module, pname in masked_params(model).values():
+        parametrize.remove_parametrizations(module, pname, leave_parametrized=bake)
 
 
 def load_masked_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor]) -> None:
@@ -172,15 +197,19 @@ def load_masked_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor]) -
     Masks are put on every layer the state dict has one for, then the state is loaded
     strictly (masks, latent weights and everything else).
     """
-    suffix = ".parametrizations.weight.0.mask"
     modules = dict(model.named_modules())
     for key in state_dict:
-        if key.endswith(suffix) or key == suffix[1:]:
-            name = key[: -len(suffix)] if key.endswith(suffix) else ""
+        found = _MASK_KEY.fullmatch(key)
+        if found is not None:
+            name, pname = found.group(1) or "", found.group(2)
             if name not in modules:
                 raise KeyError(f"state_dict masks module {name!r}, which the model lacks")
-            apply_mask(modules[name])
+            apply_mask(modules[name], pname)
     model.load_state_dict(state_dict)
+
+
+#: ``<module>.parametrizations.<param>.0.mask``: where a state dict keeps a mask
+_MASK_KEY = re.compile(r"(?:(.*)\.)?parametrizations\.([^.]+)\.0\.mask")
 
 
 # --------------------------------------------------------------------------- granularities
@@ -311,7 +340,7 @@ def check_density(target: nn.Module | Tensor, expected: float, tol: float = 0.0)
     count); ``tol > 0`` allows that much density on top. Returns the measured density.
     """
     if isinstance(target, nn.Module):
-        masks = [get_mask(m).mask for m in masked_layers(target).values()]
+        masks = [get_mask(m, p).mask for m, p in masked_params(target).values()]
         if not masks:
             raise ValueError("the model carries no SparsityMask")
         kept, total = sum(int(m.sum()) for m in masks), sum(m.numel() for m in masks)
@@ -349,7 +378,10 @@ class Pruner:
         granularity: what is pruned together. (default: :func:`unstructured`)
         allocation: ``"uniform"`` (every layer at the target) or ``"global"`` (one magnitude
             threshold over all layers). (default: ``"uniform"``)
-        layers: module names to prune. (default: every ``Linear`` / ``Conv*d``)
+        layers: module names (their ``weight``) or parameter paths to prune, e.g.
+            ``"rnn.weight_ih_l0"``. (default: every ``Linear`` / ``Conv*d``)
+
+    ``layers`` maps each target's name to its module, ``param_names`` to the parameter.
     """
 
     def __init__(
@@ -366,11 +398,25 @@ class Pruner:
         self.schedule = schedule
         self.granularity = granularity if granularity is not None else Unstructured()
         self.allocation = allocation
-        self.layers = apply_masks(model, layers)
+        targets = apply_masks(model, layers)
+        self.layers = {name: module for name, (module, _) in targets.items()}
+        self.param_names = {name: pname for name, (_, pname) in targets.items()}
+
+    def weight(self, name: str) -> Tensor:
+        """The masked weight of target ``name``."""
+        return getattr(self.layers[name], self.param_names[name])
+
+    def latent(self, name: str) -> nn.Parameter:
+        """The dense latent parameter behind target ``name``."""
+        return self.layers[name].parametrizations[self.param_names[name]].original
+
+    def mask(self, name: str) -> Tensor:
+        """The boolean mask of target ``name``."""
+        return get_mask(self.layers[name], self.param_names[name]).mask
 
     def score(self, name: str, module: nn.Module) -> Tensor:
         """Importance of each weight of ``module`` (higher is kept); magnitude by default."""
-        return module.weight.detach().abs()
+        return self.weight(name).detach().abs()
 
     def allocate(self, scores: Mapping[str, Tensor], density: float) -> dict[str, float]:
         """Density per layer whose parameter-weighted mean is ``density``."""
@@ -391,8 +437,9 @@ class Pruner:
                 raise ValueError(f"layer {name!r} has NaN scores (NaN weights?)")
         densities = self.allocate(scores, density)
         for name, module in self.layers.items():
-            update_mask(module, self.select(name, scores[name], densities[name]))
-        return {name: get_mask(m).density for name, m in self.layers.items()}
+            mask = self.select(name, scores[name], densities[name])
+            update_mask(module, mask, self.param_names[name])
+        return {name: float(self.mask(name).sum()) / self.mask(name).numel() for name in scores}
 
     def step(self, global_step: int) -> bool:
         """Prune to the schedule's sparsity if ``global_step`` is a pruning step."""

@@ -120,6 +120,8 @@ def test_to_bdwp_and_training_macs():
     assert isinstance(net[0], BDWPConv2d) and isinstance(net[3], BDWPLinear)
     assert type(net[5]) is nn.Linear  # 3 outputs: not a multiple of 8, stays dense
     assert net[3].weight is weight
+    single = create_model("bdwp", model=nn.Linear(16, 8), n=1, m=4)
+    assert isinstance(single, BDWPLinear) and (single.n, single.m) == (1, 4)
     bdwp, dense = nm_training_macs(net, (2, 8, 4, 4))
     d_conv, d_fc1, d_fc2 = 2 * 16 * 16 * 8 * 9, 2 * 32 * 256, 2 * 3 * 32
     assert dense == 3 * (d_conv + d_fc1 + d_fc2)

@@ -78,6 +78,39 @@ def test_realised_sparsity_follows_the_schedule_at_every_pruning_step():
     check_density(net, 0.1, tol=0.01)
 
 
+class _Tagger(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn = nn.LSTM(6, 8, batch_first=True)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.rnn(x)[0])
+
+
+def test_lstm_gates_are_pruned_by_parameter_path():
+    torch.manual_seed(0)
+    net = _Tagger()
+    names = ["rnn.weight_ih_l0", "rnn.weight_hh_l0", "head"]
+    pruner = GradualMagnitudePruner(net, s_f=0.75, t0=0, n=2, dt=2, layers=names)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    x, y = torch.randn(4, 5, 6), torch.randint(0, 3, (4, 5))
+    for t in range(5):
+        opt.zero_grad()
+        nn.functional.cross_entropy(net(x).flatten(0, 1), y.flatten()).backward()
+        opt.step()
+        if pruner.step(t):
+            for name in names:
+                mask = pruner.mask(name)
+                kept = math.floor((1 - pruner.schedule(t)) * mask.numel() + 0.5)
+                assert int(mask.sum()) == kept, (t, name)
+                assert not pruner.weight(name)[~mask].any()
+    assert pruner.mask("rnn.weight_hh_l0").shape == (32, 8)
+    check_density(net, 0.25)
+    with pytest.raises(ValueError, match="no module or parameter named"):
+        GradualMagnitudePruner(_Tagger(), 0.5, layers=["rnn.weight_xx"])
+
+
 def test_pruning_keeps_the_largest_magnitudes():
     torch.manual_seed(0)
     layer = nn.Linear(10, 10)

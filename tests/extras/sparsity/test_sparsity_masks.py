@@ -19,6 +19,7 @@ from graphkit.extras.sparsity.masks import (
     get_mask,
     load_masked_state_dict,
     masked_layers,
+    masked_params,
     nm,
     remove_masks,
     unstructured,
@@ -86,6 +87,24 @@ def test_masks_survive_state_dict_round_trip():
         assert torch.equal(get_mask(masked_layers(fresh)[name]).mask, get_mask(module).mask)
     x = torch.randn(2, 3, 4, 4)
     assert torch.equal(fresh(x), net(x))
+
+
+def test_masks_on_any_parameter_round_trip_and_bake():
+    torch.manual_seed(0)
+    rnn = nn.LSTM(4, 8)
+    mask = torch.rand(32, 8) > 0.5
+    targets = apply_masks(rnn, ["weight_hh_l0"])
+    assert targets == {"weight_hh_l0": (rnn, "weight_hh_l0")}
+    update_mask(rnn, mask, "weight_hh_l0")
+    assert list(masked_params(rnn)) == ["weight_hh_l0"] and not masked_layers(rnn)
+    fresh = nn.LSTM(4, 8)
+    load_masked_state_dict(fresh, rnn.state_dict())
+    assert torch.equal(get_mask(fresh, "weight_hh_l0").mask, mask)
+    x = torch.randn(3, 2, 4)
+    assert torch.equal(fresh(x)[0], rnn(x)[0])
+    remove_masks(fresh)
+    assert not masked_params(fresh)
+    assert torch.equal(fresh.weight_hh_l0, rnn.weight_hh_l0)
 
 
 def test_remove_masks_bakes_the_sparse_weight():
@@ -162,7 +181,7 @@ def test_bad_inputs_raise_clear_errors():
         nm(2, 4).select(torch.rand(3, 6), 0.5)
     with pytest.raises(ValueError, match="tiled"):
         block(2, 2).select(torch.rand(3, 4), 0.5)
-    with pytest.raises(ValueError, match="no modules named"):
+    with pytest.raises(ValueError, match="no module or parameter named"):
         apply_masks(nn.Sequential(nn.Linear(2, 2)), ["7"])
     with pytest.raises(ValueError, match="allocation"):
         Pruner(nn.Linear(2, 2), allocation="erk")

@@ -252,8 +252,12 @@ def _convert(layer: nn.Module, n: int, m: int) -> nn.Module | None:
 )
 def to_bdwp(model: nn.Module, n: int = 2, m: int = 8) -> nn.Module:
     """Replace, in place, every ``Linear`` / ``Conv2d`` whose sizes divide by ``m`` with its
-    BDWP counterpart (same parameters); returns ``model``. Other layers stay dense."""
+    BDWP counterpart (same parameters); returns ``model``, or the BDWP copy when ``model``
+    itself is such a layer. Other layers stay dense."""
     _check_nm(n, m)
+    converted = _convert(model, n, m)
+    if converted is not None:
+        return converted
     for name, child in model.named_children():
         new = _convert(child, n, m)
         if new is not None:

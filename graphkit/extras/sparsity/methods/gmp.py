@@ -31,7 +31,8 @@ class GradualMagnitudePruner(Pruner):
 
     keeping its ``round((1 - s_t) * numel)`` largest ``|w|``; training continues in between
     and pruned weights stay zero (their latent is zeroed and they get no gradient). Any layer
-    with a ``weight`` works (``Linear``, ``Conv*d``, an LSTM's gate matrices via ``layers``).
+    weight works: ``Linear``, ``Conv*d``, or an LSTM's gate matrices named in ``layers`` as
+    parameter paths (``"rnn.weight_ih_l0"``, ``"rnn.weight_hh_l0"``).
     Call :meth:`step` once per training step, after the optimiser step.
 
     Args:
@@ -44,7 +45,8 @@ class GradualMagnitudePruner(Pruner):
         granularity: what is pruned together. (default: single weights)
         allocation: ``"uniform"`` (each layer at :math:`s_t`, the paper's setting) or
             ``"global"``. (default: ``"uniform"``)
-        layers: module names to prune. (default: every ``Linear`` / ``Conv*d``)
+        layers: module names or parameter paths to prune. (default: every ``Linear`` /
+            ``Conv*d``)
     """
 
     def __init__(

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from graphkit.extras._core.registry import register_model
-from graphkit.extras.sparsity.masks import Pruner, get_mask
+from graphkit.extras.sparsity.masks import Pruner
 from graphkit.extras.sparsity.schedules import Schedule
 
 
@@ -85,7 +85,7 @@ class ISSPPruner(Pruner):
         """
         shrunk = {}
         for name, module in self.layers.items():
-            latent = module.parametrizations.weight.original
+            latent = self.latent(name)
             low = ~self.select(name, self.score(name, module), 1.0 - share)
             latent[low] *= 1.0 - self.shrink
             shrunk[name] = low
@@ -104,4 +104,4 @@ class ISSPPruner(Pruner):
 
     def masks(self) -> dict[str, torch.Tensor]:
         """The current boolean masks (all kept until the mask is frozen)."""
-        return {name: get_mask(m).mask.clone() for name, m in self.layers.items()}
+        return {name: self.mask(name).clone() for name in self.layers}

@@ -74,7 +74,7 @@ class RandomPruning(Pruner):
 
     def score(self, name: str, module: nn.Module) -> Tensor:
         """Uniform random scores: the kept set is a uniform random subset."""
-        weight = module.weight
+        weight = self.weight(name)
         scores = torch.rand(weight.shape, generator=self.generator)
         return scores.to(weight.device)
 
