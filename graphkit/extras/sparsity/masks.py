@@ -170,12 +170,14 @@ def apply_masks(
         targets = {}
         for entry in layers:
             parent, _, pname = entry.rpartition(".")
+            owner = modules.get(parent)
             if entry in modules:
                 targets[entry] = (modules[entry], "weight")
-            elif parent in modules and pname in dict(modules[parent].named_parameters()):
-                targets[entry] = (modules[parent], pname)
-            elif parent in modules and get_mask(modules[parent], pname) is not None:
-                targets[entry] = (modules[parent], pname)  # masked already
+            elif owner is not None and (
+                pname in dict(owner.named_parameters(recurse=False))
+                or get_mask(owner, pname) is not None  # masked already
+            ):
+                targets[entry] = (owner, pname)
             else:
                 raise ValueError(f"no module or parameter named {entry!r} in the model")
         if not targets:

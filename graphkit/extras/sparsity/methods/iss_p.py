@@ -28,14 +28,16 @@ class ISSPPruner(Pruner):
     shrunk in proportion to its own magnitude,
 
     .. math::
-        w \leftarrow (1 - \alpha)\, w \quad \text{for the } \lceil p_k N_l \rfloor
-        \text{ smallest } |w| \text{ of layer } l,
+        w \leftarrow (1 - \alpha)\, w \quad \text{for the } p_k \text{ share of smallest }
+        |w| \text{ of each layer}
 
-    instead of being zeroed, so a shrunk weight the gradient favours can grow back and the
-    sparse structure keeps changing. At :math:`k = K_p` (after that iteration's shrink) the
-    mask :math:`M[K_p]` — each layer's ``target_sparsity`` smallest magnitudes pruned — is
-    fixed, the pruned latent weights are zeroed, and fine-tuning continues with the mask frozen
-    (later steps do nothing).
+    (``N - round((1 - p_k) N)`` weights of a layer of ``N``) instead of being zeroed, so a
+    shrunk weight the gradient favours can grow back and the sparse structure keeps changing.
+    The shrink multiplies the dense latent weight in place, as the official code multiplies the
+    weights, so it compounds while a weight stays low. At :math:`k = K_p`, after that
+    iteration's shrink, the mask :math:`M[K_p]` (each layer's ``target_sparsity`` smallest
+    magnitudes pruned) is fixed, the pruned latent weights are zeroed, and fine-tuning
+    continues with the mask frozen (later steps do nothing).
 
     :math:`p_k` is ``schedule(k)`` when a schedule is given (a percentage schedule rising to
     the target, e.g. :class:`~graphkit.extras.sparsity.schedules.CubicSchedule`), else the
