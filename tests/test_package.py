@@ -14,7 +14,8 @@ def test_every_public_submodule_imports():
 
 def test_subpackage_exports_resolve():
     for package in ["nn", "nn.quant", "temporal", "robust", "embed", "graphlets", "data",
-                    "sampling", "train", "metrics", "transforms"]:
+                    "sampling", "train", "metrics", "transforms", "extras",
+                    *(f"extras.{sub}" for sub in graphkit.extras.SUBPACKAGES)]:
         module = importlib.import_module(f"graphkit.{package}")
         for name in getattr(module, "__all__", []):
             assert hasattr(module, name), f"graphkit.{package}.__all__ lists missing {name}"

@@ -7,6 +7,7 @@ from graphkit.extras.vision.kimianet import (
     kimianet,
     kimianet_features,
 )
+from graphkit.extras.vision.ph_resnet import PHBasicBlock, PHBottleneck, PHResNet, ph_resnet
 from graphkit.extras.vision.simplenet import (
     SimpleNet,
     simplenet_cifar_5m,
@@ -19,12 +20,16 @@ from graphkit.extras.vision.vovnet import VoVNet, vovnet27_slim, vovnet39, vovne
 
 __all__ = [
     "KimiaNet",
+    "PHBasicBlock",
+    "PHBottleneck",
+    "PHResNet",
     "SimpleNet",
     "VoVNet",
     "convert_kimianet_keras",
     "keras_densenet121_to_state_dict",
     "kimianet",
     "kimianet_features",
+    "ph_resnet",
     "simplenet_cifar_310k",
     "simplenet_cifar_460k",
     "simplenet_cifar_5m",
