@@ -97,11 +97,37 @@ def test_gradcheck_of_the_dense_weight_path():
     x = torch.randn(3, 8, dtype=torch.double, requires_grad=True)
     w = torch.randn(4, 8, dtype=torch.double, requires_grad=True)
     b = torch.randn(4, dtype=torch.double, requires_grad=True)
-    assert torch.autograd.gradcheck(BDWPLinearFunction.apply, (x, w, b, 4, 4))
+    keep = torch.ones(4, 8, dtype=torch.bool)
+    assert torch.autograd.gradcheck(BDWPLinearFunction.apply, (x, w, b, keep, keep))
     x = torch.randn(1, 4, 5, 5, dtype=torch.double, requires_grad=True)
     w = torch.randn(4, 4, 3, 3, dtype=torch.double, requires_grad=True)
+    keep = torch.ones(4, 4, 3, 3, dtype=torch.bool)
     conv = ((2, 2), (1, 1), (1, 1), 1)
-    assert torch.autograd.gradcheck(BDWPConv2dFunction.apply, (x, w, b, 2, 2, conv))
+    assert torch.autograd.gradcheck(BDWPConv2dFunction.apply, (x, w, b, keep, keep, conv))
+    layer = BDWPLinear(8, 8, n=8, m=8).double()  # and the layer itself at n == m
+    assert torch.autograd.gradcheck(
+        layer, (torch.randn(2, 8, dtype=torch.double, requires_grad=True),)
+    )
+
+
+def test_masks_follow_the_weights_every_update_every_training_calls():
+    torch.manual_seed(0)
+    layer = BDWPLinear(8, 8, n=1, m=4, update_every=3)
+    x = torch.randn(2, 8)
+    first = layer.masks()
+    layer(x)
+    with torch.no_grad():
+        layer.weight.copy_(torch.randn(8, 8))  # a new weight: new masks at the next update
+    fresh = layer.masks()
+    assert not torch.equal(fresh[0], first[0])
+    for call in range(1, 4):
+        y = layer(x)
+        expected = first if call < 3 else fresh  # calls 1, 2 reuse; call 3 recomputes
+        assert torch.equal(y, F.linear(x, layer.weight * expected[0], layer.bias)), call
+    layer.eval()
+    assert torch.equal(layer(x), F.linear(x, layer.weight * fresh[0], layer.bias))
+    with pytest.raises(ValueError, match="update_every"):
+        BDWPLinear(8, 8, m=4, update_every=0)
 
 
 def test_to_bdwp_and_training_macs():
