@@ -13,14 +13,10 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from graphkit.extras._core.checks import check_fraction, check_positive
+
 NormLayer = Callable[[int], nn.Module]
 ActLayer = Callable[[], nn.Module]
-
-
-def _check_positive(**values: int) -> None:
-    for name, value in values.items():
-        if int(value) != value or value <= 0:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 def _check_image(x: Tensor, channels: int, who: str) -> None:
@@ -76,7 +72,7 @@ class ConvNormAct(nn.Module):
         act_layer: ActLayer | None = nn.ReLU,
     ) -> None:
         super().__init__()
-        _check_positive(
+        check_positive(
             in_channels=in_channels,
             out_channels=out_channels,
             kernel_size=kernel_size,
@@ -165,7 +161,7 @@ class SqueezeExcite(nn.Module):
             if not 0.0 < rd_ratio <= 1.0:
                 raise ValueError(f"rd_ratio must lie in (0, 1], got {rd_ratio}")
             rd_channels = max(1, round(channels * rd_ratio))
-        _check_positive(channels=channels, rd_channels=rd_channels)
+        check_positive(channels=channels, rd_channels=rd_channels)
         self.channels = channels
         self.reduce = nn.Conv2d(channels, rd_channels, 1)
         self.act = act_layer()
@@ -243,7 +239,7 @@ class LayerScale(nn.Module):
 
     def __init__(self, dim: int, init_value: float = 1e-5, channel_dim: int = -1) -> None:
         super().__init__()
-        _check_positive(dim=dim)
+        check_positive(dim=dim)
         if channel_dim not in (-1, 1):
             raise ValueError(f"channel_dim must be -1 (tokens) or 1 (maps), got {channel_dim}")
         self.dim = dim
@@ -299,11 +295,10 @@ class MLP(nn.Module):
         super().__init__()
         hidden_features = 4 * in_features if hidden_features is None else hidden_features
         out_features = in_features if out_features is None else out_features
-        _check_positive(
+        check_positive(
             in_features=in_features, hidden_features=hidden_features, out_features=out_features
         )
-        if not 0.0 <= drop < 1.0:
-            raise ValueError(f"drop must lie in [0, 1), got {drop}")
+        check_fraction("drop", drop)
         self.fc1 = nn.Linear(in_features, hidden_features, bias=bias)
         self.act = act_layer()
         self.drop1 = nn.Dropout(drop)
@@ -372,7 +367,7 @@ class MBConv(nn.Module):
         mid_channels: int | None = None,
     ) -> None:
         super().__init__()
-        _check_positive(in_channels=in_channels, out_channels=out_channels)
+        check_positive(in_channels=in_channels, out_channels=out_channels)
         if stride not in (1, 2):
             raise ValueError(f"MBConv stride must be 1 or 2, got {stride}")
         if kernel_size < 1 or kernel_size % 2 == 0:
@@ -383,7 +378,7 @@ class MBConv(nn.Module):
             raise ValueError(f"se_ratio must lie in [0, 1], got {se_ratio}")
         if mid_channels is None:
             mid_channels = round(in_channels * expand_ratio)
-        _check_positive(mid_channels=mid_channels)
+        check_positive(mid_channels=mid_channels)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.stride = stride

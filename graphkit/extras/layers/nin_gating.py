@@ -25,32 +25,13 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from graphkit.extras._core.blocks import MLP
+from graphkit.extras._core.checks import check_fraction, check_positive
 from graphkit.extras._core.registry import register_model
 
 __all__ = ["MixerBlock", "MixerGatingUnit", "NiNformer", "NiNformerBlock"]
 
 _PAPER = "NiNformer: A Network in Network Transformer with Token Mixing Generated Gating Function"
-
-
-def _positive(**values: int) -> None:
-    for name, value in values.items():
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _check_dropout(p: float) -> None:
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"dropout must lie in [0, 1), got {p}")
-
-
-def _feed_forward(dim: int, hidden: int, dropout: float) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Linear(dim, hidden),
-        nn.GELU(),
-        nn.Dropout(dropout),
-        nn.Linear(hidden, dim),
-        nn.Dropout(dropout),
-    )
 
 
 def _check_tokens(x: Tensor, tokens: int, dim: int, who: str) -> None:
@@ -78,13 +59,15 @@ class MixerBlock(nn.Module):
         self, dim: int, tokens: int, token_hidden: int, channel_hidden: int, dropout: float = 0.0
     ) -> None:
         super().__init__()
-        _positive(dim=dim, tokens=tokens, token_hidden=token_hidden, channel_hidden=channel_hidden)
-        _check_dropout(dropout)
+        check_positive(
+            dim=dim, tokens=tokens, token_hidden=token_hidden, channel_hidden=channel_hidden
+        )
+        check_fraction("dropout", dropout)
         self.dim, self.tokens = dim, tokens
         self.token_norm = nn.LayerNorm(dim)
-        self.token_mlp = _feed_forward(tokens, token_hidden, dropout)
+        self.token_mlp = MLP(tokens, token_hidden, drop=dropout)
         self.channel_norm = nn.LayerNorm(dim)
-        self.channel_mlp = _feed_forward(dim, channel_hidden, dropout)
+        self.channel_mlp = MLP(dim, channel_hidden, drop=dropout)
 
     def reset_parameters(self) -> None:
         for m in self.modules():
@@ -149,12 +132,12 @@ class NiNformerBlock(nn.Module):
     ) -> None:
         super().__init__()
         hidden = 2 * dim if hidden is None else hidden
-        _positive(dim=dim, tokens=tokens, hidden=hidden)
-        _check_dropout(dropout)
+        check_positive(dim=dim, tokens=tokens, hidden=hidden)
+        check_fraction("dropout", dropout)
         self.dim, self.tokens, self.hidden = dim, tokens, hidden
         self.norm = nn.LayerNorm(dim)  # shared by both sub-layers, as in the official block
         self.gating = MixerGatingUnit(dim, tokens, hidden, hidden, dropout)
-        self.ffn = _feed_forward(dim, hidden, dropout)
+        self.ffn = MLP(dim, hidden, drop=dropout)
 
     def reset_parameters(self) -> None:
         self.norm.reset_parameters()
@@ -205,7 +188,7 @@ class NiNformer(nn.Module):
         dropout: float = 0.5,
     ) -> None:
         super().__init__()
-        _positive(
+        check_positive(
             image_size=image_size,
             patch_size=patch_size,
             in_channels=in_channels,

@@ -35,8 +35,8 @@ def test_official_cifar_configuration_parameter_count():
     assert count_params(NiNformer()) == expected
 
 
-def _ffn(seq, x):
-    lin1, _, _, lin2, _ = seq
+def _ffn(mlp, x):
+    lin1, lin2 = mlp.fc1, mlp.fc2
     return F.linear(F.gelu(F.linear(x, lin1.weight, lin1.bias)), lin2.weight, lin2.bias)
 
 
