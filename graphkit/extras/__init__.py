@@ -38,6 +38,8 @@ SUBPACKAGES = (
     "hyper",
     "training",
     "analysis",
+    "dense",
+    "generative",
 )
 
 __all__ = [

@@ -1,0 +1,1 @@
+"""Dense prediction and restoration models of the catalogue (segmentation, counting)."""

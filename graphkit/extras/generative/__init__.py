@@ -1,0 +1,1 @@
+"""Generative and energy-based models of the catalogue."""
