@@ -1,0 +1,162 @@
+"""HMoDE: pixel gates, count-preserving maps, the relative local counting loss's invariants."""
+
+import pytest
+import torch
+
+from graphkit.extras._core.registry import create_model
+from graphkit.extras.dense.crowd_hmode import (
+    HMoDE,
+    HMoDEOutput,
+    PixelSoftGate,
+    RelativeLocalCountLoss,
+    gaussian_density,
+    hmode_loss,
+    local_count_map,
+)
+
+
+def test_pixel_gates_are_a_softmax_per_pixel():
+    torch.manual_seed(0)
+    gate = PixelSoftGate(6, n_inputs=3, hidden=8)
+    g = gate.gates(torch.randn(2, 6, 5, 7) * 10)
+    assert g.shape == (2, 3, 5, 7) and (g >= 0).all()
+    assert (g.sum(dim=1) - 1).abs().max() < 1e-6
+
+
+def test_pixel_gate_merges_with_its_weights():
+    torch.manual_seed(0)
+    gate = PixelSoftGate(4, n_inputs=2, hidden=8)
+    f, a, b = torch.randn(1, 4, 3, 3), torch.rand(1, 1, 3, 3), torch.rand(1, 1, 3, 3)
+    merged, g = gate(f, [a, b])
+    torch.testing.assert_close(merged, g[:, :1] * a + g[:, 1:] * b)
+    with pytest.raises(ValueError, match="expected 2 maps"):
+        gate(f, [a])
+    with pytest.raises(ValueError, match="maps must be"):
+        gate(f, [a, torch.rand(1, 1, 4, 4)])
+
+
+@pytest.mark.parametrize("widths", [(8, 8, 8, 8), (8, 8, 8), (8,)])
+def test_hierarchy_gates_sum_to_one_and_shapes(widths):
+    torch.manual_seed(0)
+    model = HMoDE(widths=widths, expert_channels=4, gate_hidden=4).eval()
+    out = model(torch.rand(2, 3, 16, 16))
+    n = len(widths)
+    assert out.density.shape == (2, 1, 16, 16) and (out.density >= 0).all()
+    assert len(out.experts) == n and len(out.merged) == n - 1 == len(out.gates)
+    for g in out.gates:
+        assert (g.sum(dim=1) - 1).abs().max() < 1e-6
+    if n > 1:
+        assert out.density is out.merged[-1]
+
+
+def test_expert_maps_keep_their_coarse_integral():
+    """Nearest upsampling / s^2 leaves each expert's count equal to its coarse map's sum."""
+    torch.manual_seed(0)
+    model = HMoDE(widths=(8, 8, 8), expert_channels=4).eval()
+    coarse = []
+    for head in model.expert_heads:
+        head.register_forward_hook(lambda m, a, o: coarse.append(torch.relu(o).sum()))
+    out = model(torch.rand(1, 3, 16, 16))
+    for c, m in zip(coarse, out.experts, strict=True):
+        torch.testing.assert_close(m.sum(), c, rtol=1e-6, atol=0)
+
+
+def test_density_integral_equals_local_count_map_sum():
+    torch.manual_seed(0)
+    out = HMoDE(widths=(8, 8), expert_channels=4)(torch.rand(2, 3, 18, 14))
+    for window in (1, 4, 5, 32):
+        lcm = local_count_map(out.density, window)
+        assert lcm.shape[-2:] == (-(-18 // window), -(-14 // window))
+        torch.testing.assert_close(lcm.sum(dim=(1, 2, 3)), out.density.sum(dim=(1, 2, 3)))
+
+
+def test_gaussian_density_integral_is_the_count():
+    pts = torch.tensor([[0.0, 0.0], [5.0, 7.5], [11.0, 15.0], [3.2, 0.4]])
+    d = gaussian_density(pts, (12, 16), sigma=2.0)
+    assert d.shape == (12, 16) and (d >= 0).all()
+    torch.testing.assert_close(d.sum(), torch.tensor(4.0))
+    assert gaussian_density(pts[:0], (4, 4)).sum() == 0
+    with pytest.raises(ValueError, match="inside"):
+        gaussian_density(torch.tensor([[12.0, 0.0]]), (12, 16))
+    with pytest.raises(ValueError, match="sigma"):
+        gaussian_density(pts, (12, 16), sigma=0.0)
+
+
+def _gt(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(2, 1, 16, 16, generator=g) * 0.1
+
+
+def test_relative_loss_is_zero_for_an_equal_offset_on_every_region():
+    gt = _gt()
+    loss = RelativeLocalCountLoss(window=4, n_hard=16)
+    assert loss(gt, gt) == 0
+    shifted = gt + 0.3 / 16  # every 4x4 region's count rises by exactly 0.3
+    assert loss(shifted, gt) < 1e-6
+    # an absolute local loss does see that offset: the two are complementary
+    assert (local_count_map(shifted, 4) - local_count_map(gt, 4)).abs().mean() > 0.29
+
+
+def test_relative_loss_is_positive_when_offsets_differ():
+    gt = _gt()
+    pred = gt.clone()
+    pred[:, :, :4, :4] += 0.5 / 16  # one region off by 0.5, the others exact
+    loss = RelativeLocalCountLoss(window=4, n_hard=4)(pred, gt)
+    # the hard set holds the erring region and 3 exact ones: 3 of 6 pairs differ by 0.5
+    torch.testing.assert_close(loss, torch.tensor(0.25), rtol=1e-5, atol=1e-6)
+
+
+def test_relative_loss_is_differentiable_and_checks_inputs():
+    gt = _gt()
+    pred = (gt + torch.rand_like(gt) * 0.05).requires_grad_(True)
+    RelativeLocalCountLoss(4, 4)(pred, gt).backward()
+    assert pred.grad is not None and pred.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="n_hard"):
+        RelativeLocalCountLoss(4, 1)
+    with pytest.raises(ValueError, match="differ"):
+        RelativeLocalCountLoss(4, 4)(gt, gt[:, :, :8])
+    with pytest.raises(ValueError, match="NaN"):
+        RelativeLocalCountLoss(4, 4)(torch.full_like(gt, float("nan")), gt)
+    with pytest.raises(ValueError, match="need 2"):
+        RelativeLocalCountLoss(16, 4)(gt, gt)
+
+
+def test_hmode_loss_vanishes_only_for_a_perfect_hierarchy_and_trains():
+    torch.manual_seed(0)
+    model = HMoDE(widths=(8, 8), expert_channels=4, gate_hidden=4)
+    x, gt = torch.rand(2, 3, 16, 16), _gt()
+    out = model(x)
+    loss = hmode_loss(out, gt, window=4, competition_tau=0.1)
+    loss.backward()
+    assert loss > 0 and all(p.grad is not None for p in model.parameters())
+    perfect = type(out)(density=gt, experts=[gt, gt], merged=[gt], gates=out.gates)
+    assert hmode_loss(perfect, gt, window=4, competition_tau=0.1) == 0
+    with pytest.raises(ValueError, match="competition_tau"):
+        hmode_loss(out, gt, window=4, competition_tau=0.0)
+
+
+def test_competition_weights_favour_the_better_expert():
+    """Winner-take-more: with tau -> small the loss is E x the best expert's error per pixel."""
+    gt = torch.zeros(1, 1, 4, 4)
+    good, bad = gt + 0.1, gt + 1.0
+    out = HMoDEOutput(density=gt, experts=[good, bad], merged=[gt])
+    loss = hmode_loss(out, gt, window=4, relative_weight=0, local_weight=0, competition_tau=1e-3)
+    torch.testing.assert_close(loss, torch.tensor(2 * 0.01), rtol=1e-4, atol=0)
+
+
+def test_registered_and_bad_arguments():
+    model = create_model("hmode", widths=(8, 8), expert_channels=4)
+    assert isinstance(model, HMoDE)
+    assert model.count(torch.rand(3, 3, 8, 8)).shape == (3,)
+    with pytest.raises(ValueError, match="divisible"):
+        model(torch.rand(1, 3, 9, 8))
+    with pytest.raises(ValueError, match="expected"):
+        model(torch.rand(1, 1, 8, 8))
+    with pytest.raises(ValueError, match="widths"):
+        HMoDE(widths=())
+    with pytest.raises(ValueError, match="widths\\[1\\]"):
+        HMoDE(widths=(8, 0))
+    with pytest.raises(ValueError, match="window"):
+        local_count_map(torch.rand(1, 1, 4, 4), 0)
+    with pytest.raises(ValueError, match="density"):
+        local_count_map(torch.rand(1, 2, 4, 4), 2)
