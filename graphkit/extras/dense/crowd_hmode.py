@@ -61,9 +61,7 @@ def gaussian_density(
         raise ValueError(f"points must be (n, 2) (row, col), got {tuple(points.shape)}")
     dtype = points.dtype if points.is_floating_point() else torch.float32
     pts = points.to(dtype)
-    if pts.numel() and (
-        (pts < 0).any() or (pts[:, 0] > h - 1).any() or (pts[:, 1] > w - 1).any()
-    ):
+    if pts.numel() and ((pts < 0).any() or (pts[:, 0] > h - 1).any() or (pts[:, 1] > w - 1).any()):
         raise ValueError(f"points must lie inside the {h}x{w} image")
     r = math.ceil(3 * sigma) if radius is None else radius
     rows = torch.arange(h, dtype=dtype, device=points.device)
@@ -210,8 +208,9 @@ class HMoDE(nn.Module):
         prev = in_channels
         for i, w in enumerate(widths):
             self.stages.append(
-                nn.Sequential(ConvNormAct(prev, w, 3, stride=1 if i == 0 else 2),
-                              ConvNormAct(w, w, 3))  # fmt: skip
+                nn.Sequential(
+                    ConvNormAct(prev, w, 3, stride=1 if i == 0 else 2), ConvNormAct(w, w, 3)
+                )
             )
             prev = w
         self.expert_feats = nn.ModuleList(ConvNormAct(w, expert_channels, 3) for w in widths)

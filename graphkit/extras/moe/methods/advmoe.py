@@ -107,17 +107,15 @@ class MoEConv2d(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"expected (B, {self.in_channels}, H, W), got shape {tuple(x.shape)}"
-            )
+            raise ValueError(f"expected (B, {self.in_channels}, H, W), got shape {tuple(x.shape)}")
         b = x.shape[0]
         weights, indices, aux = self.router(x.mean(dim=(2, 3)))
         self.last_indices, self.last_aux = indices, aux
         # the selected filters of every sample, run as one grouped convolution over the batch
         w = self.weight.view(self.experts, self.group, *self.weight.shape[1:])[indices]
         w = w.reshape(b * self.k * self.group, *self.weight.shape[1:])
-        y = F.conv2d(x.reshape(1, b * self.in_channels, *x.shape[2:]), w, None, self.stride,
-                     self.padding, 1, b)  # fmt: skip
+        flat = x.reshape(1, b * self.in_channels, *x.shape[2:])
+        y = F.conv2d(flat, w, stride=self.stride, padding=self.padding, groups=b)
         y = y.view(b, self.k, self.group, *y.shape[2:])
         full = y.new_zeros(b, self.experts, self.group, *y.shape[3:])
         full = full.index_put((torch.arange(b, device=x.device)[:, None], indices), y)
@@ -321,8 +319,14 @@ class AdvMoETrainer:
         self.opt_experts.step()
         return {"loss_router": loss_r.item(), "loss_experts": loss_e.item()}
 
-    def fit(self, x: Tensor, y: Tensor, epochs: int, batch_size: int = 64,
-            generator: torch.Generator | None = None) -> list[dict[str, float]]:  # fmt: skip
+    def fit(
+        self,
+        x: Tensor,
+        y: Tensor,
+        epochs: int,
+        batch_size: int = 64,
+        generator: torch.Generator | None = None,
+    ) -> list[dict[str, float]]:
         """Shuffled mini-batch training over ``(x, y)`` for ``epochs``; returns step logs."""
         check_positive(epochs=epochs, batch_size=batch_size)
         logs = []
