@@ -189,14 +189,17 @@ def _stripes(n: int, g: torch.Generator):
     phase = torch.rand(n, 1, 1, generator=g) * 6.28
     rows = torch.sin(freq * r.view(1, 16, 1) + phase).expand(n, 16, 16)
     img = torch.where((y < 2).view(n, 1, 1), rows, rows.transpose(1, 2))
-    x = img.unsqueeze(1).expand(n, 3, 16, 16) + 1.5 * torch.randn(n, 3, 16, 16, generator=g)
+    x = img.unsqueeze(1).expand(n, 3, 16, 16) + 3.0 * torch.randn(n, 3, 16, 16, generator=g)
     return x, y
 
 
 @pytest.mark.slow
 def test_man_matches_or_beats_plain_local_learning():
-    """K=4 blocks, the same default head for both (MAN's sees the EMA layer's output), 3 seeds
-    of 150 SGD steps on synthetic stripes; the outcome measured here is in the report."""
+    """K=4 blocks of the small test net, the same default head for both (MAN's sees the EMA
+    layer's output plus the learnable-bias copy), 3 seeds of 100 SGD steps on noisy synthetic
+    stripes. Measured here (test accuracy, seeds 0-2): MAN 0.763 / 0.950 / 0.384, plain local
+    learning 0.530 / 0.856 / 0.298 (end-to-end backprop, same steps: 0.986 / 0.970 / 0.441).
+    The seeds vary a lot, so the check is on the mean: MAN >= plain."""
     results = []
     for seed in range(3):
         g = torch.Generator().manual_seed(seed)
@@ -207,7 +210,7 @@ def test_man_matches_or_beats_plain_local_learning():
             torch.manual_seed(seed)
             tr = MANLocalTrainer(_net(), [1, 2, 3], aux=aux, num_classes=4, example_input=x[:2])
             opt = torch.optim.SGD(tr.parameters(), lr=0.05, momentum=0.9)
-            for _ in range(150):
+            for _ in range(100):
                 idx = torch.randint(0, 1024, (64,), generator=g)
                 tr.step(x[idx], y[idx], opt)
             tr.eval()
@@ -216,4 +219,4 @@ def test_man_matches_or_beats_plain_local_learning():
         results.append(accs)
     mean_man = sum(a for a, _ in results) / 3
     mean_plain = sum(b for _, b in results) / 3
-    assert mean_man >= mean_plain - 0.01, results
+    assert mean_man >= mean_plain, results
