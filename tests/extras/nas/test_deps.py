@@ -1,0 +1,131 @@
+import copy
+import random
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from graphkit.extras._core.registry import create_model
+from graphkit.extras.nas.methods.deps import DEpSSchedule, DEpSTrainer
+from graphkit.extras.nas.methods.ofa import OFASupernet
+from graphkit.extras.training.distill import kd_kl
+
+
+def test_shrinking_is_disabled_before_the_warmup_fraction():
+    s = DEpSSchedule(total_steps=200, fm_warmup=0.5, ramp_steps=10)
+    assert s.shrink_start == 100
+    assert not any(s.shrinking(t) for t in range(100))
+    assert all(s.shrinking(t) for t in range(100, 200))
+    assert all(s.subnet_lr_factor(t) == 0.0 for t in range(100))
+    # the reference run: 150 (teacher warm-up) - 5 (ramp) epochs of 270
+    ref = DEpSSchedule(total_steps=270, fm_warmup=145 / 270)
+    assert ref.shrink_start == 145 and ref.ramp_steps == 5
+    assert DEpSSchedule(total_steps=10, fm_warmup=0.0).shrinking(0)
+
+
+def test_lr_factor_follows_the_ramp_from_eps_to_one():
+    s = DEpSSchedule(total_steps=100, fm_warmup=0.5, eps=0.1, ramp_steps=4)
+    got = [s.subnet_lr_factor(t) for t in range(49, 56)]
+    want = [0.0, 0.1 + 0.9 * 0.25, 0.1 + 0.9 * 0.5, 0.1 + 0.9 * 0.75, 1.0, 1.0, 1.0]
+    assert got == pytest.approx(want, abs=1e-12)
+    # eps = 0: the reference code's increments 1/R, 2/R, ..., 1
+    s0 = DEpSSchedule(total_steps=100, fm_warmup=0.2, ramp_steps=5)
+    assert [s0.subnet_lr_factor(t) for t in range(20, 26)] == pytest.approx(
+        [0.2, 0.4, 0.6, 0.8, 1.0, 1.0]
+    )
+    assert all(s0.subnet_lr_factor(t) == 1.0 for t in range(25, 100))
+
+
+def test_schedule_bad_arguments():
+    with pytest.raises(ValueError, match="total_steps"):
+        DEpSSchedule(total_steps=0)
+    with pytest.raises(ValueError, match="fm_warmup"):
+        DEpSSchedule(total_steps=10, fm_warmup=1.0)
+    with pytest.raises(ValueError, match="eps"):
+        DEpSSchedule(total_steps=10, eps=1.5)
+    with pytest.raises(ValueError, match="ramp_steps"):
+        DEpSSchedule(total_steps=10, ramp_steps=0)
+    with pytest.raises(ValueError, match="step"):
+        DEpSSchedule(total_steps=10).shrinking(-1)
+
+
+def _net(seed: int = 0) -> OFASupernet:
+    torch.manual_seed(seed)
+    return OFASupernet(units=2, num_classes=3, dropout=0.0)
+
+
+def _data() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(4, 3, 32, 32, generator=g), torch.tensor([0, 1, 2, 1])
+
+
+def _grads(net: nn.Module) -> list[torch.Tensor]:
+    return [p.grad.clone() if p.grad is not None else torch.zeros_like(p) for p in net.parameters()]
+
+
+def test_warmup_steps_train_only_the_full_model():
+    net, x, y = _net(), *_data()
+    ref = copy.deepcopy(net)
+    trainer = DEpSTrainer(net, DEpSSchedule(total_steps=10, fm_warmup=0.5))
+    trainer.train_step(x, y, torch.optim.SGD(net.parameters(), lr=0.0), step=4)
+    ref.set_active(ref.max_config())
+    F.cross_entropy(ref(x), y).backward()
+    for got, want in zip(_grads(net), _grads(ref)):
+        assert torch.allclose(got, want, atol=1e-6)
+    assert not trainer.reorganized
+
+
+def test_shrinking_step_sums_full_ce_and_scaled_inplace_kd():
+    net, x, y = _net(), *_data()
+    ref = copy.deepcopy(net)
+    sched = DEpSSchedule(total_steps=10, fm_warmup=0.5, eps=0.0, ramp_steps=4)
+    trainer = DEpSTrainer(net, sched, n_subnets=3, reorganize=False, seed=5)
+    out = trainer.train_step(x, y, torch.optim.SGD(net.parameters(), lr=0.0), step=7)
+    beta = 0.75  # third step of a 4-step ramp from 0
+    assert out["subnet_lr_factor"] == beta
+    ref.set_active(ref.max_config())
+    logits = ref(x)
+    F.cross_entropy(logits, y).backward()
+    for cfg in (ref.min_config(), ref.sample_config(random.Random(5))):
+        ref.set_active(cfg)
+        (beta * kd_kl(ref(x), logits.detach(), T=1.0)).backward()
+    for got, want in zip(_grads(net), _grads(ref)):
+        assert torch.allclose(got, want, atol=1e-6)
+
+
+def test_channels_are_sorted_once_when_shrinking_starts():
+    net, x, y = _net(), *_data()
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.momentum = 0.0  # keep running statistics, so the eval function is comparable
+    with torch.no_grad():
+        before = net.eval()(x)
+    trainer = DEpSTrainer(net, DEpSSchedule(total_steps=4, fm_warmup=0.5, ramp_steps=1))
+    opt = torch.optim.SGD(net.parameters(), lr=0.0)
+    net.train()
+    trainer.train_step(x, y, opt, step=1)
+    assert not trainer.reorganized
+    trainer.train_step(x, y, opt, step=2)
+    assert trainer.reorganized
+    with torch.no_grad():
+        after = net.eval()(x)
+    assert (before - after).abs().max().item() < 1e-5
+    block = next(net.blocks())
+    importance = block.project.weight.abs().sum(dim=(0, 2, 3))
+    assert torch.all(importance[:-1] >= importance[1:])
+
+
+def test_trainer_registered_and_bad_arguments():
+    from graphkit.extras.nas.methods import deps  # noqa: F401  (registers "deps")
+
+    net, sched = _net(), DEpSSchedule(total_steps=10)
+    assert isinstance(create_model("deps", supernet=net, schedule=sched), DEpSTrainer)
+    with pytest.raises(TypeError, match="OFASupernet"):
+        DEpSTrainer(nn.Linear(2, 2), sched)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="DEpSSchedule"):
+        DEpSTrainer(net, 0.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="n_subnets"):
+        DEpSTrainer(net, sched, n_subnets=1)
+    with pytest.raises(ValueError, match="temperature"):
+        DEpSTrainer(net, sched, temperature=0.0)
