@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from graphkit.extras._core.attention import RelativePositionBias
@@ -216,8 +215,7 @@ class MOAT(nn.Module):
         feats = self.forward_features(x)
         if self.features_only:
             return feats
-        pooled = torch.flatten(feats[-1].mean(dim=(2, 3)), 1)
-        return self.head(self.head_norm(pooled))
+        return self.head(self.head_norm(feats[-1].mean(dim=(2, 3))))
 
 
 def _builder(variant: str) -> Any:

@@ -61,7 +61,8 @@ class PVTBlock(nn.Module):
         norm_eps (float): epsilon of the two LayerNorms. (default: ``1e-6``)
 
     Shapes:
-        - input: :math:`(B, N, C)` with the grid ``size=(H, W)``; output: the same.
+        - input: :math:`(B, N, C)` with the grid ``size=(H, W)`` (``None`` is allowed
+          only without spatial reduction); output: the same.
     """
 
     def __init__(
@@ -89,7 +90,7 @@ class PVTBlock(nn.Module):
             nn.init.trunc_normal_(lin.weight, std=0.02)
             nn.init.zeros_(lin.bias)
 
-    def forward(self, x: Tensor, size: tuple[int, int]) -> Tensor:
+    def forward(self, x: Tensor, size: tuple[int, int] | None) -> Tensor:
         x = x + self.drop_path(self.attn(self.norm1(x), size))
         return x + self.drop_path(self.mlp(self.norm2(x)))
 

@@ -188,3 +188,16 @@ def test_bad_arguments_and_inputs():
         MultiHeadSelfAttention(8, 2, window=3)(torch.randn(1, 16, 8), (4, 4))
     with pytest.raises(ValueError, match="height must be a positive integer"):
         RelativePositionBias(2, 3)(0, 3)
+
+
+def test_gradients_reach_every_parameter_including_the_bias_table():
+    torch.manual_seed(6)
+    for attn, size in [
+        (MultiHeadSelfAttention(8, 2, rel_pos_size=3), (4, 4)),
+        (MultiHeadSelfAttention(8, 2, window=2, rel_pos_size=2), (4, 4)),
+        (MultiHeadSelfAttention(8, 2, sr_ratio=2), (4, 4)),
+    ]:
+        _randomise(attn).train()
+        attn(torch.randn(2, 16, 8), size).square().sum().backward()
+        for name, p in attn.named_parameters():
+            assert p.grad is not None and p.grad.abs().sum() > 0, name
