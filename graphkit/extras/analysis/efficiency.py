@@ -182,12 +182,6 @@ def layer_costs(model: nn.Module, x: Tensor, elem_bytes: int | None = None) -> l
     return [cost for _, _, cost in _trace(model, x, elem_bytes)]
 
 
-def _bound(c: LayerCost, hw: HardwareProfile) -> WaterlineRow:
-    traffic = c.dram_bytes(hw)
-    return WaterlineRow(c.name, c.flops, traffic, c.flops / traffic if traffic else math.inf,
-                        c.flops / hw.peak_flops, traffic / hw.bandwidth)
-
-
 @dataclass(frozen=True)
 class WaterlineRow:
     """A layer's lower bound: ``max(compute_s, memory_s)`` and which side binds."""
@@ -206,6 +200,12 @@ class WaterlineRow:
     @property
     def bound(self) -> str:
         return "memory" if self.memory_s > self.compute_s else "compute"
+
+
+def _bound(c: LayerCost, hw: HardwareProfile) -> WaterlineRow:
+    traffic = c.dram_bytes(hw)
+    return WaterlineRow(c.name, c.flops, traffic, c.flops / traffic if traffic else math.inf,
+                        c.flops / hw.peak_flops, traffic / hw.bandwidth)
 
 
 def waterline(model: nn.Module, x: Tensor, hw: HardwareProfile,
