@@ -62,6 +62,7 @@ def test_assert_same_function_reports_the_difference():
 
 def test_registry_registers_builds_and_names_unknown_models(monkeypatch):
     monkeypatch.setattr(registry, "_REGISTRY", {})
+    monkeypatch.setattr(registry, "_load_all", lambda: None)  # only this test's entry
 
     @extras.register_model("tinynet", family="backbone", paper="A tiny test net")
     def tinynet(width: int = 8) -> nn.Module:
