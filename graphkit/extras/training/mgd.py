@@ -8,7 +8,7 @@ teachers on labelled and unlabelled images at three granularities. With student 
 (all logits ``(B, C, H, W)``):
 
 .. math::
-    \\mathcal{L}_{img} &= \\frac{1}{B} \\sum_b \\sum_c
+    \\mathcal{L}_{img} &= \\sum_b \\sum_c
         \\big| \\bar s_{bc} - \\bar t_{2,bc} \\big|,
         \\qquad \\bar z_{bc} = \\tfrac{1}{HW} \\textstyle\\sum_{hw} z_{bchw} \\\\
     \\mathcal{L}_{reg} &= \\mathrm{MSE}\\big(A(P f), A(P g_1)\\big),
@@ -28,10 +28,11 @@ teachers on labelled and unlabelled images at three granularities. With student 
   pseudo-label (which is not 0 at equality).
 
 The assignment of teachers to the image and region terms follows the official training
-script (region: first teacher, image: second). The official script also CutMix-mixes the
+script (region: first teacher, image: second), and so do the default weights and reductions
+(``lambda_1 = 0.002`` on the image term, summed over batch and classes; ``lambda_2 = 100`` on
+the region term, a mean; the official VOC configs). The official script also CutMix-mixes the
 unlabelled images and keeps fine-tuning one teacher; here the teachers are frozen and mixing
-is left to the data pipeline. The image-level term is averaged over the batch (the official
-code sums), so its scale does not depend on the batch size.
+is left to the data pipeline.
 """
 
 from __future__ import annotations
@@ -71,8 +72,10 @@ class MGDLoss(nn.Module):
     """The image-, region- and pixel-level distillation terms and their weighted sum.
 
     Args:
-        image_w: weight of the image-level semantic-sensitive loss (default: ``1.0``).
-        region_w: weight of the region-level content-aware loss (default: ``1.0``).
+        image_w: weight of the image-level semantic-sensitive loss (default: ``0.002``, the
+            official ``lambda_1``; the term is a sum over the batch, so scale it with the batch).
+        region_w: weight of the region-level content-aware loss (default: ``100.0``, the
+            official ``lambda_2``).
         pixel_w: weight of the pixel-level consistency loss (default: ``1.0``).
         region_grid: the features are pooled to ``region_grid x region_grid`` regions
             (default: ``7``, the official value).
@@ -90,8 +93,8 @@ class MGDLoss(nn.Module):
 
     def __init__(
         self,
-        image_w: float = 1.0,
-        region_w: float = 1.0,
+        image_w: float = 0.002,
+        region_w: float = 100.0,
         pixel_w: float = 1.0,
         region_grid: int = 7,
         pixel: str = "soft",
@@ -110,10 +113,10 @@ class MGDLoss(nn.Module):
         self.region_grid, self.pixel, self.T = region_grid, pixel, T
 
     def image_loss(self, student_logits: Tensor, teacher_logits: Tensor) -> Tensor:
-        """L1 between per-image class distributions (average-pooled logits), batch mean."""
+        """L1 between per-image class distributions (average-pooled logits), batch sum."""
         s = student_logits.mean(dim=(2, 3))
         t = teacher_logits.detach().mean(dim=(2, 3))
-        return (s - t).abs().sum(dim=1).mean()
+        return (s - t).abs().sum()
 
     def region_loss(self, student_features: Tensor, teacher_features: Tensor) -> Tensor:
         """MSE between the region-to-region cosine affinities of pooled features."""

@@ -49,7 +49,7 @@ def test_terms_equal_their_formulas():
     loss = MGDLoss(image_w=0.5, region_w=2.0, pixel_w=0.25, region_grid=7, T=2.0)
     out = loss((f, z), [(g, t), (f2, t2)])
     zs, tt = z.numpy(), t2.numpy()
-    image = np.abs(zs.mean(axis=(2, 3)) - tt.mean(axis=(2, 3))).sum(axis=1).mean()
+    image = np.abs(zs.mean(axis=(2, 3)) - tt.mean(axis=(2, 3))).sum()
     assert out["image"].item() == pytest.approx(image, rel=1e-12)
 
     def aff(x):  # 14x14 -> 7x7 regions by 2x2 averaging, then cosine between regions
@@ -146,3 +146,100 @@ def test_rejects_bad_inputs():
     tr = MGDTrainer(_Seg(), [_Seg()])
     with pytest.raises(ValueError, match="labels must be"):
         tr.losses(torch.randn(2, 3, 8, 8), torch.zeros(2, 7, 8, dtype=torch.long))
+
+
+class _BNSeg(nn.Module):
+    """Three conv-BN-ReLU layers (the second optionally dilated) and a 1x1 classifier."""
+
+    def __init__(self, width: int, classes: int = 3, dilation: int = 1) -> None:
+        super().__init__()
+        layers, c_in = [], 3
+        for d in (1, dilation, 1):
+            layers += [nn.Conv2d(c_in, width, 3, padding=d, dilation=d), nn.BatchNorm2d(width),
+                       nn.ReLU()]
+            c_in = width
+        self.body = nn.Sequential(*layers)
+        self.cls = nn.Conv2d(width, classes, 1)
+
+    def forward(self, x):
+        f = self.body(x)
+        return f, self.cls(f)
+
+
+def _shapes(n: int, g: torch.Generator, size: int = 24, noise: float = 1.2):
+    """Noisy images with one square (class 1) and one disc (class 2) on background 0."""
+    yy, xx = torch.meshgrid(torch.arange(size).float(), torch.arange(size).float(), indexing="ij")
+    lab = torch.zeros(n, size, size, dtype=torch.long)
+    for i in range(n):
+        for cls in (1, 2):
+            cy, cx = torch.randint(4, size - 4, (2,), generator=g).float()
+            r = 2.5 + 2.5 * torch.rand(1, generator=g).item()
+            if cls == 1:
+                m = ((yy - cy).abs() <= r) & ((xx - cx).abs() <= r)
+            else:
+                m = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+            lab[i][m] = cls
+    colours = torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.2, 0.6], [0.6, 0.9, 0.2]])
+    x = colours[lab].permute(0, 3, 1, 2) + noise * torch.randn(n, 3, size, size, generator=g)
+    return x, lab
+
+
+def _miou(logits, y, classes=3):
+    p = logits.argmax(1)
+    ious = []
+    for k in range(classes):
+        union = ((p == k) | (y == k)).sum().item()
+        if union:
+            ious.append(((p == k) & (y == k)).sum().item() / union)
+    return sum(ious) / len(ious)
+
+
+def _mgd_vs_plain(seed: int, steps: int = 150):
+    """Teachers (width 16, one dilated) trained on all 256 labelled images; a width-8 student
+    on 16 of them (1/16), with MGD on the other 240 or labels only. Returns test mIoUs."""
+    g = torch.Generator().manual_seed(seed)
+    x, y = _shapes(256, g)
+    xt, yt = _shapes(200, g)
+    teachers = []
+    for k, dil in enumerate((1, 2)):
+        torch.manual_seed(100 + 10 * seed + k)
+        t = _BNSeg(16, dilation=dil)
+        opt = torch.optim.Adam(t.parameters(), 3e-3)
+        for _ in range(steps):
+            idx = torch.randint(0, 256, (16,), generator=g)
+            opt.zero_grad()
+            F.cross_entropy(t(x[idx])[1], y[idx]).backward()
+            opt.step()
+        teachers.append(t.eval())
+    with torch.no_grad():
+        result = {"teachers": [_miou(t(xt)[1], yt) for t in teachers]}
+    for name in ("mgd", "plain"):
+        torch.manual_seed(seed)
+        student = _BNSeg(8)
+        tr = MGDTrainer(student, teachers, loss=MGDLoss(region_w=1.0))
+        opt = torch.optim.Adam(student.parameters(), 3e-3)
+        for _ in range(steps):
+            il = torch.randint(0, 16, (8,), generator=g)
+            iu = torch.randint(16, 256, (8,), generator=g)
+            if name == "mgd":
+                tr.step(x[il], y[il], x[iu], opt)
+            else:
+                opt.zero_grad()
+                F.cross_entropy(student(x[il])[1], y[il]).backward()
+                opt.step()
+        with torch.no_grad():
+            result[name] = _miou(student.eval()(xt)[1], yt)
+    return result
+
+
+@pytest.mark.slow
+def test_distilled_student_beats_label_only_student():
+    """Synthetic shapes segmentation with 1/16 of the images labelled, 3 seeds, 150 Adam steps.
+    MGD uses the official image weight (0.002) and pixel weight (1) but region_w=1: at the
+    official region weight 100 the region term dominated this tiny 8-channel student and
+    hurt it (development run, seeds 0-1: mIoU 0.419 / 0.620 vs label-only 0.683 / 0.697).
+    Measured here, seeds 0-2: teachers 0.701+0.740 / 0.729+0.731 / 0.710+0.739; MGD student
+    0.706 / 0.714 / 0.719; label-only student 0.689 / 0.669 / 0.685."""
+    for seed in range(3):
+        r = _mgd_vs_plain(seed)
+        assert r["mgd"] > r["plain"], (seed, r)
