@@ -1,7 +1,7 @@
 """Supervised local learning, plain and with the Momentum Auxiliary Network (MAN).
 
 From `Momentum Auxiliary Network for Supervised Local Learning
-<https://arxiv.org/abs/2407.05623>`_ (Su, He, Hu, Cao, Li, Luo, Zhang, Wang and Luo; official
+<https://arxiv.org/abs/2407.05623>`_ (Su, Cai, Zhu, He, Xu, Guan and Si, ECCV 2024; official
 code JunhaoSu0/MAN). A sequential network is cut into :math:`K` gradient-isolated blocks
 :math:`f_1, \\dots, f_K`. Block :math:`j < K` is trained only by its local loss
 
