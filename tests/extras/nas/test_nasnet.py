@@ -35,10 +35,10 @@ def _bn_statistics(model: NASNetA) -> int:
     ],
 )
 def test_param_counts(variant, classes, params, with_bn_stats, paper):
-    """Counted here (no auxiliary head). The paper's / Keras Applications' table gives 3.3M,
-    5.3M and 88.9M. Trainable parameters are within 1.5% of those; trainable parameters plus
-    the BN running means and variances (what Keras' ``count_params`` reports) give 5,326,716
-    and 88,949,818, which round to the published 5.3M and 88.9M."""
+    """Counted here (no auxiliary head). The paper gives 3.3M (CIFAR), 5.3M and 88.9M (the
+    Keras Applications table repeats the ImageNet two). Trainable parameters are within 1.5%
+    of those; adding the BN running means and variances (which TF / Keras count among a
+    model's parameters) gives 5,326,716 and 88,949,818, which round to 5.3M and 88.9M."""
     model = _meta(variant, classes)
     assert count_params(model) == params
     assert params + _bn_statistics(model) == with_bn_stats

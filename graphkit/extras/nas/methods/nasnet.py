@@ -355,7 +355,8 @@ class NASNetA(nn.Module):
 
     ``variant`` is ``"<family>_<N>@<F>"`` with family ``cifar`` (3×3 stem conv of ``3f``
     channels), ``mobile`` or ``large`` (stride-2 3×3 stem conv of 32 / 96 channels and two
-    reduction cells of width ``f/4``, ``f/2``); ``f = F / 24``. The published models are
+    reduction cells of width ``f/4``, ``f/2``); ``f = F / 24`` (with another genotype the last
+    width is ``4f`` times its number of concatenated states). The published models are
     ``cifar_6@768``, ``mobile_4@1056`` and ``large_6@4032``. Then three stacks of ``N`` normal
     cells (widths ``f``, ``2f``, ``4f``) with a reduction cell before the second and the third;
     ReLU, global average pooling, dropout and a linear classifier. Hyper-parameters per family
