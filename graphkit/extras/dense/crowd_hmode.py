@@ -167,8 +167,10 @@ class HMoDEOutput:
 class HMoDE(nn.Module):
     r"""Hierarchical mixture of density experts on a small multi-scale CNN.
 
-    The backbone has one stage per scale (two 3x3 ConvNormAct, each stage after the first
-    halving the resolution). Expert :math:`i` turns stage :math:`i`'s features into gating
+    The backbone has one stage per width (two 3x3 ConvNormAct, each stage after the first
+    halving the resolution); ``scales`` picks the stages that get an expert (one scale is the
+    single-scale baseline on the same backbone). Expert :math:`i` turns stage :math:`i`'s
+    features into gating
     features :math:`h_i` and a non-negative density map at its own scale :math:`s = 2^i`,
     brought to full resolution by nearest upsampling divided by :math:`s^2` (which keeps its
     integral exactly). Adjacent maps are merged pairwise by :class:`PixelSoftGate` (gating
@@ -181,6 +183,7 @@ class HMoDE(nn.Module):
         widths: channels of the backbone stages, one per scale (default: ``(16, 32, 64, 64)``).
         expert_channels: channels of each expert's hidden / gating features (default: 16).
         gate_hidden: hidden channels of each gating net (default: 16).
+        scales: indices of the stages with an expert, increasing (default: all of them).
 
     Shapes:
         input ``(B, in_channels, H, W)`` with ``H, W`` divisible by ``2^(len(widths) - 1)``
@@ -193,6 +196,7 @@ class HMoDE(nn.Module):
         widths: Sequence[int] = (16, 32, 64, 64),
         expert_channels: int = 16,
         gate_hidden: int = 16,
+        scales: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         widths = tuple(widths)
@@ -203,7 +207,16 @@ class HMoDE(nn.Module):
             raise ValueError("widths needs at least one scale")
         for i, w in enumerate(widths):
             check_positive(**{f"widths[{i}]": w})
-        self.in_channels, self.widths = in_channels, widths
+        scales = tuple(range(len(widths))) if scales is None else tuple(scales)
+        if (
+            not scales
+            or list(scales) != sorted(set(scales))
+            or not (0 <= scales[0] and scales[-1] < len(widths))
+        ):
+            raise ValueError(
+                f"scales must be increasing stage indices in [0, {len(widths)}), got {scales}"
+            )
+        self.in_channels, self.widths, self.scales = in_channels, widths, scales
         self.stages = nn.ModuleList()
         prev = in_channels
         for i, w in enumerate(widths):
@@ -213,10 +226,14 @@ class HMoDE(nn.Module):
                 )
             )
             prev = w
-        self.expert_feats = nn.ModuleList(ConvNormAct(w, expert_channels, 3) for w in widths)
-        self.expert_heads = nn.ModuleList(nn.Conv2d(expert_channels, 1, 1) for _ in widths)
+        self.expert_feats = nn.ModuleDict(
+            {str(i): ConvNormAct(widths[i], expert_channels, 3) for i in scales}
+        )
+        self.expert_heads = nn.ModuleDict(
+            {str(i): nn.Conv2d(expert_channels, 1, 1) for i in scales}
+        )
         self.gates = nn.ModuleList()
-        n = len(widths)
+        n = len(scales)
         while n > 1:
             level = nn.ModuleList(
                 PixelSoftGate(2 * expert_channels, 2, gate_hidden) for _ in range(n // 2)
@@ -238,12 +255,12 @@ class HMoDE(nn.Module):
             raise ValueError(f"H and W must be divisible by {div}, got {tuple(x.shape[-2:])}")
         size = x.shape[-2:]
         maps, feats = [], []
-        for i, (stage, feat, head) in enumerate(
-            zip(self.stages, self.expert_feats, self.expert_heads, strict=True)
-        ):
+        for i, stage in enumerate(self.stages[: self.scales[-1] + 1]):
             x = stage(x)
-            h = feat(x)
-            s = 2**i
+            if str(i) not in self.expert_feats:
+                continue
+            h = self.expert_feats[str(i)](x)
+            head, s = self.expert_heads[str(i)], 2**i
             # nearest upsampling divided by s^2 keeps each expert's integral exactly
             maps.append(F.interpolate(F.relu(head(h)), size=size, mode="nearest") / s**2)
             feats.append(F.interpolate(h, size=size, mode="bilinear", align_corners=False))

@@ -49,12 +49,22 @@ def test_hierarchy_gates_sum_to_one_and_shapes(widths):
         assert out.density is out.merged[-1]
 
 
+def test_single_scale_baseline_on_the_same_backbone():
+    torch.manual_seed(0)
+    model = HMoDE(widths=(8, 8, 8), expert_channels=4, scales=(2,)).eval()
+    out = model(torch.rand(1, 3, 16, 16))
+    assert len(out.experts) == 1 and not out.merged and out.density is out.experts[0]
+    # the coarse expert's map is piecewise constant on 4x4 blocks (stride 4)
+    blocks = out.density.view(4, 4, 4, 4).transpose(1, 2)
+    assert (blocks == blocks[..., :1, :1]).all()
+
+
 def test_expert_maps_keep_their_coarse_integral():
     """Nearest upsampling / s^2 leaves each expert's count equal to its coarse map's sum."""
     torch.manual_seed(0)
     model = HMoDE(widths=(8, 8, 8), expert_channels=4).eval()
     coarse = []
-    for head in model.expert_heads:
+    for head in model.expert_heads.values():
         head.register_forward_hook(lambda m, a, o: coarse.append(torch.relu(o).sum()))
     out = model(torch.rand(1, 3, 16, 16))
     for c, m in zip(coarse, out.experts, strict=True):
@@ -154,6 +164,10 @@ def test_registered_and_bad_arguments():
         model(torch.rand(1, 1, 8, 8))
     with pytest.raises(ValueError, match="widths"):
         HMoDE(widths=())
+    with pytest.raises(ValueError, match="scales"):
+        HMoDE(widths=(8, 8), scales=(1, 0))
+    with pytest.raises(ValueError, match="scales"):
+        HMoDE(widths=(8, 8), scales=(2,))
     with pytest.raises(ValueError, match="widths\\[1\\]"):
         HMoDE(widths=(8, 0))
     with pytest.raises(ValueError, match="window"):
