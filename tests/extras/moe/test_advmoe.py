@@ -101,6 +101,12 @@ def test_bad_arguments():
         MoECNN((16, "X"))
     with pytest.raises(ValueError, match="mode"):
         AdvMoETrainer(MoECNN("tiny"), mode="free")
+    with pytest.raises(ValueError, match="eps"):
+        AdvMoETrainer(MoECNN("tiny"), eps=-1.0)
+    with pytest.raises(ValueError, match="steps"):
+        AdvMoETrainer(MoECNN("tiny"), steps=-2)
+    with pytest.raises(ValueError, match="lr_router"):
+        AdvMoETrainer(MoECNN("tiny"), lr_router=0.0)
     with pytest.raises(ValueError, match="expected"):
         MoEConv2d(4, 8)(torch.randn(2, 3, 5, 5))
     with pytest.raises(ValueError, match="NaN"):

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from graphkit.extras._core.blocks import ConvNormAct
 from graphkit.extras._core.checks import check_positive
 from graphkit.extras._core.registry import register_model
-from graphkit.extras.moe.router import Router
+from graphkit.extras.moe.router import Router, RouterAux
 from graphkit.extras.training.adversarial import pgd_attack
 
 PAPER = "Robust Mixture-of-Expert Training for Convolutional Neural Networks"
@@ -97,7 +97,7 @@ class MoEConv2d(nn.Module):
         self.norm = nn.BatchNorm2d(out_channels)
         self.router = Router(in_channels, experts, gate="topk", k=k)
         self.last_indices: Tensor | None = None
-        self.last_aux = None
+        self.last_aux: RouterAux | None = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -277,6 +277,11 @@ class AdvMoETrainer:
                 raise ValueError(f"{name} must be a positive finite number, got {value}")
         if balance_coef < 0:
             raise ValueError(f"balance_coef must be >= 0, got {balance_coef}")
+        for name, value in (("eps", eps), ("alpha", alpha)):
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+        if isinstance(steps, bool) or int(steps) != steps or steps < 0:
+            raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
         router = list(model.router_parameters())
         if not router:
             raise ValueError("the model has no router parameters to train")
