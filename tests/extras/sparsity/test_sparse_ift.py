@@ -13,6 +13,7 @@ from graphkit.extras.sparsity.methods.sparse_ift import (
     SparseFactorized,
     SparseParallel,
     SparseWide,
+    regrow_set,
     sparse_ift,
     wide_factor,
 )
@@ -116,6 +117,33 @@ def test_masks_are_seeded_and_train_only_kept_weights():
     assert (grad[~ma] == 0).all()
 
 
+def test_set_regrowth_moves_the_smallest_weights_and_keeps_density():
+    torch.manual_seed(0)
+    model = sparse_ift(_cnn(), "factorized", 0.75, seed=0)
+    with torch.no_grad():  # trained-looking latents: every kept weight non-zero
+        for m in model.modules():
+            if get_mask(m) is not None:
+                m.parametrizations.weight.original.copy_(torch.randn_like(m.weight))
+    before = {n: get_mask(m).mask.clone() for n, m in model.named_modules() if get_mask(m)}
+    weights = {n: m.weight.detach().clone() for n, m in model.named_modules() if get_mask(m)}
+    moved = regrow_set(model, 0.2, generator=torch.Generator().manual_seed(1))
+    total = 0
+    for name, m in model.named_modules():
+        if get_mask(m) is None:
+            continue
+        old, new = before[name], get_mask(m).mask
+        count = int(0.2 * int(old.sum()) + 0.5)
+        total += count
+        assert int(new.sum()) == int(old.sum())  # density kept
+        dropped, grown = old & ~new, new & ~old
+        assert int(dropped.sum()) == int(grown.sum()) == count
+        kept_abs = weights[name].abs()[old]
+        assert weights[name].abs()[dropped].max() <= kept_abs.sort().values[count - 1]
+        assert (m.weight.detach()[grown] == 0).all()  # regrown from zero
+    assert moved == total > 0
+    assert regrow_set(model, 0.0) == 0
+
+
 def test_bad_inputs():
     with pytest.raises(ValueError, match="s must lie"):
         SparseParallel(nn.Linear(4, 4), 1.0)
@@ -133,3 +161,7 @@ def test_bad_inputs():
         sparse_ift(SparseParallel(nn.Linear(4, 4), 0.5), "wide", 0.5)
     with pytest.raises(ValueError, match="not modules"):
         sparse_ift(_cnn(), "parallel", 0.5, skip=["head"])
+    with pytest.raises(ValueError, match="fraction must lie"):
+        regrow_set(sparse_ift(_cnn(), "parallel", 0.5), 1.0)
+    with pytest.raises(ValueError, match="no SparsityMask"):
+        regrow_set(_cnn(), 0.1)

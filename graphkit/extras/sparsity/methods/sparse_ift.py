@@ -17,7 +17,7 @@ Widths are whole numbers, so each transformation rounds its width and then sets 
 its sparse factors to the exact iso-FLOP value ``dense MACs / (their dense MACs)`` (which is
 :math:`1 - s` up to that rounding). Masks are static and random (a uniform random subset of
 exactly that many weights) on the shared :class:`~graphkit.extras.sparsity.masks.SparsityMask`,
-so any pruner of the family (e.g. magnitude pruning or a dynamic regrowth rule) can drive them.
+so any pruner of the family can drive them; :func:`regrow_set` is the dynamic (SET-style) option.
 For a convolution the second factor of Factorized and Doped is a ``1 x 1`` convolution (the
 first one keeps the kernel, stride, padding and dilation), a choice of this implementation.
 """
@@ -33,7 +33,13 @@ from torch import Tensor, nn
 
 from graphkit.extras._core.checks import check_fraction
 from graphkit.extras._core.registry import register_model
-from graphkit.extras.sparsity.masks import apply_mask, unstructured
+from graphkit.extras.sparsity.masks import (
+    apply_mask,
+    get_mask,
+    masked_params,
+    unstructured,
+    update_mask,
+)
 
 __all__ = [
     "KINDS",
@@ -41,6 +47,7 @@ __all__ = [
     "SparseFactorized",
     "SparseParallel",
     "SparseWide",
+    "regrow_set",
     "sparse_ift",
     "wide_factor",
 ]
@@ -406,3 +413,46 @@ def sparse_ift(
         owner = new.get_submodule(parent) if parent else new
         setattr(owner, child, build(names[name], s, generator=generator))
     return new
+
+
+@torch.no_grad()
+def regrow_set(model: nn.Module, fraction: float, generator: torch.Generator | None = None) -> int:
+    r"""One dynamic-sparsity update in the manner of SET (Mocanu et al., "Scalable training of
+    artificial neural networks with adaptive sparse connectivity inspired by network science",
+    https://arxiv.org/abs/1707.04780), the dynamic-mask option of Sparse-IFT.
+
+    In every masked tensor of ``model``, the ``round(fraction * kept)`` kept weights of smallest
+    ``|w|`` are pruned and as many positions, drawn uniformly among those pruned before this
+    update, are regrown with weight zero; so every layer keeps its density and the transformed
+    layers stay iso-FLOP. Call it every few training steps, after the optimiser step.
+
+    Args:
+        model: a model with :class:`~graphkit.extras.sparsity.masks.SparsityMask` masks (e.g.
+            from :func:`sparse_ift`).
+        fraction: share of each layer's kept weights moved, in ``[0, 1)``.
+        generator: random generator of the regrown positions. (default: torch's global one)
+
+    Returns:
+        the number of weights moved over all layers.
+    """
+    check_fraction("fraction", fraction)
+    targets = masked_params(model)
+    if not targets:
+        raise ValueError("the model carries no SparsityMask")
+    moved = 0
+    for module, pname in targets.values():
+        mask = get_mask(module, pname).mask
+        latent = module.parametrizations[pname].original.flatten()
+        kept = mask.flatten().nonzero().squeeze(1)
+        free = (~mask).flatten().nonzero().squeeze(1)
+        count = min(int(fraction * kept.numel() + 0.5), free.numel())
+        if count == 0:
+            continue
+        drop = kept[latent[kept].abs().topk(count, largest=False).indices]
+        grow = free[torch.randperm(free.numel(), generator=generator)[:count].to(free.device)]
+        new = mask.clone().flatten()
+        new[drop], new[grow] = False, True
+        update_mask(module, new.view_as(mask), pname)
+        module.parametrizations[pname].original.view(-1)[grow] = 0.0  # regrown from zero
+        moved += count
+    return moved
