@@ -174,3 +174,51 @@ def test_registered_and_bad_arguments():
         local_count_map(torch.rand(1, 1, 4, 4), 0)
     with pytest.raises(ValueError, match="density"):
         local_count_map(torch.rand(1, 2, 4, 4), 2)
+
+
+def _crowd(n: int, seed: int, size: int = 32):
+    """Gaussian-dot crowds with perspective: heads small and dense at the top, large below."""
+    g = torch.Generator().manual_seed(seed)
+    rows, cols = torch.arange(size).float()[:, None], torch.arange(size).float()[None, :]
+    xs, ds = [], []
+    for _ in range(n):
+        k = int(torch.randint(3, 40, (1,), generator=g))
+        r = torch.rand(k, generator=g) ** 2 * (size - 1)  # more heads far away (top)
+        c = torch.rand(k, generator=g) * (size - 1)
+        img = 0.15 * torch.rand(size, size, generator=g)
+        for y, x in zip(r.tolist(), c.tolist(), strict=True):
+            rad = 0.6 + 2.4 * y / (size - 1)
+            img = img + torch.exp(-((rows - y) ** 2 + (cols - x) ** 2) / (2 * rad**2))
+        xs.append(img.clamp(0, 1.5).expand(3, -1, -1))
+        ds.append(gaussian_density(torch.stack([r, c], 1), (size, size), sigma=1.5))
+    return torch.stack(xs), torch.stack(ds)[:, None]
+
+
+@pytest.mark.slow
+def test_hmode_counts_better_than_single_scale_baselines():
+    """Spec #51: test MAE of HMoDE below single-scale models on the same backbone.
+
+    Measured here (300 Adam steps, 256 train / 128 test crowds of 3-39 heads), seeds 0, 1, 2:
+    HMoDE 2.434 / 1.343 / 0.936; finest scale only 2.941 / 1.984 / 1.694; coarsest scale
+    only 5.102 / 6.201 / 3.542.
+    """
+    xtr, dtr = _crowd(256, 1)
+    xte, dte = _crowd(128, 2)
+    for seed in range(3):
+        mae = {}
+        for name, scales in {"hmode": None, "finest": (0,), "coarsest": (3,)}.items():
+            torch.manual_seed(seed)
+            model = HMoDE(widths=(8, 16, 32, 32), expert_channels=8, gate_hidden=8, scales=scales)
+            opt = torch.optim.Adam(model.parameters(), 1e-3)
+            g = torch.Generator().manual_seed(seed)
+            tau = 1e-3 if scales is None else None
+            for _ in range(300):
+                idx = torch.randint(0, 256, (16,), generator=g)
+                loss = hmode_loss(model(xtr[idx]), dtr[idx], window=8, competition_tau=tau)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            model.eval()
+            with torch.no_grad():
+                mae[name] = (model.count(xte) - dte.sum(dim=(1, 2, 3))).abs().mean().item()
+        assert mae["hmode"] < min(mae["finest"], mae["coarsest"]), (seed, mae)
