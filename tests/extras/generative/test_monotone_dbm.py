@@ -13,7 +13,7 @@ LAYERS = [10, (6, 3), 5, (4, 2)]  # Bernoulli, categorical (groups of 3), Bernou
 
 def _net(skew: bool = False, m: float = 0.1, scale: float = 1.0, seed: int = 0) -> MonotoneDBM:
     torch.manual_seed(seed)
-    net = MonotoneDBM(LAYERS, m=m, skew=skew, init_scale=scale, tol=1e-12).double()
+    net = MonotoneDBM(LAYERS, conv=False, m=m, skew=skew, init_scale=scale, tol=1e-12).double()
     with torch.no_grad():
         net.bias.normal_()
     return net
@@ -148,7 +148,7 @@ def test_completion_beats_mean_imputation():
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     train, test = _bar_images(800, g), _bar_images(200, g)
-    net = MonotoneDBM([196, 64], m=0.1, tol=1e-4, max_iter=300)
+    net = MonotoneDBM([196, 64], conv=False, m=0.1, tol=1e-4, max_iter=300)
     observed = torch.zeros(260, dtype=torch.bool)
     observed[:98] = True
     hidden = slice(98, 196)
@@ -171,24 +171,99 @@ def test_completion_beats_mean_imputation():
     assert mse <= 0.8 * baseline
 
 
+CONV_LAYERS = [(2, 6), (4, 3, 2), (3, 1, 3)]  # 2x6x6 Bernoulli, 4x3x3 in pairs, 3-way label
+
+
+def _conv_net(seed: int = 0) -> MonotoneDBM:
+    torch.manual_seed(seed)
+    net = MonotoneDBM(CONV_LAYERS, m=0.1, init_scale=1.5, tol=1e-12).double()
+    with torch.no_grad():
+        net.bias.normal_()
+    return net
+
+
+def test_conv_adjoint_and_monotonicity():
+    """The convolutional A^T is A's exact adjoint, W = (1 - m)I - A^T A is symmetric with
+    sym(I - W) >= m, and layers couple only to neighbours (pixels to labels: none)."""
+    net = _conv_net()
+    cp = net.couplings
+    eye = torch.eye(net.size, dtype=torch.float64)
+    A = cp.A(eye).T
+    assert (cp.At(eye).T - A.T).abs().max() < 1e-12
+    W = net.weight()
+    expected = (1 - net.m) * eye - A.T @ A
+    assert (W - expected).abs().max() < 1e-12
+    assert torch.linalg.eigvalsh(eye - W).min() >= net.m - 1e-6
+    assert W[:72, 108:].abs().max() == 0 and W[:72, 72:108].abs().max() > 0
+
+
+def test_conv_fixed_point_equals_dense_solver_and_is_unique():
+    net = _conv_net()
+    W, n = net.weight(), net.size
+    want = mean_field_fixed_point(W, net.bias.expand(2, n), net.layers, tol=1e-13)
+    for scale in (0.0, 5.0):
+        q = net(init=torch.randn(2, n, dtype=torch.float64) * scale)
+        assert (q - want).abs().max() < 1e-9
+    observed = torch.zeros(2, n, dtype=torch.bool)
+    observed[0, :20] = True
+    observed[1, 72:90] = True  # whole categorical pairs of the hidden layer
+    values = torch.rand(2, n, dtype=torch.float64)
+    q = net(values, observed)
+    want = mean_field_fixed_point(W, net.bias, net.layers, values, observed, tol=1e-13)
+    assert (q - want).abs().max() < 1e-9
+    assert torch.equal(q[observed], values[observed])
+
+
+def test_conv_implicit_gradients_equal_finite_differences():
+    """Conjugate-gradient implicit backward vs central differences (fp64), rel < 1e-4."""
+    net = _conv_net(seed=1)
+    n = net.size
+    observed = torch.zeros(2, n, dtype=torch.bool)
+    observed[0, :20] = True
+    values = torch.rand(2, n, dtype=torch.float64)
+    c = torch.randn(2, n, dtype=torch.float64)
+    params = list(net.parameters())
+
+    def loss():
+        return (net(values, observed) * c).sum()
+
+    grads = torch.autograd.grad(loss(), params)
+    dirs = [torch.randn_like(p) for p in params]
+    eps = 1e-6
+    with torch.no_grad():
+        for p, d in zip(params, dirs, strict=True):
+            p.add_(eps * d)
+        up = loss()
+        for p, d in zip(params, dirs, strict=True):
+            p.sub_(2 * eps * d)
+        down = loss()
+        for p, d in zip(params, dirs, strict=True):
+            p.add_(eps * d)
+    fd = (up - down) / (2 * eps)
+    implicit = sum((g * d).sum() for g, d in zip(grads, dirs, strict=True))
+    assert abs(fd - implicit) < 1e-4 * abs(implicit)
+
+
 def test_registered():
+    """Default: convolutional, 14x14 pixels, 16x7x7 hidden, a 10-way label layer."""
     assert get_entry("monotone_dbm").family == "generative"
+    torch.manual_seed(0)
     net = create_model("monotone_dbm")
-    assert net.size == 196 + 64 + 10
-    q = net(batch_size=2)
-    label = net.split(q)[2]
-    assert label.shape == (2, 10)
-    assert torch.allclose(label.sum(-1), torch.ones(2), atol=1e-5)
+    assert net.conv and net.size == 196 + 16 * 49 + 10
+    pixels, hidden, label = net.split(net(batch_size=2))
+    assert pixels.shape == (2, 1, 14, 14) and hidden.shape == (2, 16, 7, 7)
+    assert label.shape == (2, 10, 1, 1)
+    assert torch.allclose(label.sum(1), torch.ones(2, 1, 1), atol=1e-5)
 
 
 def test_bad_inputs():
     with pytest.raises(ValueError, match="m must lie"):
-        MonotoneDBM([4], m=0.0)
-    with pytest.raises(ValueError, match="must divide"):
-        MonotoneDBM([(5, 2)])
+        MonotoneDBM([4], conv=False, m=0.0)
+    with pytest.raises(ValueError, match="must divide its 5 units"):
+        MonotoneDBM([(5, 2)], conv=False)
     with pytest.raises(ValueError, match="at least one layer"):
         MonotoneDBM([])
-    net = MonotoneDBM([4, (4, 2)])
+    net = MonotoneDBM([4, (4, 2)], conv=False)
     W, b = net.weight().detach(), net.bias.detach()
     with pytest.raises(ValueError, match="W must be"):
         mean_field_fixed_point(W[:7, :7], b, net.layers)
@@ -204,5 +279,11 @@ def test_bad_inputs():
     values[0, 0] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
         net(values, obs)
+    with pytest.raises(ValueError, match=r"\(channels, side\)"):
+        MonotoneDBM([4, 4])
+    with pytest.raises(ValueError, match="must divide the previous side"):
+        MonotoneDBM([(1, 6), (2, 4)])
+    with pytest.raises(ValueError, match="conv=False only"):
+        MonotoneDBM([(1, 4)], skew=True)
     with pytest.warns(RuntimeWarning, match="stopped after 1 iterations"):
-        MonotoneDBM([4, 4], init_scale=2.0, max_iter=1, tol=1e-12)(batch_size=1)
+        MonotoneDBM([4, 4], conv=False, init_scale=2.0, max_iter=1, tol=1e-12)(batch_size=1)
