@@ -112,3 +112,40 @@ def test_bad_inputs():
         net(torch.randn(1, 3, 8, 8, 8))
     with pytest.raises(ValueError, match=r"\(B, C, D, H, W\)"):
         net(torch.randn(4, 8, 8, 8))
+
+
+def _spheres(b: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """16^3 volumes with nested balls (WT > TC > ET radii); the 4 noisy input channels
+    show the nesting depth."""
+    grid = torch.stack(torch.meshgrid(*[torch.arange(16.0)] * 3, indexing="ij"))
+    xs, ys = [], []
+    for _ in range(b):
+        centre = 4 + 8 * torch.rand(3, 1, 1, 1, generator=g)
+        r = (grid - centre).pow(2).sum(0).sqrt()
+        radius = 3 + 3 * torch.rand(1, generator=g)
+        y = torch.stack([r < radius, r < 0.66 * radius, r < 0.33 * radius]).float()
+        noise = 0.5 * torch.randn(4, 16, 16, 16, generator=g)
+        xs.append(y.sum(0, keepdim=True).expand(4, -1, -1, -1) + noise)
+        ys.append(y)
+    return torch.stack(xs), torch.stack(ys)
+
+
+def test_trains_through_the_recompute_path():
+    """40 Adam steps (lr 1e-2, batches of 2) on synthetic nested balls with the soft Dice
+    loss: held-out loss must fall to <= 0.7x its start. Measured here: 0.913 -> 0.501."""
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    net = RevMBConvUNet3D(widths=(8, 16), depths=(2, 2))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    x_test, y_test = _spheres(4, g)
+    with torch.no_grad():
+        before = soft_dice_loss(net(x_test), y_test)
+    for _ in range(40):
+        x, y = _spheres(2, g)
+        loss = soft_dice_loss(net(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        after = soft_dice_loss(net(x_test), y_test)
+    assert after <= 0.7 * before
