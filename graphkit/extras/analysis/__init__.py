@@ -1,5 +1,15 @@
 """Theory-to-code and analysis tools: measures papers compute on trained networks."""
 
+from graphkit.extras.analysis import bricks
+from graphkit.extras.analysis.bricks import (
+    LoRABrick,
+    LoRABrickLibrary,
+    NeuronStats,
+    auc_scores,
+    mask_neurons,
+    neuron_specialization,
+    partition_neurons,
+)
 from graphkit.extras.analysis.convergent import (
     Matching,
     SparsePrediction,
@@ -8,6 +18,17 @@ from graphkit.extras.analysis.convergent import (
     sparse_prediction,
     spectral_clusters,
     unit_correlation,
+)
+from graphkit.extras.analysis.efficiency import (
+    FusedResidualBlock,
+    GapRow,
+    HardwareProfile,
+    LatencyModel,
+    LayerCost,
+    WaterlineRow,
+    efficiency_gap,
+    layer_costs,
+    waterline,
 )
 from graphkit.extras.analysis.hebbian import (
     DenseHebbianNetwork,
@@ -26,20 +47,37 @@ from graphkit.extras.analysis.neural_collapse import (
 
 __all__ = [
     "DenseHebbianNetwork",
+    "FusedResidualBlock",
+    "GapRow",
+    "HardwareProfile",
     "ImbalancedGeometry",
+    "LatencyModel",
+    "LayerCost",
+    "LoRABrick",
+    "LoRABrickLibrary",
     "Matching",
     "NCMetrics",
+    "NeuronStats",
     "SparsePrediction",
+    "WaterlineRow",
+    "auc_scores",
     "bipartite_match",
+    "bricks",
+    "efficiency_gap",
     "glauber_dynamics",
     "hebbian_couplings",
     "imbalanced_mse_geometry",
+    "layer_costs",
+    "mask_neurons",
     "mattis_magnetization",
     "nc_metrics",
+    "neuron_specialization",
     "noisy_examples",
+    "partition_neurons",
     "retrieval_sweep",
     "semi_match",
     "sparse_prediction",
     "spectral_clusters",
     "unit_correlation",
+    "waterline",
 ]

@@ -1,11 +1,14 @@
 """Reusable blocks and operators of the catalogue (usable outside any one paper)."""
 
-from graphkit.extras.layers.nin_gating import (
-    MixerBlock,
-    MixerGatingUnit,
-    NiNformer,
-    NiNformerBlock,
+from graphkit.extras.layers.i2rmb import (
+    I2RMB,
+    HybridWindowAttention,
+    LayerNorm2d,
+    MetaMobileBlock,
+    i2RMB,
 )
+from graphkit.extras.layers.moat_block import MOATBlock, MOATMBConv, same_avg_pool
+from graphkit.extras.layers.nin_gating import MixerBlock, MixerGatingUnit, NiNformer, NiNformerBlock
 from graphkit.extras.layers.osa import OSAModule
 from graphkit.extras.layers.phc import (
     PHConv1d,
@@ -27,6 +30,12 @@ from graphkit.extras.layers.shift import (
 __all__ = [
     "DenseShiftConv2d",
     "DenseShiftLinear",
+    "HybridWindowAttention",
+    "I2RMB",
+    "LayerNorm2d",
+    "MOATBlock",
+    "MOATMBConv",
+    "MetaMobileBlock",
     "MixerBlock",
     "MixerGatingUnit",
     "NiNformer",
@@ -38,8 +47,10 @@ __all__ = [
     "PHLinear",
     "dense_shift_quantize",
     "hamilton_matrices",
+    "i2RMB",
     "kronecker_weight",
     "low_variance_init_",
+    "same_avg_pool",
     "shift_encoding",
     "shift_linear_reference",
 ]

@@ -2,15 +2,27 @@
 
 from graphkit.extras.moe.experts import FFNExperts, LoRAExperts
 from graphkit.extras.moe.losses import load_balance_loss, z_loss
-from graphkit.extras.moe.methods import GaussianMoE, MixLoRA, MixLoRAFFN, fit_mle, voronoi_loss
+from graphkit.extras.moe.methods import (
+    AdvMoETrainer,
+    GaussianMoE,
+    MixLoRA,
+    MixLoRAFFN,
+    MoECNN,
+    MoEConv2d,
+    fit_mle,
+    voronoi_loss,
+)
 from graphkit.extras.moe.router import Router, RouterAux
 
 __all__ = [
+    "AdvMoETrainer",
     "FFNExperts",
     "GaussianMoE",
     "LoRAExperts",
     "MixLoRA",
     "MixLoRAFFN",
+    "MoECNN",
+    "MoEConv2d",
     "Router",
     "RouterAux",
     "fit_mle",

@@ -1,5 +1,15 @@
 """Vision backbones of the catalogue, with the parameter counts of their papers."""
 
+from graphkit.extras.vision.cbnet import Bottleneck, CBNet, ResNetBackbone, cbnet_resnet50
+from graphkit.extras.vision.emov2 import (
+    EMOV2_CONFIGS,
+    EMOv2,
+    EMOv2Config,
+    emov2_1m,
+    emov2_2m,
+    emov2_5m,
+    emov2_20m,
+)
 from graphkit.extras.vision.kimianet import (
     KimiaNet,
     convert_kimianet_keras,
@@ -7,7 +17,20 @@ from graphkit.extras.vision.kimianet import (
     kimianet,
     kimianet_features,
 )
+from graphkit.extras.vision.moat import (
+    MOAT,
+    moat0,
+    moat1,
+    moat2,
+    moat3,
+    moat4,
+    tiny_moat0,
+    tiny_moat1,
+    tiny_moat2,
+    tiny_moat3,
+)
 from graphkit.extras.vision.ph_resnet import PHBasicBlock, PHBottleneck, PHResNet, ph_resnet
+from graphkit.extras.vision.pvt import PVT, PVTBlock, pvt_large, pvt_medium, pvt_small, pvt_tiny
 from graphkit.extras.vision.simplenet import (
     SimpleNet,
     simplenet_cifar_5m,
@@ -19,22 +42,49 @@ from graphkit.extras.vision.simplenet import (
 from graphkit.extras.vision.vovnet import VoVNet, vovnet27_slim, vovnet39, vovnet57
 
 __all__ = [
+    "Bottleneck",
+    "CBNet",
+    "EMOV2_CONFIGS",
+    "EMOv2",
+    "EMOv2Config",
     "KimiaNet",
+    "MOAT",
     "PHBasicBlock",
     "PHBottleneck",
     "PHResNet",
+    "PVT",
+    "PVTBlock",
+    "ResNetBackbone",
     "SimpleNet",
     "VoVNet",
+    "cbnet_resnet50",
     "convert_kimianet_keras",
+    "emov2_1m",
+    "emov2_20m",
+    "emov2_2m",
+    "emov2_5m",
     "keras_densenet121_to_state_dict",
     "kimianet",
     "kimianet_features",
+    "moat0",
+    "moat1",
+    "moat2",
+    "moat3",
+    "moat4",
     "ph_resnet",
+    "pvt_large",
+    "pvt_medium",
+    "pvt_small",
+    "pvt_tiny",
     "simplenet_cifar_310k",
     "simplenet_cifar_460k",
     "simplenet_cifar_5m",
     "simplenet_imagenet_5m",
     "simplenet_imagenet_9m",
+    "tiny_moat0",
+    "tiny_moat1",
+    "tiny_moat2",
+    "tiny_moat3",
     "vovnet27_slim",
     "vovnet39",
     "vovnet57",
