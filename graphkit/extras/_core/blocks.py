@@ -13,17 +13,10 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from graphkit.extras._core.checks import check_fraction, check_positive
+from graphkit.extras._core.checks import check_fraction, check_image, check_positive
 
 NormLayer = Callable[[int], nn.Module]
 ActLayer = Callable[[], nn.Module]
-
-
-def _check_image(x: Tensor, channels: int, who: str) -> None:
-    if x.dim() != 4:
-        raise ValueError(f"{who} expects a (B, C, H, W) tensor, got shape {tuple(x.shape)}")
-    if x.size(1) != channels:
-        raise ValueError(f"{who} expects {channels} input channels, got {x.size(1)}")
 
 
 class ConvNormAct(nn.Module):
@@ -113,7 +106,7 @@ class ConvNormAct(nn.Module):
             self.norm.reset_parameters()
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_image(x, self.in_channels, type(self).__name__)
+        check_image(x, self.in_channels, type(self).__name__)
         return self.act(self.norm(self.conv(x)))
 
     def __repr__(self) -> str:
@@ -175,7 +168,7 @@ class SqueezeExcite(nn.Module):
 
     def gate(self, x: Tensor) -> Tensor:
         """The per-channel gate :math:`s`, shape ``(B, C, 1, 1)``."""
-        _check_image(x, self.channels, type(self).__name__)
+        check_image(x, self.channels, type(self).__name__)
         s = x.mean(dim=(2, 3), keepdim=True)
         return self.gate_fn(self.expand(self.act(self.reduce(s))))
 
@@ -417,7 +410,7 @@ class MBConv(nn.Module):
                 m.reset_parameters()
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_image(x, self.in_channels, type(self).__name__)
+        check_image(x, self.in_channels, type(self).__name__)
         y = self.project(self.se(self.depthwise(self.expand(x))))
         if self.has_residual:
             y = x + self.drop_path(y)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from torch import Tensor
+
 
 def check_positive(**values: int) -> None:
     """Every keyword is a positive integer, else a ``ValueError`` naming it."""
@@ -15,3 +17,11 @@ def check_fraction(name: str, value: float) -> float:
     if not 0.0 <= value < 1.0:
         raise ValueError(f"{name} must lie in [0, 1), got {value}")
     return value
+
+
+def check_image(x: Tensor, channels: int, who: str) -> None:
+    """``x`` is a ``(B, channels, H, W)`` batch, else a ``ValueError`` naming ``who``."""
+    if x.dim() != 4:
+        raise ValueError(f"{who} expects a (B, C, H, W) tensor, got shape {tuple(x.shape)}")
+    if x.size(1) != channels:
+        raise ValueError(f"{who} expects {channels} input channels, got {x.size(1)}")

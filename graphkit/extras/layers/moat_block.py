@@ -21,9 +21,8 @@ from graphkit.extras._core.blocks import (
     MBConv,
     NormLayer,
     SqueezeExcite,
-    _check_image,
 )
-from graphkit.extras._core.checks import check_fraction, check_positive
+from graphkit.extras._core.checks import check_fraction, check_image, check_positive
 
 #: TensorFlow's batch-norm defaults (epsilon 1e-3, moving-average decay 0.99), as in MOAT.
 TFBatchNorm2d = functools.partial(nn.BatchNorm2d, eps=1e-3, momentum=0.01)
@@ -127,7 +126,7 @@ class MOATMBConv(MBConv):
             self.shortcut.reset_parameters()
 
     def forward(self, x: Tensor) -> Tensor:
-        _check_image(x, self.in_channels, type(self).__name__)
+        check_image(x, self.in_channels, type(self).__name__)
         shortcut = same_avg_pool(x, self.pool_size, self.stride) if self.stride > 1 else x
         if self.shortcut is not None:
             shortcut = self.shortcut(shortcut)

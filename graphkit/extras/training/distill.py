@@ -114,7 +114,8 @@ def affinity_loss(student_features: Tensor, teacher_features: Tensor) -> Tensor:
     return F.mse_loss(_affinity(s), _affinity(t.detach()))
 
 
-def _slice_index(cs: ClassSlice, num_classes: int, device: torch.device) -> Tensor:
+def slice_index(cs: ClassSlice, num_classes: int, device: torch.device) -> Tensor:
+    """The class indices a :data:`ClassSlice` selects, checked against ``num_classes``."""
     if isinstance(cs, slice):
         idx = torch.arange(num_classes, device=device)[cs]
     else:
@@ -163,7 +164,7 @@ def multi_teacher_kd(
             raise ValueError(f"weights must be {n} finite non-negative numbers, got {weights}")
     total = student_logits.new_zeros(())
     for k, (t_logits, cs) in enumerate(zip(teacher_logits, class_slices, strict=True)):
-        idx = _slice_index(cs, student_logits.shape[1], student_logits.device)
+        idx = slice_index(cs, student_logits.shape[1], student_logits.device)
         if t_logits.shape != (student_logits.shape[0], idx.numel()):
             raise ValueError(
                 f"teacher {k} logits must be (B, {idx.numel()}) for its class slice, got "

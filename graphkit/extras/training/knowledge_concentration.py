@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from graphkit.extras._core.checks import check_positive
 from graphkit.extras._core.registry import register_model
-from graphkit.extras.training.distill import ClassSlice, _slice_index, multi_teacher_kd
+from graphkit.extras.training.distill import ClassSlice, multi_teacher_kd, slice_index
 
 PAPER = "Knowledge Concentration: Learning 100K Object Classifiers in a Single CNN"
 
@@ -177,7 +177,7 @@ class KnowledgeConcentration(nn.Module):
         self.num_classes = num_classes
         self.class_slices = list(class_slices)
         # validate the slices now, not at the first batch
-        self._index = [_slice_index(cs, num_classes, torch.device("cpu")) for cs in class_slices]
+        self._index = [slice_index(cs, num_classes, torch.device("cpu")) for cs in class_slices]
         self.self_paced, self.T, self.kd_weight, self.momentum = self_paced, T, kd_weight, momentum
         # the student starts agreeing with nobody, so every teacher starts at weight 1
         self.register_buffer("agreement", torch.zeros(len(specialists)))
