@@ -18,6 +18,7 @@ from graphkit.extras.layers.phc import (
     hamilton_matrices,
     kronecker_weight,
 )
+from graphkit.extras.layers.reversible import ReversibleBlock, ReversibleSequence
 from graphkit.extras.layers.shift import (
     DenseShiftConv2d,
     DenseShiftLinear,
@@ -45,6 +46,8 @@ __all__ = [
     "PHConv2d",
     "PHConv3d",
     "PHLinear",
+    "ReversibleBlock",
+    "ReversibleSequence",
     "dense_shift_quantize",
     "hamilton_matrices",
     "i2RMB",
