@@ -40,6 +40,9 @@ SUBPACKAGES = (
     "analysis",
     "dense",
     "generative",
+    "compression",
+    "audio",
+    "data",
 )
 
 __all__ = [

@@ -1,0 +1,1 @@
+"""Audio separation and enhancement models of the catalogue, with their losses."""

@@ -1,0 +1,1 @@
+"""Learned image compression: entropy models and the catalogue's codecs."""
