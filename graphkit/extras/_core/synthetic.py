@@ -11,6 +11,8 @@ arguments give bit-identical tensors and no global random state is touched. Clas
   per-pixel class masks.
 - :func:`add_rain_streaks`: oriented rain streaks screened over clean images (deraining).
 - :func:`two_source_mixture`: two harmonic sources plus noise (speech separation).
+- :func:`echo_scenario`: a far-end signal through a synthetic room plus a near-end talker
+  (acoustic echo cancellation).
 - :func:`image_text_pairs`: blob images with token captions, a share of them mismatched
   (data filtering, CLIP-style training).
 - :func:`coco_fixture`: a small COCO-format dataset on disk (detection/segmentation loaders).
@@ -265,6 +267,59 @@ def two_source_mixture(
     sources = sources.float()
     noise_t = noise * torch.randn(n, length, generator=gen)
     return Mixture(sources.sum(1) + noise_t, sources, noise_t, f0.float())
+
+
+class EchoScenario(NamedTuple):
+    """An acoustic-echo scene: ``mic = near + echo + noise`` with ``echo = far * rir``."""
+
+    mic: Tensor  # (n, length) microphone signal
+    far: Tensor  # (n, length) far-end (loudspeaker) reference
+    near: Tensor  # (n, length) near-end talker, the signal to recover
+    echo: Tensor  # (n, length) far-end signal after the room, truncated to length
+    rir: Tensor  # (n, rir_len) room impulse response
+    noise: Tensor  # (n, length)
+
+
+def echo_scenario(
+    length: int = 8000, sr: int = 8000, rir_len: int = 256, n: int = 1, rt60: float = 0.1,
+    echo_gain: float = 1.0, noise: float = 0.01, seed: int = 0,
+) -> EchoScenario:
+    """Acoustic echo cancellation toy data: a far-end signal through a synthetic room.
+
+    The far-end and near-end signals are the two sources of :func:`two_source_mixture`; the
+    room impulse response is a direct-path unit tap followed by Gaussian noise under an
+    exponential envelope that falls by 60 dB after ``rt60`` seconds; the echo is the causal
+    convolution ``far * rir`` cut to ``length`` samples and scaled by ``echo_gain``.
+
+    Args:
+        length (int): samples per signal. (default: ``8000``)
+        sr (int): sample rate in Hz. (default: ``8000``)
+        rir_len (int): impulse-response taps. (default: ``256``)
+        n (int): number of scenes. (default: ``1``)
+        rt60 (float): reverberation time in seconds. (default: ``0.1``)
+        echo_gain (float): echo level relative to the near end. (default: ``1.0``)
+        noise (float): microphone noise standard deviation. (default: ``0.01``)
+        seed (int): random seed. (default: ``0``)
+    """
+    check_positive(length=length, sr=sr, rir_len=rir_len, n=n)
+    if rt60 <= 0 or echo_gain < 0 or noise < 0:
+        raise ValueError(
+            f"need rt60 > 0, echo_gain >= 0 and noise >= 0, got {rt60}, {echo_gain}, {noise}"
+        )
+    sources = two_source_mixture(length, sr, n, noise=0.0, seed=seed).sources
+    far, near = sources[:, 0], sources[:, 1]
+    gen = _generator(seed + 1)  # independent of the sources' draws
+    t = torch.arange(rir_len, dtype=torch.float32) / sr
+    decay = torch.pow(10.0, -3.0 * t / rt60)  # amplitude -60 dB at rt60
+    rir = 0.3 * decay * torch.randn(n, rir_len, generator=gen)
+    rir[:, 0] = 1.0
+    # causal full convolution, cut to length: conv1d is a correlation, so flip the kernel
+    echo = F.conv1d(
+        F.pad(far, (rir_len - 1, 0)).unsqueeze(0), rir.flip(-1).unsqueeze(1), groups=n
+    ).squeeze(0)
+    echo = echo_gain * echo
+    noise_t = noise * torch.randn(n, length, generator=gen)
+    return EchoScenario(near + echo + noise_t, far, near, echo, rir, noise_t)
 
 
 @dataclass

@@ -10,6 +10,7 @@ from graphkit.extras._core.synthetic import (
     add_rain_streaks,
     blobs_classification,
     coco_fixture,
+    echo_scenario,
     image_text_pairs,
     rle_encode,
     shapes_segmentation,
@@ -87,6 +88,22 @@ def test_two_source_mixture_sums_and_has_its_pitch():
     assert torch.equal(m.mixture, two_source_mixture(length=4000, sr=8000, n=3, seed=7).mixture)
     with pytest.raises(ValueError, match="f0_range"):
         two_source_mixture(sr=400)
+
+
+def test_echo_scenario_is_a_causal_room_echo():
+    e = echo_scenario(length=1000, sr=8000, rir_len=64, n=2, seed=4)
+    assert e.mic.shape == e.far.shape == e.near.shape == e.echo.shape == (2, 1000)
+    assert e.rir.shape == (2, 64) and (e.rir[:, 0] == 1).all()
+    torch.testing.assert_close(e.mic, e.near + e.echo + e.noise)
+    for i in range(2):
+        full = np.convolve(e.far[i].double().numpy(), e.rir[i].double().numpy())[:1000]
+        np.testing.assert_allclose(e.echo[i].numpy(), full, rtol=1e-4, atol=1e-4)
+    # the room decays: with rt60 = 2 ms the last taps (~8 ms) are over 60 dB below the first
+    short = echo_scenario(length=100, sr=8000, rir_len=64, rt60=0.002, seed=4).rir
+    assert short[:, 1:9].abs().mean() > 1000 * short[:, -8:].abs().mean()
+    assert torch.equal(e.mic, echo_scenario(length=1000, sr=8000, rir_len=64, n=2, seed=4).mic)
+    with pytest.raises(ValueError, match="rt60"):
+        echo_scenario(rt60=0.0)
 
 
 def test_image_text_pairs_corrupt_exactly_the_asked_share():
