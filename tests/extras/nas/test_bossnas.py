@@ -243,11 +243,19 @@ def test_target_is_an_exact_ema_and_gets_no_gradient():
 # -- population-centre rating and search ----------------------------------------------------------
 def test_population_center_rating_values():
     out = torch.tensor([[[1.0, 0.0]], [[0.0, 2.0]], [[3.0, 0.0]]])  # (P=3, B=1, D=2)
-    # normalised: (1,0), (0,1), (1,0); centre (2/3, 1/3)
-    expected = torch.tensor([-(1 / 9 + 1 / 9), -(4 / 9 + 4 / 9), -(1 / 9 + 1 / 9)])
+    # normalised: (1,0), (0,1), (1,0); centre (2/3, 1/3) of norm sqrt(5)/3
+    s5 = math.sqrt(5.0)
+    expected = torch.tensor([-(2 - 4 / s5), -(2 - 2 / s5), -(2 - 4 / s5)])
     torch.testing.assert_close(population_center_rating(out), expected)
+    # with separate targets the centre is theirs: all targets (0,1) -> cos = y_2 / |y|
+    targets = torch.tensor([[[0.0, 1.0]]] * 3)
+    torch.testing.assert_close(
+        population_center_rating(out, targets), torch.tensor([-2.0, 0.0, -2.0])
+    )
     with pytest.raises(ValueError):
         population_center_rating(torch.randn(3, 2))
+    with pytest.raises(ValueError):
+        population_center_rating(out, targets[:2])
     with pytest.raises(ValueError):
         population_center_rating(torch.tensor([[[float("nan"), 1.0]]]))
 
@@ -261,36 +269,52 @@ def test_population_center_search_finds_the_central_architecture():
     directions = {tuple(space.to_path(c)): torch.randn(8, 32, generator=gen)
                   for c in space.enumerate()}
 
-    def outputs(cfgs):
+    def rate(cfgs):
         rows = []
         for cfg in cfgs:
             path = tuple(space.to_path(cfg))
             n_att = sum(op == "resatt" for _, op in path)
             rows.append(centre + 0.3 * n_att * directions[path])
-        return torch.stack(rows)
+        return population_center_rating(torch.stack(rows))
 
     for seed in range(3):
         best, history = population_center_search(
-            space, outputs, population=8, generations=8, seed=seed
+            space, rate, population=8, generations=8, seed=seed
         )
         assert all(op == "resconv" for _, op in space.to_path(best))
         assert len(history) == 8 * 16 + 8  # distinct children fill every generation
     with pytest.raises(ValueError):
-        population_center_search(space, outputs, population=0)
+        population_center_search(space, rate, population=0)
     with pytest.raises(ValueError):
-        population_center_search(space, outputs, mutation_rate=0.0)
+        population_center_search(space, rate, mutation_rate=0.0)
 
 
-def test_trainer_outputs_feed_the_search():
+def test_trainer_rating_feeds_the_search_and_keeps_buffers():
     trainer = _trainer(2).eval()
-    x = torch.rand(4, 3, 16, 16)
+    gen = torch.Generator().manual_seed(2)
+    x = _images(6, gen)
+    v1, v2 = _view(x, gen), _view(x, gen)
     space = trainer.block.space
+    paths = [space.sample(i) for i in range(4)]
+    before = {k: b.clone() for k, b in trainer.named_buffers()}
+    ratings = trainer.rate(v1, v2, paths)
+    assert ratings.shape == (4,) and bool(((ratings <= 0) & (ratings >= -8)).all())
+    assert not trainer.training
+    for k, b in trainer.named_buffers():
+        assert torch.equal(b, before[k]), k
+    # the mean rating is minus the training loss of the same paths (same batch statistics)
+    loss = trainer.train()(v1, v2, paths)
+    trainer.eval()
+    torch.testing.assert_close(-ratings.mean(), loss.detach())
     best, history = population_center_search(
-        space, lambda cfgs: trainer.path_outputs(x, cfgs), population=3, generations=2, seed=1
+        space, lambda cfgs: trainer.rate(v1, v2, cfgs), population=3, generations=2, seed=1
     )
     space.validate(best)
     assert {t.step for t in history} == {0, 1, 2}
-    assert all(math.isfinite(t.score) and t.score <= 0 for t in history)
+    with pytest.raises(ValueError):
+        trainer.rate(v1, v2, [])
+    with pytest.raises(ValueError):
+        population_center_search(space, lambda cfgs: torch.zeros(1), population=3, seed=0)
 
 
 # -- BossNet-T0 ---------------------------------------------------------------------------------

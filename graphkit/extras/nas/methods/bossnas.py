@@ -30,9 +30,9 @@ Architecture Search <https://arxiv.org/abs/2103.12424>`_ (official code: changli
   with :math:`\bar z = z / \lVert z \rVert`. The target follows
   :math:`\xi \leftarrow m \xi + (1 - m)\theta`.
 - **Population-centre rating** (:func:`population_center_rating`,
-  :func:`population_center_search`): a candidate's rating is minus the mean squared distance
-  of its normalised output to the centre of the rated population's normalised outputs;
-  the search is evolutionary, block by block.
+  :meth:`EnsembleBootstrappingTrainer.rate`, :func:`population_center_search`): a candidate's
+  rating is minus the same loss between its online prediction and the centre of the rated
+  population's target projections; the search is evolutionary, block by block.
 - **BossNet-T0** (:func:`bossnet_t0`): the searched architecture, built from the official
   retraining configuration.
 
@@ -603,13 +603,12 @@ class EnsembleBootstrappingTrainer(nn.Module):
 
     @torch.no_grad()
     def update_target(self) -> None:
-        r""":math:`\xi \leftarrow m\xi + (1-m)\theta` for block and projector; buffers copied."""
+        r""":math:`\xi \leftarrow m\xi + (1-m)\theta` for the parameters of block and
+        projector; the target's BN statistics stay its own (as the official momentum update)."""
         pairs = ((self.target_block, self.block), (self.target_projector, self.projector))
         for tgt, src in pairs:
             for pt, ps in zip(tgt.parameters(), src.parameters()):
                 pt.mul_(self.momentum).add_(ps.detach(), alpha=1.0 - self.momentum)
-            for bt, bs in zip(tgt.buffers(), src.buffers()):
-                bt.copy_(bs)
 
     def step(self, view1: Tensor, view2: Tensor, optimizer: torch.optim.Optimizer) -> float:
         """One optimisation step on sampled paths, then the EMA update; returns the loss."""
@@ -622,40 +621,75 @@ class EnsembleBootstrappingTrainer(nn.Module):
         return float(loss.detach())
 
     @torch.no_grad()
-    def path_outputs(self, x: Tensor, paths: Sequence[Mapping[str, Any]]) -> Tensor:
-        """Target projections of ``x`` under each path, :math:`(|P|, B, D)`, for rating."""
-        h = self.stem(x)
-        out = []
-        for cfg in paths:
-            self.target_block.set_active(cfg)
-            out.append(self.target_projector(self._embed(self.target_block, h)))
-        return torch.stack(out)
+    def rate(
+        self, view1: Tensor, view2: Tensor, paths: Sequence[Mapping[str, Any]]
+    ) -> Tensor:
+        r"""Population-centre ratings of ``paths`` on two views, :math:`(|P|,)`, higher is
+        better: minus the ensemble-bootstrapping loss of each path's online prediction
+        against the centre of all ``paths``' target projections (the official validation
+        rating).
+
+        Batch-norm layers use the statistics of the rated batch (the official code
+        recalibrates them per path); every buffer is restored afterwards.
+        """
+        if view1.shape != view2.shape:
+            raise ValueError(f"the two views differ in shape: {view1.shape} vs {view2.shape}")
+        if not paths:
+            raise ValueError("no paths to rate")
+        saved = {name: buf.clone() for name, buf in self.named_buffers()}
+        was_training = self.training
+        self.train()
+        try:
+            h1, h2 = self.stem(view1), self.stem(view2)
+            q1, q2, z1, z2 = [], [], [], []
+            for cfg in paths:
+                self.block.set_active(cfg)
+                self.target_block.set_active(cfg)
+                q1.append(self.predictor(self.projector(self._embed(self.block, h1))))
+                q2.append(self.predictor(self.projector(self._embed(self.block, h2))))
+                z1.append(self.target_projector(self._embed(self.target_block, h1)))
+                z2.append(self.target_projector(self._embed(self.target_block, h2)))
+            stack = torch.stack
+            return population_center_rating(stack(q1), stack(z2)) + population_center_rating(
+                stack(q2), stack(z1)
+            )
+        finally:
+            for name, buf in self.named_buffers():
+                buf.copy_(saved[name])
+            self.train(was_training)
 
 
 # ----------------------------------------------------------------------------------------
 # population-centre rating and search
 # ----------------------------------------------------------------------------------------
-def population_center_rating(outputs: Tensor) -> Tensor:
-    r"""Ratings of :math:`P` candidates from their outputs on one batch, shape
-    :math:`(P, B, D)`:
+def population_center_rating(outputs: Tensor, targets: Tensor | None = None) -> Tensor:
+    r"""Ratings of :math:`P` candidates from their outputs on one batch:
 
     .. math::
-        c_b = \frac{1}{P}\sum_p \bar y_{p,b},\qquad
-        r_p = -\frac{1}{B}\sum_b \lVert \bar y_{p,b} - c_b \rVert^2,
-        \qquad \bar y = y / \lVert y \rVert .
+        c_b = \frac{1}{P}\sum_p \frac{t_{p,b}}{\lVert t_{p,b} \rVert},\qquad
+        r_p = -\frac{1}{B}\sum_b \big(2 - 2\cos(y_{p,b}, c_b)\big),
+
+    the BYOL loss of each candidate against the population centre, negated.
+
+    Args:
+        outputs (Tensor): the candidates' outputs :math:`y` (online predictions),
+            :math:`(P, B, D)`.
+        targets (Tensor, optional): what the centre is made of (target projections), same
+            shape; ``None`` uses ``outputs``. (default: :obj:`None`)
 
     Returns:
-        Tensor :math:`(P,)`; higher is better (closer to the population centre).
+        Tensor :math:`(P,)`, in :math:`[-4, 0]`; higher is better (closer to the centre).
     """
-    if outputs.dim() != 3 or outputs.size(0) < 1:
+    targets = outputs if targets is None else targets
+    if outputs.dim() != 3 or outputs.size(0) < 1 or targets.shape != outputs.shape:
         raise ValueError(
-            f"outputs must have shape (P, B, D) with P >= 1, got {tuple(outputs.shape)}"
+            "outputs and targets must share one (P, B, D) shape with P >= 1, got "
+            f"{tuple(outputs.shape)} and {tuple(targets.shape)}"
         )
-    if not torch.isfinite(outputs).all():
-        raise ValueError("outputs hold NaN or infinite values")
-    normed = F.normalize(outputs, dim=-1)
-    centre = normed.mean(0, keepdim=True)
-    return -(normed - centre).pow(2).sum(-1).mean(-1)
+    if not (torch.isfinite(outputs).all() and torch.isfinite(targets).all()):
+        raise ValueError("outputs or targets hold NaN or infinite values")
+    centre = F.normalize(targets, dim=-1).mean(0, keepdim=True)
+    return -(2 - 2 * F.cosine_similarity(outputs, centre.expand_as(outputs), dim=-1)).mean(-1)
 
 
 def _mutate(space: SearchSpace, cfg: Mapping[str, Any], rate: float, rng: random.Random) -> dict:
@@ -689,7 +723,7 @@ def _unique(space: SearchSpace, cfgs: list[dict[str, Any]]) -> list[dict[str, An
 
 def population_center_search(
     space: SearchSpace,
-    outputs: Callable[[Sequence[Mapping[str, Any]]], Tensor],
+    rate: Callable[[Sequence[Mapping[str, Any]]], Tensor],
     population: int = 16,
     generations: int = 10,
     mutation_rate: float = 0.25,
@@ -704,8 +738,10 @@ def population_center_search(
 
     Args:
         space (SearchSpace): the block's space (e.g. :class:`HyTraSpace`).
-        outputs (callable): ``outputs(cfgs) -> (P, B, D)`` outputs of the candidates on a fixed
-            batch (e.g. :meth:`EnsembleBootstrappingTrainer.path_outputs`).
+        rate (callable): ``rate(cfgs) -> (P,)`` ratings of the candidates rated together as
+            one population, e.g. ``lambda cfgs: trainer.rate(v1, v2, cfgs)``
+            (:meth:`EnsembleBootstrappingTrainer.rate`) or :func:`population_center_rating` of
+            their outputs.
         population (int): population size. (default: ``16``)
         generations (int): generations. (default: ``10``)
         mutation_rate (float): per-decision mutation probability, in ``(0, 1]``.
@@ -723,10 +759,12 @@ def population_center_search(
     members = [space.sample(rng) for _ in range(population)]
     history: list[Trial] = []
 
-    def rate(cfgs: list[dict[str, Any]], step: int) -> list[float]:
-        scores = population_center_rating(outputs(cfgs)).tolist()
+    def rate_all(cfgs: list[dict[str, Any]], step: int) -> list[float]:
+        scores = torch.as_tensor(rate(cfgs)).flatten().tolist()
         if len(scores) != len(cfgs):
-            raise ValueError(f"outputs gave {len(scores)} ratings for {len(cfgs)} candidates")
+            raise ValueError(f"rate gave {len(scores)} ratings for {len(cfgs)} candidates")
+        if not all(math.isfinite(v) for v in scores):
+            raise ValueError(f"rate gave non-finite ratings {scores}")
         history.extend(Trial(c, s, step) for c, s in zip(cfgs, scores))
         return scores
 
@@ -741,10 +779,10 @@ def population_center_search(
             if _key_of(space, child) not in seen:
                 seen.add(_key_of(space, child))
                 pool.append(child)
-        scores = rate(pool, gen)
+        scores = rate_all(pool, gen)
         order = sorted(range(len(pool)), key=lambda i: -scores[i])
         members = [pool[i] for i in order[:population]]
-    final = rate(members, generations)
+    final = rate_all(members, generations)
     return members[max(range(len(members)), key=lambda i: final[i])], history
 
 
