@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from graphkit.data.io import atomic_write
 from graphkit.extras._core.checks import check_fraction, check_positive
 
 SHAPES = ("square", "disk", "triangle")
@@ -404,27 +405,6 @@ def image_text_pairs(
     return ImageTextPairs(images, tokens, image_c, text_c, ~corrupt, concepts, vocab)
 
 
-def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file and a rename.
-
-    A reader never sees a half-written file, and an interrupted write leaves any previous file
-    intact (``os.replace`` is atomic on one file system).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def rle_encode(mask: np.ndarray) -> dict:
     """COCO's uncompressed RLE of a binary ``(H, W)`` mask (column-major runs, zeros first)."""
     flat = np.asarray(mask, dtype=np.uint8).flatten(order="F")
@@ -498,8 +478,11 @@ def coco_fixture(
         with tempfile.TemporaryFile() as buf:
             np.save(buf, pixels)
             buf.seek(0)
-            write_atomic(root / image_dir / name, buf.read())
+            with atomic_write(root / image_dir / name, "wb") as f:
+                f.write(buf.read())
         images.append({"id": image_id, "file_name": name, "height": h, "width": w})
     cats = [{"id": i + 1, "name": c, "supercategory": "object"} for i, c in enumerate(categories)]
     doc = {"images": images, "annotations": annotations, "categories": cats}
-    return write_atomic(root / ann_file, json.dumps(doc).encode())
+    with atomic_write(root / ann_file) as f:
+        json.dump(doc, f)
+    return root / ann_file

@@ -32,9 +32,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from graphkit.data.io import atomic_write
 from graphkit.extras._core.checks import check_positive
 from graphkit.extras._core.registry import register_model
-from graphkit.extras._core.synthetic import ImageTextPairs, write_atomic
+from graphkit.extras._core.synthetic import ImageTextPairs
 
 PAPER = "Data Filtering Networks"
 
@@ -162,7 +163,9 @@ class FilterResult:
             "indices": self.indices.tolist(),
             "scores": self.scores[self.indices].tolist(),
         }
-        return write_atomic(path, json.dumps(doc).encode())
+        with atomic_write(path) as f:
+            json.dump(doc, f)
+        return Path(path)
 
 
 def top_fraction(scores: Tensor, keep: float) -> Tensor:

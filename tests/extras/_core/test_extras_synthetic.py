@@ -15,7 +15,6 @@ from graphkit.extras._core.synthetic import (
     rle_encode,
     shapes_segmentation,
     two_source_mixture,
-    write_atomic,
 )
 
 
@@ -151,9 +150,3 @@ def test_coco_fixture_is_valid_coco(tmp_path):
     assert not list(tmp_path.glob("**/*.tmp"))  # atomic writes leave no temporaries
 
 
-def test_write_atomic_replaces_whole_files(tmp_path):
-    target = tmp_path / "d" / "f.bin"
-    write_atomic(target, b"first")
-    write_atomic(target, b"second")
-    assert target.read_bytes() == b"second"
-    assert [p.name for p in target.parent.iterdir()] == ["f.bin"]
