@@ -12,7 +12,7 @@ the :math:`(r/p)^2` patches of the region; the output patches are projected back
 re-assembled. :class:`LEGODiffusion` stacks bricks as in the official model: every brick sees the
 noisy image with two normalised coordinate channels, and every brick after the first also the
 previous brick's output; each brick's output is a full prediction (here of the noise
-:math:`\epsilon`), all of them trained. Regions sizes grow along the stack (progressive
+:math:`\epsilon`), all of them trained. Region sizes grow along the stack (progressive
 growth, "PG") or shrink ("PR"). At sampling, bricks after the first can be skipped at chosen
 steps (:func:`skip_schedule`), and a canvas larger than the training images is processed
 region by region.

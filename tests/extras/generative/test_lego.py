@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from graphkit.extras._core.counting import count_macs
+from graphkit.extras._core.synthetic import shapes_segmentation
 from graphkit.extras.generative.lego import LEGOBrick, LEGODiffusion, lego, skip_schedule
 
 
@@ -137,22 +138,15 @@ def test_sampler_finite_with_and_without_skipping():
     assert torch.isfinite(model.sample(torch.randn(1, 1, 32, 32), 4, y[:1])).all()
 
 
-def _shapes(n: int, g: torch.Generator) -> torch.Tensor:
-    """Discs and squares at random places and sizes on 16x16, in {-1, 1}."""
-    yy, xx = torch.meshgrid(torch.arange(16.0), torch.arange(16.0), indexing="ij")
-    cy = torch.randint(4, 12, (n, 1, 1), generator=g).float()
-    cx = torch.randint(4, 12, (n, 1, 1), generator=g).float()
-    r = torch.randint(2, 5, (n, 1, 1), generator=g).float()
-    disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= r**2
-    square = ((yy - cy).abs() <= r) & ((xx - cx).abs() <= r)
-    kind = torch.randint(0, 2, (n, 1, 1), generator=g).bool()
-    return torch.where(kind, disc, square).float().unsqueeze(1) * 2 - 1
+def _shapes(n: int, seed: int) -> torch.Tensor:
+    """16x16 grey shape images from the shared generator, rescaled to [-1, 1]."""
+    return shapes_segmentation(n, size=16, noise=0.0, seed=seed)[0] * 2 - 1
 
 
 def _train(steps: int, batch: int) -> tuple[float, float]:
     model = _tiny()
     g = torch.Generator().manual_seed(0)
-    data, held_out = _shapes(512, g), _shapes(64, torch.Generator().manual_seed(1))
+    data, held_out = _shapes(512, 0), _shapes(64, 1)
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
 
     def evaluate() -> float:
