@@ -43,7 +43,7 @@ def test_expected_flops_equals_enumerated_expectation():
         want += p * tas.flops(cfg)
     got = tas.expected_flops()
     assert got.dtype == torch.float64
-    assert float(got) == pytest.approx(want, rel=1e-12)
+    assert got.item() == pytest.approx(want, rel=1e-12)
     got.backward()  # differentiable in every logit
     assert all(
         p.grad is not None and p.grad.abs().sum() > 0
@@ -102,7 +102,7 @@ def test_gumbel_select_draws_distinct_candidates_with_normalised_weights():
     logits = torch.tensor([0.0, 3.0, -1.0, 0.5], requires_grad=True)
     index, weights = gumbel_select(logits, tau=1.0, num=2, generator=gen)
     assert index.shape == (2,) and index[0] != index[1]
-    assert float(weights.sum()) == pytest.approx(1.0)
+    assert weights.sum().item() == pytest.approx(1.0)
     weights[0].backward()
     assert logits.grad.abs().sum() > 0
     index, weights = gumbel_select(torch.zeros(1), tau=1.0, num=2)
@@ -117,7 +117,7 @@ def test_cost_loss_sign_follows_the_argmax_architecture():
     tas.target_flops = current * 2  # too small: maximise it
     assert torch.equal(tas.cost_loss(), -tas.expected_flops().log())
     tas.target_flops = current * 1.01  # within the band: no cost
-    assert float(tas.cost_loss()) == 0.0
+    assert tas.cost_loss().item() == 0.0
 
 
 def test_search_forward_trains_weights_and_architecture():
@@ -179,8 +179,8 @@ def test_search_reaches_flops_target_within_5_percent():
     """Acceptance: after a 150-step search (tau annealed 10 -> 0.1, Adam on the logits with a
     cosine-decayed rate, task loss on a fixed synthetic batch) the argmax network of a
     (2, 2, 2) x (16, 32, 64) ResNet with eight width ratios is within 5% of a 50% MACs target.
-    Measured here: 1.038 x target (seed 0). Short searches (60 steps, four ratios) oscillate
-    around the target by up to 15%, which is why this check is slow and not fast."""
+    Measured here: 1.038 x target (seed 0; 0.980 with seed 1). Short searches (60 steps, four
+    ratios) oscillate around the target by up to 15%, which is why this check is slow."""
     torch.manual_seed(0)
     net = TASResNet((2, 2, 2), (16, 32, 64), 10)
     full = count_macs(net, (1, 3, 16, 16))
