@@ -20,6 +20,7 @@ from graphkit.extras.nas.methods.bossnas import (
     ResAtt,
     ResConv,
     bossnet_t0,
+    bossnet_t1,
     ensemble_bootstrapping_loss,
     population_center_rating,
     population_center_search,
@@ -240,6 +241,46 @@ def test_target_is_an_exact_ema_and_gets_no_gradient():
         EnsembleBootstrappingTrainer(nn.Identity())
 
 
+def test_per_path_views_equal_shared_views_when_identical():
+    trainer = _trainer(3).train()
+    x = torch.rand(4, 3, 16, 16)
+    v1, v2 = x + 0.05 * torch.randn_like(x), x.flip(3)
+    paths = [trainer.block.space.sample(i) for i in range(3)]
+    shared = trainer(v1, v2, paths)
+    per_path = trainer(torch.stack([v1] * 3), torch.stack([v2] * 3), paths)
+    torch.testing.assert_close(per_path, shared)
+    with pytest.raises(ValueError):
+        trainer(torch.stack([v1] * 2), torch.stack([v2] * 2), paths)
+    with pytest.raises(ValueError):
+        trainer(v1, v2, [])
+
+
+def test_blockwise_flow_next_block_starts_where_the_searched_path_ends():
+    """Block 1 is trained and searched; its best path, frozen, feeds block 2, whose space
+    starts at the level where that path ended (the paper's block-wise search)."""
+    trainer = _trainer(4)
+    opt = torch.optim.Adam([p for p in trainer.parameters() if p.requires_grad], lr=1e-3)
+    gen = torch.Generator().manual_seed(4)
+    x = _images(8, gen)
+    trainer.step(_view(x, gen), _view(x, gen), opt)
+    v1, v2 = _view(x, gen), _view(x, gen)
+    best, _ = population_center_search(
+        trainer.block.space, lambda c: trainer.rate(v1, v2, c), population=3, generations=1,
+        seed=0,
+    )
+    level = trainer.block.space.to_path(best)[-1][0]
+    stem = nn.Sequential(trainer.stem, trainer.block.extract(best).eval())
+    block2 = HyTraSupernet(trainer.block.out_channels(best), widths=(8, 16, 24, 32), layers=2,
+                           start_level=level, heads=(1, 2, 2, 4), head_dim=4)
+    assert all(lvl >= level for cfg in block2.space.enumerate()
+               for lvl, _ in block2.space.to_path(cfg))
+    trainer2 = EnsembleBootstrappingTrainer(block2, stem=stem, proj_dim=16, hidden=32, seed=0)
+    opt2 = torch.optim.Adam([p for p in trainer2.parameters() if p.requires_grad], lr=1e-3)
+    frozen = [p.clone() for p in stem.parameters()]
+    assert math.isfinite(trainer2.step(v1, v2, opt2))
+    assert all(torch.equal(a, b) for a, b in zip(frozen, stem.parameters()))
+
+
 # -- population-centre rating and search ----------------------------------------------------------
 def test_population_center_rating_values():
     out = torch.tensor([[[1.0, 0.0]], [[0.0, 2.0]], [[3.0, 0.0]]])  # (P=3, B=1, D=2)
@@ -345,3 +386,12 @@ def test_bossnet_registry_shapes_and_bad_input():
         BossNet(encoding=[[1], [1], [2], [0]])
     with pytest.raises(ValueError):
         model(torch.randn(1, 1, 64, 64))
+
+
+@pytest.mark.slow
+def test_bossnet_t1_macs():
+    """BossNet-T1 (official ``bossnet_T1``: T0 with last_stride=1): README 7.9B MAdds [code];
+    counted here 7,944,442,880 MACs at 224 (0.6% above; same 38,415,960 parameters)."""
+    model = bossnet_t1().eval()
+    assert count_params(model) == 38_415_960
+    assert abs(count_macs(model, (1, 3, 224, 224)) / 7.9e9 - 1) < 0.015

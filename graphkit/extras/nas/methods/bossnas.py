@@ -580,14 +580,28 @@ class EnsembleBootstrappingTrainer(nn.Module):
     def forward(
         self, view1: Tensor, view2: Tensor, paths: Sequence[Mapping[str, Any]] | None = None
     ) -> Tensor:
-        """The ensemble-bootstrapping loss of two views under ``paths`` (sampled if ``None``)."""
+        """The ensemble-bootstrapping loss of two views under ``paths`` (sampled if ``None``).
+
+        Views are :math:`(B, C, H, W)`, shared by every path, or :math:`(|P|, B, C, H, W)`, one
+        pair of augmentations per path (the official multi-view setting).
+        """
         if view1.shape != view2.shape:
             raise ValueError(f"the two views differ in shape: {view1.shape} vs {view2.shape}")
         paths = self.sample_paths() if paths is None else list(paths)
-        with torch.no_grad():
-            h1, h2 = self.stem(view1), self.stem(view2)
+        if not paths:
+            raise ValueError("no paths to train")
+        if view1.dim() == 5:
+            if view1.size(0) != len(paths):
+                raise ValueError(
+                    f"per-path views: {view1.size(0)} view pairs for {len(paths)} paths"
+                )
+            pairs = list(zip(view1.unbind(0), view2.unbind(0)))
+        else:
+            pairs = [(view1, view2)] * len(paths)
         online, target = [], []
-        for cfg in paths:
+        for cfg, (v1, v2) in zip(paths, pairs):
+            with torch.no_grad():
+                h1, h2 = self.stem(v1), self.stem(v2)
             self.block.set_active(cfg)
             self.target_block.set_active(cfg)
             online.append(
@@ -865,6 +879,12 @@ class BossNet(nn.Module):
 def bossnet_t0(num_classes: int = 1000, **kwargs: Any) -> BossNet:
     """BossNet-T0 (SiLU, SE in ResConv), official ``bossnet_T0`` configuration."""
     return BossNet(BOSSNET_T0, num_classes, **kwargs)
+
+
+@register_model("bossnet_t1", family="nas", paper=_PAPER)
+def bossnet_t1(num_classes: int = 1000, **kwargs: Any) -> BossNet:
+    """BossNet-T1: BossNet-T0 with a stride-1 last stage (official ``bossnet_T1``)."""
+    return BossNet(BOSSNET_T0, num_classes, last_stride=1, **kwargs)
 
 
 @register_model("bossnet_t0_nose", family="nas", paper=_PAPER)
