@@ -119,6 +119,7 @@ class CosineWindowAttention(MultiHeadSelfAttention):
 
     with a learned per-head log-scale :math:`\tau` (initial :math:`\log 10`), :math:`B` the
     :class:`ContinuousPositionBias` and :math:`M` an optional additive mask (shifted windows).
+    The key projection keeps the bias of the shared ``kv`` projection (SwinV2 has none).
 
     Args:
         dim (int): channels. num_heads (int): heads. (default: ``8``)
