@@ -124,7 +124,8 @@ class HyTraSpace(SearchSpace):
         self.ops = per_level
         super().__init__(name, self._layer(0, start_level))
 
-    def _allowed(self, previous: int) -> tuple[int, ...]:
+    def next_levels(self, previous: int) -> tuple[int, ...]:
+        """The levels a layer may take after one at level ``previous``."""
         if self.max_step is None:
             return tuple(range(previous, self.levels))
         top = min(self.levels, previous + self.max_step + 1)
@@ -132,7 +133,7 @@ class HyTraSpace(SearchSpace):
 
     def _layer(self, i: int, previous: int) -> list[Choice]:
         branches = {}
-        for lvl in self._allowed(previous):
+        for lvl in self.next_levels(previous):
             children: list[Choice | SearchSpace] = [Choice(f"op{i}", self.ops[lvl])]
             if i + 1 < self.layers:
                 children.extend(self._layer(i + 1, lvl))
@@ -434,7 +435,7 @@ class HyTraSupernet(nn.Module):
             for l_in in sorted(reachable):
                 # layer 0 reads the block input; later layers read widths[l_in]
                 c_in = in_channels if i == 0 else widths[l_in]
-                for l_out in self.space._allowed(l_in):
+                for l_out in self.space.next_levels(l_in):
                     stride = 2 ** (l_out - l_in)
                     self.candidates[_key(i, l_in, l_out, "resconv")] = ResConv(
                         c_in, widths[l_out], stride, act_layer=act_layer
