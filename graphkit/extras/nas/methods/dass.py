@@ -11,6 +11,7 @@ Every sparse op keeps its weights masked to one ``density`` with the shared mask
 magnitude after every weight update (:meth:`SparseOp.resparsify`), so each op holds exactly
 ``round(density * numel)`` weights per layer at every step. Pruned weights get no gradient
 through the mask, so a recomputed mask keeps the largest kept weights (no regrowth).
+:class:`DASSNetwork` builds the derived genotype with its sparse ops, to be trained pruned.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ from graphkit.extras.sparsity.masks import apply_mask, get_mask, unstructured, u
 __all__ = [
     "DARTS_SPARSE_OPS",
     "DASSCell",
+    "DASSDerivedCell",
     "DASSGenotype",
+    "DASSNetwork",
     "DASSSearch",
     "SparseConvOp",
     "SparseLinearOp",
@@ -483,3 +486,101 @@ class DASSSearch(nn.Module):
 
     def extra_repr(self) -> str:
         return f"space={self.space!r}, density={self.density}, nodes={self.nodes}"
+
+
+class DASSDerivedCell(nn.Module):
+    r"""A discrete cell of a :class:`DASSGenotype`: each node sums its two chosen ops.
+
+    Args:
+        cell (Sequence[Sequence[tuple[str, int]]]): one genotype cell, per node two
+            ``(op name, input state)`` edges.
+        c_prev_prev (int): channels of the input from two cells back.
+        c_prev (int): channels of the previous cell's output.
+        channels (int): node channels :math:`C`.
+        density (float): density of every sparse op (default: ``0.1``).
+
+    Shapes:
+        - **input:** :math:`(N, C_{pp}, H, W)`, :math:`(N, C_p, H, W)`
+        - **output:** :math:`(N, \mathrm{nodes} \cdot C, H, W)`
+    """
+
+    def __init__(
+        self,
+        cell: Sequence[Sequence[tuple[str, int]]],
+        c_prev_prev: int,
+        c_prev: int,
+        channels: int,
+        density: float = 0.1,
+    ) -> None:
+        super().__init__()
+        DASSGenotype((tuple(tuple(node) for node in cell),)).validate(len(cell))
+        check_positive(c_prev_prev=c_prev_prev, c_prev=c_prev, channels=channels)
+        self.pre0 = _ReLUConvBN(c_prev_prev, channels)
+        self.pre1 = _ReLUConvBN(c_prev, channels)
+        self.inputs = [[j for _, j in node] for node in cell]
+        self.ops = nn.ModuleList(
+            nn.ModuleList(DARTS_SPARSE_OPS[name](channels, density) for name, _ in node)
+            for node in cell
+        )
+
+    def forward(self, s0: Tensor, s1: Tensor) -> Tensor:
+        states = [self.pre0(s0), self.pre1(s1)]
+        for ops, inputs in zip(self.ops, self.inputs):
+            states.append(sum(op(states[j]) for op, j in zip(ops, inputs)))
+        return torch.cat(states[2:], dim=1)
+
+
+class DASSNetwork(nn.Module):
+    r"""The network of a derived genotype, its sparse ops at ``density``, ready to train.
+
+    Same macro layout as :class:`DASSSearch` (stem, one cell per genotype cell, pooling,
+    classifier); train it with any optimiser and call :meth:`resparsify` after each step to
+    keep the sparse ops at their density.
+
+    Args:
+        genotype (DASSGenotype): the searched cells.
+        density (float): density of every sparse op (default: ``0.1``).
+        in_channels (int): image channels (default: ``3``).
+        channels (int): node channels :math:`C` (default: ``8``).
+        num_classes (int): classes (default: ``10``).
+
+    Shapes:
+        - **input:** :math:`(N, C_{in}, H, W)`
+        - **output:** :math:`(N, \mathrm{classes})`
+    """
+
+    def __init__(
+        self,
+        genotype: DASSGenotype,
+        density: float = 0.1,
+        in_channels: int = 3,
+        channels: int = 8,
+        num_classes: int = 10,
+    ) -> None:
+        super().__init__()
+        if not genotype.cells:
+            raise ValueError("the genotype has no cells")
+        check_positive(in_channels=in_channels, channels=channels, num_classes=num_classes)
+        self.in_channels, self.density = in_channels, _check_density(density)
+        c_stem = 3 * channels
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, c_stem, 3, padding=1, bias=False), nn.BatchNorm2d(c_stem)
+        )
+        c_pp, c_p = c_stem, c_stem
+        self.cells = nn.ModuleList()
+        for cell in genotype.cells:
+            self.cells.append(DASSDerivedCell(cell, c_pp, c_p, channels, self.density))
+            c_pp, c_p = c_p, len(cell) * channels
+        self.classifier = nn.Linear(c_p, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_image(x, self.in_channels, type(self).__name__)
+        s0 = s1 = self.stem(x)
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1)
+        return self.classifier(F.adaptive_avg_pool2d(s1, 1).flatten(1))
+
+    def resparsify(self) -> None:
+        """Recompute every sparse op's magnitude mask at :attr:`density`."""
+        for op in sparse_ops(self):
+            op.resparsify()
