@@ -41,7 +41,7 @@ def test_dense_memory_receptive_field_is_the_sum_of_dilated_spans():
     # the receptive field with the norm switched off (affine identity, no statistics)
     m = DilatedDenseMemory(4, lorder=4, depth=2)
     for norm in m.norms:
-        norm.forward = lambda x: x  # noqa: B023 - a plain identity for this measurement
+        norm.forward = lambda x: x  # identity, for this measurement only
     assert _receptive_offsets(m, 4, 64, layout="bct") == (-(3 * 1 + 3 * 2), 3 * 1 + 3 * 2)
 
 
