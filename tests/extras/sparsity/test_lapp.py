@@ -1,0 +1,150 @@
+"""LAPP (Zhai et al., "LAPP: Layer Adaptive Progressive Pruning for Compressing CNNs from
+Scratch", arXiv:2309.14157): learnable per-layer thresholds, FLOPs loss, bypasses, binary masks."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from graphkit.extras import create_model
+from graphkit.extras._core.counting import count_params, nonzero_macs
+from graphkit.extras.sparsity.masks import get_mask
+from graphkit.extras.sparsity.methods.lapp import BypassConv2d, LAPPPruner
+from graphkit.extras.sparsity.methods.tas import TASResNet
+
+SHAPE = (1, 3, 16, 16)
+
+
+def _resnet20(seed: int = 0) -> TASResNet:
+    torch.manual_seed(seed)
+    return TASResNet((3, 3, 3), (16, 32, 64), 10)
+
+
+def _train(pruner: LAPPPruner, net: nn.Module, iters: int = 20, lam: float = 10.0) -> None:
+    """Pruning phase on a fixed synthetic batch: SGD on weights, Adam (cosine) on thresholds."""
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    opt_t = torch.optim.Adam(pruner.parameters(), lr=0.1)
+    decay = torch.optim.lr_scheduler.CosineAnnealingLR(opt_t, pruner.warm_epochs * iters)
+    x, y = torch.randn(64, 3, 16, 16), torch.randint(0, 10, (64,))
+    while not pruner.frozen:
+        for it in range(iters):
+            part = slice(it % 4 * 16, (it % 4 + 1) * 16)
+            loss = F.cross_entropy(net(x[part]), y[part]) + lam * pruner.flops_loss()
+            opt.zero_grad()
+            opt_t.zero_grad()
+            loss.backward()
+            opt.step()
+            opt_t.step()
+            decay.step()
+        pruner.end_epoch()
+
+
+def test_flops_model_equals_nonzero_macs_before_and_after_masking():
+    net = _resnet20()
+    pr = LAPPPruner(net, 1e6, SHAPE)
+    assert pr.flops().item() == pytest.approx(nonzero_macs(net, SHAPE), rel=1e-12)
+    with torch.no_grad():  # prune two layers by hand: one completely, one by half
+        pr.threshold("stages.1.1.conv_a.conv").fill_(1e9)
+        scores = pr.filter_scores("stages.2.0.conv_b.conv")
+        pr.threshold("stages.2.0.conv_b.conv").fill_(scores.median().item())
+    want = pr.flops().item()
+    kept = pr.finalize()
+    assert kept["stages.1.1.conv_a.conv"] == 0
+    assert kept["stages.2.0.conv_b.conv"] == int((scores > scores.median()).sum())
+    assert nonzero_macs(net, SHAPE) == pytest.approx(want, rel=1e-12)
+    assert pr.flops().item() == pytest.approx(want, rel=1e-12)
+
+
+def test_finalize_gives_binary_channel_masks_and_removes_gates():
+    net = _resnet20()
+    pr = LAPPPruner(net, 1e6, SHAPE, importance="bn")
+    with torch.no_grad():
+        for name in pr.layers:
+            pr.threshold(name).fill_(pr.filter_scores(name).quantile(0.3).item())
+    pr.finalize()
+    assert pr.frozen and not pr._handles
+    for module in pr.layers.values():
+        mask = get_mask(module).mask
+        assert mask.dtype == torch.bool
+        per_filter = mask.flatten(1)
+        assert bool((per_filter.all(1) | ~per_filter.any(1)).all())  # whole filters only
+    conv = pr.layers["stages.0.0.conv_a.conv"]
+    x = torch.randn(2, 16, 16, 16)
+    torch.testing.assert_close(conv(x), F.conv2d(x, conv.weight, None, 1, 1))  # no gate left
+    assert pr.end_epoch() is False
+
+
+def test_gates_are_hard_forward_and_pass_gradient_to_thresholds():
+    net = _resnet20()
+    pr = LAPPPruner(net, 1e6, SHAPE)
+    with torch.no_grad():
+        pr.threshold("stem.conv").fill_(1.0)
+    gate = pr.gate("stem.conv")
+    assert set(gate.detach().unique().tolist()) <= {0.0, 1.0}
+    pr.flops_loss().backward()
+    assert all(t.grad is not None and t.grad.item() != 0 for t in pr.parameters())
+
+
+def test_bn_importance_reads_the_following_batchnorm():
+    net = _resnet20()
+    pr = LAPPPruner(net, 1e6, SHAPE, importance="bn")
+    assert pr.norms["stages.0.0.conv_a.conv"] is net.stages[0][0].bn_a
+    assert pr.norms["stages.1.0.shortcut.0.conv"] is net.stages[1][0].shortcut[1]
+    with torch.no_grad():
+        net.stages[0][0].bn_a.weight.copy_(torch.arange(1.0, 17.0))
+    want = torch.arange(1.0, 17.0) / 8.5
+    torch.testing.assert_close(pr.filter_scores("stages.0.0.conv_a.conv"), want)
+    with pytest.raises(ValueError, match="BatchNorm after"):
+        LAPPPruner(nn.Sequential(nn.Conv2d(3, 4, 3, padding=1)), 1e3, SHAPE, importance="bn")
+
+
+def test_bypass_is_light_and_adds_to_the_conv():
+    """ResNet-20 (CIFAR widths): the 1x1 grouped bypasses add 0.30% parameters (< 5%)."""
+    net = _resnet20()
+    before = count_params(net)
+    pr = LAPPPruner(net, 1e6, SHAPE)
+    assert isinstance(net.stages[1][0].conv_a, BypassConv2d)
+    assert pr.bypass_params() == count_params(net) - before
+    assert pr.bypass_params() / before < 0.05
+    wrapper = net.stages[1][0].conv_a
+    x = torch.randn(2, 16, 8, 8)
+    with torch.no_grad():
+        pr.threshold("stages.1.0.conv_a.conv").fill_(1e9)  # every filter gated off
+        torch.testing.assert_close(wrapper(x), wrapper.bypass(x))
+    plain = LAPPPruner(_resnet20(), 1e6, SHAPE, bypass=False)
+    assert plain.bypass_params() == 0 and "stem" in plain.layers
+
+
+def test_pruning_phase_reaches_target_within_2_percent():
+    """Acceptance: after 4 epochs x 20 steps from scratch (ResNet-20, 16x16 synthetic batch,
+    40% of the dense MACs) the binary-masked network's MACs are within 2% of the target, and the
+    layers keep different shares of their filters (rates are not uniform)."""
+    net = _resnet20()
+    pr = LAPPPruner(net, 0.4 * nonzero_macs(net, SHAPE), SHAPE, warm_epochs=4)
+    _train(pr, net)
+    assert pr.frozen
+    assert nonzero_macs(net, SHAPE) == pytest.approx(pr.target_flops, rel=0.02)
+    shares = {n: k / pr.mask(n).shape[0] for n, k in pr.kept().items()}
+    assert len(set(shares.values())) > 3
+
+
+def test_registered():
+    pr = create_model("lapp", model=_resnet20(), target_flops=1e6, input_shape=SHAPE)
+    assert isinstance(pr, LAPPPruner)
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="importance"):
+        LAPPPruner(_resnet20(), 1e6, SHAPE, importance="l2")
+    with pytest.raises(ValueError, match="target_flops"):
+        LAPPPruner(_resnet20(), 0, SHAPE)
+    with pytest.raises(ValueError, match="warm_epochs"):
+        LAPPPruner(_resnet20(), 1e6, SHAPE, warm_epochs=0)
+    with pytest.raises(ValueError, match="temperature"):
+        LAPPPruner(_resnet20(), 1e6, SHAPE, temperature=0.0)
+    with pytest.raises(ValueError, match="not an nn.Conv2d"):
+        LAPPPruner(_resnet20(), 1e6, SHAPE, layers=["fc"])
+    with pytest.raises(TypeError, match="Conv2d"):
+        BypassConv2d(nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="'same'-padded"):
+        BypassConv2d(nn.Conv2d(3, 4, 3))(torch.randn(1, 3, 8, 8))
