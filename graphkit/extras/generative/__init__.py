@@ -1,5 +1,12 @@
 """Generative and energy-based models of the catalogue."""
 
+from graphkit.extras.generative.asdm import (
+    BlockIncubation,
+    CLMECondConv,
+    GRIAttention,
+    semantic_alignment_loss,
+)
+from graphkit.extras.generative.lego import LEGOBrick, LEGODiffusion, lego, skip_schedule
 from graphkit.extras.generative.monotone_dbm import (
     ConvCouplings,
     MeanFieldActivation,
@@ -8,8 +15,16 @@ from graphkit.extras.generative.monotone_dbm import (
 )
 
 __all__ = [
+    "BlockIncubation",
+    "CLMECondConv",
     "ConvCouplings",
+    "GRIAttention",
+    "LEGOBrick",
+    "LEGODiffusion",
     "MeanFieldActivation",
     "MonotoneDBM",
+    "lego",
     "mean_field_fixed_point",
+    "semantic_alignment_loss",
+    "skip_schedule",
 ]
