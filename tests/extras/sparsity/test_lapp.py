@@ -20,7 +20,7 @@ def _resnet20(seed: int = 0) -> TASResNet:
     return TASResNet((3, 3, 3), (16, 32, 64), 10)
 
 
-def _train(pruner: LAPPPruner, net: nn.Module, iters: int = 20, lam: float = 10.0) -> None:
+def _train(pruner: LAPPPruner, net: nn.Module, iters: int = 30, lam: float = 10.0) -> None:
     """Pruning phase on a fixed synthetic batch: SGD on weights, Adam (cosine) on thresholds."""
     opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
     opt_t = torch.optim.Adam(pruner.parameters(), lr=0.1)
@@ -116,13 +116,18 @@ def test_bypass_is_light_and_adds_to_the_conv():
 
 
 def test_pruning_phase_reaches_target_within_2_percent():
-    """Acceptance: after 4 epochs x 20 steps from scratch (ResNet-20, 16x16 synthetic batch,
-    40% of the dense MACs) the binary-masked network's MACs are within 2% of the target, and the
-    layers keep different shares of their filters (rates are not uniform)."""
+    """Acceptance: after 4 epochs x 30 steps from scratch (ResNet-20, 16x16 synthetic batch,
+    target 40% of the dense network's MACs, bypass MACs counted in the pruned network) the
+    binary-masked network's MACs are within 2% of the target, and the layers keep different
+    shares of their filters (rates are not uniform). Measured here: 1.0003 x target; over seeds
+    0-3 and targets 40% / 60% the worst was 0.9924 (20 steps per epoch: up to 1.0145)."""
     net = _resnet20()
     pr = LAPPPruner(net, 0.4 * nonzero_macs(net, SHAPE), SHAPE, warm_epochs=4)
     _train(pr, net)
     assert pr.frozen
+    for module in pr.layers.values():  # binary masks of whole filters
+        per_filter = get_mask(module).mask.flatten(1)
+        assert bool((per_filter.all(1) | ~per_filter.any(1)).all())
     assert nonzero_macs(net, SHAPE) == pytest.approx(pr.target_flops, rel=0.02)
     shares = {n: k / pr.mask(n).shape[0] for n, k in pr.kept().items()}
     assert len(set(shares.values())) > 3

@@ -200,7 +200,8 @@ class LAPPPruner(Pruner):
 
     def flops(self) -> Tensor:
         """:math:`F(t)`, differentiable in the thresholds through the straight-through gates."""
-        total = torch.zeros((), dtype=torch.float64)
+        device = next(iter(self.thresholds.values())).device
+        total = torch.zeros((), dtype=torch.float64, device=device)
         for name, macs in self.dense_macs.items():
             if self.frozen:
                 share = self.kept()[name] / self.mask(name).shape[0]
@@ -274,19 +275,20 @@ def _following_norms(
     model: nn.Module, convs: list[nn.Conv2d], input_shape: Sequence[int]
 ) -> list[nn.BatchNorm2d | None]:
     """For each conv, the BatchNorm whose input is exactly that conv's output (or ``None``)."""
-    produced: dict[int, int] = {}
+    # the outputs are kept alive here, so no later tensor can reuse their id
+    produced: dict[int, tuple[int, Tensor]] = {}
     found: dict[int, nn.BatchNorm2d] = {}
 
     def conv_hook(index: int):
         def hook(module: nn.Module, args: tuple, out: Tensor) -> None:
-            produced[id(out)] = index
+            produced[id(out)] = (index, out)
 
         return hook
 
     def bn_hook(module: nn.Module, args: tuple) -> None:
-        index = produced.get(id(args[0]))
-        if index is not None:
-            found.setdefault(index, module)
+        hit = produced.get(id(args[0]))
+        if hit is not None and hit[1] is args[0]:
+            found.setdefault(hit[0], module)
 
     handles = [c.register_forward_hook(conv_hook(i)) for i, c in enumerate(convs)]
     handles += [
