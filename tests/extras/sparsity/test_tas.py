@@ -140,6 +140,27 @@ def test_distill_loss_uses_shared_kd_kl():
     assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())
 
 
+def test_pruned_net_learns_from_the_unpruned_teacher():
+    """KD after the search: 30 Adam steps on tas_distill_loss bring the pruned net's KL to the
+    teacher down (measured here: 0.1349 -> 0.0212, so a factor of 2 is a clear margin)."""
+    tas = _search(depths=(2, 2), widths=(8, 16), ratios=(0.5, 1.0))
+    teacher = teacher_copy(tas.model)
+    student = tas.extract({k: c.options[0] for k, c in tas.space.choices()})
+    x, y = torch.randn(16, 3, 8, 8), torch.randint(0, 5, (16,))
+    with torch.no_grad():
+        target = teacher(x)
+        before = kd_kl(student(x), target, 4.0).item()
+    opt = torch.optim.Adam(student.parameters(), lr=0.01)
+    for _ in range(30):
+        loss = tas_distill_loss(student(x), target, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        after = kd_kl(student(x), target, 4.0).item()
+    assert after < 0.5 * before
+
+
 def test_registered():
     tas = create_model("tas", model=TASResNet((1, 1), (4, 8)), target_flops=1e3, input_size=(8, 8))
     assert isinstance(tas, TASSearch)
