@@ -1,4 +1,5 @@
-"""Dense prediction and restoration models of the catalogue (segmentation, counting)."""
+"""Dense prediction and restoration models of the catalogue (deraining, counting, 3-D
+segmentation)."""
 
 from graphkit.extras.dense.crowd_hmode import (
     HMoDE,
@@ -9,6 +10,16 @@ from graphkit.extras.dense.crowd_hmode import (
     hmode_loss,
     local_count_map,
 )
+from graphkit.extras.dense.dpenet import (
+    DDRB,
+    ERPAB,
+    DerainLoss,
+    DPENet,
+    laplacian,
+    psnr,
+    rain_streak_pairs,
+    ssim,
+)
 from graphkit.extras.dense.rev_unet3d import (
     MBConv3d,
     RevMBConvUNet3D,
@@ -17,6 +28,10 @@ from graphkit.extras.dense.rev_unet3d import (
 )
 
 __all__ = [
+    "DDRB",
+    "DPENet",
+    "DerainLoss",
+    "ERPAB",
     "HMoDE",
     "HMoDEOutput",
     "MBConv3d",
@@ -25,7 +40,11 @@ __all__ = [
     "RevMBConvUNet3D",
     "gaussian_density",
     "hmode_loss",
+    "laplacian",
     "local_count_map",
+    "psnr",
+    "rain_streak_pairs",
     "rev_mbconv_block",
     "soft_dice_loss",
+    "ssim",
 ]

@@ -17,6 +17,7 @@ from graphkit.extras.sparsity.methods.ftwt import (
 )
 from graphkit.extras.sparsity.methods.gmp import GradualMagnitudePruner, small_dense_equivalent
 from graphkit.extras.sparsity.methods.iss_p import ISSPPruner
+from graphkit.extras.sparsity.methods.lapp import BypassConv2d, LAPPPruner
 from graphkit.extras.sparsity.methods.layer_lottery import (
     LayerGate,
     LayerTicketPruner,
@@ -24,6 +25,7 @@ from graphkit.extras.sparsity.methods.layer_lottery import (
     hessian_gradient_product,
     snip_saliency,
 )
+from graphkit.extras.sparsity.methods.lpvit import LPViTPruner, block_sums
 from graphkit.extras.sparsity.methods.random_pruning import RandomPruning
 from graphkit.extras.sparsity.methods.sparse_ift import (
     SparseDoped,
@@ -34,24 +36,52 @@ from graphkit.extras.sparsity.methods.sparse_ift import (
     sparse_ift,
     wide_factor,
 )
+from graphkit.extras.sparsity.methods.ssvi import (
+    SparseBayesConv2d,
+    SparseBayesLinear,
+    SSVITrainer,
+    expected_calibration_error,
+    gaussian_kl,
+)
+from graphkit.extras.sparsity.methods.tas import (
+    TASResNet,
+    TASSearch,
+    channel_wise_interpolation,
+    gumbel_select,
+    tas_distill_loss,
+    teacher_copy,
+)
 
 __all__ = [
     "BDWPConv2d",
     "BDWPLinear",
+    "BypassConv2d",
     "FTWTGate",
     "GradualMagnitudePruner",
     "ISSPPruner",
+    "LAPPPruner",
+    "LPViTPruner",
     "LayerGate",
     "LayerTicketPruner",
     "RandomPruning",
+    "SSVITrainer",
+    "SparseBayesConv2d",
+    "SparseBayesLinear",
     "SparseDoped",
     "SparseFactorized",
     "SparseParallel",
     "SparseWide",
+    "TASResNet",
+    "TASSearch",
+    "block_sums",
+    "channel_wise_interpolation",
+    "expected_calibration_error",
     "ftwt_loss",
     "ftwt_reduction",
     "ftwt_wrap",
+    "gaussian_kl",
     "grasp_saliency",
+    "gumbel_select",
     "hessian_gradient_product",
     "layer_roles",
     "nm_training_macs",
@@ -61,6 +91,8 @@ __all__ = [
     "snip_saliency",
     "sparse_ift",
     "sparsify_mobilenet",
+    "tas_distill_loss",
+    "teacher_copy",
     "to_bdwp",
     "to_sparse_kernels",
     "topk_mass_labels",
