@@ -13,6 +13,7 @@ each layer, selects a mask per layer and applies it, at the steps its schedule n
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 
 import torch
@@ -217,11 +218,12 @@ _MASK_KEY = re.compile(r"(?:(.*)\.)?parametrizations\.([^.]+)\.0\.mask")
 # --------------------------------------------------------------------------- granularities
 
 
-class Granularity:
+class Granularity(ABC):
     """Which weights are pruned together: ``select(scores, density) -> bool mask``."""
 
+    @abstractmethod
     def select(self, scores: Tensor, density: float) -> Tensor:
-        raise NotImplementedError
+        """The kept weights: a boolean mask of ``scores``' shape at ``density``."""
 
     @staticmethod
     def _check(scores: Tensor, density: float) -> None:

@@ -6,6 +6,7 @@ there; :meth:`Schedule.is_update_step` says whether the pruner acts at that step
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 
 
@@ -16,19 +17,19 @@ def _check_sparsity(name: str, value: float) -> float:
     return value
 
 
-class Schedule:
+class Schedule(ABC):
     """Base class: ``schedule(step) -> sparsity`` plus the steps at which to prune."""
 
-    def __call__(self, step: int) -> float:
-        raise NotImplementedError
+    @abstractmethod
+    def __call__(self, step: int) -> float: ...
 
-    def is_update_step(self, step: int) -> bool:
-        raise NotImplementedError
+    @abstractmethod
+    def is_update_step(self, step: int) -> bool: ...
 
     @property
+    @abstractmethod
     def final(self) -> float:
         """The sparsity the schedule ends at."""
-        raise NotImplementedError
 
 
 class _Ramp(Schedule):
@@ -62,8 +63,9 @@ class _Ramp(Schedule):
             return self.s_i
         return self.s_f if progress == 1.0 else self._ramp(progress)
 
+    @abstractmethod
     def _ramp(self, progress: float) -> float:
-        raise NotImplementedError
+        """The sparsity at ``progress`` in (0, 1) of the ramp."""
 
     def __repr__(self) -> str:
         return (

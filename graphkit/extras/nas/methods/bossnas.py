@@ -44,6 +44,7 @@ Shared pieces reused: :class:`~graphkit.extras.nas.space.SearchSpace` (the space
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import random
@@ -713,10 +714,9 @@ def _mutate(space: SearchSpace, cfg: Mapping[str, Any], rate: float, rng: random
 
     def decide(path: str, choice: Choice) -> int:
         if rng.random() >= rate:
-            try:
+            # a decision of a branch cfg did not take has no old value to keep
+            with contextlib.suppress(KeyError, ValueError):
                 return choice.index(space.value_at(cfg, path))
-            except (KeyError, ValueError):
-                pass
         return rng.randrange(len(choice))
 
     return space.build(decide)
