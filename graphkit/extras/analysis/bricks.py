@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from graphkit.extras._core.registry import register_model
 from graphkit.extras.analysis.convergent import spectral_clusters, unit_correlation
+from graphkit.metrics import roc_auc
 
 PAPER = "Configurable Foundation Models: Building LLMs from a Modular Perspective"
 
@@ -41,7 +42,7 @@ def auc_scores(values: Tensor, positive: Tensor) -> Tensor:
     .. math:: \mathrm{AUC}_j = P(v_{pj} > v_{nj}) + \tfrac12 P(v_{pj} = v_{nj})
 
     over positive rows :math:`p` and negative rows :math:`n` (the Mann-Whitney statistic,
-    ties counted half), computed exactly by sorting.
+    ties counted half), computed with :func:`graphkit.metrics.roc_auc` for each unit.
 
     Args:
         values: ``(samples, units)``.
@@ -61,12 +62,9 @@ def auc_scores(values: Tensor, positive: Tensor) -> Tensor:
     n_pos, n_neg = int(positive.sum()), int((~positive).sum())
     if n_pos == 0 or n_neg == 0:
         raise ValueError("AUC needs at least one positive and one negative sample")
-    neg = values[~positive].t().contiguous().sort(dim=1).values  # (units, n_neg)
-    pos = values[positive].t().contiguous()  # (units, n_pos)
-    below = torch.searchsorted(neg, pos, right=False)
-    at_most = torch.searchsorted(neg, pos, right=True)
-    wins = below.double() + 0.5 * (at_most - below).double()
-    return (wins.sum(dim=1) / (n_pos * n_neg)).to(values.dtype)
+    # one unit at a time through the shared metric (ties counted half, as here)
+    scores = [roc_auc(positive, values[:, j]) for j in range(values.shape[1])]
+    return torch.tensor(scores, dtype=values.dtype, device=values.device)
 
 
 @dataclass
