@@ -35,6 +35,7 @@ from graphkit.extras._core.attention import (
     window_reverse,
 )
 from graphkit.extras._core.checks import check_image, check_positive
+from graphkit.extras._core.modules import replace_module
 from graphkit.extras._core.registry import register_model
 from graphkit.extras.training.distill import feature_mse
 
@@ -269,11 +270,6 @@ class GRIAttention(nn.Module):
         return f"window={self.window}, pool={self.pool}"
 
 
-def _split(name: str) -> tuple[str, str]:
-    parent, _, child = name.rpartition(".")
-    return parent, child
-
-
 class BlockIncubation(nn.Module):
     r"""Progressive block incubation: student blocks replace teacher blocks stage by stage.
 
@@ -320,8 +316,7 @@ class BlockIncubation(nn.Module):
         self.set_stage(0)
 
     def _place(self, name: str, block: nn.Module) -> None:
-        parent, child = _split(name)
-        setattr(self.model.get_submodule(parent) if parent else self.model, child, block)
+        replace_module(self.model, name, block)
 
     def set_stage(self, stage: int) -> None:
         """Swap in the students of stages ``0..stage``; only stage ``stage`` stays trainable."""

@@ -30,6 +30,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from graphkit.extras._core.modules import replace_module
+
 _Norm = nn.BatchNorm1d | nn.BatchNorm2d
 
 
@@ -262,14 +264,6 @@ def net2deeper(
     return nn.Sequential(*parts)
 
 
-def _replace(model: nn.Module, name: str, module: nn.Module) -> None:
-    parent_name, _, child = name.rpartition(".")
-    parent = model.get_submodule(parent_name) if parent_name else model
-    if not hasattr(parent, child):
-        raise AttributeError(f"{type(model).__name__} has no submodule {name!r}")
-    setattr(parent, child, module)
-
-
 def widen_(
     model: nn.Module,
     layer: str,
@@ -289,17 +283,17 @@ def widen_(
         bn=model.get_submodule(bn) if bn is not None else None,
         generator=generator,
     )
-    _replace(model, layer, result.layer)
-    _replace(model, next_layer, result.next_layer)
+    replace_module(model, layer, result.layer)
+    replace_module(model, next_layer, result.next_layer)
     if bn is not None:
-        _replace(model, bn, result.bn)
+        replace_module(model, bn, result.bn)
     return result
 
 
 def insert_after(model: nn.Module, name: str, module: nn.Module) -> None:
     """Replace the submodule ``name`` of ``model`` by ``Sequential(old, module)`` in place."""
     old = model.get_submodule(name)
-    _replace(model, name, nn.Sequential(old, module))
+    replace_module(model, name, nn.Sequential(old, module))
 
 
 # -- EAS's view of a plain network: an nn.Sequential of layers, described by tokens ---------

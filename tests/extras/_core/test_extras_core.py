@@ -99,3 +99,17 @@ def test_importing_extras_pulls_in_no_family():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_replace_module_by_dotted_name():
+    from graphkit.extras._core.modules import replace_module
+
+    model = nn.Sequential(nn.Linear(2, 3), nn.Sequential(nn.ReLU(), nn.Linear(3, 1)))
+    new = nn.Linear(3, 1)
+    old = replace_module(model, "1.1", new)
+    assert isinstance(old, nn.Linear) and model[1][1] is new
+    assert "1.1.weight" in model.state_dict()
+    with pytest.raises(AttributeError, match="no submodule '1.5'"):
+        replace_module(model, "1.5", new)
+    with pytest.raises(ValueError, match="not root itself"):
+        replace_module(model, "", new)

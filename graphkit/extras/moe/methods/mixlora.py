@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from graphkit.extras._core.modules import replace_module
 from graphkit.extras._core.registry import register_model
 from graphkit.extras.moe.experts import LoRAExperts
 from graphkit.extras.moe.router import Router, RouterAux
@@ -24,11 +25,6 @@ def _linear_children(module: nn.Module, names: Sequence[str] | None) -> list[str
     if names is not None:
         found = [n for n in found if n.rsplit(".", 1)[-1] in names]
     return found
-
-
-def _replace(root: nn.Module, name: str, new: nn.Module) -> None:
-    parent, _, child = name.rpartition(".")
-    setattr(root.get_submodule(parent) if parent else root, child, new)
 
 
 class MixLoRAFFN(nn.Module):
@@ -79,7 +75,8 @@ class MixLoRAFFN(nn.Module):
         self.d_model = first.in_features
         ffn.requires_grad_(False)
         for n in names:
-            _replace(ffn, n, LoRAExperts(ffn.get_submodule(n), num_experts, rank, alpha, dropout))
+            experts = LoRAExperts(ffn.get_submodule(n), num_experts, rank, alpha, dropout)
+            replace_module(ffn, n, experts)
         self.ffn = ffn
         self.adapter_names = names
         self.num_experts, self.top_k = num_experts, top_k
@@ -189,12 +186,12 @@ class MixLoRA(nn.Module):
         for n in attn:
             adapter = LoRAExperts(base_model.get_submodule(n), 1, rank, alpha, dropout)
             adapter.active = 0
-            _replace(base_model, n, adapter)
+            replace_module(base_model, n, adapter)
         for n in ffns:
             block = MixLoRAFFN(
                 base_model.get_submodule(n), num_experts, top_k, rank, alpha, dropout, ffn_targets
             )
-            _replace(base_model, n, block)
+            replace_module(base_model, n, block)
         self.model = base_model
         self.ffn_names, self.attn_names = ffns, attn
         self.num_experts, self.top_k, self.rank, self.aux_coef = num_experts, top_k, rank, aux_coef

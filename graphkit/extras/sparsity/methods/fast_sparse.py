@@ -15,6 +15,7 @@ from collections.abc import Iterable
 
 from torch import nn
 
+from graphkit.extras._core.modules import replace_module
 from graphkit.extras._core.registry import register_model
 from graphkit.extras.sparsity.kernels import SparseConv1x1
 from graphkit.extras.sparsity.masks import block as block_granularity
@@ -120,8 +121,7 @@ def to_sparse_kernels(model: nn.Module, block: tuple[int, int] = (1, 1)) -> list
         if _is_pointwise(m) and get_mask(m) is not None:
             if not name:
                 raise ValueError("the model itself is a convolution; use SparseConv1x1.from_dense")
-            parent, _, child = name.rpartition(".")
-            setattr(model.get_submodule(parent), child, SparseConv1x1.from_dense(m, block))
+            replace_module(model, name, SparseConv1x1.from_dense(m, block))
             replaced.append(name)
     if not replaced:
         raise ValueError("the model has no masked pointwise convolution to convert")

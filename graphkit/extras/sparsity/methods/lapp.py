@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import Tensor, nn
 
+from graphkit.extras._core.modules import replace_module
 from graphkit.extras._core.registry import register_model
 from graphkit.extras.sparsity.masks import Channel, Pruner, update_mask
 
@@ -135,8 +136,7 @@ class LAPPPruner(Pruner):
                 raise ValueError(f"importance='bn' needs a BatchNorm after {missing}")
         if bypass:
             for name in names:
-                parent, _, child = name.rpartition(".")
-                setattr(modules[parent] if parent else model, child, BypassConv2d(modules[name]))
+                replace_module(model, name, BypassConv2d(modules[name]))
             names = [f"{n}.conv" for n in names]
         super().__init__(model, None, Channel(0), "uniform", names)
         self.target_flops = float(target_flops)

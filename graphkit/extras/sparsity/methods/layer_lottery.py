@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from graphkit.extras._core.modules import replace_module
 from graphkit.extras._core.registry import register_model
 
 __all__ = [
@@ -226,10 +227,8 @@ class LayerTicketPruner:
         ranked = sorted(removable, key=lambda b: self.importance[b], reverse=True)
         removed = set(ranked[keep:])
         for b in self.blocks:
-            parent, _, child = b.rpartition(".")
-            owner = self.model.get_submodule(parent)
-            gate = LayerGate(getattr(owner, child), active=b not in removed)
-            setattr(owner, child, gate)
+            gate = LayerGate(self.model.get_submodule(b), active=b not in removed)
+            replace_module(self.model, b, gate)
             self.gates[b] = gate
         self.removed = [b for b in self.blocks if b in removed]
         return self.removed
@@ -237,9 +236,7 @@ class LayerTicketPruner:
     def compact(self) -> None:
         """Drop the removed blocks (``nn.Identity``) and unwrap the kept ones, in place."""
         for b, gate in self.gates.items():
-            parent, _, child = b.rpartition(".")
-            owner = self.model.get_submodule(parent)
-            setattr(owner, child, gate.block if bool(gate.active) else nn.Identity())
+            replace_module(self.model, b, gate.block if bool(gate.active) else nn.Identity())
         self.gates = {}
 
     def __repr__(self) -> str:

@@ -32,6 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from graphkit.extras._core.checks import check_fraction
+from graphkit.extras._core.modules import replace_module
 from graphkit.extras._core.registry import register_model
 from graphkit.extras.sparsity.masks import (
     apply_mask,
@@ -409,9 +410,7 @@ def sparse_ift(
     if not targets:
         raise ValueError("the model has no dense Linear / Conv2d layer to transform")
     for name in targets:
-        parent, _, child = name.rpartition(".")
-        owner = new.get_submodule(parent) if parent else new
-        setattr(owner, child, build(names[name], s, generator=generator))
+        replace_module(new, name, build(names[name], s, generator=generator))
     return new
 
 
