@@ -19,6 +19,31 @@ def _net(skew: bool = False, m: float = 0.1, scale: float = 1.0, seed: int = 0) 
     return net
 
 
+def _assert_directional_fd(net, values, observed, c):
+    """The implicit gradient of sum(c * q) along a random direction of all parameters equals
+    the central finite difference (step 1e-6, relative 1e-4)."""
+    params = list(net.parameters())
+
+    def loss():
+        return (net(values, observed) * c).sum()
+
+    grads = torch.autograd.grad(loss(), params)
+    dirs = [torch.randn_like(p) for p in params]
+    eps = 1e-6
+    with torch.no_grad():
+        for p, d in zip(params, dirs, strict=True):
+            p.add_(eps * d)
+        up = loss()
+        for p, d in zip(params, dirs, strict=True):
+            p.sub_(2 * eps * d)
+        down = loss()
+        for p, d in zip(params, dirs, strict=True):
+            p.add_(eps * d)
+    fd = (up - down) / (2 * eps)
+    implicit = sum((g * d).sum() for g, d in zip(grads, dirs, strict=True))
+    assert abs(fd - implicit) < 1e-4 * abs(implicit)
+
+
 @pytest.mark.parametrize("skew", [False, True])
 @pytest.mark.parametrize("m, scale", [(0.1, 1.0), (0.1, 3.0), (0.5, 2.0)])
 def test_monotonicity(skew, m, scale):
@@ -79,26 +104,7 @@ def test_implicit_gradients_equal_finite_differences(skew):
     observed[1, 2:9] = True
     values = torch.rand(2, n, dtype=torch.float64)
     c = torch.randn(2, n, dtype=torch.float64)
-    params = list(net.parameters())
-
-    def loss():
-        return (net(values, observed) * c).sum()
-
-    grads = torch.autograd.grad(loss(), params)
-    dirs = [torch.randn_like(p) for p in params]
-    eps = 1e-6
-    with torch.no_grad():
-        for p, d in zip(params, dirs, strict=True):
-            p.add_(eps * d)
-        up = loss()
-        for p, d in zip(params, dirs, strict=True):
-            p.sub_(2 * eps * d)
-        down = loss()
-        for p, d in zip(params, dirs, strict=True):
-            p.add_(eps * d)
-    fd = (up - down) / (2 * eps)
-    implicit = sum((g * d).sum() for g, d in zip(grads, dirs, strict=True))
-    assert abs(fd - implicit) < 1e-4 * abs(implicit)
+    _assert_directional_fd(net, values, observed, c)
 
 
 def test_gradcheck_bias_and_clamped_values():
@@ -222,26 +228,7 @@ def test_conv_implicit_gradients_equal_finite_differences():
     observed[0, :20] = True
     values = torch.rand(2, n, dtype=torch.float64)
     c = torch.randn(2, n, dtype=torch.float64)
-    params = list(net.parameters())
-
-    def loss():
-        return (net(values, observed) * c).sum()
-
-    grads = torch.autograd.grad(loss(), params)
-    dirs = [torch.randn_like(p) for p in params]
-    eps = 1e-6
-    with torch.no_grad():
-        for p, d in zip(params, dirs, strict=True):
-            p.add_(eps * d)
-        up = loss()
-        for p, d in zip(params, dirs, strict=True):
-            p.sub_(2 * eps * d)
-        down = loss()
-        for p, d in zip(params, dirs, strict=True):
-            p.add_(eps * d)
-    fd = (up - down) / (2 * eps)
-    implicit = sum((g * d).sum() for g, d in zip(grads, dirs, strict=True))
-    assert abs(fd - implicit) < 1e-4 * abs(implicit)
+    _assert_directional_fd(net, values, observed, c)
 
 
 def test_registered():
