@@ -1,7 +1,9 @@
-"""graphkit.extras: the non-graph models of graphkit's paper collection.
+"""graphkit.extras: the other models of graphkit's paper collection.
 
-Vision backbones and blocks, pruning and sparsity, architecture search, mixture-of-experts,
-hypernetworks, training methods and analysis tools, each written once on shared plumbing
+The graph methods outside graphkit's main list (topological concentration, meta-node
+contrastive clustering, Auto-GNN), vision backbones and blocks, pruning and sparsity,
+architecture search, mixture-of-experts, hypernetworks, training methods and analysis tools,
+each written once on shared plumbing
 (``graphkit.extras._core``: a model registry, parameter and MAC counting, acceptance helpers).
 The catalogue and its acceptance checks are in the project's ``specs/extras.md``.
 
@@ -40,6 +42,7 @@ SUBPACKAGES = (
     "analysis",
     "dense",
     "generative",
+    "graph",
     "compression",
     "audio",
     "data",

@@ -23,6 +23,7 @@ FAMILIES = {
     "compression": "learned compression and restoration",
     "data": "datasets, benchmarks and data curation",
     "generative": "generative and energy-based models",
+    "graph": "graph learning methods beyond graphkit's main list",
     "hypernetwork": "hypernetworks and weight prediction",
     "moe": "mixture of experts",
     "nas": "neural architecture search",
