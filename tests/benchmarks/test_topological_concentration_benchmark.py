@@ -1,0 +1,50 @@
+"""benchmarks/topological_concentration.py end to end with --quick: the Spearman rows on Cora
+(a graph with features), the exact-vs-loop row, and the TC/ATC rows alone on PPI
+(featureless)."""
+
+import json
+
+ROW_KEYS = {"system", "dataset", "metric", "mean", "std", "runs", "seconds", "peak_rss_mb"}
+TIMING = {("ATC vs TC (train-test)", "pearson"), ("TC exact (vectorised)", "seconds"),
+          ("ATC", "seconds")}
+
+
+def run(module, tmp_path, *flags):
+    out = tmp_path / "tc.json"
+    module.main([*flags, "--quick", "--runs", "1", "--json", str(out)])
+    report = json.loads(out.read_text())
+    assert report["script"] == "benchmarks/topological_concentration.py"
+    assert report["rows"] and all(ROW_KEYS <= set(r) for r in report["rows"])
+    assert report["config"]["epochs"] == 4 and report["config"]["hidden"] == 32
+    return {(r["system"], r["metric"]): r for r in report["rows"]}
+
+
+def check_timing(rows):
+    assert TIMING <= set(rows)
+    assert -1 <= rows[("ATC vs TC (train-test)", "pearson")]["mean"] <= 1
+    atc = rows[("ATC", "seconds")]
+    assert atc["mean"] > 0 and atc["speedup_vs_tc"] > 0 and len(atc["speedup_per_run"]) == 1
+
+
+def test_quick_cora_rows(import_script, tmp_path):
+    rows = run(import_script("topological_concentration"), tmp_path, "--dataset", "Cora",
+               "--reference")
+    check_timing(rows)
+    spearman = {s for s, m in rows if m == "spearman_hits@10"}
+    assert spearman == {"TC (train-test)", "ATC (train-test)", "training degree (peer)"}
+    assert all(-1 <= rows[(s, "spearman_hits@10")]["mean"] <= 1 for s in spearman)
+    hits = rows[("GCN + MLP predictor", "per_node_hits@10")]["mean"]
+    assert 0 <= hits <= 1
+    err = rows[("TC vectorised vs loop", "max_abs_error")]
+    assert err["mean"] < 1e-9 and err["reference_seconds"] > 0
+
+
+def test_quick_featureless_graph_gives_tc_rows_only(import_script, tmp_path):
+    rows = run(import_script("topological_concentration"), tmp_path, "--dataset", "ppi",
+               "--num-hops", "2")
+    check_timing(rows)
+    assert set(rows) == TIMING
+
+
+def test_rejects_unknown_dataset(usage_error):
+    assert "invalid choice" in usage_error("topological_concentration", ["--dataset", "PubMed"])
