@@ -41,9 +41,11 @@ def test_quick_cora_rows(import_script, tmp_path):
 
 def test_quick_featureless_graph_gives_tc_rows_only(import_script, tmp_path):
     rows = run(import_script("topological_concentration"), tmp_path, "--dataset", "ppi",
-               "--num-hops", "2")
+               "--num-hops", "2", "--atc-sweep", "8", "256")
     check_timing(rows)
-    assert set(rows) == TIMING
+    sweep = {("ATC d=8 vs TC (train-test)", "pearson"), ("ATC d=256 vs TC (train-test)", "pearson")}
+    assert set(rows) == TIMING | sweep
+    assert all(-1 <= rows[key]["mean"] <= 1 and rows[key]["atc_dim"] in (8, 256) for key in sweep)
 
 
 def test_rejects_unknown_dataset(usage_error):
