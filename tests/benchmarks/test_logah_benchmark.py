@@ -42,6 +42,8 @@ def test_quick_run_writes_every_row(import_script, tmp_path):
     assert dec["decoder_ratio"] == pytest.approx(dec["mean"] / dec["largest_model_params"])
     acc = rep["config"]["acceptance"]
     assert acc["decoder_params_le_1pct"] == (dec["decoder_ratio"] <= 0.01)
+    assert acc["logah_row_norm_cv_lt_0.5_every_run"] == all(v < 0.5 for v in lo["per_run"])
+    assert set(acc["margin_vs_random_at_step"]) == {"0", "2"}
 
 
 def test_row_stats_sees_tiling(import_script):

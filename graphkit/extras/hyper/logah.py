@@ -66,6 +66,7 @@ __all__ = [
     "GraphHyperNetwork",
     "GraphormerLayer",
     "LowRankDecoder",
+    "ShapeEncoder",
     "TiledDecoder",
     "TinyViT",
     "ViTConfig",
