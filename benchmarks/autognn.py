@@ -42,7 +42,7 @@ from graphkit.extras.nas.methods.autognn import (
     autognn_space,
 )
 from graphkit.extras.nas.searchers import RandomSearch, best_trial
-from graphkit.train import run_repeated, train_node_classifier
+from graphkit.train import run_repeated, seed_everything, train_node_classifier
 
 GCN = {"layer0": {"hidden": 16, "attention": "gcn", "heads": 1, "aggregation": "sum",
                   "activation": "relu", "skip": False},
@@ -103,6 +103,7 @@ def search(args, data, space, kind):
     trainer = ChildTrainer(data, share=kind == "autognn", epochs=args.search_epochs,
                            share_epochs=args.share_epochs, lr=LR, weight_decay=WEIGHT_DECAY,
                            dropout=DROPOUT, pool_dim=args.pool_dim, device=args.device)
+    seed_everything(args.seed)  # the searches start from the same architecture and weights
     with measure(args.device) as m:
         trainer.restart_clock()
         history = searcher.run(trainer, args.budget)
