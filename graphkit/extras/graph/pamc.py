@@ -48,6 +48,7 @@ from graphkit.extras._core.checks import check_positive
 from graphkit.extras._core.registry import register_model
 from graphkit.nn.hop_features import normalized_adjacency
 from graphkit.train.seed import seed_everything
+from graphkit.typing import require
 
 __all__ = [
     "PAPER",
@@ -360,6 +361,7 @@ def pretrain_autoencoder(
 def init_centres(model: PamC, x: Tensor, n_init: int = 20, seed: int = 0) -> Tensor:
     """Set the centres to k-means (scikit-learn, ``n_init`` restarts) on the embeddings, as
     SDCN/SCGC do; returns the k-means labels."""
+    require("sklearn")
     from sklearn.cluster import KMeans
 
     z = model.embed(x).cpu().double().numpy()

@@ -4,10 +4,10 @@ GHN-2 (`"Parameter Prediction for Unseen Deep Architectures"
 <https://arxiv.org/abs/2110.13100>`_), GHN-3 and LoGAH (`"LoGAH: Predicting 774-Million-Parameter
 Transformers using Graph HyperNetworks with 1/100 Parameters"
 <https://arxiv.org/abs/2405.16287>`_) predict a network's parameters from a directed acyclic
-graph of its forward pass: one node per operation, edges along the data flow. :func:`trace`
-builds that graph from autograd: it runs the model once on an example input and walks the
-``grad_fn`` chain back from the output, so any model whose forward pass is differentiable is
-traced, whatever Python control flow it holds.
+graph of its forward pass: one node per operation, edges along the data flow.
+:func:`trace_architecture` builds that graph from autograd: it runs the model once on an example
+input and walks the ``grad_fn`` chain back from the output, so any model whose forward pass is
+differentiable is traced, whatever Python control flow it holds.
 
 - Ops that only move data (view, reshape, transpose, expand, split, clone, ...) are contracted:
   their producers are joined to their consumers.
@@ -33,7 +33,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import shortest_path
 from torch import Tensor, nn
 
-__all__ = ["OP_TYPES", "ArchGraph", "trace"]
+__all__ = ["OP_TYPES", "ArchGraph", "trace_architecture"]
 
 #: The op vocabulary (index = the op's id in :attr:`ArchGraph.op_ids`).
 OP_TYPES = (
@@ -137,7 +137,7 @@ def _check_input(x: Tensor) -> None:
         raise ValueError("the example input has NaN or infinite entries")
 
 
-def trace(model: nn.Module, example: Tensor) -> ArchGraph:
+def trace_architecture(model: nn.Module, example: Tensor) -> ArchGraph:
     """Trace ``model`` on ``example`` into an :class:`ArchGraph`.
 
     The model runs once in eval mode (dropout off) with gradients recorded; its mode and

@@ -4,11 +4,11 @@ r"""LoGAH: a graph hypernetwork with a low-rank parameter decoder.
 Parameters" <https://arxiv.org/abs/2405.16287>`_ (Zhou et al., 2024), built on GHN-3 (`"Can We
 Scale Transformers to Predict Parameters of Diverse ImageNet Models?"
 <https://arxiv.org/abs/2303.04143>`_). A target network is traced into a computational graph
-(:func:`~graphkit.extras.hyper.arch_graph.trace`); each node starts as the embedding of its op
-and of its parameter's shape, plus Graphormer's in/out-degree centrality and distance-from-the-
-input embeddings; Graphormer layers attend over all nodes with a per-head bias learned from the
-shortest-path distances (forward and backward); a decoder maps each node embedding :math:`h` to
-the node's parameters.
+(:func:`~graphkit.extras.hyper.arch_graph.trace_architecture`); each node starts as the
+embedding of its op and of its parameter's shape, plus Graphormer's in/out-degree centrality and
+distance-from-the-input embeddings; Graphormer layers attend over all nodes with a per-head
+bias learned from the shortest-path distances (forward and backward); a decoder maps each node
+embedding :math:`h` to the node's parameters.
 
 - :class:`LowRankDecoder` (LoGAH, the official ``ConvDecoder3LoRA``): an MLP gives
   :math:`Z \in \mathbb{R}^{2r \times r}`, a linear map :math:`r \to c_k` gives
@@ -53,7 +53,7 @@ from graphkit.extras._core.attention import MultiHeadSelfAttention, scaled_dot_p
 from graphkit.extras._core.blocks import MLP
 from graphkit.extras._core.checks import check_positive
 from graphkit.extras._core.registry import register_model
-from graphkit.extras.hyper.arch_graph import OP_TYPES, ArchGraph, trace
+from graphkit.extras.hyper.arch_graph import OP_TYPES, ArchGraph, trace_architecture
 from graphkit.extras.hyper.base import (
     HyperArchitecture,
     HyperInput,
@@ -184,7 +184,7 @@ class TinyViT(nn.Module):
                 m.reset_parameters()
 
     def example_input(self) -> Tensor:
-        """A zero image batch of one, for :func:`trace`."""
+        """A zero image batch of one, for :func:`trace_architecture`."""
         p = self.pos_embed
         return torch.zeros(1, self.in_channels, self.img_size, self.img_size,
                            device=p.device, dtype=p.dtype)
@@ -599,7 +599,7 @@ def apply_predicted(model: nn.Module, ghn: GraphHyperNetwork,
             if not hasattr(model, "example_input"):
                 raise ValueError("pass graph= or example= for a model without example_input()")
             example = model.example_input()
-        graph = trace(model, example)
+        graph = trace_architecture(model, example)
     params = dict(model.named_parameters())
     missing = [n for n in graph.param_shapes if n not in params]
     if missing:

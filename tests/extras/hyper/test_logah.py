@@ -11,7 +11,7 @@ from torch.func import functional_call
 
 from graphkit.extras._core.counting import count_params
 from graphkit.extras._core.registry import get_entry
-from graphkit.extras.hyper.arch_graph import ArchGraph, trace
+from graphkit.extras.hyper.arch_graph import ArchGraph, trace_architecture
 from graphkit.extras.hyper.logah import (
     GraphHyperNetwork,
     GraphormerLayer,
@@ -49,7 +49,7 @@ def _small(kind: str = "logah") -> GraphHyperNetwork:
 
 def test_trace_tiny_vit_nodes_shapes_and_edges():
     vit = _vit(pool="cls")  # the class-token variant: two free tensors and a concatenation
-    g = trace(vit, vit.example_input())
+    g = trace_architecture(vit, vit.example_input())
     assert g.ops == VIT_OPS and g.num_nodes == 22 and g.edge_index.shape == (2, 25)
     named = {n: tuple(p.shape) for n, p in vit.named_parameters()}
     assert g.param_shapes == named  # every parameter, once
@@ -74,12 +74,12 @@ def test_trace_tiny_vit_nodes_shapes_and_edges():
 def test_trace_counts_grow_with_depth_and_mlp_is_a_chain():
     for depth in (1, 2, 3):  # mean pooling: no class token, no concatenation, one pool op
         vit = _vit(depth)
-        g = trace(vit, vit.example_input())
+        g = trace_architecture(vit, vit.example_input())
         assert g.num_nodes == 7 + 14 * depth
         assert g.ops[-3:] == ["layernorm", "pool", "linear"] and g.ops[:4] == [
             "input", "param", "conv", "add"]
     mlp = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
-    g = trace(mlp, torch.zeros(1, 4))
+    g = trace_architecture(mlp, torch.zeros(1, 4))
     assert g.ops == ["input", "linear", "relu", "linear"]
     assert g.edge_index.tolist() == [[0, 1, 2], [1, 2, 3]]
     assert g.distances()[0].tolist() == [0, 1, 2, 3]
@@ -129,7 +129,7 @@ def test_normalisation_follows_ghn3():
 @pytest.mark.parametrize("kind", ["logah", "tiled"])
 def test_predicted_weights_load_into_the_model_and_it_runs(kind):
     vit, ghn = _vit(2), _small(kind)
-    g = trace(vit, vit.example_input())
+    g = trace_architecture(vit, vit.example_input())
     names = apply_predicted(vit, ghn, g)
     assert sorted(names) == sorted(n for n, _ in vit.named_parameters())
     with torch.no_grad():
@@ -145,7 +145,7 @@ def test_predicted_weights_load_into_the_model_and_it_runs(kind):
 
 def test_gradient_of_the_target_loss_reaches_the_ghn():
     vit, ghn = _vit(), _small()
-    g = trace(vit, vit.example_input())
+    g = trace_architecture(vit, vit.example_input())
     x, y = torch.rand(8, 3, 16, 16), torch.arange(8) % 10
     loss = F.cross_entropy(functional_call(vit, ghn(g), (x,)), y)
     loss.backward()
@@ -159,7 +159,7 @@ def test_gradient_of_the_target_loss_reaches_the_ghn():
 
 def test_meta_train_steps_and_changes_the_ghn():
     vit, ghn = _vit(), _small()
-    g = trace(vit, vit.example_input())
+    g = trace_architecture(vit, vit.example_input())
     before = ghn.decoder.l2.weight.detach().clone()
     x, y = torch.rand(16, 3, 16, 16), torch.arange(16) % 10
     losses = meta_train(ghn, [vit], [g], x, y, steps=3, batch_size=4, warmup=1)
@@ -182,11 +182,11 @@ def test_vit_family_and_registry():
 def test_bad_inputs_raise_clear_errors():
     vit = _vit()
     with pytest.raises(ValueError, match="NaN"):
-        trace(vit, torch.full((1, 3, 16, 16), float("nan")))
+        trace_architecture(vit, torch.full((1, 3, 16, 16), float("nan")))
     with pytest.raises(ValueError, match="no parameters"):
-        trace(nn.ReLU(), torch.zeros(1, 3))
+        trace_architecture(nn.ReLU(), torch.zeros(1, 3))
     with pytest.raises(ValueError, match="empty"):
-        trace(vit, torch.zeros(0, 3, 16, 16))
+        trace_architecture(vit, torch.zeros(0, 3, 16, 16))
     with pytest.raises(ValueError, match="images"):
         vit(torch.zeros(1, 3, 8, 8))
     dec = LowRankDecoder(hid=8, rank=2, max_shape=16)
@@ -194,8 +194,8 @@ def test_bad_inputs_raise_clear_errors():
         dec.matrix(torch.zeros(1, 8), 17, 4)
     wide = TinyViT(dim=256, depth=1, heads=2)  # kv has 512 rows > max_shape 256
     with pytest.raises(ValueError, match="max_shape=256"):
-        _small()(trace(wide, wide.example_input()))
-    other = trace(nn.Sequential(nn.Linear(3, 2)), torch.zeros(1, 3))
+        _small()(trace_architecture(wide, wide.example_input()))
+    other = trace_architecture(nn.Sequential(nn.Linear(3, 2)), torch.zeros(1, 3))
     with pytest.raises(ValueError, match="lacks"):
         apply_predicted(vit, _small(), other)
     with pytest.raises(ValueError, match="ArchGraph"):
@@ -207,7 +207,7 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="one graph per model"):
         meta_train(_small(), [vit], [], torch.rand(4, 3, 16, 16), torch.zeros(4).long())
     with pytest.raises(ValueError, match="NaN"):
-        meta_train(_small(), [vit], [trace(vit, vit.example_input())],
+        meta_train(_small(), [vit], [trace_architecture(vit, vit.example_input())],
                    torch.full((4, 3, 16, 16), float("nan")), torch.zeros(4).long())
     with pytest.raises(ValueError, match="must divide"):
         GraphormerLayer(10, heads=3)
@@ -228,7 +228,7 @@ def test_meta_training_on_the_vit_family_lowers_the_loss():
     x, y = blobs_classification(2000, classes=10, size=16, noise=0.15, seed=0)
     family = vit_family()
     models = [c.build() for c in family]
-    graphs = [trace(m, m.example_input()) for m in models]
+    graphs = [trace_architecture(m, m.example_input()) for m in models]
     for build in (logah, ghn3_tiled):
         torch.manual_seed(0)
         losses = meta_train(build(), models, graphs, x, y, steps=300, lr=1e-3)
