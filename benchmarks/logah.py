@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from graphkit.benchmarking import benchmark_parser, measure, print_table, summarize, write_report
 from graphkit.extras._core.counting import count_params
 from graphkit.extras._core.synthetic import blobs_classification
-from graphkit.extras.hyper.arch_graph import trace
+from graphkit.extras.hyper.arch_graph import trace_architecture
 from graphkit.extras.hyper.logah import (
     ViTConfig,
     apply_predicted,
@@ -156,7 +156,7 @@ def one_run(args, seed: int, data, family, graphs, models) -> dict:
     large_cfg = LARGE_QUICK if args.quick else LARGE
     torch.manual_seed(seed)
     large = large_cfg.build()
-    graph = trace(large, large.example_input())
+    graph = trace_architecture(large, large.example_input())
     out["wide"]["random"] = row_stats(large.get_parameter(WIDE_LAYER))
     for name, ghn in ghns.items():
         with torch.no_grad():
@@ -178,7 +178,7 @@ def main(argv=None) -> None:
                                 ("test", args.eval_size, 2))}
     family = vit_family(exclude=HELD_OUT)
     models = [c.build() for c in family]
-    graphs = [trace(m, m.example_input()) for m in models]
+    graphs = [trace_architecture(m, m.example_input()) for m in models]
     t0 = time.perf_counter()
     runs = [one_run(args, args.seed + r, data, family, graphs, models) for r in range(args.runs)]
 
