@@ -21,7 +21,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from graphkit.nn.conv import DAGNNProp, DegreePowerGCNConv, HGNNConv, HGNNPConv, HopAttention
+from graphkit.nn.conv import (
+    DAGNNProp,
+    DegreePowerGCNConv,
+    GraphNASConv,
+    HGNNConv,
+    HGNNPConv,
+    HopAttention,
+)
 from graphkit.nn.hop_features import normalized_adjacency, propagate_hops
 from graphkit.nn.models import (
     APPNPAIR,
@@ -107,6 +114,8 @@ CASES: dict[str, Case] = {
     # graphkit.nn.conv
     "DAGNNProp": Case(lambda: DAGNNProp(F_IN, K=3), "graph"),
     "DegreePowerGCNConv": Case(lambda: DegreePowerGCNConv(F_IN, 4, alpha=0.5), "graph"),
+    "GraphNASConv": Case(lambda: GraphNASConv(F_IN, 4, heads=2, attention="generalized_linear",
+                                              aggregation="max", dropout=0.2), "graph"),
     "HGNNConv": Case(lambda: HGNNConv(F_IN, 4), "hyper"),
     "HGNNPConv": Case(lambda: HGNNPConv(F_IN, 4), "hyper"),
     "HopAttention": Case(lambda: HopAttention(F_IN, att_dropout=0.2), "hops"),

@@ -1,6 +1,22 @@
 """The catalogue's search methods, built on the search-space, supernet and searcher APIs
 (importing this registers them)."""
 
+from graphkit.extras.nas.methods.autognn import (
+    ACTION_CLASSES,
+    AUTOGNN_ACTIVATIONS,
+    AUTOGNN_HEADS,
+    AUTOGNN_HIDDEN,
+    ChildTrainer,
+    ConservativeController,
+    ConservativeSearch,
+    GraphNASNet,
+    Proposal,
+    autognn,
+    autognn_space,
+    changed_actions,
+    homogeneous,
+    inherit_weights,
+)
 from graphkit.extras.nas.methods.bossnas import (
     BOSSNET_T0,
     HYTRA_OPS,
@@ -80,9 +96,16 @@ from graphkit.extras.nas.methods.random_sparse_search import (
 )
 
 __all__ = [
+    "ACTION_CLASSES",
+    "AUTOGNN_ACTIVATIONS",
+    "AUTOGNN_HEADS",
+    "AUTOGNN_HIDDEN",
     "BOSSNET_T0",
     "BossNet",
     "CellGenotype",
+    "ChildTrainer",
+    "ConservativeController",
+    "ConservativeSearch",
     "DARTS_SPARSE_OPS",
     "DASSCell",
     "DASSDerivedCell",
@@ -93,6 +116,7 @@ __all__ = [
     "DEpSTrainer",
     "ElasticSqueezeExcite",
     "EnsembleBootstrappingTrainer",
+    "GraphNASNet",
     "HYTRA_OPS",
     "HyTraSpace",
     "HyTraSupernet",
@@ -112,6 +136,7 @@ __all__ = [
     "OFASupernet",
     "PlainNet",
     "ProgressiveShrinking",
+    "Proposal",
     "ProxylessSupernet",
     "RandomSparseSearch",
     "RemovalPolicy",
@@ -122,12 +147,17 @@ __all__ = [
     "SparseConvOp",
     "SparseLinearOp",
     "SparseOp",
+    "autognn",
+    "autognn_space",
     "bossnet_t0",
     "bossnet_t0_nose",
     "bossnet_t1",
+    "changed_actions",
     "constrained_reward",
     "ensemble_bootstrapping_loss",
     "expected_latency",
+    "homogeneous",
+    "inherit_weights",
     "latency_loss",
     "layer_features",
     "macs_table",
