@@ -3,8 +3,9 @@
 Layers and models live in :mod:`graphkit.nn`; the shared data and sampling layer in
 :mod:`graphkit.data` and :mod:`graphkit.sampling`; methods in :mod:`graphkit.embed`,
 :mod:`graphkit.graphlets`, :mod:`graphkit.temporal`, :mod:`graphkit.robust`, and the training
-loops, metrics and seeding in :mod:`graphkit.train` and :mod:`graphkit.metrics`. The non-graph
-models of the same paper collection are in :mod:`graphkit.extras`.
+loops, metrics and seeding in :mod:`graphkit.train` and :mod:`graphkit.metrics`. The other
+models of the same paper collection (vision, pruning, NAS, MoE, hypernetworks, and the graph
+methods outside the main list) are in :mod:`graphkit.extras`.
 Sub-packages are imported on first use, so ``import graphkit`` stays cheap.
 """
 
