@@ -212,10 +212,10 @@ class ReinforceSearch(Searcher):
             self.generator.manual_seed(seed)
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
-                self.controller = LSTMController(space, hidden)
+                self.controller = self._build_controller(hidden)
         else:
             self.generator.seed()
-            self.controller = LSTMController(space, hidden)
+            self.controller = self._build_controller(hidden)
         self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=lr)
         self.baseline_decay = baseline_decay
         self.entropy_weight = entropy_weight
@@ -226,14 +226,23 @@ class ReinforceSearch(Searcher):
             cfg, _, _ = self.controller.sample(self.generator)
         return cfg
 
+    def _build_controller(self, hidden: int) -> nn.Module:
+        return LSTMController(self.space, hidden)
+
     def tell(self, cfg: Mapping[str, Any], score: float) -> None:
+        self._reinforce(score, self.controller.log_prob(cfg))
+
+    def _reinforce(self, score: float, policy: tuple[Tensor, Tensor] | None) -> None:
+        """One Adam step on the policy loss of ``policy = (log_prob, entropy)`` (skipped when
+        ``None``), then the baseline update."""
         if self.baseline is None:
             self.baseline = score
-        log_prob, entropy = self.controller.log_prob(cfg)
-        loss = -(score - self.baseline) * log_prob - self.entropy_weight * entropy
-        self.optimizer.zero_grad()
-        loss.backward()
-        self.optimizer.step()
+        if policy is not None:
+            log_prob, entropy = policy
+            loss = -(score - self.baseline) * log_prob - self.entropy_weight * entropy
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
         self.baseline = self.baseline_decay * self.baseline + (1 - self.baseline_decay) * score
 
 

@@ -42,7 +42,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from graphkit.extras._core.registry import register_model
-from graphkit.extras.nas.searchers import Searcher
+from graphkit.extras.nas.searchers import ReinforceSearch
 from graphkit.extras.nas.space import Choice, SearchSpace
 from graphkit.nn.conv.graphnas_conv import (
     GRAPHNAS_AGGREGATIONS,
@@ -361,9 +361,10 @@ class ConservativeController(nn.Module):
         return f"actions={len(self.actions)}, max_changes={self.max_changes}"
 
 
-class ConservativeSearch(Searcher):
+class ConservativeSearch(ReinforceSearch):
     r"""AGNN's search policy behind :class:`~graphkit.extras.nas.searchers.Searcher`'s
-    ``run(evaluate, budget)``.
+    ``run(evaluate, budget)``, with :class:`~graphkit.extras.nas.searchers.ReinforceSearch`'s
+    REINFORCE step and baseline.
 
     The first proposal is uniform over the space; every later one is a
     :meth:`ConservativeController.propose` of the best configuration so far. :meth:`tell`
@@ -384,28 +385,16 @@ class ConservativeSearch(Searcher):
     def __init__(self, space: SearchSpace, max_changes: int = 2, hidden: int = 64,
                  lr: float = 0.0035, baseline_decay: float = 0.95,
                  entropy_weight: float = 1e-4, seed: int | None = None) -> None:
-        super().__init__(space)
-        if not 0.0 <= baseline_decay < 1.0:
-            raise ValueError(f"baseline_decay must lie in [0, 1), got {baseline_decay}")
-        if not lr > 0:
-            raise ValueError(f"lr must be positive, got {lr}")
-        self.generator = torch.Generator()
+        self.max_changes = max_changes
         self.rng = random.Random(seed)
-        if seed is not None:
-            self.generator.manual_seed(seed)
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                self.controller = ConservativeController(space, max_changes, hidden)
-        else:
-            self.generator.seed()
-            self.controller = ConservativeController(space, max_changes, hidden)
-        self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=lr)
-        self.baseline_decay = baseline_decay
-        self.entropy_weight = entropy_weight
-        self.baseline: float | None = None
+        super().__init__(space, hidden=hidden, lr=lr, baseline_decay=baseline_decay,
+                         entropy_weight=entropy_weight, seed=seed)
         self.best: dict[str, Any] | None = None
         self.best_score = float("-inf")
         self._pending: Proposal | None = None
+
+    def _build_controller(self, hidden: int) -> ConservativeController:
+        return ConservativeController(self.space, self.max_changes, hidden)
 
     def ask(self) -> dict[str, Any]:
         if self.best is None:
@@ -415,16 +404,11 @@ class ConservativeSearch(Searcher):
         return copy.deepcopy(self._pending.cfg)
 
     def tell(self, cfg: Mapping[str, Any], score: float) -> None:
-        if self.baseline is None:
-            self.baseline = score
         pending, self._pending = self._pending, None
+        policy = None
         if pending is not None and pending.cfg == dict(cfg):
-            loss = -(score - self.baseline) * pending.log_prob \
-                - self.entropy_weight * pending.entropy
-            self.optimizer.zero_grad()
-            loss.backward()
-            self.optimizer.step()
-        self.baseline = self.baseline_decay * self.baseline + (1 - self.baseline_decay) * score
+            policy = (pending.log_prob, pending.entropy)
+        self._reinforce(score, policy)
         if score > self.best_score:
             self.best, self.best_score = copy.deepcopy(dict(cfg)), score
 
