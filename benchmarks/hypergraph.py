@@ -32,8 +32,9 @@ trains one student per grid point on the same teacher (LightHGNN over lambda x t
 over lambda x tau x beta x singletons x rho), reports each as ``lighthgnn [lamb=.., tau=..]`` /
 ``lighthgnn+ [lamb=.., tau=.., beta=.., singletons=.., rho=..]`` and reports as ``lighthgnn`` /
 ``lighthgnn+`` the grid point with the best mean validation accuracy over the runs (test
-accuracy plays no part). With ``--select-on-val`` every student starts from the same RNG
-state (``seed_everything(seed)`` before it), so they differ only in their objective.
+accuracy plays no part). Every model (teacher, MLP, each student and grid point) starts from
+the same RNG state (``seed_everything(seed)`` before it), so the students differ only in their
+objective and no result depends on which other models run in the same process.
 
 ``--student-norm batch none`` (with ``--select-on-val``) trains the MLP and both students with
 and without the BatchNorm (rows ``... norm=batch]`` / ``... norm=none]``) and applies one rule
@@ -377,21 +378,22 @@ def fit(kind: str, data: Data, args, teacher: tuple[torch.nn.Module, float] | No
     reused as is)."""
     if kind == args.teacher and teacher is not None:
         return teacher
+    seed_everything(seed)
     if kind in TEACHERS:
         return train_teacher(kind, data, args)
     if kind == "mlp":
         return train_mlp(data, args, cfg)
-    if args.select_on_val:
-        seed_everything(seed)
     return distill_student(teacher[0], data, kind, cfg, args)
 
 
-def shared_teacher(data: Data, args) -> tuple[tuple[torch.nn.Module, float] | None, float]:
+def shared_teacher(data: Data, args, seed: int
+                   ) -> tuple[tuple[torch.nn.Module, float] | None, float]:
     """The teacher the students distil from (trained once per run, with its validation
-    accuracy) and its training time."""
+    accuracy, from the RNG state every model starts from) and its training time."""
     if not {"lighthgnn", "lighthgnn+"} & set(args.model):
         return None, 0.0
     t0 = time.perf_counter()
+    seed_everything(seed)
     return train_teacher(args.teacher, data, args), time.perf_counter() - t0
 
 
@@ -402,7 +404,7 @@ def run_transductive(data: Data, args, seed: int) -> dict[str, dict[str, float]]
     data.x = features(data.x, args)
     data = data.to(args.device)
     out: dict[str, dict[str, float]] = {}
-    teacher, teacher_s = shared_teacher(data, args)
+    teacher, teacher_s = shared_teacher(data, args, seed)
     for name, kind, cfg in model_specs(args):
         t0 = time.perf_counter()
         model, val_acc = fit(kind, data, args, teacher, cfg, seed)
@@ -438,7 +440,7 @@ def run_production(data: Data, args, seed: int) -> dict[str, dict[str, float]]:
     full = data.to(args.device)
     ind, test_all = split.test_ind.to(args.device), test.to(args.device)
     out: dict[str, dict[str, float]] = {}
-    teacher, teacher_s = shared_teacher(observed, args)
+    teacher, teacher_s = shared_teacher(observed, args, seed)
     for name, kind, cfg in model_specs(args):
         t0 = time.perf_counter()
         model, val_acc = fit(kind, observed, args, teacher, cfg, seed)
