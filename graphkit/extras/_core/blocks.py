@@ -19,6 +19,17 @@ NormLayer = Callable[[int], nn.Module]
 ActLayer = Callable[[], nn.Module]
 
 
+def stage_outputs(x: Tensor, stem: nn.Module, stages: nn.ModuleList) -> list[Tensor]:
+    """The output of every stage of a ``stem -> stage 1 -> ... -> stage n`` backbone (the
+    feature pyramid a detector or a ``features_only`` model reads)."""
+    x = stem(x)
+    outs = []
+    for stage in stages:
+        x = stage(x)
+        outs.append(x)
+    return outs
+
+
 class ConvNormAct(nn.Module):
     r"""A 2-D convolution followed by an optional normalisation and an optional activation.
 

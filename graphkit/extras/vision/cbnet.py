@@ -39,6 +39,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from graphkit.extras._core.blocks import stage_outputs
+from graphkit.extras._core.checks import check_image
 from graphkit.extras._core.registry import register_model
 
 __all__ = ["Bottleneck", "ResNetBackbone", "CBNet", "cbnet_resnet50"]
@@ -138,15 +140,8 @@ class ResNetBackbone(nn.Module):
                 m.reset_running_stats()
 
     def forward(self, x: Tensor) -> list[Tensor]:
-        if x.dim() != 4 or x.size(1) != self.in_channels:
-            raise ValueError(f"ResNetBackbone expects (B, {self.in_channels}, H, W), "
-                             f"got shape {tuple(x.shape)}")
-        x = self.stem(x)
-        outs = []
-        for stage in self.stages:
-            x = stage(x)
-            outs.append(x)
-        return outs
+        check_image(x, self.in_channels, "ResNetBackbone")
+        return stage_outputs(x, self.stem, self.stages)
 
 
 def _composition(in_channels: int, out_channels: int) -> nn.Sequential:

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from graphkit.extras._core.blocks import ConvNormAct
+from graphkit.extras._core.blocks import ConvNormAct, stage_outputs
+from graphkit.extras._core.checks import check_image
 from graphkit.extras._core.registry import register_model
 from graphkit.extras.layers.i2rmb import I2RMB, LayerNorm2d
 
@@ -144,15 +145,8 @@ class EMOv2(nn.Module):
         nn.init.zeros_(self.head.bias)
 
     def forward_features(self, x: Tensor) -> list[Tensor]:
-        if x.dim() != 4 or x.size(1) != self.in_channels:
-            raise ValueError(f"EMOv2 expects (B, {self.in_channels}, H, W), "
-                             f"got shape {tuple(x.shape)}")
-        x = self.stem(x)
-        feats = []
-        for stage in self.stages:
-            x = stage(x)
-            feats.append(x)
-        return feats
+        check_image(x, self.in_channels, "EMOv2")
+        return stage_outputs(x, self.stem, self.stages)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.norm(self.forward_features(x)[-1])

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from graphkit.extras._core.checks import check_image
 from graphkit.extras._core.registry import register_model
 
 _PAPER = (
@@ -202,10 +203,7 @@ class KimiaNet(nn.Module):
 
     def forward_features(self, x: Tensor, l2_normalize: bool = False) -> Tensor:
         """The 1024-d representation: GAP of the ReLU of the last feature map."""
-        if x.dim() != 4 or x.size(1) != self.in_channels:
-            raise ValueError(
-                f"KimiaNet expects (B, {self.in_channels}, H, W), got shape {tuple(x.shape)}"
-            )
+        check_image(x, self.in_channels, "KimiaNet")
         if min(x.shape[-2:]) < 32:
             raise ValueError(f"KimiaNet needs H, W >= 32 (five halvings), got {tuple(x.shape)}")
         h = torch.relu(self.features(x)).mean(dim=(2, 3))

@@ -14,8 +14,8 @@ from typing import Any
 from torch import Tensor, nn
 
 from graphkit.extras._core.attention import RelativePositionBias
-from graphkit.extras._core.blocks import ConvNormAct
-from graphkit.extras._core.checks import check_fraction, check_positive
+from graphkit.extras._core.blocks import ConvNormAct, stage_outputs
+from graphkit.extras._core.checks import check_fraction, check_image, check_positive
 from graphkit.extras._core.registry import register_model
 from graphkit.extras.layers.moat_block import MOATBlock, MOATMBConv, TFBatchNorm2d
 
@@ -200,16 +200,8 @@ class MOAT(nn.Module):
 
     def forward_features(self, x: Tensor) -> list[Tensor]:
         """The four stage outputs, strides 4, 8, 16, 32."""
-        if x.dim() != 4 or x.size(1) != self.in_channels:
-            raise ValueError(
-                f"MOAT expects (B, {self.in_channels}, H, W), got shape {tuple(x.shape)}"
-            )
-        x = self.stem(x)
-        outs = []
-        for stage in self.stages:
-            x = stage(x)
-            outs.append(x)
-        return outs
+        check_image(x, self.in_channels, "MOAT")
+        return stage_outputs(x, self.stem, self.stages)
 
     def forward(self, x: Tensor) -> Tensor | list[Tensor]:
         feats = self.forward_features(x)

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from graphkit.extras._core.attention import MultiHeadSelfAttention
 from graphkit.extras._core.blocks import MLP, DropPath
-from graphkit.extras._core.checks import check_fraction, check_positive
+from graphkit.extras._core.checks import check_fraction, check_image, check_positive
 from graphkit.extras._core.registry import register_model
 
 _PAPER = (
@@ -251,10 +251,7 @@ class PVT(nn.Module):
         return torch.cat([pos[:, :1], grid], dim=1) if s == 3 else grid
 
     def _run(self, x: Tensor) -> tuple[list[Tensor], Tensor]:
-        if x.dim() != 4 or x.size(1) != self.in_channels:
-            raise ValueError(
-                f"PVT expects (B, {self.in_channels}, H, W), got shape {tuple(x.shape)}"
-            )
+        check_image(x, self.in_channels, "PVT")
         if x.size(-2) % 32 or x.size(-1) % 32:
             raise ValueError(f"PVT needs H and W divisible by 32, got {tuple(x.shape[-2:])}")
         b = x.size(0)

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from graphkit.extras._core.blocks import ConvNormAct
+from graphkit.extras._core.checks import check_image
 from graphkit.extras._core.registry import register_model
 
 _PAPER = (
@@ -199,10 +200,7 @@ class SimpleNet(nn.Module):
 
     def forward_features(self, x: Tensor) -> Tensor:
         """Globally max-pooled features, shape ``(B, num_features)``."""
-        if x.dim() != 4 or x.size(1) != self.in_channels:
-            raise ValueError(
-                f"SimpleNet expects (B, {self.in_channels}, H, W), got shape {tuple(x.shape)}"
-            )
+        check_image(x, self.in_channels, "SimpleNet")
         return torch.amax(self.features(x), dim=(2, 3))
 
     def forward(self, x: Tensor) -> Tensor:

@@ -47,7 +47,9 @@ def test_masks_multiply_as_complex_numbers_and_are_bounded():
     torch.testing.assert_close(got, m * s)
     bounded = from_pseudo_complex(bounded_complex_mask(to_pseudo_complex(m)))
     torch.testing.assert_close(bounded.abs(), torch.tanh(m.abs()), atol=1e-6, rtol=1e-5)
-    assert from_pseudo_complex(bounded_complex_mask(to_pseudo_complex(10 * m))).abs().max() <= 1
+    # tanh saturates to 1.0 in float32, and z / |z| may then round one ulp above it.
+    big = from_pseudo_complex(bounded_complex_mask(to_pseudo_complex(10 * m))).abs()
+    assert big.max() <= 1 + 2 * torch.finfo(torch.float32).eps
     torch.testing.assert_close(bounded.angle(), m.angle(), atol=1e-5, rtol=0)
 
 

@@ -74,5 +74,5 @@ def test_bad_arguments():
         VoVNet(depth=27)
     with pytest.raises(ValueError, match="no VoVNet with depth=50"):
         VoVNet(depth=50)
-    with pytest.raises(ValueError, match=r"expects \(B, 3, H, W\)"):
+    with pytest.raises(ValueError, match=r"expects a \(B, C, H, W\) tensor"):
         vovnet.vovnet27_slim()(torch.randn(3, 32, 32))
