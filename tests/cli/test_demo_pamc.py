@@ -1,18 +1,13 @@
 """The PamC demo section on real Cora: clusters well above chance, the meta-node identity holds
 to float64 round-off and the meta-node loss is cheaper than the dense InfoNCE."""
 
-from pathlib import Path
-
 import pytest
 import torch
 
 KEYS = {"method", "dataset", "metric", "value", "seconds"}
 
 
-def test_pamc_demo_clusters_cora_above_chance(data_root, monkeypatch):
-    if not (Path(data_root) / "Planetoid" / "Cora").is_dir():
-        pytest.skip(f"Cora is not under {data_root}")
-    monkeypatch.setenv("GRAPHKIT_DATA", data_root)
+def test_pamc_demo_clusters_cora_above_chance(data_root):
     from graphkit.cli.demos import pamc
     from graphkit.data import load
 
@@ -25,3 +20,13 @@ def test_pamc_demo_clusters_cora_above_chance(data_root, monkeypatch):
     assert by["nmi"] > 0.1  # independent labels give NMI near 0
     assert by["max_rel_error"] < 1e-12
     assert by["loss_speedup"] > 1.0
+
+
+def test_pamc_demo_lets_a_missing_dataset_propagate(tmp_path, monkeypatch):
+    # the CLI skips a section on FileNotFoundError, naming the missing file
+    from graphkit.cli.demos import pamc
+
+    monkeypatch.setenv("GRAPHKIT_DATA", str(tmp_path))
+    monkeypatch.setenv("GRAPHKIT_OFFLINE", "1")
+    with pytest.raises(FileNotFoundError, match="Cora"):
+        pamc.run()
