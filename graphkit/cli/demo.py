@@ -1,6 +1,8 @@
 """``graphkit demo``: the main job of each method, one section per method.
 
-Sections on embedded data always run; sections on real data (FastRP, LightHGNN, PRES) read it
+The last four sections are graph papers of the collection hosted in :mod:`graphkit.extras`
+(TC/ATC, PamC, Auto-GNN, LoGAH). Sections on embedded or synthetic data always run; sections on
+real data (FastRP, LightHGNN, PRES, TC, PamC, Auto-GNN) read it
 from ``--root`` (default: ``$GRAPHKIT_DATA``, else ``../shared/data`` beside the repository) and
 are skipped, naming the missing file, when it is not there.
 
@@ -21,7 +23,7 @@ import time
 import torch
 
 DEMOS = ["foundation", "fastrp", "gradco", "stable", "dagnn", "forwardgnn", "lighthgnn", "nat",
-         "pres", "lpgnas"]
+         "pres", "lpgnas", "tc", "pamc", "autognn", "logah"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
