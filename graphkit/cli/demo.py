@@ -8,7 +8,7 @@ are skipped, naming the missing file, when it is not there.
 
 Each method contributes a module ``graphkit.cli.demos.<name>`` with a function
 ``run(device: str) -> list[dict]`` returning result rows (``method``, ``dataset``, ``metric``,
-``value``, ``seconds``); add it to ``DEMOS``. The whole demo stays under a minute on 2 cores.
+``value``, ``seconds``); add it to ``DEMOS``. The whole demo takes about a minute on 2 cores.
 """
 
 from __future__ import annotations
