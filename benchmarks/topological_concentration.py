@@ -11,14 +11,15 @@ official ``randomsplit``: 10% validation, 20% test; ``graphkit.train.forward.lin
   in the same run; rows: Pearson(ATC, TC) over the nodes with test edges, TC and ATC seconds
   and ATC's speed-up over the vectorised TC (every run) and over the loop (first run);
   ``--atc-sweep`` adds Pearson(ATC, TC) at more dimensions (is a low correlation sampling noise?);
-* on a graph with node features (Cora, CiteSeer): the official model, a GCN encoder (two
-  ``GCNConv`` layers of ``--hidden`` units, as the official ``GCN`` with ``n_layers=1`` builds
-  them) and an MLP predictor on ``h_u * h_v`` (Linear-ReLU-Linear, sigmoid), Adam lr 1e-3,
+* on a graph with node features (Cora, CiteSeer): the official model,
+  :class:`graphkit.nn.models.GCNLinkPredictor` (two ``GCNConv`` layers of ``--hidden`` units,
+  as the official ``GCN`` with ``n_layers=1`` builds them, and an MLP predictor on
+  ``h_u * h_v``), trained by :func:`graphkit.train.train_link_predictor`: Adam lr 1e-3,
   batches of 1,152 training edges with one uniform random negative each, model selected on
   validation Hits@100 (the official ``track_idx``) against the fixed validation negatives.
   Each test node then ranks every node, its training and validation neighbours excluded (the
-  official per-node evaluation), giving per-node Hits@10 (:func:`graphkit.metrics.per_node.
-  per_node_ranking`). Rows: Spearman(TC, Hits@10), Spearman(ATC, Hits@10) and the peer
+  official per-node evaluation; :func:`graphkit.train.rank_candidates`), giving per-node
+  Hits@10. Rows: Spearman(TC, Hits@10), Spearman(ATC, Hits@10) and the peer
   Spearman(training degree, Hits@10), over the test nodes.
 
 Featureless graphs (``blogcatalog``, ``ppi``) give the TC/ATC rows only; ``blogcatalog``
@@ -32,7 +33,6 @@ Featureless graphs (``blogcatalog``, ``ppi``) give the TC/ATC rows only; ``blogc
 
 from __future__ import annotations
 
-import copy
 import sys
 import time
 
@@ -40,7 +40,6 @@ import numpy as np
 import torch
 from scipy.stats import pearsonr, spearmanr
 from torch import Tensor
-from torch_geometric.nn import GCNConv
 
 from graphkit.benchmarking import benchmark_parser, measure, print_table, summarize, write_report
 from graphkit.data import load
@@ -49,9 +48,8 @@ from graphkit.extras.graph.topological_concentration import (
     topological_concentration,
     topological_concentration_loop,
 )
-from graphkit.metrics import hits_at_k
-from graphkit.metrics.per_node import per_node_ranking
-from graphkit.train import run_repeated
+from graphkit.nn.models import GCNLinkPredictor
+from graphkit.train import rank_candidates, run_repeated, train_link_predictor
 from graphkit.train.forward import link_split
 
 DATASETS = ("Cora", "CiteSeer", "ppi", "blogcatalog")
@@ -79,81 +77,28 @@ def parse_args(argv=None):
     return args
 
 
-class LinkModel(torch.nn.Module):
-    """GCN encoder (``GCNConv`` in -> hidden -> hidden) and MLP predictor on ``h_u * h_v``."""
-
-    def __init__(self, in_channels: int, hidden: int) -> None:
-        super().__init__()
-        self.conv1 = GCNConv(in_channels, hidden, cached=True)
-        self.conv2 = GCNConv(hidden, hidden, cached=True)
-        self.lin1 = torch.nn.Linear(hidden, hidden)
-        self.lin2 = torch.nn.Linear(hidden, 1)
-
-    def encode(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        return self.conv2(self.conv1(x, edge_index).relu(), edge_index)
-
-    def score(self, hu: Tensor, hv: Tensor) -> Tensor:
-        return torch.sigmoid(self.lin2(self.lin1(hu * hv).relu())).squeeze(-1)
-
-
 def positives(split) -> tuple[Tensor, Tensor]:
     """``(pos, neg)`` ``[2, *]`` edges of one split graph."""
     label = split.edge_label
     return split.edge_label_index[:, label == 1], split.edge_label_index[:, label == 0]
 
 
-def train_model(data, train_g, val_g, args, device) -> LinkModel:
-    x, mp = data.x.to(device), train_g.edge_index.to(device)
-    pos = positives(train_g)[0].to(device)
-    val_pos, val_neg = (e.to(device) for e in positives(val_g))
-    model = LinkModel(x.size(1), args.hidden).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    best, best_state = -1.0, copy.deepcopy(model.state_dict())
-    for epoch in range(1, args.epochs + 1):
-        model.train()
-        for batch in torch.randperm(pos.size(1), device=device).split(args.batch_size):
-            h = model.encode(x, mp)
-            u, v = pos[:, batch]
-            neg = torch.randint(0, data.num_nodes, (batch.numel(),), device=device)
-            loss = -(torch.log(model.score(h[u], h[v]) + 1e-15).mean()
-                     + torch.log(1 - model.score(h[u], h[neg]) + 1e-15).mean())
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        if epoch % args.eval_every == 0 or epoch == args.epochs:
-            model.eval()
-            with torch.no_grad():
-                h = model.encode(x, mp)
-                val = hits_at_k(model.score(h[val_pos[0]], h[val_pos[1]]),
-                                model.score(h[val_neg[0]], h[val_neg[1]]), 100)
-            if val > best:
-                best, best_state = val, copy.deepcopy(model.state_dict())
-    model.load_state_dict(best_state)
-    model.eval()
+def train_model(data, train_g, val_g, args, device) -> GCNLinkPredictor:
+    """The official model trained with the shared link-prediction loop (module docstring)."""
+    model = GCNLinkPredictor(data.x.size(1), args.hidden)
+    val_pos, val_neg = positives(val_g)
+    train_link_predictor(model, data.x, train_g.edge_index, positives(train_g)[0], val_pos,
+                         val_neg, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                         eval_every=args.eval_every, k=100, device=device)
     return model
 
 
-@torch.no_grad()
-def per_node_hits(model, data, train_g, val_g, test_pos, args, device, rows_per_batch=32):
+def per_node_hits(model, data, train_g, val_g, test_pos, args) -> tuple[Tensor, Tensor]:
     """Per-node Hits@K of every test node (official: known neighbours excluded, self kept)."""
-    h = model.encode(data.x.to(device), train_g.edge_index.to(device))
-    n = data.num_nodes
-    test_und = torch.cat([test_pos, test_pos.flip(0)], dim=1)
     val_pos = positives(val_g)[0]
-    known = torch.cat([train_g.edge_index, val_pos, val_pos.flip(0)], dim=1)
-    nodes = torch.unique(test_und[0])
-    slot = torch.full((n,), -1, dtype=torch.long)
-    hits = []
-    for chunk in nodes.split(rows_per_batch):
-        slot[:] = -1
-        slot[chunk] = torch.arange(chunk.numel())
-
-        def local(e: Tensor) -> Tensor:
-            e = e[:, slot[e[0]] >= 0]
-            return torch.stack([slot[e[0]], e[1]])
-        scores = model.score(h[chunk.to(device)].unsqueeze(1), h.unsqueeze(0)).cpu()
-        hits.append(per_node_ranking(scores, local(test_und), args.k, local(known)).hits)
-    return nodes, torch.cat(hits)
+    nodes, ranking = rank_candidates(model, data.x, train_g.edge_index, test_pos,
+                                     torch.cat([train_g.edge_index, val_pos], dim=1), k=args.k)
+    return nodes, ranking.hits
 
 
 def one_run(data, args, device, seed: int) -> dict:
@@ -183,7 +128,7 @@ def one_run(data, args, device, seed: int) -> dict:
         out["max_abs_error"] = float((ref - tc).abs().max())
     if getattr(data, "x", None) is not None:
         model = train_model(data, train_g, val_g, args, device)
-        nodes, hits = per_node_hits(model, data, train_g, val_g, test_pos, args, device)
+        nodes, hits = per_node_hits(model, data, train_g, val_g, test_pos, args)
         deg = torch.bincount(train_pos.flatten(), minlength=n).double()
         for name, values in (("tc", tc), ("atc", atc), ("degree", deg)):
             out[f"spearman_{name}"] = float(spearmanr(values[nodes].double().numpy(),

@@ -5,9 +5,16 @@
   ``"patience"`` or PyG-citation (``"pyg_citation"``) early-stopping rules.
 * :class:`Logger`: OGB-style results over runs (best validation, mean and std).
 * :func:`run_repeated`: run ``r`` seeded with ``seed + r``.
+* :func:`train_link_predictor`, :func:`rank_candidates`: static link prediction (uniform
+  negatives, validation Hits@K selection, per-node ranking of every candidate).
 """
 
 from graphkit.train import forward  # noqa: F401  (ForwardGNN: layer-wise training)
+from graphkit.train.link_prediction import (
+    LinkPredictionResult,
+    rank_candidates,
+    train_link_predictor,
+)
 from graphkit.train.logger import Logger
 from graphkit.train.node_classification import (
     NodeClassificationResult,
@@ -25,4 +32,7 @@ __all__ = [
     "default_forward",
     "Logger",
     "run_repeated",
+    "train_link_predictor",
+    "LinkPredictionResult",
+    "rank_candidates",
 ]

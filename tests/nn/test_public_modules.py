@@ -38,6 +38,7 @@ from graphkit.nn.models import (
     HGNN,
     HGNNP,
     SGCAIR,
+    GCNLinkPredictor,
     InitialResidualMLP,
     LightHGNN,
 )
@@ -99,8 +100,9 @@ class Case:
     """How to build a module and run it as a user would."""
 
     build: Callable[[], torch.nn.Module]
-    kind: str  # "graph" (x, edge_index), "hyper", "features", "hops", "dgi", "time", "pair",
-    #            "stream" (a temporal link model), or "component" (reset test only)
+    kind: str  # "graph" (x, edge_index), "link" (x, edge_index, query pairs), "hyper",
+    #            "features", "hops", "dgi", "time", "pair", "stream" (a temporal link model),
+    #            or "component" (reset test only)
     double: bool = True  # the module also runs after .double()
     shared: tuple[str, ...] = ()  # parameters owned (and reset) by another module
 
@@ -121,6 +123,7 @@ CASES: dict[str, Case] = {
     "HopAttention": Case(lambda: HopAttention(F_IN, att_dropout=0.2), "hops"),
     # graphkit.nn.models
     "GCN": Case(lambda: GCN(F_IN, 8, 3, cached=True), "graph"),
+    "GCNLinkPredictor": Case(lambda: GCNLinkPredictor(F_IN, 8, num_layers=2), "link"),
     "DAGNN": Case(lambda: DAGNN(F_IN, 8, 3, K=3, batch_norm=True, cached=True), "graph"),
     "SGCAIR": Case(lambda: SGCAIR(F_IN, 3, hidden_channels=8, num_layers=3, num_hops=3,
                                   pre_process=True), "hops"),
@@ -194,6 +197,8 @@ def _inputs(kind: str, dtype: torch.dtype = torch.float32) -> tuple:
     x = x.to(dtype)
     if kind == "graph":
         return x, edge_index
+    if kind == "link":
+        return x, edge_index, torch.tensor([[0, 1, 2, 6], [3, 5, 2, 4]])
     if kind == "hyper":
         return x, hyperedge_index
     if kind == "features":
