@@ -10,7 +10,9 @@ official ``randomsplit``: 10% validation, 20% test; ``graphkit.train.forward.lin
 * ``ATC (train-test)``: the random-projection approximation (``--atc-dim`` dimensions), timed
   in the same run; rows: Pearson(ATC, TC) over the nodes with test edges, TC and ATC seconds
   and ATC's speed-up over the vectorised TC (every run) and over the loop (first run);
-  ``--atc-sweep`` adds Pearson(ATC, TC) at more dimensions (is a low correlation sampling noise?);
+  ``--atc-sweep`` adds Pearson(ATC, TC) at more dimensions (is a low correlation sampling noise?)
+  and ``--atc-limit`` ATC's exact limit (``atc_limit``), correlated with TC and with ATC (is it
+  a different target?);
 * on a graph with node features (Cora, CiteSeer): the official model,
   :class:`graphkit.nn.models.GCNLinkPredictor` (two ``GCNConv`` layers of ``--hidden`` units,
   as the official ``GCN`` with ``n_layers=1`` builds them, and an MLP predictor on
@@ -45,6 +47,7 @@ from graphkit.benchmarking import benchmark_parser, measure, print_table, summar
 from graphkit.data import load
 from graphkit.extras.graph.topological_concentration import (
     approximate_topological_concentration,
+    atc_limit,
     topological_concentration,
     topological_concentration_loop,
 )
@@ -62,6 +65,9 @@ def parse_args(argv=None):
     p.add_argument("--atc-dim", type=int, default=64, help="ATC random dimensions (official 64)")
     p.add_argument("--atc-sweep", type=int, nargs="*", default=[],
                    help="more ATC dimensions, each a Pearson(ATC, TC) row (untimed)")
+    p.add_argument("--atc-limit", action="store_true",
+                   help="also ATC's exact d -> inf limit (atc_limit): Pearson(limit, TC) and "
+                        "Pearson(ATC, limit) rows, which separate ATC's target from its noise")
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--batch-size", type=int, default=1152)
@@ -121,6 +127,11 @@ def one_run(data, args, device, seed: int) -> dict:
     for dim in args.atc_sweep:
         out[f"pearson_atc{dim}_tc"] = pearson(approximate_topological_concentration(
             train_pos, test_pos, n, args.num_hops, dim=dim))
+    if args.atc_limit:
+        limit = atc_limit(train_pos, test_pos, n, args.num_hops)
+        out["pearson_limit_tc"] = pearson(limit)
+        out["pearson_atc_limit"] = float(pearsonr(atc[test_nodes].double().numpy(),
+                                                  limit[test_nodes].numpy())[0])
     if args.reference and seed == args.seed:
         t0 = time.perf_counter()
         ref = topological_concentration_loop(train_pos, test_pos, n, args.num_hops)
@@ -173,6 +184,11 @@ def main(argv=None) -> None:
     for dim in args.atc_sweep:
         rows.append(summarize(f"ATC d={dim} vs TC (train-test)", ds, "pearson",
                               col(f"pearson_atc{dim}_tc"), m.seconds, m.peak_rss_mb, atc_dim=dim))
+    if col("pearson_limit_tc"):
+        rows.append(summarize("ATC limit (d -> inf) vs TC", ds, "pearson",
+                              col("pearson_limit_tc"), m.seconds, m.peak_rss_mb))
+        rows.append(summarize("ATC vs ATC limit", ds, "pearson", col("pearson_atc_limit"),
+                              m.seconds, m.peak_rss_mb, atc_dim=args.atc_dim))
     rows.append(summarize("TC exact (vectorised)", ds, "seconds", tc_s, sum(tc_s), m.peak_rss_mb))
     rows.append(summarize("ATC", ds, "seconds", atc_s, sum(atc_s), m.peak_rss_mb,
                           speedup_vs_tc=float(np.mean(tc_s) / np.mean(atc_s)),

@@ -28,7 +28,7 @@ def check_timing(rows):
 
 def test_quick_cora_rows(import_script, tmp_path):
     rows = run(import_script("topological_concentration"), tmp_path, "--dataset", "Cora",
-               "--reference")
+               "--reference", "--atc-limit")
     check_timing(rows)
     spearman = {s for s, m in rows if m == "spearman_hits@10"}
     assert spearman == {"TC (train-test)", "ATC (train-test)", "training degree (peer)"}
@@ -37,6 +37,10 @@ def test_quick_cora_rows(import_script, tmp_path):
     assert 0 <= hits <= 1
     err = rows[("TC vectorised vs loop", "max_abs_error")]
     assert err["mean"] < 1e-9 and err["reference_seconds"] > 0
+    # on Cora ATC's exact limit tracks TC closely (0.86 on split 0), ATC at 64 dims less so
+    limit = rows[("ATC limit (d -> inf) vs TC", "pearson")]["mean"]
+    assert limit > 0.7 and limit > rows[("ATC vs TC (train-test)", "pearson")]["mean"]
+    assert 0 < rows[("ATC vs ATC limit", "pearson")]["mean"] <= 1
 
 
 def test_quick_featureless_graph_gives_tc_rows_only(import_script, tmp_path):

@@ -16,6 +16,7 @@ from graphkit.extras.graph.pamc import (
 )
 from graphkit.extras.graph.topological_concentration import (
     approximate_topological_concentration,
+    atc_limit,
     tc_reweight,
     topological_concentration,
     topological_concentration_loop,
@@ -25,6 +26,7 @@ __all__ = [
     "PamC",
     "PamCFit",
     "approximate_topological_concentration",
+    "atc_limit",
     "dense_infonce_loss",
     "fit_pamc",
     "influence_weights",

@@ -8,6 +8,7 @@ from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
 from graphkit.extras.graph.topological_concentration import (
     approximate_topological_concentration,
+    atc_limit,
     tc_reweight,
     topological_concentration,
     topological_concentration_loop,
@@ -75,6 +76,7 @@ def _exact_projection_cosine(train, query, n, num_hops):
     a[train[0], train[1]] = 1
     a[train[1], train[0]] = 1
     a += torch.eye(n, dtype=torch.float64)
+    a.clamp_(max=1)  # closed neighbourhoods as sets, as ATC's sparse matrix merges a self-loop
     a_hat = a / a.sum(1, keepdim=True)
     power, m = torch.eye(n, dtype=torch.float64), torch.zeros(n, n, dtype=torch.float64)
     for _ in range(num_hops):
@@ -98,6 +100,19 @@ def test_atc_tends_to_the_cosine_it_projects_as_dimensions_grow():
         errors[dim] = float((atc - exact).abs().max())
     assert errors[8192] < 0.05 < errors[8]
     assert errors[8192] < errors[128] < errors[8]
+
+
+@pytest.mark.parametrize("num_hops", [1, 2, 3])
+def test_atc_limit_is_the_exact_cosine_atc_projects(num_hops):
+    train, query, n = random_graph(n=30, m=70, q=25, seed=3)
+    assert bool((train[0] == train[1]).any())  # a self-loop edge is covered
+    limit = atc_limit(train, query, n, num_hops)
+    assert limit.dtype == torch.float64
+    torch.testing.assert_close(limit, _exact_projection_cosine(train, query, n, num_hops),
+                               rtol=0, atol=1e-12)
+    big = approximate_topological_concentration(train, query, n, num_hops, dim=8192,
+                                                generator=torch.Generator().manual_seed(0))
+    assert float((big.double() - limit).abs().max()) < 0.05
 
 
 def test_atc_shape_and_nodes_without_queries():
@@ -146,7 +161,7 @@ def test_reweight_feeds_gcnconv_at_the_target():
 
 
 @pytest.mark.parametrize("fn", [topological_concentration, topological_concentration_loop,
-                                approximate_topological_concentration])
+                                approximate_topological_concentration, atc_limit])
 def test_bad_inputs(fn):
     with pytest.raises(ValueError, match="out of range"):
         fn(TRAIN, torch.tensor([[0], [5]]), 5)
