@@ -220,21 +220,29 @@ def _random_growth(grown: nn.Sequential, seed: int) -> nn.Sequential:
 
 
 def test_registered_and_beats_random_init_growth_on_a_toy():
-    """Spec: growing a small MLP reaches a lower loss at equal steps than random-init growth
-    (3 seeds). Seed net 4-8-8-3 with 4 templates per layer (so a grown layer's templates
-    hold as many numbers as its dense weight), 300 Adam steps, grown x2, 100 more steps.
-    Measured here: MixtureGrowth 0.1326 / 0.1117 / 0.1320 vs random 0.1696 / 0.1784 /
-    0.1387. Zero-coefficient growth is no alternative: its new units get zero gradients, so
-    it stays equal to the seed trained on (0.0960 / 0.1059 / 0.0941, the same figures for
-    both); 100 steps are not enough for the grown net to pass the seed on this toy."""
+    """Spec: growing a small MLP reaches a lower loss at equal steps than random-init growth.
+    Seed net 4-8-8-3 with 4 templates per layer (so a grown layer's templates hold as many
+    numbers as its dense weight), 300 Adam steps, grown x2, then 30 or 100 more steps, over 20
+    toy problems. The effect is a tendency, not a per-seed law: per seed the two runs are
+    chaotic, and which of them wins on a given seed changed between two CPUs (float rounding).
+    Measured on the second: MixtureGrowth wins 16 / 20 at 30 steps (mean loss 0.311 against
+    0.414) and 14 / 20 at 100 (0.138 against 0.152). Zero-coefficient growth is no
+    alternative: its new units get zero gradients, so it stays equal to the seed it grew from."""
     assert isinstance(create_model("mixturegrowth"), nn.Sequential)
-    for seed in range(3):
+    wins, grown_loss, random_loss = {30: 0, 100: 0}, {30: 0.0, 100: 0.0}, {30: 0.0, 100: 0.0}
+    for seed in range(20):
         torch.manual_seed(seed)
         x, y = _toy(seed)
         small = create_model(
             "mixturegrowth", in_features=4, hidden=8, out_features=3, n_templates=4
         )
         _train(small, x, y, 300)
-        grown = MixtureGrowth.grow(copy.deepcopy(small))
-        baseline = _random_growth(grown, seed)
-        assert _train(grown, x, y, 100) < _train(baseline, x, y, 100)
+        for steps in wins:
+            grown = MixtureGrowth.grow(copy.deepcopy(small))
+            baseline = _random_growth(grown, seed)  # the trained blocks, before any new step
+            a, b = _train(grown, x, y, steps), _train(baseline, x, y, steps)
+            wins[steps] += a < b
+            grown_loss[steps] += a / 20
+            random_loss[steps] += b / 20
+    assert wins[30] >= 13 and wins[100] >= 11
+    assert grown_loss[30] < 0.85 * random_loss[30] and grown_loss[100] < random_loss[100]
