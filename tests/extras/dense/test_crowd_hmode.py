@@ -198,14 +198,17 @@ def _crowd(n: int, seed: int, size: int = 32):
 def test_hmode_counts_better_than_single_scale_baselines():
     """Spec #51: test MAE of HMoDE below single-scale models on the same backbone.
 
-    Measured here (300 Adam steps, 256 train / 128 test crowds of 3-39 heads), seeds 0, 1, 2:
-    HMoDE 2.434 / 1.343 / 0.936; finest scale only 2.941 / 1.984 / 1.694; coarsest scale
-    only 5.102 / 6.201 / 3.542.
+    300 Adam steps, 256 train / 128 test crowds of 3-39 heads, seeds 0-5. Asserted over the
+    seeds, not on each: which model wins on one seed changed with the CPU and the thread count
+    (seed 0 on the first machine, 1 thread: HMoDE 2.434, finest scale only 2.941; on a second
+    machine 3.310 against 3.167). Measured on the second, 1 thread (as the test suite runs),
+    mean MAE HMoDE 1.351, finest scale only 2.125, coarsest only 3.920; HMoDE lowest on 4 of 6
+    seeds (2 threads: 1.331 / 2.173 / 4.070, 5 of 6).
     """
     xtr, dtr = _crowd(256, 1)
     xte, dte = _crowd(128, 2)
-    for seed in range(3):
-        mae = {}
+    mae: dict[str, list[float]] = {"hmode": [], "finest": [], "coarsest": []}
+    for seed in range(6):
         for name, scales in {"hmode": None, "finest": (0,), "coarsest": (3,)}.items():
             torch.manual_seed(seed)
             model = HMoDE(widths=(8, 16, 32, 32), expert_channels=8, gate_hidden=8, scales=scales)
@@ -220,5 +223,8 @@ def test_hmode_counts_better_than_single_scale_baselines():
                 opt.step()
             model.eval()
             with torch.no_grad():
-                mae[name] = (model.count(xte) - dte.sum(dim=(1, 2, 3))).abs().mean().item()
-        assert mae["hmode"] < min(mae["finest"], mae["coarsest"]), (seed, mae)
+                mae[name].append((model.count(xte) - dte.sum(dim=(1, 2, 3))).abs().mean().item())
+    mean = {name: sum(v) / len(v) for name, v in mae.items()}
+    wins = sum(h < min(f, c) for h, f, c in zip(mae["hmode"], mae["finest"], mae["coarsest"]))
+    assert mean["hmode"] < 0.8 * min(mean["finest"], mean["coarsest"]), mae
+    assert wins >= 4, mae
