@@ -6,6 +6,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.graphkit-installed
 TORCH_VERSION ?= 2.13.0
+# The slow parity tests run the reference gradco package (numpy < 2) in an interpreter of its own.
+PEER_VENV ?= /tmp/gradco-venv
 PYTEST_ARGS ?=
 # Tests, notebooks and benchmarks read the shared datasets from here when it exists.
 ifneq ($(wildcard ../shared/data),)
@@ -29,8 +31,12 @@ demo: bootstrap
 test: bootstrap
 	$(PY) -m pytest tests notebooks --nbmake -q $(PYTEST_ARGS)
 
-test-all: bootstrap
-	$(PY) -m pytest tests notebooks --nbmake -q -m '' $(PYTEST_ARGS)
+test-all: bootstrap $(PEER_VENV)/bin/python
+	GRAPHLETS_PEER_PYTHON=$(PEER_VENV)/bin/python $(PY) -m pytest tests notebooks --nbmake -q -m '' $(PYTEST_ARGS)
+
+$(PEER_VENV)/bin/python:
+	$(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/pip install -q "numpy<2" scipy gradco orbit-count
 
 lint: bootstrap
 	$(VENV)/bin/ruff check .

@@ -1,7 +1,7 @@
 """Parity with the reference ``gradco`` package (0.1.8) and ORCA (``orbit-count``).
 
 ``gradco`` needs numpy < 2, so it lives in its own interpreter: ``$GRAPHLETS_PEER_PYTHON``
-(default ``/tmp/gradco-venv/bin/python``), created with
+(default ``/tmp/gradco-venv/bin/python``; ``make test-all`` creates it), created with
 ``python3 -m venv /tmp/gradco-venv && /tmp/gradco-venv/bin/pip install "numpy<2" scipy gradco
 orbit-count``. The benchmark's worker runs the peers there.
 """
