@@ -126,8 +126,10 @@ def test_derains_synthetic_streaks():
     (test above), so they cannot remove additive white streaks at all. DPENet(head_relu=False)
     with the default widths and depths, 500 Adam steps (lr 1e-3, the official rate) on 64x64
     synthetic streak pairs, batch 4, DerainLoss; held-out PSNR gains >= 3 dB over the rainy
-    input and stage 2 is at least as good as stage 1 (measured: rainy 14.61 dB, stage 1
-    41.66 dB, stage 2 42.62 dB; about 5.5 minutes on one core)."""
+    input, and stage 2 is not worse than stage 1 by more than 1 dB (measured on one machine:
+    rainy 14.61 dB, stage 1 41.66 dB, stage 2 42.62 dB; on a second, whose float rounding
+    differs: 14.61 / 41.83 / 41.36, so the second stage's gain is within run-to-run noise at
+    this budget and the README lists it as not reproduced; about 5.5 minutes on one core)."""
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     net = DPENet(head_relu=False)
@@ -145,4 +147,4 @@ def test_derains_synthetic_streaks():
     p1, p2 = psnr(s1.clamp(0, 1), clean).item(), psnr(s2.clamp(0, 1), clean).item()
     print(f"rainy {base:.2f} dB, stage 1 {p1:.2f} dB, stage 2 {p2:.2f} dB")
     assert p2 >= base + 3.0
-    assert p2 >= p1
+    assert p2 >= p1 - 1.0
