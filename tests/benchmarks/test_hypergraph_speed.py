@@ -1,5 +1,7 @@
 """benchmarks/hypergraph_speed.py: the timing loop and the CPU copies of trained models."""
 
+import json
+import sys
 
 import pytest
 import torch
@@ -38,3 +40,26 @@ def test_moved_copy_drops_the_cached_normalisation(speed):
     assert all(getattr(mod, "_cache", None) is None for mod in copy.modules())
     assert any(getattr(mod, "_cache", None) is not None for mod in model.modules())
     torch.testing.assert_close(copy(x, index, num_hyperedges=m), out)
+
+
+@pytest.mark.parametrize("norm", ["batch", "none"])
+def test_run_times_every_system_and_the_layerwise_student_with_batch_norm(speed, monkeypatch,
+                                                                          tmp_path, norm):
+    out = tmp_path / "speed.json"
+    monkeypatch.setattr(sys, "argv", ["hypergraph_speed.py", "--vertices", "1500", "--epochs",
+                                      "5", "--repeats", "3", "--warmup", "1", "--student-norm",
+                                      norm, "--json", str(out)])
+    speed.main()
+    rows = json.loads(out.read_text())["rows"]
+    timed = {r["system"] for r in rows if r["metric"] == "latency_ms"}
+    students = {"lighthgnn", "lighthgnn-h32"} | ({"lighthgnn-layerwise"} if norm == "batch"
+                                                  else set())
+    assert timed == {"hgnn-pyg", "hgnn", "hgnn-cached", "hgnn-pyg-end2end", "hgnn-end2end"} \
+        | students
+    speedups = {r["system"] for r in rows if r["metric"] == "speedup"}
+    assert speedups == {f"{s}-vs-{t}" for s in students
+                        for t in ("hgnn-pyg", "hgnn", "hgnn-cached", "hgnn-pyg-end2end",
+                                  "hgnn-end2end")}
+    assert all(r["mean"] > 0 for r in rows if r["metric"] == "speedup")
+    assert {r["system"] for r in rows if r["metric"] == "accuracy"} == {
+        "hgnn-pyg", "hgnn", "lighthgnn", "lighthgnn-h32"}

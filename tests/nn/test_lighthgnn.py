@@ -346,6 +346,33 @@ def test_student_is_dhg_mlp_with_batch_norm():
     assert "batch_norm=True" in repr(student)
 
 
+def test_eval_folds_batch_norm_into_the_output_layer_exactly():
+    """In eval mode the BN (running statistics, learnt affine) is folded into ``lin2``; the
+    logits equal the layer-by-layer formula to float round-off, gradients still reach the BN
+    parameters, and a BN without running statistics keeps using the batch statistics."""
+    torch.manual_seed(0)
+    x = torch.randn(50, 6) * 2
+    student = LightHGNN(6, 16, 3)
+    with torch.no_grad():
+        student.norm.running_mean.normal_()
+        student.norm.running_var.uniform_(0.1, 3.0)
+        student.norm.weight.normal_()
+        student.norm.bias.normal_()
+    student.eval()
+    unfolded = student.lin2(student.norm(torch.relu(student.lin1(x))))
+    out = student(x)
+    torch.testing.assert_close(out, unfolded, rtol=1e-5, atol=1e-5)
+    assert not torch.equal(out, student.lin2(torch.relu(student.lin1(x))))  # the BN acts
+    out.sum().backward()
+    assert student.norm.weight.grad.abs().sum() > 0 and student.norm.bias.grad.abs().sum() > 0
+    batch_stats = LightHGNN(6, 16, 3)
+    batch_stats.norm = torch.nn.BatchNorm1d(16, track_running_stats=False)
+    batch_stats.eval()
+    h = torch.relu(batch_stats.lin1(x))
+    expected = batch_stats.lin2((h - h.mean(0)) / torch.sqrt(h.var(0, unbiased=False) + 1e-5))
+    torch.testing.assert_close(batch_stats(x), expected, rtol=1e-4, atol=1e-5)
+
+
 def test_student_without_batch_norm_is_the_plain_mlp():
     torch.manual_seed(0)
     x = torch.randn(10, 6)
