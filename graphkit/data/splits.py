@@ -3,6 +3,10 @@
 * :func:`random_planetoid_split`: the split of `Pitfalls of Graph Neural Network Evaluation
   <https://arxiv.org/abs/1811.05868>`_ (Shchur et al., 2018): per class, ``train_per_class``
   random training nodes and ``val_per_class`` validation nodes; all the others are test nodes.
+* :func:`random_supervised_split`: the full-supervised split of the graph NAS papers (GraphNAS,
+  `Gao et al., IJCAI 2020 <https://www.ijcai.org/proceedings/2020/195>`_; Auto-GNN): from one
+  random permutation of all nodes, ``num_val`` validation and ``num_test`` test nodes, every
+  other node a training node.
 * :func:`largest_connected_component`: the subgraph induced by the largest (weakly) connected
   component, nodes kept in ascending order of their original index (as DeepRobust and
   gnn-benchmark do), with the mapping kept in ``data.lcc_nodes``.
@@ -19,7 +23,11 @@ from torch_geometric.data import Data
 
 from graphkit.data.validation import check_edge_index
 
-__all__ = ["largest_connected_component", "random_planetoid_split"]
+__all__ = [
+    "largest_connected_component",
+    "random_planetoid_split",
+    "random_supervised_split",
+]
 
 
 def random_planetoid_split(
@@ -59,6 +67,37 @@ def random_planetoid_split(
         val[idx[train_per_class : train_per_class + val_per_class]] = True
     out = copy.copy(data)
     out.train_mask, out.val_mask, out.test_mask = train, val, ~(train | val)
+    return out
+
+
+def random_supervised_split(data: Data, num_val: int = 500, num_test: int = 500,
+                            seed: int = 0) -> Data:
+    """Return a shallow copy of ``data`` with the full-supervised random split.
+
+    One permutation of the ``N`` nodes (a ``torch.Generator`` seeded with ``seed``) gives its
+    first ``num_val`` nodes to validation, the next ``num_test`` to test and the remaining
+    ``N - num_val - num_test`` to training; labels play no part.
+
+    Raises:
+        ValueError: ``data`` has no nodes, a count is negative, or ``num_val + num_test``
+            leaves no training node.
+    """
+    n = data.num_nodes or 0
+    if num_val < 0 or num_test < 0:
+        raise ValueError(f"num_val and num_test must be >= 0, got {num_val}, {num_test}")
+    if n - num_val - num_test < 1:
+        raise ValueError(
+            f"num_val + num_test = {num_val + num_test} leaves no training node in a graph "
+            f"of {n} nodes"
+        )
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    masks = []
+    for part in (perm[:num_val], perm[num_val:num_val + num_test], perm[num_val + num_test:]):
+        mask = torch.zeros(n, dtype=torch.bool)
+        mask[part] = True
+        masks.append(mask)
+    out = copy.copy(data)
+    out.val_mask, out.test_mask, out.train_mask = masks
     return out
 
 

@@ -3,6 +3,7 @@ united and reselected on validation accuracy only), the recipe rule, stored cand
 benchmarks/lpgnas_bits_probe.py's forced-width probe."""
 
 import json
+import sys
 
 import pytest
 import torch
@@ -105,6 +106,33 @@ def test_merge_refuses_mixed_bias_accounting(bench, tmp_path):
     rep["config"]["bias_bits"] = 32
     open(new, "w").write(json.dumps(rep))
     bench.merge([str(old), str(new)], None)
+
+
+def test_merge_refuses_mixed_splits(bench, tmp_path):
+    # a report without the key predates --split: the public split
+    old = _report(tmp_path / "a.json", ["gcn"], base=[("gcn-w8a8", [0.8], 1.0)])
+    new = _report(tmp_path / "b.json", ["lpgnas"], lpgnas=[(0.5, [_cand(0, 0.7, [0.7], 1.0)])])
+    rep = json.loads(open(new).read())
+    for split, seed, ok in (("supervised", 0, False), ("public", 1, False), ("public", 0, True)):
+        rep["config"]["split"], rep["config"]["split_seed"] = split, seed
+        open(new, "w").write(json.dumps(rep))
+        if ok:
+            bench.merge([str(old), str(new)], None)
+        else:
+            with pytest.raises(ValueError, match="different splits"):
+                bench.merge([str(old), str(new)], None)
+
+
+def test_quick_run_on_the_supervised_split(bench, monkeypatch, tmp_path):
+    out = tmp_path / "q.json"
+    monkeypatch.setattr(sys, "argv", ["lpgnas.py", "--quick", "--dataset", "Cora", "--split",
+                                      "supervised", "--only", "gcn", "--json", str(out)])
+    bench.main()
+    rep = json.loads(out.read_text())
+    assert rep["config"]["split"] == "supervised" and rep["config"]["split_seed"] == 0
+    assert {r["system"] for r in rep["rows"]} >= {"gcn-w32a32", "gcn-w8a8"}
+    # 1,708 training nodes: the full-supervised GCN is far above the public split's ~0.8
+    assert min(r["mean"] for r in rep["rows"] if r["system"] == "gcn-w32a32") > 0.83
 
 
 def test_merge_refuses_mixed_search_settings(bench, tmp_path):

@@ -1,0 +1,42 @@
+"""graphkit.data.splits.random_supervised_split: the full-supervised split of the graph NAS
+papers (500 validation, 500 test, every other node training)."""
+
+import pytest
+import torch
+from torch_geometric.data import Data
+
+from graphkit.data import random_supervised_split
+
+
+def _graph(n: int = 40) -> Data:
+    return Data(x=torch.randn(n, 3), y=torch.arange(n) % 4,
+                edge_index=torch.tensor([[0, 1], [1, 0]]), num_nodes=n)
+
+
+def test_counts_partition_and_determinism():
+    d = _graph()
+    s = random_supervised_split(d, num_val=7, num_test=11, seed=3)
+    assert int(s.val_mask.sum()) == 7 and int(s.test_mask.sum()) == 11
+    assert int(s.train_mask.sum()) == 40 - 18
+    assert bool(((s.train_mask.int() + s.val_mask.int() + s.test_mask.int()) == 1).all())
+    again = random_supervised_split(d, num_val=7, num_test=11, seed=3)
+    other = random_supervised_split(d, num_val=7, num_test=11, seed=4)
+    for key in ("train_mask", "val_mask", "test_mask"):
+        assert torch.equal(s[key], again[key])
+    assert not torch.equal(s.test_mask, other.test_mask)
+    assert "train_mask" not in d  # the input is not modified
+    assert s.x is d.x  # a shallow copy
+
+
+def test_defaults_on_cora_follow_graphnas(data_root):
+    from graphkit.data import load
+    s = random_supervised_split(load("Cora", root=data_root))
+    assert (int(s.train_mask.sum()), int(s.val_mask.sum()), int(s.test_mask.sum())) == \
+        (1708, 500, 500)
+
+
+@pytest.mark.parametrize("num_val, num_test, match", [
+    (-1, 5, "must be >= 0"), (20, 20, "leaves no training node"), (0, 40, "no training")])
+def test_bad_counts_are_named(num_val, num_test, match):
+    with pytest.raises(ValueError, match=match):
+        random_supervised_split(_graph(), num_val=num_val, num_test=num_test)
