@@ -347,9 +347,9 @@ def test_student_is_dhg_mlp_with_batch_norm():
 
 
 def test_eval_folds_batch_norm_into_the_output_layer_exactly():
-    """In eval mode the BN (running statistics, learnt affine) is folded into ``lin2``; the
-    logits equal the layer-by-layer formula to float round-off, gradients still reach the BN
-    parameters, and a BN without running statistics keeps using the batch statistics."""
+    """In eval mode the BN (running statistics, learnt affine or none) is folded into ``lin2``;
+    the logits equal the layer-by-layer formula to float round-off, gradients still reach the
+    BN parameters, and a BN without running statistics keeps using the batch statistics."""
     torch.manual_seed(0)
     x = torch.randn(50, 6) * 2
     student = LightHGNN(6, 16, 3)
@@ -365,6 +365,14 @@ def test_eval_folds_batch_norm_into_the_output_layer_exactly():
     assert not torch.equal(out, student.lin2(torch.relu(student.lin1(x))))  # the BN acts
     out.sum().backward()
     assert student.norm.weight.grad.abs().sum() > 0 and student.norm.bias.grad.abs().sum() > 0
+    plain = LightHGNN(6, 16, 3)
+    plain.norm = torch.nn.BatchNorm1d(16, affine=False)
+    with torch.no_grad():
+        plain.norm.running_mean.normal_()
+        plain.norm.running_var.uniform_(0.1, 3.0)
+    plain.eval()
+    torch.testing.assert_close(plain(x), plain.lin2(plain.norm(torch.relu(plain.lin1(x)))),
+                               rtol=1e-5, atol=1e-5)
     batch_stats = LightHGNN(6, 16, 3)
     batch_stats.norm = torch.nn.BatchNorm1d(16, track_running_stats=False)
     batch_stats.eval()
