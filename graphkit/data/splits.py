@@ -4,9 +4,8 @@
   <https://arxiv.org/abs/1811.05868>`_ (Shchur et al., 2018): per class, ``train_per_class``
   random training nodes and ``val_per_class`` validation nodes; all the others are test nodes.
 * :func:`random_supervised_split`: the full-supervised split of the graph NAS papers (GraphNAS,
-  `Gao et al., IJCAI 2020 <https://www.ijcai.org/proceedings/2020/195>`_; Auto-GNN): from one
-  random permutation of all nodes, ``num_val`` validation and ``num_test`` test nodes, every
-  other node a training node.
+  Gao et al., IJCAI 2020; Auto-GNN): from one random permutation of all nodes, ``num_val``
+  validation and ``num_test`` test nodes, every other node a training node.
 * :func:`largest_connected_component`: the subgraph induced by the largest (weakly) connected
   component, nodes kept in ascending order of their original index (as DeepRobust and
   gnn-benchmark do), with the mapping kept in ``data.lcc_nodes``.
