@@ -21,3 +21,20 @@ def check_edge_index_layout(edge_index: object, name: str = "edge_index") -> Non
         raise ValueError(f"{name} must hold integer node ids, got dtype {edge_index.dtype}")
     if edge_index.dim() != 2 or edge_index.size(0) != 2:
         raise ValueError(f"{name} must have shape [2, num_edges], got {list(edge_index.shape)}")
+
+
+def check_node_features(x: object, in_channels: int, name: str = "x") -> None:
+    """Reject node features that are not a ``[num_nodes, in_channels]`` tensor.
+
+    Metadata only, like :func:`check_edge_index_layout`: a wrong width otherwise surfaces as
+    a matrix-product error deep inside the first linear layer, naming neither the argument nor
+    the width the model was built for. A negative ``in_channels`` (PyG's lazy ``-1``) skips
+    the width check.
+    """
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a tensor of node features, got {type(x).__name__}")
+    if x.dim() != 2:
+        raise ValueError(f"{name} must have shape [num_nodes, {in_channels}], "
+                         f"got {list(x.shape)}")
+    if in_channels >= 0 and x.size(1) != in_channels:
+        raise ValueError(f"{name} has {x.size(1)} features, but in_channels is {in_channels}")
