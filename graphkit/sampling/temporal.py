@@ -152,8 +152,9 @@ class TemporalNeighborSampler:
                 f"src, dst and t must have the same length, got "
                 f"{src.numel()}, {dst.numel()} and {t.numel()}"
             )
-        if src.is_floating_point() or dst.is_floating_point():
-            raise ValueError("src and dst must hold integer node ids")
+        for name, v in (("src", src), ("dst", dst)):
+            if v.is_floating_point() or v.dtype == torch.bool:
+                raise ValueError(f"{name} must hold integer node ids, got dtype {v.dtype}")
         src = src.to(self.device, torch.long).contiguous()
         dst = dst.to(self.device, torch.long).contiguous()
         t = t.to(self.device)
@@ -235,7 +236,12 @@ class TemporalNeighborSampler:
     # ------------------------------------------------------------------ queries
     def degree(self, nodes: Tensor | None = None) -> Tensor:
         """Number of interactions held per node (both directions counted)."""
-        return self._size.clone() if nodes is None else self._size[nodes.to(self.device)]
+        if nodes is None:
+            return self._size.clone()
+        if not isinstance(nodes, Tensor):
+            raise ValueError(f"nodes must be a tensor of node ids, got {type(nodes).__name__}")
+        nodes, _, _ = self._check_queries(nodes, torch.zeros_like(nodes))
+        return self._size[nodes]
 
     def num_before(self, nodes: Tensor, times: Tensor) -> Tensor:
         """For each query ``(v, tau)``, the number of ``v``'s interactions with ``t < tau``."""
@@ -312,7 +318,9 @@ class TemporalNeighborSampler:
                       generator: torch.Generator | None) -> tuple[Tensor, Tensor, Tensor]:
         from graphkit.sampling import _temporal_numba as nb
 
-        nodes, times = self._as_queries(nodes, times)
+        nodes, times, bad_times = self._as_queries(nodes, times)
+        if bad_times is not None and bool(bad_times):
+            self._raise_bad_times()
         b = nodes.numel()
         nbr = torch.full((b, k), -1, dtype=torch.long)
         eid = torch.full((b, k), -1, dtype=torch.long)
@@ -327,30 +335,52 @@ class TemporalNeighborSampler:
                              f"got {int(nodes[bad])}")
         return nbr, eid, ts
 
-    def _as_queries(self, nodes: Tensor, times: Tensor) -> tuple[Tensor, Tensor]:
+    def _as_queries(self, nodes: Tensor, times: Tensor
+                    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Shape and dtype checks; queries on the sampler's device and dtypes, and (for float
+        query times) a 0-dim flag, not yet read, of times that cannot be compared: NaN, or
+        infinite ones for a sampler holding integer timestamps."""
+        for name, v in (("nodes", nodes), ("times", times)):
+            if not isinstance(v, Tensor):
+                raise ValueError(f"{name} must be a tensor, got {type(v).__name__}")
         if nodes.dim() != 1 or times.dim() != 1 or nodes.numel() != times.numel():
             raise ValueError(
                 f"nodes and times must be one-dimensional and of equal length, got shapes "
                 f"{list(nodes.shape)} and {list(times.shape)}"
             )
-        if nodes.is_floating_point():
-            raise ValueError("nodes must hold integer node ids")
+        if nodes.is_floating_point() or nodes.dtype == torch.bool:
+            raise ValueError(f"nodes must hold integer node ids, got dtype {nodes.dtype}")
         nodes = nodes.to(self.device, torch.long).contiguous()
         times = times.to(self.device)
+        bad_times = None
+        if times.is_floating_point() and times.numel():
+            bad = torch.isnan(times) if self._ts.is_floating_point() else ~torch.isfinite(times)
+            bad_times = bad.any()
         if times.is_floating_point() and not self._ts.is_floating_point():
             times = torch.ceil(times)  # t < 5.5 holds exactly for integer t <= 5, i.e. t < 6
-        return nodes, times.to(self._ts.dtype).contiguous()
+        return nodes, times.to(self._ts.dtype).contiguous(), bad_times
+
+    def _raise_bad_times(self) -> None:
+        inf = "" if self._ts.is_floating_point() else " or infinite"
+        raise ValueError(f"times holds NaN{inf} query times (the sampler holds {self._ts.dtype} "
+                         "timestamps)")
 
     def _check_queries(self, nodes: Tensor, times: Tensor) -> tuple[Tensor, Tensor, bool]:
         """Validate queries; also say whether every query time is after every event held."""
-        nodes, times = self._as_queries(nodes, times)
+        nodes, times, bad_times = self._as_queries(nodes, times)
         if nodes.numel() == 0:
             return nodes, times, False
         lo, hi = torch.aminmax(nodes)
         after = (times > self._last_t).all() if self._last_t is not None else lo < lo
-        bad_lo, bad_hi, all_after = torch.stack([lo < 0, hi >= self.num_nodes, after]).tolist()
+        flags = [lo < 0, hi >= self.num_nodes, after]
+        if bad_times is not None:  # read in the same device synchronisation
+            flags.append(bad_times)
+        bad_lo, bad_hi, all_after, *bad_t = torch.stack(flags).tolist()
         if bad_lo or bad_hi:
-            raise ValueError(f"query node ids must lie in [0, {self.num_nodes})")
+            raise ValueError(f"query node ids must lie in [0, {self.num_nodes}), got "
+                             f"{int(lo) if bad_lo else int(hi)}")
+        if bad_t and bad_t[0]:
+            self._raise_bad_times()
         return nodes, times, all_after
 
     def __repr__(self) -> str:

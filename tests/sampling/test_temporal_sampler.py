@@ -209,3 +209,29 @@ def test_float_timestamps(backend):
                 if int(side[e]) == int(nodes[i]) and float(t[e]) < float(times[i])]
         want = sorted(want, key=lambda e: (float(t[e]), e), reverse=True)[:4]
         assert sorted(int(e) for e in eid[i] if e >= 0) == sorted(want)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bad_query_inputs(backend):
+    src, dst, t = torch.tensor([0, 1]), torch.tensor([1, 2]), torch.tensor([1, 2])
+    sampler = TemporalNeighborSampler(src, dst, t, num_nodes=3, backend=backend)
+    # NaN (and, on integer timestamps, infinite) query times used to return no neighbours
+    with pytest.raises(ValueError, match="times holds NaN"):
+        sampler.sample(torch.tensor([1]), torch.tensor([float("nan")]), 2)
+    with pytest.raises(ValueError, match="infinite"):
+        sampler.sample(torch.tensor([1]), torch.tensor([float("inf")]), 2)
+    with pytest.raises(ValueError, match="times holds NaN"):
+        sampler.num_before(torch.tensor([1]), torch.tensor([float("nan")]))
+    with pytest.raises(ValueError, match="nodes must hold integer node ids"):
+        sampler.sample(torch.tensor([True]), torch.tensor([3]), 2)
+    with pytest.raises(ValueError, match="src must hold integer node ids"):
+        TemporalNeighborSampler(src.bool(), dst, t, num_nodes=3, backend=backend)
+    # degree: out-of-range ids raised an IndexError, negative ones wrapped around
+    with pytest.raises(ValueError, match=r"query node ids must lie in \[0, 3\), got 5"):
+        sampler.degree(torch.tensor([5]))
+    with pytest.raises(ValueError, match="got -1"):
+        sampler.degree(torch.tensor([-1]))
+    assert sampler.degree(torch.tensor([1, 2])).tolist() == [2, 1]
+    # a float stream may be queried at +inf (every event held)
+    fs = TemporalNeighborSampler(src, dst, t.double(), num_nodes=3, backend=backend)
+    assert fs.sample(torch.tensor([1]), torch.tensor([float("inf")]), 2)[0].tolist() == [[2, 0]]
