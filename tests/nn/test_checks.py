@@ -31,3 +31,59 @@ def test_edge_index_layout():
         check_edge_index_layout(torch.tensor([[0.0, 1.0], [1.0, 0.0]]))
     with pytest.raises(ValueError, match=r"shape \[2, num_edges\]"):
         check_edge_index_layout(torch.tensor([0, 1, 2]))
+
+
+EDGES = torch.tensor([[0, 1, 2, 3], [1, 2, 3, 0]])
+HYPEREDGES = torch.tensor([[0, 1, 2, 2, 3], [0, 0, 0, 1, 1]])
+
+
+def _models():
+    from graphkit.nn import (
+        APPNPAIR,
+        DAGNN,
+        GCN,
+        GCNAIR,
+        HGNN,
+        HGNNP,
+        DegreePowerGCNConv,
+        GCNLinkPredictor,
+        GraphNASConv,
+        HGNNConv,
+        HGNNPConv,
+        InitialResidualMLP,
+        LightHGNN,
+    )
+    return {
+        "DAGNN": (DAGNN(3, 8, 2, K=2), (EDGES,)),
+        "APPNPAIR": (APPNPAIR(3, 8, 2, K=2), (EDGES,)),
+        "GCNAIR": (GCNAIR(3, 8, 2, num_layers=2), (EDGES,)),
+        "GCN": (GCN(3, 8, 2), (EDGES,)),
+        "HGNN": (HGNN(3, 8, 2), (HYPEREDGES,)),
+        "HGNNP": (HGNNP(3, 8, 2), (HYPEREDGES,)),
+        "HGNNConv": (HGNNConv(3, 2), (HYPEREDGES,)),
+        "HGNNPConv": (HGNNPConv(3, 2), (HYPEREDGES,)),
+        "LightHGNN": (LightHGNN(3, 8, 2), ()),
+        "InitialResidualMLP": (InitialResidualMLP(3, 8, 2, num_layers=3), ()),
+        "DegreePowerGCNConv": (DegreePowerGCNConv(3, 2), (EDGES,)),
+        "GraphNASConv": (GraphNASConv(3, 2), (EDGES,)),
+        "GCNLinkPredictor": (GCNLinkPredictor(3, 8), (EDGES, EDGES)),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_models()))
+def test_models_name_a_wrong_feature_width(name):
+    model, args = _models()[name]
+    model.eval()
+    model(torch.randn(4, 3), *args)  # the right width runs
+    with pytest.raises(ValueError, match="x has 5 features, but in_channels is 3"):
+        model(torch.randn(4, 5), *args)
+    with pytest.raises(ValueError, match=r"x must have shape \[num_nodes, 3\]"):
+        model(torch.randn(4), *args)
+
+
+def test_sgc_air_names_a_wrong_hop_width():
+    from graphkit.nn import SGCAIR
+    model = SGCAIR(3, 2, num_hops=2)
+    model(torch.randn(4, 3, 3))
+    with pytest.raises(ValueError, match="hops have 5 features, but in_channels is 3"):
+        model(torch.randn(4, 3, 5))

@@ -11,6 +11,7 @@ from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.utils import coalesce, scatter
 
 from graphkit.data.validation import check_edge_index
+from graphkit.nn._checks import check_node_features
 
 __all__ = ["DegreePowerGCNConv", "degree_power_norm"]
 
@@ -152,10 +153,7 @@ class DegreePowerGCNConv(MessagePassing):
         self._cache = None
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
-        if x.size(-1) != self.in_channels:
-            raise ValueError(
-                f"x has {x.size(-1)} features but the layer expects {self.in_channels}"
-            )
+        check_node_features(x, self.in_channels)
         if self.cached and self._cache is not None and self._cache[1].device == x.device and \
                 self._cache[1].dtype == x.dtype:  # else rebuilt after .to() or .double()
             edge_index, norm = self._cache

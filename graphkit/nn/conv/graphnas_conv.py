@@ -13,7 +13,7 @@ from torch_geometric.nn.inits import glorot, zeros
 from torch_geometric.utils import add_self_loops, remove_self_loops, softmax
 
 from graphkit.data.validation import check_edge_index
-from graphkit.nn._checks import check_edge_index_layout
+from graphkit.nn._checks import check_edge_index_layout, check_node_features
 from graphkit.nn.conv.degree_power_gcn import degree_power_norm
 
 __all__ = ["GraphNASConv", "GRAPHNAS_ATTENTIONS", "GRAPHNAS_AGGREGATIONS"]
@@ -155,10 +155,7 @@ class GraphNASConv(MessagePassing):
         zeros(self.bias)
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        if x.dim() != 2 or x.size(-1) != self.in_channels:
-            raise ValueError(
-                f"x must have shape [num_nodes, {self.in_channels}], got {list(x.shape)}"
-            )
+        check_node_features(x, self.in_channels)
         if x.size(0) == 0:
             raise ValueError("the graph is empty: x has no rows")
         check_edge_index_layout(edge_index)

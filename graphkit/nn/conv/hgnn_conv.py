@@ -11,6 +11,7 @@ from torch_geometric.nn.inits import zeros
 from torch_geometric.utils import scatter
 
 from graphkit.data.hypergraph import check_hyperedge_index, num_hyperedges_of
+from graphkit.nn._checks import check_node_features
 
 __all__ = ["HGNNConv", "hgnn_norm"]
 
@@ -142,6 +143,7 @@ class HGNNConv(MessagePassing):
         hyperedge_weight: Tensor | None = None,
         num_hyperedges: int | None = None,
     ) -> Tensor:
+        check_node_features(x, self.in_channels)
         num_nodes = x.size(0)
         if self._cache is not None and self._cache[0].device != x.device:
             self._cache = None  # moved with .to(): rebuild on the new device

@@ -14,7 +14,7 @@ from torch import Tensor
 from torch.nn import BatchNorm1d, Linear, ModuleList, PReLU
 from torch_geometric.nn import GCNConv
 
-from graphkit.nn._checks import check_edge_index_layout
+from graphkit.nn._checks import check_edge_index_layout, check_node_features
 from graphkit.nn.conv.hop_attention import HopAttention
 from graphkit.nn.hop_features import normalized_adjacency, propagate_hops, transpose_csr
 from graphkit.nn.models.initial_residual_mlp import InitialResidualMLP
@@ -147,6 +147,9 @@ class SGCAIR(torch.nn.Module):
                              f"got {tuple(hops.shape)}")
         if self.num_hops is not None and hops.size(1) != self.num_hops + 1:
             raise ValueError(f"expected {self.num_hops + 1} hops, got {hops.size(1)}")
+        if hops.size(2) != self.in_channels:
+            raise ValueError(f"hops have {hops.size(2)} features, but in_channels is "
+                             f"{self.in_channels}")
         if self.first_hop:
             if hops.size(1) <= self.first_hop:
                 raise ValueError(f"first_hop={self.first_hop} needs more than {self.first_hop} "
@@ -257,6 +260,7 @@ class APPNPAIR(torch.nn.Module):
         self.adj.reset_parameters()
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        check_node_features(x, self.lin1.in_features)
         x = feature_dropout(x, self.dropout, self.training)
         x = F.relu(self.lin1(x))
         x = F.dropout(x, p=self.dropout, training=self.training)
@@ -329,6 +333,7 @@ class GCNAIR(torch.nn.Module):
             m.reset_parameters()
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        check_node_features(x, self.convs[0].in_channels)
         check_edge_index_layout(edge_index)
         x = feature_dropout(x, self.input_dropout, self.training)
         x = x_in = self.convs[0](x, edge_index)

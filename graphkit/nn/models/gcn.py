@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.nn import GCNConv
 
-from graphkit.nn._checks import check_edge_index_layout
+from graphkit.nn._checks import check_edge_index_layout, check_node_features
 
 __all__ = ["GCN"]
 
@@ -90,6 +90,7 @@ class GCN(torch.nn.Module):
             conv.reset_parameters()
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
+        check_node_features(x, self.in_channels)
         check_edge_index_layout(edge_index)
         for i, conv in enumerate(self.convs):
             p = self.input_dropout if i == 0 else self.dropout

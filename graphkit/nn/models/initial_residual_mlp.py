@@ -7,6 +7,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import BatchNorm1d, Linear, ModuleList, PReLU
 
+from graphkit.nn._checks import check_node_features
+
 __all__ = ["InitialResidualMLP"]
 
 
@@ -85,6 +87,7 @@ class InitialResidualMLP(torch.nn.Module):
             act.reset_parameters()
 
     def forward(self, x: Tensor) -> Tensor:
+        check_node_features(x, self.in_channels)
         if self.num_layers == 1:
             return self.lins[0](x)
         h = self.norms[0](self.lins[0](x))

@@ -47,6 +47,7 @@ from graphkit.data.hypergraph import (
     vertex_to_hyperedge,
 )
 from graphkit.data.validation import check_features, check_num_nodes
+from graphkit.nn._checks import check_node_features
 from graphkit.train import NodeClassificationResult, train_node_classifier
 
 __all__ = [
@@ -117,10 +118,12 @@ class LightHGNN(torch.nn.Module):
         """The hidden representation :math:`\\mathrm{BN}(\\mathrm{ReLU}(\\mathbf{W}_1
         \\mathbf{x} + \\mathbf{b}_1))` (the official ``get_emb=True`` output; without
         ``batch_norm`` no BN)."""
+        check_node_features(x, self.lin1.in_features)
         h = F.relu(self.lin1(x))
         return h if self.norm is None else self.norm(h)
 
     def forward(self, x: Tensor) -> Tensor:
+        check_node_features(x, self.lin1.in_features)
         norm = self.norm
         if (norm is not None and not self.training and not norm.training
                 and norm.running_var is not None):

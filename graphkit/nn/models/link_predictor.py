@@ -6,6 +6,8 @@ import torch
 from torch import Tensor
 from torch_geometric.nn import GCNConv
 
+from graphkit.nn._checks import check_node_features
+
 __all__ = ["GCNLinkPredictor"]
 
 
@@ -55,6 +57,7 @@ class GCNLinkPredictor(torch.nn.Module):
         self.lin2.reset_parameters()
 
     def encode(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        check_node_features(x, self.convs[0].in_channels)
         for i, conv in enumerate(self.convs):
             x = conv(x, edge_index)
             if i < len(self.convs) - 1:
