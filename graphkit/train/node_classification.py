@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import Data
 
-from graphkit.data.validation import check_graph
+from graphkit.data.validation import check_graph, check_num_nodes
 from graphkit.metrics import accuracy
 
 __all__ = ["NodeClassificationResult", "train_node_classifier", "default_forward"]
@@ -109,12 +109,27 @@ def _labels(data: Data) -> Tensor:
         raise ValueError("data has no label tensor y")
     if y.dim() == 2 and y.size(1) == 1:
         y = y.view(-1)
-    if y.dim() != 1 or y.is_floating_point():
+    if y.dim() != 1 or y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
         raise ValueError(
             f"data.y must hold one integer class per node, got dtype {y.dtype} and shape "
             f"{tuple(y.shape)}; pass loss_fn and evaluate multi-label tasks yourself"
         )
-    return y
+    check_num_nodes(data.num_nodes, y, name="data.y")
+    return y.long()  # int32 / uint8 class ids: cross-entropy needs int64 (a no-op for int64)
+
+
+def _check_classes(y: Tensor, masks: dict[str, Tensor | None], scores: Tensor) -> None:
+    """The default cross-entropy needs every class id the splits select in [0, C), with C
+    the width of the model's scores: a ``ValueError`` naming the id and the split."""
+    num_classes = scores.size(-1)
+    for name, mask in masks.items():
+        if mask is None:
+            continue
+        lo, hi = (int(v) for v in torch.aminmax(y[mask]))
+        bad = lo if lo < 0 else hi if hi >= num_classes else None
+        if bad is not None:
+            raise ValueError(f"data.y holds class {bad} at a node of {name}_mask, out of range "
+                             f"for the model's {num_classes} output classes")
 
 
 def _check_args(epochs: int, patience: int | None, selection: str, early_stopping: str,
@@ -205,6 +220,12 @@ def train_node_classifier(
     if selection is None:
         selection = "val_loss" if early_stopping == "pyg_citation" else "val_acc"
     _check_args(epochs, patience, selection, early_stopping, lr)
+    if forward is None:
+        for key in ("x", "edge_index"):
+            if getattr(data, key, None) is None:
+                raise ValueError(f"data has no {key}: the default forward calls "
+                                 "model(data.x, data.edge_index); pass forward= otherwise")
+    check_labels = loss_fn is None
     forward = forward or default_forward
     loss_fn = loss_fn or F.cross_entropy
     device = torch.device(device)
@@ -227,6 +248,8 @@ def train_node_classifier(
         model.train()
         optimizer.zero_grad()
         out = forward(model, data)
+        if epoch == 1 and check_labels:
+            _check_classes(y, masks, out)
         if train_loss_fn is not None:
             loss = train_loss_fn(out, data)
         else:

@@ -168,6 +168,34 @@ def test_bad_data(two_blobs):
         train_node_classifier(model, bad, epochs=1)
 
 
+def test_bad_labels_and_missing_inputs(two_blobs):
+    model = _model(two_blobs)  # 2 output classes
+    for y, match in [(two_blobs.y[:50], "data.y has 50 rows but the graph has 60 nodes"),
+                     (two_blobs.y.bool(), "integer class"),
+                     (two_blobs.y + 1, "data.y holds class 2 at a node of train_mask, out of "
+                                       "range for the model's 2 output classes"),
+                     (torch.where(torch.arange(60) == 25, -1, two_blobs.y),
+                      "data.y holds class -1 at a node of val_mask")]:
+        bad = copy.copy(two_blobs)
+        bad.y = y
+        with pytest.raises(ValueError, match=match):
+            train_node_classifier(model, bad, epochs=1)
+    for key in ("x", "edge_index"):
+        bad = copy.copy(two_blobs)
+        del bad[key]
+        if key == "x":
+            bad.num_nodes = 60
+        with pytest.raises(ValueError, match=f"data has no {key}: the default forward"):
+            train_node_classifier(model, bad, epochs=1)
+
+
+def test_int32_labels_train_as_int64(two_blobs):
+    ref = train_node_classifier(_model(two_blobs), two_blobs, epochs=3)
+    data = copy.copy(two_blobs)
+    data.y = two_blobs.y.int()
+    assert train_node_classifier(_model(data), data, epochs=3).history == ref.history
+
+
 def test_verbose_prints_every_n_epochs(two_blobs, capsys):
     train_node_classifier(_model(two_blobs), two_blobs, epochs=6, verbose=2)
     lines = capsys.readouterr().out.splitlines()
