@@ -46,6 +46,9 @@ def uniform_negative_destinations(
     if isinstance(nodes, Tensor):
         if nodes.dim() != 1 or nodes.numel() == 0:
             raise ValueError("the destination pool must be a non-empty one-dimensional tensor")
+        if nodes.is_floating_point() or nodes.dtype == torch.bool:
+            raise ValueError(f"the destination pool must hold integer node ids, got dtype "
+                             f"{nodes.dtype}")
         device = nodes.device if device is None else device
         idx = torch.randint(0, nodes.numel(), (int(num),), generator=generator, device=device)
         return nodes.to(device)[idx]
@@ -72,6 +75,8 @@ def negative_edges(
     Raises:
         ValueError: if the graph has fewer than ``num`` non-edges.
     """
+    if int(num_nodes) < 0:
+        raise ValueError(f"num_nodes must be non-negative, got {num_nodes}")
     edge_index = check_edge_index(edge_index, int(num_nodes))
     n, num = int(num_nodes), int(num)
     if num < 0:
@@ -146,13 +151,34 @@ class _EdgeHistory:
         self.dst_pool = torch.unique(dst).long()
         self.generator = generator
 
-    def count_before(self, time: float, inclusive: bool = False) -> int:
+    def count_before(self, time: float, inclusive: bool = False, name: str = "start_time"
+                     ) -> int:
         """Number of distinct edges first seen at a time ``< time`` (``<=`` if inclusive)."""
+        if math.isnan(float(time)):
+            raise ValueError(f"{name} is NaN")
+        if math.isinf(float(time)):  # before (or after) every edge
+            return self.keys.numel() if time > 0 else 0
         ft = self.first_time
         if not ft.is_floating_point():  # compare an integer clock with a float time exactly
             time = math.floor(time) if inclusive else math.ceil(time)
         query = torch.tensor([time], dtype=ft.dtype, device=ft.device)
         return int(torch.searchsorted(ft, query, right=inclusive))
+
+    def check_batch(self, batch_src: Tensor, batch_dst: Tensor, size: int | None) -> int:
+        """Check a batch's positive edges (ids below ``num_nodes``, else they would exclude
+        other pairs' keys) and return the number of negatives to draw."""
+        for name, v in (("batch_src", batch_src), ("batch_dst", batch_dst)):
+            if not isinstance(v, Tensor) or v.dim() != 1:
+                raise ValueError(f"{name} must be a one-dimensional tensor of node ids")
+        if batch_src.numel() != batch_dst.numel():
+            raise ValueError(f"batch_src has {batch_src.numel()} events but batch_dst has "
+                             f"{batch_dst.numel()}")
+        check_edge_index(torch.stack([batch_src, batch_dst]), self.num_nodes,
+                         name="(batch_src, batch_dst)")
+        size = batch_src.numel() if size is None else int(size)
+        if size < 0:
+            raise ValueError(f"size must be non-negative, got {size}")
+        return size
 
     def draw(self, pool: Tensor, batch_src: Tensor, batch_dst: Tensor, size: int
              ) -> tuple[Tensor, Tensor]:
@@ -206,7 +232,7 @@ class HistoricalNegativeSampler:
                size: int | None = None) -> tuple[Tensor, Tensor]:
         """Return ``(neg_src, neg_dst)``, ``size`` (default: batch size) negative edges."""
         h = self._history
-        size = batch_src.numel() if size is None else int(size)
+        size = h.check_batch(batch_src, batch_dst, size)
         pool = h.keys[: h.count_before(start_time)]
         return h.draw(pool, batch_src, batch_dst, size)
 
@@ -231,14 +257,15 @@ class InductiveNegativeSampler:
                  generator: torch.Generator | None = None) -> None:
         self._history = _EdgeHistory(src, dst, t, num_nodes, generator)
         # Edges whose first occurrence is <= last_observed_time were seen in training.
-        self._num_observed = self._history.count_before(last_observed_time, inclusive=True)
+        self._num_observed = self._history.count_before(last_observed_time, inclusive=True,
+                                                          name="last_observed_time")
         self.last_observed_time = last_observed_time
 
     def sample(self, batch_src: Tensor, batch_dst: Tensor, start_time: float,
                size: int | None = None) -> tuple[Tensor, Tensor]:
         """Return ``(neg_src, neg_dst)``, ``size`` (default: batch size) negative edges."""
         h = self._history
-        size = batch_src.numel() if size is None else int(size)
+        size = h.check_batch(batch_src, batch_dst, size)
         end = max(h.count_before(start_time), self._num_observed)
         pool = h.keys[self._num_observed:end]
         return h.draw(pool, batch_src, batch_dst, size)

@@ -107,6 +107,37 @@ def test_temporal_negative_bad_inputs():
         InductiveNegativeSampler(src[:0], dst[:0], t[:0], last_observed_time=0)
     with pytest.raises(ValueError, match="out of range"):
         HistoricalNegativeSampler(src, dst, t, num_nodes=3)
+    # the batch's positives: out-of-range ids used to exclude other pairs' keys silently
+    h = HistoricalNegativeSampler(src, dst, t)
+    n = h._history.num_nodes
+    with pytest.raises(ValueError, match=rf"\(batch_src, batch_dst\) holds node id {n}"):
+        h.sample(torch.tensor([0]), torch.tensor([n]), start_time=2)
+    with pytest.raises(ValueError, match="negative node id"):
+        h.sample(torch.tensor([-1]), torch.tensor([0]), start_time=2)
+    with pytest.raises(ValueError, match="batch_src has 2 events but batch_dst has 1"):
+        h.sample(torch.tensor([0, 1]), torch.tensor([1]), start_time=2)
+    with pytest.raises(ValueError, match="must hold integers"):
+        h.sample(torch.tensor([0.0]), torch.tensor([1.0]), start_time=2)
+    with pytest.raises(ValueError, match="size must be non-negative"):
+        h.sample(torch.tensor([0]), torch.tensor([1]), start_time=2, size=-1)
+    with pytest.raises(ValueError, match="start_time is NaN"):
+        h.sample(torch.tensor([0]), torch.tensor([1]), start_time=float("nan"))
+    with pytest.raises(ValueError, match="last_observed_time is NaN"):
+        InductiveNegativeSampler(src, dst, t, last_observed_time=float("nan"))
+    # an infinite start time is after every edge (it raised an OverflowError)
+    ns, _ = h.sample(torch.tensor([0]), torch.tensor([1]), start_time=float("inf"), size=2)
+    assert ns.numel() == 2
+
+
+def test_uniform_and_static_negatives_bad_inputs():
+    # a float or boolean pool used to be sampled as if it held node ids
+    with pytest.raises(ValueError, match="pool must hold integer node ids"):
+        uniform_negative_destinations(3, torch.tensor([1.0, 2.0]))
+    with pytest.raises(ValueError, match="pool must hold integer node ids"):
+        uniform_negative_destinations(3, torch.tensor([True, False]))
+    # a negative node count drew pairs with negative ids from an empty graph
+    with pytest.raises(ValueError, match="num_nodes must be non-negative"):
+        negative_edges(torch.empty(2, 0, dtype=torch.long), -3, 1)
 
 
 @settings(max_examples=40, deadline=None)
