@@ -31,6 +31,8 @@ def _labels(y_pred: Any, y_true: Any) -> tuple[Tensor, Tensor]:
         true = true.view(-1)
     if pred.dim() == 2 and pred.size(1) == 1:  # a label column, as OGB stores them
         pred = pred.view(-1)
+    check_finite(true, "y_true")
+    check_finite(pred, "y_pred")  # a NaN score would win the arg-max and count as a class
     if pred.dim() == true.dim() + 1:
         pred = pred.argmax(dim=-1)
     if pred.shape != true.shape:

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from graphkit.metrics._utils import check_finite
 from graphkit.metrics.classification import roc_auc
 from graphkit.metrics.ranking import ranks
 
@@ -112,6 +113,8 @@ class Evaluator:
             )
         if y_true.shape[0] == 0:
             raise ValueError("y_true is empty")
+        if self.eval_metric == "acc":  # NaN in y_true marks unlabelled nodes, as in OGB
+            check_finite(torch.as_tensor(y_pred), "y_pred")
         return y_true, y_pred
 
     @staticmethod
@@ -153,6 +156,12 @@ class Evaluator:
         return pos, neg
 
     def _hits(self, pos: Tensor, neg: Tensor) -> float:
+        if isinstance(self.K, bool) or not isinstance(self.K, int) or self.K < 1:
+            raise ValueError(f"K must be a positive integer, got {self.K!r}")
+        if pos.numel() == 0:
+            raise ValueError("y_pred_pos is empty")
+        check_finite(pos, "y_pred_pos")
+        check_finite(neg, "y_pred_neg")
         if neg.numel() < self.K:
             return 1.0
         kth = neg.topk(self.K).values[-1]

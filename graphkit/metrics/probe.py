@@ -30,6 +30,8 @@ def _indicator(labels: Any, num_nodes: int) -> np.ndarray:
         out[np.arange(y.numel()), y.cpu().numpy()] = 1
     if out.shape[0] != num_nodes:
         raise ValueError(f"labels cover {out.shape[0]} nodes but embeddings {num_nodes}")
+    if out.shape[1] < 2:
+        raise ValueError("labels hold a single class: the probe needs at least two")
     return out
 
 
@@ -78,8 +80,9 @@ def linear_probe(
     check_finite(x, "embeddings")
     x_np = x.cpu().to(torch.float64).numpy()
     y = _indicator(labels, x_np.shape[0])
-    if num_shuffles < 1:
-        raise ValueError(f"num_shuffles must be >= 1, got {num_shuffles}")
+    if isinstance(num_shuffles, bool) or not isinstance(num_shuffles, (int, np.integer)) \
+            or num_shuffles < 1:
+        raise ValueError(f"num_shuffles must be an integer >= 1, got {num_shuffles!r}")
     if C <= 0:
         raise ValueError(f"C must be positive, got {C}")
     ratios = [float(r) for r in train_ratios]

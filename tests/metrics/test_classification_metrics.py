@@ -105,3 +105,15 @@ def test_bad_inputs():
         roc_auc([0, 1], [0.1, 0.2, 0.3])
     with pytest.raises(ValueError, match="shape"):
         top_k_predictions(np.zeros((3, 2)), np.zeros((3, 3)))
+
+
+def test_nan_scores_and_labels_are_rejected():
+    # a NaN score wins the arg-max, so it used to count as a confident (often right) prediction
+    nan = float("nan")
+    scores = torch.tensor([[nan, 1.0], [0.0, 1.0]])
+    with pytest.raises(ValueError, match="y_pred contains NaN"):
+        accuracy(scores, torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="y_pred contains NaN"):
+        f1_score(torch.tensor([0, 1]), scores)
+    with pytest.raises(ValueError, match="y_true contains NaN"):
+        accuracy(torch.tensor([0.0, 1.0]), torch.tensor([nan, 1.0]))

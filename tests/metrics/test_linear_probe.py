@@ -37,3 +37,12 @@ def test_linear_probe_bad_inputs():
         linear_probe(np.zeros(10), np.arange(10) % 2)
     with pytest.raises(ValueError, match="NaN"):
         linear_probe(np.full((10, 2), np.nan), np.arange(10) % 2)
+
+
+def test_linear_probe_single_class_and_fractional_shuffles():
+    emb = np.random.default_rng(0).standard_normal((10, 2))
+    # one class used to fail deep inside with a shape mismatch of scikit-learn's probabilities
+    with pytest.raises(ValueError, match="single class"):
+        linear_probe(emb, np.zeros(10, dtype=int), train_ratios=(0.5,), num_shuffles=1)
+    with pytest.raises(ValueError, match="num_shuffles must be an integer"):
+        linear_probe(emb, np.arange(10) % 2, train_ratios=(0.5,), num_shuffles=1.5)

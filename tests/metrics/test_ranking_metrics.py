@@ -85,3 +85,27 @@ def test_evaluator_bad_inputs():
         hits_at_k(torch.zeros(2), torch.zeros(3), 0)
     with pytest.raises(ValueError, match="y_pred_neg must be"):
         mrr(torch.zeros(2), torch.zeros(3, 4))
+
+
+def test_evaluator_hits_and_acc_reject_nan_empty_and_bad_k():
+    nan = float("nan")
+    ev = Evaluator("ogbl-collab")
+    neg = torch.rand(60)
+    # a NaN negative used to become the K-th highest and make every positive a miss
+    with pytest.raises(ValueError, match="y_pred_neg contains NaN"):
+        ev.eval({"y_pred_pos": torch.rand(5), "y_pred_neg": torch.full((60,), nan)})
+    with pytest.raises(ValueError, match="y_pred_pos contains NaN"):
+        ev.eval({"y_pred_pos": torch.tensor([nan]), "y_pred_neg": neg})
+    with pytest.raises(ValueError, match="y_pred_pos is empty"):  # was ZeroDivisionError
+        ev.eval({"y_pred_pos": torch.empty(0), "y_pred_neg": neg})
+    for k in (0, 2.5):  # OGB lets users set K; 0 gave an IndexError, 2.5 a TypeError
+        ev.K = k
+        with pytest.raises(ValueError, match="K must be a positive integer"):
+            ev.eval({"y_pred_pos": torch.rand(5), "y_pred_neg": neg})
+    with pytest.raises(ValueError, match="y_pred contains NaN"):  # was counted as a miss
+        Evaluator("ogbn-arxiv").eval({"y_true": np.array([[0], [1]]),
+                                      "y_pred": np.array([[nan], [1.0]])})
+    # NaN in y_true still marks unlabelled nodes, as in OGB
+    out = Evaluator("ogbn-arxiv").eval({"y_true": np.array([[nan], [1.0]]),
+                                        "y_pred": np.array([[0.0], [1.0]])})
+    assert out == {"acc": 1.0}
