@@ -86,6 +86,9 @@ def train_link_predictor(
                          f"{batch_size}, {eval_every}")
     e = _checked(x, {"edge_index": edge_index, "train_pos": train_pos, "val_pos": val_pos,
                      "val_neg": val_neg})
+    for name in ("val_pos", "val_neg"):
+        if e[name].size(1) == 0:
+            raise ValueError(f"{name} is empty: validation Hits@K needs at least one pair")
     device = torch.device(device)
     n = x.size(0)
     x = x.to(device)
