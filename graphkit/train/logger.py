@@ -35,12 +35,20 @@ class Logger:
         self.results: list[list[tuple[float, float, float]]] = [[] for _ in range(runs)]
 
     def add_result(self, run: int, result: Sequence[float]) -> None:
-        """Append one epoch's ``(train, valid, test)`` values to run ``run`` (0-based)."""
+        """Append one epoch's ``(train, valid, test)`` values to run ``run`` (0-based).
+
+        ``test`` may be NaN (no test split); a NaN ``train`` or ``valid`` value raises a
+        ``ValueError``: it would silently decide or hide the selected epoch."""
         if len(result) != 3:
             raise ValueError(f"result must be (train, valid, test), got {len(result)} values")
         if not 0 <= run < len(self.results):
             raise ValueError(f"run must lie in [0, {len(self.results)}), got {run}")
-        self.results[run].append(tuple(float(v) for v in result))
+        values = tuple(float(v) for v in result)
+        for name, v in zip(("train", "valid"), values):
+            if math.isnan(v):
+                raise ValueError(f"the {name} value of run {run} is NaN: the best-validation "
+                                 "selection and the highest train value need numbers")
+        self.results[run].append(values)
 
     def run_statistics(self, run: int) -> dict[str, float]:
         """``highest_train``, ``highest_valid``, ``final_train``, ``final_test`` of one run."""

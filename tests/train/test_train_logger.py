@@ -44,3 +44,9 @@ def test_logger_bad_inputs():
         logger.add_result(1, (0.1, 0.2, 0.3))
     with pytest.raises(ValueError, match="no results"):
         logger.statistics()
+    with pytest.raises(ValueError, match="the valid value of run 0 is NaN"):
+        logger.add_result(0, (0.1, float("nan"), 0.3))
+    with pytest.raises(ValueError, match="the train value of run 0 is NaN"):
+        logger.add_result(0, (float("nan"), 0.2, 0.3))
+    logger.add_result(0, (0.1, 0.2, float("nan")))  # no test split
+    assert logger.run_statistics(0)["final_train"] == 0.1
