@@ -21,6 +21,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 from torch_geometric.data import Data
 
+from graphkit.data.validation import check_graph
 from graphkit.sampling._random import floyd_sample
 from graphkit.sampling.csr import CSRGraph
 from graphkit.typing import WITH_NUMBA
@@ -76,6 +77,9 @@ class NeighborSampler:
     ) -> None:
         if getattr(data, "edge_index", None) is None:
             raise ValueError("NeighborSampler needs a graph with an edge_index")
+        # ids in range, x finite with one row per node: a batch slices x by n_id, and an x of
+        # another length is not a node attribute to PyG, so it would be passed whole
+        check_graph(data)
         num_neighbors = [int(k) for k in num_neighbors]
         if not num_neighbors:
             raise ValueError("num_neighbors must list at least one hop")
@@ -301,7 +305,11 @@ class NeighborLoader(DataLoader):
                     f"input_nodes mask has {input_nodes.numel()} entries for {n} nodes"
                 )
             input_nodes = input_nodes.nonzero().view(-1)
-        input_nodes = torch.as_tensor(input_nodes).view(-1).long().cpu()
+        input_nodes = torch.as_tensor(input_nodes)
+        if input_nodes.is_floating_point() or input_nodes.is_complex():
+            raise ValueError(f"input_nodes must hold integer node ids or be a boolean mask, "
+                             f"got dtype {input_nodes.dtype}")
+        input_nodes = input_nodes.view(-1).long().cpu()
         if input_nodes.numel() and (int(input_nodes.min()) < 0 or int(input_nodes.max()) >= n):
             raise ValueError(f"input_nodes must lie in [0, {n})")
         self.input_nodes = input_nodes

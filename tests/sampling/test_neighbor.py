@@ -151,6 +151,16 @@ def test_bad_inputs():
         NeighborLoader(data, [2], input_nodes=torch.tensor([11]))
     with pytest.raises(ValueError, match="mask"):
         NeighborLoader(data, [2], input_nodes=torch.ones(4, dtype=torch.bool))
+    # float seeds were truncated to ids (1.5 -> 1)
+    with pytest.raises(ValueError, match="input_nodes must hold integer node ids"):
+        NeighborLoader(data, [2], input_nodes=torch.tensor([1.5]))
+    # NaN features, or features with another row count (which a batch passed whole), at once
+    edge_index = torch.tensor([[0, 1], [1, 2]])
+    x = torch.tensor([[0.0], [float("nan")], [2.0]])
+    with pytest.raises(ValueError, match="x holds NaN values"):
+        NeighborSampler(Data(x=x, edge_index=edge_index), [2])
+    with pytest.raises(ValueError, match="x has 2 rows but the graph has 3 nodes"):
+        NeighborSampler(Data(x=torch.zeros(2, 1), edge_index=edge_index, num_nodes=3), [2])
 
 
 @settings(max_examples=40, deadline=None)
