@@ -54,7 +54,10 @@ def undirected_edge_index(
     if arr.ndim != 2 or (arr.size and arr.shape[1] != 2):
         raise ValueError(f"pairs must have shape [num_pairs, 2], got {list(arr.shape)}")
     arr = arr.reshape(-1, 2)
-    check_edge_index(np.ascontiguousarray(arr.T).astype(np.int64), num_nodes, name="pairs")
+    if arr.size == 0 or arr.dtype.kind in "iu":  # np.empty((0, 2)) is float, but holds no id
+        arr = arr.astype(np.int64)
+    # float or boolean pairs reach the check uncast: they fail instead of being truncated
+    check_edge_index(np.ascontiguousarray(arr.T), num_nodes, name="pairs")
     lo = np.minimum(arr[:, 0], arr[:, 1]).astype(np.int64)
     hi = np.maximum(arr[:, 0], arr[:, 1]).astype(np.int64)
     key = np.unique(lo * num_nodes + hi)

@@ -121,6 +121,15 @@ def test_undirected_edge_index_bad_inputs():
         undirected_edge_index(np.zeros((4, 3), dtype=np.int64), 5)
     with pytest.raises(ValueError, match="self_loops must be"):
         undirected_edge_index(np.array([[0, 1]]), 3, self_loops="drop")
+    # float and boolean pairs used to be cast to int64 first: (0.5, 1.7) became the edge (0, 1)
+    with pytest.raises(ValueError, match="pairs must hold integers, got dtype float64"):
+        undirected_edge_index(np.array([[0.5, 1.7]]), 3)
+    with pytest.raises(ValueError, match="pairs must hold integers, got dtype bool"):
+        undirected_edge_index(np.array([[True, False]]), 3)
+    ei, _ = undirected_edge_index(np.empty((0, 2)), 3)  # an empty float array holds no ids
+    assert ei.shape == (2, 0) and ei.dtype == torch.int64
+    ei, _ = undirected_edge_index(np.array([[0, 2]], dtype=np.uint8), 3)
+    assert ei.tolist() == [[0, 2], [2, 0]]
 
 
 @FAST
