@@ -38,3 +38,22 @@ def check_node_features(x: object, in_channels: int, name: str = "x") -> None:
                          f"got {list(x.shape)}")
     if in_channels >= 0 and x.size(1) != in_channels:
         raise ValueError(f"{name} has {x.size(1)} features, but in_channels is {in_channels}")
+
+
+def as_edge_index(edge_index: Tensor, edge_weight: Tensor | None = None,
+                  ) -> tuple[Tensor, Tensor | None]:
+    """Accept either of PyG's graph inputs where a layer needs an ``edge_index``.
+
+    A ``torch.sparse`` adjacency is read in PyG's ``adj_t`` convention (row ``i`` holds the
+    in-neighbours of node ``i``, as ``ToSparseTensor`` builds it) and becomes
+    ``(edge_index, values)``, its values the edge weights; an ``edge_index`` passes unchanged.
+    """
+    if not isinstance(edge_index, Tensor) or edge_index.layout == torch.strided:
+        return edge_index, edge_weight
+    if edge_weight is not None:
+        raise ValueError("a sparse adjacency carries its edge weights as its values: "
+                         "pass edge_weight=None")
+    from torch_geometric.utils import to_edge_index
+
+    index, weight = to_edge_index(edge_index)
+    return index.flip(0), weight

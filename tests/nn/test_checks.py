@@ -87,3 +87,47 @@ def test_sgc_air_names_a_wrong_hop_width():
     model(torch.randn(4, 3, 3))
     with pytest.raises(ValueError, match="hops have 5 features, but in_channels is 3"):
         model(torch.randn(4, 3, 5))
+
+
+def _graph_models():
+    from graphkit.nn import APPNPAIR, DAGNN, GCN, GCNAIR, DegreePowerGCNConv
+    return {
+        "DAGNN": DAGNN(3, 8, 2, K=2),
+        "APPNPAIR": APPNPAIR(3, 8, 2, K=2, cached=False),
+        "GCNAIR": GCNAIR(3, 8, 2, num_layers=2, cached=False),
+        "GCN": GCN(3, 8, 2),
+        "DegreePowerGCNConv": DegreePowerGCNConv(3, 2, alpha=0.3),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_graph_models()))
+def test_models_take_a_sparse_adjacency_like_pyg_layers(name):
+    from torch_geometric.utils import to_torch_csr_tensor
+    model = _graph_models()[name].eval()
+    x = torch.randn(4, 3)
+    weight = torch.tensor([0.5, 2.0, 1.0, 3.0])
+    adj_t = to_torch_csr_tensor(EDGES.flip(0), weight, size=(4, 4))  # row i: i's in-edges
+    if name not in ("APPNPAIR", "GCNAIR"):  # these two take no edge_weight argument
+        torch.testing.assert_close(model(x, adj_t), model(x, EDGES, weight))
+    binary = to_torch_csr_tensor(EDGES.flip(0), size=(4, 4))
+    torch.testing.assert_close(model(x, binary), model(x, EDGES))
+
+
+def test_sparse_adjacency_with_separate_weights_is_refused():
+    from torch_geometric.utils import to_torch_csr_tensor
+
+    from graphkit.nn._checks import as_edge_index
+    adj_t = to_torch_csr_tensor(EDGES.flip(0), size=(4, 4))
+    index, weight = as_edge_index(adj_t)
+    assert sorted(map(tuple, index.t().tolist())) == sorted(map(tuple, EDGES.t().tolist()))
+    assert torch.equal(weight, torch.ones(4))
+    with pytest.raises(ValueError, match="pass edge_weight=None"):
+        as_edge_index(adj_t, torch.ones(4))
+
+
+def test_graphnas_conv_names_a_sparse_adjacency():
+    from torch_geometric.utils import to_torch_csr_tensor
+
+    from graphkit.nn import GraphNASConv
+    with pytest.raises(ValueError, match="takes an edge_index"):
+        GraphNASConv(3, 2)(torch.randn(4, 3), to_torch_csr_tensor(EDGES.flip(0), size=(4, 4)))

@@ -11,7 +11,7 @@ from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.utils import coalesce, scatter
 
 from graphkit.data.validation import check_edge_index
-from graphkit.nn._checks import check_node_features
+from graphkit.nn._checks import as_edge_index, check_node_features
 
 __all__ = ["DegreePowerGCNConv", "degree_power_norm"]
 
@@ -158,6 +158,7 @@ class DegreePowerGCNConv(MessagePassing):
                 self._cache[1].dtype == x.dtype:  # else rebuilt after .to() or .double()
             edge_index, norm = self._cache
         else:
+            edge_index, edge_weight = as_edge_index(edge_index, edge_weight)
             edge_index, norm = degree_power_norm(
                 edge_index, edge_weight, x.size(0), self.alpha, self.add_self_loops, x.dtype
             )

@@ -158,6 +158,11 @@ class GraphNASConv(MessagePassing):
         check_node_features(x, self.in_channels)
         if x.size(0) == 0:
             raise ValueError("the graph is empty: x has no rows")
+        if isinstance(edge_index, Tensor) and edge_index.layout != torch.strided:
+            # its attention sets the edge weights, so a weighted adjacency has no meaning here
+            raise ValueError(f"{self.__class__.__name__} takes an edge_index [2, num_edges], "
+                             f"got a sparse adjacency ({edge_index.layout}): convert it with "
+                             "torch_geometric.utils.to_edge_index")
         check_edge_index_layout(edge_index)
         num_nodes = x.size(0)
         # out-of-range ids would fall outside every scatter and be dropped silently

@@ -14,7 +14,7 @@ from torch import Tensor
 from torch.nn import BatchNorm1d, Linear, ModuleList, PReLU
 from torch_geometric.nn import GCNConv
 
-from graphkit.nn._checks import check_edge_index_layout, check_node_features
+from graphkit.nn._checks import as_edge_index, check_edge_index_layout, check_node_features
 from graphkit.nn.conv.hop_attention import HopAttention
 from graphkit.nn.hop_features import normalized_adjacency, propagate_hops, transpose_csr
 from graphkit.nn.models.initial_residual_mlp import InitialResidualMLP
@@ -190,7 +190,8 @@ class _CachedAdjacency(torch.nn.Module):
         adj = self._adj
         if adj is None or adj[0].device != x.device or adj[0].dtype != x.dtype or \
                 adj[0].size(0) != num_nodes:
-            a = normalized_adjacency(edge_index, num_nodes, "sym", dtype=x.dtype)
+            edge_index, edge_weight = as_edge_index(edge_index)
+            a = normalized_adjacency(edge_index, num_nodes, "sym", edge_weight, dtype=x.dtype)
             adj = (a, transpose_csr(a))
             if self.cached:
                 self._adj = adj
