@@ -82,6 +82,13 @@ def check_hyperedge_index(
     return hyperedge_index
 
 
+def _check_layout(hyperedge_index: Tensor) -> None:
+    """Shape and dtype of ``hyperedge_index`` only (no device sync: these run in losses)."""
+    from graphkit.nn._checks import check_edge_index_layout  # graphkit.nn imports this module
+
+    check_edge_index_layout(hyperedge_index, name="hyperedge_index")
+
+
 def num_hyperedges_of(hyperedge_index: Tensor, num_hyperedges: int | None = None) -> int:
     """``num_hyperedges`` if given, else one more than the largest hyperedge id."""
     if num_hyperedges is not None:
@@ -114,7 +121,11 @@ def hyperedge_index_from_list(
         raise ValueError("hyperedges must be a list of vertex collections, got a string")
     vertices: list[np.ndarray] = []
     for i, edge in enumerate(hyperedges):
-        members = np.asarray(list(edge))
+        try:
+            members = np.asarray(list(edge))
+        except (TypeError, ValueError):  # a bare id, or nested lists of unequal length
+            raise ValueError(f"hyperedge {i} must be a flat collection of vertex ids, got "
+                             f"{edge!r}") from None
         if members.size == 0:
             raise ValueError(f"hyperedge {i} is empty")
         if members.dtype.kind not in "iu":
@@ -204,7 +215,11 @@ def vertex_to_hyperedge(
 
     With ``reduce="mean"`` this is :math:`\\mathbf{D}_e^{-1} \\mathbf{H}^\\top \\mathbf{X}`;
     empty hyperedges get zeros.
+
+    Only the layout of ``hyperedge_index`` is checked here (this runs inside losses, where a
+    range check would synchronise the GPU); :func:`check_hyperedge_index` checks the ids.
     """
+    _check_layout(hyperedge_index)
     m = num_hyperedges_of(hyperedge_index, num_hyperedges)
     return scatter(x[hyperedge_index[0]], hyperedge_index[1], dim=0, dim_size=m, reduce=reduce)
 
@@ -217,6 +232,7 @@ def hyperedge_to_vertex(
 ) -> Tensor:
     """Aggregate hyperedge rows into vertex rows,
     :math:`x_v = \\operatorname{reduce}_{e \\ni v} x_e`."""
+    _check_layout(hyperedge_index)
     return scatter(x_e[hyperedge_index[1]], hyperedge_index[0], dim=0, dim_size=num_nodes,
                    reduce=reduce)
 
@@ -231,6 +247,8 @@ def add_singleton_hyperedges(
     The new hyperedges get ids ``num_hyperedges, num_hyperedges + 1, ...`` in vertex order, as
     DHG's ``fix_iso_v`` in the LightHGNN code does. Returns ``(hyperedge_index, num_hyperedges)``.
     """
+    if num_nodes < 0:
+        raise ValueError(f"num_nodes must be >= 0, got {num_nodes}")
     hyperedge_index = check_hyperedge_index(hyperedge_index, num_nodes, num_hyperedges)
     m = num_hyperedges_of(hyperedge_index, num_hyperedges)
     covered = torch.zeros(num_nodes, dtype=torch.bool, device=hyperedge_index.device)
@@ -355,6 +373,9 @@ def subhypergraph(
     hyperedge_index = check_hyperedge_index(hyperedge_index, num_nodes, num_hyperedges)
     m = num_hyperedges_of(hyperedge_index, num_hyperedges)
     device = hyperedge_index.device
+    if subset.dim() != 1 or subset.is_floating_point() or subset.is_complex():
+        raise ValueError(f"subset must be a vector of vertex ids or a boolean mask, got dtype "
+                         f"{subset.dtype} and shape {list(subset.shape)}")
     if subset.dtype == torch.bool:
         if subset.numel() != num_nodes:
             raise ValueError(f"subset mask has {subset.numel()} entries, expected {num_nodes}")

@@ -51,6 +51,8 @@ def test_from_empty_list():
         ([[0, 7]], "out of range"),
         ([[0.5, 1.0]], "non-integer"),
         ("abc", "string"),
+        ([[0, [1, 2]]], "hyperedge 0 must be a flat collection"),
+        ([3, 4], "hyperedge 0 must be a flat collection"),  # ids where lists belong
     ],
 )
 def test_from_list_rejects_bad_hyperedges(edges, match):
@@ -183,3 +185,20 @@ def test_subhypergraph_restricts_and_renumbers(hg):
         subhypergraph(torch.tensor([0, 0]), index, N, m)
     with pytest.raises(ValueError, match="out of range"):
         subhypergraph(torch.tensor([0, 9]), index, N, m)
+
+
+def test_bad_layouts_subsets_and_node_counts_are_named(hg):
+    index, m = hg
+    x = torch.randn(N, 3)
+    # a float index used to fail inside the indexing with no name
+    with pytest.raises(ValueError, match="hyperedge_index must hold integer"):
+        vertex_to_hyperedge(x, index.float(), m)
+    with pytest.raises(ValueError, match="hyperedge_index must have shape"):
+        hyperedge_to_vertex(torch.randn(m, 3), index[0], N)
+    # a float subset used to be truncated to ids, a 2-D one flattened
+    with pytest.raises(ValueError, match="subset must be a vector of vertex ids"):
+        subhypergraph(torch.tensor([0.5, 2.7]), index, N, m)
+    with pytest.raises(ValueError, match="subset must be a vector of vertex ids"):
+        subhypergraph(torch.tensor([[0, 1]]), index, N, m)
+    with pytest.raises(ValueError, match="num_nodes must be >= 0"):
+        add_singleton_hyperedges(torch.empty(2, 0, dtype=torch.long), -1)
