@@ -44,7 +44,13 @@ def to_edge_index(
     if isinstance(graph, Data):
         n = graph.num_nodes if num_nodes is None else num_nodes
         ei = check_edge_index(graph.edge_index, n)
-        return ei, getattr(graph, "edge_weight", None), int(n)
+        w = getattr(graph, "edge_weight", None)
+        if w is not None and (not isinstance(w, Tensor) or w.dim() != 1
+                              or w.numel() != ei.size(1)):
+            shape = list(w.shape) if isinstance(w, Tensor) else type(w).__name__
+            raise ValueError(f"edge_weight must have shape [{ei.size(1)}] (one weight per edge "
+                             f"of edge_index), got {shape}")
+        return ei, w, int(n)
     if sp.issparse(graph):
         if graph.shape[0] != graph.shape[1]:
             raise ValueError(f"adjacency matrix must be square, got shape {graph.shape}")

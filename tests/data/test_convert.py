@@ -49,3 +49,14 @@ def test_bad_inputs_are_named():
         to_edge_index(sp.eye(3, format="csr"), num_nodes=4)
     with pytest.raises(ValueError, match="out of range"):
         to_edge_index(EDGES, num_nodes=2)
+
+
+def test_edge_weight_of_the_wrong_length_is_named():
+    ei = torch.tensor([[0, 1, 2], [1, 2, 0]])
+    # used to fail inside SciPy: "all index and data arrays must have the same length"
+    for w in (torch.ones(2), torch.ones(3, 1)):
+        with pytest.raises(ValueError, match=r"edge_weight must have shape \[3\]"):
+            to_csr(Data(edge_index=ei, edge_weight=w, num_nodes=3), weighted=True)
+    a = to_csr(Data(edge_index=ei, edge_weight=torch.tensor([1.0, 2.0, 3.0]), num_nodes=3),
+               weighted=True)
+    assert a[1, 2] == 2.0
