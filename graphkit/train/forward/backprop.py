@@ -83,13 +83,14 @@ class BackpropNode(NodeScheme):
                  num_layers: int = 4, adjacency: str = "edges") -> None:
         super().__init__()
         check_adjacency(model, adjacency)
+        self.in_channels = in_channels
         self.num_classes, self.adjacency = num_classes, adjacency
         self.propagation: Tensor | None = None
         self.gnn = BackpropGNN(model, in_channels, hidden_channels, num_classes, num_layers)
 
     def fit(self, data: Data, train_mask: Tensor, val_mask: Tensor,
             trainer: LayerwiseTrainer | None = None) -> list[StoppingLog]:
-        if check_node_inputs(data, train_mask, val_mask) > self.num_classes:
+        if check_node_inputs(data, train_mask, val_mask, self.in_channels) > self.num_classes:
             raise ValueError(f"data has more classes than num_classes={self.num_classes}")
         trainer = trainer or LayerwiseTrainer()
         self.data, self.train_mask = data, train_mask
@@ -113,7 +114,7 @@ class BackpropNode(NodeScheme):
     @torch.no_grad()
     def layer_scores(self, eval_mask: Tensor, labelled: Tensor | None = None) -> list[Tensor]:
         """The logits of the whole network (only the last layer classifies)."""
-        data = self._fitted()
+        data = self._fitted(eval_mask, labelled)
         self.eval()
         return [self.gnn(self._input(data.x), self.propagation)[eval_mask]]
 

@@ -14,21 +14,36 @@ from graphkit.train.forward.trainer import LayerwiseTrainer, StoppingLog
 __all__ = ["NodeScheme", "check_node_inputs"]
 
 
-def check_node_inputs(data: Data, train_mask: Tensor, val_mask: Tensor) -> int:
-    """Validate a node-classification problem; return the number of classes."""
+def _check_mask(name: str, m: object, n: int) -> None:
+    if not isinstance(m, Tensor) or m.dtype != torch.bool or m.shape != (n,):
+        got = (f"dtype {m.dtype} and shape {tuple(m.shape)}" if isinstance(m, Tensor)
+               else type(m).__name__)
+        raise ValueError(f"{name} must be a boolean mask of length num_nodes={n}, got {got}")
+
+
+def check_node_inputs(data: Data, train_mask: Tensor, val_mask: Tensor,
+                      in_channels: int = -1) -> int:
+    """Validate a node-classification problem; return the number of classes.
+
+    ``in_channels`` (when ``>= 0``): the feature width the scheme was built for.
+    """
     for name in ("x", "edge_index", "y"):
         if getattr(data, name, None) is None:
             raise ValueError(f"data.{name} is missing")
+    # imported here: graphkit.nn's package imports graphkit.train (a cycle at import time)
+    from graphkit.nn._checks import check_node_features
+
     check_graph(data)
+    check_node_features(data.x, in_channels, name="data.x")
     n = data.num_nodes
     y = data.y
-    if y.dim() != 1 or y.is_floating_point() or y.numel() != n:
-        raise ValueError("data.y must be a vector of integer class ids, one per node")
+    if y.dim() != 1 or y.dtype != torch.long or y.numel() != n:
+        raise ValueError(f"data.y must be a vector of int64 class ids, one per node "
+                         f"(num_nodes={n}), got dtype {y.dtype} and shape {tuple(y.shape)}")
     for name, m in (("train_mask", train_mask), ("val_mask", val_mask)):
-        if m.dtype != torch.bool or m.shape != (n,):
-            raise ValueError(f"{name} must be a boolean mask of length num_nodes={n}")
-    if not bool(train_mask.any()):
-        raise ValueError("train_mask selects no node")
+        _check_mask(name, m, n)
+        if not bool(m.any()):
+            raise ValueError(f"{name} selects no node")
     if int(y.min()) < 0:
         raise ValueError("class ids must be non-negative")
     return int(y.max()) + 1
@@ -42,6 +57,8 @@ class NodeScheme(nn.Module, ABC):
     """
 
     name = "scheme"
+    #: the feature width the scheme was built for (``-1``: not checked)
+    in_channels: int = -1
 
     def __init__(self) -> None:
         super().__init__()
@@ -67,7 +84,13 @@ class NodeScheme(nn.Module, ABC):
         """Class scores ``[n_eval, C]`` of the whole model (the last entry of layer_scores)."""
         return self.layer_scores(eval_mask, labelled)[-1]
 
-    def _fitted(self) -> Data:
+    def _fitted(self, eval_mask: Tensor | None = None, labelled: Tensor | None = None) -> Data:
+        """The fitted graph, after checking that ``eval_mask`` and ``labelled`` (where
+        given) are boolean masks over its nodes (metadata only)."""
         if self.data is None:
             raise ValueError(f"{self.name}: call fit() before predicting")
+        n = self.data.num_nodes
+        for name, m in (("eval_mask", eval_mask), ("labelled", labelled)):
+            if m is not None:
+                _check_mask(name, m, n)
         return self.data

@@ -28,16 +28,25 @@ from graphkit.train.forward.trainer import LayerwiseTrainer, StoppingLog
 __all__ = ["BackpropLink", "ForwardLink", "check_link_data"]
 
 
-def check_link_data(data: Data, name: str) -> None:
-    """``data`` must carry ``x``, ``edge_index``, ``edge_label_index`` and ``edge_label``."""
-    for key in ("x", "edge_index", "edge_label_index", "edge_label"):
+def check_link_data(data: Data, name: str, in_channels: int = -1, labels: bool = True) -> None:
+    """``data`` must carry ``x`` (``in_channels`` wide, when ``>= 0``), ``edge_index``,
+    ``edge_label_index`` and (``labels``) ``edge_label``, one 0/1 label per pair."""
+    from graphkit.nn._checks import check_node_features  # graphkit.nn imports graphkit.train
+
+    keys = ("x", "edge_index", "edge_label_index") + (("edge_label",) if labels else ())
+    for key in keys:
         if getattr(data, key, None) is None:
             raise ValueError(f"{name}.{key} is missing (use link_split)")
     check_graph(data)
+    check_node_features(data.x, in_channels, name=f"{name}.x")
     check_edge_index(data.edge_label_index, data.num_nodes, name=f"{name}.edge_label_index")
+    if not labels:
+        return
     if data.edge_label_index.size(1) != data.edge_label.numel():
         raise ValueError(f"{name}.edge_label has {data.edge_label.numel()} entries for "
                          f"{data.edge_label_index.size(1)} pairs")
+    if not bool(((data.edge_label == 0) | (data.edge_label == 1)).all()):
+        raise ValueError(f"{name}.edge_label must hold 0/1 labels (1: an edge, 0: a negative)")
 
 
 class ForwardLink(nn.Module):
@@ -57,6 +66,7 @@ class ForwardLink(nn.Module):
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        self.in_channels = in_channels
         self.layers = nn.ModuleList(
             ForwardLayer(make_conv(model, in_channels if i == 0 else hidden_channels,
                                    hidden_channels), normalize=False,
@@ -66,8 +76,8 @@ class ForwardLink(nn.Module):
     def fit(self, train: Data, val: Data, trainer: LayerwiseTrainer | None = None
             ) -> list[StoppingLog]:
         """Train layer by layer on ``train``; early-stop each layer on ``val`` ROC-AUC."""
-        check_link_data(train, "train")
-        check_link_data(val, "val")
+        check_link_data(train, "train", self.in_channels)
+        check_link_data(val, "val", self.in_channels)
         trainer = trainer or LayerwiseTrainer()
         h_train, h_val = train.x, val.x
         val_sum = torch.zeros(val.edge_label.numel(), device=val.x.device)
@@ -101,6 +111,7 @@ class ForwardLink(nn.Module):
     @torch.no_grad()
     def layer_scores(self, data: Data) -> list[Tensor]:
         """Scores of ``data.edge_label_index`` averaged over layers ``1..l``, for each l."""
+        check_link_data(data, "data", self.in_channels, labels=False)
         self.eval()
         h, total, out = data.x, 0.0, []
         for l, layer in enumerate(self.layers):
@@ -125,13 +136,14 @@ class BackpropLink(nn.Module):
     def __init__(self, model: str, in_channels: int, hidden_channels: int,
                  num_layers: int = 4) -> None:
         super().__init__()
+        self.in_channels = in_channels
         self.gnn = BackpropGNN(model, in_channels, hidden_channels, hidden_channels, num_layers)
 
     def fit(self, train: Data, val: Data, trainer: LayerwiseTrainer | None = None
             ) -> list[StoppingLog]:
         """Train end to end on ``train``; early-stop on ``val`` ROC-AUC."""
-        check_link_data(train, "train")
-        check_link_data(val, "val")
+        check_link_data(train, "train", self.in_channels)
+        check_link_data(val, "val", self.in_channels)
         trainer = trainer or LayerwiseTrainer()
         optimizer = trainer.optimizer(self.gnn)
 
@@ -141,16 +153,21 @@ class BackpropLink(nn.Module):
                                 link_loss(h, train.edge_label_index, train.edge_label))
 
         def score() -> float:
-            return roc_auc(val.edge_label, self.predict(val))
+            return roc_auc(val.edge_label, self._scores(val))
 
         return [trainer.fit(self.gnn, epoch, score)]
 
     @torch.no_grad()
     def layer_scores(self, data: Data) -> list[Tensor]:
         """The sigmoid dot-product scores of the whole network (one entry)."""
+        check_link_data(data, "data", self.in_channels, labels=False)
+        return [self._scores(data)]
+
+    @torch.no_grad()
+    def _scores(self, data: Data) -> Tensor:
         self.eval()
         h = self.gnn(data.x, data.edge_index)
-        return [link_logits(h, data.edge_label_index).sigmoid()]
+        return link_logits(h, data.edge_label_index).sigmoid()
 
     def predict(self, data: Data) -> Tensor:
         """Pair scores of ``data.edge_label_index``."""

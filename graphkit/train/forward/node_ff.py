@@ -99,7 +99,7 @@ class _ForwardForward(NodeScheme):
 
     def fit(self, data: Data, train_mask: Tensor, val_mask: Tensor,
             trainer: LayerwiseTrainer | None = None) -> list[StoppingLog]:
-        if check_node_inputs(data, train_mask, val_mask) > self.num_classes:
+        if check_node_inputs(data, train_mask, val_mask, self.in_channels) > self.num_classes:
             raise ValueError(f"data has more classes than num_classes={self.num_classes}")
         trainer = trainer or LayerwiseTrainer()
         self.data, self.train_mask = data, train_mask
@@ -187,7 +187,7 @@ class _ForwardForward(NodeScheme):
     @torch.no_grad()
     def layer_scores(self, eval_mask: Tensor, labelled: Tensor | None = None) -> list[Tensor]:
         """Goodness summed over layers ``1..l`` for every candidate class (C forward passes)."""
-        data = self._fitted()
+        data = self._fitted(eval_mask, labelled)
         self.eval()
         labelled = self.train_mask if labelled is None else labelled
         n = data.num_nodes
@@ -223,6 +223,7 @@ class FFLabelAppending(_ForwardForward):
                  num_layers: int = 4, theta: float = 2.0, num_negs: int = 100) -> None:
         super().__init__(model, in_channels + num_classes, hidden_channels, num_classes,
                          num_layers, theta, num_negs)
+        self.in_channels = in_channels  # the features', without the appended labels
 
     def _with_labels(self, x: Tensor, labels: Tensor) -> Tensor:
         return torch.cat([x, labels], dim=1)
@@ -271,6 +272,7 @@ class FFVirtualNodes(_ForwardForward):
                  num_layers: int = 4, theta: float = 2.0, num_negs: int = 100) -> None:
         super().__init__(model, in_channels, hidden_channels, num_classes, num_layers, theta,
                          num_negs)
+        self.in_channels = in_channels
         self.virtual = VirtualClassNodes(num_classes, in_channels)
 
     def _linked(self, data: Data, nodes: Tensor, classes: Tensor) -> Copy:

@@ -96,6 +96,7 @@ class SingleForward(NodeScheme):
                  adjacency: str = "edges", row_split: bool = True) -> None:
         super().__init__()
         check_adjacency(model, adjacency)
+        self.in_channels = in_channels
         self.adjacency, self.row_split = adjacency, row_split
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
@@ -112,7 +113,7 @@ class SingleForward(NodeScheme):
 
     def fit(self, data: Data, train_mask: Tensor, val_mask: Tensor,
             trainer: LayerwiseTrainer | None = None) -> list[StoppingLog]:
-        if check_node_inputs(data, train_mask, val_mask) > self.num_classes:
+        if check_node_inputs(data, train_mask, val_mask, self.in_channels) > self.num_classes:
             raise ValueError(f"data has more classes than num_classes={self.num_classes}")
         trainer = trainer or LayerwiseTrainer()
         self.data, self.train_mask = data, train_mask
@@ -187,7 +188,7 @@ class SingleForward(NodeScheme):
     @torch.no_grad()
     def layer_scores(self, eval_mask: Tensor, labelled: Tensor | None = None) -> list[Tensor]:
         """Accumulated class probabilities after each layer, from a single forward pass."""
-        self._fitted()
+        self._fitted(eval_mask, labelled)
         self.eval()
         graph = self.graph
         inp, total, out = graph.x, 0.0, []  # graph.x is already the normalised input

@@ -84,6 +84,7 @@ class _TopDown(NodeScheme):
     def __init__(self, num_classes: int, in_channels: int, temperature: float,
                  row_split: bool = True) -> None:
         super().__init__()
+        self.in_channels = in_channels
         self.num_classes, self.temperature = num_classes, temperature
         self.row_split = row_split
         self.virtual = VirtualClassNodes(num_classes, in_channels)
@@ -149,7 +150,7 @@ class _TopDown(NodeScheme):
 
     def fit(self, data: Data, train_mask: Tensor, val_mask: Tensor,
             trainer: LayerwiseTrainer | None = None) -> list[StoppingLog]:
-        if check_node_inputs(data, train_mask, val_mask) > self.num_classes:
+        if check_node_inputs(data, train_mask, val_mask, self.in_channels) > self.num_classes:
             raise ValueError(f"data has more classes than num_classes={self.num_classes}")
         trainer = trainer or LayerwiseTrainer()
         self.data, self.train_mask = data, train_mask
@@ -246,7 +247,7 @@ class SFTop2Loss(_TopDown):
     @torch.no_grad()
     def layer_scores(self, eval_mask: Tensor, labelled: Tensor | None = None) -> list[Tensor]:
         """One bottom-up pass; per layer the mean with the layers above; probabilities summed."""
-        self._fitted()
+        self._fitted(eval_mask, labelled)
         self.eval()
         states = self._bottom_up()
         total, out = 0.0, []
@@ -384,7 +385,7 @@ class SFTop2Input(_TopDown):
     @torch.no_grad()
     def layer_scores(self, eval_mask: Tensor, labelled: Tensor | None = None) -> list[Tensor]:
         """Probabilities summed over steps ``skip_steps..`` and over layers ``1..l``."""
-        self._fitted()
+        self._fitted(eval_mask, labelled)
         self.eval()
         states = self._init_states()
         per_layer = [0.0] * len(self.layers)

@@ -189,3 +189,46 @@ def test_top2loss_raw_bottom_up_follows_the_official_rule(two_blobs, row_split):
 def test_top2loss_rejects_an_unknown_bottom_up():
     with pytest.raises(ValueError, match="bottom_up"):
         SFTop2Loss("gcn", 8, 16, 2, bottom_up="official")
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_node_schemes_name_bad_features_labels_and_masks(two_blobs, scheme):
+    train, val = two_blobs.train_mask, two_blobs.val_mask
+    net = node_model(scheme, "gcn", 8, 16, 2, num_layers=1)
+    wide = Data(x=torch.randn(60, 9), edge_index=two_blobs.edge_index, y=two_blobs.y)
+    with pytest.raises(ValueError, match="data.x has 9 features, but in_channels is 8"):
+        net.fit(wide, train, val)  # was a matrix-product error inside the first layer
+    int32 = Data(x=two_blobs.x, edge_index=two_blobs.edge_index, y=two_blobs.y.int())
+    with pytest.raises(ValueError, match="data.y must be a vector of int64 class ids"):
+        net.fit(int32, train, val)
+    with pytest.raises(ValueError, match="val_mask selects no node"):
+        net.fit(two_blobs, train, torch.zeros_like(val))  # was 'y_true is empty' after training
+    net.fit(two_blobs, train, val, LayerwiseTrainer(epochs=2, val_every=1, patience=1))
+    with pytest.raises(ValueError, match=r"eval_mask must be a boolean mask of length "
+                                         r"num_nodes=60, got dtype torch.bool and shape \(5,\)"):
+        net.predict(val[:5])
+    with pytest.raises(ValueError, match="eval_mask must be a boolean mask"):
+        net.predict(val.nonzero().view(-1))
+    with pytest.raises(ValueError, match="labelled must be a boolean mask"):
+        net.layer_scores(val, train[:10])
+
+
+@pytest.mark.parametrize("scheme", ["sf", "bp"])
+def test_link_schemes_name_bad_features_labels_and_pairs(two_blobs, scheme):
+    train, val, test = link_split(two_blobs, 0)
+    with pytest.raises(ValueError, match="train.x has 8 features, but in_channels is 5"):
+        link_model(scheme, "gcn", 5, 16, num_layers=1).fit(train, val)
+    threes = train.clone()
+    threes.edge_label = train.edge_label * 3
+    with pytest.raises(ValueError, match="train.edge_label must hold 0/1 labels"):
+        link_model(scheme, "gcn", 8, 16, num_layers=1).fit(threes, val)
+    net = link_model(scheme, "gcn", 8, 16, num_layers=1)
+    net.fit(train, val, LayerwiseTrainer(epochs=2, val_every=1, patience=1))
+    far = test.clone()
+    far.edge_label_index = test.edge_label_index + two_blobs.num_nodes
+    with pytest.raises(ValueError, match="data.edge_label_index holds node id"):
+        net.predict(far)  # was an IndexError
+    wide = test.clone()
+    wide.x = torch.randn(two_blobs.num_nodes, 9)
+    with pytest.raises(ValueError, match="data.x has 9 features, but in_channels is 8"):
+        net.predict(wide)
