@@ -17,6 +17,8 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from graphkit.data.validation import check_graph
+
 __all__ = ["link_split", "node_split"]
 
 
@@ -25,6 +27,8 @@ def node_split(num_nodes: int, split: int, num_splits: int = 5, seed: int = 101,
     """Boolean ``(train, val, test)`` masks of split ``split`` (``0 <= split < num_splits``)."""
     from sklearn.model_selection import KFold, train_test_split
 
+    if isinstance(num_nodes, bool) or not isinstance(num_nodes, (int, np.integer)):
+        raise ValueError(f"num_nodes must be an integer, got {type(num_nodes).__name__}")
     if not 0 <= split < num_splits:
         raise ValueError(f"split must lie in [0, {num_splits}), got {split}")
     if num_nodes < num_splits:
@@ -53,6 +57,9 @@ def link_split(data: Data, split: int, seed_step: int = 101, num_val: float = 0.
 
     if split < 0:
         raise ValueError(f"split must be >= 0, got {split}")
+    if getattr(data, "edge_index", None) is None:
+        raise ValueError("data.edge_index is missing")
+    check_graph(data)  # an out-of-range or float edge_index, NaN features: before splitting
     states = (torch.get_rng_state(), random.getstate(), np.random.get_state())
     try:
         seed = seed_step * split

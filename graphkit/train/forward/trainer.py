@@ -94,8 +94,11 @@ class LayerwiseTrainer:
         for name, v in (("epochs", epochs), ("val_every", val_every), ("patience", patience)):
             if v < 1:
                 raise ValueError(f"{name} must be >= 1, got {v}")
-        if lr <= 0:
+        if not lr > 0:
             raise ValueError(f"lr must be positive, got {lr}")
+        if grad_clip is not None and not grad_clip > 0:
+            raise ValueError(f"grad_clip must be None or positive, got {grad_clip} (0 would "
+                             "zero every gradient)")
         self.epochs, self.lr, self.weight_decay = epochs, lr, weight_decay
         self.val_every, self.patience, self.grad_clip = val_every, patience, grad_clip
 

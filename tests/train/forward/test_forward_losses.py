@@ -93,6 +93,10 @@ def test_trainer_restores_best_checkpoint_and_validates():
     for bad in ({"epochs": 0}, {"patience": 0}, {"val_every": 0}, {"lr": 0.0}):
         with pytest.raises(ValueError):
             LayerwiseTrainer(**bad)
+    with pytest.raises(ValueError, match="lr must be positive, got nan"):
+        LayerwiseTrainer(lr=float("nan"))
+    with pytest.raises(ValueError, match="grad_clip must be None or positive, got 0"):
+        LayerwiseTrainer(grad_clip=0.0)  # silently zeroed every gradient
     with pytest.raises(ValueError, match="patience"):
         EarlyStopping(0)
 
@@ -108,6 +112,8 @@ def test_node_split_is_64_16_20_and_deterministic():
     assert all(torch.equal(a, b) for a, b in zip(node_split(n, 3), folds[3]))
     with pytest.raises(ValueError, match="split"):
         node_split(n, 5)
+    with pytest.raises(ValueError, match="num_nodes must be an integer, got float"):
+        node_split(100.0, 0)
 
 
 def test_link_split_has_fixed_one_to_one_negatives():
@@ -125,3 +131,15 @@ def test_link_split_has_fixed_one_to_one_negatives():
     again = link_split(data, 1)[2]
     assert torch.equal(again.edge_label_index, test.edge_label_index)
     assert not torch.equal(link_split(data, 2)[2].edge_label_index, test.edge_label_index)
+
+
+def test_link_split_checks_the_graph_first():
+    ei = torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]])
+    x = torch.randn(5, 2)
+    # each of these was split silently (a float edge_index, node ids past num_nodes, NaN x)
+    for data, match in [(Data(x=x, edge_index=ei.float()), "edge_index must hold integers"),
+                        (Data(x=x, edge_index=ei + 3), "node id 7, out of range for num_nodes=5"),
+                        (Data(x=x.index_fill(0, torch.tensor([2]), float("nan")),
+                              edge_index=ei), r"x holds NaN values \(first in row 2\)")]:
+        with pytest.raises(ValueError, match=match):
+            link_split(data, 0)
