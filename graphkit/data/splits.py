@@ -29,6 +29,13 @@ __all__ = [
 ]
 
 
+def _check_ints(**values: object) -> None:
+    """Counts and seeds must be integers: a float would fail later as a bare slice error."""
+    for key, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise ValueError(f"{key} must be an integer, got {value!r}")
+
+
 def random_planetoid_split(
     data: Data, train_per_class: int = 20, val_per_class: int = 30, seed: int = 0
 ) -> Data:
@@ -45,6 +52,12 @@ def random_planetoid_split(
     y = getattr(data, "y", None)
     if y is None or y.dim() != 1 or y.is_floating_point():
         raise ValueError("random_planetoid_split needs data.y as a vector of integer class ids")
+    _check_ints(train_per_class=train_per_class, val_per_class=val_per_class, seed=seed)
+    if data.num_nodes is not None and y.numel() != data.num_nodes:
+        raise ValueError(f"node-count mismatch: data.y has {y.numel()} entries but the graph "
+                         f"has {data.num_nodes} nodes")
+    if y.numel() and int(y.min()) < 0:  # e.g. -1 for unlabelled: not a class to split
+        raise ValueError(f"data.y holds a negative class id ({int(y.min())})")
     if train_per_class < 0 or val_per_class < 0:
         raise ValueError(
             f"train_per_class and val_per_class must be >= 0, got {train_per_class}, "
@@ -82,6 +95,7 @@ def random_supervised_split(data: Data, num_val: int = 500, num_test: int = 500,
             leaves no training node.
     """
     n = data.num_nodes or 0
+    _check_ints(num_val=num_val, num_test=num_test, seed=seed)
     if num_val < 0 or num_test < 0:
         raise ValueError(f"num_val and num_test must be >= 0, got {num_val}, {num_test}")
     if n - num_val - num_test < 1:

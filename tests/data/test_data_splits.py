@@ -40,3 +40,22 @@ def test_defaults_on_cora_follow_graphnas(data_root):
 def test_bad_counts_are_named(num_val, num_test, match):
     with pytest.raises(ValueError, match=match):
         random_supervised_split(_graph(), num_val=num_val, num_test=num_test)
+
+
+def test_fractional_counts_short_labels_and_negative_classes_are_named():
+    from graphkit.data import random_planetoid_split
+
+    d = _graph()
+    # fractions used to fail as a bare "slice indices must be integers" TypeError
+    with pytest.raises(ValueError, match="num_val must be an integer, got 0.1"):
+        random_supervised_split(d, num_val=0.1, num_test=0.1)
+    with pytest.raises(ValueError, match="train_per_class must be an integer"):
+        random_planetoid_split(d, 2.0, 1)
+    with pytest.raises(ValueError, match="seed must be an integer"):
+        random_planetoid_split(d, 2, 1, seed="a")
+    # labels for 4 of 40 nodes used to give masks of 4 entries
+    with pytest.raises(ValueError, match="data.y has 4 entries but the graph has 40 nodes"):
+        random_planetoid_split(Data(y=torch.arange(4) % 2, num_nodes=40), 1, 1)
+    # -1 (unlabelled) used to be split like a class, putting unlabelled nodes in training
+    with pytest.raises(ValueError, match=r"negative class id \(-1\)"):
+        random_planetoid_split(Data(y=torch.tensor([-1, -1, 0, 0, 1, 1]), num_nodes=6), 1, 1)
