@@ -167,6 +167,8 @@ def get(name: str) -> DatasetEntry:
     Raises:
         ValueError: for an unknown name, listing the closest registered names.
     """
+    if not isinstance(name, str):
+        raise ValueError(f"dataset name must be a string, got {type(name).__name__}")
     _load_builtin()
     if name in _REGISTRY and not _REGISTRY[name].is_pattern:
         return _REGISTRY[name]

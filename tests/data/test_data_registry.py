@@ -35,6 +35,13 @@ def test_unknown_name_suggests_close_names():
         registry.get("Coraa")
 
 
+def test_a_name_that_is_not_a_string_is_named():
+    # used to fail with "'NoneType' object has no attribute 'lower'"
+    for name in (None, 3):
+        with pytest.raises(ValueError, match="dataset name must be a string"):
+            gd.load(name)
+
+
 def test_pattern_entry_itself_cannot_be_loaded():
     entry = next(e for e in registry.list_datasets() if e.name == "prognn-*")
     with pytest.raises(ValueError, match="family of datasets"):

@@ -73,3 +73,18 @@ def test_hsbm_bad_arguments():
         gd.load("hsbm", min_size=4, max_size=3)
     with pytest.raises(ValueError, match="smallest class"):
         gd.load("hsbm", num_nodes=12, num_classes=3, max_size=6)
+
+
+@pytest.mark.parametrize("name, kwargs, match", [
+    # each used to fail deep inside NumPy with an IndexError or TypeError naming no argument
+    ("csbm", {"num_nodes": 10.5}, "num_nodes must be an integer, got 10.5"),
+    ("csbm", {"num_nodes": "100"}, "num_nodes must be an integer, got '100'"),
+    ("csbm", {"num_classes": 2.0}, "num_classes must be an integer"),
+    ("csbm", {"num_features": 3.5}, "num_features must be an integer"),
+    ("csbm", {"seed": -1}, "seed must lie in"),
+    ("hsbm", {"num_hyperedges": 10.5}, "num_hyperedges must be an integer"),
+    ("hsbm", {"min_size": 2.5}, "min_size must be an integer"),  # was silently accepted
+])
+def test_integer_arguments_must_be_integers(name, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        gd.load(name, **kwargs)

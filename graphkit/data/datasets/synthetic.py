@@ -48,8 +48,16 @@ def karate_club(seed: int = 0) -> Data:
     return random_planetoid_split(data, train_per_class=4, val_per_class=4, seed=seed)
 
 
+_INTEGER = ("num_nodes", "num_classes", "num_features", "num_hyperedges", "min_size",
+            "max_size", "seed")
+
+
 def _check(**kw: float) -> None:
     for key, (value, lo, hi) in kw.items():
+        if key == "seed" and value is None:  # NumPy's fresh, unseeded generator
+            continue
+        if key in _INTEGER and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError(f"{key} must be an integer, got {value!r}")
         if not (isinstance(value, (int, float)) and math.isfinite(value) and lo <= value <= hi):
             raise ValueError(f"{key} must lie in [{lo}, {hi}], got {value!r}")
 
@@ -128,9 +136,11 @@ def contextual_sbm(
     Raises:
         ValueError: an argument out of range, or more edges than the classes can hold.
     """
-    _check(num_nodes=(num_nodes, 2, 1e9), num_classes=(num_classes, 1, num_nodes),
+    _check(num_nodes=(num_nodes, 2, 1e9))  # first: the other bounds are computed from it
+    _check(num_classes=(num_classes, 1, num_nodes),
            num_features=(num_features, 1, 1e6), feature_signal=(feature_signal, 0, 1e6),
-           homophily=(homophily, 0, 1), avg_degree=(avg_degree, 0, num_nodes - 1))
+           homophily=(homophily, 0, 1), avg_degree=(avg_degree, 0, num_nodes - 1),
+           seed=(seed, 0, 2**63 - 1))
     if num_classes == 1 and homophily < 1:
         raise ValueError("homophily < 1 needs at least 2 classes")
     rng = np.random.default_rng(seed)
@@ -180,10 +190,12 @@ def hypergraph_sbm(
         train_mask, val_mask, test_mask)``.
     """
     m = num_nodes if num_hyperedges is None else num_hyperedges
-    _check(num_nodes=(num_nodes, 2, 1e9), num_classes=(num_classes, 1, num_nodes),
+    _check(num_nodes=(num_nodes, 2, 1e9))  # first: the other bounds are computed from it
+    _check(num_classes=(num_classes, 1, num_nodes),
            num_features=(num_features, 1, 1e6), feature_signal=(feature_signal, 0, 1e6),
            num_hyperedges=(m, 1, 1e9), min_size=(min_size, 1, num_nodes),
-           max_size=(max_size, min_size, num_nodes), homophily=(homophily, 0, 1))
+           max_size=(max_size, min_size, num_nodes), homophily=(homophily, 0, 1),
+           seed=(seed, 0, 2**63 - 1))
     rng = np.random.default_rng(seed)
     y, x = _labels_features(rng, num_nodes, num_classes, num_features, feature_signal)
     sizes = np.bincount(y, minlength=num_classes)
