@@ -11,7 +11,7 @@ from torch.nn import Parameter
 from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import add_self_loops, remove_self_loops, softmax
 
-from graphkit.nn._checks import check_edge_index_layout
+from graphkit.nn._checks import check_edge_index_layout, check_node_features
 from graphkit.nn.quant.formats import coef_format as _coef_format
 from graphkit.nn.quant.linear import QuantizedLayer, check_bias_bits, qmatmul
 from graphkit.nn.quant.quantizer import FULL, QFormat, fixed_point_quantize
@@ -82,6 +82,7 @@ class QGATConv(QuantizedLayer, MessagePassing):
             torch.nn.init.zeros_(self.bias)
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        check_node_features(x, self.in_channels)
         check_edge_index_layout(edge_index)
         n, hds, c = x.size(0), self.heads, self.out_channels
         h = qmatmul(x, self.weight, self.act_format, self.weight_format).view(n, hds, c)

@@ -10,7 +10,7 @@ from torch.nn import Parameter
 from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
-from graphkit.nn._checks import check_edge_index_layout
+from graphkit.nn._checks import check_edge_index_layout, check_node_features
 from graphkit.nn.quant.formats import coef_format as _coef_format
 from graphkit.nn.quant.linear import QuantizedLayer, check_bias_bits, qmatmul
 from graphkit.nn.quant.quantizer import FULL, QFormat, fixed_point_quantize
@@ -83,6 +83,7 @@ class QGCNConv(QuantizedLayer, MessagePassing):
         return ei, fixed_point_quantize(w, self.coef_format)
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        check_node_features(x, self.in_channels)
         check_edge_index_layout(edge_index)
         h = qmatmul(x, self.weight, self.act_format, self.weight_format)
         ei, w = self.coefficients(edge_index, x.size(0), x.dtype)

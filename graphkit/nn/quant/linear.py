@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Parameter
 
+from graphkit.nn._checks import check_node_features
 from graphkit.nn.quant.quantizer import FULL, QFormat, fixed_point_quantize
 
 __all__ = ["QLinear", "QuantizedLayer", "bias_format", "layer_bias_format", "bias_storage_bits",
@@ -156,6 +157,7 @@ class QLinear(QuantizedLayer, torch.nn.Module):
             torch.nn.init.zeros_(self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
+        check_node_features(x, self.in_channels)
         return self.add_bias(qmatmul(x, self.weight, self.act_format, self.weight_format))
 
     def weight_tensors(self) -> tuple[Tensor, ...]:

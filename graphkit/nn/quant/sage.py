@@ -10,7 +10,7 @@ from torch.nn import Parameter
 from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import degree
 
-from graphkit.nn._checks import check_edge_index_layout
+from graphkit.nn._checks import check_edge_index_layout, check_node_features
 from graphkit.nn.quant.formats import coef_format as _coef_format
 from graphkit.nn.quant.linear import QuantizedLayer, check_bias_bits, qmatmul
 from graphkit.nn.quant.quantizer import FULL, QFormat, fixed_point_quantize
@@ -74,6 +74,7 @@ class QSAGEConv(QuantizedLayer, MessagePassing):
                                     self.coef_format)
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        check_node_features(x, self.in_channels)
         check_edge_index_layout(edge_index)
         # (sum_j c_ij x_j) W_l^T computed as sum_j c_ij (x_j W_l^T): equal by linearity, and
         # cheaper for wide (or sparse) inputs.
