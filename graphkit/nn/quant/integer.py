@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from graphkit.data.validation import check_edge_index, check_features
+from graphkit.nn._checks import check_node_features
 from graphkit.nn.quant.linear import QLinear, bias_storage_bits
 from graphkit.nn.quant.model import QuantGNN
 from graphkit.nn.quant.quantizer import QFormat, quantize_to_int
@@ -86,6 +88,8 @@ def export_integer(model: QuantGNN) -> IntegerGNN:
         ValueError: a layer is GAT, an activation is not ReLU/identity, or a format is full
             precision.
     """
+    if not isinstance(model, QuantGNN):
+        raise ValueError(f"export_integer needs a QuantGNN, got {type(model).__name__}")
     layers = []
     for spec, conv, skip in zip(model.specs, model.convs, model.skips):
         if spec.conv not in ("gcn", "sage"):
@@ -100,10 +104,11 @@ def export_integer(model: QuantGNN) -> IntegerGNN:
                              f"coefficient formats, got w={fw}, a={fa}, c={fc}")
         names = ("weight",) if spec.conv == "gcn" else ("weight_l", "weight_r")
         with torch.no_grad():
-            weights = {n: quantize_to_int(getattr(conv, n), fw) for n in names}
+            weights = {n: quantize_to_int(getattr(conv, n), fw, name=n) for n in names}
             fb = conv.stored_bias_format
-            bias = None if conv.bias is None else quantize_to_int(conv.bias, fb)
-            skip_w = quantize_to_int(skip.weight, fw) if isinstance(skip, QLinear) else None
+            bias = None if conv.bias is None else quantize_to_int(conv.bias, fb, name="bias")
+            skip_w = quantize_to_int(skip.weight, fw, name="skip weight") \
+                if isinstance(skip, QLinear) else None
         lay = IntegerLayer(spec.conv, spec.act, fw, fa, fc, weights, bias, skip_w, conv, fb,
                            bias_storage_bits(conv.bias_bits, fw))
         if lay.bias_shift < 0:  # cannot happen with the formats of QuantGNN's layers
@@ -126,8 +131,18 @@ def _requantize(acc: Tensor, frac: int, fmt: QFormat) -> Tensor:
 def integer_forward(model: IntegerGNN, x: Tensor, edge_index: Tensor) -> tuple[Tensor, int]:
     """Run ``model`` on integer codes; returns the last accumulator (``int64``) and its
     exponent ``S`` (logits = ``acc * 2**-S``). The edge coefficients come from each layer's
-    own (quantised) normalisation, converted to codes."""
+    own (quantised) normalisation, converted to codes.
+
+    Raises:
+        ValueError: ``model`` has no layers; ``x`` is not ``[N, in_channels]`` or holds NaN or
+            infinite values; ``edge_index`` is not ``[2, E]`` integer node ids below ``N``.
+    """
+    if not model.layers:
+        raise ValueError("the integer model has no layers")
+    check_features(x)
+    check_node_features(x, model.layers[0].layer.in_channels)
     num_nodes = x.size(0)
+    edge_index = check_edge_index(edge_index, num_nodes)  # a negative id would wrap around
     codes = quantize_to_int(x, model.layers[0].act_format)
     src, dst = edge_index
     acc, frac = codes, 0

@@ -63,6 +63,8 @@ class LayerSpec:
 def uniform_specs(conv: str, hidden: int, out_channels: int, weight_bits: int, act_bits: int,
                   num_layers: int = 2, heads: int = 1) -> list[LayerSpec]:
     """A plain ``num_layers`` model with one conv type and uniform bit-widths (baselines)."""
+    if num_layers < 1:
+        raise ValueError(f"num_layers must be >= 1, got {num_layers}")
     specs = [LayerSpec(conv, hidden, "elu" if conv == "gat" else "relu", False, weight_bits,
                        act_bits, heads) for _ in range(num_layers - 1)]
     specs.append(LayerSpec(conv, out_channels, "identity", False, weight_bits, act_bits,

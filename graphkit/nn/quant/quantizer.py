@@ -19,6 +19,7 @@ Used by LPGNAS (`Learned Low Precision Graph Neural Networks
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -53,6 +54,10 @@ class QFormat:
     def __post_init__(self) -> None:
         if self.int_bits is None:
             return
+        for name in ("int_bits", "frac_bits"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+                raise ValueError(f"{name} must be an integer, got {v!r}")
         if self.frac_bits < 0:
             raise ValueError(f"frac_bits must be >= 0, got {self.frac_bits}")
         if self.int_bits + self.frac_bits < 1:
@@ -113,10 +118,16 @@ class QFormat:
         return f"{'s' if self.signed else 'u'}Q{self.int_bits}.{self.frac_bits}"
 
 
-def quantize_to_int(x: Tensor, fmt: QFormat) -> Tensor:
-    """Integer codes ``clamp(floor(x * 2**f + 1/2), qmin, qmax)`` as ``int64``."""
+def quantize_to_int(x: Tensor, fmt: QFormat, name: str = "x") -> Tensor:
+    """Integer codes ``clamp(floor(x * 2**f + 1/2), qmin, qmax)`` as ``int64``.
+
+    Raises a ``ValueError`` naming ``name`` where ``x`` holds NaN, which has no code (the
+    cast would give an arbitrary integer). Infinities saturate to ``qmin`` / ``qmax``.
+    """
     if fmt.is_full:
         raise ValueError("full precision has no integer codes")
+    if x.is_floating_point() and bool(torch.isnan(x).any()):
+        raise ValueError(f"{name} holds NaN values, which have no integer code")
     k = torch.floor(x * (2.0 ** fmt.frac_bits) + 0.5)
     return k.clamp(fmt.qmin, fmt.qmax).to(torch.int64)
 

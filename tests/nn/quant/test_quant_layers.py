@@ -145,6 +145,41 @@ def test_bad_inputs():
         export_integer(QuantGNN(4, uniform_specs("gcn", 4, 2, 32, 8)))
     with pytest.raises(ValueError, match="specs"):
         QuantGNN(4, [])
+    with pytest.raises(ValueError, match="num_layers must be >= 1, got 0"):
+        uniform_specs("gcn", 4, 2, 8, 8, num_layers=0)  # gave a 1-layer model silently
+    with pytest.raises(ValueError, match="export_integer needs a QuantGNN, got Linear"):
+        export_integer(torch.nn.Linear(2, 2))
+
+
+@pytest.mark.parametrize("make", [lambda: QLinear(6, 4), lambda: QGCNConv(6, 4),
+                                  lambda: QSAGEConv(6, 4), lambda: QGATConv(6, 4, heads=2),
+                                  lambda: QuantGNN(6, uniform_specs("sage", 4, 2, 8, 8))])
+def test_layers_name_the_feature_width(make):
+    x, ei = _graph()
+    layer = make()
+    call = (lambda v: layer(v)) if isinstance(layer, QLinear) else (lambda v: layer(v, ei))
+    with pytest.raises(ValueError, match="x has 7 features, but in_channels is 6"):
+        call(torch.randn(12, 7))  # was "mat1 and mat2 shapes cannot be multiplied"
+    with pytest.raises(ValueError, match=r"x must have shape \[num_nodes, 6\], got \[12\]"):
+        call(torch.randn(12))
+
+
+def test_integer_forward_checks_its_inputs():
+    x, ei = _graph()
+    torch.manual_seed(0)
+    exported = export_integer(QuantGNN(6, uniform_specs("gcn", 4, 2, 8, 8)).eval())
+    nan_x = x.clone()
+    nan_x[3, 2] = float("nan")
+    for args, match in [((nan_x, ei), r"x holds NaN values \(first in row 3\)"),
+                        ((torch.randn(12, 7), ei), "x has 7 features, but in_channels is 6"),
+                        ((x, ei - 1), "edge_index holds a negative node id"),
+                        ((x, ei + 12), "edge_index holds node id .*, out of range"),
+                        ((x, ei.float()), "edge_index must hold integers"),
+                        ((x, ei[0]), r"edge_index must have shape \[2, num_edges\]")]:
+        with pytest.raises(ValueError, match=match):  # NaN and negative ids ran silently
+            integer_forward(exported, *args)
+    with pytest.raises(ValueError, match="no layers"):
+        integer_forward(type(exported)([]), x, ei)
 
 
 def test_cached_gcn_coefficients_stay_quantised_after_full_precision_pass():

@@ -3,6 +3,7 @@ import torch
 
 from graphkit.nn.quant import FixedPointQuantizer, QFormat, fixed_point_quantize
 from graphkit.nn.quant.formats import act_format, weight_format
+from graphkit.nn.quant.quantizer import quantize_to_int
 
 FORMATS = [QFormat(i, f, s) for i in (-1, 0, 1, 3) for f in (1, 2, 5) for s in (True, False)
            if i + f >= 1]
@@ -60,6 +61,16 @@ def test_bad_formats():
         act_format(20)
     with pytest.raises(ValueError, match="full precision"):
         _ = QFormat.full().qmin
+    with pytest.raises(ValueError, match="int_bits must be an integer, got 2.5"):
+        QFormat(2.5, 1)
+
+
+def test_quantize_to_int_rejects_nan():
+    fmt = QFormat(2, 2)
+    with pytest.raises(ValueError, match="weight holds NaN values, which have no integer code"):
+        quantize_to_int(torch.tensor([1.0, float("nan")]), fmt, name="weight")
+    assert quantize_to_int(torch.tensor([float("inf"), -float("inf")]), fmt).tolist() == \
+        [fmt.qmax, fmt.qmin]
 
 
 @pytest.mark.parametrize("bits", [2, 4, 8, 16, 32])
