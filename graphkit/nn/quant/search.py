@@ -35,8 +35,8 @@ from torch_geometric.data import Data
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.utils import add_self_loops, degree, remove_self_loops, softmax
 
-from graphkit.data.validation import check_graph
-from graphkit.nn._checks import check_edge_index_layout
+from graphkit.data.validation import check_data
+from graphkit.nn._checks import check_edge_index_layout, check_node_features
 from graphkit.nn.quant.formats import act_format, coef_format, glorot_bound, weight_format
 from graphkit.nn.quant.linear import BIAS_BITS, check_bias_bits, dropout
 from graphkit.nn.quant.model import ACTIVATIONS, CONVS, LayerSpec
@@ -219,6 +219,7 @@ class Supernet(torch.nn.Module):
                 "sage": (edge_index, sage), "gat": gat}
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        check_node_features(x, self.in_channels)
         check_edge_index_layout(edge_index)
         graph = self._graph(edge_index, x.size(0), x.dtype)  # float32 unless .double()
         sp = self.space
@@ -336,7 +337,7 @@ def search(data: Data, gamma: float, *, space: SearchSpace | None = None, epochs
     ``callback(epoch, net)``, if given, runs after every epoch (diagnostics). ``bias_bits``
     as in :class:`Supernet` (retrain the derived specs with the same value).
     """
-    if gamma < 0:
+    if not gamma >= 0:  # NaN too: it turned every logit NaN and derive() into argmax of NaN
         raise ValueError(f"gamma must be >= 0, got {gamma}")
     if arch_loss not in ("val", "train"):
         raise ValueError(f"arch_loss must be 'val' or 'train', got {arch_loss!r}")
@@ -346,10 +347,20 @@ def search(data: Data, gamma: float, *, space: SearchSpace | None = None, epochs
         warmup = epochs * 3 // 10
     if not 0 <= warmup < epochs:
         raise ValueError(f"warmup must be in [0, epochs), got {warmup} (epochs={epochs})")
-    for m in ("train_mask", "val_mask"):
+    for m in ("x", "y", "train_mask", "val_mask"):
         if getattr(data, m, None) is None:
             raise ValueError(f"data has no {m}")
-    check_graph(data)
+    check_data(data)  # the graph, and y and every mask one row per node (masks boolean)
+    y = data.y
+    if y.dim() != 1 or y.dtype != torch.long:
+        raise ValueError(f"data.y must be a vector of int64 class ids, got dtype {y.dtype} and "
+                         f"shape {tuple(y.shape)}")
+    for m in ("train_mask", "val_mask"):
+        if not bool(data[m].any()):
+            raise ValueError(f"{m} selects no nodes")
+        lo = int(y[data[m]].min())
+        if lo < 0:
+            raise ValueError(f"data.y holds class {lo} at a node of {m}")
     data = data.to(device)
     num_classes = int(data.y.max()) + 1
     net = Supernet(data.num_features, num_classes, space, num_layers, dropout, gumbel=gumbel,

@@ -135,6 +135,33 @@ def test_bad_inputs():
         Supernet(4, 2, tau=0.0)
 
 
+def test_search_names_bad_labels_and_masks():
+    data = _data()
+    with pytest.raises(ValueError, match="gamma must be >= 0, got nan"):
+        search(data, float("nan"), epochs=1)  # searched silently on NaN logits
+    int_mask = data.val_mask.nonzero().view(-1)
+    cases = [({"y": None}, "data has no y"),
+             ({"y": data.y[:30]}, "y has 30 rows but the graph has 60 nodes"),
+             ({"y": data.y.int()}, "data.y must be a vector of int64 class ids"),
+             ({"y": data.y.view(-1, 1)}, "data.y must be a vector of int64 class ids"),
+             ({"y": torch.where(data.val_mask, -1, data.y)}, "class -1 at a node of val_mask"),
+             ({"train_mask": data.train_mask[:30]}, "train_mask has 30 rows"),
+             ({"val_mask": int_mask}, "val_mask must be a one-dimensional boolean tensor"),
+             ({"val_mask": torch.zeros(60, dtype=torch.bool)}, "val_mask selects no nodes")]
+    for change, match in cases:
+        bad = data.clone()
+        for key, value in change.items():
+            bad[key] = value
+        with pytest.raises(ValueError, match=match):  # raw indexing / cross-entropy errors
+            search(bad, 0.0, epochs=1, warmup=0)
+
+
+def test_supernet_names_the_feature_width():
+    data = _data()
+    with pytest.raises(ValueError, match="x has 12 features, but in_channels is 5"):
+        Supernet(5, 3, SPACE)(data.x, data.edge_index)
+
+
 def test_arch_loss_on_training_nodes_and_callback():
     data = _data()
     seen = []
