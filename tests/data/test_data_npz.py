@@ -173,3 +173,27 @@ def test_nan_labels_nan_attributes_and_bad_indices_name_the_file(tmp_path):
              adj_indptr=adj.indptr, adj_shape=adj.shape)
     with pytest.raises(ValueError, match=r"ids\.npz: malformed 'adj' CSR matrix"):
         read_npz(tmp_path / "ids.npz")
+
+
+def test_float_ids_nan_weights_bad_label_shapes_and_empty_graphs_name_the_file(tmp_path):
+    ring = sp.csr_matrix(np.eye(3)[[1, 2, 0]])
+    parts = dict(adj_data=ring.data, adj_indices=ring.indices, adj_indptr=ring.indptr,
+                 adj_shape=ring.shape)
+    # SciPy used to truncate float column ids (1.5 became node 1)
+    np.savez(tmp_path / "f.npz", **{**parts, "adj_indices": ring.indices + 0.5})
+    with pytest.raises(ValueError, match=r"f\.npz: adj_indices must hold integers"):
+        read_npz(tmp_path / "f.npz")
+    # a NaN entry used to become an edge (weights are dropped)
+    np.savez(tmp_path / "w.npz", **{**parts, "adj_data": np.array([1.0, np.nan, 1.0])})
+    with pytest.raises(ValueError, match=r"w\.npz: the adjacency holds NaN"):
+        read_npz(tmp_path / "w.npz")
+    # a 3-D label array used to come back as a float y of that shape
+    _write_npz(tmp_path / "l3.npz", ring, labels=np.zeros((3, 2, 2), dtype=np.int64))
+    with pytest.raises(ValueError, match=r"l3\.npz: labels must be a vector"):
+        read_npz(tmp_path / "l3.npz")
+    _write_npz(tmp_path / "l2.npz", ring, labels=np.array([[0, 2], [1, 0], [0, 1]]))
+    with pytest.raises(ValueError, match=r"l2\.npz: multi-label labels \[N, C\] must hold only"):
+        read_npz(tmp_path / "l2.npz")
+    _write_npz(tmp_path / "e.npz", sp.csr_matrix((0, 0)))
+    with pytest.raises(ValueError, match=r"e\.npz: the graph is empty"):
+        read_npz(tmp_path / "e.npz")

@@ -33,6 +33,10 @@ _COMMIT = "1e72912a0810cdf27ae54fd589a3b43358a2b161"
 
 
 def _csr(z: dict[str, np.ndarray], prefix: str, path: Path) -> sp.csr_matrix:
+    for part in ("indices", "indptr"):  # SciPy would truncate float ids to integers
+        arr = z.get(f"{prefix}_{part}")
+        if arr is not None and arr.dtype.kind not in "iu":
+            raise ValueError(f"{path}: {prefix}_{part} must hold integers, got dtype {arr.dtype}")
     try:
         m = sp.csr_matrix(
             (z[f"{prefix}_data"], z[f"{prefix}_indices"], z[f"{prefix}_indptr"]),
@@ -80,6 +84,13 @@ def read_npz_arrays(
         labels = None
     if adj.shape[0] != adj.shape[1]:
         raise ValueError(f"{path}: the adjacency must be square, got shape {adj.shape}")
+    if adj.dtype.kind in "fc" and not np.isfinite(adj.data).all():
+        raise ValueError(f"{path}: the adjacency holds NaN or infinite entries")
+    if labels is not None and labels.ndim not in (1, 2):
+        raise ValueError(f"{path}: labels must be a vector [N] or a 0/1 matrix [N, C], got "
+                         f"shape {labels.shape}")
+    if labels is not None and labels.ndim == 2 and not np.isin(labels, (0, 1)).all():
+        raise ValueError(f"{path}: multi-label labels [N, C] must hold only 0 and 1")
     n = adj.shape[0]
     if labels is not None and labels.dtype.kind not in "iub":
         if labels.dtype.kind != "f" or not np.all(np.isfinite(labels)) or np.any(
@@ -103,7 +114,10 @@ def read_npz(path: str | os.PathLike) -> Data:
     labels are multi-label), cleaning)``; ``x`` is ``None`` when the file has no attributes.
     """
     adj, attr, labels = read_npz_arrays(path)
-    n = check_num_nodes(adj.shape[0])
+    try:
+        n = check_num_nodes(adj.shape[0])
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
     coo = adj.tocoo()
     edge_index, report = undirected_edge_index(
         np.stack([coo.row, coo.col], axis=1), n, self_loops="remove"
