@@ -17,7 +17,10 @@ __all__ = ["read_table", "read_ragged", "text_lines"]
 
 
 def _parse(token: str, dtype: np.dtype) -> None:
-    (int if np.dtype(dtype).kind in "iu" else float)(token)
+    if np.dtype(dtype).kind in "iu":
+        np.dtype(dtype).type(int(token))  # OverflowError past the dtype's range
+    else:
+        float(token)
 
 
 def text_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
@@ -52,6 +55,9 @@ def _first_bad_line(
         try:
             for i in usecols if usecols is not None else range(ncols):
                 _parse(fields[i].strip(), dtype)
+        except OverflowError:
+            return (f"{path}, line {lineno}: {fields[i].strip()} is out of range for "
+                    f"{np.dtype(dtype)}")
         except ValueError:
             kind = "integers" if np.dtype(dtype).kind in "iu" else "numbers"
             return f"{path}, line {lineno}: expected {kind}, got {line.strip()!r}"

@@ -156,6 +156,14 @@ def test_read_table_reports_the_first_malformed_line(tmp_path_factory, rows, dat
         read_table(path, 2)
 
 
+def test_read_table_names_the_line_of_an_id_past_int64(tmp_path):
+    p = tmp_path / "big.txt"
+    p.write_text("0 1\n1 99999999999999999999\n")
+    # used to say only "could not be parsed as a table of 2 columns"
+    with pytest.raises(ValueError, match="big.txt, line 2: 99999999999999999999 is out of range"):
+        read_table(p, 2)
+
+
 def test_read_table_options_and_ragged(tmp_path):
     p = tmp_path / "t.csv"
     p.write_text("node,label\n1,2\n\n3,4\n")
