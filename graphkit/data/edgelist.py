@@ -96,6 +96,9 @@ def read_edgelist(
         ValueError: naming the file and line number of the first malformed line.
     """
     path = Path(path)
+    if num_nodes is not None and (isinstance(num_nodes, bool) or not isinstance(
+            num_nodes, (int, np.integer)) or num_nodes < 0):
+        raise ValueError(f"num_nodes must be a non-negative integer, got {num_nodes!r}")
     if not path.is_file():
         raise FileNotFoundError(f"edge list {path} does not exist")
     src: list[int] = []

@@ -80,3 +80,11 @@ def test_binary_file_and_byte_order_mark(tmp_path):
     bom.write_text("\ufeff0 1\n1 2\n", encoding="utf-8")
     e = read_edgelist(bom)
     assert e.num_nodes == 3 and e.src.tolist() == [0, 1]
+
+
+def test_num_nodes_must_be_a_non_negative_integer(tmp_path):
+    path = _write(tmp_path, "0 1\n1 2\n")
+    # 3.5 used to be truncated to 3 nodes; -2 gave "node id -1 is out of range"
+    for bad in (3.5, -2, "3"):
+        with pytest.raises(ValueError, match="num_nodes must be a non-negative integer"):
+            read_edgelist(path, num_nodes=bad)
