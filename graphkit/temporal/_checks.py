@@ -11,11 +11,19 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from graphkit.data.validation import check_timestamps
+
 
 def check_batch(num_nodes: int, src: Tensor, dst: Tensor, t: Tensor,
                 msg: Tensor | None = None, msg_dim: int | None = None,
-                neg_dst: Tensor | None = None, integer_time: bool = False) -> None:
-    """Raise a ``ValueError`` naming the first problem of a batch of events."""
+                neg_dst: Tensor | None = None, integer_time: bool = False,
+                ordered_time: bool = False, last_t: Tensor | None = None) -> None:
+    """Raise a ``ValueError`` naming the first problem of a batch of events.
+
+    With ``ordered_time`` (a batch about to be written into a stream's state) the timestamps
+    must also be finite, non-negative and sorted, and no earlier than ``last_t`` (a time, or
+    one per event), read in the same device synchronisation as the id range.
+    """
     ends = [("src", src), ("dst", dst)] + ([("neg_dst", neg_dst)] if neg_dst is not None else [])
     b = src.numel()
     for name, v in [*ends, ("t", t)]:
@@ -39,7 +47,28 @@ def check_batch(num_nodes: int, src: Tensor, dst: Tensor, t: Tensor,
     if b == 0:
         return
     lo, hi = torch.aminmax(torch.cat([v for _, v in ends]))
-    lo, hi = int(lo), int(hi)
+    if not ordered_time:
+        lo, hi = int(lo), int(hi)
+    else:
+        bad_t = (t[1:] < t[:-1]).any() | (t[:1] < 0).any()
+        if t.is_floating_point():
+            bad_t = bad_t | ~torch.isfinite(t).all()
+        if last_t is not None and last_t.numel():
+            last_t = last_t.to(t.device)
+            early = (t < last_t).any()
+        else:
+            early = bad_t & False
+        lo, hi, bad, before = torch.stack([lo.long(), hi.long(), bad_t.long(),
+                                           early.long()]).tolist()
+        if 0 <= lo and hi < num_nodes:
+            if bad:
+                check_timestamps(t)  # raises, naming the event
+            if before:
+                first = int((t < last_t).nonzero()[0, 0])
+                held = last_t.view(-1)[first if last_t.numel() > 1 else 0]
+                raise ValueError(f"t[{first}] = {t[first].item()} is earlier than the last "
+                                 f"event held ({held.item()}): a stream must be fed in time "
+                                 "order")
     if lo < 0 or hi >= num_nodes:
         bad = lo if lo < 0 else hi
         raise ValueError(f"node id {bad} in the batch is out of range: node ids must lie in "

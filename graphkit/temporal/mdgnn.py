@@ -71,6 +71,9 @@ class _MemoryModel(torch.nn.Module, ABC):
               ) -> tuple[Tensor, Tensor]:
         """Logits of ``(src, dst)`` and ``(src, neg_dst)`` from the state before the batch."""
         check_batch(self.num_nodes, src, dst, t, neg_dst=neg_dst)
+        if src.numel() == 0:  # nothing to score (t.max() below needs an event)
+            empty = self.link_pred.lin_final.weight.new_zeros(0)
+            return empty, empty.clone()
         ends = torch.cat([src, dst, neg_dst])
         t_query = t.max() + 1
         corrector = self.memory.corrector

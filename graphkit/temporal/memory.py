@@ -303,7 +303,9 @@ class TemporalMemory(torch.nn.Module):
         """Apply the pending messages of the batch's nodes, then store the batch's messages
         (one for each endpoint of every event)."""
         # last-update times are int64: a float t would fail later, inside a scatter
-        check_batch(self.num_nodes, src, dst, t, msg, self.raw_msg_dim, integer_time=True)
+        # the previous batch's messages are all pending still: none may come after this batch
+        check_batch(self.num_nodes, src, dst, t, msg, self.raw_msg_dim, integer_time=True,
+                    ordered_time=True, last_t=self.pend_t.max() if self.pend_t.numel() else None)
         if src.numel() == 0:
             return
         self.flush(torch.cat([src, dst]))

@@ -339,7 +339,9 @@ class NAT(torch.nn.Module):
         """Write the batch's events into the self representations and the N-cache."""
         # checked before anything is written; msg_dim=0 ignores the stream's features, and
         # says so once rather than training on less than the user gave it without a word
-        check_batch(self.num_nodes, src, dst, t, msg if self.msg_dim else None, self.msg_dim)
+        # and in time order: sorted, and none before the last interaction held
+        check_batch(self.num_nodes, src, dst, t, msg if self.msg_dim else None, self.msg_dim,
+                    ordered_time=True, last_t=self.prev_t.max())
         if (not self.msg_dim and msg is not None and msg.dim() == 2 and msg.size(-1) > 0
                 and not self._warned_unused_msg):
             self._warned_unused_msg = True

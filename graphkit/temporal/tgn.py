@@ -172,6 +172,9 @@ class TGN(torch.nn.Module):
               ) -> tuple[Tensor, Tensor]:
         """Logits of ``(src, dst)`` and ``(src, neg_dst)`` from the memory before the batch."""
         check_batch(self.num_nodes, src, dst, t, neg_dst=neg_dst)
+        if src.numel() == 0:  # nothing to score (t.max() below needs an event)
+            empty = self.link_pred.lin_final.weight.new_zeros(0)
+            return empty, empty.clone()
         all_id, z = self.embed(torch.cat([src, dst, neg_dst]), t)
         z_src = z[torch.searchsorted(all_id, src)]
         pos = self.link_pred(z_src, z[torch.searchsorted(all_id, dst)])
@@ -180,7 +183,11 @@ class TGN(torch.nn.Module):
 
     def update_state(self, src: Tensor, dst: Tensor, t: Tensor, msg: Tensor) -> None:
         """Store the batch's messages in the memory and its events in the neighbour buffer."""
-        check_batch(self.num_nodes, src, dst, t, msg, self.msg_dim, integer_time=True)
+        sampler = self.event_graph.sampler  # holds the last event time
+        check_batch(self.num_nodes, src, dst, t, msg, self.msg_dim, integer_time=True,
+                    ordered_time=True, last_t=None if sampler is None else sampler._last_t)
+        if src.numel() == 0:  # PyG's memory fails on an empty batch
+            return
         if self.msg_dim == 0:
             msg = msg.new_zeros(msg.size(0), 1)
         msg = msg.to(self.event_graph.msgs)

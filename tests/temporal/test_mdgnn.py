@@ -158,3 +158,24 @@ def test_plain_scores_are_the_embeddings_of_the_distinct_nodes(stream, name):
         z_src = z[torch.searchsorted(n_id, src)]
         assert torch.equal(pos, model.link_pred(z_src, z[torch.searchsorted(n_id, dst)]))
         assert torch.equal(negs, model.link_pred(z_src, z[torch.searchsorted(n_id, neg)]))
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_empty_batch_and_time_order(name):
+    model = MODELS[name](4, 2)
+    src, dst, msg = torch.tensor([0, 1]), torch.tensor([1, 2]), torch.zeros(2, 2)
+    # an empty batch scores nothing (t.max() of no events raised a RuntimeError)
+    pos, neg = model.score(src[:0], dst[:0], torch.zeros(0, dtype=torch.long), msg[:0], src[:0])
+    assert pos.shape == neg.shape == (0,)
+    # JODIE and APAN wrote unsorted, negative or earlier-than-held events into the memory
+    with pytest.raises(ValueError, match="not sorted"):
+        model.update_state(src, dst, torch.tensor([5, 3]), msg)
+    with pytest.raises(ValueError, match="negative timestamp"):
+        model.update_state(src, dst, torch.tensor([-1, 3]), msg)
+    model.update_state(src, dst, torch.tensor([5, 6]), msg)
+    before = {k: v.clone() for k, v in model.memory.get_extra_state().items()}
+    with pytest.raises(ValueError, match=r"t\[0\] = 2 is earlier than the last event held \(6\)"):
+        model.update_state(src, dst, torch.tensor([2, 7]), msg)
+    for k, v in model.memory.get_extra_state().items():
+        assert torch.equal(v, before[k]), k
+    model.update_state(src, dst, torch.tensor([6, 7]), msg)  # the last time again is fine

@@ -100,3 +100,14 @@ def test_time_encoding_starts_at_tgn_frequencies():
     assert mem.time_enc.lin.bias.abs().max() == 0
     # a gap of 1e5 seconds maps to cos(1e5 * w): the slowest frequency still resolves it
     assert mem.time_enc(torch.tensor([1e5]))[0, -1] > 0.99
+
+
+def test_update_state_needs_time_order():
+    mem = _mem()
+    src, dst, msg = torch.tensor([0, 1]), torch.tensor([1, 2]), torch.ones(2, 3)
+    with pytest.raises(ValueError, match="not sorted"):
+        mem.update_state(src, dst, torch.tensor([4, 2]), msg)
+    mem.update_state(src, dst, torch.tensor([4, 5]), msg)
+    with pytest.raises(ValueError, match="earlier than the last event held"):
+        mem.update_state(src, dst, torch.tensor([3, 6]), msg)
+    assert mem.pend_t.tolist() == [4, 5, 4, 5]  # nothing of the rejected batch was stored

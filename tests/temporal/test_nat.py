@@ -143,3 +143,18 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="same length"):
         model.score(torch.tensor([0, 1]), torch.tensor([1]), torch.tensor([1, 2]),
                     torch.zeros(2, 0), torch.tensor([2, 3]))
+
+
+def test_update_state_needs_time_order():
+    model = NAT(5, sizes=(1, 2, 2))
+    src, dst, msg = torch.tensor([0, 1]), torch.tensor([1, 2]), torch.zeros(2, 0)
+    # unsorted, NaN or earlier-than-held times were written into the state without a word
+    with pytest.raises(ValueError, match="not sorted"):
+        model.update_state(src, dst, torch.tensor([4.0, 2.0]), msg)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        model.update_state(src, dst, torch.tensor([1.0, float("nan")]), msg)
+    model.update_state(src, dst, torch.tensor([4.0, 5.0]), msg)
+    prev_t = model.prev_t.clone()
+    with pytest.raises(ValueError, match=r"earlier than the last event held \(5.0\)"):
+        model.update_state(src, dst, torch.tensor([3.0, 6.0]), msg)
+    assert torch.equal(model.prev_t, prev_t)

@@ -1,0 +1,33 @@
+import pytest
+import torch
+
+from graphkit.temporal import TGN
+
+
+def _tgn():
+    torch.manual_seed(0)
+    return TGN(4, 2, memory_dim=8, time_dim=4, embedding_dim=8, num_neighbors=3)
+
+
+def test_empty_batch():
+    model = _tgn()
+    src, msg = torch.zeros(0, dtype=torch.long), torch.zeros(0, 2)
+    # score used to fail in t.max() and update_state inside PyG's memory
+    pos, neg = model.score(src, src, src, msg, src)
+    assert pos.shape == neg.shape == (0,)
+    model.update_state(src, src, src, msg)
+    assert model.event_graph.sampler is None
+
+
+def test_update_state_needs_time_order():
+    model = _tgn()
+    src, dst, msg = torch.tensor([0, 1]), torch.tensor([1, 2]), torch.zeros(2, 2)
+    with pytest.raises(ValueError, match="not sorted"):
+        model.update_state(src, dst, torch.tensor([4, 2]), msg)
+    model.update_state(src, dst, torch.tensor([4, 5]), msg)
+    last = model.memory.last_update.clone()
+    # the memory was updated before the neighbour buffer found the time order wrong
+    with pytest.raises(ValueError, match=r"earlier than the last event held \(5\)"):
+        model.update_state(src, dst, torch.tensor([3, 6]), msg)
+    assert torch.equal(model.memory.last_update, last)
+    assert model.event_graph.sampler.num_events == 2
