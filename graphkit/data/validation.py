@@ -69,6 +69,8 @@ def check_features(x: Tensor | np.ndarray, name: str = "x") -> Tensor:
     """Reject feature matrices of the wrong rank or holding NaN or infinite values."""
     if isinstance(x, np.ndarray):
         x = torch.from_numpy(x)
+    if not isinstance(x, Tensor):
+        raise ValueError(f"{name} must be a tensor or array, got {type(x).__name__}")
     if x.dim() != 2:
         raise ValueError(f"{name} must have shape [num_nodes, num_features], got {list(x.shape)}")
     if x.is_floating_point():

@@ -178,6 +178,12 @@ def test_read_table_options_and_ragged(tmp_path):
     assert read_ragged(r) == [(1, [1, 2, 3]), (3, [4])]
 
 
+def test_check_features_names_an_input_that_is_not_a_tensor():
+    # a nested list used to fail with "'list' object has no attribute 'dim'"
+    with pytest.raises(ValueError, match="msg must be a tensor or array, got list"):
+        check_features([[1.0, 2.0]], name="msg")
+
+
 def test_check_features_finds_nan_in_sparse_features():
     dense = torch.zeros(5, 3)
     dense[1, 2], dense[3, 0] = 1.0, float("nan")
