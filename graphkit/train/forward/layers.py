@@ -211,7 +211,14 @@ class ForwardLayer(nn.Module):
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None,
                 prepared: bool = False) -> Tensor:
         """``edge_weight``, where given, is passed on to the convolution; ``prepared``: ``x``
-        is already the output of :meth:`prepare`."""
+        is already the output of :meth:`prepare`. The shapes of ``x`` and ``edge_index`` are
+        checked (metadata only: no device sync)."""
+        # imported here: graphkit.nn's package imports graphkit.train (a cycle at import time)
+        from graphkit.nn._checks import check_edge_index_layout, check_node_features
+
+        in_channels = getattr(self.conv, "in_channels", -1)
+        check_node_features(x, in_channels if isinstance(in_channels, int) else -1)
+        check_edge_index_layout(edge_index)
         if not prepared:
             x = self.prepare(x)
         if edge_weight is None:

@@ -101,6 +101,18 @@ def test_trainer_restores_best_checkpoint_and_validates():
         EarlyStopping(0)
 
 
+@pytest.mark.parametrize("model", ["gcn", "sage", "gat"])
+def test_forward_layer_names_bad_shapes(model):
+    layer = ForwardLayer(make_conv(model, 4, 8))
+    ei = torch.tensor([[0, 1], [1, 2]])
+    with pytest.raises(ValueError, match="x has 3 features, but in_channels is 4"):
+        layer(torch.randn(5, 3), ei)  # was a matrix-product error inside the convolution
+    with pytest.raises(ValueError, match="edge_index must hold integer node ids"):
+        layer(torch.randn(5, 4), ei.float())  # was a scatter() dtype error
+    with pytest.raises(ValueError, match=r"edge_index must have shape \[2, num_edges\]"):
+        layer(torch.randn(5, 4), ei[0])
+
+
 def test_node_split_is_64_16_20_and_deterministic():
     n = 1000
     folds = [node_split(n, i) for i in range(5)]
