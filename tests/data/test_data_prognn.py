@@ -78,6 +78,9 @@ def test_bad_attack_and_rate(data_root):
         gd.load("prognn-cora_ml", root=data_root, attack="nettack", rate=1)
     with pytest.raises(ValueError, match="unknown Pro-GNN dataset"):
         gd.load("prognn-flickr", root=data_root)
+    # used to be float()'s bare "could not convert string to float: 'high'"
+    with pytest.raises(ValueError, match="rate for attack='meta' must be a number"):
+        gd.load("prognn-cora", root=data_root, attack="meta", rate="high")
 
 
 ATTACKED = "prognn/meta/cora_meta_adj_0.05.npz"

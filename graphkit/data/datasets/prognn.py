@@ -71,8 +71,13 @@ def _check_rate(attack: str, rate: float | None) -> str | None:
     allowed = META_RATES if attack == "meta" else NETTACK_RATES
     if rate is None:
         raise ValueError(f"attack={attack!r} needs a rate, one of {allowed}")
+    try:
+        value = float(rate)
+    except (TypeError, ValueError):
+        raise ValueError(f"rate for attack={attack!r} must be a number, one of {allowed}, got "
+                         f"{rate!r}") from None
     for r in allowed:
-        if math.isclose(float(rate), r, abs_tol=1e-9):
+        if math.isclose(value, r, abs_tol=1e-9):
             return f"{r}" if attack == "meta" else f"{r}.0"
     unit = "perturbation rate" if attack == "meta" else "perturbations per target node"
     raise ValueError(f"rate for attack={attack!r} ({unit}) must be one of {allowed}, got {rate}")
