@@ -208,9 +208,14 @@ def link_metrics(pos: Tensor, neg: Tensor, batch_size: int) -> LinkMetrics:
     Groups are consecutive events in time order; a group's AP and AUC use its ``b`` positives
     and ``b`` negatives, and the reported value is the mean over groups.
     """
+    if pos.dim() != 1 or neg.dim() != 1:
+        raise ValueError(f"pos and neg must be one-dimensional logits, got shapes "
+                         f"{list(pos.shape)} and {list(neg.shape)}")
     if pos.numel() != neg.numel():
         raise ValueError(f"pos and neg must have the same length, got {pos.numel()} "
                          f"and {neg.numel()}")
+    if int(batch_size) <= 0:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
     if pos.numel() == 0:
         raise ValueError("no events to evaluate")
     aps, aucs = [], []
@@ -289,12 +294,25 @@ def fit(
         raise ValueError(f"epochs must be positive, got {epochs}")
     if int(batch_size) <= 0:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
+    if patience is not None and int(patience) <= 0:
+        raise ValueError(f"patience must be positive (or None), got {patience}")
+    if eval_batch_size is not None and int(eval_batch_size) <= 0:
+        raise ValueError(f"eval_batch_size must be positive, got {eval_batch_size}")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs a checkpoint path")
     check_temporal_data(data, model_num_nodes(model))
-    if data.num_events != split.train_mask.numel():
-        raise ValueError(f"the split has {split.train_mask.numel()} events but the data has "
-                         f"{data.num_events}")
+    if getattr(data, "msg", None) is None:
+        raise ValueError("data has no msg: a stream without event features needs "
+                         "msg=torch.zeros(num_events, 0)")
+    for name in ("train_mask", "val_mask", "test_mask", "inductive_val_mask",
+                 "inductive_test_mask"):
+        mask = getattr(split, name)
+        if not isinstance(mask, Tensor) or mask.dtype != torch.bool or mask.dim() != 1:
+            raise ValueError(f"split.{name} must be a one-dimensional boolean mask over the "
+                             "events")
+        if mask.numel() != data.num_events:
+            raise ValueError(f"the split has {mask.numel()} events ({name}) but the data has "
+                             f"{data.num_events}")
     eval_bs = int(eval_batch_size or batch_size)
     train_idx = split.train_mask.cpu().nonzero().view(-1)
     val_idx = split.val_mask.cpu().nonzero().view(-1)
@@ -313,7 +331,14 @@ def fit(
     best_val: tuple[LinkMetrics, LinkMetrics | None] | None = None
     history: list[dict[str, float]] = []
     if resume and checkpoint is not None and os.path.exists(checkpoint):
-        ckpt = torch.load(checkpoint, weights_only=False)
+        try:
+            ckpt = torch.load(checkpoint, weights_only=False)
+        except Exception as err:  # truncated or foreign file: name it
+            raise ValueError(f"cannot resume from {os.fspath(checkpoint)}: not a checkpoint "
+                             f"written by fit ({type(err).__name__}: {err})") from err
+        if not isinstance(ckpt, dict) or not {"model", "optimizer", "rng", "epoch"} <= ckpt.keys():
+            raise ValueError(f"cannot resume from {os.fspath(checkpoint)}: not a checkpoint "
+                             "written by fit")
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         _set_rng_state(generator, ckpt["rng"])

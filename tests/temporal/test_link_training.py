@@ -1,5 +1,6 @@
 import pytest
 import torch
+from torch_geometric.data import TemporalData
 
 from graphkit.data import load
 from graphkit.data.temporal import chronological_split
@@ -93,3 +94,42 @@ def test_bad_inputs(stream):
     bad.msg[7, 1] = float("nan")
     with pytest.raises(ValueError, match=r"msg holds NaN values \(first in row 7\)"):
         fit(model, bad, split)
+
+
+def test_bad_fit_arguments(stream, tmp_path):
+    import dataclasses
+
+    data, split = stream
+    model = NAT(data.num_nodes, sizes=(1, 2, 2))
+    # a stream without msg failed with an AttributeError deep in the loop
+    no_msg = TemporalData(src=data.src, dst=data.dst, t=data.t)
+    with pytest.raises(ValueError, match="data has no msg"):
+        fit(model, no_msg, split)
+    # a mask of another length (or an index vector) selected the wrong events
+    short = dataclasses.replace(split, val_mask=split.val_mask[:10])
+    with pytest.raises(ValueError, match=r"the split has 10 events \(val_mask\)"):
+        fit(model, data, short)
+    index = dataclasses.replace(split, test_mask=split.test_mask.nonzero().view(-1))
+    with pytest.raises(ValueError, match="split.test_mask must be a one-dimensional boolean"):
+        fit(model, data, index)
+    # patience 0 or below trained nothing and blamed the checkpoint
+    with pytest.raises(ValueError, match="patience must be positive"):
+        fit(model, data, split, patience=0)
+    with pytest.raises(ValueError, match="eval_batch_size must be positive"):
+        fit(model, data, split, eval_batch_size=-1)
+    # a corrupt checkpoint raised an UnpicklingError naming no file
+    bad = tmp_path / "ckpt.pt"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="cannot resume from .*ckpt.pt"):
+        fit(model, data, split, checkpoint=bad, resume=True)
+    torch.save({"weights": 1}, bad)
+    with pytest.raises(ValueError, match="not a checkpoint written by fit"):
+        fit(model, data, split, checkpoint=bad, resume=True)
+
+
+def test_link_metrics_bad_arguments():
+    pos, neg = torch.tensor([2.0, 1.0]), torch.tensor([0.0, 1.5])
+    with pytest.raises(ValueError, match="batch_size must be positive"):
+        link_metrics(pos, neg, 0)  # was "range() arg 3 must not be zero"
+    with pytest.raises(ValueError, match="one-dimensional logits"):
+        link_metrics(pos.view(2, 1), neg.view(2, 1), 2)  # was "y_true is empty"
