@@ -14,7 +14,7 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
-from graphkit.data.validation import check_edge_index
+from graphkit.data.validation import check_edge_index, check_edge_weight
 
 __all__ = ["GraphLike", "to_csr", "to_edge_index", "infer_num_nodes"]
 
@@ -45,11 +45,8 @@ def to_edge_index(
         n = graph.num_nodes if num_nodes is None else num_nodes
         ei = check_edge_index(graph.edge_index, n)
         w = getattr(graph, "edge_weight", None)
-        if w is not None and (not isinstance(w, Tensor) or w.dim() != 1
-                              or w.numel() != ei.size(1)):
-            shape = list(w.shape) if isinstance(w, Tensor) else type(w).__name__
-            raise ValueError(f"edge_weight must have shape [{ei.size(1)}] (one weight per edge "
-                             f"of edge_index), got {shape}")
+        if w is not None:
+            check_edge_weight(w, ei.size(1))
         return ei, w, int(n)
     if sp.issparse(graph):
         if graph.shape[0] != graph.shape[1]:

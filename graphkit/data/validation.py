@@ -12,6 +12,7 @@ from torch import Tensor
 __all__ = [
     "check_data",
     "check_edge_index",
+    "check_edge_weight",
     "check_features",
     "check_graph",
     "check_num_nodes",
@@ -52,6 +53,20 @@ def check_edge_index(
                 f"{name} holds node id {hi}, out of range for num_nodes={num_nodes}"
             )
     return edge_index
+
+
+def check_edge_weight(edge_weight: Tensor, num_edges: int, name: str = "edge_weight") -> Tensor:
+    """Check that ``edge_weight`` is a vector of ``num_edges`` finite values (one per edge)."""
+    if not isinstance(edge_weight, Tensor) or edge_weight.dim() != 1 \
+            or edge_weight.numel() != num_edges:
+        shape = list(edge_weight.shape) if isinstance(edge_weight, Tensor) else \
+            type(edge_weight).__name__
+        raise ValueError(f"{name} must have shape [{num_edges}] (one weight per edge of "
+                         f"edge_index), got {shape}")
+    if edge_weight.is_floating_point() and not bool(torch.isfinite(edge_weight).all()):
+        i = int((~torch.isfinite(edge_weight)).nonzero()[0, 0])
+        raise ValueError(f"{name} holds NaN or infinite values (first at edge {i})")
+    return edge_weight
 
 
 def check_num_nodes(num_nodes: int, x: Tensor | None = None, name: str = "x") -> int:
@@ -142,7 +157,8 @@ def check_temporal_data(data, num_nodes: int | None = None) -> None:
 
 def check_graph(data) -> None:
     """Check the structure and features of a PyG ``Data``: a positive node count, ``edge_index``
-    and ``hyperedge_index`` in range, ``x`` two-dimensional and finite with one row per node.
+    and ``hyperedge_index`` in range, ``edge_weight`` finite with one entry per edge, ``x``
+    two-dimensional and finite with one row per node.
 
     Every training entry point (``train_node_classifier``, the forward-learning schemes, the
     LPGNAS search) runs it once on the user's graph, so that NaN features or an out-of-range
@@ -155,6 +171,8 @@ def check_graph(data) -> None:
     check_num_nodes(int(n))
     if getattr(data, "edge_index", None) is not None:
         check_edge_index(data.edge_index, n)
+        if getattr(data, "edge_weight", None) is not None:
+            check_edge_weight(data.edge_weight, data.edge_index.size(1))
     if getattr(data, "hyperedge_index", None) is not None:
         from graphkit.data.hypergraph import check_hyperedge_index
 

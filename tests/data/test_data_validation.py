@@ -10,6 +10,7 @@ from graphkit.data.text import read_ragged, read_table
 from graphkit.data.validation import (
     check_data,
     check_edge_index,
+    check_edge_weight,
     check_features,
     check_graph,
     check_num_nodes,
@@ -176,6 +177,18 @@ def test_read_table_options_and_ragged(tmp_path):
         read_ragged(r)
     r.write_text("1 2 3\n\n4\n")
     assert read_ragged(r) == [(1, [1, 2, 3]), (3, [4])]
+
+
+def test_check_graph_checks_edge_weight():
+    ei = torch.tensor([[0, 1, 2], [1, 2, 0]])
+    # a NaN edge weight used to pass every training entry point and train to NaN
+    with pytest.raises(ValueError, match=r"edge_weight holds NaN .* \(first at edge 1\)"):
+        check_graph(Data(edge_index=ei, edge_weight=torch.tensor([1.0, float("nan"), 1.0]),
+                         num_nodes=3))
+    with pytest.raises(ValueError, match=r"edge_weight must have shape \[3\]"):
+        check_graph(Data(edge_index=ei, edge_weight=torch.ones(2), num_nodes=3))
+    check_graph(Data(edge_index=ei, edge_weight=torch.ones(3), num_nodes=3))
+    assert check_edge_weight(torch.ones(3), 3).shape == (3,)
 
 
 def test_check_features_names_an_input_that_is_not_a_tensor():
