@@ -37,7 +37,7 @@ from torch_geometric.data import TemporalData
 from graphkit.data.download import ensure_files
 from graphkit.data.registry import register
 from graphkit.data.text import read_table, text_lines
-from graphkit.data.validation import check_timestamps
+from graphkit.data.validation import check_temporal_data, check_timestamps
 
 __all__ = [
     "TemporalSplit",
@@ -370,6 +370,9 @@ def chronological_split(
         raise ValueError(f"new_node_ratio must lie in [0, 1), got {new_node_ratio}")
     if data.num_events == 0:
         raise ValueError("cannot split an empty event stream")
+    # src, dst and t of one length (a shorter dst failed in a NumPy boolean index), ids
+    # non-negative integers, t finite, non-negative and sorted, msg finite
+    check_temporal_data(data)
     src = data.src.cpu().numpy()
     dst = data.dst.cpu().numpy()
     t = check_timestamps(data.t.cpu()).numpy()

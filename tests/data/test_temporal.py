@@ -3,6 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch_geometric.data import TemporalData
 
 from graphkit.data import load, read_jodie_csv
 from graphkit.data.temporal import (
@@ -179,6 +180,15 @@ def test_chronological_split_bad_inputs(uci):
         chronological_split(uci, val_ratio=0.6, test_ratio=0.5)
     with pytest.raises(ValueError, match="new_node_ratio"):
         chronological_split(uci, new_node_ratio=1.5)
+    # a stream whose columns disagree failed in a NumPy boolean index
+    src, dst, t = torch.tensor([0, 1, 2]), torch.tensor([1, 2]), torch.tensor([1, 2, 3])
+    with pytest.raises(ValueError, match="src has 3 events but dst has 2"):
+        chronological_split(TemporalData(src=src, dst=dst, t=t))
+    with pytest.raises(ValueError, match="src/dst holds a negative node id"):
+        chronological_split(TemporalData(src=src, dst=torch.tensor([1, -2, 0]), t=t))
+    msg = torch.tensor([[0.0], [float("nan")], [1.0]])
+    with pytest.raises(ValueError, match=r"msg holds NaN values \(first in row 1\)"):
+        chronological_split(TemporalData(src=src, dst=src, t=t, msg=msg))
 
 
 @pytest.mark.parametrize("reader,header", [(read_tgn_csv, ",u,i,ts,label,idx\n"),
