@@ -68,8 +68,10 @@ def read_manifest(name: str) -> dict[str, Any]:
     path = manifest_dir() / f"{name}.json"
     if not path.is_file():
         raise FileNotFoundError(f"no manifest for dataset '{name}': expected {path}")
-    with open(path) as f:
+    with parsing(path, "JSON manifest"), open(path) as f:
         manifest = json.load(f)
+    if not isinstance(manifest, dict):
+        raise ValueError(f"manifest {path} must hold a JSON object")
     for key in ("name", "source", "files", "format", "citation", "license"):
         if key not in manifest:
             raise ValueError(f"manifest {path} lacks the key '{key}'")
@@ -202,6 +204,8 @@ def ensure_files(
     root = resolve_root(root)
     manifest = read_manifest(manifest_name)
     entries = {f["path"]: f for f in manifest["files"]}
+    if isinstance(files, str):  # list("a/b.npz") would ask for the files "a", "/", "b", ...
+        raise ValueError(f"files must be a list of manifest paths, got the string {files!r}")
     wanted = list(entries) if files is None else list(files)
     unknown = [p for p in wanted if p not in entries]
     if unknown:

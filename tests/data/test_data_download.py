@@ -226,6 +226,19 @@ def test_unknown_manifest_and_path(tmp_path):
         ensure_files("Cora", tmp_path, ["Planetoid/Cora/raw/nope"])
 
 
+def test_a_single_path_string_and_a_corrupt_manifest_are_named(tmp_path, monkeypatch):
+    from graphkit.data import download
+
+    # a bare string used to be split into characters: "does not list P, l, a, ..."
+    with pytest.raises(ValueError, match="files must be a list of manifest paths"):
+        ensure_files("Cora", tmp_path, "Planetoid/Cora/raw/ind.cora.x")
+    (tmp_path / "broken.json").write_text('{"name": "broken", ')
+    monkeypatch.setattr(download, "manifest_dir", lambda: tmp_path)
+    # used to be a bare JSONDecodeError naming no file
+    with pytest.raises(ValueError, match=r"broken\.json is not a valid JSON manifest file"):
+        download.read_manifest("broken")
+
+
 def test_manifests_are_valid_json_with_license_and_citation():
     for name in MANIFESTS:
         m = json.loads((manifest_dir() / f"{name}.json").read_text())
