@@ -84,6 +84,8 @@ def train_link_predictor(
     if epochs < 1 or batch_size < 1 or eval_every < 1:
         raise ValueError(f"epochs, batch_size and eval_every must be >= 1, got {epochs}, "
                          f"{batch_size}, {eval_every}")
+    if not lr > 0:
+        raise ValueError(f"lr must be positive, got {lr}")
     e = _checked(x, {"edge_index": edge_index, "train_pos": train_pos, "val_pos": val_pos,
                      "val_neg": val_neg})
     for name in ("val_pos", "val_neg"):

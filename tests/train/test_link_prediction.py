@@ -99,6 +99,8 @@ def test_bad_inputs_name_the_problem():
         train_link_predictor(model, x, mp, train, val, val_neg.t(), epochs=1)
     with pytest.raises(ValueError, match="epochs, batch_size and eval_every"):
         train_link_predictor(model, x, mp, train, val, val_neg, epochs=0)
+    with pytest.raises(ValueError, match="lr must be positive, got 0"):
+        train_link_predictor(model, x, mp, train, val, val_neg, lr=0.0)  # trained nothing
     for name in ("val_pos", "val_neg"):  # failed in Hits@K after the first epochs
         args = {"val_pos": val, "val_neg": val_neg, name: torch.empty(2, 0, dtype=torch.long)}
         with pytest.raises(ValueError, match=f"{name} is empty"):
