@@ -24,6 +24,7 @@ validation logits may carry a learned temperature, see :func:`search`). Weight f
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -70,8 +71,12 @@ class SearchSpace:
         for a in self.acts:
             if a not in ACTIVATIONS:
                 raise ValueError(f"unknown activation {a!r}; choose from {tuple(ACTIVATIONS)}")
-        if min(self.hidden) < 1:
-            raise ValueError(f"hidden sizes must be >= 1, got {self.hidden}")
+        if any(isinstance(h, bool) or not isinstance(h, numbers.Integral) for h in self.hidden) \
+                or min(self.hidden) < 1:
+            raise ValueError(f"hidden sizes must be integers >= 1, got {self.hidden}")
+        for s in self.skip:
+            if s not in (False, True):
+                raise ValueError(f"skip candidates must be booleans, got {s!r}")
         for b in self.weight_bits:
             weight_format(b)
         for b in self.act_bits:

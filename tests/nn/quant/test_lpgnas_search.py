@@ -131,6 +131,10 @@ def test_bad_inputs():
         SearchSpace(hidden=())
     with pytest.raises(ValueError, match="unknown conv"):
         SearchSpace(convs=("gin",))
+    with pytest.raises(ValueError, match="skip candidates must be booleans, got 'yes'"):
+        SearchSpace(skip=("yes",))  # failed in the supernet's forward as float('yes')
+    with pytest.raises(ValueError, match=r"hidden sizes must be integers >= 1, got \(8.5,\)"):
+        SearchSpace(hidden=(8.5,))
     with pytest.raises(ValueError, match="tau"):
         Supernet(4, 2, tau=0.0)
 
