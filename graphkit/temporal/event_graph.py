@@ -86,6 +86,8 @@ class EventGraph:
                  device: torch.device | str = "cpu") -> None:
         if int(num_neighbors) <= 0:
             raise ValueError(f"num_neighbors must be positive, got {num_neighbors}")
+        if int(num_nodes) <= 0:
+            raise ValueError(f"num_nodes must be positive, got {num_nodes}")
         self.num_nodes, self.feature_dim = int(num_nodes), int(feature_dim)
         self.num_neighbors = int(num_neighbors)
         self.reset(device)
@@ -104,6 +106,9 @@ class EventGraph:
 
     def insert(self, src: Tensor, dst: Tensor, t: Tensor, feats: Tensor) -> None:
         """Append a time-sorted batch of events with one feature row each."""
+        if feats.dim() != 2 or feats.size(0) != src.numel() or feats.size(1) != self.feature_dim:
+            raise ValueError(f"feats must have shape [{src.numel()}, {self.feature_dim}] (one "
+                             f"row per event), got {list(feats.shape)}")
         self.msgs = torch.cat([self.msgs, feats.to(self.msgs)])
         self.events.append((src.cpu(), dst.cpu(), t.cpu()))
         if self.sampler is None:

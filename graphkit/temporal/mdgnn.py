@@ -298,6 +298,9 @@ class APAN(_MemoryModel):
                          storage_device)
         if int(mailbox_size) <= 0:
             raise ValueError(f"mailbox_size must be positive, got {mailbox_size}")
+        if int(heads) <= 0 or int(memory_dim) % int(heads):
+            raise ValueError(f"heads must be positive and divide memory_dim={memory_dim}, got "
+                             f"{heads}")
         self.mailbox_size = int(mailbox_size)
         self.event_attention = bool(event_attention)
         self.mail_dim = memory_dim + self.msg_dim

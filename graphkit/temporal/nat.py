@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import GRUCell, Linear
 
+from graphkit.data.validation import check_features
 from graphkit.temporal._checks import check_batch
 from graphkit.temporal.ncache import NCache, last_occurrence
 
@@ -67,6 +68,8 @@ class CosineTimeEncoding(torch.nn.Module):
 
     def __init__(self, dim: int) -> None:
         super().__init__()
+        if int(dim) < 0:
+            raise ValueError(f"dim must be non-negative, got {dim}")
         self.dim = int(dim)
         self.freq = torch.nn.Parameter(torch.empty(self.dim))
         self.phase = torch.nn.Parameter(torch.empty(self.dim))
@@ -169,6 +172,7 @@ class NAT(torch.nn.Module):
         if node_features.dim() != 2 or node_features.size(0) != self.num_nodes:
             raise ValueError(f"node_features must have shape [{self.num_nodes}, F], got "
                              f"{list(node_features.shape)}")
+        check_features(node_features, name="node_features")  # NaN would reach every score
         self.register_buffer("node_features", node_features.float())
         self.feat_dim = node_features.size(1)
 

@@ -185,6 +185,8 @@ class NCache(torch.nn.Module):
         t_key, t_eid, t_time, t_rep = self.table(hop)
         owner = self._check_nodes(owner, "owner")
         c = owner.numel()
+        if key.is_floating_point() or key.dtype == torch.bool:
+            raise ValueError(f"key must hold integer node ids, got dtype {key.dtype}")
         key = key.to(t_key.device, torch.long).view(-1)
         if key.numel() != c or eid.numel() != c or time.numel() != c:
             raise ValueError(f"owner, key, eid and time must have the same length, got "

@@ -124,6 +124,8 @@ class TGN(torch.nn.Module):
         super().__init__()
         if int(num_nodes) <= 0:
             raise ValueError(f"num_nodes must be positive, got {num_nodes}")
+        if int(msg_dim) < 0:
+            raise ValueError(f"msg_dim must be non-negative, got {msg_dim}")
         self.num_nodes, self.msg_dim = int(num_nodes), int(msg_dim)
         # PyG's message store drops empty (width 0) messages when concatenating them, so a
         # stream without event features gets one constant zero feature.

@@ -33,6 +33,16 @@ def test_empty_state_round_trip_and_bad_arguments():
         assert torch.equal(a, b)
     with pytest.raises(ValueError, match="num_neighbors"):
         EventGraph(num_nodes=3, feature_dim=1, num_neighbors=0)
+    with pytest.raises(ValueError, match="num_nodes must be positive"):
+        EventGraph(num_nodes=0, feature_dim=1, num_neighbors=1)
+    # feature rows of another width failed in torch.cat; fewer rows than events were stored
+    # and later read by the wrong event ids
+    src, dst, t = torch.tensor([1, 2]), torch.tensor([2, 0]), torch.tensor([2, 3])
+    with pytest.raises(ValueError, match=r"feats must have shape \[2, 1\].*got \[2, 3\]"):
+        g.insert(src, dst, t, torch.ones(2, 3))
+    with pytest.raises(ValueError, match=r"got \[1, 1\]"):
+        g.insert(src, dst, t, torch.ones(1, 1))
+    assert g.msgs.shape == (1, 1) and g.sampler.num_events == 1
 
 
 def test_earlier_events_counts_the_nodes_events_before_each_position():

@@ -160,6 +160,12 @@ def test_plain_scores_are_the_embeddings_of_the_distinct_nodes(stream, name):
         assert torch.equal(negs, model.link_pred(z_src, z[torch.searchsorted(n_id, neg)]))
 
 
+def test_bad_constructor_arguments():
+    # heads not dividing memory_dim failed in torch's attention with a bare AssertionError
+    with pytest.raises(ValueError, match="heads must be positive and divide memory_dim=8"):
+        APAN(5, 2, memory_dim=8, heads=3)
+
+
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_empty_batch_and_time_order(name):
     model = MODELS[name](4, 2)

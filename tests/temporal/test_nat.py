@@ -3,7 +3,7 @@ import warnings
 import pytest
 import torch
 
-from graphkit.temporal import NAT, joint_codes
+from graphkit.temporal import NAT, CosineTimeEncoding, joint_codes
 
 
 def _stream(model: NAT, num_nodes: int, num_events: int, batch: int, seed: int = 0) -> None:
@@ -139,6 +139,12 @@ def test_bad_inputs():
         NAT(5, node_features=torch.zeros(4, 2))
     with pytest.raises(ValueError, match="dropout"):
         NAT(5, dropout=1.0)
+    nan_features = torch.zeros(5, 2)
+    nan_features[3, 1] = float("nan")
+    with pytest.raises(ValueError, match=r"node_features holds NaN values \(first in row 3\)"):
+        NAT(5, node_features=nan_features)
+    with pytest.raises(ValueError, match="dim must be non-negative"):
+        CosineTimeEncoding(-1)
     model = NAT(5)
     with pytest.raises(ValueError, match="same length"):
         model.score(torch.tensor([0, 1]), torch.tensor([1]), torch.tensor([1, 2]),

@@ -184,3 +184,7 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="key 9 out of range"):
         cache.write(1, torch.tensor([1]), torch.tensor([9]), torch.tensor([0]),
                     torch.zeros(1), torch.zeros(1, 1))
+    # a float key was truncated to a node id (1.5 -> 1)
+    with pytest.raises(ValueError, match="key must hold integer node ids"):
+        cache.write(1, torch.tensor([1]), torch.tensor([1.5]), torch.tensor([0]),
+                    torch.zeros(1), torch.zeros(1, 1))

@@ -9,6 +9,11 @@ def _tgn():
     return TGN(4, 2, memory_dim=8, time_dim=4, embedding_dim=8, num_neighbors=3)
 
 
+def test_bad_constructor_arguments():
+    with pytest.raises(ValueError, match="msg_dim must be non-negative"):
+        TGN(4, -1)  # was taken for a stream without features
+
+
 def test_empty_batch():
     model = _tgn()
     src, msg = torch.zeros(0, dtype=torch.long), torch.zeros(0, 2)
