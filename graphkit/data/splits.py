@@ -20,7 +20,7 @@ import scipy.sparse as sp
 import torch
 from torch_geometric.data import Data
 
-from graphkit.data.validation import check_edge_index
+from graphkit.data.validation import check_data, check_edge_index
 
 __all__ = [
     "largest_connected_component",
@@ -135,6 +135,7 @@ def largest_connected_component(data: Data) -> Data:
     Node-level tensors (``x``, ``y``, masks, ...) are sliced, edges relabelled to
     ``0..n_lcc-1`` and ``data.lcc_nodes[i]`` is the original id of new node ``i`` (ascending).
     """
+    check_data(data)  # x, y and masks one row per node: else they would be sliced wrongly
     nodes = lcc_nodes(data.edge_index, data.num_nodes)
     extra = {k: data[k] for k in ("cleaning",) if k in data}
     base = copy.copy(data)

@@ -59,3 +59,15 @@ def test_fractional_counts_short_labels_and_negative_classes_are_named():
     # -1 (unlabelled) used to be split like a class, putting unlabelled nodes in training
     with pytest.raises(ValueError, match=r"negative class id \(-1\)"):
         random_planetoid_split(Data(y=torch.tensor([-1, -1, 0, 0, 1, 1]), num_nodes=6), 1, 1)
+
+
+def test_largest_connected_component_rejects_short_node_tensors():
+    from graphkit.data import largest_connected_component
+
+    ei = torch.tensor([[0, 2], [2, 0]])
+    # x or y with a row missing used to be sliced silently into the wrong rows
+    with pytest.raises(ValueError, match="x has 2 rows but the graph has 3 nodes"):
+        largest_connected_component(Data(x=torch.randn(2, 2), edge_index=ei, num_nodes=3))
+    with pytest.raises(ValueError, match="y has 2 rows but the graph has 3 nodes"):
+        largest_connected_component(Data(x=torch.randn(3, 2), y=torch.arange(2),
+                                         edge_index=ei, num_nodes=3))
