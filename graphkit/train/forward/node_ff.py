@@ -49,6 +49,11 @@ def wrong_classes(y: Tensor, num_classes: int, num_negs: int,
     """``[min(num_negs, C-1), N]``: for every node, its wrong classes in a random order."""
     if num_negs < 1:
         raise ValueError(f"num_negs must be >= 1, got {num_negs}")
+    if num_classes < 2:
+        raise ValueError(f"a node needs a wrong class: num_classes must be >= 2, got "
+                         f"{num_classes}")
+    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+        raise ValueError(f"y holds class ids outside [0, {num_classes})")
     k = min(num_negs, num_classes - 1)
     # a random permutation of the C-1 wrong classes: random keys, the true class sorted last
     keys = torch.rand(y.numel(), num_classes, generator=generator).to(y.device)
@@ -68,6 +73,8 @@ class _ForwardForward(NodeScheme):
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        if num_classes < 2:  # the negatives are the wrong classes
+            raise ValueError(f"Forward-Forward needs at least 2 classes, got {num_classes}")
         self.num_classes, self.theta, self.num_negs = num_classes, theta, num_negs
         self.layers = nn.ModuleList(
             ForwardLayer(make_conv(model, in_channels if i == 0 else hidden_channels,

@@ -12,6 +12,7 @@ from graphkit.train.forward import (
     link_model,
     link_split,
     node_model,
+    wrong_classes,
 )
 
 
@@ -232,3 +233,12 @@ def test_link_schemes_name_bad_features_labels_and_pairs(two_blobs, scheme):
     wide.x = torch.randn(two_blobs.num_nodes, 9)
     with pytest.raises(ValueError, match="data.x has 9 features, but in_channels is 8"):
         net.predict(wide)
+
+
+def test_ff_needs_two_classes_and_wrong_classes_checks_its_labels():
+    with pytest.raises(ValueError, match="Forward-Forward needs at least 2 classes, got 1"):
+        node_model("ff-la", "gcn", 8, 16, 1)  # fit failed later: 'needs one negative copy'
+    with pytest.raises(ValueError, match=r"y holds class ids outside \[0, 3\)"):
+        wrong_classes(torch.tensor([0, 5]), 3, 2)  # was an IndexError
+    with pytest.raises(ValueError, match="num_classes must be >= 2, got 1"):
+        wrong_classes(torch.tensor([0, 0]), 1, 2)  # gave no negatives silently
