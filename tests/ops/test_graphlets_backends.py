@@ -112,3 +112,25 @@ def test_counter_rejects_bad_arrays_and_ranges():
             orbit_counter(indptr, indices[:-1], backend)
         with pytest.raises((ValueError, IndexError), match="range|bounds"):
             orbit_counter(indptr, indices, backend).count_rows(0, 9, ALL_MASK)
+
+
+@pytest.mark.parametrize("backend", available_backends())
+def test_counter_rejects_csr_arrays_that_are_not_a_simple_undirected_graph(backend):
+    # an out-of-range id crashed the compiled and Numba counters (segmentation fault); a
+    # self-loop, duplicate or one-way edge gave negative or wrong counts without an error
+    bad = {
+        "out of range for num_nodes=2": ([0, 1, 2], [5, 0]),
+        "node id -1": ([0, 1, 2], [-1, 0]),
+        "indptr decreases at row 1": ([0, 2, 1, 2], [1, 2]),
+        "indptr must run from 0": ([1, 1, 2], [1, 0]),
+        "self-loop at node 0": ([0, 1, 2], [0, 1]),
+        "row 0 of indices is not sorted": ([0, 2, 3, 4], [2, 1, 0, 0]),
+        r"edge \(0, 1\) is stored but \(1, 0\) is not": ([0, 1, 1], [1]),
+        "indptr must hold integers": (np.array([0.0, 1, 2]), [1, 0]),
+        "at least one entry": (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32)),
+    }
+    for message, (indptr, indices) in bad.items():
+        with pytest.raises(ValueError, match=message):
+            orbit_counter(np.asarray(indptr), np.asarray(indices), backend)
+    indptr, indices = csr(nx.path_graph(4))
+    assert orbit_counter(indptr, indices, backend).gdv().shape == (4, 15)

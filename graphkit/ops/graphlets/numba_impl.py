@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from graphkit.ops.graphlets._checks import check_simple_csr
 from graphkit.ops.graphlets.keys import KEYS
 
 __all__ = ["NumbaOrbitCounter", "orbit_counter"]
@@ -333,6 +334,7 @@ class NumbaOrbitCounter:
     """Numba counter with the interface of ``graphkit._cpp.OrbitCounter``."""
 
     def __init__(self, indptr: np.ndarray, indices: np.ndarray) -> None:
+        check_simple_csr(indptr, indices)
         self._indptr = np.ascontiguousarray(indptr, dtype=np.int64)
         self._indices = np.ascontiguousarray(indices, dtype=np.int32)
         if len(self._indptr) < 1 or self._indptr[-1] != len(self._indices):

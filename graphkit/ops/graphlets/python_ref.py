@@ -14,6 +14,7 @@ from itertools import combinations
 
 import numpy as np
 
+from graphkit.ops.graphlets._checks import check_simple_csr
 from graphkit.ops.graphlets.keys import KEY_INDEX, KEYS
 
 __all__ = ["ORBIT_OF", "connected_subsets", "brute_force_counts", "PythonOrbitCounter"]
@@ -92,6 +93,7 @@ class PythonOrbitCounter:
     """The oracle behind the backend interface shared with the compiled and Numba counters."""
 
     def __init__(self, indptr: np.ndarray, indices: np.ndarray) -> None:
+        check_simple_csr(indptr, indices)
         n = len(indptr) - 1
         self.num_nodes = n
         self._adj = [set(indices[indptr[u]:indptr[u + 1]].tolist()) for u in range(n)]
