@@ -83,6 +83,8 @@ def check_num_nodes(num_nodes: int, x: Tensor | None = None, name: str = "x") ->
 def check_features(x: Tensor | np.ndarray, name: str = "x") -> Tensor:
     """Reject feature matrices of the wrong rank or holding NaN or infinite values."""
     if isinstance(x, np.ndarray):
+        if x.dtype.kind not in "biufc":  # object or string columns, e.g. from pandas
+            raise ValueError(f"{name} must hold numbers, got dtype {x.dtype}")
         x = torch.from_numpy(x)
     if not isinstance(x, Tensor):
         raise ValueError(f"{name} must be a tensor or array, got {type(x).__name__}")
@@ -111,7 +113,13 @@ def check_features(x: Tensor | np.ndarray, name: str = "x") -> Tensor:
 def check_timestamps(t: Tensor | np.ndarray, name: str = "t", sorted_: bool = True) -> Tensor:
     """Timestamps must be finite, non-negative and (by default) sorted ascending."""
     if isinstance(t, np.ndarray):
+        if t.dtype.kind not in "biuf":
+            raise ValueError(f"{name} must hold real numbers, got dtype {t.dtype}")
         t = torch.from_numpy(t)
+    if not isinstance(t, Tensor):
+        raise ValueError(f"{name} must be a tensor or array, got {type(t).__name__}")
+    if t.is_complex():
+        raise ValueError(f"{name} must hold real numbers, got dtype {t.dtype}")
     if t.dim() != 1:
         raise ValueError(f"{name} must be one-dimensional, got shape {list(t.shape)}")
     if t.numel() == 0:

@@ -15,6 +15,7 @@ from graphkit.data.validation import (
     check_graph,
     check_num_nodes,
     check_temporal_data,
+    check_timestamps,
 )
 
 FAST = settings(max_examples=40, deadline=None)
@@ -195,6 +196,13 @@ def test_check_features_names_an_input_that_is_not_a_tensor():
     # a nested list used to fail with "'list' object has no attribute 'dim'"
     with pytest.raises(ValueError, match="msg must be a tensor or array, got list"):
         check_features([[1.0, 2.0]], name="msg")
+    # an object array (e.g. from pandas) used to fail in torch.from_numpy
+    with pytest.raises(ValueError, match="x must hold numbers, got dtype object"):
+        check_features(np.array([[1, None]], dtype=object))
+    with pytest.raises(ValueError, match="t must be a tensor or array, got list"):
+        check_timestamps([1.0, 2.0])
+    with pytest.raises(ValueError, match="t must hold real numbers"):  # was NotImplementedError
+        check_timestamps(torch.tensor([1 + 1j]))
 
 
 def test_check_features_finds_nan_in_sparse_features():
