@@ -35,10 +35,18 @@ class CSRGraph:
             raise ValueError("rowptr must be a non-empty one-dimensional tensor")
         if col.shape != edge_id.shape or col.dim() != 1:
             raise ValueError("col and edge_id must be one-dimensional and of equal length")
-        if int(rowptr[-1]) != col.numel():
+        for name, v in (("rowptr", rowptr), ("col", col), ("edge_id", edge_id)):
+            if v.is_floating_point() or v.is_complex() or v.dtype == torch.bool:
+                raise ValueError(f"{name} must hold integers, got dtype {v.dtype}")
+        first, last, decreasing = torch.stack(
+            [rowptr[0], rowptr[-1], (rowptr[1:] < rowptr[:-1]).any().to(rowptr.dtype)]).tolist()
+        if last != col.numel():
             raise ValueError(
-                f"rowptr[-1] = {int(rowptr[-1])} does not match the {col.numel()} entries of col"
+                f"rowptr[-1] = {last} does not match the {col.numel()} entries of col"
             )
+        if first != 0 or decreasing:
+            raise ValueError(f"rowptr must start at 0 and never decrease, got rowptr[0] = "
+                             f"{first}" + (" and a decrease" if decreasing else ""))
         self.rowptr = rowptr
         self.col = col
         self.edge_id = edge_id

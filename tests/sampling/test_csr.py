@@ -39,6 +39,14 @@ def test_bad_inputs():
         csr.neighbors(2)
     with pytest.raises(ValueError, match="rowptr"):
         CSRGraph(torch.tensor([0, 2]), torch.tensor([1]), torch.tensor([0]))
+    # rows that start elsewhere or run backwards gave empty or wrong neighbour lists
+    col, eid = torch.tensor([0, 1]), torch.tensor([0, 1])
+    with pytest.raises(ValueError, match="rowptr must start at 0 and never decrease"):
+        CSRGraph(torch.tensor([0, 2, 1, 2]), col, eid)
+    with pytest.raises(ValueError, match=r"rowptr\[0\] = 1"):
+        CSRGraph(torch.tensor([1, 1, 2]), col, eid)
+    with pytest.raises(ValueError, match="rowptr must hold integers"):
+        CSRGraph(torch.tensor([0.0, 1.0, 2.0]), col, eid)
 
 
 @settings(max_examples=50, deadline=None)
