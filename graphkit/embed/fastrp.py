@@ -99,10 +99,12 @@ def make_projection(
     if hasattr(projection, "detach"):
         projection = projection.detach().cpu().numpy()
     r = sp.csc_matrix(projection) if sp.issparse(projection) else np.asarray(projection)
+    if r.dtype.kind not in "biuf":
+        raise ValueError(f"projection matrix must hold real numbers, got dtype {r.dtype}")
     if r.shape != (num_nodes, dim):
         raise ValueError(f"projection matrix has shape {tuple(r.shape)}, expected "
                          f"({num_nodes}, {dim}) = (num_nodes, dim)")
-    if not sp.issparse(r) and not np.isfinite(r).all():
+    if not np.isfinite(r.data if sp.issparse(r) else r).all():  # a sparse one: stored values
         raise ValueError("projection matrix holds NaN or infinite values")
     return r
 

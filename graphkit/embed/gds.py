@@ -73,7 +73,7 @@ def gds_initial_vectors(
         if x.ndim != 2 or x.shape[0] != n:
             raise ValueError(f"features must have shape [num_nodes={n}, num_features], got "
                              f"{list(x.shape)}")
-        if not sp.issparse(x) and not np.isfinite(x).all():
+        if not np.isfinite(x.data if sp.issparse(x) else x).all():
             raise ValueError("features hold NaN or infinite values")
         proj = sparse_random_projection(x.shape[1], p, density=ACHLIOPTAS_DENSITY, seed=rng)
         h0[:, base:] = np.asarray((x @ proj).toarray() if sp.issparse(x) else x @ proj.toarray())
@@ -139,6 +139,8 @@ def fastrp_gds(
         h0 = np.array(h0, dtype=np.float64)  # a copy: the propagation reuses its buffer
         if h0.shape != (n, dim):
             raise ValueError(f"initial vectors have shape {h0.shape}, expected ({n}, {dim})")
+        if not np.isfinite(h0).all():
+            raise ValueError("initial vectors hold NaN or infinite values")
     be = make_backend(name, m, dt, device)
     x = be.asarray(h0)
     u = be.zeros(n, dim)

@@ -24,7 +24,9 @@ import scipy.sparse as sp
 __all__ = ["sparse_random_projection", "gaussian_random_projection"]
 
 
-def _check_shape(num_nodes: int, dim: int) -> None:
+def _check_shape(num_nodes: int, dim: int, dtype: np.dtype | type = np.float64) -> None:
+    if np.dtype(dtype).kind != "f":  # an integer type rounds the +-sqrt(s/d) entries to 0
+        raise ValueError(f"dtype must be a floating-point type, got {np.dtype(dtype)}")
     if int(num_nodes) < 0:
         raise ValueError(f"num_nodes must be non-negative, got {num_nodes}")
     if int(dim) <= 0:
@@ -54,7 +56,7 @@ def sparse_random_projection(
     Returns:
         scipy.sparse.csc_matrix: The projection matrix with sorted indices.
     """
-    _check_shape(num_nodes, dim)
+    _check_shape(num_nodes, dim, dtype)
     n, d = int(num_nodes), int(dim)
     if density is None:
         density = 1.0 / math.sqrt(n) if n > 0 else 1.0
@@ -82,6 +84,6 @@ def gaussian_random_projection(
     dtype: np.dtype | type = np.float64,
 ) -> np.ndarray:
     """Draw a dense Gaussian projection matrix with i.i.d. ``N(0, 1/dim)`` entries."""
-    _check_shape(num_nodes, dim)
+    _check_shape(num_nodes, dim, dtype)
     rng = np.random.default_rng(seed)
     return (rng.standard_normal((int(num_nodes), int(dim))) / math.sqrt(dim)).astype(dtype)

@@ -138,6 +138,9 @@ def test_gaussian_projection_and_adjacency_input(small_graph):
     (dict(input_matrix="laplacian"), "input_matrix"),
     (dict(projection="uniform"), "projection must be"),
     (dict(projection=np.ones((5, 16))), "projection matrix has shape"),
+    # a sparse projection's NaN used to pass unchecked and fill the embedding with NaN
+    (dict(projection=sp.csc_matrix(np.full((120, 16), np.nan))), "projection matrix holds NaN"),
+    (dict(projection=np.full((120, 16), "a")), "projection matrix must hold real numbers"),
     (dict(block_size=0), "block_size must be positive"),
     (dict(out=np.zeros((3, 16), dtype=np.float32)), "out has shape"),
     (dict(out=np.zeros((120, 16), dtype=np.float64)), "out has dtype"),

@@ -2,6 +2,7 @@ import math
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 
 from graphkit.embed import fastrp_gds
@@ -73,3 +74,9 @@ def test_bad_arguments(small_graph):
         fastrp_gds(small_graph, dim=8, initial=np.ones((120, 3)))
     with pytest.raises(ValueError, match="node_self_influence must be finite"):
         fastrp_gds(small_graph, dim=8, node_self_influence=float("nan"))
+    # NaN in sparse features or in explicit initial vectors used to give a NaN embedding
+    with pytest.raises(ValueError, match="features hold NaN"):
+        fastrp_gds(small_graph, dim=8, property_ratio=0.5,
+                   features=sp.csr_matrix(np.full((120, 2), np.nan)))
+    with pytest.raises(ValueError, match="initial vectors hold NaN"):
+        fastrp_gds(small_graph, dim=8, initial=np.full((120, 8), np.nan))

@@ -58,7 +58,14 @@ def test_gaussian_projection_moments():
     (dict(num_nodes=-1, dim=4), "num_nodes must be non-negative"),
     (dict(num_nodes=10, dim=4, density=0.0), "density"),
     (dict(num_nodes=10, dim=4, density=1.5), "density"),
+    # an integer dtype rounded every +-sqrt(s/d) entry to 0 or +-1 without an error
+    (dict(num_nodes=10, dim=4, dtype=np.int32), "dtype must be a floating-point type"),
 ])
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         sparse_random_projection(**kwargs)
+
+
+def test_gaussian_rejects_an_integer_dtype():
+    with pytest.raises(ValueError, match="dtype must be a floating-point type"):
+        gaussian_random_projection(10, 4, dtype=np.int64)
