@@ -80,6 +80,8 @@ class NeighborSampler:
         # ids in range, x finite with one row per node: a batch slices x by n_id, and an x of
         # another length is not a node attribute to PyG, so it would be passed whole
         check_graph(data)
+        if any(int(k) != k for k in num_neighbors):
+            raise ValueError(f"num_neighbors entries must be integers, got {list(num_neighbors)}")
         num_neighbors = [int(k) for k in num_neighbors]
         if not num_neighbors:
             raise ValueError("num_neighbors must list at least one hop")

@@ -65,6 +65,10 @@ class TemporalNeighborSampler:
         if backend not in _BACKENDS:
             raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
         self.num_nodes = int(num_nodes)
+        for name, v in (("src", src), ("dst", dst), ("t", t)):
+            if not isinstance(v, Tensor):
+                raise ValueError(f"{name} must be a one-dimensional tensor, got "
+                                 f"{type(v).__name__}")
         device = src.device
         self.device = device
         on_cpu = device.type == "cpu"
@@ -287,8 +291,8 @@ class TemporalNeighborSampler:
         """
         if strategy not in _STRATEGIES:
             raise ValueError(f"strategy must be one of {_STRATEGIES}, got {strategy!r}")
-        if int(k) <= 0:
-            raise ValueError(f"k must be positive, got {k}")
+        if int(k) <= 0 or int(k) != k:
+            raise ValueError(f"k must be a positive integer, got {k}")
         k = int(k)
         if self.backend == "numba":
             return self._sample_numba(nodes, times, k, strategy, generator)

@@ -151,6 +151,8 @@ def test_bad_inputs():
         NeighborLoader(data, [2], input_nodes=torch.tensor([11]))
     with pytest.raises(ValueError, match="mask"):
         NeighborLoader(data, [2], input_nodes=torch.ones(4, dtype=torch.bool))
+    with pytest.raises(ValueError, match="num_neighbors entries must be integers"):
+        NeighborSampler(data, [2.5])  # was sampled with 2 per hop
     # float seeds were truncated to ids (1.5 -> 1)
     with pytest.raises(ValueError, match="input_nodes must hold integer node ids"):
         NeighborLoader(data, [2], input_nodes=torch.tensor([1.5]))

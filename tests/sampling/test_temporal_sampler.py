@@ -145,7 +145,7 @@ def test_bad_inputs(backend):
         sampler.insert(torch.tensor([0]), torch.tensor([1]), torch.tensor([1]))
     with pytest.raises(ValueError, match="strategy"):
         sampler.sample(src, t, 2, strategy="latest")
-    with pytest.raises(ValueError, match="k must be positive"):
+    with pytest.raises(ValueError, match="k must be a positive integer"):
         sampler.sample(src, t, 0)
     with pytest.raises(ValueError, match="equal length"):
         sampler.sample(src, t[:1], 2)
@@ -232,6 +232,10 @@ def test_bad_query_inputs(backend):
     with pytest.raises(ValueError, match="got -1"):
         sampler.degree(torch.tensor([-1]))
     assert sampler.degree(torch.tensor([1, 2])).tolist() == [2, 1]
+    with pytest.raises(ValueError, match="k must be a positive integer, got 2.5"):
+        sampler.sample(torch.tensor([1]), torch.tensor([3]), 2.5)  # was sampled with k=2
+    with pytest.raises(ValueError, match="src must be a one-dimensional tensor, got list"):
+        TemporalNeighborSampler([0, 1], dst, t, num_nodes=3, backend=backend)
     # a float stream may be queried at +inf (every event held)
     fs = TemporalNeighborSampler(src, dst, t.double(), num_nodes=3, backend=backend)
     assert fs.sample(torch.tensor([1]), torch.tensor([float("inf")]), 2)[0].tolist() == [[2, 0]]
