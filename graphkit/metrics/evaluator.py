@@ -156,7 +156,7 @@ class Evaluator:
         return pos, neg
 
     def _hits(self, pos: Tensor, neg: Tensor) -> float:
-        if isinstance(self.K, bool) or not isinstance(self.K, int) or self.K < 1:
+        if isinstance(self.K, bool) or not isinstance(self.K, (int, np.integer)) or self.K < 1:
             raise ValueError(f"K must be a positive integer, got {self.K!r}")
         if pos.numel() == 0:
             raise ValueError("y_pred_pos is empty")
