@@ -41,8 +41,8 @@ def uniform_negative_destinations(
         generator: random source (must live on ``device``).
         device: output device (default: the pool's device, else CPU).
     """
-    if int(num) < 0:
-        raise ValueError(f"num must be non-negative, got {num}")
+    if int(num) < 0 or int(num) != num:
+        raise ValueError(f"num must be a non-negative integer, got {num}")
     if isinstance(nodes, Tensor):
         if nodes.dim() != 1 or nodes.numel() == 0:
             raise ValueError("the destination pool must be a non-empty one-dimensional tensor")

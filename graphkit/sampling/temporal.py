@@ -159,6 +159,8 @@ class TemporalNeighborSampler:
         for name, v in (("src", src), ("dst", dst)):
             if v.is_floating_point() or v.dtype == torch.bool:
                 raise ValueError(f"{name} must hold integer node ids, got dtype {v.dtype}")
+        if t.dtype == torch.bool:
+            raise ValueError("t must hold timestamps, got dtype torch.bool")
         src = src.to(self.device, torch.long).contiguous()
         dst = dst.to(self.device, torch.long).contiguous()
         t = t.to(self.device)

@@ -77,6 +77,15 @@ def last_per_group(group: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
     return g[is_last], perm[is_last]
 
 
+def _check_ids(n_id: Tensor) -> None:
+    """Metadata only (no device sync): ``n_id`` is a vector of integer node ids."""
+    if not isinstance(n_id, Tensor) or n_id.dim() != 1 or n_id.is_floating_point() or \
+            n_id.dtype == torch.bool:
+        raise ValueError("n_id must be a one-dimensional tensor of integer node ids, got "
+                         + (f"dtype {n_id.dtype} and shape {list(n_id.shape)}"
+                            if isinstance(n_id, Tensor) else type(n_id).__name__))
+
+
 class TemporalMemory(torch.nn.Module):
     r"""Node memory of `"Temporal Graph Networks for Deep Learning on Dynamic Graphs"
     <https://arxiv.org/abs/2006.10637>`_ (Rossi et al., 2020) with a tensor message store:
@@ -249,6 +258,7 @@ class TemporalMemory(torch.nn.Module):
         ``n_id[r]`` by an event preceded by ``step[r]`` events of the same node in the current
         batch (rows may repeat a node); without a corrector every read of a node is the same.
         """
+        _check_ids(n_id)
         if step is None:
             s_prev, s_new, last, has, update = self._apply_pending(n_id)
             if self.corrector is not None:
@@ -278,6 +288,7 @@ class TemporalMemory(torch.nn.Module):
     def flush(self, n_id: Tensor) -> None:
         """Write the pending messages of ``n_id`` into the stored memory (chunk by chunk) and
         drop them from the store; the corrector (if any) observes the increments."""
+        _check_ids(n_id)
         n_id = torch.unique(n_id)
         store = self._storage()
         counted = self.corrector is not None

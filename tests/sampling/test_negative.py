@@ -135,6 +135,8 @@ def test_uniform_and_static_negatives_bad_inputs():
         uniform_negative_destinations(3, torch.tensor([1.0, 2.0]))
     with pytest.raises(ValueError, match="pool must hold integer node ids"):
         uniform_negative_destinations(3, torch.tensor([True, False]))
+    with pytest.raises(ValueError, match="num must be a non-negative integer, got 2.7"):
+        uniform_negative_destinations(2.7, 5)  # drew 2
     # a negative node count drew pairs with negative ids from an empty graph
     with pytest.raises(ValueError, match="num_nodes must be non-negative"):
         negative_edges(torch.empty(2, 0, dtype=torch.long), -3, 1)

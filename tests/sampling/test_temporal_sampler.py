@@ -226,6 +226,8 @@ def test_bad_query_inputs(backend):
         sampler.sample(torch.tensor([True]), torch.tensor([3]), 2)
     with pytest.raises(ValueError, match="src must hold integer node ids"):
         TemporalNeighborSampler(src.bool(), dst, t, num_nodes=3, backend=backend)
+    with pytest.raises(ValueError, match="t must hold timestamps"):
+        TemporalNeighborSampler(src, dst, t.bool(), num_nodes=3, backend=backend)
     # degree: out-of-range ids raised an IndexError, negative ones wrapped around
     with pytest.raises(ValueError, match=r"query node ids must lie in \[0, 3\), got 5"):
         sampler.degree(torch.tensor([5]))

@@ -111,3 +111,12 @@ def test_update_state_needs_time_order():
     with pytest.raises(ValueError, match="earlier than the last event held"):
         mem.update_state(src, dst, torch.tensor([3, 6]), msg)
     assert mem.pend_t.tolist() == [4, 5, 4, 5]  # nothing of the rejected batch was stored
+
+
+def test_reads_need_integer_ids():
+    mem = _mem()
+    # float ids failed inside index_select; boolean ones were read as ids 0 and 1
+    with pytest.raises(ValueError, match="n_id must be a one-dimensional tensor of integer"):
+        mem(torch.tensor([1.0]))
+    with pytest.raises(ValueError, match="dtype torch.bool"):
+        mem.flush(torch.tensor([True, False]))
