@@ -41,6 +41,9 @@ def to_edge_index(
     """
     from torch_geometric.data import Data
 
+    if num_nodes is not None and (isinstance(num_nodes, bool) or not isinstance(
+            num_nodes, (int, np.integer)) or num_nodes < 0):
+        raise ValueError(f"num_nodes must be a non-negative integer, got {num_nodes!r}")
     if isinstance(graph, Data):
         n = graph.num_nodes if num_nodes is None else num_nodes
         ei = check_edge_index(graph.edge_index, n)

@@ -60,3 +60,12 @@ def test_edge_weight_of_the_wrong_length_is_named():
     a = to_csr(Data(edge_index=ei, edge_weight=torch.tensor([1.0, 2.0, 3.0]), num_nodes=3),
                weighted=True)
     assert a[1, 2] == 2.0
+
+
+def test_num_nodes_must_be_a_non_negative_integer():
+    ei = torch.tensor([[0, 1], [1, 0]])
+    # -3 used to come back as the node count; 2.5 was truncated to 2
+    for bad in (-3, 2.5):
+        with pytest.raises(ValueError, match="num_nodes must be a non-negative integer"):
+            to_edge_index(ei, num_nodes=bad)
+    assert to_edge_index(ei, num_nodes=np.int64(4))[2] == 4
