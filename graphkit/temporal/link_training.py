@@ -140,6 +140,20 @@ def chronological_batches(index: Tensor, batch_size: int) -> Iterator[Tensor]:
         yield index[start:start + int(batch_size)]
 
 
+def _check_index(index: Tensor, data: TemporalData) -> None:
+    """``index`` must be a vector of event ids of ``data`` (a float or out-of-range id failed
+    in the first batch's indexing, naming neither)."""
+    if not isinstance(index, Tensor) or index.dim() != 1 or index.is_floating_point() or \
+            index.dtype == torch.bool:
+        raise ValueError("index must be a one-dimensional tensor of event ids (use "
+                         "mask.nonzero().view(-1) for a boolean mask)")
+    if index.numel():
+        lo, hi = (int(v) for v in torch.aminmax(index))
+        if lo < 0 or hi >= data.num_events:
+            raise ValueError(f"index holds event id {lo if lo < 0 else hi}, out of range for "
+                             f"the stream's {data.num_events} events")
+
+
 def _batch(data: TemporalData, idx: Tensor, device: torch.device
            ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     return (data.src[idx].to(device), data.dst[idx].to(device), data.t[idx].to(device),
@@ -159,6 +173,7 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: 
 
     The state is *not* reset here (call ``model.reset_state()`` first for a fresh epoch).
     """
+    _check_index(index, data)
     model.train()
     device = _model_device(model)
     total, count = 0.0, 0
@@ -187,6 +202,7 @@ def stream_scores(model: torch.nn.Module, data: TemporalData, index: Tensor, bat
     Returns:
         ``(pos_logits, neg_logits)``, each ``[len(index)]`` on the CPU, in event order.
     """
+    _check_index(index, data)
     model.eval()
     device = _model_device(model)
     pos, neg = [], []

@@ -515,7 +515,7 @@ class PRES(torch.nn.Module):
         if not isinstance(memory, TemporalMemory):
             raise ValueError("PRES needs a model whose `memory` is a TemporalMemory, got "
                              f"{type(memory).__name__}")
-        if float(coherence_weight) < 0:
+        if not float(coherence_weight) >= 0:  # NaN too
             raise ValueError(f"coherence_weight must be non-negative, got {coherence_weight}")
         self.model, self.coherence_weight = model, float(coherence_weight)
         memory.corrector = PredictionCorrection(memory.num_nodes, memory.memory_dim, gamma,

@@ -127,6 +127,23 @@ def test_bad_fit_arguments(stream, tmp_path):
         fit(model, data, split, checkpoint=bad, resume=True)
 
 
+def test_train_epoch_and_stream_scores_check_the_event_ids(stream):
+    from graphkit.temporal import stream_scores, train_epoch
+
+    data, _ = stream
+    model = NAT(data.num_nodes, sizes=(1, 2, 2))
+    opt = torch.optim.Adam(model.parameters())
+    pool = torch.tensor([0, 1])
+    n = data.num_events
+    # an IndexError "index 1200 is out of bounds for dimension 0" named neither
+    with pytest.raises(ValueError, match=f"index holds event id {n}, out of range .* {n} events"):
+        train_epoch(model, opt, data, torch.tensor([0, n]), 10, pool)
+    with pytest.raises(ValueError, match="index must be a one-dimensional tensor of event ids"):
+        stream_scores(model, data, torch.tensor([1.0]), 10, pool)
+    with pytest.raises(ValueError, match="event ids"):
+        stream_scores(model, data, torch.ones(n, dtype=torch.bool), 10, pool)
+
+
 def test_link_metrics_bad_arguments():
     pos, neg = torch.tensor([2.0, 1.0]), torch.tensor([0.0, 1.5])
     with pytest.raises(ValueError, match="batch_size must be positive"):

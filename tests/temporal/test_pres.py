@@ -246,6 +246,8 @@ def test_bad_inputs():
         PredictionCorrection(6, 4, gamma=1.5)
     with pytest.raises(ValueError, match="coherence_weight"):
         PRES(_Toy(mem), coherence_weight=-1)
+    with pytest.raises(ValueError, match="coherence_weight must be non-negative, got nan"):
+        PRES(_Toy(mem), coherence_weight=float("nan"))  # was accepted: a NaN gradient
     with pytest.raises(ValueError, match="increment"):
         PredictionCorrection(6, 4, increment="batch")
     with pytest.raises(ValueError, match="paper"):
