@@ -54,6 +54,11 @@ def simple_graph(graph: Any, num_nodes: int | None = None) -> sp.csr_array:
         raise ValueError(f"num_nodes must be non-negative, got {n}")
     row = np.asarray(row, dtype=np.int64)
     col = np.asarray(col, dtype=np.int64)
+    if weight is not None and len(weight) == len(row) and not np.isfinite(weight).all():
+        # "an edge is a non-zero entry" cannot decide for NaN: reject it, as the CLI does
+        i = int(np.argmax(~np.isfinite(weight)))
+        raise ValueError(f"the graph holds a NaN or infinite edge weight ({weight[i]}) at "
+                         f"edge ({row[i]}, {col[i]})")
     changes = []
     if weight is not None and len(weight) and np.any(weight != 1):
         changes.append("edge weights ignored (an edge is a non-zero entry)")

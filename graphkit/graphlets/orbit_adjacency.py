@@ -36,16 +36,26 @@ def select_keys(
     if hops is None:
         hop_set = {1, 2, 3}
     else:
-        hop_set = {int(hops)} if np.isscalar(hops) else {int(h) for h in hops}
-        bad = hop_set - {1, 2, 3}
-        if bad:
-            raise ValueError(f"hops must be in {{1, 2, 3}} (graphlets have <= 4 nodes), got {bad}")
+        given = [hops] if np.isscalar(hops) else list(hops)
+        bad = [h for h in given if not _is_int(h) or int(h) not in (1, 2, 3)]
+        if bad or not given:  # 1.5 used to be read as 1, and no hop at all as no matrix
+            raise ValueError(f"hops must be in {{1, 2, 3}} (graphlets have <= 4 nodes), got "
+                             f"{set(bad) if bad else given}")
+        hop_set = {int(h) for h in given}
     chosen = [k for k in KEYS if k[0] in hop_set]
     if keys is not None:
-        wanted = {tuple(int(x) for x in k) for k in keys}
+        try:
+            wanted = {tuple(int(x) for x in k) for k in keys}
+        except (TypeError, ValueError):
+            raise ValueError(f"keys must be (hop, orbit_i, orbit_j) triples of integers, got "
+                             f"{keys!r}") from None
         mask_of(wanted)  # validates
         chosen = [k for k in chosen if k in wanted]
     return chosen
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def orbit_adjacency(
@@ -120,8 +130,8 @@ def graphlet_adjacency(
     <https://doi.org/10.1093/bioinformatics/btz455>`_ (Windels et al., 2019): entry ``[u, v]``
     counts the occurrences of the graphlet that hold both ``u`` and ``v``.
     """
-    if not 0 <= int(graphlet) <= 8:
-        raise ValueError(f"graphlet must be in 0..8, got {graphlet}")
+    if not _is_int(graphlet) or not 0 <= graphlet <= 8:  # 1.5 failed in an IndexError
+        raise ValueError(f"graphlet must be an integer in 0..8, got {graphlet!r}")
     keys = [k for k in KEYS if GRAPHLET_OF_ORBIT[k[1]] == graphlet]
     mats = orbit_adjacency(graph, num_nodes, keys=keys, backend=backend)
     total = mats[keys[0]].copy()

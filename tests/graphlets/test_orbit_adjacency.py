@@ -185,3 +185,22 @@ def test_bad_inputs_raise_clear_errors(small_graph):
         orbit_adjacency(small_graph, backend="fortran")
     with pytest.raises(ValueError, match="graphlet must be"):
         graphlet_adjacency(small_graph, 9)
+
+
+def test_bad_values_of_hops_keys_graphlet_and_weights(small_graph):
+    # 1.5 was read as hop 1 and hops=[] returned no matrix at all, without an error
+    for hops in (1.5, [], [1, "2"]):
+        with pytest.raises(ValueError, match="hops must be in"):
+            orbit_adjacency(small_graph, hops=hops)
+    with pytest.raises(ValueError, match="keys must be .* triples"):
+        select_keys(keys="abc")
+    # graphlet=1.5 passed the range check and failed in an IndexError
+    with pytest.raises(ValueError, match="graphlet must be an integer in 0..8, got 1.5"):
+        graphlet_adjacency(small_graph, 1.5)
+    # a NaN entry is neither an edge nor no edge: it used to count as an edge
+    a = nx.to_scipy_sparse_array(small_graph, nodelist=range(9), format="csr", dtype=float)
+    a.data[0] = np.nan
+    with pytest.raises(ValueError, match=r"NaN or infinite edge weight \(nan\) at edge \(0, "):
+        orbit_adjacency(a)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        gdv(sp.csr_array(np.array([[0.0, np.inf], [np.inf, 0.0]])))
