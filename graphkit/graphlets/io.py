@@ -72,14 +72,16 @@ def save_orbit_adjacency(
     Returns:
         The keys written.
     """
+    if Path(path).is_dir():  # found only at the final rename, after all the counting
+        raise ValueError(f"output {path} is a directory, not a file")
     a = simple_graph(graph, num_nodes)
     n = a.shape[0]
     chosen = select_keys(hops, keys)
     index = [KEYS.index(k) for k in chosen]
     if chunk_rows is None:
         chunk_rows = max(n, 1) if n * n * len(chosen) <= 1 << 26 else 128  # n = 0: empty archive
-    if chunk_rows < 1:
-        raise ValueError(f"chunk_rows must be positive, got {chunk_rows}")
+    if not isinstance(chunk_rows, (int, np.integer)) or chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
     counter = orbit_counter(a.indptr, a.indices, backend)
     mask = mask_of(chosen)
     from graphkit.data.io import atomic_write  # imported on use: graphkit.data loads torch
@@ -126,15 +128,37 @@ def save_orbit_adjacency(
 
 def load_orbit_adjacency(path: str | os.PathLike) -> dict[tuple[int, int, int], sp.csr_array]:
     """Read an archive written by :func:`save_orbit_adjacency` (or ``graphkit graphlets``)."""
-    with np.load(path) as z:
-        n = tuple(int(x) for x in z["shape"])
+    try:
+        z = np.load(path)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        if isinstance(exc, (FileNotFoundError, IsADirectoryError)):
+            raise
+        raise ValueError(f"{path} is not an orbit-adjacency archive (.npz): {exc}") from None
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path} is not an orbit-adjacency archive (.npz): it holds one array")
+    with z:
+        def member(name: str) -> np.ndarray:
+            if name not in z.files:
+                raise ValueError(f"{path} is not a complete orbit-adjacency archive: it has no "
+                                 f"'{name}' array")
+            return z[name]
+
+        shape = member("shape")
+        if shape.shape != (2,) or shape.dtype.kind not in "iu" or shape[0] != shape[1] \
+                or shape[0] < 0:
+            raise ValueError(f"{path}: 'shape' must hold [n, n], got {shape.tolist()}")
+        n = tuple(int(x) for x in shape)
         out = {}
         for key in KEYS:
             name = key_name(key)
             if f"{name}_indptr" in z.files:
-                out[key] = sp.csr_array(
-                    (z[f"{name}_data"], z[f"{name}_indices"], z[f"{name}_indptr"]), shape=n
-                )
+                parts = [member(f"{name}_{part}") for part in ("data", "indices", "indptr")]
+                try:
+                    m = sp.csr_array(tuple(parts), shape=n)
+                    m.check_format(full_check=True)  # column ids in range, indptr consistent
+                except ValueError as exc:
+                    raise ValueError(f"{path}: matrix {name} is corrupt ({exc})") from None
+                out[key] = m
     if not out:
         raise ValueError(f"{path} holds no orbit adjacency matrices")
     return out
