@@ -22,9 +22,9 @@ __all__ = ["pmi_matrix", "svd_embedding"]
 
 def pmi_matrix(matrix, negative: float = 1.0) -> sp.csr_array:
     """Sparse positive PMI of a non-negative co-occurrence matrix (``negative`` is ``b``)."""
-    if negative <= 0:
+    if not negative > 0:  # NaN too: it dropped every entry
         raise ValueError(f"negative must be positive, got {negative}")
-    m = sp.csr_array(matrix, dtype=np.float64)
+    m = _matrix(matrix, "co-occurrence matrix")
     if m.shape[0] != m.shape[1]:
         raise ValueError(f"co-occurrence matrix must be square, got shape {m.shape}")
     if m.nnz and m.data.min() < 0:
@@ -43,9 +43,12 @@ def pmi_matrix(matrix, negative: float = 1.0) -> sp.csr_array:
 
 def svd_embedding(matrix, dim: int = 128, seed: int = 0) -> np.ndarray:
     """``n x dim`` embedding ``U_d sqrt(S_d)`` from the top ``dim`` singular triplets."""
-    m = sp.csr_array(matrix, dtype=np.float64)
+    m = _matrix(matrix, "matrix")
     n = m.shape[0]
-    if not 0 < dim < min(m.shape):
+    if min(m.shape) < 2:
+        raise ValueError(f"matrix has shape {m.shape}: an embedding needs at least 2 rows and "
+                         "2 columns")
+    if not isinstance(dim, (int, np.integer)) or not 0 < dim < min(m.shape):
         raise ValueError(f"dim must be in 1..{min(m.shape) - 1}, got {dim}")
     if m.nnz == 0:
         return np.zeros((n, dim))
@@ -53,3 +56,15 @@ def svd_embedding(matrix, dim: int = 128, seed: int = 0) -> np.ndarray:
     u, s, _ = svds(m, k=dim, v0=v0)
     order = np.argsort(-s)
     return u[:, order] * np.sqrt(s[order])
+
+
+def _matrix(matrix, name: str) -> sp.csr_array:
+    """``matrix`` as a float64 CSR array, rejecting other ranks and NaN or infinite entries
+    (NaN entries of a co-occurrence matrix were dropped from the PMI silently; in the SVD
+    they failed inside ARPACK)."""
+    m = sp.csr_array(matrix, dtype=np.float64)
+    if len(m.shape) != 2:
+        raise ValueError(f"{name} must be two-dimensional, got shape {m.shape}")
+    if m.nnz and not np.isfinite(m.data).all():
+        raise ValueError(f"{name} holds NaN or infinite entries")
+    return m
