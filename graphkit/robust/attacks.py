@@ -12,7 +12,7 @@ from torch import Tensor
 from torch_geometric.utils import to_undirected
 
 from graphkit.data.validation import check_edge_index
-from graphkit.robust.augment import undirected_pairs
+from graphkit.robust.augment import _is_count, undirected_pairs
 
 __all__ = ["random_attack"]
 
@@ -41,8 +41,10 @@ def random_attack(
     """
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
-    if rate < 0:
-        raise ValueError(f"rate must be non-negative, got {rate}")
+    if not 0 <= rate < float("inf"):  # NaN and inf failed in int() naming neither
+        raise ValueError(f"rate must be a finite non-negative number, got {rate}")
+    if not _is_count(num_nodes):  # 6.5 failed in torch, -1 returned an empty graph
+        raise ValueError(f"num_nodes must be a non-negative integer, got {num_nodes!r}")
     edge_index = check_edge_index(edge_index, num_nodes)
     pairs = undirected_pairs(edge_index, num_nodes)
     budget = int(rate * pairs.size(1))

@@ -7,6 +7,8 @@ do not depend on whether those edges are present.
 
 from __future__ import annotations
 
+import operator
+
 import torch
 from torch import Tensor
 from torch_geometric.utils import coalesce, to_undirected
@@ -18,7 +20,7 @@ __all__ = ["recover_edges", "undirected_pairs"]
 
 def undirected_pairs(edge_index: Tensor, num_nodes: int) -> Tensor:
     """Distinct unordered pairs ``(u < v)`` of ``edge_index``, self-loops dropped, sorted."""
-    u, v = edge_index
+    u, v = check_edge_index(edge_index, num_nodes)
     lo, hi = torch.minimum(u, v), torch.maximum(u, v)
     keep = lo != hi
     return coalesce(torch.stack([lo[keep], hi[keep]]), num_nodes=num_nodes)
@@ -47,7 +49,9 @@ def recover_edges(
     """
     if not 0.0 <= ratio <= 1.0:
         raise ValueError(f"the recover ratio must lie in [0, 1], got {ratio}")
-    if num_nodes is None:
+    if num_nodes is None:  # shapes first: a 1-D removed_edge_index failed in torch.cat
+        edge_index = check_edge_index(edge_index)
+        removed_edge_index = check_edge_index(removed_edge_index, name="removed")
         both = torch.cat([edge_index, removed_edge_index], dim=1)
         num_nodes = int(both.max()) + 1 if both.numel() else 0
     edge_index = check_edge_index(edge_index, num_nodes)
@@ -57,3 +61,10 @@ def recover_edges(
     perm = torch.randperm(removed.size(1), generator=generator)[:count].to(removed.device)
     back = to_undirected(removed[:, perm], num_nodes=num_nodes)
     return coalesce(torch.cat([edge_index, back], dim=1), num_nodes=num_nodes)
+
+def _is_count(value) -> bool:
+    """A non-negative integer (Python, NumPy or a 0-d integer tensor)."""
+    try:
+        return operator.index(value) >= 0
+    except TypeError:
+        return False

@@ -32,6 +32,8 @@ def jaccard_similarity(x: Tensor, edge_index: Tensor, chunk_size: int = 4096) ->
     Returns:
         ``[E]`` float tensor of similarities.
     """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be positive, got {chunk_size}")
     if x.is_sparse:
         x = x.to_dense()
     x = check_features(x)

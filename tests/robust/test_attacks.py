@@ -46,3 +46,15 @@ def test_bad_inputs():
         random_attack(ei, n, 2.0, "add")
     with pytest.raises(ValueError, match="out of range"):
         random_attack(ei, 3, 0.1)
+
+
+def test_non_finite_rate_and_bad_num_nodes_are_named():
+    ei, n = ring(4)
+    for rate in (float("nan"), float("inf")):  # failed in int() naming neither
+        with pytest.raises(ValueError, match="rate must be a finite non-negative number"):
+            random_attack(ei, n, rate)
+    empty = torch.empty(2, 0, dtype=torch.long)
+    with pytest.raises(ValueError, match="num_nodes must be a non-negative integer, got -1"):
+        random_attack(empty, -1, 0.5)  # returned an empty graph
+    with pytest.raises(ValueError, match="num_nodes must be a non-negative integer, got 6.5"):
+        random_attack(ei, 6.5, 0.5)  # failed inside torch

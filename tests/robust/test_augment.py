@@ -39,3 +39,15 @@ def test_undirected_pairs_dedups():
 def test_bad_ratio():
     with pytest.raises(ValueError, match="ratio"):
         recover_edges(torch.tensor([[0], [1]]), torch.tensor([[1], [2]]), 1.5)
+
+
+def test_bad_edge_indices_are_named():
+    ei = torch.tensor([[0, 1], [1, 0]])
+    # without num_nodes a 1-D removed_edge_index failed in torch.cat
+    with pytest.raises(ValueError, match=r"removed must have shape \[2, num_edges\]"):
+        recover_edges(ei, torch.tensor([0, 1]), 0.5)
+    # undirected_pairs used to keep ids beyond num_nodes and negative ids
+    with pytest.raises(ValueError, match="node id 9, out of range for num_nodes=3"):
+        undirected_pairs(torch.tensor([[0, 9], [1, 0]]), 3)
+    with pytest.raises(ValueError, match="negative node id"):
+        undirected_pairs(torch.tensor([[0, -1], [1, 0]]), 3)

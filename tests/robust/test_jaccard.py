@@ -58,3 +58,9 @@ def test_bad_inputs():
         jaccard_similarity(X[0], ei)
     with pytest.raises(ValueError, match="boolean mask"):
         split_edges(ei, torch.tensor([1]))
+
+
+def test_chunk_size_must_be_positive():
+    ei = torch.tensor([[0, 1], [1, 0]])
+    with pytest.raises(ValueError, match="chunk_size must be positive, got 0"):
+        jaccard_similarity(X, ei, chunk_size=0)  # was range()'s "arg 3 must not be zero"

@@ -69,3 +69,12 @@ def test_knn_k0_is_identity_and_bad_k():
         knn_add(ei, emb, k=-1)
     with pytest.raises(ValueError, match="fewer than k"):
         knn_add(ei, emb, k=4, min_degree=1)
+
+
+def test_knn_fractional_k_and_zero_chunk_are_named():
+    ei, n = star_plus_path()
+    emb = torch.randn(n, 3)
+    with pytest.raises(ValueError, match="k must be a non-negative integer, got 1.5"):
+        knn_add(ei, emb, k=1.5)  # failed in topk
+    with pytest.raises(ValueError, match="chunk_size must be positive"):
+        knn_add(ei, emb, k=1, chunk_size=0)
