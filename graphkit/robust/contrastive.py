@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphkit.data.validation import check_edge_index, check_features, check_num_nodes
+from graphkit.nn._checks import check_node_features
 from graphkit.nn.conv import degree_power_norm
 from graphkit.robust.augment import recover_edges
 
@@ -70,6 +71,8 @@ class DGIEncoder(nn.Module):
 
     def transform(self, x: Tensor) -> Tensor:
         """:math:`XW` (sparse-aware), shared by every view in an epoch."""
+        # metadata only: a wrong width failed in the matmul naming neither x nor the width
+        check_node_features(x, self.lin.in_features)
         if x.layout != torch.strided:
             return torch.sparse.mm(x, self.lin.weight.t())
         return self.lin(x)
@@ -179,8 +182,8 @@ def contrastive_embeddings(
         device: where to train.
     """
     n = check_num_nodes(x.size(0) if num_nodes is None else num_nodes, x)
-    if x.layout == torch.strided:
-        check_features(x)
+    if x.layout in (torch.strided, torch.sparse_coo, torch.sparse_csr):
+        check_features(x)  # sparse too: a NaN in sparse features trained to NaN silently
     edge_index = check_edge_index(edge_index, n)
     removed_edge_index = check_edge_index(removed_edge_index, n, "removed_edge_index")
     if hidden_channels <= 0 or max_epochs <= 0 or patience <= 0:
@@ -188,8 +191,9 @@ def contrastive_embeddings(
             "hidden_channels, max_epochs and patience must be positive, got "
             f"{hidden_channels}, {max_epochs}, {patience}"
         )
-    if beta < 0:
-        raise ValueError(f"beta (self-loop weight) must be non-negative, got {beta}")
+    if not 0 <= beta < float("inf"):  # NaN gave a NaN adjacency and NaN embeddings
+        raise ValueError(f"beta (self-loop weight) must be a finite non-negative number, "
+                         f"got {beta}")
     adj = normalized_adjacency(edge_index, n, beta, device)
     views = [
         normalized_adjacency(

@@ -57,3 +57,22 @@ def test_bad_inputs(sbm):
         contrastive_embeddings(sbm.x, ei, ei[:, :2], recover_ratio=2.0, max_epochs=1)
     with pytest.raises(ValueError, match="node-count mismatch"):
         contrastive_embeddings(sbm.x, ei, ei[:, :0], num_nodes=5)
+
+
+def test_sparse_nan_features_nan_beta_and_wrong_width_are_named(sbm):
+    ei = sbm.edge_index
+    x = sbm.x.clone()
+    x[3, 0] = float("nan")
+    # sparse features skipped the NaN check and trained to NaN embeddings
+    with pytest.raises(ValueError, match="x holds NaN values"):
+        contrastive_embeddings(x.to_sparse(), ei, ei[:, :0], max_epochs=1)
+    with pytest.raises(ValueError, match="beta .* finite non-negative number, got nan"):
+        contrastive_embeddings(sbm.x, ei, ei[:, :0], beta=float("nan"), max_epochs=1)
+    model = RecoverDGI(sbm.num_features, 8)
+    adj = normalized_adjacency(ei, sbm.num_nodes, 2.0, "cpu")
+    wide = torch.randn(sbm.num_nodes, sbm.num_features + 1)
+    with pytest.raises(ValueError, match=f"x has {sbm.num_features + 1} features, but "
+                                         f"in_channels is {sbm.num_features}"):
+        model(wide, adj, [adj], torch.arange(sbm.num_nodes))  # was a matmul shape error
+    with pytest.raises(ValueError, match="x has"):
+        model.embed(wide, adj)
