@@ -60,6 +60,8 @@ class GCNDefense:
     def fit(self, data: Data) -> GCNDefense:
         if getattr(data, "y", None) is None:
             raise ValueError("data has no labels y to fit the classifier on")
+        if not isinstance(getattr(data, "x", None), torch.Tensor):  # was an AttributeError
+            raise ValueError("data has no node features x to fit the classifier on")
         graph = self.preprocess(data)
         for key in ("y", "train_mask", "val_mask", "test_mask"):
             graph[key] = getattr(data, key, None)
@@ -102,9 +104,10 @@ class GCNJaccard(GCNDefense):
 
 def low_rank_adjacency(edge_index: Tensor, num_nodes: int, rank: int) -> Tensor:
     r"""Dense rank-``rank`` truncated SVD :math:`U_k \Sigma_k V_k^\top` of the adjacency."""
-    edge_index = check_edge_index(edge_index, num_nodes)
-    if not 0 < rank < num_nodes:
-        raise ValueError(f"rank must lie in [1, num_nodes - 1], got {rank}")
+    # no edges: ARPACK failed on the zero matrix ("starting vector is zero")
+    edge_index = check_edge_index(edge_index, num_nodes, allow_empty=False)
+    if not isinstance(rank, (int, np.integer)) or not 0 < rank < num_nodes:
+        raise ValueError(f"rank must be an integer in [1, num_nodes - 1], got {rank!r}")
     a = sp.csr_matrix((np.ones(edge_index.size(1)), edge_index.cpu().numpy()),
                       shape=(num_nodes, num_nodes))
     a.data[:] = 1.0
@@ -173,6 +176,8 @@ def tune_on_validation(
     """
     if not grid:
         raise ValueError("the tuning grid is empty")
+    if runs < 1:  # was a StatisticsError from fmean
+        raise ValueError(f"runs must be positive, got {runs}")
     scores = {}
     for value in grid:
         accs = []

@@ -12,6 +12,7 @@ Robust GNN" <https://arxiv.org/abs/2207.00012>`_ (Li, Liu, Ao, Chi, Feng, Yang, 
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, replace
 
 import torch
@@ -71,6 +72,23 @@ class STABLEConfig:
             raise ValueError(f"cos_threshold must lie in [-1, 1], got {self.cos_threshold}")
         if self.epochs < 1 or self.hidden_channels < 1:
             raise ValueError("epochs and hidden_channels must be positive")
+        # checked here, not after the contrastive stage (minutes on a large graph) has run
+        if self.embedding_dim < 1 or self.max_embedding_epochs < 1 or \
+                self.embedding_patience < 1:
+            raise ValueError(
+                "embedding_dim, max_embedding_epochs and embedding_patience must be positive, "
+                f"got {self.embedding_dim}, {self.max_embedding_epochs}, "
+                f"{self.embedding_patience}")
+        if not math.isfinite(self.alpha):
+            raise ValueError(f"alpha must be finite, got {self.alpha}")
+        if not 0.0 <= self.beta < math.inf:
+            raise ValueError(f"beta must be a finite non-negative number, got {self.beta}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
+        for name in ("lr", "embedding_lr", "weight_decay"):
+            value = getattr(self, name)
+            if not 0.0 <= value < math.inf:
+                raise ValueError(f"{name} must be a finite non-negative number, got {value}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -98,8 +116,8 @@ def stable_preset(dataset: str, rate: float, **overrides) -> STABLEConfig:
     uses the nearest entry. Polblogs has no features, so its Jaccard step is off (``jt=0``).
     """
     table = _PRESETS.get(dataset.lower().removeprefix("prognn-"), _PRESETS["cora"])
-    if rate < 0:
-        raise ValueError(f"rate must be non-negative, got {rate}")
+    if not 0 <= rate < math.inf:  # NaN picked an arbitrary table entry
+        raise ValueError(f"rate must be a finite non-negative number, got {rate}")
     nearest = min(table, key=lambda r: abs(r - rate))
     alpha, beta, k, jt, cos = table[nearest]
     config = STABLEConfig(alpha=alpha, beta=float(beta), k=k, jaccard_threshold=jt,
@@ -146,6 +164,9 @@ def stable_refine(
         device: where to train the encoder.
     """
     config = config or STABLEConfig()
+    if not isinstance(x, Tensor):  # e.g. data.x is None: failed in x.layout
+        raise ValueError(f"STABLE needs node features x as a [N, F] tensor, got "
+                         f"{type(x).__name__}")
     if x.layout == torch.strided:
         check_features(x)
     n = x.size(0)
@@ -213,8 +234,10 @@ class STABLE:
         num_classes = int(data.y.max()) + 1
         self.model_ = DegreePowerGCN(x.size(1), cfg.hidden_channels, num_classes, cfg.alpha,
                                      cfg.dropout)
+        # getattr: a missing mask is named by the training loop (was an AttributeError)
         train_data = Data(x=x, edge_index=refined.edge_index, y=data.y,
-                          train_mask=data.train_mask, val_mask=data.val_mask,
+                          train_mask=getattr(data, "train_mask", None),
+                          val_mask=getattr(data, "val_mask", None),
                           test_mask=getattr(data, "test_mask", None), num_nodes=x.size(0))
         self.result_ = train_node_classifier(
             self.model_, train_data, lr=cfg.lr, weight_decay=cfg.weight_decay,

@@ -58,3 +58,18 @@ def test_bad_inputs(sbm):
     del unlabeled.y
     with pytest.raises(ValueError, match="labels"):
         GCNDefense().fit(unlabeled)
+
+
+def test_missing_features_empty_graph_and_bad_rank_or_runs(sbm):
+    no_x = sbm.clone()
+    del no_x.x
+    for make in (GCNDefense, GCNJaccard):
+        with pytest.raises(ValueError, match="no node features x"):  # was AttributeError
+            make().fit(no_x)
+    ei = sbm.edge_index
+    with pytest.raises(ValueError, match="the graph has no edges"):  # was an ArpackError
+        low_rank_adjacency(ei[:, :0], sbm.num_nodes, 2)
+    with pytest.raises(ValueError, match="rank must be an integer"):
+        low_rank_adjacency(ei, sbm.num_nodes, 1.5)
+    with pytest.raises(ValueError, match="runs must be positive"):  # was a StatisticsError
+        tune_on_validation(lambda v: GCNDefense(epochs=1), sbm, [0.0], runs=0)

@@ -73,3 +73,26 @@ def test_classifier_shapes_and_dropout_check():
     assert "alpha=0.3" in repr(model)
     with pytest.raises(ValueError, match="dropout"):
         DegreePowerGCN(4, 8, 3, dropout=1.0)
+
+
+def test_config_rejects_values_that_used_to_fail_after_the_contrastive_stage():
+    for field, value in (("dropout", 1.5), ("alpha", float("nan")), ("embedding_dim", 0),
+                         ("embedding_patience", 0), ("lr", float("nan")),
+                         ("beta", float("inf"))):
+        with pytest.raises(ValueError, match=field):
+            STABLEConfig(**{field: value})
+    with pytest.raises(ValueError, match="rate must be a finite"):
+        stable_preset("cora", float("nan"))  # picked an arbitrary table entry
+
+
+def test_fit_names_missing_features_and_masks(sbm):
+    no_x = sbm.clone()
+    del no_x.x
+    with pytest.raises(ValueError, match="STABLE needs node features x"):
+        STABLE(STABLEConfig(**SMALL)).fit(no_x)  # was an AttributeError on None.layout
+    refined = stable_refine(sbm.x, sbm.edge_index, STABLEConfig(**SMALL),
+                            torch.Generator().manual_seed(0))
+    no_mask = sbm.clone()
+    del no_mask.train_mask
+    with pytest.raises(ValueError, match="train_mask"):  # was an AttributeError
+        STABLE(STABLEConfig(**SMALL)).fit(no_mask, refined=refined)
