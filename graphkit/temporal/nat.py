@@ -370,6 +370,9 @@ class NAT(torch.nn.Module):
         else:
             self._msgs = self._msgs.new_zeros(self._msgs.size(0) + b, 0)
 
+        # the official code writes the sources' rows, then the destinations' (last writer
+        # wins): a node that is a destination early in the batch and a source later keeps
+        # its earlier event, a quirk kept so that results follow the official model
         last = last_occurrence(u)
         nodes = u[last]
         self.self_rep[nodes] = pending["h_self"][last]
