@@ -9,6 +9,7 @@ import torch
 from torch_geometric.data import Data
 from torch_geometric.transforms import BaseTransform
 
+from graphkit.data.validation import check_num_nodes
 from graphkit.embed import fastrp
 
 __all__ = ["FastRP"]
@@ -46,6 +47,8 @@ class FastRP(BaseTransform):
     ) -> None:
         if int(dim) <= 0:
             raise ValueError(f"dim must be positive, got {dim}")
+        if not attr:  # data[""] = emb stored the embedding under an empty name
+            raise ValueError("attr must be a non-empty attribute name")
         self.dim = int(dim)
         self.iteration_weights = tuple(float(w) for w in iteration_weights)
         self.beta = float(beta)
@@ -62,6 +65,11 @@ class FastRP(BaseTransform):
         emb = emb.to(data.edge_index.device)
         if self.attr == "x" and self.cat and getattr(data, "x", None) is not None:
             x = data.x.view(-1, 1) if data.x.dim() == 1 else data.x
+            # named here: torch.cat's size errors named neither data.x nor the node count
+            if x.dim() != 2:
+                raise ValueError(f"data.x must be one- or two-dimensional to append the "
+                                 f"embedding to it, got shape {list(data.x.shape)}")
+            check_num_nodes(emb.size(0), x, name="data.x")
             emb = torch.cat([x, emb.to(x.dtype)], dim=-1)
         data[self.attr] = emb
         return data

@@ -35,3 +35,17 @@ def test_bad_arguments(data):
         FastRP(dim=0)
     with pytest.raises(ValueError, match="iteration_weights is empty"):
         FastRP(dim=4, iteration_weights=())(data.clone())
+
+
+def test_concatenation_names_bad_features_and_attr_must_be_named(data):
+    # torch.cat failed with size errors naming neither data.x nor the node count
+    short = data.clone()
+    short.x = torch.ones(4, 3)
+    with pytest.raises(ValueError, match="data.x has 4 rows but the graph has 6 nodes"):
+        FastRP(dim=4, attr="x", cat=True)(short)
+    cube = data.clone()
+    cube.x = torch.ones(6, 2, 2)
+    with pytest.raises(ValueError, match=r"data.x must be one- or two-dimensional"):
+        FastRP(dim=4, attr="x", cat=True)(cube)
+    with pytest.raises(ValueError, match="attr must be a non-empty"):
+        FastRP(dim=4, attr="")  # stored the embedding under data[""]
