@@ -161,6 +161,20 @@ def run_fastrp(args: argparse.Namespace) -> int:
     if args.dim <= 0:
         raise ValueError(f"--dim must be positive, got {args.dim}")
     check_device(args.device)
+    # options of the other variant used to be ignored without a word
+    if args.gds:
+        unused = [flag for flag, given in (
+            ("--block-size", args.block_size is not None),
+            ("--no-normalization", args.no_normalization),
+            ("--no-standardize", args.no_standardize),
+            ("--input-matrix", args.input_matrix != "trans"),
+            ("--projection", args.projection != "sparse"),
+        ) if given]
+        if unused:
+            raise ValueError(f"{', '.join(unused)}: not an option of the GDS variant "
+                             "(--gds); drop it or drop --gds")
+    elif args.self_influence != 0.0:
+        raise ValueError("--self-influence is an option of the GDS variant: add --gds")
     t0 = time.perf_counter()
     adj, labels = load_graph(args.input, args.relabel, args.directed, args.weighted,
                              args.num_nodes)

@@ -97,3 +97,18 @@ def test_module_entry_point(edge_file, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "graphkit embed: wrote" in r.stderr and r.stdout == ""
     assert np.load(out).shape == (6, 4)
+
+
+@pytest.mark.parametrize("extra, match", [
+    (["--gds", "--block-size", "2"], "--block-size: not an option of the GDS variant"),
+    (["--gds", "--no-standardize", "--projection", "gaussian"],
+     "--no-standardize, --projection: not an option of the GDS variant"),
+    (["--self-influence", "0.5"], "--self-influence is an option of the GDS variant"),
+])
+def test_options_of_the_other_variant_are_rejected(edge_file, tmp_path, capsys, extra, match):
+    # they used to be ignored silently
+    out = tmp_path / "e.npy"
+    assert main(["embed", "fastrp", str(edge_file), "-o", str(out), "--dim", "4", "-q",
+                 *extra]) == 1
+    assert match in capsys.readouterr().err
+    assert not out.exists()
