@@ -144,6 +144,16 @@ def standardize_columns(u: Any, start: int = 0, stop: int | None = None, chunk: 
         block /= std.astype(block.dtype)
 
 
+def _check_dim(dim: Any) -> int:
+    """``dim`` as an int; a fractional one (2.5) used to be truncated silently."""
+    if isinstance(dim, bool) or not isinstance(dim, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(dim) or int(dim) != dim:
+        raise ValueError(f"dim must be a positive integer, got {dim!r}")
+    if dim <= 0:
+        raise ValueError(f"dim must be positive, got {dim}")
+    return int(dim)
+
+
 def _check_weights(iteration_weights: Sequence[float]) -> list[float]:
     weights = [float(w) for w in iteration_weights]
     if not weights:
@@ -213,9 +223,7 @@ def fastrp(
         The ``[n, dim]`` embedding: a NumPy array for the NumPy backends, a tensor on
         ``device`` for ``"torch"``.
     """
-    dim = int(dim)
-    if dim <= 0:
-        raise ValueError(f"dim must be positive, got {dim}")
+    dim = _check_dim(dim)
     if not math.isfinite(beta):
         raise ValueError(f"beta must be finite, got {beta}")
     weights = _check_weights(iteration_weights)
@@ -223,6 +231,9 @@ def fastrp(
     name = resolve_backend(backend, device)
     if out is not None and name == "torch":
         raise ValueError("out= is for the NumPy backends; the torch backend returns a tensor")
+    if out is not None and not isinstance(out, np.ndarray):  # was an AttributeError
+        raise ValueError(f"out must be a NumPy array (e.g. a numpy.memmap), got "
+                         f"{type(out).__name__}")
 
     adj = to_csr(graph, num_nodes=num_nodes, weighted=weighted, dtype=np.float64)
     if weighted and adj.nnz and adj.data.min() < 0:

@@ -28,6 +28,7 @@ import scipy.sparse as sp
 from graphkit.data.convert import GraphLike, to_csr
 from graphkit.embed.backends import make_backend, resolve_backend
 from graphkit.embed.fastrp import (
+    _check_dim,
     _check_weights,
     degree_scaling,
     propagation_matrix,
@@ -115,9 +116,7 @@ def fastrp_gds(
     Returns:
         The ``[n, dim]`` embedding (NumPy array, or a tensor for the ``"torch"`` backend).
     """
-    dim = int(dim)
-    if dim <= 0:
-        raise ValueError(f"dim must be positive, got {dim}")
+    dim = _check_dim(dim)
     weights = _check_weights(iteration_weights)
     for label, v in (("normalization_strength", normalization_strength),
                      ("node_self_influence", node_self_influence)):

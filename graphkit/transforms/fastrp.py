@@ -11,6 +11,7 @@ from torch_geometric.transforms import BaseTransform
 
 from graphkit.data.validation import check_num_nodes
 from graphkit.embed import fastrp
+from graphkit.embed.fastrp import _check_dim
 
 __all__ = ["FastRP"]
 
@@ -45,8 +46,7 @@ class FastRP(BaseTransform):
         cat: bool = False,
         **kwargs: Any,
     ) -> None:
-        if int(dim) <= 0:
-            raise ValueError(f"dim must be positive, got {dim}")
+        dim = _check_dim(dim)  # a fractional dim was truncated silently
         if not attr:  # data[""] = emb stored the embedding under an empty name
             raise ValueError("attr must be a non-empty attribute name")
         self.dim = int(dim)

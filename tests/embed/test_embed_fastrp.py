@@ -129,6 +129,8 @@ def test_gaussian_projection_and_adjacency_input(small_graph):
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(dim=0), "dim must be positive"),
+    (dict(dim=2.5), "dim must be a positive integer, got 2.5"),  # was truncated to 2
+    (dict(out=[[0.0] * 16] * 120, block_size=8), "out must be a NumPy array"),
     (dict(iteration_weights=()), "iteration_weights is empty"),
     (dict(iteration_weights=(1.0, float("nan"))), "iteration_weights must be finite"),
     (dict(beta=float("inf")), "beta must be finite"),

@@ -72,6 +72,8 @@ def test_bad_arguments(small_graph):
         fastrp_gds(small_graph, dim=8, property_ratio=0.5, features=np.ones((3, 2)))
     with pytest.raises(ValueError, match="initial vectors have shape"):
         fastrp_gds(small_graph, dim=8, initial=np.ones((120, 3)))
+    with pytest.raises(ValueError, match="dim must be a positive integer, got 2.5"):
+        fastrp_gds(small_graph, dim=2.5)
     with pytest.raises(ValueError, match="node_self_influence must be finite"):
         fastrp_gds(small_graph, dim=8, node_self_influence=float("nan"))
     # NaN in sparse features or in explicit initial vectors used to give a NaN embedding

@@ -47,5 +47,7 @@ def test_concatenation_names_bad_features_and_attr_must_be_named(data):
     cube.x = torch.ones(6, 2, 2)
     with pytest.raises(ValueError, match=r"data.x must be one- or two-dimensional"):
         FastRP(dim=4, attr="x", cat=True)(cube)
+    with pytest.raises(ValueError, match="dim must be a positive integer, got 2.5"):
+        FastRP(dim=2.5)  # was truncated to 2 columns
     with pytest.raises(ValueError, match="attr must be a non-empty"):
         FastRP(dim=4, attr="")  # stored the embedding under data[""]
