@@ -134,3 +134,18 @@ def test_counter_rejects_csr_arrays_that_are_not_a_simple_undirected_graph(backe
             orbit_counter(np.asarray(indptr), np.asarray(indices), backend)
     indptr, indices = csr(nx.path_graph(4))
     assert orbit_counter(indptr, indices, backend).gdv().shape == (4, 15)
+
+
+@pytest.mark.parametrize("backend", available_backends())
+def test_count_rows_rejects_bad_mask_mode_and_rows(backend):
+    # hop3_mode=9 was a segmentation fault in the compiled counter; the Python oracle read a
+    # negative r0 from the end
+    counter = orbit_counter(*csr(nx.path_graph(5)), backend)
+    for args, message in (((0, 5, ALL_MASK, 9), "hop3_mode must be 0"),
+                          ((0, 5, -1, 0), "mask must select keys"),
+                          ((0, 5, ALL_MASK + 1, 0), "mask must select keys"),
+                          ((-1, 2, ALL_MASK, 0), r"row range \[-1, 2\) out of bounds"),
+                          ((0, 5, 1.5, 0), "count_rows takes integers")):
+        with pytest.raises(ValueError, match=message):
+            counter.count_rows(*args)
+    assert len(counter.count_rows(0, 5, ALL_MASK, 0)) == len(KEYS)

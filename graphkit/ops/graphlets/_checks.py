@@ -10,9 +10,13 @@ the CSR arrays themselves. It costs ``O(m log m)`` time, small beside the counti
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
-__all__ = ["check_simple_csr"]
+from graphkit.ops.graphlets.keys import ALL_MASK
+
+__all__ = ["check_simple_csr", "check_count_rows"]
 
 
 def check_simple_csr(indptr, indices) -> None:
@@ -62,3 +66,20 @@ def check_simple_csr(indptr, indices) -> None:
         u, v = divmod(int(keys[np.argmax(reverse[pos] != keys)]), n)
         raise ValueError(f"the graph is not undirected: edge ({u}, {v}) is stored but "
                          f"({v}, {u}) is not")
+
+
+def check_count_rows(r0, r1, mask, hop3_mode, num_nodes: int) -> None:
+    """Check the arguments of a counter's ``count_rows`` (an unknown ``hop3_mode`` crashed
+    the compiled counter; a negative ``r0`` was read from the end by the Python oracle)."""
+    try:
+        r0, r1, mask, hop3_mode = (operator.index(v) for v in (r0, r1, mask, hop3_mode))
+    except TypeError:
+        raise ValueError("count_rows takes integers r0, r1, mask and hop3_mode, got "
+                         f"{r0!r}, {r1!r}, {mask!r}, {hop3_mode!r}") from None
+    if not 0 <= r0 <= r1 <= num_nodes:
+        raise ValueError(f"row range [{r0}, {r1}) out of bounds for {num_nodes} rows")
+    if not 0 <= mask <= ALL_MASK:
+        raise ValueError(f"mask must select keys with bits 0..{ALL_MASK.bit_length() - 1} "
+                         f"(0 <= mask <= {ALL_MASK}), got {mask}")
+    if hop3_mode not in (0, 1, 2):
+        raise ValueError(f"hop3_mode must be 0 (automatic), 1 or 2, got {hop3_mode}")

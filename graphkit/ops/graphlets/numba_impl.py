@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from graphkit.ops.graphlets._checks import check_simple_csr
+from graphkit.ops.graphlets._checks import check_count_rows, check_simple_csr
 from graphkit.ops.graphlets.keys import KEYS
 
 __all__ = ["NumbaOrbitCounter", "orbit_counter"]
@@ -345,8 +345,7 @@ class NumbaOrbitCounter:
 
     def count_rows(self, r0: int, r1: int, mask: int, hop3_mode: int = 0) -> list:
         n = self.num_nodes
-        if not 0 <= r0 <= r1 <= n:
-            raise ValueError(f"row range [{r0}, {r1}) out of bounds for {n} rows")
+        check_count_rows(r0, r1, mask, hop3_mode, n)
         want = np.array([bool(mask >> k & 1) for k in range(_NKEYS)])
         if hop3_mode == 0:
             deg, deg_sum = self._pre[0], self._pre[3]

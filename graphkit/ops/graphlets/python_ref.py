@@ -14,7 +14,7 @@ from itertools import combinations
 
 import numpy as np
 
-from graphkit.ops.graphlets._checks import check_simple_csr
+from graphkit.ops.graphlets._checks import check_count_rows, check_simple_csr
 from graphkit.ops.graphlets.keys import KEY_INDEX, KEYS
 
 __all__ = ["ORBIT_OF", "connected_subsets", "brute_force_counts", "PythonOrbitCounter"]
@@ -101,6 +101,7 @@ class PythonOrbitCounter:
         self._counts = brute_force_counts(self._adj)
 
     def count_rows(self, r0: int, r1: int, mask: int, hop3_mode: int = 0) -> list:
+        check_count_rows(r0, r1, mask, hop3_mode, self.num_nodes)
         out: list = [None] * len(KEYS)
         for key, entries in self._counts.items():
             k = KEY_INDEX[key]
