@@ -25,7 +25,7 @@ def jaccard_similarity(x: Tensor, edge_index: Tensor, chunk_size: int = 4096) ->
     similarity, returned as ``nan`` (so no threshold prunes their edge).
 
     Args:
-        x (Tensor): ``[N, F]`` node features (dense or sparse COO).
+        x (Tensor): ``[N, F]`` node features (dense or sparse COO / CSR).
         edge_index (Tensor): ``[2, E]`` edges.
         chunk_size (int): edges processed at once, to bound memory (default: ``4096``).
 
@@ -34,7 +34,7 @@ def jaccard_similarity(x: Tensor, edge_index: Tensor, chunk_size: int = 4096) ->
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be positive, got {chunk_size}")
-    if x.is_sparse:
+    if x.layout != torch.strided:  # COO and CSR alike (CSR was torch's "unsupported layout")
         x = x.to_dense()
     x = check_features(x)
     edge_index = check_edge_index(edge_index, x.size(0))

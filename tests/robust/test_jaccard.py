@@ -64,3 +64,10 @@ def test_chunk_size_must_be_positive():
     ei = torch.tensor([[0, 1], [1, 0]])
     with pytest.raises(ValueError, match="chunk_size must be positive, got 0"):
         jaccard_similarity(X, ei, chunk_size=0)  # was range()'s "arg 3 must not be zero"
+
+
+def test_sparse_csr_features_equal_dense():
+    ei = torch.tensor([[0, 1, 2], [1, 2, 0]])
+    # CSR features failed with torch's "unsupported tensor layout: SparseCsr"
+    got = jaccard_similarity(X.to_sparse_csr(), ei)
+    assert torch.equal(got, jaccard_similarity(X, ei))
