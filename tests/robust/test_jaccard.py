@@ -66,6 +66,7 @@ def test_chunk_size_must_be_positive():
         jaccard_similarity(X, ei, chunk_size=0)  # was range()'s "arg 3 must not be zero"
 
 
+@pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta")
 def test_sparse_csr_features_equal_dense():
     ei = torch.tensor([[0, 1, 2], [1, 2, 0]])
     # CSR features failed with torch's "unsupported tensor layout: SparseCsr"
