@@ -65,13 +65,37 @@ def temporal_stream(name: str, root: str | None = None, quick: bool = False):
     return load(name, root=root)
 
 
+def _count(text: str, least: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be >= {least}, got {value}")
+    return value
+
+
+def _json_path(text: str) -> str:
+    """Checked when the arguments are parsed: a run must not end in an unwritable path."""
+    from graphkit.cli import check_output
+
+    try:
+        check_output(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
 def benchmark_parser(description: str, runs: int = 10) -> argparse.ArgumentParser:
     """An ``ArgumentParser`` with the flags every benchmark script shares."""
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--runs", type=int, default=runs, help="repetitions (seeds) per system")
-    p.add_argument("--seed", type=int, default=0, help="first seed; run r uses seed + r")
+    p.add_argument("--runs", type=lambda s: _count(s, 1), default=runs,
+                   help="repetitions (seeds) per system")
+    p.add_argument("--seed", type=lambda s: _count(s, 0), default=0,
+                   help="first seed; run r uses seed + r")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0")
-    p.add_argument("--json", default=None, metavar="PATH", help="write the results here")
+    p.add_argument("--json", type=_json_path, default=None, metavar="PATH",
+                   help="write the results here (its folder must exist)")
     p.add_argument("--quick", action="store_true", help="a small, fast configuration")
     p.add_argument("--root", default=default_data_root(), help="dataset root folder")
     return p

@@ -29,6 +29,24 @@ def test_parser_has_the_shared_flags():
         2, 5, "cuda:0", "o.json", True, "/data")
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["--runs", "0"], "argument --runs: must be >= 1, got 0"),
+    (["--runs", "two"], "argument --runs: expected an integer, got 'two'"),
+    (["--seed", "-1"], "argument --seed: must be >= 0, got -1"),
+    (["--json", "/nonexistent-graphkit-dir/r.json"], "output folder /nonexistent-graphkit-dir "
+                                                     "does not exist"),
+])
+def test_parser_rejects_bad_shared_flags_before_any_work(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        benchmark_parser("x").parse_args(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_parser_accepts_a_json_path_in_an_existing_folder(tmp_path):
+    args = benchmark_parser("x").parse_args(["--json", str(tmp_path / "r.json"), "--seed", "0"])
+    assert args.json == str(tmp_path / "r.json") and args.runs == 10
+
+
 def test_summarize_mean_and_sample_std():
     row = summarize("sys", "ds", "acc", [0.5, 0.7, 0.9], seconds=1.5, peak_rss_mb=10.0, k=3)
     assert row.mean == pytest.approx(0.7)
