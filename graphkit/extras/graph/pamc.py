@@ -119,6 +119,15 @@ def _check_tau(tau: float) -> None:
         raise ValueError(f"tau must be a positive finite number, got {tau}")
 
 
+def _check_edge_weight(edge_weight: Tensor, num_edges: int) -> None:
+    if not isinstance(edge_weight, Tensor) or edge_weight.shape != (num_edges,):
+        shape = tuple(edge_weight.shape) if isinstance(edge_weight, Tensor) else \
+            type(edge_weight).__name__
+        raise ValueError(f"edge_weight must have shape [{num_edges}], got {shape}")
+    if bool((edge_weight < 0).any()) or not bool(torch.isfinite(edge_weight).all()):
+        raise ValueError("edge_weight must be finite and non-negative")
+
+
 def _positive_sums(
     z_hat: Tensor, edge_index: Tensor, edge_weight: Tensor | None, tau: float,
     mask_diagonal: bool,
@@ -129,11 +138,8 @@ def _positive_sums(
     src, dst = edge_index
     if edge_weight is None:
         edge_weight = z_hat.new_ones(src.numel())
-    elif edge_weight.shape != (src.numel(),):
-        raise ValueError(f"edge_weight must have shape [{src.numel()}], "
-                         f"got {tuple(edge_weight.shape)}")
-    elif bool((edge_weight < 0).any()) or not bool(torch.isfinite(edge_weight).all()):
-        raise ValueError("edge_weight must be finite and non-negative")
+    else:
+        _check_edge_weight(edge_weight, src.numel())
     sim = (z_hat[src] * z_hat[dst]).sum(1)
     if mask_diagonal:
         sim = sim.masked_fill(src == dst, 0.0)
@@ -232,9 +238,7 @@ def dense_infonce_loss(
     edge_index = check_edge_index(edge_index, n).to(z.device)
     if edge_weight is None:
         edge_weight = z.new_ones(edge_index.size(1))
-    if edge_weight.shape != (edge_index.size(1),):
-        raise ValueError(f"edge_weight must have shape [{edge_index.size(1)}], "
-                         f"got {tuple(edge_weight.shape)}")
+    _check_edge_weight(edge_weight, edge_index.size(1))
     z_hat = F.normalize(z, dim=1)
     sim = z_hat @ z_hat.t()
     if mask_diagonal:
@@ -248,6 +252,13 @@ def dense_infonce_loss(
 def student_t_assignment(z: Tensor, centres: Tensor, v: float = 1.0) -> Tensor:
     r"""DEC's soft assignment :math:`q_{ia} \propto (1 + \lVert z_i - \mu_a\rVert^2/v)^{-(v+1)/2}`,
     rows summing to 1. Shapes: ``z [n, d]``, ``centres [k, d]`` -> ``[n, k]``."""
+    if not isinstance(z, Tensor) or z.dim() != 2:
+        raise ValueError(f"z must be a [num_nodes, dim] tensor, got {getattr(z, 'shape', z)}")
+    if not isinstance(centres, Tensor) or centres.dim() != 2 or centres.size(1) != z.size(1):
+        raise ValueError(f"centres must be [num_clusters, {z.size(1)}] (z's width), got "
+                         f"{tuple(getattr(centres, 'shape', ()))}")
+    if not v > 0 or not np.isfinite(v):
+        raise ValueError(f"v must be a positive finite number, got {v}")
     d2 = torch.cdist(z, centres).pow(2)
     q = (1.0 + d2 / v).pow(-(v + 1.0) / 2.0)
     return q / q.sum(1, keepdim=True)
@@ -256,6 +267,9 @@ def student_t_assignment(z: Tensor, centres: Tensor, v: float = 1.0) -> Tensor:
 def target_distribution(q: Tensor) -> Tensor:
     r"""DEC's sharpened target :math:`p_{ia} \propto q_{ia}^2 / \sum_i q_{ia}`, rows summing
     to 1."""
+    if not isinstance(q, Tensor) or q.dim() != 2:
+        raise ValueError(f"q must be a [num_nodes, num_clusters] tensor, got "
+                         f"{getattr(q, 'shape', q)}")
     weight = q.pow(2) / q.sum(0)
     return weight / weight.sum(1, keepdim=True)
 
@@ -337,6 +351,8 @@ def pretrain_autoencoder(
         The mean reconstruction loss of the last epoch.
     """
     check_positive(epochs=epochs, batch_size=batch_size)
+    x = check_features(x)
+    check_num_nodes(x.size(0))
     widths = [model.out_channels, *reversed(model.hidden_channels), model.in_channels]
     decoder = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:])).to(x.device)
     params = list(model.encoder.parameters()) + list(decoder.parameters())
@@ -364,7 +380,7 @@ def init_centres(model: PamC, x: Tensor, n_init: int = 20, seed: int = 0) -> Ten
     require("sklearn")
     from sklearn.cluster import KMeans
 
-    z = model.embed(x).cpu().double().numpy()
+    z = model.embed(check_features(x)).cpu().double().numpy()
     if z.shape[0] < model.num_clusters:
         raise ValueError(f"{z.shape[0]} nodes cannot form {model.num_clusters} clusters")
     km = KMeans(n_clusters=model.num_clusters, n_init=n_init, random_state=seed).fit(z)

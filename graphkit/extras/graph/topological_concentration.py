@@ -48,10 +48,17 @@ def _check_args(edge_index_train: Tensor, query_edges: Tensor, num_nodes: int,
                 num_hops: int) -> tuple[Tensor, Tensor]:
     if isinstance(num_hops, bool) or not isinstance(num_hops, int) or num_hops < 1:
         raise ValueError(f"num_hops must be an integer >= 1, got {num_hops!r}")
+    _check_int_num_nodes(num_nodes)
     check_num_nodes(int(num_nodes))
     train = check_edge_index(edge_index_train, num_nodes, "edge_index_train", allow_empty=False)
     query = check_edge_index(query_edges, num_nodes, "query_edges", allow_empty=False)
     return train, query
+
+
+def _check_int_num_nodes(num_nodes: int) -> None:
+    """A fractional ``num_nodes`` was truncated (4.5 nodes became 4) behind the range check."""
+    if isinstance(num_nodes, bool) or int(num_nodes) != num_nodes:
+        raise ValueError(f"num_nodes must be an integer, got {num_nodes!r}")
 
 
 def _adjacency(edge_index: Tensor, num_nodes: int) -> sp.csr_matrix:
@@ -342,6 +349,7 @@ def tc_reweight(
     from torch_geometric.nn.conv.gcn_conv import gcn_norm
     from torch_geometric.utils import coalesce, to_undirected
 
+    _check_int_num_nodes(num_nodes)
     n = check_num_nodes(int(num_nodes))
     train = check_edge_index(edge_index_train, n, "edge_index_train", allow_empty=False)
     valid = check_edge_index(edge_index_valid, n, "edge_index_valid")

@@ -178,6 +178,8 @@ def test_bad_inputs(fn):
         fn(TRAIN, torch.tensor([[-1], [2]]), 5)
     with pytest.raises(ValueError, match="empty"):
         fn(TRAIN, QUERY, 0)
+    with pytest.raises(ValueError, match="num_nodes must be an integer, got 4.5"):
+        fn(TRAIN, QUERY, 4.5)
 
 
 def test_bad_beta_dim_alpha():
@@ -192,6 +194,8 @@ def test_bad_beta_dim_alpha():
         tc_reweight(TRAIN, QUERY, 5, alpha=-1.0)
     with pytest.raises(ValueError, match="edge_index_valid holds node id 7"):
         tc_reweight(TRAIN, torch.tensor([[0], [7]]), 5)
+    with pytest.raises(ValueError, match="num_nodes must be an integer"):
+        tc_reweight(TRAIN, QUERY, 5.5)
 
 
 def test_vectorised_matches_loop_on_cora(data_root):
