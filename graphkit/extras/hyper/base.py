@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from graphkit.extras._core.checks import check_positive
 from graphkit.extras._core.registry import register_model
 
 __all__ = [
@@ -149,6 +150,9 @@ class HyperNetwork(nn.Module):
             (default: ``8``)
         spec (HyperNetSpec, optional): The design along the review's criteria; its ``outputs``
             must agree with ``output_mode``. (default: task-conditioned static MLP)
+        cond_dim (int, optional): Size of the conditioning vector, checked by :meth:`generate`
+            so that a wrong width is named instead of failing inside the encoder or generator;
+            :obj:`None` leaves it unchecked. (default: :obj:`None`)
 
     Shapes:
         - **input:** conditioning ``z`` :math:`(d_{in},)`, then the target's own inputs
@@ -164,6 +168,7 @@ class HyperNetwork(nn.Module):
         chunk_size: int | None = None,
         chunk_dim: int = 8,
         spec: HyperNetSpec | None = None,
+        cond_dim: int | None = None,
     ) -> None:
         super().__init__()
         if output_mode not in _MODES:
@@ -173,8 +178,15 @@ class HyperNetwork(nn.Module):
             raise ValueError("target has no parameters to generate")
         if output_mode == "chunk" and (chunk_size is None or chunk_size <= 0):
             raise ValueError(f"output_mode='chunk' needs a positive chunk_size, got {chunk_size}")
+        if output_mode == "chunk":
+            check_positive(chunk_size=chunk_size)
         if output_mode != "all" and chunk_dim <= 0:
             raise ValueError(f"chunk_dim must be positive, got {chunk_dim}")
+        if output_mode != "all":
+            check_positive(chunk_dim=chunk_dim)
+        if cond_dim is not None:
+            check_positive(cond_dim=cond_dim)
+        self.cond_dim = cond_dim
         spec = spec if spec is not None else HyperNetSpec(outputs=_MODES[output_mode])
         if spec.outputs is not _MODES[output_mode]:
             raise ValueError(
@@ -217,6 +229,9 @@ class HyperNetwork(nn.Module):
             raise ValueError(
                 f"the conditioning input must be one vector (d,), got {tuple(z.shape)}"
             )
+        if self.cond_dim is not None and z.shape[0] != self.cond_dim:
+            raise ValueError(f"the conditioning input has {z.shape[0]} entries but the "
+                             f"hypernetwork expects cond_dim={self.cond_dim}")
         if not torch.isfinite(z).all():
             raise ValueError("the conditioning input has NaN or infinite entries")
         e = self.encoder(z)
@@ -313,6 +328,11 @@ def mlp_hypernetwork(
     """
     if cond_dim <= 0 or any(h <= 0 for h in hidden):
         raise ValueError(f"cond_dim and hidden sizes must be positive, got {cond_dim}, {hidden}")
+    check_positive(cond_dim=cond_dim, **{f"hidden[{i}]": h for i, h in enumerate(hidden)})
+    if output_mode == "chunk":
+        check_positive(chunk_size=chunk_size)
+    if output_mode in ("chunk", "component"):
+        check_positive(chunk_dim=chunk_dim)
     if target is None:
         target = nn.Sequential(nn.Linear(1, 16), nn.Tanh(), nn.Linear(16, 1))
     if output_mode not in _MODES:
@@ -328,4 +348,5 @@ def mlp_hypernetwork(
         output_mode=output_mode,
         chunk_size=chunk_size if output_mode == "chunk" else None,
         chunk_dim=chunk_dim,
+        cond_dim=cond_dim,
     )

@@ -157,7 +157,7 @@ class TinyViT(nn.Module):
                        num_classes=num_classes, dim=dim, depth=depth, heads=heads)
         if img_size % patch:
             raise ValueError(f"patch={patch} must divide img_size={img_size}")
-        if mlp_ratio <= 0:
+        if not (math.isfinite(mlp_ratio) and mlp_ratio > 0):
             raise ValueError(f"mlp_ratio must be positive, got {mlp_ratio}")
         if pool not in ("mean", "cls"):
             raise ValueError(f"pool must be 'mean' or 'cls', got {pool!r}")
@@ -209,6 +209,11 @@ def vit_family(dims: Sequence[int] = (32, 48, 64), depths: Sequence[int] = (1, 2
     """Every combination of the given widths, depths, head counts and MLP ratios (a small
     stand-in for the paper's generated ViTs-1K), minus ``exclude`` (held-out architectures).
     Head counts that do not divide the width are skipped."""
+    for name, values in (("dims", dims), ("depths", depths), ("heads", heads)):
+        check_positive(**{f"{name}[{i}]": v for i, v in enumerate(values)})
+    for r in mlp_ratios:
+        if not (math.isfinite(r) and r > 0):
+            raise ValueError(f"mlp_ratios must be positive, got {r}")
     out = [ViTConfig(d, n, h, r) for d in dims for n in depths for h in heads for r in mlp_ratios
            if d % h == 0 and ViTConfig(d, n, h, r) not in set(exclude)]
     if not out:
@@ -231,6 +236,7 @@ class ShapeEncoder(nn.Module):
 
     def __init__(self, hid: int, max_channels: int = 8192, max_spatial: int = 16) -> None:
         super().__init__()
+        check_positive(hid=hid, max_channels=max_channels, max_spatial=max_spatial)
         if hid % 4:
             raise ValueError(f"hid must be divisible by 4, got {hid}")
         self.n_ch = 2 * math.ceil(math.log2(max_channels)) + 1
@@ -251,6 +257,8 @@ class ShapeEncoder(nn.Module):
                 rows.append([self.n_ch, self.n_ch, self.n_sp, self.n_sp])
                 continue
             s4 = _as_4d(s)
+            if min(s4) < 1:
+                raise ValueError(f"cannot embed the parameter shape {tuple(s)}: a size is 0")
             ch = [min(round(2 * math.log2(c)), self.n_ch - 1) for c in s4[:2]]
             rows.append([*ch, *(min(k, self.n_sp - 1) for k in s4[2:])])
         return torch.tensor(rows, dtype=torch.long)
@@ -301,6 +309,8 @@ class GraphormerLayer(nn.Module):
         check_positive(dim=dim, heads=heads)
         if dim % heads:
             raise ValueError(f"heads={heads} must divide dim={dim}")
+        if not (math.isfinite(mlp_ratio) and mlp_ratio > 0):
+            raise ValueError(f"mlp_ratio must be positive, got {mlp_ratio}")
         self.dim, self.heads = dim, heads
         self.ln1 = nn.LayerNorm(dim)
         self.qkv = nn.Linear(dim, 3 * dim, bias=False)
@@ -314,7 +324,12 @@ class GraphormerLayer(nn.Module):
             m.reset_parameters()
 
     def forward(self, x: Tensor, bias: Tensor) -> Tensor:
+        if x.dim() != 2 or x.size(1) != self.dim:
+            raise ValueError(f"x must be (num_nodes, {self.dim}), got {tuple(x.shape)}")
         n = x.size(0)
+        if bias.shape != (self.heads, n, n):
+            raise ValueError(f"bias must be (heads, num_nodes, num_nodes) = "
+                             f"({self.heads}, {n}, {n}), got {tuple(bias.shape)}")
         q, k, v = self.qkv(self.ln1(x)).view(n, 3, self.heads, -1).permute(1, 2, 0, 3)
         att = scaled_dot_product(q, k, v, q.size(-1) ** -0.5, bias)  # (h, N, d_h)
         x = x + self.out(att.transpose(0, 1).reshape(n, self.dim))
@@ -331,6 +346,11 @@ def _mlp(sizes: Sequence[int]) -> nn.Sequential:
         if i < len(sizes) - 2:
             layers.append(nn.ReLU())
     return nn.Sequential(*layers)
+
+
+def _check_h(h: Tensor, hid: int) -> None:
+    if h.dim() != 2 or h.size(1) != hid:
+        raise ValueError(f"the decoder expects node embeddings (P, {hid}), got {tuple(h.shape)}")
 
 
 def _init_small(lin: nn.Linear) -> None:
@@ -362,8 +382,9 @@ class LowRankDecoder(nn.Module):
                  hidden: Sequence[int] | None = None) -> None:
         super().__init__()
         check_positive(hid=hid, rank=rank, max_shape=max_shape)
-        self.rank, self.max_shape = rank, max_shape
+        self.hid, self.rank, self.max_shape = hid, rank, max_shape
         hidden = (4 * hid, 8 * hid) if hidden is None else tuple(hidden)
+        check_positive(**{f"hidden[{i}]": h for i, h in enumerate(hidden)})
         self.mlp = _mlp([hid, *hidden, 2 * rank * rank])
         self.l2 = nn.Linear(rank, max_shape)
         self.reset_parameters()
@@ -377,6 +398,7 @@ class LowRankDecoder(nn.Module):
 
     def factors(self, h: Tensor) -> tuple[Tensor, Tensor]:
         """``A`` :math:`(P, c_k, r)` and ``B`` :math:`(P, r, c_k)`."""
+        _check_h(h, self.hid)
         r, ck = self.rank, self.max_shape
         z = self.mlp(h).view(-1, 2 * r, r)
         y = self.l2(F.relu(z)).reshape(-1, 2 * ck, r)  # the official memory reading
@@ -419,8 +441,9 @@ class TiledDecoder(nn.Module):
     def __init__(self, hid: int, tile: int = 32, hidden: Sequence[int] | None = None) -> None:
         super().__init__()
         check_positive(hid=hid, tile=tile)
-        self.tile = tile
+        self.hid, self.tile = hid, tile
         hidden = (4 * hid, 8 * hid) if hidden is None else tuple(hidden)
+        check_positive(**{f"hidden[{i}]": h for i, h in enumerate(hidden)})
         self.mlp = _mlp([hid, *hidden, tile * tile])
         self.mlp_1d = _mlp([hid, 2 * hid, 2 * tile])
         self.reset_parameters()
@@ -434,12 +457,14 @@ class TiledDecoder(nn.Module):
 
     def matrix(self, h: Tensor, m: int, n: int) -> Tensor:
         check_positive(m=m, n=n)
+        _check_h(h, self.hid)
         t = self.tile
         block = self.mlp(h).view(-1, t, t)
         return block.repeat(1, -(-m // t), -(-n // t))[:, :m, :n]
 
     def vector(self, h: Tensor, n: int) -> Tensor:
         check_positive(n=n)
+        _check_h(h, self.hid)
         block = self.mlp_1d(h).view(-1, 2, self.tile)
         return block.repeat(1, 1, -(-n // self.tile))[:, :, :n]
 
@@ -494,6 +519,9 @@ class GraphHyperNetwork(nn.Module):
         super().__init__()
         check_positive(hid=hid, layers=layers, heads=heads, max_degree=max_degree,
                        max_dist=max_dist)
+        if getattr(decoder, "hid", hid) != hid:
+            raise ValueError(f"the decoder reads node embeddings of width {decoder.hid}, but "
+                             f"hid={hid}")
         self.hid, self.max_degree, self.max_dist = hid, max_degree, max_dist
         self.op_embed = nn.Embedding(len(OP_TYPES), hid)
         self.shape_enc = ShapeEncoder(hid)
@@ -653,6 +681,23 @@ def meta_train(ghn: GraphHyperNetwork, models: Sequence[nn.Module], graphs: Sequ
                          f"{images.size(0)} and {labels.size(0)}")
     if not torch.isfinite(images).all():
         raise ValueError("images have NaN or infinite entries")
+    if labels.dim() != 1 or labels.is_floating_point() or labels.is_complex() \
+            or labels.dtype == torch.bool:
+        raise ValueError(f"labels must be a 1-D tensor of class ids, got shape "
+                         f"{tuple(labels.shape)} and dtype {labels.dtype}")
+    if bool((labels < 0).any()):
+        raise ValueError(f"labels hold a negative class id ({int(labels.min())})")
+    if isinstance(warmup, bool) or int(warmup) != warmup or warmup < 0:
+        raise ValueError(f"warmup must be an integer >= 0, got {warmup!r}")
+    if not (math.isfinite(grad_clip) and grad_clip > 0):
+        raise ValueError(f"grad_clip must be a positive number, got {grad_clip}")
+    for k, (model, graph) in enumerate(zip(models, graphs, strict=True)):
+        own = dict(model.named_parameters())
+        bad = [n for n, s in graph.param_shapes.items()
+               if n not in own or tuple(own[n].shape) != tuple(s)]
+        if bad:
+            raise ValueError(f"graphs[{k}] does not match models[{k}]: its parameters "
+                             f"{bad[:3]} are missing from the model or differ in shape")
     rng = random.Random(seed)
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(ghn.parameters(), lr=lr, weight_decay=weight_decay)

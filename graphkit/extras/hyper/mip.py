@@ -28,6 +28,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from graphkit.extras._core.checks import check_positive
 from graphkit.extras._core.registry import register_model
 from graphkit.extras.hyper.base import HyperNetSpec, HyperNetwork
 
@@ -120,6 +121,7 @@ class MIPHyperNetwork(HyperNetwork):
             raise ValueError(f"in_dim must be positive, got {in_dim}")
         if not hidden or any(h <= 0 for h in hidden):
             raise ValueError(f"hidden must be one or more positive sizes, got {tuple(hidden)}")
+        check_positive(in_dim=in_dim, **{f"hidden[{i}]": h for i, h in enumerate(hidden)})
         encoder = MIPEncoding(encode)
         n_out = sum(p.numel() for p in target.parameters())
         sizes = [in_dim * encoder.multiplier, *hidden]

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from graphkit.extras._core.checks import check_positive
 from graphkit.extras._core.registry import register_model
 
 __all__ = ["MixtureGrowth", "TemplateBank", "TemplateConv2d", "TemplateLinear", "template_mlp"]
@@ -54,9 +55,12 @@ class TemplateBank(nn.Module):
 
     def __init__(self, n_templates: int, shape: Sequence[int]) -> None:
         super().__init__()
-        shape = tuple(int(s) for s in shape)
         if n_templates <= 0:
             raise ValueError(f"n_templates must be positive, got {n_templates}")
+        check_positive(n_templates=n_templates)
+        # a fractional size was truncated (a 2.5-wide block became 2 wide)
+        check_positive(**{f"shape[{i}]": s for i, s in enumerate(shape)})
+        shape = tuple(int(s) for s in shape)
         if len(shape) < 2 or any(s <= 0 for s in shape):
             raise ValueError(f"shape must have >= 2 positive sizes (out, in, ...), got {shape}")
         self.n_templates = n_templates
@@ -275,6 +279,7 @@ class TemplateLinear(_TemplateLayer):
     ) -> None:
         if in_features <= 0 or out_features <= 0:
             raise ValueError(f"sizes must be positive, got {in_features}, {out_features}")
+        check_positive(in_features=in_features, out_features=out_features)
         super().__init__((out_features, in_features), n_templates, bank, bias, grow_in, grow_out)
 
     @property
@@ -332,6 +337,10 @@ class TemplateConv2d(_TemplateLayer):
                 "channels, kernel_size and stride must be positive and padding >= 0, got "
                 f"{in_channels}, {out_channels}, {kernel_size}, {stride}, {padding}"
             )
+        check_positive(in_channels=in_channels, out_channels=out_channels,
+                       kernel_size=kernel_size, stride=stride)
+        if isinstance(padding, bool) or int(padding) != padding:
+            raise ValueError(f"padding must be an integer, got {padding!r}")
         shape = (out_channels, in_channels, kernel_size, kernel_size)
         super().__init__(shape, n_templates, bank, bias, grow_in, grow_out)
         self.stride = stride
@@ -409,6 +418,8 @@ class MixtureGrowth:
         """
         if init not in ("new_coeffs", "zero"):
             raise ValueError(f"combine's init must be 'new_coeffs' or 'zero', got {init!r}")
+        if not (math.isfinite(scale) and scale > 0):
+            raise ValueError(f"scale must be a positive number, got {scale}")
         grown, other = copy.deepcopy(seed_a), copy.deepcopy(seed_b)
         layers_a = MixtureGrowth.template_layers(grown)
         layers_b = MixtureGrowth.template_layers(other)
@@ -448,6 +459,7 @@ def template_mlp(
     """
     if depth < 1:
         raise ValueError(f"depth must be >= 1, got {depth}")
+    check_positive(depth=depth)
     sizes = [in_features, *([hidden] * depth), out_features]
     layers: list[nn.Module] = []
     for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):

@@ -133,6 +133,24 @@ def test_bad_inputs_raise_clear_errors():
         wrong.generate(torch.randn(6))
 
 
+def test_bad_sizes_and_conditioning_width_are_named():
+    # a wrong conditioning width was a bare matrix-product error inside the generator
+    for mode in ("all", "chunk", "component"):
+        hyper = mlp_hypernetwork(_target(), cond_dim=4, output_mode=mode, chunk_size=7)
+        with pytest.raises(ValueError, match="has 5 entries but the hypernetwork expects "
+                                             "cond_dim=4"):
+            hyper(torch.randn(5), torch.randn(2, 3))
+    # fractional sizes failed inside torch.empty
+    with pytest.raises(ValueError, match="cond_dim must be a positive integer, got 2.5"):
+        mlp_hypernetwork(_target(), cond_dim=2.5)
+    with pytest.raises(ValueError, match="chunk_size must be a positive integer, got 2.5"):
+        mlp_hypernetwork(_target(), output_mode="chunk", chunk_size=2.5)
+    with pytest.raises(ValueError, match="chunk_dim must be a positive integer, got 2.5"):
+        mlp_hypernetwork(_target(), output_mode="component", chunk_dim=2.5)
+    with pytest.raises(ValueError, match=r"hidden\[0\] must be a positive integer"):
+        mlp_hypernetwork(_target(), hidden=(1.5,))
+
+
 def test_registered_builder_and_worked_example_fits_two_regression_tasks():
     """The review's illustrative example: one task-conditioned hypernetwork generates all
     weights of a 1-16-1 tanh MLP for two synthetic tasks (sin x and 0.5 x^2 - 0.5 on

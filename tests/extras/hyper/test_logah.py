@@ -16,6 +16,7 @@ from graphkit.extras.hyper.logah import (
     GraphHyperNetwork,
     GraphormerLayer,
     LowRankDecoder,
+    ShapeEncoder,
     TiledDecoder,
     TinyViT,
     ViTConfig,
@@ -217,6 +218,54 @@ def test_bad_inputs_raise_clear_errors():
         TinyViT(img_size=15, patch=4)
     with pytest.raises(ValueError, match="pool"):
         TinyViT(pool="max")
+
+
+def test_bad_sizes_widths_and_training_arguments_are_named():
+    nan = float("nan")
+    with pytest.raises(ValueError, match="mlp_ratio must be positive, got nan"):
+        TinyViT(mlp_ratio=nan)  # was "cannot convert float NaN to integer"
+    with pytest.raises(ValueError, match="mlp_ratio must be positive, got nan"):
+        GraphormerLayer(8, 2, mlp_ratio=nan)
+    with pytest.raises(ValueError, match=r"dims\[0\] must be a positive integer, got 0"):
+        vit_family(dims=(0,))  # was a family of configurations that cannot be built
+    with pytest.raises(ValueError, match="mlp_ratios must be positive"):
+        vit_family(mlp_ratios=(-1.0,))
+    with pytest.raises(ValueError, match="hid must be a positive integer, got 0"):
+        ShapeEncoder(0)
+    with pytest.raises(ValueError, match="max_channels must be a positive integer"):
+        ShapeEncoder(8, max_channels=0)
+    with pytest.raises(ValueError, match=r"shape \(0, 3\): a size is 0"):
+        ShapeEncoder(8)([(0, 3)])
+    layer = GraphormerLayer(8, 2)
+    with pytest.raises(ValueError, match=r"x must be \(num_nodes, 8\), got \(5, 6\)"):
+        layer(torch.randn(5, 6), torch.zeros(2, 5, 5))
+    with pytest.raises(ValueError, match=r"bias must be \(heads, num_nodes, num_nodes\)"):
+        layer(torch.randn(5, 8), torch.zeros(3, 5, 5))
+    for dec in (LowRankDecoder(8, 2, 16), TiledDecoder(8, 4)):
+        with pytest.raises(ValueError, match=r"node embeddings \(P, 8\), got \(1, 6\)"):
+            dec.matrix(torch.randn(1, 6), 4, 2)
+    with pytest.raises(ValueError, match=r"hidden\[0\] must be a positive integer, got 0"):
+        LowRankDecoder(8, 2, 16, hidden=(0,))
+    with pytest.raises(ValueError, match="decoder reads node embeddings of width 16, but hid=8"):
+        GraphHyperNetwork(LowRankDecoder(16, 2, 64), hid=8, layers=1, heads=2)
+    vit = _vit()
+    graph = trace_architecture(vit, vit.example_input())
+    images, labels = torch.rand(4, 3, 16, 16), torch.zeros(4).long()
+    cases = [
+        (dict(labels=labels.float()), "labels must be a 1-D tensor of class ids"),
+        (dict(labels=labels.view(4, 1)), "labels must be a 1-D tensor of class ids"),
+        (dict(labels=labels - 1), r"labels hold a negative class id \(-1\)"),
+        (dict(warmup=-3), "warmup must be an integer >= 0"),
+        (dict(grad_clip=nan), "grad_clip must be a positive number"),
+        (dict(grad_clip=-1.0), "grad_clip must be a positive number"),
+        (dict(graphs=[trace_architecture(nn.Linear(3, 2), torch.zeros(1, 3))]),
+         r"graphs\[0\] does not match models\[0\]"),  # trained nothing, silently
+    ]
+    for change, message in cases:
+        kwargs = dict(ghn=_small(), models=[vit], graphs=[graph], images=images, labels=labels,
+                      steps=1, batch_size=2) | change
+        with pytest.raises(ValueError, match=message):
+            meta_train(**kwargs)
 
 
 @pytest.mark.slow

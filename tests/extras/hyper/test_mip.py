@@ -95,6 +95,10 @@ def test_bad_inputs_raise_clear_errors():
         MIPHyperNetwork(_target(), 0)
     with pytest.raises(ValueError, match="hidden"):
         MIPHyperNetwork(_target(), 1, hidden=())
+    with pytest.raises(ValueError, match="in_dim must be a positive integer, got 1.5"):
+        MIPHyperNetwork(_target(), 1.5)
+    with pytest.raises(ValueError, match=r"hidden\[1\] must be a positive integer, got 2.5"):
+        MIPHyperNetwork(_target(), 1, hidden=(4, 2.5))
     # the default parametrisation takes any range
     plain = MIPHyperNetwork(_target(), 1, encode=None, residual=False)
     assert plain(torch.tensor([3.0]), torch.randn(2, 2)).shape == (2, 1)

@@ -179,6 +179,25 @@ def test_bad_inputs_raise_clear_errors():
         MixtureGrowth.combine(template_mlp(), template_mlp(), init="random_coeffs")
 
 
+def test_fractional_sizes_and_bad_combine_scale_are_rejected():
+    # a 2.5-wide layer was silently built 2 wide; combine took a NaN or negative scale
+    with pytest.raises(ValueError, match="in_features must be a positive integer, got 2.5"):
+        TemplateLinear(2.5, 4)
+    with pytest.raises(ValueError, match=r"shape\[1\] must be a positive integer, got 2.5"):
+        TemplateBank(2, (3, 2.5))
+    with pytest.raises(ValueError, match="n_templates must be a positive integer, got 2.5"):
+        TemplateBank(2.5, (3, 2))
+    with pytest.raises(ValueError, match="kernel_size must be a positive integer, got 2.5"):
+        TemplateConv2d(3, 4, 2.5)
+    with pytest.raises(ValueError, match="padding must be an integer"):
+        TemplateConv2d(3, 4, 3, padding=0.5)
+    with pytest.raises(ValueError, match="depth must be a positive integer, got 1.5"):
+        template_mlp(depth=1.5)
+    for scale in (float("nan"), -1.0, 0.0):
+        with pytest.raises(ValueError, match="scale must be a positive number"):
+            MixtureGrowth.combine(template_mlp(), template_mlp(), scale=scale)
+
+
 def _toy(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     teacher = nn.Sequential(nn.Linear(4, 64), nn.Tanh(), nn.Linear(64, 3))
