@@ -32,7 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--root", default=None,
                    help="data folder of the real-data sections (default: $GRAPHKIT_DATA, else "
                         "../shared/data beside the repository when it exists)")
-    p.add_argument("--only", nargs="*", default=None, choices=DEMOS, metavar="DEMO",
+    p.add_argument("--only", nargs="+", default=None, choices=DEMOS, metavar="DEMO",
                    help=f"subset of {DEMOS}")
     p.set_defaults(func=run)
 
@@ -71,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
     from graphkit.cli import check_device
 
     check_device(args.device)
+    if args.root is not None and not os.path.isdir(args.root):
+        # an explicit root that is not there would skip every real-data section silently
+        raise ValueError(f"--root {args.root} is not a folder")
     rows: list[dict] = []
     skipped: list[str] = []
     t0 = time.perf_counter()

@@ -2,6 +2,10 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+from graphkit.cli import main
+
 
 def test_demo_skips_real_data_sections_when_files_are_missing(tmp_path):
     env = dict(os.environ, GRAPHKIT_DATA=str(tmp_path), GRAPHKIT_OFFLINE="1")
@@ -26,3 +30,17 @@ def test_pres_demo_shows_the_batch_size_effect_on_uci():
     # every model learns (chance is 0.5); their order at one seed moves with float round-off
     # (seed 0 alone: 85.11 / 83.84 / 84.35), so the benchmarks' seeds judge it, not this test
     assert min(ap.values()) > 0.8 and min(epoch.values()) > 0
+
+
+def test_demo_root_that_is_not_a_folder_is_an_error(tmp_path, capsys):
+    # every real-data section was skipped and the demo exited 0
+    assert main(["demo", "--root", str(tmp_path / "nope"), "--only", "fastrp"]) == 1
+    assert f"--root {tmp_path / 'nope'} is not a folder" in capsys.readouterr().err
+
+
+def test_demo_only_without_a_name_is_a_usage_error(capsys):
+    # an empty --only ran every section
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "--only"])
+    assert exc.value.code == 2
+    assert "--only: expected at least one argument" in capsys.readouterr().err

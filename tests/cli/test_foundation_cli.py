@@ -1,3 +1,4 @@
+import re
 import subprocess
 import sys
 
@@ -43,6 +44,24 @@ def test_datasets_info(capsys):
 def test_datasets_info_unknown_name_is_a_clear_error(capsys):
     assert main(["datasets", "info", "no-such-dataset"]) == 1
     assert "no-such-dataset" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, match", [
+    ("prognn-foo", "unknown dataset 'prognn-foo': the prognn-\\* family holds prognn-citeseer, "
+                   "prognn-cora"),
+    ("ogbn-foo", "unknown OGB dataset 'ogbn-foo'; known: .*ogbn-arxiv"),
+])
+def test_datasets_info_of_a_name_outside_its_family_is_an_error(capsys, name, match):
+    # the family's facts were printed for a dataset that does not exist
+    assert main(["datasets", "info", name]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and re.search(match, err), err
+
+
+@pytest.mark.parametrize("name", ["prognn-cora", "ogbn-arxiv", "prognn-*"])
+def test_datasets_info_of_a_family_member_or_the_family(capsys, name):
+    assert main(["datasets", "info", name]) == 0
+    assert f"name         {name}" in capsys.readouterr().out
 
 
 def test_foundation_demo_rows():
