@@ -70,8 +70,8 @@ def erdos_renyi(
         power_scale: the exponent ``p``. (default: ``1.0``)
         dense: names of layers kept dense from the start. (default: none)
     """
-    if not power_scale >= 0:
-        raise ValueError(f"power_scale must be >= 0, got {power_scale}")
+    if not 0 <= power_scale < math.inf:
+        raise ValueError(f"power_scale must be a finite number >= 0, got {power_scale}")
 
     def raw(shape: tuple[int, ...]) -> float:
         dims = shape if kernel else shape[:2]
@@ -121,6 +121,9 @@ def global_magnitude(scores: Mapping[str, Tensor], density: float) -> dict[str, 
     density = _check_density(density)
     if not scores:
         raise ValueError("no layers to allocate a density to")
+    empty = [name for name, s in scores.items() if s.numel() == 0]
+    if empty:
+        raise ValueError(f"layers {empty} have empty scores")
     flat = torch.cat([s.detach().flatten().float() for s in scores.values()])
     if torch.isnan(flat).any():
         raise ValueError("global_magnitude got NaN scores")
@@ -145,6 +148,13 @@ def round_counts(densities: Mapping[str, float], sizes: Mapping[str, int]) -> di
     get the extra weights, so the total is ``round(sum_l d_l N_l)`` and no layer passes
     ``N_l``.
     """
+    missing_sizes = sorted(set(densities) - set(sizes))
+    if missing_sizes:
+        raise ValueError(f"sizes lacks the layers {missing_sizes}")
+    for name in densities:
+        size = sizes[name]
+        if isinstance(size, bool) or int(size) != size or size < 0:
+            raise ValueError(f"sizes[{name!r}] must be an integer >= 0, got {size!r}")
     exact = {name: _check_density(densities[name]) * int(sizes[name]) for name in densities}
     counts = {name: min(int(math.floor(v)), int(sizes[name])) for name, v in exact.items()}
     missing = int(math.floor(sum(exact.values()) + 0.5)) - sum(counts.values())

@@ -12,6 +12,7 @@ each layer, selects a mask per layer and applies it, at the steps its schedule n
 
 from __future__ import annotations
 
+import numbers
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
@@ -263,8 +264,17 @@ class NM(Granularity):
         return f"nm(n={self.n}, m={self.m}, dim={self.dim})"
 
 
+def _check_block(bh: int, bw: int) -> None:
+    """``bh`` and ``bw`` are positive integers (a fractional size would be truncated)."""
+    for name, size in (("bh", bh), ("bw", bw)):
+        integer = isinstance(size, numbers.Real) and float(size).is_integer()
+        if isinstance(size, bool) or not integer or size < 1:
+            raise ValueError(f"block size {name} must be a positive integer, got {size!r}")
+
+
 def _block_view(x: Tensor, bh: int, bw: int) -> Tensor:
     """``x`` as a matrix ``(out, rest)`` tiled into ``(rows, cols, bh, bw)`` blocks."""
+    _check_block(bh, bw)
     mat = x.reshape(x.shape[0], -1)
     if mat.shape[0] % bh or mat.shape[1] % bw:
         raise ValueError(
@@ -277,8 +287,7 @@ class Block(Granularity):
     """Whole ``bh x bw`` blocks of the weight viewed as ``(out, in * kernel)``, scored by sum."""
 
     def __init__(self, bh: int, bw: int) -> None:
-        if int(bh) < 1 or int(bw) < 1:
-            raise ValueError(f"block sizes must be >= 1, got {bh}x{bw}")
+        _check_block(bh, bw)
         self.bh, self.bw = int(bh), int(bw)
 
     def select(self, scores: Tensor, density: float) -> Tensor:
@@ -343,6 +352,10 @@ def check_density(target: nn.Module | Tensor, expected: float, tol: float = 0.0)
     weight for a tensor, half a weight per masked layer for a model (each layer rounds its own
     count); ``tol > 0`` allows that much density on top. Returns the measured density.
     """
+    if not 0.0 <= expected <= 1.0:  # also rejects NaN, which passed every comparison
+        raise ValueError(f"expected density must lie in [0, 1], got {expected}")
+    if not tol >= 0.0:
+        raise ValueError(f"tol must be >= 0, got {tol}")
     if isinstance(target, nn.Module):
         masks = [get_mask(m, p).mask for m, p in masked_params(target).values()]
         if not masks:
@@ -350,6 +363,8 @@ def check_density(target: nn.Module | Tensor, expected: float, tol: float = 0.0)
         kept, total = sum(int(m.sum()) for m in masks), sum(m.numel() for m in masks)
         rounding = 0.5 * len(masks)
     else:
+        if target.numel() == 0:
+            raise ValueError("check_density got an empty tensor")
         kept, total, rounding = int((target != 0).sum()), target.numel(), 0.5
     if abs(kept - expected * total) > rounding + tol * total:
         raise AssertionError(
@@ -398,6 +413,8 @@ class Pruner:
     ) -> None:
         if allocation not in ("uniform", "global"):
             raise ValueError(f"allocation must be 'uniform' or 'global', got {allocation!r}")
+        if schedule is not None and not isinstance(schedule, Schedule):
+            raise TypeError(f"schedule must be a Schedule or None, got {type(schedule).__name__}")
         self.model = model
         self.schedule = schedule
         self.granularity = granularity if granularity is not None else Unstructured()

@@ -6,8 +6,18 @@ there; :meth:`Schedule.is_update_step` says whether the pruner acts at that step
 
 from __future__ import annotations
 
+import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+
+
+def _is_int(value: object) -> bool:
+    """An integral number (``3`` or ``3.0``), not a bool, a fraction, NaN or inf."""
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, numbers.Real)
+        and float(value).is_integer()
+    )
 
 
 def _check_sparsity(name: str, value: float) -> float:
@@ -38,6 +48,9 @@ class _Ramp(Schedule):
     def __init__(self, s_f: float, t0: int = 0, n: int = 1, dt: int = 1, s_i: float = 0.0):
         self.s_i = _check_sparsity("s_i", s_i)
         self.s_f = _check_sparsity("s_f", s_f)
+        for name, value in (("t0", t0), ("n", n), ("dt", dt)):
+            if not _is_int(value):
+                raise ValueError(f"{name} must be an integer, got {value!r}")
         if int(n) < 1 or int(dt) < 1 or int(t0) < 0:
             raise ValueError(f"need t0 >= 0, n >= 1 and dt >= 1, got t0={t0}, n={n}, dt={dt}")
         self.t0, self.n, self.dt = int(t0), int(n), int(dt)
@@ -117,6 +130,9 @@ class StepSchedule(Schedule):
     def __init__(self, milestones: Mapping[int, float]):
         if not milestones:
             raise ValueError("StepSchedule needs at least one milestone")
+        fractional = [t for t in milestones if not _is_int(t)]
+        if fractional:
+            raise ValueError(f"milestone steps must be integers, got {fractional}")
         self.milestones = {
             int(t): _check_sparsity(f"milestone {t}", s) for t, s in sorted(milestones.items())
         }

@@ -188,3 +188,54 @@ def test_bad_inputs_raise_clear_errors():
     apply_mask(layer)
     with pytest.raises(ValueError, match="does not match its mask"):
         get_mask(layer)(torch.ones(2, 2))
+
+
+def test_fractional_or_zero_block_sizes_are_rejected():
+    # 2.5 was truncated to 2 silently; 0 ended in a ZeroDivisionError of the tiling
+    with pytest.raises(ValueError, match="block size bh must be a positive integer"):
+        block(2.5, 2)
+    with pytest.raises(ValueError, match="block size bh must be a positive integer"):
+        block(float("nan"), 2)
+    with pytest.raises(ValueError, match="block size bw must be a positive integer"):
+        check_block_zero(torch.ones(4, 4), 2, 0)
+    assert repr(block(2.0, 2)) == "block(2, 2)"
+
+
+def test_check_density_rejects_nan_expected_and_empty_tensors():
+    # a NaN expectation passed every comparison, so the check always succeeded
+    with pytest.raises(ValueError, match="expected density must lie in"):
+        check_density(torch.ones(4), float("nan"))
+    with pytest.raises(ValueError, match="tol must be"):
+        check_density(torch.ones(4), 1.0, tol=-0.1)
+    with pytest.raises(ValueError, match="empty tensor"):
+        check_density(torch.zeros(0), 0.5)
+
+
+def test_allocation_rejects_inf_power_empty_scores_and_bad_sizes():
+    from graphkit.extras.sparsity.allocation import erdos_renyi, global_magnitude, round_counts
+
+    with pytest.raises(ValueError, match="power_scale must be a finite number"):
+        erdos_renyi({"a": (4, 8), "b": (3, 3)}, 0.5, power_scale=float("inf"))
+    with pytest.raises(ValueError, match=r"layers \['a'\] have empty scores"):
+        global_magnitude({"a": torch.zeros(0), "b": torch.rand(4)}, 0.5)
+    with pytest.raises(ValueError, match="sizes lacks the layers"):
+        round_counts({"a": 0.5}, {})
+    with pytest.raises(ValueError, match=r"sizes\['a'\] must be an integer >= 0"):
+        round_counts({"a": 0.5}, {"a": -4})  # gave a count of -3
+
+
+def test_schedules_reject_fractional_steps():
+    from graphkit.extras.sparsity.schedules import CubicSchedule, StepSchedule
+
+    with pytest.raises(ValueError, match="n must be an integer"):
+        CubicSchedule(0.5, n=2.5)  # was truncated to 2
+    with pytest.raises(ValueError, match="t0 must be an integer"):
+        CubicSchedule(0.5, t0=float("nan"))
+    with pytest.raises(ValueError, match="milestone steps must be integers"):
+        StepSchedule({1.5: 0.5})  # was read as step 1
+    assert CubicSchedule(0.5, n=4.0).n == 4
+
+
+def test_pruner_rejects_a_schedule_that_is_not_one():
+    with pytest.raises(TypeError, match="schedule must be a Schedule"):
+        Pruner(nn.Linear(2, 2), schedule=0.5)
