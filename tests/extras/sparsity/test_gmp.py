@@ -189,3 +189,9 @@ def test_large_sparse_beats_small_dense_with_equal_nonzeros():
     assert small == [32, 70, 70, 4]
     for seed in range(3):
         assert _train(seed, widths, sparse=True) > _train(seed, small, sparse=False), seed
+
+
+def test_small_dense_equivalent_rejects_fractional_widths():
+    # 8.7 was truncated to 8 silently
+    with pytest.raises(ValueError, match="widths must be integers"):
+        small_dense_equivalent([4, 8.7, 2], 0.5)

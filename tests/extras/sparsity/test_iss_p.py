@@ -182,3 +182,11 @@ def test_iss_p_beats_one_shot_pruning_at_init_on_tiny_sr():
     """
     for seed in range(3):
         assert _sr_psnr(seed, iss_p=True) > _sr_psnr(seed, iss_p=False), seed
+
+
+def test_fractional_prune_iters_is_rejected():
+    # 2.5 was truncated to 2 silently
+    with pytest.raises(ValueError, match="prune_iters must be an integer >= 0, got 2.5"):
+        ISSPPruner(nn.Sequential(nn.Linear(4, 4)), 0.5, 2.5)
+    with pytest.raises(ValueError, match="prune_iters must be an integer"):
+        ISSPPruner(nn.Sequential(nn.Linear(4, 4)), 0.5, float("nan"))

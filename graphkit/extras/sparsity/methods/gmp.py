@@ -76,6 +76,9 @@ def small_dense_equivalent(widths: Sequence[int], sparsity: float) -> list[int]:
         widths: ``[in, hidden_1, ..., hidden_k, out]`` of the large model (``k >= 1``).
         sparsity: the large model's sparsity.
     """
+    fractional = [w for w in widths if not float(w).is_integer()]
+    if fractional:
+        raise ValueError(f"widths must be integers, got {list(widths)}")
     widths = [int(w) for w in widths]
     if len(widths) < 3 or min(widths) < 1:
         raise ValueError(f"need [in, hidden..., out] widths >= 1 with a hidden layer: {widths}")

@@ -67,8 +67,8 @@ class ISSPPruner(Pruner):
             raise ValueError(f"target_sparsity must lie in [0, 1], got {target_sparsity}")
         if not 0.0 < shrink <= 1.0:
             raise ValueError(f"shrink must lie in (0, 1], got {shrink}")
-        if int(prune_iters) < 0:
-            raise ValueError(f"prune_iters must be >= 0, got {prune_iters}")
+        if isinstance(prune_iters, bool) or not float(prune_iters).is_integer() or prune_iters < 0:
+            raise ValueError(f"prune_iters must be an integer >= 0, got {prune_iters!r}")
         super().__init__(model, schedule, None, "uniform", layers)
         self.target_sparsity = float(target_sparsity)
         self.prune_iters = int(prune_iters)
