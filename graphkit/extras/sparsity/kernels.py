@@ -57,6 +57,22 @@ def csr_conv1x1(
     if x.dim() != 4:
         raise ValueError(f"csr_conv1x1 expects (N, C, H, W) input, got shape {tuple(x.shape)}")
     n, c_in, h, w = x.shape
+    # metadata only: the values (column range, row pointers' order) are left to the caller,
+    # as SparseConv1x1 checks them once at construction
+    if crow.dim() != 1 or crow.numel() != out_channels + 1:
+        raise ValueError(
+            f"crow must be ({out_channels + 1},) for out_channels={out_channels}, "
+            f"got shape {tuple(crow.shape)}"
+        )
+    if col.dim() != 1 or col.shape != values.shape:
+        raise ValueError(
+            f"col and values must be (nnz,) vectors of one length, got shapes "
+            f"{tuple(col.shape)} and {tuple(values.shape)}"
+        )
+    if bias is not None and bias.numel() != out_channels:
+        raise ValueError(
+            f"bias must hold out_channels={out_channels} values, got shape {tuple(bias.shape)}"
+        )
     weight = _csr(crow, col, values.to(x.dtype), (out_channels, c_in))
     cols = x.transpose(0, 1).reshape(c_in, n * h * w)
     out = torch.sparse.mm(weight, cols).view(out_channels, n, h, w).transpose(0, 1)

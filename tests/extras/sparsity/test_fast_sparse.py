@@ -175,3 +175,15 @@ def test_bad_inputs():
         sparsify_mobilenet(_mobilenet_v1(), -0.1)
     with pytest.raises(ValueError, match="no pointwise"):
         sparsify_mobilenet(nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4, 2)), 0.1)
+
+
+def test_csr_conv1x1_checks_the_csr_metadata():
+    x = torch.randn(1, 4, 3, 3)
+    # a crow of the wrong length was read past its end and gave garbage
+    with pytest.raises(ValueError, match=r"crow must be \(3,\) for out_channels=2"):
+        csr_conv1x1(x, torch.tensor([0, 1]), torch.tensor([0, 1]), torch.rand(2), 2)
+    with pytest.raises(ValueError, match="col and values must be"):
+        csr_conv1x1(x, torch.tensor([0, 1, 2]), torch.tensor([0, 1]), torch.rand(3), 2)
+    with pytest.raises(ValueError, match="bias must hold out_channels=2"):
+        crow, col = torch.tensor([0, 1, 2]), torch.tensor([0, 1])
+        csr_conv1x1(x, crow, col, torch.rand(2), 2, torch.rand(3))

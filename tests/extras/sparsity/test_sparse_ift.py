@@ -165,3 +165,20 @@ def test_bad_inputs():
         regrow_set(sparse_ift(_cnn(), "parallel", 0.5), 1.0)
     with pytest.raises(ValueError, match="no SparsityMask"):
         regrow_set(_cnn(), 0.1)
+
+
+@pytest.mark.parametrize("cls", [SparseWide, SparseParallel, SparseFactorized, SparseDoped])
+def test_transforms_name_a_wrong_input_width(cls):
+    # each ended in torch's "mat1 and mat2 shapes cannot be multiplied"
+    layer = cls(nn.Linear(4, 4), 0.5, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=rf"{cls.__name__} expects input \(\*, \d+\)"):
+        layer(torch.rand(2, 5))
+    conv = cls(nn.Conv2d(4, 4, 3), 0.5, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=rf"{cls.__name__} expects input \(N, \d+, H, W\)"):
+        conv(torch.rand(1, 5, 6, 6))
+
+
+def test_sparse_wide_zero_width_is_not_the_default():
+    # in_width=0 was read as "not given" and the default width used
+    with pytest.raises(ValueError, match="below the layer's"):
+        SparseWide(nn.Linear(4, 4), 0.5, in_width=0)

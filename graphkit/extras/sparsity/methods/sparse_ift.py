@@ -137,6 +137,20 @@ class _Transform(nn.Module):
     def extra_repr(self) -> str:
         return f"s={self.sparsity}"
 
+    def _check_input(self, x: Tensor, layer: Layer) -> None:
+        """``x`` fits ``layer``'s input width (metadata only), else a ``ValueError``."""
+        if isinstance(layer, nn.Linear):
+            if x.dim() < 1 or x.shape[-1] != layer.in_features:
+                raise ValueError(
+                    f"{type(self).__name__} expects input (*, {layer.in_features}), "
+                    f"got shape {tuple(x.shape)}"
+                )
+        elif x.dim() not in (3, 4) or x.shape[-3] != layer.in_channels:
+            raise ValueError(
+                f"{type(self).__name__} expects input (N, {layer.in_channels}, H, W), "
+                f"got shape {tuple(x.shape)}"
+            )
+
 
 class SparseWide(_Transform):
     r"""Sparse Wide: the layer with its widths times :math:`k = \sqrt{1/(1-s)}`, sparse.
@@ -178,8 +192,11 @@ class SparseWide(_Transform):
         self.sparsity = _check_sparsity(s)
         d_in, d_out, _ = _widths(layer)
         k = wide_factor(s)
-        self.in_width = in_width or (round(k * d_in) if widen_in else d_in)
-        self.out_width = out_width or (round(k * d_out) if widen_out else d_out)
+        if in_width is None:
+            in_width = round(k * d_in) if widen_in else d_in
+        if out_width is None:
+            out_width = round(k * d_out) if widen_out else d_out
+        self.in_width, self.out_width = in_width, out_width
         if self.in_width < d_in or self.out_width < d_out:
             raise ValueError(
                 f"widths {self.in_width} x {self.out_width} are below the layer's {d_in} x {d_out}"
@@ -189,6 +206,7 @@ class SparseWide(_Transform):
         _random_mask(self.layer, self.density, generator)
 
     def forward(self, x: Tensor) -> Tensor:
+        self._check_input(x, self.layer)
         return self.layer(x)
 
 
@@ -225,6 +243,7 @@ class SparseParallel(_Transform):
             _random_mask(branch, self.density, generator)
 
     def forward(self, x: Tensor) -> Tensor:
+        self._check_input(x, self.branches[0])
         out = self.branches[0](x)
         for branch in self.branches[1:]:
             out = out + branch(x)
@@ -270,6 +289,7 @@ class SparseFactorized(_Transform):
         _random_mask(self.v, self.density, generator)
 
     def forward(self, x: Tensor) -> Tensor:
+        self._check_input(x, self.u)
         return self.v(self.act(self.u(x)))
 
 
@@ -307,6 +327,7 @@ class SparseDoped(_Transform):
         _random_mask(self.sparse, self.density, generator)
 
     def forward(self, x: Tensor) -> Tensor:
+        self._check_input(x, self.sparse)
         return self.v(self.u(x)) + self.sparse(x)
 
 
