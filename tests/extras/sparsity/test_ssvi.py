@@ -237,3 +237,24 @@ def test_bad_inputs():
         SSVITrainer(model, 0.5, 10).update()
     with pytest.raises(ValueError, match=r"probs \(n, K\)"):
         expected_calibration_error(torch.rand(4), torch.zeros(4))
+
+
+def test_calibration_error_rejects_nan_probs_bad_labels_and_no_samples():
+    probs = torch.tensor([[0.5, 0.5], [0.3, 0.7]])
+    # these gave a number: NaN confidences were binned, labels past K counted as wrong
+    with pytest.raises(ValueError, match="probs contain NaN"):
+        nan_probs = torch.tensor([[float("nan"), 0.5], [0.3, 0.7]])
+        expected_calibration_error(nan_probs, torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\)"):
+        expected_calibration_error(probs, torch.tensor([0, 5]))
+    with pytest.raises(ValueError, match="labels must be integer class indices"):
+        expected_calibration_error(probs, torch.tensor([0.0, 1.0]))
+    with pytest.raises(ValueError, match="at least one sample"):  # was a ZeroDivisionError
+        expected_calibration_error(torch.zeros(0, 2), torch.zeros(0, dtype=torch.long))
+
+
+def test_gaussian_kl_checks_prior_and_shapes():
+    with pytest.raises(ValueError, match="prior_sigma must be a positive finite"):
+        gaussian_kl(torch.zeros(3), torch.ones(3), -1.0)  # was "math domain error"
+    with pytest.raises(ValueError, match="mu and sigma must have one shape"):
+        gaussian_kl(torch.zeros(3), torch.ones(4), 1.0)

@@ -38,6 +38,12 @@ def _inverse_softplus(x: float) -> float:
 def gaussian_kl(mu: Tensor, sigma: Tensor, prior_sigma: float) -> Tensor:
     r""":math:`\sum_i \mathrm{KL}(\mathcal N(\mu_i, \sigma_i^2)\,\|\,\mathcal N(0, s^2))
     = \sum_i \log\frac{s}{\sigma_i} + \frac{\sigma_i^2 + \mu_i^2}{2 s^2} - \frac12`."""
+    if not 0.0 < prior_sigma < math.inf:
+        raise ValueError(f"prior_sigma must be a positive finite number, got {prior_sigma}")
+    if mu.shape != sigma.shape:
+        raise ValueError(
+            f"mu and sigma must have one shape, got {tuple(mu.shape)} and {tuple(sigma.shape)}"
+        )
     return (
         math.log(prior_sigma) - sigma.log() + (sigma.square() + mu.square()) / (2 * prior_sigma**2)
     ).sum() - 0.5 * mu.numel()
@@ -420,6 +426,17 @@ def expected_calibration_error(probs: Tensor, labels: Tensor, bins: int = 15) ->
     if probs.dim() != 2 or labels.shape != probs.shape[:1]:
         raise ValueError(
             f"need probs (n, K) and labels (n,), got {tuple(probs.shape)}, {tuple(labels.shape)}"
+        )
+    if probs.shape[0] == 0 or probs.shape[1] == 0:
+        raise ValueError(f"probs must hold at least one sample and class, got {tuple(probs.shape)}")
+    if not torch.isfinite(probs).all():
+        raise ValueError("probs contain NaN or infinite values")
+    if labels.dtype.is_floating_point or labels.dtype == torch.bool:
+        raise ValueError(f"labels must be integer class indices, got {labels.dtype}")
+    if int(labels.min()) < 0 or int(labels.max()) >= probs.shape[1]:
+        raise ValueError(
+            f"labels must lie in [0, {probs.shape[1]}) for probs of {probs.shape[1]} classes, "
+            f"got values in [{int(labels.min())}, {int(labels.max())}]"
         )
     conf, pred = probs.max(1)
     correct = (pred == labels).to(probs.dtype)
