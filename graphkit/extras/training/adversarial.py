@@ -18,7 +18,17 @@ from torch import Tensor, nn
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
 
-def _check_attack(x: Tensor, y: Tensor, eps: float, alpha: float, steps: int) -> None:
+def _check_attack(
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    alpha: float,
+    steps: int,
+    clamp: tuple[float, float] | None = None,
+) -> None:
+    if clamp is not None:
+        if len(clamp) != 2 or not all(math.isfinite(c) for c in clamp) or clamp[0] > clamp[1]:
+            raise ValueError(f"clamp must be a finite (low, high) with low <= high, got {clamp}")
     if not (math.isfinite(eps) and eps >= 0):
         raise ValueError(f"eps must be a finite number >= 0, got {eps}")
     if not (math.isfinite(alpha) and alpha >= 0):
@@ -73,7 +83,7 @@ def pgd_attack(
     Returns:
         The adversarial inputs (detached), same shape and dtype as ``x``.
     """
-    _check_attack(x, y, eps, alpha, steps)
+    _check_attack(x, y, eps, alpha, steps, clamp)
     x = x.detach()
     if random_start and eps > 0:
         noise = torch.rand(x.shape, generator=generator, device="cpu", dtype=x.dtype)
@@ -119,8 +129,14 @@ def robust_accuracy(
     generator: torch.Generator | None = None,
 ) -> float:
     """Share of ``x`` still classified as ``y`` under PGD-``steps`` (eval mode, batched)."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if isinstance(batch_size, bool) or not float(batch_size).is_integer() or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if x.dim() == 0 or x.shape[0] == 0:
+        raise ValueError(f"robust_accuracy needs at least one sample, got x {tuple(x.shape)}")
+    if y.shape[:1] != x.shape[:1]:
+        raise ValueError(
+            f"x and y must share the batch dimension, got {tuple(x.shape)} and {tuple(y.shape)}"
+        )
     was_training = model.training
     model.eval()
     correct = 0

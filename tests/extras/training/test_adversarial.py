@@ -89,3 +89,17 @@ def test_bad_inputs():
         pgd_attack(model, torch.full_like(x, float("nan")), y)
     with pytest.raises(TypeError, match="floating"):
         pgd_attack(model, x.long(), y)
+
+
+def test_reversed_clamp_and_empty_robust_accuracy_are_errors():
+    model, x, y = _setup()
+    # a (1, 0) range clamped every pixel to 0 silently
+    with pytest.raises(ValueError, match="clamp must be a finite"):
+        fgsm_attack(model, x, y, clamp=(1.0, 0.0))
+    with pytest.raises(ValueError, match="clamp must be a finite"):
+        pgd_attack(model, x, y, clamp=(0.0, float("nan")))
+    # an empty set scored 0.0 accuracy
+    with pytest.raises(ValueError, match="at least one sample"):
+        robust_accuracy(model, x[:0], y[:0])
+    with pytest.raises(ValueError, match="batch_size must be an integer"):
+        robust_accuracy(model, x, y, batch_size=2.5)
