@@ -119,7 +119,12 @@ def slice_index(cs: ClassSlice, num_classes: int, device: torch.device) -> Tenso
     if isinstance(cs, slice):
         idx = torch.arange(num_classes, device=device)[cs]
     else:
-        idx = torch.as_tensor(cs, dtype=torch.long, device=device).flatten()
+        raw = torch.as_tensor(cs, device=device)
+        if raw.dtype == torch.bool:  # would be read as the indices 0 and 1
+            raise ValueError("a class slice must be a slice or class indices, not a boolean mask")
+        if raw.is_floating_point() and not torch.equal(raw, raw.round()):  # would be truncated
+            raise ValueError(f"class slice indices must be integers, got {cs}")
+        idx = raw.to(torch.long).flatten()
     if idx.numel() == 0:
         raise ValueError("a class slice is empty")
     if int(idx.min()) < 0 or int(idx.max()) >= num_classes:

@@ -98,3 +98,15 @@ def test_multi_teacher_kd_rejects_bad_inputs():
         multi_teacher_kd(s, [torch.zeros(2, 2)], [[5, 6]])
     with pytest.raises(ValueError, match="non-negative"):
         multi_teacher_kd(s, [torch.zeros(2, 3)], [slice(0, 3)], weights=[-1.0])
+
+
+def test_class_slices_reject_fractional_indices_and_boolean_masks():
+    s = torch.zeros(2, 6)
+    # [0.5, 2.5] was truncated to classes [0, 2]
+    with pytest.raises(ValueError, match="class slice indices must be integers"):
+        multi_teacher_kd(s, [torch.zeros(2, 2)], [[0.5, 2.5]])
+    # a boolean mask was read as the class indices 0 and 1
+    mask = torch.tensor([True, False, True, False, False, False])
+    with pytest.raises(ValueError, match="not a boolean mask"):
+        multi_teacher_kd(s, [torch.zeros(2, 6)], [mask])
+    multi_teacher_kd(s, [torch.zeros(2, 2)], [torch.tensor([0.0, 2.0])])  # integral floats
