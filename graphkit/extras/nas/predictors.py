@@ -75,8 +75,8 @@ class RidgePredictor(Predictor):
     """
 
     def __init__(self, alpha: float = 1.0) -> None:
-        if not alpha >= 0:
-            raise ValueError(f"alpha must be non-negative, got {alpha}")
+        if not alpha >= 0 or not math.isfinite(alpha):
+            raise ValueError(f"alpha must be non-negative and finite, got {alpha}")
         self.alpha = float(alpha)
 
     def fit(self, x: Tensor, y: Tensor) -> RidgePredictor:
@@ -123,9 +123,9 @@ class MLPPredictor(Predictor):
         seed: int | None = None,
     ) -> None:
         check_positive(hidden=hidden, layers=layers, epochs=epochs)
-        if not lr > 0 or not weight_decay >= 0:
-            raise ValueError(f"lr must be positive and weight_decay non-negative, got {lr}, "
-                             f"{weight_decay}")  # fmt: skip
+        if not lr > 0 or not weight_decay >= 0 or not math.isfinite(lr + weight_decay):
+            raise ValueError(f"lr must be positive and weight_decay non-negative (both finite), "
+                             f"got {lr}, {weight_decay}")
         self.hidden, self.layers, self.epochs = hidden, layers, epochs
         self.lr, self.weight_decay, self.seed = lr, weight_decay, seed
         self.net: nn.Module | None = None

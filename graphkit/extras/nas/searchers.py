@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from graphkit.extras._core.checks import check_positive
 from graphkit.extras._core.registry import register_model
 from graphkit.extras.nas.space import Choice, SearchSpace
 
@@ -117,8 +118,9 @@ class LSTMController(nn.Module):
         super().__init__()
         if hidden < 1:
             raise ValueError(f"hidden must be positive, got {hidden}")
-        if not temperature > 0:
-            raise ValueError(f"temperature must be positive, got {temperature}")
+        check_positive(hidden=hidden)
+        if not temperature > 0 or not math.isfinite(temperature):
+            raise ValueError(f"temperature must be positive and finite, got {temperature}")
         self.space = space
         self.hidden = hidden
         self.temperature = temperature
@@ -205,8 +207,11 @@ class ReinforceSearch(Searcher):
         super().__init__(space)
         if not 0.0 <= baseline_decay < 1.0:
             raise ValueError(f"baseline_decay must lie in [0, 1), got {baseline_decay}")
-        if not lr > 0:
-            raise ValueError(f"lr must be positive, got {lr}")
+        if not lr > 0 or not math.isfinite(lr):
+            raise ValueError(f"lr must be positive and finite, got {lr}")
+        # a non-finite weight turned the controller's weights to NaN after the first step
+        if not math.isfinite(entropy_weight):
+            raise ValueError(f"entropy_weight must be a finite number, got {entropy_weight}")
         self.generator = torch.Generator()
         if seed is not None:
             self.generator.manual_seed(seed)
@@ -271,9 +276,9 @@ class DeeperAction(NamedTuple):
 
 def _parse_token(token: str) -> tuple[str, int | None, int | None]:
     parts = token.split("-")
-    if parts[0] == "conv" and len(parts) == 3:
+    if parts[0] == "conv" and len(parts) == 3 and all(p.isdigit() for p in parts[1:]):
         return "conv", int(parts[1]), int(parts[2])
-    if parts[0] == "fc" and len(parts) == 2:
+    if parts[0] == "fc" and len(parts) == 2 and parts[1].isdigit():
         return "fc", int(parts[1]), None
     if token == "pool":
         return "pool", None, None
@@ -435,6 +440,8 @@ class EASController(nn.Module):
     ) -> DeeperAction:
         """Sample (or, given ``(block, layer, kernel_size)``, score) one Net2Deeper action."""
         blocks = self._blocks(tokens)
+        if tokens and not any(blocks):
+            raise ValueError("the network has no conv or fc layer after which to insert one")
         _, state = self.encode(tokens)
         device = state[0].device
         log_prob = state[0].new_zeros(())

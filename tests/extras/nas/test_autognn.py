@@ -100,6 +100,23 @@ def test_bad_configurations():
         GraphNASNet(cfg(activation="gelu"), 5, 2)
     with pytest.raises(ValueError, match="dropout"):
         GraphNASNet(cfg(), 5, 2, dropout=1.5)
+    with pytest.raises(ValueError, match="in_channels must be a positive integer, got 5.5"):
+        GraphNASNet(cfg(), 5.5, 2)  # was a TypeError inside torch.empty
+    with pytest.raises(ValueError, match="child must be a GraphNASNet, got Linear"):
+        inherit_weights(GraphNASNet(cfg(), 5, 2), torch.nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="parent must be a GraphNASNet"):
+        homogeneous(torch.nn.Linear(2, 2), GraphNASNet(cfg(), 5, 2), 0)
+
+
+def test_child_trainer_names_a_graph_without_labels_and_fractional_epochs():
+    from torch_geometric.data import Data
+
+    data = Data(x=torch.randn(4, 5), edge_index=torch.tensor([[0, 1], [1, 2]]))
+    with pytest.raises(ValueError, match="data has no y"):
+        ChildTrainer(data)  # was an AttributeError on None.max()
+    data.y = torch.tensor([0, 1, 0, 1])
+    with pytest.raises(ValueError, match="epochs must be a positive integer, got 1.5"):
+        ChildTrainer(data, epochs=1.5)  # was a TypeError inside the training loop
 
 
 def net(c):

@@ -190,6 +190,12 @@ def test_eas_bad_inputs():
         ctrl.encode(["conv-7-3"])
     with pytest.raises(ValueError, match="layer tokens"):
         EASController(["dense-4"])
+    with pytest.raises(ValueError, match="layer tokens .* got 'conv-x-3'"):
+        EASController(["conv-x-3"])  # was int()'s "invalid literal for int()"
+    with pytest.raises(ValueError, match="layer tokens .* got 'conv-4-1.5'"):
+        EASController(kernel_sizes=(1.5,))
+    with pytest.raises(ValueError, match="no conv or fc layer after which to insert"):
+        ctrl.deeper(["pool"])  # was torch.multinomial's "probability tensor contains ... nan"
     with pytest.raises(ValueError, match="entries"):
         ctrl.wider(tokens, [True])
     with pytest.raises(ValueError, match="may not be widened"):

@@ -102,6 +102,13 @@ def test_bad_inputs():
         RidgePredictor(alpha=-1.0)
     with pytest.raises(ValueError, match="epochs"):
         MLPPredictor(epochs=0)
+    # infinite settings fitted NaN weights and predicted NaN silently
+    with pytest.raises(ValueError, match="alpha must be non-negative and finite, got inf"):
+        RidgePredictor(alpha=float("inf"))
+    with pytest.raises(ValueError, match="both finite"):
+        MLPPredictor(lr=float("inf"))
+    with pytest.raises(ValueError, match="both finite"):
+        MLPPredictor(weight_decay=float("inf"))
     with pytest.raises(ValueError, match="predictor"):
         make_predictor("svr")
     with pytest.raises(ValueError, match="reference"):

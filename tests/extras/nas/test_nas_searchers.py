@@ -95,3 +95,16 @@ def test_searcher_bad_inputs():
     with pytest.raises(ValueError, match="not an option"):
         LSTMController(_flat()).log_prob({f"c{i}": 9 for i in range(6)})
     assert issubclass(ReinforceSearch, Searcher)
+
+
+def test_non_finite_or_fractional_controller_settings_are_named():
+    # each failed later in torch.multinomial ("probability tensor contains ... nan") or in
+    # torch.empty, once the controller's weights were NaN or its size a float
+    with pytest.raises(ValueError, match="lr must be positive and finite, got inf"):
+        ReinforceSearch(_flat(), lr=float("inf"))
+    with pytest.raises(ValueError, match="entropy_weight must be a finite number, got nan"):
+        ReinforceSearch(_flat(), entropy_weight=float("nan"))
+    with pytest.raises(ValueError, match="hidden must be a positive integer, got 2.5"):
+        ReinforceSearch(_flat(), hidden=2.5)
+    with pytest.raises(ValueError, match="temperature must be positive and finite, got inf"):
+        LSTMController(_flat(), temperature=float("inf"))

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
+from graphkit.extras._core.checks import check_positive
 from graphkit.extras._core.registry import register_model
 from graphkit.extras.nas.searchers import ReinforceSearch
 from graphkit.extras.nas.space import Choice, SearchSpace
@@ -161,6 +162,7 @@ class GraphNASNet(nn.Module):
             raise ValueError(
                 f"in_channels and num_classes must be positive, got {in_channels}, {num_classes}"
             )
+        check_positive(in_channels=in_channels, num_classes=num_classes)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
         self.cfg = copy.deepcopy(dict(cfg))
@@ -207,6 +209,9 @@ def autognn(cfg: Mapping[str, Any], in_channels: int, num_classes: int, dropout:
 def homogeneous(parent: GraphNASNet, child: GraphNASNet, layer: int) -> bool:
     """Whether ``child``'s layer ``layer`` may inherit ``parent``'s: same attention function,
     same activation and the same shape for every parameter of the convolution."""
+    for name, net in (("parent", parent), ("child", child)):
+        if not isinstance(net, GraphNASNet):
+            raise ValueError(f"{name} must be a GraphNASNet, got {type(net).__name__}")
     if not 0 <= layer < min(len(parent.convs), len(child.convs)):
         raise ValueError(f"layer {layer} is not a layer of both networks")
     a, b = parent.convs[layer], child.convs[layer]
@@ -223,6 +228,9 @@ def inherit_weights(parent: GraphNASNet, child: GraphNASNet) -> list[bool]:
 
     Skip projections are never copied. Returns, per layer of ``child``, whether it inherited.
     """
+    for name, net in (("parent", parent), ("child", child)):
+        if not isinstance(net, GraphNASNet):
+            raise ValueError(f"{name} must be a GraphNASNet, got {type(net).__name__}")
     flags = []
     for i, conv in enumerate(child.convs):
         ok = i < len(parent.convs) and homogeneous(parent, child, i)
@@ -452,6 +460,9 @@ class ChildTrainer:
                  device: str | torch.device = "cpu") -> None:
         if epochs < 1 or share_epochs < 1:
             raise ValueError(f"epochs must be positive, got {epochs}, {share_epochs}")
+        check_positive(epochs=epochs, share_epochs=share_epochs)
+        if getattr(data, "y", None) is None:
+            raise ValueError("data has no y: the children are node classifiers")
         self.data = data
         self.num_classes = int(data.y.max()) + 1
         self.share = share
