@@ -133,6 +133,8 @@ class PrototypeClassifier(nn.Module):
             )
         if labels.dtype.is_floating_point or labels.numel() == 0 or int(labels.min()) < 0:
             raise ValueError("labels must be non-negative integers, at least one")
+        if not bool(torch.isfinite(embeddings).all()):
+            raise ValueError("embeddings contain NaN or infinite values")
         counts = torch.bincount(labels)
         if bool((counts == 0).any()):
             raise ValueError("labels must use every class 0 .. C-1 at least once")

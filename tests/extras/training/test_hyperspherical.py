@@ -112,3 +112,10 @@ def test_bad_inputs_raise():
         PrototypeClassifier()(torch.zeros(1, 2))
     with pytest.raises(ValueError, match="every class"):
         PrototypeClassifier().fit(torch.zeros(2, 2), torch.tensor([0, 2]))
+
+
+def test_prototype_fit_rejects_nan_embeddings():
+    # a NaN embedding made its class prototype NaN silently
+    emb = torch.tensor([[1.0, 0.0], [float("nan"), 1.0], [0.0, 1.0]])
+    with pytest.raises(ValueError, match="embeddings contain NaN"):
+        PrototypeClassifier().fit(emb, torch.tensor([0, 1, 1]))
