@@ -92,7 +92,7 @@ class GaussianConditional(nn.Module):
 
     def __init__(self, scale_bound: float = 0.11, likelihood_bound: float = 1e-9) -> None:
         super().__init__()
-        if scale_bound <= 0 or likelihood_bound < 0:
+        if not scale_bound > 0 or not likelihood_bound >= 0:  # also rejects NaN
             raise ValueError(
                 f"need scale_bound > 0 and likelihood_bound >= 0, got {scale_bound}, "
                 f"{likelihood_bound}"
@@ -112,6 +112,11 @@ class GaussianConditional(nn.Module):
     def forward(
         self, y: Tensor, scales: Tensor, means: Tensor | None = None, mode: str | None = None
     ) -> tuple[Tensor, Tensor]:
+        for name, t in (("scales", scales), ("means", means)):
+            if t is not None and t.shape != y.shape:
+                raise ValueError(
+                    f"{name} must have y's shape {tuple(y.shape)}, got {tuple(t.shape)}"
+                )
         mode = mode or ("noise" if self.training else "round")
         y_hat = quantize(y, mode, means)
         p = self.likelihood(y_hat, scales, means)
@@ -160,8 +165,10 @@ class EntropyBottleneck(nn.Module):
     ) -> None:
         super().__init__()
         check_positive(channels=channels, **{f"filters[{i}]": f for i, f in enumerate(filters)})
-        if init_scale <= 0:
+        if not 0 < init_scale < math.inf:
             raise ValueError(f"init_scale must be positive, got {init_scale}")
+        if not likelihood_bound >= 0:
+            raise ValueError(f"likelihood_bound must be >= 0, got {likelihood_bound}")
         self.channels = channels
         self.filters = tuple(int(f) for f in filters)
         self.init_scale = init_scale

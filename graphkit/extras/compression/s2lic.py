@@ -299,6 +299,7 @@ class DenseEnhance(nn.Module):
     def __init__(self, channels: int = 3, hidden: int = 64, layers: int = 3) -> None:
         super().__init__()
         check_positive(channels=channels, hidden=hidden, layers=layers)
+        self.channels = channels
         self.convs = nn.ModuleList(
             nn.Conv2d(channels + i * hidden, hidden, 3, padding=1) for i in range(layers)
         )
@@ -313,6 +314,7 @@ class DenseEnhance(nn.Module):
         nn.init.zeros_(self.fuse.bias)
 
     def forward(self, x: Tensor) -> Tensor:
+        check_image(x, self.channels, "DenseEnhance")
         feats = [x]
         for conv in self.convs:
             feats.append(F.gelu(conv(torch.cat(feats, 1))))
@@ -402,6 +404,8 @@ class GlobalInterContext(nn.Module):
         self.num_heads = num_heads or _heads_for(dim)
         if dim % self.num_heads:
             raise ValueError(f"num_heads={self.num_heads} must divide dim={dim}")
+        if not 0 < offset_range < math.inf:
+            raise ValueError(f"offset_range must be a positive finite number, got {offset_range}")
         self.offset_range = offset_range
         self.q = nn.Conv2d(dim, dim, 1)
         self.offset = nn.Sequential(
@@ -686,6 +690,9 @@ class S2LIC(nn.Module):
 
 def bpp(likelihoods: dict[str, Tensor], num_pixels: int) -> Tensor:
     r"""Estimated bits per pixel, :math:`-\sum \log_2 p / (B H W)` over all likelihoods."""
+    check_positive(num_pixels=num_pixels)
+    if not likelihoods:
+        raise ValueError("bpp got no likelihoods")
     return sum(-torch.log2(p).sum() for p in likelihoods.values()) / num_pixels
 
 
@@ -700,7 +707,7 @@ class RateDistortionLoss(nn.Module):
 
     def __init__(self, lmbda: float = 0.013) -> None:
         super().__init__()
-        if lmbda <= 0:
+        if not 0 < lmbda < math.inf:  # also rejects NaN
             raise ValueError(f"lmbda must be positive, got {lmbda}")
         self.lmbda = lmbda
 

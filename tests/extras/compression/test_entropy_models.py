@@ -82,3 +82,20 @@ def test_bad_inputs():
         EntropyBottleneck(1)(torch.full((1, 1, 2), float("nan")))
     with pytest.raises(ValueError, match="filters"):
         EntropyBottleneck(2, filters=(3, 0))
+
+
+def test_nan_bounds_and_mismatched_scales_are_errors():
+    # NaN passed the "<= 0" checks and was kept as a bound
+    with pytest.raises(ValueError, match="likelihood_bound must be >= 0, got nan"):
+        EntropyBottleneck(4, likelihood_bound=float("nan"))
+    with pytest.raises(ValueError, match="init_scale must be positive"):
+        EntropyBottleneck(4, init_scale=float("nan"))
+    with pytest.raises(ValueError, match="need scale_bound > 0"):
+        GaussianConditional(scale_bound=float("nan"))
+    gc = GaussianConditional()
+    y = torch.rand(1, 3, 4, 4)
+    # these ended in torch's broadcast error
+    with pytest.raises(ValueError, match=r"scales must have y's shape \(1, 3, 4, 4\)"):
+        gc(y, torch.rand(1, 3, 4, 5))
+    with pytest.raises(ValueError, match="means must have y's shape"):
+        gc(y, torch.rand(1, 3, 4, 4), torch.rand(1, 2, 4, 4))

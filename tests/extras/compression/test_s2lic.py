@@ -219,3 +219,19 @@ def test_bad_inputs():
         S2LIC(depths=(1, 2))
     with pytest.raises(ValueError, match="differ in size"):
         ACGCContext(24, 3)(torch.randn(1, 24, 4, 4), torch.randn(1, 48, 2, 2))
+
+
+def test_bpp_loss_and_context_arguments_are_checked():
+    from graphkit.extras.compression.s2lic import DenseEnhance
+
+    # num_pixels=0 gave inf, a negative count a negative rate, no likelihoods a rate of 0
+    with pytest.raises(ValueError, match="num_pixels must be a positive integer"):
+        bpp({"y": torch.rand(3)}, 0)
+    with pytest.raises(ValueError, match="bpp got no likelihoods"):
+        bpp({}, 10)
+    with pytest.raises(ValueError, match="lmbda must be positive, got nan"):
+        RateDistortionLoss(float("nan"))
+    with pytest.raises(ValueError, match="offset_range must be a positive finite"):
+        GlobalInterContext(8, 4, offset_range=float("nan"))
+    with pytest.raises(ValueError, match="DenseEnhance expects 3 input channels, got 4"):
+        DenseEnhance(hidden=4, layers=1)(torch.rand(1, 4, 8, 8))
