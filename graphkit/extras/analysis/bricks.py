@@ -58,6 +58,9 @@ def auc_scores(values: Tensor, positive: Tensor) -> Tensor:
         )
     if not torch.isfinite(values).all():
         raise ValueError("values contain NaN or infinite entries")
+    if positive.dtype != torch.bool:  # bool() read any non-zero label (2, -1, 0.5) as positive
+        if not bool(((positive == 0) | (positive == 1)).all()):
+            raise ValueError("positive must be boolean or hold only 0 and 1")
     positive = positive.bool()
     n_pos, n_neg = int(positive.sum()), int((~positive).sum())
     if n_pos == 0 or n_neg == 0:
@@ -230,8 +233,28 @@ def mask_neurons(
     """
     handles = []
 
-    def make_hook(index: Tensor) -> Callable:
+    def make_hook(name: str, index: Tensor) -> Callable:
+        # checked once here on the host; the hook compares shapes and Python ints only
+        index = torch.as_tensor(index)
+        if index.dtype == torch.bool:
+            width = index.shape[-1] if index.dim() else None
+        elif index.is_floating_point() or index.is_complex():
+            raise ValueError(
+                f"neurons[{name!r}] must be integer indices or a boolean mask, got {index.dtype}"
+            )
+        else:
+            if index.numel() and int(index.min()) < 0:
+                raise ValueError(f"neurons[{name!r}] holds the negative index {int(index.min())}")
+            width = None
+        top = int(index.max()) if index.dtype != torch.bool and index.numel() else -1
+
         def hook(module: nn.Module, args: tuple, out: Tensor) -> Tensor:
+            if top >= out.shape[-1] or (width is not None and width != out.shape[-1]):
+                bad = f"index {top}" if top >= out.shape[-1] else f"a mask of {width}"
+                raise ValueError(
+                    f"neurons[{name!r}] names {bad}, but the module's output has "
+                    f"{out.shape[-1]} neurons"
+                )
             out = out.clone()
             out[..., index.to(out.device)] = value
             return out
@@ -244,7 +267,7 @@ def mask_neurons(
                 module = model.get_submodule(name)
             except AttributeError:
                 raise ValueError(f"model has no submodule {name!r}") from None
-            handles.append(module.register_forward_hook(make_hook(index)))
+            handles.append(module.register_forward_hook(make_hook(name, index)))
         yield
     finally:
         for h in handles:

@@ -215,3 +215,27 @@ def test_apply_adds_deltas_and_restores_exactly():
     torch.testing.assert_close(out, expected)
     with pytest.raises(ValueError, match="no parameter"):
         lib.functional_params(model, {"1.weight": delta["0.weight"]})
+
+
+def test_auc_positive_must_be_binary():
+    # bool() read the label 2 as positive and returned an AUC
+    with pytest.raises(ValueError, match="positive must be boolean or hold only 0 and 1"):
+        auc_scores(torch.rand(3, 2), torch.tensor([2, 0, 1]))
+
+
+def test_mask_neurons_checks_indices():
+    model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
+    x = torch.rand(2, 4)
+    # -1 silenced the last neuron silently; 7 ended in an IndexError inside the hook
+    with pytest.raises(ValueError, match=r"neurons\['0'\] holds the negative index -1"):
+        with mask_neurons(model, {"0": torch.tensor([-1])}):
+            pass
+    with pytest.raises(ValueError, match="must be integer indices or a boolean mask"):
+        with mask_neurons(model, {"0": torch.tensor([0.5])}):
+            pass
+    with mask_neurons(model, {"0": torch.tensor([7])}):
+        with pytest.raises(ValueError, match="names index 7, but the module's output has 4"):
+            model(x)
+    with mask_neurons(model, {"0": torch.tensor([True, False])}):
+        with pytest.raises(ValueError, match="names a mask of 2"):
+            model(x)
