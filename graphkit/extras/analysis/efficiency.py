@@ -149,8 +149,8 @@ def _trace(model: nn.Module, x: Tensor, elem_bytes: int | None
     """Every ``Conv2d``/``Linear`` call of one eval forward: the layer, its input, its cost."""
     if elem_bytes is None:
         elem_bytes = x.element_size()
-    if elem_bytes < 1:
-        raise ValueError(f"elem_bytes must be >= 1, got {elem_bytes}")
+    if isinstance(elem_bytes, bool) or not float(elem_bytes).is_integer() or elem_bytes < 1:
+        raise ValueError(f"elem_bytes must be an integer >= 1, got {elem_bytes!r}")
     names = {m: n or type(m).__name__ for n, m in model.named_modules()}
     calls: list[tuple[nn.Module, Tensor, LayerCost]] = []
 
@@ -203,6 +203,8 @@ class WaterlineRow:
 
 
 def _bound(c: LayerCost, hw: HardwareProfile) -> WaterlineRow:
+    if not isinstance(hw, HardwareProfile):
+        raise TypeError(f"hw must be a HardwareProfile, got {type(hw).__name__}")
     traffic = c.dram_bytes(hw)
     return WaterlineRow(c.name, c.flops, traffic, c.flops / traffic if traffic else math.inf,
                         c.flops / hw.peak_flops, traffic / hw.bandwidth)

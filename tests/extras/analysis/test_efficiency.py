@@ -174,3 +174,13 @@ def test_bad_inputs():
         LatencyModel(1e12).efficiency(1e9, 0.0)
     with pytest.raises(ValueError, match="elem_bytes"):
         layer_costs(_toy_net(), torch.randn(1, 3, 8, 8), elem_bytes=0)
+
+
+def test_fractional_elem_bytes_and_wrong_hardware_are_errors():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
+    x = torch.rand(1, 3, 8, 8)
+    # 2.5 bytes per element gave fractional byte counts
+    with pytest.raises(ValueError, match="elem_bytes must be an integer >= 1, got 2.5"):
+        layer_costs(model, x, elem_bytes=2.5)
+    with pytest.raises(TypeError, match="hw must be a HardwareProfile, got str"):
+        waterline(model, x, "gpu")  # was an AttributeError on 'cache_bytes'
