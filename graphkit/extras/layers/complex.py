@@ -156,6 +156,13 @@ def apply_complex_mask(mask: Tensor, spec: Tensor) -> Tensor:
     """
     check_pseudo_complex(mask, None, "apply_complex_mask")
     check_pseudo_complex(spec, None, "apply_complex_mask")
+    try:
+        torch.broadcast_shapes(mask.shape, spec.shape)
+    except RuntimeError:
+        raise ValueError(
+            f"apply_complex_mask: mask {tuple(mask.shape)} does not broadcast against spec "
+            f"{tuple(spec.shape)}"
+        ) from None
     mr, mi = mask[:, 0], mask[:, 1]
     sr, si = spec[:, 0], spec[:, 1]
     return torch.stack([mr * sr - mi * si, mr * si + mi * sr], dim=1)

@@ -52,6 +52,11 @@ class ChannelLayerNorm(nn.LayerNorm):
         super().__init__(channels, eps=eps)
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 3 or x.size(1) != self.normalized_shape[0]:
+            raise ValueError(
+                f"ChannelLayerNorm expects a (B, {self.normalized_shape[0]}, T) tensor, "
+                f"got shape {tuple(x.shape)}"
+            )
         return super().forward(x.transpose(1, 2)).transpose(1, 2)
 
 
@@ -79,6 +84,7 @@ class DepthwiseConvModule(nn.Module):
         self.conv.reset_parameters()
 
     def forward(self, x: Tensor) -> Tensor:
+        _check_sequence(x, self.conv.in_channels, "DepthwiseConvModule")
         return x + self.conv(x.transpose(1, 2)).transpose(1, 2)
 
 
@@ -120,6 +126,7 @@ class FFConvM(nn.Module):
         self.conv.reset_parameters()
 
     def forward(self, x: Tensor) -> Tensor:
+        _check_sequence(x, self.linear.in_features, "FFConvM")
         return self.dropout(self.conv(F.silu(self.linear(self.norm(x)))))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -31,6 +32,7 @@ TFBatchNorm2d = functools.partial(nn.BatchNorm2d, eps=1e-3, momentum=0.01)
 def same_avg_pool(x: Tensor, kernel_size: int, stride: int) -> Tensor:
     """Average pooling with TensorFlow's ``"same"`` padding (extra padding after, padded cells
     not counted), so the output is :math:`\\lceil H / s \\rceil \\times \\lceil W / s \\rceil`."""
+    check_positive(kernel_size=kernel_size, stride=stride)
     pads = []
     for n in (x.size(-1), x.size(-2)):  # F.pad lists the last dimension first
         total = max((math.ceil(n / stride) - 1) * stride + kernel_size - n, 0)
@@ -213,7 +215,7 @@ class MOATBlock(nn.Module):
     @window.setter
     def window(self, value: tuple[int, int] | None) -> None:
         if value is not None:
-            if len(value) != 2:
+            if not isinstance(value, Sequence) or len(value) != 2:
                 raise ValueError(f"window must be a pair (h, w) or None, got {value!r}")
             check_positive(window_h=value[0], window_w=value[1])
             value = (int(value[0]), int(value[1]))

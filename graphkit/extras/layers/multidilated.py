@@ -84,6 +84,8 @@ class MultiDilatedConv2d(nn.Module):
             raise ValueError(
                 f"need one dilation per section, got {len(dilations)} for {len(sections)}"
             )
+        for j, d in enumerate(dilations):
+            check_positive(**{f"dilations[{j}]": d})
         self.sections, self.dilations, self.complex = sections, dilations, complex
         self.in_channels, self.out_channels = sum(sections), out_channels
         convs = []

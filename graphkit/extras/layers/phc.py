@@ -194,6 +194,11 @@ class _PHConvNd(_PHBase):
         self.dilation = _tuple(dilation, self._dims, "dilation")
         if min(self.stride) < 1 or min(self.dilation) < 1:
             raise ValueError(f"stride and dilation must be positive, got {stride}, {dilation}")
+        if isinstance(self.padding, str):
+            if self.padding not in ("same", "valid"):
+                raise ValueError(f"padding must be 'same', 'valid' or ints, got {padding!r}")
+        elif min(self.padding) < 0:
+            raise ValueError(f"padding must be >= 0, got {padding}")
         self.reset_parameters()
 
     def forward(self, x: Tensor) -> Tensor:

@@ -55,9 +55,20 @@ class ReversibleBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x1, x2 = self._halves(x)
-        y1 = x1 + self.f(x2)
-        y2 = x2 + self.g(y1)
+        fx = self.f(x2)
+        self._check_half("f", fx, x1)
+        y1 = x1 + fx
+        gy = self.g(y1)
+        self._check_half("g", gy, x2)
+        y2 = x2 + gy
         return torch.cat([y1, y2], dim=self.split_dim)
+
+    def _check_half(self, name: str, out: Tensor, half: Tensor) -> None:
+        if out.shape != half.shape:
+            raise ValueError(
+                f"{type(self).__name__}: {name} must keep the shape of a half, "
+                f"{tuple(half.shape)}, got {tuple(out.shape)}"
+            )
 
     def inverse(self, y: Tensor) -> Tensor:
         """The input that produced ``y`` (exact up to floating-point rounding)."""

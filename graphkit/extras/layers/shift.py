@@ -155,6 +155,10 @@ def shift_linear_reference(
             f"expected x (B, in) and sign, exponent (out, in), got {tuple(x.shape)}, "
             f"{tuple(sign.shape)}, {tuple(exponent.shape)}"
         )
+    if bias is not None and bias.shape != sign.shape[:1]:
+        raise ValueError(f"bias must be ({sign.shape[0]},), got {tuple(bias.shape)}")
+    if exponent.is_floating_point() and not bool((exponent == exponent.round()).all()):
+        raise ValueError("exponent entries must be integers (a fractional shift has no bits)")
     if not bool(((sign == 1) | (sign == -1)).all()):
         raise ValueError("sign entries must be -1 or +1 (DenseShift weights are never zero)")
     if not torch.isfinite(x).all():

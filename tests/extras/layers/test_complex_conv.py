@@ -63,3 +63,8 @@ def test_bad_inputs():
         ComplexConv2d(3, 4, 2)
     with pytest.raises(ValueError, match="complex tensor"):
         to_pseudo_complex(torch.randn(2, 3))
+
+
+def test_mask_that_does_not_broadcast_is_named():
+    with pytest.raises(ValueError, match=r"mask \(1, 2, 2, 4, 4\) does not broadcast"):
+        apply_complex_mask(torch.randn(1, 2, 2, 4, 4), torch.randn(1, 2, 2, 5, 4))

@@ -243,3 +243,11 @@ def test_three_bit_mlp_vs_zero_including_shift():
     zero = [_run("zero_shift", s) for s in range(5)]
     assert min(dense + zero) > 0.85, (dense, zero)
     assert sum(dense) / 5 >= sum(zero) / 5 - 0.01, (dense, zero)
+
+
+def test_shift_reference_names_bad_bias_and_fractional_exponents():
+    x, sign = torch.randn(2, 4), torch.ones(4, 4)
+    with pytest.raises(ValueError, match=r"bias must be \(4,\), got \(3,\)"):
+        shift_linear_reference(x, sign, torch.zeros(4, 4), bias=torch.zeros(3))
+    with pytest.raises(ValueError, match="exponent entries must be integers"):
+        shift_linear_reference(x, sign, torch.full((4, 4), -0.5))

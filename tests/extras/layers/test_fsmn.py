@@ -4,6 +4,7 @@ import torch
 from graphkit.extras._core.counting import count_params
 from graphkit.extras.layers.fsmn import (
     ChannelLayerNorm,
+    DepthwiseConvModule,
     DilatedDenseMemory,
     DilatedFSMN,
     DilatedFSMNBlock,
@@ -110,3 +111,14 @@ def test_bad_inputs():
         DilatedDenseMemory(4)(torch.randn(2, 3, 10))
     with pytest.raises(ValueError, match="dropout"):
         GatedConvUnit(4, dropout=1.5)
+
+
+def test_wrong_width_is_named():
+    with pytest.raises(ValueError, match=r"ChannelLayerNorm expects a \(B, 4, T\) tensor"):
+        ChannelLayerNorm(4)(torch.randn(1, 10, 5))
+    with pytest.raises(ValueError, match=r"DepthwiseConvModule expects a \(B, T, 4\) tensor"):
+        DepthwiseConvModule(4)(torch.randn(1, 10, 5))
+    with pytest.raises(ValueError, match=r"FFConvM expects a \(B, T, 4\) tensor"):
+        FFConvM(4, 8)(torch.randn(1, 10, 5))
+    with pytest.raises(ValueError, match=r"FFConvM expects .* got shape \(10, 4\)"):
+        FFConvM(4, 8)(torch.randn(10, 4))

@@ -151,3 +151,14 @@ def test_bad_arguments():
         MOATMBConv(16, 32, drop_path=1.0)
     with pytest.raises(ValueError, match="pool_size must be a positive integer"):
         MOATMBConv(16, 32, pool_size=0)
+
+
+def test_window_and_pool_arguments_are_named():
+    block = MOATBlock(8, 8, head_dim=4)
+    with pytest.raises(ValueError, match=r"window must be a pair \(h, w\) or None, got 4"):
+        block.window = 4
+    x = torch.randn(1, 2, 8, 8)
+    with pytest.raises(ValueError, match="kernel_size must be a positive integer, got 0"):
+        same_avg_pool(x, 0, 2)
+    with pytest.raises(ValueError, match="stride must be a positive integer, got 0"):
+        same_avg_pool(x, 2, 0)

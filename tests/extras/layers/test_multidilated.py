@@ -72,3 +72,8 @@ def test_bad_inputs():
         D3Block(4, 2, 2, 2, complex=True)(torch.randn(1, 4, 5, 5))
     with pytest.raises(ValueError, match="sections"):
         MultiDilatedConv2d([], 3)
+
+
+def test_non_positive_dilation_is_named():
+    with pytest.raises(ValueError, match=r"dilations\[1\] must be a positive integer, got 0"):
+        MultiDilatedConv2d([2, 2], 4, dilations=[1, 0])

@@ -148,3 +148,10 @@ def test_registered():
     layer = create_model("phconv2d", in_channels=4, out_channels=8, kernel_size=3, n=2)
     assert isinstance(layer, PHConv2d)
     assert get_entry("phconv2d").family == "block"
+
+
+def test_bad_padding_is_named():
+    with pytest.raises(ValueError, match="padding must be 'same', 'valid' or ints, got 'foo'"):
+        PHConv2d(4, 4, 3, padding="foo")
+    with pytest.raises(ValueError, match="padding must be >= 0"):
+        PHConv2d(4, 4, 3, padding=-1)

@@ -117,3 +117,12 @@ def test_bad_inputs():
         ReversibleSequence([nn.Identity()])
     with pytest.raises(ValueError, match="BatchNorm"):
         ReversibleSequence([ReversibleBlock(nn.BatchNorm2d(2), _branch(2))])
+
+
+def test_f_or_g_changing_the_half_shape_is_named():
+    block = ReversibleBlock(nn.Conv2d(2, 3, 1), nn.Conv2d(2, 2, 1))
+    with pytest.raises(ValueError, match=r"f must keep the shape of a half, \(1, 2, 4, 4\)"):
+        block(torch.randn(1, 4, 4, 4))
+    block = ReversibleBlock(nn.Conv2d(2, 2, 1), nn.Conv2d(2, 3, 1))
+    with pytest.raises(ValueError, match="g must keep the shape of a half"):
+        block(torch.randn(1, 4, 4, 4))
