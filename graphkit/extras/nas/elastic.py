@@ -29,12 +29,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphkit.extras._core.blocks import MBConv
+from graphkit.extras._core.checks import check_positive
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:
     """Round ``value`` to the nearest multiple of ``divisor``, never 10% below it (MobileNet)."""
     if divisor < 1:
         raise ValueError(f"divisor must be positive, got {divisor}")
+    if not (value >= 0 and math.isfinite(value)):  # NaN failed in int(), -5 gave 8
+        raise ValueError(f"value must be a finite number >= 0, got {value}")
     out = max(divisor, int(value + divisor / 2) // divisor * divisor)
     return out + divisor if out < 0.9 * value else out
 
@@ -66,6 +69,7 @@ class ElasticDepthwiseConv2d(nn.Module):
             raise ValueError(f"kernel sizes must be odd positive integers, got {kernel_sizes}")
         if channels < 1 or stride < 1:
             raise ValueError(f"channels and stride must be positive, got {channels}, {stride}")
+        check_positive(channels=channels, stride=stride)
         self.channels = channels
         self.kernel_sizes = tuple(sizes)
         self.stride = stride
@@ -137,6 +141,7 @@ class ElasticPointConv2d(nn.Module):
         super().__init__()
         if in_channels < 1 or out_channels < 1:
             raise ValueError(f"channel counts must be positive, got {in_channels}, {out_channels}")
+        check_positive(in_channels=in_channels, out_channels=out_channels)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, 1, 1))
         self.active_out_channels = out_channels
@@ -225,7 +230,7 @@ class ElasticMBConv(nn.Module):
         if stride not in (1, 2):
             raise ValueError(f"stride must be 1 or 2, got {stride}")
         ratios = tuple(sorted(set(expand_ratios)))
-        if not ratios or min(ratios) <= 1:
+        if not ratios or not all(r > 1 and math.isfinite(r) for r in ratios):
             raise ValueError(f"expand ratios must be > 1, got {expand_ratios}")
         self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
         self.expand_ratios = ratios

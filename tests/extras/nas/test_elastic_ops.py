@@ -174,3 +174,17 @@ def test_elastic_bad_inputs():
         ElasticDepth([nn.Identity()], depths=(1, 2))
     with pytest.raises(ValueError, match="depth 1"):
         ElasticDepth([nn.Identity(), nn.Identity()], depths=(2,)).set_active(1)
+
+
+def test_non_finite_and_fractional_sizes_are_named():
+    # NaN failed in int() ("cannot convert float NaN to integer"); -5 was rounded to 8
+    for value in (float("nan"), float("inf"), -5):
+        with pytest.raises(ValueError, match="value must be a finite number >= 0"):
+            make_divisible(value)
+    assert make_divisible(0) == 8  # as before: never below the divisor
+    with pytest.raises(ValueError, match="> 1"):
+        ElasticMBConv(8, 8, expand_ratios=(float("nan"),))
+    with pytest.raises(ValueError, match="channels must be a positive integer, got 4.5"):
+        ElasticDepthwiseConv2d(4.5)  # a TypeError inside torch.empty
+    with pytest.raises(ValueError, match="out_channels must be a positive integer, got 2.5"):
+        ElasticPointConv2d(4, 2.5)

@@ -181,3 +181,6 @@ def test_bad_arguments():
         ProgressiveShrinking(nn.Linear(2, 2))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="kd_ratio"):
         ProgressiveShrinking(net, kd_ratio=-1)
+    for ratio in (float("nan"), float("inf")):  # accepted, then the KD loss was NaN
+        with pytest.raises(ValueError, match="kd_ratio must be >= 0"):
+            ProgressiveShrinking(net, kd_ratio=ratio)

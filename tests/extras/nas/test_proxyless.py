@@ -223,6 +223,15 @@ def test_bad_arguments():
         expected_latency(net, table)
     with pytest.raises(ValueError, match="lam"):
         latency_loss(net, table, lam=-1)
+    # each was accepted and gave a NaN loss or a broken network
+    with pytest.raises(ValueError, match="lam must be >= 0, got nan"):
+        latency_loss(net, table, lam=float("nan"))
+    with pytest.raises(ValueError, match="advantage must be a finite number, got nan"):
+        reinforce_loss(net, net.space.sample(0), float("nan"))
+    with pytest.raises(ValueError, match=r"dropout must lie in \[0, 1\), got nan"):
+        ProxylessSupernet(dropout=float("nan"))
+    with pytest.raises(ValueError, match="bn_eps must be a positive number, got -1.0"):
+        ProxylessSupernet(bn_eps=-1.0)
     with pytest.raises(ValueError):
         net.set_active({"layer0": "9x9_MBConv3"})
     with pytest.raises(ValueError, match="target"):

@@ -124,6 +124,18 @@ def test_registered():
     assert isinstance(search, RandomSparseSearch) and search.trials == 10
 
 
+def test_removed_count_and_comparison_reject_bad_arguments():
+    # NaN failed in int(); a negative sparsity "removed" -4 units; 10.5 units were truncated
+    for sparsity in (float("nan"), -0.5):
+        with pytest.raises(ValueError, match="sparsity must lie in"):
+            removed_count(10, sparsity)
+    with pytest.raises(ValueError, match="units must be a positive integer, got 10.5"):
+        removed_count(10.5, 0.5)
+    with pytest.raises(ValueError, match="seeds is empty"):  # was statistics' StatisticsError
+        searched_vs_random(lambda seed: mlp(), 0.5, lambda m, x: None, lambda m: 0.0, 1,
+                           seeds=())
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="sparsity"):
         RandomSparseSearch(mlp(), 1.0)

@@ -474,8 +474,12 @@ class DASSSearch(nn.Module):
         batches: Sequence[tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]],
     ) -> DASSGenotype:
         """Run :meth:`step` on each ``(train, val)`` pair; return :meth:`genotype`."""
+        steps = 0
         for train, val in batches:
             self.step(train, val)
+            steps += 1
+        if not steps:  # the genotype of the untrained architecture weights is no search result
+            raise ValueError("batches is empty: the search needs at least one (train, val) pair")
         return self.genotype()
 
     def genotype(self) -> DASSGenotype:

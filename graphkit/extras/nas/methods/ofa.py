@@ -29,6 +29,7 @@ before the expand stages.
 from __future__ import annotations
 
 import copy
+import math
 import random
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -419,7 +420,7 @@ class ProgressiveShrinking:
     ) -> None:
         if not isinstance(supernet, OFASupernet):
             raise TypeError(f"supernet must be an OFASupernet, got {type(supernet).__name__}")
-        if kd_ratio < 0:
+        if not (kd_ratio >= 0 and math.isfinite(kd_ratio)):
             raise ValueError(f"kd_ratio must be >= 0, got {kd_ratio}")
         if n_subnets < 1:
             raise ValueError(f"n_subnets must be positive, got {n_subnets}")

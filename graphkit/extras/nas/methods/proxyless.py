@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -38,6 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphkit.extras._core.blocks import ConvNormAct, MBConv
+from graphkit.extras._core.checks import check_fraction
 from graphkit.extras._core.registry import register_model
 from graphkit.extras.nas.elastic import make_divisible
 from graphkit.extras.nas.mixed import BinarizedMixedOp, arch_parameters, weight_parameters
@@ -180,6 +182,9 @@ class ProxylessSupernet(nn.Module):
             raise ValueError(f"unknown search space {space!r}; only 'mobilenetv2_like'")
         if not width_mult > 0:
             raise ValueError(f"width_mult must be positive, got {width_mult}")
+        check_fraction("dropout", dropout)  # a NaN dropout was accepted
+        if not (bn_eps > 0 and math.isfinite(bn_eps)):
+            raise ValueError(f"bn_eps must be a positive number, got {bn_eps}")
         candidates = tuple(candidates)
         if not candidates or ZERO in candidates:
             raise ValueError(f"candidates must be MBConv op names (no {ZERO!r}), got {candidates}")
@@ -303,7 +308,7 @@ def expected_latency(supernet: ProxylessSupernet, table: LatencyTable) -> Tensor
 
 def latency_loss(supernet: ProxylessSupernet, table: LatencyTable, lam: float = 1.0) -> Tensor:
     r"""The hardware term :math:`\lambda\,\mathbb{E}[\mathrm{LAT}]` to add to the task loss."""
-    if lam < 0:
+    if not (lam >= 0 and math.isfinite(lam)):
         raise ValueError(f"lam must be >= 0, got {lam}")
     return lam * expected_latency(supernet, table)
 
@@ -335,6 +340,8 @@ def reinforce_loss(supernet: ProxylessSupernet, cfg: Mapping[str, Any], advantag
     Its gradient is the paper's estimate for a non-differentiable reward :math:`R`
     (``advantage`` is :math:`R - b`, with :math:`b` a moving-average baseline).
     """
+    if not math.isfinite(advantage):
+        raise ValueError(f"advantage must be a finite number, got {advantage}")
     supernet.space.validate(cfg)
     logp = torch.stack(
         [

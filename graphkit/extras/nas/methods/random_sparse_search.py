@@ -34,7 +34,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from graphkit.extras._core.checks import check_fraction
+from graphkit.extras._core.checks import check_fraction, check_positive
 from graphkit.extras._core.registry import register_model
 from graphkit.extras.nas.searchers import Trial, best_trial
 from graphkit.extras.sparsity.masks import apply_mask
@@ -56,6 +56,8 @@ def _sgd(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
 def removed_count(units: int, sparsity: float) -> int:
     """Units removed from a layer of ``units`` at node sparsity ``sparsity`` (rounded half up);
     at least one unit is always kept."""
+    check_positive(units=units)
+    check_fraction("sparsity", sparsity)  # NaN failed in int(), a negative one removed -4 units
     removed = int(sparsity * units + 0.5)
     if removed >= units:
         raise ValueError(
@@ -228,6 +230,8 @@ def searched_vs_random(
     ``random``), their ``difference`` (searched minus random) and its mean and standard
     deviation; the finding to expect is ``|mean| <= 2 * std``.
     """
+    if not seeds:
+        raise ValueError("seeds is empty: the comparison needs at least one seed")
     searched, rand = [], []
     for seed in seeds:
         search = RandomSparseSearch(
