@@ -17,6 +17,7 @@ Activations of two networks on the same inputs are compared unit by unit:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -61,6 +62,8 @@ def unit_correlation(a: Tensor, b: Tensor | None = None, eps: float = 1e-12) -> 
     Returns:
         Float64 tensor ``(units_a, units_b)`` with entries in ``[-1, 1]``.
     """
+    if not 0 <= eps < math.inf:  # NaN made every correlation NaN
+        raise ValueError(f"eps must be a finite number >= 0, got {eps}")
     za = _standardise(_as_samples_by_units(a, "a"), eps)
     if b is None:
         zb = za
@@ -155,8 +158,10 @@ def sparse_prediction(
         max_iter: iteration limit (default: ``2000``).
         tol: stop when no weight moves more than this (default: ``1e-9``).
     """
-    if not l1 >= 0:
+    if not 0 <= l1 < math.inf:
         raise ValueError(f"l1 must be non-negative, got {l1}")
+    if not tol >= 0:
+        raise ValueError(f"tol must be >= 0, got {tol}")
     if max_iter < 1:
         raise ValueError(f"max_iter must be positive, got {max_iter}")
     za = _standardise(_as_samples_by_units(a, "a"), 1e-12)
@@ -229,8 +234,8 @@ def spectral_clusters(corr: Tensor, k: int, seed: int = 0) -> Tensor:
     n = corr.shape[0]
     if corr.shape != (n, n) or not torch.allclose(corr, corr.t(), atol=1e-8):
         raise ValueError(f"corr must be a square symmetric matrix, got shape {tuple(corr.shape)}")
-    if not 1 <= k <= n:
-        raise ValueError(f"k must lie in [1, {n}], got {k}")
+    if isinstance(k, bool) or not float(k).is_integer() or not 1 <= k <= n:
+        raise ValueError(f"k must lie in [1, {n}] and be an integer, got {k!r}")
     affinity = corr.detach().double().abs().cpu()
     deg = affinity.sum(dim=1).clamp_min(1e-12)
     inv_sqrt = deg.rsqrt()

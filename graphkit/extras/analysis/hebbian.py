@@ -65,8 +65,8 @@ def noisy_examples(
     if archetypes.dim() != 2:
         raise ValueError(f"archetypes must be (K, N), got shape {tuple(archetypes.shape)}")
     _check_spins(archetypes, archetypes.shape[1], "archetypes")
-    if M < 1:
-        raise ValueError(f"M must be positive, got {M}")
+    if isinstance(M, bool) or not float(M).is_integer() or M < 1:
+        raise ValueError(f"M must be a positive integer, got {M!r}")
     if not 0.0 <= r <= 1.0:
         raise ValueError(f"quality r must lie in [0, 1], got {r}")
     K, N = archetypes.shape
@@ -172,6 +172,8 @@ def glauber_dynamics(
         raise ValueError(f"beta must be positive (inf for zero temperature), got {beta}")
     if sweeps < 0:
         raise ValueError(f"sweeps must be non-negative, got {sweeps}")
+    if not bool(torch.isfinite(weights).all()) or not bool(torch.isfinite(memories).all()):
+        raise ValueError("memories and weights must be finite (found NaN or inf)")
     s = sigma.double().clone()
     mem, w = memories.double().to(s.device), weights.double().to(s.device)
     m = s @ mem.t() / N  # (batch, Q), kept up to date spin by spin

@@ -22,6 +22,7 @@ disagree. All four are 0 at exact collapse.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -182,7 +183,7 @@ def imbalanced_mse_geometry(
     n = torch.as_tensor(n_per_class, dtype=torch.float64).flatten()
     if n.numel() < 2 or bool((n <= 0).any()) or bool((n != n.round()).any()):
         raise ValueError(f"n_per_class must be >= 2 positive integers, got {n_per_class}")
-    if not (weight_decay_w > 0 and weight_decay_h > 0):
+    if not (0 < weight_decay_w < math.inf and 0 < weight_decay_h < math.inf):
         raise ValueError(
             f"weight decays must be positive, got {weight_decay_w} and {weight_decay_h}"
         )

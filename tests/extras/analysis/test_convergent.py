@@ -142,3 +142,15 @@ def test_bad_inputs_raise():
         spectral_clusters(torch.eye(3), 4)
     with pytest.raises(ValueError, match="l1 must be non-negative"):
         sparse_prediction(torch.randn(5, 2), torch.randn(5, 2), l1=-1.0)
+
+
+def test_fractional_k_nan_eps_and_nan_tol_are_errors():
+    corr = torch.eye(4)
+    # 2.5 ended in a TypeError from a slice
+    with pytest.raises(ValueError, match=r"k must lie in \[1, 4\] and be an integer, got 2.5"):
+        spectral_clusters(corr, 2.5)
+    # a NaN eps made every correlation NaN
+    with pytest.raises(ValueError, match="eps must be a finite number >= 0"):
+        unit_correlation(torch.rand(5, 3), eps=float("nan"))
+    with pytest.raises(ValueError, match="tol must be >= 0"):
+        sparse_prediction(torch.rand(5, 3), torch.rand(5, 3), tol=float("nan"))

@@ -118,3 +118,13 @@ def test_bad_inputs_raise():
         glauber_dynamics(mem, w, torch.ones(1, 10), P=4, beta=0.0)
     with pytest.raises(ValueError, match=r"sigma must be \(batch, 10\)"):
         glauber_dynamics(mem, w, torch.ones(10), P=4, beta=math.inf)
+
+
+def test_nan_weights_and_fractional_M_are_errors():
+    mem = torch.tensor([[1.0, -1.0, 1.0, -1.0], [1.0, 1.0, -1.0, -1.0]])
+    sigma = torch.ones(2, 4)
+    # NaN weights gave all-zero states silently
+    with pytest.raises(ValueError, match="memories and weights must be finite"):
+        glauber_dynamics(mem, torch.tensor([float("nan"), 1.0]), sigma, 2)
+    with pytest.raises(ValueError, match="M must be a positive integer, got 2.5"):
+        noisy_examples(mem, 2.5, 0.5)  # was a TypeError from torch.rand

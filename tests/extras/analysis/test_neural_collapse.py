@@ -138,3 +138,9 @@ def test_bad_inputs_raise():
         imbalanced_mse_geometry([10, 0], 1e-3, 1e-3)
     with pytest.raises(ValueError, match="weight decays must be positive"):
         imbalanced_mse_geometry([10, 5], 0.0, 1e-3)
+
+
+def test_infinite_weight_decay_is_an_error():
+    # inf gave NaN feature norms
+    with pytest.raises(ValueError, match="weight decays must be positive"):
+        imbalanced_mse_geometry([5, 3], float("inf"), 1e-3)
