@@ -56,6 +56,15 @@ def quantize(x: Tensor, mode: str, offset: Tensor | None = None) -> Tensor:
         raise ValueError(f"quantisation mode must be one of {_MODES}, got {mode!r}")
     if mode == "noise":
         return x + torch.empty_like(x).uniform_(-0.5, 0.5)
+    if offset is not None:
+        try:
+            fits = torch.broadcast_shapes(x.shape, offset.shape) == x.shape
+        except RuntimeError:
+            fits = False
+        if not fits:
+            raise ValueError(
+                f"offset of shape {tuple(offset.shape)} does not broadcast to x {tuple(x.shape)}"
+            )
     shifted = x if offset is None else x - offset
     out = ste_round(shifted) if mode == "ste" else torch.round(shifted)
     return out if offset is None else out + offset

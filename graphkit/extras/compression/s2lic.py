@@ -95,6 +95,7 @@ class ContinuousPositionBias(nn.Module):
             layer.reset_parameters()
 
     def forward(self, wh: int, ww: int) -> Tensor:
+        check_positive(wh=wh, ww=ww)
         dev = self.mlp[0].weight.device
         dh = torch.arange(-(wh - 1), wh, device=dev, dtype=torch.float32)
         dw = torch.arange(-(ww - 1), ww, device=dev, dtype=torch.float32)
@@ -369,6 +370,7 @@ class ChannelContext(nn.Module):
         nn.init.ones_(self.temperature)
 
     def forward(self, x: Tensor) -> Tensor:
+        check_image(x, self.qkv.in_channels, "ChannelContext")
         b, c, h, w = x.shape
         q, k, v = self.dw(self.qkv(x)).chunk(3, dim=1)
         q, k, v = (t.reshape(b, self.num_heads, c // self.num_heads, h * w) for t in (q, k, v))
@@ -425,6 +427,7 @@ class GlobalInterContext(nn.Module):
         nn.init.zeros_(self.offset[2].bias)
 
     def forward(self, x: Tensor) -> Tensor:
+        check_image(x, self.q.in_channels, "GlobalInterContext")
         b, c, h, w = x.shape
         g, d = self.num_heads, c // self.num_heads
         q = self.q(x)
@@ -712,6 +715,11 @@ class RateDistortionLoss(nn.Module):
         self.lmbda = lmbda
 
     def forward(self, output: dict, target: Tensor) -> dict[str, Tensor]:
+        if target.dim() != 4 or output["x_hat"].shape != target.shape:
+            raise ValueError(
+                f"x_hat and target must be one (B, C, H, W) shape, got "
+                f"{tuple(output['x_hat'].shape)} and {tuple(target.shape)}"
+            )
         b, _, h, w = target.shape
         rate = bpp(output["likelihoods"], b * h * w)
         mse = F.mse_loss(output["x_hat"], target)

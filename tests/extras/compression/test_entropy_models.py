@@ -99,3 +99,10 @@ def test_nan_bounds_and_mismatched_scales_are_errors():
         gc(y, torch.rand(1, 3, 4, 5))
     with pytest.raises(ValueError, match="means must have y's shape"):
         gc(y, torch.rand(1, 3, 4, 4), torch.rand(1, 2, 4, 4))
+
+
+def test_quantize_names_an_offset_of_another_shape():
+    # was torch's broadcast error
+    with pytest.raises(ValueError, match=r"offset of shape \(4,\) does not broadcast to x \(3,\)"):
+        quantize(torch.rand(3), "round", offset=torch.rand(4))
+    assert quantize(torch.rand(2, 3), "round", offset=torch.zeros(3)).shape == (2, 3)

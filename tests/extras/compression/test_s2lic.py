@@ -235,3 +235,16 @@ def test_bpp_loss_and_context_arguments_are_checked():
         GlobalInterContext(8, 4, offset_range=float("nan"))
     with pytest.raises(ValueError, match="DenseEnhance expects 3 input channels, got 4"):
         DenseEnhance(hidden=4, layers=1)(torch.rand(1, 4, 8, 8))
+
+
+def test_context_modules_and_loss_name_wrong_shapes():
+    # each ended in conv2d's channel error, arange's bound error or a broadcast error
+    with pytest.raises(ValueError, match="ChannelContext expects 8 input channels, got 6"):
+        ChannelContext(8, 4)(torch.rand(1, 6, 4, 4))
+    with pytest.raises(ValueError, match="GlobalInterContext expects 8 input channels, got 6"):
+        GlobalInterContext(8, 4)(torch.rand(1, 6, 4, 4))
+    with pytest.raises(ValueError, match="wh must be a positive integer, got 0"):
+        ContinuousPositionBias(2, hidden=8)(0, 4)
+    out = {"x_hat": torch.rand(1, 3, 8, 8), "likelihoods": {"y": torch.rand(4)}}
+    with pytest.raises(ValueError, match="x_hat and target must be one"):
+        RateDistortionLoss()(out, torch.rand(1, 3, 9, 8))
