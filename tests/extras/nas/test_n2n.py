@@ -157,6 +157,29 @@ def test_compressor_stages_mechanics_and_bad_inputs():
         N2NCompressor(teacher, train, (val[0], val[1][:3]))
 
 
+def test_compressor_names_bad_data_and_settings():
+    # these were accepted (NaN students, labels compared as given) or ended in a misleading
+    # "the teacher has zero validation accuracy"
+    teacher = n2n_toy_teacher(width=4)
+    x, y = _data(8, 0)
+    nan_x = x.clone()
+    nan_x[0, 0, 0, 0] = float("nan")
+    cases = [
+        (((nan_x, y), (x, y)), {}, "train images hold NaN or infinite values"),
+        (((x, y), (nan_x, y)), {}, "val images hold NaN or infinite values"),
+        (((x, y), (x, y + 10)), {}, "val labels hold class 1[0-3], out of range for the "
+                                    "teacher's 4 classes"),
+        (((x, y - 5), (x, y)), {}, "train labels hold class -[2-5]"),
+        (((x, y.float()), (x, y)), {}, "train labels must be integer class ids"),
+        (((x[:0], y[:0]), (x, y)), {}, "train data is empty"),
+        (((x, y), (x, y)), {"student_lr": float("inf")}, "positive and finite"),
+        (((x, y), (x, y)), {"size_limit": -1}, "size_limit must be a positive integer"),
+    ]
+    for (train, val), kwargs, message in cases:
+        with pytest.raises(ValueError, match=message):
+            N2NCompressor(teacher, train, val, **kwargs)
+
+
 def test_registered():
     teacher, train, val = _trained_teacher(width=4, epochs=1)
     comp = create_model("n2n", teacher=teacher, train=train, val=val, student_epochs=1)

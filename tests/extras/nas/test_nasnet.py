@@ -218,3 +218,5 @@ def test_bad_arguments():
         NASNetSearchSpace(operations=("conv_9x9",))
     with pytest.raises(ValueError, match="images"):
         NASNetA("cifar_1@48")(torch.randn(3, 32, 32))
+    with pytest.raises(ValueError, match="NASNetA expects 3 input channels, got 4"):
+        NASNetA("cifar_1@48")(torch.randn(1, 4, 32, 32))  # was the stem conv's error

@@ -346,14 +346,30 @@ class N2NCompressor:
         if distill not in ("mse", "kl"):
             raise ValueError(f"distill must be 'mse' or 'kl', got {distill!r}")
         check_positive(student_epochs=student_epochs, batch_size=batch_size)
-        if not (student_lr > 0 and removal_lr > 0 and shrink_lr > 0):
-            raise ValueError("learning rates must be positive")
+        if not all(lr > 0 and math.isfinite(lr) for lr in (student_lr, removal_lr, shrink_lr)):
+            raise ValueError("learning rates must be positive and finite, got "
+                             f"{student_lr}, {removal_lr}, {shrink_lr}")
+        if size_limit is not None:
+            check_positive(size_limit=size_limit)
         if not 0.0 <= baseline_decay < 1.0:
             raise ValueError(f"baseline_decay must lie in [0, 1), got {baseline_decay}")
         for name, (x, y) in (("train", train), ("val", val)):
             check_image(x, teacher.in_channels, f"N2NCompressor {name} data")
             if y.shape != (x.size(0),):
                 raise ValueError(f"{name} labels must have shape ({x.size(0)},)")
+            # NaN images distilled NaN students; float, negative or too large labels were
+            # compared as they were (a misleading "zero validation accuracy" at best)
+            if x.size(0) == 0:
+                raise ValueError(f"{name} data is empty")
+            if not bool(torch.isfinite(x).all()):
+                raise ValueError(f"{name} images hold NaN or infinite values")
+            if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+                raise ValueError(f"{name} labels must be integer class ids, got dtype {y.dtype}")
+            classes = teacher.classifier.out_features
+            lo, hi = int(y.min()), int(y.max())
+            if lo < 0 or hi >= classes:
+                raise ValueError(f"{name} labels hold class {lo if lo < 0 else hi}, out of "
+                                 f"range for the teacher's {classes} classes")
         self.teacher = teacher.eval()
         for p in self.teacher.parameters():
             p.requires_grad_(False)

@@ -485,6 +485,9 @@ class NASNetA(nn.Module):
         """The last cell's output, :math:`(B, F, H/32, W/32)` (ImageNet) or ``H/4`` (CIFAR)."""
         if x.dim() != 4:
             raise ValueError(f"expected images (B, C, H, W), got shape {tuple(x.shape)}")
+        c_in = self.stem[0].in_channels
+        if x.size(1) != c_in:  # was the stem convolution's bare channel error
+            raise ValueError(f"NASNetA expects {c_in} input channels, got {x.size(1)}")
         outputs: list[Tensor | None] = [None, self.stem(x)]
         for cell, (cur, prev) in zip(self.cells, self._wiring, strict=True):
             outputs.append(cell(outputs[cur], None if prev is None else outputs[prev]))
