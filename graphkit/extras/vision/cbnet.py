@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphkit.extras._core.blocks import stage_outputs
-from graphkit.extras._core.checks import check_image
+from graphkit.extras._core.checks import check_image, check_positive
 from graphkit.extras._core.registry import register_model
 
 __all__ = ["Bottleneck", "ResNetBackbone", "CBNet", "cbnet_resnet50"]
@@ -67,6 +67,7 @@ class Bottleneck(nn.Module):
 
     def __init__(self, in_channels: int, planes: int, stride: int = 1) -> None:
         super().__init__()
+        check_positive(in_channels=in_channels, planes=planes, stride=stride)
         out = planes * self.expansion
         self.conv1 = nn.Conv2d(in_channels, planes, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
@@ -83,6 +84,7 @@ class Bottleneck(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
+        check_image(x, self.conv1.in_channels, "Bottleneck")
         y = self.relu(self.bn1(self.conv1(x)))
         y = self.relu(self.bn2(self.conv2(y)))
         y = self.bn3(self.conv3(y))
@@ -192,6 +194,7 @@ class CBNet(nn.Module):
                              f"{composition!r}")
         if not assistant_weight >= 0:
             raise ValueError(f"assistant_weight must be >= 0, got {assistant_weight}")
+        check_positive(in_channels=in_channels, probe_size=probe_size)
         first = backbone_fn()
         if not hasattr(first, "stem") or not hasattr(first, "stages"):
             raise TypeError(f"{type(first).__name__} must expose `stem` and `stages` to compose")

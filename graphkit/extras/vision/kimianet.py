@@ -12,6 +12,7 @@ file you have.
 from __future__ import annotations
 
 import os
+import pickle
 import re
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -176,7 +177,13 @@ class KimiaNet(nn.Module):
                 f"KimiaNet weights file not found: {path!r} (weights are never downloaded; "
                 "pass the path of a state dict saved with torch.save)"
             )
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
+            raise ValueError(
+                f"{path!r} is not a state dict saved with torch.save (torch.load failed: "
+                f"{str(err).splitlines()[0] if str(err) else type(err).__name__})"
+            ) from err
         if isinstance(state, Mapping) and "state_dict" in state:
             state = state["state_dict"]
         if not isinstance(state, Mapping):

@@ -55,6 +55,13 @@ CONFIGS: dict[str, MOATConfig] = {
 WindowArg = Sequence[tuple[int, int] | None] | None
 
 
+def _check_window(window: Any) -> None:
+    if not isinstance(window, Sequence) or len(window) != 2:
+        raise ValueError(
+            f"window gives one (h, w) or None per attention stage (two), got {window!r}"
+        )
+
+
 class MOAT(nn.Module):
     r"""MOAT backbone with an optional classification head.
 
@@ -122,6 +129,8 @@ class MOAT(nn.Module):
         if num_classes < 0:
             raise ValueError(f"num_classes must be >= 0, got {num_classes}")
         check_fraction("drop_path_rate", drop_path_rate)
+        if window is not None:
+            _check_window(window)
         cfg = CONFIGS[variant]
         self.variant = variant
         self.config = cfg
@@ -179,10 +188,7 @@ class MOAT(nn.Module):
         """Windows ``(h, w)`` (or ``None``) of the two attention stages; ``None`` for global."""
         if window is None:
             window = (None, None)
-        if len(window) != 2:
-            raise ValueError(
-                f"window gives one (h, w) or None per attention stage (two), got {window!r}"
-            )
+        _check_window(window)
         for stage, win in zip(self.stages[2:], window, strict=True):
             for block in stage:
                 block.window = win

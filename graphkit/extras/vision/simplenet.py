@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from graphkit.extras._core.blocks import ConvNormAct
-from graphkit.extras._core.checks import check_image
+from graphkit.extras._core.checks import check_image, check_min_size, min_input_size
 from graphkit.extras._core.registry import register_model
 
 _PAPER = (
@@ -182,6 +182,7 @@ class SimpleNet(nn.Module):
                 layers.append(nn.Dropout2d(rate))
             width = out
         self.features = nn.Sequential(*layers)
+        self.min_size = min_input_size(self.features)
         self.head_dropout = nn.Dropout(head_dropout)
         self.classifier = nn.Linear(width, num_classes)
         self.num_features = width
@@ -201,6 +202,7 @@ class SimpleNet(nn.Module):
     def forward_features(self, x: Tensor) -> Tensor:
         """Globally max-pooled features, shape ``(B, num_features)``."""
         check_image(x, self.in_channels, "SimpleNet")
+        check_min_size(x, self.min_size, f"SimpleNet {self.variant} (stride mode {self.mode})")
         return torch.amax(self.features(x), dim=(2, 3))
 
     def forward(self, x: Tensor) -> Tensor:

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from graphkit.extras._core.blocks import ConvNormAct, stage_outputs
-from graphkit.extras._core.checks import check_image
+from graphkit.extras._core.checks import check_image, check_min_size, min_input_size
 from graphkit.extras._core.registry import register_model
 from graphkit.extras.layers.osa import OSAModule
 
@@ -122,6 +122,7 @@ class VoVNet(nn.Module):
                 width = cfg.concat_channels[s]
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.ModuleList(stages)
+        self.min_size = min_input_size([*self.stem.modules(), *self.stages.modules()])
         self.num_features = width
         self.feature_channels = list(cfg.concat_channels)
         self.feature_strides = [4, 8, 16, 32]
@@ -145,6 +146,7 @@ class VoVNet(nn.Module):
     def forward_features(self, x: Tensor) -> list[Tensor]:
         """The four stage outputs, strides 4, 8, 16, 32."""
         check_image(x, self.in_channels, "VoVNet")
+        check_min_size(x, self.min_size, "VoVNet")
         return stage_outputs(x, self.stem, self.stages)
 
     def forward(self, x: Tensor) -> Tensor | list[Tensor]:

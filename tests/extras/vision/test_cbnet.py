@@ -4,7 +4,7 @@ from torch import nn
 
 from graphkit.extras import create_model, list_models
 from graphkit.extras._core.counting import count_params
-from graphkit.extras.vision.cbnet import CBNet, ResNetBackbone, cbnet_resnet50
+from graphkit.extras.vision.cbnet import Bottleneck, CBNet, ResNetBackbone, cbnet_resnet50
 from graphkit.extras.vision.emov2 import EMOv2
 from graphkit.extras.vision.vovnet import VoVNet
 
@@ -172,3 +172,15 @@ def test_bad_arguments():
         ResNetBackbone(34)
     with pytest.raises(ValueError, match=r"expects \(B, C, H, W\)"):
         CBNet(_Tiny)(torch.randn(3, 64, 64))
+
+
+def test_bottleneck_and_probe_arguments_are_named():
+    block = Bottleneck(8, 4)
+    with pytest.raises(ValueError, match="Bottleneck expects 8 input channels, got 4"):
+        block(torch.randn(1, 4, 8, 8))
+    with pytest.raises(ValueError, match="planes must be a positive integer, got 0"):
+        Bottleneck(8, 0)
+    with pytest.raises(ValueError, match="stride must be a positive integer, got 0"):
+        Bottleneck(8, 4, stride=0)
+    with pytest.raises(ValueError, match="probe_size must be a positive integer, got 0"):
+        CBNet(lambda: VoVNet(27, slim=True, num_classes=0), probe_size=0)

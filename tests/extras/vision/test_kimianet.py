@@ -226,3 +226,10 @@ def test_keras_file_conversion(tmp_path, model):
     net.load_state_dict(convert_kimianet_keras(path), strict=False)
     x = torch.randn(1, 3, 64, 64)
     torch.testing.assert_close(kimianet_features(net, x), kimianet_features(model, x))
+
+
+def test_unreadable_weight_file_is_named(tmp_path):
+    path = tmp_path / "garbage.pt"
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="garbage.pt' is not a state dict saved with torch.save"):
+        KimiaNet(pretrained_path=path)

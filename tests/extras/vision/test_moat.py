@@ -121,3 +121,8 @@ def test_bad_arguments():
         model(torch.randn(1, 3, 64, 64))
     with pytest.raises(ValueError, match="expects 3 input channels"):
         model(torch.randn(1, 4, 64, 64))
+
+
+def test_window_must_give_one_entry_per_attention_stage():
+    with pytest.raises(ValueError, match="one .* per attention stage \\(two\\), got 0"):
+        MOAT("tiny_moat0", window=0)  # was a TypeError from len()

@@ -124,3 +124,12 @@ def test_bad_arguments():
         SimpleNet(drop_rates={0: 1.5})
     with pytest.raises(ValueError, match="expects 3 input channels"):
         SimpleNet("cifar_310k")(torch.randn(1, 1, 32, 32))
+
+
+def test_image_too_small_for_the_strides_is_named():
+    model = SimpleNet("cifar_310k", num_classes=3).eval()
+    assert model.min_size == (8, 8)
+    assert model(torch.randn(1, 3, 8, 8)).shape == (1, 3)
+    with pytest.raises(ValueError, match=r"SimpleNet cifar_310k \(stride mode 0\) needs images "
+                                         r"of at least 8x8 pixels .* got 4x4"):
+        model(torch.randn(1, 3, 4, 4))

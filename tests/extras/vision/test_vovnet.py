@@ -76,3 +76,11 @@ def test_bad_arguments():
         VoVNet(depth=50)
     with pytest.raises(ValueError, match=r"expects a \(B, C, H, W\) tensor"):
         vovnet.vovnet27_slim()(torch.randn(3, 32, 32))
+
+
+def test_image_too_small_for_the_strides_is_named():
+    with torch.device("meta"):
+        model = VoVNet(27, slim=True, num_classes=3)
+    assert model.min_size == (29, 29)
+    with pytest.raises(ValueError, match="VoVNet needs images of at least 29x29 pixels"):
+        model(torch.zeros(1, 3, 64, 28, device="meta"))
