@@ -179,6 +179,8 @@ class SparseConv1x1(nn.Module):
 
     def macs(self, input_shape: tuple[int, int, int, int]) -> int:
         """Multiply-adds of one forward on ``(N, C_in, H, W)``: ``nnz`` times output positions."""
+        if len(input_shape) != 4:
+            raise ValueError(f"input_shape must be (N, C_in, H, W), got {tuple(input_shape)}")
         n, _, h, w = input_shape
         s = self.stride
         return self.nnz * n * (-(-h // s)) * (-(-w // s))

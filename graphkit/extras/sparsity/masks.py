@@ -37,6 +37,7 @@ __all__ = [
     "apply_masks",
     "block",
     "channel",
+    "check_block_size",
     "check_block_zero",
     "check_density",
     "check_nm",
@@ -88,6 +89,13 @@ class SparsityMask(nn.Module):
         return f"shape={tuple(self.mask.shape)}, density={self.density:.4f}"
 
 
+def _check_binary(mask: Tensor) -> None:
+    """A non-boolean mask holds only 0 and 1 (boolean masks, the pruners' own, skip the check)."""
+    if mask.dtype != torch.bool and not bool(((mask == 0) | (mask == 1)).all()):
+        # a 0.5 (or NaN) entry would be kept as True silently
+        raise ValueError("mask must be boolean or hold only 0 and 1")
+
+
 def get_mask(module: nn.Module, name: str = "weight") -> SparsityMask | None:
     """The :class:`SparsityMask` on ``module.<name>``, or ``None``."""
     if not parametrize.is_parametrized(module, name):
@@ -112,6 +120,7 @@ def apply_mask(module: nn.Module, name: str = "weight", mask: Tensor | None = No
         mask = torch.ones_like(weight, dtype=torch.bool)
     elif mask.shape != weight.shape:
         raise ValueError(f"mask shape {tuple(mask.shape)} != weight shape {tuple(weight.shape)}")
+    _check_binary(mask)
     parametrize.register_parametrization(module, name, SparsityMask(mask.to(weight.device)))
     update_mask(module, mask, name)
     return get_mask(module, name)
@@ -130,6 +139,7 @@ def update_mask(module: nn.Module, mask: Tensor, name: str = "weight") -> None:
         raise ValueError(f"{type(module).__name__}.{name} carries no SparsityMask")
     if mask.shape != param.mask.shape:
         raise ValueError(f"mask shape {tuple(mask.shape)} != weight {tuple(param.mask.shape)}")
+    _check_binary(mask)
     param.mask.copy_(mask.to(torch.bool))
     module.parametrizations[name].original.masked_fill_(~param.mask, 0.0)
 
@@ -264,7 +274,7 @@ class NM(Granularity):
         return f"nm(n={self.n}, m={self.m}, dim={self.dim})"
 
 
-def _check_block(bh: int, bw: int) -> None:
+def check_block_size(bh: int, bw: int) -> None:
     """``bh`` and ``bw`` are positive integers (a fractional size would be truncated)."""
     for name, size in (("bh", bh), ("bw", bw)):
         integer = isinstance(size, numbers.Real) and float(size).is_integer()
@@ -274,7 +284,7 @@ def _check_block(bh: int, bw: int) -> None:
 
 def _block_view(x: Tensor, bh: int, bw: int) -> Tensor:
     """``x`` as a matrix ``(out, rest)`` tiled into ``(rows, cols, bh, bw)`` blocks."""
-    _check_block(bh, bw)
+    check_block_size(bh, bw)
     mat = x.reshape(x.shape[0], -1)
     if mat.shape[0] % bh or mat.shape[1] % bw:
         raise ValueError(
@@ -287,7 +297,7 @@ class Block(Granularity):
     """Whole ``bh x bw`` blocks of the weight viewed as ``(out, in * kernel)``, scored by sum."""
 
     def __init__(self, bh: int, bw: int) -> None:
-        _check_block(bh, bw)
+        check_block_size(bh, bw)
         self.bh, self.bw = int(bh), int(bw)
 
     def select(self, scores: Tensor, density: float) -> Tensor:

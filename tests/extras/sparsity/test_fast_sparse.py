@@ -187,3 +187,9 @@ def test_csr_conv1x1_checks_the_csr_metadata():
     with pytest.raises(ValueError, match="bias must hold out_channels=2"):
         crow, col = torch.tensor([0, 1, 2]), torch.tensor([0, 1])
         csr_conv1x1(x, crow, col, torch.rand(2), 2, torch.rand(3))
+
+
+def test_macs_names_a_wrong_input_shape():
+    layer = SparseConv1x1.from_dense(nn.Conv2d(4, 4, 1))
+    with pytest.raises(ValueError, match=r"input_shape must be \(N, C_in, H, W\)"):
+        layer.macs((1, 4, 8))  # was "not enough values to unpack"

@@ -168,3 +168,9 @@ def test_bad_inputs():
         ftwt_loss(_vgg())
     with pytest.raises(ValueError, match="masks must be"):
         set_ftwt_masks(ftwt_wrap(_vgg()), "oracle")
+
+
+def test_ftwt_reduction_rejects_an_empty_batch():
+    model = ftwt_wrap(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()))
+    with pytest.raises(ValueError, match="needs at least one input"):  # was NaN
+        ftwt_reduction(model, torch.rand(0, 3, 8, 8))

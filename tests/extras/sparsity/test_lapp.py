@@ -201,3 +201,9 @@ def test_bad_inputs():
         BypassConv2d(nn.Linear(2, 2))
     with pytest.raises(ValueError, match="'same'-padded"):
         BypassConv2d(nn.Conv2d(3, 4, 3))(torch.randn(1, 3, 8, 8))
+
+
+def test_fractional_input_shape_is_rejected():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1))
+    with pytest.raises(ValueError, match="input_shape must hold positive integers"):
+        LAPPPruner(model, 100.0, (1, 3, 8.5, 8))  # 8.5 was truncated to 8

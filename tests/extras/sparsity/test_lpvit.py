@@ -200,3 +200,11 @@ def test_bad_inputs():
         pruner.calibrate(lambda m, b: m(b).sum(), [])
     with pytest.raises(ValueError, match="finite scalar"):
         pruner.calibrate(lambda m, b: m(b).sum() * float("nan"), [torch.randn(2, 4)])
+
+
+def test_nan_lambdas_and_zero_block_sums_are_errors():
+    # NaN passed the "< 0" check; block 0 was a ZeroDivisionError
+    with pytest.raises(ValueError, match="lambda_power and lambda_latency must be finite"):
+        LPViTPruner(nn.Sequential(nn.Linear(16, 16)), block=(4, 4), lambda_power=float("nan"))
+    with pytest.raises(ValueError, match="block size bh must be a positive integer, got 0"):
+        block_sums(torch.rand(4, 8), 0, 2)

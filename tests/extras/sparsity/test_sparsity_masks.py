@@ -239,3 +239,14 @@ def test_schedules_reject_fractional_steps():
 def test_pruner_rejects_a_schedule_that_is_not_one():
     with pytest.raises(TypeError, match="schedule must be a Schedule"):
         Pruner(nn.Linear(2, 2), schedule=0.5)
+
+
+def test_non_binary_float_masks_are_rejected():
+    # a 0.5 entry was kept as True silently
+    layer = nn.Linear(2, 2)
+    with pytest.raises(ValueError, match="mask must be boolean or hold only 0 and 1"):
+        apply_mask(layer, mask=torch.tensor([[0.5, 0.0], [1.0, 1.0]]))
+    assert get_mask(layer) is None  # nothing half-installed
+    apply_mask(layer, mask=torch.tensor([[1.0, 0.0], [1.0, 1.0]]))
+    with pytest.raises(ValueError, match="mask must be boolean or hold only 0 and 1"):
+        update_mask(layer, torch.tensor([[float("nan"), 0.0], [1.0, 1.0]]))

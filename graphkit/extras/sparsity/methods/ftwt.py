@@ -219,6 +219,8 @@ def ftwt_reduction(model: nn.Module, x: Tensor, masks: str = "predicted") -> flo
     averaged over the batch.
     """
     gates = _gates(model)
+    if x.dim() == 0 or x.shape[0] == 0:  # the mean over no inputs was NaN
+        raise ValueError(f"ftwt_reduction needs at least one input, got x {tuple(x.shape)}")
     previous = [g.masks for g in gates]
     was_training = model.training
     set_ftwt_masks(model, masks)

@@ -128,6 +128,8 @@ class LAPPPruner(Pruner):
                 raise ValueError(f"{name!r} is not an nn.Conv2d of the model")
         if not names:
             raise ValueError("the model has no Conv2d to prune")
+        if any(isinstance(s, bool) or not float(s).is_integer() or s < 1 for s in input_shape):
+            raise ValueError(f"input_shape must hold positive integers, got {tuple(input_shape)}")
         self.input_shape = tuple(int(s) for s in input_shape)
         norms = _following_norms(model, [modules[n] for n in names], self.input_shape)
         if importance == "bn":

@@ -5,6 +5,7 @@ https://arxiv.org/abs/2407.02068).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -14,7 +15,7 @@ from torch import Tensor, nn
 from graphkit.extras._core.checks import check_fraction, check_positive
 from graphkit.extras._core.registry import register_model
 from graphkit.extras.sparsity.allocation import keep_count
-from graphkit.extras.sparsity.masks import Pruner
+from graphkit.extras.sparsity.masks import Pruner, check_block_size
 from graphkit.extras.sparsity.masks import block as block_granularity
 
 __all__ = ["LPViTPruner", "block_sums"]
@@ -29,6 +30,7 @@ def block_sums(x: Tensor, bh: int, bw: int) -> Tensor:
     Shapes: ``(out, ...)`` in, ``(out / bh, rest / bw)`` out; raises ``ValueError`` when the
     matrix does not tile.
     """
+    check_block_size(bh, bw)  # 0 was a ZeroDivisionError, 2.5 a confusing tiling error
     mat = x.reshape(x.shape[0], -1)
     if mat.shape[0] % bh or mat.shape[1] % bw:
         raise ValueError(f"a weight viewed as {tuple(mat.shape)} cannot be tiled into {bh}x{bw}")
@@ -119,8 +121,11 @@ class LPViTPruner(Pruner):
             raise ValueError(f"hessian must be one of {HESSIANS}, got {hessian!r}")
         if saliency not in SALIENCIES:
             raise ValueError(f"saliency must be one of {SALIENCIES}, got {saliency!r}")
-        if lambda_power < 0 or lambda_latency < 0:
-            raise ValueError("lambda_power and lambda_latency must be >= 0")
+        if not (0 <= lambda_power < math.inf and 0 <= lambda_latency < math.inf):  # NaN too
+            raise ValueError(
+                f"lambda_power and lambda_latency must be finite and >= 0, got {lambda_power}, "
+                f"{lambda_latency}"
+            )
         super().__init__(model, None, block_granularity(bh, bw), "uniform", layers)
         for name in self.layers:
             block_sums(self.weight(name).detach(), bh, bw)  # raises early if it does not tile
