@@ -322,6 +322,9 @@ class PamC(nn.Module):
     def embed(self, x: Tensor) -> Tensor:
         if x.dim() != 2 or x.size(1) != self.in_channels:
             raise ValueError(f"x must be [n, {self.in_channels}], got {tuple(x.shape)}")
+        if x.dtype != self.centres.dtype:  # was the first linear layer's bare dtype error
+            raise ValueError(f"x has dtype {x.dtype} but the model's parameters are "
+                             f"{self.centres.dtype}; convert x (or the model) first")
         for lin in self.encoder[:-1]:
             x = F.relu(lin(x))
         return self.encoder[-1](x)

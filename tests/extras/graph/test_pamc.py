@@ -172,6 +172,8 @@ def test_registered_and_built_by_name():
     (lambda: student_t_assignment(torch.randn(3, 2), torch.randn(2, 2), v=float("nan")),
      "v must be"),
     (lambda: target_distribution(torch.rand(3)), r"q must be a \[num_nodes, num_clusters\]"),
+    (lambda: fit_pamc(PamC(2, 2, (4,), 2), torch.randn(3, 2, dtype=torch.float64), PATH),
+     "x has dtype torch.float64 but the model's parameters are torch.float32"),
     (lambda: pretrain_autoencoder(PamC(2, 2, (4,), 2), torch.tensor([[0.0, float("nan")]] * 3),
                                   epochs=1), "x holds NaN"),
     (lambda: pretrain_autoencoder(PamC(2, 2, (4,), 2), torch.randn(0, 2), epochs=1),

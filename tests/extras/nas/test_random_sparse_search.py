@@ -131,6 +131,11 @@ def test_removed_count_and_comparison_reject_bad_arguments():
             removed_count(10, sparsity)
     with pytest.raises(ValueError, match="units must be a positive integer, got 10.5"):
         removed_count(10.5, 0.5)
+    with pytest.raises(ValueError, match="steps must be a non-negative integer, got 1.5"):
+        train(mlp(), lambda m, i: m(torch.ones(1, 10)).sum(), 1.5)  # was range()'s TypeError
+    search = RandomSparseSearch(mlp(), 0.5, trials=1, proxy_steps=0)
+    with pytest.raises(ValueError, match="evaluate returned inf for trial 0"):
+        search.run(lambda m, i: m(torch.ones(1, 10)).sum(), lambda m: float("inf"))
     with pytest.raises(ValueError, match="seeds is empty"):  # was statistics' StatisticsError
         searched_vs_random(lambda seed: mlp(), 0.5, lambda m, x: None, lambda m: 0.0, 1,
                            seeds=())

@@ -26,6 +26,7 @@ activation directly.
 from __future__ import annotations
 
 import copy
+import math
 import random
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -68,8 +69,9 @@ def removed_count(units: int, sparsity: float) -> int:
 
 def train(model: nn.Module, step: StepFn, steps: int, optimizer: OptimizerFn = _sgd) -> nn.Module:
     """Train ``model`` in place for ``steps`` steps of ``step`` (masked weights stay zero)."""
-    if steps < 0:
-        raise ValueError(f"steps must be non-negative, got {steps}")
+    if isinstance(steps, bool) or int(steps) != steps or steps < 0:
+        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+    steps = int(steps)
     if steps == 0:
         return model
     opt = optimizer(model.parameters())
@@ -197,8 +199,8 @@ class RandomSparseSearch:
             net.eval()
             with torch.no_grad():
                 score = float(evaluate(net))
-            if score != score:  # NaN
-                raise ValueError(f"evaluate returned NaN for trial {t}")
+            if not math.isfinite(score):  # as Searcher.run: an infinite score would always win
+                raise ValueError(f"evaluate returned {score} for trial {t}: need a finite score")
             history.append(Trial(cfg, score, t))
         self.history = history
         return history
