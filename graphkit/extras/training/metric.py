@@ -97,6 +97,8 @@ class NormalizedSoftmaxLoss(nn.Module):
             raise ValueError(
                 f"target must be ({cosines.shape[0]},), got shape {tuple(target.shape)}"
             )
+        if target.dtype.is_floating_point or target.dtype == torch.bool:  # metadata only
+            raise ValueError(f"target must hold integer class indices, got {target.dtype}")
         if target.numel() and (int(target.min()) < 0 or int(target.max()) >= cosines.shape[1]):
             raise ValueError(f"target classes must lie in [0, {cosines.shape[1]})")
         if cosines.detach().abs().max() > 1 + 1e-5:
@@ -131,6 +133,8 @@ class PrototypeClassifier(nn.Module):
                 f"need embeddings (S, D) and labels (S,), got {tuple(embeddings.shape)} and "
                 f"{tuple(labels.shape)}"
             )
+        if labels.dtype == torch.bool:  # bincount has no boolean kernel
+            raise ValueError("labels must be non-negative integers, got a boolean tensor")
         if labels.dtype.is_floating_point or labels.numel() == 0 or int(labels.min()) < 0:
             raise ValueError("labels must be non-negative integers, at least one")
         if not bool(torch.isfinite(embeddings).all()):

@@ -119,3 +119,11 @@ def test_prototype_fit_rejects_nan_embeddings():
     emb = torch.tensor([[1.0, 0.0], [float("nan"), 1.0], [0.0, 1.0]])
     with pytest.raises(ValueError, match="embeddings contain NaN"):
         PrototypeClassifier().fit(emb, torch.tensor([0, 1, 1]))
+
+
+def test_float_targets_and_boolean_labels_are_named():
+    # torch's "expected target dtype to be Long" and bincount's NotImplementedError
+    with pytest.raises(ValueError, match="target must hold integer class indices"):
+        NormalizedSoftmaxLoss()(torch.rand(2, 3), torch.tensor([0.0, 1.0]))
+    with pytest.raises(ValueError, match="got a boolean tensor"):
+        PrototypeClassifier().fit(torch.rand(3, 2), torch.tensor([True, False, True]))
