@@ -14,12 +14,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import statistics
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,12 @@ __all__ = [
     "Row",
     "Measurement",
     "benchmark_parser",
+    "count",
+    "dataset_name",
+    "figure_file",
+    "real",
+    "read_report",
+    "report_file",
     "default_data_root",
     "machine_info",
     "measure",
@@ -75,6 +82,96 @@ def _count(text: str, least: int) -> int:
     return value
 
 
+def count(least: int = 1) -> Callable[[str], int]:
+    """An argparse ``type``: an integer ``>= least``, so that ``--epochs 0`` or ``--batch-size -5``
+    fails when the arguments are parsed, naming the flag, instead of deep inside a run."""
+
+    def parse(text: str) -> int:
+        value = int(text)  # a ValueError: argparse says "invalid int value: 'ten'"
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be >= {least}, got {value}")
+        return value
+
+    parse.__name__ = "int"
+    return parse
+
+
+def real(low: float | None = None, high: float | None = None, *, open_low: bool = False,
+         open_high: bool = False) -> Callable[[str], float]:
+    """An argparse ``type``: a finite float in ``[low, high]`` (an end is excluded when
+    ``open_low`` / ``open_high``; ``None`` leaves that side unbounded). NaN and inf fail."""
+
+    def parse(text: str) -> float:
+        value = float(text)  # a ValueError: argparse says "invalid float value: 'high'"
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+        if low is not None and (value < low or (open_low and value == low)):
+            raise argparse.ArgumentTypeError(f"must be {'>' if open_low else '>='} {low}, "
+                                             f"got {text}")
+        if high is not None and (value > high or (open_high and value == high)):
+            raise argparse.ArgumentTypeError(f"must be {'<' if open_high else '<='} {high}, "
+                                             f"got {text}")
+        return value
+
+    parse.__name__ = "float"
+    return parse
+
+
+def read_report(path: str | os.PathLike) -> dict[str, Any]:
+    """The report written by :func:`write_report` at ``path``; a missing, unreadable or
+    malformed file is a ``ValueError`` naming it."""
+    try:
+        with open(path) as f:
+            report = json.load(f)
+    except OSError as e:
+        raise ValueError(f"cannot read report {path}: {e.strerror or e}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"report {path} is not JSON: {e}") from None
+    if not (isinstance(report, dict) and isinstance(report.get("rows"), list)
+            and isinstance(report.get("config"), dict)):
+        raise ValueError(f"{path} is not a benchmark report (a JSON object with 'config' and "
+                         "'rows')")
+    return report
+
+
+def report_file(text: str) -> str:
+    """An argparse ``type`` for an input report (``--merge A.json``): checked when the arguments
+    are parsed, not when the run reaches it."""
+    try:
+        read_report(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+def dataset_name(text: str) -> str:
+    """An argparse ``type``: a name :func:`graphkit.data.load` knows, checked when the arguments
+    are parsed (a mistyped second ``--dataset`` failed only after the first one's runs)."""
+    from graphkit.data import registry
+
+    try:
+        registry.get(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+def figure_file(text: str) -> str:
+    """An argparse ``type`` for an output figure (``--plot PNG``): its folder must exist and
+    matplotlib must know its format, checked when the arguments are parsed (:func:`save_figure`
+    would fail only after the run)."""
+    from matplotlib.figure import Figure
+
+    from graphkit.cli import check_output
+
+    formats = Figure().canvas.get_supported_filetypes()
+    try:
+        check_output(text, tuple(f".{k}" for k in sorted(formats)))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
 def _json_path(text: str) -> str:
     """Checked when the arguments are parsed: a run must not end in an unwritable path."""
     from graphkit.cli import check_output
@@ -86,6 +183,19 @@ def _json_path(text: str) -> str:
     return text
 
 
+def _device(text: str) -> str:
+    """``--device`` must at least be a torch device string ("cpu", "cuda:1"); whether CUDA is
+    present is left to the run (a report may be prepared on a CPU-only machine)."""
+    import torch
+
+    try:
+        torch.device(text)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a torch device (e.g. cpu, cuda, "
+                                         "cuda:1)") from None
+    return text
+
+
 def benchmark_parser(description: str, runs: int = 10) -> argparse.ArgumentParser:
     """An ``ArgumentParser`` with the flags every benchmark script shares."""
     p = argparse.ArgumentParser(description=description)
@@ -93,7 +203,7 @@ def benchmark_parser(description: str, runs: int = 10) -> argparse.ArgumentParse
                    help="repetitions (seeds) per system")
     p.add_argument("--seed", type=lambda s: _count(s, 0), default=0,
                    help="first seed; run r uses seed + r")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda:0")
+    p.add_argument("--device", type=_device, default="cpu", help="torch device, e.g. cpu or cuda:0")
     p.add_argument("--json", type=_json_path, default=None, metavar="PATH",
                    help="write the results here (its folder must exist)")
     p.add_argument("--quick", action="store_true", help="a small, fast configuration")
@@ -276,8 +386,7 @@ def read_rows(*paths: str | os.PathLike) -> list[Row]:
     """The rows of one or more reports written by :func:`write_report`, in file order."""
     rows = []
     for path in paths:
-        with open(path) as f:
-            rows += [Row.from_dict(d) for d in json.load(f)["rows"]]
+        rows += [Row.from_dict(d) for d in read_report(path)["rows"]]
     return rows
 
 

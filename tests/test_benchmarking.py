@@ -10,9 +10,15 @@ from graphkit.benchmarking import (
     QUICK_TEMPORAL,
     Row,
     benchmark_parser,
+    count,
+    dataset_name,
+    figure_file,
     measure,
     print_table,
+    read_report,
     read_rows,
+    real,
+    report_file,
     summarize,
     temporal_stream,
     write_report,
@@ -33,6 +39,7 @@ def test_parser_has_the_shared_flags():
     (["--runs", "0"], "argument --runs: must be >= 1, got 0"),
     (["--runs", "two"], "argument --runs: expected an integer, got 'two'"),
     (["--seed", "-1"], "argument --seed: must be >= 0, got -1"),
+    (["--device", "gpu0"], "argument --device: 'gpu0' is not a torch device"),
     (["--json", "/nonexistent-graphkit-dir/r.json"], "output folder /nonexistent-graphkit-dir "
                                                      "does not exist"),
 ])
@@ -96,6 +103,64 @@ def test_read_rows_inverts_write_report(tmp_path):
     write_report(tmp_path / "a.json", "s", {}, a)
     write_report(tmp_path / "b.json", "s", {}, b)
     assert read_rows(tmp_path / "a.json", tmp_path / "b.json") == a + b
+
+
+def _parser():
+    p = argparse.ArgumentParser()
+    p.add_argument("--epochs", type=count(1))
+    p.add_argument("--warmup", type=count(0))
+    p.add_argument("--lr", type=real(0, open_low=True))
+    p.add_argument("--rate", type=real(0, 1))
+    p.add_argument("--merge", type=report_file, nargs="+")
+    p.add_argument("--plot", type=figure_file)
+    p.add_argument("--dataset", type=dataset_name, nargs="+")
+    return p
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--epochs", "0"], "argument --epochs: must be >= 1, got 0"),
+    (["--epochs", "ten"], "argument --epochs: invalid int value: 'ten'"),
+    (["--epochs", "2.5"], "argument --epochs: invalid int value: '2.5'"),
+    (["--warmup", "-1"], "argument --warmup: must be >= 0, got -1"),
+    (["--lr", "0"], "argument --lr: must be > 0, got 0"),
+    (["--lr", "nan"], "argument --lr: must be a finite number, got nan"),
+    (["--lr", "inf"], "argument --lr: must be a finite number, got inf"),
+    (["--lr", "fast"], "argument --lr: invalid float value: 'fast'"),
+    (["--rate", "1.5"], "argument --rate: must be <= 1, got 1.5"),
+    (["--rate", "-0.1"], "argument --rate: must be >= 0, got -0.1"),
+    (["--merge", "/nonexistent-graphkit-dir/a.json"],
+     "argument --merge: cannot read report /nonexistent-graphkit-dir/a.json"),
+    (["--plot", "/nonexistent-graphkit-dir/p.png"],
+     "argument --plot: output folder /nonexistent-graphkit-dir does not exist"),
+    (["--plot", "p.docx"], "argument --plot: output p.docx must end in"),
+    (["--dataset", "Cora", "Coraa"], "argument --dataset: unknown dataset 'Coraa'; did you mean"),
+])
+def test_count_real_and_report_file_name_the_flag(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        _parser().parse_args(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_count_real_and_report_file_accept_valid_values(tmp_path):
+    write_report(tmp_path / "a.json", "s", {}, [])
+    args = _parser().parse_args(["--epochs", "1_000", "--warmup", "0", "--lr", "1e-3", "--rate",
+                                 "1", "--merge", str(tmp_path / "a.json"), "--plot",
+                                 str(tmp_path / "p.PNG"), "--dataset", "cora", "prognn-cora"])
+    assert (args.epochs, args.warmup, args.lr, args.rate) == (1000, 0, 1e-3, 1.0)
+    assert args.merge == [str(tmp_path / "a.json")]
+    assert args.dataset == ["cora", "prognn-cora"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{not json", "report .*a.json is not JSON"),
+    ("[1, 2]", "a.json is not a benchmark report"),
+    ('{"rows": []}', "a.json is not a benchmark report"),
+])
+def test_read_report_and_read_rows_name_a_malformed_file(tmp_path, text, message):
+    (tmp_path / "a.json").write_text(text)
+    for read in (read_report, read_rows):
+        with pytest.raises(ValueError, match=message):
+            read(tmp_path / "a.json")
 
 
 def test_row_from_dict_names_missing_fields():
