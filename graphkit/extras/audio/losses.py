@@ -73,6 +73,10 @@ def pairwise_si_snr(estimates: Tensor, references: Tensor, eps: float = 1e-8) ->
     )
 
 
+#: The most sources :func:`pit_si_snr` takes (8! = 40,320 permutations; 12! would not fit).
+MAX_PIT_SOURCES = 8
+
+
 def pit_si_snr(estimates: Tensor, references: Tensor, eps: float = 1e-8) -> tuple[Tensor, Tensor]:
     r"""Utterance-level PIT: the source permutation that maximises the mean SI-SNR.
 
@@ -90,6 +94,11 @@ def pit_si_snr(estimates: Tensor, references: Tensor, eps: float = 1e-8) -> tupl
         ``(best, perm)``: the best mean SI-SNR per utterance :math:`(B,)` and the permutation
         :math:`(B, S)` (``perm[b, j]`` is the estimate matched to reference ``j``).
     """
+    if estimates.dim() == 3 and estimates.size(1) > MAX_PIT_SOURCES:
+        raise ValueError(
+            f"pit_si_snr searches all S! source permutations: S={estimates.size(1)} is too many "
+            f"(at most {MAX_PIT_SOURCES})"
+        )
     scores = pairwise_si_snr(estimates, references, eps)  # (B, est, ref)
     n_src = scores.size(1)
     perms = torch.tensor(

@@ -54,13 +54,15 @@ class ScaleNorm(nn.Module):
     def __init__(self, dim: int, eps: float = 1e-5) -> None:
         super().__init__()
         check_positive(dim=dim)
-        self.scale, self.eps = dim**-0.5, eps
+        self.dim, self.scale, self.eps = dim, dim**-0.5, eps
         self.g = nn.Parameter(torch.ones(1))
 
     def reset_parameters(self) -> None:
         nn.init.ones_(self.g)
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.dim() == 0 or x.size(-1) != self.dim:
+            raise ValueError(f"ScaleNorm expects (*, {self.dim}), got shape {tuple(x.shape)}")
         norm = x.norm(dim=-1, keepdim=True) * self.scale
         return x / norm.clamp(min=self.eps) * self.g
 
@@ -112,6 +114,10 @@ class OffsetScale(nn.Module):
         nn.init.zeros_(self.beta)
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
+        if x.dim() == 0 or x.size(-1) != self.gamma.size(-1):
+            raise ValueError(
+                f"OffsetScale expects (*, {self.gamma.size(-1)}), got shape {tuple(x.shape)}"
+            )
         return (x.unsqueeze(-2) * self.gamma + self.beta).unbind(dim=-2)
 
 

@@ -62,3 +62,11 @@ def test_bad_inputs():
         pit_si_snr(torch.randn(2, 10), torch.randn(2, 10))
     with pytest.raises(ValueError, match="mixture must be"):
         si_snr_improvement(torch.randn(2, 2, 10), torch.randn(2, 2, 10), torch.randn(2, 9))
+
+
+def test_pit_refuses_more_sources_than_it_can_permute():
+    x = torch.randn(1, 12, 10)  # 12! permutations would exhaust memory
+    with pytest.raises(ValueError, match="S=12 is too many"):
+        pit_si_snr(x, x)
+    with pytest.raises(ValueError, match="S=9 is too many"):
+        pit_si_snr_loss(x[:, :9], x[:, :9])

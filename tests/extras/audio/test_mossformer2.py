@@ -9,6 +9,8 @@ from graphkit.extras.audio.losses import pit_si_snr_loss, si_snr_improvement
 from graphkit.extras.audio.mossformer2 import (
     MossFormer2,
     MossFormerLayer,
+    OffsetScale,
+    ScaleNorm,
     mossformer2_tiny,
     rotary_embedding,
 )
@@ -158,3 +160,10 @@ def test_tiny_model_separates_synthetic_mixtures():
     with torch.no_grad():
         gain = si_snr_improvement(model.eval()(mix), src, mix).mean().item()
     assert gain > 5.0, gain
+
+
+def test_offset_scale_and_scale_norm_name_a_wrong_width():
+    with pytest.raises(ValueError, match=r"OffsetScale expects \(\*, 8\), got shape \(1, 4, 6\)"):
+        OffsetScale(8)(torch.randn(1, 4, 6))
+    with pytest.raises(ValueError, match=r"ScaleNorm expects \(\*, 8\), got shape \(1, 4, 6\)"):
+        ScaleNorm(8)(torch.randn(1, 4, 6))
