@@ -61,6 +61,8 @@ def gaussian_density(
         raise ValueError(f"points must be (n, 2) (row, col), got {tuple(points.shape)}")
     dtype = points.dtype if points.is_floating_point() else torch.float32
     pts = points.to(dtype)
+    if not bool(torch.isfinite(pts).all()):
+        raise ValueError("points contain NaN or infinite coordinates")
     if pts.numel() and ((pts < 0).any() or (pts[:, 0] > h - 1).any() or (pts[:, 1] > w - 1).any()):
         raise ValueError(f"points must lie inside the {h}x{w} image")
     r = math.ceil(3 * sigma) if radius is None else radius

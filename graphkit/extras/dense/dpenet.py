@@ -274,6 +274,8 @@ def laplacian(x: Tensor) -> Tensor:
     r"""One Laplacian-pyramid band: :math:`x - G(\uparrow_2 \downarrow_2 G(x))` with the
     5-tap binomial-like kernel :math:`[.05, .25, .4, .25, .05]` (replicate padding); the
     up-sampling inserts zeros and multiplies by 4."""
+    if x.dim() != 4:
+        raise ValueError(f"laplacian expects a (B, C, H, W) tensor, got shape {tuple(x.shape)}")
     c = x.size(1)
     k = torch.tensor([0.05, 0.25, 0.4, 0.25, 0.05], device=x.device, dtype=x.dtype)
     kernel = (k[:, None] * k[None, :]).expand(c, 1, 5, 5)

@@ -228,3 +228,8 @@ def test_hmode_counts_better_than_single_scale_baselines():
     wins = sum(h < min(f, c) for h, f, c in zip(mae["hmode"], mae["finest"], mae["coarsest"]))
     assert mean["hmode"] < 0.8 * min(mean["finest"], mean["coarsest"]), mae
     assert wins >= 4, mae
+
+
+def test_gaussian_density_rejects_nan_points():
+    with pytest.raises(ValueError, match="points contain NaN or infinite coordinates"):
+        gaussian_density(torch.tensor([[float("nan"), 1.0]]), (8, 8))

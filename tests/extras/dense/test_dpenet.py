@@ -148,3 +148,8 @@ def test_derains_synthetic_streaks():
     print(f"rainy {base:.2f} dB, stage 1 {p1:.2f} dB, stage 2 {p2:.2f} dB")
     assert p2 >= base + 3.0
     assert p2 >= p1 - 1.0
+
+
+def test_laplacian_names_a_wrong_rank():
+    with pytest.raises(ValueError, match=r"laplacian expects .* tensor, got shape \(3, 16\)"):
+        laplacian(torch.randn(3, 16))
