@@ -300,6 +300,11 @@ def _prepare_clamp(
 ) -> Tensor | None:
     """Checks the clamp arguments; the values with zeros on the free units (or ``None``)."""
     if observed is None:
+        if values is not None:
+            raise ValueError(
+                "values were given without observed: pass the bool mask of the clamped units "
+                "(values alone would be ignored)"
+            )
         return None
     if values is None:
         raise ValueError("observed units need their values")
@@ -398,6 +403,8 @@ class ConvCouplings(nn.Module):
         super().__init__()
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be a positive odd integer, got {kernel_size}")
+        if not 0.0 < m <= 1.0:
+            raise ValueError(f"m must lie in (0, 1], got {m}")
         self.layers = list(layers)
         self.m = float(m)
         self.init_scale = float(init_scale)

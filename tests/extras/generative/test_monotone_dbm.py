@@ -6,7 +6,11 @@ import torch
 import torch.nn.functional as F
 
 from graphkit.extras import create_model, get_entry
-from graphkit.extras.generative.monotone_dbm import MonotoneDBM, mean_field_fixed_point
+from graphkit.extras.generative.monotone_dbm import (
+    ConvCouplings,
+    MonotoneDBM,
+    mean_field_fixed_point,
+)
 
 LAYERS = [10, (6, 3), 5, (4, 2)]  # Bernoulli, categorical (groups of 3), Bernoulli, (groups of 2)
 
@@ -274,3 +278,13 @@ def test_bad_inputs():
         MonotoneDBM([(1, 4)], skew=True)
     with pytest.warns(RuntimeWarning, match="stopped after 1 iterations"):
         MonotoneDBM([4, 4], conv=False, init_scale=2.0, max_iter=1, tol=1e-12)(batch_size=1)
+
+
+def test_values_without_observed_and_bad_conv_margin_are_named():
+    net = MonotoneDBM([4, 3], conv=False)
+    with pytest.raises(ValueError, match="values were given without observed"):
+        net(torch.rand(2, 7))  # the values were silently ignored
+    with pytest.raises(ValueError, match="values were given without observed"):
+        mean_field_fixed_point(net.weight(), net.bias, net.layers, values=torch.rand(2, 7))
+    with pytest.raises(ValueError, match=r"m must lie in \(0, 1\], got -1"):
+        ConvCouplings([(1, 4, 4)], m=-1)
