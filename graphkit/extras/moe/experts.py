@@ -21,6 +21,8 @@ def _check_routing(x: Tensor, weights: Tensor, indices: Tensor, n_experts: int) 
             f"expected x (N, d), weights and indices (N, k); got {tuple(x.shape)}, "
             f"{tuple(weights.shape)}, {tuple(indices.shape)}"
         )
+    if indices.is_floating_point() or indices.is_complex() or indices.dtype == torch.bool:
+        raise TypeError(f"expert indices must be integer, got {indices.dtype}")
     if indices.numel() and (indices.min() < 0 or indices.max() >= n_experts):
         raise ValueError(f"expert indices must lie in [0, {n_experts})")
 

@@ -160,3 +160,24 @@ def test_advmoe_robust_accuracy_not_below_joint_adversarial_training():
             accs[mode].append(robust_accuracy(model, xte, yte, eps, alpha, steps=10))
     assert sum(accs["advmoe"]) / 3 > 0.5, accs
     assert sum(accs["advmoe"]) / 3 >= sum(accs["joint"]) / 3 - 0.03, accs
+
+
+def test_fit_and_trainer_name_bad_data():
+    model = MoECNN([8, "M", 16, "M"], experts=2, k=1, num_classes=3)
+    trainer = AdvMoETrainer(model, steps=1)
+    x, y = torch.rand(4, 3, 8, 8), torch.zeros(4, dtype=torch.long)
+    with pytest.raises(ValueError, match=r"y must be \(4,\) labels, one per sample of x"):
+        trainer.fit(x, y[:3], epochs=1)
+    with pytest.raises(ValueError, match="y holds label 9, out of range for num_classes=3"):
+        trainer.fit(x, torch.full((4,), 9), epochs=1)
+    with pytest.raises(ValueError, match="y holds label -1"):
+        trainer.fit(x, torch.full((4,), -1), epochs=1)
+    with pytest.raises(ValueError, match="y must hold integer class labels"):
+        trainer.fit(x, y.float(), epochs=1)
+    with pytest.raises(ValueError, match="x holds no samples"):
+        trainer.fit(x[:0], y[:0], epochs=1)
+    with pytest.raises(TypeError, match="router_parameters.*got Linear"):
+        AdvMoETrainer(nn.Linear(2, 2))
+    assert model.min_size == (4, 4)
+    with pytest.raises(ValueError, match="MoECNN needs images of at least 4x4 pixels"):
+        model(torch.rand(1, 3, 3, 3))

@@ -201,3 +201,8 @@ def test_error_vs_n_slope_activation_polynomial_temperature_flat():
         slopes[gate] = np.polyfit(np.log(ns), np.log(medians), 1)[0]
     assert slopes["activation"] <= -0.25, slopes
     assert slopes["temperature"] >= -0.1, slopes
+
+
+def test_fit_mle_needs_samples():
+    with pytest.raises(ValueError, match="fit_mle needs at least one sample"):
+        fit_mle(GaussianMoE(2, 2), torch.zeros(0, 2), torch.zeros(0))

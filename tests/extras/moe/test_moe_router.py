@@ -135,3 +135,9 @@ def test_lora_experts_start_at_base_and_mix_deltas():
         LoRAExperts(nn.Conv1d(2, 2, 1), 2)
     with pytest.raises(ValueError, match="dropout"):
         LoRAExperts(nn.Linear(2, 2), 2, dropout=1.0)
+
+
+def test_float_expert_indices_are_rejected():
+    experts = FFNExperts(4, 8, 3)
+    with pytest.raises(TypeError, match="expert indices must be integer, got torch.float32"):
+        experts(torch.randn(5, 4), torch.ones(5, 2), torch.ones(5, 2))

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphkit.extras._core.blocks import ConvNormAct
-from graphkit.extras._core.checks import check_positive
+from graphkit.extras._core.checks import check_min_size, check_positive, min_input_size
 from graphkit.extras._core.registry import register_model
 from graphkit.extras.moe.router import Router, RouterAux
 from graphkit.extras.training.adversarial import pgd_attack
@@ -190,6 +190,7 @@ class MoECNN(nn.Module):
             else:
                 raise ValueError(f"backbone entries are positive widths or 'M', got {item!r}")
         self.features = nn.Sequential(*layers)
+        self.min_size = min_input_size(self.features.modules())
         self.head = nn.Linear(width, num_classes)
         self.reset_parameters()
 
@@ -222,6 +223,7 @@ class MoECNN(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"expected (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
+        check_min_size(x, self.min_size, "MoECNN")
         return self.head(self.features(x).mean(dim=(2, 3)))
 
 
@@ -282,6 +284,11 @@ class AdvMoETrainer:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value}")
         if isinstance(steps, bool) or int(steps) != steps or steps < 0:
             raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
+        if not (hasattr(model, "router_parameters") and hasattr(model, "expert_parameters")):
+            raise TypeError(
+                f"model must have router_parameters() and expert_parameters() (a MoECNN), got "
+                f"{type(model).__name__}"
+            )
         router = list(model.router_parameters())
         if not router:
             raise ValueError("the model has no router parameters to train")
@@ -334,6 +341,19 @@ class AdvMoETrainer:
     ) -> list[dict[str, float]]:
         """Shuffled mini-batch training over ``(x, y)`` for ``epochs``; returns step logs."""
         check_positive(epochs=epochs, batch_size=batch_size)
+        if x.dim() < 1 or x.shape[0] == 0:
+            raise ValueError(f"x holds no samples, shape {tuple(x.shape)}")
+        if y.shape != x.shape[:1]:
+            raise ValueError(f"y must be ({x.shape[0]},) labels, one per sample of x, got shape "
+                             f"{tuple(y.shape)}")
+        if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+            raise ValueError(f"y must hold integer class labels, got {y.dtype}")
+        head = getattr(self.model, "head", None)
+        num_classes = head.out_features if isinstance(head, nn.Linear) else None
+        low, high = int(y.min()), int(y.max())
+        if low < 0 or (num_classes is not None and high >= num_classes):
+            bad = low if low < 0 else high
+            raise ValueError(f"y holds label {bad}, out of range for num_classes={num_classes}")
         logs = []
         for _ in range(epochs):
             order = torch.randperm(x.shape[0], generator=generator).to(x.device)

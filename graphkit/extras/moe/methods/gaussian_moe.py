@@ -186,8 +186,12 @@ def fit_mle(
         tol: stop when the NLL or the step changes less than this (default: 1e-10).
     """
     model._check_x(x)
-    if y.shape != x.shape[:1] or not torch.isfinite(y).all():
-        raise ValueError(f"y must be finite and of shape ({x.shape[0]},), got {tuple(y.shape)}")
+    if x.shape[0] == 0:
+        raise ValueError("fit_mle needs at least one sample, x has none")
+    if y.shape != x.shape[:1]:
+        raise ValueError(f"y must be of shape ({x.shape[0]},), got {tuple(y.shape)}")
+    if not torch.isfinite(y).all():
+        raise ValueError("y must be finite, but it holds NaN or infinite values")
     if max_iter < 1:
         raise ValueError(f"max_iter must be >= 1, got {max_iter}")
     params = [p for p in model.parameters() if p.requires_grad]
