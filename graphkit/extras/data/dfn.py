@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphkit.data.io import atomic_write
-from graphkit.extras._core.checks import check_positive
+from graphkit.extras._core.checks import check_image, check_positive
 from graphkit.extras._core.registry import register_model
 from graphkit.extras._core.synthetic import ImageTextPairs
 
@@ -44,15 +44,18 @@ Pairs = ImageTextPairs | tuple[Tensor, Tensor]
 
 def _unpack(pairs: Pairs) -> tuple[Tensor, Tensor]:
     if isinstance(pairs, ImageTextPairs):
-        return pairs.images, pairs.tokens
-    if isinstance(pairs, (tuple, list)) and len(pairs) == 2:
+        images, tokens = pairs.images, pairs.tokens
+    elif isinstance(pairs, (tuple, list)) and len(pairs) == 2:
         images, tokens = pairs
         if images.size(0) != tokens.size(0):
             raise ValueError(
                 f"images and captions must pair up, got {images.size(0)} and {tokens.size(0)}"
             )
-        return images, tokens
-    raise TypeError("pairs must be an ImageTextPairs or an (images, tokens) tuple")
+    else:
+        raise TypeError("pairs must be an ImageTextPairs or an (images, tokens) tuple")
+    if images.is_floating_point() and not bool(torch.isfinite(images).all()):
+        raise ValueError("images contain NaN or infinite values")
+    return images, tokens
 
 
 def clip_loss(logits_per_image: Tensor) -> Tensor:
@@ -87,6 +90,7 @@ class TinyImageEncoder(nn.Module):
             nn.AdaptiveAvgPool2d(2), nn.Flatten(),
         )
         self.proj = nn.Linear(4 * width, embed_dim)
+        self.in_channels = in_channels
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -95,6 +99,7 @@ class TinyImageEncoder(nn.Module):
                 m.reset_parameters()
 
     def forward(self, x: Tensor) -> Tensor:
+        check_image(x, self.in_channels, "TinyImageEncoder")
         return self.proj(self.body(x))
 
 
@@ -183,6 +188,22 @@ def top_fraction(scores: Tensor, keep: float) -> Tensor:
 
 def keep_precision(kept: Tensor, is_clean: Tensor) -> float:
     """The share of kept pairs (indices or bool mask) that are clean."""
+    if is_clean.dim() != 1:
+        raise ValueError(f"is_clean must be 1-D, got shape {tuple(is_clean.shape)}")
+    if kept.dtype == torch.bool:
+        if kept.shape != is_clean.shape:
+            raise ValueError(
+                f"a kept mask must match is_clean's shape {tuple(is_clean.shape)}, got "
+                f"{tuple(kept.shape)}"
+            )
+    elif kept.is_floating_point() or kept.is_complex() or kept.dim() != 1:
+        raise ValueError(
+            f"kept must be 1-D integer indices or a bool mask, got {kept.dtype} of shape "
+            f"{tuple(kept.shape)}"
+        )
+    elif kept.numel() and (kept.min() < 0 or kept.max() >= is_clean.numel()):
+        bad = int(kept.min()) if kept.min() < 0 else int(kept.max())
+        raise ValueError(f"kept holds index {bad}, out of range for {is_clean.numel()} pairs")
     chosen = is_clean[kept]
     if chosen.numel() == 0:
         raise ValueError("nothing was kept")
@@ -307,6 +328,8 @@ class DataFilteringNetwork(nn.Module):
         if not 0.0 < keep <= 1.0:
             raise ValueError(f"keep must lie in (0, 1], got {keep}")
         scores = self.score_pairs(pool, batch_size=batch_size)
+        if scores.numel() == 0:
+            raise ValueError("pool is empty: there is nothing to filter")
         indices = top_fraction(scores, keep)
         return FilterResult(indices, scores, float(scores[indices[-1]]), keep)
 
@@ -337,6 +360,17 @@ def zero_shot_accuracy(
         images: :math:`(N, \\dots)` images; ``labels``: :math:`(N,)` their classes.
         class_tokens: :math:`(K, L)` one prompt per class.
     """
+    if labels.dim() != 1 or labels.numel() != images.size(0) or labels.numel() == 0:
+        raise ValueError(
+            f"labels must be ({images.size(0)},), one per image, and not empty; got shape "
+            f"{tuple(labels.shape)}"
+        )
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise ValueError(f"labels must be integer classes, got {labels.dtype}")
+    n_classes = class_tokens.size(0)
+    if labels.min() < 0 or labels.max() >= n_classes:
+        bad = int(labels.min()) if labels.min() < 0 else int(labels.max())
+        raise ValueError(f"labels hold class {bad}, out of range for {n_classes} class prompts")
     model.eval()
     img = F.normalize(model.image_encoder(images), dim=-1)
     txt = F.normalize(model.text_encoder(class_tokens), dim=-1)

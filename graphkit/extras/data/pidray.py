@@ -86,6 +86,8 @@ def polygon_to_mask(polygons: Sequence[Sequence[float]], height: int, width: int
     A pixel ``(r, c)`` is inside when its centre ``(c + 0.5, r + 0.5)`` is inside a polygon by
     the even-odd rule; several polygons (one object in pieces) are united.
     """
+    if height < 0 or width < 0:
+        raise ValueError(f"height and width must be >= 0, got {height} and {width}")
     mask = np.zeros((height, width), dtype=bool)
     xs = np.arange(width) + 0.5
     ys = np.arange(height) + 0.5
@@ -93,6 +95,8 @@ def polygon_to_mask(polygons: Sequence[Sequence[float]], height: int, width: int
         pts = np.asarray(poly, dtype=np.float64)
         if pts.ndim != 1 or pts.size < 6 or pts.size % 2:
             raise ValueError(f"a polygon needs at least 3 (x, y) points, got {pts.size} numbers")
+        if not np.isfinite(pts).all():
+            raise ValueError("a polygon has NaN or infinite coordinates")
         px, py = pts[0::2], pts[1::2]
         qx, qy = np.roll(px, -1), np.roll(py, -1)
         inside = np.zeros((height, width), dtype=bool)
@@ -131,6 +135,8 @@ def rle_from_string(counts: str) -> list[int]:
 
 def rle_to_string(counts: Sequence[int]) -> str:
     """Encode run lengths as COCO's compressed RLE string (inverse of :func:`rle_from_string`)."""
+    if any(int(run) < 0 for run in counts):
+        raise ValueError(f"run lengths must be non-negative, got {list(counts)}")
     chars = []
     for i, run in enumerate(counts):
         value = int(run) - (int(counts[i - 2]) if i > 2 else 0)
@@ -333,6 +339,22 @@ class PIDray(torch.utils.data.Dataset):
 # ----------------------------------------------------------------------------- the SDANet neck
 
 
+def _check_levels(
+    levels: Sequence[Tensor], channels: int, num_levels: int | None, who: str
+) -> None:
+    """Every level is ``(B, channels, H, W)`` with one batch size (and ``num_levels`` of them)."""
+    if num_levels is not None and len(levels) != num_levels:
+        raise ValueError(f"{who} expects {num_levels} levels, got {len(levels)}")
+    if len(levels) == 0:
+        raise ValueError(f"{who} needs at least one level")
+    for i, f in enumerate(levels):
+        if f.dim() != 4 or f.size(1) != channels or f.size(0) != levels[0].size(0):
+            raise ValueError(
+                f"level {i} must be (B, {channels}, H, W) with one batch size, "
+                f"got {tuple(f.shape)}"
+            )
+
+
 class DenseAttention(nn.Module):
     r"""Selective dense attention: every level chooses among all levels resized to it.
 
@@ -373,6 +395,13 @@ class DenseAttention(nn.Module):
         nn.init.zeros_(self.out.bias)
 
     def forward(self, target: Tensor, levels: Sequence[Tensor]) -> Tensor:
+        _check_levels(levels, self.out.in_channels, self.num_levels, "DenseAttention")
+        _check_levels([target], self.out.in_channels, None, "DenseAttention's target")
+        if target.size(0) != levels[0].size(0):
+            raise ValueError(
+                f"DenseAttention: target batch {target.size(0)} differs from the levels' "
+                f"{levels[0].size(0)}"
+            )
         b, c, h, w = target.shape
         resized = torch.stack([
             p if p.shape[-2:] == (h, w)
@@ -419,6 +448,7 @@ class DependencyRefinement(nn.Module):
         nn.init.zeros_(self.transform[-1].bias)
 
     def forward(self, levels: Sequence[Tensor]) -> list[Tensor]:
+        _check_levels(levels, self.key.in_channels, None, "DependencyRefinement")
         feats = torch.cat([p.flatten(2) for p in levels], dim=2)  # (B, C, sum HW)
         logits = torch.cat([self.key(p).flatten(2) for p in levels], dim=2)  # (B, 1, sum HW)
         context = (feats * logits.softmax(-1)).sum(-1)  # (B, C)
@@ -460,14 +490,7 @@ class SDANetNeck(nn.Module):
             m.reset_parameters()
 
     def forward(self, feats: Sequence[Tensor]) -> list[Tensor]:
-        if len(feats) != self.num_levels:
-            raise ValueError(f"SDANetNeck expects {self.num_levels} levels, got {len(feats)}")
-        for i, f in enumerate(feats):
-            if f.dim() != 4 or f.size(1) != self.channels or f.size(0) != feats[0].size(0):
-                raise ValueError(
-                    f"level {i} must be (B, {self.channels}, H, W) with one batch size, "
-                    f"got {tuple(f.shape)}"
-                )
+        _check_levels(feats, self.channels, self.num_levels, "SDANetNeck")
         attended = [dense(f, feats) for dense, f in zip(self.dense, feats, strict=True)]
         return self.refine(attended)
 

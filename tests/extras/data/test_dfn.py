@@ -136,3 +136,32 @@ def test_registered_builder():
     dfn = create_model("dfn", vocab=20, embed_dim=16, width=8)
     assert isinstance(dfn, DataFilteringNetwork)
     assert dfn(torch.rand(3, 3, 16, 16), torch.randint(20, (3, 4))).shape == (3, 3)
+
+
+def test_bad_pools_labels_and_kept_indices_are_named():
+    model = tiny_dfn(vocab=16, seed=0)
+    images, tokens = torch.rand(4, 3, 16, 16), torch.randint(0, 16, (4, 5))
+    bad = images.clone()
+    bad[1, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="images contain NaN or infinite values"):
+        model.train_filter((bad, tokens), epochs=1, batch_size=2)  # trained to NaN weights
+    with pytest.raises(ValueError, match="images contain NaN"):
+        model.score_pairs((bad, tokens))
+    with pytest.raises(ValueError, match="pool is empty"):
+        model.filter_pool((images[:0], tokens[:0]))
+    with pytest.raises(ValueError, match="TinyImageEncoder expects 3 input channels, got 4"):
+        model.score_pairs((torch.rand(4, 4, 16, 16), tokens))
+    prompts = torch.randint(0, 16, (3, 5))
+    with pytest.raises(ValueError, match=r"labels must be \(4,\), one per image"):
+        zero_shot_accuracy(model, images, torch.zeros(3, dtype=torch.long), prompts)
+    with pytest.raises(ValueError, match="labels hold class 7, out of range for 3 class prompts"):
+        zero_shot_accuracy(model, images, torch.full((4,), 7), prompts)
+    clean = torch.tensor([True, False])
+    with pytest.raises(ValueError, match="kept holds index 5, out of range for 2 pairs"):
+        keep_precision(torch.tensor([5]), clean)
+    with pytest.raises(ValueError, match="kept holds index -1"):
+        keep_precision(torch.tensor([-1]), clean)  # read the last pair silently
+    with pytest.raises(ValueError, match="kept must be 1-D integer indices or a bool mask"):
+        keep_precision(torch.tensor([0.0]), clean)
+    with pytest.raises(ValueError, match=r"a kept mask must match is_clean's shape \(2,\)"):
+        keep_precision(torch.tensor([True]), clean)

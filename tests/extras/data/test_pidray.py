@@ -14,6 +14,8 @@ from graphkit.extras.data.pidray import (
     PIDRAY_NUM_TEST,
     PIDRAY_SPLITS,
     AnnotationError,
+    DenseAttention,
+    DependencyRefinement,
     PIDray,
     SDANetNeck,
     polygon_to_mask,
@@ -202,3 +204,19 @@ def test_sdanet_neck_rejects_bad_levels():
         neck([good[0], torch.randn(1, 6, 4, 4), good[2]])
     with pytest.raises(ValueError, match="num_levels must be a positive integer"):
         SDANetNeck(8, num_levels=0)
+
+
+def test_bad_polygons_runs_and_levels_are_named():
+    with pytest.raises(ValueError, match="a polygon has NaN or infinite coordinates"):
+        polygon_to_mask([[0, 0, float("nan"), 0, 2, 2]], 4, 4)
+    with pytest.raises(ValueError, match="height and width must be >= 0, got -1 and 4"):
+        polygon_to_mask([[0, 0, 2, 0, 2, 2]], -1, 4)
+    with pytest.raises(ValueError, match="run lengths must be non-negative"):
+        rle_to_string([-1, 2])
+    levels = [torch.randn(1, 8, 4, 4), torch.randn(1, 8, 2, 2)]
+    with pytest.raises(ValueError, match="DenseAttention expects 2 levels, got 1"):
+        DenseAttention(8, 2)(levels[0], levels[:1])
+    with pytest.raises(ValueError, match=r"level 0 must be \(B, 8, H, W\) .* got \(1, 6, 4, 4\)"):
+        DenseAttention(8, 2)(torch.randn(1, 6, 4, 4), levels)
+    with pytest.raises(ValueError, match=r"level 1 must be \(B, 8, H, W\)"):
+        DependencyRefinement(8)([levels[0], torch.randn(1, 6, 2, 2)])
