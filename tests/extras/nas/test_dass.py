@@ -71,6 +71,8 @@ def test_bad_arguments():
         DASSSearch(channels=0)
     with pytest.raises(ValueError, match="input channels"):
         DASSSearch(channels=4, cells=1, nodes=2)(torch.randn(1, 1, 8, 8))
+    with pytest.raises(TypeError, match="genotype must be a DASSGenotype, got str"):
+        DASSNetwork("darts")  # was an AttributeError on str.cells
     with pytest.raises(ValueError, match="batches is empty"):  # returned the untrained genotype
         DASSSearch(channels=4, cells=1, nodes=2).search([])
     with pytest.raises(ValueError, match="NaN"):

@@ -165,3 +165,5 @@ def test_bad_arguments():
         LINASSearch(space, objectives_2, predictors=["ridge"] * 3, population=4).run(budget=10)
     with pytest.raises(ValueError, match="budget"):
         LINASSearch(space, objectives_2).run(budget=0)
+    with pytest.raises(ValueError, match=r"different numbers of objectives: \[1, 2\]"):
+        pareto_front([MOTrial({}, (1.0,), 0), MOTrial({}, (1.0, 2.0), 1)])

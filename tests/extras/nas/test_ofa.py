@@ -181,6 +181,8 @@ def test_bad_arguments():
         ProgressiveShrinking(nn.Linear(2, 2))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="kd_ratio"):
         ProgressiveShrinking(net, kd_ratio=-1)
+    with pytest.raises(ValueError, match="width_mult must be a positive finite number"):
+        OFASupernet(width_mult=float("inf"))  # was an OverflowError in make_divisible
     for ratio in (float("nan"), float("inf")):  # accepted, then the KD loss was NaN
         with pytest.raises(ValueError, match="kd_ratio must be >= 0"):
             ProgressiveShrinking(net, kd_ratio=ratio)

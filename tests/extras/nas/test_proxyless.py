@@ -232,6 +232,8 @@ def test_bad_arguments():
         ProxylessSupernet(dropout=float("nan"))
     with pytest.raises(ValueError, match="bn_eps must be a positive number, got -1.0"):
         ProxylessSupernet(bn_eps=-1.0)
+    with pytest.raises(ValueError, match="width_mult must be a positive finite number"):
+        ProxylessSupernet(width_mult=float("inf"))
     with pytest.raises(ValueError):
         net.set_active({"layer0": "9x9_MBConv3"})
     with pytest.raises(ValueError, match="target"):

@@ -562,6 +562,8 @@ class DASSNetwork(nn.Module):
         num_classes: int = 10,
     ) -> None:
         super().__init__()
+        if not isinstance(genotype, DASSGenotype):
+            raise TypeError(f"genotype must be a DASSGenotype, got {type(genotype).__name__}")
         if not genotype.cells:
             raise ValueError("the genotype has no cells")
         check_positive(in_channels=in_channels, channels=channels, num_classes=num_classes)

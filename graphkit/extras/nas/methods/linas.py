@@ -57,6 +57,9 @@ def pareto_front(history: Sequence[MOTrial]) -> list[MOTrial]:
     """The non-dominated trials of a history (all objectives maximised)."""
     if not history:
         raise ValueError("empty history: no front")
+    lengths = sorted({len(t.scores) for t in history})
+    if len(lengths) > 1:  # was torch.tensor's "expected sequence of length ..."
+        raise ValueError(f"the trials have different numbers of objectives: {lengths}")
     mask = pareto_mask(torch.tensor([t.scores for t in history], dtype=torch.float64))
     return [t for t, keep in zip(history, mask.tolist(), strict=True) if keep]
 

@@ -217,8 +217,8 @@ class OFASupernet(nn.Module):
         super().__init__()
         if not 1 <= units <= len(MBV3_UNITS):
             raise ValueError(f"units must lie in [1, {len(MBV3_UNITS)}], got {units}")
-        if not width_mult > 0:
-            raise ValueError(f"width_mult must be positive, got {width_mult}")
+        if not (width_mult > 0 and math.isfinite(width_mult)):
+            raise ValueError(f"width_mult must be a positive finite number, got {width_mult}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
         self.ks = _check_options("ks", ks, 1)

@@ -180,8 +180,8 @@ class ProxylessSupernet(nn.Module):
         super().__init__()
         if space != "mobilenetv2_like":
             raise ValueError(f"unknown search space {space!r}; only 'mobilenetv2_like'")
-        if not width_mult > 0:
-            raise ValueError(f"width_mult must be positive, got {width_mult}")
+        if not (width_mult > 0 and math.isfinite(width_mult)):
+            raise ValueError(f"width_mult must be a positive finite number, got {width_mult}")
         check_fraction("dropout", dropout)  # a NaN dropout was accepted
         if not (bn_eps > 0 and math.isfinite(bn_eps)):
             raise ValueError(f"bn_eps must be a positive number, got {bn_eps}")
