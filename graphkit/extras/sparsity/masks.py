@@ -68,6 +68,8 @@ class SparsityMask(nn.Module):
         super().__init__()
         if soft is not None and soft.shape != mask.shape:
             raise ValueError(f"soft has shape {tuple(soft.shape)}, mask {tuple(mask.shape)}")
+        if soft is not None and not bool(torch.isfinite(soft).all()):  # once, at construction
+            raise ValueError("soft contains NaN or infinite values")
         self.register_buffer("mask", mask.detach().to(torch.bool).clone())
         self.register_buffer("soft", None if soft is None else soft.detach().clone())
 

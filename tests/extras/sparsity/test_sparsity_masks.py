@@ -250,3 +250,9 @@ def test_non_binary_float_masks_are_rejected():
     apply_mask(layer, mask=torch.tensor([[1.0, 0.0], [1.0, 1.0]]))
     with pytest.raises(ValueError, match="mask must be boolean or hold only 0 and 1"):
         update_mask(layer, torch.tensor([[float("nan"), 0.0], [1.0, 1.0]]))
+
+
+def test_soft_multiplier_must_be_finite():
+    # a NaN soft factor made the masked weight NaN silently
+    with pytest.raises(ValueError, match="soft contains NaN"):
+        SparsityMask(torch.ones(2, 2, dtype=torch.bool), torch.full((2, 2), float("nan")))
