@@ -24,6 +24,7 @@ resized to it) and a dependency refinement module (a global context shared acros
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -171,10 +172,21 @@ def _fail(path: Path, message: str) -> AnnotationError:
     return AnnotationError(f"{path}: {message}")
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _load_npy_or_pil(path: Path) -> Tensor:
     """``(C, H, W)`` uint8: ``.npy`` arrays directly, anything else through Pillow."""
     if path.suffix == ".npy":
-        array = np.load(path)
+        try:
+            array = np.load(path)
+        except (ValueError, OSError, EOFError) as err:
+            raise ValueError(f"{path} is not a readable .npy array ({err})") from None
     else:
         try:
             from PIL import Image
@@ -183,10 +195,17 @@ def _load_npy_or_pil(path: Path) -> Tensor:
                 f"reading {path.suffix} images needs Pillow (pip install pillow), or pass "
                 "image_loader= to PIDray"
             ) from err
-        with Image.open(path) as im:
-            array = np.asarray(im.convert("RGB"))
+        try:
+            with Image.open(path) as im:
+                array = np.asarray(im.convert("RGB"))
+        except OSError as err:
+            raise ValueError(f"{path} is not a readable image ({err})") from None
     if array.ndim == 2:
         array = array[:, :, None]
+    if array.ndim != 3:
+        raise ValueError(f"{path} holds an array of shape {array.shape}, not an (H, W[, C]) image")
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise ValueError(f"{path} holds NaN or infinite pixel values")
     return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)
 
 
@@ -253,16 +272,26 @@ class PIDray(torch.utils.data.Dataset):
         for key in ("images", "annotations", "categories"):
             if not isinstance(doc.get(key), list):
                 raise _fail(path, f"missing the COCO list {key!r}")
+        for key in ("images", "annotations", "categories"):
+            for record in doc[key]:
+                if not isinstance(record, dict):
+                    raise _fail(path, f"{key} holds {record!r}, not a JSON object")
         cat_to_label = {}
         for cat in doc["categories"]:
             name = str(cat.get("name", "")).lower()
             if name not in PIDRAY_CLASSES or "id" not in cat:
                 raise _fail(path, f"category {cat} is not one of the 12 PIDray classes")
+            if not _is_int(cat["id"]) or cat["id"] in cat_to_label:
+                raise _fail(path, f"category {cat} needs an integer id of its own")
             cat_to_label[cat["id"]] = PIDRAY_CLASSES.index(name) + 1
         images, seen = [], set()
         for im in doc["images"]:
             if not all(k in im for k in ("id", "file_name", "height", "width")):
                 raise _fail(path, f"image record {im} needs id, file_name, height and width")
+            if not (_is_int(im["id"]) and isinstance(im["file_name"], str) and im["file_name"]
+                    and all(_is_int(im[k]) and im[k] > 0 for k in ("height", "width"))):
+                raise _fail(path, f"image record {im} needs an integer id, a file name and "
+                                  "positive integer height and width")
             if im["id"] in seen:
                 raise _fail(path, f"duplicate image id {im['id']}")
             seen.add(im["id"])
@@ -278,9 +307,14 @@ class PIDray(torch.utils.data.Dataset):
                 )
             box = ann.get("bbox")
             if (not isinstance(box, list) or len(box) != 4
-                    or not all(isinstance(v, (int, float)) for v in box)
+                    or not all(_is_number(v) for v in box)
                     or box[2] < 0 or box[3] < 0):
-                raise _fail(path, f"annotation {aid} needs bbox [x, y, w, h] with w, h >= 0")
+                raise _fail(path, f"annotation {aid} needs bbox [x, y, w, h] of finite numbers "
+                                  "with w, h >= 0")
+            if "area" in ann and not _is_number(ann["area"]):
+                raise _fail(path, f"annotation {aid} has area {ann['area']!r}, not a number")
+            if ann.get("iscrowd", 0) not in (0, 1):
+                raise _fail(path, f"annotation {aid} has iscrowd {ann['iscrowd']!r}, not 0 or 1")
             seg = ann.get("segmentation")
             if seg is not None and not isinstance(seg, (list, dict)):
                 raise _fail(path, f"annotation {aid} has a segmentation that is neither "

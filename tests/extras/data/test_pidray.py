@@ -113,6 +113,13 @@ def _corrupt(tmp_path, edit):
     (lambda d: d["images"].append(dict(d["images"][0])), "duplicate image id"),
     (lambda d: d["images"][0].pop("height"), "needs id, file_name, height and width"),
     (lambda d: d["annotations"][0].update(segmentation="bad"), "neither polygons nor RLE"),
+    (lambda d: d["annotations"][0].update(bbox=[float("nan"), 0, 2, 2]), "finite numbers"),
+    (lambda d: d["annotations"][0].update(area="x"), "area 'x', not a number"),
+    (lambda d: d["annotations"][0].update(iscrowd="x"), "iscrowd 'x', not 0 or 1"),
+    (lambda d: d["images"][0].update(height=-5), "positive integer height and width"),
+    (lambda d: d["images"][0].update(file_name=None), "a file name"),
+    (lambda d: d["images"].append(5), "images holds 5, not a JSON object"),
+    (lambda d: d["categories"].append({"id": 1, "name": "Lighter"}), "an integer id of its own"),
 ])
 def test_malformed_annotations_are_named_errors(tmp_path, edit, message):
     path = _corrupt(tmp_path, edit)
@@ -220,3 +227,18 @@ def test_bad_polygons_runs_and_levels_are_named():
         DenseAttention(8, 2)(torch.randn(1, 6, 4, 4), levels)
     with pytest.raises(ValueError, match=r"level 1 must be \(B, 8, H, W\)"):
         DependencyRefinement(8)([levels[0], torch.randn(1, 6, 2, 2)])
+
+
+def test_unreadable_image_files_are_named(tmp_path):
+    make_pidray(tmp_path, n_images=2)
+    ds = PIDray(tmp_path)
+    path = ds.image_root / ds.images[0]["file_name"]
+    path.write_bytes(b"garbage")
+    with pytest.raises(ValueError, match=r"000001\.npy is not a readable \.npy array"):
+        ds[0]
+    np.save(path, np.zeros(5, dtype=np.uint8))
+    with pytest.raises(ValueError, match=r"holds an array of shape \(5,\), not an \(H, W\[, C\]\)"):
+        ds[0]
+    np.save(path, np.full((48, 64, 3), np.nan, dtype=np.float32))
+    with pytest.raises(ValueError, match="holds NaN or infinite pixel values"):
+        ds[0]
