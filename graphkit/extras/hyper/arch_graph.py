@@ -33,6 +33,8 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import shortest_path
 from torch import Tensor, nn
 
+from graphkit.data.validation import check_edge_index
+
 __all__ = ["OP_TYPES", "ArchGraph", "trace_architecture"]
 
 #: The op vocabulary (index = the op's id in :attr:`ArchGraph.op_ids`).
@@ -104,6 +106,22 @@ class ArchGraph:
     def param_names(self) -> list[str]:
         """Every parameter in the graph, in node order."""
         return [name for p in self.params for name in p.values()]
+
+    def validate(self) -> None:
+        """Raise a ``ValueError`` naming the first inconsistency of a graph built by hand
+        (:func:`trace_architecture`'s graphs are consistent): per-node lists of one length, ops
+        from :data:`OP_TYPES`, edges in range and a shape for every named parameter."""
+        n = len(self.ops)
+        for name in ("names", "params", "shapes"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"the graph has {n} ops but {len(getattr(self, name))} {name}")
+        unknown = sorted({o for o in self.ops if o not in OP_TYPES})
+        if unknown:
+            raise ValueError(f"unknown op types {unknown}; known: {OP_TYPES}")
+        check_edge_index(self.edge_index, n, "graph.edge_index")
+        missing = [p for p in self.param_names if p not in self.param_shapes]
+        if missing:
+            raise ValueError(f"param_shapes has no shape for {missing[:3]}")
 
     def distances(self) -> Tensor:
         """``(N, N)`` int64 shortest-path lengths along the data flow; ``0`` where there is no

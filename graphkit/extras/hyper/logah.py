@@ -551,6 +551,7 @@ class GraphHyperNetwork(nn.Module):
             raise ValueError(f"expected an ArchGraph, got {type(graph).__name__}")
         if graph.num_nodes == 0 or not graph.param_nodes:
             raise ValueError("the graph is empty or has no parameters to predict")
+        graph.validate()
         dev = self.op_embed.weight.device
         d = graph.distances().to(dev).clamp(max=self.max_dist)
         one_hop = (d == 1).long()

@@ -220,6 +220,23 @@ def test_bad_inputs_raise_clear_errors():
         TinyViT(pool="max")
 
 
+def test_a_hand_built_graph_is_validated():
+    graph = trace_architecture(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)),
+                               torch.zeros(1, 3))
+    fields = dict(ops=graph.ops, names=graph.names, params=graph.params, shapes=graph.shapes,
+                  edge_index=graph.edge_index, param_shapes=graph.param_shapes)
+    cases = [  # scipy's "index exceeds matrix dimension", silent use, KeyError, tuple.index
+        (dict(edge_index=graph.edge_index + 10), "graph.edge_index holds node id 13"),
+        (dict(edge_index=graph.edge_index.float()), "graph.edge_index must hold integers"),
+        (dict(params=graph.params[:-1]), "4 ops but 3 params"),
+        (dict(param_shapes={}), "param_shapes has no shape for"),
+        (dict(ops=[*graph.ops[:-1], "weird"]), r"unknown op types \['weird'\]"),
+    ]
+    for change, message in cases:
+        with pytest.raises(ValueError, match=message):
+            _small()(ArchGraph(**(fields | change)))
+
+
 def test_bad_sizes_widths_and_training_arguments_are_named():
     nan = float("nan")
     with pytest.raises(ValueError, match="mlp_ratio must be positive, got nan"):
