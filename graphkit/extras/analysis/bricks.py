@@ -97,6 +97,8 @@ class NeuronStats:
         """Boolean ``(neurons,)``: neurons whose AUC for ``task`` exceeds ``threshold``."""
         if not 0 <= task < self.n_tasks:
             raise IndexError(f"task {task} out of range [0, {self.n_tasks})")
+        if not 0 <= threshold <= 1:  # an AUC threshold; NaN selected nothing silently
+            raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
         return self.auc[task] > threshold
 
     def split(self, mask: Tensor) -> dict[str, Tensor]:

@@ -93,7 +93,7 @@ class LatencyModel:
 
     def latency(self, flops: float, efficiency: float) -> float:
         """Seconds for ``flops`` at computational ``efficiency``."""
-        if flops < 0:
+        if not 0 <= flops < math.inf:  # also rejects NaN
             raise ValueError(f"flops must be >= 0, got {flops}")
         if not 0 < efficiency <= 1:
             raise ValueError(f"efficiency must lie in (0, 1], got {efficiency}")
@@ -101,7 +101,7 @@ class LatencyModel:
 
     def efficiency(self, flops: float, latency: float) -> float:
         """Achieved FLOP/s over peak for ``flops`` done in ``latency`` seconds."""
-        if flops < 0:
+        if not 0 <= flops < math.inf:  # also rejects NaN
             raise ValueError(f"flops must be >= 0, got {flops}")
         if not latency > 0:
             raise ValueError(f"latency must be > 0 seconds, got {latency}")
@@ -281,8 +281,8 @@ def efficiency_gap(
 
 
 def _pair(v: int | Sequence[int]) -> tuple[int, int]:
-    t = (v, v) if isinstance(v, int) else tuple(v)
-    if len(t) != 2 or any(int(s) != s or s < 1 for s in t):
+    t = (v, v) if isinstance(v, (int, float)) else tuple(v)  # a lone 2.5 was a TypeError
+    if len(t) != 2 or any(not float(s).is_integer() or s < 1 for s in t):
         raise ValueError(f"tile_size must be a positive int or a pair of them, got {v!r}")
     return int(t[0]), int(t[1])
 
@@ -368,6 +368,8 @@ class FusedResidualBlock(nn.Module):
         """
         if len(input_shape) != 4 or any(int(v) < 1 for v in input_shape):
             raise ValueError(f"input_shape must be (B, C, H, W), got {tuple(input_shape)}")
+        if isinstance(elem_bytes, bool) or not float(elem_bytes).is_integer() or elem_bytes < 1:
+            raise ValueError(f"elem_bytes must be an integer >= 1, got {elem_bytes!r}")
         blk = self.block
         b, c, h, w = (int(v) for v in input_shape)
         conv = blk.depthwise.conv

@@ -239,3 +239,12 @@ def test_mask_neurons_checks_indices():
     with mask_neurons(model, {"0": torch.tensor([True, False])}):
         with pytest.raises(ValueError, match="names a mask of 2"):
             model(x)
+
+
+def test_selective_threshold_must_be_an_auc():
+    model = nn.Sequential(nn.Linear(4, 4), nn.ReLU())
+    torch.manual_seed(0)
+    stats = neuron_specialization(model, [[torch.rand(3, 4)], [torch.rand(3, 4)]], modules=["1"])
+    # NaN selected no neuron silently
+    with pytest.raises(ValueError, match=r"threshold must lie in \[0, 1\], got nan"):
+        stats.selective(0, threshold=float("nan"))

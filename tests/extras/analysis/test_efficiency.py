@@ -184,3 +184,13 @@ def test_fractional_elem_bytes_and_wrong_hardware_are_errors():
         layer_costs(model, x, elem_bytes=2.5)
     with pytest.raises(TypeError, match="hw must be a HardwareProfile, got str"):
         waterline(model, x, "gpu")  # was an AttributeError on 'cache_bytes'
+
+
+def test_fused_block_checks_tile_size_elem_bytes_and_latency_flops():
+    with pytest.raises(ValueError, match="tile_size must be a positive int"):
+        FusedResidualBlock(MBConv(8, 8), 2.5)  # was "'float' object is not iterable"
+    fused = FusedResidualBlock(MBConv(8, 8), 4).eval()
+    with pytest.raises(ValueError, match="elem_bytes must be an integer >= 1, got 0"):
+        fused.memory_traffic((1, 8, 8, 8), elem_bytes=0)  # gave 0 bytes
+    with pytest.raises(ValueError, match="flops must be >= 0"):
+        LatencyModel(1e12).efficiency(float("nan"), 1.0)  # gave NaN

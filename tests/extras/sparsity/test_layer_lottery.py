@@ -192,3 +192,11 @@ def test_half_blocks_ticket_reaches_97_percent_of_dense_accuracy():
         macs = count_macs(ticket, (1, 3, 8, 8)), count_macs(dense, (1, 3, 8, 8))
         print(f"seed {seed}: dense {dense_acc:.4f}, ticket {ticket_acc:.4f}, MACs {macs}")
         assert ticket_acc >= 0.97 * dense_acc
+
+
+def test_empty_params_are_named():
+    model = nn.Sequential(nn.Linear(4, 2))
+    x, y = torch.rand(3, 4), torch.zeros(3, dtype=torch.long)
+    # was autograd's "`inputs` argument to `grad()` cannot be empty"
+    with pytest.raises(ValueError, match="params is empty"):
+        hessian_gradient_product(model, torch.nn.functional.cross_entropy, x, y, [])

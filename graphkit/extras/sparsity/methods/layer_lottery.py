@@ -78,6 +78,8 @@ def hessian_gradient_product(
 
     :math:`Hg = \nabla_\theta (g_{\text{fixed}}^\top \nabla_\theta L)`, by double backward.
     """
+    if not params:
+        raise ValueError("params is empty: no weights to take the Hessian-gradient product of")
     loss = loss_fn(model(inputs), targets)
     grads = torch.autograd.grad(loss, params, create_graph=True)
     fixed = [g.detach() for g in grads]
@@ -98,6 +100,8 @@ def snip_saliency(
     model: nn.Module, loss_fn: Loss, inputs: Tensor, targets: Tensor, params: list[nn.Parameter]
 ) -> list[Tensor]:
     r"""SNIP's per-weight connection sensitivity :math:`|g \odot \theta|` (larger: kept)."""
+    if not params:
+        raise ValueError("params is empty: no weights to score")
     loss = loss_fn(model(inputs), targets)
     grads = torch.autograd.grad(loss, params)
     return [(g * p.detach()).abs() for g, p in zip(grads, params, strict=True)]
