@@ -169,7 +169,8 @@ class SearchSpace:
                 cfg[child.name] = child.build(decide, prefix=f"{path}.")
                 continue
             i = decide(path, child)
-            if not isinstance(i, int) or not 0 <= i < len(child):
+            # a bool is an int to Python: True silently picked option 1
+            if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < len(child):
                 raise ValueError(
                     f"decision for {path!r} must be an index in [0, {len(child)}), got {i!r}"
                 )

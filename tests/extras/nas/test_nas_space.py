@@ -124,3 +124,6 @@ def test_bad_spaces_and_configurations_raise():
         space.decode(torch.zeros(3))
     with pytest.raises(ValueError, match="NaN"):
         space.decode(torch.full((space.num_features,), float("nan")))
+    with pytest.raises(ValueError, match=r"decision for 'depth' must be an index in \[0, 2\), "
+                                         r"got True"):
+        space.build(lambda path, choice: True)
