@@ -43,6 +43,14 @@ def ste_round(x: Tensor) -> Tensor:
     return x + (torch.round(x) - x).detach()
 
 
+def _broadcasts_to(t: Tensor, x: Tensor) -> bool:
+    """``t`` broadcasts to ``x``'s shape (metadata only)."""
+    try:
+        return torch.broadcast_shapes(x.shape, t.shape) == x.shape
+    except RuntimeError:
+        return False
+
+
 def quantize(x: Tensor, mode: str, offset: Tensor | None = None) -> Tensor:
     r"""Quantise ``x`` to the lattice :math:`\mathrm{offset} + \mathbb Z`.
 
@@ -56,15 +64,10 @@ def quantize(x: Tensor, mode: str, offset: Tensor | None = None) -> Tensor:
         raise ValueError(f"quantisation mode must be one of {_MODES}, got {mode!r}")
     if mode == "noise":
         return x + torch.empty_like(x).uniform_(-0.5, 0.5)
-    if offset is not None:
-        try:
-            fits = torch.broadcast_shapes(x.shape, offset.shape) == x.shape
-        except RuntimeError:
-            fits = False
-        if not fits:
-            raise ValueError(
-                f"offset of shape {tuple(offset.shape)} does not broadcast to x {tuple(x.shape)}"
-            )
+    if offset is not None and not _broadcasts_to(offset, x):
+        raise ValueError(
+            f"offset of shape {tuple(offset.shape)} does not broadcast to x {tuple(x.shape)}"
+        )
     shifted = x if offset is None else x - offset
     out = ste_round(shifted) if mode == "ste" else torch.round(shifted)
     return out if offset is None else out + offset
@@ -122,9 +125,10 @@ class GaussianConditional(nn.Module):
         self, y: Tensor, scales: Tensor, means: Tensor | None = None, mode: str | None = None
     ) -> tuple[Tensor, Tensor]:
         for name, t in (("scales", scales), ("means", means)):
-            if t is not None and t.shape != y.shape:
+            if t is not None and not _broadcasts_to(t, y):
                 raise ValueError(
-                    f"{name} must have y's shape {tuple(y.shape)}, got {tuple(t.shape)}"
+                    f"{name} must have (or broadcast to) y's shape {tuple(y.shape)}, "
+                    f"got {tuple(t.shape)}"
                 )
         mode = mode or ("noise" if self.training else "round")
         y_hat = quantize(y, mode, means)
