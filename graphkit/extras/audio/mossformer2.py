@@ -89,6 +89,8 @@ class ScaledSinusoidalEmbedding(nn.Module):
         nn.init.ones_(self.scale)
 
     def forward(self, length: int) -> Tensor:
+        if length < 0:
+            raise ValueError(f"length must be >= 0, got {length}")
         t = torch.arange(length, device=self.inv_freq.device, dtype=self.inv_freq.dtype)
         angles = t[:, None] * self.inv_freq[None, :]
         return torch.cat([angles.sin(), angles.cos()], dim=-1) * self.scale
@@ -127,6 +129,8 @@ def rotary_embedding(x: Tensor, rot_dim: int = 32, theta: float = 10000.0) -> Te
     Adjacent feature pairs :math:`(x_{2k}, x_{2k+1})` at position :math:`t` are rotated by
     the angle :math:`t\,\theta^{-2k/\mathrm{rot\_dim}}`; the remaining features pass unchanged.
     """
+    if x.dim() < 2:
+        raise ValueError(f"rotary_embedding expects (..., T, D), got shape {tuple(x.shape)}")
     rot_dim = min(rot_dim, x.size(-1))
     if rot_dim % 2:
         raise ValueError(f"rot_dim must be even, got {rot_dim}")

@@ -10,6 +10,7 @@ from graphkit.extras.audio.mossformer2 import (
     MossFormer2,
     MossFormerLayer,
     OffsetScale,
+    ScaledSinusoidalEmbedding,
     ScaleNorm,
     mossformer2_tiny,
     rotary_embedding,
@@ -167,3 +168,10 @@ def test_offset_scale_and_scale_norm_name_a_wrong_width():
         OffsetScale(8)(torch.randn(1, 4, 6))
     with pytest.raises(ValueError, match=r"ScaleNorm expects \(\*, 8\), got shape \(1, 4, 6\)"):
         ScaleNorm(8)(torch.randn(1, 4, 6))
+
+
+def test_rotary_and_sinusoidal_embeddings_name_bad_arguments():
+    with pytest.raises(ValueError, match=r"rotary_embedding expects .* got shape \(8,\)"):
+        rotary_embedding(torch.randn(8))
+    with pytest.raises(ValueError, match="length must be >= 0, got -3"):
+        ScaledSinusoidalEmbedding(8)(-3)
