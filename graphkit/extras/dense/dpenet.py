@@ -17,6 +17,7 @@ edge) term, weighted as in the official training script.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -257,6 +258,9 @@ def ssim(x: Tensor, y: Tensor, window: int = 11, sigma: float = 1.5) -> Tensor:
             f"ssim expects two (B, C, H, W) images of one shape, got {tuple(x.shape)} and "
             f"{tuple(y.shape)}"
         )
+    check_positive(window=window)
+    if not (math.isfinite(sigma) and sigma > 0):
+        raise ValueError(f"sigma must be a positive finite number, got {sigma}")
     c = x.size(1)
     w = _gaussian_window(window, sigma, c, x)
 
@@ -352,6 +356,8 @@ def rain_streak_pairs(
     pixels at ``angle`` radians from vertical, added in white and clipped.
     """
     check_positive(n=n, size=size, length=length)
+    if not math.isfinite(angle):
+        raise ValueError(f"angle must be a finite number of radians, got {angle}")
     if not 0.0 < density < 1.0:
         raise ValueError(f"density must lie in (0, 1), got {density}")
     g = generator

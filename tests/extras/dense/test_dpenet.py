@@ -153,3 +153,13 @@ def test_derains_synthetic_streaks():
 def test_laplacian_names_a_wrong_rank():
     with pytest.raises(ValueError, match=r"laplacian expects .* tensor, got shape \(3, 16\)"):
         laplacian(torch.randn(3, 16))
+
+
+def test_ssim_and_rain_arguments_are_named():
+    x = torch.rand(1, 3, 16, 16)
+    with pytest.raises(ValueError, match="window must be a positive integer, got 0"):
+        ssim(x, x, window=0)
+    with pytest.raises(ValueError, match="sigma must be a positive finite number, got 0"):
+        ssim(x, x, sigma=0)  # gave NaN
+    with pytest.raises(ValueError, match="angle must be a finite number of radians, got nan"):
+        rain_streak_pairs(1, angle=float("nan"))
