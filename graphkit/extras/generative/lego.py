@@ -326,6 +326,8 @@ class LEGODiffusion(nn.Module):
         if self.y_embed is not None:
             if y is None:
                 raise ValueError("this model is class-conditional: pass labels y")
+            if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+                raise ValueError(f"labels y must be integer classes, got {y.dtype}")
             if y.min() < 0 or y.max() >= self.num_classes:
                 raise ValueError(f"labels must lie in [0, {self.num_classes})")
             c = c + self.y_embed(y)

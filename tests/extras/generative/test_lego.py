@@ -218,3 +218,9 @@ def test_registered_official_configs():
         (16, 8, 4, 384, 6),
         (4, 2, 2, 384, 6),
     ]
+
+
+def test_float_labels_are_named():
+    model = _tiny(num_classes=3)
+    with pytest.raises(ValueError, match="labels y must be integer classes, got torch.float32"):
+        model.condition(torch.tensor([1]), torch.zeros(1))
