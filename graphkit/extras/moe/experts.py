@@ -159,6 +159,8 @@ class LoRAExperts(nn.Module):
     def forward(
         self, x: Tensor, weights: Tensor | None = None, indices: Tensor | None = None
     ) -> Tensor:
+        if x.dim() == 0 or x.size(-1) != self.base.in_features:
+            raise ValueError(f"expected width {self.base.in_features}, got {tuple(x.shape)}")
         out = self.base(x)
         if weights is None and indices is None:
             return out if self.active is None else out + self.delta(x, self.active)

@@ -206,3 +206,9 @@ def test_error_vs_n_slope_activation_polynomial_temperature_flat():
 def test_fit_mle_needs_samples():
     with pytest.raises(ValueError, match="fit_mle needs at least one sample"):
         fit_mle(GaussianMoE(2, 2), torch.zeros(0, 2), torch.zeros(0))
+
+
+def test_from_params_names_a_beta_that_is_not_a_matrix():
+    k = torch.zeros(2)
+    with pytest.raises(ValueError, match=r"beta must be \(K, d\), got shape \(2,\)"):
+        GaussianMoE.from_params(k, k, k, k, torch.ones(2))

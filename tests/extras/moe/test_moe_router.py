@@ -141,3 +141,9 @@ def test_float_expert_indices_are_rejected():
     experts = FFNExperts(4, 8, 3)
     with pytest.raises(TypeError, match="expert indices must be integer, got torch.float32"):
         experts(torch.randn(5, 4), torch.ones(5, 2), torch.ones(5, 2))
+
+
+def test_lora_experts_name_a_wrong_width():
+    experts = LoRAExperts(nn.Linear(4, 4), 3)
+    with pytest.raises(ValueError, match=r"expected width 4, got \(5, 6\)"):
+        experts(torch.randn(5, 6))

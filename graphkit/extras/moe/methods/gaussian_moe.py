@@ -104,6 +104,8 @@ class GaussianMoE(nn.Module):
         act: Callable[[Tensor], Tensor] = torch.tanh,
     ) -> GaussianMoE:
         """A model with the given parameters (``beta, a`` ``(K, d)``; the rest ``(K,)``)."""
+        if beta.dim() != 2:
+            raise ValueError(f"beta must be (K, d), got shape {tuple(beta.shape)}")
         K, d = beta.shape
         if a.shape != (K, d) or any(t.shape != (K,) for t in (beta0, b, sigma)):
             raise ValueError("beta and a must be (K, d); beta0, b and sigma must be (K,)")
