@@ -44,8 +44,11 @@ from torch_geometric.data import TemporalData
 
 from graphkit.benchmarking import (
     benchmark_parser,
+    count,
+    dataset_name,
     measure,
     print_table,
+    real,
     save_figure,
     summarize,
     temporal_stream,
@@ -90,10 +93,17 @@ class PresConfig:
             raise argparse.ArgumentTypeError(
                 f"a PRES setting is MODE:GAMMA:BETA[:learn] with MODE in {MODES}, got "
                 f"{text!r}")
-        try:
-            return cls(parts[0], float(parts[1]), float(parts[2]), len(parts) == 4)
-        except ValueError as err:
-            raise argparse.ArgumentTypeError(f"bad PRES setting {text!r}: {err}") from None
+        learn = len(parts) == 4
+        # PRES's own ranges, checked here: PRES() rejected them only after the earlier runs
+        checks = (("GAMMA", real(0, 1, open_low=learn, open_high=learn)), ("BETA", real(0)))
+        values = []
+        for (name, check), part in zip(checks, parts[1:3]):
+            try:
+                values.append(check(part))
+            except (ValueError, argparse.ArgumentTypeError) as err:
+                raise argparse.ArgumentTypeError(f"bad PRES setting {text!r}: {name} {err}") \
+                    from None
+        return cls(parts[0], *values, learn)
 
     def __str__(self) -> str:
         return f"{self.mode}:{self.gamma:g}:{self.beta:g}" + (":learn" if self.learn else "")
@@ -219,13 +229,13 @@ def _plot(rows: list, path: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     p = benchmark_parser(__doc__.splitlines()[0], runs=3)
     p.add_argument("--model", nargs="+", choices=sorted(BASES), default=sorted(BASES))
-    p.add_argument("--dataset", nargs="+", default=["uci", "enron"])
-    p.add_argument("--batch-sizes", type=int, nargs="+", default=[100, 200, 400, 800, 1600])
-    p.add_argument("--pres-batch-sizes", type=int, nargs="+", default=None,
+    p.add_argument("--dataset", type=dataset_name, nargs="+", default=["uci", "enron"])
+    p.add_argument("--batch-sizes", type=count(1), nargs="+", default=[100, 200, 400, 800, 1600])
+    p.add_argument("--pres-batch-sizes", type=count(1), nargs="+", default=None,
                    help="batch sizes of the PRES runs (default: --batch-sizes)")
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--eval-batch-size", type=int, default=200)
+    p.add_argument("--epochs", type=count(1), default=3)
+    p.add_argument("--lr", type=real(0, open_low=True), default=1e-3)
+    p.add_argument("--eval-batch-size", type=count(1), default=200)
     p.add_argument("--pres-config", type=PresConfig.parse, nargs="+",
                    default=[PresConfig("paper", 1.0, 0.1)], metavar="MODE:GAMMA:BETA[:learn]",
                    help="PRES settings (default: paper:1:0.1, PRES's defaults)")

@@ -32,6 +32,8 @@ import torch
 from graphkit.benchmarking import (
     QUICK_TEMPORAL,
     benchmark_parser,
+    count,
+    dataset_name,
     print_table,
     rss_mb,
     summarize,
@@ -76,8 +78,8 @@ def batch_statistics(src: torch.Tensor, dst: torch.Tensor, num_nodes: int, batch
 
 def main(argv: list[str] | None = None) -> None:
     p = benchmark_parser(__doc__.splitlines()[0], runs=1)
-    p.add_argument("--dataset", nargs="+", default=["uci", "enron"])
-    p.add_argument("--batch-sizes", type=int, nargs="+", default=[100, 200, 400, 800, 1600])
+    p.add_argument("--dataset", type=dataset_name, nargs="+", default=["uci", "enron"])
+    p.add_argument("--batch-sizes", type=count(1), nargs="+", default=[100, 200, 400, 800, 1600])
     args = p.parse_args(argv)
     print(vars(args))
     rows = []

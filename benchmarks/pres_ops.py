@@ -44,7 +44,10 @@ import torch.nn.functional as F
 from graphkit.benchmarking import (
     QUICK_TEMPORAL,
     benchmark_parser,
+    count,
+    dataset_name,
     print_table,
+    real,
     rss_mb,
     summarize,
     temporal_stream,
@@ -168,12 +171,12 @@ def batch_operations(model: PRES, src: torch.Tensor, dst: torch.Tensor, t: torch
 
 def main(argv: list[str] | None = None) -> None:
     p = benchmark_parser(__doc__.splitlines()[0], runs=1)
-    p.add_argument("--dataset", nargs="+", default=["uci", "enron"])
-    p.add_argument("--batch-sizes", type=int, nargs="+", default=[200, 800])
+    p.add_argument("--dataset", type=dataset_name, nargs="+", default=["uci", "enron"])
+    p.add_argument("--batch-sizes", type=count(1), nargs="+", default=[200, 800])
     p.add_argument("--repeats", type=int, default=300)
-    p.add_argument("--warmup", type=int, default=20)
-    p.add_argument("--coherence-weight", type=float, default=0.1)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--warmup", type=count(0), default=20)
+    p.add_argument("--coherence-weight", type=real(0), default=0.1)
+    p.add_argument("--threads", type=count(1), default=1)
     args = p.parse_args(argv)
     if args.repeats <= 0:
         p.error("--repeats must be positive")

@@ -43,7 +43,10 @@ import torch
 from graphkit.benchmarking import (
     QUICK_TEMPORAL,
     benchmark_parser,
+    count,
+    dataset_name,
     print_table,
+    real,
     rss_mb,
     summarize,
     temporal_stream,
@@ -84,14 +87,14 @@ def minor_faults() -> int:
 def main(argv: list[str] | None = None) -> None:
     p = benchmark_parser(__doc__.splitlines()[0], runs=1)
     p.add_argument("--model", choices=sorted(BASES), default="tgn")
-    p.add_argument("--dataset", nargs="+", default=["uci", "enron"])
-    p.add_argument("--batch-sizes", type=int, nargs="+", default=[200, 800])
+    p.add_argument("--dataset", type=dataset_name, nargs="+", default=["uci", "enron"])
+    p.add_argument("--batch-sizes", type=count(1), nargs="+", default=[200, 800])
     p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--warmup", type=int, default=1, help="unrecorded rounds first")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--gamma", type=float, default=1.0)
-    p.add_argument("--coherence-weight", type=float, default=0.1)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--warmup", type=count(0), default=1, help="unrecorded rounds first")
+    p.add_argument("--lr", type=real(0, open_low=True), default=1e-3)
+    p.add_argument("--gamma", type=real(0, 1), default=1.0)
+    p.add_argument("--coherence-weight", type=real(0), default=0.1)
+    p.add_argument("--threads", type=count(1), default=1)
     p.add_argument("--malloc-pad-mb", type=int, default=0,
                    help="let glibc keep this much freed memory (0: its defaults)")
     args = p.parse_args(argv)

@@ -32,8 +32,10 @@ from torch_geometric.data import TemporalData
 from graphkit.benchmarking import (
     QUICK_TEMPORAL,
     benchmark_parser,
+    count,
     measure,
     print_table,
+    real,
     summarize,
     temporal_stream,
     write_report,
@@ -96,8 +98,8 @@ def tgn(data: TemporalData, args: argparse.Namespace) -> torch.nn.Module:
 
 def _pres_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pres", action="store_true", help="wrap tgn-memory/jodie/apan in PRES")
-    p.add_argument("--pres-gamma", type=float, default=1.0, help="PRES: fusion weight")
-    p.add_argument("--pres-weight", type=float, default=0.1, help="PRES: coherence weight")
+    p.add_argument("--pres-gamma", type=real(0, 1), default=1.0, help="PRES: fusion weight")
+    p.add_argument("--pres-weight", type=real(0), default=0.1, help="PRES: coherence weight")
     p.add_argument("--pres-mode", choices=("paper", "node", "repo"), default="paper")
 
 
@@ -137,15 +139,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--model", nargs="+", default=["nat", "tgn"], help=f"from {sorted(MODELS)}")
     p.add_argument("--dataset", nargs="+", default=["uci"], choices=DATASETS)
     p.add_argument("--setting", nargs="+", choices=SETTINGS, default=list(SETTINGS))
-    p.add_argument("--batch-size", type=int, default=200)
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--patience", type=int, default=3)
-    p.add_argument("--m1", type=int, default=32, help="NAT: hop-1 slots")
-    p.add_argument("--m2", type=int, default=16, help="NAT: hop-2 slots")
-    p.add_argument("--replace-prob", type=float, default=0.9, help="NAT: alpha")
-    p.add_argument("--max-events", type=int, default=None, help="use the first events only")
-    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    p.add_argument("--batch-size", type=count(1), default=200)
+    p.add_argument("--epochs", type=count(1), default=3)
+    p.add_argument("--lr", type=real(0, open_low=True), default=1e-4)
+    p.add_argument("--patience", type=count(1), default=3)
+    p.add_argument("--m1", type=count(1), default=32, help="NAT: hop-1 slots")
+    p.add_argument("--m2", type=count(1), default=16, help="NAT: hop-2 slots")
+    p.add_argument("--replace-prob", type=real(0, 1), default=0.9, help="NAT: alpha")
+    p.add_argument("--max-events", type=count(1), default=None, help="use the first events only")
+    p.add_argument("--threads", type=count(1), default=1, help="torch intra-op threads")
     for add in EXTRA_ARGUMENTS:
         add(p)
     args = p.parse_args(argv)

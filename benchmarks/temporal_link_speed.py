@@ -27,8 +27,10 @@ from temporal_link import DATASETS, MODELS, _data
 from graphkit.benchmarking import (
     QUICK_TEMPORAL,
     benchmark_parser,
+    count,
     measure,
     print_table,
+    real,
     summarize,
     write_report,
 )
@@ -41,13 +43,13 @@ def main(argv: list[str] | None = None) -> None:
     p = benchmark_parser(__doc__.splitlines()[0], runs=3)
     p.add_argument("--model", nargs="+", default=["nat", "tgn"], help=f"from {sorted(MODELS)}")
     p.add_argument("--dataset", default="uci", choices=DATASETS)
-    p.add_argument("--batch-size", type=int, default=200)
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--m1", type=int, default=32)
-    p.add_argument("--m2", type=int, default=16)
-    p.add_argument("--replace-prob", type=float, default=0.9)
-    p.add_argument("--max-events", type=int, default=None)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--batch-size", type=count(1), default=200)
+    p.add_argument("--lr", type=real(0, open_low=True), default=1e-4)
+    p.add_argument("--m1", type=count(1), default=32)
+    p.add_argument("--m2", type=count(1), default=16)
+    p.add_argument("--replace-prob", type=real(0, 1), default=0.9)
+    p.add_argument("--max-events", type=count(1), default=None)
+    p.add_argument("--threads", type=count(1), default=1)
     args = p.parse_args(argv)
     unknown = [m for m in args.model if m not in MODELS]
     if unknown:  # checked after parsing: another module may register models first

@@ -4,6 +4,8 @@ off."""
 
 import json
 
+import pytest
+
 import graphkit.temporal.pres as pres
 from graphkit.typing import WITH_NUMBA
 
@@ -46,3 +48,21 @@ def test_freeze_time_encoder_keeps_the_frequencies_out_of_training(import_script
             trained = [p.requires_grad for p in inner.memory.time_enc.parameters()]
             assert trained and all(t != freeze for t in trained)
             assert all(p.requires_grad for p in inner.memory.updater.parameters())
+
+
+# each failed only inside the run (a torch or library error after loading, training or the
+# earlier grid points), or ran with it: a NaN weight or rate passed the range checks
+@pytest.mark.parametrize("flags, message", [
+    (["--batch-sizes", "200", "0"],
+     "argument --batch-sizes: must be >= 1, got 0"),
+    (["--lr", "nan"],
+     "argument --lr: must be a finite number, got nan"),
+    (["--dataset", "uci", "enronn"],
+     "argument --dataset: unknown dataset 'enronn'"),
+    (["--pres-config", "paper:1:0.1", "paper:2:0.1"],
+     "bad PRES setting 'paper:2:0.1': GAMMA must be <= 1, got 2"),
+    (["--pres-config", "paper:1:nan"],
+     "bad PRES setting 'paper:1:nan': BETA must be a finite number, got nan"),
+])
+def test_bad_values_fail_when_the_arguments_are_parsed(usage_error, flags, message):
+    assert message in usage_error("pres_batch_sweep", flags)

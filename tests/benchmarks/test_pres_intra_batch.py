@@ -39,3 +39,15 @@ def test_script_writes_one_row_per_metric(tmp_path):
     rows = json.loads(out.read_text())["rows"]
     assert {r["dataset"] for r in rows} == {"temporal-sbm/bs50", "temporal-sbm/bs200"}
     assert len(rows) == 10
+
+
+# each failed only inside the run (a torch or library error after loading, training or the
+# earlier grid points), or ran with it: a NaN weight or rate passed the range checks
+@pytest.mark.parametrize("flags, message", [
+    (["--batch-sizes", "0"],
+     "argument --batch-sizes: must be >= 1, got 0"),
+    (["--dataset", "nope"],
+     "argument --dataset: unknown dataset 'nope'"),
+])
+def test_bad_values_fail_when_the_arguments_are_parsed(usage_error, flags, message):
+    assert message in usage_error("pres_intra_batch", flags)

@@ -62,3 +62,17 @@ def test_script_writes_one_row_per_operation(ops_module, tmp_path):
             "coherence/autograd", "observe/numba", "read_steps/numba"} <= names
     assert all(r["metric"] == "cpu_us" and r["mean"] >= 0 for r in rows)
     assert {r["dataset"] for r in rows} == {"temporal-sbm/bs100"}
+
+
+# each failed only inside the run (a torch or library error after loading, training or the
+# earlier grid points), or ran with it: a NaN weight or rate passed the range checks
+@pytest.mark.parametrize("flags, message", [
+    (["--coherence-weight", "nan"],
+     "argument --coherence-weight: must be a finite number"),
+    (["--batch-sizes", "-5"],
+     "argument --batch-sizes: must be >= 1, got -5"),
+    (["--dataset", "nope"],
+     "argument --dataset: unknown dataset 'nope'"),
+])
+def test_bad_values_fail_when_the_arguments_are_parsed(usage_error, flags, message):
+    assert message in usage_error("pres_ops", flags)

@@ -82,3 +82,17 @@ def test_script_quick(tmp_path):
             assert r["pres_overhead"] == 0.0
         if r["system"] == "tgn" and r["dataset"].endswith("bs200"):
             assert r["vs_first_plain"] == 1.0
+
+
+# each failed only inside the run (a torch or library error after loading, training or the
+# earlier grid points), or ran with it: a NaN weight or rate passed the range checks
+@pytest.mark.parametrize("flags, message", [
+    (["--gamma", "inf"],
+     "argument --gamma: must be a finite number, got inf"),
+    (["--batch-sizes", "0"],
+     "argument --batch-sizes: must be >= 1, got 0"),
+    (["--dataset", "nope"],
+     "argument --dataset: unknown dataset 'nope'"),
+])
+def test_bad_values_fail_when_the_arguments_are_parsed(usage_error, flags, message):
+    assert message in usage_error("pres_overhead", flags)

@@ -84,3 +84,15 @@ def test_pres_wraps_the_model_and_names_the_row(import_script, tmp_path, monkeyp
 def test_bad_flags_are_argparse_errors(usage_error, tmp_path, flags, message):
     assert message in usage_error("temporal_link", ["--json", str(tmp_path / "x.json"), *flags])
     assert not (tmp_path / "x.json").exists()
+
+
+# each failed only inside the run (a torch or library error after loading, training or the
+# earlier grid points), or ran with it: a NaN weight or rate passed the range checks
+@pytest.mark.parametrize("flags, message", [
+    (["--batch-size", "0"],
+     "argument --batch-size: must be >= 1, got 0"),
+    (["--replace-prob", "nan"],
+     "argument --replace-prob: must be a finite number"),
+])
+def test_bad_values_fail_when_the_arguments_are_parsed(usage_error, flags, message):
+    assert message in usage_error("temporal_link", flags)

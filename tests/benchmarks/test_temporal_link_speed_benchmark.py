@@ -40,3 +40,15 @@ def test_bad_flags_are_argparse_errors(usage_error, tmp_path, flags, message):
     err = usage_error("temporal_link_speed", ["--json", str(tmp_path / "x.json"), *flags])
     assert message in err
     assert not (tmp_path / "x.json").exists()
+
+
+# each failed only inside the run (a torch or library error after loading, training or the
+# earlier grid points), or ran with it: a NaN weight or rate passed the range checks
+@pytest.mark.parametrize("flags, message", [
+    (["--m1", "0"],
+     "argument --m1: must be >= 1, got 0"),
+    (["--lr", "-1"],
+     "argument --lr: must be > 0, got -1"),
+])
+def test_bad_values_fail_when_the_arguments_are_parsed(usage_error, flags, message):
+    assert message in usage_error("temporal_link_speed", flags)
