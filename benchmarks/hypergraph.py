@@ -69,8 +69,11 @@ from torch_geometric.transforms import NormalizeFeatures
 from graphkit.benchmarking import (
     Row,
     benchmark_parser,
+    count,
+    dataset_name,
     measure,
     print_table,
+    real,
     rss_mb,
     summarize,
     write_report,
@@ -182,38 +185,39 @@ TEACHERS = {"hgnn": HGNN, "hgnnp": HGNNP, "hgnn-pyg": PyGHGNN, "hgnn-pyg-native"
 def parse_args():
     p = benchmark_parser(__doc__.split("\n")[0], runs=5)
     p.add_argument("--model", nargs="+", default=MODELS, choices=MODELS)
-    p.add_argument("--dataset", nargs="+", default=DATASETS)
+    p.add_argument("--dataset", type=dataset_name, nargs="+", default=DATASETS)
     p.add_argument("--setting", default="transductive", choices=["transductive", "production"])
     p.add_argument("--teacher", default="hgnn", choices=["hgnn", "hgnnp"],
                    help="teacher distilled into lighthgnn / lighthgnn+")
     p.add_argument("--loss", default="paper", choices=["paper", "repo"])
-    p.add_argument("--lamb", type=float, nargs="+", default=[0.0],
+    p.add_argument("--lamb", type=real(0, 1), nargs="+", default=[0.0],
                    help="students: weight lambda of the label loss (grid)")
-    p.add_argument("--tau", type=float, nargs="+", default=[1.0],
+    p.add_argument("--tau", type=real(0, open_low=True), nargs="+", default=[1.0],
                    help="students: distillation temperature (grid)")
-    p.add_argument("--noise", type=float, nargs="+", default=[1.0],
+    p.add_argument("--noise", type=real(0), nargs="+", default=[1.0],
                    help="LightHGNN+ reliability feature noise level rho (grid)")
-    p.add_argument("--hyperedge-weight", type=float, nargs="+", default=[1.0],
+    p.add_argument("--hyperedge-weight", type=real(0), nargs="+", default=[1.0],
                    help="LightHGNN+ weight beta of the hyperedge term (grid)")
     p.add_argument("--singletons", nargs="+", default=["include"],
                    choices=["include", "exclude"],
                    help="LightHGNN+: whether singleton hyperedges are sampled (grid)")
     p.add_argument("--select-on-val", action="store_true",
                    help="train LightHGNN+ on every grid point, report the best mean val accuracy")
-    p.add_argument("--teacher-hidden", type=int, default=32)
-    p.add_argument("--hidden", type=int, default=128, help="student hidden size")
+    p.add_argument("--teacher-hidden", type=count(1), default=32)
+    p.add_argument("--hidden", type=count(1), default=128, help="student hidden size")
     p.add_argument("--student-norm", nargs="+", default=["batch"], choices=["batch", "none"],
                    help="students and MLP: BatchNorm1d after the hidden ReLU (batch, the "
                         "official code's DHG MLP default) or none; both: a grid, the norm "
                         "chosen on LightHGNN's validation accuracy for both students")
-    p.add_argument("--epochs", type=int, default=200)
-    p.add_argument("--ind-ratio", type=float, default=0.9, help="production: unseen test share")
-    p.add_argument("--num-train", type=int, default=20, help="training vertices per class")
-    p.add_argument("--num-val", type=int, default=100, help="validation vertices per class")
+    p.add_argument("--epochs", type=count(1), default=200)
+    p.add_argument("--ind-ratio", type=real(0, 1), default=0.9,
+                   help="production: unseen test share")
+    p.add_argument("--num-train", type=count(1), default=20, help="training vertices per class")
+    p.add_argument("--num-val", type=count(1), default=100, help="validation vertices per class")
     p.add_argument("--dense", action="store_true", help="keep the features dense")
     p.add_argument("--keep-duplicates", action="store_true",
                    help="keep repeated hyperedges (default: merge them, as DHG's Hypergraph)")
-    p.add_argument("--threads", type=int, default=1,
+    p.add_argument("--threads", type=count(1), default=1,
                    help="torch threads (1: small kernels on a shared CPU run fastest serially)")
     args = p.parse_args()
     if len(plus_grid(args)) > 1 and not args.select_on_val:

@@ -38,7 +38,15 @@ from hypergraph import (  # the protocol of benchmarks/hypergraph.py, defined on
 from torch import Tensor
 from torch_geometric.data import Data
 
-from graphkit.benchmarking import benchmark_parser, measure, print_table, summarize, write_report
+from graphkit.benchmarking import (
+    benchmark_parser,
+    count,
+    dataset_name,
+    measure,
+    print_table,
+    summarize,
+    write_report,
+)
 from graphkit.nn import LightHGNN
 from graphkit.nn.models.lighthgnn import (
     distillation_loss,
@@ -54,18 +62,18 @@ METRICS = ("grad_cosine", "grad_ratio", "grad_new", "kd_loss", "hkd_loss")
 
 def parse_args():
     p = benchmark_parser(__doc__.split("\n")[0], runs=5)
-    p.add_argument("--dataset", nargs="+", default=DATASETS)
+    p.add_argument("--dataset", type=dataset_name, nargs="+", default=DATASETS)
     p.add_argument("--loss", nargs="+", default=["paper", "repo"], choices=["paper", "repo"])
     p.add_argument("--student-norm", default="batch", choices=["batch", "none"])
-    p.add_argument("--epochs", type=int, default=200)
-    p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--epochs", type=count(1), default=200)
+    p.add_argument("--hidden", type=count(1), default=128)
     p.add_argument("--teacher", default="hgnn", choices=["hgnn", "hgnnp"])
-    p.add_argument("--teacher-hidden", type=int, default=32)
-    p.add_argument("--num-train", type=int, default=20)
-    p.add_argument("--num-val", type=int, default=100)
+    p.add_argument("--teacher-hidden", type=count(1), default=32)
+    p.add_argument("--num-train", type=count(1), default=20)
+    p.add_argument("--num-val", type=count(1), default=100)
     p.add_argument("--dense", action="store_true")
     p.add_argument("--keep-duplicates", action="store_true")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=count(1), default=1)
     args = p.parse_args()
     if args.quick:
         args.epochs, args.runs = min(args.epochs, 20), 1

@@ -32,7 +32,14 @@ import torch
 from hypergraph import PyGHGNNNative  # the PyG peer, defined once in benchmarks/hypergraph.py
 from torch_geometric.data import Data
 
-from graphkit.benchmarking import benchmark_parser, measure, print_table, summarize, write_report
+from graphkit.benchmarking import (
+    benchmark_parser,
+    count,
+    measure,
+    print_table,
+    summarize,
+    write_report,
+)
 from graphkit.data import load
 from graphkit.data.hypergraph import add_singleton_hyperedges, hyperedge_index_from_list
 from graphkit.metrics import accuracy
@@ -47,21 +54,21 @@ PAPER = [{"system": "lighthgnn", "dataset": "synthetic-55000", "metric": "speedu
 
 def parse_args():
     p = benchmark_parser(__doc__.split("\n")[0], runs=1)
-    p.add_argument("--vertices", type=int, nargs="+", default=[55000])
-    p.add_argument("--repeats", type=int, default=21, help="timed forward passes per system")
-    p.add_argument("--hidden", type=int, default=128, help="student hidden size")
+    p.add_argument("--vertices", type=count(1), nargs="+", default=[55000])
+    p.add_argument("--repeats", type=count(1), default=21, help="timed forward passes per system")
+    p.add_argument("--hidden", type=count(1), default=128, help="student hidden size")
     p.add_argument("--student-norm", default="batch", choices=["batch", "none"],
                    help="students: BatchNorm1d after the hidden ReLU (the official code's DHG "
                         "MLP default) or none")
-    p.add_argument("--teacher-hidden", type=int, default=32)
-    p.add_argument("--epochs", type=int, default=100)
-    p.add_argument("--features", type=int, default=32, help="hsbm feature size (its default)")
-    p.add_argument("--classes", type=int, default=3, help="hsbm classes (its default)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads for all systems")
-    p.add_argument("--warmup", type=int, default=3, help="untimed calls per system first")
+    p.add_argument("--teacher-hidden", type=count(1), default=32)
+    p.add_argument("--epochs", type=count(1), default=100)
+    p.add_argument("--features", type=count(1), default=32, help="hsbm feature size (its default)")
+    p.add_argument("--classes", type=count(1), default=3, help="hsbm classes (its default)")
+    p.add_argument("--threads", type=count(1), default=1, help="torch threads for all systems")
+    p.add_argument("--warmup", type=count(0), default=3, help="untimed calls per system first")
     p.add_argument("--cpu-too", action="store_true",
                    help="also time the same trained models on the CPU (with an accelerator)")
-    p.add_argument("--cpu-max-vertices", type=int, default=100_000,
+    p.add_argument("--cpu-max-vertices", type=count(1), default=100_000,
                    help="--cpu-too only for sizes up to this many vertices")
     args = p.parse_args()
     if args.quick:

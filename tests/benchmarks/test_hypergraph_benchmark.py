@@ -271,3 +271,19 @@ def test_results_do_not_depend_on_the_other_models_run(bench, monkeypatch, setti
     for m, values in alone.items():
         assert values["accuracy"] == together[m]["accuracy"], m
         assert values["val_accuracy"] == together[m]["val_accuracy"], m
+
+
+# each failed only inside the run (a torch or library error after loading, training or the
+# earlier grid points), or ran with it: a NaN weight or rate passed the range checks
+@pytest.mark.parametrize("flags, message", [
+    (["--tau", "nan"],
+     "argument --tau: must be a finite number, got nan"),
+    (["--noise", "nan"],
+     "argument --noise: must be a finite number, got nan"),
+    (["--hidden", "0"],
+     "argument --hidden: must be >= 1, got 0"),
+    (["--dataset", "cocitation-cora", "cocitation-cor"],
+     "argument --dataset: unknown dataset 'cocitation-cor'"),
+])
+def test_bad_values_fail_when_the_arguments_are_parsed(usage_error, flags, message):
+    assert message in usage_error("hypergraph", flags)

@@ -57,3 +57,17 @@ def test_probe_trains_exactly_like_distill(probe, mode):
         torch.testing.assert_close(a, b)
     assert len(loss.records) == 15
     assert all(-1.0 <= r["grad_cosine"] <= 1.0 and r["grad_ratio"] >= 0 for r in loss.records)
+
+
+# each failed only inside the run (a torch or library error after loading, training or the
+# earlier grid points), or ran with it: a NaN weight or rate passed the range checks
+@pytest.mark.parametrize("flags, message", [
+    (["--epochs", "0"],
+     "argument --epochs: must be >= 1, got 0"),
+    (["--num-train", "-1"],
+     "argument --num-train: must be >= 1, got -1"),
+    (["--dataset", "nope"],
+     "argument --dataset: unknown dataset 'nope'"),
+])
+def test_bad_values_fail_when_the_arguments_are_parsed(usage_error, flags, message):
+    assert message in usage_error("hypergraph_kd_terms", flags)

@@ -63,3 +63,15 @@ def test_run_times_every_system_and_the_layerwise_student_with_batch_norm(speed,
     assert all(r["mean"] > 0 for r in rows if r["metric"] == "speedup")
     assert {r["system"] for r in rows if r["metric"] == "accuracy"} == {
         "hgnn-pyg", "hgnn", "lighthgnn", "lighthgnn-h32"}
+
+
+# each failed only inside the run (a torch or library error after loading, training or the
+# earlier grid points), or ran with it: a NaN weight or rate passed the range checks
+@pytest.mark.parametrize("flags, message", [
+    (["--vertices", "100", "0"],
+     "argument --vertices: must be >= 1, got 0"),
+    (["--warmup", "-1"],
+     "argument --warmup: must be >= 0, got -1"),
+])
+def test_bad_values_fail_when_the_arguments_are_parsed(usage_error, flags, message):
+    assert message in usage_error("hypergraph_speed", flags)
