@@ -24,6 +24,7 @@ from torch_geometric.utils import to_undirected
 
 from graphkit.benchmarking import (
     benchmark_parser,
+    count,
     measure,
     print_table,
     rss_mb,
@@ -37,12 +38,12 @@ from graphkit.train import seed_everything
 
 def parse_args():
     p = benchmark_parser(__doc__.splitlines()[0], runs=3)
-    p.add_argument("--K", type=int, default=10, help="propagation depth of both models")
-    p.add_argument("--epochs", type=int, default=20, help="timed epochs per block and model")
-    p.add_argument("--nodes", type=int, default=100_000)
-    p.add_argument("--edges", type=int, default=600_000,
+    p.add_argument("--K", type=count(0), default=10, help="propagation depth of both models")
+    p.add_argument("--epochs", type=count(1), default=20, help="timed epochs per block and model")
+    p.add_argument("--nodes", type=count(1), default=100_000)
+    p.add_argument("--edges", type=count(1), default=600_000,
                    help="random pairs before symmetrising (about twice as many edges)")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=count(1), default=1)
     return p.parse_args()
 
 

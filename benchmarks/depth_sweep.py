@@ -33,9 +33,12 @@ import torch
 from graphkit.benchmarking import (
     Row,
     benchmark_parser,
+    count,
+    figure_file,
     measure,
     print_table,
     read_rows,
+    report_file,
     save_figure,
     summarize,
     write_report,
@@ -59,21 +62,22 @@ def parse_args():
     p = benchmark_parser(__doc__.splitlines()[0], runs=5)
     p.add_argument("--dataset", default="Cora")
     p.add_argument("--models", nargs="+", default=list(SWEEPS), choices=SWEEPS)
-    p.add_argument("--dagnn-depths", type=int, nargs="+", default=[5, 10, 20, 50, 100])
-    p.add_argument("--sgc-depths", type=int, nargs="+", default=[2, 10, 30, 60])
-    p.add_argument("--gcn-depths", type=int, nargs="+", default=[2, 4, 8, 16, 32])
-    p.add_argument("--transform-depths", type=int, nargs="+", default=[2, 4, 6, 8])
-    p.add_argument("--plot", default=None, metavar="PNG", help="write the accuracy plot here")
-    p.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+    p.add_argument("--dagnn-depths", type=count(0), nargs="+", default=[5, 10, 20, 50, 100])
+    p.add_argument("--sgc-depths", type=count(0), nargs="+", default=[2, 10, 30, 60])
+    p.add_argument("--gcn-depths", type=count(1), nargs="+", default=[2, 4, 8, 16, 32])
+    p.add_argument("--transform-depths", type=count(1), nargs="+", default=[2, 4, 6, 8])
+    p.add_argument("--plot", type=figure_file, default=None, metavar="PNG",
+                   help="write the accuracy plot here")
+    p.add_argument("--merge", type=report_file, nargs="+", default=None, metavar="JSON",
                    help="join earlier reports (rows) instead of running")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=count(1), default=1)
     p.add_argument("--override", nargs="+", default=[], metavar="MODEL:KEY=VALUE,...",
                    help="replace settings of a model's base recipe in every sweep that uses "
                         "it, e.g. sgc_air:weight_decay=5e-3 (recorded in each row)")
     p.add_argument("--grid", nargs="+", default=[], metavar="MODEL:KEY=V1|V2,...",
                    help="choose these settings of a model on validation accuracy at its "
                         "deepest depth before the sweep, e.g. dagnn:weight_decay=5e-3|5e-4")
-    p.add_argument("--grid-runs", type=int, default=3, help="seeds per grid candidate")
+    p.add_argument("--grid-runs", type=count(1), default=3, help="seeds per grid candidate")
     p.add_argument("--grid-depths", choices=("deepest", "all", "each"), default="deepest",
                    help="choose on validation at the deepest depth, averaged over all "
                         "depths of the sweep, or at each depth separately")

@@ -37,6 +37,7 @@ processes, as much as the ``sf`` / ``bp`` difference on the small graphs).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import statistics
@@ -51,8 +52,12 @@ from torch_geometric.transforms import NormalizeFeatures
 from graphkit.benchmarking import (
     Row,
     benchmark_parser,
+    count,
+    dataset_name,
     measure,
     print_table,
+    real,
+    report_file,
     rss_mb,
     summarize,
     write_report,
@@ -80,27 +85,28 @@ def parse_args():
     p.add_argument("--scheme", nargs="+", default=["sf", "bp"], choices=SCHEMES)
     p.add_argument("--model", nargs="+", default=["gcn"], choices=MODELS)
     p.add_argument("--task", default="node", choices=["node", "link"])
-    p.add_argument("--dataset", nargs="+", default=["CiteSeer", "Cora", "prognn-cora_ml"],
+    p.add_argument("--dataset", type=dataset_spec, nargs="+",
+                   default=["CiteSeer", "Cora", "prognn-cora_ml"],
                    help="any graphkit.data name, optionally NAME:key=value,... options")
-    p.add_argument("--hidden", type=int, default=128)
-    p.add_argument("--layers", type=int, default=4)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--epochs", type=int, default=1000,
+    p.add_argument("--hidden", type=count(1), default=128)
+    p.add_argument("--layers", type=count(1), default=4)
+    p.add_argument("--lr", type=real(0, open_low=True), default=1e-3)
+    p.add_argument("--epochs", type=count(1), default=1000,
                    help="maximum epochs per layer (per run for bp and top-down schemes)")
-    p.add_argument("--val-every", type=int, default=2)
-    p.add_argument("--patience", type=int, default=100, help="validation checks")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    p.add_argument("--splits", type=int, nargs="+", default=None,
+    p.add_argument("--val-every", type=count(1), default=2)
+    p.add_argument("--patience", type=count(1), default=100, help="validation checks")
+    p.add_argument("--threads", type=count(1), default=1, help="torch CPU threads")
+    p.add_argument("--splits", type=count(0), nargs="+", default=None,
                    help="run only these split indices (default: 0 .. runs-1), e.g. to spread "
                         "the runs over processes and --merge their reports")
-    p.add_argument("--merge", nargs="+", metavar="JSON", default=None,
+    p.add_argument("--merge", type=report_file, nargs="+", metavar="JSON", default=None,
                    help="combine the rows of these reports (same system, dataset, metric) into "
                         "one report at --json; values of different splits are pooled")
     p.add_argument("--ff-trace", action="store_true",
                    help="ff-la / ff-vn: also record, per run and layer, the validation score "
                         "of every check and the mean positive and negative goodness of the "
                         "training nodes at every epoch")
-    p.add_argument("--no-stop-layers", type=int, nargs="+", default=[], metavar="L",
+    p.add_argument("--no-stop-layers", type=count(1), nargs="+", default=[], metavar="L",
                    help="diagnosis: train these layers (1-based) for the whole --epochs budget "
                         "without early stopping; the trace then shows where --patience would "
                         "have stopped them")
@@ -116,10 +122,10 @@ def parse_args():
     p.add_argument("--adjacency", default="edges", choices=["edges", "sparse"],
                    help="--memory: propagate over the edge list (per-edge messages) or a sparse "
                         "CSR adjacency (sparse-matrix products), for bp and sf alike")
-    p.add_argument("--memory-epochs", type=int, default=2,
+    p.add_argument("--memory-epochs", type=count(1), default=2,
                    help="--memory: epochs of the measured fit (per layer for sf; validation "
                         "every 2 epochs)")
-    p.add_argument("--memory-repeats", type=int, default=1,
+    p.add_argument("--memory-repeats", type=count(1), default=1,
                    help="--memory: fresh-process measurements per scheme, interleaved (bp, sf, "
                         "..., bp, sf, ...); each figure is the median over them")
     p.add_argument("--memory-trace", action="store_true",
@@ -139,14 +145,32 @@ def argparse_suppress() -> str:
     return argparse.SUPPRESS
 
 
-def load_dataset(spec: str, root: str | None) -> Data:
-    """``NAME`` or ``NAME:key=value,...`` (integer/float options, e.g. ``csbm:num_nodes=50000``),
-    with row-normalised features."""
+def _spec_options(spec: str) -> tuple[str, dict]:
     name, _, opts = spec.partition(":")
     kwargs = {}
     for item in filter(None, opts.split(",")):
         key, _, value = item.partition("=")
         kwargs[key] = float(value) if "." in value else int(value)
+    return name, kwargs
+
+
+def dataset_spec(text: str) -> str:
+    """argparse type of ``--dataset``: the name is known and the options are numbers, checked
+    before the first dataset runs (a typo in the last one failed after the others' runs)."""
+    name, _, _ = text.partition(":")
+    dataset_name(name)  # an ArgumentTypeError naming the unknown dataset
+    try:
+        _spec_options(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: options are key=number pairs, e.g. "
+                                         "csbm:num_nodes=50000") from None
+    return text
+
+
+def load_dataset(spec: str, root: str | None) -> Data:
+    """``NAME`` or ``NAME:key=value,...`` (integer/float options, e.g. ``csbm:num_nodes=50000``),
+    with row-normalised features."""
+    name, kwargs = _spec_options(spec)
     data = load(name, root=root, **kwargs)
     if not isinstance(data, Data):
         data = data[0]

@@ -21,7 +21,14 @@ import torch
 import torch_geometric.transforms as T
 from torch_geometric.nn.models import GCN as PyGGCN
 
-from graphkit.benchmarking import benchmark_parser, measure, print_table, summarize, write_report
+from graphkit.benchmarking import (
+    benchmark_parser,
+    count,
+    measure,
+    print_table,
+    summarize,
+    write_report,
+)
 from graphkit.data import load
 from graphkit.nn.models import GCN
 from graphkit.train import run_repeated, train_node_classifier
@@ -40,8 +47,8 @@ SYSTEMS = {
 def parse_args():
     p = benchmark_parser(__doc__.splitlines()[0], runs=10)
     p.add_argument("--datasets", nargs="+", default=list(PAPER), choices=list(PAPER))
-    p.add_argument("--epochs", type=int, default=200)
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--epochs", type=count(1), default=200)
+    p.add_argument("--threads", type=count(1), default=1, help="torch CPU threads")
     return p.parse_args()
 
 

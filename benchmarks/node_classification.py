@@ -43,8 +43,11 @@ from torch_geometric.transforms import RandomNodeSplit
 from graphkit.benchmarking import (
     Row,
     benchmark_parser,
+    count,
+    dataset_name,
     measure,
     print_table,
+    report_file,
     summarize,
     write_report,
 )
@@ -89,20 +92,20 @@ def parse_args():
                    help="choose these settings on mean validation accuracy over --grid-runs "
                         "seeds, then run the winner --runs times, e.g. "
                         "appnp_air:lr=0.01|0.1,dropout=0.2|0.5")
-    p.add_argument("--grid-runs", type=int, default=3, help="seeds per grid candidate")
-    p.add_argument("--grid-seed", type=int, default=None, metavar="S",
+    p.add_argument("--grid-runs", type=count(1), default=3, help="seeds per grid candidate")
+    p.add_argument("--grid-seed", type=count(0), default=None, metavar="S",
                    help="first seed of the screen (default: --seed + --runs); the second stage "
                         "starts after the screen's seeds")
-    p.add_argument("--grid-top", type=int, default=0, metavar="K",
+    p.add_argument("--grid-top", type=count(0), default=0, metavar="K",
                    help="second stage: rerun the K best candidates --grid-top-runs times on "
                         "fresh seeds and choose on those (default: off)")
-    p.add_argument("--grid-top-runs", type=int, default=10, help="seeds per second-stage run")
-    p.add_argument("--grid-screen", nargs="+", default=[], metavar="JSON",
+    p.add_argument("--grid-top-runs", type=count(1), default=10, help="seeds per second-stage run")
+    p.add_argument("--grid-screen", type=report_file, nargs="+", default=[], metavar="JSON",
                    help="reuse the screen rows of these earlier reports instead of rerunning")
-    p.add_argument("--dataset", nargs="+", default=["Cora"])
+    p.add_argument("--dataset", type=dataset_name, nargs="+", default=["Cora"])
     p.add_argument("--split", choices=("public", "random"), default="public")
-    p.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--epochs", type=count(1), default=None, help="override the recipe's epochs")
+    p.add_argument("--threads", type=count(1), default=1, help="torch CPU threads")
     return p.parse_args()
 
 

@@ -28,8 +28,12 @@ import torch
 
 from graphkit.benchmarking import (
     benchmark_parser,
+    count,
+    figure_file,
     measure,
     print_table,
+    read_report,
+    real,
     save_figure,
     summarize,
     write_report,
@@ -71,19 +75,25 @@ def parse_args():
     p.add_argument("--defense", nargs="+", default=["stable", "gcn", "jaccard"], choices=DEFENSES)
     p.add_argument("--dataset", nargs="+", default=["cora"], choices=DATASETS)
     p.add_argument("--attack", nargs="+", default=["meta"], choices=ATTACKS)
-    p.add_argument("--rate", nargs="+", type=float, default=[0.2])
+    p.add_argument("--rate", nargs="+", type=real(0), default=[0.2])
     p.add_argument("--ablations", action="store_true", help="add STABLE's four ablations")
-    p.add_argument("--jaccard-grid", nargs="+", type=float,
+    p.add_argument("--jaccard-grid", nargs="+", type=real(0, 1),
                    default=[0.01, 0.02, 0.03, 0.05, 0.1])
-    p.add_argument("--tune-runs", type=int, default=1, help="seeds per grid value when tuning")
-    p.add_argument("--svd-rank", type=int, default=15)
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    p.add_argument("--plot", default=None, metavar="PNG", help="plot accuracy against rate")
+    p.add_argument("--tune-runs", type=count(1), default=1, help="seeds per grid value when tuning")
+    p.add_argument("--svd-rank", type=count(1), default=15)
+    p.add_argument("--threads", type=count(1), default=1, help="torch CPU threads")
+    p.add_argument("--plot", type=figure_file, default=None, metavar="PNG",
+                   help="plot accuracy against rate")
     p.add_argument("--plot-from", nargs="+", default=None, metavar="JSON",
                    help="only plot the rows of these result files (no training); needs --plot")
     args = p.parse_args()
     if args.plot_from and not args.plot:  # no figure written to a default name in the cwd
         p.error("--plot-from needs --plot PNG (where to write the figure)")
+    for path in args.plot_from or []:
+        try:
+            read_report(path)
+        except ValueError as e:
+            p.error(f"--plot-from: {e}")
     return args
 
 

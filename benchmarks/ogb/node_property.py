@@ -21,7 +21,14 @@ import warnings
 
 import torch
 
-from graphkit.benchmarking import benchmark_parser, measure, print_table, summarize, write_report
+from graphkit.benchmarking import (
+    benchmark_parser,
+    count,
+    measure,
+    print_table,
+    summarize,
+    write_report,
+)
 from graphkit.data import load
 from graphkit.metrics import Evaluator
 from graphkit.nn.recipes import get_recipe, prepare_data, run_recipe
@@ -41,17 +48,17 @@ def parse_args():
     p = benchmark_parser(__doc__.splitlines()[0], runs=10)
     p.add_argument("--dataset", default="ogbn-arxiv")
     p.add_argument("--model", choices=("dagnn", "sgc_air"), default="dagnn")
-    p.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
-    p.add_argument("--hidden", type=int, default=None, help="override the recipe's width")
+    p.add_argument("--epochs", type=count(1), default=None, help="override the recipe's epochs")
+    p.add_argument("--hidden", type=count(1), default=None, help="override the recipe's width")
     p.add_argument("--recipe", default=None,
                    help="dataset whose recipe to use (default: --dataset)")
     p.add_argument("--evaluator", default=None,
                    help="OGB Evaluator name (default: --dataset)")
     p.add_argument("--meta-dict", default=None, metavar="JSON",
                    help="meta_dict of a DatasetSaver dataset, as a JSON file")
-    p.add_argument("--eval-batch-size", type=int, default=500_000)
-    p.add_argument("--log-steps", type=int, default=0, help="print every N epochs (0: never)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--eval-batch-size", type=count(1), default=500_000)
+    p.add_argument("--log-steps", type=count(0), default=0, help="print every N epochs (0: never)")
+    p.add_argument("--threads", type=count(1), default=None, help="torch CPU threads")
     return p.parse_args()
 
 

@@ -68,3 +68,15 @@ def test_bad_flag_is_an_argparse_error(usage_error, tmp_path):
     err = usage_error("dagnn_speed", ["--K", "ten", "--json", str(tmp_path / "x.json")])
     assert "argument --K: invalid int value: 'ten'" in err
     assert not (tmp_path / "x.json").exists()
+
+
+# each failed only inside the run (a torch or library error after loading, training or the
+# earlier grid points), or ran with it: a NaN weight or rate passed the range checks
+@pytest.mark.parametrize("flags, message", [
+    (["--K", "-1"],
+     "argument --K: must be >= 0, got -1"),
+    (["--epochs", "0"],
+     "argument --epochs: must be >= 1, got 0"),
+])
+def test_bad_values_fail_when_the_arguments_are_parsed(usage_error, flags, message):
+    assert message in usage_error("dagnn_speed", flags)

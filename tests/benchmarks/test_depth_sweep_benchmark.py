@@ -66,3 +66,17 @@ def test_sgc_air_rows_record_hop_weights(tmp_path):
         assert abs(sum(r["hop_weights"]) - 1) < 1e-3
         assert r["recipe"]["model_kwargs"]["first_hop"] == 1
     assert all("hop_weights" not in r for r in rows if r["model"] == "sgc")
+
+
+# each failed only inside the run (a torch or library error after loading, training or the
+# earlier grid points), or ran with it: a NaN weight or rate passed the range checks
+@pytest.mark.parametrize("flags, message", [
+    (["--merge", "/nonexistent-graphkit-dir/r.json"],
+     "argument --merge: cannot read report"),
+    (["--gcn-depths", "4", "0"],
+     "argument --gcn-depths: must be >= 1, got 0"),
+    (["--plot", "/nonexistent-graphkit-dir/p.png"],
+     "argument --plot: output folder /nonexistent-graphkit-dir does not exist"),
+])
+def test_bad_values_fail_when_the_arguments_are_parsed(usage_error, flags, message):
+    assert message in usage_error("depth_sweep", flags)

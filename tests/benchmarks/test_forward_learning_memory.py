@@ -43,3 +43,19 @@ def test_repeats_report_the_median_of_each_figure(bench):
 def test_repeats_must_be_positive(bench):
     with pytest.raises(ValueError, match="memory-repeats"):
         bench.memory_rows("Cora", "gcn", _args(memory_repeats=0))
+
+
+# each failed only inside the run (a torch or library error after loading, training or the
+# earlier grid points), or ran with it: a NaN weight or rate passed the range checks
+@pytest.mark.parametrize("flags, message", [
+    (["--lr", "0"],
+     "argument --lr: must be > 0, got 0"),
+    (["--merge", "/nonexistent-graphkit-dir/r.json"],
+     "argument --merge: cannot read report"),
+    (["--patience", "0"],
+     "argument --patience: must be >= 1, got 0"),
+    (["--dataset", "Cora", "csbm:num_nodes=many"],
+     "argument --dataset: 'csbm:num_nodes=many': options are key=number pairs"),
+])
+def test_bad_values_fail_when_the_arguments_are_parsed(usage_error, flags, message):
+    assert message in usage_error("forward_learning", flags)

@@ -126,3 +126,17 @@ def test_val_blocks_average_each_block_then_the_runs():
     curves = [[0.4, 0.6, 0.8, 1.0], [0.2, 0.4, 0.7]]
     assert nc.val_blocks(curves, size=2) == pytest.approx([0.4, 0.8])
     assert nc.val_blocks([], size=2) == []
+
+
+# each failed only inside the run (a torch or library error after loading, training or the
+# earlier grid points), or ran with it: a NaN weight or rate passed the range checks
+@pytest.mark.parametrize("flags, message", [
+    (["--grid-screen", "/nonexistent-graphkit-dir/r.json"],
+     "argument --grid-screen: cannot read report"),
+    (["--grid-runs", "0"],
+     "argument --grid-runs: must be >= 1, got 0"),
+    (["--dataset", "Cora", "CiteSear"],
+     "argument --dataset: unknown dataset 'CiteSear'"),
+])
+def test_bad_values_fail_when_the_arguments_are_parsed(usage_error, flags, message):
+    assert message in usage_error("node_classification", flags)

@@ -71,3 +71,15 @@ def test_node_property_script_rejects_unknown_model(tmp_path):
     proc = subprocess.run([sys.executable, str(SCRIPT), "--model", "gat"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "invalid choice" in proc.stderr
+
+
+# each failed only inside the run (a torch or library error after loading, training or the
+# earlier grid points), or ran with it: a NaN weight or rate passed the range checks
+@pytest.mark.parametrize("flags, message", [
+    (["--eval-batch-size", "0"],
+     "argument --eval-batch-size: must be >= 1, got 0"),
+    (["--log-steps", "-1"],
+     "argument --log-steps: must be >= 0, got -1"),
+])
+def test_bad_values_fail_when_the_arguments_are_parsed(usage_error, flags, message):
+    assert message in usage_error("ogb/node_property", flags)

@@ -152,3 +152,20 @@ def test_plot_shows_accuracy_against_rate(import_script, tmp_path, monkeypatch):
 def test_bad_flags_are_argparse_errors(usage_error, tmp_path, flags, message):
     assert message in usage_error("robustness", ["--json", str(tmp_path / "x.json"), *flags])
     assert not (tmp_path / "x.json").exists()
+
+
+# each failed only inside the run (a torch or library error after loading, training or the
+# earlier grid points), or ran with it: a NaN weight or rate passed the range checks
+@pytest.mark.parametrize("flags, message", [
+    (["--rate", "0.2", "nan"],
+     "argument --rate: must be a finite number, got nan"),
+    (["--rate", "-0.1"],
+     "argument --rate: must be >= 0, got -0.1"),
+    (["--jaccard-grid", "nan"],
+     "argument --jaccard-grid: must be a finite number"),
+    (["--plot-from", "/nonexistent-graphkit-dir/r.json", "--plot", "/tmp/x.png"],
+     "--plot-from: cannot read report /nonexistent-graphkit-dir/r.json"),
+    (["--plot", "/tmp/x.txt"], "argument --plot: output /tmp/x.txt must end in"),
+])
+def test_bad_values_fail_when_the_arguments_are_parsed(usage_error, flags, message):
+    assert message in usage_error("robustness", flags)
