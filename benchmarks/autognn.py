@@ -34,7 +34,15 @@ import warnings
 
 from torch_geometric.transforms import NormalizeFeatures
 
-from graphkit.benchmarking import benchmark_parser, measure, print_table, summarize, write_report
+from graphkit.benchmarking import (
+    benchmark_parser,
+    count,
+    measure,
+    print_table,
+    real,
+    summarize,
+    write_report,
+)
 from graphkit.data import load
 from graphkit.extras.nas.methods.autognn import (
     AUTOGNN_HEADS,
@@ -68,16 +76,16 @@ LR, WEIGHT_DECAY, DROPOUT = 0.005, 5e-4, 0.6
 def parse_args():
     p = benchmark_parser(__doc__.splitlines()[0], runs=10)
     p.add_argument("--dataset", default="Cora", choices=["Cora", "CiteSeer"])
-    p.add_argument("--budget", type=int, default=20, help="architectures sampled per search")
-    p.add_argument("--epochs", type=int, default=200, help="epochs of each retraining")
-    p.add_argument("--search-epochs", type=int, default=50,
+    p.add_argument("--budget", type=count(1), default=20, help="architectures sampled per search")
+    p.add_argument("--epochs", type=count(1), default=200, help="epochs of each retraining")
+    p.add_argument("--search-epochs", type=count(1), default=50,
                    help="epochs of a search child trained from scratch")
-    p.add_argument("--share-epochs", type=int, default=10,
+    p.add_argument("--share-epochs", type=count(1), default=10,
                    help="epochs of a search child that inherited weights")
-    p.add_argument("--max-changes", type=int, default=2, help="m, actions changed per step")
+    p.add_argument("--max-changes", type=count(1), default=2, help="m, actions changed per step")
     p.add_argument("--space", default="small", choices=["small", "paper"])
-    p.add_argument("--pool-dim", type=int, default=32)
-    p.add_argument("--target-val", type=float, default=None,
+    p.add_argument("--pool-dim", type=count(1), default=32)
+    p.add_argument("--target-val", type=real(0, 1), default=None,
                    help="validation accuracy for seconds_to_val (default: the highest value "
                         "every search reaches)")
     args = p.parse_args()

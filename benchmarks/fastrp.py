@@ -38,6 +38,7 @@ import scipy.sparse as sp
 from graphkit.benchmarking import (
     Row,
     benchmark_parser,
+    count,
     measure,
     print_table,
     rss_mb,
@@ -246,14 +247,14 @@ def main() -> None:
     p = benchmark_parser(__doc__.splitlines()[0], runs=5)
     p.add_argument("--dataset", choices=["blogcatalog", "ppi", "synthetic"],
                    default="blogcatalog")
-    p.add_argument("--shuffles", type=int, default=5, help="linear-probe shuffles per ratio")
+    p.add_argument("--shuffles", type=count(1), default=5, help="linear-probe shuffles per ratio")
     p.add_argument("--ratios", type=float, nargs="+", default=None,
                    help="linear-probe train ratios (default: 0.1 .. 0.9; --quick: 0.1 0.5 0.9)")
     p.add_argument("--n-jobs", type=int, default=None, help="parallel one-vs-rest fits")
-    p.add_argument("--edges", type=int, default=10_000_000,
+    p.add_argument("--edges", type=count(1), default=10_000_000,
                    help="synthetic: undirected edges (default: 10M)")
-    p.add_argument("--nodes", type=int, default=1_000_000, help="synthetic: nodes")
-    p.add_argument("--block-size", type=int, default=128,
+    p.add_argument("--nodes", type=count(1), default=1_000_000, help="synthetic: nodes")
+    p.add_argument("--block-size", type=count(1), default=128,
                    help="synthetic: also run streamed over blocks of this many columns")
     p.add_argument("--skip-node2vec", action="store_true", help="no PecanPy / PyG rows")
     args = p.parse_args()

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from graphkit.benchmarking import benchmark_parser, print_table, summarize, write_report
+from graphkit.benchmarking import benchmark_parser, count, print_table, summarize, write_report
 from graphkit.data import load
 from graphkit.graphlets import GraphletInputWarning, load_orbit_adjacency, simple_graph
 from graphkit.ops.graphlets import available_backends
@@ -57,7 +57,8 @@ def parse_args():
                    help="graphkit backends to time (default: cpp and numba when available)")
     p.add_argument("--peer-python", default=DEFAULT_PEER,
                    help="interpreter with gradco and orbit-count installed ('' to skip peers)")
-    p.add_argument("--peer-runs", type=int, default=None, help="runs for gradco (default --runs)")
+    p.add_argument("--peer-runs", type=count(1), default=None,
+                   help="runs for gradco (default --runs)")
     p.add_argument("--check", choices=["auto", "yes", "no"], default="auto",
                    help="compare every matrix and GDV with gradco's and ORCA's")
     p.add_argument("--only", choices=["all", "orbit", "gdv"], default="all",

@@ -37,7 +37,15 @@ import time
 import torch
 import torch.nn.functional as F
 
-from graphkit.benchmarking import benchmark_parser, measure, print_table, summarize, write_report
+from graphkit.benchmarking import (
+    benchmark_parser,
+    count,
+    measure,
+    print_table,
+    real,
+    summarize,
+    write_report,
+)
 from graphkit.extras._core.counting import count_params
 from graphkit.extras._core.synthetic import blobs_classification
 from graphkit.extras.hyper.arch_graph import trace_architecture
@@ -68,17 +76,17 @@ PAPER = [
 
 def parse_args(argv=None):
     p = benchmark_parser(__doc__.splitlines()[0], runs=2)
-    p.add_argument("--meta-steps", type=int, default=1000)
-    p.add_argument("--meta-lr", type=float, default=1e-3)
-    p.add_argument("--finetune-steps", type=int, default=100)
-    p.add_argument("--noise", type=float, default=0.15)
-    p.add_argument("--train-size", type=int, default=4000)
-    p.add_argument("--eval-size", type=int, default=2000)
-    p.add_argument("--hid", type=int, default=32)
-    p.add_argument("--rank", type=int, default=16)
-    p.add_argument("--max-shape", type=int, default=2048)
-    p.add_argument("--tile", type=int, default=32)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--meta-steps", type=count(1), default=1000)
+    p.add_argument("--meta-lr", type=real(0, open_low=True), default=1e-3)
+    p.add_argument("--finetune-steps", type=count(0), default=100)
+    p.add_argument("--noise", type=real(0), default=0.15)
+    p.add_argument("--train-size", type=count(1), default=4000)
+    p.add_argument("--eval-size", type=count(1), default=2000)
+    p.add_argument("--hid", type=count(1), default=32)
+    p.add_argument("--rank", type=count(1), default=16)
+    p.add_argument("--max-shape", type=count(1), default=2048)
+    p.add_argument("--tile", type=count(1), default=32)
+    p.add_argument("--threads", type=count(1), default=1)
     p.add_argument("--eval-at", type=int, nargs="+", default=[0, 10, 25, 50])
     args = p.parse_args(argv)
     if args.quick:

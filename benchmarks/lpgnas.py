@@ -48,9 +48,12 @@ import torch
 
 from graphkit.benchmarking import (
     benchmark_parser,
+    count,
     measure,
     print_table,
     read_rows,
+    real,
+    report_file,
     save_figure,
     summarize,
     write_report,
@@ -72,44 +75,44 @@ RECIPE_MARGIN = 0.002
 def parse_args():
     p = benchmark_parser(__doc__.splitlines()[0], runs=5)
     p.add_argument("--dataset", default="Cora", choices=["Cora", "CiteSeer"])
-    p.add_argument("--gamma", type=float, nargs="+", default=[0.0, 0.05, 0.1, 0.5, 1.0, 2.0],
+    p.add_argument("--gamma", type=real(0), nargs="+", default=[0.0, 0.05, 0.1, 0.5, 1.0, 2.0],
                    help="size-penalty weights; the penalty is gamma * E[size] / size of the FP32 "
                         "GCN with hidden 64, so gamma = 1 charges that model one nat (default: "
                         "the measured grid; hidden 16 / 8 at <= 4 bits appear from gamma 1)")
     p.add_argument("--split", default="public", choices=["public", "supervised"],
                    help="Planetoid public split, or the full-supervised random split")
-    p.add_argument("--split-seed", type=int, default=0, help="--split supervised: its seed")
-    p.add_argument("--epochs", type=int, default=200)
-    p.add_argument("--search-epochs", type=int, default=100)
-    p.add_argument("--warmup", type=int, default=30, help="weight-only search epochs first")
-    p.add_argument("--search-weight-decay", type=float, default=5e-4,
+    p.add_argument("--split-seed", type=count(0), default=0, help="--split supervised: its seed")
+    p.add_argument("--epochs", type=count(1), default=200)
+    p.add_argument("--search-epochs", type=count(1), default=100)
+    p.add_argument("--warmup", type=count(0), default=30, help="weight-only search epochs first")
+    p.add_argument("--search-weight-decay", type=real(0), default=5e-4,
                    help="supernet weight decay (default: the retraining recipe's)")
-    p.add_argument("--label-smoothing", type=float, default=0.0,
+    p.add_argument("--label-smoothing", type=real(0, 1), default=0.0,
                    help="supernet training label smoothing (default: none, as in retraining)")
-    p.add_argument("--arch-lr", type=float, default=0.1)
+    p.add_argument("--arch-lr", type=real(0, open_low=True), default=0.1)
     p.add_argument("--gumbel", action="store_true",
                    help="Gumbel-softmax samples (tau 1) instead of softmax mixtures in the search")
     p.add_argument("--arch-loss", default="val", choices=["val", "train"],
                    help="cross-entropy of the architecture step on the validation nodes (first-"
                         "order DARTS, default) or on the training nodes (single-level: the "
                         "spec's L = CE(train) + gamma * size)")
-    p.add_argument("--search-seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4],
+    p.add_argument("--search-seeds", type=count(0), nargs="+", default=[0, 1, 2, 3, 4],
                    help="one search per seed and gamma; best mean validation accuracy wins")
     p.add_argument("--bias-bits", type=int, default=None, choices=[32],
                    help="32: biases on the accumulator grid, counted as 32-bit words, in every "
                         "system (default: biases in their layer's weight format and width)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--threads", type=count(1), default=1, help="torch CPU threads")
     p.add_argument("--only", nargs="+", choices=["gcn", "lpgnas", "gat"],
                    default=["gcn", "lpgnas", "gat"], help="which systems to run")
-    p.add_argument("--merge", nargs="+", metavar="JSON", default=None,
+    p.add_argument("--merge", type=report_file, nargs="+", metavar="JSON", default=None,
                    help="join reports of parallel runs (e.g. one per gamma) into --json")
     p.add_argument("--recipe", default="qat", choices=RECIPES,
                    help="retraining recipe of every system (see train_specs; default: qat)")
-    p.add_argument("--specs-from", metavar="JSON", default=None,
+    p.add_argument("--specs-from", type=report_file, metavar="JSON", default=None,
                    help="take each gamma's searched candidates (specs per search seed) from "
                         "this report instead of searching again (the search is deterministic "
                         "on one device); they are retrained and selected as usual")
-    p.add_argument("--compare-recipes", nargs="+", metavar="JSON", default=None,
+    p.add_argument("--compare-recipes", type=report_file, nargs="+", metavar="JSON", default=None,
                    help="apply the recipe rule to reports of the same systems under "
                         "different --recipe values and write the choice to --json")
     return p.parse_args()

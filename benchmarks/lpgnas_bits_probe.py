@@ -23,7 +23,15 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from graphkit.benchmarking import benchmark_parser, measure, print_table, summarize, write_report
+from graphkit.benchmarking import (
+    benchmark_parser,
+    count,
+    measure,
+    print_table,
+    real,
+    summarize,
+    write_report,
+)
 from graphkit.data import load
 from graphkit.nn.quant import search
 
@@ -34,12 +42,12 @@ TEMPERATURES = [0.2 + 0.05 * i for i in range(57)]  # 0.2 .. 3.0
 def parse_args():
     p = benchmark_parser(__doc__.splitlines()[0], runs=1)
     p.add_argument("--dataset", default="Cora", choices=["Cora", "CiteSeer"])
-    p.add_argument("--search-seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    p.add_argument("--search-seeds", type=count(0), nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
-    p.add_argument("--search-epochs", type=int, default=100)
-    p.add_argument("--warmup", type=int, default=30)
-    p.add_argument("--arch-lr", type=float, default=0.1)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--search-epochs", type=count(1), default=100)
+    p.add_argument("--warmup", type=count(0), default=30)
+    p.add_argument("--arch-lr", type=real(0, open_low=True), default=0.1)
+    p.add_argument("--threads", type=count(1), default=1)
     return p.parse_args()
 
 

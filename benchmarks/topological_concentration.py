@@ -43,7 +43,15 @@ import torch
 from scipy.stats import pearsonr, spearmanr
 from torch import Tensor
 
-from graphkit.benchmarking import benchmark_parser, measure, print_table, summarize, write_report
+from graphkit.benchmarking import (
+    benchmark_parser,
+    count,
+    measure,
+    print_table,
+    real,
+    summarize,
+    write_report,
+)
 from graphkit.data import load
 from graphkit.extras.graph.topological_concentration import (
     approximate_topological_concentration,
@@ -61,22 +69,23 @@ DATASETS = ("Cora", "CiteSeer", "ppi", "blogcatalog")
 def parse_args(argv=None):
     p = benchmark_parser(__doc__.splitlines()[0], runs=5)
     p.add_argument("--dataset", default="Cora", choices=DATASETS)
-    p.add_argument("--num-hops", type=int, default=1, help="TC/ATC hops K (official: 1)")
-    p.add_argument("--atc-dim", type=int, default=64, help="ATC random dimensions (official 64)")
-    p.add_argument("--atc-sweep", type=int, nargs="*", default=[],
+    p.add_argument("--num-hops", type=count(1), default=1, help="TC/ATC hops K (official: 1)")
+    p.add_argument("--atc-dim", type=count(1), default=64,
+                   help="ATC random dimensions (official 64)")
+    p.add_argument("--atc-sweep", type=count(1), nargs="*", default=[],
                    help="more ATC dimensions, each a Pearson(ATC, TC) row (untimed)")
     p.add_argument("--atc-limit", action="store_true",
                    help="also ATC's exact d -> inf limit (atc_limit): Pearson(limit, TC) and "
                         "Pearson(ATC, limit) rows, which separate ATC's target from its noise")
-    p.add_argument("--epochs", type=int, default=100)
-    p.add_argument("--hidden", type=int, default=256)
-    p.add_argument("--batch-size", type=int, default=1152)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--eval-every", type=int, default=5, help="epochs between validations")
-    p.add_argument("--k", type=int, default=10, help="per-node Hits@K cut-off")
+    p.add_argument("--epochs", type=count(1), default=100)
+    p.add_argument("--hidden", type=count(1), default=256)
+    p.add_argument("--batch-size", type=count(1), default=1152)
+    p.add_argument("--lr", type=real(0, open_low=True), default=1e-3)
+    p.add_argument("--eval-every", type=count(1), default=5, help="epochs between validations")
+    p.add_argument("--k", type=count(1), default=10, help="per-node Hits@K cut-off")
     p.add_argument("--reference", action="store_true",
                    help="also run the plain-Python TC oracle on the first run")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--threads", type=count(1), default=1, help="torch CPU threads")
     args = p.parse_args(argv)
     if args.quick:
         args.epochs, args.hidden, args.eval_every = 4, 32, 2

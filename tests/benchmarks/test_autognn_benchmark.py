@@ -4,6 +4,8 @@ the same budget, retrained bests and the GCN / GAT points in one JSON report."""
 import json
 import sys
 
+import pytest
+
 ROW_KEYS = {"system", "dataset", "metric", "mean", "std", "runs", "seconds", "peak_rss_mb"}
 SEARCHES = {"autognn", "autognn-noshare", "random-search"}
 
@@ -40,3 +42,15 @@ def test_quick_run_writes_the_report(import_script, monkeypatch, tmp_path):
 def test_bad_flags(usage_error):
     assert "--budget" in usage_error("autognn", ["--budget", "0"])
     assert "invalid choice" in usage_error("autognn", ["--dataset", "PubMed"])
+
+
+# each failed only inside the run (a torch or library error after loading, training or the
+# earlier grid points), or ran with it: a NaN weight or rate passed the range checks
+@pytest.mark.parametrize("flags, message", [
+    (["--epochs", "0"],
+     "argument --epochs: must be >= 1, got 0"),
+    (["--target-val", "nan"],
+     "argument --target-val: must be a finite number"),
+])
+def test_bad_values_fail_when_the_arguments_are_parsed(usage_error, flags, message):
+    assert message in usage_error("autognn", flags)

@@ -89,3 +89,15 @@ def test_quick_synthetic_graph_times_both_modes(import_script, monkeypatch, tmp_
 ])
 def test_bad_flags_are_argparse_errors(usage_error, flags, message):
     assert message in usage_error("fastrp", ["--quick", *flags])
+
+
+# each failed only inside the run (a torch or library error after loading, training or the
+# earlier grid points), or ran with it: a NaN weight or rate passed the range checks
+@pytest.mark.parametrize("flags, message", [
+    (["--shuffles", "0"],
+     "argument --shuffles: must be >= 1, got 0"),
+    (["--block-size", "-8"],
+     "argument --block-size: must be >= 1, got -8"),
+])
+def test_bad_values_fail_when_the_arguments_are_parsed(usage_error, flags, message):
+    assert message in usage_error("fastrp", flags)

@@ -72,6 +72,8 @@ def test_worker_writes_what_graphkit_computes(import_script, tmp_path):
 @pytest.mark.parametrize("flags, message", [
     (["--dataset", "cora"], "invalid choice: 'cora'"),
     (["--backends", "numba", "fortran"], "--backends fortran: not available here"),
+    # 0 was taken for "default --runs" silently, a negative count gave no gradco run
+    (["--peer-runs", "0"], "argument --peer-runs: must be >= 1, got 0"),
 ])
 def test_bad_flags_are_argparse_errors(usage_error, flags, message):
     assert message in usage_error("graphlets", ["--quick", *flags])

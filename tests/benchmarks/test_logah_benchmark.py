@@ -53,3 +53,15 @@ def test_row_stats_sees_tiling(import_script):
     assert stats["distinct_rows"] == 4 and stats["rank"] == 4 and stats["shape"] == [12, 8]
     ones = bench.row_stats(torch.ones(5, 3))
     assert ones["row_norm_cv"] == pytest.approx(0.0, abs=1e-7)
+
+
+# each failed only inside the run (a torch or library error after loading, training or the
+# earlier grid points), or ran with it: a NaN weight or rate passed the range checks
+@pytest.mark.parametrize("flags, message", [
+    (["--meta-lr", "nan"],
+     "argument --meta-lr: must be a finite number, got nan"),
+    (["--hid", "0"],
+     "argument --hid: must be >= 1, got 0"),
+])
+def test_bad_values_fail_when_the_arguments_are_parsed(usage_error, flags, message):
+    assert message in usage_error("logah", flags)

@@ -212,3 +212,27 @@ def test_bits_probe_forces_each_width_and_restores_logits(import_script):
     assert r[16]["val_ce"] == pytest.approx(r[32]["val_ce"], abs=1e-3)
     assert r[2]["train_ce"] != pytest.approx(r[32]["train_ce"], abs=1e-4)
     assert all(v["val_ce_best_t"] <= v["val_ce"] + 1e-6 for v in r.values())
+
+
+# each failed only inside the run (a torch or library error after loading, training or the
+# earlier grid points), or ran with it: a NaN weight or rate passed the range checks
+@pytest.mark.parametrize("flags, message", [
+    (["--gamma", "0.1", "nan"],
+     "argument --gamma: must be a finite number, got nan"),
+    (["--merge", "/nonexistent-graphkit-dir/r.json"],
+     "argument --merge: cannot read report"),
+    (["--specs-from", "/nonexistent-graphkit-dir/r.json"],
+     "argument --specs-from: cannot read report"),
+    (["--search-epochs", "0"],
+     "argument --search-epochs: must be >= 1, got 0"),
+])
+def test_bad_values_fail_when_the_arguments_are_parsed(usage_error, flags, message):
+    assert message in usage_error("lpgnas", flags)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--arch-lr", "nan"], "argument --arch-lr: must be a finite number, got nan"),
+    (["--search-seeds", "0", "-1"], "argument --search-seeds: must be >= 0, got -1"),
+])
+def test_bits_probe_bad_values_fail_when_the_arguments_are_parsed(usage_error, flags, message):
+    assert message in usage_error("lpgnas_bits_probe", flags)

@@ -4,6 +4,8 @@
 
 import json
 
+import pytest
+
 ROW_KEYS = {"system", "dataset", "metric", "mean", "std", "runs", "seconds", "peak_rss_mb"}
 TIMING = {("ATC vs TC (train-test)", "pearson"), ("TC exact (vectorised)", "seconds"),
           ("ATC", "seconds")}
@@ -54,3 +56,15 @@ def test_quick_featureless_graph_gives_tc_rows_only(import_script, tmp_path):
 
 def test_rejects_unknown_dataset(usage_error):
     assert "invalid choice" in usage_error("topological_concentration", ["--dataset", "PubMed"])
+
+
+# each failed only inside the run (a torch or library error after loading, training or the
+# earlier grid points), or ran with it: a NaN weight or rate passed the range checks
+@pytest.mark.parametrize("flags, message", [
+    (["--k", "0"],
+     "argument --k: must be >= 1, got 0"),
+    (["--lr", "nan"],
+     "argument --lr: must be a finite number, got nan"),
+])
+def test_bad_values_fail_when_the_arguments_are_parsed(usage_error, flags, message):
+    assert message in usage_error("topological_concentration", flags)
