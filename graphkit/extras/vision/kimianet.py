@@ -293,6 +293,8 @@ def keras_densenet121_to_state_dict(
             unknown.append(key)
             continue
         t = torch.as_tensor(np.asarray(value, dtype=np.float32))
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError(f"Keras weight {key!r} holds NaN or infinite values")
         if param == "kernel":
             t = t.permute(3, 2, 0, 1) if t.dim() == 4 else t.t()
         state[f"{module}.{_KERAS_PARAMS[param]}"] = t.contiguous()
@@ -304,6 +306,8 @@ def keras_densenet121_to_state_dict(
     expected = {
         k for k in KimiaNet(num_classes=0).state_dict() if not k.endswith("num_batches_tracked")
     }
+    if head is not None and not any(k.startswith("classifier.") for k in state):
+        raise ValueError(f"head={head!r} names no layer of the Keras weights")
     missing = sorted(expected - set(state))
     if missing:
         raise ValueError(

@@ -233,3 +233,12 @@ def test_unreadable_weight_file_is_named(tmp_path):
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="garbage.pt' is not a state dict saved with torch.save"):
         KimiaNet(pretrained_path=path)
+
+
+def test_keras_conversion_names_nan_weights_and_a_missing_head(model):
+    weights = _as_keras(model)
+    with pytest.raises(ValueError, match="head='dense' names no layer of the Keras weights"):
+        keras_densenet121_to_state_dict(weights, head="dense")  # the classifier was dropped
+    weights["conv1/conv/kernel:0"] = np.full_like(weights["conv1/conv/kernel:0"], np.nan)
+    with pytest.raises(ValueError, match="'conv1/conv/kernel:0' holds NaN or infinite values"):
+        keras_densenet121_to_state_dict(weights)
