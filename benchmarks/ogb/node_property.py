@@ -59,7 +59,17 @@ def parse_args():
     p.add_argument("--eval-batch-size", type=count(1), default=500_000)
     p.add_argument("--log-steps", type=count(0), default=0, help="print every N epochs (0: never)")
     p.add_argument("--threads", type=count(1), default=None, help="torch CPU threads")
-    return p.parse_args()
+    args = p.parse_args()
+    if args.meta_dict:  # a bare JSONDecodeError named no file
+        try:
+            with open(args.meta_dict) as f:
+                meta = json.load(f)
+        except (OSError, ValueError) as e:
+            p.error(f"--meta-dict {args.meta_dict}: {e}")
+        if not isinstance(meta, dict):
+            p.error(f"--meta-dict {args.meta_dict} must hold a JSON object (DatasetSaver's "
+                    "meta_dict)")
+    return args
 
 
 def main() -> None:

@@ -80,6 +80,17 @@ def test_node_property_script_rejects_unknown_model(tmp_path):
      "argument --eval-batch-size: must be >= 1, got 0"),
     (["--log-steps", "-1"],
      "argument --log-steps: must be >= 0, got -1"),
+    (["--meta-dict", "/nonexistent-graphkit-dir/meta.json"],
+     "--meta-dict /nonexistent-graphkit-dir/meta.json: [Errno 2] No such file"),
 ])
 def test_bad_values_fail_when_the_arguments_are_parsed(usage_error, flags, message):
     assert message in usage_error("ogb/node_property", flags)
+
+
+def test_malformed_meta_dict_is_named(usage_error, tmp_path):
+    (tmp_path / "meta.json").write_text("{oops")
+    err = usage_error("ogb/node_property", ["--meta-dict", str(tmp_path / "meta.json")])
+    assert f"--meta-dict {tmp_path / 'meta.json'}: Expecting property name" in err
+    (tmp_path / "meta.json").write_text("[1]")
+    err = usage_error("ogb/node_property", ["--meta-dict", str(tmp_path / "meta.json")])
+    assert "must hold a JSON object" in err
