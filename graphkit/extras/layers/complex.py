@@ -90,6 +90,7 @@ class ComplexConv2d(nn.Module):
         self.kernel_size = nn.modules.utils._pair(kernel_size)
         self.dilation = nn.modules.utils._pair(dilation)
         check_positive(kernel_size=self.kernel_size[0], kernel_size_w=self.kernel_size[1])
+        check_positive(dilation=self.dilation[0], dilation_w=self.dilation[1])
         if padding == "same":
             if any(k % 2 == 0 for k in self.kernel_size):
                 raise ValueError(f"'same' padding needs odd kernels, got {self.kernel_size}")

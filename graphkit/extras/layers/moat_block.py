@@ -92,6 +92,8 @@ class MOATMBConv(MBConv):
     ) -> None:
         check_positive(out_channels=out_channels, expand_ratio=expand_ratio, pool_size=pool_size)
         check_fraction("drop_path", drop_path)
+        if not se_ratio >= 0:
+            raise ValueError(f"se_ratio must be >= 0 (0 for no squeeze-excite), got {se_ratio}")
         mid = out_channels * expand_ratio
         super().__init__(
             in_channels,

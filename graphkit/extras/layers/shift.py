@@ -316,6 +316,16 @@ class DenseShiftConv2d(_DenseShiftMixin):
         kernel = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
         if len(kernel) != 2 or min(kernel) < 1:
             raise ValueError(f"kernel_size must be a positive int or pair, got {kernel_size!r}")
+        pairs = {"stride": stride, "dilation": dilation}
+        for name, value in pairs.items():
+            values = (value,) if isinstance(value, int) else tuple(value)
+            if len(values) not in (1, 2) or min(values) < 1:
+                raise ValueError(f"{name} must be a positive int or pair, got {value!r}")
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise ValueError(f"padding must be 'same', 'valid' or ints, got {padding!r}")
+        elif min((padding,) if isinstance(padding, int) else tuple(padding)) < 0:
+            raise ValueError(f"padding must be >= 0, got {padding!r}")
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
         shape = (out_channels, in_channels // groups, *kernel)

@@ -68,3 +68,8 @@ def test_bad_inputs():
 def test_mask_that_does_not_broadcast_is_named():
     with pytest.raises(ValueError, match=r"mask \(1, 2, 2, 4, 4\) does not broadcast"):
         apply_complex_mask(torch.randn(1, 2, 2, 4, 4), torch.randn(1, 2, 2, 5, 4))
+
+
+def test_non_positive_dilation_is_named():
+    with pytest.raises(ValueError, match="dilation must be a positive integer, got 0"):
+        ComplexConv2d(2, 2, 3, dilation=0)

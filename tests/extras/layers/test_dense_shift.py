@@ -251,3 +251,14 @@ def test_shift_reference_names_bad_bias_and_fractional_exponents():
         shift_linear_reference(x, sign, torch.zeros(4, 4), bias=torch.zeros(3))
     with pytest.raises(ValueError, match="exponent entries must be integers"):
         shift_linear_reference(x, sign, torch.full((4, 4), -0.5))
+
+
+def test_conv_stride_dilation_and_padding_are_checked():
+    with pytest.raises(ValueError, match="stride must be a positive int or pair, got 0"):
+        DenseShiftConv2d(4, 4, 3, stride=0)
+    with pytest.raises(ValueError, match="dilation must be a positive int or pair"):
+        DenseShiftConv2d(4, 4, 3, dilation=(1, 0))
+    with pytest.raises(ValueError, match="padding must be 'same', 'valid' or ints, got 'zz'"):
+        DenseShiftConv2d(4, 4, 3, padding="zz")
+    with pytest.raises(ValueError, match="padding must be >= 0"):
+        DenseShiftConv2d(4, 4, 3, padding=-1)

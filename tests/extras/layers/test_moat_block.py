@@ -162,3 +162,8 @@ def test_window_and_pool_arguments_are_named():
         same_avg_pool(x, 0, 2)
     with pytest.raises(ValueError, match="stride must be a positive integer, got 0"):
         same_avg_pool(x, 2, 0)
+
+
+def test_negative_se_ratio_is_named():
+    with pytest.raises(ValueError, match="se_ratio must be >= 0"):
+        MOATMBConv(8, 8, se_ratio=-1)  # was silently no squeeze-excite
