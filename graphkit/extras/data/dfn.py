@@ -60,8 +60,11 @@ def _unpack(pairs: Pairs) -> tuple[Tensor, Tensor]:
 
 def clip_loss(logits_per_image: Tensor) -> Tensor:
     """CLIP's symmetric cross-entropy over a ``(B, B)`` image-to-text logit matrix."""
-    if logits_per_image.dim() != 2 or logits_per_image.size(0) != logits_per_image.size(1):
-        raise ValueError(f"expected square (B, B) logits, got {tuple(logits_per_image.shape)}")
+    if (logits_per_image.dim() != 2 or logits_per_image.size(0) != logits_per_image.size(1)
+            or logits_per_image.size(0) == 0):
+        raise ValueError(
+            f"expected square (B, B) logits with B >= 1, got {tuple(logits_per_image.shape)}"
+        )
     target = torch.arange(logits_per_image.size(0), device=logits_per_image.device)
     return 0.5 * (
         F.cross_entropy(logits_per_image, target) + F.cross_entropy(logits_per_image.t(), target)
@@ -230,8 +233,10 @@ class DataFilteringNetwork(nn.Module):
         self, image_encoder: nn.Module, text_encoder: nn.Module, init_temperature: float = 0.07
     ) -> None:
         super().__init__()
-        if not init_temperature > 0:
-            raise ValueError(f"init_temperature must be positive, got {init_temperature}")
+        if not (math.isfinite(init_temperature) and init_temperature > 0):
+            raise ValueError(
+                f"init_temperature must be a positive finite number, got {init_temperature}"
+            )
         self.image_encoder = image_encoder
         self.text_encoder = text_encoder
         self.init_temperature = init_temperature

@@ -165,3 +165,10 @@ def test_bad_pools_labels_and_kept_indices_are_named():
         keep_precision(torch.tensor([0.0]), clean)
     with pytest.raises(ValueError, match=r"a kept mask must match is_clean's shape \(2,\)"):
         keep_precision(torch.tensor([True]), clean)
+
+
+def test_empty_logits_and_infinite_temperature_are_named():
+    with pytest.raises(ValueError, match=r"B >= 1, got \(0, 0\)"):
+        clip_loss(torch.zeros(0, 0))  # was a NaN loss
+    with pytest.raises(ValueError, match="init_temperature must be a positive finite number"):
+        DataFilteringNetwork(torch.nn.Identity(), torch.nn.Identity(), float("inf"))
