@@ -249,6 +249,8 @@ def test_calibration_error_rejects_nan_probs_bad_labels_and_no_samples():
         expected_calibration_error(probs, torch.tensor([0, 5]))
     with pytest.raises(ValueError, match="labels must be integer class indices"):
         expected_calibration_error(probs, torch.tensor([0.0, 1.0]))
+    with pytest.raises(ValueError, match=r"probs must lie in \[0, 1\]"):
+        expected_calibration_error(torch.tensor([[2.0, -1.0], [0.3, 0.7]]), torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="at least one sample"):  # was a ZeroDivisionError
         expected_calibration_error(torch.zeros(0, 2), torch.zeros(0, dtype=torch.long))
 

@@ -431,6 +431,8 @@ def expected_calibration_error(probs: Tensor, labels: Tensor, bins: int = 15) ->
         raise ValueError(f"probs must hold at least one sample and class, got {tuple(probs.shape)}")
     if not torch.isfinite(probs).all():
         raise ValueError("probs contain NaN or infinite values")
+    if float(probs.min()) < -1e-6 or float(probs.max()) > 1 + 1e-6:  # logits as confidences
+        raise ValueError("probs must lie in [0, 1] (pass probabilities, not logits)")
     if labels.dtype.is_floating_point or labels.dtype == torch.bool:
         raise ValueError(f"labels must be integer class indices, got {labels.dtype}")
     if int(labels.min()) < 0 or int(labels.max()) >= probs.shape[1]:
