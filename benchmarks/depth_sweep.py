@@ -33,6 +33,7 @@ import torch
 from graphkit.benchmarking import (
     Row,
     benchmark_parser,
+    check_recipe,
     count,
     figure_file,
     measure,
@@ -297,6 +298,17 @@ def main() -> None:
         args.runs = min(args.runs, 1)
         args.dagnn_depths, args.sgc_depths = [2, 10], [2, 10]
         args.gcn_depths, args.transform_depths = [2, 4], [2, 4]
+    if not args.merge:  # every setting builds before the first run
+        overrides = {}
+        for spec in args.override:
+            model, settings = parse_system(spec)
+            check_recipe(model, args.dataset, settings, f"--override {spec}")
+            overrides[model] = settings
+        for spec in args.grid:
+            model, candidates = expand_grid(spec)
+            for combo in candidates:
+                check_recipe(model, args.dataset, {**overrides.get(model, {}), **combo},
+                              f"--grid {spec}")
     rows = read_rows(*args.merge) if args.merge else sweep(args)
     if not args.merge:  # merged rows assembled from logs have no seconds or RSS to print
         print_table(rows)

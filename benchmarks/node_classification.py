@@ -43,6 +43,7 @@ from torch_geometric.transforms import RandomNodeSplit
 from graphkit.benchmarking import (
     Row,
     benchmark_parser,
+    check_recipe,
     count,
     dataset_name,
     measure,
@@ -245,6 +246,14 @@ def main() -> None:
         parse_system(spec)  # fail before the first run on a bad specification
     for spec in args.grid:
         expand_grid(spec)
+    for dataset in args.dataset:  # every system builds before the first run
+        for spec in args.model:
+            model, settings = parse_system(spec)
+            check_recipe(model, dataset, settings, f"--model {spec}")
+        for spec in args.grid:
+            model, candidates = expand_grid(spec)
+            for combo in candidates:
+                check_recipe(model, dataset, combo, f"--grid {spec}")
     models = {parse_system(s)[0] for s in args.model} | {expand_grid(s)[0] for s in args.grid}
     paper = [p for p in PAPER if p["system"] in models and p["dataset"] in args.dataset]
     rows = []

@@ -31,6 +31,7 @@ __all__ = [
     "Row",
     "Measurement",
     "benchmark_parser",
+    "check_recipe",
     "count",
     "dataset_name",
     "figure_file",
@@ -170,6 +171,33 @@ def figure_file(text: str) -> str:
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
     return text
+
+
+def check_recipe(model: str, dataset: str, settings: dict[str, Any], what: str) -> None:
+    """Fail before the first run if ``model``'s recipe on ``dataset`` with ``settings`` replaced
+    (a ``--model`` / ``--grid`` / ``--override`` specification) cannot be built: an unknown
+    setting or a value of the wrong type failed inside that system's first run, after the
+    earlier systems' runs. ``what`` names the flag and specification in the ``ValueError``.
+    The random-number state is left as it was."""
+    import torch
+
+    from graphkit.nn.recipes import build_model, get_recipe
+
+    try:
+        base = get_recipe(model, dataset)
+        recipe = base.with_overrides(**settings)
+        optional = {f.name for f in fields(base) if "None" in str(f.type)}  # e.g. patience
+        for key, value in settings.items():
+            old = getattr(base, key, None)
+            if value is None and key in optional:
+                continue
+            if isinstance(old, (int, float)) and not isinstance(old, bool) and (
+                    isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ValueError(f"{key} must be a number, got {value!r}")
+        with torch.random.fork_rng(devices=[]):
+            build_model(recipe, 4, 2)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{what}: {e}") from None
 
 
 def _json_path(text: str) -> str:

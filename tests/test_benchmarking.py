@@ -10,6 +10,7 @@ from graphkit.benchmarking import (
     QUICK_TEMPORAL,
     Row,
     benchmark_parser,
+    check_recipe,
     count,
     dataset_name,
     figure_file,
@@ -161,6 +162,27 @@ def test_read_report_and_read_rows_name_a_malformed_file(tmp_path, text, message
     for read in (read_report, read_rows):
         with pytest.raises(ValueError, match=message):
             read(tmp_path / "a.json")
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"nokey": 1}, "--model x: .*unexpected keyword argument 'nokey'"),
+    ({"lr": "abc"}, "--model x: lr must be a number, got 'abc'"),
+    ({"epochs": True}, "--model x: epochs must be a number, got True"),
+])
+def test_check_recipe_names_a_setting_that_cannot_be_built(settings, message):
+    with pytest.raises(ValueError, match=message):
+        check_recipe("gcn", "Cora", settings, "--model x")
+
+
+def test_check_recipe_accepts_valid_settings_and_keeps_the_random_state():
+    import torch
+
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    check_recipe("gcn", "Cora", {"lr": 0.1, "patience": None, "dropout": 0.3}, "--model x")
+    check_recipe("dagnn", "cora", {}, "--model x")
+    assert torch.equal(torch.rand(3), expected)
 
 
 def test_row_from_dict_names_missing_fields():

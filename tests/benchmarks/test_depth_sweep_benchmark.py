@@ -80,3 +80,18 @@ def test_sgc_air_rows_record_hop_weights(tmp_path):
 ])
 def test_bad_values_fail_when_the_arguments_are_parsed(usage_error, flags, message):
     assert message in usage_error("depth_sweep", flags)
+
+
+@pytest.mark.parametrize("flags, message", [
+    # each failed when the sweep first built that model, after the other models' sweeps
+    (["--override", "gcn:nokey=1"],
+     "--override gcn:nokey=1: .*unexpected keyword argument 'nokey'"),
+    (["--grid", "dagnn:weight_decay=5e-3|high"],
+     r"--grid dagnn:weight_decay=5e-3\|high: weight_decay must be a number, got 'high'"),
+])
+def test_bad_settings_fail_before_the_sweep(import_script, monkeypatch, flags, message):
+    script = import_script("depth_sweep")
+    monkeypatch.setattr(sys, "argv", ["depth_sweep.py", "--runs", "1", *flags])
+    monkeypatch.setattr(script, "sweep", lambda *a: pytest.fail("the sweep started"))
+    with pytest.raises(ValueError, match=message):
+        script.main()

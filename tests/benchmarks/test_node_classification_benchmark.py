@@ -140,3 +140,20 @@ def test_val_blocks_average_each_block_then_the_runs():
 ])
 def test_bad_values_fail_when_the_arguments_are_parsed(usage_error, flags, message):
     assert message in usage_error("node_classification", flags)
+
+
+@pytest.mark.parametrize("flags, message", [
+    # each failed in that system's first run (a TypeError), after the earlier systems' runs
+    (["--model", "gcn", "gcn:nokey=1"],
+     "--model gcn:nokey=1: .*unexpected keyword argument 'nokey'"),
+    (["--model", "gcn:lr=abc"], "--model gcn:lr=abc: lr must be a number, got 'abc'"),
+    (["--grid", "gcn:dropout=0.5|x"], r"--grid gcn:dropout=0.5\|x: "),
+    (["--model", "gcn", "--dataset", "Cora", "csbm"], "--model gcn: no recipe for gcn on 'csbm'"),
+])
+def test_bad_system_settings_fail_before_the_first_run(import_script, monkeypatch, flags,
+                                                       message):
+    script = import_script("node_classification")
+    monkeypatch.setattr(sys, "argv", ["node_classification.py", "--runs", "1", *flags])
+    monkeypatch.setattr(script, "evaluate", lambda *a: pytest.fail("a run started"))
+    with pytest.raises(ValueError, match=message):
+        script.main()
