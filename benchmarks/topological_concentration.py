@@ -162,6 +162,9 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
     print(vars(args), file=sys.stderr)
     data = load(args.dataset, root=args.root)
+    if args.k > data.num_nodes:  # per_node_ranking rejected it only after the training
+        raise ValueError(f"--k {args.k} exceeds the {data.num_nodes} candidate nodes of "
+                         f"{args.dataset}")
     device = torch.device(args.device)
     with measure(args.device) as m:
         results = run_repeated(lambda r: one_run(data, args, device, args.seed + r),

@@ -68,3 +68,10 @@ def test_rejects_unknown_dataset(usage_error):
 ])
 def test_bad_values_fail_when_the_arguments_are_parsed(usage_error, flags, message):
     assert message in usage_error("topological_concentration", flags)
+
+
+def test_k_beyond_the_candidates_fails_before_training(import_script, monkeypatch):
+    script = import_script("topological_concentration")
+    monkeypatch.setattr(script, "run_repeated", lambda *a: pytest.fail("training started"))
+    with pytest.raises(ValueError, match="--k 100000 exceeds the 2708 candidate nodes of Cora"):
+        script.main(["--k", "100000", "--runs", "1"])
