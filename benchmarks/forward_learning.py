@@ -56,6 +56,7 @@ from graphkit.benchmarking import (
     dataset_name,
     measure,
     print_table,
+    read_report,
     real,
     report_file,
     rss_mb,
@@ -577,8 +578,7 @@ def merge(paths: list[str], out: str | None) -> None:
     pooled: dict[tuple, dict] = {}
     configs = []
     for path in paths:
-        with open(path) as f:
-            report = json.load(f)
+        report = read_report(path, "benchmarks/forward_learning.py")
         configs.append(report["config"])
         for row in report["rows"]:
             key = (row["system"], row["dataset"], row["metric"])

@@ -51,6 +51,7 @@ from graphkit.benchmarking import (
     count,
     measure,
     print_table,
+    read_report,
     read_rows,
     real,
     report_file,
@@ -243,8 +244,7 @@ def merge(paths: list[str], out: str | None) -> None:
     derived model retrains to the same accuracies wherever it was found)."""
     rows, configs = [], []
     for path in paths:
-        with open(path) as f:
-            configs.append(json.load(f)["config"])
+        configs.append(read_report(path, "benchmarks/lpgnas.py")["config"])
         rows.append(read_rows(path))
     if len({c["dataset"] for c in configs}) != 1:
         raise ValueError("reports to merge are on different datasets")

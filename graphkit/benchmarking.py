@@ -118,9 +118,10 @@ def real(low: float | None = None, high: float | None = None, *, open_low: bool 
     return parse
 
 
-def read_report(path: str | os.PathLike) -> dict[str, Any]:
+def read_report(path: str | os.PathLike, script: str | None = None) -> dict[str, Any]:
     """The report written by :func:`write_report` at ``path``; a missing, unreadable or
-    malformed file is a ``ValueError`` naming it."""
+    malformed file is a ``ValueError`` naming it, and so is, when ``script`` is given, a report
+    of another script (its rows lack the keys that script's merge reads)."""
     try:
         with open(path) as f:
             report = json.load(f)
@@ -132,6 +133,8 @@ def read_report(path: str | os.PathLike) -> dict[str, Any]:
             and isinstance(report.get("config"), dict)):
         raise ValueError(f"{path} is not a benchmark report (a JSON object with 'config' and "
                          "'rows')")
+    if script is not None and report.get("script") != script:
+        raise ValueError(f"{path} is a report of {report.get('script')}, not of {script}")
     return report
 
 

@@ -164,6 +164,14 @@ def test_read_report_and_read_rows_name_a_malformed_file(tmp_path, text, message
             read(tmp_path / "a.json")
 
 
+def test_read_report_of_another_script_is_named(tmp_path):
+    write_report(tmp_path / "a.json", "benchmarks/x.py", {}, [])
+    assert read_report(tmp_path / "a.json", "benchmarks/x.py")["script"] == "benchmarks/x.py"
+    with pytest.raises(ValueError, match="a.json is a report of benchmarks/x.py, not of "
+                                         "benchmarks/y.py"):
+        read_report(tmp_path / "a.json", "benchmarks/y.py")
+
+
 @pytest.mark.parametrize("settings, message", [
     ({"nokey": 1}, "--model x: .*unexpected keyword argument 'nokey'"),
     ({"lr": "abc"}, "--model x: lr must be a number, got 'abc'"),

@@ -59,3 +59,14 @@ def test_repeats_must_be_positive(bench):
 ])
 def test_bad_values_fail_when_the_arguments_are_parsed(usage_error, flags, message):
     assert message in usage_error("forward_learning", flags)
+
+
+def test_merge_names_a_report_of_another_script(bench, tmp_path):
+    # another script's rows lack run_values / per_layer_mean: a bare KeyError
+    from graphkit.benchmarking import summarize, write_report
+
+    path = tmp_path / "other.json"
+    write_report(path, "benchmarks/lpgnas.py", {}, [summarize("gcn", "Cora", "acc", [0.8], 1, 1)])
+    with pytest.raises(ValueError, match="other.json is a report of benchmarks/lpgnas.py, not of "
+                                         "benchmarks/forward_learning.py"):
+        bench.merge([str(path)], None)

@@ -236,3 +236,14 @@ def test_bad_values_fail_when_the_arguments_are_parsed(usage_error, flags, messa
 ])
 def test_bits_probe_bad_values_fail_when_the_arguments_are_parsed(usage_error, flags, message):
     assert message in usage_error("lpgnas_bits_probe", flags)
+
+
+def test_merge_names_a_report_of_another_script(bench, tmp_path):
+    # another script's config has no "dataset": a bare KeyError
+    path = tmp_path / "other.json"
+    write_report(path, "benchmarks/forward_learning.py", {},
+                 [summarize("gcn", "Cora", "acc", [0.8], 1, 1)])
+    with pytest.raises(ValueError, match="other.json is a report of "
+                                         "benchmarks/forward_learning.py, not of "
+                                         "benchmarks/lpgnas.py"):
+        bench.merge([str(path)], None)
