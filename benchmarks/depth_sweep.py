@@ -39,7 +39,7 @@ from graphkit.benchmarking import (
     measure,
     print_table,
     read_rows,
-    report_file,
+    report_of,
     save_figure,
     summarize,
     write_report,
@@ -61,6 +61,7 @@ SWEEPS = ("dagnn", "sgc_air", "sgc", "gcn", "gcn_air", "sgc_air_mlp")
 
 def parse_args():
     p = benchmark_parser(__doc__.splitlines()[0], runs=5)
+    own_report = report_of("benchmarks/depth_sweep.py")  # --merge-style inputs
     p.add_argument("--dataset", default="Cora")
     p.add_argument("--models", nargs="+", default=list(SWEEPS), choices=SWEEPS)
     p.add_argument("--dagnn-depths", type=count(0), nargs="+", default=[5, 10, 20, 50, 100])
@@ -69,7 +70,7 @@ def parse_args():
     p.add_argument("--transform-depths", type=count(1), nargs="+", default=[2, 4, 6, 8])
     p.add_argument("--plot", type=figure_file, default=None, metavar="PNG",
                    help="write the accuracy plot here")
-    p.add_argument("--merge", type=report_file, nargs="+", default=None, metavar="JSON",
+    p.add_argument("--merge", type=own_report, nargs="+", default=None, metavar="JSON",
                    help="join earlier reports (rows) instead of running")
     p.add_argument("--threads", type=count(1), default=1)
     p.add_argument("--override", nargs="+", default=[], metavar="MODEL:KEY=VALUE,...",

@@ -58,7 +58,7 @@ from graphkit.benchmarking import (
     print_table,
     read_report,
     real,
-    report_file,
+    report_of,
     rss_mb,
     summarize,
     write_report,
@@ -82,6 +82,7 @@ ROW_SPLIT_SCHEMES = ("sf", "sf-top2loss", "sf-top2input")
 
 def parse_args():
     p = benchmark_parser(__doc__.splitlines()[0], runs=5)
+    own_report = report_of("benchmarks/forward_learning.py")  # --merge-style inputs
     p.set_defaults(seed=10100)
     p.add_argument("--scheme", nargs="+", default=["sf", "bp"], choices=SCHEMES)
     p.add_argument("--model", nargs="+", default=["gcn"], choices=MODELS)
@@ -100,7 +101,7 @@ def parse_args():
     p.add_argument("--splits", type=count(0), nargs="+", default=None,
                    help="run only these split indices (default: 0 .. runs-1), e.g. to spread "
                         "the runs over processes and --merge their reports")
-    p.add_argument("--merge", type=report_file, nargs="+", metavar="JSON", default=None,
+    p.add_argument("--merge", type=own_report, nargs="+", metavar="JSON", default=None,
                    help="combine the rows of these reports (same system, dataset, metric) into "
                         "one report at --json; values of different splits are pooled")
     p.add_argument("--ff-trace", action="store_true",

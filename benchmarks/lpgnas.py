@@ -54,7 +54,7 @@ from graphkit.benchmarking import (
     read_report,
     read_rows,
     real,
-    report_file,
+    report_of,
     save_figure,
     summarize,
     write_report,
@@ -75,6 +75,7 @@ RECIPE_MARGIN = 0.002
 
 def parse_args():
     p = benchmark_parser(__doc__.splitlines()[0], runs=5)
+    own_report = report_of("benchmarks/lpgnas.py")  # --merge-style inputs
     p.add_argument("--dataset", default="Cora", choices=["Cora", "CiteSeer"])
     p.add_argument("--gamma", type=real(0), nargs="+", default=[0.0, 0.05, 0.1, 0.5, 1.0, 2.0],
                    help="size-penalty weights; the penalty is gamma * E[size] / size of the FP32 "
@@ -105,15 +106,15 @@ def parse_args():
     p.add_argument("--threads", type=count(1), default=1, help="torch CPU threads")
     p.add_argument("--only", nargs="+", choices=["gcn", "lpgnas", "gat"],
                    default=["gcn", "lpgnas", "gat"], help="which systems to run")
-    p.add_argument("--merge", type=report_file, nargs="+", metavar="JSON", default=None,
+    p.add_argument("--merge", type=own_report, nargs="+", metavar="JSON", default=None,
                    help="join reports of parallel runs (e.g. one per gamma) into --json")
     p.add_argument("--recipe", default="qat", choices=RECIPES,
                    help="retraining recipe of every system (see train_specs; default: qat)")
-    p.add_argument("--specs-from", type=report_file, metavar="JSON", default=None,
+    p.add_argument("--specs-from", type=own_report, metavar="JSON", default=None,
                    help="take each gamma's searched candidates (specs per search seed) from "
                         "this report instead of searching again (the search is deterministic "
                         "on one device); they are retrained and selected as usual")
-    p.add_argument("--compare-recipes", type=report_file, nargs="+", metavar="JSON", default=None,
+    p.add_argument("--compare-recipes", type=own_report, nargs="+", metavar="JSON", default=None,
                    help="apply the recipe rule to reports of the same systems under "
                         "different --recipe values and write the choice to --json")
     return p.parse_args()

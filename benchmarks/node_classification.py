@@ -48,7 +48,7 @@ from graphkit.benchmarking import (
     dataset_name,
     measure,
     print_table,
-    report_file,
+    report_of,
     summarize,
     write_report,
 )
@@ -85,6 +85,7 @@ PAPER = [
 
 def parse_args():
     p = benchmark_parser(__doc__.splitlines()[0], runs=10)
+    own_report = report_of("benchmarks/node_classification.py")  # --merge-style inputs
     p.add_argument("--model", nargs="+", default=None, metavar="MODEL[:KEY=VALUE,...]",
                    help=f"systems to run: a model of {MODELS}, optionally with recipe settings "
                         "replaced, e.g. sgc_air:weight_decay=5e-3 (default: dagnn, or none "
@@ -101,7 +102,7 @@ def parse_args():
                    help="second stage: rerun the K best candidates --grid-top-runs times on "
                         "fresh seeds and choose on those (default: off)")
     p.add_argument("--grid-top-runs", type=count(1), default=10, help="seeds per second-stage run")
-    p.add_argument("--grid-screen", type=report_file, nargs="+", default=[], metavar="JSON",
+    p.add_argument("--grid-screen", type=own_report, nargs="+", default=[], metavar="JSON",
                    help="reuse the screen rows of these earlier reports instead of rerunning")
     p.add_argument("--dataset", type=dataset_name, nargs="+", default=["Cora"])
     p.add_argument("--split", choices=("public", "random"), default="public")

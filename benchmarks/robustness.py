@@ -91,7 +91,7 @@ def parse_args():
         p.error("--plot-from needs --plot PNG (where to write the figure)")
     for path in args.plot_from or []:
         try:
-            read_report(path)
+            read_report(path, "benchmarks/robustness.py")
         except ValueError as e:
             p.error(f"--plot-from: {e}")
     return args

@@ -38,6 +38,7 @@ __all__ = [
     "real",
     "read_report",
     "report_file",
+    "report_of",
     "default_data_root",
     "machine_info",
     "measure",
@@ -201,6 +202,21 @@ def check_recipe(model: str, dataset: str, settings: dict[str, Any], what: str) 
             build_model(recipe, 4, 2)
     except (TypeError, ValueError) as e:
         raise ValueError(f"{what}: {e}") from None
+
+
+def report_of(script: str) -> Callable[[str], str]:
+    """:func:`report_file` for the reports of one ``script`` (e.g. ``"benchmarks/lpgnas.py"``):
+    another script's report lacks the keys that script's merge or plot reads."""
+
+    def parse(text: str) -> str:
+        try:
+            read_report(text, script)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+        return text
+
+    parse.__name__ = "report"
+    return parse
 
 
 def _json_path(text: str) -> str:

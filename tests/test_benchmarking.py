@@ -20,6 +20,7 @@ from graphkit.benchmarking import (
     read_rows,
     real,
     report_file,
+    report_of,
     summarize,
     temporal_stream,
     write_report,
@@ -170,6 +171,10 @@ def test_read_report_of_another_script_is_named(tmp_path):
     with pytest.raises(ValueError, match="a.json is a report of benchmarks/x.py, not of "
                                          "benchmarks/y.py"):
         read_report(tmp_path / "a.json", "benchmarks/y.py")
+    p = argparse.ArgumentParser()
+    p.add_argument("--merge", type=report_of("benchmarks/y.py"))
+    with pytest.raises(SystemExit):
+        p.parse_args(["--merge", str(tmp_path / "a.json")])
 
 
 @pytest.mark.parametrize("settings, message", [

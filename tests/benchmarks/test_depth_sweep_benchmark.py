@@ -95,3 +95,11 @@ def test_bad_settings_fail_before_the_sweep(import_script, monkeypatch, flags, m
     monkeypatch.setattr(script, "sweep", lambda *a: pytest.fail("the sweep started"))
     with pytest.raises(ValueError, match=message):
         script.main()
+
+
+def test_merge_of_another_scripts_report_is_a_usage_error(usage_error, tmp_path):
+    from graphkit.benchmarking import write_report
+
+    write_report(tmp_path / "r.json", "benchmarks/robustness.py", {}, [])
+    err = usage_error("depth_sweep", ["--merge", str(tmp_path / "r.json")])
+    assert "r.json is a report of benchmarks/robustness.py, not of benchmarks/depth_sweep.py" in err
