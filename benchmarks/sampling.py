@@ -68,7 +68,7 @@ def parse_args():
         args.temporal_nodes, args.events = 2_000, 100_000
         args.runs = min(args.runs, 2)
     sizes = ("runs", "nodes", "edges", "batch_size", "batches", "temporal_nodes", "events",
-             "temporal_batch", "k", "threads")
+             "temporal_batch", "k", "threads", "build_timeout")
     bad = [f"--{k.replace('_', '-')} {getattr(args, k)}" for k in sizes if getattr(args, k) < 1]
     if bad:
         p.error(f"must be >= 1: {', '.join(bad)}")

@@ -62,6 +62,8 @@ def test_quick_run_compares_with_pyg_in_the_same_run(import_script, monkeypatch,
     (["--nodes", "3000", "--batch-size", "1024", "--batches", "4"],
      "--batch-size 1024 x --batches 4 exceeds --nodes 3000"),
     (["--k", "0"], "must be >= 1: --k 0"),
+    # a zero or negative timeout made every peer build step time out after 1 s
+    (["--build-timeout", "0"], "must be >= 1: --build-timeout 0"),
     (["--fanout", "ten"], "invalid int value: 'ten'"),
 ])
 def test_bad_flags_are_argparse_errors(usage_error, flags, message):
