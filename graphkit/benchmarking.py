@@ -74,14 +74,14 @@ def temporal_stream(name: str, root: str | None = None, quick: bool = False):
     return load(name, root=root)
 
 
-def _count(text: str, least: int) -> int:
+def _checked(check: Callable[[str], object], text: str) -> str:
+    """``text`` after ``check(text)``, whose ``ValueError`` becomes argparse's error (which
+    names the flag): the body of the path and name types below."""
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < least:
-        raise argparse.ArgumentTypeError(f"must be >= {least}, got {value}")
-    return value
+        check(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
 
 
 def count(least: int = 1) -> Callable[[str], int]:
@@ -142,11 +142,7 @@ def read_report(path: str | os.PathLike, script: str | None = None) -> dict[str,
 def report_file(text: str) -> str:
     """An argparse ``type`` for an input report (``--merge A.json``): checked when the arguments
     are parsed, not when the run reaches it."""
-    try:
-        read_report(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    return text
+    return _checked(read_report, text)
 
 
 def dataset_name(text: str) -> str:
@@ -154,11 +150,7 @@ def dataset_name(text: str) -> str:
     are parsed (a mistyped second ``--dataset`` failed only after the first one's runs)."""
     from graphkit.data import registry
 
-    try:
-        registry.get(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    return text
+    return _checked(registry.get, text)
 
 
 def figure_file(text: str) -> str:
@@ -169,12 +161,8 @@ def figure_file(text: str) -> str:
 
     from graphkit.cli import check_output
 
-    formats = Figure().canvas.get_supported_filetypes()
-    try:
-        check_output(text, tuple(f".{k}" for k in sorted(formats)))
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    return text
+    suffixes = tuple(f".{k}" for k in sorted(Figure().canvas.get_supported_filetypes()))
+    return _checked(lambda path: check_output(path, suffixes), text)
 
 
 def check_recipe(model: str, dataset: str, settings: dict[str, Any], what: str) -> None:
@@ -209,11 +197,7 @@ def report_of(script: str) -> Callable[[str], str]:
     another script's report lacks the keys that script's merge or plot reads."""
 
     def parse(text: str) -> str:
-        try:
-            read_report(text, script)
-        except ValueError as e:
-            raise argparse.ArgumentTypeError(str(e)) from None
-        return text
+        return _checked(lambda path: read_report(path, script), text)
 
     parse.__name__ = "report"
     return parse
@@ -223,11 +207,7 @@ def _json_path(text: str) -> str:
     """Checked when the arguments are parsed: a run must not end in an unwritable path."""
     from graphkit.cli import check_output
 
-    try:
-        check_output(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    return text
+    return _checked(check_output, text)
 
 
 def _device(text: str) -> str:
@@ -246,9 +226,9 @@ def _device(text: str) -> str:
 def benchmark_parser(description: str, runs: int = 10) -> argparse.ArgumentParser:
     """An ``ArgumentParser`` with the flags every benchmark script shares."""
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--runs", type=lambda s: _count(s, 1), default=runs,
+    p.add_argument("--runs", type=count(1), default=runs,
                    help="repetitions (seeds) per system")
-    p.add_argument("--seed", type=lambda s: _count(s, 0), default=0,
+    p.add_argument("--seed", type=count(0), default=0,
                    help="first seed; run r uses seed + r")
     p.add_argument("--device", type=_device, default="cpu", help="torch device, e.g. cpu or cuda:0")
     p.add_argument("--json", type=_json_path, default=None, metavar="PATH",

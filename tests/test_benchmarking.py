@@ -39,7 +39,7 @@ def test_parser_has_the_shared_flags():
 
 @pytest.mark.parametrize("argv, message", [
     (["--runs", "0"], "argument --runs: must be >= 1, got 0"),
-    (["--runs", "two"], "argument --runs: expected an integer, got 'two'"),
+    (["--runs", "two"], "argument --runs: invalid int value: 'two'"),
     (["--seed", "-1"], "argument --seed: must be >= 0, got -1"),
     (["--device", "gpu0"], "argument --device: 'gpu0' is not a torch device"),
     (["--json", "/nonexistent-graphkit-dir/r.json"], "output folder /nonexistent-graphkit-dir "
