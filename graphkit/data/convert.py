@@ -37,7 +37,8 @@ def to_edge_index(
     """Return ``(edge_index, edge_weight or None, num_nodes)`` for any supported graph input.
 
     A networkx graph's nodes are numbered in ``graph.nodes`` order; an undirected networkx graph
-    yields both directions of each edge, as PyG does.
+    yields both directions of each edge, as PyG does, and its ``"weight"`` attributes (where any
+    edge has one; a missing one counts 1, as in networkx) are the edge weights.
     """
     from torch_geometric.data import Data
 
@@ -66,12 +67,20 @@ def to_edge_index(
     if _is_networkx(graph):
         nodes = list(graph.nodes)
         index = {v: i for i, v in enumerate(nodes)}
-        pairs = [(index[u], index[v]) for u, v in graph.edges()]
+        edges = list(graph.edges(data="weight"))
+        pairs = [(index[u], index[v]) for u, v, _ in edges]
+        # networkx's own convention: an edge without a "weight" attribute weighs 1
+        weights = [1.0 if w is None else float(w) for _, _, w in edges]
         if not graph.is_directed():
-            pairs += [(v, u) for u, v in pairs if u != v]
+            back = [i for i, (u, v) in enumerate(pairs) if u != v]
+            pairs += [pairs[i][::-1] for i in back]
+            weights += [weights[i] for i in back]
         ei = torch.tensor(pairs, dtype=torch.long).t().reshape(2, -1)
         n = len(nodes) if num_nodes is None else num_nodes
-        return check_edge_index(ei, n), None, int(n)
+        w = None
+        if any(attr is not None for _, _, attr in edges):
+            w = check_edge_weight(torch.tensor(weights, dtype=torch.float32), ei.size(1))
+        return check_edge_index(ei, n), w, int(n)
     ei = check_edge_index(graph, num_nodes)
     return ei, None, infer_num_nodes(ei, num_nodes)
 

@@ -69,3 +69,24 @@ def test_num_nodes_must_be_a_non_negative_integer():
         with pytest.raises(ValueError, match="num_nodes must be a non-negative integer"):
             to_edge_index(ei, num_nodes=bad)
     assert to_edge_index(ei, num_nodes=np.int64(4))[2] == 4
+
+
+def test_networkx_weights_are_kept_when_weighted():
+    # the "weight" attributes were dropped: to_csr(weighted=True) gave a 0/1 matrix
+    g = nx.Graph()
+    g.add_edge("a", "b", weight=2.5)
+    g.add_edge("b", "c")  # no attribute: weighs 1, as in networkx
+    g.add_edge("c", "c", weight=4.0)  # a self-loop is stored once
+    a = to_csr(g, weighted=True).toarray()
+    expected = nx.to_numpy_array(g, nodelist=["a", "b", "c"])
+    np.testing.assert_array_equal(a, expected)
+    np.testing.assert_array_equal(to_csr(g).toarray(), (expected != 0).astype(np.float32))
+    _, w, _ = to_edge_index(nx.path_graph(3))
+    assert w is None  # an unweighted graph stays unweighted
+    d = nx.DiGraph()
+    d.add_edge(0, 1, weight=3.0)
+    ei, w, n = to_edge_index(d)
+    assert ei.tolist() == [[0], [1]] and w.tolist() == [3.0] and n == 2
+    g.add_edge("a", "c", weight=float("nan"))
+    with pytest.raises(ValueError, match="edge_weight holds NaN"):
+        to_edge_index(g)
