@@ -176,16 +176,7 @@ def check_recipe(model: str, dataset: str, settings: dict[str, Any], what: str) 
     from graphkit.nn.recipes import build_model, get_recipe
 
     try:
-        base = get_recipe(model, dataset)
-        recipe = base.with_overrides(**settings)
-        optional = {f.name for f in fields(base) if "None" in str(f.type)}  # e.g. patience
-        for key, value in settings.items():
-            old = getattr(base, key, None)
-            if value is None and key in optional:
-                continue
-            if isinstance(old, (int, float)) and not isinstance(old, bool) and (
-                    isinstance(value, bool) or not isinstance(value, (int, float))):
-                raise ValueError(f"{key} must be a number, got {value!r}")
+        recipe = get_recipe(model, dataset).with_overrides(**settings)  # checks the types
         with torch.random.fork_rng(devices=[]):
             build_model(recipe, 4, 2)
     except (TypeError, ValueError) as e:

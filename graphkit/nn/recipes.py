@@ -75,8 +75,17 @@ class Recipe:
         """A copy with training fields (``lr``, ``weight_decay``, ``num_hops``, ...) and model
         arguments (any other name, e.g. ``dropout``) replaced."""
         names = {f.name for f in fields(self)} - {"model", "dataset", "model_kwargs"}
+        optional = {f.name for f in fields(self) if "None" in str(f.type)}  # e.g. patience
         protocol = {k: v for k, v in kwargs.items() if k in names}
         model = {k: v for k, v in kwargs.items() if k not in names}
+        for key, value in kwargs.items():
+            # a string from the command line ("lr=abc") would fail deep inside training
+            old = getattr(self, key) if key in names else self.model_kwargs.get(key)
+            if value is None and (key in optional or key in model):
+                continue  # the model decides what None means for its own arguments
+            if isinstance(old, (int, float)) and not isinstance(old, bool) and (
+                    isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ValueError(f"{key} must be a number, got {value!r}")
         if "num_hops" in protocol and self.num_hops is None:
             raise ValueError(f"{self.model} propagates in forward; set its depth with "
                              "the model argument (e.g. K) instead of num_hops")

@@ -105,6 +105,21 @@ def test_with_overrides_splits_protocol_and_model_arguments():
         get_recipe("dagnn", "Cora").with_overrides(num_hops=3)
 
 
+@pytest.mark.parametrize("override, message", [
+    ({"lr": "abc"}, "lr must be a number, got 'abc'"),
+    ({"dropout": "x"}, "dropout must be a number, got 'x'"),  # a model argument
+    ({"epochs": True}, "epochs must be a number, got True"),
+])
+def test_with_overrides_names_a_value_of_the_wrong_type(override, message):
+    with pytest.raises(ValueError, match=message):
+        get_recipe("dagnn", "Cora").with_overrides(**override)
+
+
+def test_with_overrides_lets_optional_fields_and_model_arguments_be_none():
+    r = get_recipe("dagnn", "Cora").with_overrides(patience=None, input_dropout=None, lr=0.1)
+    assert (r.patience, r.model_kwargs["input_dropout"], r.lr) == (None, None, 0.1)
+
+
 def test_hop_models_train_on_the_evaluated_rows_only(tiny):
     """Rows outside every split do not change the result of a node-wise model on hops."""
     recipe = get_recipe("sgc_air", "Cora")
