@@ -202,16 +202,11 @@ def _json_path(text: str) -> str:
 
 
 def _device(text: str) -> str:
-    """``--device`` must at least be a torch device string ("cpu", "cuda:1"); whether CUDA is
-    present is left to the run (a report may be prepared on a CPU-only machine)."""
-    import torch
+    """``--device`` must name a torch device this machine has, so that ``--device cuda`` on a
+    CPU-only machine fails when the arguments are parsed, not after the data is loaded."""
+    from graphkit.cli import check_device
 
-    try:
-        torch.device(text)
-    except RuntimeError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a torch device (e.g. cpu, cuda, "
-                                         "cuda:1)") from None
-    return text
+    return _checked(lambda d: check_device(d, flag=""), text)
 
 
 def benchmark_parser(description: str, runs: int = 10) -> argparse.ArgumentParser:

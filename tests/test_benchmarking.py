@@ -5,6 +5,7 @@ import os
 import time
 
 import pytest
+import torch
 
 from graphkit.benchmarking import (
     QUICK_TEMPORAL,
@@ -27,7 +28,9 @@ from graphkit.benchmarking import (
 )
 
 
-def test_parser_has_the_shared_flags():
+def test_parser_has_the_shared_flags(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     args = benchmark_parser("x", runs=3).parse_args([])
     assert (args.runs, args.seed, args.device, args.json, args.quick) == (3, 0, "cpu", None, False)
     args = benchmark_parser("x").parse_args(
@@ -49,6 +52,20 @@ def test_parser_rejects_bad_shared_flags_before_any_work(argv, message, capsys):
     with pytest.raises(SystemExit):
         benchmark_parser("x").parse_args(argv)
     assert message in capsys.readouterr().err
+
+
+def test_parser_rejects_a_cuda_device_this_machine_lacks(monkeypatch, capsys):
+    # used to fail with torch's "Torch not compiled with CUDA enabled" after loading the data
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit):
+        benchmark_parser("x").parse_args(["--device", "cuda"])
+    assert "argument --device: cuda: CUDA is not available" in capsys.readouterr().err
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert benchmark_parser("x").parse_args(["--device", "cuda:1"]).device == "cuda:1"
+    with pytest.raises(SystemExit):
+        benchmark_parser("x").parse_args(["--device", "cuda:2"])
+    assert "cuda:2: this machine has 2 CUDA device(s)" in capsys.readouterr().err
 
 
 def test_parser_accepts_a_json_path_in_an_existing_folder(tmp_path):

@@ -53,19 +53,24 @@ def check_output(path: str | os.PathLike, suffixes: Sequence[str] = ()) -> Path:
     return path
 
 
-def check_device(device: str | None) -> None:
-    """Reject an unknown or absent torch ``--device`` before any work."""
+def check_device(device: str | None, flag: str = "--device") -> None:
+    """Reject an unknown torch device, or one this machine lacks, before any work; ``flag``
+    starts the message (empty where argparse names the flag itself)."""
     if device is None:
         return
     import torch
 
+    said = f"{flag} " if flag else ""
     try:
         dev = torch.device(device)
     except RuntimeError:
-        raise ValueError(f"--device {device!r} is not a torch device (e.g. cpu, cuda, "
+        raise ValueError(f"{said}{device!r} is not a torch device (e.g. cpu, cuda, "
                          "cuda:1)") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {device}: CUDA is not available on this machine")
+        raise ValueError(f"{said}{device}: CUDA is not available on this machine")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"{said}{device}: this machine has {torch.cuda.device_count()} CUDA "
+                         "device(s)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
