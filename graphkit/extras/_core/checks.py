@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable
 
 from torch import Tensor, nn
 
 
 def check_positive(**values: int) -> None:
-    """Every keyword is a positive integer, else a ``ValueError`` naming it."""
+    """Every keyword is a positive integer (a Python or NumPy integer, not a float such as
+    ``5.0``, which ``nn.Linear`` would reject later with a torch error), else a ``ValueError``
+    naming it."""
     for name, value in values.items():
-        if isinstance(value, bool) or int(value) != value or value <= 0:
+        try:
+            whole = operator.index(value)
+        except TypeError:
+            whole = None
+        if isinstance(value, bool) or whole is None or whole <= 0:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 

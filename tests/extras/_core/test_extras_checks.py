@@ -1,8 +1,9 @@
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from graphkit.extras._core.checks import check_min_size, min_input_size
+from graphkit.extras._core.checks import check_min_size, check_positive, min_input_size
 
 
 def test_min_input_size_follows_convs_and_pools():
@@ -21,3 +22,11 @@ def test_check_min_size_names_the_model_and_the_sizes():
     check_min_size(torch.zeros(1, 3, 8, 8), (8, 8), "Net")
     with pytest.raises(ValueError, match="Net needs images of at least 8x8 pixels .* got 8x7"):
         check_min_size(torch.zeros(1, 3, 8, 7), (8, 8), "Net")
+
+
+def test_check_positive_takes_whole_numbers_only():
+    check_positive(a=1, b=np.int64(7))
+    # 5.0 used to pass and then fail inside nn.Linear with a torch type error
+    for bad in (0, -2, 5.0, 2.5, True, "3", None):
+        with pytest.raises(ValueError, match=f"width must be a positive integer, got {bad!r}"):
+            check_positive(width=bad)
