@@ -157,7 +157,10 @@ def download_file(url: str, dest: str | os.PathLike, timeout: float = DOWNLOAD_T
 
     def fetch() -> None:
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as response:
+            # A fresh opener: urlopen's module-wide one keeps the proxy settings of the
+            # process's first download, ignoring a later change of http(s)_proxy.
+            opener = urllib.request.build_opener()
+            with opener.open(url, timeout=timeout) as response:
                 last[0] = time.monotonic()
                 if cancelled.is_set():
                     raise TimeoutError("abandoned by the caller")

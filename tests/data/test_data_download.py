@@ -265,3 +265,25 @@ def test_download_with_a_wrong_checksum_is_not_kept(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="brazil-airports.edgelist from .* has sha256 .*not kept"):
         ensure_files("airports-brazil", root)
     assert not (root / "networks" / "airports" / "brazil-airports.edgelist").exists()
+
+
+def test_download_reads_the_proxy_settings_at_each_attempt(tmp_path, monkeypatch):
+    """urlopen's module-wide opener kept the proxies of the process's first download, so a
+    download after ``http_proxy`` changed still went through the old proxy."""
+    monkeypatch.delenv("GRAPHKIT_OFFLINE")
+    for var in ("no_proxy", "NO_PROXY", "https_proxy", "HTTPS_PROXY", "HTTP_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")  # a closed port
+    server = _Server("silent")
+    try:
+        reason = download_file(server.url, tmp_path / "f", timeout=1.0)
+    finally:
+        server.close()
+    assert reason is not None and "refused" in reason, reason
+    monkeypatch.delenv("http_proxy")
+    server = _Server("silent")
+    try:
+        reason = download_file(server.url, tmp_path / "f", timeout=1.0)
+    finally:
+        server.close()
+    assert reason is not None and "timed out" in reason, reason
