@@ -9,6 +9,9 @@ TORCH_VERSION ?= 2.13.0
 # The slow parity tests run the reference gradco package (numpy < 2) in an interpreter of its own.
 PEER_VENV ?= /tmp/gradco-venv
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist; whole files per process, so a file's tests keep their order).
+# Each test process uses one torch thread (tests/conftest.py); TEST_WORKERS=0 runs in this one.
+TEST_WORKERS ?= 2
 # Tests, notebooks and benchmarks read the shared datasets from here when it exists.
 ifneq ($(wildcard ../shared/data),)
 export GRAPHKIT_DATA ?= $(abspath ../shared/data)
@@ -29,10 +32,10 @@ demo: bootstrap
 	$(VENV)/bin/graphkit demo
 
 test: bootstrap
-	$(PY) -m pytest tests notebooks --nbmake -q $(PYTEST_ARGS)
+	$(PY) -m pytest tests notebooks --nbmake -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-all: bootstrap $(PEER_VENV)/bin/python
-	GRAPHLETS_PEER_PYTHON=$(PEER_VENV)/bin/python $(PY) -m pytest tests notebooks --nbmake -q -m '' $(PYTEST_ARGS)
+	GRAPHLETS_PEER_PYTHON=$(PEER_VENV)/bin/python $(PY) -m pytest tests notebooks --nbmake -q -m '' -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 $(PEER_VENV)/bin/python:
 	$(PYTHON) -m venv $(PEER_VENV)
