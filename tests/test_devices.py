@@ -67,6 +67,55 @@ def test_sgc_and_appnp_air(cora_like, device):
     _assert_matches_float64(APPNPAIR(16, 32, 3, K=6), (cora_like.x, cora_like.edge_index), device)
 
 
+def test_gcn_air(cora_like, device):
+    from graphkit.nn import GCNAIR
+
+    torch.manual_seed(0)
+    model = GCNAIR(16, 32, 3, num_layers=4)
+    _assert_matches_float64(model, (cora_like.x, cora_like.edge_index), device)
+
+
+def test_node_classifier_loop_trains_on_device(cora_like, device):
+    from graphkit.nn import DAGNN
+    from graphkit.train import train_node_classifier
+
+    data = cora_like.clone()
+    data.train_mask = torch.arange(data.num_nodes) % 3 == 0
+    data.val_mask = torch.arange(data.num_nodes) % 3 == 1
+    data.test_mask = torch.arange(data.num_nodes) % 3 == 2
+    torch.manual_seed(0)
+    model = DAGNN(16, 32, 3, K=5)
+    res = train_node_classifier(model, data, epochs=5, selection="val_loss", device=device)
+    assert 0.0 <= res.test_acc <= 1.0
+    assert all(p.device.type == device.type for p in model.parameters())
+
+
+def test_lighthgnn_plus_distillation_on_device(device):
+    from graphkit.nn import HGNN, LightHGNN
+    from graphkit.nn.models.lighthgnn import (
+        distill,
+        hyperedge_reliability,
+        perturb_features,
+        split_per_class,
+    )
+
+    data = load("hsbm", num_nodes=90, num_hyperedges=40, seed=0)
+    train, val, test = split_per_class(data.y, 5, 10, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    teacher = HGNN(data.num_features, 16, 3).to(device).eval()
+    x, hyperedges = data.x.to(device), data.hyperedge_index.to(device)
+    with torch.no_grad():
+        clean = teacher(x, hyperedges)
+        noisy = teacher(perturb_features(x), hyperedges)
+    reliability = hyperedge_reliability(clean, noisy, hyperedges)
+    assert reliability.device.type == device.type
+    student = LightHGNN(data.num_features, 16, 3)
+    res = distill(student, data.x, data.y, clean, train, val, test, hyperedge_index=hyperedges,
+                  reliability=reliability, epochs=5, device=device)
+    assert 0.0 <= res.test_acc <= 1.0
+    assert all(p.device.type == device.type for p in student.parameters())
+
+
 def test_hypergraph_teacher_and_student(device):
     from graphkit.nn import HGNN, HGNNP, LightHGNN
 
@@ -173,10 +222,10 @@ def test_forward_learning_memory_options_on_device(cora_like, device, scheme, op
     torch.testing.assert_close(scores[0], scores[1], atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("name", ["nat", "tgn", "tgn-memory+pres"])
+@pytest.mark.parametrize("name", ["nat", "tgn", "tgn-memory+pres", "jodie+pres", "apan+pres"])
 def test_temporal_models_train_on_device(device, name):
     from graphkit.data.temporal import chronological_split
-    from graphkit.temporal import NAT, PRES, TGN, MemoryTGN, fit
+    from graphkit.temporal import APAN, JODIE, NAT, PRES, TGN, MemoryTGN, fit
 
     data = load("temporal-sbm", num_nodes=40, num_events=500, seed=3)
     split = chronological_split(data, seed=0)
@@ -187,6 +236,9 @@ def test_temporal_models_train_on_device(device, name):
         "tgn": lambda: TGN(data.num_nodes, d, memory_dim=8, time_dim=4, embedding_dim=8),
         "tgn-memory+pres": lambda: PRES(MemoryTGN(data.num_nodes, d, memory_dim=8, time_dim=4,
                                                   embedding_dim=8, num_neighbors=3)),
+        "jodie+pres": lambda: PRES(JODIE(data.num_nodes, d, memory_dim=8, time_dim=4)),
+        "apan+pres": lambda: PRES(APAN(data.num_nodes, d, memory_dim=8, time_dim=4,
+                                       mailbox_size=3)),
     }[name]().to(device)
     out = fit(model, data, split, epochs=1, batch_size=100, lr=1e-3, patience=None, seed=0)
     assert 0.0 <= out.test.ap <= 1.0 and torch.isfinite(out.test_pos).all()
