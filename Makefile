@@ -17,7 +17,7 @@ ifneq ($(wildcard ../shared/data),)
 export GRAPHKIT_DATA ?= $(abspath ../shared/data)
 endif
 
-.PHONY: bootstrap demo test test-all lint bench-quick clean
+.PHONY: bootstrap demo test test-all lint clean
 
 bootstrap: $(STAMP)
 
