@@ -83,6 +83,43 @@ def test_cache_reuses_normalisation_and_detects_a_new_hypergraph(hg):
     assert conv(x, smaller).shape == (N, 2)
 
 
+@pytest.mark.parametrize("cls", [HGNNConv, HGNNPConv])
+def test_cached_sparse_products_equal_the_uncached_layer(cls, hg):
+    """The cached layer applies its stages as CSR products; values and gradients (with
+    respect to x and the weights) equal the uncached gather/scatter layer's, also with a
+    repeated incidence, hyperedge weights, an empty hyperedge and after .double() / a copy."""
+    import copy
+    import pickle
+
+    index, m = hg
+    index = torch.cat([index, index[:, :1]], dim=1)  # vertex 0 twice in hyperedge 0
+    w = torch.tensor([1.0, 0.5, 2.0, 1.0, 3.0])  # hyperedge 4 has no members
+    torch.manual_seed(0)
+    plain = cls(4, 3)
+    cached = cls(4, 3, cached=True)
+    cached.load_state_dict(plain.state_dict())
+    for dtype in (torch.float32, torch.float64):
+        plain, cached = plain.to(dtype), cached.to(dtype)
+        outs, grads = [], []
+        for conv in (plain, cached, cached):  # the second cached call reads the cache
+            x = torch.randn(N, 4, dtype=dtype, generator=torch.Generator().manual_seed(1),
+                            requires_grad=True)
+            conv.zero_grad()
+            out = conv(x, index, w.to(dtype), num_hyperedges=m + 1)
+            (out * torch.arange(3, dtype=dtype)).sum().backward()
+            outs.append(out.detach())
+            grads.append((x.grad, conv.lin.weight.grad))
+        assert cached._cache is not None and cached._cache[0].dtype == dtype
+        for out, (gx, gw) in zip(outs[1:], grads[1:]):
+            torch.testing.assert_close(out, outs[0])
+            torch.testing.assert_close(gx, grads[0][0])
+            torch.testing.assert_close(gw, grads[0][1])
+    for clone in (copy.deepcopy(cached), pickle.loads(pickle.dumps(cached))):
+        assert clone._cache is None
+        torch.testing.assert_close(clone(x.detach(), index, w.double(), num_hyperedges=m + 1),
+                                   outs[0])
+
+
 def test_conv_rejects_bad_inputs(hg):
     index, m = hg
     conv = HGNNConv(4, 2)
