@@ -122,8 +122,9 @@ def test_hypergraph_teacher_and_student(device):
     data = load("hsbm", num_nodes=90, num_hyperedges=40, seed=0)
     torch.manual_seed(0)
     for cls in (HGNN, HGNNP):
-        _assert_matches_float64(cls(data.num_features, 16, 3), (data.x, data.hyperedge_index),
-                                device)
+        for cached in (False, True):  # cached: the stages as sparse CSR products
+            _assert_matches_float64(cls(data.num_features, 16, 3, cached=cached),
+                                    (data.x, data.hyperedge_index), device)
     _assert_matches_float64(LightHGNN(data.num_features, 16, 3), (data.x,), device)
 
 
