@@ -98,11 +98,16 @@ def test_lighthgnn_plus_distillation_on_device(device):
         perturb_features,
         split_per_class,
     )
+    from graphkit.train import train_node_classifier
 
     data = load("hsbm", num_nodes=90, num_hyperedges=40, seed=0)
     train, val, test = split_per_class(data.y, 5, 10, generator=torch.Generator().manual_seed(0))
     torch.manual_seed(0)
-    teacher = HGNN(data.num_features, 16, 3).to(device).eval()
+    teacher = HGNN(data.num_features, 16, 3, cached=True)  # trained through the CSR products
+    data.train_mask, data.val_mask, data.test_mask = train, val, test
+    train_node_classifier(teacher, data, epochs=3, device=device,
+                          forward=lambda m, d: m(d.x, d.hyperedge_index))
+    teacher.eval()
     x, hyperedges = data.x.to(device), data.hyperedge_index.to(device)
     with torch.no_grad():
         clean = teacher(x, hyperedges)
