@@ -3,7 +3,8 @@
 For each size in ``--vertices`` (the paper's 55,000 by default) a hypergraph stochastic block
 model (``graphkit.data.load("hsbm")``) is generated; the PyG ``HypergraphConv`` teacher
 (``hgnn-pyg``: PyG's layer as it is, with its own normalisation), graphkit's
-:class:`~graphkit.nn.HGNN` (``hgnn``; ``hgnn-cached`` reuses its cached normalisation) and
+:class:`~graphkit.nn.HGNN` (``hgnn``; ``hgnn-cached`` reuses its cache: since session 15 the
+two stages as sparse CSR matrices, applied as sparse products) and
 the LightHGNN students distilled from ``hgnn`` are trained (hidden 32 for teachers;
 ``--hidden`` (128) for ``lighthgnn``, 32 for ``lighthgnn-h32``) and timed: full-graph forward
 passes in eval mode under ``torch.no_grad()``, the systems interleaved
