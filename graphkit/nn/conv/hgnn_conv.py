@@ -114,8 +114,9 @@ class HGNNConv(MessagePassing):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.cached = cached
-        # (v2e, e2v, to_edges, to_edges_t, to_vertices, to_vertices_t): the per-incidence
-        # coefficients and the two stages as CSR matrices with their transposes
+        # (v2e, to_edges, to_edges_t, to_vertices, to_vertices_t): the first stage's
+        # per-incidence coefficients (their count, dtype and device say whether the cache
+        # fits) and the two stages as CSR matrices with their transposes
         self._cache: tuple[Tensor, ...] | None = None
         self.lin = Linear(in_channels, out_channels, bias=False, weight_initializer="glorot")
         self.bias = Parameter(torch.empty(out_channels)) if bias else None
@@ -172,7 +173,7 @@ class HGNNConv(MessagePassing):
                 self._cache = self._stages(hyperedge_index, v2e, e2v, num_nodes, m)
         x = self.lin(x)
         if self._cache is not None:  # every call of a cached layer, its first included
-            _, _, to_edges, to_edges_t, to_vertices, to_vertices_t = self._cache
+            _, to_edges, to_edges_t, to_vertices, to_vertices_t = self._cache
             out = sparse_matmul(to_vertices, sparse_matmul(to_edges, x, to_edges_t),
                                 to_vertices_t)
         else:
@@ -191,8 +192,7 @@ class HGNNConv(MessagePassing):
         v, e = hyperedge_index
         to_edges = to_torch_csr_tensor(torch.stack([e, v]), v2e, size=(num_hyperedges, num_nodes))
         to_vertices = to_torch_csr_tensor(hyperedge_index, e2v, size=(num_nodes, num_hyperedges))
-        return (v2e, e2v, to_edges, transpose_csr(to_edges), to_vertices,
-                transpose_csr(to_vertices))
+        return (v2e, to_edges, transpose_csr(to_edges), to_vertices, transpose_csr(to_vertices))
 
     def __getstate__(self) -> dict:
         # Sparse CSR tensors cannot be deep-copied or pickled: a copy rebuilds its cache.
