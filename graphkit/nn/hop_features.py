@@ -83,13 +83,15 @@ class _SparseMatmul(torch.autograd.Function):
 
 
 def sparse_matmul(adj: Tensor, x: Tensor, adj_t: Tensor | None = None) -> Tensor:
-    r"""``adj @ x`` for a constant sparse ``adj`` (no gradient flows into ``adj``).
+    r"""``adj @ x`` for a sparse ``adj``.
 
     With ``adj_t`` (:func:`transpose_csr` of ``adj``, computed once) the gradient with respect
     to ``x``, :math:`\mathbf{A}^{\top}\mathbf{G}`, is one sparse product; repeated
-    propagation (DAGNN at large K, APPNP iterates) then trains several times faster.
+    propagation (DAGNN at large K, APPNP iterates) then trains several times faster. An
+    ``adj`` whose values require a gradient (learned edge weights) is multiplied by plain
+    autograd instead, so the gradient reaches those values as well.
     """
-    if adj_t is None or not (torch.is_grad_enabled() and x.requires_grad):
+    if adj_t is None or adj.requires_grad or not (torch.is_grad_enabled() and x.requires_grad):
         return adj @ x
     if adj_t.shape != (adj.size(1), adj.size(0)):
         raise ValueError(f"adj_t must have shape {(adj.size(1), adj.size(0))} (the transpose "

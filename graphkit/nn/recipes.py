@@ -293,7 +293,7 @@ def prepare_data(recipe: Recipe, data: Data, sparse_features: bool = True) -> Da
 
         data.edge_index = to_undirected(data.edge_index, num_nodes=data.num_nodes)
     if recipe.normalize_features:
-        x = data.x.float()
+        x = data.x if data.x.is_floating_point() else data.x.float()  # float64 stays
         data.x = x / x.sum(dim=1, keepdim=True).clamp_min(1e-12)
     if recipe.num_hops is not None:
         adj = normalized_adjacency(data.edge_index, data.num_nodes, recipe.normalization,

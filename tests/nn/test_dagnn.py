@@ -137,3 +137,60 @@ def test_prop_rejects_wrong_feature_size(graph):
     edge_index, n = graph
     with pytest.raises(ValueError, match="x must have shape"):
         DAGNNProp(3, K=2)(torch.randn(n, 4), edge_index)
+
+
+def test_gradient_reaches_learned_edge_weights(graph):
+    # x requires grad inside DAGNN (the MLP's logits), which takes the fast sparse path
+    edge_index, n = graph
+    prop = DAGNNProp(2, K=3).double()
+    x = torch.randn(n, 2, dtype=torch.float64, requires_grad=True)
+    weight = torch.rand(edge_index.size(1), dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, w: prop(x, edge_index, w), (x, weight))
+
+
+def test_cached_graph_is_a_constant(graph):
+    edge_index, n = graph
+    prop = DAGNNProp(2, K=2, cached=True)
+    weight = torch.rand(edge_index.size(1), requires_grad=True)
+    for _ in range(2):  # a graph kept from the first call would fail the second backward
+        prop(torch.randn(n, 2, requires_grad=True), edge_index, weight).sum().backward()
+    assert weight.grad is None
+
+
+def test_edge_weight_is_promoted_to_the_feature_dtype(graph):
+    # PyG datasets store float32 weights; a model in float64 still runs, in float64
+    edge_index, n = graph
+    weight = torch.rand(edge_index.size(1))
+    model = DAGNN(3, 4, 2, K=2).double()
+    assert model(torch.randn(n, 3, dtype=torch.float64), edge_index, weight).dtype == \
+        torch.float64
+
+
+def test_prop_rejects_edge_weight_of_wrong_length(graph):
+    edge_index, n = graph
+    with pytest.raises(ValueError, match="edge_weight must have shape"):
+        DAGNNProp(2, K=2)(torch.randn(n, 2), edge_index, torch.rand(3))
+
+
+def test_cached_prop_names_a_graph_of_another_size(graph):
+    edge_index, n = graph
+    prop = DAGNNProp(2, K=2, cached=True)
+    prop(torch.randn(n, 2), edge_index)
+    with pytest.raises(ValueError, match="cached for a graph of 8 nodes but got 9"):
+        prop(torch.randn(n + 1, 2), edge_index)
+
+
+def test_pyg_explainer_masks_dagnn_edges(graph):
+    from torch_geometric.explain import Explainer, GNNExplainer
+
+    edge_index, n = graph
+    torch.manual_seed(0)
+    model = DAGNN(3, 8, 2, K=3).eval()
+    explainer = Explainer(model, GNNExplainer(epochs=5), explanation_type="model",
+                          edge_mask_type="object",
+                          model_config=dict(mode="multiclass_classification",
+                                            task_level="node", return_type="raw"))
+    explanation = explainer(torch.randn(n, 3), edge_index, index=1)
+    # node 1's receptive field (the path 0-1-2-3) gets a mask; the triangle does not
+    assert explanation.edge_mask[:6].abs().sum() > 0
+    assert explanation.edge_mask[6:].abs().sum() == 0

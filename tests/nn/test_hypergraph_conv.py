@@ -81,6 +81,21 @@ def test_cache_reuses_normalisation_and_detects_a_new_hypergraph(hg):
         conv(x, smaller)
     conv.reset_cache()
     assert conv(x, smaller).shape == (N, 2)
+    with pytest.raises(ValueError, match="of 6 vertices but got 4 of 7"):
+        conv(torch.randn(N + 1, 4), smaller)
+
+
+@pytest.mark.parametrize("cls", [HGNNConv, HGNNPConv])
+def test_hyperedge_weight_gradient_uncached_and_constant_when_cached(cls, hg):
+    index, m = hg
+    w = torch.rand(m, dtype=torch.float64, requires_grad=True)
+    conv = cls(4, 2).double()
+    x = torch.randn(N, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, w: conv(x, index, w), (x, w))
+    cached = cls(4, 2, cached=True).double()
+    for _ in range(2):  # a cache holding the first call's graph would fail the second backward
+        cached(x, index, w).sum().backward()
+    assert w.grad is None
 
 
 @pytest.mark.parametrize("cls", [HGNNConv, HGNNPConv])

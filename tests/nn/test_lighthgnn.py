@@ -132,6 +132,22 @@ def test_losses_reject_bad_inputs(logits):
     index, m = hyperedge_index_from_list([[0, 1]], num_nodes=7)
     with pytest.raises(ValueError, match="hyperedge_mask"):
         hyperedge_distillation_loss(s, t, index, m, torch.ones(2, dtype=torch.bool))
+    outside = torch.tensor([[0, 7], [0, 0]])  # vertex 7 of 7 logits rows
+    with pytest.raises(ValueError, match="hyperedge_index"):
+        hyperedge_distillation_loss(s, t, outside)
+    with pytest.raises(ValueError, match="hyperedge_index"):
+        LightHGNNLoss(t, hyperedge_index=outside, reliability=torch.ones(1))
+    with pytest.raises(ValueError, match="hyperedge_index"):
+        topology_score(s, outside)
+
+
+def test_reliability_rejects_nan_logits():
+    index, m = hyperedge_index_from_list([[0, 1], [1, 2]], num_nodes=3)
+    z = torch.randn(3, 4)
+    noisy = z.clone()
+    noisy[1, 2] = float("nan")
+    with pytest.raises(ValueError, match="noisy_logits"):
+        hyperedge_reliability(z, noisy, index, m)
 
 
 def test_reliability_in_unit_interval_with_least_reliable_at_zero():

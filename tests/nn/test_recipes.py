@@ -61,6 +61,14 @@ def test_prepare_data_normalises_and_precomputes(tiny):
     torch.testing.assert_close(hop_data.hops[:, 0], tiny.x)  # raw features for AIR
 
 
+def test_prepare_data_keeps_float64_features(tiny):
+    wide = tiny.clone()
+    wide.x = tiny.x.double()
+    data = prepare_data(get_recipe("dagnn", "Cora"), wide, sparse_features=False)
+    assert data.x.dtype == torch.float64
+    torch.testing.assert_close(data.x.sum(1), torch.ones(tiny.num_nodes, dtype=torch.float64))
+
+
 @pytest.mark.parametrize("model", ["dagnn", "sgc_air", "appnp_air", "gcn_air", "appnp", "sgc",
                                    "mlp", "gcn"])
 def test_run_recipe_trains_every_model(tiny, model):

@@ -42,7 +42,8 @@ class DAGNNProp(MessagePassing):
         bias (bool, optional): If set to :obj:`False`, the retention projection has no bias
             :math:`b` (the paper's equation; the official code has one). (default: :obj:`True`)
         cached (bool, optional): If set to :obj:`True`, the normalised adjacency is computed on
-            the first call and reused (transductive settings only). (default: :obj:`False`)
+            the first call and reused (transductive settings only). The cached graph is a
+            constant: learned edge weights need :obj:`cached=False`. (default: :obj:`False`)
         add_self_loops (bool, optional): If set to :obj:`False`, no self-loops are added before
             normalising. (default: :obj:`True`)
         normalize (bool, optional): If set to :obj:`False`, ``edge_weight`` is used as given.
@@ -92,10 +93,20 @@ class DAGNNProp(MessagePassing):
         """The propagation graph: ``(adj, adj_T)``, the normalised adjacency as a sparse CSR
         matrix (row ``i`` holds the edges into node ``i``) and its transpose, for an
         ``edge_index`` input; ``(edge_index, edge_weight)`` as PyG's ``gcn_norm`` returns them
-        for a sparse input or without normalisation."""
-        if self._cache is not None and self._cache_matches(x):
-            return self._cache
+        for a sparse input, without normalisation, or while PyG's explainer masks messages."""
+        # PyG's Explainer masks messages inside propagate(): no sparse products then
+        explain = bool(self._explain)
         num_nodes = x.size(self.node_dim)
+        if self._cache is not None and not explain:
+            self._check_cache_size(num_nodes)
+            if self._cache_matches(x):
+                return self._cache
+        if edge_weight is not None:
+            if isinstance(edge_index, Tensor) and not is_sparse(edge_index) and \
+                    (edge_weight.dim() != 1 or edge_weight.numel() != edge_index.size(1)):
+                raise ValueError(f"edge_weight must have shape [{edge_index.size(1)}] (one "
+                                 f"weight per edge), got {list(edge_weight.shape)}")
+            edge_weight = edge_weight.to(x.dtype)  # PyG's layers promote as well
         if isinstance(edge_index, Tensor) and not is_sparse(edge_index):
             # gcn_norm synchronises anyway; an out-of-range id would otherwise fail inside it
             check_edge_index(edge_index, num_nodes)
@@ -103,7 +114,7 @@ class DAGNNProp(MessagePassing):
         if self.normalize:
             out = gcn_norm(edge_index, edge_weight, num_nodes, False, self.add_self_loops,
                            self.flow, dtype=x.dtype)
-        if isinstance(out[0], Tensor) and not is_sparse(out[0]):
+        if isinstance(out[0], Tensor) and not is_sparse(out[0]) and not explain:
             # One sparse product per hop (and one per hop backwards, with the cached
             # transpose) instead of a gather and a scatter: the same sums, several times faster.
             index, weight = out
@@ -113,9 +124,20 @@ class DAGNNProp(MessagePassing):
                 index = index.flip(0)
             adj = to_torch_csr_tensor(index, weight, size=(num_nodes, num_nodes))
             out = (adj, transpose_csr(adj))
-        if self.cached:
-            self._cache = out
+        if self.cached and not explain:
+            # a cached graph is a constant: no gradient reaches edge_weight through it
+            self._cache = tuple(t.detach() if isinstance(t, Tensor) else t for t in out)
+            return self._cache
         return out
+
+    def _check_cache_size(self, num_nodes: int) -> None:
+        graph = self._cache[0]
+        size = graph.size(1) if isinstance(graph, Tensor) and graph.layout != torch.strided \
+            else None
+        if size is not None and size != num_nodes:
+            raise ValueError(f"{self.__class__.__name__} is cached for a graph of {size} nodes "
+                             f"but got {num_nodes}: call reset_parameters() after changing "
+                             "the graph, or build it with cached=False")
 
     def _cache_matches(self, x: Tensor) -> bool:
         """Whether the cached graph suits ``x``: after ``.double()`` or ``.to(device)`` it is

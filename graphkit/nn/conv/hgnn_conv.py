@@ -90,6 +90,7 @@ class HGNNConv(MessagePassing):
             two stages as sparse CSR matrices (and their transposes, for the backward pass)
             and applies them as sparse products, several times faster than the gather and
             scatter of an uncached call. Call :meth:`reset_cache` when the hypergraph changes.
+            The cache is a constant: learned hyperedge weights need :obj:`cached=False`.
             (default: :obj:`False`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
@@ -156,10 +157,12 @@ class HGNNConv(MessagePassing):
                                         or self._cache[0].dtype != x.dtype):
             self._cache = None  # after .to() or .double(): rebuild on the new device / dtype
         if self._cache is not None:
-            if self._cache[0].numel() != hyperedge_index.size(1):
+            cached_nodes = self._cache[3].size(0)
+            if self._cache[0].numel() != hyperedge_index.size(1) or cached_nodes != num_nodes:
                 raise ValueError(
                     f"{self.__class__.__name__} is cached for {self._cache[0].numel()} "
-                    f"incidences but got {hyperedge_index.size(1)}: call reset_cache() after "
+                    f"incidences of {cached_nodes} vertices but got "
+                    f"{hyperedge_index.size(1)} of {num_nodes}: call reset_cache() after "
                     "changing the hypergraph"
                 )
         else:
@@ -190,6 +193,8 @@ class HGNNConv(MessagePassing):
         """The cache: both stages as CSR matrices, ``(M, N)`` (row ``e``: its members'
         coefficients) and ``(N, M)``, each with its transpose."""
         v, e = hyperedge_index
+        # a cached hypergraph is a constant: no gradient reaches hyperedge_weight through it
+        v2e, e2v = v2e.detach(), e2v.detach()
         to_edges = to_torch_csr_tensor(torch.stack([e, v]), v2e, size=(num_hyperedges, num_nodes))
         to_vertices = to_torch_csr_tensor(hyperedge_index, e2v, size=(num_nodes, num_hyperedges))
         return (v2e, to_edges, transpose_csr(to_edges), to_vertices, transpose_csr(to_vertices))

@@ -48,7 +48,8 @@ class HGNNPConv(HGNNConv):
         out_channels (int): Size of each output sample.
         bias (bool, optional): Learn an additive bias. (default: :obj:`True`)
         cached (bool, optional): Reuse the normalisation of the first call (fixed hypergraph
-            only; see :meth:`reset_cache`). (default: :obj:`False`)
+            only, a constant: no gradient reaches ``hyperedge_weight``; see
+            :meth:`reset_cache`). (default: :obj:`False`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 

@@ -209,6 +209,17 @@ def hyperedge_distillation_loss(
     _check_mode(mode)
     _check_tau(tau)
     _check_pair(student_logits, teacher_logits)
+    hyperedge_index = check_hyperedge_index(hyperedge_index, student_logits.size(0),
+                                            num_hyperedges)
+    return _hyperedge_kd(student_logits, teacher_logits, hyperedge_index, num_hyperedges,
+                         hyperedge_mask, tau, mode)
+
+
+def _hyperedge_kd(student_logits: Tensor, teacher_logits: Tensor, hyperedge_index: Tensor,
+                  num_hyperedges: int | None, hyperedge_mask: Tensor | None, tau: float,
+                  mode: str) -> Tensor:
+    """The unchecked core of :func:`hyperedge_distillation_loss` (LightHGNNLoss checks the
+    hypergraph once, not at every step)."""
     m = num_hyperedges_of(hyperedge_index, num_hyperedges)
     if mode == "paper":
         q = F.softmax(student_logits / tau, dim=-1)
@@ -267,6 +278,8 @@ def hyperedge_reliability(
         ``[M]`` reliabilities.
     """
     _check_pair(clean_logits, noisy_logits)
+    check_features(clean_logits, name="clean_logits")
+    check_features(noisy_logits, name="noisy_logits")
     hyperedge_index = check_hyperedge_index(hyperedge_index, clean_logits.size(0), num_hyperedges)
     m = num_hyperedges_of(hyperedge_index, num_hyperedges)
     h_clean = vertex_to_hyperedge(_entropy(clean_logits), hyperedge_index, m)
@@ -284,6 +297,7 @@ def topology_score(embedding: Tensor, hyperedge_index: Tensor,
     distance between member embeddings and the hyperedge's mean embedding,
     :math:`\frac{1}{M}\sum_e \frac{1}{|e|}\sum_{v\in e}\|\mathbf{h}_v - \bar{\mathbf{h}}_e\|_2`.
     """
+    hyperedge_index = check_hyperedge_index(hyperedge_index, embedding.size(0), num_hyperedges)
     m = num_hyperedges_of(hyperedge_index, num_hyperedges)
     v, e = hyperedge_index
     mean = vertex_to_hyperedge(embedding, hyperedge_index, m)
@@ -404,6 +418,8 @@ class LightHGNNLoss:
         if reliability is not None:
             if hyperedge_index is None:
                 raise ValueError("LightHGNN+ (reliability given) needs hyperedge_index")
+            hyperedge_index = check_hyperedge_index(hyperedge_index, teacher_logits.size(0),
+                                                    num_hyperedges)
             m = num_hyperedges_of(hyperedge_index, num_hyperedges)
             if reliability.shape != (m,):
                 raise ValueError(f"reliability must have one value per hyperedge [{m}], got "
@@ -428,7 +444,7 @@ class LightHGNNLoss:
         if self.reliability is not None:
             mask = torch.bernoulli(self.reliability.to(scores.device),
                                    generator=self.generator).bool()
-            kd = kd + self.hyperedge_weight * hyperedge_distillation_loss(
+            kd = kd + self.hyperedge_weight * _hyperedge_kd(
                 scores, t, self.hyperedge_index, self.num_hyperedges, mask, self.tau, self.mode)
         if self.lamb == 0.0:
             return kd
