@@ -314,12 +314,18 @@ def summarize(
     """Build a :class:`Row` from per-run values (mean and sample std over runs).
 
     The values themselves are kept as ``per_run`` so that a figure quoted for one seed can be
-    traced to the report.
+    traced to the report. A run that diverged (a NaN or infinite value) makes the mean and std
+    NaN and is counted in ``non_finite_runs``, instead of failing after every run has finished.
     """
     values = [float(v) for v in values]
     if not values:
         raise ValueError(f"no measured values for {system} on {dataset}")
     extra.setdefault("per_run", values)
+    bad = sum(not math.isfinite(v) for v in values)
+    if bad:
+        extra.setdefault("non_finite_runs", bad)
+        return Row(system, dataset, metric, math.nan, math.nan, len(values), float(seconds),
+                   float(peak_rss_mb), dict(extra))
     std = statistics.stdev(values) if len(values) > 1 else 0.0
     return Row(system, dataset, metric, statistics.fmean(values), std, len(values),
                float(seconds), float(peak_rss_mb), dict(extra))
@@ -343,7 +349,10 @@ def write_report(
     rows: Sequence[Row],
     paper: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
-    """Assemble the shared JSON report and, when ``path`` is given, write it atomically."""
+    """Assemble the shared JSON report and, when ``path`` is given, write it atomically.
+
+    The file is strict JSON: a NaN or infinite value (a diverged run) is written as ``null``.
+    """
     if isinstance(config, argparse.Namespace):
         config = vars(config)
     report = {
@@ -355,7 +364,7 @@ def write_report(
     }
     if path is not None:
         with atomic_write(path) as f:
-            json.dump(report, f, indent=2)
+            json.dump(_finite_or_null(report), f, indent=2, allow_nan=False)
             f.write("\n")
     return report
 
@@ -401,6 +410,17 @@ def read_rows(*paths: str | os.PathLike) -> list[Row]:
     for path in paths:
         rows += [Row.from_dict(d) for d in read_report(path)["rows"]]
     return rows
+
+
+def _finite_or_null(obj: Any) -> Any:
+    """``obj`` with every NaN or infinite float replaced by ``None`` (JSON has neither)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite_or_null(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_null(v) for v in obj]
+    return obj
 
 
 def _jsonable(v: Any) -> bool:

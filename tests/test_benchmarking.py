@@ -1,6 +1,7 @@
 import argparse
 import io
 import json
+import math
 import os
 import time
 
@@ -84,6 +85,21 @@ def test_summarize_mean_and_sample_std():
     assert summarize("s", "d", "m", [0.25], 0.0, 0.0).std == 0.0
     # a caller's own per-run record wins over the values
     assert summarize("s", "d", "m", [0.25], 0.0, 0.0, per_run=[1]).extra["per_run"] == [1]
+
+
+def test_a_diverged_run_is_reported_not_fatal(tmp_path):
+    row = summarize("sys", "ds", "acc", [0.5, float("nan"), float("inf")], 1.0, 1.0)
+    assert math.isnan(row.mean) and math.isnan(row.std)
+    assert row.extra["non_finite_runs"] == 2
+    path = tmp_path / "r.json"
+    write_report(path, "x.py", {"lr": float("nan")}, [row])
+
+    def strict(constant):
+        raise AssertionError(f"non-standard JSON constant {constant}")
+
+    report = json.loads(path.read_text(), parse_constant=strict)
+    assert report["config"]["lr"] is None
+    assert report["rows"][0]["mean"] is None and report["rows"][0]["per_run"] == [0.5, None, None]
 
 
 def test_summarize_rejects_no_values():

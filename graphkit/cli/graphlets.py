@@ -6,12 +6,14 @@
 INPUT is an edge list (two node labels per line, whitespace- or comma-separated, ``#`` comments,
 extra columns ignored), ORCA's input format (first line ``n e``, then ``e`` lines ``u v``), or a
 SciPy sparse adjacency matrix (``.npz``). A text file is read as ORCA's format when its first
-line ``n e`` (``e >= 1``) matches the number of lines after it and every id lies below ``n``;
+line ``n e`` (``e >= 1``) matches the number of lines after it and every id lies below ``n``
+(with a notice unless the file ends in ORCA's ``.in``: ``--input-format edgelist`` overrides);
 a file that matches the count only is read as an edge list, with a warning. Integer labels
 ``>= 0`` are node ids (a negative integer in an all-integer file is an error); any other labels
-are numbered in sorted order and the mapping is written beside the output (``OUT.nodes.tsv``);
-``--relabel`` numbers integer ids the same way (needed when they are sparse: a file whose ids
-would give over a million rows, mostly isolated nodes, is refused without it).
+are numbered in sorted order and the mapping is written beside the output (the output's name
+plus ``.nodes.tsv``, e.g. ``gdv.csv.nodes.tsv``); ``--relabel`` numbers integer labels, negative
+ones included, the same way (needed when they are sparse: a file whose ids would give over a
+million rows, mostly isolated nodes, is refused without it).
 Self-loops are dropped, duplicate edges merged and directed input made undirected, each with a
 warning. Progress goes to stderr; every output is written atomically, into an existing folder.
 """
@@ -55,7 +57,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--backend", choices=["cpp", "numba", "python"], default=None)
         q.add_argument("--relabel", action="store_true",
                        help="number the nodes 0..n-1 in sorted order even when the labels are "
-                            "integers (mapping in OUT.nodes.tsv)")
+                            "integers (mapping in OUTPUT.nodes.tsv, e.g. gdv.csv.nodes.tsv)")
         q.add_argument("--quiet", action="store_true", help="no progress or warnings on stderr")
 
 
@@ -74,17 +76,24 @@ def _tokens(path: Path) -> list[tuple[int, list[str]]]:
     return rows
 
 
-def _int_pairs(path: Path, rows: list[tuple[int, list[str]]]) -> np.ndarray | None:
+def _int_pairs(path: Path, rows: list[tuple[int, list[str]]], ids: bool = True
+               ) -> np.ndarray | None:
     """The first two tokens of each row as an ``[E, 2]`` int64 array, or None if some token
-    is not an integer; negative or over-long ids are errors naming their line."""
+    is not an integer. As node ids (``ids``), negative or over-long ones are errors naming
+    their line; as labels to number (``--relabel``), any integer is one."""
     if not all(_INT.fullmatch(t) for _, r in rows for t in r[:2]):
         return None
     values = [(int(r[0]), int(r[1])) for _, r in rows]
+    if not ids:
+        if any(abs(v) > _MAX_ID for pair in values for v in pair):
+            return None  # numbered as text labels: np.unique needs no int64
+        return np.array(values, dtype=np.int64).reshape(-1, 2)
     for (lineno, _), pair in zip(rows, values):
         v = min(pair)
         if v < 0:
             raise ValueError(f"{path}, line {lineno}: negative node id {v} (node ids must be "
-                             ">= 0; labels that are not all integers are numbered instead)")
+                             ">= 0; --relabel numbers any labels, and labels that are not "
+                             "all integers are numbered anyway)")
         if max(pair) > _MAX_ID:
             raise ValueError(f"{path}, line {lineno}: node id {max(pair)} is too large")
     return np.array(values, dtype=np.int64).reshape(-1, 2)
@@ -178,12 +187,17 @@ def _read_text(path: Path, fmt: str, relabel: bool = False):
         return _read_orca(path, rows)
     if fmt == "auto" and not relabel and _looks_like_orca(rows):
         try:
-            return _read_orca(path, rows)
+            graph = _read_orca(path, rows)
+            if path.suffix != ".in":  # ORCA's own suffix: expected there, surprising elsewhere
+                warnings.warn(f"{path}: read as ORCA's format (first line {' '.join(rows[0][1])!r}"
+                              " taken as the node and edge counts); --input-format edgelist "
+                              "reads it as an edge list", stacklevel=2)
+            return graph
         except ValueError as exc:
             # an edge list whose first edge happens to match the line count
             warnings.warn(f"{exc}; read as an edge list instead (the first line only looks "
                           "like ORCA's header; --input-format chooses)", stacklevel=2)
-    pairs = _int_pairs(path, rows)
+    pairs = _int_pairs(path, rows, ids=not relabel)
     if pairs is not None and not relabel:
         n = int(pairs.max()) + 1
         distinct = len(np.unique(pairs)) if n > _SPARSE_IDS else n

@@ -38,7 +38,8 @@ def to_edge_index(
 
     A networkx graph's nodes are numbered in ``graph.nodes`` order; an undirected networkx graph
     yields both directions of each edge, as PyG does, and its ``"weight"`` attributes (where any
-    edge has one; a missing one counts 1, as in networkx) are the edge weights.
+    edge has one; a missing one counts 1, as in networkx) are the edge weights, in float64. A
+    SciPy matrix's weights keep float64 and are float32 otherwise.
     """
     from torch_geometric.data import Data
 
@@ -62,7 +63,9 @@ def to_edge_index(
                 f"num_nodes={num_nodes} does not match the matrix's {coo.shape[0]} rows"
             )
         ei = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
-        w = torch.from_numpy(coo.data.astype(np.float32)) if coo.nnz else torch.empty(0)
+        # float64 stays float64 (a tiny weight must not round to 0); other dtypes float32
+        wdtype = np.float64 if coo.dtype == np.float64 else np.float32
+        w = torch.from_numpy(coo.data.astype(wdtype)) if coo.nnz else torch.empty(0)
         return ei, w, int(n)
     if _is_networkx(graph):
         nodes = list(graph.nodes)
@@ -79,7 +82,8 @@ def to_edge_index(
         n = len(nodes) if num_nodes is None else num_nodes
         w = None
         if any(attr is not None for _, _, attr in edges):
-            w = check_edge_weight(torch.tensor(weights, dtype=torch.float32), ei.size(1))
+            # Python floats are doubles: float64, so no weight rounds to 0
+            w = check_edge_weight(torch.tensor(weights, dtype=torch.float64), ei.size(1))
         return check_edge_index(ei, n), w, int(n)
     ei = check_edge_index(graph, num_nodes)
     return ei, None, infer_num_nodes(ei, num_nodes)

@@ -115,21 +115,23 @@ def parsing(path: str | os.PathLike, fmt: str) -> Iterator[None]:
 
 
 def _copy_body(response: Any, out: BinaryIO, timeout: float, last: list[float],
-               cancelled: threading.Event) -> None:
-    """Stream an HTTP ``response`` into ``out``, recording in ``last[0]`` when data arrived.
+               cancelled: threading.Event) -> int:
+    """Stream an HTTP ``response`` into ``out``, recording in ``last[0]`` when data arrived;
+    returns the number of bytes written.
 
     ``timeout`` bounds every socket operation; a transfer that trickles in below
     ``MIN_RATE`` bytes/s over a window of ``timeout`` seconds is abandoned as stalled, since a
     per-read timeout alone never fires on a server that sends one byte a second.
     """
     read = getattr(response, "read1", response.read)  # read1: what has arrived, not a block
-    window_start, window_bytes = time.monotonic(), 0
+    window_start, window_bytes, total = time.monotonic(), 0, 0
     while chunk := read(1 << 16):
         if cancelled.is_set():
             raise TimeoutError("abandoned by the caller")
         out.write(chunk)
         now = last[0] = time.monotonic()
         window_bytes += len(chunk)
+        total += len(chunk)
         if now - window_start >= timeout:
             if window_bytes < MIN_RATE * (now - window_start):
                 raise TimeoutError(
@@ -137,6 +139,7 @@ def _copy_body(response: Any, out: BinaryIO, timeout: float, last: list[float],
                     f"{now - window_start:.0f} s)"
                 )
             window_start, window_bytes = now, 0
+    return total
 
 
 def download_file(url: str, dest: str | os.PathLike, timeout: float = DOWNLOAD_TIMEOUT_S
@@ -165,8 +168,14 @@ def download_file(url: str, dest: str | os.PathLike, timeout: float = DOWNLOAD_T
                 if cancelled.is_set():
                     raise TimeoutError("abandoned by the caller")
                 # Opened only now: a dead link leaves no folder or temporary file behind.
+                announced = response.headers.get("Content-Length", "")
                 with atomic_write(dest, "wb") as f:
-                    _copy_body(response, f, timeout, last, cancelled)
+                    got = _copy_body(response, f, timeout, last, cancelled)
+                    # read1 returns b"" when the server closes early instead of raising
+                    # IncompleteRead: a short body would otherwise be kept as the file
+                    if announced.isdigit() and got != int(announced):
+                        raise OSError(f"the transfer ended early: {got} of the "
+                                      f"{announced} bytes announced")
             outcome.append(None)
         except Exception as e:  # network, HTTP and file-system errors all end the attempt
             outcome.append(f"{type(e).__name__}: {e}")

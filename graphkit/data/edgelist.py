@@ -51,8 +51,10 @@ class EdgeList:
         """The ``n x n`` adjacency matrix (float64).
 
         Duplicate lines are merged (weights summed, or set to 1 without a weight column). With
-        ``symmetric`` each edge is made undirected: ``max(A, A^T)``, so a file that lists both
-        directions and one that lists each edge once give the same matrix.
+        ``symmetric`` each edge is made undirected: a pair listed in one direction gets that
+        weight both ways, a pair listed in both the larger of the two (``max(A, A^T)`` over the
+        listed entries, negative weights included), so a file that lists both directions and one
+        that lists each edge once give the same matrix.
         """
         n = self.num_nodes
         w = np.ones(self.num_edges) if self.weight is None else self.weight
@@ -61,9 +63,25 @@ class EdgeList:
         if self.weight is None:
             a.data[:] = 1.0
         if symmetric:
-            a = a.maximum(a.T).tocsr()
+            a = _symmetric_max(a)
         a.sort_indices()
         return a
+
+
+def _symmetric_max(a: sp.csr_matrix) -> sp.csr_matrix:
+    """``max(A, A^T)`` over the stored entries only: a missing entry is no edge, not a 0 that
+    would beat a negative weight."""
+    coo = a.tocoo()
+    rows = np.concatenate([coo.row, coo.col]).astype(np.int64)
+    cols = np.concatenate([coo.col, coo.row]).astype(np.int64)
+    vals = np.concatenate([coo.data, coo.data])
+    order = np.lexsort((cols, rows))
+    rows, cols, vals = rows[order], cols[order], vals[order]
+    if rows.size == 0:
+        return sp.csr_matrix(a.shape, dtype=np.float64)
+    first = np.flatnonzero(np.r_[True, (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])])
+    return sp.csr_matrix((np.maximum.reduceat(vals, first), (rows[first], cols[first])),
+                         shape=a.shape)
 
 
 def _split(line: str, delimiter: str | None) -> list[str]:

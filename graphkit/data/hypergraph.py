@@ -192,7 +192,9 @@ def vertex_degree(
                 f"hyperedge_weight must have one entry per hyperedge ({m}), "
                 f"got shape {list(hyperedge_weight.shape)}"
             )
-        w = hyperedge_weight[hyperedge_index[1]].float()
+        w = hyperedge_weight[hyperedge_index[1]]
+        if not w.is_floating_point():
+            w = w.float()  # float64 weights stay float64
     return scatter(w, hyperedge_index[0], dim=0, dim_size=n, reduce="sum")
 
 

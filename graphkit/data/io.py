@@ -27,7 +27,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, mode) as f:
+        # text in UTF-8 whatever the locale: the readers decode every input as UTF-8
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as f:
             yield f
             f.flush()
             os.fchmod(f.fileno(), _file_mode(path))  # mkstemp's 0600 would hide it from others
@@ -49,7 +50,8 @@ def _file_mode(path: Path) -> int:
 
 
 def save_matrix(path: str | os.PathLike, matrix, fmt: str | None = None) -> None:
-    """Write a dense or sparse matrix as ``.npy``, ``.npz`` or ``.csv``, chosen by suffix."""
+    """Write a dense or sparse matrix as ``.npy``, ``.npz`` or ``.csv``, chosen by suffix
+    (a ``.csv`` keeps every digit: reading it back in the matrix's dtype gives it exactly)."""
     path = Path(path)
     fmt = (fmt or path.suffix.lstrip(".")).lower()
     if fmt == "npz":
@@ -64,7 +66,9 @@ def save_matrix(path: str | os.PathLike, matrix, fmt: str | None = None) -> None
     elif fmt == "csv":
         arr = matrix.toarray() if sp.issparse(matrix) else np.asarray(matrix)
         with atomic_write(path, "w") as f:
-            fmt_ = "%d" if arr.dtype.kind in "iub" else "%.8g"
+            # as many significant digits as the dtype needs to read back exactly
+            fmt_ = "%d" if arr.dtype.kind in "iub" else \
+                "%.17g" if arr.dtype.itemsize > 4 else "%.9g"
             np.savetxt(f, arr, delimiter=",", fmt=fmt_)
     else:
         raise ValueError(f"unsupported output format '{fmt}' for {path}: use .npy, .npz or .csv")

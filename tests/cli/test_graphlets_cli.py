@@ -1,3 +1,5 @@
+import warnings
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -114,3 +116,33 @@ def test_sparse_integer_ids_need_relabel(tmp_path, capsys):
     assert main(["graphlets", "gdv", str(src), "-o", str(out), "--relabel",
                  "--input-format", "orca"]) == 1
     assert "edge lists" in capsys.readouterr().err
+
+
+def test_relabel_numbers_negative_integer_labels(tmp_path):
+    src = tmp_path / "neg.txt"
+    src.write_text("10 20\n20 30\n-1 5\n")
+    out = tmp_path / "gdv.npy"
+    assert main(["graphlets", "gdv", str(src), "-o", str(out), "--quiet", "--relabel"]) == 0
+    mapping = (tmp_path / "gdv.npy.nodes.tsv").read_text().splitlines()
+    assert mapping == ["node\tlabel", "0\t-1", "1\t5", "2\t10", "3\t20", "4\t30"]
+    g = nx.empty_graph(5)
+    g.add_edges_from([(2, 3), (3, 4), (0, 1)])
+    np.testing.assert_array_equal(np.load(out), gdv(g))
+
+
+def test_an_edge_list_read_as_orca_says_so(tmp_path):
+    # "4 3" matches the three lines after it: ORCA's header, or the edge 4-3?
+    src = tmp_path / "amb.txt"
+    src.write_text("4 3\n0 1\n1 2\n2 0\n")
+    out = tmp_path / "gdv.npy"
+    with pytest.warns(UserWarning, match="read as ORCA's format"):
+        assert main(["graphlets", "gdv", str(src), "-o", str(out)]) == 0
+    assert np.load(out).shape[0] == 4
+    assert main(["graphlets", "gdv", str(src), "-o", str(out), "--quiet",
+                 "--input-format", "edgelist"]) == 0
+    assert np.load(out).shape[0] == 5
+    orca = tmp_path / "amb.in"  # ORCA's own suffix: no notice
+    orca.write_text(src.read_text())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(["graphlets", "gdv", str(orca), "-o", str(out)]) == 0

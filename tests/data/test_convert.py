@@ -90,3 +90,17 @@ def test_networkx_weights_are_kept_when_weighted():
     g.add_edge("a", "c", weight=float("nan"))
     with pytest.raises(ValueError, match="edge_weight holds NaN"):
         to_edge_index(g)
+
+
+def test_float64_weights_keep_their_precision():
+    # float32 would round 1e-50 to 0, and graphlets would then drop that edge
+    g = nx.Graph()
+    g.add_edge(0, 1, weight=1e-50)
+    g.add_edge(1, 2, weight=0.1)
+    assert to_csr(g, weighted=True, dtype=np.float64)[0, 1] == 1e-50
+    m = sp.csr_matrix(np.array([[0, 1e-50], [1e-50, 0]]))
+    assert to_edge_index(m)[1].dtype == torch.float64
+    assert to_edge_index(sp.csr_matrix(np.eye(2, dtype=np.float32)))[1].dtype == torch.float32
+    from graphkit.graphlets import gdv
+
+    assert gdv(g)[:, 0].tolist() == [1, 2, 1]  # node 0 keeps its edge

@@ -130,7 +130,8 @@ def test_every_dataset_fails_fast_on_an_empty_root(name, network, tmp_path, monk
 
 
 class _Server:
-    """A local HTTP server that never answers ("silent") or sends a byte a second."""
+    """A local HTTP server that never answers ("silent"), sends a byte a second ("trickle")
+    or hangs up after a tenth of the body it announced ("short")."""
 
     def __init__(self, mode):
         self.sock = socket.socket()
@@ -144,7 +145,10 @@ class _Server:
     def _serve(self):
         conn, _ = self.sock.accept()
         with conn:
-            if self.mode == "trickle":
+            if self.mode == "short":  # announces 1000 bytes, sends 100 and hangs up
+                conn.recv(4096)
+                conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"x" * 100)
+            elif self.mode == "trickle":
                 conn.recv(4096)
                 conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 1000000\r\n\r\n")
                 for _ in range(20):  # ends after 10 s, so a missing stall rule fails, not hangs
@@ -173,6 +177,17 @@ def test_download_gives_up_on_a_silent_or_stalled_server(mode, tmp_path, monkeyp
     assert not (tmp_path / "sub" / "f").exists()
     time.sleep(0.2)  # the abandoned attempt leaves no temporary file either
     assert not any(p.is_file() for p in tmp_path.rglob("*"))
+
+
+def test_a_download_that_ends_early_is_not_kept(tmp_path, monkeypatch):
+    monkeypatch.delenv("GRAPHKIT_OFFLINE")
+    server = _Server("short")
+    try:
+        reason = download_file(server.url, tmp_path / "f", timeout=2.0)
+    finally:
+        server.close()
+    assert reason is not None and "ended early: 100 of the 1000 bytes" in reason, reason
+    assert not any(tmp_path.iterdir())
 
 
 def test_download_does_not_wait_for_a_stuck_name_lookup(tmp_path, monkeypatch):

@@ -49,6 +49,26 @@ def test_save_matrix_formats_roundtrip(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["d.npz", "m.csv", "m.npy", "s.npz"]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_csv_float_matrix_reads_back_exactly(tmp_path, dtype):
+    m = np.random.default_rng(0).standard_normal((200, 8)).astype(dtype)
+    m[0, :3] = [1 / 3, 1e-300 if dtype == np.float64 else 1e-40, -0.0]
+    save_matrix(tmp_path / "m.csv", m)
+    np.testing.assert_array_equal(np.loadtxt(tmp_path / "m.csv", delimiter=",", dtype=dtype), m)
+
+
+def test_text_is_written_as_utf8_whatever_the_locale(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "labels.tsv"
+    code = ("from graphkit.data.io import atomic_write\n"
+            f"with atomic_write({str(out)!r}) as f:\n    f.write('0\\tcaf\\u00e9\\n')\n")
+    env = {**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    subprocess.run([sys.executable, "-c", code], env=env, check=True)
+    assert out.read_bytes() == "0\tcaf\u00e9\n".encode("utf-8")
+
+
 def test_save_matrix_unknown_format_writes_nothing(tmp_path):
     with pytest.raises(ValueError, match="unsupported output format 'txt'"):
         save_matrix(tmp_path / "m.txt", np.ones(2))

@@ -32,6 +32,18 @@ def test_comma_separated_weights_and_symmetrisation(tmp_path):
     assert directed[2, 1] == 0 and directed[1, 2] == 3.0
 
 
+def test_symmetrisation_keeps_negative_weights_listed_once(tmp_path):
+    once = read_edgelist(_write(tmp_path, "0 1 -2.0\n1 2 3.0\n2 2 -1.0\n", "once.txt"))
+    both = read_edgelist(_write(tmp_path, "0 1 -2.0\n1 0 -2.0\n1 2 3.0\n2 1 3.0\n2 2 -1.0\n",
+                                "both.txt"))
+    expected = [[0, -2.0, 0], [-2.0, 0, 3.0], [0, 3.0, -1.0]]
+    np.testing.assert_array_equal(once.to_csr().toarray(), expected)
+    np.testing.assert_array_equal(both.to_csr().toarray(), expected)
+    # two directions with different weights: the larger, as before
+    mixed = read_edgelist(_write(tmp_path, "0 1 -2.0\n1 0 -5.0\n", "mixed.txt"))
+    np.testing.assert_array_equal(mixed.to_csr().toarray(), [[0, -2.0], [-2.0, 0]])
+
+
 def test_relabel_arbitrary_tokens_in_order_of_appearance(tmp_path):
     p = _write(tmp_path, "alice bob\nbob carol\n10 alice\n")
     e = read_edgelist(p, relabel=True)

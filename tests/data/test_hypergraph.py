@@ -87,6 +87,10 @@ def test_incidence_matrix_and_degrees(hg):
     np.testing.assert_array_equal(hyperedge_degree(index, m).numpy(), expected.sum(0))
     w = torch.tensor([1.0, 2.0, 0.5, 3.0])
     np.testing.assert_allclose(vertex_degree(index, N, w).numpy(), expected @ w.numpy())
+    # float64 weights stay float64: float32 would round 1e-50 to 0, an infinite D_v^-1/2
+    tiny = vertex_degree(torch.tensor([[0, 1, 1], [0, 0, 1]]), 2,
+                         torch.tensor([1e-50, 1.0], dtype=torch.float64))
+    assert tiny.dtype == torch.float64 and tiny[0] == 1e-50
     with pytest.raises(ValueError, match="layout"):
         incidence_matrix(index, N, m, layout="csr")
 
