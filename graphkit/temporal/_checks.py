@@ -21,8 +21,8 @@ def check_batch(num_nodes: int, src: Tensor, dst: Tensor, t: Tensor,
     """Raise a ``ValueError`` naming the first problem of a batch of events.
 
     With ``ordered_time`` (a batch about to be written into a stream's state) the timestamps
-    must also be finite, non-negative and sorted, and no earlier than ``last_t`` (a time, or
-    one per event), read in the same device synchronisation as the id range.
+    must also be finite, non-negative and sorted, no earlier than ``last_t`` (a time, or one
+    per event), and ``msg`` finite, read in the same device synchronisation as the id range.
     """
     ends = [("src", src), ("dst", dst)] + ([("neg_dst", neg_dst)] if neg_dst is not None else [])
     b = src.numel()
@@ -58,9 +58,16 @@ def check_batch(num_nodes: int, src: Tensor, dst: Tensor, t: Tensor,
             early = (t < last_t).any()
         else:
             early = bad_t & False
-        lo, hi, bad, before = torch.stack([lo.long(), hi.long(), bad_t.long(),
-                                           early.long()]).tolist()
+        # NaN features written into the state would turn the node's every later score NaN
+        nan_msg = ~torch.isfinite(msg).all() if msg is not None and msg.is_floating_point() \
+            else early & False
+        lo, hi, bad, before, bad_msg = torch.stack([lo.long(), hi.long(), bad_t.long(),
+                                                    early.long(), nan_msg.long()]).tolist()
         if 0 <= lo and hi < num_nodes:
+            if bad_msg:
+                first = int((~torch.isfinite(msg)).any(dim=1).nonzero()[0, 0])
+                raise ValueError(f"msg holds NaN or infinite values (first in event {first} "
+                                 "of the batch)")
             if bad:
                 check_timestamps(t)  # raises, naming the event
             if before:

@@ -137,6 +137,10 @@ class EventGraph:
                                   torch.searchsorted(all_id, n_id[center[mask]])])
         return all_id, edge_index, ts[mask], self.msgs[eid[mask]]
 
+    def to_(self, device: torch.device | str, dtype: torch.dtype) -> None:
+        """Move the stored feature rows (a model's ``.to()`` / ``.double()`` calls this)."""
+        self.msgs = self.msgs.to(device=device, dtype=dtype)
+
     def state(self) -> dict[str, Any]:
         """The events and feature rows, for a model's ``get_extra_state``."""
         events = [torch.cat(x) for x in zip(*self.events)] if self.events else None

@@ -393,6 +393,7 @@ def fit(
 
     if best_state is None or best_val is None:
         raise ValueError("no epoch was trained (the checkpoint already holds every epoch?)")
+    model.eval()  # the state was saved in eval mode (after validation)
     model.load_state_dict(best_state)  # weights and the state after the best validation
     pos, neg = stream_scores(model, data, test_idx, eval_bs, eval_pool,
                              torch.Generator().manual_seed(int(seed) + 2_000_003))

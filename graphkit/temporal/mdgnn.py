@@ -81,7 +81,6 @@ class _MemoryModel(torch.nn.Module, ABC):
             n_id, inv = torch.unique(ends, return_inverse=True)
             z = self.embed(n_id, t_query.expand(n_id.numel())).index_select(0, inv)
         else:
-            corrector.begin_batch(src, dst)
             z = self.embed_events(ends, self._read_steps(src, dst, neg_dst, ends), t_query)
         z_src, z_dst, z_neg = z.split(src.numel())
         return self.link_pred(z_src, z_dst), self.link_pred(z_src, z_neg)
@@ -166,6 +165,11 @@ class MemoryTGN(_MemoryModel):
         super().reset_state()
         self.event_graph.reset(self.memory.device, self.memory.dtype)
 
+    def _apply(self, fn, recurse=True):
+        super()._apply(fn, recurse)  # the event features are no buffer: move them as well
+        self.event_graph.to_(self.memory.device, self.memory.dtype)
+        return self
+
     def get_extra_state(self) -> dict[str, Any]:
         return self.event_graph.state()
 
@@ -181,7 +185,7 @@ class MemoryTGN(_MemoryModel):
         n_id, inv = torch.unique(ends, return_inverse=True)
         z = self.embed(n_id, t_query.expand(n_id.numel()))
         shift = F.linear(self.memory.step_increment(n_id), self.gnn.conv.lin_skip.weight)
-        return shifted_reads(z, shift, inv, step)
+        return shifted_reads(z, shift, inv, self.memory.read_weights(step))
 
     def embed(self, n_id: Tensor, t_query: Tensor, step: Tensor | None = None) -> Tensor:
         """Graph attention over each node's recent events. With ``step``, a pair with
@@ -259,7 +263,7 @@ class JODIE(_MemoryModel):
         s, last = self.memory(n_id)
         scale = self._scale(last, t_query.expand(n_id.numel()))
         shift = self.memory.step_increment(n_id) * scale
-        return shifted_reads(s * scale, shift, inv, step)
+        return shifted_reads(s * scale, shift, inv, self.memory.read_weights(step))
 
 
 class APAN(_MemoryModel):
@@ -336,6 +340,14 @@ class APAN(_MemoryModel):
         self.mail_t = torch.zeros(n, k, dtype=torch.long, device=dev)
         self.mail_count = torch.zeros(n, dtype=torch.long, device=dev)  # mails ever received
 
+    def _apply(self, fn, recurse=True):
+        super()._apply(fn, recurse)  # the mailboxes are no buffers: move them as well
+        if hasattr(self, "mail"):
+            dev = self._store()
+            self.mail = self.mail.to(dev, self.memory.dtype)
+            self.mail_t, self.mail_count = self.mail_t.to(dev), self.mail_count.to(dev)
+        return self
+
     def get_extra_state(self) -> dict[str, Tensor]:
         return {"mail": self.mail, "mail_t": self.mail_t, "mail_count": self.mail_count}
 
@@ -358,7 +370,8 @@ class APAN(_MemoryModel):
         n_id, inv = torch.unique(ends, return_inverse=True)
         s, _ = self.memory(n_id)
         u = s + self._mail_attention(s, n_id, t_query.expand(n_id.numel()))
-        return self.norm(shifted_reads(u, self.memory.step_increment(n_id), inv, step))
+        return self.norm(shifted_reads(u, self.memory.step_increment(n_id), inv,
+                                       self.memory.read_weights(step)))
 
     def _mail_attention(self, s: Tensor, n_id: Tensor, t_query: Tensor) -> Tensor:
         """Attention of the memories ``s`` of ``n_id`` over their mailboxes (``0`` without
@@ -382,10 +395,12 @@ class APAN(_MemoryModel):
         (only the ``mailbox_size`` latest mails per node are kept)."""
         super().update_state(src, dst, t, msg)
         dev = self._store()
-        node = torch.cat([src, dst]).to(dev)
-        other = torch.cat([dst, src]).to(dev)
-        when = torch.cat([t, t]).to(dev)
-        feats = torch.cat([msg, msg]).to(dev, self.mail.dtype)
+        # endpoints interleaved in event order (src_0, dst_0, src_1, ...): a node's mails
+        # then sort by node in the order of its events, and the latest ones are kept
+        node = torch.stack([src, dst], dim=1).view(-1).to(dev)
+        other = torch.stack([dst, src], dim=1).view(-1).to(dev)
+        when = t.repeat_interleave(2).to(dev)
+        feats = msg.repeat_interleave(2, dim=0).to(dev, self.mail.dtype)
         mails = torch.cat([self.memory.memory[other], feats], dim=-1)
         order = torch.argsort(node, stable=True)  # by node, then event order
         node_s = node[order]

@@ -178,6 +178,18 @@ class TemporalMemory(torch.nn.Module):
 
     _STATE = ("memory", "last_update", "pend_node", "pend_other", "pend_t", "pend_msg")
 
+    def _apply(self, fn, recurse=True):
+        # The stream state is no buffer (it may live on storage_device): after .to(),
+        # .double(), .cuda() it follows the parameters' dtype, and their device unless a
+        # storage device is set, as PyG's TGNMemory buffers do.
+        super()._apply(fn, recurse)
+        dev = self._storage()
+        for k in self._STATE:
+            t = getattr(self, k, None)
+            if t is not None:
+                setattr(self, k, t.to(dev, self.dtype) if t.is_floating_point() else t.to(dev))
+        return self
+
     def get_extra_state(self) -> dict[str, Tensor]:
         return {k: getattr(self, k).clone() for k in self._STATE}
 
@@ -254,16 +266,20 @@ class TemporalMemory(torch.nn.Module):
         """Memory of the nodes ``n_id`` with pending messages applied, and their last-update
         times; a PRES corrector (if attached) fuses it with its prediction.
 
-        Without ``step`` the nodes are distinct. With ``step`` each row is a read of node
+        Without ``step`` every row of a repeated node is the same. With ``step`` each row is a
+        read of node
         ``n_id[r]`` by an event preceded by ``step[r]`` events of the same node in the current
         batch (rows may repeat a node); without a corrector every read of a node is the same.
         """
         _check_ids(n_id)
         if step is None:
-            s_prev, s_new, last, has, update = self._apply_pending(n_id)
+            # pending messages are applied to distinct nodes (a repeated id would get them
+            # only in its first row)
+            nodes, inv = torch.unique(n_id, return_inverse=True)
+            s_prev, s_new, last, has, update = self._apply_pending(nodes)
             if self.corrector is not None:
-                s_new = self.corrector.correct(n_id, s_prev, s_new, has, update)
-            return s_new, last
+                s_new = self.corrector.correct(nodes, s_prev, s_new, has, update)
+            return s_new.index_select(0, inv), last.index_select(0, inv)
         if step.shape != n_id.shape:
             raise ValueError(f"step must have one entry per node, got {tuple(step.shape)} for "
                              f"{tuple(n_id.shape)}")
@@ -282,6 +298,13 @@ class TemporalMemory(torch.nn.Module):
         if self.corrector is None or not self.corrector.per_event:
             return torch.zeros(n_id.numel(), self.memory_dim, device=self.device)
         return self.corrector.step_increment(n_id, self.time_enc.lin.weight)
+
+    def read_weights(self, step: Tensor) -> Tensor:
+        """How many :meth:`step_increment` a read preceded by ``step`` of its node's events
+        in the batch adds (``step`` itself, unless the corrector says otherwise)."""
+        if self.corrector is None or not self.corrector.per_event:
+            return step
+        return self.corrector.read_weights(step)
 
     # ------------------------------------------------------------------ writing
     @torch.no_grad()
@@ -320,6 +343,8 @@ class TemporalMemory(torch.nn.Module):
         if src.numel() == 0:
             return
         self.flush(torch.cat([src, dst]))
+        # A node's messages as a source are stored before those as a destination, as in
+        # TGN's code: at equal times the "last" aggregator keeps the destination message.
         store = self._storage()
         self.pend_node = torch.cat([self.pend_node, src.to(store), dst.to(store)])
         self.pend_other = torch.cat([self.pend_other, dst.to(store), src.to(store)])

@@ -140,6 +140,8 @@ class NAT(torch.nn.Module):
         replace_prob (float): the cache's replacement probability :math:`\alpha`.
             (default: ``0.9``)
         seed (int): the cache's hash seed and replacement stream. (default: ``0``)
+        official_hash (bool): the official code's hash seed ``seed % 100`` (see
+            :class:`~graphkit.temporal.ncache.NCache`). (default: ``False``)
 
     Shapes:
         ``score``: ``src, dst, neg_dst, t [B]``, ``msg [B, msg_dim]`` -> two ``[B]`` logits.
@@ -148,7 +150,8 @@ class NAT(torch.nn.Module):
     def __init__(self, num_nodes: int, msg_dim: int = 0, node_features: Tensor | None = None,
                  sizes: tuple[int, ...] = (1, 32, 16), ngh_dim: int = 4, self_dim: int = 72,
                  pos_dim: int = 16, time_dim: int = 1, out_channels: int = 172, heads: int = 2,
-                 dropout: float = 0.1, replace_prob: float = 0.9, seed: int = 0) -> None:
+                 dropout: float = 0.1, replace_prob: float = 0.9, seed: int = 0,
+                 official_hash: bool = False) -> None:
         super().__init__()
         if len(sizes) != 3:
             raise ValueError(f"sizes must give the slots of hops 0, 1 and 2, got {sizes}")
@@ -166,7 +169,7 @@ class NAT(torch.nn.Module):
         self.ngh_dim, self.self_dim, self.pos_dim = int(ngh_dim), int(self_dim), int(pos_dim)
         self.out_channels, self.heads, self.dropout = int(out_channels), int(heads), dropout
         self.cache = NCache(num_nodes, self.sizes, rep_dim=ngh_dim, replace_prob=replace_prob,
-                            seed=seed)
+                            seed=seed, official_hash=official_hash)
         if node_features is None:
             node_features = torch.zeros(self.num_nodes, 0)
         if node_features.dim() != 2 or node_features.size(0) != self.num_nodes:
@@ -213,6 +216,11 @@ class NAT(torch.nn.Module):
         self.prev_t.zero_()
         self._msgs = self.self_rep.new_zeros(0, self.msg_dim)
         self._pending = None
+
+    def _apply(self, fn, recurse=True):
+        super()._apply(fn, recurse)  # the event features are no buffer: follow self_rep
+        self._msgs = self._msgs.to(self.self_rep.device, self.self_rep.dtype)
+        return self
 
     def get_extra_state(self) -> dict[str, Any]:
         return {"msgs": self._msgs.cpu()}

@@ -9,12 +9,19 @@ hop :math:`h` holds one entry of node ``u``'s hop-:math:`h` dictionary: the neig
 learned vector (the *value*, ``rep_dim`` wide). A key :math:`x` may only live in slot
 
 .. math::
-    \mathrm{hash}_h(x) = (x s + x^2 (s + 1)) \bmod M_h, \quad s = \mathrm{seed} \bmod 100,
+    \mathrm{hash}_h(x) = (x s + x^2 (s + 1)) \bmod M_h, \quad s = 2\,(\mathrm{seed} \bmod 50) + 1,
 
 so an owner never holds the same key twice, and there is no probing: a candidate ``(u, x)``
 whose slot holds a different key replaces it with probability ``replace_prob`` (:math:`\alpha`
 in the paper), otherwise it is dropped. The cache is therefore a lossy, randomly down-sampled
 neighbour set of fixed size.
+
+**Hash seed.** The official code uses :math:`s = \mathrm{seed} \bmod 100` with a random
+seed, and an even :math:`s` reaches only a few slots of a power-of-two table (7 of 32, 4 of
+16: :math:`x s + x^2 (s+1)` then takes the values of the squares), so about half of its runs
+keep at most 7 one-hop and 4 two-hop neighbours per node. graphkit uses odd :math:`s` only, for
+which the hash is a permutation of the slots of any power-of-two table (``official_hash=True``
+restores :math:`s = \mathrm{seed} \bmod 100`).
 
 **Batch update.** :meth:`NCache.write` applies a batch of candidates in parallel against the
 cache as it was *before* the batch: each candidate draws one uniform number (from the cache's
@@ -38,7 +45,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["NCache", "last_occurrence"]
+__all__ = ["NCache", "hash_multiplier", "last_occurrence"]
 
 
 def last_occurrence(index: Tensor) -> Tensor:
@@ -55,6 +62,12 @@ def last_occurrence(index: Tensor) -> Tensor:
     return last.sort().values
 
 
+def hash_multiplier(seed: int, official: bool = False) -> int:
+    """The :math:`s` of the N-cache hash for ``seed``: ``2 * (seed % 50) + 1`` (odd: every
+    slot of a power-of-two table reachable), or the official code's ``seed % 100``."""
+    return int(seed) % 100 if official else 2 * (int(seed) % 50) + 1
+
+
 class NCache(torch.nn.Module):
     r"""Per-hop slot tables for all nodes: the N-caches of `"Neighborhood-aware Scalable
     Temporal Network Representation Learning" <https://arxiv.org/abs/2209.01084>`_ (Luo and Li,
@@ -62,7 +75,8 @@ class NCache(torch.nn.Module):
 
     .. math::
         u M_h + \mathrm{hash}_h(x), \qquad
-        \mathrm{hash}_h(x) = (x s + x^2 (s + 1)) \bmod M_h, \quad s = \mathrm{seed} \bmod 100,
+        \mathrm{hash}_h(x) = (x s + x^2 (s + 1)) \bmod M_h, \quad
+        s = 2\,(\mathrm{seed} \bmod 50) + 1,
 
     and a different key there is replaced with probability ``replace_prob``. It holds buffers
     only (no parameters).
@@ -74,9 +88,12 @@ class NCache(torch.nn.Module):
         rep_dim (int): width of the learned value stored with each entry. (default: ``4``)
         replace_prob (float): probability :math:`\alpha` that a candidate evicts a different
             key from its slot. (default: ``0.9``)
-        seed (int): hash seed; ``s = seed % 100`` enters the hash, and the replacement draws
-            come from a generator seeded with ``seed``. Both are part of the state dict, so a
-            restored cache keeps finding its keys. (default: ``0``)
+        seed (int): hash seed; ``s = 2 * (seed % 50) + 1`` enters the hash, and the
+            replacement draws come from a generator seeded with ``seed``. Both are part of the
+            state dict, so a restored cache keeps finding its keys. (default: ``0``)
+        official_hash (bool): use the official code's ``s = seed % 100``, whose even values
+            leave most slots of a power-of-two table unreachable (see the module docstring).
+            (default: ``False``)
         device (torch.device, optional): where the tables live.
 
     Buffers per hop ``h``: ``key_h`` ``[N * M_h]`` (int64, ``-1`` = empty), ``eid_h`` (int64),
@@ -85,7 +102,7 @@ class NCache(torch.nn.Module):
 
     def __init__(self, num_nodes: int, sizes: tuple[int, ...] | list[int] = (1, 32, 16),
                  rep_dim: int = 4, replace_prob: float = 0.9, seed: int = 0,
-                 device: torch.device | str | None = None) -> None:
+                 device: torch.device | str | None = None, official_hash: bool = False) -> None:
         super().__init__()
         if int(num_nodes) <= 0:
             raise ValueError(f"num_nodes must be positive, got {num_nodes}")
@@ -104,6 +121,7 @@ class NCache(torch.nn.Module):
         self.rep_dim = int(rep_dim)
         self.replace_prob = float(replace_prob)
         self.seed = int(seed)
+        self.official_hash = bool(official_hash)
         self.generator = torch.Generator().manual_seed(self.seed)
         for h, m in enumerate(sizes):
             n = self.num_nodes * m
@@ -121,8 +139,8 @@ class NCache(torch.nn.Module):
 
     @property
     def hash_seed(self) -> int:
-        """The ``s`` of the hash: ``seed % 100``."""
-        return self.seed % 100
+        """The ``s`` of the hash (:func:`hash_multiplier`)."""
+        return hash_multiplier(self.seed, self.official_hash)
 
     def table(self, hop: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """The flat ``(key, eid, time, rep)`` buffers of ``hop``."""

@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from graphkit.temporal.ncache import hash_multiplier
+
 __all__ = ["NCacheReference"]
 
 Entry = tuple[int, int, float, tuple[float, ...]]
@@ -21,16 +23,17 @@ class NCacheReference:
     """Sequential N-cache: ``slots[hop][owner][slot] = (key, eid, time, rep)``."""
 
     def __init__(self, num_nodes: int, sizes: tuple[int, ...] = (1, 32, 16),
-                 replace_prob: float = 0.9, seed: int = 0) -> None:
+                 replace_prob: float = 0.9, seed: int = 0, official_hash: bool = False) -> None:
         self.num_nodes = int(num_nodes)
         self.sizes = tuple(int(m) for m in sizes)
         self.replace_prob = float(replace_prob)
         self.seed = int(seed)
+        self.official_hash = bool(official_hash)
         self.generator = torch.Generator().manual_seed(self.seed)
         self.slots: list[dict[int, dict[int, Entry]]] = [{} for _ in self.sizes]
 
     def slot(self, hop: int, key: int) -> int:
-        s = self.seed % 100
+        s = hash_multiplier(self.seed, self.official_hash)
         return (key * s + key * key * (s + 1)) % self.sizes[hop]
 
     def write(self, hop: int, owner: Tensor, key: Tensor, eid: Tensor, time: Tensor,

@@ -31,26 +31,32 @@ prediction stays in the scale of one update instead of growing with :math:`k`, e
 updated nodes is added to the link loss *with* its gradient into the memory updater.
 
 ``increment="update"`` (an option; the default is ``"event"`` above) keeps the paper's
-statistic instead, the increment of one update (not divided by its events), and scales it by
-the read's place among the node's :math:`c` events of the *current* batch,
+statistic instead, the increment of one update (not divided by its events), and moves a read
+preceded by :math:`k` of the node's events in the batch :math:`k / (k + 1)` of the way,
 
 .. math::
-    s_i^{(k)} = s_i + \gamma\, \frac{k}{c}\, \hat\mu_i^{\mathrm{update}},
+    s_i^{(k)} = s_i + \gamma\, \frac{k}{k + 1}\, \hat\mu_i^{\mathrm{update}},
 
-so a read moves at most one mean update away from :math:`s_i` (each coordinate of an update
-of a GRU state lies in :math:`[-2, 2]`), whereas :math:`k\,\hat\mu_i` with a per-event mean
-learnt from batches where the node had few events grows with :math:`k` (at batch 800 on Enron
-the per-event prediction leaves the GRU's range :math:`[-1, 1]` for more than half of the
-reads).
+(a read depends on earlier events only: dividing by the node's events in the whole batch
+would count the scored event itself, so a true destination would read differently from a
+negative one), so a read moves less than one mean update away from :math:`s_i` (each
+coordinate of an update of a GRU state lies in :math:`[-2, 2]`), whereas :math:`k\,\hat\mu_i`
+with a per-event mean learnt from batches where the node had few events grows with :math:`k`
+(at batch 800 on Enron the per-event prediction leaves the GRU's range :math:`[-1, 1]` for
+more than half of the reads).
 
 ``mode="node"`` (this module's earlier version) fuses one memory per node and batch instead,
 :math:`\gamma\,(s^{\mathrm{prev}} + \hat\mu) + (1 - \gamma)\, s^{\mathrm{new}}` for every node
 with pending messages (:math:`s^{\mathrm{prev}}` the stored memory), the same for all of the
 node's events in the batch.
 
-``mode="repo"`` reproduces the official code (jwsu825/MDGNN_BS): the prediction is a running
-sum of increments min-max rescaled to :math:`[-1, 1]`, fused with :math:`\gamma = 0.9` for
-every node read, and the coherence term is detached (no gradient).
+``mode="repo"`` follows the official code's simplified blend (jwsu825/MDGNN_BS): the
+prediction is a running sum of increments min-max rescaled to :math:`[-1, 1]`, fused with
+:math:`\gamma = 0.9` for every node read, and the coherence term is detached (no gradient).
+It is not a score-for-score reproduction: the official code applies pending messages to every
+node and rescales and accumulates the changes of all nodes each batch, while graphkit's memory
+(like PyG's) updates the nodes a batch reads, and the blend rescales and accumulates those
+rows only, so the fused memories part from the second batch on.
 
 :class:`PRES` wraps any model whose ``memory`` attribute is a
 :class:`~graphkit.temporal.memory.TemporalMemory` (TGN, JODIE, APAN of
@@ -285,9 +291,8 @@ class PredictionCorrection(torch.nn.Module):
         learnable_gamma (bool): learn :math:`\gamma` (through a sigmoid). (default: ``False``)
         increment (str): ``"paper"`` mode's statistic and step: ``"event"`` (the increment
             per event, a read at step :math:`k` adds :math:`k\gamma\hat\mu`) or
-            ``"update"`` (the increment per update, a read at step :math:`k` of the node's
-            :math:`c` events in the batch adds :math:`(k/c)\gamma\hat\mu`; the batch's
-            events are given by :meth:`begin_batch`). (default: ``"event"``)
+            ``"update"`` (the increment per update, a read at step :math:`k` adds
+            :math:`\frac{k}{k+1}\gamma\hat\mu`). (default: ``"event"``)
     """
 
     def __init__(self, num_nodes: int, memory_dim: int, gamma: float = 1.0,
@@ -306,8 +311,6 @@ class PredictionCorrection(torch.nn.Module):
             raise ValueError("a learnable gamma must start strictly inside (0, 1)")
         self.mode, self.learnable_gamma = mode, bool(learnable_gamma)
         self.increment = increment
-        # increment="update": (distinct nodes, their event counts) of the current batch
-        self._batch_events: tuple[Tensor, Tensor] | None = None
         self.stats = IncrementStatistics(num_nodes, memory_dim, components)
         self._gamma_init = float(gamma)
         init = torch.tensor(self._gamma_init)
@@ -333,14 +336,6 @@ class PredictionCorrection(torch.nn.Module):
     def reset_state(self) -> None:
         self.stats.reset_state()
         self.coherence_rows = self._detached_coherence = None
-        self._batch_events = None
-
-    def begin_batch(self, src: Tensor, dst: Tensor) -> None:
-        """Count each node's events in the batch about to be read (a self-loop counts once),
-        which ``increment="update"`` divides its step by; nothing otherwise."""
-        if self.increment == "update":
-            self._batch_events = torch.unique(torch.cat([src, dst[dst != src]]),
-                                              return_counts=True)
 
     @property
     def last_coherence(self) -> Tensor | None:
@@ -367,26 +362,19 @@ class PredictionCorrection(torch.nn.Module):
         if not self.per_event:
             return self.correct(nodes, s_prev, s_new, has, update).index_select(0, inv)
         self._record_coherence(s_new, s_prev, has, update)
-        return shifted_reads(s_new, self.step_increment(nodes, s_new), inv, step)
+        return shifted_reads(s_new, self.step_increment(nodes, s_new), inv,
+                             self.read_weights(step))
+
+    def read_weights(self, step: Tensor) -> Tensor:
+        r"""How many :meth:`step_increment` a read preceded by ``step`` events of its node
+        in the batch adds: :math:`k`, or :math:`k / (k + 1)` with ``increment="update"``."""
+        return step / (step + 1.0) if self.increment == "update" else step
 
     def step_increment(self, nodes: Tensor, like: Tensor) -> Tensor:
         r""":math:`\gamma\,\hat\mu` of ``nodes`` (``"paper"``): what each earlier event of
         the node in the batch adds to the memory a read sees (dtype and device of ``like``)."""
         mu = self.stats.expected(nodes.to(self.stats.mean.device)).to(like)
-        if self.increment == "update":
-            mu = mu / self._events_of(nodes).to(like).unsqueeze(-1)
         return self.gamma.to(like) * mu
-
-    def _events_of(self, nodes: Tensor) -> Tensor:
-        """Events of ``nodes`` in the current batch (:meth:`begin_batch`), at least 1."""
-        if self._batch_events is None:
-            raise RuntimeError("increment='update' needs the batch's events: call "
-                               "begin_batch(src, dst) before reading")
-        ids, counts = self._batch_events
-        if ids.numel() == 0:
-            return torch.ones_like(nodes)
-        pos = torch.searchsorted(ids, nodes).clamp(max=ids.numel() - 1)
-        return torch.where(ids[pos] == nodes, counts[pos], 1)
 
     def correct(self, n_id: Tensor, s_prev: Tensor, s_new: Tensor, has: Tensor,
                 update: Update | None = None) -> Tensor:

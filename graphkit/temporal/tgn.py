@@ -150,13 +150,30 @@ class TGN(torch.nn.Module):
         self.memory.reset_state()
         self.event_graph.reset(self.memory.memory.device, self.memory.memory.dtype)
 
+    def _apply(self, fn, recurse=True):
+        # PyG's message stores and the event features are no buffers: move them as well
+        super()._apply(fn, recurse)
+        mem = self.memory.memory
+        for name in ("msg_s_store", "msg_d_store"):
+            store = getattr(self.memory, name)
+            for key, (src, dst, t, raw) in store.items():
+                store[key] = (src.to(mem.device), dst.to(mem.device), t.to(mem.device),
+                              raw.to(mem.device, mem.dtype))
+        self.event_graph.to_(mem.device, mem.dtype)
+        return self
+
     def get_extra_state(self) -> dict[str, Any]:
         return {"msg_s": dict(self.memory.msg_s_store), "msg_d": dict(self.memory.msg_d_store),
-                **self.event_graph.state()}
+                "memory_training": self.memory.training, **self.event_graph.state()}
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
         self.memory.msg_s_store = dict(state["msg_s"])
         self.memory.msg_d_store = dict(state["msg_d"])
+        # PyG's TGNMemory flushes its store into the memory when it enters eval mode; a store
+        # saved in eval mode was flushed already, so the flag comes with it (else a later
+        # .eval() would apply the same messages twice)
+        if "memory_training" in state:
+            self.memory.training = bool(state["memory_training"])
         self.event_graph.load_state(state)
 
     # ------------------------------------------------------------------ protocol

@@ -63,6 +63,12 @@ def test_resume_gives_identical_predictions(stream, tmp_path, make):
     # one training CPU time per epoch, also for the epoch restored from the checkpoint
     assert len(full.epoch_cpu_seconds) == len(resumed.epoch_cpu_seconds) == 2
     assert all(c > 0 for c in full.epoch_cpu_seconds + resumed.epoch_cpu_seconds)
+    # resuming a finished run trains nothing and restores the best state exactly: PyG's
+    # TGNMemory must not apply the stored messages a second time when it enters eval mode
+    again = fit(make(data.num_nodes), data, split, epochs=2, checkpoint=ckpt, resume=True,
+                **kw)
+    assert torch.equal(full.test_pos, again.test_pos)
+    assert torch.equal(full.test_neg, again.test_neg)
 
 
 def test_nat_learns_recurrence(stream):

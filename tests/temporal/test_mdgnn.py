@@ -53,6 +53,50 @@ def test_apan_mailbox_keeps_latest_mails():
         model.update_state(src, dst, t, torch.ones(3, 2))
 
 
+def test_apan_mailbox_keeps_the_latest_mails_of_a_node_that_is_source_and_destination():
+    # node 0 receives mail as the destination at t=10, then as the source at t=20: the
+    # mailbox of one keeps t=20; with two, a later batch's mail evicts t=10, not t=20
+    model = APAN(3, 1, memory_dim=4, time_dim=2, mailbox_size=1)
+    model.update_state(torch.tensor([1, 0]), torch.tensor([0, 2]), torch.tensor([10, 20]),
+                       torch.tensor([[1.0], [2.0]]))
+    assert model.mail_t[0].tolist() == [20]
+    model = APAN(3, 1, memory_dim=4, time_dim=2, mailbox_size=2)
+    model.update_state(torch.tensor([1, 0]), torch.tensor([0, 2]), torch.tensor([10, 20]),
+                       torch.tensor([[1.0], [2.0]]))
+    model.update_state(torch.tensor([0]), torch.tensor([1]), torch.tensor([30]),
+                       torch.tensor([[3.0]]))
+    assert sorted(model.mail_t[0].tolist()) == [20, 30]
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("pres", [False, True])
+def test_double_moves_the_stream_state(name, pres):
+    # the state is no buffer; .double() (or .to(device)) must still carry it along
+    torch.manual_seed(0)
+    model = MODELS[name](6, 2)
+    if pres:
+        model = PRES(model)
+    src, dst, t = torch.tensor([0, 1, 2]), torch.tensor([1, 2, 3]), torch.tensor([1, 2, 3])
+    model.update_state(src, dst, t, torch.randn(3, 2))
+    model.double()
+    model.update_state(dst, src, t + 3, torch.randn(3, 2, dtype=torch.float64))
+    pos, neg = model.score(src, dst, t + 6, torch.zeros(3, 2, dtype=torch.float64), dst.flip(0))
+    assert pos.dtype == neg.dtype == torch.float64 and torch.isfinite(pos).all()
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_nan_event_features_are_refused_before_any_state_is_written(name):
+    model = MODELS[name](6, 2)
+    msg = torch.randn(3, 2)
+    msg[1, 0] = float("nan")
+    before = {k: v.clone() for k, v in model.memory.get_extra_state().items()}
+    with pytest.raises(ValueError, match=r"msg holds NaN or infinite values \(first in event 1"):
+        model.update_state(torch.tensor([0, 1, 2]), torch.tensor([1, 2, 3]),
+                           torch.tensor([1, 2, 3]), msg)
+    for k, v in model.memory.get_extra_state().items():
+        assert torch.equal(v, before[k]), k
+
+
 PER_EVENT = {**MODELS, "tgn-attention": lambda n, d: MemoryTGN(
     n, d, memory_dim=8, time_dim=4, embedding_dim=8, num_neighbors=3, event_attention=True),
     "apan-attention": lambda n, d: APAN(n, d, memory_dim=8, time_dim=4, mailbox_size=3,

@@ -120,3 +120,13 @@ def test_reads_need_integer_ids():
         mem(torch.tensor([1.0]))
     with pytest.raises(ValueError, match="dtype torch.bool"):
         mem.flush(torch.tensor([True, False]))
+
+
+def test_a_repeated_id_reads_the_same_updated_memory():
+    torch.manual_seed(0)
+    mem = TemporalMemory(4, 2, memory_dim=3, time_dim=2)
+    mem.update_state(torch.tensor([0]), torch.tensor([1]), torch.tensor([3]), torch.randn(1, 2))
+    s, last = mem(torch.tensor([0, 0, 1]))
+    once, last_once = mem(torch.tensor([0, 1]))
+    torch.testing.assert_close(s, once[[0, 0, 1]])
+    assert last.tolist() == [3, 3, 3] and last_once.tolist() == [3, 3]

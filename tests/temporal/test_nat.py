@@ -1,3 +1,4 @@
+import copy
 import warnings
 
 import pytest
@@ -109,14 +110,28 @@ def test_disabled_caches_use_self_representations_only():
 
 
 def test_event_features_are_used():
-    model = NAT(6, msg_dim=3, sizes=(1, 4, 2), out_channels=8, self_dim=4)
-    model.eval()
+    torch.manual_seed(0)
+    model = NAT(6, msg_dim=3, sizes=(1, 4, 2), out_channels=8, self_dim=4).eval()
+    other = copy.deepcopy(model)
     src, dst, t = torch.tensor([0, 1]), torch.tensor([1, 2]), torch.tensor([1, 2])
-    model.update_state(src, dst, t, torch.randn(2, 3))
-    pos, neg = model.score(torch.tensor([1]), torch.tensor([0]), torch.tensor([3]),
-                           torch.zeros(1, 3), torch.tensor([5]))
+    msg = torch.randn(2, 3)
+    model.update_state(src, dst, t, msg)
+    other.update_state(src, dst, t, msg + 1.0)  # the same events with other features
+    query = (torch.tensor([1]), torch.tensor([0]), torch.tensor([3]), torch.zeros(1, 3),
+             torch.tensor([5]))
+    with torch.no_grad():
+        pos, neg = model.score(*query)
+        pos_other, _ = other.score(*query)
     assert pos.shape == neg.shape == (1,)
     assert model.get_extra_state()["msgs"].shape == (2, 3)
+    assert not torch.allclose(pos, pos_other)  # the features reach the scores
+
+
+def test_double_keeps_event_features_in_float64():
+    model = NAT(6, msg_dim=3, sizes=(1, 4, 2), out_channels=8, self_dim=4).double()
+    msg = torch.randn(2, 3, dtype=torch.float64)
+    model.update_state(torch.tensor([0, 1]), torch.tensor([1, 2]), torch.tensor([1, 2]), msg)
+    assert torch.equal(model.get_extra_state()["msgs"], msg)
 
 
 def test_unused_event_features_are_named_once():

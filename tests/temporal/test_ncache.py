@@ -150,13 +150,27 @@ def test_state_dict_roundtrip_keeps_seed_and_draws():
     step(a)
     b = NCache(20, (1, 4, 2), rep_dim=2, replace_prob=0.5, seed=0)
     b.load_state_dict(a.state_dict())
-    assert b.seed == 42 and b.hash_seed == 42
+    assert b.seed == 42 and b.hash_seed == a.hash_seed == 85
     state = g.get_state()
     step(a)
     g.set_state(state)
     step(b)
     for x, y in zip(a.table(1), b.table(1)):
         assert torch.equal(x, y)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 37, 98])
+def test_every_seed_reaches_every_slot(seed):
+    # the official s = seed % 100 is even for half the seeds, and an even s reaches only
+    # the squares' residues: 7 of 32 slots, 4 of 16
+    keys = torch.arange(1000)
+    for m in (32, 16):
+        cache = NCache(3, (1, m), seed=seed)
+        assert cache.slot(1, keys).unique().numel() == m
+        official = NCache(3, (1, m), seed=seed, official_hash=True)
+        assert official.hash_seed == seed % 100
+        reached = official.slot(1, keys).unique().numel()
+        assert reached == (m if seed % 2 else {32: 7, 16: 4}[m])
 
 
 def test_last_occurrence():

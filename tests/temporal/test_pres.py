@@ -132,29 +132,49 @@ def test_event_preceded_by_k_events_reads_k_expected_increments():
     assert torch.equal(s[0], s_new[inv[0]])  # the node's first event reads the computed memory
 
 
-def test_update_increment_reads_k_over_c_of_the_mean_update():
-    """``increment="update"``: a read preceded by ``k`` of its node's ``c`` events in the
-    batch is ``s + gamma * (k / c) * mu`` with ``mu`` the mean increment of an update."""
+def test_update_increment_reads_k_over_k_plus_one_of_the_mean_update():
+    """``increment="update"``: a read preceded by ``k`` of its node's events in the batch is
+    ``s + gamma * k / (k + 1) * mu`` with ``mu`` the mean increment of an update."""
     mem = _memory_with_history()
     PRES(_Toy(mem), gamma=0.5, increment="update")
-    corr = mem.corrector
     mu = torch.randn(4)
     for _ in range(3):
-        corr.stats.observe(torch.arange(6), mu.expand(6, 4).clone())
-    # events of the batch: node 2 in 4 events (one a self-loop), 5 in 3, 0 in 1, 1 in 1
-    corr.begin_batch(torch.tensor([2, 2, 5, 2, 5, 2]), torch.tensor([5, 0, 1, 2, 4, 4]))
+        mem.corrector.stats.observe(torch.arange(6), mu.expand(6, 4).clone())
     n_id, step = torch.tensor([2, 2, 2, 5, 0, 3]), torch.tensor([0, 1, 3, 2, 0, 0])
     s, _ = mem(n_id, step)
     nodes, inv = torch.unique(n_id, return_inverse=True)
     _, s_new, _, _ = mem.compute(nodes)
-    c = torch.tensor([4.0, 4.0, 4.0, 3.0, 1.0, 1.0])  # node 3 has no event: no shift anyway
-    torch.testing.assert_close(s, s_new[inv] + 0.5 * (step / c).unsqueeze(-1) * mu)
+    k = step.unsqueeze(-1).float()
+    torch.testing.assert_close(s, s_new[inv] + 0.5 * k / (k + 1) * mu)
     assert torch.equal(s[0], s_new[inv[0]])
     # the largest shift is less than one mean update, whatever the step count
     assert ((s - s_new[inv]).abs() < 0.5 * mu.abs() + 1e-6).all()
-    corr.reset_state()
-    with pytest.raises(RuntimeError, match="begin_batch"):
-        mem(n_id, step)
+
+
+@pytest.mark.parametrize("increment", ["event", "update"])
+def test_a_read_does_not_see_whether_its_event_is_the_true_one(increment):
+    """The logit of a pair is the same as the batch's true event and as a negative: a read
+    depends on the node's earlier events only (dividing by its events in the whole batch
+    counted the scored event itself)."""
+    from graphkit.temporal import JODIE
+
+    torch.manual_seed(0)
+    model = PRES(JODIE(6, 2, memory_dim=4, time_dim=3), increment=increment).eval()
+    g = torch.Generator().manual_seed(1)
+    for step in range(4):
+        src, dst = torch.randint(0, 6, (5,), generator=g), torch.randint(0, 6, (5,), generator=g)
+        model.update_state(src, dst, torch.full((5,), step + 1), torch.randn(5, 2, generator=g))
+    for c in model.model.memory.corrector.stats.buffers():
+        c.add_(torch.rand(c.shape, generator=g))  # a non-zero increment for every node
+    t, msg = torch.full((2,), 9), torch.zeros(2, 2)
+    with torch.no_grad():
+        # event 1 is (1, 3): as the true event, node 3 has an event at step 1; as a
+        # negative, (1, 3) is scored against the true event (1, 4)
+        pos, _ = model.score(torch.tensor([0, 1]), torch.tensor([3, 3]), t, msg,
+                             torch.tensor([2, 2]))
+        _, neg = model.score(torch.tensor([0, 1]), torch.tensor([3, 4]), t, msg,
+                             torch.tensor([2, 3]))
+    torch.testing.assert_close(pos[1], neg[1])
 
 
 @pytest.mark.parametrize("name", ["tgn", "jodie", "apan"])

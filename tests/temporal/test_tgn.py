@@ -36,3 +36,14 @@ def test_update_state_needs_time_order():
         model.update_state(src, dst, torch.tensor([3, 6]), msg)
     assert torch.equal(model.memory.last_update, last)
     assert model.event_graph.sampler.num_events == 2
+
+
+def test_double_moves_the_message_stores_and_event_features():
+    torch.manual_seed(0)
+    model = TGN(6, msg_dim=2, memory_dim=8, time_dim=4, embedding_dim=8, num_neighbors=3)
+    src, dst, t = torch.tensor([0, 1, 2]), torch.tensor([1, 2, 3]), torch.tensor([1, 2, 3])
+    model.update_state(src, dst, t, torch.randn(3, 2))
+    model.double()
+    model.update_state(dst, src, t + 3, torch.randn(3, 2, dtype=torch.float64))
+    pos, _ = model.score(src, dst, t + 6, torch.zeros(3, 2, dtype=torch.float64), dst.flip(0))
+    assert pos.dtype == torch.float64 and torch.isfinite(pos).all()
