@@ -53,6 +53,24 @@ def check_output(path: str | os.PathLike, suffixes: Sequence[str] = ()) -> Path:
     return path
 
 
+SPARSE_IDS = 1_000_000  # above this many rows, mostly-unused integer ids need --relabel
+
+
+def sparse_ids(ids) -> int | None:
+    """The number of distinct ids when integer node ids would give over a million output
+    rows, 16 or more per node that exists (a raw database key used as an id), else ``None``:
+    such a file needs ``--relabel`` instead of an allocation that fails or a mostly empty
+    output."""
+    import numpy as np
+
+    ids = np.asarray(ids)
+    n = int(ids.max()) + 1 if ids.size else 0
+    if n <= SPARSE_IDS:
+        return None
+    distinct = len(np.unique(ids))
+    return distinct if n > 16 * distinct else None
+
+
 def check_device(device: str | None, flag: str = "--device") -> None:
     """Reject an unknown torch device, or one this machine lacks, before any work; ``flag``
     starts the message (empty where argparse names the flag itself)."""

@@ -114,6 +114,15 @@ def load_graph(path: str | Path, relabel: bool = False, directed: bool = False,
         edges = read_edgelist(path, relabel=relabel, num_nodes=num_nodes)
         if edges.num_edges == 0:
             raise ValueError(f"{path} holds no edges")
+        if num_nodes is None and not relabel:
+            from graphkit.cli import sparse_ids
+
+            distinct = sparse_ids(np.concatenate([edges.src, edges.dst]))
+            if distinct is not None:
+                raise ValueError(f"{path}: node id {edges.num_nodes - 1} would give "
+                                 f"{edges.num_nodes} embedding rows for {distinct} distinct "
+                                 "nodes; pass --relabel to number the nodes 0..n-1 (the "
+                                 "mapping is written beside the output)")
         if not weighted:
             edges.weight = None
         elif edges.weight is not None and edges.weight.min() < 0:
@@ -160,6 +169,8 @@ def run_fastrp(args: argparse.Namespace) -> int:
     out = check_output(args.output, _OUT_FORMATS)
     if args.dim <= 0:
         raise ValueError(f"--dim must be positive, got {args.dim}")
+    if not 0 <= args.seed < 2**32:  # NumPy's seed range, checked before the graph is read
+        raise ValueError(f"--seed must lie in [0, 2**32), got {args.seed}")
     check_device(args.device)
     # options of the other variant used to be ignored without a word
     if args.gds:

@@ -33,7 +33,6 @@ __all__ = ["add_parser", "read_graph"]
 _SPLIT = re.compile(r"[,\s]+")
 _INT = re.compile(r"-?[0-9]+")
 _MAX_ID = 2**62  # ids index arrays of num_nodes = max id + 1 entries
-_SPARSE_IDS = 1_000_000  # above this many rows, mostly-unused integer ids need --relabel
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -199,9 +198,11 @@ def _read_text(path: Path, fmt: str, relabel: bool = False):
                           "like ORCA's header; --input-format chooses)", stacklevel=2)
     pairs = _int_pairs(path, rows, ids=not relabel)
     if pairs is not None and not relabel:
+        from graphkit.cli import sparse_ids
+
         n = int(pairs.max()) + 1
-        distinct = len(np.unique(pairs)) if n > _SPARSE_IDS else n
-        if n > 16 * distinct:
+        distinct = sparse_ids(pairs)
+        if distinct is not None:
             line = rows[int(np.argmax(pairs.max(axis=1)))][0]
             raise ValueError(f"{path}, line {line}: node id {n - 1} would give {n} output rows "
                              f"for {distinct} distinct nodes; pass --relabel to number the "

@@ -13,11 +13,13 @@ Robust GNN" <https://arxiv.org/abs/2207.00012>`_ (Li, Liu, Ao, Chi, Feng, Yang, 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
+from torch_geometric.utils import is_undirected, to_undirected
 
 from graphkit.data.validation import check_edge_index, check_features
 from graphkit.robust.classifier import DegreePowerGCN
@@ -158,10 +160,12 @@ def stable_refine(
 
     Args:
         x (Tensor): ``[N, F]`` node features (binary bag-of-words or identity).
-        edge_index (Tensor): ``[2, E]`` symmetric edges of the poisoned graph.
+        edge_index (Tensor): ``[2, E]`` symmetric edges of the poisoned graph (an edge given
+            in one direction only gets the other one added, with a warning).
         config (STABLEConfig, optional): hyperparameters (default: ``STABLEConfig()``).
         generator (torch.Generator, optional): randomness of the contrastive stage.
-        device: where to train the encoder.
+        device: where to train the encoder; the pruning and kNN stages run on the CPU (inputs
+            on another device are copied there) and the refined graph is returned there.
     """
     config = config or STABLEConfig()
     if not isinstance(x, Tensor):  # e.g. data.x is None: failed in x.layout
@@ -170,7 +174,13 @@ def stable_refine(
     if x.layout == torch.strided:
         check_features(x)
     n = x.size(0)
-    edge_index = check_edge_index(edge_index, n)
+    x, edge_index = x.cpu(), check_edge_index(edge_index, n).cpu()
+    if not is_undirected(edge_index, num_nodes=n):
+        # each edge in one direction (a common edge-list convention) would otherwise be read
+        # as a directed graph: every node aggregating from part of its neighbours only
+        warnings.warn("edge_index is not symmetric: STABLE refines undirected graphs, so the "
+                      "missing reverse edges were added", stacklevel=2)
+        edge_index = to_undirected(edge_index, num_nodes=n)
     pre, removed = jaccard_prune(edge_index, x, config.jaccard_threshold)
     result = contrastive_embeddings(
         x, pre, removed, n, hidden_channels=config.embedding_dim, beta=config.beta,

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import math
+import operator
 
 import torch
 from torch import Tensor
@@ -75,10 +76,14 @@ def negative_edges(
     Raises:
         ValueError: if the graph has fewer than ``num`` non-edges.
     """
-    if int(num_nodes) < 0:
+    try:  # 2.7 pairs used to be 2 without a word
+        n, num = operator.index(num_nodes), operator.index(num)
+    except TypeError:
+        raise ValueError(f"num_nodes and num must be integers, got {num_nodes!r} and "
+                         f"{num!r}") from None
+    if n < 0:
         raise ValueError(f"num_nodes must be non-negative, got {num_nodes}")
-    edge_index = check_edge_index(edge_index, int(num_nodes))
-    n, num = int(num_nodes), int(num)
+    edge_index = check_edge_index(edge_index, n)
     if num < 0:
         raise ValueError(f"num must be non-negative, got {num}")
     device = edge_index.device

@@ -87,6 +87,23 @@ def test_bad_arguments(edge_file, tmp_path, capsys):
     assert main(["embed", "fastrp", str(edge_file), "-o", str(tmp_path / "e.npy"),
                  "--dim", "0"]) == 1
     assert "--dim must be positive" in capsys.readouterr().err
+    assert main(["embed", "fastrp", str(edge_file), "-o", str(tmp_path / "e.npy"),
+                 "--seed", "-1"]) == 1
+    assert "--seed must lie in [0, 2**32)" in capsys.readouterr().err
+
+
+def test_sparse_integer_ids_need_relabel(tmp_path, capsys):
+    # a raw key as a node id asked for a 745 GiB array (or wrote a mostly empty embedding)
+    p = tmp_path / "keys.txt"
+    p.write_text("0 1\n1 99999999999\n")
+    out = tmp_path / "e.npy"
+    assert main(["embed", "fastrp", str(p), "-o", str(out), "--dim", "4", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "node id 99999999999 would give 100000000000 embedding rows for 3 distinct" in err
+    assert "--relabel" in err and not out.exists()
+    assert main(["embed", "fastrp", str(p), "-o", str(out), "--dim", "4", "-q",
+                 "--relabel"]) == 0
+    assert np.load(out).shape == (3, 4)
 
 
 def test_module_entry_point(edge_file, tmp_path):

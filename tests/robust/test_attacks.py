@@ -22,6 +22,12 @@ def test_add_inserts_budget_new_edges():
     assert out.size(1) == 2 * len(after)  # symmetric, no duplicates
 
 
+def test_budget_is_the_floor_of_the_decimal_rate():
+    ei, n = ring(100)  # 100 edges; 100 * 0.29 is just below 29 in floating point
+    out = random_attack(ei, n, 0.29, "add", torch.Generator().manual_seed(0))
+    assert len(pairs(out, n) - pairs(ei, n)) == 29
+
+
 def test_remove_and_flip():
     ei, n = ring()
     out = random_attack(ei, n, 0.25, "remove", torch.Generator().manual_seed(1))

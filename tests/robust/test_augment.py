@@ -23,6 +23,14 @@ def test_recovers_floor_share_of_removed_edges(ratio, count):
         assert pairs(out.flip(0)) == pairs(out) and out.size(1) == 2 * len(pairs(out))
 
 
+def test_recover_count_is_the_floor_of_the_decimal_ratio():
+    # 100 * 0.29 is 28.999999999999996 in floating point: int() recovered 28 edges
+    removed = to_undirected(torch.stack([torch.arange(100), torch.arange(100) + 100]))
+    out = recover_edges(torch.empty(2, 0, dtype=torch.long), removed, 0.29, 200,
+                        torch.Generator().manual_seed(0))
+    assert out.size(1) // 2 == 29
+
+
 def test_views_differ_between_draws():
     kept = torch.empty(2, 0, dtype=torch.long)
     removed = to_undirected(torch.stack([torch.arange(40), torch.arange(40) + 40]))

@@ -43,6 +43,16 @@ def test_refine_bookkeeping(sbm):
     assert ref.embeddings.shape == (sbm.num_nodes, 16)
 
 
+def test_one_direction_edges_are_made_undirected_with_a_warning(sbm):
+    cfg = STABLEConfig(**SMALL)
+    both = stable_refine(sbm.x, sbm.edge_index, cfg, torch.Generator().manual_seed(0))
+    once = sbm.edge_index[:, sbm.edge_index[0] < sbm.edge_index[1]]
+    with pytest.warns(UserWarning, match="not symmetric"):
+        one = stable_refine(sbm.x, once, cfg, torch.Generator().manual_seed(0))
+    assert torch.equal(one.edge_index, both.edge_index)
+    torch.testing.assert_close(one.embeddings, both.embeddings)
+
+
 def test_fit_predict_and_shared_refinement(sbm):
     seed_everything(0)
     model = STABLE(STABLEConfig(**SMALL))

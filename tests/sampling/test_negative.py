@@ -140,6 +140,8 @@ def test_uniform_and_static_negatives_bad_inputs():
     # a negative node count drew pairs with negative ids from an empty graph
     with pytest.raises(ValueError, match="num_nodes must be non-negative"):
         negative_edges(torch.empty(2, 0, dtype=torch.long), -3, 1)
+    with pytest.raises(ValueError, match="must be integers, got 5 and 2.7"):
+        negative_edges(torch.empty(2, 0, dtype=torch.long), 5, 2.7)  # drew 2
 
 
 @settings(max_examples=40, deadline=None)
