@@ -111,12 +111,15 @@ def test_lighthgnn_plus_distillation_on_device(device):
     x, hyperedges = data.x.to(device), data.hyperedge_index.to(device)
     with torch.no_grad():
         clean = teacher(x, hyperedges)
-        noisy = teacher(perturb_features(x), hyperedges)
+        # a CPU generator with device features: drawn on the CPU, moved (as for the splits)
+        noisy = teacher(perturb_features(x, generator=torch.Generator().manual_seed(1)),
+                        hyperedges)
     reliability = hyperedge_reliability(clean, noisy, hyperedges)
     assert reliability.device.type == device.type
     student = LightHGNN(data.num_features, 16, 3)
     res = distill(student, data.x, data.y, clean, train, val, test, hyperedge_index=hyperedges,
-                  reliability=reliability, epochs=5, device=device)
+                  reliability=reliability, epochs=5, device=device,
+                  generator=torch.Generator().manual_seed(2))
     assert 0.0 <= res.test_acc <= 1.0
     assert all(p.device.type == device.type for p in student.parameters())
 

@@ -247,7 +247,9 @@ def perturb_features(x: Tensor, noise_level: float = 1.0,
     :math:`\epsilon \sim \mathcal{N}(0, 1)` elementwise, :math:`\rho` = ``noise_level``."""
     if noise_level < 0:
         raise ValueError(f"noise_level must be non-negative, got {noise_level}")
-    eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    # drawn where the generator lives (a CPU generator with CUDA features, as for a split)
+    where = x.device if generator is None else generator.device
+    eps = torch.randn(x.shape, generator=generator, device=where, dtype=x.dtype).to(x.device)
     return x * (eps + 1.0) * noise_level
 
 
@@ -442,8 +444,9 @@ class LightHGNNLoss:
         t = self.teacher_logits.to(scores.device)
         kd = distillation_loss(scores, t, self.tau, self.mode)
         if self.reliability is not None:
-            mask = torch.bernoulli(self.reliability.to(scores.device),
-                                   generator=self.generator).bool()
+            where = scores.device if self.generator is None else self.generator.device
+            mask = torch.bernoulli(self.reliability.to(where),
+                                   generator=self.generator).bool().to(scores.device)
             kd = kd + self.hyperedge_weight * _hyperedge_kd(
                 scores, t, self.hyperedge_index, self.num_hyperedges, mask, self.tau, self.mode)
         if self.lamb == 0.0:
@@ -474,6 +477,7 @@ def distill(
     lr: float = 0.01,
     weight_decay: float = 5e-4,
     device: str | torch.device = "cpu",
+    generator: torch.Generator | None = None,
 ) -> NodeClassificationResult:
     """Train ``student`` by distillation with :func:`graphkit.train.train_node_classifier`.
 
@@ -482,10 +486,12 @@ def distill(
     the official code (Adam, lr 0.01, weight decay 5e-4, 200 epochs, :math:`\\lambda = 0`).
     The objective (:class:`LightHGNNLoss`) is the loop's ``train_loss_fn``: it sees every
     vertex, while the reported accuracies are on ``train_mask`` / ``val_mask`` / ``test_mask``.
-    ``hyperedge_weight`` and ``singletons`` are LightHGNN+'s :class:`LightHGNNLoss` options.
+    ``hyperedge_weight`` and ``singletons`` are LightHGNN+'s :class:`LightHGNNLoss` options;
+    ``generator`` (a CPU one serves any device) draws its hyperedge samples.
     """
     loss = LightHGNNLoss(teacher_logits, lamb, tau, mode, hyperedge_index, num_hyperedges,
-                         reliability, hyperedge_weight=hyperedge_weight, singletons=singletons)
+                         reliability, generator=generator, hyperedge_weight=hyperedge_weight,
+                         singletons=singletons)
     check_num_nodes(x.size(0), teacher_logits, name="teacher_logits")
     data = Data(x=x, y=y, train_mask=train_mask, val_mask=val_mask, num_nodes=x.size(0))
     if test_mask is not None:
