@@ -3,8 +3,13 @@ r"""The shared temporal link-prediction loop (chronological batches, one negativ
 Any model following the small protocol :class:`TemporalLinkModel` can be trained and evaluated
 here: NAT, the TGN baseline, and the memory-based family of the PRES issue.
 
-Protocol per epoch (as in TGN and NAT's official code, `Rossi et al. 2020
-<https://arxiv.org/abs/2006.10637>`_, `Luo and Li 2022 <https://arxiv.org/abs/2209.01084>`_):
+Protocol per epoch (TGN's, `Rossi et al. 2020 <https://arxiv.org/abs/2006.10637>`_, for every
+model, so that NAT and the memory-based models are compared on one split; the training
+events are those of :func:`graphkit.data.temporal.chronological_split`, which drops the
+training-period events of the nodes held out for the inductive test, as TGN's code does.
+NAT's official code, `Luo and Li 2022 <https://arxiv.org/abs/2209.01084>`_, differs: its
+transductive runs train on every training-period event, and its inductive runs reset the
+caches and replay all training and validation events before the test):
 
 1. ``model.reset_state()``; stream the training events in chronological batches of ``B``: for
    each batch draw one negative destination per event uniformly from the training
