@@ -6,11 +6,13 @@ multiply and one add), and a test that compares with a paper says which one the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
-from torch.utils.flop_counter import FlopCounterMode
+from torch.nn.utils.rnn import PackedSequence
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 
 def count_params(model: nn.Module, trainable_only: bool = False) -> int:
@@ -29,31 +31,89 @@ def _example_inputs(model: nn.Module, input_shape: Sequence[int] | Tensor) -> Te
     return torch.zeros(tuple(int(s) for s in input_shape), device=device, dtype=dtype)
 
 
+@contextlib.contextmanager
+def eval_mode(*models: nn.Module) -> Iterator[None]:
+    """Put ``models`` in eval mode and restore every submodule's own flag afterwards
+    (``model.train(was_training)`` would also switch a frozen BatchNorm back to training)."""
+    modes = [(m, m.training) for model in models for m in model.modules()]
+    for model in models:
+        model.eval()
+    try:
+        yield
+    finally:
+        for m, flag in modes:
+            m.training = flag
+
+
+def _cpu_sdpa_flops(query, key, value, *args, out_shape=None, **kwargs) -> int:
+    # FlopCounterMode knows the GPU attention kernels only; the CPU one does the same products
+    return sdpa_flop_count(query, key, value)
+
+
+def _rnn_macs(module: nn.RNNBase, x: Tensor | PackedSequence) -> int:
+    """MACs of an ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` call (counted by formula where the
+    counter sees one fused op: LSTM on CPU, any cuDNN RNN)."""
+    steps = x.data.shape[0] if isinstance(x, PackedSequence) else x.numel() // module.input_size
+    gates = {"LSTM": 4, "GRU": 3}.get(module.mode, 1)
+    dirs = 2 if module.bidirectional else 1
+    out = module.proj_size or module.hidden_size
+    total, width = 0, module.input_size
+    for _ in range(module.num_layers):
+        per_step = gates * module.hidden_size * (width + out)
+        if module.proj_size:
+            per_step += module.hidden_size * module.proj_size
+        total += dirs * steps * per_step
+        width = dirs * out
+    return total
+
+
 @torch.no_grad()
 def count_macs(model: nn.Module, input_shape: Sequence[int] | Tensor) -> int:
     """Multiply-accumulates of one eval-mode forward pass on an input of ``input_shape``.
 
     Counted by :class:`torch.utils.flop_counter.FlopCounterMode` (matrix products,
-    convolutions, attention), so element-wise work (activations, normalisation) is not
-    included, as in the papers' tables. ``input_shape`` may also be an example tensor.
+    convolutions, attention, including ``nn.MultiheadAttention``, whose fused eval path is
+    turned off while counting, and CPU ``scaled_dot_product_attention``; the gate products of
+    a recurrent layer run as one fused kernel by formula), so element-wise work
+    (activations, normalisation) is not included, as in the papers' tables.
+    ``input_shape`` may also be an example tensor.
     """
     x = _example_inputs(model, input_shape)
-    was_training = model.training
-    model.eval()
+    mapping = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_sdpa_flops}
+    counter = FlopCounterMode(display=False, custom_mapping=mapping)
+    rnn, before = 0, []
+
+    def rnn_start(module: nn.Module, args: tuple) -> None:
+        before.append(counter.get_total_flops())
+
+    def rnn_end(module: nn.Module, args: tuple, out) -> None:
+        nonlocal rnn
+        if counter.get_total_flops() == before.pop():  # a fused kernel (LSTM): no formula
+            rnn += _rnn_macs(module, args[0])
+
+    handles = [h for m in model.modules() if isinstance(m, nn.RNNBase)
+               for h in (m.register_forward_pre_hook(rnn_start),
+                         m.register_forward_hook(rnn_end))]
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)  # its fused op has no formula
     try:
-        with FlopCounterMode(display=False) as counter:
+        with eval_mode(model), counter:
             model(x)
     finally:
-        model.train(was_training)
-    return counter.get_total_flops() // 2
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+        for h in handles:
+            h.remove()
+    return counter.get_total_flops() // 2 + rnn
 
 
 @torch.no_grad()
 def nonzero_macs(model: nn.Module, input_shape: Sequence[int] | Tensor) -> float:
-    """MACs of every ``Linear`` and ``Conv*d`` scaled by the share of its weight that is non-zero.
+    """MACs of every ``Linear``, ``Conv*d`` and ``ConvTranspose*d`` scaled by the share of its
+    weight that is non-zero.
 
     What a sparse kernel would execute: a layer at density ``d`` costs ``d`` times its dense
-    MACs. Reads ``module.weight``, so masks applied by parametrisation are honoured.
+    MACs. Reads ``module.weight``, so masks applied by parametrisation are honoured; layers of
+    other types (a custom layer holding its own weight) are not counted.
     """
     total = 0.0
 
@@ -63,6 +123,9 @@ def nonzero_macs(model: nn.Module, input_shape: Sequence[int] | Tensor) -> float
         density = float((weight != 0).sum()) / weight.numel()
         if isinstance(module, nn.Linear):
             dense = out.numel() * module.in_features
+        elif isinstance(module, _TRANSPOSED):
+            # each input element is scattered to out/groups * kernel outputs
+            dense = args[0].numel() * weight.shape[1] * weight[0, 0].numel()
         else:  # a convolution: each output element reads in/groups * kernel inputs
             dense = out.numel() * weight.shape[1] * weight[0, 0].numel()
         total += dense * density
@@ -70,14 +133,15 @@ def nonzero_macs(model: nn.Module, input_shape: Sequence[int] | Tensor) -> float
     handles = [
         m.register_forward_hook(hook)
         for m in model.modules()
-        if isinstance(m, nn.Linear | nn.Conv1d | nn.Conv2d | nn.Conv3d)
+        if isinstance(m, nn.Linear | nn.Conv1d | nn.Conv2d | nn.Conv3d | _TRANSPOSED)
     ]
-    was_training = model.training
-    model.eval()
     try:
-        model(_example_inputs(model, input_shape))
+        with eval_mode(model):
+            model(_example_inputs(model, input_shape))
     finally:
-        model.train(was_training)
         for h in handles:
             h.remove()
     return total
+
+
+_TRANSPOSED = nn.ConvTranspose1d | nn.ConvTranspose2d | nn.ConvTranspose3d

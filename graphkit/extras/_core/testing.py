@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from graphkit.extras._core.counting import count_macs, count_params
+from graphkit.extras._core.counting import count_macs, count_params, eval_mode
 
 
 def _check_close(name: str, got: float, expected: float, rel: float) -> None:
@@ -38,14 +38,8 @@ def assert_same_function(
     reference: nn.Module, candidate: nn.Module, *inputs: Tensor, atol: float = 1e-5
 ) -> None:
     """Two modules give the same outputs on ``inputs`` (both in eval mode), to ``atol``."""
-    modes = (reference.training, candidate.training)
-    reference.eval()
-    candidate.eval()
-    try:
+    with eval_mode(reference, candidate):
         want, got = reference(*inputs), candidate(*inputs)
-    finally:
-        reference.train(modes[0])
-        candidate.train(modes[1])
     if want.shape != got.shape:
         raise AssertionError(f"output shapes differ: {tuple(want.shape)} vs {tuple(got.shape)}")
     err = (want - got).abs().max().item() if want.numel() else 0.0

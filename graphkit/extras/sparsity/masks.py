@@ -204,6 +204,11 @@ def apply_masks(
 def remove_masks(model: nn.Module, bake: bool = True) -> None:
     """Remove every mask; ``bake`` leaves the masked (sparse) weight, else the latent one."""
     for module, pname in masked_params(model).values():
+        # A deep copy shares its original's generated parametrised class, from which removal
+        # deletes the property: the original would lose its weight. Removing from a class
+        # of the module's own leaves every other copy intact.
+        cls = module.__class__
+        module.__class__ = type(cls.__name__, cls.__bases__, dict(cls.__dict__))
         parametrize.remove_parametrizations(module, pname, leave_parametrized=bake)
 
 
@@ -221,6 +226,9 @@ def load_masked_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor]) -
             if name not in modules:
                 raise KeyError(f"state_dict masks module {name!r}, which the model lacks")
             apply_mask(modules[name], pname)
+            soft = state_dict.get(key[: -len("mask")] + "soft")
+            if soft is not None:  # the optional multiplier: a None buffer until it is given
+                get_mask(modules[name], pname).soft = soft.clone()
     model.load_state_dict(state_dict)
 
 

@@ -57,7 +57,9 @@ def kd_kl(student_logits: Tensor, teacher_logits: Tensor, T: float = 4.0) -> Ten
         raise ValueError(f"temperature T must be positive, got {T}")
     log_p_s = F.log_softmax(student_logits / T, dim=1)
     log_p_t = F.log_softmax(teacher_logits.detach() / T, dim=1)
-    kl = (log_p_t.exp() * (log_p_t - log_p_s)).sum(dim=1)  # one value per sample (and pixel)
+    p_t = log_p_t.exp()
+    # xlogy: a masked class (teacher logit -inf) adds 0, not 0 * -inf = NaN
+    kl = (torch.xlogy(p_t, p_t) - p_t * log_p_s).sum(dim=1)  # one value per sample (and pixel)
     return kl.mean() * T * T
 
 
@@ -127,6 +129,8 @@ def slice_index(cs: ClassSlice, num_classes: int, device: torch.device) -> Tenso
         idx = raw.to(torch.long).flatten()
     if idx.numel() == 0:
         raise ValueError("a class slice is empty")
+    if idx.unique().numel() != idx.numel():  # a repeated class would enter the softmax twice
+        raise ValueError(f"a class slice repeats a class: {cs}")
     if int(idx.min()) < 0 or int(idx.max()) >= num_classes:
         raise ValueError(f"class slice indices must lie in [0, {num_classes}), got {cs}")
     return idx

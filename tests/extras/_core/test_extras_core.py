@@ -44,8 +44,42 @@ def test_counting_restores_training_mode_and_rejects_bad_shapes():
     model = _tiny().train()
     extras.count_macs(model, (1, 3, 4, 4))
     assert model.training
+    # a frozen submodule stays frozen (model.train(True) turned it back to training)
+    frozen = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU()).train()
+    frozen[1].eval()
+    extras.count_macs(frozen, (1, 3, 8, 8))
+    extras.nonzero_macs(frozen, (1, 3, 8, 8))
+    assert_same_function(frozen, frozen, torch.randn(1, 3, 8, 8))
+    assert frozen.training and frozen[0].training and not frozen[1].training
     with pytest.raises(ValueError, match="positive sizes"):
         extras.count_macs(model, (1, 0, 4, 4))
+
+
+def test_attention_and_recurrent_layers_are_counted():
+    # PyTorch's fused eval paths (MHA, CPU attention, LSTM) were counted as 0 MACs
+    layer = nn.TransformerEncoderLayer(16, 2, 32, batch_first=True)
+    # in-projection 10*16*48, Q K^T and A V 2*(2*10*10*8), out-projection 10*16*16,
+    # feed-forward 2*10*16*32
+    assert extras.count_macs(layer, (1, 10, 16)) == 7680 + 3200 + 2560 + 10240
+
+    class Attention(nn.Module):
+        def forward(self, x):
+            return nn.functional.scaled_dot_product_attention(x, x, x)
+
+    assert extras.count_macs(Attention(), (1, 2, 10, 8)) == 2 * 2 * 10 * 10 * 8
+    assert extras.count_macs(nn.LSTM(8, 16, batch_first=True), (1, 5, 8)) == 5 * 4 * 16 * 24
+    # GRU's gates are computed by visible matrix products: counted once, not twice
+    gru = nn.GRU(8, 16, num_layers=2, bidirectional=True)
+    assert extras.count_macs(gru, (5, 2, 8)) == 2 * 10 * 3 * 16 * (24 + 48)
+
+
+def test_nonzero_macs_counts_transposed_convolutions():
+    layer = nn.ConvTranspose2d(8, 4, 3, stride=2)
+    assert extras.nonzero_macs(layer, (1, 8, 5, 5)) == extras.count_macs(layer, (1, 8, 5, 5)) \
+        == 25 * 8 * 4 * 9
+    with torch.no_grad():
+        layer.weight[:, :2] = 0  # half of the output channels' taps
+    assert extras.nonzero_macs(layer, (1, 8, 5, 5)) == 25 * 8 * 4 * 9 / 2
 
 
 def test_assert_same_function_reports_the_difference():

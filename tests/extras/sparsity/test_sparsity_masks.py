@@ -120,6 +120,27 @@ def test_remove_masks_bakes_the_sparse_weight():
         check_density(modules[name].weight, 0.5)
 
 
+def test_baking_a_copy_leaves_the_original_masked_model_intact():
+    import copy
+
+    net = _net()
+    Pruner(net).prune(0.5)
+    deploy = copy.deepcopy(net)
+    remove_masks(deploy)  # deleted the weight property of the class the copy shared
+    assert masked_layers(net) and not masked_layers(deploy)
+    x = torch.randn(3, 3, 4, 4)
+    assert torch.equal(net(x), deploy(x))
+
+
+def test_a_soft_multiplier_is_reloaded():
+    lin = nn.Linear(4, 3)
+    apply_mask(lin, "weight")
+    get_mask(lin, "weight").soft = torch.full((3, 4), 0.5)
+    fresh = nn.Linear(4, 3)
+    load_masked_state_dict(fresh, lin.state_dict())
+    assert torch.equal(fresh.weight, lin.weight)
+
+
 def test_unstructured_keeps_exact_count_even_with_ties():
     mask = unstructured().select(torch.ones(7, 9), 0.3)
     assert int(mask.sum()) == 19  # round(0.3 * 63) = round(18.9)

@@ -100,6 +100,19 @@ def test_multi_teacher_kd_rejects_bad_inputs():
         multi_teacher_kd(s, [torch.zeros(2, 3)], [slice(0, 3)], weights=[-1.0])
 
 
+def test_kd_kl_with_a_masked_teacher_class_is_finite():
+    s = torch.randn(2, 4, generator=torch.Generator().manual_seed(0))
+    t = torch.tensor([[2.0, 1.0, -float("inf"), 0.0], [0.0, 1.0, 2.0, 3.0]])
+    expected = torch.nn.functional.kl_div(torch.log_softmax(s / 2, 1), torch.softmax(t / 2, 1),
+                                          reduction="batchmean") * 4
+    torch.testing.assert_close(kd_kl(s, t, T=2.0), expected)
+
+
+def test_class_slices_reject_repeated_classes():
+    with pytest.raises(ValueError, match="repeats a class"):
+        multi_teacher_kd(torch.randn(2, 4), [torch.randn(2, 3)], [[0, 0, 1]])
+
+
 def test_class_slices_reject_fractional_indices_and_boolean_masks():
     s = torch.zeros(2, 6)
     # [0.5, 2.5] was truncated to classes [0, 2]

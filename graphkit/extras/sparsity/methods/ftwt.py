@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from graphkit.extras._core.counting import count_macs
+from graphkit.extras._core.counting import count_macs, eval_mode
 from graphkit.extras._core.registry import register_model
 
 __all__ = [
@@ -222,18 +222,16 @@ def ftwt_reduction(model: nn.Module, x: Tensor, masks: str = "predicted") -> flo
     if x.dim() == 0 or x.shape[0] == 0:  # the mean over no inputs was NaN
         raise ValueError(f"ftwt_reduction needs at least one input, got x {tuple(x.shape)}")
     previous = [g.masks for g in gates]
-    was_training = model.training
     set_ftwt_masks(model, masks)
-    model.eval()
     try:
-        examples = _inputs(model, gates, x)
-        model(x)  # records every gate's kept shares on the whole batch
-        saved = sum(
-            g.dense_macs(x_in) * float((1.0 - g.keep_out * g.keep_in).mean())
-            for g, x_in in zip(gates, examples, strict=True)
-        )
+        with eval_mode(model):
+            examples = _inputs(model, gates, x)
+            model(x)  # records every gate's kept shares on the whole batch
+            saved = sum(
+                g.dense_macs(x_in) * float((1.0 - g.keep_out * g.keep_in).mean())
+                for g, x_in in zip(gates, examples, strict=True)
+            )
     finally:
-        model.train(was_training)
         for g, m in zip(gates, previous, strict=True):
             g.masks = m
     # the predictors' products (one per gate with mass < 1) are paid on top of the gated net
