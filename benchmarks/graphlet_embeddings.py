@@ -38,7 +38,7 @@ PAPER = [{"claim": "orbit-adjacency PMI embeddings (best matrices) outperform ra
 
 
 def parse_args():
-    p = benchmark_parser(__doc__.split("\n")[0], runs=5)
+    p = benchmark_parser(__doc__.split("\n")[0], runs=5, omit=("device",))
     p.add_argument("--dataset", default="airports-europe",
                    choices=["airports-europe", "airports-usa", "airports-brazil", "ppi",
                             "blogcatalog"])

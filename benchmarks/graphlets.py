@@ -51,7 +51,7 @@ PAPER = [
 
 
 def parse_args():
-    p = benchmark_parser(__doc__.split("\n")[0], runs=3)
+    p = benchmark_parser(__doc__.split("\n")[0], runs=3, omit=("device", "seed"))
     p.add_argument("--dataset", default="ppi", choices=["airports-europe", "ppi", "blogcatalog"])
     p.add_argument("--backends", nargs="+", default=None,
                    help="graphkit backends to time (default: cpp and numba when available)")

@@ -54,7 +54,7 @@ PAPER = [{"system": "lighthgnn", "dataset": "synthetic-55000", "metric": "speedu
 
 
 def parse_args():
-    p = benchmark_parser(__doc__.split("\n")[0], runs=1)
+    p = benchmark_parser(__doc__.split("\n")[0], runs=1, omit=("runs",))
     p.add_argument("--vertices", type=count(1), nargs="+", default=[55000])
     p.add_argument("--repeats", type=count(1), default=21, help="timed forward passes per system")
     p.add_argument("--hidden", type=count(1), default=128, help="student hidden size")

@@ -40,7 +40,7 @@ TEMPERATURES = [0.2 + 0.05 * i for i in range(57)]  # 0.2 .. 3.0
 
 
 def parse_args():
-    p = benchmark_parser(__doc__.splitlines()[0], runs=1)
+    p = benchmark_parser(__doc__.splitlines()[0], runs=1, omit=("runs", "seed"))
     p.add_argument("--dataset", default="Cora", choices=["Cora", "CiteSeer"])
     p.add_argument("--search-seeds", type=count(0), nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))

@@ -165,6 +165,8 @@ def build_rows(dataset: str, runs: list[dict[str, dict]], losses, configs) -> li
         peak = max(r["peak_rss_mb"] for r in res)
         metrics = [*METRICS, *(f"{key}_best_epoch" for key in METRICS), "epoch_seconds",
                    "peak_rss_mb", "rss_increase_mb", "loss_seconds", "loss_rss_increase_mb"]
+        if all(r.get("cuda_peak_mb") is not None for r in res):  # on a GPU: the paper's memory
+            metrics.append("cuda_peak_mb")
         for metric in metrics:
             extra = dict(configs[loss], loss=loss)
             if metric.endswith("_best_epoch"):
@@ -175,7 +177,10 @@ def build_rows(dataset: str, runs: list[dict[str, dict]], losses, configs) -> li
         for name, key in [("train_speedup", "epoch_seconds"), ("peak_rss_ratio", "peak_rss_mb"),
                           ("rss_increase_ratio", "rss_increase_mb"),
                           ("loss_speedup", "loss_seconds"),
-                          ("loss_rss_increase_ratio", "loss_rss_increase_mb")]:
+                          ("loss_rss_increase_ratio", "loss_rss_increase_mb"),
+                          ("cuda_peak_ratio", "cuda_peak_mb")]:
+            if any(r["pamc"].get(key) is None or r["infonce"].get(key) is None for r in runs):
+                continue  # cuda_peak_mb on a GPU only
             if any(r["pamc"][key] <= 0 for r in runs):  # a rise below RSS resolution
                 print(f"no {name}: PamC's {key} was 0 in a run", file=sys.stderr)
                 continue

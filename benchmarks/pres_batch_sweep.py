@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{_system(spec, len(args.pres_config) > 1)} {spec.dataset} bs {spec.batch_size} "
               f"seed {spec.seed}: test AP {res['test_ap']:.4f} (val {res['val_ap']:.4f}), "
               f"{res['epoch_s']:.2f} s/epoch ({res['epoch_cpu_s']:.2f} s CPU)", flush=True)
-        write_report(args.json, "pres_batch_sweep.py", config, _rows(specs, done, args),
+        write_report(args.json, "benchmarks/pres_batch_sweep.py", config, _rows(specs, done, args),
                      PAPER)
 
     if args.jobs == 1:
@@ -297,7 +297,7 @@ def main(argv: list[str] | None = None) -> None:
                 record(futures[fut], fut.result())
     rows = _rows(specs, done, args)
     print_table(rows)
-    write_report(args.json, "pres_batch_sweep.py", config, rows, PAPER)
+    write_report(args.json, "benchmarks/pres_batch_sweep.py", config, rows, PAPER)
     if args.json:
         _plot(rows, str(args.json).rsplit(".", 1)[0] + ".png")
 

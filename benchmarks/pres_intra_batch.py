@@ -77,7 +77,7 @@ def batch_statistics(src: torch.Tensor, dst: torch.Tensor, num_nodes: int, batch
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = benchmark_parser(__doc__.splitlines()[0], runs=1)
+    p = benchmark_parser(__doc__.splitlines()[0], runs=1, omit=("runs", "device"))
     p.add_argument("--dataset", type=dataset_name, nargs="+", default=["uci", "enron"])
     p.add_argument("--batch-sizes", type=count(1), nargs="+", default=[100, 200, 400, 800, 1600])
     args = p.parse_args(argv)
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
                                       train_events=idx.numel()))
             print(ds, bs, {k: round(v, 4) for k, v in stats.items()}, flush=True)
     print_table(rows)
-    write_report(args.json, "pres_intra_batch.py", args, rows)
+    write_report(args.json, "benchmarks/pres_intra_batch.py", args, rows)
 
 
 if __name__ == "__main__":

@@ -170,7 +170,7 @@ def batch_operations(model: PRES, src: torch.Tensor, dst: torch.Tensor, t: torch
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = benchmark_parser(__doc__.splitlines()[0], runs=1)
+    p = benchmark_parser(__doc__.splitlines()[0], runs=1, omit=("runs", "device"))
     p.add_argument("--dataset", type=dataset_name, nargs="+", default=["uci", "enron"])
     p.add_argument("--batch-sizes", type=count(1), nargs="+", default=[200, 800])
     p.add_argument("--repeats", type=int, default=300)
@@ -218,9 +218,9 @@ def main(argv: list[str] | None = None) -> None:
                 rows.append(row)
             print(f"{ds} bs {bs} {sizes}: " + ", ".join(
                 f"{name} {statistics.median(v):.1f}" for name, v in times.items()), flush=True)
-            write_report(args.json, "pres_ops.py", args, rows)
+            write_report(args.json, "benchmarks/pres_ops.py", args, rows)
     print_table(rows)
-    write_report(args.json, "pres_ops.py", args, rows)
+    write_report(args.json, "benchmarks/pres_ops.py", args, rows)
 
 
 if __name__ == "__main__":

@@ -85,7 +85,7 @@ def minor_faults() -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = benchmark_parser(__doc__.splitlines()[0], runs=1)
+    p = benchmark_parser(__doc__.splitlines()[0], runs=1, omit=("runs",))
     p.add_argument("--model", choices=sorted(BASES), default="tgn")
     p.add_argument("--dataset", type=dataset_name, nargs="+", default=["uci", "enron"])
     p.add_argument("--batch-sizes", type=count(1), nargs="+", default=[200, 800])
@@ -165,9 +165,9 @@ def main(argv: list[str] | None = None) -> None:
                                 rss_mb(), **extra)
                 row.mean = statistics.median(values)  # the median epoch, robust to load spikes
                 rows.append(row)
-        write_report(args.json, "pres_overhead.py", args, rows)
+        write_report(args.json, "benchmarks/pres_overhead.py", args, rows)
     print_table(rows)
-    write_report(args.json, "pres_overhead.py", args, rows)
+    write_report(args.json, "benchmarks/pres_overhead.py", args, rows)
 
 
 if __name__ == "__main__":

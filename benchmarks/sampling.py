@@ -217,7 +217,7 @@ def stream_pyg(src, dst, args):
     from torch_geometric.nn.models.tgn import LastNeighborLoader
 
     n, b = args.temporal_nodes, args.temporal_batch
-    loader = LastNeighborLoader(n, size=args.k)
+    loader = LastNeighborLoader(n, size=args.k, device=src.device)  # the stream's device
     for i in range(0, src.numel(), b):
         s, d = src[i:i + b], dst[i:i + b]
         loader(torch.cat([s, d]))

@@ -203,9 +203,10 @@ def main(argv: list[str] | None = None) -> None:
                         epoch_seconds=statistics.fmean(epoch_s),
                         batch_size=args.batch_size, epochs=args.epochs,
                         threads=args.threads))
-            write_report(args.json, "temporal_link.py", args, rows, PAPER)  # after each model
+            # after each model
+            write_report(args.json, "benchmarks/temporal_link.py", args, rows, PAPER)
     print_table(rows)
-    write_report(args.json, "temporal_link.py", args, rows, PAPER)
+    write_report(args.json, "benchmarks/temporal_link.py", args, rows, PAPER)
 
 
 if __name__ == "__main__":

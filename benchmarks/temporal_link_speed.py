@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
                               statistics.median(times[m]), peak,
                               median=statistics.median(ratios), rounds=ratios))
     print_table(rows)
-    write_report(args.json, "temporal_link_speed.py", args, rows)
+    write_report(args.json, "benchmarks/temporal_link_speed.py", args, rows)
 
 
 if __name__ == "__main__":

@@ -209,18 +209,32 @@ def _device(text: str) -> str:
     return _checked(lambda d: check_device(d, flag=""), text)
 
 
-def benchmark_parser(description: str, runs: int = 10) -> argparse.ArgumentParser:
-    """An ``ArgumentParser`` with the flags every benchmark script shares."""
+SHARED_FLAGS = ("runs", "seed", "device", "json", "quick", "root")
+
+
+def benchmark_parser(description: str, runs: int = 10,
+                     omit: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """An ``ArgumentParser`` with the flags every benchmark script shares, less those in
+    ``omit`` (a script that has no use for ``--device`` or ``--runs`` does not offer it, so
+    a user's ``--device cuda`` is refused instead of recorded and ignored)."""
+    unknown = set(omit) - set(SHARED_FLAGS)
+    if unknown:
+        raise ValueError(f"omit names flags that are not shared: {sorted(unknown)}")
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--runs", type=count(1), default=runs,
-                   help="repetitions (seeds) per system")
-    p.add_argument("--seed", type=count(0), default=0,
-                   help="first seed; run r uses seed + r")
-    p.add_argument("--device", type=_device, default="cpu", help="torch device, e.g. cpu or cuda:0")
+    if "runs" not in omit:
+        p.add_argument("--runs", type=count(1), default=runs,
+                       help="repetitions (seeds) per system")
+    if "seed" not in omit:
+        p.add_argument("--seed", type=count(0), default=0,
+                       help="first seed; run r uses seed + r")
+    if "device" not in omit:
+        p.add_argument("--device", type=_device, default="cpu",
+                       help="torch device, e.g. cpu or cuda:0")
     p.add_argument("--json", type=_json_path, default=None, metavar="PATH",
                    help="write the results here (its folder must exist)")
     p.add_argument("--quick", action="store_true", help="a small, fast configuration")
-    p.add_argument("--root", default=default_data_root(), help="dataset root folder")
+    if "root" not in omit:
+        p.add_argument("--root", default=default_data_root(), help="dataset root folder")
     return p
 
 
@@ -248,8 +262,12 @@ class Row:
         missing = names - d.keys()
         if missing:
             raise ValueError(f"report row lacks {sorted(missing)}: {d}")
-        return cls(**{k: d[k] for k in names}, extra={k: v for k, v in d.items()
-                                                      if k not in names})
+        # a diverged run's NaN was written as null (strict JSON): read it back as NaN
+        nan = {"mean": _nan_if_null(d["mean"]), "std": _nan_if_null(d["std"])}
+        extra = {k: v for k, v in d.items() if k not in names}
+        if isinstance(extra.get("per_run"), list):
+            extra["per_run"] = [_nan_if_null(v) for v in extra["per_run"]]
+        return cls(**{k: nan.get(k, d[k]) for k in names}, extra=extra)
 
 
 def rss_mb() -> float:
@@ -410,6 +428,10 @@ def read_rows(*paths: str | os.PathLike) -> list[Row]:
     for path in paths:
         rows += [Row.from_dict(d) for d in read_report(path)["rows"]]
     return rows
+
+
+def _nan_if_null(v: Any) -> Any:
+    return math.nan if v is None else v
 
 
 def _finite_or_null(obj: Any) -> Any:

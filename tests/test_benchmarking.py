@@ -100,6 +100,22 @@ def test_a_diverged_run_is_reported_not_fatal(tmp_path):
     report = json.loads(path.read_text(), parse_constant=strict)
     assert report["config"]["lr"] is None
     assert report["rows"][0]["mean"] is None and report["rows"][0]["per_run"] == [0.5, None, None]
+    # read back (a --merge does), the nulls are NaN again and the table prints
+    back = Row.from_dict(report["rows"][0])
+    assert math.isnan(back.mean) and math.isnan(back.std)
+    assert back.extra["per_run"][0] == 0.5 and math.isnan(back.extra["per_run"][1])
+    out = io.StringIO()
+    print_table([back], file=out)
+    assert "nan" in out.getvalue()
+
+
+def test_a_script_can_leave_out_shared_flags_it_does_not_use():
+    p = benchmark_parser("x", omit=("device", "runs"))
+    with pytest.raises(SystemExit):
+        p.parse_args(["--device", "cuda"])
+    assert not hasattr(p.parse_args([]), "runs")
+    with pytest.raises(ValueError, match="not shared"):
+        benchmark_parser("x", omit=("threads",))
 
 
 def test_summarize_rejects_no_values():

@@ -17,6 +17,7 @@ candidates (e.g. its training neighbours) removed; with :math:`T_u` its relevant
 
 from __future__ import annotations
 
+import numbers
 from typing import Any, NamedTuple
 
 import torch
@@ -81,8 +82,9 @@ def per_node_ranking(scores: Any, truth: Any, k: int, exclude: Any | None = None
         raise ValueError(f"scores must be [B, N], got shape {tuple(s.shape)}")
     check_finite(s, "scores")
     b, n = s.shape
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n:
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= n:
         raise ValueError(f"k must be an integer in [1, {n}] (the number of candidates), got {k!r}")
+    k = int(k)  # a NumPy integer as OGB's Evaluator takes it
     relevant = _pairs(truth, (b, n), "truth", s.device)
     num_true = relevant.sum(dim=1)
     if bool((num_true == 0).any()):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 from torch import Tensor
@@ -65,8 +66,9 @@ def hits_at_k(y_pred_pos: Any, y_pred_neg: Any, k: int) -> float:
     * Per-positive negatives ``[N, M]``: a positive counts when its tie-averaged rank
       (:func:`ranks`) is at most ``k`` (OGB's ``hits@k_list``).
     """
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
+    k = int(k)  # a NumPy integer as OGB's Evaluator takes it
     p, n = _pos_neg(y_pred_pos, y_pred_neg)
     if n.dim() == 2:
         return float((ranks(p, n) <= k).double().mean())

@@ -260,8 +260,11 @@ def train_node_classifier(
             torch.cuda.synchronize(device)
         epoch_times.append(time.perf_counter() - t0)
 
-        record = {"epoch": epoch, "loss": float(loss.detach()), **_evaluate(model, data, y, masks,
-                                                                    forward, loss_fn)}
+        try:
+            evaluated = _evaluate(model, data, y, masks, forward, loss_fn)
+        except ValueError as err:
+            raise ValueError(f"epoch {epoch}: {err}") from None
+        record = {"epoch": epoch, "loss": float(loss.detach()), **evaluated}
         history.append(record)
         if best is None or _improves(record, best, selection):
             best, since_best = record, 0
@@ -297,6 +300,9 @@ def _evaluate(model: torch.nn.Module, data: Data, y: Tensor, masks: dict[str, Te
               loss_fn: Callable[[Tensor, Tensor], Tensor]) -> dict[str, float]:
     model.eval()
     out = forward(model, data)
+    if not bool(torch.isfinite(out).all()):  # named here, not as the metric's bad y_pred
+        raise ValueError("the model's output holds NaN or infinite values: training diverged "
+                         "(a lower learning rate, or gradient clipping, may help)")
     record: dict[str, Any] = {}
     for name, mask in masks.items():
         if mask is None:

@@ -59,7 +59,13 @@ class FastRP(BaseTransform):
     def forward(self, data: Data) -> Data:
         if data.num_nodes is None:
             raise ValueError("data has no num_nodes: cannot embed its nodes")
-        emb = fastrp(data.edge_index, dim=self.dim, iteration_weights=self.iteration_weights,
+        graph = data.edge_index
+        if self.kwargs.get("weighted"):  # the weights travel with the Data object
+            if getattr(data, "edge_weight", None) is None:
+                raise ValueError("weighted=True needs data.edge_weight")
+            graph = Data(edge_index=data.edge_index, edge_weight=data.edge_weight,
+                         num_nodes=data.num_nodes)
+        emb = fastrp(graph, dim=self.dim, iteration_weights=self.iteration_weights,
                      beta=self.beta, num_nodes=data.num_nodes, **self.kwargs)
         emb = emb if isinstance(emb, torch.Tensor) else torch.from_numpy(emb)
         emb = emb.to(data.edge_index.device)

@@ -54,9 +54,8 @@ class STABLERefine(BaseTransform):
         refined = stable_refine(data.x, data.edge_index, self.config, gen, self.device)
         out = copy.copy(data)
         out.edge_index = refined.edge_index.to(data.edge_index.device)
-        for key in ("edge_weight", "edge_attr"):
-            if key in out:
-                del out[key]  # no longer aligned with the refined edges
+        for key in [k for k in data.keys() if k != "edge_index" and data.is_edge_attr(k)]:
+            del out[key]  # edge_weight, edge_attr, edge_type ...: no longer aligned
         out[self.embedding_attr] = refined.embeddings.to(data.x.device)
         out.stable_info = refined.info
         return out

@@ -64,6 +64,9 @@ def test_bad_inputs():
     for k in (0, 5, True, 2.0):
         with pytest.raises(ValueError, match="k must be"):
             per_node_ranking(scores, truth, k)
+    for got, want in zip(per_node_ranking(scores, truth, np.int64(2)),
+                         per_node_ranking(scores, truth, 2), strict=True):
+        assert torch.equal(got, want)  # a NumPy integer k, as OGB's Evaluator takes it
     with pytest.raises(ValueError, match="row 1 has no relevant"):
         per_node_ranking(scores, torch.tensor([[0], [1]]), 2)
     with pytest.raises(ValueError, match="candidate id 4"):

@@ -21,6 +21,7 @@ def test_hits_with_shared_negatives():
     assert hits_at_k(pos, neg, 2) == pytest.approx(1 / 3)  # strictly above the 2nd negative
     assert hits_at_k(pos, neg, 3) == 1.0  # every positive beats 0.1
     assert hits_at_k(pos, neg, 4) == 1.0  # fewer negatives than k, as in OGB
+    assert hits_at_k(pos, neg, np.int64(2)) == pytest.approx(1 / 3)  # as OGB's Evaluator takes
 
 
 @pytest.mark.parametrize("name", ["ogbl-collab", "ogbl-ppa", "ogbl-ddi", "ogbl-vessel"])

@@ -200,3 +200,12 @@ def test_verbose_prints_every_n_epochs(two_blobs, capsys):
     train_node_classifier(_model(two_blobs), two_blobs, epochs=6, verbose=2)
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[1] for line in lines] == ["0002", "0004", "0006"]
+
+
+def test_a_diverged_model_is_named_with_its_epoch(two_blobs):
+    # the metric's "y_pred contains NaN or inf" named neither the epoch nor the cause
+    def diverging(model, data):
+        return model(data.x, data.edge_index) * float("inf")
+
+    with pytest.raises(ValueError, match="epoch 1: the model's output holds NaN or infinite"):
+        train_node_classifier(_model(two_blobs), two_blobs, epochs=3, forward=diverging)

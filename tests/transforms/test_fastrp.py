@@ -22,6 +22,16 @@ def test_stores_the_embedding(data):
     assert torch.equal(out.x, data.x)
 
 
+def test_weighted_uses_the_edge_weights(data):
+    data.edge_weight = torch.linspace(0.5, 3.0, data.num_edges)
+    out = FastRP(dim=8, weighted=True)(data.clone())
+    np.testing.assert_allclose(out.fastrp.numpy(), fastrp(data, dim=8, weighted=True))
+    assert not np.allclose(out.fastrp.numpy(), fastrp(data.edge_index, dim=8, num_nodes=6))
+    del data.edge_weight
+    with pytest.raises(ValueError, match="weighted=True needs data.edge_weight"):
+        FastRP(dim=8, weighted=True)(data)
+
+
 def test_concatenates_to_features_and_passes_options(data):
     out = FastRP(dim=4, attr="x", cat=True, dtype="float64", seed=1)(data.clone())
     assert out.x.shape == (6, 7) and torch.equal(out.x[:, :3], data.x)

@@ -22,11 +22,15 @@ def community_graph():
 
 def test_returns_refined_copy():
     data = community_graph()
+    data.edge_type = torch.zeros(data.num_edges, dtype=torch.long)
+    data.edge_time = torch.arange(data.num_edges)
     t = STABLERefine(embedding_dim=16, max_embedding_epochs=30, k=2, seed=0)
     out = t(data)
     assert out is not data and torch.equal(data.edge_index, community_graph().edge_index)
+    assert "edge_type" in data  # the input keeps its attributes
     assert out.stable_emb.shape == (24, 16)
-    assert "edge_weight" not in out
+    # every edge-level attribute went with the old edges, not only edge_weight
+    assert "edge_weight" not in out and "edge_type" not in out and "edge_time" not in out
     assert bool((out.edge_index[0] != out.edge_index[1]).all())
     # features are disjoint across communities: Jaccard removes both cross edges
     assert out.stable_info["jaccard_removed"] == 4
