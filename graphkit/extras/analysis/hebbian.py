@@ -229,6 +229,13 @@ class DenseHebbianNetwork(nn.Module):
         self.register_buffer("memories", torch.zeros(0, N, dtype=torch.float64))
         self.register_buffer("weights", torch.zeros(0, dtype=torch.float64))
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # the buffers are sized by fit / store: take the saved sizes before copying
+        for name in ('memories', 'weights'):
+            if prefix + name in state_dict:
+                setattr(self, name, torch.empty_like(state_dict[prefix + name]))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def reset_parameters(self) -> None:
         """Forget every stored memory."""
         self.memories = self.memories.new_zeros(0, self.N)

@@ -26,6 +26,7 @@ import json
 import math
 import os
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import torch
@@ -34,6 +35,7 @@ from torch import Tensor, nn
 
 from graphkit.data.io import atomic_write
 from graphkit.extras._core.checks import check_image, check_positive
+from graphkit.extras._core.counting import eval_mode
 from graphkit.extras._core.registry import register_model
 from graphkit.extras._core.synthetic import ImageTextPairs
 
@@ -184,7 +186,8 @@ def top_fraction(scores: Tensor, keep: float) -> Tensor:
         raise ValueError(f"keep must lie in (0, 1], got {keep}")
     if torch.isnan(scores).any():
         raise ValueError("scores contain NaN; a filter cannot rank such pairs")
-    k = math.ceil(keep * scores.numel())
+    # keep as the decimal written: 0.07 * 100 is 7.000000000000001, whose ceil is 8
+    k = math.ceil(Fraction(repr(float(keep))) * scores.numel())
     # a stable descending sort makes equal scores keep the earlier pair, run to run
     return torch.sort(scores, descending=True, stable=True).indices[:k]
 
@@ -309,17 +312,15 @@ class DataFilteringNetwork(nn.Module):
         """``(N,)`` cosine similarity of each pair's image and caption embeddings."""
         images, tokens = _unpack(pairs)
         check_positive(batch_size=batch_size)
-        was_training = self.training
-        self.eval()
         device = self.log_scale.device
         out = []
-        for start in range(0, images.size(0), batch_size):
-            img, txt = self.encode(
-                images[start : start + batch_size].to(device),
-                tokens[start : start + batch_size].to(device),
-            )
-            out.append((img * txt).sum(-1))
-        self.train(was_training)
+        with eval_mode(self):
+            for start in range(0, images.size(0), batch_size):
+                img, txt = self.encode(
+                    images[start : start + batch_size].to(device),
+                    tokens[start : start + batch_size].to(device),
+                )
+                out.append((img * txt).sum(-1))
         return torch.cat(out) if out else torch.zeros(0, device=device)
 
     def filter_pool(self, pool: Pairs, keep: float = 0.3, batch_size: int = 512) -> FilterResult:

@@ -48,7 +48,9 @@ def gaussian_density(
         points: head centres ``(n, 2)`` as (row, col) pixel coordinates inside the image.
         shape: ``(H, W)`` of the map.
         sigma: kernel width in pixels (default: 1.5).
-        radius: kernel truncation radius (default: ``ceil(3 sigma)``).
+        radius: kernel truncation radius (default: ``ceil(3 sigma)``); a head with no pixel
+            centre within it (or a ``sigma`` so small that the kernel underflows) puts its
+            unit mass on its nearest pixel.
 
     Returns:
         ``(H, W)`` map in ``points``' floating dtype (float32 for integer points).
@@ -57,6 +59,8 @@ def gaussian_density(
     check_positive(height=h, width=w)
     if not (math.isfinite(sigma) and sigma > 0):
         raise ValueError(f"sigma must be a positive finite number, got {sigma}")
+    if radius is not None and (isinstance(radius, bool) or int(radius) != radius or radius < 0):
+        raise ValueError(f"radius must be a non-negative whole number of pixels, got {radius}")
     if points.dim() != 2 or points.shape[1] != 2:
         raise ValueError(f"points must be (n, 2) (row, col), got {tuple(points.shape)}")
     dtype = points.dtype if points.is_floating_point() else torch.float32
@@ -73,7 +77,11 @@ def gaussian_density(
         gy = torch.exp(-((rows - cy) ** 2) / (2 * sigma**2)) * ((rows - cy).abs() <= r)
         gx = torch.exp(-((cols - cx) ** 2) / (2 * sigma**2)) * ((cols - cx).abs() <= r)
         kernel = gy[:, None] * gx[None, :]
-        density += kernel / kernel.sum()
+        total = kernel.sum()
+        if total > 0:
+            density += kernel / total
+        else:  # no pixel centre within the radius, or exp underflowed: the nearest pixel
+            density[round(cy), round(cx)] += 1
     return density
 
 

@@ -174,6 +174,14 @@ class HyperNetwork(nn.Module):
         if output_mode not in _MODES:
             raise ValueError(f"output_mode must be one of {sorted(_MODES)}, got {output_mode!r}")
         shapes = {name: tuple(p.shape) for name, p in target.named_parameters()}
+        # a tied weight (one tensor under several names) is generated once and used under all
+        canonical: dict[int, str] = {}
+        self._aliases: dict[str, str] = {}
+        for name, p in target.named_parameters(remove_duplicate=False):
+            if id(p) in canonical:
+                self._aliases[name] = canonical[id(p)]
+            else:
+                canonical[id(p)] = name
         if not shapes:
             raise ValueError("target has no parameters to generate")
         if output_mode == "chunk" and (chunk_size is None or chunk_size <= 0):
@@ -274,7 +282,9 @@ class HyperNetwork(nn.Module):
 
     def forward(self, z: Tensor, *args: Any, **kwargs: Any) -> Any:
         """Runs the target on ``args``/``kwargs`` with the parameters generated from ``z``."""
-        return functional_call(self.target, self.generate(z), args, kwargs)
+        params = self.generate(z)
+        params.update({alias: params[name] for alias, name in self._aliases.items()})
+        return functional_call(self.target, params, args, kwargs)
 
     def __repr__(self) -> str:
         return (
@@ -285,7 +295,7 @@ class HyperNetwork(nn.Module):
 
 def _strip_parameters(module: nn.Module) -> nn.Module:
     # the generated tensors replace these; keeping them would leave dead, trainable weights
-    for name, _ in list(module.named_parameters()):
+    for name, _ in list(module.named_parameters(remove_duplicate=False)):  # tied copies too
         owner_name, _, attr = name.rpartition(".")
         owner = module.get_submodule(owner_name)
         del owner._parameters[attr]

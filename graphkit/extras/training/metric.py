@@ -126,6 +126,13 @@ class PrototypeClassifier(nn.Module):
         super().__init__()
         self.register_buffer("prototypes", torch.zeros(0, 0))
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # the buffers are sized by fit / store: take the saved sizes before copying
+        for name in ('prototypes',):
+            if prefix + name in state_dict:
+                setattr(self, name, torch.empty_like(state_dict[prefix + name]))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     @torch.no_grad()
     def fit(self, embeddings: Tensor, labels: Tensor) -> PrototypeClassifier:
         if embeddings.dim() != 2 or labels.shape != embeddings.shape[:1]:

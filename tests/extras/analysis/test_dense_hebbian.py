@@ -128,3 +128,12 @@ def test_nan_weights_and_fractional_M_are_errors():
         glauber_dynamics(mem, torch.tensor([float("nan"), 1.0]), sigma, 2)
     with pytest.raises(ValueError, match="M must be a positive integer, got 2.5"):
         noisy_examples(mem, 2.5, 0.5)  # was a TypeError from torch.rand
+
+
+def test_stored_memories_reload_into_a_fresh_network():
+    torch.manual_seed(0)
+    x = torch.randint(0, 2, (3, 20)).double() * 2 - 1
+    net = DenseHebbianNetwork(20, 4).store(x, torch.arange(3))
+    fresh = DenseHebbianNetwork(20, 4)
+    fresh.load_state_dict(net.state_dict())  # the empty buffers were a size mismatch
+    assert torch.equal(fresh.memories, net.memories) and torch.equal(fresh.weights, net.weights)

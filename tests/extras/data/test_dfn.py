@@ -172,3 +172,10 @@ def test_empty_logits_and_infinite_temperature_are_named():
         clip_loss(torch.zeros(0, 0))  # was a NaN loss
     with pytest.raises(ValueError, match="init_temperature must be a positive finite number"):
         DataFilteringNetwork(torch.nn.Identity(), torch.nn.Identity(), float("inf"))
+
+
+@pytest.mark.parametrize("keep, n, expected", [(0.07, 100, 7), (0.55, 100, 55), (0.07, 10000, 700),
+                                               (0.071, 100, 8)])
+def test_top_fraction_keeps_the_ceiling_of_the_decimal_share(keep, n, expected):
+    # 0.07 * 100 is 7.000000000000001 in floating point: ceil gave 8
+    assert top_fraction(torch.rand(n), keep).numel() == expected

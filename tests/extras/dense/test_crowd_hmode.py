@@ -233,3 +233,12 @@ def test_hmode_counts_better_than_single_scale_baselines():
 def test_gaussian_density_rejects_nan_points():
     with pytest.raises(ValueError, match="points contain NaN or infinite coordinates"):
         gaussian_density(torch.tensor([[float("nan"), 1.0]]), (8, 8))
+
+
+def test_density_keeps_unit_mass_when_no_pixel_is_within_the_kernel():
+    point = torch.tensor([[2.5, 2.5]])
+    for kwargs in (dict(radius=0), dict(sigma=0.02)):  # both gave an all-NaN map
+        density = gaussian_density(point, (6, 6), **kwargs)
+        assert torch.isfinite(density).all() and float(density.sum()) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="radius must be a non-negative"):
+        gaussian_density(point, (6, 6), radius=-1)

@@ -170,3 +170,13 @@ def test_registered_builder_and_worked_example_fits_two_regression_tasks():
     with torch.no_grad():
         mses = [nn.functional.mse_loss(hyper(z, x), y).item() for z, y in tasks]
     assert max(mses) < 0.05, mses
+
+
+def test_tied_target_weights_are_generated_once_and_used_everywhere():
+    target = nn.Sequential(nn.Linear(4, 4, bias=False), nn.Tanh(), nn.Linear(4, 4, bias=False))
+    target[2].weight = target[0].weight  # a tied autoencoder
+    hyper = mlp_hypernetwork(target, cond_dim=3)
+    assert not [n for n, _ in hyper.named_parameters() if n.startswith("target.")]
+    z, x = torch.randn(3), torch.randn(5, 4)
+    w = hyper.generate(z)["0.weight"]
+    torch.testing.assert_close(hyper(z, x), torch.tanh(x @ w.T) @ w.T)

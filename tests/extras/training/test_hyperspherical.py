@@ -127,3 +127,11 @@ def test_float_targets_and_boolean_labels_are_named():
         NormalizedSoftmaxLoss()(torch.rand(2, 3), torch.tensor([0.0, 1.0]))
     with pytest.raises(ValueError, match="got a boolean tensor"):
         PrototypeClassifier().fit(torch.rand(3, 2), torch.tensor([True, False, True]))
+
+
+def test_fitted_prototypes_reload_into_a_fresh_classifier():
+    clf = PrototypeClassifier().fit(torch.randn(6, 4), torch.tensor([0, 0, 1, 1, 2, 2]))
+    fresh = PrototypeClassifier()
+    fresh.load_state_dict(clf.state_dict())  # the empty buffer was a size mismatch
+    x = torch.randn(5, 4)
+    assert torch.equal(fresh(x), clf(x))
