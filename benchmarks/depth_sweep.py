@@ -169,7 +169,9 @@ def evaluate(name: str, kind: str, depth: int, recipe: Recipe, raw, args, runs: 
     with measure(args.device) as m:
         for r in range(runs):
             seed_everything(seed + r)
-            res = run_recipe(recipe, data, args.device, **({"epochs": 50} if args.quick else {}))
+            # the selected epoch's model: its MAD and hop weights go beside its accuracy
+            res = run_recipe(recipe, data, args.device, restore_best=True,
+                             **({"epochs": 50} if args.quick else {}))
             accs.append(res.test_acc)
             vals.append(res.val_acc)
             mads.append(mean_average_distance(test_representations(res, data)))

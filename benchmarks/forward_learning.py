@@ -573,6 +573,11 @@ def memory_rows(name: str, model: str, args) -> list:
     return rows
 
 
+#: settings that must agree between the reports a merge pools (the rest: how a part ran)
+MERGE_PROTOCOL = ("task", "hidden", "layers", "lr", "epochs", "val_every", "patience", "seed",
+                  "whole_graph", "bottom_up", "no_stop_layers", "device")
+
+
 def merge(paths: list[str], out: str | None) -> None:
     """Pool the per-split values of rows measured in separate processes (``--memory`` rows,
     one measurement each, are collected unchanged)."""
@@ -585,7 +590,16 @@ def merge(paths: list[str], out: str | None) -> None:
             key = (row["system"], row["dataset"], row["metric"])
             acc = pooled.setdefault(key, {"rows": [], "splits": []})
             acc["rows"].append(row)
-            acc["splits"] += report["config"].get("splits") or list(range(row["runs"]))
+            new = report["config"].get("splits") or list(range(row["runs"]))
+            if not key[2].startswith("memory_") and set(new) & set(acc["splits"]):
+                # a split counted twice would double its weight and shrink the std
+                raise ValueError(f"{path} repeats split(s) {sorted(set(new) & set(acc['splits']))}"
+                                 f" of {key[0]} on {key[1]} already merged")
+            acc["splits"] += new
+    differ = {k for k in MERGE_PROTOCOL if len({json.dumps(c.get(k)) for c in configs}) > 1}
+    if differ:  # averaging runs of different protocols would describe neither
+        raise ValueError("the reports to merge ran different protocols "
+                         f"({', '.join(sorted(differ))} differ): {', '.join(paths)}")
     rows = []
     for (system, dataset, metric), acc in pooled.items():
         parts = acc["rows"]

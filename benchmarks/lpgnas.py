@@ -41,6 +41,7 @@ point's size ratio to the W8A8 GCN and its accuracy difference to it.
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -302,15 +303,30 @@ def merge(paths: list[str], out: str | None) -> None:
                     "accuracy")
 
 
-def load_searched(path: str, dataset: str) -> dict:
+def load_searched(path: str, args: argparse.Namespace) -> dict:
     """``{gamma: {search_seed: found}}`` from the ``config.searched`` of a report, each
     ``found`` with ``specs``, ``probs`` and ``seconds`` (that search's time) as search() gave
-    them."""
+    them; checked against ``args`` (dataset, split, accounting, search settings, and every
+    gamma and search seed this run asks for) before anything trains."""
     from types import SimpleNamespace
     with open(path) as f:
         config = json.load(f)["config"]
-    if config["dataset"] != dataset:
-        raise ValueError(f"{path} is on {config['dataset']}, not {dataset}")
+    if config["dataset"] != args.dataset:
+        raise ValueError(f"{path} is on {config['dataset']}, not {args.dataset}")
+    # reports written before these options existed used their defaults
+    for key, default in (("split", "public"), ("split_seed", 0), ("bias_bits", 32),
+                         ("gumbel", False), ("arch_loss", "val")):
+        if config.get(key, default) != getattr(args, key, default):
+            raise ValueError(f"{path} searched with --{key.replace('_', '-')} "
+                             f"{config.get(key, default)}, this run uses "
+                             f"{getattr(args, key, default)}")
+    have = {float(g): {c["search_seed"] for c in v["candidates"]}
+            for g, v in config["searched"].items()}
+    for g in args.gamma if "lpgnas" in args.only else []:
+        missing = sorted(set(args.search_seeds) - have.get(float(g), set()))
+        if missing:
+            raise ValueError(f"{path} has no search at gamma {g} for search seed(s) {missing} "
+                             f"(it holds gammas {sorted(have)})")
     return {float(g): {c["search_seed"]: SimpleNamespace(
         specs=[LayerSpec(**x) for x in c["specs"]], probs=c["probs"],
         seconds=c["search_seconds"]) for c in v["candidates"]}
@@ -387,10 +403,11 @@ def main() -> None:
         print(rows[-1], flush=True)
         report()
 
+    # checked before the baselines train: a missing gamma failed after 25 trainings
+    stored = load_searched(args.specs_from, args) if args.specs_from else None
     for w, a in BASELINE_BITS if "gcn" in args.only else []:
         accs, size, m, vals = train_specs(data, uniform_specs("gcn", 16, classes, w, a), args)
         add(f"gcn-w{w}a{a}", accs, size, m, vals)
-    stored = load_searched(args.specs_from, args.dataset) if args.specs_from else None
     trained = {}  # identical derived models (at any gamma) are retrained once
     for g in args.gamma if "lpgnas" in args.only else []:
         cands = []

@@ -89,6 +89,7 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.quick:
         args.epochs, args.hidden, args.eval_every = 4, 32, 2
+        args.runs = min(args.runs, 1)
     return args
 
 

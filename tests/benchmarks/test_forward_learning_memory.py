@@ -70,3 +70,22 @@ def test_merge_names_a_report_of_another_script(bench, tmp_path):
     with pytest.raises(ValueError, match="other.json is a report of benchmarks/lpgnas.py, not of "
                                          "benchmarks/forward_learning.py"):
         bench.merge([str(path)], None)
+
+
+def _fl_report(path, splits, **config):
+    from graphkit.benchmarking import summarize, write_report
+
+    row = summarize("sf (gcn)", "Cora", "accuracy", [0.8] * len(splits), 1.0, 1.0, task="node",
+                    run_values=[0.8] * len(splits), per_layer_mean=[0.8], epochs_mean=[10.0])
+    write_report(path, "benchmarks/forward_learning.py",
+                 {"splits": splits, "lr": 1e-3, "epochs": 1000, "device": "cpu", **config}, [row])
+    return str(path)
+
+
+def test_merge_refuses_a_repeated_split_and_mixed_protocols(bench, tmp_path):
+    a = _fl_report(tmp_path / "a.json", [0, 1])
+    bench.merge([a, _fl_report(tmp_path / "b.json", [2, 3])], None)  # disjoint: pooled
+    with pytest.raises(ValueError, match=r"repeats split\(s\) \[1\]"):
+        bench.merge([a, _fl_report(tmp_path / "c.json", [1, 2])], None)
+    with pytest.raises(ValueError, match="different protocols \\(epochs, lr differ\\)"):
+        bench.merge([a, _fl_report(tmp_path / "d.json", [2], lr=0.01, epochs=60)], None)

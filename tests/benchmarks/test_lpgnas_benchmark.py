@@ -180,11 +180,18 @@ def test_load_searched_returns_layer_specs(bench, tmp_path):
             "weight_bits": 2, "act_bits": 8, "heads": 1}
     cand = {**_cand(3, 0.7, [0.7], 10.0), "specs": [spec, {**spec, "out_channels": 7}]}
     path = _report(tmp_path / "a.json", ["lpgnas"], lpgnas=[(0.5, [cand])])
-    found = bench.load_searched(path, "Cora")[0.5][3]
+    import argparse
+
+    config = json.loads(open(path).read())["config"]
+    args = argparse.Namespace(dataset="Cora", gamma=[0.5], search_seeds=[3], only=["lpgnas"],
+                              **{k: config.get(k, d) for k, d in (
+                                  ("split", "public"), ("split_seed", 0), ("bias_bits", 32),
+                                  ("gumbel", False), ("arch_loss", "val"))})
+    found = bench.load_searched(path, args)[0.5][3]
     assert found.specs[0].weight_bits == 2 and found.specs[1].out_channels == 7
     assert found.seconds == 10.0
     with pytest.raises(ValueError, match="CiteSeer"):
-        bench.load_searched(path, "CiteSeer")
+        bench.load_searched(path, argparse.Namespace(**{**vars(args), "dataset": "CiteSeer"}))
 
 
 def test_bits_probe_forces_each_width_and_restores_logits(import_script):
@@ -247,3 +254,24 @@ def test_merge_names_a_report_of_another_script(bench, tmp_path):
                                          "benchmarks/forward_learning.py, not of "
                                          "benchmarks/lpgnas.py"):
         bench.merge([str(path)], None)
+
+
+def test_specs_from_checks_the_stored_search_before_training(bench, tmp_path):
+    import argparse
+    import json
+
+    path = tmp_path / "searched.json"
+    cand = {"search_seed": 0, "specs": [], "probs": [], "search_seconds": 1.0}
+    path.write_text(json.dumps({"config": {"dataset": "Cora", "bias_bits": None,
+                                           "searched": {"0.5": {"candidates": [cand]}}}}))
+    args = argparse.Namespace(dataset="Cora", gamma=[0.5], search_seeds=[0], only=["lpgnas"],
+                              split="public", split_seed=0, bias_bits=None, gumbel=False,
+                              arch_loss="val")
+    assert set(bench.load_searched(str(path), args)) == {0.5}
+    # a bare KeyError after the 25 baseline trainings, before
+    with pytest.raises(ValueError, match=r"no search at gamma 0.3 for search seed\(s\) \[0\]"):
+        bench.load_searched(str(path), argparse.Namespace(**{**vars(args), "gamma": [0.3]}))
+    with pytest.raises(ValueError, match=r"seed\(s\) \[7\]"):
+        bench.load_searched(str(path), argparse.Namespace(**{**vars(args), "search_seeds": [7]}))
+    with pytest.raises(ValueError, match="searched with --split public, this run uses supervised"):
+        bench.load_searched(str(path), argparse.Namespace(**{**vars(args), "split": "supervised"}))
