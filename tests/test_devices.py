@@ -262,3 +262,18 @@ def test_stable_defence_on_device(device):
     model = STABLE(cfg, device=device).fit(data)
     logits = model.predict_logits()
     assert logits.shape == (80, int(data.y.max()) + 1) and torch.isfinite(logits).all()
+    # the data itself on the device (its pruning and kNN stages run on CPU copies)
+    on_device = STABLE(cfg, device=device).fit(data.to(device))
+    assert torch.isfinite(on_device.predict_logits()).all()
+
+
+def test_seeded_contrastive_stage_leaves_the_global_random_state(device):
+    from graphkit.robust.contrastive import contrastive_embeddings
+
+    data = load("csbm", num_nodes=40, num_features=8, seed=1)
+    state = torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.get_rng_state()
+    contrastive_embeddings(data.x, data.edge_index, data.edge_index[:, :0], data.num_nodes,
+                           hidden_channels=8, max_epochs=2,
+                           generator=torch.Generator().manual_seed(0), device=device)
+    after = torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.get_rng_state()
+    assert torch.equal(state, after)

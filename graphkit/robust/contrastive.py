@@ -203,9 +203,17 @@ def contrastive_embeddings(
         for _ in range(2)
     ]
     x = _as_model_input(x).to(device)
-    model = RecoverDGI(x.size(1), hidden_channels).to(device)
-    if generator is not None:
-        with torch.random.fork_rng(devices=[]):
+    if generator is None:
+        model = RecoverDGI(x.size(1), hidden_channels).to(device)
+    else:
+        # The construction's draws and manual_seed (which seeds every device) stay inside the
+        # fork, the model's device included: the caller's global random state is left as it
+        # was, and the weights come from the generator alone.
+        dev = torch.device(device)
+        forked = [dev.index if dev.index is not None else torch.cuda.current_device()] \
+            if dev.type == "cuda" else []
+        with torch.random.fork_rng(devices=forked):
+            model = RecoverDGI(x.size(1), hidden_channels).to(device)
             torch.manual_seed(int(torch.randint(2**31 - 1, (1,), generator=generator)))
             model.reset_parameters()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
