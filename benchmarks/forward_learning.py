@@ -590,7 +590,8 @@ def merge(paths: list[str], out: str | None) -> None:
             key = (row["system"], row["dataset"], row["metric"])
             acc = pooled.setdefault(key, {"rows": [], "splits": []})
             acc["rows"].append(row)
-            new = report["config"].get("splits") or list(range(row["runs"]))
+            # a merged report keeps its splits per row (its config has none)
+            new = row.get("splits") or report["config"].get("splits") or list(range(row["runs"]))
             if not key[2].startswith("memory_") and set(new) & set(acc["splits"]):
                 # a split counted twice would double its weight and shrink the std
                 raise ValueError(f"{path} repeats split(s) {sorted(set(new) & set(acc['splits']))}"

@@ -209,7 +209,8 @@ def _device(text: str) -> str:
     return _checked(lambda d: check_device(d, flag=""), text)
 
 
-SHARED_FLAGS = ("runs", "seed", "device", "json", "quick", "root")
+#: the shared flags a script may leave out (every script writes --json and has --quick)
+OMITTABLE_FLAGS = ("runs", "seed", "device", "root")
 
 
 def benchmark_parser(description: str, runs: int = 10,
@@ -217,9 +218,10 @@ def benchmark_parser(description: str, runs: int = 10,
     """An ``ArgumentParser`` with the flags every benchmark script shares, less those in
     ``omit`` (a script that has no use for ``--device`` or ``--runs`` does not offer it, so
     a user's ``--device cuda`` is refused instead of recorded and ignored)."""
-    unknown = set(omit) - set(SHARED_FLAGS)
+    unknown = set(omit) - set(OMITTABLE_FLAGS)
     if unknown:
-        raise ValueError(f"omit names flags that are not shared: {sorted(unknown)}")
+        raise ValueError(f"omit names flags that cannot be left out: {sorted(unknown)} "
+                         f"(only {', '.join(OMITTABLE_FLAGS)})")
     p = argparse.ArgumentParser(description=description)
     if "runs" not in omit:
         p.add_argument("--runs", type=count(1), default=runs,

@@ -114,8 +114,9 @@ def test_a_script_can_leave_out_shared_flags_it_does_not_use():
     with pytest.raises(SystemExit):
         p.parse_args(["--device", "cuda"])
     assert not hasattr(p.parse_args([]), "runs")
-    with pytest.raises(ValueError, match="not shared"):
-        benchmark_parser("x", omit=("threads",))
+    for flag in ("threads", "json"):
+        with pytest.raises(ValueError, match="cannot be left out"):
+            benchmark_parser("x", omit=(flag,))
 
 
 def test_summarize_rejects_no_values():

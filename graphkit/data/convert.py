@@ -38,8 +38,8 @@ def to_edge_index(
 
     A networkx graph's nodes are numbered in ``graph.nodes`` order; an undirected networkx graph
     yields both directions of each edge, as PyG does, and its ``"weight"`` attributes (where any
-    edge has one; a missing one counts 1, as in networkx) are the edge weights, in float64. A
-    SciPy matrix's weights keep float64 and are float32 otherwise.
+    edge has one; a missing one counts 1, as in networkx) are the edge weights, in float32 as
+    PyG's layers expect (:func:`to_csr` keeps a float64 matrix's or graph's precision).
     """
     from torch_geometric.data import Data
 
@@ -63,9 +63,7 @@ def to_edge_index(
                 f"num_nodes={num_nodes} does not match the matrix's {coo.shape[0]} rows"
             )
         ei = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
-        # float64 stays float64 (a tiny weight must not round to 0); other dtypes float32
-        wdtype = np.float64 if coo.dtype == np.float64 else np.float32
-        w = torch.from_numpy(coo.data.astype(wdtype)) if coo.nnz else torch.empty(0)
+        w = torch.from_numpy(coo.data.astype(np.float32)) if coo.nnz else torch.empty(0)
         return ei, w, int(n)
     if _is_networkx(graph):
         nodes = list(graph.nodes)
@@ -82,8 +80,7 @@ def to_edge_index(
         n = len(nodes) if num_nodes is None else num_nodes
         w = None
         if any(attr is not None for _, _, attr in edges):
-            # Python floats are doubles: float64, so no weight rounds to 0
-            w = check_edge_weight(torch.tensor(weights, dtype=torch.float64), ei.size(1))
+            w = check_edge_weight(torch.tensor(weights, dtype=torch.float32), ei.size(1))
         return check_edge_index(ei, n), w, int(n)
     ei = check_edge_index(graph, num_nodes)
     return ei, None, infer_num_nodes(ei, num_nodes)
@@ -96,7 +93,16 @@ def to_csr(
 
     Duplicate edges are summed when ``weighted`` and collapsed to 1 otherwise.
     """
-    if sp.issparse(graph) and (num_nodes is None or num_nodes == graph.shape[0]):
+    if _is_networkx(graph) and graph.number_of_nodes() and (
+            num_nodes is None or num_nodes == graph.number_of_nodes()):
+        import networkx as nx
+
+        # read at the requested precision (to_edge_index's float32 would round 1e-50 to 0);
+        # missing "weight" attributes count 1, parallel edges are summed, as in to_edge_index
+        a = nx.to_scipy_sparse_array(graph, nodelist=list(graph.nodes), weight="weight",
+                                     dtype=dtype, format="csr")
+        a = sp.csr_matrix(a)
+    elif sp.issparse(graph) and (num_nodes is None or num_nodes == graph.shape[0]):
         if graph.shape[0] != graph.shape[1]:
             raise ValueError(f"adjacency matrix must be square, got shape {graph.shape}")
         a = sp.csr_matrix(graph, dtype=dtype)

@@ -5,6 +5,9 @@ Each check raises a :class:`ValueError` that names the problem; nothing is dropp
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -18,6 +21,7 @@ __all__ = [
     "check_num_nodes",
     "check_temporal_data",
     "check_timestamps",
+    "share_of",
 ]
 
 
@@ -204,3 +208,13 @@ def check_data(data) -> None:
             if not isinstance(mask, Tensor) or mask.dtype != torch.bool or mask.dim() != 1:
                 raise ValueError(f"{key} must be a one-dimensional boolean tensor")
             check_num_nodes(n, mask, name=key)
+
+
+def share_of(count: int, ratio: float, rounding: str = "floor") -> int:
+    """``floor`` (or ``ceil``) of ``ratio * count`` for the ratio meant: read as the nearest
+    fraction with a denominator up to 10**6 (0.29 is 29/100, not the binary 0.28999...; 1/3 is
+    1/3), so a product meant to be whole is not one off (``int(0.29 * 100)`` is 28)."""
+    if rounding not in ("floor", "ceil"):
+        raise ValueError(f"rounding must be 'floor' or 'ceil', got {rounding!r}")
+    exact = Fraction(float(ratio)).limit_denominator(10**6) * int(count)
+    return math.floor(exact) if rounding == "floor" else math.ceil(exact)

@@ -30,6 +30,12 @@ def simple_graph(graph: Any, num_nodes: int | None = None) -> sp.csr_array:
             adjacency matrix, a networkx graph or a PyG ``Data``.
         num_nodes: the number of nodes (default: inferred from the input).
     """
+    if type(graph).__module__.startswith("networkx"):
+        from graphkit.data.convert import to_csr  # torch is only needed there
+
+        # at float64: "an edge is a non-zero entry", and float32 rounds a 1e-50 weight to 0
+        graph = to_csr(graph, num_nodes, weighted=True, dtype=np.float64)
+        num_nodes = None
     if sp.issparse(graph):
         if graph.shape[0] != graph.shape[1]:
             raise ValueError(f"adjacency matrix must be square, got shape {graph.shape}")

@@ -11,8 +11,8 @@ import torch
 from torch import Tensor
 from torch_geometric.utils import to_undirected
 
-from graphkit.data.validation import check_edge_index
-from graphkit.robust.augment import _is_count, floor_share, undirected_pairs
+from graphkit.data.validation import check_edge_index, share_of
+from graphkit.robust.augment import _is_count, undirected_pairs
 
 __all__ = ["random_attack"]
 
@@ -47,7 +47,7 @@ def random_attack(
         raise ValueError(f"num_nodes must be a non-negative integer, got {num_nodes!r}")
     edge_index = check_edge_index(edge_index, num_nodes)
     pairs = undirected_pairs(edge_index, num_nodes)
-    budget = floor_share(pairs.size(1), rate)
+    budget = share_of(pairs.size(1), rate)
     n_add = budget
     if mode == "remove":
         n_add = 0

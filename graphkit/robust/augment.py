@@ -7,23 +7,15 @@ do not depend on whether those edges are present.
 
 from __future__ import annotations
 
-import math
 import operator
-from fractions import Fraction
 
 import torch
 from torch import Tensor
 from torch_geometric.utils import coalesce, to_undirected
 
-from graphkit.data.validation import check_edge_index
+from graphkit.data.validation import check_edge_index, share_of
 
 __all__ = ["recover_edges", "undirected_pairs"]
-
-
-def floor_share(count: int, ratio: float) -> int:
-    r""":math:`\lfloor \text{ratio} \cdot \text{count} \rfloor` for the decimal ``ratio`` as
-    written: ``int(100 * 0.29)`` is 28, as ``0.29`` is stored just below 29/100."""
-    return math.floor(Fraction(repr(float(ratio))) * int(count))
 
 
 def undirected_pairs(edge_index: Tensor, num_nodes: int) -> Tensor:
@@ -65,7 +57,7 @@ def recover_edges(
     edge_index = check_edge_index(edge_index, num_nodes)
     removed = undirected_pairs(check_edge_index(removed_edge_index, num_nodes, "removed"),
                                num_nodes)
-    count = floor_share(removed.size(1), ratio)
+    count = share_of(removed.size(1), ratio)
     perm = torch.randperm(removed.size(1), generator=generator)[:count].to(removed.device)
     back = to_undirected(removed[:, perm], num_nodes=num_nodes)
     return coalesce(torch.cat([edge_index, back], dim=1), num_nodes=num_nodes)

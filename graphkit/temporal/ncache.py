@@ -245,11 +245,15 @@ class NCache(torch.nn.Module):
         return sum(b.untyped_storage().nbytes() for b in self.buffers())
 
     def get_extra_state(self) -> dict[str, Any]:
-        return {"seed": self.seed, "generator": self.generator.get_state()}
+        return {"seed": self.seed, "generator": self.generator.get_state(),
+                "official_hash": self.official_hash}
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
         self.seed = int(state["seed"])
         self.generator.set_state(state["generator"])
+        # the hash the stored keys were placed with (a state saved before the option existed
+        # used the official seed % 100)
+        self.official_hash = bool(state.get("official_hash", True))
 
     # ------------------------------------------------------------------ checks
     def _check_hop(self, hop: int) -> None:

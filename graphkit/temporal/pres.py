@@ -173,12 +173,14 @@ class _ShiftedReads(torch.autograd.Function):
 def shifted_reads(z: Tensor, shift: Tensor, inv: Tensor, step: Tensor) -> Tensor:
     r"""Row ``r`` is ``z[inv[r]] + step[r] * shift[inv[r]]``: the memory (or an embedding
     linear in it) read by an event preceded by ``step[r]`` events of its node in the batch,
-    from one row per distinct node. On float32 CPU tensors (int64 ``inv`` and ``step``) one
-    Numba pass forward and one backward replace the two gathers, the product and the sum and
-    their backward passes, with bit-identical values and gradients; elsewhere the torch
-    expression itself.
+    from one row per distinct node. On float32 CPU tensors (int64 ``inv``, int64 or float32
+    ``step``) one Numba pass forward and one backward replace the two gathers, the product and
+    the sum and their backward passes, with bit-identical values and gradients; elsewhere the
+    torch expression itself.
     """
-    if _numba_float32(z, shift) and inv.dtype == step.dtype == torch.int64 and \
+    # step: int64 read counts, or float32 fractions of them (increment="update")
+    if _numba_float32(z, shift) and inv.dtype == torch.int64 and \
+            step.dtype in (torch.int64, torch.float32) and \
             inv.device.type == step.device.type == "cpu" and z.dim() == shift.dim() == 2 \
             and z.shape == shift.shape and inv.shape == step.shape and inv.dim() == 1:
         return _ShiftedReads.apply(z, shift, inv, step)

@@ -84,7 +84,12 @@ def _fl_report(path, splits, **config):
 
 def test_merge_refuses_a_repeated_split_and_mixed_protocols(bench, tmp_path):
     a = _fl_report(tmp_path / "a.json", [0, 1])
-    bench.merge([a, _fl_report(tmp_path / "b.json", [2, 3])], None)  # disjoint: pooled
+    merged = tmp_path / "ab.json"
+    bench.merge([a, _fl_report(tmp_path / "b.json", [2, 3])], str(merged))  # disjoint: pooled
+    # a merged report's splits are its rows' (its config has none)
+    bench.merge([str(merged), _fl_report(tmp_path / "e.json", [4])], None)
+    with pytest.raises(ValueError, match=r"repeats split\(s\) \[2\]"):
+        bench.merge([_fl_report(tmp_path / "f.json", [2]), str(merged)], None)
     with pytest.raises(ValueError, match=r"repeats split\(s\) \[1\]"):
         bench.merge([a, _fl_report(tmp_path / "c.json", [1, 2])], None)
     with pytest.raises(ValueError, match="different protocols \\(epochs, lr differ\\)"):

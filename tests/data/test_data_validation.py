@@ -249,3 +249,14 @@ def test_check_temporal_data():
     for data, n, match in cases:
         with pytest.raises(ValueError, match=match):
             check_temporal_data(data, n)
+
+
+def test_share_of_reads_the_ratio_meant():
+    from graphkit.data.validation import share_of
+
+    assert share_of(100, 0.29) == 29  # int(0.29 * 100) is 28
+    assert share_of(100, 0.07, "ceil") == 7  # ceil(0.07 * 100) is 8
+    assert share_of(3, 1 / 3) == 1 and share_of(6, 5 / 6, "ceil") == 5  # computed ratios too
+    assert share_of(10, 0.25) == 2 and share_of(10, 0.25, "ceil") == 3
+    with pytest.raises(ValueError, match="rounding"):
+        share_of(10, 0.5, "round")

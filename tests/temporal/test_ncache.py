@@ -159,6 +159,17 @@ def test_state_dict_roundtrip_keeps_seed_and_draws():
         assert torch.equal(x, y)
 
 
+def test_the_hash_mapping_travels_with_the_state():
+    official = NCache(20, (1, 4, 2), seed=42, official_hash=True)
+    fresh = NCache(20, (1, 4, 2), seed=0)
+    fresh.load_state_dict(official.state_dict())
+    assert fresh.official_hash and fresh.hash_seed == official.hash_seed == 42
+    state = NCache(20, (1, 4, 2), seed=42).state_dict()
+    del state["_extra_state"]["official_hash"]  # saved before the option existed
+    fresh.load_state_dict(state)
+    assert fresh.official_hash and fresh.hash_seed == 42
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2, 37, 98])
 def test_every_seed_reaches_every_slot(seed):
     # the official s = seed % 100 is even for half the seeds, and an even s reaches only

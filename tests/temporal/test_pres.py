@@ -429,10 +429,12 @@ def test_coherence_rows_from_the_mask_equal_the_update():
         assert torch.equal(rows[0], s_new[has]) and torch.equal(rows[1], s_prev[has])
 
 
+@pytest.mark.parametrize("fraction", [False, True])
 @pytest.mark.parametrize("numba", [True, False])
-def test_shifted_reads_equal_the_torch_expression_bit_for_bit(monkeypatch, numba):
+def test_shifted_reads_equal_the_torch_expression_bit_for_bit(monkeypatch, numba, fraction):
     """shifted_reads (Numba pass, and its torch fallback) gives exactly
-    ``z[inv] + step * shift[inv]`` and exactly its autograd gradients."""
+    ``z[inv] + step * shift[inv]`` and exactly its autograd gradients, for integer steps and
+    for the float32 fractions ``k / (k + 1)`` of ``increment="update"``."""
     import graphkit.temporal.pres as pres
 
     monkeypatch.setattr(pres, "WITH_NUMBA", numba)
@@ -442,6 +444,8 @@ def test_shifted_reads_equal_the_torch_expression_bit_for_bit(monkeypatch, numba
         shift = torch.randn(rows, 11, generator=gen).requires_grad_(shift_grad)
         inv = torch.randint(0, rows, (reads,), generator=gen)
         step = torch.randint(0, 300, (reads,), generator=gen)
+        if fraction:
+            step = step / (step + 1.0)
         grad = torch.randn(reads, 11, generator=gen)
         out = pres.shifted_reads(z, shift, inv, step)
         out.backward(grad)

@@ -32,17 +32,22 @@ def _example_inputs(model: nn.Module, input_shape: Sequence[int] | Tensor) -> Te
 
 
 @contextlib.contextmanager
-def eval_mode(*models: nn.Module) -> Iterator[None]:
-    """Put ``models`` in eval mode and restore every submodule's own flag afterwards
+def module_mode(training: bool, *models: nn.Module) -> Iterator[None]:
+    """Put ``models`` in train (or eval) mode and restore every submodule's own flag afterwards
     (``model.train(was_training)`` would also switch a frozen BatchNorm back to training)."""
     modes = [(m, m.training) for model in models for m in model.modules()]
     for model in models:
-        model.eval()
+        model.train(training)
     try:
         yield
     finally:
         for m, flag in modes:
             m.training = flag
+
+
+def eval_mode(*models: nn.Module) -> contextlib.AbstractContextManager[None]:
+    """:func:`module_mode` in eval mode."""
+    return module_mode(False, *models)
 
 
 def _cpu_sdpa_flops(query, key, value, *args, out_shape=None, **kwargs) -> int:

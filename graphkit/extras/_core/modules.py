@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 
@@ -20,3 +21,15 @@ def replace_module(root: nn.Module, name: str, new: nn.Module) -> nn.Module:
     old = getattr(owner, child)
     setattr(owner, child, new)
     return old
+
+
+def resize_buffers_to(module: nn.Module, state_dict, prefix: str, names) -> None:
+    """Give ``module``'s buffers ``names`` the sizes they have in ``state_dict`` (for buffers
+    that ``fit`` / ``store`` size, created empty), keeping their dtype and device, so that a
+    fitted state loads into a fresh module; call from ``_load_from_state_dict``."""
+    for name in names:
+        saved = state_dict.get(prefix + name)
+        if saved is not None:
+            current = getattr(module, name)
+            setattr(module, name, torch.empty(saved.shape, dtype=current.dtype,
+                                              device=current.device))

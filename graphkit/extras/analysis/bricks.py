@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from graphkit.extras._core.counting import eval_mode
 from graphkit.extras._core.registry import register_model
 from graphkit.extras.analysis.convergent import spectral_clusters, unit_correlation
 from graphkit.metrics import roc_auc
@@ -173,24 +174,22 @@ def neuron_specialization(
         return hook
 
     handles = [m.register_forward_hook(make_hook(n)) for n, m in hooked.items()]
-    was_training = model.training
-    model.eval()
     rows, tasks = [], []
     try:
-        for t, loader in enumerate(task_loaders):
-            for batch in loader:
-                current.clear()
-                forward(model, batch)
-                missing = [n for n in hooked if n not in current]
-                if missing:
-                    raise RuntimeError(f"modules {missing} did not run on task {t}'s batch")
-                acts = torch.cat([current[n] for n in hooked], dim=1)
-                rows.append(acts.cpu())
-                tasks.append(torch.full((acts.shape[0],), t, dtype=torch.long))
+        with eval_mode(model):
+            for t, loader in enumerate(task_loaders):
+                for batch in loader:
+                    current.clear()
+                    forward(model, batch)
+                    missing = [n for n in hooked if n not in current]
+                    if missing:
+                        raise RuntimeError(f"modules {missing} did not run on task {t}'s batch")
+                    acts = torch.cat([current[n] for n in hooked], dim=1)
+                    rows.append(acts.cpu())
+                    tasks.append(torch.full((acts.shape[0],), t, dtype=torch.long))
     finally:
         for h in handles:
             h.remove()
-        model.train(was_training)
     task = torch.cat(tasks)
     if any(not (task == t).any() for t in range(len(task_loaders))):
         raise ValueError("every task loader must yield at least one sample")

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphkit.extras._core.blocks import MBConv
+from graphkit.extras._core.counting import eval_mode
 
 __all__ = ["HardwareProfile", "LatencyModel", "LayerCost", "layer_costs", "WaterlineRow",
            "waterline", "GapRow", "efficiency_gap", "FusedResidualBlock"]
@@ -164,12 +165,10 @@ def _trace(model: nn.Module, x: Tensor, elem_bytes: int | None
 
     handles = [m.register_forward_hook(hook) for m in model.modules()
                if isinstance(m, (nn.Conv2d, nn.Linear))]
-    was_training = model.training
-    model.eval()
     try:
-        model(x)
+        with eval_mode(model):
+            model(x)
     finally:
-        model.train(was_training)
         for h in handles:
             h.remove()
     return calls

@@ -36,6 +36,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from graphkit.extras._core.modules import resize_buffers_to
 from graphkit.extras._core.registry import register_model
 
 PAPER = "Dense Hebbian neural networks: a replica symmetric picture of supervised learning"
@@ -230,10 +231,7 @@ class DenseHebbianNetwork(nn.Module):
         self.register_buffer("weights", torch.zeros(0, dtype=torch.float64))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
-        # the buffers are sized by fit / store: take the saved sizes before copying
-        for name in ('memories', 'weights'):
-            if prefix + name in state_dict:
-                setattr(self, name, torch.empty_like(state_dict[prefix + name]))
+        resize_buffers_to(self, state_dict, prefix, ("memories", "weights"))  # sized by fit / store
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def reset_parameters(self) -> None:

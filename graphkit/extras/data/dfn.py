@@ -26,7 +26,6 @@ import json
 import math
 import os
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import torch
@@ -34,6 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphkit.data.io import atomic_write
+from graphkit.data.validation import share_of
 from graphkit.extras._core.checks import check_image, check_positive
 from graphkit.extras._core.counting import eval_mode
 from graphkit.extras._core.registry import register_model
@@ -186,8 +186,8 @@ def top_fraction(scores: Tensor, keep: float) -> Tensor:
         raise ValueError(f"keep must lie in (0, 1], got {keep}")
     if torch.isnan(scores).any():
         raise ValueError("scores contain NaN; a filter cannot rank such pairs")
-    # keep as the decimal written: 0.07 * 100 is 7.000000000000001, whose ceil is 8
-    k = math.ceil(Fraction(repr(float(keep))) * scores.numel())
+    # keep as meant: 0.07 * 100 is 7.000000000000001, whose ceil is 8
+    k = share_of(scores.numel(), keep, "ceil")
     # a stable descending sort makes equal scores keep the earlier pair, run to run
     return torch.sort(scores, descending=True, stable=True).indices[:k]
 

@@ -34,6 +34,7 @@ from scipy.sparse.csgraph import shortest_path
 from torch import Tensor, nn
 
 from graphkit.data.validation import check_edge_index
+from graphkit.extras._core.counting import eval_mode
 
 __all__ = ["OP_TYPES", "ArchGraph", "trace_architecture"]
 
@@ -176,13 +177,8 @@ def trace_architecture(model: nn.Module, example: Tensor) -> ArchGraph:
     if not by_id:
         raise ValueError("model has no parameters to trace")
     x = example.detach().clone().requires_grad_(True)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.enable_grad():
-            out = model(x)
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.enable_grad():
+        out = model(x)
     if not isinstance(out, Tensor) or out.grad_fn is None:
         raise ValueError("the model's output must be a tensor computed from its parameters")
 

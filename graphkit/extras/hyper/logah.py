@@ -52,6 +52,7 @@ from torch.func import functional_call
 from graphkit.extras._core.attention import MultiHeadSelfAttention, scaled_dot_product
 from graphkit.extras._core.blocks import MLP
 from graphkit.extras._core.checks import check_positive
+from graphkit.extras._core.counting import eval_mode
 from graphkit.extras._core.registry import register_model
 from graphkit.extras.hyper.arch_graph import OP_TYPES, ArchGraph, trace_architecture
 from graphkit.extras.hyper.base import (
@@ -633,12 +634,8 @@ def apply_predicted(model: nn.Module, ghn: GraphHyperNetwork,
     missing = [n for n in graph.param_shapes if n not in params]
     if missing:
         raise ValueError(f"the graph names parameters the model lacks: {missing[:3]}")
-    was_training = ghn.training
-    ghn.eval()
-    try:
+    with eval_mode(ghn):
         predicted = ghn(graph)
-    finally:
-        ghn.train(was_training)
     for name, w in predicted.items():
         if w.shape != params[name].shape:
             raise ValueError(f"{name}: predicted {tuple(w.shape)}, model has "

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from graphkit.extras._core.counting import eval_mode
+
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
 
@@ -137,14 +139,10 @@ def robust_accuracy(
         raise ValueError(
             f"x and y must share the batch dimension, got {tuple(x.shape)} and {tuple(y.shape)}"
         )
-    was_training = model.training
-    model.eval()
     correct = 0
-    try:
+    with eval_mode(model):
         for i in range(0, x.shape[0], batch_size):
             xb, yb = x[i : i + batch_size], y[i : i + batch_size]
             adv = pgd_attack(model, xb, yb, eps, alpha, steps, generator=generator)
             correct += int((model(adv).argmax(dim=-1) == yb).sum())
-    finally:
-        model.train(was_training)
     return correct / max(x.shape[0], 1)

@@ -58,8 +58,9 @@ def kd_kl(student_logits: Tensor, teacher_logits: Tensor, T: float = 4.0) -> Ten
     log_p_s = F.log_softmax(student_logits / T, dim=1)
     log_p_t = F.log_softmax(teacher_logits.detach() / T, dim=1)
     p_t = log_p_t.exp()
-    # xlogy: a masked class (teacher logit -inf) adds 0, not 0 * -inf = NaN
-    kl = (torch.xlogy(p_t, p_t) - p_t * log_p_s).sum(dim=1)  # one value per sample (and pixel)
+    # a class the teacher masks (logit -inf) adds 0, not 0 * -inf = NaN, also where the
+    # student masks it too
+    kl = torch.where(p_t > 0, p_t * (log_p_t - log_p_s), 0.0).sum(dim=1)  # per sample (and pixel)
     return kl.mean() * T * T
 
 

@@ -41,6 +41,7 @@ from torch import Tensor, nn
 
 from graphkit.extras._core.blocks import MLP, ConvNormAct
 from graphkit.extras._core.checks import check_positive
+from graphkit.extras._core.counting import eval_mode
 from graphkit.extras._core.registry import register_model
 
 PAPER = "Momentum Auxiliary Network for Supervised Local Learning"
@@ -158,15 +159,11 @@ class MANLocalTrainer(nn.Module):
 
     @torch.no_grad()
     def _aux_feature_shapes(self, x: Tensor) -> list[tuple[int, ...]]:
-        was_training = self.training
-        self.eval()
-        try:
+        with eval_mode(self):
             shapes, h = [], x
             for j, block in enumerate(self.blocks[:-1]):
                 h = block(h)
                 shapes.append(tuple((self.ema[j](h) if self.ema is not None else h).shape[1:]))
-        finally:
-            self.train(was_training)
         return shapes
 
     def aux_features(self, j: int, h: Tensor) -> Tensor:

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from graphkit.extras._core.modules import resize_buffers_to
 from graphkit.extras._core.registry import register_model
 
 PAPER = "Hyperspherical embedding for novel class classification"
@@ -127,10 +128,7 @@ class PrototypeClassifier(nn.Module):
         self.register_buffer("prototypes", torch.zeros(0, 0))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
-        # the buffers are sized by fit / store: take the saved sizes before copying
-        for name in ('prototypes',):
-            if prefix + name in state_dict:
-                setattr(self, name, torch.empty_like(state_dict[prefix + name]))
+        resize_buffers_to(self, state_dict, prefix, ("prototypes",))  # sized by fit / store
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @torch.no_grad()

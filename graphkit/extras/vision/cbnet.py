@@ -41,6 +41,7 @@ from torch import Tensor, nn
 
 from graphkit.extras._core.blocks import stage_outputs
 from graphkit.extras._core.checks import check_image, check_positive
+from graphkit.extras._core.counting import eval_mode
 from graphkit.extras._core.registry import register_model
 
 __all__ = ["Bottleneck", "ResNetBackbone", "CBNet", "cbnet_resnet50"]
@@ -300,9 +301,7 @@ class CBNet(nn.Module):
 
 @torch.no_grad()
 def _probe_channels(backbone: nn.Module, in_channels: int, size: int) -> list[int]:
-    was_training = backbone.training
-    backbone.eval()
-    try:
+    with eval_mode(backbone):
         p = next(backbone.parameters())
         h = backbone.stem(torch.zeros(1, in_channels, size, size, device=p.device,
                                       dtype=p.dtype))
@@ -310,8 +309,6 @@ def _probe_channels(backbone: nn.Module, in_channels: int, size: int) -> list[in
         for stage in backbone.stages:
             h = stage(h)
             channels.append(h.size(1))
-    finally:
-        backbone.train(was_training)
     return channels
 
 

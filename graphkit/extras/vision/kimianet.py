@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from graphkit.extras._core.checks import check_image
+from graphkit.extras._core.counting import eval_mode
 from graphkit.extras._core.registry import register_model
 
 _PAPER = (
@@ -224,12 +225,8 @@ class KimiaNet(nn.Module):
 def kimianet_features(model: KimiaNet, x: Tensor, l2_normalize: bool = False) -> Tensor:
     """Eval-mode 1024-d KimiaNet representations of the patches ``x`` (no gradients); the
     model's train/eval mode is restored afterwards."""
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         return model.forward_features(x, l2_normalize=l2_normalize)
-    finally:
-        model.train(was_training)
 
 
 # Keras DenseNet layer name (``/`` read as ``_``) -> module of ``KimiaNet.features``

@@ -147,3 +147,17 @@ def test_replace_module_by_dotted_name():
         replace_module(model, "1.5", new)
     with pytest.raises(ValueError, match="not root itself"):
         replace_module(model, "", new)
+
+
+def test_helpers_that_evaluate_restore_each_submodule_mode():
+    # model.train(was_training) switched a frozen BatchNorm back to training
+    from graphkit.extras.analysis.efficiency import layer_costs
+    from graphkit.extras.training.adversarial import robust_accuracy
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(),
+                          nn.Linear(4 * 6 * 6, 3)).train()
+    model[1].eval()
+    x = torch.rand(2, 3, 8, 8)
+    layer_costs(model, x)
+    robust_accuracy(model, x, torch.tensor([0, 1]), steps=1)
+    assert model[0].training and not model[1].training

@@ -106,6 +106,8 @@ def test_kd_kl_with_a_masked_teacher_class_is_finite():
     expected = torch.nn.functional.kl_div(torch.log_softmax(s / 2, 1), torch.softmax(t / 2, 1),
                                           reduction="batchmean") * 4
     torch.testing.assert_close(kd_kl(s, t, T=2.0), expected)
+    s[0, 2] = -float("inf")  # the same class masked in the student as well
+    assert torch.isfinite(kd_kl(s, t, T=2.0))
 
 
 def test_class_slices_reject_repeated_classes():

@@ -135,3 +135,7 @@ def test_fitted_prototypes_reload_into_a_fresh_classifier():
     fresh.load_state_dict(clf.state_dict())  # the empty buffer was a size mismatch
     x = torch.randn(5, 4)
     assert torch.equal(fresh(x), clf(x))
+    wide = PrototypeClassifier().double()  # keeps its own dtype, as load_state_dict does
+    wide.load_state_dict(clf.state_dict())
+    assert wide.prototypes.dtype == torch.float64
+    assert wide(x.double()).dtype == torch.float64

@@ -58,6 +58,7 @@ from torch import Tensor, nn
 from graphkit.extras._core.attention import scaled_dot_product
 from graphkit.extras._core.blocks import SqueezeExcite
 from graphkit.extras._core.checks import check_image, check_positive
+from graphkit.extras._core.counting import module_mode
 from graphkit.extras._core.registry import register_model
 from graphkit.extras.nas.searchers import Trial
 from graphkit.extras.nas.space import Choice, SearchSpace
@@ -653,26 +654,24 @@ class EnsembleBootstrappingTrainer(nn.Module):
         if not paths:
             raise ValueError("no paths to rate")
         saved = {name: buf.clone() for name, buf in self.named_buffers()}
-        was_training = self.training
-        self.train()
         try:
-            h1, h2 = self.stem(view1), self.stem(view2)
-            q1, q2, z1, z2 = [], [], [], []
-            for cfg in paths:
-                self.block.set_active(cfg)
-                self.target_block.set_active(cfg)
-                q1.append(self.predictor(self.projector(self._embed(self.block, h1))))
-                q2.append(self.predictor(self.projector(self._embed(self.block, h2))))
-                z1.append(self.target_projector(self._embed(self.target_block, h1)))
-                z2.append(self.target_projector(self._embed(self.target_block, h2)))
-            stack = torch.stack
-            return population_center_rating(stack(q1), stack(z2)) + population_center_rating(
-                stack(q2), stack(z1)
-            )
+            with module_mode(True, self):  # batch statistics, as in training
+                h1, h2 = self.stem(view1), self.stem(view2)
+                q1, q2, z1, z2 = [], [], [], []
+                for cfg in paths:
+                    self.block.set_active(cfg)
+                    self.target_block.set_active(cfg)
+                    q1.append(self.predictor(self.projector(self._embed(self.block, h1))))
+                    q2.append(self.predictor(self.projector(self._embed(self.block, h2))))
+                    z1.append(self.target_projector(self._embed(self.target_block, h1)))
+                    z2.append(self.target_projector(self._embed(self.target_block, h2)))
+                stack = torch.stack
+                return population_center_rating(stack(q1), stack(z2)) + population_center_rating(
+                    stack(q2), stack(z1)
+                )
         finally:
             for name, buf in self.named_buffers():
                 buf.copy_(saved[name])
-            self.train(was_training)
 
 
 # ----------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import Tensor, nn
 
+from graphkit.extras._core.counting import eval_mode
 from graphkit.extras._core.modules import replace_module
 from graphkit.extras._core.registry import register_model
 from graphkit.extras.sparsity.masks import Channel, Pruner, update_mask
@@ -264,13 +265,8 @@ class LAPPPruner(Pruner):
 
 def _run(model: nn.Module, input_shape: Sequence[int]) -> None:
     ref = next(iter(model.parameters()))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(input_shape, device=ref.device, dtype=ref.dtype))
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad():
+        model(torch.zeros(input_shape, device=ref.device, dtype=ref.dtype))
 
 
 def _following_norms(
