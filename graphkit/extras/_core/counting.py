@@ -6,13 +6,14 @@ multiply and one add), and a test that compares with a paper says which one the 
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
+
+from graphkit.extras._core.modules import eval_mode
 
 
 def count_params(model: nn.Module, trainable_only: bool = False) -> int:
@@ -29,25 +30,6 @@ def _example_inputs(model: nn.Module, input_shape: Sequence[int] | Tensor) -> Te
     device = ref.device if ref is not None else torch.device("cpu")
     dtype = ref.dtype if ref is not None and ref.is_floating_point() else torch.float32
     return torch.zeros(tuple(int(s) for s in input_shape), device=device, dtype=dtype)
-
-
-@contextlib.contextmanager
-def module_mode(training: bool, *models: nn.Module) -> Iterator[None]:
-    """Put ``models`` in train (or eval) mode and restore every submodule's own flag afterwards
-    (``model.train(was_training)`` would also switch a frozen BatchNorm back to training)."""
-    modes = [(m, m.training) for model in models for m in model.modules()]
-    for model in models:
-        model.train(training)
-    try:
-        yield
-    finally:
-        for m, flag in modes:
-            m.training = flag
-
-
-def eval_mode(*models: nn.Module) -> contextlib.AbstractContextManager[None]:
-    """:func:`module_mode` in eval mode."""
-    return module_mode(False, *models)
 
 
 def _cpu_sdpa_flops(query, key, value, *args, out_shape=None, **kwargs) -> int:

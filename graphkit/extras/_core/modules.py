@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 
@@ -33,3 +36,22 @@ def resize_buffers_to(module: nn.Module, state_dict, prefix: str, names) -> None
             current = getattr(module, name)
             setattr(module, name, torch.empty(saved.shape, dtype=current.dtype,
                                               device=current.device))
+
+
+@contextlib.contextmanager
+def module_mode(training: bool, *models: nn.Module) -> Iterator[None]:
+    """Put ``models`` in train (or eval) mode and restore every submodule's own flag afterwards
+    (``model.train(was_training)`` would also switch a frozen BatchNorm back to training)."""
+    modes = [(m, m.training) for model in models for m in model.modules()]
+    for model in models:
+        model.train(training)
+    try:
+        yield
+    finally:
+        for m, flag in modes:
+            m.training = flag
+
+
+def eval_mode(*models: nn.Module) -> contextlib.AbstractContextManager[None]:
+    """:func:`module_mode` in eval mode."""
+    return module_mode(False, *models)

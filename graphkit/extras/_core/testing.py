@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from graphkit.extras._core.counting import count_macs, count_params, eval_mode
+from graphkit.extras._core.counting import count_macs, count_params
+from graphkit.extras._core.modules import eval_mode
 
 
 def _check_close(name: str, got: float, expected: float, rel: float) -> None:

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from graphkit.extras._core.counting import eval_mode
+from graphkit.extras._core.modules import eval_mode
 from graphkit.extras._core.registry import register_model
 from graphkit.extras.analysis.convergent import spectral_clusters, unit_correlation
 from graphkit.metrics import roc_auc

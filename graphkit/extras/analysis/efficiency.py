@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphkit.extras._core.blocks import MBConv
-from graphkit.extras._core.counting import eval_mode
+from graphkit.extras._core.modules import eval_mode
 
 __all__ = ["HardwareProfile", "LatencyModel", "LayerCost", "layer_costs", "WaterlineRow",
            "waterline", "GapRow", "efficiency_gap", "FusedResidualBlock"]

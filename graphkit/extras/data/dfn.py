@@ -35,7 +35,7 @@ from torch import Tensor, nn
 from graphkit.data.io import atomic_write
 from graphkit.data.validation import share_of
 from graphkit.extras._core.checks import check_image, check_positive
-from graphkit.extras._core.counting import eval_mode
+from graphkit.extras._core.modules import eval_mode
 from graphkit.extras._core.registry import register_model
 from graphkit.extras._core.synthetic import ImageTextPairs
 

@@ -34,7 +34,7 @@ from scipy.sparse.csgraph import shortest_path
 from torch import Tensor, nn
 
 from graphkit.data.validation import check_edge_index
-from graphkit.extras._core.counting import eval_mode
+from graphkit.extras._core.modules import eval_mode
 
 __all__ = ["OP_TYPES", "ArchGraph", "trace_architecture"]
 

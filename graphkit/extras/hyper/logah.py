@@ -52,7 +52,7 @@ from torch.func import functional_call
 from graphkit.extras._core.attention import MultiHeadSelfAttention, scaled_dot_product
 from graphkit.extras._core.blocks import MLP
 from graphkit.extras._core.checks import check_positive
-from graphkit.extras._core.counting import eval_mode
+from graphkit.extras._core.modules import eval_mode
 from graphkit.extras._core.registry import register_model
 from graphkit.extras.hyper.arch_graph import OP_TYPES, ArchGraph, trace_architecture
 from graphkit.extras.hyper.base import (

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from graphkit.extras._core.counting import eval_mode
+from graphkit.extras._core.modules import eval_mode
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 

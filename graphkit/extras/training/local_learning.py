@@ -41,7 +41,7 @@ from torch import Tensor, nn
 
 from graphkit.extras._core.blocks import MLP, ConvNormAct
 from graphkit.extras._core.checks import check_positive
-from graphkit.extras._core.counting import eval_mode
+from graphkit.extras._core.modules import eval_mode
 from graphkit.extras._core.registry import register_model
 
 PAPER = "Momentum Auxiliary Network for Supervised Local Learning"

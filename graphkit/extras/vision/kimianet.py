@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from graphkit.extras._core.checks import check_image
-from graphkit.extras._core.counting import eval_mode
+from graphkit.extras._core.modules import eval_mode
 from graphkit.extras._core.registry import register_model
 
 _PAPER = (

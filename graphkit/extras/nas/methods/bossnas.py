@@ -58,7 +58,7 @@ from torch import Tensor, nn
 from graphkit.extras._core.attention import scaled_dot_product
 from graphkit.extras._core.blocks import SqueezeExcite
 from graphkit.extras._core.checks import check_image, check_positive
-from graphkit.extras._core.counting import module_mode
+from graphkit.extras._core.modules import module_mode
 from graphkit.extras._core.registry import register_model
 from graphkit.extras.nas.searchers import Trial
 from graphkit.extras.nas.space import Choice, SearchSpace

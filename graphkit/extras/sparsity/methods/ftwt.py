@@ -26,7 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from graphkit.extras._core.counting import count_macs, eval_mode
+from graphkit.extras._core.counting import count_macs
+from graphkit.extras._core.modules import eval_mode
 from graphkit.extras._core.registry import register_model
 
 __all__ = [

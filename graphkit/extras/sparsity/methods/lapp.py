@@ -10,8 +10,7 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import Tensor, nn
 
-from graphkit.extras._core.counting import eval_mode
-from graphkit.extras._core.modules import replace_module
+from graphkit.extras._core.modules import eval_mode, replace_module
 from graphkit.extras._core.registry import register_model
 from graphkit.extras.sparsity.masks import Channel, Pruner, update_mask
 
