@@ -35,6 +35,12 @@ After the batch (:meth:`NAT.update_state`, no gradient): :math:`s_u \leftarrow \
 of :math:`u` stores :math:`u` with its refreshed value; hop 1 of :math:`u` stores :math:`w` with
 the refreshed value :math:`w` had there (zeros if new); every current hop-1 entry of :math:`u`
 is copied into :math:`w`'s hop 2 (and symmetrically).
+
+**On the CPU** three steps use kernels of their own, none of which changes the model: the
+encoder's dropout masks come from :func:`graphkit.ops.dropout` (the same distribution, a faster
+random stream), the join groups entries in linear time (:func:`joint_codes` with
+``sorted=False``) and the cache writes run in one Numba pass (:meth:`NCache.write`). On other
+devices the same steps are tensor operations.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from torch import Tensor
 from torch.nn import GRUCell, Linear
 
 from graphkit.data.validation import check_features
+from graphkit.ops.dropout import dropout
 from graphkit.temporal._checks import check_batch
 from graphkit.temporal.ncache import NCache, last_occurrence
 
@@ -84,20 +91,28 @@ class CosineTimeEncoding(torch.nn.Module):
         return torch.cos(t.to(self.freq.dtype).unsqueeze(-1) * self.freq + self.phase)
 
 
-def joint_codes(pair: Tensor, key: Tensor, code: Tensor, num_nodes: int
-                ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def joint_codes(pair: Tensor, key: Tensor, code: Tensor, num_nodes: int,
+                sorted: bool = True) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Group dictionary entries by ``(pair, key)`` and OR their hop bits.
 
     Args:
         pair, key, code: one row per (non-empty) dictionary entry; ``code`` is ``1 << hop`` for
-            the first endpoint and ``8 << hop`` for the second.
+            the first endpoint and ``8 << hop`` for the second. Keys lie in ``[0, num_nodes)``.
         num_nodes: key range.
+        sorted: groups in ascending ``(pair, key)`` order; ``False`` leaves the order within a
+            pair unspecified, which on the CPU groups in linear time (a Numba kernel, no sort).
 
     Returns:
         ``(group_pair, group_key, group_code, inverse)``: one row per distinct ``(pair, key)``
         and, per entry, the index of its group. Keys are unique per (owner, hop), so the sum of
         codes in a group is their bitwise OR.
     """
+    if not sorted and pair.device.type == "cpu" and pair.numel():
+        from graphkit.temporal._nat_numba import group_pairs
+
+        arrays = (x.to(torch.long).contiguous().numpy() for x in (pair, key, code))
+        out = group_pairs(*arrays, int(pair.max()) + 1, int(num_nodes))
+        return tuple(torch.from_numpy(x) for x in out)  # type: ignore[return-value]
     group, inverse = torch.unique(pair * num_nodes + key, return_inverse=True)
     summed = torch.zeros(group.numel(), dtype=torch.long, device=code.device)
     summed.scatter_add_(0, inverse, code)
@@ -191,6 +206,9 @@ class NAT(torch.nn.Module):
         self.dec1 = Linear(out_channels + 2 * self_dim, out_channels)
         self.dec2 = Linear(out_channels, 1)
 
+        # the hop of each slot of refreshed_dictionaries' side-by-side layout
+        self.register_buffer("slot_hop", torch.repeat_interleave(
+            torch.arange(3), torch.tensor(self.sizes)), persistent=False)
         self.register_buffer("self_rep", torch.zeros(self.num_nodes, self_dim))
         self.register_buffer("prev_opp", torch.full((self.num_nodes,), -1, dtype=torch.long))
         self.register_buffer("prev_eid", torch.full((self.num_nodes,), -1, dtype=torch.long))
@@ -252,49 +270,57 @@ class NAT(torch.nn.Module):
         and value zero.
         """
         key, eid, time, rep = self.cache.read(hop, nodes)
-        b, m = key.shape
-        flat = key.view(-1)
+        return key, eid, time, self._refresh(key, eid, time, rep)
+
+    def refreshed_dictionaries(self, nodes: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """All hops of ``nodes``' dictionaries side by side, values refreshed by the GRU.
+
+        Returns ``(key [B, S], eid, time, rep' [B, S, ngh_dim])`` with ``S = M_0 + M_1 + M_2``:
+        slots ``[0, M_0)`` are hop 0, the next ``M_1`` hop 1, the last ``M_2`` hop 2 (the hop
+        of each slot is ``slot_hop``). One GRU call refreshes every hop (the same cell).
+        """
+        reads = [self.cache.read(hop, nodes) for hop in range(len(self.sizes))]
+        key, eid, time, rep = (torch.cat(x, dim=1) for x in zip(*reads))
+        return key, eid, time, self._refresh(key, eid, time, rep)
+
+    def _refresh(self, key: Tensor, eid: Tensor, time: Tensor, rep: Tensor) -> Tensor:
+        """:math:`r'` of every slot (``[..., ngh_dim]``, zero where the key is ``-1``)."""
+        flat = key.reshape(-1)
         full = (flat >= 0).nonzero().view(-1)
-        out = rep.new_zeros(b * m, self.ngh_dim)
+        out = rep.new_zeros(flat.numel(), self.ngh_dim)
         if full.numel() == 0:
-            return key, eid, time, out.view(b, m, self.ngh_dim)
+            return out.view(*key.shape, self.ngh_dim)
         # W [s_x || m_e || cos(.)] = (W_s s)[x] + W_r [m_e || cos(.)]: project every self
         # representation once instead of gathering d_s-wide rows per slot.
         w_self, w_rest = self.ngh_in.weight.split([self.self_dim, self.ngh_in.in_features
                                                    - self.self_dim], dim=1)
         proj = F.linear(self.self_rep, w_self)
-        rest = torch.cat([self._edge_msg(eid.view(-1)[full]),
-                          self.time_enc(time.view(-1)[full])], dim=-1)
-        x = proj[flat[full]] + F.linear(rest, w_rest)
-        new = self.ngh_gru(x, rep.view(-1, self.ngh_dim)[full])
-        out = out.index_put((full,), new)
-        return key, eid, time, out.view(b, m, self.ngh_dim)
+        rest = torch.cat([self._edge_msg(eid.reshape(-1)[full]),
+                          self.time_enc(time.reshape(-1)[full])], dim=-1)
+        x = proj.index_select(0, flat[full]) + F.linear(rest, w_rest)
+        new = self.ngh_gru(x, rep.reshape(-1, self.ngh_dim).index_select(0, full))
+        return out.index_put((full,), new).view(*key.shape, self.ngh_dim)
 
-    @staticmethod
-    def dictionary_entries(dicts: list[tuple[Tensor, Tensor, Tensor, Tensor]], a: Tensor,
-                           b: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Non-empty entries of the pairs (row ``a[p]``, row ``b[p]``) of fetched dictionaries.
+    def pair_entries(self, key: Tensor, rep: Tensor, a: Tensor, b: Tensor
+                     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Non-empty entries of the pairs (row ``a[p]``, row ``b[p]``) of dictionaries laid out
+        as :meth:`refreshed_dictionaries` returns them (``key [B, S]``, ``rep [B, S, d]``).
 
-        Returns ``(pair, key, rep, code)``, one row per entry, ``code = 1 << hop`` for the
-        first endpoint and ``8 << hop`` for the second (empty slots are never returned).
+        Returns ``(pair, key, rep, code)``, one row per entry, pair by pair, ``code = 1 << hop``
+        for the first endpoint and ``8 << hop`` for the second (empty slots are never
+        returned).
         """
-        pairs, keys, reps, codes = [], [], [], []
-        pair_id = torch.arange(a.numel(), device=a.device)
-        for hop, (key, _, _, rep) in enumerate(dicts):
-            m = key.size(1)
-            if m == 0:
-                continue
-            for side, rows in ((0, a), (1, b)):
-                k = key[rows].view(-1)
-                keep = k >= 0
-                pairs.append(pair_id.repeat_interleave(m)[keep])
-                keys.append(k[keep])
-                reps.append(rep[rows].view(-1, rep.size(-1))[keep])
-                codes.append(torch.full_like(k[keep], (1 << hop) << (3 * side)))
-        if not pairs:
-            empty = a.new_zeros(0)
-            return empty, empty, dicts[0][3].new_zeros(0, dicts[0][3].size(-1)), empty
-        return tuple(torch.cat(x) for x in (pairs, keys, reps, codes))  # type: ignore[return-value]
+        width = key.size(1)
+        joined = torch.cat([key.index_select(0, a), key.index_select(0, b)], dim=1)  # [P, 2S]
+        pos = (joined.view(-1) >= 0).nonzero().view(-1)
+        pair, col = pos // (2 * width), pos % (2 * width)
+        second = col >= width
+        slot = col - second * width
+        code = self.slot_hop.index_select(0, slot)
+        code = (1 << code) << (3 * second)
+        row = torch.where(second, b.index_select(0, pair), a.index_select(0, pair))
+        reps = rep.reshape(-1, rep.size(-1)).index_select(0, row * width + slot)
+        return pair, joined.view(-1).index_select(0, pos), reps, code
 
     def structural_codes(self, u: Tensor, w: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """The 6-bit code of every key in the joined dictionaries of pairs ``(u[p], w[p])``.
@@ -302,30 +328,35 @@ class NAT(torch.nn.Module):
         Returns ``(pair, key, code)``, one row per distinct ``(pair, key)``.
         """
         nodes = torch.cat([u, w]).long()
-        dicts = [self.cache.read(hop, nodes) for hop in range(len(self.sizes))]
+        reads = [self.cache.read(hop, nodes) for hop in range(len(self.sizes))]
+        key, _, _, rep = (torch.cat(x, dim=1) for x in zip(*reads))
         ar = torch.arange(u.numel(), device=nodes.device)
-        pair, key, _, code = self.dictionary_entries(dicts, ar, ar + u.numel())
+        pair, key, _, code = self.pair_entries(key, rep, ar, ar + u.numel())
         g_pair, g_key, g_code, _ = joint_codes(pair, key, code, self.num_nodes)
         return g_pair, g_key, g_code
 
-    def pair_encoding(self, dicts: list[tuple[Tensor, Tensor, Tensor, Tensor]], a: Tensor,
-                      b: Tensor) -> Tensor:
+    def pair_encoding(self, key: Tensor, rep: Tensor, a: Tensor, b: Tensor) -> Tensor:
         """Pool the joint structural features of pairs (row ``a[p]``, row ``b[p]``) of the
-        fetched dictionaries: ``[P, out_channels]``."""
+        dictionaries ``key [B, S]``, ``rep [B, S, d]`` (:meth:`refreshed_dictionaries`):
+        ``[P, out_channels]``."""
         num_pairs = a.numel()
-        pair, key, rep, code = self.dictionary_entries(dicts, a, b)
+        pair, key, rep, code = self.pair_entries(key, rep, a, b)
         out = self.pool_bias.expand(num_pairs, -1)
         if pair.numel() == 0:
             return out
-        g_pair, g_key, g_code, inverse = joint_codes(pair, key, code, self.num_nodes)
+        # groups are summed per pair, so their order does not matter
+        g_pair, g_key, g_code, inverse = joint_codes(pair, key, code, self.num_nodes,
+                                                     sorted=False)
         rep_sum = rep.new_zeros(g_key.numel(), self.ngh_dim).index_add_(0, inverse, rep)
         count = torch.bincount(inverse, minlength=g_key.numel()).unsqueeze(-1)
-        feat = torch.cat([self.node_features[g_key] * count, rep_sum, self.pos_emb(g_code)],
-                         dim=-1)
-        feat = F.dropout(feat, self.dropout, self.training)
+        # index_select rather than the embedding call: its backward is an index_add over 64
+        # rows, not the embedding's sort-based accumulation (a sixth of this backward pass)
+        code_emb = self.pos_emb.weight.index_select(0, g_code)
+        feat = torch.cat([self.node_features[g_key] * count, rep_sum, code_emb], dim=-1)
+        feat = dropout(feat, self.dropout, self.training)
         # The projection is linear, so it is applied after the sum (P rows, not one per key).
         summed = feat.new_zeros(num_pairs, feat.size(1)).index_add_(0, g_pair, feat)
-        h = F.dropout(self.pool(summed), self.dropout, self.training)
+        h = dropout(self.pool(summed), self.dropout, self.training)
         return h.view(num_pairs, self.heads, self.out_channels).mean(1) + out
 
     # ------------------------------------------------------------------ protocol
@@ -336,14 +367,14 @@ class NAT(torch.nn.Module):
         check_batch(self.num_nodes, src, dst, t, neg_dst=neg_dst)
         nodes, row = torch.unique(torch.cat([src, dst, neg_dst]).long(), return_inverse=True)
         h_self = self.self_representation(nodes)
-        dicts = [self.refreshed_dictionary(hop, nodes) for hop in range(3)]
+        dicts = self.refreshed_dictionaries(nodes)
         a, other = torch.cat([row[:b], row[:b]]), row[b:]
-        g = self.pair_encoding(dicts, a, other)
+        g = self.pair_encoding(dicts[0], dicts[3], a, other)
         z = torch.cat([g, h_self[a], h_self[other]], dim=-1)
         logits = self.dec2(F.relu(self.dec1(z))).view(-1)
         own = row[: 2 * b]
         self._pending = {"src": src, "dst": dst, "h_self": h_self[own].detach(),
-                         "dicts": [tuple(x[own].detach() for x in d) for d in dicts]}
+                         "dicts": tuple(x[own].detach() for x in dicts)}
         return logits[:b], logits[b:]
 
     @torch.no_grad()
@@ -368,7 +399,7 @@ class NAT(torch.nn.Module):
         if pending is None or pending["src"] is not src or pending["dst"] is not dst:
             nodes = torch.cat([src, dst]).long()
             pending = {"h_self": self.self_representation(nodes),
-                       "dicts": [self.refreshed_dictionary(hop, nodes) for hop in range(3)]}
+                       "dicts": self.refreshed_dictionaries(nodes)}
         u = torch.cat([src, dst]).long()
         v = torch.cat([dst, src]).long()
         eid = torch.arange(b, device=u.device) + self._msgs.size(0)
@@ -388,7 +419,10 @@ class NAT(torch.nn.Module):
         self.prev_eid[nodes] = eid2[last]
         self.prev_t[nodes] = t2[last].to(torch.float64)
 
-        (k0, _, _, r0), (k1, e1, tm1, r1), _ = pending["dicts"]
+        m0, m1 = self.sizes[0], self.sizes[1]
+        key, eid_all, time_all, rep_all = pending["dicts"]
+        r0 = rep_all[:, :m0]
+        k1, e1, tm1, r1 = (x[:, m0:m0 + m1] for x in (key, eid_all, time_all, rep_all))
         if self.sizes[0]:
             self.cache.write(0, u, u, eid2, t2, r0[:, 0])
         if self.sizes[1]:

@@ -30,7 +30,9 @@ write when its slot is empty, already holds its key, or the draw is below ``repl
 when several allowed candidates hit the same slot, **the last one in batch order wins** (the
 official code leaves this to whichever GPU thread writes last). With a batch of one, or with no
 two candidates on the same slot, this equals processing the candidates one at a time
-(:class:`graphkit.temporal.ncache_reference.NCacheReference`, used by the tests).
+(:class:`graphkit.temporal.ncache_reference.NCacheReference`, used by the tests). CPU tables
+are updated by one Numba pass that applies exactly this rule; other devices use tensor
+operations (the tests check that both give the same tables).
 
 **Memory.** The tables take exactly :meth:`NCache.layout_bytes` bytes:
 :math:`N \sum_h M_h (8 + 8 + 8 + 4\,d)` for int64 keys and event ids, float64 timestamps and
@@ -205,7 +207,7 @@ class NCache(torch.nn.Module):
         c = owner.numel()
         if key.is_floating_point() or key.dtype == torch.bool:
             raise ValueError(f"key must hold integer node ids, got dtype {key.dtype}")
-        key = key.to(t_key.device, torch.long).view(-1)
+        key = key.to(t_key.device, torch.long).reshape(-1)
         if key.numel() != c or eid.numel() != c or time.numel() != c:
             raise ValueError(f"owner, key, eid and time must have the same length, got "
                              f"{c}, {key.numel()}, {eid.numel()} and {time.numel()}")
@@ -216,21 +218,37 @@ class NCache(torch.nn.Module):
         u = torch.rand(c, generator=self.generator, dtype=torch.float64).to(t_key.device)
         if c == 0 or self.sizes[hop] == 0:
             return torch.zeros(c, dtype=torch.bool, device=t_key.device)
-        valid = key >= 0
         idx = owner * self.sizes[hop] + self.slot(hop, key.clamp(min=0))
+        eid = eid.to(t_eid.device, torch.long).reshape(-1)
+        time = time.to(t_time.device, torch.float64).reshape(-1)
+        rep = rep.detach().to(t_rep.device, t_rep.dtype)
+        if t_key.device.type == "cpu":  # one Numba pass instead of a dozen tensor operations
+            from graphkit.temporal._nat_numba import apply_writes
+
+            stored = torch.empty(c, dtype=torch.bool)
+            apply_writes(t_key.numpy(), t_eid.numpy(), t_time.numpy(), t_rep.numpy(),
+                         idx.contiguous().numpy(), key.contiguous().numpy(),
+                         eid.contiguous().numpy(),
+                         time.contiguous().numpy(), rep.contiguous().numpy(), u.numpy(),
+                         self.replace_prob, stored.numpy())
+            return stored
+        return self._write_tensors(t_key, t_eid, t_time, t_rep, idx, key, eid, time, rep, u)
+
+    def _write_tensors(self, t_key: Tensor, t_eid: Tensor, t_time: Tensor, t_rep: Tensor,
+                       idx: Tensor, key: Tensor, eid: Tensor, time: Tensor, rep: Tensor,
+                       u: Tensor) -> Tensor:
+        """The write rule in tensor operations (any device)."""
         current = t_key.index_select(0, idx)
         other = (current >= 0) & (current != key)
-        allowed = valid & (~other | (u < self.replace_prob))
+        allowed = (key >= 0) & (~other | (u < self.replace_prob))
         pos = allowed.nonzero().view(-1)
         pos = pos.index_select(0, last_occurrence(idx.index_select(0, pos)))
         slots = idx.index_select(0, pos)
         t_key.index_copy_(0, slots, key.index_select(0, pos))
-        t_eid.index_copy_(0, slots, eid.to(t_eid.device, torch.long).view(-1)
-                          .index_select(0, pos))
-        t_time.index_copy_(0, slots, time.to(t_time.device, torch.float64).view(-1)
-                           .index_select(0, pos))
-        t_rep.index_copy_(0, slots, rep.to(t_rep.device, t_rep.dtype).index_select(0, pos))
-        stored = torch.zeros(c, dtype=torch.bool, device=t_key.device)
+        t_eid.index_copy_(0, slots, eid.index_select(0, pos))
+        t_time.index_copy_(0, slots, time.index_select(0, pos))
+        t_rep.index_copy_(0, slots, rep.index_select(0, pos))
+        stored = torch.zeros(key.numel(), dtype=torch.bool, device=t_key.device)
         stored[pos] = True
         return stored
 

@@ -179,3 +179,86 @@ def test_update_state_needs_time_order():
     with pytest.raises(ValueError, match=r"earlier than the last event held \(5.0\)"):
         model.update_state(src, dst, torch.tensor([3.0, 6.0]), msg)
     assert torch.equal(model.prev_t, prev_t)
+
+
+def test_scores_equal_the_per_pair_formula():
+    # eval mode: the batched join (grouping, code embedding, sum pooling, decoder) equals the
+    # formula evaluated one pair and one key at a time from single-node dictionary reads
+    n = 40
+    torch.manual_seed(0)
+    model = NAT(n, sizes=(1, 8, 4), seed=7, out_channels=16, self_dim=8,
+                node_features=torch.randn(n, 3)).eval()
+    _stream(model, n, 600, 20)
+    g = torch.Generator().manual_seed(3)
+    src, dst, neg = (torch.randint(0, n, (12,), generator=g) for _ in range(3))
+    t = torch.full((12,), 700)
+    with torch.no_grad():
+        pos, neg_out = model.score(src, dst, t, torch.zeros(12, 0), neg)
+
+        def entries(node: int) -> dict[int, tuple[int, torch.Tensor, int]]:
+            out = {}
+            for hop in range(3):
+                key, _, _, rep = model.refreshed_dictionary(hop, torch.tensor([node]))
+                for k, r in zip(key[0].tolist(), rep[0]):
+                    if k >= 0:
+                        out[(hop, k)] = r
+            return out
+
+        def logit(u: int, w: int) -> torch.Tensor:
+            groups: dict[int, list] = {}
+            for side, node in ((0, u), (1, w)):
+                for (hop, k), r in entries(node).items():
+                    c, s, code = groups.get(k, (0, torch.zeros(4), 0))
+                    groups[k] = (c + 1, s + r, code | ((1 << hop) << (3 * side)))
+            pooled = torch.zeros(3 + 4 + 16)
+            for k, (c, s, code) in groups.items():
+                pooled += torch.cat([model.node_features[k] * c, s, model.pos_emb.weight[code]])
+            gvec = model.pool(pooled).view(model.heads, -1).mean(0) + model.pool_bias
+            h = model.self_representation(torch.tensor([u, w]))
+            z = torch.cat([gvec, h[0], h[1]])
+            return model.dec2(torch.relu(model.dec1(z)))[0]
+
+        want_pos = torch.stack([logit(int(a), int(b)) for a, b in zip(src, dst)])
+        want_neg = torch.stack([logit(int(a), int(b)) for a, b in zip(src, neg)])
+    torch.testing.assert_close(pos, want_pos, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(neg_out, want_neg, rtol=1e-5, atol=1e-5)
+
+
+def test_unsorted_joint_codes_give_the_same_groups():
+    g = torch.Generator().manual_seed(0)
+    pair = torch.randint(0, 7, (300,), generator=g)  # in no particular order
+    key = torch.randint(0, 25, (300,), generator=g)
+    code = 1 << torch.randint(0, 6, (300,), generator=g)
+    ref = joint_codes(pair, key, code, 25)
+    got = joint_codes(pair, key, code, 25, sorted=False)
+
+    def groups(out):
+        g_pair, g_key, g_code, inverse = out
+        table = {(int(a), int(b)): int(c) for a, b, c in zip(g_pair, g_key, g_code)}
+        # each entry points at its own (pair, key) group
+        assert all((int(g_pair[i]), int(g_key[i])) == (int(p), int(k))
+                   for i, p, k in zip(inverse, pair, key))
+        return table
+
+    assert groups(got) == groups(ref)
+    assert len(groups(got)) == got[0].numel()
+    empty = torch.zeros(0, dtype=torch.long)
+    assert all(x.numel() == 0 for x in joint_codes(empty, empty, empty, 25, sorted=False))
+
+
+def test_all_hops_side_by_side_equal_each_hop():
+    n = 30
+    torch.manual_seed(0)
+    model = NAT(n, sizes=(1, 8, 4), seed=2, out_channels=16, self_dim=8)
+    _stream(model, n, 400, 20)
+    nodes = torch.tensor([0, 3, 3, 17, 29])
+    key, eid, time, rep = model.refreshed_dictionaries(nodes)
+    assert key.shape == (5, 13) and rep.shape == (5, 13, model.ngh_dim)
+    assert model.slot_hop.tolist() == [0] + [1] * 8 + [2] * 4
+    start = 0
+    for hop, m in enumerate(model.sizes):
+        want = model.refreshed_dictionary(hop, nodes)
+        got = (x[:, start:start + m] for x in (key, eid, time, rep))
+        for a, b in zip(got, want):
+            torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+        start += m

@@ -213,3 +213,37 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="key must hold integer node ids"):
         cache.write(1, torch.tensor([1]), torch.tensor([1.5]), torch.tensor([0]),
                     torch.zeros(1), torch.zeros(1, 1))
+
+
+def test_cpu_kernel_equals_the_tensor_rule(monkeypatch):
+    # the Numba pass on CPU tables and the tensor operations used on other devices give the
+    # same tables and the same `stored` flags, on batches full of slot conflicts and empty keys
+    from graphkit.temporal import _nat_numba
+
+    def run() -> tuple[NCache, list[torch.Tensor]]:
+        g = torch.Generator().manual_seed(4)
+        cache = NCache(30, SIZES, rep_dim=2, replace_prob=0.6, seed=9)
+        stored = []
+        for _ in range(40):
+            o = torch.randint(0, 30, (64,), generator=g)
+            k = torch.randint(-3, 30, (64,), generator=g)  # some empty (negative) keys
+            e = torch.randint(0, 1000, (64,), generator=g)
+            for hop in range(3):
+                rep = torch.randn(64, 2, generator=g)
+                stored.append(cache.write(hop, o, k, e, e.double() / 7, rep))
+        return cache, stored
+
+    fast, fast_stored = run()
+    reference = NCache(1, SIZES, rep_dim=2, replace_prob=0.6)
+
+    def tensor_rule(t_key, t_eid, t_time, t_rep, slot, key, eid, time, rep, draw, prob, stored):
+        tensors = (torch.from_numpy(x) for x in (t_key, t_eid, t_time, t_rep, slot, key, eid,
+                                                  time, rep, draw))
+        stored[:] = reference._write_tensors(*tensors).numpy()
+
+    monkeypatch.setattr(_nat_numba, "apply_writes", tensor_rule)
+    slow, slow_stored = run()
+    assert all(torch.equal(a, b) for a, b in zip(fast_stored, slow_stored))
+    assert sum(int(s.sum()) for s in fast_stored) > 0
+    for x, y in zip(fast.buffers(), slow.buffers()):
+        assert torch.equal(x, y)
