@@ -100,14 +100,18 @@ def joint_codes(pair: Tensor, key: Tensor, code: Tensor, num_nodes: int,
             the first endpoint and ``8 << hop`` for the second. Keys lie in ``[0, num_nodes)``.
         num_nodes: key range.
         sorted: groups in ascending ``(pair, key)`` order; ``False`` leaves the order within a
-            pair unspecified, which on the CPU groups in linear time (a Numba kernel, no sort).
+            pair unspecified, which on the CPU groups in linear time (a Numba kernel, no sort)
+            unless ``num_nodes`` is much larger than the number of entries.
 
     Returns:
         ``(group_pair, group_key, group_code, inverse)``: one row per distinct ``(pair, key)``
         and, per entry, the index of its group. Keys are unique per (owner, hop), so the sum of
         codes in a group is their bitwise OR.
     """
-    if not sorted and pair.device.type == "cpu" and pair.numel():
+    # the kernel allocates two arrays of num_nodes entries: worth it while they are not much
+    # larger than the entries themselves (else a sort of the entries costs less)
+    if (not sorted and pair.device.type == "cpu" and pair.numel()
+            and num_nodes <= 16 * pair.numel()):
         from graphkit.temporal._nat_numba import group_pairs
 
         arrays = (x.to(torch.long).contiguous().numpy() for x in (pair, key, code))

@@ -242,6 +242,8 @@ def test_unsorted_joint_codes_give_the_same_groups():
 
     assert groups(got) == groups(ref)
     assert len(groups(got)) == got[0].numel()
+    # a key range far above the number of entries takes the sorting path, same groups
+    assert groups(joint_codes(pair, key, code, 10**7, sorted=False)) == groups(ref)
     empty = torch.zeros(0, dtype=torch.long)
     assert all(x.numel() == 0 for x in joint_codes(empty, empty, empty, 25, sorted=False))
 
