@@ -33,8 +33,9 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True,
         x (Tensor): input.
         p (float): drop probability, in ``[0, 1]``. (default: ``0.5``)
         training (bool): apply dropout; ``False`` returns ``x``. (default: ``True``)
-        generator (torch.Generator, optional): the CPU generator the per-call seed is drawn
-            from (default: PyTorch's global one).
+        generator (torch.Generator, optional): the generator the per-call seed is drawn from
+            (on x's device for tensors that take PyTorch's dropout path; default: PyTorch's
+            global one).
 
     Returns:
         A new tensor (``x`` itself when ``training`` is false or ``p == 0``); gradients flow
@@ -46,7 +47,12 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True,
     if not training or p == 0.0:
         return x
     if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64) or p == 1.0:
-        return F.dropout(x, p, True)
+        if generator is None or p == 1.0:
+            return F.dropout(x, p, True)
+        if generator.device != x.device:
+            raise ValueError(f"generator is on {generator.device}, but x is on {x.device}")
+        keep = torch.empty_like(x).bernoulli_(1.0 - p, generator=generator)
+        return x * keep / (1.0 - p)
     seed = int(torch.randint(0, 2**62, (1,), generator=generator))
     mask = torch.empty(x.shape, dtype=x.dtype)
     if mask.numel():

@@ -108,6 +108,12 @@ def joint_codes(pair: Tensor, key: Tensor, code: Tensor, num_nodes: int,
         and, per entry, the index of its group. Keys are unique per (owner, hop), so the sum of
         codes in a group is their bitwise OR.
     """
+    if pair.numel():
+        lo, hi = (int(v) for v in torch.aminmax(key))
+        if lo < 0 or hi >= num_nodes:
+            raise ValueError(f"keys must lie in [0, {num_nodes}), got {lo if lo < 0 else hi}")
+        if int(pair.min()) < 0:
+            raise ValueError(f"pair ids must be non-negative, got {int(pair.min())}")
     # the kernel allocates two arrays of num_nodes entries: worth it while they are not much
     # larger than the entries themselves (else a sort of the entries costs less)
     if (not sorted and pair.device.type == "cpu" and pair.numel()

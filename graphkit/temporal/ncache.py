@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -219,18 +220,24 @@ class NCache(torch.nn.Module):
         if c == 0 or self.sizes[hop] == 0:
             return torch.zeros(c, dtype=torch.bool, device=t_key.device)
         idx = owner * self.sizes[hop] + self.slot(hop, key.clamp(min=0))
-        eid = eid.to(t_eid.device, torch.long).reshape(-1)
-        time = time.to(t_time.device, torch.float64).reshape(-1)
+        eid = eid.detach().to(t_eid.device, torch.long).reshape(-1)
+        time = time.detach().to(t_time.device, torch.float64).reshape(-1)
         rep = rep.detach().to(t_rep.device, t_rep.dtype)
         if t_key.device.type == "cpu":  # one Numba pass instead of a dozen tensor operations
             from graphkit.temporal._nat_numba import apply_writes
 
+            # the pass writes as it goes, so a candidate read from the tables themselves (a view
+            # of a buffer) is copied first, as the tensor rule's gathers do
+            tables = {x.untyped_storage().data_ptr() for x in (t_key, t_eid, t_time, t_rep)}
+
+            def source(x: Tensor) -> np.ndarray:
+                own = x.untyped_storage().data_ptr() in tables
+                return (x.clone() if own else x.contiguous()).numpy()
+
             stored = torch.empty(c, dtype=torch.bool)
             apply_writes(t_key.numpy(), t_eid.numpy(), t_time.numpy(), t_rep.numpy(),
-                         idx.contiguous().numpy(), key.contiguous().numpy(),
-                         eid.contiguous().numpy(),
-                         time.contiguous().numpy(), rep.contiguous().numpy(), u.numpy(),
-                         self.replace_prob, stored.numpy())
+                         idx.contiguous().numpy(), source(key), source(eid), source(time),
+                         source(rep), u.numpy(), self.replace_prob, stored.numpy())
             return stored
         return self._write_tensors(t_key, t_eid, t_time, t_rep, idx, key, eid, time, rep, u)
 

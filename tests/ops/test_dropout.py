@@ -71,3 +71,13 @@ def test_other_dtypes_and_layouts_behave_like_torch_dropout():
     y = dropout(x, 0.5)
     kept = y != 0
     assert y.shape == x.shape and torch.equal(y[kept], x[kept] * 2)
+
+
+def test_a_generator_is_honoured_on_the_fallback_path_too():
+    x = torch.ones(2000, dtype=torch.float16)
+    masks = [dropout(x, 0.5, generator=torch.Generator().manual_seed(5)) for _ in range(2)]
+    assert torch.equal(masks[0], masks[1])
+    assert set(masks[0].unique().tolist()) <= {0.0, 2.0}
+    state = torch.get_rng_state()
+    dropout(x, 0.5, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(torch.get_rng_state(), state)  # the global stream is left alone

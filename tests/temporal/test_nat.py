@@ -242,8 +242,33 @@ def test_unsorted_joint_codes_give_the_same_groups():
 
     assert groups(got) == groups(ref)
     assert len(groups(got)) == got[0].numel()
-    # a key range far above the number of entries takes the sorting path, same groups
-    assert groups(joint_codes(pair, key, code, 10**7, sorted=False)) == groups(ref)
+
+
+
+def test_unsorted_joint_codes_sort_when_the_key_range_is_huge(monkeypatch):
+    from graphkit.temporal import _nat_numba
+
+    pair, key = torch.tensor([0, 0, 1]), torch.tensor([4, 4, 9])
+    code = torch.tensor([1, 8, 2])
+    calls = []
+    real = _nat_numba.group_pairs
+    monkeypatch.setattr(_nat_numba, "group_pairs", lambda *a: calls.append(a) or real(*a))
+    small = joint_codes(pair, key, code, 10, sorted=False)
+    assert len(calls) == 1  # a small key range takes the kernel
+    big = joint_codes(pair, key, code, 10**7, sorted=False)  # the kernel would allocate 160 MB
+    assert len(calls) == 1
+    for a, b in zip(small, big):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("sorted", [True, False])
+def test_joint_codes_refuse_keys_out_of_range(sorted):
+    pair, code = torch.tensor([0, 0]), torch.tensor([1, 8])
+    for bad in (-1, 5, 10**10):
+        with pytest.raises(ValueError, match=r"keys must lie in \[0, 5\)"):
+            joint_codes(pair, torch.tensor([0, bad]), code, 5, sorted=sorted)
+    with pytest.raises(ValueError, match="pair ids must be non-negative"):
+        joint_codes(torch.tensor([-1, 0]), torch.tensor([0, 1]), code, 5, sorted=sorted)
     empty = torch.zeros(0, dtype=torch.long)
     assert all(x.numel() == 0 for x in joint_codes(empty, empty, empty, 25, sorted=False))
 

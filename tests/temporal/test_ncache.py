@@ -247,3 +247,44 @@ def test_cpu_kernel_equals_the_tensor_rule(monkeypatch):
     assert sum(int(s.sum()) for s in fast_stored) > 0
     for x, y in zip(fast.buffers(), slow.buffers()):
         assert torch.equal(x, y)
+
+
+def test_candidates_read_from_the_tables_themselves(monkeypatch):
+    # swapping two owners' hop-1 slots in one batch, from views of the tables: the CPU pass
+    # must read every candidate before it writes, as the tensor rule does
+    from graphkit.temporal import _nat_numba
+
+    def swap() -> NCache:
+        cache = NCache(4, (1, 4), rep_dim=1, replace_prob=1.0, seed=1)
+        for owner, base in ((0, 1.0), (1, 11.0)):
+            keys = torch.tensor([0, 1])
+            cache.write(1, torch.full((2,), owner), keys, keys, torch.full((2,), base * 10),
+                        torch.tensor([[base], [base + 1]]))
+        k, e, t, r = cache.table(1)
+        cache.write(1, torch.tensor([1] * 4 + [0] * 4), k[0:8], e[0:8], t[0:8], r[0:8])
+        return cache
+
+    fast = swap()
+    reference = NCache(1, (1, 4), rep_dim=1)
+
+    def tensor_rule(t_key, t_eid, t_time, t_rep, slot, key, eid, time, rep, draw, prob, stored):
+        tensors = (torch.from_numpy(x) for x in (t_key, t_eid, t_time, t_rep, slot, key, eid,
+                                                  time, rep, draw))
+        stored[:] = reference._write_tensors(*tensors).numpy()
+
+    monkeypatch.setattr(_nat_numba, "apply_writes", tensor_rule)
+    slow = swap()
+    for x, y in zip(fast.buffers(), slow.buffers()):
+        assert torch.equal(x, y)
+    rep = fast.read(1, torch.tensor([0, 1]))[3].view(2, 4)
+    assert sorted(rep[0][rep[0] != 0].tolist()) == [11.0, 12.0]  # owner 0 now holds 1's values
+
+
+def test_write_keeps_the_tables_out_of_autograd():
+    cache = NCache(4, (1, 4), rep_dim=2)
+    time = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    rep = torch.ones(2, 2, requires_grad=True)
+    stored = cache.write(1, torch.tensor([0, 1]), torch.tensor([2, 3]), torch.tensor([0, 1]),
+                         time, rep)
+    assert stored.all()
+    assert not any(b.requires_grad for b in cache.buffers())
