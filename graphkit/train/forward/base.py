@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from abc import ABC, abstractmethod
 
 import torch
@@ -64,6 +65,16 @@ class NodeScheme(nn.Module, ABC):
         super().__init__()
         self.data: Data | None = None
         self.train_mask: Tensor | None = None
+
+    def __deepcopy__(self, memo: dict) -> NodeScheme:
+        # a fitted scheme may hold sparse CSR tensors (cached inputs), which torch cannot
+        # deep-copy but can serialise: a serialised round trip is a deep copy
+        buffer = io.BytesIO()
+        torch.save(self, buffer)
+        buffer.seek(0)
+        copy = torch.load(buffer, weights_only=False)
+        memo[id(self)] = copy
+        return copy
 
     @abstractmethod
     def fit(self, data: Data, train_mask: Tensor, val_mask: Tensor,

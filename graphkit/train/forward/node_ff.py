@@ -249,8 +249,10 @@ class FFLabelAppending(_ForwardForward):
         return out
 
     def _candidate(self, data: Data, c: int, eval_mask: Tensor, labelled: Tensor) -> Copy:
+        # an evaluated node takes the candidate class even when it is labelled too (as in the
+        # official code), else all of its candidates would be equal
         y = data.y.clone()
-        y[eval_mask & ~labelled] = c
+        y[eval_mask] = c
         labels = label_matrix(y, labelled | eval_mask, self.num_classes)
         return self._with_labels(data.x, labels), data.edge_index
 
@@ -296,5 +298,5 @@ class FFVirtualNodes(_ForwardForward):
 
     def _candidate(self, data: Data, c: int, eval_mask: Tensor, labelled: Tensor) -> Copy:
         nodes = (labelled | eval_mask).nonzero().view(-1)
-        classes = torch.where(labelled[nodes], data.y[nodes], torch.full_like(nodes, c))
+        classes = torch.where(eval_mask[nodes], torch.full_like(nodes, c), data.y[nodes])
         return self._linked(data, nodes, classes)

@@ -39,6 +39,7 @@ from graphkit.train.forward.layers import (
     ForwardLayer,
     l2_normalize_rows,
     make_conv,
+    sparse_if_mostly_zero,
 )
 from graphkit.train.forward.losses import sf_loss
 from graphkit.train.forward.node_sf import augment_training_nodes, class_probabilities
@@ -314,9 +315,8 @@ class SFTop2Input(_TopDown):
             self._below0 = l2_normalize_rows(self.graph.x).detach()
             first = self.layers[0]
             if first.sparse_input and self._below0.device.type == "cpu":
-                with warnings.catch_warnings():  # "sparse CSR support is in beta"
-                    warnings.simplefilter("ignore", UserWarning)
-                    self._below0_csr = self._below0.to_sparse_csr()
+                csr = sparse_if_mostly_zero(self._below0)  # dense features: no CSR copy
+                self._below0_csr = None if csr.layout == torch.strided else csr
 
     def _input(self, l: int, below: Tensor, above: Tensor) -> Tensor:
         """Layer ``l``'s input ``[norm(below) | norm(above)]``, prepared

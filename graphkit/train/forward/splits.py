@@ -50,8 +50,10 @@ def link_split(data: Data, split: int, seed_step: int = 101, num_val: float = 0.
 
     Each holds ``edge_index`` (the message-passing edges: training edges, plus validation edges
     for the test graph), ``edge_label_index`` and ``edge_label`` (positives and as many fixed
-    negatives). PyG draws the split with torch and the negatives with Python's :mod:`random`
-    and NumPy, so all three are seeded, and their global states restored afterwards.
+    negatives). ``data`` must be undirected, each edge listed in both directions (as the
+    official code asserts). PyG draws the split with torch and the negatives with Python's
+    :mod:`random` and NumPy, so all three are seeded, and their global states restored
+    afterwards.
     """
     from torch_geometric.transforms import RandomLinkSplit
 
@@ -60,6 +62,14 @@ def link_split(data: Data, split: int, seed_step: int = 101, num_val: float = 0.
     if getattr(data, "edge_index", None) is None:
         raise ValueError("data.edge_index is missing")
     check_graph(data)  # an out-of-range or float edge_index, NaN features: before splitting
+    from torch_geometric.utils import is_undirected
+
+    # RandomLinkSplit(is_undirected=True) keeps the u <= v half of edge_index, so an edge
+    # listed in one direction only would be dropped without a word
+    if not is_undirected(data.edge_index, num_nodes=data.num_nodes):
+        raise ValueError("link_split needs an undirected graph with both directions of every "
+                         "edge in edge_index; symmetrise it first "
+                         "(torch_geometric.utils.to_undirected)")
     states = (torch.get_rng_state(), random.getstate(), np.random.get_state())
     try:
         seed = seed_step * split

@@ -155,3 +155,9 @@ def test_link_split_checks_the_graph_first():
                               edge_index=ei), r"x holds NaN values \(first in row 2\)")]:
         with pytest.raises(ValueError, match=match):
             link_split(data, 0)
+    # listed in one direction only: RandomLinkSplit(is_undirected=True) would drop the u > v half
+    one_way = torch.tensor([[0, 3, 2], [1, 1, 4]])
+    with pytest.raises(ValueError, match="needs an undirected graph with both directions"):
+        link_split(Data(x=x, edge_index=one_way), 0)
+    both = torch.cat([one_way, one_way.flip(0)], 1)
+    assert link_split(Data(x=x, edge_index=both), 0)[0].edge_index.size(1) > 0

@@ -29,6 +29,20 @@ def test_scheme_learns_two_blobs(two_blobs, scheme):
     assert accuracy(per_layer[-1], two_blobs.y[test]) >= 0.9
 
 
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_labelled_nodes_are_predicted_too(two_blobs, scheme):
+    # predicting the training nodes themselves (labelled by default): an evaluated node takes
+    # each candidate class, so its scores differ between classes and follow its label
+    torch.manual_seed(0)
+    net = node_model(scheme, "gcn", 8, 16, 2, num_layers=2)
+    train = two_blobs.train_mask
+    net.fit(two_blobs, train, two_blobs.val_mask,
+            LayerwiseTrainer(epochs=60, lr=0.01, val_every=2, patience=30))
+    scores = net.predict(train)
+    assert (scores.max(1).values - scores.min(1).values > 1e-6).all()
+    assert accuracy(scores, two_blobs.y[train]) >= 0.9
+
+
 @pytest.mark.parametrize("scheme", ["ff-la", "ff-vn"])
 def test_ff_positive_goodness_above_negative_at_every_layer(two_blobs, scheme):
     torch.manual_seed(0)
@@ -242,3 +256,24 @@ def test_ff_needs_two_classes_and_wrong_classes_checks_its_labels():
         wrong_classes(torch.tensor([0, 5]), 3, 2)  # was an IndexError
     with pytest.raises(ValueError, match="num_classes must be >= 2, got 1"):
         wrong_classes(torch.tensor([0, 0]), 1, 2)  # gave no negatives silently
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("features", ["dense", "bag-of-words"])
+def test_fitted_schemes_deep_copy(two_blobs, scheme, features):
+    # the row-split schemes cache sparse CSR inputs, which torch cannot deep-copy
+    import copy
+
+    data = two_blobs.clone()
+    if features == "bag-of-words":
+        data.x = (data.x > 1.5).float()  # mostly zero
+    torch.manual_seed(0)
+    net = node_model(scheme, "gcn", 8, 8, 2, num_layers=2)
+    net.fit(data, data.train_mask, data.val_mask, LayerwiseTrainer(epochs=2))
+    twin = copy.deepcopy(net)
+    test = data.test_mask
+    assert torch.equal(twin.predict(test), net.predict(test))
+    first = next(net.parameters())
+    assert next(twin.parameters()).data_ptr() != first.data_ptr()
+    if scheme == "sf-top2input" and features == "dense":
+        assert net._below0_csr is None  # no CSR copy of dense features
