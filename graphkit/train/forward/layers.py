@@ -13,6 +13,7 @@ so that a layer cannot read the "goodness" (squared norm) its predecessor was tr
 
 from __future__ import annotations
 
+import inspect
 import warnings
 
 import torch
@@ -47,6 +48,9 @@ def l2_normalize_rows(x: Tensor, eps: float = 1e-8) -> Tensor:
     """
     if x.dim() != 2:
         raise ValueError(f"expected a 2-D feature matrix, got shape {tuple(x.shape)}")
+    if x.layout != torch.strided:
+        raise ValueError(f"row L2 normalisation needs a dense feature matrix, got a {x.layout} "
+                         f"tensor; pass it dense (x.to_dense()) or turn normalisation off")
     return x / (x.norm(p=2, dim=1, keepdim=True) + eps)
 
 
@@ -189,6 +193,20 @@ class ForwardLayer(nn.Module):
     def __init__(self, conv: nn.Module, normalize: bool = True, act: bool = True,
                  sparse_input: bool = False) -> None:
         super().__init__()
+        if not isinstance(conv, nn.Module) or not callable(getattr(conv, "reset_parameters",
+                                                                    None)):
+            raise TypeError(f"ForwardLayer needs a graph convolution (an nn.Module with "
+                            f"reset_parameters(), called as conv(x, edge_index), e.g. a PyG "
+                            f"MessagePassing layer), got {type(conv).__name__}")
+        params = inspect.signature(conv.forward).parameters
+        try:
+            inspect.signature(conv.forward).bind(None, None)
+        except TypeError:
+            raise TypeError(f"{type(conv).__name__}.forward cannot be called as "
+                            f"conv(x, edge_index)") from None
+        #: whether the convolution takes edge weights (passed by keyword: positionally they
+        #: would land in SAGEConv's `size` or GATConv's `edge_attr`)
+        self.takes_edge_weight = "edge_weight" in params
         self.conv = conv
         self.normalize = normalize
         self.act = act
@@ -210,7 +228,8 @@ class ForwardLayer(nn.Module):
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None,
                 prepared: bool = False) -> Tensor:
-        """``edge_weight``, where given, is passed on to the convolution; ``prepared``: ``x``
+        """``edge_weight``, where given, is passed on to a convolution whose ``forward`` takes
+        ``edge_weight`` (another refuses it); ``prepared``: ``x``
         is already the output of :meth:`prepare`. The shapes of ``x`` and ``edge_index`` are
         checked (metadata only: no device sync)."""
         # imported here: graphkit.nn's package imports graphkit.train (a cycle at import time)
@@ -223,8 +242,10 @@ class ForwardLayer(nn.Module):
             x = self.prepare(x)
         if edge_weight is None:
             out = self.conv(x, edge_index)
+        elif self.takes_edge_weight:
+            out = self.conv(x, edge_index, edge_weight=edge_weight)
         else:
-            out = self.conv(x, edge_index, edge_weight)
+            raise ValueError(f"{type(self.conv).__name__} takes no edge weights")
         return out.relu() if self.act else out
 
     def __repr__(self) -> str:

@@ -47,6 +47,11 @@ def check_link_data(data: Data, name: str, in_channels: int = -1, labels: bool =
                          f"{data.edge_label_index.size(1)} pairs")
     if not bool(((data.edge_label == 0) | (data.edge_label == 1)).all()):
         raise ValueError(f"{name}.edge_label must hold 0/1 labels (1: an edge, 0: a negative)")
+    # scored by ROC-AUC, which needs both an edge and a negative
+    if data.edge_label.unique().numel() < 2:
+        raise ValueError(f"{name}.edge_label needs both edges (1) and negatives (0), got "
+                         f"{data.edge_label.numel()} pairs with labels "
+                         f"{sorted(set(data.edge_label.tolist()))}")
 
 
 class ForwardLink(nn.Module):

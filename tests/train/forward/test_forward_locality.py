@@ -100,3 +100,23 @@ def test_top_down_steps_touch_each_layer_with_its_own_optimiser(two_blobs):
         for j, ps in enumerate(params):
             for p in ps:
                 assert (p.grad is None) == (j != l), (scheme, j)
+
+
+@pytest.mark.parametrize("scheme", ["sf-top2loss", "sf-top2input"])
+def test_a_real_time_step_moves_each_layer_with_its_own_optimiser_only(two_blobs, scheme):
+    # the fitted scheme's own time step, with one optimiser that moves (lr > 0) and the others
+    # frozen (lr = 0): exactly the layer of that optimiser changes
+    torch.manual_seed(0)
+    net = node_model(scheme, "gcn", 8, 8, 2, num_layers=3)
+    net.fit(two_blobs, two_blobs.train_mask, two_blobs.val_mask, LayerwiseTrainer(epochs=2))
+    trainer = LayerwiseTrainer()
+    for moving in range(3):
+        with torch.no_grad():
+            states = net._init_states()
+        before = [[p.detach().clone() for p in layer.parameters()] for layer in net.layers]
+        opts = [torch.optim.SGD(layer.parameters(), lr=0.5 if j == moving else 0.0)
+                for j, layer in enumerate(net.layers)]
+        net._time_step(states, opts, trainer)
+        for j, layer in enumerate(net.layers):
+            same = all(torch.equal(a, b) for a, b in zip(before[j], layer.parameters()))
+            assert same == (j != moving), (moving, j)

@@ -161,3 +161,41 @@ def test_link_split_checks_the_graph_first():
         link_split(Data(x=x, edge_index=one_way), 0)
     both = torch.cat([one_way, one_way.flip(0)], 1)
     assert link_split(Data(x=x, edge_index=both), 0)[0].edge_index.size(1) > 0
+
+
+def test_forward_layer_passes_edge_weights_by_name_or_refuses_them():
+    torch.manual_seed(0)
+    x = torch.randn(5, 4)
+    ei = torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]])
+    ones, fives = torch.ones(4), torch.full((4,), 5.0)
+    gcn = ForwardLayer(make_conv("gcn", 4, 8))
+    assert not torch.allclose(gcn(x, ei, ones), gcn(x, ei, fives))  # the weights are used
+    for model in ("sage", "gat"):  # positionally they landed in `size` / `edge_attr`
+        layer = ForwardLayer(make_conv(model, 4, 8))
+        with pytest.raises(ValueError, match="takes no edge weights"):
+            layer(x, ei, ones)
+        assert layer(x, ei).shape == (5, 8)
+
+
+def test_forward_layer_names_what_it_cannot_use():
+    with pytest.raises(TypeError, match="needs a graph convolution"):
+        ForwardLayer(torch.nn.Sequential(torch.nn.Linear(4, 8)))
+    with pytest.raises(TypeError, match=r"Linear.forward cannot be called as conv\(x, edge_"):
+        ForwardLayer(torch.nn.Linear(4, 8))
+    layer = ForwardLayer(make_conv("gcn", 4, 8))  # normalises its input rows by default
+    sparse_x = torch.randn(5, 4).to_sparse_csr()
+    with pytest.raises(ValueError, match="row L2 normalisation needs a dense feature matrix"):
+        layer(sparse_x, torch.tensor([[0, 1], [1, 0]]))
+
+
+def test_link_training_refuses_a_split_with_one_label():
+    from graphkit.train.forward.link import check_link_data
+
+    x = torch.randn(4, 2)
+    ei = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    only_edges = Data(x=x, edge_index=ei, edge_label_index=ei[:, :2], edge_label=torch.ones(2))
+    with pytest.raises(ValueError, match=r"val.edge_label needs both edges \(1\) and negatives"):
+        check_link_data(only_edges, "val")
+    empty = Data(x=x, edge_index=ei, edge_label_index=ei[:, :0], edge_label=torch.ones(0))
+    with pytest.raises(ValueError, match="val.edge_label needs both"):
+        check_link_data(empty, "val")
