@@ -40,6 +40,17 @@ def check_node_features(x: object, in_channels: int, name: str = "x") -> None:
         raise ValueError(f"{name} has {x.size(1)} features, but in_channels is {in_channels}")
 
 
+def unweighted_edge_index(edge_index: Tensor, layer: str) -> Tensor:
+    """:func:`as_edge_index` for a layer that takes no edge weights: a ``torch.sparse``
+    adjacency becomes its ``edge_index``, and values other than 1 are refused rather than
+    dropped (the conversion reads the values anyway)."""
+    index, weight = as_edge_index(edge_index)
+    if weight is not None and not bool((weight == 1).all()):
+        raise ValueError(f"{layer} takes no edge weights, but the sparse adjacency holds values "
+                         f"other than 1")
+    return index
+
+
 def as_edge_index(edge_index: Tensor, edge_weight: Tensor | None = None,
                   ) -> tuple[Tensor, Tensor | None]:
     """Accept either of PyG's graph inputs where a layer needs an ``edge_index``.

@@ -23,6 +23,7 @@ split (:class:`~graphkit.nn.quant.quantizer.QFormat`) chosen for the range of th
 from __future__ import annotations
 
 import math
+import numbers
 
 from graphkit.nn.quant.quantizer import FULL_PRECISION_BITS, QFormat
 
@@ -32,7 +33,8 @@ DEFAULT_WEIGHT_BOUND = 0.25
 
 
 def _check(bits: int) -> None:
-    if not isinstance(bits, int) or bits < 2 or (bits > 16 and bits != FULL_PRECISION_BITS):
+    if (not isinstance(bits, numbers.Integral) or isinstance(bits, bool) or bits < 2
+            or (bits > 16 and bits != FULL_PRECISION_BITS)):
         raise ValueError(f"bits must be an integer in [2, 16] or 32, got {bits!r}")
 
 

@@ -10,7 +10,11 @@ from torch.nn import Parameter
 from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
-from graphkit.nn._checks import check_edge_index_layout, check_node_features
+from graphkit.nn._checks import (
+    check_edge_index_layout,
+    check_node_features,
+    unweighted_edge_index,
+)
 from graphkit.nn.quant.formats import coef_format as _coef_format
 from graphkit.nn.quant.linear import QuantizedLayer, check_bias_bits, qmatmul
 from graphkit.nn.quant.quantizer import FULL, QFormat, fixed_point_quantize
@@ -85,6 +89,7 @@ class QGCNConv(QuantizedLayer, MessagePassing):
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         check_node_features(x, self.in_channels)
         check_edge_index_layout(edge_index)
+        edge_index = unweighted_edge_index(edge_index, "QGCNConv")  # a torch.sparse adjacency too
         h = qmatmul(x, self.weight, self.act_format, self.weight_format)
         ei, w = self.coefficients(edge_index, x.size(0), x.dtype)
         out = self.propagate(ei, x=h, coef=w)

@@ -128,6 +128,19 @@ def _requantize(acc: Tensor, frac: int, fmt: QFormat) -> Tensor:
     return out.clamp(fmt.qmin, fmt.qmax)
 
 
+def _int_matmul(a: Tensor, b: Tensor) -> Tensor:
+    """``a @ b`` of ``int64`` matrices, exactly. CUDA has no integer matrix product: there the
+    product runs in float64, exact while every partial sum stays below :math:`2^{53}` (checked)."""
+    if a.device.type == "cpu":
+        return a @ b
+    if a.numel() and b.numel():
+        bound = int(a.abs().max()) * int(b.abs().max()) * a.size(1)
+        if bound >= 2**53:
+            raise ValueError(f"the integer product may reach {bound}, beyond float64's exact "
+                             f"integers on {a.device}; run integer_forward on the CPU")
+    return torch.round(a.double() @ b.double()).to(torch.int64)
+
+
 def integer_forward(model: IntegerGNN, x: Tensor, edge_index: Tensor) -> tuple[Tensor, int]:
     """Run ``model`` on integer codes; returns the last accumulator (``int64``) and its
     exponent ``S`` (logits = ``acc * 2**-S``). The edge coefficients come from each layer's
@@ -139,6 +152,8 @@ def integer_forward(model: IntegerGNN, x: Tensor, edge_index: Tensor) -> tuple[T
     """
     if not model.layers:
         raise ValueError("the integer model has no layers")
+    if isinstance(x, Tensor) and x.layout != torch.strided:
+        x = x.to_dense()  # sparse features (bag of words) as the fake-quantised model takes them
     check_features(x)
     check_node_features(x, model.layers[0].layer.in_channels)
     num_nodes = x.size(0)
@@ -154,7 +169,7 @@ def integer_forward(model: IntegerGNN, x: Tensor, edge_index: Tensor) -> tuple[T
             if lay.conv == "gcn":
                 ei, coef = lay.layer.coefficients(edge_index, num_nodes, torch.float64)
                 c = torch.round(coef * 2.0 ** fc).to(torch.int64)
-                h = codes @ lay.weights["weight"].t()
+                h = _int_matmul(codes, lay.weights["weight"].t())
                 acc = torch.zeros(num_nodes, h.size(1), dtype=torch.int64, device=h.device)
                 acc.index_add_(0, ei[1], c.view(-1, 1) * h[ei[0]])
             else:
@@ -163,10 +178,10 @@ def integer_forward(model: IntegerGNN, x: Tensor, edge_index: Tensor) -> tuple[T
                 agg = torch.zeros(num_nodes, codes.size(1), dtype=torch.int64,
                                   device=codes.device)
                 agg.index_add_(0, dst, c.view(-1, 1) * codes[src])
-                acc = agg @ lay.weights["weight_l"].t() + \
-                    ((codes @ lay.weights["weight_r"].t()) << fc)
+                acc = _int_matmul(agg, lay.weights["weight_l"].t()) + \
+                    (_int_matmul(codes, lay.weights["weight_r"].t()) << fc)
         if lay.skip is not None:
-            acc = acc + ((codes @ lay.skip.t()) << fc)
+            acc = acc + (_int_matmul(codes, lay.skip.t()) << fc)
         if lay.bias is not None:
             acc = acc + (lay.bias << lay.bias_shift)
         if lay.act == "relu":

@@ -20,13 +20,19 @@ __all__ = ["QLinear", "QuantizedLayer", "bias_format", "layer_bias_format", "bia
 BIAS_BITS = 32
 
 
+#: integer bits a bias on the accumulator grid keeps at least (range +-128)
+BIAS_INT_BITS = 8
+
+
 def bias_format(*formats: QFormat) -> QFormat:
-    """Format of a bias added to an accumulator whose scale is the product of ``formats``:
-    ``frac_bits`` is the sum of theirs (31 signed bits, stored in a 32-bit word); full
-    precision if any of them is."""
+    r"""Format of a bias added to an accumulator whose scale is the product of ``formats``:
+    31 signed bits stored in a 32-bit word, ``frac_bits`` the sum of theirs but at most
+    ``31 - BIAS_INT_BITS`` (wide formats would otherwise leave the bias a range of
+    :math:`\pm 2^{-7}`: its step is then a power-of-two multiple of the accumulator's, and
+    integer inference shifts it left); full precision if any of them is."""
     if any(f.is_full for f in formats):
         return QFormat.full()
-    frac = sum(f.frac_bits for f in formats)
+    frac = min(sum(f.frac_bits for f in formats), 31 - BIAS_INT_BITS)
     return QFormat(31 - frac, frac, signed=True)
 
 

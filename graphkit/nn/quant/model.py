@@ -58,6 +58,8 @@ class LayerSpec:
                              f"{self.heads}")
         weight_format(self.weight_bits)
         act_format(self.act_bits)
+        for name in ("weight_bits", "act_bits"):  # NumPy integers become plain ints
+            object.__setattr__(self, name, int(getattr(self, name)))
 
 
 def uniform_specs(conv: str, hidden: int, out_channels: int, weight_bits: int, act_bits: int,

@@ -128,7 +128,9 @@ def quantize_to_int(x: Tensor, fmt: QFormat, name: str = "x") -> Tensor:
         raise ValueError("full precision has no integer codes")
     if x.is_floating_point() and bool(torch.isnan(x).any()):
         raise ValueError(f"{name} holds NaN values, which have no integer code")
-    k = torch.floor(x * (2.0 ** fmt.frac_bits) + 0.5)
+    # float64: a float32 product has 24 bits, too few for a 31-bit format (qmax would round up
+    # and halves to even); infinities saturate before the cast
+    k = torch.floor(x.double() * (2.0 ** fmt.frac_bits) + 0.5)
     return k.clamp(fmt.qmin, fmt.qmax).to(torch.int64)
 
 
@@ -154,6 +156,9 @@ def fixed_point_quantize(x: Tensor, fmt: QFormat) -> Tensor:
     if fmt.is_full or _BYPASS:
         return x
     lo, hi = fmt.range
+    if fmt.bits > 24 and x.dtype != torch.float64:
+        # float32 cannot hold the codes of a format wider than its 24-bit significand
+        return _FixedPoint.apply(x.double(), 2.0 ** fmt.frac_bits, lo, hi).to(x.dtype)
     return _FixedPoint.apply(x, 2.0 ** fmt.frac_bits, lo, hi)
 
 

@@ -10,7 +10,11 @@ from torch.nn import Parameter
 from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import degree
 
-from graphkit.nn._checks import check_edge_index_layout, check_node_features
+from graphkit.nn._checks import (
+    check_edge_index_layout,
+    check_node_features,
+    unweighted_edge_index,
+)
 from graphkit.nn.quant.formats import coef_format as _coef_format
 from graphkit.nn.quant.linear import QuantizedLayer, check_bias_bits, qmatmul
 from graphkit.nn.quant.quantizer import FULL, QFormat, fixed_point_quantize
@@ -76,6 +80,7 @@ class QSAGEConv(QuantizedLayer, MessagePassing):
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         check_node_features(x, self.in_channels)
         check_edge_index_layout(edge_index)
+        edge_index = unweighted_edge_index(edge_index, "QSAGEConv")  # a torch.sparse adjacency too
         # (sum_j c_ij x_j) W_l^T computed as sum_j c_ij (x_j W_l^T): equal by linearity, and
         # cheaper for wide (or sparse) inputs.
         h = qmatmul(x, self.weight_l, self.act_format, self.weight_format)

@@ -81,6 +81,8 @@ class SearchSpace:
             weight_format(b)
         for b in self.act_bits:
             act_format(b)
+        for name in ("weight_bits", "act_bits", "hidden"):  # NumPy integers become plain ints
+            object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
 
 
 class Supernet(torch.nn.Module):
@@ -107,8 +109,10 @@ class Supernet(torch.nn.Module):
         gumbel (bool): Gumbel-softmax samples instead of the softmax. (default: False)
         tau (float): temperature. (default: :obj:`1.0`)
         bias_bits (int, optional): ``None``: biases are quantised and counted with their
-            layer's weight bits; ``32``: unquantised and counted as 32-bit words (as
-            :class:`~graphkit.nn.quant.model.QuantGNN`). (default: :obj:`None`)
+            layer's weight bits; ``32``: counted as 32-bit words as in
+            :class:`~graphkit.nn.quant.model.QuantGNN`, and left unquantised (QuantGNN keeps
+            them in 31 bits with at least 8 integer bits: a trained bias does not feel the
+            grid). (default: :obj:`None`)
     """
 
     def __init__(self, in_channels: int, out_channels: int, space: SearchSpace | None = None,
@@ -254,16 +258,17 @@ class Supernet(torch.nn.Module):
         input and output widths and the weight bits are independent choices."""
         sp = self.space
         dev = self._masks.device
-        hidden = torch.tensor(sp.hidden, dtype=torch.float32, device=dev)
-        wbits = torch.tensor(sp.weight_bits, dtype=torch.float32, device=dev)
-        skip = torch.tensor([float(s) for s in sp.skip], device=dev)
-        total = torch.zeros((), device=dev)
-        e_in = torch.tensor(float(self.in_channels), device=dev)
+        dtype = self.arch["0_conv"].dtype  # float32 unless .double()
+        hidden = torch.tensor(sp.hidden, dtype=dtype, device=dev)
+        wbits = torch.tensor(sp.weight_bits, dtype=dtype, device=dev)
+        skip = torch.tensor([float(s) for s in sp.skip], dtype=dtype, device=dev)
+        total = torch.zeros((), dtype=dtype, device=dev)
+        e_in = torch.tensor(float(self.in_channels), dtype=dtype, device=dev)
         for lay in range(self.num_layers):
             if lay < self.num_layers - 1:
                 e_out = self.probs(f"{lay}_hidden", sample=False) @ hidden
             else:
-                e_out = torch.tensor(float(self.out_channels), device=dev)
+                e_out = torch.tensor(float(self.out_channels), dtype=dtype, device=dev)
             pc = self.probs(f"{lay}_conv", sample=False)
             mats = sum(p * (_MATS[c] * e_in * e_out + _ATTS[c] * e_out)
                        for p, c in zip(pc, sp.convs))
@@ -370,6 +375,8 @@ def search(data: Data, gamma: float, *, space: SearchSpace | None = None, epochs
     num_classes = int(data.y.max()) + 1
     net = Supernet(data.num_features, num_classes, space, num_layers, dropout, gumbel=gumbel,
                    tau=tau, bias_bits=bias_bits).to(device)
+    if data.x.is_floating_point():
+        net = net.to(data.x.dtype)  # float64 features search a float64 supernet
     opt_w = torch.optim.Adam(net.weight_parameters(), lr=lr, weight_decay=weight_decay)
     log_scale = torch.zeros((), device=device, requires_grad=True)
     opt_a = torch.optim.Adam(net.arch_parameters() + ([log_scale] if calibrate else []),

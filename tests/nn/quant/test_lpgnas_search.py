@@ -180,3 +180,15 @@ def test_arch_loss_on_training_nodes_and_callback():
     assert on_val.history[0]["val_loss"] != on_train.history[0]["val_loss"]
     with pytest.raises(ValueError, match="arch_loss"):
         search(data, 0.0, epochs=2, warmup=0, arch_loss="test")
+
+
+def test_float64_features_search_in_float64():
+    from graphkit.nn.quant.search import SearchSpace, Supernet
+
+    net = Supernet(12, 3, SearchSpace(hidden=(4, 8))).double()
+    size = net.expected_size_bits()
+    assert size.dtype == torch.float64 and float(size) > 0
+    data = _data()
+    data.x = data.x.double()
+    res = search(data, 1.0, space=SPACE, epochs=3, warmup=1)
+    assert len(res.history) == 2

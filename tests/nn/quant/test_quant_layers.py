@@ -57,6 +57,68 @@ def test_quantised_weights_on_grid_and_sparse_input_equal():
         args = (x,) if isinstance(layer, QLinear) else (x, ei)
         sp = (x.to_sparse(),) + args[1:]
         assert torch.allclose(layer(*args), layer(*sp), atol=1e-6)
+        for name, w in layer.named_parameters():
+            if "bias" in name:
+                continue
+            q = fixed_point_quantize(w.detach(), fw)  # what the layer multiplies with
+            codes = q * 2.0 ** fw.frac_bits
+            assert torch.equal(codes, codes.round()), name  # on the grid
+            lo, hi = fw.range
+            assert bool(((q >= lo) & (q <= hi)).all()), name
+
+
+@pytest.mark.parametrize("conv", [QGCNConv, QSAGEConv])
+def test_a_sparse_adjacency_equals_its_edge_index(conv):
+    x, ei = _graph()
+    ei = torch.unique(ei, dim=1)  # a repeated edge would become a value of 2 in the matrix
+    layer = conv(6, 3, weight_format(8), act_format(8))
+    adj_t = torch.sparse_coo_tensor(ei.flip(0), torch.ones(ei.size(1)), (12, 12)).coalesce()
+    torch.testing.assert_close(layer(x, adj_t), layer(x, ei))
+    weighted = torch.sparse_coo_tensor(ei.flip(0), torch.full((ei.size(1),), 2.0), (12, 12))
+    with pytest.raises(ValueError, match="takes no edge weights"):
+        layer(x, weighted.coalesce())
+
+
+def test_wide_bias_formats_keep_their_range_and_codes():
+    # bias_bits=32 at W16A16: the accumulator grid alone would leave +-2^-7 of range; the
+    # bias keeps 8 integer bits, its float32 codes stay in the format, inference is exact
+    x, ei = _graph(n=30, f=8, seed=1)
+    torch.manual_seed(0)
+    specs = [LayerSpec("gcn", 6, "relu", False, 16, 16),
+             LayerSpec("gcn", 3, "identity", False, 16, 16)]
+    model = QuantGNN(8, specs, dropout=0.0, bias_bits=32).eval()
+    conv = model.convs[0]
+    lo, hi = conv.stored_bias_format.range
+    assert lo <= -128 and hi >= 127
+    with torch.no_grad():
+        conv.bias.fill_(0.1)
+    out = conv(torch.zeros(5, 8), ei[:, ei.max(0).values < 5])
+    assert abs(float(out[0, 0]) - 0.1) < 1e-6
+    out.sum().backward()
+    assert bool((conv.bias.grad != 0).all())  # inside the range: the STE passes gradient
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+        fake = model(x, ei)
+    exported = export_integer(model)
+    for lay in exported.layers:
+        fb = lay.bias_format
+        assert fb.qmin <= int(lay.bias.min()) and int(lay.bias.max()) <= fb.qmax
+    acc, frac = integer_forward(exported, x, ei)
+    assert torch.equal(acc.argmax(1), fake.argmax(1))
+    torch.testing.assert_close(acc.double() * 2.0 ** -frac, fake.double(), rtol=0, atol=1e-5)
+    sparse_acc, _ = integer_forward(exported, x.to_sparse(), ei)  # bag-of-words input too
+    assert torch.equal(sparse_acc, acc)
+
+
+def test_bit_widths_may_be_numpy_integers():
+    import numpy as np
+
+    spec = LayerSpec("gcn", 4, weight_bits=np.int64(8), act_bits=np.int32(4))
+    assert spec.weight_bits == 8 and type(spec.weight_bits) is int
+    assert weight_format(np.int64(8)) == weight_format(8)
+    with pytest.raises(ValueError, match="bits must be an integer"):
+        LayerSpec("gcn", 4, weight_bits=True)
 
 
 def test_gradients_reach_weights_through_ste():

@@ -93,3 +93,19 @@ def test_full_precision_block_bypasses_and_restores():
     with pytest.raises(RuntimeError), full_precision():
         raise RuntimeError
     assert torch.equal(fixed_point_quantize(x, fmt), q)
+
+
+def test_wide_formats_quantise_exactly_in_float32():
+    # a 31-bit format is wider than float32's significand: codes are computed in float64
+    from graphkit.nn.quant.quantizer import QFormat, quantize_to_int
+
+    fmt = QFormat(1, 30)
+    x = torch.tensor([10.0, -10.0])
+    assert quantize_to_int(x, fmt).tolist() == [fmt.qmax, fmt.qmin]
+    odd = QFormat(-6, 37)
+    x = torch.tensor([8388609 * 2.0**-37], dtype=torch.float32)  # code 2^23 + 1, odd
+    assert quantize_to_int(x, odd).tolist() == [8388609]
+    q = fixed_point_quantize(torch.tensor([10.0, -10.0, 0.3]), fmt)
+    assert q.dtype == torch.float32  # the grid values, rounded once to float32
+    lo, hi = (torch.tensor(v, dtype=torch.float64) for v in fmt.range)
+    assert torch.equal(q[:2], torch.stack([hi, lo]).float())
