@@ -71,6 +71,20 @@ def sparse_ids(ids) -> int | None:
     return distinct if n > 16 * distinct else None
 
 
+def load_sparse_npz(path: Path):
+    """A SciPy sparse matrix saved with ``scipy.sparse.save_npz``; any other file is a
+    ``ValueError`` naming it (NumPy's own advice to unpickle an unknown file is left out)."""
+    import zipfile
+
+    import scipy.sparse as sp
+
+    try:
+        return sp.load_npz(path)
+    except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        why = "" if "pickle" in str(exc) else f" ({exc})"
+        raise ValueError(f"{path} is not a SciPy sparse .npz matrix{why}") from None
+
+
 def check_device(device: str | None, flag: str = "--device") -> None:
     """Reject an unknown torch device, or one this machine lacks, before any work; ``flag``
     starts the message (empty where argparse names the flag itself)."""

@@ -10,6 +10,7 @@ to the original labels. Progress goes to stderr; nothing is prompted.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -140,12 +141,9 @@ def _load_binary(path: Path, suffix: str):
     import zipfile
 
     if suffix == ".npz":
-        import scipy.sparse as sp
+        from graphkit.cli import load_sparse_npz
 
-        try:
-            return sp.load_npz(path)
-        except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-            raise ValueError(f"{path} is not a SciPy sparse .npz matrix ({exc})") from None
+        return load_sparse_npz(path)
     import pickle
 
     import torch
@@ -169,6 +167,10 @@ def run_fastrp(args: argparse.Namespace) -> int:
     out = check_output(args.output, _OUT_FORMATS)
     if args.dim <= 0:
         raise ValueError(f"--dim must be positive, got {args.dim}")
+    if args.block_size is not None and args.block_size <= 0:
+        raise ValueError(f"--block-size must be positive, got {args.block_size}")
+    if args.weights is not None and not all(math.isfinite(w) for w in args.weights):
+        raise ValueError(f"--weights must be finite numbers, got {args.weights}")
     if not 0 <= args.seed < 2**32:  # NumPy's seed range, checked before the graph is read
         raise ValueError(f"--seed must lie in [0, 2**32), got {args.seed}")
     check_device(args.device)

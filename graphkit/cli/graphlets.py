@@ -38,10 +38,14 @@ _MAX_ID = 2**62  # ids index arrays of num_nodes = max id + 1 entries
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("graphlets", help="graphlet-orbit adjacencies (GRADCO) and GDVs")
     gsub = p.add_subparsers(dest="graphlets_command", metavar="ACTION", required=True)
-    oa = gsub.add_parser("orbit-adjacency", help="all 28 orbit adjacency matrices to one .npz")
+    oa = gsub.add_parser("orbit-adjacency",
+                         help="the orbit adjacency matrices (all 28, or those of --hops) to one "
+                              ".npz")
     oa.add_argument("input")
     oa.add_argument("-o", "--output", required=True, help="output archive (.npz)")
-    oa.add_argument("--hops", type=int, nargs="+", choices=[1, 2, 3], default=None)
+    oa.add_argument("--hops", type=int, nargs="+", choices=[1, 2, 3], default=None,
+                    help="only the matrices whose two orbits lie these many hops apart "
+                         "(default: all)")
     oa.set_defaults(func=_orbit_adjacency)
     gd = gsub.add_parser("gdv", help="node (or edge) graphlet degree vectors")
     gd.add_argument("input")
@@ -130,14 +134,11 @@ def _read_orca(path: Path, rows: list[tuple[int, list[str]]]):
 
 
 def _read_npz(path: Path):
-    import zipfile
-
     import scipy.sparse as sp
 
-    try:
-        a = sp.load_npz(path)
-    except (ValueError, OSError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"{path} is not a SciPy sparse .npz matrix ({exc})") from None
+    from graphkit.cli import load_sparse_npz
+
+    a = load_sparse_npz(path)
     if a.shape[0] != a.shape[1]:
         raise ValueError(f"{path}: adjacency matrix must be square, got shape {a.shape}")
     coo = sp.coo_array(a)
@@ -184,6 +185,16 @@ def _read_text(path: Path, fmt: str, relabel: bool = False):
         if relabel:
             raise ValueError("--relabel applies to edge lists, not to ORCA's format")
         return _read_orca(path, rows)
+    head = rows[0][1]
+    if (fmt == "auto" and not relabel and path.suffix == ".in" and len(head) == 2
+            and all(t.isascii() and t.isdigit() for t in head)):
+        # ORCA's own suffix and an 'n e' first line: read strictly, so that a truncated or
+        # edited file is named rather than read as an edge list with its header as an edge
+        try:
+            return _read_orca(path, rows)
+        except ValueError as exc:
+            raise ValueError(f"{exc} (read as ORCA's format for its .in suffix; "
+                             "--input-format edgelist reads it as an edge list)") from None
     if fmt == "auto" and not relabel and _looks_like_orca(rows):
         try:
             graph = _read_orca(path, rows)

@@ -134,12 +134,14 @@ def read_edgelist(
             v = int(token)
         except ValueError:
             raise ValueError(f"{path}, line {lineno}: node id {token!r} is not an integer "
-                             "(use relabel for arbitrary node labels)") from None
+                             "(relabel=True, or --relabel on the command line, numbers "
+                             "arbitrary node labels)") from None
         if v < 0:
             raise ValueError(f"{path}, line {lineno}: negative node id {v}")
         if v > _MAX_ID:
             raise ValueError(f"{path}, line {lineno}: node id {v} does not fit in 64 bits "
-                             "(use relabel for arbitrary node labels)")
+                             "(relabel=True, or --relabel on the command line, numbers "
+                             "arbitrary node labels)")
         return v
 
     for lineno, raw in text_lines(path):

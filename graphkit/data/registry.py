@@ -178,7 +178,7 @@ def get(name: str) -> DatasetEntry:
     for key, entry in _REGISTRY.items():
         if entry.is_pattern and fnmatch.fnmatchcase(name, key):
             return _bind(entry, name)
-    close = difflib.get_close_matches(name, list(_REGISTRY), n=5, cutoff=0.5)
+    close = difflib.get_close_matches(name, list(_REGISTRY), n=5, cutoff=0.7)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise ValueError(
         f"unknown dataset '{name}'{hint} (`graphkit datasets list` prints all names)"

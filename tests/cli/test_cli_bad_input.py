@@ -72,6 +72,10 @@ def test_explicit_orca_format_errors_name_the_problem(tmp_path, capsys, text, ma
     src.write_text(text)
     _fails(GDV + [str(src), "-o", str(tmp_path / "x.npy"), "--input-format", "orca"],
            capsys, match)
+    if text[0].isdigit() and len(text.split("\n")[0].split()) == 2:
+        # ORCA's own suffix and an 'n e' first line: read as ORCA without being told (a
+        # truncated file was read as an edge list, its header an edge)
+        _fails(GDV + [str(src), "-o", str(tmp_path / "x.npy")], capsys, match)
     _only(tmp_path, "g.in")
 
 
@@ -108,7 +112,11 @@ def test_graphlets_bad_npz_inputs(tmp_path, capsys):
     (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04 truncated")
     _fails(GDV + [str(tmp_path / "bad.npz"), "-o", str(tmp_path / "x.npy")], capsys,
            "is not a SciPy sparse .npz matrix")
-    _only(tmp_path, *cases, "bad.npz")
+    (tmp_path / "text.npz").write_bytes(b"hello")  # NumPy would advise unpickling it
+    assert main(GDV + [str(tmp_path / "text.npz"), "-o", str(tmp_path / "x.npy")]) == 1
+    err = capsys.readouterr().err
+    assert "is not a SciPy sparse .npz matrix" in err and "pickle" not in err, err
+    _only(tmp_path, *cases, "bad.npz", "text.npz")
 
 
 def test_npz_stored_zeros_are_no_edges_in_orca_edge_output(tmp_path):
@@ -279,3 +287,14 @@ def test_graphlets_byte_order_mark_is_not_part_of_the_first_id(tmp_path):
     assert main(GDV + [str(src), "-o", str(out), "--quiet"]) == 0
     np.testing.assert_array_equal(np.load(out), gdv(nx.cycle_graph(3)))
     _only(tmp_path, "g.txt", "gdv.npy")  # ids, not labels: no label map
+
+
+def test_embed_flags_are_named_as_typed(graph_file, tmp_path, capsys):
+    out = str(tmp_path / "e.npy")
+    _fails(EMBED + [str(graph_file), "-o", out, "--block-size", "0"], capsys,
+           "--block-size must be positive, got 0")
+    _fails(EMBED + [str(graph_file), "-o", out, "--weights", "nan", "1"], capsys,
+           "--weights must be finite numbers")
+    labels = tmp_path / "labels.txt"
+    labels.write_text("a b\nb c\n")
+    _fails(EMBED + [str(labels), "-o", out], capsys, "--relabel on the command line")

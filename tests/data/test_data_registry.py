@@ -33,6 +33,9 @@ def test_get_exact_case_insensitive_and_pattern():
 def test_unknown_name_suggests_close_names():
     with pytest.raises(ValueError, match="unknown dataset 'Coraa'.*Cora"):
         registry.get("Coraa")
+    with pytest.raises(ValueError) as err:  # nothing alike: no suggestion (it said "enron")
+        registry.get("nothing")
+    assert "did you mean" not in str(err.value)
 
 
 def test_a_name_that_is_not_a_string_is_named():
