@@ -159,6 +159,22 @@ def test_quantised_gnn(cora_like, device):
     torch.testing.assert_close(out.cpu(), ref, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.parametrize("conv", ["gcn", "sage"])
+def test_integer_inference_on_device(cora_like, device, conv):
+    # CUDA has no int64 matrix product: the integer path must still give the CPU's codes
+    from graphkit.nn.quant import QuantGNN, export_integer, integer_forward, uniform_specs
+
+    torch.manual_seed(0)
+    q = QuantGNN(16, uniform_specs(conv, 16, 3, weight_bits=8, act_bits=8)).eval()
+    exported = export_integer(q)
+    ref, frac = integer_forward(exported, cora_like.x, cora_like.edge_index)
+    exported = export_integer(q.to(device))
+    acc, frac_dev = integer_forward(exported, cora_like.x.to(device),
+                                    cora_like.edge_index.to(device))
+    assert frac_dev == frac and acc.device.type == torch.device(device).type
+    assert torch.equal(acc.cpu(), ref)
+
+
 def test_lpgnas_search_runs_on_device(cora_like, device):
     from graphkit.nn.quant import SearchSpace, search
 

@@ -53,7 +53,9 @@ def run(device: str = "cpu", seed: int = 0) -> list[dict]:
         seconds = time.perf_counter() - t0
     finally:
         torch.set_num_threads(threads)
-    accuracy = {name: float((pred[mask] == data.y[mask]).float().mean())
+    # CPU copies: the trainer may have moved `data` to the device in place (PyG's Data.to)
+    y = data.y.cpu()
+    accuracy = {name: float((pred[mask.cpu()] == y[mask.cpu()]).float().mean())
                 for name, mask in (("val", data.val_mask), ("test", data.test_mask))}
     inherited = sum(any(r.inherited) for r in trainer.records)
     method = f"Auto-GNN ({BUDGET} children)"

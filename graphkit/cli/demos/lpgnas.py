@@ -44,10 +44,12 @@ def run(device: str = "cpu", seed: int = 0) -> list[dict]:
             rows.append({"method": name, "dataset": label, "metric": "size_bytes",
                          "value": model.size_bytes(), "seconds": seconds})
         t0 = time.perf_counter()
+        # on the CPU (PyG's Data.to moved `data` to the training device in place)
         model = models["GCN W4A8"].cpu().eval()
+        x, edge_index = data.x.cpu(), data.edge_index.cpu()
         with torch.no_grad():
-            fake = model(data.x, data.edge_index).argmax(1)
-        acc, _ = integer_forward(export_integer(model), data.x, data.edge_index)
+            fake = model(x, edge_index).argmax(1)
+        acc, _ = integer_forward(export_integer(model), x, edge_index)
         rows.append({"method": "GCN W4A8 integer", "dataset": label,
                      "metric": "pred_agreement",
                      "value": float((acc.argmax(1) == fake).float().mean()),
