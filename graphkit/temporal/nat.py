@@ -114,6 +114,13 @@ def joint_codes(pair: Tensor, key: Tensor, code: Tensor, num_nodes: int,
             raise ValueError(f"keys must lie in [0, {num_nodes}), got {lo if lo < 0 else hi}")
         if int(pair.min()) < 0:
             raise ValueError(f"pair ids must be non-negative, got {int(pair.min())}")
+    return _group_entries(pair, key, code, num_nodes, sorted)
+
+
+def _group_entries(pair: Tensor, key: Tensor, code: Tensor, num_nodes: int, sorted: bool
+                   ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """:func:`joint_codes` without its range checks, for entries read from a cache (whose keys
+    the cache checked when it stored them): no device synchronisation for them."""
     # the kernel allocates two arrays of num_nodes entries: worth it while they are not much
     # larger than the entries themselves (else a sort of the entries costs less)
     if (not sorted and pair.device.type == "cpu" and pair.numel()
@@ -342,7 +349,7 @@ class NAT(torch.nn.Module):
         key, _, _, rep = (torch.cat(x, dim=1) for x in zip(*reads))
         ar = torch.arange(u.numel(), device=nodes.device)
         pair, key, _, code = self.pair_entries(key, rep, ar, ar + u.numel())
-        g_pair, g_key, g_code, _ = joint_codes(pair, key, code, self.num_nodes)
+        g_pair, g_key, g_code, _ = _group_entries(pair, key, code, self.num_nodes, True)
         return g_pair, g_key, g_code
 
     def pair_encoding(self, key: Tensor, rep: Tensor, a: Tensor, b: Tensor) -> Tensor:
@@ -355,8 +362,8 @@ class NAT(torch.nn.Module):
         if pair.numel() == 0:
             return out
         # groups are summed per pair, so their order does not matter
-        g_pair, g_key, g_code, inverse = joint_codes(pair, key, code, self.num_nodes,
-                                                     sorted=False)
+        g_pair, g_key, g_code, inverse = _group_entries(pair, key, code, self.num_nodes,
+                                                        sorted=False)
         rep_sum = rep.new_zeros(g_key.numel(), self.ngh_dim).index_add_(0, inverse, rep)
         count = torch.bincount(inverse, minlength=g_key.numel()).unsqueeze(-1)
         # index_select rather than the embedding call: its backward is an index_add over 64
