@@ -24,3 +24,36 @@ def keep_mask(out, seed, threshold, scale):
         z = (z ^ (z >> np.uint64(27))) * _MIX2
         z = z ^ (z >> np.uint64(31))
         out[i] = scale if (z >> np.uint64(11)) >= threshold else zero
+
+
+@numba.njit(cache=True, nogil=True)
+def _kept(seed, i, threshold):
+    z = seed + np.uint64(i + 1) * _GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)) >= threshold
+
+
+@numba.njit(cache=True, nogil=True)
+def dropout_index_add(x, index, out, seed, threshold, scale):
+    """``out[index[g]] += keep[g] * scale * x[g]`` row by row, ``keep`` the mask
+    :func:`keep_mask` gives ``x`` (flat counter ``g * C + j``)."""
+    n, c = x.shape
+    for g in range(n):
+        r = index[g]
+        for j in range(c):
+            if _kept(seed, g * c + j, threshold):
+                out[r, j] += x[g, j] * scale
+
+
+@numba.njit(cache=True, nogil=True)
+def dropout_gather(grad_out, index, grad_x, seed, threshold, scale):
+    """The gradient of :func:`dropout_index_add`: ``grad_x[g] = keep[g] * scale *
+    grad_out[index[g]]``, the mask recomputed from the seed."""
+    n, c = grad_x.shape
+    zero = grad_x.dtype.type(0)
+    for g in range(n):
+        r = index[g]
+        for j in range(c):
+            grad_x[g, j] = grad_out[r, j] * scale if _kept(seed, g * c + j, threshold) else zero

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["dropout"]
+__all__ = ["dropout", "dropout_index_add"]
 
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True,
@@ -62,3 +62,67 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True,
         keep_mask(mask.view(-1).numpy(), np.uint64(seed), np.uint64(math.ceil(p * 2.0**53)),
                   scale)
     return x * mask
+
+
+class _DropoutIndexAdd(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, index: Tensor, num_rows: int, seed: int, threshold: int,
+                scale: float) -> Tensor:
+        from graphkit.ops._dropout_numba import dropout_index_add as kernel
+
+        out = x.new_zeros(num_rows, x.size(1))
+        dtype = out.numpy().dtype.type
+        kernel(x.detach().contiguous().numpy(), index.numpy(), out.numpy(), np.uint64(seed),
+               np.uint64(threshold), dtype(scale))
+        ctx.save_for_backward(index)
+        ctx.params = (seed, threshold, scale, tuple(x.shape))
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor):
+        from graphkit.ops._dropout_numba import dropout_gather
+
+        (index,) = ctx.saved_tensors
+        seed, threshold, scale, shape = ctx.params
+        grad_x = grad.new_empty(shape)
+        dtype = grad_x.numpy().dtype.type
+        dropout_gather(grad.contiguous().numpy(), index.numpy(), grad_x.numpy(),
+                       np.uint64(seed), np.uint64(threshold), dtype(scale))
+        return grad_x, None, None, None, None, None
+
+
+def dropout_index_add(x: Tensor, index: Tensor, num_rows: int, p: float = 0.5,
+                      training: bool = True, generator: torch.Generator | None = None
+                      ) -> Tensor:
+    r"""Sum the rows of ``dropout(x, p)`` into ``num_rows`` rows:
+    ``zeros(num_rows, C).index_add(0, index, dropout(x, p, training))``.
+
+    For float32 / float64 ``x [N, C]`` on the CPU the two steps are one pass that never builds
+    the mask or the dropped copy of ``x`` (its backward recomputes the mask from the seed); the
+    mask is the one :func:`dropout` draws from the same generator state, so the result is the
+    same to the last bit. Elsewhere it is the two steps.
+
+    Args:
+        x (Tensor): ``[N, C]`` rows.
+        index (Tensor): ``[N]`` target row of each row of ``x``, in ``[0, num_rows)``.
+        num_rows (int): rows of the output.
+        p, training, generator: as for :func:`dropout`.
+    """
+    p = float(p)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability must lie in [0, 1], got {p}")
+    if (not training or p in (0.0, 1.0) or x.device.type != "cpu" or x.dim() != 2
+            or x.dtype not in (torch.float32, torch.float64)):
+        dropped = dropout(x, p, training, generator)
+        return dropped.new_zeros(num_rows, *x.shape[1:]).index_add(0, index, dropped)
+    index = index.to(torch.long).contiguous()
+    if index.shape != (x.size(0),):
+        raise ValueError(f"index must have shape [{x.size(0)}], got {list(index.shape)}")
+    if index.numel():
+        lo, hi = (int(v) for v in torch.aminmax(index))
+        if lo < 0 or hi >= num_rows:
+            raise ValueError(f"index must lie in [0, {num_rows}), got {lo if lo < 0 else hi}")
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    return _DropoutIndexAdd.apply(x, index, int(num_rows), seed, math.ceil(p * 2.0**53),
+                                  1.0 / (1.0 - p))

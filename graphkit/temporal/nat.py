@@ -54,7 +54,7 @@ from torch import Tensor
 from torch.nn import GRUCell, Linear
 
 from graphkit.data.validation import check_features
-from graphkit.ops.dropout import dropout
+from graphkit.ops.dropout import dropout, dropout_index_add
 from graphkit.temporal._checks import check_batch
 from graphkit.temporal.ncache import NCache, last_occurrence
 
@@ -370,9 +370,9 @@ class NAT(torch.nn.Module):
         # rows, not the embedding's sort-based accumulation (a sixth of this backward pass)
         code_emb = self.pos_emb.weight.index_select(0, g_code)
         feat = torch.cat([self.node_features[g_key] * count, rep_sum, code_emb], dim=-1)
-        feat = dropout(feat, self.dropout, self.training)
-        # The projection is linear, so it is applied after the sum (P rows, not one per key).
-        summed = feat.new_zeros(num_pairs, feat.size(1)).index_add_(0, g_pair, feat)
+        # The projection is linear, so it is applied after the sum (P rows, not one per key);
+        # dropout and the sum in one pass on the CPU (no mask or dropped copy is built)
+        summed = dropout_index_add(feat, g_pair, num_pairs, self.dropout, self.training)
         h = dropout(self.pool(summed), self.dropout, self.training)
         return h.view(num_pairs, self.heads, self.out_channels).mean(1) + out
 

@@ -81,3 +81,42 @@ def test_a_generator_is_honoured_on_the_fallback_path_too():
     state = torch.get_rng_state()
     dropout(x, 0.5, generator=torch.Generator().manual_seed(5))
     assert torch.equal(torch.get_rng_state(), state)  # the global stream is left alone
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fused_index_add_equals_the_two_steps(dtype):
+    from graphkit.ops.dropout import dropout_index_add
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(500, 7, generator=g, dtype=dtype, requires_grad=True)
+    index = torch.randint(0, 40, (500,), generator=g)
+    grad = torch.randn(40, 7, generator=g, dtype=dtype)
+    torch.manual_seed(11)
+    fused = dropout_index_add(x, index, 40, 0.3)
+    (gx_fused,) = torch.autograd.grad(fused, x, grad)
+    torch.manual_seed(11)  # the same seed draws the same mask
+    dropped = dropout(x, 0.3)
+    steps = torch.zeros(40, 7, dtype=dtype).index_add(0, index, dropped)
+    (gx_steps,) = torch.autograd.grad(steps, x, grad)
+    assert torch.equal(fused, steps)
+    assert torch.equal(gx_fused, gx_steps)
+    assert fused.dtype == dtype
+
+
+def test_fused_index_add_gradient_and_bad_index():
+    from graphkit.ops.dropout import dropout_index_add
+
+    x = torch.randn(30, 4, dtype=torch.float64, requires_grad=True)
+    index = torch.randint(0, 6, (30,))
+
+    def f(v):
+        torch.manual_seed(2)  # a fixed mask, so the function is differentiable
+        return dropout_index_add(v, index, 6, 0.4)
+
+    assert torch.autograd.gradcheck(f, (x,))
+    for bad, match in ((index + 6, r"index must lie in \[0, 6\), got 11"),
+                       (index[:5], r"index must have shape \[30\]")):
+        with pytest.raises(ValueError, match=match):
+            dropout_index_add(x, bad, 6, 0.4)
+    plain = dropout_index_add(x, index, 6, 0.4, training=False)
+    assert torch.equal(plain, torch.zeros(6, 4, dtype=torch.float64).index_add(0, index, x))
