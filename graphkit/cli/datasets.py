@@ -18,10 +18,14 @@ def _list(args: argparse.Namespace) -> int:
     from graphkit.data import registry
 
     entries = registry.list_datasets()
-    print(f"{'name':<26} {'task':<22} {'size':<30} {'source'}")
+    # columns as wide as their longest entry, so that every row lines up
+    w_name = max([len("name")] + [len(e.name) for e in entries])
+    w_task = max([len("task")] + [len(e.task) for e in entries])
+    w_size = max([len("size")] + [len(e.size) for e in entries])
+    print(f"{'name':<{w_name}}  {'task':<{w_task}}  {'size':<{w_size}}  source")
     for e in entries:
-        print(f"{e.name:<26} {e.task:<22} {e.size:<30} {e.source}")
-        print(f"{'':<26} citation: {e.citation}; license: {e.license}")
+        print(f"{e.name:<{w_name}}  {e.task:<{w_task}}  {e.size:<{w_size}}  {e.source}")
+        print(f"{'':<{w_name}}  citation: {e.citation}; license: {e.license}")
     return 0
 
 

@@ -94,4 +94,7 @@ def run(args: argparse.Namespace) -> int:
     for line in skipped:
         print(line, file=sys.stderr)
     print(f"\ntotal {time.perf_counter() - t0:.1f} s")
+    if skipped and not rows:  # nothing ran: a script must not read this as success
+        print("graphkit: error: every section asked for was skipped (see above)", file=sys.stderr)
+        return 1
     return 0

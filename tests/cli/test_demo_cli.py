@@ -32,6 +32,14 @@ def test_pres_demo_shows_the_batch_size_effect_on_uci():
     assert min(ap.values()) > 0.8 and min(epoch.values()) > 0
 
 
+def test_demo_that_ran_nothing_fails(tmp_path, capsys, monkeypatch):
+    # every section asked for skipped (its data missing): exit 1, not an empty table and 0
+    monkeypatch.setenv("GRAPHKIT_OFFLINE", "1")
+    assert main(["demo", "--root", str(tmp_path), "--only", "fastrp"]) == 1
+    err = capsys.readouterr().err
+    assert "fastrp: skipped" in err and "every section asked for was skipped" in err
+
+
 def test_demo_root_that_is_not_a_folder_is_an_error(tmp_path, capsys):
     # every real-data section was skipped and the demo exited 0
     assert main(["demo", "--root", str(tmp_path / "nope"), "--only", "fastrp"]) == 1

@@ -34,6 +34,13 @@ def test_datasets_list_names_embedded_datasets(capsys):
     names = {line.split()[0] for line in out.splitlines()[1:] if line and not line[0].isspace()}
     assert {"karate", "csbm", "Cora"} <= names
     assert "citation:" in out and "license:" in out
+    # columns line up: every row has the header's column gaps (a long task used to push on)
+    header, *rows = out.splitlines()
+    for column in ("task", "size", "source"):
+        at = header.index(column)
+        for row in rows:
+            if row and not row[0].isspace():
+                assert row[at - 2:at] == "  " and row[at] != " ", (column, row)
 
 
 def test_datasets_info(capsys):
