@@ -296,9 +296,13 @@ class NAT(torch.nn.Module):
         slots ``[0, M_0)`` are hop 0, the next ``M_1`` hop 1, the last ``M_2`` hop 2 (the hop
         of each slot is ``slot_hop``). One GRU call refreshes every hop (the same cell).
         """
-        reads = [self.cache.read(hop, nodes) for hop in range(len(self.sizes))]
-        key, eid, time, rep = (torch.cat(x, dim=1) for x in zip(*reads))
+        key, eid, time, rep = self._read_all(nodes)
         return key, eid, time, self._refresh(key, eid, time, rep)
+
+    def _read_all(self, nodes: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The cache's slots of ``nodes`` for every hop side by side (values not refreshed)."""
+        reads = [self.cache.read(hop, nodes) for hop in range(len(self.sizes))]
+        return tuple(torch.cat(x, dim=1) for x in zip(*reads))  # type: ignore[return-value]
 
     def _refresh(self, key: Tensor, eid: Tensor, time: Tensor, rep: Tensor) -> Tensor:
         """:math:`r'` of every slot (``[..., ngh_dim]``, zero where the key is ``-1``)."""
@@ -345,8 +349,7 @@ class NAT(torch.nn.Module):
         Returns ``(pair, key, code)``, one row per distinct ``(pair, key)``.
         """
         nodes = torch.cat([u, w]).long()
-        reads = [self.cache.read(hop, nodes) for hop in range(len(self.sizes))]
-        key, _, _, rep = (torch.cat(x, dim=1) for x in zip(*reads))
+        key, _, _, rep = self._read_all(nodes)
         ar = torch.arange(u.numel(), device=nodes.device)
         pair, key, _, code = self.pair_entries(key, rep, ar, ar + u.numel())
         g_pair, g_key, g_code, _ = _group_entries(pair, key, code, self.num_nodes, True)

@@ -198,15 +198,15 @@ class ForwardLayer(nn.Module):
             raise TypeError(f"ForwardLayer needs a graph convolution (an nn.Module with "
                             f"reset_parameters(), called as conv(x, edge_index), e.g. a PyG "
                             f"MessagePassing layer), got {type(conv).__name__}")
-        params = inspect.signature(conv.forward).parameters
+        signature = inspect.signature(conv.forward)
         try:
-            inspect.signature(conv.forward).bind(None, None)
+            signature.bind(None, None)
         except TypeError:
             raise TypeError(f"{type(conv).__name__}.forward cannot be called as "
                             f"conv(x, edge_index)") from None
         #: whether the convolution takes edge weights (passed by keyword: positionally they
         #: would land in SAGEConv's `size` or GATConv's `edge_attr`)
-        self.takes_edge_weight = "edge_weight" in params
+        self.takes_edge_weight = "edge_weight" in signature.parameters
         self.conv = conv
         self.normalize = normalize
         self.act = act
