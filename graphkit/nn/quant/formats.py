@@ -27,7 +27,7 @@ import numbers
 
 from graphkit.nn.quant.quantizer import FULL_PRECISION_BITS, QFormat
 
-__all__ = ["weight_format", "act_format", "coef_format", "glorot_bound"]
+__all__ = ["weight_format", "act_format", "coef_format", "glorot_bound", "moved_format"]
 
 DEFAULT_WEIGHT_BOUND = 0.25
 
@@ -56,6 +56,22 @@ def weight_format(bits: int, bound: float = DEFAULT_WEIGHT_BOUND) -> QFormat:
         return QFormat.full()
     int_bits = math.ceil(math.log2(bound)) + 1 + bits // 4
     return QFormat(int_bits, bits - int_bits, signed=True)
+
+
+def moved_format(fmt: QFormat, from_bound: float, to_bound: float) -> QFormat:
+    """``fmt`` (a weight format for values in ``[-from_bound, from_bound]``) moved, at the
+    same width, to values in ``[-to_bound, to_bound]``: the integer bits change by
+    :math:`\lceil \log_2 \text{to} \rceil - \lceil \log_2 \text{from} \rceil`, so the
+    headroom over the initial range is kept (at least 0 fraction bits). On a format of
+    :func:`weight_format` it equals ``weight_format(bits, to_bound)``."""
+    for name, b in (("from_bound", from_bound), ("to_bound", to_bound)):
+        if not b > 0 or not math.isfinite(b):
+            raise ValueError(f"{name} must be a positive finite number, got {b!r}")
+    if fmt.is_full:
+        return fmt
+    shift = math.ceil(math.log2(to_bound)) - math.ceil(math.log2(from_bound))
+    int_bits = min(fmt.int_bits + shift, fmt.bits)
+    return QFormat(int_bits, fmt.bits - int_bits, signed=fmt.signed)
 
 
 def act_format(bits: int) -> QFormat:

@@ -159,8 +159,8 @@ class Supernet(torch.nn.Module):
             if name.endswith("_b"):
                 torch.nn.init.zeros_(p)
             else:
-                bound = (6.0 / sum(p.shape)) ** 0.5 if not name.endswith("_att") else \
-                    (6.0 / (1 + p.size(1))) ** 0.5
+                bound = glorot_bound(*p.shape[::-1]) if not name.endswith("_att") else \
+                    glorot_bound(1, p.size(1))
                 torch.nn.init.uniform_(p, -bound, bound)
         for p in self.arch.values():
             torch.nn.init.zeros_(p)
@@ -211,7 +211,9 @@ class Supernet(torch.nn.Module):
             out = out + self._mm(x, self._mix_weight(self.weights[f"{lay}_{c}_w1"], pw, bound))
         else:
             ei = graph["gat"]
-            att = self._mix_weight(self.weights[f"{lay}_{c}_att"], pw, bound)
+            # the vectors' own (wider) initial range, as in QGATConv
+            att_w = self.weights[f"{lay}_{c}_att"]
+            att = self._mix_weight(att_w, pw, glorot_bound(1, att_w.size(1)))
             a_s, a_d = h @ att[0], h @ att[1]
             alpha = softmax(F.leaky_relu(a_s[ei[0]] + a_d[ei[1]], 0.2), ei[1], num_nodes=n)
             alpha = fixed_point_quantize(alpha, self.coef_format)

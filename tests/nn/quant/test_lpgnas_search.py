@@ -62,6 +62,21 @@ def test_supernet_quantises_biases_with_the_chosen_weight_width(conv):
     assert not torch.equal(expected, net.weights[f"0_{conv}_b"].detach())
 
 
+@pytest.mark.parametrize("bits", [4, 8])
+def test_supernet_attention_vectors_have_their_own_range(bits):
+    # one-hot GAT at ``bits``: every attention weight receives a straight-through gradient
+    # (in the weight matrix's format a third or more of them started clipped; at 2 bits
+    # values above half the range are clipped by design, for every weight alike)
+    torch.manual_seed(0)
+    data = _data(f=200)
+    net = Supernet(200, 3, SearchSpace(hidden=(16,), weight_bits=(bits,)), num_layers=1)
+    with torch.no_grad():
+        net.arch["0_conv"].fill_(-1e4)
+        net.arch["0_conv"][net.space.convs.index("gat")] = 0.0
+    net(data.x, data.edge_index).pow(2).sum().backward()
+    assert (net.weights["0_gat_att"].grad != 0).all()
+
+
 @pytest.mark.parametrize("gumbel", [False, True])
 def test_gradients_reach_every_logit(gumbel):
     torch.manual_seed(0)

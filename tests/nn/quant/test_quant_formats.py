@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from graphkit.nn.quant import QuantGNN, fixed_point_quantize, uniform_specs
-from graphkit.nn.quant.formats import glorot_bound, weight_format
+from graphkit.nn.quant.formats import glorot_bound, moved_format, weight_format
 
 
 @pytest.mark.parametrize("bits,expected", [(2, "sQ-1.3"), (4, "sQ0.4"), (8, "sQ1.7"),
@@ -44,3 +44,19 @@ def test_bad_bounds():
         weight_format(4, float("nan"))
     with pytest.raises(ValueError, match="fans"):
         glorot_bound(0, 3)
+
+
+@pytest.mark.parametrize("to_bound", [0.01, 0.3, 0.8, 1.7])
+@pytest.mark.parametrize("from_bound", [0.02, 0.04, 0.25, 1.0])
+@pytest.mark.parametrize("bits", [2, 4, 8, 16, 32])
+def test_moved_format_is_the_weight_format_of_the_new_range(bits, from_bound, to_bound):
+    fmt = moved_format(weight_format(bits, from_bound), from_bound, to_bound)
+    assert fmt == weight_format(bits, to_bound)
+
+
+def test_moved_format_keeps_the_width_and_bad_bounds():
+    # a move beyond the width keeps every bit integer, never a negative fraction
+    fmt = moved_format(weight_format(2, 0.01), 0.01, 1e6)
+    assert fmt.bits == 2 and fmt.frac_bits == 0
+    with pytest.raises(ValueError, match="to_bound"):
+        moved_format(weight_format(4), 0.25, 0.0)

@@ -13,7 +13,7 @@ from graphkit.nn.quant import (
     integer_forward,
     uniform_specs,
 )
-from graphkit.nn.quant.formats import act_format, coef_format, weight_format
+from graphkit.nn.quant.formats import act_format, coef_format, glorot_bound, weight_format
 
 
 def _graph(n=12, f=6, seed=0):
@@ -126,6 +126,24 @@ def test_gradients_reach_weights_through_ste():
     layer = QGATConv(6, 3, heads=2, weight_format=weight_format(8), act_format=act_format(8))
     layer(x, ei).pow(2).sum().backward()
     assert layer.weight.grad.abs().sum() > 0 and layer.att_src.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("bits", [4, 8, 16])
+def test_gat_attention_vectors_start_inside_their_format(bits):
+    # in the weight matrix's format (6-13x narrower range) 31-91% of them started clipped,
+    # with a zero straight-through gradient (2 bits clip values above half the range by
+    # design, weights and vectors alike)
+    torch.manual_seed(0)
+    x, ei = _graph(f=300)
+    fmt = weight_format(bits, glorot_bound(300, 2 * 8))
+    layer = QGATConv(300, 8, heads=2, weight_format=fmt, act_format=act_format(8))
+    assert layer.att_format == weight_format(bits, glorot_bound(1, 8))
+    if bits == 4:  # the weight matrix's format clips them
+        assert (fixed_point_quantize(layer.att_src, fmt) != layer.att_src).any()
+    layer(x, ei).pow(2).sum().backward()
+    assert (layer.att_src.grad != 0).all() and (layer.att_dst.grad != 0).all()
+    with pytest.raises(ValueError, match="att_format must have the weight format's width"):
+        QGATConv(300, 8, weight_format=fmt, att_format=weight_format(bits // 2))
 
 
 def test_size_bits_exact_independent_count():
