@@ -8,10 +8,12 @@ It never prompts.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 __all__ = ["main", "build_parser", "check_device", "check_output"]
@@ -105,6 +107,23 @@ def check_device(device: str | None, flag: str = "--device") -> None:
                          "device(s)")
 
 
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    return f"graphkit: warning: {message}\n"
+
+
+@contextlib.contextmanager
+def _plain_warnings() -> Iterator[None]:
+    """Print warnings as ``graphkit: warning: ...``, not with graphkit's source file and line.
+    Only the printed form changes: recorded warnings (``pytest.warns``, ``catch_warnings``)
+    and warning filters are untouched."""
+    previous = warnings.formatwarning
+    warnings.formatwarning = _format_warning
+    try:
+        yield
+    finally:
+        warnings.formatwarning = previous
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -112,7 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return int(args.func(args) or 0)
+        with _plain_warnings():
+            return int(args.func(args) or 0)
     except (ValueError, OSError, ImportError) as exc:  # OSError: e.g. a full disk while writing
         print(f"graphkit: error: {exc}", file=sys.stderr)
         return 1

@@ -146,3 +146,19 @@ def test_an_edge_list_read_as_orca_says_so(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert main(["graphlets", "gdv", str(orca), "-o", str(out)]) == 0
+
+
+def test_warnings_print_without_source_locations(tmp_path):
+    # a user sees the message, not graphkit's file and line and the warn() call
+    import subprocess
+    import sys
+
+    src = tmp_path / "amb.txt"
+    src.write_text("4 3\n0 1\n1 2\n2 0\n")
+    proc = subprocess.run([sys.executable, "-m", "graphkit", "graphlets", "gdv", str(src),
+                           "-o", str(tmp_path / "gdv.npy")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.startswith("graphkit: warning: ") and "read as ORCA's format" in proc.stderr
+    assert ".py:" not in proc.stderr and "warnings.warn" not in proc.stderr
+    assert warnings.formatwarning is warnings._formatwarning_orig  # main restores it

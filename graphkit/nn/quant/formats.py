@@ -61,7 +61,7 @@ def weight_format(bits: int, bound: float = DEFAULT_WEIGHT_BOUND) -> QFormat:
 def moved_format(fmt: QFormat, from_bound: float, to_bound: float) -> QFormat:
     """``fmt`` (a weight format for values in ``[-from_bound, from_bound]``) moved, at the
     same width, to values in ``[-to_bound, to_bound]``: the integer bits change by
-    :math:`\lceil \log_2 \text{to} \rceil - \lceil \log_2 \text{from} \rceil`, so the
+    :math:`\\lceil \\log_2 \\text{to} \\rceil - \\lceil \\log_2 \\text{from} \\rceil`, so the
     headroom over the initial range is kept (at least 0 fraction bits). On a format of
     :func:`weight_format` it equals ``weight_format(bits, to_bound)``."""
     for name, b in (("from_bound", from_bound), ("to_bound", to_bound)):
