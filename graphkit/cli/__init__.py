@@ -105,6 +105,17 @@ def check_device(device: str | None, flag: str = "--device") -> None:
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
         raise ValueError(f"{said}{device}: this machine has {torch.cuda.device_count()} CUDA "
                          "device(s)")
+    if dev.type == "meta":
+        raise ValueError(f"{said}{device}: tensors on the meta device hold no data")
+    if dev.type not in ("cpu", "cuda"):
+        # Any other type torch.device() parses (mps, xpu, ...) failed only deep inside a
+        # command; a one-element tensor is the check every backend answers. Backends fail it
+        # with various exception types (NotImplementedError, AssertionError, ImportError).
+        try:
+            torch.empty(1, device=dev)
+        except Exception:
+            raise ValueError(f"{said}{device}: this machine or PyTorch build has no "
+                             f"{dev.type} device") from None
 
 
 def _format_warning(message, category, filename, lineno, line=None) -> str:

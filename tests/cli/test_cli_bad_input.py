@@ -244,6 +244,8 @@ def test_embed_rejects_bad_devices_before_reading(graph_file, tmp_path, capsys, 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     _fails(EMBED + [str(graph_file), "-o", str(tmp_path / "e.npy"), "--device", "cuda",
                     "--backend", "torch"], capsys, "CUDA is not available")
+    _fails(EMBED + [str(graph_file), "-o", str(tmp_path / "e.npy"), "--device", "xpu",
+                    "--backend", "torch"], capsys, "--device xpu: this machine or PyTorch")
     _only(tmp_path, "g.txt")
 
 
@@ -278,6 +280,12 @@ def test_demo_rejects_unknown_sections_and_devices(capsys, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     _fails(["demo", "--only", "foundation", "--device", "cuda:0"], capsys,
            "--device cuda:0: CUDA is not available")
+    # other device types torch parses used to pass and fail later with a traceback
+    _fails(["demo", "--only", "foundation", "--device", "meta"], capsys,
+           "--device meta: tensors on the meta device hold no data")
+    if not torch.backends.mps.is_available():
+        _fails(["demo", "--only", "foundation", "--device", "mps"], capsys,
+               "--device mps: this machine or PyTorch build has no mps device")
 
 
 def test_graphlets_byte_order_mark_is_not_part_of_the_first_id(tmp_path):
