@@ -357,7 +357,9 @@ def pretrain_autoencoder(
     x = check_features(x)
     check_num_nodes(x.size(0))
     widths = [model.out_channels, *reversed(model.hidden_channels), model.in_channels]
-    decoder = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:])).to(x.device)
+    decoder = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+    # the model's device and dtype (not x's): a float64 PamC got a float32 decoder
+    decoder = decoder.to(device=model.centres.device, dtype=model.centres.dtype)
     params = list(model.encoder.parameters()) + list(decoder.parameters())
     opt = torch.optim.Adam(params, lr=lr)
     last = float("nan")

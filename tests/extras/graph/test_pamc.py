@@ -191,3 +191,13 @@ def test_registered_and_built_by_name():
 def test_bad_input(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_a_float64_model_is_pretrained_and_trained_in_float64():
+    # the autoencoder's decoder was float32 whatever the model: the first batch raised
+    data = contextual_sbm(num_nodes=40, num_classes=2, num_features=8, seed=0)
+    x = data.x.double()
+    model = PamC(8, 2, hidden_channels=(6,), out_channels=3).double()
+    fit = fit_pamc(model, x, data.edge_index, epochs=2, pretrain_epochs=1, kmeans_init=1)
+    assert math.isfinite(fit.pretrain_loss) and all(math.isfinite(v) for v in fit.losses)
+    assert all(p.dtype == torch.float64 for p in model.parameters())
