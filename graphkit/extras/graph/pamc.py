@@ -72,7 +72,8 @@ LOSSES = ("pamc", "infonce")
 
 # ----------------------------------------------------------------------------- the graph side
 def influence_weights(
-    edge_index: Tensor, num_nodes: int, order: int = 1, cumulative: bool = True
+    edge_index: Tensor, num_nodes: int, order: int = 1, cumulative: bool = True,
+    dtype: torch.dtype = torch.float32,
 ) -> tuple[Tensor, Tensor]:
     r"""The positive weights :math:`W = \sum_{t=1}^{r} P^t` (or :math:`P^r` when not
     ``cumulative``) of :math:`P = D^{-1}(A + I)` on the symmetrised graph, as SCGC builds them.
@@ -83,6 +84,7 @@ def influence_weights(
         order (int): the largest power :math:`r`, positive. (default: ``1``)
         cumulative (bool): sum the powers 1..r (SCGC's ``--influence``) instead of taking the
             r-th power alone. (default: :obj:`True`)
+        dtype (torch.dtype): of the weights, computed in float64. (default: ``torch.float32``)
 
     Returns:
         ``(edge_index, weight)``: pair ``(i, j)`` makes ``j`` a positive of anchor ``i`` with
@@ -100,7 +102,7 @@ def influence_weights(
         total = total + power if cumulative else power
     coo = total.tocoo()
     ei = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
-    return ei.to(edge_index.device), torch.from_numpy(coo.data).float().to(edge_index.device)
+    return ei.to(edge_index.device), torch.from_numpy(coo.data).to(edge_index.device, dtype)
 
 
 # ----------------------------------------------------------------------------- the losses
@@ -478,7 +480,9 @@ def fit_pamc(
         raise ValueError(f"{n} nodes cannot form {model.num_clusters} clusters")
     device = model.centres.device
     x = x.to(device)
-    pos_index, pos_weight = influence_weights(edge_index, n, order, cumulative)
+    # in the model's dtype: a float64 model's loss used float32-rounded weights
+    pos_index, pos_weight = influence_weights(edge_index, n, order, cumulative,
+                                              dtype=model.centres.dtype)
     pos_index, pos_weight = pos_index.to(device), pos_weight.to(device)
 
     seed_everything(seed)

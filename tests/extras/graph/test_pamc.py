@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from graphkit.data.datasets.synthetic import contextual_sbm
 from graphkit.extras._core.registry import create_model
+from graphkit.extras.graph import pamc
 from graphkit.extras.graph.pamc import (
     PamC,
     dense_infonce_loss,
@@ -201,3 +202,25 @@ def test_a_float64_model_is_pretrained_and_trained_in_float64():
     fit = fit_pamc(model, x, data.edge_index, epochs=2, pretrain_epochs=1, kmeans_init=1)
     assert math.isfinite(fit.pretrain_loss) and all(math.isfinite(v) for v in fit.losses)
     assert all(p.dtype == torch.float64 for p in model.parameters())
+
+
+def test_influence_weights_keep_float64_for_a_float64_model(monkeypatch):
+    # they were always rounded to float32, so a float64 loss used float32 weights
+    p = np.array([[1, 1, 0], [1, 1, 1], [0, 1, 1]], dtype=float)
+    p /= p.sum(1, keepdims=True)
+    ei, w = influence_weights(PATH, 3, order=2, dtype=torch.float64)
+    dense = torch.zeros(3, 3, dtype=torch.float64)
+    dense[ei[0], ei[1]] = w
+    np.testing.assert_allclose(dense.numpy(), p + p @ p, rtol=1e-12)
+
+    seen = []
+
+    def spy(z, assign, edge_index, edge_weight, tau):
+        seen.append(edge_weight.dtype)
+        return meta_node_loss(z, assign, edge_index, edge_weight, tau)
+
+    monkeypatch.setattr(pamc, "meta_node_loss", spy)
+    model = PamC(2, 2, hidden_channels=(4,), out_channels=2).double()
+    fit_pamc(model, torch.randn(3, 2, dtype=torch.float64), PATH, epochs=1, pretrain_epochs=0,
+             kmeans_init=1)
+    assert seen == [torch.float64]
