@@ -293,3 +293,28 @@ def test_seeded_contrastive_stage_leaves_the_global_random_state(device):
                            generator=torch.Generator().manual_seed(0), device=device)
     after = torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.get_rng_state()
     assert torch.equal(state, after)
+
+
+def test_atc_with_a_cpu_generator_and_edges_on_any_device(device):
+    """ATC draws its random vectors where the generator lives and accepts the query edges on
+    another device than the training edges, as exact TC does: the same scores everywhere."""
+    from graphkit.extras.graph.topological_concentration import (
+        approximate_topological_concentration,
+        topological_concentration,
+    )
+
+    def atc(train: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+        return approximate_topological_concentration(
+            train, query, 60, num_hops=2, generator=torch.Generator().manual_seed(1))
+
+    g = torch.Generator().manual_seed(0)
+    train = torch.randint(0, 60, (2, 240), generator=g)
+    query = torch.randint(0, 60, (2, 60), generator=g)
+    ref = atc(train, query)
+    for t, q in ((train.to(device), query.to(device)), (train.to(device), query),
+                 (train, query.to(device))):
+        out = atc(t, q)
+        assert out.device.type == t.device.type
+        torch.testing.assert_close(out.cpu(), ref, atol=1e-5, rtol=1e-5)
+        assert topological_concentration(t, q, 60).device.type == t.device.type
+

@@ -230,7 +230,8 @@ def approximate_topological_concentration(
         edge_index_train, query_edges, num_nodes, num_hops: as in
             :func:`topological_concentration`.
         dim: random dimensions :math:`d` (default: ``64``, as in the official code).
-        generator: source of :math:`R` (default: ``None``, torch's global generator).
+        generator: source of :math:`R`, on any device: :math:`R` is drawn where it lives and
+            moved to the inputs' (default: ``None``, torch's global generator).
 
     Returns:
         ``[num_nodes]`` float32; 0 for a node without query edges.
@@ -239,6 +240,7 @@ def approximate_topological_concentration(
     if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
         raise ValueError(f"dim must be a positive integer, got {dim!r}")
     n, device = int(num_nodes), train.device
+    query = query.to(device)  # as exact TC, the query edges may lie on another device
     loops = torch.arange(n, device=device)
     row = torch.cat([train[0], train[1], loops])
     col = torch.cat([train[1], train[0], loops])
@@ -252,7 +254,9 @@ def approximate_topological_concentration(
         warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta", UserWarning)
         a_hat = torch.sparse_csr_tensor(crow, row, (1.0 / counts.float())[col], (n, n),
                                         check_invariants=False)
-    z = torch.randn(n, dim, generator=generator, device=device) / dim
+    # a generator draws only on its own device (a CPU one with CUDA edges raised)
+    where = device if generator is None else generator.device
+    z = torch.randn(n, dim, generator=generator, device=where).to(device) / dim
     total = torch.zeros_like(z)
     for _ in range(num_hops):
         z = a_hat @ z
