@@ -8,6 +8,7 @@ there and return finite results.
 """
 
 import copy
+import math
 
 import pytest
 import torch
@@ -318,3 +319,56 @@ def test_atc_with_a_cpu_generator_and_edges_on_any_device(device):
         torch.testing.assert_close(out.cpu(), ref, atol=1e-5, rtol=1e-5)
         assert topological_concentration(t, q, 60).device.type == t.device.type
 
+
+def test_pamc_fits_on_device(cora_like, device):
+    from graphkit.extras.graph.pamc import PamC, fit_pamc
+
+    model = PamC(16, 3, hidden_channels=(8,), out_channels=4).to(device)
+    fit = fit_pamc(model, cora_like.x, cora_like.edge_index, epochs=3, pretrain_epochs=1,
+                   kmeans_init=1, keep_epoch_labels=True)
+    assert fit.labels.shape == (cora_like.num_nodes,) and len(fit.epoch_labels) == 3
+    assert all(math.isfinite(v) for v in fit.losses + [fit.pretrain_loss])
+    assert all(p.device.type == device.type for p in model.parameters())
+    # the dense InfoNCE peer and float64 (pretraining built a float32 decoder)
+    model = PamC(16, 3, hidden_channels=(8,), out_channels=4).double().to(device)
+    fit = fit_pamc(model, cora_like.x.double(), cora_like.edge_index, loss="infonce", epochs=2,
+                   pretrain_epochs=1, kmeans_init=1)
+    assert all(math.isfinite(v) for v in fit.losses)
+
+
+def test_autognn_search_with_sparse_features_on_device(cora_like, device):
+    """Auto-GNN's children on the device, fed sparse CSR features, skip projections on."""
+    from graphkit.extras.nas import ChildTrainer, ConservativeSearch, autognn_space
+
+    data = cora_like.clone()
+    data.x = data.x.to_sparse_csr()
+    space = autognn_space(hidden=(8,), heads=(1, 2), skip=(True,))
+    trainer = ChildTrainer(data, epochs=3, share_epochs=2, pool_dim=8, device=device)
+    history = ConservativeSearch(space, seed=0).run(trainer, 3)
+    assert len(history) == 3 and all(0.0 <= t.score <= 1.0 for t in history)
+    assert all(p.device.type == device.type for p in trainer.best_model.parameters())
+    assert data.x.device.type == "cpu"  # the caller's data stays where it was
+
+
+def test_logah_predicts_and_meta_trains_on_device(device):
+    from graphkit.extras.hyper import (
+        ViTConfig,
+        apply_predicted,
+        logah,
+        meta_train,
+        trace_architecture,
+    )
+
+    torch.manual_seed(0)
+    ghn = logah(hid=32, layers=1, heads=4, rank=4, max_shape=256).to(device)
+    cpu_model = ViTConfig(32, 1, 2).build()
+    apply_predicted(cpu_model, ghn)  # a CPU target filled by a GHN on the device
+    assert all(p.device.type == "cpu" and torch.isfinite(p).all()
+               for p in cpu_model.parameters())
+    target = ViTConfig(32, 1, 2).build().to(device)
+    graph = trace_architecture(target, target.example_input())
+    images = torch.randn(32, 3, 16, 16, device=device)
+    labels = torch.randint(0, 10, (32,), device=device)
+    losses = meta_train(ghn, [target], [graph], images, labels, steps=3, batch_size=8, warmup=1)
+    assert len(losses) == 3 and all(math.isfinite(v) for v in losses)
+    assert all(p.device.type == device.type for p in ghn.parameters())
