@@ -40,6 +40,7 @@ from graphkit.benchmarking import (
     print_table,
     rss_mb,
     summarize,
+    synchronize,
     write_report,
 )
 from graphkit.extras.graph.pamc import (
@@ -95,12 +96,14 @@ def loss_step(loss: str, z: torch.Tensor, assign, pos, cfg: dict, reps: int):
     with measure(str(z.device)) as m:
         for _ in range(reps):
             leaf = z.detach().requires_grad_(True)
+            synchronize(z.device)  # on CUDA: each repetition times its own kernels
             t0 = time.perf_counter()
             if loss == "pamc":
                 value = meta_node_loss(leaf, assign, pos[0], pos[1], cfg["tau"])
             else:
                 value = dense_infonce_loss(leaf, pos[0], pos[1], cfg["tau"])
             value.backward()
+            synchronize(z.device)
             times.append(time.perf_counter() - t0)
             del leaf, value
     return statistics.median(times), m.peak_rss_mb - before

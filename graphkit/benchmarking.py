@@ -23,9 +23,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graphkit.data.io import atomic_write
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "Row",
@@ -44,6 +47,7 @@ __all__ = [
     "measure",
     "rss_mb",
     "summarize",
+    "synchronize",
     "print_table",
     "read_rows",
     "save_figure",
@@ -284,6 +288,18 @@ class Measurement:
     seconds: float = 0.0
     peak_rss_mb: float = 0.0
     peak_cuda_mb: float | None = None
+
+
+def synchronize(device: str | torch.device | None) -> None:
+    """Wait for the kernels queued on a CUDA ``device`` (a no-op on any other device).
+
+    CUDA launches kernels asynchronously: a clock read after ``backward()`` without this
+    measures their launch, not their work. Call it before starting and before reading a timer.
+    """
+    import torch
+
+    if device is not None and torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 @contextlib.contextmanager

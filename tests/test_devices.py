@@ -372,3 +372,15 @@ def test_logah_predicts_and_meta_trains_on_device(device):
     losses = meta_train(ghn, [target], [graph], images, labels, steps=3, batch_size=8, warmup=1)
     assert len(losses) == 3 and all(math.isfinite(v) for v in losses)
     assert all(p.device.type == device.type for p in ghn.parameters())
+
+
+def test_synchronize_waits_on_cuda_devices_only(device, monkeypatch):
+    from graphkit.benchmarking import synchronize
+
+    waited = []
+    monkeypatch.setattr(torch.cuda, "synchronize", waited.append)
+    for d in (device, str(device), None):
+        synchronize(d)
+    assert waited == ([device, str(device)] if device.type == "cuda" else [])
+    synchronize("cuda:1")  # parsed, not looked up: no CUDA needed to say it is CUDA
+    assert waited[-1] == "cuda:1"

@@ -30,3 +30,19 @@ def test_pamc_demo_lets_a_missing_dataset_propagate(tmp_path, monkeypatch):
     monkeypatch.setenv("GRAPHKIT_OFFLINE", "1")
     with pytest.raises(FileNotFoundError, match="Cora"):
         pamc.run()
+
+
+def test_loss_seconds_wait_for_the_kernels_of_each_repetition(monkeypatch):
+    # on CUDA a repetition timed only the launch and the next one absorbed the rest
+    from graphkit.cli.demos import pamc
+
+    events = []
+    monkeypatch.setattr(pamc, "synchronize", lambda device: events.append(("sync", device)))
+
+    def loss(z):
+        events.append("loss")
+        return z.sum()
+
+    z = torch.randn(4, 2)
+    assert pamc._loss_seconds(loss, z) >= 0
+    assert events == [("sync", z.device), "loss", ("sync", z.device)] * pamc.LOSS_REPS

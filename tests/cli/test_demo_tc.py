@@ -27,3 +27,14 @@ def test_tc_demo_lets_a_missing_dataset_propagate(tmp_path, monkeypatch):
     monkeypatch.setenv("GRAPHKIT_OFFLINE", "1")
     with pytest.raises(FileNotFoundError, match="Cora"):
         tc.run()
+
+
+def test_timed_waits_for_the_kernels(monkeypatch):
+    # on CUDA, ATC returned right after launching its kernels: the clock missed their work
+    from graphkit.cli.demos import tc
+
+    events = []
+    monkeypatch.setattr(tc, "synchronize", lambda device: events.append(("sync", device)))
+    out, seconds = tc._timed("cpu", lambda a, b=0: events.append("fn") or a + b, 1, b=2)
+    assert out == 3 and seconds >= 0
+    assert events == [("sync", "cpu"), "fn", ("sync", "cpu")]

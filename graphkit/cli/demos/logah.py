@@ -22,6 +22,7 @@ import time
 import torch
 from torch import nn
 
+from graphkit.benchmarking import synchronize
 from graphkit.extras import count_params
 from graphkit.extras._core.synthetic import blobs_classification
 from graphkit.extras.hyper import ViTConfig, apply_predicted, logah, meta_train, trace_architecture
@@ -54,6 +55,7 @@ def run(device: str = "cpu", seed: int = 0) -> list[dict]:
         ghn = logah(hid=32, layers=2, heads=4, rank=16, max_shape=2048).to(device)
         decoder_params = count_params(ghn.decoder)
         for cfg in (SMALL, LARGE):
+            synchronize(device)  # on CUDA: time the kernels, not their launch
             t0 = time.perf_counter()
             model = cfg.build().to(device)
             graph = trace_architecture(model, model.example_input())
@@ -62,6 +64,7 @@ def run(device: str = "cpu", seed: int = 0) -> list[dict]:
             shapes = {n: tuple(p.shape) for n, p in model.named_parameters()}
             right = sum(n in predicted and tuple(predicted[n].shape) == s
                         for n, s in shapes.items())
+            synchronize(device)
             seconds = time.perf_counter() - t0
             method, dataset = _names(cfg)
             rows += [

@@ -224,3 +224,15 @@ def test_influence_weights_keep_float64_for_a_float64_model(monkeypatch):
     fit_pamc(model, torch.randn(3, 2, dtype=torch.float64), PATH, epochs=1, pretrain_epochs=0,
              kmeans_init=1)
     assert seen == [torch.float64]
+
+
+def test_epoch_times_wait_for_the_kernels_of_each_step(monkeypatch):
+    # on CUDA the clock was read with the loss tail, backward and step still queued
+    events = []
+    monkeypatch.setattr(pamc, "synchronize", lambda device: events.append(("sync", device)))
+    model = PamC(2, 2, hidden_channels=(4,), out_channels=2)
+    step = model.forward
+    monkeypatch.setattr(model, "forward", lambda x: events.append("step") or step(x))
+    fit = fit_pamc(model, torch.randn(3, 2), PATH, epochs=2, pretrain_epochs=0, kmeans_init=1)
+    cpu = ("sync", torch.device("cpu"))
+    assert events[:6] == [cpu, "step", cpu] * 2 and len(fit.epoch_times) == 2
