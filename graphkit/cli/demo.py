@@ -4,7 +4,8 @@ The last four sections are graph papers of the collection hosted in :mod:`graphk
 (TC/ATC, PamC, Auto-GNN, LoGAH). Sections on embedded or synthetic data always run; sections on
 real data (FastRP, LightHGNN, PRES, TC, PamC, Auto-GNN) read it
 from ``--root`` (default: ``$GRAPHKIT_DATA``, else ``../shared/data`` beside the repository) and
-are skipped, naming the missing file, when it is not there.
+are skipped, naming the missing file, when it is not there. A section that fails otherwise is
+reported with its error, the other sections' table still prints, and the exit status is 1.
 
 Each method contributes a module ``graphkit.cli.demos.<name>`` with a function
 ``run(device: str) -> list[dict]`` returning result rows (``method``, ``dataset``, ``metric``,
@@ -37,16 +38,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _run_sections(args: argparse.Namespace, rows: list, skipped: list) -> None:
+def _run_sections(args: argparse.Namespace, rows: list, skipped: list, failed: list) -> None:
     for name in DEMOS:
         if args.only and name not in args.only:
             continue
-        module = importlib.import_module(f"graphkit.cli.demos.{name}")
         try:
-            rows.extend(module.run(args.device))
+            rows.extend(importlib.import_module(f"graphkit.cli.demos.{name}").run(args.device))
         except FileNotFoundError as exc:
             # Sections on real data need its files; the embedded sections still run.
             skipped.append(f"{name}: skipped, {exc}")
+        except Exception as exc:  # not KeyboardInterrupt: Ctrl-C still stops the demo
+            # One section's failure (a device-only bug, out of memory) must not discard the
+            # rows the others took minutes of device time to compute.
+            failed.append(f"{name}: failed, {type(exc).__name__}: {exc}")
 
 
 @contextlib.contextmanager
@@ -76,13 +80,14 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--root {args.root} is not a folder")
     rows: list[dict] = []
     skipped: list[str] = []
+    failed: list[str] = []
     t0 = time.perf_counter()
     # The demo graphs are small: one intra-op thread is faster and steadier than two.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         with _data_root(args.root):
-            _run_sections(args, rows, skipped)
+            _run_sections(args, rows, skipped, failed)
     finally:
         torch.set_num_threads(threads)
     width = max([28] + [len(r["dataset"]) for r in rows])
@@ -91,9 +96,12 @@ def run(args: argparse.Namespace) -> int:
     for r in rows:
         print(f"{r['method']:<24} {r['dataset']:<{width}} {r['metric']:<18} "
               f"{r['value']:>10.4f} {r['seconds']:>8.2f}")
-    for line in skipped:
+    for line in skipped + failed:
         print(line, file=sys.stderr)
     print(f"\ntotal {time.perf_counter() - t0:.1f} s")
+    if failed:
+        print(f"graphkit: error: {len(failed)} section(s) failed (see above)", file=sys.stderr)
+        return 1
     if skipped and not rows:  # nothing ran: a script must not read this as success
         print("graphkit: error: every section asked for was skipped (see above)", file=sys.stderr)
         return 1

@@ -52,3 +52,32 @@ def test_demo_only_without_a_name_is_a_usage_error(capsys):
         main(["demo", "--only"])
     assert exc.value.code == 2
     assert "--only: expected at least one argument" in capsys.readouterr().err
+
+
+def _fake_sections(monkeypatch, error: BaseException) -> None:
+    from graphkit.cli.demos import foundation, gradco, logah
+
+    row = {"method": "ok", "dataset": "toy", "metric": "m", "value": 1.0, "seconds": 0.0}
+
+    def fail(device: str) -> list[dict]:
+        raise error
+
+    monkeypatch.setattr(foundation, "run", lambda device: [row])
+    monkeypatch.setattr(gradco, "run", fail)
+    monkeypatch.setattr(logah, "run", lambda device: [dict(row, method="after")])
+
+
+def test_a_failing_section_keeps_the_other_rows_and_exits_1(capsys, monkeypatch):
+    # any exception but FileNotFoundError used to escape before the table was printed
+    _fake_sections(monkeypatch, RuntimeError("CUDA error: an illegal memory access"))
+    assert main(["demo", "--only", "foundation", "gradco", "logah"]) == 1
+    out, err = capsys.readouterr()
+    assert "ok " in out and "after " in out  # the sections before and after it
+    assert "gradco: failed, RuntimeError: CUDA error: an illegal memory access" in err
+    assert "graphkit: error: 1 section(s) failed" in err
+
+
+def test_ctrl_c_still_stops_the_demo(monkeypatch):
+    _fake_sections(monkeypatch, KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        main(["demo", "--only", "foundation", "gradco", "logah"])
