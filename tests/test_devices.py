@@ -384,3 +384,26 @@ def test_synchronize_waits_on_cuda_devices_only(device, monkeypatch):
     assert waited == ([device, str(device)] if device.type == "cuda" else [])
     synchronize("cuda:1")  # parsed, not looked up: no CUDA needed to say it is CUDA
     assert waited[-1] == "cuda:1"
+
+
+def test_temporal_checkpoint_resumes_on_device(device, tmp_path):
+    """The checkpoint is mapped onto the model's device; its random states stay CPU tensors."""
+    from graphkit.data.temporal import chronological_split
+    from graphkit.temporal import NAT, fit
+
+    data = load("temporal-sbm", num_nodes=40, num_events=500, seed=3)
+    split = chronological_split(data, seed=0)
+    kw = {"batch_size": 100, "lr": 1e-3, "patience": None, "seed": 0}
+
+    def make() -> NAT:
+        torch.manual_seed(0)
+        return NAT(data.num_nodes, msg_dim=data.msg.size(-1)).to(device)
+
+    full = fit(make(), data, split, epochs=2, **kw)
+    ckpt = tmp_path / "ckpt.pt"
+    fit(make(), data, split, epochs=1, checkpoint=ckpt, **kw)
+    model = make()
+    resumed = fit(model, data, split, epochs=2, checkpoint=ckpt, resume=True, **kw)
+    assert len(resumed.history) == 2
+    assert all(p.device.type == device.type for p in model.parameters())
+    torch.testing.assert_close(resumed.test_pos, full.test_pos, atol=1e-3, rtol=1e-3)

@@ -269,10 +269,11 @@ def _rng_state(generator: torch.Generator) -> dict[str, Any]:
 
 
 def _set_rng_state(generator: torch.Generator, state: dict[str, Any]) -> None:
-    generator.set_state(state["train"])
-    torch.set_rng_state(state["torch"])
+    # the states are CPU byte tensors, whatever device the checkpoint was mapped to
+    generator.set_state(state["train"].cpu())
+    torch.set_rng_state(state["torch"].cpu())
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
 def fit(
@@ -307,7 +308,8 @@ def fit(
             size of the per-batch metrics.
         optimizer: default ``Adam(model.parameters(), lr)``.
         checkpoint: file written after every epoch (atomically).
-        resume: continue from ``checkpoint`` when it exists.
+        resume: continue from ``checkpoint`` when it exists, on the model's device whatever
+            device wrote it.
     """
     if not isinstance(model, TemporalLinkModel):
         raise ValueError("model must define reset_state(), score() and update_state()")
@@ -353,7 +355,8 @@ def fit(
     history: list[dict[str, float]] = []
     if resume and checkpoint is not None and os.path.exists(checkpoint):
         try:
-            ckpt = torch.load(checkpoint, weights_only=False)
+            # onto the run's device: a checkpoint written on a GPU resumes on a CPU machine
+            ckpt = torch.load(checkpoint, weights_only=False, map_location=_model_device(model))
         except Exception as err:  # truncated or foreign file: name it
             raise ValueError(f"cannot resume from {os.fspath(checkpoint)}: not a checkpoint "
                              f"written by fit ({type(err).__name__}: {err})") from err

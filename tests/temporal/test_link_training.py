@@ -156,3 +156,30 @@ def test_link_metrics_bad_arguments():
         link_metrics(pos, neg, 0)  # was "range() arg 3 must not be zero"
     with pytest.raises(ValueError, match="one-dimensional logits"):
         link_metrics(pos.view(2, 1), neg.view(2, 1), 2)  # was "y_true is empty"
+
+
+def test_a_checkpoint_written_on_a_gpu_resumes_on_the_models_device(stream, tmp_path,
+                                                                    monkeypatch):
+    # torch.load without map_location put a GPU checkpoint's tensors back on CUDA: a CPU-only
+    # machine raised "Attempting to deserialize object on a CUDA device"
+    import torch.serialization
+
+    data, split = stream
+    kw = {"batch_size": 100, "lr": 1e-3, "patience": None, "seed": 4}
+
+    def make():
+        torch.manual_seed(0)  # the same initial weights in both runs
+        return NAT(data.num_nodes, sizes=(1, 8, 4), out_channels=16, self_dim=8, seed=3)
+
+    full = fit(make(), data, split, epochs=2, **kw)
+    ckpt = tmp_path / "ckpt.pt"
+    fit(make(), data, split, epochs=1, checkpoint=ckpt, **kw)
+    state = torch.load(ckpt, weights_only=False)
+    with monkeypatch.context() as m:  # tag every storage as a GPU's, as a CUDA run writes it
+        m.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+        torch.save(state, ckpt)
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA"):
+            torch.load(ckpt, weights_only=False)
+    resumed = fit(make(), data, split, epochs=2, checkpoint=ckpt, resume=True, **kw)
+    assert torch.equal(full.test_pos, resumed.test_pos) and len(resumed.history) == 2
