@@ -407,3 +407,20 @@ def test_temporal_checkpoint_resumes_on_device(device, tmp_path):
     assert len(resumed.history) == 2
     assert all(p.device.type == device.type for p in model.parameters())
     torch.testing.assert_close(resumed.test_pos, full.test_pos, atol=1e-3, rtol=1e-3)
+
+
+def test_arch_graph_with_edges_on_device(device):
+    """A hand-built graph may keep its edges on the device: distances go through NumPy."""
+    import dataclasses
+
+    from graphkit.extras.hyper import ViTConfig, logah, trace_architecture
+
+    model = ViTConfig(32, 1, 2).build()
+    graph = trace_architecture(model, model.example_input())
+    moved = dataclasses.replace(graph, edge_index=graph.edge_index.to(device))
+    moved.validate()
+    assert torch.equal(moved.distances(), graph.distances())
+    torch.manual_seed(0)
+    ghn = logah(hid=32, layers=1, heads=4, rank=4, max_shape=256).to(device)
+    with torch.no_grad():
+        assert set(ghn.eval()(moved)) == {n for n, _ in model.named_parameters()}

@@ -128,7 +128,7 @@ class ArchGraph:
         """``(N, N)`` int64 shortest-path lengths along the data flow; ``0`` where there is no
         path (and on the diagonal)."""
         n = self.num_nodes
-        src, dst = self.edge_index.numpy()
+        src, dst = self.edge_index.cpu().numpy()  # a hand-built graph may hold it on a GPU
         adj = csr_matrix((np.ones(len(src)), (src, dst)), shape=(n, n))
         d = shortest_path(adj, directed=True, unweighted=True)
         d[~np.isfinite(d)] = 0
