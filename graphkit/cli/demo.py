@@ -20,6 +20,7 @@ import importlib
 import os
 import sys
 import time
+import traceback
 
 import torch
 
@@ -50,7 +51,9 @@ def _run_sections(args: argparse.Namespace, rows: list, skipped: list, failed: l
         except Exception as exc:  # not KeyboardInterrupt: Ctrl-C still stops the demo
             # One section's failure (a device-only bug, out of memory) must not discard the
             # rows the others took minutes of device time to compute.
-            failed.append(f"{name}: failed, {type(exc).__name__}: {exc}")
+            # the traceback too: such a failure is a bug, and a device run is hard to repeat
+            failed.append(f"{name}: failed, {type(exc).__name__}: {exc}\n"
+                          f"{traceback.format_exc().rstrip()}")
 
 
 @contextlib.contextmanager

@@ -74,6 +74,7 @@ def test_a_failing_section_keeps_the_other_rows_and_exits_1(capsys, monkeypatch)
     out, err = capsys.readouterr()
     assert "ok " in out and "after " in out  # the sections before and after it
     assert "gradco: failed, RuntimeError: CUDA error: an illegal memory access" in err
+    assert "Traceback (most recent call last)" in err  # where it failed, for the bug report
     assert "graphkit: error: 1 section(s) failed" in err
 
 
