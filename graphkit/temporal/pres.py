@@ -339,6 +339,11 @@ class PredictionCorrection(torch.nn.Module):
         self.stats.reset_state()
         self.coherence_rows = self._detached_coherence = None
 
+    def __getstate__(self) -> dict:
+        # The rows of the last training read carry that batch's autograd graph, which
+        # deepcopy and pickle refuse (non-leaf tensors); a copy starts without them.
+        return {**super().__getstate__(), "coherence_rows": None}
+
     @property
     def last_coherence(self) -> Tensor | None:
         """The coherence term of the last read: with gradient in training (``"paper"``,
@@ -412,7 +417,7 @@ class PredictionCorrection(torch.nn.Module):
         """Keep the updated rows ``(s_new, s_prev)`` for the coherence term, only where they
         can carry gradient (not in evaluation or under ``no_grad``: the term's value is never
         used, only its gradient)."""
-        if not s_new.requires_grad:
+        if not (self.training and s_new.requires_grad):
             self.coherence_rows = None
         elif update is not None:
             self.coherence_rows = (update.s_new, update.s_prev)

@@ -461,3 +461,31 @@ def test_shifted_reads_equal_the_torch_expression_bit_for_bit(monkeypatch, numba
         with pytest.raises(IndexError, match="rows"):
             pres.shifted_reads(torch.zeros(2, 3), torch.zeros(2, 3), torch.tensor([2]),
                                torch.tensor([0]))
+
+
+def test_deepcopy_after_a_training_step_and_in_eval_with_grad():
+    """``best = copy.deepcopy(model)`` after a training step failed: the corrector kept the
+    batch's coherence rows with their autograd graph (eval mode did not stop it either)."""
+    import copy
+
+    from graphkit.temporal import JODIE
+
+    torch.manual_seed(0)
+    model = PRES(JODIE(12, 3, memory_dim=8, time_dim=4)).train()
+    src, dst, neg = torch.tensor([0, 1, 2]), torch.tensor([3, 4, 5]), torch.tensor([6, 7, 8])
+    for k in (0, 10):
+        t, msg = torch.tensor([1, 2, 3]) + k, torch.randn(3, 3)
+        pos, negl = model.score(src, dst, t, msg, neg)
+        (pos.sum() - negl.sum()).backward()
+        model.update_state(src, dst, t, msg)
+    assert model.corrector.coherence_rows is not None  # the training read keeps them
+    clone = copy.deepcopy(model)
+    assert clone.corrector.coherence_rows is None
+    model.eval()
+    model.score(src, dst, torch.tensor([30, 31, 32]), torch.randn(3, 3), neg)  # grad enabled
+    assert model.corrector.coherence_rows is None  # evaluation keeps no rows
+    copy.deepcopy(model)
+    clone.eval()
+    with torch.no_grad():
+        args = (src, dst, torch.tensor([30, 31, 32]), torch.zeros(3, 3), neg)
+        assert all(torch.equal(a, b) for a, b in zip(clone.score(*args), model.score(*args)))
