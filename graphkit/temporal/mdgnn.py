@@ -399,7 +399,7 @@ class APAN(_MemoryModel):
         # then sort by node in the order of its events, and the latest ones are kept
         node = torch.stack([src, dst], dim=1).view(-1).to(dev)
         other = torch.stack([dst, src], dim=1).view(-1).to(dev)
-        when = t.repeat_interleave(2).to(dev)
+        when = t.repeat_interleave(2).to(dev, self.mail_t.dtype)  # int32 timestamps too
         feats = msg.repeat_interleave(2, dim=0).to(dev, self.mail.dtype)
         mails = torch.cat([self.memory.memory[other], feats], dim=-1)
         order = torch.argsort(node, stable=True)  # by node, then event order

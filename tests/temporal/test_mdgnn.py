@@ -85,6 +85,27 @@ def test_double_moves_the_stream_state(name, pres):
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
+def test_int32_timestamps_score_like_int64(name):
+    """APAN's mailbox refused int32 timestamps ("Index put requires the source and
+    destination dtypes match"); every memory model casts them to its int64 times."""
+    torch.manual_seed(0)
+    model = MODELS[name](6, 2).eval()
+    g = torch.Generator().manual_seed(0)
+    batches = [(torch.randint(6, (4,), generator=g), torch.randint(6, (4,), generator=g),
+                torch.arange(4) + 5 * b, torch.randn(4, 2, generator=g)) for b in range(3)]
+    scores = []
+    for dtype in (torch.int64, torch.int32):
+        model.reset_state()
+        with torch.no_grad():
+            for src, dst, t, msg in batches:
+                t = t.to(dtype)
+                out = model.score(src, dst, t, msg, dst.flip(0))
+                model.update_state(src, dst, t, msg)
+        scores.append(torch.cat(out))
+    assert torch.equal(scores[0], scores[1])
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
 def test_nan_event_features_are_refused_before_any_state_is_written(name):
     model = MODELS[name](6, 2)
     msg = torch.randn(3, 2)
