@@ -9,7 +9,11 @@ from torch.nn import Parameter
 from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import add_self_loops, remove_self_loops, softmax
 
-from graphkit.nn._checks import check_edge_index_layout, check_node_features
+from graphkit.nn._checks import (
+    check_edge_index_layout,
+    check_node_features,
+    unweighted_edge_index,
+)
 from graphkit.nn.quant.formats import coef_format as _coef_format
 from graphkit.nn.quant.formats import glorot_bound, moved_format
 from graphkit.nn.quant.linear import QuantizedLayer, check_bias_bits, qmatmul
@@ -98,6 +102,8 @@ class QGATConv(QuantizedLayer, MessagePassing):
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         check_node_features(x, self.in_channels)
         check_edge_index_layout(edge_index)
+        # attention takes no edge weights: a weighted sparse adjacency is refused, not dropped
+        edge_index = unweighted_edge_index(edge_index, "QGATConv")
         n, hds, c = x.size(0), self.heads, self.out_channels
         h = qmatmul(x, self.weight, self.act_format, self.weight_format).view(n, hds, c)
         a_s = (h * fixed_point_quantize(self.att_src, self.att_format)).sum(-1)

@@ -276,3 +276,18 @@ def test_cached_gcn_coefficients_stay_quantised_after_full_precision_pass():
     assert torch.equal(warm(x, ei), fresh(x, ei))
     ei_c, w = warm.coefficients(ei, 30)
     assert torch.equal(w, fixed_point_quantize(w, coef_format(4)))
+
+
+def test_gat_refuses_a_weighted_sparse_adjacency():
+    """QGATConv dropped the values of a weighted sparse adjacency without a word; like its
+    siblings it now refuses them (an unweighted one still equals its edge_index)."""
+    from torch_geometric.utils import to_torch_csr_tensor
+
+    torch.manual_seed(0)
+    x, ei = torch.randn(6, 5), torch.tensor([[0, 1, 2, 3, 4], [1, 2, 3, 4, 5]])
+    conv = QGATConv(5, 3, heads=2).eval()
+    ones = to_torch_csr_tensor(ei.flip(0), size=(6, 6))
+    torch.testing.assert_close(conv(x, ones), conv(x, ei))
+    weighted = to_torch_csr_tensor(ei.flip(0), torch.arange(1.0, 6.0), size=(6, 6))
+    with pytest.raises(ValueError, match="QGATConv takes no edge weights"):
+        conv(x, weighted)
