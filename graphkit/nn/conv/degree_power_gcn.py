@@ -42,7 +42,8 @@ def degree_power_norm(
 
     Args:
         edge_index (Tensor): ``[2, E]`` edges.
-        edge_weight (Tensor, optional): ``[E]`` weights (default: ones).
+        edge_weight (Tensor, optional): ``[E]`` weights (default: ones); ``[E, 1]``, which
+            PyG's ``GCNConv`` takes as well, is read as ``[E]``.
         num_nodes (int, optional): number of nodes (default: ``max(edge_index) + 1``).
         alpha (float): degree exponent :math:`\alpha` (default: ``-0.5``).
         add_self_loops (bool): add :math:`I` before normalising (default: ``True``).
@@ -63,11 +64,11 @@ def degree_power_norm(
                                  device=edge_index.device)
     elif dtype is not None:
         edge_weight = edge_weight.to(dtype)
-    if edge_weight.numel() != edge_index.size(1):
-        raise ValueError(
-            f"edge_weight has {edge_weight.numel()} entries but edge_index has "
-            f"{edge_index.size(1)} edges"
-        )
+    if edge_weight.dim() == 2 and edge_weight.size(1) == 1:
+        edge_weight = edge_weight.view(-1)
+    if edge_weight.dim() != 1 or edge_weight.numel() != edge_index.size(1):
+        raise ValueError(f"edge_weight must have shape [{edge_index.size(1)}] (one weight per "
+                         f"edge of edge_index), got {list(edge_weight.shape)}")
     if add_self_loops:
         loop = torch.arange(num_nodes, device=edge_index.device)
         edge_index = torch.cat([edge_index, torch.stack([loop, loop])], dim=1)

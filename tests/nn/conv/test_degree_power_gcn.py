@@ -99,3 +99,15 @@ def test_out_of_range_target_is_named_not_merged():
         DegreePowerGCNConv(3, 2, alpha=0.5)(x, ei)
     with pytest.raises(ValueError, match="must hold integers"):
         degree_power_norm(ei.float(), num_nodes=4)
+
+
+def test_edge_weight_of_shape_e_by_one_is_read_as_e(graph):
+    """``[E, 1]`` weights (PyG's GCNConv takes them) failed inside torch.cat with a message
+    naming neither argument nor shape; other shapes are named."""
+    ei, n = graph
+    w = torch.rand(ei.size(1), generator=torch.Generator().manual_seed(0))
+    conv, x = DegreePowerGCNConv(4, 2, alpha=0.3), torch.randn(n, 4)
+    assert torch.equal(conv(x, ei, w.view(-1, 1)), conv(x, ei, w))
+    for bad in (w.view(-1, 1).repeat(1, 2), w[:-1]):
+        with pytest.raises(ValueError, match=rf"edge_weight must have shape \[{ei.size(1)}\]"):
+            conv(x, ei, bad)
