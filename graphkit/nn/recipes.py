@@ -258,9 +258,9 @@ def build_model(recipe: Recipe, in_channels: int, out_channels: int) -> torch.nn
             kw.setdefault("num_hops", recipe.num_hops)
         return SGCAIR(in_channels, out_channels, **kw)
     if m == "appnp_air":
-        return APPNPAIR(in_channels, kw.pop("hidden_channels"), out_channels, **kw)
+        return APPNPAIR(in_channels, kw.pop("hidden_channels"), out_channels, cached=True, **kw)
     if m == "gcn_air":
-        return GCNAIR(in_channels, kw.pop("hidden_channels"), out_channels, **kw)
+        return GCNAIR(in_channels, kw.pop("hidden_channels"), out_channels, cached=True, **kw)
     if m == "gcn":
         return GCN(in_channels, kw.pop("hidden_channels"), out_channels, cached=True, **kw)
     if m == "appnp":

@@ -84,10 +84,17 @@ def test_cached_normalisation_is_reused(graph):
     prop = DAGNNProp(2, K=2, cached=True)
     x = torch.randn(n, 2)
     out = prop(x, edge_index)
-    # A second call with a different graph still uses the first graph's normalisation.
-    torch.testing.assert_close(prop(x, edge_index[:, :2]), out)
+    cache = prop._cache
+    torch.testing.assert_close(prop(x, edge_index.clone()), out)  # same graph, other tensor
+    assert prop._cache is cache
+    # another graph of the same size used to get the first graph's normalisation silently
+    with pytest.raises(ValueError, match="DAGNNProp .*cache holds another graph .*edge_index"):
+        prop(x, edge_index[:, :2])
     prop.reset_parameters()
     assert prop._cache is None
+    fresh = DAGNNProp(2, K=2)
+    fresh.load_state_dict(prop.state_dict())
+    torch.testing.assert_close(prop(x, edge_index[:, :2]), fresh(x, edge_index[:, :2]))
 
 
 def test_sparse_adjacency_input_matches_edge_index(graph):

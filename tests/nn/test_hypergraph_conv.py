@@ -81,8 +81,15 @@ def test_cache_reuses_normalisation_and_detects_a_new_hypergraph(hg):
         conv(x, smaller)
     conv.reset_cache()
     assert conv(x, smaller).shape == (N, 2)
-    with pytest.raises(ValueError, match="of 6 vertices but got 4 of 7"):
+    with pytest.raises(ValueError, match="hypergraph of 6 vertices but got 7"):
         conv(torch.randn(N + 1, 4), smaller)
+    # the same incidence count with another member used to reuse the cache silently
+    moved = smaller.clone()
+    moved[0, 0] = 5
+    with pytest.raises(ValueError, match="hyperedge_index differs"):
+        conv(x, moved)
+    with pytest.raises(ValueError, match="hyperedge_weight differs"):
+        conv(x, smaller, torch.full((int(smaller[1].max()) + 1,), 2.0))
 
 
 @pytest.mark.parametrize("cls", [HGNNConv, HGNNPConv])

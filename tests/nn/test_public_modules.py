@@ -295,6 +295,28 @@ def test_reset_parameters_reinitialises_every_parameter(name):
 
 
 # --------------------------------------------------------------------------- user loop
+# Parameters that by design get no gradient from one step (documented where they live).
+INERT = {
+    "GCNAIR": {"gates.0.weight", "gates.0.bias"},  # mixes x(1) with itself (its docstring)
+}
+
+
+def _without_gradient(name: str, model: torch.nn.Module) -> set[str]:
+    """Trainable parameters that got no gradient, or only zeros, from the last backward."""
+    return {k for k, p in model.named_parameters()
+            if p.requires_grad and (p.grad is None or not p.grad.any())}
+
+
+@pytest.mark.parametrize("name", sorted(INERT))
+def test_inert_parameters_are_exactly_those_listed(name):
+    """An entry of :data:`INERT` that starts to learn must leave the list."""
+    model = _build(name)
+    model.train()
+    torch.manual_seed(0)
+    _run(name, model).pow(2).sum().backward()
+    assert _without_gradient(name, model) == INERT[name]
+
+
 @pytest.mark.parametrize("name", RUNNABLE)
 def test_training_step_changes_the_output(name):
     model = _build(name)
@@ -308,6 +330,8 @@ def test_training_step_changes_the_output(name):
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     assert grads, f"{name}: no parameter received a gradient"
     assert all(torch.isfinite(g).all() for g in grads)
+    assert not _without_gradient(name, model) - INERT.get(name, set()), \
+        f"{name}: these parameters got no gradient"
     before = copy.deepcopy(model.state_dict())
     opt.step()
     model.eval()
@@ -344,6 +368,38 @@ def test_deepcopy_after_a_forward_pass(name):
         assert torch.equal(_run(name, clone), out)
 
 
+@pytest.mark.parametrize("name", RUNNABLE)
+def test_deepcopy_after_a_training_step(name):
+    """The usual ``best = copy.deepcopy(model)`` after an optimiser step, gradients on (PRES
+    kept the batch's autograd graph, which deepcopy refuses)."""
+    model = _build(name)
+    model.train()
+    torch.manual_seed(0)
+    out = _run(name, model)
+    out.pow(2).sum().backward()
+    torch.optim.SGD(model.parameters(), lr=0.01).step()
+    clone = copy.deepcopy(model)
+    model.eval()
+    clone.eval()
+    with torch.no_grad():
+        assert torch.equal(_run(name, clone), _run(name, model))
+
+
+@pytest.mark.parametrize("name", [n for n in RUNNABLE if CASES[n].double])
+def test_double_after_float_forward_equals_a_float64_model(name):
+    """``.double()`` after a float32 pass equals the model converted before any pass: caches
+    are rebuilt in float64 (QGCNConv and the PyG-GCNConv models kept float32 coefficients,
+    5e-8 off, which the tolerance of the test below cannot see)."""
+    warm, fresh = _build(name), _build(name)
+    warm.eval()
+    fresh.eval()
+    with torch.no_grad():
+        _run(name, warm)
+        out = _run(name, warm.double(), torch.float64)
+        torch.testing.assert_close(out, _run(name, fresh.double(), torch.float64),
+                                   rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize("name", [n for n in RUNNABLE if CASES[n].double])
 def test_double_precision_after_float_forward(name):
     """``.double()`` after a float32 pass (caches filled) runs in float64 and agrees."""
@@ -357,19 +413,26 @@ def test_double_precision_after_float_forward(name):
 
 
 # --------------------------------------------------------------------------- bad input
-GRAPH_MODULES = [n for n in RUNNABLE if CASES[n].kind == "graph"]
+GRAPH_MODULES = [n for n in RUNNABLE if CASES[n].kind in ("graph", "link")]
+
+
+def _with_edges(name: str, edge_index: Tensor) -> tuple:
+    """The module's inputs with ``edge_index`` replaced (a link model keeps its query pairs)."""
+    x, _, *rest = _inputs(CASES[name].kind)
+    return (x, edge_index, *rest)
 
 
 @pytest.mark.parametrize("name", GRAPH_MODULES)
 @pytest.mark.parametrize("bad", ["three rows", "float"])
 def test_malformed_edge_index_is_named(name, bad):
     """A cheap shape/dtype check at forward entry names the problem (before, e.g. GCN
-    failed with "Sizes of tensors must match" inside PyG's self-loop code)."""
+    failed with "Sizes of tensors must match" inside PyG's self-loop code, and
+    GCNLinkPredictor still did)."""
     x, edge_index, _ = _graph()
     edge = torch.cat([edge_index, edge_index[:1]]) if bad == "three rows" else edge_index.float()
     word = r"shape \[2, num_edges\]" if bad == "three rows" else "integer"
     with pytest.raises(ValueError, match=f"edge_index must .*{word}"):
-        _build(name)(x, edge)
+        _build(name)(*_with_edges(name, edge))
 
 
 @pytest.mark.parametrize("name", GRAPH_MODULES)
@@ -380,7 +443,7 @@ def test_out_of_range_node_id_raises(name, end):
     x, edge_index, _ = _graph()
     extra = torch.tensor([[N], [0]]) if end == "source" else torch.tensor([[0], [N]])
     with pytest.raises((ValueError, IndexError, RuntimeError), match=f"(?i)index.* {N}|id {N}"):
-        _build(name)(x, torch.cat([edge_index, extra], 1))
+        _build(name)(*_with_edges(name, torch.cat([edge_index, extra], 1)))
 
 
 STREAM_MODELS = [n for n in RUNNABLE if CASES[n].kind == "stream"]

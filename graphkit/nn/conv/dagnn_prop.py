@@ -11,6 +11,7 @@ from torch_geometric.typing import Adj, OptTensor
 from torch_geometric.utils import is_sparse, spmm, to_torch_csr_tensor
 
 from graphkit.data.validation import check_edge_index
+from graphkit.nn._cache import CachedGraph, check_cached_graph
 from graphkit.nn._checks import check_edge_index_layout
 from graphkit.nn.hop_features import sparse_matmul, transpose_csr
 
@@ -42,8 +43,10 @@ class DAGNNProp(MessagePassing):
         bias (bool, optional): If set to :obj:`False`, the retention projection has no bias
             :math:`b` (the paper's equation; the official code has one). (default: :obj:`True`)
         cached (bool, optional): If set to :obj:`True`, the normalised adjacency is computed on
-            the first call and reused (transductive settings only). The cached graph is a
-            constant: learned edge weights need :obj:`cached=False`. (default: :obj:`False`)
+            the first call and reused: transductive use on one fixed graph only. A call with
+            another graph raises a ValueError until :meth:`reset_parameters`. The cached graph
+            is a constant: learned edge weights need :obj:`cached=False`.
+            (default: :obj:`False`)
         add_self_loops (bool, optional): If set to :obj:`False`, no self-loops are added before
             normalising. (default: :obj:`True`)
         normalize (bool, optional): If set to :obj:`False`, ``edge_weight`` is used as given.
@@ -82,12 +85,13 @@ class DAGNNProp(MessagePassing):
         self.normalize = normalize
         self.proj = Linear(channels, 1, bias=bias)
         self._cache: tuple[Adj, OptTensor] | None = None
+        self._graph: CachedGraph | None = None  # the graph the cache was built from
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
         self.proj.reset_parameters()
-        self._cache = None
+        self._cache = self._graph = None
 
     def _normalized(self, edge_index: Adj, edge_weight: OptTensor, x: Tensor):
         """The propagation graph: ``(adj, adj_T)``, the normalised adjacency as a sparse CSR
@@ -97,8 +101,9 @@ class DAGNNProp(MessagePassing):
         # PyG's Explainer masks messages inside propagate(): no sparse products then
         explain = bool(self._explain)
         num_nodes = x.size(self.node_dim)
+        given = {"edge_index": edge_index, "edge_weight": edge_weight}  # as the caller has them
         if self._cache is not None and not explain:
-            self._check_cache_size(num_nodes)
+            self._graph = check_cached_graph(type(self).__name__, self._graph, num_nodes, given)
             if self._cache_matches(x):
                 return self._cache
         if edge_weight is not None:
@@ -127,17 +132,9 @@ class DAGNNProp(MessagePassing):
         if self.cached and not explain:
             # a cached graph is a constant: no gradient reaches edge_weight through it
             self._cache = tuple(t.detach() if isinstance(t, Tensor) else t for t in out)
+            self._graph = CachedGraph(num_nodes, given)
             return self._cache
         return out
-
-    def _check_cache_size(self, num_nodes: int) -> None:
-        graph = self._cache[0]
-        size = graph.size(1) if isinstance(graph, Tensor) and graph.layout != torch.strided \
-            else None
-        if size is not None and size != num_nodes:
-            raise ValueError(f"{self.__class__.__name__} is cached for a graph of {size} nodes "
-                             f"but got {num_nodes}: call reset_parameters() after changing "
-                             "the graph, or build it with cached=False")
 
     def _cache_matches(self, x: Tensor) -> bool:
         """Whether the cached graph suits ``x``: after ``.double()`` or ``.to(device)`` it is
@@ -150,7 +147,7 @@ class DAGNNProp(MessagePassing):
 
     def __getstate__(self) -> dict:
         # Sparse CSR tensors cannot be deep-copied or pickled: a copy rebuilds its cache.
-        return {**super().__getstate__(), "_cache": None}
+        return {**super().__getstate__(), "_cache": None, "_graph": None}
 
     def propagate_hops(self, x: Tensor, edge_index: Adj, edge_weight: OptTensor = None) -> Tensor:
         """Stacked hops :math:`[\\mathbf{H}_0, \\ldots, \\mathbf{H}_K]`, shape ``(N, K+1, c)``."""

@@ -11,6 +11,7 @@ from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.utils import coalesce, scatter
 
 from graphkit.data.validation import check_edge_index
+from graphkit.nn._cache import CachedGraph, check_cached_graph
 from graphkit.nn._checks import as_edge_index, check_node_features
 
 __all__ = ["DegreePowerGCNConv", "degree_power_norm"]
@@ -104,8 +105,9 @@ class DegreePowerGCNConv(MessagePassing):
         out_channels (int): output feature size.
         alpha (float): degree exponent (default: ``-0.5``).
         add_self_loops (bool): add self-loops before normalising (default: ``True``).
-        cached (bool): cache the normalised graph after the first call; only for a fixed
-            graph (default: ``False``).
+        cached (bool): cache the normalised graph after the first call: transductive use on
+            one fixed graph only; a call with another graph raises a ValueError until
+            :meth:`reset_parameters` (default: ``False``).
         bias (bool): learn an additive bias (default: ``True``).
         **kwargs: passed to :class:`~torch_geometric.nn.conv.MessagePassing`.
 
@@ -140,6 +142,7 @@ class DegreePowerGCNConv(MessagePassing):
         self.add_self_loops = add_self_loops
         self.cached = cached
         self._cache: tuple[Tensor, Tensor] | None = None
+        self._graph: CachedGraph | None = None  # the graph the cache was built from
         self.weight = Parameter(torch.empty(in_channels, out_channels))
         self.bias = Parameter(torch.empty(out_channels)) if bias else None
         self.reset_parameters()
@@ -151,10 +154,13 @@ class DegreePowerGCNConv(MessagePassing):
         torch.nn.init.uniform_(self.weight, -stdv, stdv)
         if self.bias is not None:
             torch.nn.init.uniform_(self.bias, -stdv, stdv)
-        self._cache = None
+        self._cache = self._graph = None
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
         check_node_features(x, self.in_channels)
+        given = {"edge_index": edge_index, "edge_weight": edge_weight}
+        if self.cached and self._cache is not None:
+            self._graph = check_cached_graph(type(self).__name__, self._graph, x.size(0), given)
         if self.cached and self._cache is not None and self._cache[1].device == x.device and \
                 self._cache[1].dtype == x.dtype:  # else rebuilt after .to() or .double()
             edge_index, norm = self._cache
@@ -165,6 +171,7 @@ class DegreePowerGCNConv(MessagePassing):
             )
             if self.cached:
                 self._cache = (edge_index, norm)
+                self._graph = CachedGraph(x.size(0), given)
         out = self.propagate(edge_index, x=x @ self.weight, edge_weight=norm)
         if self.bias is not None:
             out = out + self.bias

@@ -11,6 +11,7 @@ from torch_geometric.nn.inits import zeros
 from torch_geometric.utils import scatter, to_torch_csr_tensor
 
 from graphkit.data.hypergraph import check_hyperedge_index, num_hyperedges_of
+from graphkit.nn._cache import CachedGraph, check_cached_graph
 from graphkit.nn._checks import check_node_features
 from graphkit.nn.hop_features import sparse_matmul, transpose_csr
 
@@ -89,9 +90,9 @@ class HGNNConv(MessagePassing):
             only for a fixed hypergraph (transductive training). The cached layer keeps the
             two stages as sparse CSR matrices (and their transposes, for the backward pass)
             and applies them as sparse products, several times faster than the gather and
-            scatter of an uncached call. Call :meth:`reset_cache` when the hypergraph changes.
-            The cache is a constant: learned hyperedge weights need :obj:`cached=False`.
-            (default: :obj:`False`)
+            scatter of an uncached call. A call with another hypergraph raises a ValueError
+            until :meth:`reset_cache`. The cache is a constant: learned hyperedge weights
+            need :obj:`cached=False`. (default: :obj:`False`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 
@@ -119,6 +120,7 @@ class HGNNConv(MessagePassing):
         # per-incidence coefficients (their count, dtype and device say whether the cache
         # fits) and the two stages as CSR matrices with their transposes
         self._cache: tuple[Tensor, ...] | None = None
+        self._graph: CachedGraph | None = None  # the hypergraph the cache was built from
         self.lin = Linear(in_channels, out_channels, bias=False, weight_initializer="glorot")
         self.bias = Parameter(torch.empty(out_channels)) if bias else None
         self.reset_parameters()
@@ -132,7 +134,7 @@ class HGNNConv(MessagePassing):
 
     def reset_cache(self) -> None:
         """Forget the cached normalisation (call after changing the hypergraph)."""
-        self._cache = None
+        self._cache = self._graph = None
 
     def normalize(
         self,
@@ -153,19 +155,13 @@ class HGNNConv(MessagePassing):
     ) -> Tensor:
         check_node_features(x, self.in_channels)
         num_nodes = x.size(0)
-        if self._cache is not None and (self._cache[0].device != x.device
-                                        or self._cache[0].dtype != x.dtype):
-            self._cache = None  # after .to() or .double(): rebuild on the new device / dtype
+        given = {"hyperedge_index": hyperedge_index, "hyperedge_weight": hyperedge_weight}
         if self._cache is not None:
-            cached_nodes = self._cache[3].size(0)
-            if self._cache[0].numel() != hyperedge_index.size(1) or cached_nodes != num_nodes:
-                raise ValueError(
-                    f"{self.__class__.__name__} is cached for {self._cache[0].numel()} "
-                    f"incidences of {cached_nodes} vertices but got "
-                    f"{hyperedge_index.size(1)} of {num_nodes}: call reset_cache() after "
-                    "changing the hypergraph"
-                )
-        else:
+            self._graph = check_cached_graph(type(self).__name__, self._graph, num_nodes, given,
+                                             "reset_cache()", "hypergraph", "vertices")
+            if self._cache[0].device != x.device or self._cache[0].dtype != x.dtype:
+                self._cache = None  # after .to() or .double(): rebuild on the new device / dtype
+        if self._cache is None:
             hyperedge_index = check_hyperedge_index(hyperedge_index, num_nodes, num_hyperedges)
             m = num_hyperedges_of(hyperedge_index, num_hyperedges)
             # coefficients in x's dtype: float32 as before, float64 after .double()
@@ -174,6 +170,7 @@ class HGNNConv(MessagePassing):
             v2e, e2v = self.normalize(hyperedge_index, num_nodes, m, weight)
             if self.cached:
                 self._cache = self._stages(hyperedge_index, v2e, e2v, num_nodes, m)
+                self._graph = CachedGraph(num_nodes, given)
         x = self.lin(x)
         if self._cache is not None:  # every call of a cached layer, its first included
             _, to_edges, to_edges_t, to_vertices, to_vertices_t = self._cache
@@ -201,7 +198,7 @@ class HGNNConv(MessagePassing):
 
     def __getstate__(self) -> dict:
         # Sparse CSR tensors cannot be deep-copied or pickled: a copy rebuilds its cache.
-        return {**super().__getstate__(), "_cache": None}
+        return {**super().__getstate__(), "_cache": None, "_graph": None}
 
     def message(self, x_j: Tensor, weight: Tensor) -> Tensor:
         return weight.view(-1, 1) * x_j

@@ -47,9 +47,10 @@ class HGNNPConv(HGNNConv):
         in_channels (int): Size of each input sample.
         out_channels (int): Size of each output sample.
         bias (bool, optional): Learn an additive bias. (default: :obj:`True`)
-        cached (bool, optional): Reuse the normalisation of the first call (fixed hypergraph
-            only, a constant: no gradient reaches ``hyperedge_weight``; see
-            :meth:`reset_cache`). (default: :obj:`False`)
+        cached (bool, optional): Reuse the normalisation of the first call: transductive
+            use on one fixed hypergraph only, a constant (no gradient reaches
+            ``hyperedge_weight``); a call with another hypergraph raises a ValueError until
+            :meth:`reset_cache`. (default: :obj:`False`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 

@@ -14,6 +14,7 @@ from torch import Tensor
 from torch.nn import BatchNorm1d, Linear, ModuleList, PReLU
 from torch_geometric.nn import GCNConv
 
+from graphkit.nn._cache import CachedGraph, check_cached_graph, check_pyg_gcn_cache
 from graphkit.nn._checks import as_edge_index, check_edge_index_layout, check_node_features
 from graphkit.nn.conv.hop_attention import HopAttention
 from graphkit.nn.hop_features import normalized_adjacency, propagate_hops, transpose_csr
@@ -170,31 +171,37 @@ class SGCAIR(torch.nn.Module):
 
 
 class _CachedAdjacency(torch.nn.Module):
-    """Holds the GCN-normalised adjacency of the last graph seen and its transpose (for a fast
-    backward pass, see :func:`~graphkit.nn.hop_features.sparse_matmul`); transductive cache."""
+    """The GCN-normalised adjacency and its transpose (for a fast backward pass, see
+    :func:`~graphkit.nn.hop_features.sparse_matmul`); with ``cached`` those of the first graph,
+    kept for later calls (transductive use: another graph raises)."""
 
-    def __init__(self, cached: bool) -> None:
+    def __init__(self, cached: bool, owner: str) -> None:
         super().__init__()
-        self.cached = cached
+        self.cached, self.owner = cached, owner  # the model named in the error
         self._adj: tuple[Tensor, Tensor] | None = None
+        self._graph: CachedGraph | None = None  # the graph the cache was built from
 
     def reset_parameters(self) -> None:
-        self._adj = None
+        self._adj = self._graph = None
 
     def __getstate__(self) -> dict:
         # Sparse CSR tensors cannot be deep-copied or pickled: a copy rebuilds its cache.
-        return {**super().__getstate__(), "_adj": None}
+        return {**super().__getstate__(), "_adj": None, "_graph": None}
 
     def forward(self, edge_index: Tensor, num_nodes: int, x: Tensor) -> tuple[Tensor, Tensor]:
         check_edge_index_layout(edge_index)
         adj = self._adj
-        if adj is None or adj[0].device != x.device or adj[0].dtype != x.dtype or \
-                adj[0].size(0) != num_nodes:
+        if adj is not None:
+            self._graph = check_cached_graph(self.owner, self._graph, num_nodes,
+                                             {"edge_index": edge_index})
+        if adj is None or adj[0].device != x.device or adj[0].dtype != x.dtype:
+            given = edge_index
             edge_index, edge_weight = as_edge_index(edge_index)
             a = normalized_adjacency(edge_index, num_nodes, "sym", edge_weight, dtype=x.dtype)
             adj = (a, transpose_csr(a))
             if self.cached:
                 self._adj = adj
+                self._graph = CachedGraph(num_nodes, {"edge_index": given})
         return adj
 
 
@@ -223,7 +230,10 @@ class APPNPAIR(torch.nn.Module):
         alpha (float, optional): Teleport probability. (default: ``0.05``)
         dropout (float, optional): Dropout on the input and hidden layer. (default: ``0.5``)
         skip_last_hop (bool, optional): Reproduce the official off-by-one. (default: :obj:`False`)
-        cached (bool, optional): Cache the normalised adjacency. (default: :obj:`True`)
+        cached (bool, optional): Normalise the adjacency on the first call and reuse it:
+            transductive use on one fixed graph only (full-batch training, as in graphkit's
+            recipes); a call with another graph raises a ValueError until
+            :meth:`reset_parameters`. (default: :obj:`False`, as in PyG)
 
     Shapes:
         - **input:** node features :math:`(N, F)`, edge indices :math:`(2, |\mathcal{E}|)`
@@ -239,7 +249,7 @@ class APPNPAIR(torch.nn.Module):
         alpha: float = 0.05,
         dropout: float = 0.5,
         skip_last_hop: bool = False,
-        cached: bool = True,
+        cached: bool = False,
     ) -> None:
         super().__init__()
         _check_dropout(dropout=dropout)
@@ -251,7 +261,7 @@ class APPNPAIR(torch.nn.Module):
         self.lin1 = Linear(in_channels, hidden_channels)
         self.lin2 = Linear(hidden_channels, out_channels)
         self.attention = HopAttention(out_channels, "sigmoid", skip_last_hop=skip_last_hop)
-        self.adj = _CachedAdjacency(cached)
+        self.adj = _CachedAdjacency(cached, type(self).__name__)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -289,7 +299,16 @@ class GCNAIR(torch.nn.Module):
 
         \mathbf{Y} &= \mathrm{PReLU}(\mathrm{drop}(\mathbf{x}^{(L)}))\,\mathbf{W}_{out}
 
-    (the coupled form of the official small-dataset model, with its crashing script fixed).
+    for :math:`l = 1, \ldots, L - 1` (the coupled form of the official small-dataset model,
+    with its crashing script fixed).
+
+    The first gate is inert, as in the official code: at :math:`l = 1` it mixes
+    :math:`\mathbf{x}^{(1)}` with itself, :math:`(1-a^{(1)})\,\mathbf{x}^{(1)} +
+    a^{(1)}\,\mathbf{x}^{(1)} = \mathbf{x}^{(1)}` whatever :math:`a^{(1)}`, so ``gates[0]``
+    (:math:`\mathbf{v}_1, c_1`) never changes the output and gets no gradient. The adaptive
+    residual acts from the third layer on; with ``num_layers=2`` (the official CiteSeer and
+    PubMed setting) the model is a plain two-layer GCN with PReLU. The parameter is kept so
+    that the parameter count and ``state_dict`` match the official model.
 
     Args:
         in_channels (int): Feature size.
@@ -298,7 +317,10 @@ class GCNAIR(torch.nn.Module):
         num_layers (int): Number of graph convolutions :math:`L \ge 1`.
         dropout (float, optional): Dropout between layers. (default: ``0.5``)
         input_dropout (float, optional): Dropout on the input features. (default: ``0``)
-        cached (bool, optional): Cache the normalised adjacency. (default: :obj:`True`)
+        cached (bool, optional): Normalise the adjacency on the first call and reuse it:
+            transductive use on one fixed graph only (full-batch training, as in graphkit's
+            recipes); a call with another graph raises a ValueError until
+            :meth:`reset_parameters`. (default: :obj:`False`, as in PyG)
 
     Shapes:
         - **input:** node features :math:`(N, F)`, edge indices :math:`(2, |\mathcal{E}|)`
@@ -313,7 +335,7 @@ class GCNAIR(torch.nn.Module):
         num_layers: int,
         dropout: float = 0.5,
         input_dropout: float = 0.0,
-        cached: bool = True,
+        cached: bool = False,
     ) -> None:
         super().__init__()
         _check_dropout(dropout=dropout, input_dropout=input_dropout)
@@ -327,15 +349,18 @@ class GCNAIR(torch.nn.Module):
         self.gates = ModuleList(Linear(2 * hidden_channels, 1) for _ in range(num_layers - 1))
         self.acts = ModuleList(PReLU() for _ in range(num_layers))
         self.out = Linear(hidden_channels, out_channels)
+        self._cached_graph: CachedGraph | None = None  # the graph the convs' caches hold
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         for m in [*self.convs, *self.gates, *self.acts, self.out]:
             m.reset_parameters()
+        self._cached_graph = None
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         check_node_features(x, self.convs[0].in_channels)
         check_edge_index_layout(edge_index)
+        check_pyg_gcn_cache(self, self.convs, x, edge_index)
         x = feature_dropout(x, self.input_dropout, self.training)
         x = x_in = self.convs[0](x, edge_index)
         for conv, gate, act in zip(self.convs[1:], self.gates, self.acts[:-1]):

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.nn import GCNConv
 
+from graphkit.nn._cache import CachedGraph, check_pyg_gcn_cache
 from graphkit.nn._checks import check_edge_index_layout, check_node_features
 
 __all__ = ["GCN"]
@@ -39,8 +40,9 @@ class GCN(torch.nn.Module):
         dropout (float): dropout probability. (default: :obj:`0.5`)
         input_dropout (float, optional): dropout probability of the input features.
             (default: :obj:`None`, the same as ``dropout``)
-        cached (bool): cache the normalised adjacency (transductive use only).
-            (default: :obj:`False`)
+        cached (bool): normalise the adjacency on the first call and reuse it: transductive
+            use on one fixed graph only; a call with another graph raises a ValueError until
+            :meth:`reset_parameters`. (default: :obj:`False`)
         **kwargs: further arguments of :class:`torch_geometric.nn.conv.GCNConv`
             (e.g. ``add_self_loops``, ``normalize``, ``bias``).
 
@@ -82,16 +84,19 @@ class GCN(torch.nn.Module):
         self.convs = torch.nn.ModuleList(
             GCNConv(a, b, cached=cached, **kwargs) for a, b in zip(sizes[:-1], sizes[1:])
         )
+        self._cached_graph: CachedGraph | None = None  # the graph the convs' caches hold
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """Re-initialise every layer (Glorot weights, zero biases)."""
         for conv in self.convs:
             conv.reset_parameters()
+        self._cached_graph = None
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
         check_node_features(x, self.in_channels)
         check_edge_index_layout(edge_index)
+        check_pyg_gcn_cache(self, self.convs, x, edge_index, edge_weight)
         for i, conv in enumerate(self.convs):
             p = self.input_dropout if i == 0 else self.dropout
             x = F.dropout(x, p=p, training=self.training)

@@ -6,7 +6,8 @@ import torch
 from torch import Tensor
 from torch_geometric.nn import GCNConv
 
-from graphkit.nn._checks import check_node_features
+from graphkit.nn._cache import CachedGraph, check_pyg_gcn_cache
+from graphkit.nn._checks import check_edge_index_layout, check_node_features
 
 __all__ = ["GCNLinkPredictor"]
 
@@ -29,7 +30,9 @@ class GCNLinkPredictor(torch.nn.Module):
         in_channels (int): input feature size.
         hidden_channels (int): width of every layer and of the predictor.
         num_layers (int): number of ``GCNConv`` layers. (default: :obj:`2`)
-        cached (bool): cache the normalised adjacency (transductive use only). (default:
+        cached (bool): normalise the adjacency on the first call and reuse it: transductive
+            use on one fixed message-passing graph only (as in the official code); a call
+            with another graph raises a ValueError until :meth:`reset_parameters`. (default:
             :obj:`True`)
 
     Shapes:
@@ -49,15 +52,19 @@ class GCNLinkPredictor(torch.nn.Module):
             for i in range(num_layers))
         self.lin1 = torch.nn.Linear(hidden_channels, hidden_channels)
         self.lin2 = torch.nn.Linear(hidden_channels, 1)
+        self._cached_graph: CachedGraph | None = None  # the graph the convs' caches hold
 
     def reset_parameters(self) -> None:
         for conv in self.convs:
             conv.reset_parameters()
         self.lin1.reset_parameters()
         self.lin2.reset_parameters()
+        self._cached_graph = None
 
     def encode(self, x: Tensor, edge_index: Tensor) -> Tensor:
         check_node_features(x, self.convs[0].in_channels)
+        check_edge_index_layout(edge_index)
+        check_pyg_gcn_cache(self, self.convs, x, edge_index)
         for i, conv in enumerate(self.convs):
             x = conv(x, edge_index)
             if i < len(self.convs) - 1:

@@ -10,6 +10,7 @@ from torch.nn import Parameter
 from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
+from graphkit.nn._cache import CachedGraph, check_cached_graph
 from graphkit.nn._checks import (
     check_edge_index_layout,
     check_node_features,
@@ -45,7 +46,9 @@ class QGCNConv(QuantizedLayer, MessagePassing):
         bias_bits (int, optional): ``None``: the bias in the weight format, counted at its
             width; ``32``: on the accumulator grid, counted as 32-bit words.
             (default: :obj:`None`)
-        cached (bool): cache the quantised coefficients (transductive use). (default: False)
+        cached (bool): cache the normalisation coefficients: transductive use on one fixed
+            graph only; a call with another graph raises a ValueError until
+            :meth:`reset_parameters`. (default: False)
 
     Shapes:
         input ``x [N, in_channels]``, ``edge_index [2, E]``; output ``[N, out_channels]``.
@@ -64,6 +67,7 @@ class QGCNConv(QuantizedLayer, MessagePassing):
         self.cached = cached
         self.bias_bits = check_bias_bits(bias_bits)
         self._cache: tuple[Tensor, Tensor] | None = None
+        self._graph: CachedGraph | None = None  # the graph the cache was built from
         self.weight = Parameter(torch.empty(out_channels, in_channels))
         self.bias = Parameter(torch.empty(out_channels)) if bias else None
         self.reset_parameters()
@@ -73,17 +77,26 @@ class QGCNConv(QuantizedLayer, MessagePassing):
         torch.nn.init.uniform_(self.weight, -bound, bound)
         if self.bias is not None:
             torch.nn.init.zeros_(self.bias)
-        self._cache = None
+        self._cache = self._graph = None
 
     def coefficients(self, edge_index: Tensor, num_nodes: int,
                      dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:
         """Edges with self-loops and their quantised symmetric normalisation."""
-        if self.cached and self._cache is not None and self._cache[0].device == edge_index.device:
+        if self.cached and self._cache is not None:
+            self._graph = check_cached_graph(type(self).__name__, self._graph, num_nodes,
+                                             {"edge_index": edge_index})
+        # The cache is kept in the layer's precision, rebuilt after .double() (float32
+        # coefficients cast to float64 are not the float64 normalisation); a caller asking
+        # another dtype of the layer (integer export) gets the layer's own coefficients cast.
+        if self.cached and self._cache is not None and \
+                self._cache[0].device == edge_index.device and \
+                self._cache[1].dtype == self.weight.dtype:
             ei, w = self._cache[0], self._cache[1].to(dtype)
         else:
             ei, w = gcn_norm(edge_index, None, num_nodes, add_self_loops=True, dtype=dtype)
             if self.cached:  # unquantised, so that a full-precision pass does not stick
                 self._cache = (ei, w)
+                self._graph = CachedGraph(num_nodes, {"edge_index": edge_index})
         return ei, fixed_point_quantize(w, self.coef_format)
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:

@@ -74,9 +74,20 @@ def test_layer_cached_and_reset(graph):
     x = torch.randn(n, 4)
     out = conv(x, ei)
     assert out.shape == (n, 2)
-    assert torch.allclose(conv(x, ei[:, :2]), out)  # the cache ignores the new graph
+    cache = conv._cache
+    assert torch.equal(conv(x, ei.clone()), out) and conv._cache is cache  # the same graph
+    # another graph used to get the first graph's normalisation silently
+    with pytest.raises(ValueError, match="DegreePowerGCNConv .*cached=True.*edge_index differs"):
+        conv(x, ei[:, :2])
+    with pytest.raises(ValueError, match=f"graph of {n} nodes but got {n + 2}.*cached=False"):
+        conv(torch.randn(n + 2, 4), ei)
+    with pytest.raises(ValueError, match="edge_weight differs"):
+        conv(x, ei, torch.rand(ei.size(1)))
     conv.reset_parameters()
     assert conv._cache is None
+    uncached = DegreePowerGCNConv(4, 2, alpha=0.3)
+    uncached.load_state_dict(conv.state_dict())
+    assert torch.allclose(conv(x, ei[:, :2]), uncached(x, ei[:, :2]))
 
 
 def test_bad_inputs(graph):
