@@ -312,7 +312,7 @@ class TemporalMemory(torch.nn.Module):
         """Write the pending messages of ``n_id`` into the stored memory (chunk by chunk) and
         drop them from the store; the corrector (if any) observes the increments."""
         _check_ids(n_id)
-        n_id = torch.unique(n_id)
+        n_id = torch.unique(n_id.long())  # index_copy_ takes int64 rows only (int32 ids too)
         store = self._storage()
         counted = self.corrector is not None
         results = []  # every chunk reads the memory before the flush, as one pass would

@@ -85,9 +85,10 @@ def test_double_moves_the_stream_state(name, pres):
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_int32_timestamps_score_like_int64(name):
+def test_int32_ids_and_timestamps_score_like_int64(name):
     """APAN's mailbox refused int32 timestamps ("Index put requires the source and
-    destination dtypes match"); every memory model casts them to its int64 times."""
+    destination dtypes match"), and the memory's flush int32 node ids from the second batch
+    on (index_copy_ takes int64 rows only); both are cast to int64."""
     torch.manual_seed(0)
     model = MODELS[name](6, 2).eval()
     g = torch.Generator().manual_seed(0)
@@ -98,7 +99,7 @@ def test_int32_timestamps_score_like_int64(name):
         model.reset_state()
         with torch.no_grad():
             for src, dst, t, msg in batches:
-                t = t.to(dtype)
+                src, dst, t = src.to(dtype), dst.to(dtype), t.to(dtype)
                 out = model.score(src, dst, t, msg, dst.flip(0))
                 model.update_state(src, dst, t, msg)
         scores.append(torch.cat(out))
