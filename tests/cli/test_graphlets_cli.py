@@ -161,4 +161,9 @@ def test_warnings_print_without_source_locations(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.startswith("graphkit: warning: ") and "read as ORCA's format" in proc.stderr
     assert ".py:" not in proc.stderr and "warnings.warn" not in proc.stderr
-    assert warnings.formatwarning is warnings._formatwarning_orig  # main restores it
+    # in process, main restores the format whether the command succeeds or fails
+    before = warnings.formatwarning
+    with pytest.warns(UserWarning, match="read as ORCA's format"):
+        assert main(["graphlets", "gdv", str(src), "-o", str(tmp_path / "gdv.npy")]) == 0
+    assert main(["graphlets", "gdv", str(tmp_path / "nope.txt"), "-o", str(src)]) == 1
+    assert warnings.formatwarning is before
