@@ -195,6 +195,7 @@ def _read_text(path: Path, fmt: str, relabel: bool = False):
         except ValueError as exc:
             raise ValueError(f"{exc} (read as ORCA's format for its .in suffix; "
                              "--input-format edgelist reads it as an edge list)") from None
+    orca_error = None
     if fmt == "auto" and not relabel and _looks_like_orca(rows):
         try:
             graph = _read_orca(path, rows)
@@ -204,9 +205,15 @@ def _read_text(path: Path, fmt: str, relabel: bool = False):
                               "reads it as an edge list", stacklevel=2)
             return graph
         except ValueError as exc:
-            # an edge list whose first edge happens to match the line count
-            warnings.warn(f"{exc}; read as an edge list instead (the first line only looks "
-                          "like ORCA's header; --input-format chooses)", stacklevel=2)
+            orca_error = exc  # an edge list whose first edge happens to match the line count
+    result = _read_edge_list(path, rows, relabel)
+    if orca_error is not None:  # said only when the edge list reads: else its error says it all
+        warnings.warn(f"{orca_error}; read as an edge list instead (the first line only looks "
+                      "like ORCA's header; --input-format chooses)", stacklevel=2)
+    return result
+
+
+def _read_edge_list(path: Path, rows: list[tuple[int, list[str]]], relabel: bool):
     pairs = _int_pairs(path, rows, ids=not relabel)
     if pairs is not None and not relabel:
         from graphkit.cli import sparse_ids

@@ -167,3 +167,19 @@ def test_warnings_print_without_source_locations(tmp_path):
         assert main(["graphlets", "gdv", str(src), "-o", str(tmp_path / "gdv.npy")]) == 0
     assert main(["graphlets", "gdv", str(tmp_path / "nope.txt"), "-o", str(src)]) == 1
     assert warnings.formatwarning is before
+
+
+def test_orca_fallback_is_said_only_when_the_edge_list_reads(tmp_path, capsys):
+    # '3 2' looks like ORCA's header but node 4 is out of its range: an edge list, said once
+    src = tmp_path / "g.txt"
+    src.write_text("3 2\n0 1\n1 4\n")
+    out = tmp_path / "gdv.npy"
+    with pytest.warns(UserWarning, match="read as an edge list instead"):
+        assert main(["graphlets", "gdv", str(src), "-o", str(out)]) == 0
+    assert np.load(out).shape[0] == 5
+    # when the edge list fails too, its error alone names the problem (the warning repeated it)
+    src.write_text("0 1\n1 -2\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(["graphlets", "gdv", str(src), "-o", str(out)]) == 1
+    assert capsys.readouterr().err.count("negative node id -2") == 1
