@@ -119,7 +119,7 @@ def test_sigmoid_scores_bound_the_hop_weights():
     unbounded = HopAttention(3, activation="none")  # without the sigmoid a hop can dominate
     with torch.no_grad():
         unbounded.lin.load_state_dict(att.lin.state_dict())
-    assert float(unbounded.weights(hops).min()) < 1 / (1 + 2 * math.e) - eps
+    assert float(unbounded.weights(hops).min().detach()) < 1 / (1 + 2 * math.e) - eps
 
 
 def test_skip_last_hop_reproduces_the_official_sum():
