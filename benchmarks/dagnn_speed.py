@@ -29,6 +29,7 @@ from graphkit.benchmarking import (
     print_table,
     rss_mb,
     summarize,
+    synchronize,
     write_report,
 )
 from graphkit.data import load
@@ -69,8 +70,7 @@ def epoch_times(model: torch.nn.Module, data: Data, epochs: int) -> list[float]:
         out = model(data.x, data.edge_index)
         F.cross_entropy(out[data.train_mask], data.y[data.train_mask]).backward()
         opt.step()
-        if data.x.is_cuda:  # kernels run asynchronously: wait for them before reading the clock
-            torch.cuda.synchronize(data.x.device)
+        synchronize(data.x.device)  # CUDA runs kernels asynchronously: wait before the clock
         times.append(time.perf_counter() - t0)
     return times[1:]
 

@@ -320,7 +320,7 @@ def measure(device: str | None = None, interval: float = 0.005) -> Iterator[Meas
 
     cuda = device is not None and str(device).startswith("cuda") and torch.cuda.is_available()
     if cuda:
-        torch.cuda.synchronize(device)
+        synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
@@ -329,7 +329,7 @@ def measure(device: str | None = None, interval: float = 0.005) -> Iterator[Meas
         yield m
     finally:
         if cuda:
-            torch.cuda.synchronize(device)
+            synchronize(device)
         m.seconds = time.perf_counter() - t0
         stop.set()
         thread.join()

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.data import Data
 
+from graphkit.benchmarking import synchronize
 from graphkit.data.validation import check_graph, check_num_nodes
 from graphkit.metrics import accuracy
 
@@ -256,8 +257,7 @@ def train_node_classifier(
             loss = loss_fn(out[masks["train"]], y[masks["train"]])
         loss.backward()
         optimizer.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        synchronize(device)
         epoch_times.append(time.perf_counter() - t0)
 
         try:

@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from graphkit.benchmarking import synchronize
 from graphkit.extras._core.blocks import MBConv
 from graphkit.extras._core.modules import eval_mode
 
@@ -239,12 +240,10 @@ def _time_layer(module: nn.Module, inp: Tensor, repeats: int = 5) -> float:
     with torch.no_grad():
         module(inp)  # warm-up
         for _ in range(repeats):
-            if inp.is_cuda:
-                torch.cuda.synchronize(inp.device)
+            synchronize(inp.device)
             t0 = time.perf_counter()
             module(inp)
-            if inp.is_cuda:
-                torch.cuda.synchronize(inp.device)
+            synchronize(inp.device)
             best = min(best, time.perf_counter() - t0)
     return best
 
