@@ -6,7 +6,8 @@ training and evaluation negatives; a run reports test AP and AUC, transductive (
 and inductive (test events touching a node unseen in training), averaged per batch as the
 reference codes do (``mean``) and pooled over the split (``pooled_mean``).
 
-Rows: ``system`` is the model (``<model>+pres`` under ``--pres``), ``dataset`` is
+Rows: ``system`` is the model (``<model>+pres`` under ``--pres``, where ``tgn`` runs as
+``tgn-memory``, the TGN that PRES can wrap), ``dataset`` is
 ``<dataset>/<setting>``, ``metric`` is ``ap`` or ``auc``, ``seconds`` is the mean training wall
 time of a run (all epochs, no evaluation) and ``epoch_seconds`` its mean per epoch.
 
@@ -54,6 +55,10 @@ SETTINGS = ("transductive", "inductive")
 DATASETS = tuple(e.name for e in list_datasets() if e.task.startswith("temporal link"))
 #: The models --pres wraps (registered with ``pres=True``); on any other it is an error.
 PRES_MODELS: set[str] = set()
+#: Under --pres a name resolves to the family member PRES can wrap: ``tgn`` (PyG's TGNMemory,
+#: the NAT issue's peer) has no per-event memory reads to correct, so ``--model tgn --pres``
+#: runs the TGN of the PRES family on graphkit's TemporalMemory (rows ``tgn-memory+pres``).
+PRES_ALIASES = {"tgn": "tgn-memory"}
 
 # Measured by the issue author with PyG's TGN (3 epochs, batch 200, 2 cores), test AP.
 PAPER = [
@@ -97,7 +102,8 @@ def tgn(data: TemporalData, args: argparse.Namespace) -> torch.nn.Module:
 
 
 def _pres_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--pres", action="store_true", help="wrap tgn-memory/jodie/apan in PRES")
+    p.add_argument("--pres", action="store_true",
+                   help="wrap tgn-memory/jodie/apan in PRES (tgn means tgn-memory here)")
     p.add_argument("--pres-gamma", type=real(0, 1), default=1.0, help="PRES: fusion weight")
     p.add_argument("--pres-weight", type=real(0), default=0.1, help="PRES: coherence weight")
     p.add_argument("--pres-mode", choices=("paper", "node", "repo"), default="paper")
@@ -154,9 +160,16 @@ def main(argv: list[str] | None = None) -> None:
     unknown = [m for m in args.model if m not in MODELS]
     if unknown:
         p.error(f"unknown model(s) {unknown}; known: {sorted(MODELS)}")
-    unwrapped = [m for m in args.model if m not in PRES_MODELS]
-    if args.pres and unwrapped:
-        p.error(f"--pres wraps only {sorted(PRES_MODELS)}, not {unwrapped}")
+    if args.pres:
+        resolved = [PRES_ALIASES.get(m, m) for m in args.model]
+        for name, target in zip(args.model, resolved):
+            if name != target:
+                print(f"--pres: {name} runs as {target} (graphkit's TemporalMemory)")
+        unwrapped = [m for m in resolved if m not in PRES_MODELS]
+        if unwrapped:
+            p.error(f"--pres wraps only {sorted(PRES_MODELS | PRES_ALIASES.keys())}, "
+                    f"not {unwrapped}")
+        args.model = list(dict.fromkeys(resolved))  # tgn and tgn-memory: one run
     if args.quick:  # one epoch, recorded as such in the rows and the config
         args.epochs = 1
     torch.set_num_threads(args.threads)

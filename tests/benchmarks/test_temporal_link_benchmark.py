@@ -4,8 +4,10 @@ TGN in the same run, --setting, --pres, and argparse errors for bad flags."""
 import json
 
 import pytest
+import torch
+from torch_geometric.data import TemporalData
 
-from graphkit.temporal import PRES
+from graphkit.temporal import PRES, TGN
 
 FIELDS = {"system", "dataset", "metric", "mean", "std", "runs", "seconds", "peak_rss_mb"}
 
@@ -73,6 +75,21 @@ def test_pres_wraps_the_model_and_names_the_row(import_script, tmp_path, monkeyp
     assert {r["system"] for r in report["rows"]} == {"jodie+pres"}
     assert report["config"]["pres"] is True
 
+
+
+def test_issue_model_names_run_under_pres(import_script, tmp_path):
+    # issue 8 names `--model {tgn,jodie,apan}` with `--pres`: tgn is the family's TGN on
+    # graphkit's TemporalMemory (PyG's TGNMemory cannot be wrapped), run once with tgn-memory
+    tl = import_script("temporal_link")
+    report = _run(tl, tmp_path, "--runs", "1", "--model", "tgn", "tgn-memory", "jodie", "apan",
+                  "--pres", "--setting", "transductive", "--max-events", "400")
+    systems = [r["system"] for r in report["rows"] if r["metric"] == "ap"]
+    assert systems == ["tgn-memory+pres", "jodie+pres", "apan+pres"]
+    assert report["config"]["model"] == ["tgn-memory", "jodie", "apan"]
+    # without --pres, tgn stays PyG's TGNMemory baseline of the NAT issue
+    data = TemporalData(src=torch.tensor([0]), dst=torch.tensor([1]), t=torch.tensor([0]),
+                        msg=torch.zeros(1, 2))
+    assert type(tl.MODELS["tgn"](data, None)) is TGN
 
 @pytest.mark.parametrize("flags, message", [
     (["--dataset", "nosuch"], "invalid choice: 'nosuch'"),
