@@ -95,16 +95,23 @@ def check_features(x: Tensor | np.ndarray, name: str = "x") -> Tensor:
     if x.dim() != 2:
         raise ValueError(f"{name} must have shape [num_nodes, num_features], got {list(x.shape)}")
     if x.is_floating_point():
-        # sparse features: the stored values; their rows from the indices (COO) or row pointers
-        if x.layout == torch.sparse_coo:
+        # sparse features: the stored values (uncoalesced COO values are finite exactly when
+        # the coalesced ones are, barring overflow)
+        values = x._values() if x.layout == torch.sparse_coo else (
+            x.values() if x.layout == torch.sparse_csr else x)
+        # the sum is finite exactly when no value is NaN or infinite (overflow falls through to
+        # the search): no N x F mask on the common, clean path, so the check does not set a
+        # training run's peak memory
+        if bool(torch.isfinite(values.sum())):
+            return x
+        if x.layout == torch.sparse_coo:  # the row of a value from the indices
             coalesced = x.coalesce()
             values, rows = coalesced.values(), coalesced.indices()[0]
-        elif x.layout == torch.sparse_csr:
-            values = x.values()
+        elif x.layout == torch.sparse_csr:  # ... or the row pointers
             rows = torch.repeat_interleave(torch.arange(x.size(0), device=x.device),
                                            x.crow_indices().diff())
         else:
-            values, rows = x, None
+            rows = None
         bad = ~torch.isfinite(values)
         if bool(bad.any()):
             first = bad.nonzero()[0]

@@ -215,6 +215,24 @@ def test_check_features_finds_nan_in_sparse_features():
     assert check_features(dense.to_sparse()).is_sparse
 
 
+def test_check_features_allocates_no_mask_on_clean_input():
+    # an N x F boolean mask per call set the peak memory of ForwardGNN's whole training run
+    # (benchmarks/forward_learning.py --memory measured the check, not the training)
+    from torch.profiler import ProfilerActivity, profile
+
+    x = torch.rand(2000, 500)
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        check_features(x)
+    allocated = sum(e.cpu_memory_usage for e in prof.events() if e.cpu_memory_usage > 0)
+    assert allocated < x.numel() // 100
+    # values so large that their sum overflows are still finite: the search clears them
+    big = torch.full((4, 3), 3e38)
+    assert check_features(big) is big
+    big[2, 1] = float("-inf")
+    with pytest.raises(ValueError, match=r"x holds infinite values \(first in row 2\)"):
+        check_features(big)
+
+
 def test_check_graph_leaves_labels_and_masks_to_the_caller():
     data = Data(x=torch.randn(4, 2), edge_index=torch.tensor([[0, 1], [1, 3]]),
                 train_mask=torch.tensor([0, 2]))  # an index vector: fine here, not in check_data
