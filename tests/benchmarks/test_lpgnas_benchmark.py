@@ -57,8 +57,11 @@ def test_merge_unites_candidates_and_reselects_on_validation(bench, tmp_path):
     out = tmp_path / "m.json"
     bench.merge([str(a), str(b)], str(out))
     rep = json.loads(out.read_text())
-    rows = {r["system"]: r for r in rep["rows"]}
+    rows = {r["system"]: r for r in rep["rows"] if r["metric"] == "accuracy"}
     assert list(rows) == ["gcn-w8a8", "gcn-w2a8", "lpgnas-gamma0.5", "lpgnas-gamma1.0"]
+    sizes = {r["system"]: r["mean"] for r in rep["rows"] if r["metric"] == "size_bytes"}
+    assert sizes == {"gcn-w8a8": 1000, "gcn-w2a8": 300, "lpgnas-gamma0.5": 500,
+                     "lpgnas-gamma1.0": 350}
     s = rep["config"]["searched"]
     assert [c["search_seed"] for c in s["0.5"]["candidates"]] == [0, 1, 2, 3]
     assert s["0.5"]["selected_search_seed"] == 3 and rows["lpgnas-gamma0.5"]["search_seed"] == 3
@@ -132,7 +135,49 @@ def test_quick_run_on_the_supervised_split(bench, monkeypatch, tmp_path):
     assert rep["config"]["split"] == "supervised" and rep["config"]["split_seed"] == 0
     assert {r["system"] for r in rep["rows"]} >= {"gcn-w32a32", "gcn-w8a8"}
     # 1,708 training nodes: the full-supervised GCN is far above the public split's ~0.8
-    assert min(r["mean"] for r in rep["rows"] if r["system"] == "gcn-w32a32") > 0.83
+    assert min(r["mean"] for r in rep["rows"]
+               if r["system"] == "gcn-w32a32" and r["metric"] == "accuracy") > 0.83
+
+
+def test_every_system_has_an_accuracy_and_a_size_bytes_row(bench, monkeypatch, tmp_path,
+                                                           capsys):
+    out = tmp_path / "q.json"
+    monkeypatch.setattr(sys, "argv", ["lpgnas.py", "--quick", "--dataset", "cora", "--only",
+                                      "gcn", "lpgnas", "--gamma", "1", "--search-seeds", "0",
+                                      "--json", str(out)])
+    bench.main()
+    assert "Row(" not in capsys.readouterr().out  # a debug print of every row's repr
+    rows = json.loads(out.read_text())["rows"]
+    systems = ["gcn-w32a32", "gcn-w8a8", "gcn-w4a8", "gcn-w4a4", "gcn-w2a8", "lpgnas-gamma1.0"]
+    assert [(r["system"], r["metric"]) for r in rows] == [
+        (s, m) for s in systems for m in ("accuracy", "size_bytes")]
+    assert {r["dataset"] for r in rows} == {"Cora"}  # the registered spelling
+    for acc, size in zip(rows[::2], rows[1::2]):
+        assert size["mean"] == acc["size_bytes"] > 0 and size["std"] == 0
+        assert size["runs"] == acc["runs"] == 1 and "size_bytes" not in size
+    assert rows[3]["mean"] == 23063.0  # W8A8 GCN: 1433*16 + 16 + 16*7 + 7 parameters at 8 bits
+    # a report with size rows merges again (its size rows are not repeated baselines), and
+    # its accuracy rows alone enter the analysis and the recipe rule
+    merged = tmp_path / "m.json"
+    bench.merge([str(out)], str(merged))
+    again = json.loads(merged.read_text())
+    assert [(r["system"], r["metric"], r["mean"]) for r in again["rows"]] == \
+        [(r["system"], r["metric"], r["mean"]) for r in rows]
+    assert set(again["config"]["analysis"]["points"]) == {"lpgnas-gamma1.0"}
+    assert bench.compare_recipes([str(out)], None)["systems"] == sorted(systems)
+
+
+def test_dataset_takes_registered_node_classification_names(bench, usage_error, monkeypatch,
+                                                            tmp_path):
+    # PubMed was an argparse choice error; its loader now says which file is missing
+    monkeypatch.setenv("GRAPHKIT_OFFLINE", "1")
+    monkeypatch.setattr(sys, "argv", ["lpgnas.py", "--quick", "--dataset", "PubMed", "--root",
+                                      str(tmp_path)])
+    with pytest.raises(FileNotFoundError, match=r"dataset 'PubMed' needs the file ind\.pubmed"):
+        bench.main()
+    assert "dataset 'uci' is for temporal link prediction" in usage_error(
+        "lpgnas", ["--dataset", "uci"])
+    assert "unknown dataset 'pubmedd'" in usage_error("lpgnas", ["--dataset", "pubmedd"])
 
 
 def test_merge_refuses_mixed_search_settings(bench, tmp_path):
