@@ -267,7 +267,9 @@ def run_link(scheme: str, model: str, data: Data, r: int, args) -> dict:
     train, val, test = (d.to(args.device) for d in link_split(data, r))
     seed_everything(args.seed + 3 * r)
     net = link_model(scheme, model, data.num_features, args.hidden, args.layers).to(args.device)
-    trainer = LayerwiseTrainer(args.epochs, args.lr, 5e-4, args.val_every, args.patience)
+    # the official scripts' weight decay of each scheme (none for the top-down link script)
+    trainer = LayerwiseTrainer(args.epochs, args.lr, net.weight_decay, args.val_every,
+                               args.patience)
     logs = net.fit(train, val, trainer)
     per_layer = [roc_auc(test.edge_label, s) for s in net.layer_scores(test)]
     return {"value": per_layer[-1], "per_layer": per_layer,

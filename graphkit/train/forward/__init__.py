@@ -5,15 +5,16 @@ across layers (`Park et al., "Forward Learning of Graph Neural Networks"
 * :class:`LayerwiseTrainer`: per-layer Adam, validation every few epochs, early stopping with
   best-checkpoint restore; :class:`ForwardLayer`: L2-normalised input, a PyG convolution, ReLU.
 * Local losses: :func:`ff_loss` (Forward-Forward goodness), :func:`sf_loss` (virtual-node
-  cross-entropy), :func:`link_loss` (dot-product BCE).
+  cross-entropy), :func:`link_loss` (dot-product BCE), :func:`ff_link_loss` (pair goodness).
 * :class:`VirtualClassNodes`: class nodes linked to the training nodes only.
 * :func:`frozen_input_forward`: a GCN layer's propagation of its frozen input, computed once;
   :class:`RowSplitForward`: a layer's propagation over the edges into a block of rows only
   (what a local loss on those rows needs).
 * Node classification: :class:`FFLabelAppending` (``ff-la``), :class:`FFVirtualNodes`
   (``ff-vn``), :class:`SingleForward` (``sf``), :class:`SFTop2Loss`, :class:`SFTop2Input`, and
-  the :class:`BackpropNode` (``bp``) baseline; link prediction: :class:`ForwardLink` (``sf``)
-  and :class:`BackpropLink` (``bp``). :func:`node_model` / :func:`link_model` build them by name.
+  the :class:`BackpropNode` (``bp``) baseline; link prediction: :class:`ForwardLink` (``sf``),
+  :class:`LinkTop2Loss`, :class:`LinkTop2Input`, :class:`FFLink` (``ff-la`` and ``ff-vn``) and
+  :class:`BackpropLink` (``bp``). :func:`node_model` / :func:`link_model` build them by name.
 * :func:`node_split` / :func:`link_split`: the paper's 64/16/20 node and edge splits.
 """
 
@@ -28,8 +29,11 @@ from graphkit.train.forward.layers import (
     l2_normalize_rows,
     make_conv,
 )
-from graphkit.train.forward.link import BackpropLink, ForwardLink
+from graphkit.train.forward.link import BackpropLink, FFLink, ForwardLink
+from graphkit.train.forward.link_topdown import LinkTop2Input, LinkTop2Loss
 from graphkit.train.forward.losses import (
+    ff_link_logits,
+    ff_link_loss,
     ff_loss,
     goodness,
     link_logits,
@@ -58,10 +62,12 @@ from graphkit.train.forward.trainer import (
 
 __all__ = [
     "AugmentedGraph", "VirtualClassNodes", "label_matrix",
-    "BackpropGNN", "BackpropNode", "BackpropLink", "ForwardLink",
+    "BackpropGNN", "BackpropNode", "BackpropLink", "FFLink", "ForwardLink", "LinkTop2Input",
+    "LinkTop2Loss",
     "NodeScheme", "frozen_input_forward", "supports_propagation_cache",
     "MODELS", "ForwardLayer", "handoff", "l2_normalize_rows", "make_conv",
-    "ff_loss", "goodness", "link_logits", "link_loss", "sf_logits", "sf_loss",
+    "ff_link_logits", "ff_link_loss", "ff_loss", "goodness", "link_logits", "link_loss",
+    "sf_logits", "sf_loss",
     "FFLabelAppending", "FFVirtualNodes", "wrong_classes", "SingleForward",
     "SFTop2Input", "SFTop2Loss", "RowSplitForward", "supports_row_split",
     "LINK_SCHEMES", "NODE_SCHEMES", "SCHEMES", "link_model", "node_model",

@@ -1,4 +1,4 @@
-r"""Link prediction by forward learning (``sf``) and by backpropagation (``bp``).
+r"""Link prediction by forward learning (``sf``, ``ff``) and by backpropagation (``bp``).
 
 `Forward Learning of Graph Neural Networks <https://arxiv.org/abs/2403.11004>`_ (Park et al.,
 ICLR 2024), Section 3.4 (``GNN_FL`` in the official code). Layer :math:`l` is trained alone, on
@@ -10,6 +10,8 @@ the detached, L2-normalised output of layer :math:`l-1` over the training graph,
 
 over the training pairs (positives and fixed negatives, one forward pass per step). A pair's
 score is the mean over layers of :math:`\sigma(\mathbf{h}^{(l)\top}_u \mathbf{h}^{(l)}_v)`.
+:class:`FFLink` (the official code's FF variant of ``GNN_FL``) scores a pair by the goodness
+:math:`\sum_d (h_{ud} h_{vd})^2 - \theta` instead, in its loss and at inference.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ from graphkit.data.validation import check_edge_index, check_graph
 from graphkit.metrics import roc_auc
 from graphkit.train.forward.backprop import BackpropGNN
 from graphkit.train.forward.layers import SPARSE_INPUT_MODELS, ForwardLayer, handoff, make_conv
-from graphkit.train.forward.losses import link_logits, link_loss
+from graphkit.train.forward.losses import ff_link_logits, ff_link_loss, link_logits, link_loss
 from graphkit.train.forward.trainer import LayerwiseTrainer, StoppingLog
 
-__all__ = ["BackpropLink", "ForwardLink", "check_link_data"]
+__all__ = ["BackpropLink", "FFLink", "ForwardLink", "check_link_data"]
 
 
 def check_link_data(data: Data, name: str, in_channels: int = -1, labels: bool = True) -> None:
@@ -65,6 +67,8 @@ class ForwardLink(nn.Module):
     """
 
     name = "sf"
+    #: the official scripts' Adam weight decay for this scheme
+    weight_decay = 5e-4
 
     def __init__(self, model: str, in_channels: int, hidden_channels: int,
                  num_layers: int = 4) -> None:
@@ -93,22 +97,30 @@ class ForwardLink(nn.Module):
             with torch.no_grad():
                 h_train = layer(inp, train.edge_index)
                 h_val = layer(inp_val, val.edge_index)
-                val_sum = val_sum + link_logits(h_val, val.edge_label_index).sigmoid()
+                val_sum = val_sum + self.pair_logits(h_val, val.edge_label_index).sigmoid()
         return logs
 
-    @staticmethod
-    def _fit_layer(layer: ForwardLayer, l: int, inp: Tensor, inp_val: Tensor, val_sum: Tensor,
-                   train: Data, val: Data, trainer: LayerwiseTrainer) -> StoppingLog:
+    def pair_logits(self, h: Tensor, edge_label_index: Tensor) -> Tensor:
+        """A pair's logit from one layer's output: the dot product."""
+        return link_logits(h, edge_label_index)
+
+    def pair_loss(self, h: Tensor, edge_label_index: Tensor, edge_label: Tensor) -> Tensor:
+        """One layer's local loss: BCE of :meth:`pair_logits` against the labels."""
+        return link_loss(h, edge_label_index, edge_label)
+
+    def _fit_layer(self, layer: ForwardLayer, l: int, inp: Tensor, inp_val: Tensor,
+                   val_sum: Tensor, train: Data, val: Data, trainer: LayerwiseTrainer
+                   ) -> StoppingLog:
         """Train layer ``l`` on its frozen input; validate with the mean over layers ``<= l``."""
         optimizer = trainer.optimizer(layer)
 
         def epoch() -> Tensor:
             h = layer(inp, train.edge_index)
             return trainer.step(layer, optimizer,
-                                link_loss(h, train.edge_label_index, train.edge_label))
+                                self.pair_loss(h, train.edge_label_index, train.edge_label))
 
         def score() -> float:
-            s = link_logits(layer(inp_val, val.edge_index), val.edge_label_index).sigmoid()
+            s = self.pair_logits(layer(inp_val, val.edge_index), val.edge_label_index).sigmoid()
             return roc_auc(val.edge_label, (val_sum + s) / (l + 1))
 
         return trainer.fit(layer, epoch, score)
@@ -121,13 +133,47 @@ class ForwardLink(nn.Module):
         h, total, out = data.x, 0.0, []
         for l, layer in enumerate(self.layers):
             h = layer(handoff(h), data.edge_index)
-            total = total + link_logits(h, data.edge_label_index).sigmoid()
+            total = total + self.pair_logits(h, data.edge_label_index).sigmoid()
             out.append(total / (l + 1))
         return out
 
     def predict(self, data: Data) -> Tensor:
         """Pair scores of the whole model, from one forward pass over ``data.edge_index``."""
         return self.layer_scores(data)[-1]
+
+
+class FFLink(ForwardLink):
+    r"""Layer-wise link prediction with Forward-Forward goodness (the official ``GNN_FL`` with
+    its FF loss): layer :math:`l` pushes the goodness of
+    :math:`\mathbf{h}^{(l)}_u \odot \mathbf{h}^{(l)}_v` above :math:`\theta` for edges and
+    below it for the negative pairs; a pair's score is the mean over layers of
+    :math:`\sigma(\sum_d (h_{ud} h_{vd})^2 - \theta)`.
+
+    For links the negatives of both FF schemes are the split's negative pairs: there are no
+    class labels to append or class nodes to link, so ``ff-la`` and ``ff-vn`` both train this
+    model on the link task.
+
+    Args:
+        model (str): ``"gcn"``, ``"sage"`` or ``"gat"``.
+        in_channels (int): input feature width.
+        hidden_channels (int): width of every layer.
+        num_layers (int): number of layers. (default: 4)
+        theta (float): goodness threshold :math:`\theta`. (default: 2.0)
+    """
+
+    name = "ff"
+
+    def __init__(self, model: str, in_channels: int, hidden_channels: int,
+                 num_layers: int = 4, theta: float = 2.0) -> None:
+        super().__init__(model, in_channels, hidden_channels, num_layers)
+        self.theta = theta
+
+    def pair_logits(self, h: Tensor, edge_label_index: Tensor) -> Tensor:
+        # a NaN goodness (an overflowing square) would make the whole ROC-AUC undefined
+        return torch.nan_to_num(ff_link_logits(h, edge_label_index, self.theta))
+
+    def pair_loss(self, h: Tensor, edge_label_index: Tensor, edge_label: Tensor) -> Tensor:
+        return ff_link_loss(h, edge_label_index, edge_label, self.theta)
 
 
 class BackpropLink(nn.Module):
@@ -137,6 +183,7 @@ class BackpropLink(nn.Module):
     """
 
     name = "bp"
+    weight_decay = 5e-4
 
     def __init__(self, model: str, in_channels: int, hidden_channels: int,
                  num_layers: int = 4) -> None:

@@ -8,6 +8,9 @@ r"""Local losses of forward learning (Park et al., ICLR 2024).
   cross-entropy against the true class.
 * Link loss: the logit of a pair is :math:`\mathbf{h}_u^\top \mathbf{h}_v`, trained with binary
   cross-entropy against the edge labels.
+* FF link loss (``GNN_FL`` with FF goodness in the official code): the logit of a pair is the
+  goodness of :math:`\mathbf{h}_u \odot \mathbf{h}_v`; edges are the positives, the split's
+  negative pairs the negatives.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["ff_loss", "goodness", "link_logits", "link_loss", "sf_logits", "sf_loss"]
+__all__ = ["ff_link_logits", "ff_link_loss", "ff_loss", "goodness", "link_logits", "link_loss",
+           "sf_logits", "sf_loss"]
 
 
 def goodness(h: Tensor, theta: float = 2.0, reduce: str = "sum") -> Tensor:
@@ -62,3 +66,18 @@ def link_loss(h: Tensor, edge_label_index: Tensor, edge_label: Tensor) -> Tensor
     """BCE-with-logits of :func:`link_logits` against the 0/1 ``edge_label``."""
     return F.binary_cross_entropy_with_logits(link_logits(h, edge_label_index),
                                               edge_label.float())
+
+
+def ff_link_logits(h: Tensor, edge_label_index: Tensor, theta: float = 2.0) -> Tensor:
+    r"""FF goodness of the pairs: :math:`\sum_d (h_{ud} h_{vd})^2 - \theta`."""
+    return goodness(h[edge_label_index[0]] * h[edge_label_index[1]], theta)
+
+
+def ff_link_loss(h: Tensor, edge_label_index: Tensor, edge_label: Tensor,
+                 theta: float = 2.0) -> Tensor:
+    """BCE-with-logits of :func:`ff_link_logits`: the mean over the edges (label 1) against 1
+    plus the mean over the negative pairs (label 0) against 0, each set weighted alike."""
+    g = ff_link_logits(h, edge_label_index, theta)
+    pos = edge_label.bool()
+    return (F.binary_cross_entropy_with_logits(g[pos], g.new_ones(int(pos.sum())))
+            + F.binary_cross_entropy_with_logits(g[~pos], g.new_zeros(int((~pos).sum()))))

@@ -46,7 +46,13 @@ from graphkit.train.forward.node_sf import augment_training_nodes, class_probabi
 from graphkit.train.forward.rowsplit import RowSplitForward, supports_row_split
 from graphkit.train.forward.trainer import LayerwiseTrainer, StoppingLog, local_step
 
-__all__ = ["SFTop2Input", "SFTop2Loss"]
+__all__ = ["SFTop2Input", "SFTop2Loss", "mean_with_upper_states"]
+
+
+def mean_with_upper_states(l: int, out: Tensor, states: list[Tensor]) -> Tensor:
+    """Top2Loss's embedding of layer ``l``: the mean of its raw ``out`` and the L2-normalised
+    ``states`` of the layers above it (``states[l + 1:]``)."""
+    return torch.stack([out, *(l2_normalize_rows(s) for s in states[l + 1:])]).mean(dim=0)
 
 
 def cat_csr(a: Tensor, b: Tensor) -> Tensor:
@@ -227,10 +233,7 @@ class SFTop2Loss(_TopDown):
     def _init_states(self) -> list[Tensor]:
         return self._bottom_up()
 
-    @staticmethod
-    def _mixed(l: int, out: Tensor, states: list[Tensor]) -> Tensor:
-        """Mean of layer ``l``'s raw ``out`` and the L2-normalised states of the layers above."""
-        return torch.stack([out, *(l2_normalize_rows(s) for s in states[l + 1:])]).mean(dim=0)
+    _mixed = staticmethod(mean_with_upper_states)
 
     def _time_step(self, states: list[Tensor], optimizers: list, trainer: LayerwiseTrainer
                    ) -> tuple[list[Tensor], Tensor]:

@@ -1,7 +1,10 @@
 """Build a scheme by name: ``bp``, ``ff-la``, ``ff-vn``, ``sf``, ``sf-top2loss``, ``sf-top2input``.
 
-Node classification supports all six; link prediction supports ``sf`` (layer-wise dot-product
-BCE, ``GNN_FL`` of the official code) and ``bp``.
+Both tasks support all six. For links: ``sf`` is layer-wise dot-product BCE (``GNN_FL`` of the
+official code), ``sf-top2input`` its top-down version (``GNN_FL-CE-TopDown``), ``sf-top2loss``
+graphkit's link version of the node scheme, and ``ff-la`` / ``ff-vn`` both the FF-goodness
+learner (``GNN_FL`` with its FF loss: a link task has no labels to append or class nodes to
+link, so the split's negative pairs are the negatives of both).
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from torch import nn
 
 from graphkit.train.forward.backprop import BackpropNode
 from graphkit.train.forward.base import NodeScheme
-from graphkit.train.forward.link import BackpropLink, ForwardLink
+from graphkit.train.forward.link import BackpropLink, FFLink, ForwardLink
+from graphkit.train.forward.link_topdown import LinkTop2Input, LinkTop2Loss
 from graphkit.train.forward.node_ff import FFLabelAppending, FFVirtualNodes
 from graphkit.train.forward.node_sf import SingleForward
 from graphkit.train.forward.node_topdown import SFTop2Input, SFTop2Loss
@@ -25,7 +29,14 @@ NODE_SCHEMES: dict[str, type[NodeScheme]] = {
     "sf-top2loss": SFTop2Loss,
     "sf-top2input": SFTop2Input,
 }
-LINK_SCHEMES: dict[str, type[nn.Module]] = {"bp": BackpropLink, "sf": ForwardLink}
+LINK_SCHEMES: dict[str, type[nn.Module]] = {
+    "bp": BackpropLink,
+    "ff-la": FFLink,
+    "ff-vn": FFLink,
+    "sf": ForwardLink,
+    "sf-top2loss": LinkTop2Loss,
+    "sf-top2input": LinkTop2Input,
+}
 SCHEMES = tuple(NODE_SCHEMES)
 
 

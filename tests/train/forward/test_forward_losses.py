@@ -11,6 +11,8 @@ from graphkit.train.forward import (
     EarlyStopping,
     ForwardLayer,
     LayerwiseTrainer,
+    ff_link_logits,
+    ff_link_loss,
     ff_loss,
     goodness,
     l2_normalize_rows,
@@ -51,6 +53,22 @@ def test_sf_and_link_losses():
         (math.log(2) + math.log(1 + math.exp(-1))) / 2)
     with pytest.raises(ValueError, match="temperature"):
         sf_logits(h, v, temperature=0.0)
+
+
+def test_ff_link_loss_is_goodness_bce_of_edges_and_negatives():
+    # official GNN_FL with its FF loss: goodness of h_u * h_v, BCE means of each set, summed
+    h = torch.tensor([[1.0, 0.0], [2.0, 1.0], [0.0, 3.0]])
+    pairs = torch.tensor([[0, 1, 0], [1, 2, 2]])
+    labels = torch.tensor([1, 1, 0])
+    g = [2.0**2 + 0.0 - 2.0, 0.0 + 3.0**2 - 2.0, 0.0 - 2.0]  # (1*2, 0*1); (2*0, 1*3); (0, 0)
+    assert ff_link_logits(h, pairs).tolist() == g
+
+    def bce(z, t):
+        return -(t * math.log(1 / (1 + math.exp(-z))) + (1 - t) * math.log(
+            1 - 1 / (1 + math.exp(-z))))
+
+    expected = (bce(g[0], 1) + bce(g[1], 1)) / 2 + bce(g[2], 0)
+    assert ff_link_loss(h, pairs, labels).item() == pytest.approx(expected, rel=1e-6)
 
 
 def test_layers_and_bad_models():

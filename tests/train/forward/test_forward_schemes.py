@@ -6,7 +6,9 @@ from torch_geometric.data import Data
 
 from graphkit.metrics import accuracy, roc_auc
 from graphkit.train.forward import (
+    LINK_SCHEMES,
     SCHEMES,
+    FFLink,
     LayerwiseTrainer,
     SFTop2Loss,
     link_model,
@@ -107,7 +109,7 @@ def test_ff_negative_inputs_at_every_layer(two_blobs, scheme):
             assert torch.equal(ei_neg, ei_pos)
 
 
-@pytest.mark.parametrize("scheme", ["sf", "bp"])
+@pytest.mark.parametrize("scheme", SCHEMES)
 def test_link_prediction_learns_blocks(scheme):
     g = torch.Generator().manual_seed(0)
     n = 120
@@ -128,7 +130,11 @@ def test_bad_inputs(two_blobs):
     with pytest.raises(ValueError, match="unknown scheme"):
         node_model("ff", "gcn", 8, 16, 2)
     with pytest.raises(ValueError, match="link prediction"):
-        link_model("ff-la", "gcn", 8, 16)
+        link_model("ff", "gcn", 8, 16)
+    # every scheme name the benchmark takes works for links; both FF names are the FF learner
+    assert set(LINK_SCHEMES) == set(SCHEMES)
+    assert type(link_model("ff-la", "gcn", 8, 16)) is type(link_model("ff-vn", "gcn", 8, 16)) \
+        is FFLink
     net = node_model("sf", "gcn", 8, 16, 2)
     with pytest.raises(ValueError, match="call fit"):
         net.predict(two_blobs.test_mask)
@@ -228,7 +234,7 @@ def test_node_schemes_name_bad_features_labels_and_masks(two_blobs, scheme):
         net.layer_scores(val, train[:10])
 
 
-@pytest.mark.parametrize("scheme", ["sf", "bp"])
+@pytest.mark.parametrize("scheme", SCHEMES)
 def test_link_schemes_name_bad_features_labels_and_pairs(two_blobs, scheme):
     train, val, test = link_split(two_blobs, 0)
     with pytest.raises(ValueError, match="train.x has 8 features, but in_channels is 5"):

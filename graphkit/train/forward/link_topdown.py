@@ -1,0 +1,249 @@
+r"""Link prediction by forward learning with top-down signals: Top2Input and Top2Loss.
+
+`Forward Learning of Graph Neural Networks <https://arxiv.org/abs/2403.11004>`_ (Park et al.,
+ICLR 2024), Sections 3.3-3.4. As in :mod:`~graphkit.train.forward.link`, every layer is trained
+alone with the dot-product BCE of its own output on the training pairs, and no gradient crosses
+layers; training runs in *time steps*, each one local step of every layer.
+
+* :class:`LinkTop2Input` (``GNN_FL-CE-TopDown`` of the official code): layer :math:`l` reads
+  :math:`[\hat{\mathbf{h}}^{(l-1)} \,\|\, \hat{\mathbf{h}}^{(l+1)}]`, the L2-normalised states
+  below and above it (the top layer reads the state below only); the states start from one
+  bottom-up pass with zero top-down input and are carried over time steps; with alternating
+  updates the even layers are updated first and the odd layers then read their fresh states.
+  A pair's score runs ``test_time_steps`` recurrent steps from a fresh bottom-up pass and
+  averages :math:`\sigma(\mathbf{h}^{(l)\top}_u \mathbf{h}^{(l)}_v)` over every layer and the
+  steps ``skip_steps ..``. No weight decay and no gradient clipping, as in the official script.
+* :class:`LinkTop2Loss` (graphkit's link version of the node scheme ``sf-top2loss``, which the
+  official code has for nodes only): layer :math:`l`'s loss scores the mean of its fresh output
+  and the normalised previous-step states of the layers above; every layer reads the previous
+  step's state below it; gradient norms are clipped to 1. A pair's score averages over layers
+  the sigmoid logits of that mean after one bottom-up pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import Data
+
+from graphkit.metrics import roc_auc
+from graphkit.train.forward.layers import ForwardLayer, l2_normalize_rows, make_conv
+from graphkit.train.forward.link import check_link_data
+from graphkit.train.forward.losses import link_logits, link_loss
+from graphkit.train.forward.node_topdown import mean_with_upper_states
+from graphkit.train.forward.trainer import LayerwiseTrainer, StoppingLog, local_step
+
+__all__ = ["LinkTop2Input", "LinkTop2Loss"]
+
+
+class _LinkTopDown(nn.Module):
+    """Shared time-step training of the top-down link schemes, early-stopped on the
+    validation ROC-AUC of the whole model."""
+
+    weight_decay = 5e-4
+
+    def __init__(self, in_channels: int, num_layers: int) -> None:
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        self.in_channels = in_channels
+        self.layers = nn.ModuleList()
+
+    def _time_step(self, states: list, train: Data, optimizers: list,
+                   trainer: LayerwiseTrainer) -> tuple[list, Tensor]:
+        raise NotImplementedError
+
+    def _init_states(self, data: Data) -> list:
+        raise NotImplementedError
+
+    def fit(self, train: Data, val: Data, trainer: LayerwiseTrainer | None = None
+            ) -> list[StoppingLog]:
+        """Train every layer for up to ``trainer.epochs`` time steps on ``train``; early-stop
+        on ``val`` ROC-AUC and restore the best time step's parameters."""
+        check_link_data(train, "train", self.in_channels)
+        check_link_data(val, "val", self.in_channels)
+        trainer = trainer or LayerwiseTrainer()
+        optimizers = [trainer.optimizer(layer) for layer in self.layers]
+        with torch.no_grad():
+            states = self._init_states(train)
+
+        def epoch() -> Tensor:
+            nonlocal states
+            states, loss = self._time_step(states, train, optimizers, trainer)
+            return loss
+
+        def score() -> float:
+            return roc_auc(val.edge_label, self._layer_scores(val)[-1])
+
+        return [trainer.fit(self, epoch, score)]
+
+    def _layer_scores(self, data: Data) -> list[Tensor]:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def layer_scores(self, data: Data) -> list[Tensor]:
+        """Scores of ``data.edge_label_index`` averaged over layers ``1..l``, for each l."""
+        check_link_data(data, "data", self.in_channels, labels=False)
+        self.eval()
+        return self._layer_scores(data)
+
+    def predict(self, data: Data) -> Tensor:
+        """Pair scores of the whole model."""
+        return self.layer_scores(data)[-1]
+
+    @staticmethod
+    def _running_means(per_layer: list[Tensor]) -> list[Tensor]:
+        out, total = [], 0.0
+        for l, scores in enumerate(per_layer):
+            total = total + scores
+            out.append(total / (l + 1))
+        return out
+
+
+class LinkTop2Input(_LinkTopDown):
+    r"""Top-down link prediction: layer :math:`l` reads the normalised states below and above.
+
+    Args:
+        model (str): ``"gcn"``, ``"sage"`` or ``"gat"``.
+        in_channels (int): input feature width.
+        hidden_channels (int): width of every layer.
+        num_layers (int): number of layers. (default: 4)
+        alternating (bool): update even layers, then odd ones. (default: :obj:`True`)
+        test_time_steps (int): recurrent steps at inference. (default: 10)
+        skip_steps (int): first steps left out of the average at inference. (default: 2)
+    """
+
+    name = "sf-top2input"
+    #: the official top-down link script's Adam has no weight decay
+    weight_decay = 0.0
+
+    def __init__(self, model: str, in_channels: int, hidden_channels: int,
+                 num_layers: int = 4, alternating: bool = True, test_time_steps: int = 10,
+                 skip_steps: int = 2) -> None:
+        super().__init__(in_channels, num_layers)
+        if not 0 <= skip_steps < test_time_steps:
+            raise ValueError(f"need 0 <= skip_steps < test_time_steps, got {skip_steps}, "
+                             f"{test_time_steps}")
+        self.alternating = alternating
+        self.test_time_steps, self.skip_steps = test_time_steps, skip_steps
+        # nothing above the top layer: its input is the state below only
+        sizes = [in_channels] + [hidden_channels] * num_layers + [0]
+        self.layers.extend(
+            ForwardLayer(make_conv(model, sizes[i] + sizes[i + 2], sizes[i + 1]),
+                         normalize=False)
+            for i in range(num_layers))
+
+    @staticmethod
+    def _input(below: Tensor, above: Tensor | None) -> Tensor:
+        parts = [l2_normalize_rows(below)]
+        if above is not None:
+            parts.append(l2_normalize_rows(above))
+        return torch.cat(parts, dim=1).detach()
+
+    def _init_states(self, data: Data) -> list:
+        """``[x, h_1 .. h_L, None]`` from one bottom-up pass with zero top-down input."""
+        states: list = [data.x]
+        for layer in self.layers:
+            width = layer.conv.in_channels - states[-1].size(1)
+            above = states[-1].new_zeros(states[-1].size(0), width) if width else None
+            states.append(layer(self._input(states[-1], above), data.edge_index).detach())
+        return states + [None]
+
+    def _order(self) -> list[int]:
+        idx = list(range(len(self.layers)))
+        return idx[0::2] + idx[1::2] if self.alternating else idx
+
+    def _step(self, states: list, edge_index: Tensor,
+              visit: Callable[[int, Tensor], Tensor]) -> list:
+        """One recurrent step; ``visit(l, out)`` sees layer ``l``'s output and returns its new
+        state."""
+        new: list = [None] * len(states)
+        new[0] = states[0]
+        for l in self._order():
+            fresh = self.alternating
+            below = new[l] if fresh and new[l] is not None else states[l]
+            above = new[l + 2] if fresh and new[l + 2] is not None else states[l + 2]
+            new[l + 1] = visit(l, self.layers[l](self._input(below, above), edge_index))
+        new[-1] = states[-1]
+        return new
+
+    def _time_step(self, states: list, train: Data, optimizers: list,
+                   trainer: LayerwiseTrainer) -> tuple[list, Tensor]:
+        total = 0.0
+
+        def learn(l: int, out: Tensor) -> Tensor:
+            nonlocal total
+            loss = link_loss(out, train.edge_label_index, train.edge_label)
+            total = total + trainer.step(self.layers[l], optimizers[l], loss)
+            return out.detach()  # the state of this step's parameters, before the step
+
+        return self._step(states, train.edge_index, learn), total
+
+    def _layer_scores(self, data: Data) -> list[Tensor]:
+        states = self._init_states(data)
+        per_layer = [0.0] * len(self.layers)
+        kept = self.test_time_steps - self.skip_steps
+        for t in range(self.test_time_steps):
+
+            def record(l: int, out: Tensor, keep: bool = t >= self.skip_steps) -> Tensor:
+                if keep:
+                    per_layer[l] = per_layer[l] + link_logits(
+                        out, data.edge_label_index).sigmoid() / kept
+                return out
+
+            states = self._step(states, data.edge_index, record)
+        return self._running_means(per_layer)
+
+
+class LinkTop2Loss(_LinkTopDown):
+    r"""Top-down link prediction: each layer's loss scores the mean of its output and the
+    normalised states of the layers above.
+
+    Args:
+        model (str): ``"gcn"``, ``"sage"`` or ``"gat"``.
+        in_channels (int): input feature width.
+        hidden_channels (int): width of every layer.
+        num_layers (int): number of layers. (default: 4)
+    """
+
+    name = "sf-top2loss"
+    #: gradient-norm clipping of every local step (as the node scheme's official code)
+    grad_clip = 1.0
+
+    def __init__(self, model: str, in_channels: int, hidden_channels: int,
+                 num_layers: int = 4) -> None:
+        super().__init__(in_channels, num_layers)
+        self.layers.extend(
+            ForwardLayer(make_conv(model, in_channels if i == 0 else hidden_channels,
+                                   hidden_channels))
+            for i in range(num_layers))
+
+    def _bottom_up(self, data: Data) -> list[Tensor]:
+        h, states = data.x, []
+        for layer in self.layers:  # each layer normalises its input
+            h = layer(h, data.edge_index)
+            states.append(h)
+        return states
+
+    def _init_states(self, data: Data) -> list[Tensor]:
+        return [h.detach() for h in self._bottom_up(data)]
+
+    def _time_step(self, states: list, train: Data, optimizers: list,
+                   trainer: LayerwiseTrainer) -> tuple[list, Tensor]:
+        inputs = [train.x, *states]  # the previous step's states: parallel updates
+        new, total = [], 0.0
+        for l, (layer, opt) in enumerate(zip(self.layers, optimizers)):
+            out = layer(inputs[l], train.edge_index)
+            mixed = mean_with_upper_states(l, out, states)
+            new.append(out.detach())
+            total = total + local_step(layer, opt, link_loss(
+                mixed, train.edge_label_index, train.edge_label), self.grad_clip)
+        return new, total
+
+    def _layer_scores(self, data: Data) -> list[Tensor]:
+        states = self._bottom_up(data)
+        return self._running_means([
+            link_logits(mean_with_upper_states(l, h, states), data.edge_label_index).sigmoid()
+            for l, h in enumerate(states)])

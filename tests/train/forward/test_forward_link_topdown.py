@@ -1,0 +1,141 @@
+"""Top-down link prediction (LinkTop2Input, LinkTop2Loss) and the FF link learner, checked
+against independent re-computations of their scoring rules and for locality."""
+
+import pytest
+import torch
+from torch_geometric.data import Data
+
+from graphkit.train.forward import (
+    FFLink,
+    LayerwiseTrainer,
+    LinkTop2Input,
+    LinkTop2Loss,
+    link_split,
+)
+
+
+def _norm(x):
+    return x / (x.norm(dim=1, keepdim=True) + 1e-8)
+
+
+@pytest.fixture
+def blocks():
+    g = torch.Generator().manual_seed(0)
+    n = 60
+    y = torch.arange(n) % 2
+    src, dst = torch.randint(0, n, (2, 600), generator=g)
+    keep = (y[src] == y[dst]) & (src < dst)
+    ei = torch.unique(torch.stack([src[keep], dst[keep]]), dim=1)
+    ei = torch.cat([ei, ei.flip(0)], 1)
+    x = torch.randn(n, 6, generator=g) + torch.nn.functional.one_hot(y, 6).float()
+    return link_split(Data(x=x, edge_index=ei, num_nodes=n), 0)
+
+
+def _sigmoid_dot(h, pairs):
+    return (h[pairs[0]] * h[pairs[1]]).sum(1).sigmoid()
+
+
+def test_top2input_layers_read_below_and_above(blocks):
+    net = LinkTop2Input("gcn", 6, 8, num_layers=3)
+    # [x | h2], [h1 | h3], [h2]: nothing above the top layer
+    assert [layer.conv.in_channels for layer in net.layers] == [6 + 8, 8 + 8, 8]
+    assert net._order() == [0, 2, 1]
+    assert LinkTop2Input("gcn", 6, 8, num_layers=5)._order() == [0, 2, 4, 1, 3]
+    assert net.weight_decay == 0.0  # the official top-down link script's Adam
+    x = torch.randn(4, 6, requires_grad=True)
+    assert not net._input(x * 2, torch.randn(4, 8)).requires_grad  # no path to the layer below
+
+
+def test_top2input_scores_follow_the_official_recurrence(blocks):
+    train, val, test = blocks
+    torch.manual_seed(0)
+    net = LinkTop2Input("gcn", 6, 8, num_layers=3, test_time_steps=5, skip_steps=2)
+    net.fit(train, val, LayerwiseTrainer(epochs=6, lr=0.01, val_every=2, patience=5))
+    convs = [layer.conv for layer in net.layers]
+
+    # official GNNTowDownForward.eval_model, written out: bottom-up with zero top-down input,
+    # then alternating steps (even layers, then odd ones reading the fresh states)
+    def run(j, below, above):
+        x = _norm(below) if above is None else torch.cat([_norm(below), _norm(above)], 1)
+        return convs[j](x, test.edge_index).relu()
+
+    with torch.no_grad():
+        states = [test.x]
+        for j in range(3):
+            width = convs[j].in_channels - states[-1].size(1)
+            states.append(run(j, states[-1], torch.zeros(test.num_nodes, width) if width
+                              else None))
+        states.append(None)
+        kept = []
+        for t in range(5):
+            new = [None] * 5
+            new[0] = test.x
+            for group in ([0, 2], [1]):
+                for j in group:
+                    below = new[j] if new[j] is not None else states[j]
+                    above = new[j + 2] if new[j + 2] is not None else states[j + 2]
+                    new[j + 1] = run(j, below, above)
+                    if t >= 2:
+                        kept.append(_sigmoid_dot(new[j + 1], test.edge_label_index))
+            states = new
+        expected = torch.stack(kept).mean(0)
+    torch.testing.assert_close(net.predict(test), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_top2loss_scores_mix_each_layer_with_the_layers_above(blocks):
+    train, val, test = blocks
+    torch.manual_seed(0)
+    net = LinkTop2Loss("gcn", 6, 8, num_layers=3)
+    net.fit(train, val, LayerwiseTrainer(epochs=6, lr=0.01, val_every=2, patience=5))
+    with torch.no_grad():
+        h, states = test.x, []
+        for layer in net.layers:
+            h = layer.conv(_norm(h), test.edge_index).relu()
+            states.append(h)
+        per_layer = [_sigmoid_dot(torch.stack([states[l], *map(_norm, states[l + 1:])]).mean(0),
+                                  test.edge_label_index) for l in range(3)]
+    scores = net.layer_scores(test)
+    for l in range(3):
+        torch.testing.assert_close(scores[l], torch.stack(per_layer[:l + 1]).mean(0))
+
+
+def test_ff_link_scores_are_the_mean_goodness_sigmoid(blocks):
+    train, val, test = blocks
+    torch.manual_seed(0)
+    net = FFLink("gcn", 6, 8, num_layers=2, theta=1.5)
+    net.fit(train, val, LayerwiseTrainer(epochs=4, lr=0.01, val_every=2, patience=5))
+    with torch.no_grad():
+        h1 = net.layers[0].conv(_norm(test.x), test.edge_index).relu()
+        h2 = net.layers[1].conv(_norm(h1), test.edge_index).relu()
+        p = test.edge_label_index
+        good = [((h[p[0]] * h[p[1]]) ** 2).sum(1) - 1.5 for h in (h1, h2)]
+    torch.testing.assert_close(net.predict(test), (good[0].sigmoid() + good[1].sigmoid()) / 2)
+
+
+@pytest.mark.parametrize("cls", [LinkTop2Input, LinkTop2Loss])
+def test_a_time_step_moves_each_layer_with_its_own_optimiser_only(blocks, cls):
+    train, val, _ = blocks
+    torch.manual_seed(0)
+    net = cls("gcn", 6, 8, num_layers=3)
+    trainer = LayerwiseTrainer(epochs=2)
+    net.fit(train, val, trainer)
+    for moving in range(3):
+        with torch.no_grad():
+            states = net._init_states(train)
+        before = [[p.detach().clone() for p in layer.parameters()] for layer in net.layers]
+        opts = [torch.optim.SGD(layer.parameters(), lr=0.5 if j == moving else 0.0)
+                for j, layer in enumerate(net.layers)]
+        new, _ = net._time_step(states, train, opts, trainer)
+        for j, layer in enumerate(net.layers):
+            same = all(torch.equal(a, b) for a, b in zip(before[j], layer.parameters()))
+            assert same == (j != moving), (moving, j)
+        assert all(not s.requires_grad for s in new if s is not None)
+
+
+def test_top_down_link_refuses_bad_arguments():
+    with pytest.raises(ValueError, match="num_layers must be >= 1"):
+        LinkTop2Input("gcn", 6, 8, num_layers=0)
+    with pytest.raises(ValueError, match="skip_steps"):
+        LinkTop2Input("gcn", 6, 8, test_time_steps=2, skip_steps=2)
+    with pytest.raises(ValueError, match="num_layers must be >= 1"):
+        LinkTop2Loss("gcn", 6, 8, num_layers=0)
