@@ -34,6 +34,18 @@ def test_pres_increment_option_reaches_the_wrapper(import_script, tmp_path):
     assert rows and all(r["increment"] == "update" for r in rows)
 
 
+def test_quick_runs_the_quick_stream_once(import_script, tmp_path, capsys):
+    # both default datasets (uci, enron) became the quick stream: every row was written twice
+    sweep = import_script("pres_batch_sweep")
+    out = tmp_path / "quick.json"
+    sweep.main(["--quick", "--model", "jodie", "--batch-sizes", "100", "--runs", "1",
+                "--json", str(out)])
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["system"], r["dataset"]) for r in rows] == [
+        ("jodie", "temporal-sbm/bs100"), ("jodie+pres", "temporal-sbm/bs100")]
+    assert capsys.readouterr().out.count("temporal-sbm bs 100 seed 0") == 2
+
+
 def test_freeze_time_encoder_keeps_the_frequencies_out_of_training(import_script):
     import argparse
 
