@@ -38,7 +38,7 @@ PAPER = [{"claim": "orbit-adjacency PMI embeddings (best matrices) outperform ra
 
 
 def parse_args():
-    p = benchmark_parser(__doc__.split("\n")[0], runs=5, omit=("device",))
+    p = benchmark_parser(__doc__.split("\n")[0], runs=5)
     p.add_argument("--dataset", default="airports-europe",
                    choices=["airports-europe", "airports-usa", "airports-brazil", "ppi",
                             "blogcatalog"])
@@ -46,6 +46,8 @@ def parse_args():
     p.add_argument("--train-ratio", type=float, default=0.5)
     p.add_argument("--windows", type=int, nargs="+", default=[1, 2, 3])
     args = p.parse_args()
+    if args.device.partition(":")[0] != "cpu":  # SciPy counting, SVD and scikit-learn
+        p.error(f"--device {args.device}: this pipeline runs on the CPU only (use cpu)")
     # checked here: a bad value would otherwise fail deep in NumPy/scikit-learn after counting
     if not 0.0 < args.train_ratio < 1.0:
         p.error(f"--train-ratio must be in (0, 1), got {args.train_ratio}")

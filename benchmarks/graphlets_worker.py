@@ -1,5 +1,8 @@
 """One timed graphlet-counting job in a fresh process, for ``benchmarks/graphlets.py``.
 
+Not a benchmark: an internal helper of ``graphlets.py`` and of the gradco parity tests, so it
+takes the positional arguments below, not the shared benchmark flags (``--runs`` etc.).
+
 Runs under graphkit's interpreter or under another one holding the peers (``gradco`` needs
 numpy < 2, so it lives in its own virtual environment); it only needs NumPy and SciPy itself.
 Prints one JSON line: wall and CPU seconds of the counting call, the process's peak RSS, and its

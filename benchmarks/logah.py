@@ -75,7 +75,7 @@ PAPER = [
 
 
 def parse_args(argv=None):
-    p = benchmark_parser(__doc__.splitlines()[0], runs=2, omit=("device", "root"))
+    p = benchmark_parser(__doc__.splitlines()[0], runs=2, omit=("root",))
     p.add_argument("--meta-steps", type=count(1), default=1000)
     p.add_argument("--meta-lr", type=real(0, open_low=True), default=1e-3)
     p.add_argument("--finetune-steps", type=count(0), default=100)
@@ -89,6 +89,8 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=count(1), default=1)
     p.add_argument("--eval-at", type=int, nargs="+", default=[0, 10, 25, 50])
     args = p.parse_args(argv)
+    if args.device.partition(":")[0] != "cpu":  # the hypernetworks and ViTs stay on the CPU
+        p.error(f"--device {args.device}: logah.py trains on the CPU only (use cpu)")
     if args.quick:
         args.meta_steps, args.finetune_steps = 4, 3
         args.train_size, args.eval_size = 256, 128

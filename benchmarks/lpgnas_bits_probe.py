@@ -40,15 +40,20 @@ TEMPERATURES = [0.2 + 0.05 * i for i in range(57)]  # 0.2 .. 3.0
 
 
 def parse_args():
-    p = benchmark_parser(__doc__.splitlines()[0], runs=1, omit=("runs", "seed"))
+    # a run is one search: seeds --seed .. --seed + --runs - 1 unless --search-seeds names them
+    p = benchmark_parser(__doc__.splitlines()[0], runs=5)
     p.add_argument("--dataset", default="Cora", choices=["Cora", "CiteSeer"])
-    p.add_argument("--search-seeds", type=count(0), nargs="+", default=[0, 1, 2, 3, 4])
+    p.add_argument("--search-seeds", type=count(0), nargs="+", default=None,
+                   help="the searches' seeds (default: from --seed and --runs)")
     p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     p.add_argument("--search-epochs", type=count(1), default=100)
     p.add_argument("--warmup", type=count(0), default=30)
     p.add_argument("--arch-lr", type=real(0, open_low=True), default=0.1)
     p.add_argument("--threads", type=count(1), default=1)
-    return p.parse_args()
+    args = p.parse_args()
+    if args.search_seeds is None:
+        args.search_seeds = list(range(args.seed, args.seed + args.runs))
+    return args
 
 
 @torch.no_grad()
@@ -85,6 +90,7 @@ def main() -> None:
     args = parse_args()
     if args.quick:
         args.search_epochs, args.warmup, args.search_seeds = 6, 3, args.search_seeds[:1]
+    args.runs, args.seed = len(args.search_seeds), args.search_seeds[0]  # what ran
     torch.set_num_threads(args.threads)
     print(vars(args))
     data = load(args.dataset, root=args.root)

@@ -77,25 +77,34 @@ def batch_statistics(src: torch.Tensor, dst: torch.Tensor, num_nodes: int, batch
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = benchmark_parser(__doc__.splitlines()[0], runs=1, omit=("runs", "device"))
+    # run r: the training events of the split drawn with seed --seed + r (which new nodes
+    # are held out, and so which events train); rows give the mean and std over runs
+    p = benchmark_parser(__doc__.splitlines()[0], runs=1)
     p.add_argument("--dataset", type=dataset_name, nargs="+", default=["uci", "enron"])
     p.add_argument("--batch-sizes", type=count(1), nargs="+", default=[100, 200, 400, 800, 1600])
     args = p.parse_args(argv)
+    if args.device.partition(":")[0] != "cpu":  # counting only, no model
+        p.error(f"--device {args.device}: pres_intra_batch.py counts on the CPU only (use cpu)")
     print(vars(args))
     rows = []
     for ds in [QUICK_TEMPORAL] if args.quick else args.dataset:  # --quick: one small stream
         data = temporal_stream(ds, args.root, args.quick)
-        split = chronological_split(data, seed=args.seed)
-        idx = split.train_mask.nonzero().view(-1)
+        runs = []
+        for r in range(args.runs):
+            split = chronological_split(data, seed=args.seed + r)
+            runs.append(split.train_mask.nonzero().view(-1))
+        events = [idx.numel() for idx in runs]
+        events = events[0] if len(events) == 1 else events
         for bs in args.batch_sizes:
             t0 = time.perf_counter()
-            stats = batch_statistics(data.src[idx], data.dst[idx], data.num_nodes, bs)
+            stats = [batch_statistics(data.src[idx], data.dst[idx], data.num_nodes, bs)
+                     for idx in runs]
             seconds = time.perf_counter() - t0
-            for metric, value in stats.items():
-                rows.append(summarize("intra-batch", f"{ds}/bs{bs}", metric, [value],
-                                      seconds, rss_mb(), batch_size=bs,
-                                      train_events=idx.numel()))
-            print(ds, bs, {k: round(v, 4) for k, v in stats.items()}, flush=True)
+            for metric in stats[0]:
+                rows.append(summarize("intra-batch", f"{ds}/bs{bs}", metric,
+                                      [s[metric] for s in stats], seconds, rss_mb(),
+                                      batch_size=bs, train_events=events))
+            print(ds, bs, {k: round(v, 4) for k, v in stats[0].items()}, flush=True)
     print_table(rows)
     write_report(args.json, "benchmarks/pres_intra_batch.py", args, rows)
 

@@ -32,6 +32,7 @@ Example::
 
 from __future__ import annotations
 
+import argparse
 import ctypes
 import ctypes.util
 import resource
@@ -85,11 +86,13 @@ def minor_faults() -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = benchmark_parser(__doc__.splitlines()[0], runs=1, omit=("runs",))
+    # a run is one recorded round (one epoch of every configuration, seed --seed + round)
+    p = benchmark_parser(__doc__.splitlines()[0], runs=5)
     p.add_argument("--model", choices=sorted(BASES), default="tgn")
     p.add_argument("--dataset", type=dataset_name, nargs="+", default=["uci", "enron"])
     p.add_argument("--batch-sizes", type=count(1), nargs="+", default=[200, 800])
-    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--rounds", dest="runs", type=count(1), default=argparse.SUPPRESS,
+                   help="the same as --runs: recorded rounds")
     p.add_argument("--warmup", type=count(0), default=1, help="unrecorded rounds first")
     p.add_argument("--lr", type=real(0, open_low=True), default=1e-3)
     p.add_argument("--gamma", type=real(0, 1), default=1.0)
@@ -98,8 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--malloc-pad-mb", type=int, default=0,
                    help="let glibc keep this much freed memory (0: its defaults)")
     args = p.parse_args(argv)
-    if args.rounds <= 0:
-        p.error("--rounds must be positive")
+    args.rounds = args.runs
     if args.malloc_pad_mb < 0:
         p.error("--malloc-pad-mb must be non-negative")
     args.malloc_tuned = keep_freed_memory(args.malloc_pad_mb) if args.malloc_pad_mb else False
