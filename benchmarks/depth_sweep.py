@@ -64,7 +64,8 @@ def parse_args():
     own_report = report_of("benchmarks/depth_sweep.py")  # --merge-style inputs
     p.add_argument("--dataset", default="Cora")
     p.add_argument("--models", nargs="+", default=list(SWEEPS), choices=SWEEPS)
-    p.add_argument("--dagnn-depths", type=count(0), nargs="+", default=[5, 10, 20, 50, 100])
+    # issue 3's propagation depths run from 2 to 100
+    p.add_argument("--dagnn-depths", type=count(0), nargs="+", default=[2, 5, 10, 20, 50, 100])
     p.add_argument("--sgc-depths", type=count(0), nargs="+", default=[2, 10, 30, 60])
     p.add_argument("--gcn-depths", type=count(1), nargs="+", default=[2, 4, 8, 16, 32])
     p.add_argument("--transform-depths", type=count(1), nargs="+", default=[2, 4, 6, 8])

@@ -103,3 +103,11 @@ def test_merge_of_another_scripts_report_is_a_usage_error(usage_error, tmp_path)
     write_report(tmp_path / "r.json", "benchmarks/robustness.py", {}, [])
     err = usage_error("depth_sweep", ["--merge", str(tmp_path / "r.json")])
     assert "r.json is a report of benchmarks/robustness.py, not of benchmarks/depth_sweep.py" in err
+
+
+def test_default_dagnn_depths_span_2_to_100(import_script, monkeypatch):
+    # issue 3's "propagation depth (2 to 100)": DAGNN's default sweep started at K=5
+    monkeypatch.setattr(sys, "argv", ["depth_sweep.py"])
+    args = import_script("depth_sweep").parse_args()
+    assert args.dagnn_depths == [2, 5, 10, 20, 50, 100]
+    assert min(args.sgc_depths) == 2 and min(args.gcn_depths) == 2
