@@ -29,10 +29,17 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from graphkit.metrics import roc_auc
-from graphkit.train.forward.layers import ForwardLayer, l2_normalize_rows, make_conv
+from graphkit.train.forward.layers import (
+    SPARSE_DENSITY,
+    SPARSE_INPUT_MODELS,
+    ForwardLayer,
+    l2_normalize_rows,
+    make_conv,
+    sparse_if_mostly_zero,
+)
 from graphkit.train.forward.link import check_link_data
 from graphkit.train.forward.losses import link_logits, link_loss
-from graphkit.train.forward.node_topdown import mean_with_upper_states
+from graphkit.train.forward.node_topdown import cat_csr, mean_with_upper_states
 from graphkit.train.forward.trainer import LayerwiseTrainer, StoppingLog, local_step
 
 __all__ = ["LinkTop2Input", "LinkTop2Loss"]
@@ -132,15 +139,38 @@ class LinkTop2Input(_LinkTopDown):
         sizes = [in_channels] + [hidden_channels] * num_layers + [0]
         self.layers.extend(
             ForwardLayer(make_conv(model, sizes[i] + sizes[i + 2], sizes[i + 1]),
-                         normalize=False)
+                         normalize=False, sparse_input=i == 0 and model in SPARSE_INPUT_MODELS)
             for i in range(num_layers))
+        #: the first layer's fixed lower half: (features, normalised, normalised as sparse CSR
+        #: or None), kept while the same feature tensor comes back
+        self._below0: tuple[Tensor, Tensor, Tensor | None] | None = None
 
-    @staticmethod
-    def _input(below: Tensor, above: Tensor | None) -> Tensor:
-        parts = [l2_normalize_rows(below)]
-        if above is not None:
-            parts.append(l2_normalize_rows(above))
-        return torch.cat(parts, dim=1).detach()
+    def _normalised_features(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        if self._below0 is None or self._below0[0] is not x:
+            dense = l2_normalize_rows(x).detach()
+            csr = None
+            if self.layers[0].sparse_input and dense.device.type == "cpu":
+                csr = sparse_if_mostly_zero(dense)  # bag-of-words features: a cheap first map
+                csr = None if csr.layout == torch.strided else csr
+            self._below0 = (x, dense, csr)
+        return self._below0[1], self._below0[2]
+
+    def _input(self, below: Tensor, above: Tensor | None, first: bool = False) -> Tensor:
+        """``[norm(below) | norm(above)]`` (``first``: the first layer, whose lower half is the
+        fixed features, normalised once and passed as sparse CSR where they are mostly zero;
+        the same function as the dense input)."""
+        up = None if above is None else l2_normalize_rows(above).detach()
+        if first:
+            dense, csr = self._normalised_features(below)
+            if csr is not None:
+                width = dense.size(1) + (0 if up is None else up.size(1))
+                nnz = csr.values().numel() + (0 if up is None else up.numel())
+                if nnz < SPARSE_DENSITY * dense.size(0) * width:
+                    return csr if up is None else cat_csr(csr, up.to_sparse_csr())
+            below = dense
+        else:
+            below = l2_normalize_rows(below).detach()
+        return below if up is None else torch.cat([below, up], dim=1)
 
     def _init_states(self, data: Data) -> list:
         """``[x, h_1 .. h_L, None]`` from one bottom-up pass with zero top-down input."""
@@ -148,7 +178,8 @@ class LinkTop2Input(_LinkTopDown):
         for layer in self.layers:
             width = layer.conv.in_channels - states[-1].size(1)
             above = states[-1].new_zeros(states[-1].size(0), width) if width else None
-            states.append(layer(self._input(states[-1], above), data.edge_index).detach())
+            inp = self._input(states[-1], above, first=len(states) == 1)
+            states.append(layer(inp, data.edge_index, prepared=True).detach())
         return states + [None]
 
     def _order(self) -> list[int]:
@@ -165,7 +196,8 @@ class LinkTop2Input(_LinkTopDown):
             fresh = self.alternating
             below = new[l] if fresh and new[l] is not None else states[l]
             above = new[l + 2] if fresh and new[l + 2] is not None else states[l + 2]
-            new[l + 1] = visit(l, self.layers[l](self._input(below, above), edge_index))
+            inp = self._input(below, above, first=l == 0)
+            new[l + 1] = visit(l, self.layers[l](inp, edge_index, prepared=True))
         new[-1] = states[-1]
         return new
 

@@ -139,3 +139,23 @@ def test_top_down_link_refuses_bad_arguments():
         LinkTop2Input("gcn", 6, 8, test_time_steps=2, skip_steps=2)
     with pytest.raises(ValueError, match="num_layers must be >= 1"):
         LinkTop2Loss("gcn", 6, 8, num_layers=0)
+
+
+def test_top2input_sparse_first_input_gives_the_dense_scores(blocks):
+    # bag-of-words features reach the first layer as sparse CSR [norm(x) | norm(h2)]
+    train, val, test = blocks
+    g = torch.Generator().manual_seed(1)
+    words = (torch.rand(test.num_nodes, 200, generator=g) < 0.03).float()
+    for d in (train, val, test):
+        d.x = words
+    torch.manual_seed(0)
+    net = LinkTop2Input("gcn", 200, 8, num_layers=2)
+    net.fit(train, val, LayerwiseTrainer(epochs=4, lr=0.01, val_every=2, patience=5))
+    assert net.layers[0].sparse_input
+    assert net._input(test.x, torch.ones(test.num_nodes, 8), first=True).layout == \
+        torch.sparse_csr
+    sparse = net.predict(test)
+    net.layers[0].sparse_input = False
+    net._below0 = None
+    assert net._input(test.x, torch.ones(test.num_nodes, 8), first=True).layout == torch.strided
+    torch.testing.assert_close(sparse, net.predict(test), rtol=1e-5, atol=1e-6)
