@@ -63,7 +63,8 @@ from graphkit.benchmarking import (
     summarize,
     write_report,
 )
-from graphkit.data import load
+from graphkit.data import load, registry
+from graphkit.data.hypergraph import clique_expansion
 from graphkit.metrics import accuracy, roc_auc
 from graphkit.train import seed_everything
 from graphkit.train.forward import (
@@ -138,7 +139,12 @@ def parse_args():
                         "features (SingleForward(sparse_input=False))")
     p.add_argument("--memory-worker", nargs=2, metavar=("SCHEME", "DATASET"),
                    help=argparse_suppress())
-    return p.parse_args()
+    args = p.parse_args()
+    for spec in args.dataset:
+        problem = dataset_problem(spec, args.task)
+        if problem:
+            p.error(problem)
+    return args
 
 
 def argparse_suppress() -> str:
@@ -169,13 +175,37 @@ def dataset_spec(text: str) -> str:
     return text
 
 
+def dataset_problem(spec: str, task: str) -> str | None:
+    """Why ``forward_learning.py --task task`` cannot run the dataset ``spec`` (``None``: it
+    can), from its registry entry, so a run refuses it before the first dataset trains."""
+    kind = registry.get(spec.partition(":")[0]).task
+    if kind.startswith("temporal"):
+        return (f"{spec} is an event stream ({kind}); forward learning trains on a static "
+                f"graph (benchmarks/temporal_link.py runs event streams)")
+    if task == "node" and ("multi-label" in kind or "link" in kind):
+        return (f"{spec} has no single class per node ({kind}); the node task needs one, "
+                f"--task link runs it")
+    return None
+
+
 def load_dataset(spec: str, root: str | None) -> Data:
     """``NAME`` or ``NAME:key=value,...`` (integer/float options, e.g. ``csbm:num_nodes=50000``),
-    with row-normalised features."""
+    with row-normalised features. A hypergraph becomes its clique expansion and a graph without
+    node features gets identity features (one-hot node ids, as GCN uses for featureless
+    graphs); both are announced."""
     name, kwargs = _spec_options(spec)
     data = load(name, root=root, **kwargs)
     if not isinstance(data, Data):
         data = data[0]
+    if data.get("edge_index") is None and data.get("hyperedge_index") is not None:
+        edge_index, _ = clique_expansion(data.hyperedge_index, data.num_nodes)
+        data = Data(x=data.get("x"), edge_index=edge_index, y=data.get("y"),
+                    num_nodes=data.num_nodes)
+        print(f"{spec}: a hypergraph, run on its clique expansion ({edge_index.size(1)} edges)")
+    if data.get("x") is None or data.x.size(-1) == 0:
+        data = data.clone()
+        data.x = torch.eye(data.num_nodes)
+        print(f"{spec}: no node features, identity features ({data.num_nodes} wide) instead")
     return NormalizeFeatures()(data)
 
 

@@ -3,6 +3,9 @@
 import json
 import sys
 
+import torch
+from torch_geometric.data import Data
+
 from graphkit.train.forward import SCHEMES
 
 
@@ -21,3 +24,20 @@ def test_every_scheme_runs_on_the_link_task(import_script, tmp_path, monkeypatch
     # the layer-wise schemes report one score per layer (averaged over layers 1..l)
     assert all(len(r["per_layer_mean"]) == (1 if r["system"].startswith("bp") else 2)
                for r in rows)
+
+
+def test_any_graphkit_data_name_runs_or_is_refused_up_front(import_script, monkeypatch):
+    bench = import_script("forward_learning")
+    # refused when the arguments are parsed, naming why (was a traceback mid-run)
+    assert "event stream" in bench.dataset_problem("temporal-sbm", "link")
+    assert "no single class per node" in bench.dataset_problem("ppi", "node")
+    assert bench.dataset_problem("ppi", "link") is None
+    assert bench.dataset_problem("hsbm", "node") is None
+    # a hypergraph runs on its clique expansion
+    data = bench.load_dataset("hsbm", None)
+    assert data.edge_index.size(1) > 0 and data.x is not None
+    # a graph without node features gets one-hot node ids
+    featureless = Data(edge_index=torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]]), num_nodes=3,
+                       y=torch.tensor([0, 1, 0]))
+    monkeypatch.setattr(bench, "load", lambda name, root=None, **kw: featureless)
+    assert torch.equal(bench.load_dataset("airports-usa", None).x, torch.eye(3))
