@@ -22,6 +22,7 @@ layers; training runs in *time steps*, each one local step of every layer.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -30,19 +31,57 @@ from torch_geometric.data import Data
 
 from graphkit.metrics import roc_auc
 from graphkit.train.forward.layers import (
+    SPARSE_ADJACENCY_MODELS,
     SPARSE_DENSITY,
     SPARSE_INPUT_MODELS,
     ForwardLayer,
     l2_normalize_rows,
     make_conv,
+    propagation_input,
     sparse_if_mostly_zero,
 )
 from graphkit.train.forward.link import check_link_data
 from graphkit.train.forward.losses import link_logits, link_loss
-from graphkit.train.forward.node_topdown import cat_csr, mean_with_upper_states
+from graphkit.train.forward.node_topdown import mean_with_upper_states
 from graphkit.train.forward.trainer import LayerwiseTrainer, StoppingLog, local_step
 
 __all__ = ["LinkTop2Input", "LinkTop2Loss"]
+
+
+def _cat_dense(below: Tensor, up: Tensor | None) -> Tensor:
+    return below if up is None else torch.cat([below, up], dim=1)
+
+
+class _DenseBlockAppender:
+    """``[a | b]`` as sparse CSR for a fixed sparse CSR ``a`` and a dense ``b`` of a fixed
+    width: the structure is built once, a call only places ``b``'s values (its zeros kept as
+    stored entries, the same matrix)."""
+
+    def __init__(self, a: Tensor, width: int) -> None:
+        n, f = a.size(0), a.size(1)
+        w = width - f
+        ca = a.crow_indices()
+        na = ca.diff()
+        rows = torch.arange(n, device=ca.device)
+        self.size, self.w = (n, width), w
+        self.crow = ca + torch.arange(n + 1, device=ca.device) * w
+        self.pos_a = torch.arange(ca[-1], device=ca.device) + rows.repeat_interleave(na) * w
+        self.pos_b = ((ca[1:] + rows * w).unsqueeze(1)
+                      + torch.arange(w, device=ca.device)).reshape(-1)
+        self.cols = ca.new_empty(int(self.crow[-1]))
+        self.cols[self.pos_a] = a.col_indices()
+        self.cols[self.pos_b] = (torch.arange(w, device=ca.device) + f).repeat(n)
+        self.a, self.a_values = a, a.values()
+
+    def __call__(self, b: Tensor | None) -> Tensor:
+        if b is None:
+            return self.a
+        values = self.a_values.new_empty(self.cols.numel())
+        values[self.pos_a] = self.a_values
+        values[self.pos_b] = b.reshape(-1).to(values.dtype)
+        with warnings.catch_warnings():  # "sparse CSR support is in beta"
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.sparse_csr_tensor(self.crow, self.cols, values, self.size)
 
 
 class _LinkTopDown(nn.Module):
@@ -51,12 +90,29 @@ class _LinkTopDown(nn.Module):
 
     weight_decay = 5e-4
 
-    def __init__(self, in_channels: int, num_layers: int) -> None:
+    def __init__(self, model: str, in_channels: int, num_layers: int) -> None:
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         self.in_channels = in_channels
         self.layers = nn.ModuleList()
+        #: GCN and SAGE propagate over a sparse adjacency built once per graph: the same
+        #: function as per-edge messages, and every step and every recurrent test step
+        #: propagates many times over the same graph
+        self.sparse_adjacency = model in SPARSE_ADJACENCY_MODELS
+        self._adjacencies: list[tuple[Tensor, Tensor]] = []
+
+    def _adjacency(self, data: Data) -> Tensor:
+        """What the layers propagate over for ``data`` (built once per ``edge_index`` tensor;
+        the training, validation and test graphs alternate)."""
+        if not self.sparse_adjacency:
+            return data.edge_index
+        for edge_index, adj in self._adjacencies:
+            if edge_index is data.edge_index:
+                return adj
+        adj = propagation_input(data.edge_index, data.num_nodes, "sparse")
+        self._adjacencies = [*self._adjacencies[-2:], (data.edge_index, adj)]
+        return adj
 
     def _time_step(self, states: list, train: Data, optimizers: list,
                    trainer: LayerwiseTrainer) -> tuple[list, Tensor]:
@@ -129,7 +185,7 @@ class LinkTop2Input(_LinkTopDown):
     def __init__(self, model: str, in_channels: int, hidden_channels: int,
                  num_layers: int = 4, alternating: bool = True, test_time_steps: int = 10,
                  skip_steps: int = 2) -> None:
-        super().__init__(in_channels, num_layers)
+        super().__init__(model, in_channels, num_layers)
         if not 0 <= skip_steps < test_time_steps:
             raise ValueError(f"need 0 <= skip_steps < test_time_steps, got {skip_steps}, "
                              f"{test_time_steps}")
@@ -141,19 +197,25 @@ class LinkTop2Input(_LinkTopDown):
             ForwardLayer(make_conv(model, sizes[i] + sizes[i + 2], sizes[i + 1]),
                          normalize=False, sparse_input=i == 0 and model in SPARSE_INPUT_MODELS)
             for i in range(num_layers))
-        #: the first layer's fixed lower half: (features, normalised, normalised as sparse CSR
-        #: or None), kept while the same feature tensor comes back
-        self._below0: tuple[Tensor, Tensor, Tensor | None] | None = None
+        #: the first layer's input builder for the features it was made for
+        self._below0: tuple[Tensor, Callable[[Tensor | None], Tensor]] | None = None
 
-    def _normalised_features(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+    def _first_input(self, x: Tensor) -> Callable[[Tensor | None], Tensor]:
+        """The first layer's input builder ``above -> [norm(x) | norm(above)]`` for the
+        features ``x`` (kept while the same tensor comes back)."""
         if self._below0 is None or self._below0[0] is not x:
             dense = l2_normalize_rows(x).detach()
+            width = self.layers[0].conv.in_channels
             csr = None
             if self.layers[0].sparse_input and dense.device.type == "cpu":
                 csr = sparse_if_mostly_zero(dense)  # bag-of-words features: a cheap first map
                 csr = None if csr.layout == torch.strided else csr
-            self._below0 = (x, dense, csr)
-        return self._below0[1], self._below0[2]
+            if csr is not None and (csr.values().numel() + dense.size(0) * (
+                    width - dense.size(1)) >= SPARSE_DENSITY * dense.size(0) * width):
+                csr = None
+            self._below0 = (x, _DenseBlockAppender(csr, width) if csr is not None
+                            else lambda up: _cat_dense(dense, up))
+        return self._below0[1]
 
     def _input(self, below: Tensor, above: Tensor | None, first: bool = False) -> Tensor:
         """``[norm(below) | norm(above)]`` (``first``: the first layer, whose lower half is the
@@ -161,15 +223,8 @@ class LinkTop2Input(_LinkTopDown):
         the same function as the dense input)."""
         up = None if above is None else l2_normalize_rows(above).detach()
         if first:
-            dense, csr = self._normalised_features(below)
-            if csr is not None:
-                width = dense.size(1) + (0 if up is None else up.size(1))
-                nnz = csr.values().numel() + (0 if up is None else up.numel())
-                if nnz < SPARSE_DENSITY * dense.size(0) * width:
-                    return csr if up is None else cat_csr(csr, up.to_sparse_csr())
-            below = dense
-        else:
-            below = l2_normalize_rows(below).detach()
+            return self._first_input(below)(up)
+        below = l2_normalize_rows(below).detach()
         return below if up is None else torch.cat([below, up], dim=1)
 
     def _init_states(self, data: Data) -> list:
@@ -179,7 +234,7 @@ class LinkTop2Input(_LinkTopDown):
             width = layer.conv.in_channels - states[-1].size(1)
             above = states[-1].new_zeros(states[-1].size(0), width) if width else None
             inp = self._input(states[-1], above, first=len(states) == 1)
-            states.append(layer(inp, data.edge_index, prepared=True).detach())
+            states.append(layer(inp, self._adjacency(data), prepared=True).detach())
         return states + [None]
 
     def _order(self) -> list[int]:
@@ -211,7 +266,7 @@ class LinkTop2Input(_LinkTopDown):
             total = total + trainer.step(self.layers[l], optimizers[l], loss)
             return out.detach()  # the state of this step's parameters, before the step
 
-        return self._step(states, train.edge_index, learn), total
+        return self._step(states, self._adjacency(train), learn), total
 
     def _layer_scores(self, data: Data) -> list[Tensor]:
         states = self._init_states(data)
@@ -225,7 +280,7 @@ class LinkTop2Input(_LinkTopDown):
                         out, data.edge_label_index).sigmoid() / kept
                 return out
 
-            states = self._step(states, data.edge_index, record)
+            states = self._step(states, self._adjacency(data), record)
         return self._running_means(per_layer)
 
 
@@ -246,7 +301,7 @@ class LinkTop2Loss(_LinkTopDown):
 
     def __init__(self, model: str, in_channels: int, hidden_channels: int,
                  num_layers: int = 4) -> None:
-        super().__init__(in_channels, num_layers)
+        super().__init__(model, in_channels, num_layers)
         self.layers.extend(
             ForwardLayer(make_conv(model, in_channels if i == 0 else hidden_channels,
                                    hidden_channels))
@@ -255,7 +310,7 @@ class LinkTop2Loss(_LinkTopDown):
     def _bottom_up(self, data: Data) -> list[Tensor]:
         h, states = data.x, []
         for layer in self.layers:  # each layer normalises its input
-            h = layer(h, data.edge_index)
+            h = layer(h, self._adjacency(data))
             states.append(h)
         return states
 
@@ -267,7 +322,7 @@ class LinkTop2Loss(_LinkTopDown):
         inputs = [train.x, *states]  # the previous step's states: parallel updates
         new, total = [], 0.0
         for l, (layer, opt) in enumerate(zip(self.layers, optimizers)):
-            out = layer(inputs[l], train.edge_index)
+            out = layer(inputs[l], self._adjacency(train))
             mixed = mean_with_upper_states(l, out, states)
             new.append(out.detach())
             total = total + local_step(layer, opt, link_loss(

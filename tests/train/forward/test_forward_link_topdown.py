@@ -159,3 +159,17 @@ def test_top2input_sparse_first_input_gives_the_dense_scores(blocks):
     net._below0 = None
     assert net._input(test.x, torch.ones(test.num_nodes, 8), first=True).layout == torch.strided
     torch.testing.assert_close(sparse, net.predict(test), rtol=1e-5, atol=1e-6)
+
+
+def test_dense_block_appender_is_the_concatenation():
+    from graphkit.train.forward.link_topdown import _DenseBlockAppender
+
+    g = torch.Generator().manual_seed(0)
+    a = (torch.rand(6, 7, generator=g) < 0.3).float() * torch.rand(6, 7, generator=g)
+    a[2] = 0.0  # an empty row
+    append = _DenseBlockAppender(a.to_sparse_csr(), 10)
+    for _ in range(2):  # the structure is reused
+        b = torch.randn(6, 3, generator=g)
+        b[1, 1] = 0.0
+        assert torch.equal(append(b).to_dense(), torch.cat([a, b], 1))
+    assert torch.equal(append(None).to_dense(), a)
