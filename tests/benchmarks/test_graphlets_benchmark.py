@@ -74,6 +74,8 @@ def test_worker_writes_what_graphkit_computes(import_script, tmp_path):
     (["--backends", "numba", "fortran"], "--backends fortran: not available here"),
     # 0 was taken for "default --runs" silently, a negative count gave no gradco run
     (["--peer-runs", "0"], "argument --peer-runs: must be >= 1, got 0"),
+    # the workers have no python systems: each failed, leaving an empty report and exit 0
+    (["--backends", "python"], "--backends python: the pure-Python reference backend is too slow"),
 ])
 def test_bad_flags_are_argparse_errors(usage_error, flags, message):
     assert message in usage_error("graphlets", ["--quick", *flags])
@@ -88,3 +90,47 @@ def test_worker_names_its_usage_and_unknown_systems(tmp_path):
     proc = run("graphkit-foo-gdv", str(tmp_path / "adj.npz"), str(tmp_path / "out.npy"))
     assert proc.returncode != 0 and "unknown system 'graphkit-foo-gdv'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+class Loaded(Exception):
+    """Stops ``main`` at the dataset load, carrying the name it asked for."""
+
+
+@pytest.mark.parametrize("flags, dataset", [
+    (["--quick", "--dataset", "ppi"], "ppi"),  # was replaced by airports-europe
+    (["--quick"], "airports-europe"),
+    ([], "ppi"),
+])
+def test_quick_keeps_an_explicit_dataset(import_script, monkeypatch, flags, dataset):
+    graphlets = import_script("graphlets")
+
+    def load(name, root=None):
+        raise Loaded(name)
+
+    monkeypatch.setattr(graphlets, "load", load)
+    monkeypatch.setattr(sys, "argv", ["graphlets.py", *flags])
+    with pytest.raises(Loaded) as loaded:
+        graphlets.main()
+    assert loaded.value.args[0] == dataset
+
+
+def test_failed_workers_are_recorded_and_an_empty_report_exits_nonzero(
+        import_script, monkeypatch, tmp_path):
+    graphlets = import_script("graphlets")
+
+    def fail(python, system, *args, **kwargs):
+        raise RuntimeError(f"{system} failed:\nkilled")
+
+    monkeypatch.setattr(graphlets, "run_worker", fail)
+    out = tmp_path / "graphlets.json"
+    monkeypatch.setattr(sys, "argv", ["graphlets.py", "--quick", "--peer-python", "",
+                                      "--json", str(out)])
+    with pytest.raises(SystemExit) as exc:
+        graphlets.main()
+    assert exc.value.code not in (0, None) and "no system produced a row" in str(exc.value.code)
+    report = json.loads(out.read_text())
+    assert report["rows"] == []
+    systems = {f"graphkit-{b}-{m}" for b in available_backends() if b != "python"
+               for m in ("memory", "stream", "gdv")}
+    assert systems <= set(report["config"]["skipped"]) and systems == set(
+        report["config"]["failures"])
