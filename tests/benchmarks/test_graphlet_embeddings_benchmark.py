@@ -65,11 +65,3 @@ def test_a_graph_without_graphlets_reports_every_orbit_matrix_skipped(
     assert len(report["config"]["skipped"]) == 20
     assert {r["system"] for r in report["rows"]} == {"RWPMI T=1"}
     assert "best orbit adjacency: none" in capsys.readouterr().out
-
-
-def test_quick_keeps_an_explicit_dataset(import_script, monkeypatch):
-    script = import_script("graphlet_embeddings")
-    monkeypatch.setattr(sys, "argv", ["graphlet_embeddings.py", "--quick", "--dataset",
-                                      "airports-usa"])
-    args = script.parse_args()  # was replaced by airports-europe
-    assert (args.dataset, args.runs) == ("airports-usa", 2)
