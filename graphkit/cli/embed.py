@@ -4,7 +4,9 @@ INPUT is an edge list (whitespace or comma separated, optional weight column, ``
 see :mod:`graphkit.data.edgelist`), a ``.npz`` SciPy sparse matrix or a saved PyG ``Data``
 (``.pt``/``.pth``). OUT ends in ``.npy``, ``.npz`` or ``.csv``. Integer node ids are row indices
 as given unless ``--relabel``, which also writes ``OUT``'s stem + ``.labels.tsv`` mapping rows
-to the original labels. Progress goes to stderr; nothing is prompted.
+to the original labels. An id that no edge of an edge list names (row 0 for ids 1..n, ids
+added by ``--num-nodes``) keeps an all-zero row, left out of the column standardisation.
+Progress goes to stderr; nothing is prompted.
 """
 
 from __future__ import annotations
@@ -74,6 +76,14 @@ def _log(args: argparse.Namespace, msg: str) -> None:
 def load_graph(path: str | Path, relabel: bool = False, directed: bool = False,
                weighted: bool = False, num_nodes: int | None = None):
     """Read INPUT into ``(csr adjacency, labels or None)``; the format is chosen by suffix."""
+    adj, labels, _ = _read_graph(path, relabel, directed, weighted, num_nodes)
+    return adj, labels
+
+
+def _read_graph(path: str | Path, relabel: bool, directed: bool, weighted: bool,
+                num_nodes: int | None):
+    """:func:`load_graph` plus a boolean mask of the ids some edge names (``None`` for a
+    matrix or ``Data`` file, where every row is a node, isolated or not)."""
     import numpy as np
 
     path = Path(path)
@@ -82,7 +92,7 @@ def load_graph(path: str | Path, relabel: bool = False, directed: bool = False,
     if not path.is_file():
         raise FileNotFoundError(f"input file {path} does not exist")
     suffix = path.suffix.lower()
-    labels = None
+    labels = present = None
     if suffix in (".npz", ".pt", ".pth"):
         if relabel:
             raise ValueError(f"--relabel applies to edge lists, not to {suffix} files")
@@ -133,7 +143,9 @@ def load_graph(path: str | Path, relabel: bool = False, directed: bool = False,
                              f"({edges.src[i]}, {edges.dst[i]}) has weight {edges.weight[i]}")
         adj = edges.to_csr(symmetric=not directed)
         labels = edges.labels
-    return adj, labels
+        present = np.zeros(adj.shape[0], dtype=bool)
+        present[edges.src] = present[edges.dst] = True
+    return adj, labels, present
 
 
 def _load_binary(path: Path, suffix: str):
@@ -159,6 +171,17 @@ def _load_binary(path: Path, suffix: str):
     if not hasattr(obj, "edge_index"):
         raise ValueError(f"{path} does not hold a PyG Data object with edge_index")
     return obj
+
+
+def _standardize_rows(emb, rows, chunk: int = 64) -> None:
+    """In place, standardise each column of ``emb`` over the rows in the mask ``rows`` only,
+    ``chunk`` columns at a time (the copies stay small)."""
+    from graphkit.embed.fastrp import standardize_columns
+
+    for c0 in range(0, emb.shape[1], chunk):
+        block = emb[rows, c0:c0 + chunk]
+        standardize_columns(block)
+        emb[rows, c0:c0 + chunk] = block
 
 
 def run_fastrp(args: argparse.Namespace) -> int:
@@ -189,8 +212,11 @@ def run_fastrp(args: argparse.Namespace) -> int:
     elif args.self_influence != 0.0:
         raise ValueError("--self-influence is an option of the GDS variant: add --gds")
     t0 = time.perf_counter()
-    adj, labels = load_graph(args.input, args.relabel, args.directed, args.weighted,
-                             args.num_nodes)
+    adj, labels, present = _read_graph(args.input, args.relabel, args.directed, args.weighted,
+                                       args.num_nodes)
+    # ids 1..n give n + 1 rows: row 0 (and any id no edge names) stays empty, and standardising
+    # it with the rest would make it -mean/std and shift every column's mean and std
+    absent = None if present is None or present.all() else ~present
     _log(args, f"read {args.input}: {adj.shape[0]} nodes, {adj.nnz} stored edges "
                f"({time.perf_counter() - t0:.2f} s)")
 
@@ -210,12 +236,17 @@ def run_fastrp(args: argparse.Namespace) -> int:
         emb = fastrp(
             adj, iteration_weights=args.weights or (0.0, 0.0, 1.0, 6.67),
             beta=-0.64 if args.beta is None else args.beta,
-            normalization=not args.no_normalization, standardize=not args.no_standardize,
+            normalization=not args.no_normalization,
+            standardize=not args.no_standardize and absent is None,
             input_matrix=args.input_matrix, projection=args.projection,
             block_size=args.block_size, progress=not args.quiet, **common,
         )
     if hasattr(emb, "detach"):
         emb = emb.detach().cpu().numpy()
+    if absent is not None:
+        if not args.gds and not args.no_standardize:
+            _standardize_rows(emb, ~absent)
+        emb[absent] = 0
     _log(args, f"embedded {emb.shape[0]} x {emb.shape[1]} "
                f"({time.perf_counter() - t1:.2f} s)")
     save_matrix(out, emb)

@@ -22,15 +22,52 @@ def _adj(pairs, n):
     return ((a + a.T) > 0).astype(np.float64)
 
 
+def _standardized(x: np.ndarray) -> np.ndarray:
+    """Columns to zero mean and unit population std (a constant column only centred)."""
+    std = x.std(0)
+    return (x - x.mean(0)) / np.where(std > 0, std, 1.0)
+
+
 def test_edge_list_ids_as_given_match_the_python_api(edge_file, tmp_path, capsys):
     out = tmp_path / "e.npy"
     assert main(["embed", "fastrp", str(edge_file), "-o", str(out), "--dim", "8"]) == 0
     e = np.load(out)
     assert e.shape == (6, 8) and e.dtype == np.float32  # ids 1..5 -> 6 rows, row 0 empty
-    ref = fastrp(_adj([(1, 2), (2, 3), (3, 4), (4, 5), (5, 1), (1, 3)], 6), dim=8)
-    np.testing.assert_allclose(e, ref, atol=1e-6)
+    # row 0 stays all zero (standardised with the rest it was -mean/std) and is left out of
+    # the columns' mean and std
+    assert not e[0].any()
+    raw = fastrp(_adj([(1, 2), (2, 3), (3, 4), (4, 5), (5, 1), (1, 3)], 6), dim=8,
+                 standardize=False)[1:].astype(np.float64)
+    np.testing.assert_allclose(e[1:], _standardized(raw), atol=1e-5)
     err = capsys.readouterr().err
     assert "6 nodes" in err and "wrote" in err
+
+
+@pytest.mark.parametrize("extra", [[], ["--backend", "torch"], ["--block-size", "3"]])
+def test_ids_no_edge_names_keep_zero_rows_outside_the_standardisation(edge_file, tmp_path,
+                                                                       extra):
+    out, ref_out = tmp_path / "e.npy", tmp_path / "ref.npy"
+    # --num-nodes 9 adds ids 6..8 after row 0: all four rows empty, the rest as without them
+    assert main(["embed", "fastrp", str(edge_file), "-o", str(out), "--dim", "8",
+                 "--num-nodes", "9", *extra]) == 0
+    e = np.load(out)
+    assert e.shape == (9, 8) and not e[[0, 6, 7, 8]].any()
+    np.testing.assert_allclose(e[1:6].mean(0), 0, atol=1e-5)
+    assert main(["embed", "fastrp", str(edge_file), "-o", str(ref_out), "--dim", "8",
+                 "--no-standardize", "--num-nodes", "9", *extra]) == 0
+    raw = np.load(ref_out)
+    assert not raw[[0, 6, 7, 8]].any()
+    np.testing.assert_allclose(e[1:6], _standardized(raw[1:6]), atol=1e-5)
+
+
+def test_isolated_rows_of_a_matrix_are_nodes_and_standardised(tmp_path):
+    path, out = tmp_path / "g.npz", tmp_path / "e.npy"
+    sp.save_npz(path, sp.csr_matrix(_adj([(1, 2), (2, 3), (3, 1), (3, 4)], 5)))
+    assert main(["embed", "fastrp", str(path), "-o", str(out), "--dim", "8"]) == 0
+    e = np.load(out)
+    np.testing.assert_allclose(e, fastrp(_adj([(1, 2), (2, 3), (3, 1), (3, 4)], 5), dim=8),
+                               atol=1e-6)
+    assert e[0].any()  # node 0 of a matrix is a node with no edges, not an unused id
 
 
 def test_relabel_writes_the_label_map(tmp_path):
