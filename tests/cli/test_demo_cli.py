@@ -82,3 +82,23 @@ def test_ctrl_c_still_stops_the_demo(monkeypatch):
     _fake_sections(monkeypatch, KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt):
         main(["demo", "--only", "foundation", "gradco", "logah"])
+
+
+def test_pres_demo_trains_two_epochs_per_model(monkeypatch):
+    # the three UCI fits were a third of the demo's minute at 3 epochs (issue 2: under a minute)
+    from types import SimpleNamespace
+
+    from graphkit.cli.demos import pres
+    from graphkit.data import load
+
+    epochs = []
+
+    def fit(model, data, split, **kwargs):
+        epochs.append(kwargs["epochs"])
+        return SimpleNamespace(test=SimpleNamespace(ap=0.9), epoch_seconds=[1.0])
+
+    monkeypatch.setattr(pres, "fit", fit)
+    monkeypatch.setattr(pres, "load", lambda name: load("temporal-sbm", num_nodes=50,
+                                                        num_events=300))
+    pres.run()
+    assert epochs == [2, 2, 2]
