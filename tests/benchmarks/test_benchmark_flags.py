@@ -1,5 +1,6 @@
 """Issue 2's convention: every script in ``benchmarks/`` accepts ``--runs``, ``--seed``,
-``--device``, ``--json PATH`` and ``--quick`` (internal helpers, ``*_worker.py``, are not
+``--device``, ``--json PATH`` and ``--quick``, and, as benchmarks/README says, ``--root``
+(internal helpers, ``*_worker.py``, are not
 benchmarks and take their own arguments)."""
 
 import argparse
@@ -24,7 +25,7 @@ class Parsed(Exception):
 
 def shared_flags(tmp_path) -> list[str]:
     return ["--runs", "2", "--seed", "3", "--device", "cpu", "--json",
-            str(tmp_path / "out.json"), "--quick"]
+            str(tmp_path / "out.json"), "--quick", "--root", str(tmp_path)]
 
 
 def call_main(module, argv: list[str], monkeypatch) -> None:
@@ -55,6 +56,7 @@ def test_every_script_accepts_the_five_shared_flags(import_script, monkeypatch, 
     args = parsed.value.args[0]
     assert (args.runs, args.seed, args.device, args.quick) == (2, 3, "cpu", True)
     assert str(args.json) == str(tmp_path / "out.json")
+    assert str(args.root) == str(tmp_path)
 
 
 @pytest.mark.parametrize("name", CPU_ONLY)
