@@ -201,6 +201,23 @@ def test_forward_learning_trains_on_device(cora_like, device, scheme):
     assert all(p.device.type == device.type for p in net.parameters())
 
 
+@pytest.mark.parametrize("scheme", ["sf", "bp", "ff-la", "sf-top2loss", "sf-top2input"])
+def test_forward_link_prediction_on_device(cora_like, device, scheme):
+    """Every link scheme trains and scores on the device (the top-down ones propagate over a
+    sparse adjacency; sf-top2input's first layer takes sparse bag-of-words rows on the CPU)."""
+    from graphkit.train.forward import LayerwiseTrainer, link_model, link_split
+
+    data = cora_like.clone()
+    data.x = torch.nn.functional.one_hot(torch.arange(data.num_nodes) % 16, 16).float()
+    train, val, test = (d.to(device) for d in link_split(data, 0))
+    torch.manual_seed(0)
+    net = link_model(scheme, "gcn", 16, 16, num_layers=2).to(device)
+    net.fit(train, val, LayerwiseTrainer(epochs=4, patience=2, val_every=2))
+    scores = net.predict(test)
+    assert scores.device.type == device.type and torch.isfinite(scores).all()
+    assert ((scores >= 0) & (scores <= 1)).all()
+
+
 def bag_of_words_split(graph: Data, device: torch.device):
     """``graph`` on ``device`` with one-hot (bag-of-words-like) features and a 2:1:1 node split."""
     data = graph.clone()
