@@ -42,6 +42,16 @@ $(PEER_VENV)/bin/python:
 	$(PYTHON) -m venv $(PEER_VENV)
 	$(PEER_VENV)/bin/pip install -q "numpy<2" scipy gradco orbit-count
 
+# benchmarks/fastrp.py's PecanPy node2vec peer (its nptyping holds numpy < 2): fastrp.py's default
+# --peer-python when this interpreter exists (a failed install leaves no half-made venv behind).
+PECANPY_VENV ?= /tmp/pecanpy-venv
+.PHONY: pecanpy-venv
+pecanpy-venv: $(PECANPY_VENV)/bin/python
+
+$(PECANPY_VENV)/bin/python:
+	$(PYTHON) -m venv $(PECANPY_VENV)
+	$(PECANPY_VENV)/bin/pip install -q "numpy<2" scipy pecanpy || { rm -rf $(PECANPY_VENV); exit 1; }
+
 lint: bootstrap
 	$(VENV)/bin/ruff check .
 

@@ -1,6 +1,7 @@
 """FastRP: quality and speed against a plain SciPy FastRP, PecanPy node2vec and PyG Node2Vec.
 
-All systems run in the same process, one after the other, on the same machine:
+All systems run in the same run, one after the other, on the same machine (PecanPy in an
+interpreter of its own, see below):
 
 * ``graphkit-fastrp``: :func:`graphkit.embed.fastrp` with its defaults (the official tuned
   BlogCatalog settings: d 512, weights 0 0 1 6.67, beta -0.64, per-power L2, standardise;
@@ -10,7 +11,11 @@ All systems run in the same process, one after the other, on the same machine:
   official ``fastrp.py`` computes it; its output is compared with graphkit's for the same
   projection matrix;
 * ``pecanpy-node2vec``: PecanPy (PyPI) node2vec, p = q = 1, 10 walks of length 80, window 10,
-  d 128, 2 workers, end to end from the CSR matrix;
+  d 128, 2 workers, end to end from the CSR matrix. Its dependencies hold numpy < 2, so it
+  runs in ``--peer-python`` (default: ``make pecanpy-venv``'s ``/tmp/pecanpy-venv/bin/python``
+  when it exists) through ``fastrp_peer_worker.py``, which times the embedding after PecanPy's
+  Numba warm-up and hands it back as ``.npy`` for the same linear probe; ``--peer-python`` set
+  to this interpreter runs it in this process; a peer that cannot start is a ``skipped`` row;
 * ``pyg-node2vec``: PyG's ``Node2Vec`` when its random-walk backend (pyg-lib or torch-cluster)
   is installed, else a row recording why it was skipped.
 
@@ -27,11 +32,16 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
+import fastrp_peer_worker as peer_worker  # PecanPy's side: NumPy, SciPy and PecanPy only
 import numpy as np
 import scipy.sparse as sp
 
@@ -46,6 +56,10 @@ from graphkit.benchmarking import (
     write_report,
 )
 from graphkit.embed import fastrp
+
+# PecanPy needs numpy < 2: by default it runs from `make pecanpy-venv`'s interpreter when present
+WORKER = Path(__file__).with_name("fastrp_peer_worker.py")
+DEFAULT_PEER = os.environ.get("FASTRP_PEER_PYTHON", "/tmp/pecanpy-venv/bin/python")
 
 RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 WEIGHTS = (0.0, 0.0, 1.0, 6.67)
@@ -88,32 +102,32 @@ def plain_fastrp(adj: sp.csr_matrix, dim: int = 512, weights=WEIGHTS, beta: floa
     return scale(u), r
 
 
-def _pecanpy():
-    """Import PecanPy; its ``nptyping`` dependency still names NumPy 1.x aliases."""
-    for alias, target in dict(bool8=np.bool_, object0=np.object_, int0=np.intp, uint0=np.uintp,
-                              float_=np.float64, longfloat=np.longdouble,
-                              singlecomplex=np.complex64, complex_=np.complex128,
-                              cfloat=np.complex128, clongfloat=np.clongdouble,
-                              longcomplex=np.clongdouble, void0=np.void, string_=np.bytes_,
-                              bytes0=np.bytes_, unicode_=np.str_, str0=np.str_).items():
+class PeerUnavailable(RuntimeError):
+    """The PecanPy peer interpreter is missing, does not start or fails (the row's reason)."""
+
+
+def run_peer(python: str, adj: sp.csr_matrix, seed: int, workers: int = 2,
+             env: dict | None = None) -> tuple[np.ndarray, dict]:
+    """PecanPy node2vec through ``fastrp_peer_worker.py`` in the interpreter ``python``.
+
+    Returns the embedding and the worker's result: seconds and CPU seconds of the embedding
+    (timed there, after its Numba warm-up), its peak RSS and RSS before embedding, versions.
+    """
+    if not Path(python).exists():
+        raise PeerUnavailable(f"peer interpreter {python} not found (make pecanpy-venv)")
+    with tempfile.TemporaryDirectory() as tmp:
+        adj_path, out = Path(tmp) / "adj.npz", Path(tmp) / "emb.npy"
+        sp.save_npz(adj_path, sp.csr_matrix(adj))
         try:
-            getattr(np, alias)
-        except AttributeError:
-            setattr(np, alias, target)
-    from pecanpy import pecanpy
-
-    return pecanpy
-
-
-def pecanpy_node2vec(adj: sp.csr_matrix, seed: int, workers: int = 2) -> np.ndarray:
-    """PecanPy node2vec (p = q = 1: its FirstOrderUnweighted mode), 10 x 80 walks, d 128."""
-    pecanpy = _pecanpy()
-    g = pecanpy.FirstOrderUnweighted(p=1, q=1, workers=workers, random_state=seed)
-    g.set_node_ids([str(i) for i in range(adj.shape[0])])
-    g.indptr = adj.indptr.astype(np.uint32)
-    g.indices = adj.indices.astype(np.uint32)
-    g.data = adj.data.astype(np.float32)
-    return np.asarray(g.embed(dim=128, num_walks=10, walk_length=80, window_size=10))
+            proc = subprocess.run([python, str(WORKER), str(adj_path), str(out), str(seed),
+                                   str(workers)], capture_output=True, text=True,
+                                  env={**os.environ, **(env or {})})
+        except OSError as exc:
+            raise PeerUnavailable(f"peer interpreter {python} cannot be started: {exc}") from exc
+        if proc.returncode != 0:  # the error's last line, e.g. "ModuleNotFoundError: ..."
+            lines = proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"]
+            raise PeerUnavailable(f"{python}: {lines[-1]}")
+        return np.load(out), json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def pyg_node2vec(adj: sp.csr_matrix, seed: int, epochs: int = 1) -> np.ndarray:
@@ -242,6 +256,35 @@ def speed_rows(args, dataset: str, adj: sp.csr_matrix) -> tuple[list[Row], dict]
     return rows, {"numba32": outs["numba32"]}
 
 
+def pecanpy_rows(args, dataset: str, adj: sp.csr_matrix, y: np.ndarray, graphkit_seconds: float,
+                 ratios) -> list[Row]:
+    """PecanPy node2vec's time and F1 rows, or one ``skipped`` row saying why it did not run.
+
+    In this process when ``args.peer_python`` is this interpreter (timed here after the Numba
+    warm-up), else through ``fastrp_peer_worker.py`` in that interpreter, which times itself.
+    """
+    here = os.path.abspath(args.peer_python) == os.path.abspath(sys.executable)
+    try:
+        if here:
+            peer_worker.pecanpy_node2vec(peer_worker.warm_up_graph(), args.seed)  # compile
+            emb, s, peak, inc, c = timed(lambda: peer_worker.pecanpy_node2vec(adj, args.seed))
+            info = {}
+        else:
+            emb, info = run_peer(args.peer_python, adj, args.seed)
+            s, peak, c = info.pop("seconds"), info.pop("peak_rss_mb"), info.pop("cpu_seconds")
+            inc = peak - info.pop("base_rss_mb")
+    except (ImportError, PeerUnavailable) as exc:
+        reason = str(exc) if isinstance(exc, PeerUnavailable) else f"{type(exc).__name__}: {exc}"
+        print(f"pecanpy-node2vec skipped: {reason}", file=sys.stderr)
+        return [Row("pecanpy-node2vec", dataset, "skipped", 0.0, 0.0, 0, 0.0, 0.0,
+                    {"reason": reason, "peer_python": args.peer_python})]
+    rows = [summarize("pecanpy-node2vec", dataset, "embed_seconds", [s], s, peak,
+                      rss_increase_mb=inc, cpu_seconds=c, speedup_vs_graphkit=s / graphkit_seconds,
+                      peer_python=args.peer_python, in_process=here, **info)]
+    return rows + f1_rows("pecanpy-node2vec", dataset, emb, y, 1.0, args.shuffles, args.seed,
+                          ratios, s, peak, args.n_jobs)
+
+
 # ----------------------------------------------------------------------------- main
 def main() -> None:
     p = benchmark_parser(__doc__.splitlines()[0], runs=5)
@@ -257,7 +300,13 @@ def main() -> None:
     p.add_argument("--block-size", type=count(1), default=128,
                    help="synthetic: also run streamed over blocks of this many columns")
     p.add_argument("--skip-node2vec", action="store_true", help="no PecanPy / PyG rows")
+    p.add_argument("--peer-python", default=None, metavar="PATH",
+                   help="interpreter with PecanPy (numpy < 2) that runs the node2vec row "
+                        "(default: $FASTRP_PEER_PYTHON or /tmp/pecanpy-venv/bin/python, made by "
+                        "`make pecanpy-venv`, when it exists; else this interpreter, in process)")
     args = p.parse_args()
+    if args.peer_python is None:  # resolved here, so the report's config says which one ran
+        args.peer_python = DEFAULT_PEER if Path(DEFAULT_PEER).exists() else sys.executable
     # an explicit --ratios holds under --quick too, and the config records the ratios used
     if args.ratios is None:
         args.ratios = [0.1, 0.5, 0.9] if args.quick else list(RATIOS)
@@ -308,18 +357,7 @@ def main() -> None:
     write_report(args.json, "benchmarks/fastrp.py", config, rows, PAPER)  # results so far
 
     if not args.skip_node2vec:
-        try:
-            ring = sp.csr_matrix(np.roll(np.eye(20), 1, axis=1) + np.roll(np.eye(20), -1, axis=1))
-            pecanpy_node2vec(ring, args.seed)  # warm-up: PecanPy's Numba compilation
-            emb, s, peak, inc, c = timed(lambda: pecanpy_node2vec(adj, args.seed))
-            rows.append(summarize("pecanpy-node2vec", args.dataset, "embed_seconds", [s], s,
-                                  peak, rss_increase_mb=inc, cpu_seconds=c,
-                                  speedup_vs_graphkit=s / gk.mean))
-            rows += f1_rows("pecanpy-node2vec", args.dataset, emb, y, 1.0, args.shuffles,
-                            args.seed, ratios, s, peak, args.n_jobs)
-        except ImportError as exc:
-            rows.append(Row("pecanpy-node2vec", args.dataset, "skipped", 0.0, 0.0, 0,
-                            0.0, 0.0, {"reason": f"{type(exc).__name__}: {exc}"}))
+        rows += pecanpy_rows(args, args.dataset, adj, y, gk.mean, ratios)
         print_table(rows[-(2 * len(ratios) + 1):], file=sys.stderr)
         write_report(args.json, "benchmarks/fastrp.py", config, rows, PAPER)
         try:
