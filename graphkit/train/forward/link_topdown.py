@@ -23,6 +23,7 @@ layers; training runs in *time steps*, each one local step of every layer.
 from __future__ import annotations
 
 import warnings
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 import torch
@@ -84,7 +85,7 @@ class _DenseBlockAppender:
             return torch.sparse_csr_tensor(self.crow, self.cols, values, self.size)
 
 
-class _LinkTopDown(nn.Module):
+class _LinkTopDown(nn.Module, ABC):
     """Shared time-step training of the top-down link schemes, early-stopped on the
     validation ROC-AUC of the whole model."""
 
@@ -114,12 +115,14 @@ class _LinkTopDown(nn.Module):
         self._adjacencies = [*self._adjacencies[-2:], (data.edge_index, adj)]
         return adj
 
+    @abstractmethod
     def _time_step(self, states: list, train: Data, optimizers: list,
                    trainer: LayerwiseTrainer) -> tuple[list, Tensor]:
-        raise NotImplementedError
+        """One local step of every layer; the new states and the summed loss."""
 
+    @abstractmethod
     def _init_states(self, data: Data) -> list:
-        raise NotImplementedError
+        """The states a training run starts from."""
 
     def fit(self, train: Data, val: Data, trainer: LayerwiseTrainer | None = None
             ) -> list[StoppingLog]:
@@ -142,8 +145,9 @@ class _LinkTopDown(nn.Module):
 
         return [trainer.fit(self, epoch, score)]
 
+    @abstractmethod
     def _layer_scores(self, data: Data) -> list[Tensor]:
-        raise NotImplementedError
+        """Pair scores averaged over layers ``1..l``, for each ``l`` (no checks)."""
 
     @torch.no_grad()
     def layer_scores(self, data: Data) -> list[Tensor]:
