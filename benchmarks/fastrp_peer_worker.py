@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import platform
-import resource
 import sys
 import time
 from importlib.metadata import PackageNotFoundError, version
@@ -27,6 +25,10 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+
+if str(Path(__file__).resolve().parent) not in sys.path:  # imported, not run as a script
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _process_stats import cpu_seconds, peak_mb, rss_mb  # noqa: E402
 
 
 def _pecanpy():
@@ -63,34 +65,15 @@ def warm_up_graph(n: int = 20) -> sp.csr_matrix:
                          shape=(n, n))
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def _peak_mb() -> float:
-    """Peak RSS of this process image (VmHWM; ru_maxrss would include the forking parent's)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("VmHWM not found in /proc/self/status")
-
-
-def _cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)  # all threads: PecanPy walks in parallel
-    return r.ru_utime + r.ru_stime
-
-
 def main(adj_path: str, out_path: str, seed: int, workers: int) -> dict:
     adj = sp.csr_matrix(sp.load_npz(adj_path))
     # stdout carries the result line only; anything PecanPy or gensim prints goes to stderr
     with contextlib.redirect_stdout(sys.stderr):
         pecanpy_node2vec(warm_up_graph(), seed, workers)
-        base, t0, c0 = _rss_mb(), time.perf_counter(), _cpu()
+        base, t0, c0 = rss_mb(), time.perf_counter(), cpu_seconds()
         emb = pecanpy_node2vec(adj, seed, workers)
-        seconds, cpu = time.perf_counter() - t0, _cpu() - c0
-    peak = _peak_mb()
+        seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+    peak = peak_mb()
     np.save(out_path, emb)
     try:
         pecanpy_version = version("pecanpy")

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import resource
 import sys
 import time
 from pathlib import Path
@@ -25,30 +24,15 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+if str(Path(__file__).resolve().parent) not in sys.path:  # imported, not run as a script
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _process_stats import cpu_seconds, peak_mb, rss_mb  # noqa: E402
+
 try:
     from graphkit.data.io import atomic_write, save_matrix  # NumPy and SciPy only
 except ImportError:  # a peer interpreter without graphkit installed: the source tree's module
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from graphkit.data.io import atomic_write, save_matrix
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def _peak_mb() -> float:
-    """Peak RSS of this process image (VmHWM; ru_maxrss would include the forking parent's)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("VmHWM not found in /proc/self/status")
-
-
-def _cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
 
 
 def _save_csr(path: str, mats: dict, n: int) -> None:
@@ -84,15 +68,15 @@ def main(system: str, adj_path: str, out_path: str) -> None:
         tiny = sp.csr_array(np.ones((3, 3), dtype=np.int32) - np.eye(3, dtype=np.int32))
         gl.gdv(tiny, backend=backend)  # compile (Numba) and warm up, untimed
         gl.orbit_adjacency(tiny, backend=backend)
-        base, t0, c0 = _rss_mb(), time.perf_counter(), _cpu()
+        base, t0, c0 = rss_mb(), time.perf_counter(), cpu_seconds()
         if mode == "memory":
             mats = gl.orbit_adjacency(a, backend=backend)
         elif mode == "stream":
             gl.save_orbit_adjacency(a, out_path, backend=backend)
         else:
             counts = gl.gdv(a, backend=backend)
-        seconds, cpu = time.perf_counter() - t0, _cpu() - c0
-        peak = _peak_mb()
+        seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+        peak = peak_mb()
         if mode == "memory":
             result["nnz"] = int(sum(m.nnz for m in mats.values()))
             _save_csr(out_path, mats, n)
@@ -101,12 +85,12 @@ def main(system: str, adj_path: str, out_path: str) -> None:
     elif system == "gradco-orbit":
         import gradco
 
-        base, t0, c0 = _rss_mb(), time.perf_counter(), _cpu()
+        base, t0, c0 = rss_mb(), time.perf_counter(), cpu_seconds()
         with contextlib.redirect_stdout(sys.stderr):
             counter = gradco.Counter(a)
             counter.count()
-        seconds, cpu = time.perf_counter() - t0, _cpu() - c0
-        peak = _peak_mb()
+        seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+        peak = peak_mb()
         if os.environ.get("GRAPHLETS_CHECK") == "1":
             _save_csr(out_path, {(h, i, j): m for h, i, j, m in
                                  counter.generate_orbit_adjacencies()}, n)
@@ -120,10 +104,10 @@ def main(system: str, adj_path: str, out_path: str) -> None:
 
         coo = sp.triu(a, k=1).tocoo()
         edges = np.ascontiguousarray(np.stack([coo.row, coo.col], axis=1), dtype=np.int32)
-        base, t0, c0 = _rss_mb(), time.perf_counter(), _cpu()
+        base, t0, c0 = rss_mb(), time.perf_counter(), cpu_seconds()
         counts = _orca.motif_counts("node", 4, n, edges)
-        seconds, cpu = time.perf_counter() - t0, _cpu() - c0
-        peak = _peak_mb()
+        seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+        peak = peak_mb()
         save_matrix(out_path, np.asarray(counts, dtype=np.int64))
     else:  # unreachable: SYSTEMS is checked first
         raise AssertionError(system)

@@ -13,8 +13,9 @@ import pytest
 import torch
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+# not benchmarks: the workers (``*_worker.py``) and helper modules (``_*.py``)
 SCRIPTS = sorted(str(p.relative_to(BENCHMARKS).with_suffix("")) for p in BENCHMARKS.rglob("*.py")
-                 if not p.stem.endswith("_worker"))
+                 if not p.stem.endswith("_worker") and not p.stem.startswith("_"))
 # scripts whose work runs on the CPU only: they refuse another --device when parsing
 CPU_ONLY = ["graphlets", "graphlet_embeddings", "logah", "pres_intra_batch", "pres_ops"]
 
