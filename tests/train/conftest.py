@@ -20,6 +20,25 @@ def two_blobs() -> Data:
                 val_mask=(idx >= 20) & (idx < 40), test_mask=idx >= 40)
 
 
+@pytest.fixture
+def block_link_graph():
+    """``make(n, features, pairs, signal)``: ``n`` nodes in two classes, undirected edges only
+    within a class (from ``pairs`` random draws), features with a class signal: a graph whose
+    links a GNN can predict."""
+    def make(n: int, features: int, pairs: int, signal: float) -> Data:
+        g = torch.Generator().manual_seed(0)
+        y = torch.arange(n) % 2
+        src, dst = torch.randint(0, n, (2, pairs), generator=g)
+        keep = (y[src] == y[dst]) & (src < dst)
+        ei = torch.unique(torch.stack([src[keep], dst[keep]]), dim=1)
+        ei = torch.cat([ei, ei.flip(0)], 1)
+        x = torch.randn(n, features, generator=g) + signal * torch.nn.functional.one_hot(
+            y, features).float()
+        return Data(x=x, edge_index=ei, num_nodes=n)
+
+    return make
+
+
 @pytest.fixture(autouse=True)
 def _one_thread():
     """Tiny graphs run fastest single-threaded (and do not thrash a shared, loaded CPU)."""

@@ -3,7 +3,6 @@ against independent re-computations of their scoring rules and for locality."""
 
 import pytest
 import torch
-from torch_geometric.data import Data
 
 from graphkit.train.forward import (
     FFLink,
@@ -19,16 +18,8 @@ def _norm(x):
 
 
 @pytest.fixture
-def blocks():
-    g = torch.Generator().manual_seed(0)
-    n = 60
-    y = torch.arange(n) % 2
-    src, dst = torch.randint(0, n, (2, 600), generator=g)
-    keep = (y[src] == y[dst]) & (src < dst)
-    ei = torch.unique(torch.stack([src[keep], dst[keep]]), dim=1)
-    ei = torch.cat([ei, ei.flip(0)], 1)
-    x = torch.randn(n, 6, generator=g) + torch.nn.functional.one_hot(y, 6).float()
-    return link_split(Data(x=x, edge_index=ei, num_nodes=n), 0)
+def blocks(block_link_graph):
+    return link_split(block_link_graph(60, 6, 600, 1.0), 0)
 
 
 def _sigmoid_dot(h, pairs):

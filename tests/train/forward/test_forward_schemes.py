@@ -110,16 +110,8 @@ def test_ff_negative_inputs_at_every_layer(two_blobs, scheme):
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)
-def test_link_prediction_learns_blocks(scheme):
-    g = torch.Generator().manual_seed(0)
-    n = 120
-    y = torch.arange(n) % 2
-    src, dst = torch.randint(0, n, (2, 1200), generator=g)
-    keep = (y[src] == y[dst]) & (src < dst)
-    ei = torch.unique(torch.stack([src[keep], dst[keep]]), dim=1)
-    ei = torch.cat([ei, ei.flip(0)], 1)
-    x = torch.randn(n, 8, generator=g) + torch.nn.functional.one_hot(y, 8).float() * 2
-    train, val, test = link_split(Data(x=x, edge_index=ei, num_nodes=n), 0)
+def test_link_prediction_learns_blocks(block_link_graph, scheme):
+    train, val, test = link_split(block_link_graph(120, 8, 1200, 2.0), 0)
     torch.manual_seed(0)
     net = link_model(scheme, "gcn", 8, 16, num_layers=2)
     net.fit(train, val, LayerwiseTrainer(epochs=100, lr=0.01, val_every=2, patience=20))
