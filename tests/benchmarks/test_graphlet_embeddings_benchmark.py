@@ -14,14 +14,14 @@ ROW_KEYS = {"system", "dataset", "metric", "mean", "std", "runs", "seconds", "pe
 def test_quick_run_scores_orbit_and_random_walk_embeddings(import_script, monkeypatch, tmp_path):
     script = import_script("graphlet_embeddings")
     out = tmp_path / "ge.json"
-    monkeypatch.setattr(sys, "argv", ["graphlet_embeddings.py", "--quick", "--dataset", "ppi",
+    monkeypatch.setattr(sys, "argv", ["graphlet_embeddings.py", "--quick",
                                       "--runs", "1", "--dim", "16", "--windows", "1", "2",
                                       "--json", str(out)])
     script.main()
     report = json.loads(out.read_text())
     assert set(report) == {"script", "config", "rows", "paper", "machine"}
     assert report["script"] == "benchmarks/graphlet_embeddings.py"
-    # --quick runs airports-europe whatever --dataset says, and the config says so
+    # the default dataset, and the config says so
     assert report["config"]["dataset"] == "airports-europe" and report["config"]["runs"] == 1
     rows = report["rows"]
     assert all(ROW_KEYS <= set(r) for r in rows)
@@ -65,3 +65,13 @@ def test_a_graph_without_graphlets_reports_every_orbit_matrix_skipped(
     assert len(report["config"]["skipped"]) == 20
     assert {r["system"] for r in report["rows"]} == {"RWPMI T=1"}
     assert "best orbit adjacency: none" in capsys.readouterr().out
+
+
+def test_quick_keeps_an_explicit_dataset(import_script, monkeypatch):
+    # --quick used to replace --dataset ppi by airports-europe: the run measured another graph
+    script = import_script("graphlet_embeddings")
+    monkeypatch.setattr(sys, "argv", ["graphlet_embeddings.py", "--quick", "--dataset", "ppi"])
+    args = script.parse_args()
+    assert args.dataset == "ppi" and args.runs == 2
+    monkeypatch.setattr(sys, "argv", ["graphlet_embeddings.py", "--quick"])
+    assert script.parse_args().dataset == "airports-europe"
