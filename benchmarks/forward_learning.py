@@ -175,6 +175,10 @@ def dataset_spec(text: str) -> str:
     return text
 
 
+#: featureless graphs up to this size get dense identity features (20,000 nodes: 1.6 GB)
+IDENTITY_FEATURES_MAX_NODES = 20_000
+
+
 def dataset_problem(spec: str, task: str) -> str | None:
     """Why ``forward_learning.py --task task`` cannot run the dataset ``spec`` (``None``: it
     can), from its registry entry, so a run refuses it before the first dataset trains."""
@@ -203,6 +207,10 @@ def load_dataset(spec: str, root: str | None) -> Data:
                     num_nodes=data.num_nodes)
         print(f"{spec}: a hypergraph, run on its clique expansion ({edge_index.size(1)} edges)")
     if data.get("x") is None or data.x.size(-1) == 0:
+        if data.num_nodes > IDENTITY_FEATURES_MAX_NODES:  # a dense N x N identity
+            raise SystemExit(f"{spec}: no node features, and {data.num_nodes} nodes are too "
+                             f"many for identity features (at most "
+                             f"{IDENTITY_FEATURES_MAX_NODES})")
         data = data.clone()
         data.x = torch.eye(data.num_nodes)
         print(f"{spec}: no node features, identity features ({data.num_nodes} wide) instead")

@@ -3,6 +3,7 @@
 import json
 import sys
 
+import pytest
 import torch
 from torch_geometric.data import Data
 
@@ -41,3 +42,12 @@ def test_any_graphkit_data_name_runs_or_is_refused_up_front(import_script, monke
                        y=torch.tensor([0, 1, 0]))
     monkeypatch.setattr(bench, "load", lambda name, root=None, **kw: featureless)
     assert torch.equal(bench.load_dataset("airports-usa", None).x, torch.eye(3))
+
+
+def test_identity_features_are_refused_for_a_large_featureless_graph(import_script,
+                                                                      monkeypatch):
+    bench = import_script("forward_learning")
+    big = Data(edge_index=torch.tensor([[0, 1], [1, 0]]), num_nodes=30_000)
+    monkeypatch.setattr(bench, "load", lambda name, root=None, **kw: big)
+    with pytest.raises(SystemExit, match="too many for identity features"):
+        bench.load_dataset("airports-usa", None)

@@ -87,7 +87,7 @@ class ForwardLink(nn.Module):
         """Train layer by layer on ``train``; early-stop each layer on ``val`` ROC-AUC."""
         check_link_data(train, "train", self.in_channels)
         check_link_data(val, "val", self.in_channels)
-        trainer = trainer or LayerwiseTrainer()
+        trainer = trainer or LayerwiseTrainer(weight_decay=self.weight_decay)
         h_train, h_val = train.x, val.x
         val_sum = torch.zeros(val.edge_label.numel(), device=val.x.device)
         logs = []
@@ -196,7 +196,7 @@ class BackpropLink(nn.Module):
         """Train end to end on ``train``; early-stop on ``val`` ROC-AUC."""
         check_link_data(train, "train", self.in_channels)
         check_link_data(val, "val", self.in_channels)
-        trainer = trainer or LayerwiseTrainer()
+        trainer = trainer or LayerwiseTrainer(weight_decay=self.weight_decay)
         optimizer = trainer.optimizer(self.gnn)
 
         def epoch() -> Tensor:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from functools import partial
 
 import torch
 from torch import Tensor, nn
@@ -101,16 +102,29 @@ class _LinkTopDown(nn.Module, ABC):
         #: function as per-edge messages, and every step and every recurrent test step
         #: propagates many times over the same graph
         self.sparse_adjacency = model in SPARSE_ADJACENCY_MODELS
-        self._adjacencies: list[tuple[Tensor, Tensor]] = []
+        self._adjacencies: list[tuple[tuple, Tensor]] = []
+
+    def __getstate__(self) -> dict:
+        # the caches are rebuilt on demand (and sparse CSR tensors neither pickle nor deepcopy)
+        state = dict(self.__dict__)
+        state["_adjacencies"] = []
+        if "_below0" in state:
+            state["_below0"] = None
+        return state
 
     def _adjacency(self, data: Data) -> Tensor:
-        """What the layers propagate over for ``data`` (built once per ``edge_index`` tensor;
-        the training, validation and test graphs alternate)."""
+        """What the layers propagate over for ``data`` (built once per graph: the training,
+        validation and test graphs alternate; an in-place edit or another node count builds
+        it again)."""
         if not self.sparse_adjacency:
             return data.edge_index
-        for edge_index, adj in self._adjacencies:
-            if edge_index is data.edge_index:
+        key = (data.edge_index, data.edge_index._version, data.num_nodes)
+        for k, adj in self._adjacencies:
+            if k[0] is key[0] and k[1:] == key[1:]:
                 return adj
+        adj = propagation_input(data.edge_index, data.num_nodes, "sparse")
+        self._adjacencies = [*self._adjacencies[-2:], (key, adj)]
+        return adj
         adj = propagation_input(data.edge_index, data.num_nodes, "sparse")
         self._adjacencies = [*self._adjacencies[-2:], (data.edge_index, adj)]
         return adj
@@ -130,7 +144,7 @@ class _LinkTopDown(nn.Module, ABC):
         on ``val`` ROC-AUC and restore the best time step's parameters."""
         check_link_data(train, "train", self.in_channels)
         check_link_data(val, "val", self.in_channels)
-        trainer = trainer or LayerwiseTrainer()
+        trainer = trainer or LayerwiseTrainer(weight_decay=self.weight_decay)
         optimizers = [trainer.optimizer(layer) for layer in self.layers]
         with torch.no_grad():
             states = self._init_states(train)
@@ -201,13 +215,13 @@ class LinkTop2Input(_LinkTopDown):
             ForwardLayer(make_conv(model, sizes[i] + sizes[i + 2], sizes[i + 1]),
                          normalize=False, sparse_input=i == 0 and model in SPARSE_INPUT_MODELS)
             for i in range(num_layers))
-        #: the first layer's input builder for the features it was made for
-        self._below0: tuple[Tensor, Callable[[Tensor | None], Tensor]] | None = None
+        #: the first layer's input builder for the features (and their version) it was made for
+        self._below0: tuple[Tensor, int, Callable[[Tensor | None], Tensor]] | None = None
 
     def _first_input(self, x: Tensor) -> Callable[[Tensor | None], Tensor]:
         """The first layer's input builder ``above -> [norm(x) | norm(above)]`` for the
         features ``x`` (kept while the same tensor comes back)."""
-        if self._below0 is None or self._below0[0] is not x:
+        if self._below0 is None or self._below0[0] is not x or self._below0[1] != x._version:
             dense = l2_normalize_rows(x).detach()
             width = self.layers[0].conv.in_channels
             csr = None
@@ -217,9 +231,9 @@ class LinkTop2Input(_LinkTopDown):
             if csr is not None and (csr.values().numel() + dense.size(0) * (
                     width - dense.size(1)) >= SPARSE_DENSITY * dense.size(0) * width):
                 csr = None
-            self._below0 = (x, _DenseBlockAppender(csr, width) if csr is not None
-                            else lambda up: _cat_dense(dense, up))
-        return self._below0[1]
+            self._below0 = (x, x._version, _DenseBlockAppender(csr, width) if csr is not None
+                            else partial(_cat_dense, dense))
+        return self._below0[2]
 
     def _input(self, below: Tensor, above: Tensor | None, first: bool = False) -> Tensor:
         """``[norm(below) | norm(above)]`` (``first``: the first layer, whose lower half is the
