@@ -150,7 +150,8 @@ def main() -> None:
                     res = run_worker(python, system, adj, out, env)
                 except RuntimeError as exc:  # e.g. a peer killed for memory: record, go on
                     failures[system] = str(exc)[-500:]
-                    skipped[system] = f"run {r} failed (see config.failures)"
+                    if r == 0:  # no run to report; a later failure leaves a row of fewer runs
+                        skipped[system] = "run 0 failed (see config.failures)"
                     print(f"  {system} run {r} failed: {str(exc)[-300:]}", flush=True)
                     break
                 results.append(res)

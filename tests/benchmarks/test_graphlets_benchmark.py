@@ -134,3 +134,27 @@ def test_failed_workers_are_recorded_and_an_empty_report_exits_nonzero(
                for m in ("memory", "stream", "gdv")}
     assert systems <= set(report["config"]["skipped"]) and systems == set(
         report["config"]["failures"])
+
+
+def test_a_later_failed_run_leaves_a_row_of_fewer_runs(import_script, monkeypatch, tmp_path):
+    # run 0 measured, run 1 failed: the row reports one run and the system is not "skipped"
+    graphlets = import_script("graphlets")
+    real, calls = graphlets.run_worker, {}
+
+    def second_fails(python, system, *args, **kwargs):
+        calls[system] = calls.get(system, 0) + 1
+        if calls[system] > 1:
+            raise RuntimeError(f"{system} failed:\nkilled")
+        return real(python, system, *args, **kwargs)
+
+    monkeypatch.setattr(graphlets, "run_worker", second_fails)
+    out = tmp_path / "graphlets.json"
+    monkeypatch.setattr(sys, "argv", ["graphlets.py", "--dataset", "airports-europe", "--runs",
+                                      "2", "--only", "gdv", "--backends", "numba",
+                                      "--peer-python", "", "--check", "no", "--json", str(out)])
+    graphlets.main()
+    report = json.loads(out.read_text())
+    rows = [r for r in report["rows"] if r["system"] == "graphkit-numba-gdv"]
+    assert rows and all(r["runs"] == 1 for r in rows)
+    assert "graphkit-numba-gdv" in report["config"]["failures"]
+    assert "graphkit-numba-gdv" not in report["config"]["skipped"]
