@@ -275,7 +275,8 @@ class NCache(torch.nn.Module):
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
         self.seed = int(state["seed"])
-        self.generator.set_state(state["generator"])
+        # a byte tensor on the CPU, even where a checkpoint was mapped onto a GPU
+        self.generator.set_state(state["generator"].cpu())
         # the hash the stored keys were placed with (a state saved before the option existed
         # used the official seed % 100)
         self.official_hash = bool(state.get("official_hash", True))
