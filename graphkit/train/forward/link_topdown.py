@@ -30,6 +30,7 @@ from functools import partial
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
+from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
 from graphkit.metrics import roc_auc
 from graphkit.train.forward.layers import (
@@ -45,6 +46,7 @@ from graphkit.train.forward.layers import (
 from graphkit.train.forward.link import check_link_data
 from graphkit.train.forward.losses import link_logits, link_loss
 from graphkit.train.forward.node_topdown import mean_with_upper_states
+from graphkit.train.forward.rowsplit import given_edge_weights
 from graphkit.train.forward.trainer import LayerwiseTrainer, StoppingLog, local_step
 
 __all__ = ["LinkTop2Input", "LinkTop2Loss"]
@@ -102,6 +104,9 @@ class _LinkTopDown(nn.Module, ABC):
         #: function as per-edge messages, and every step and every recurrent test step
         #: propagates many times over the same graph
         self.sparse_adjacency = model in SPARSE_ADJACENCY_MODELS
+        #: GCN's normalisation is applied to that adjacency once, not in each of the many
+        #: layer calls (the same values: ``gcn_norm`` is what GCNConv would call each time)
+        self.normalize_once = model == "gcn"
         self._adjacencies: list[tuple[tuple, Tensor]] = []
 
     def __getstate__(self) -> dict:
@@ -118,16 +123,33 @@ class _LinkTopDown(nn.Module, ABC):
         it again)."""
         if not self.sparse_adjacency:
             return data.edge_index
-        key = (data.edge_index, data.edge_index._version, data.num_nodes)
+        conv = self.layers[0].conv
+        normalize = self._normalizes_once()
+        dtype = conv.lin.weight.dtype if normalize else None
+        key = (data.edge_index, data.edge_index._version, data.num_nodes, normalize, dtype)
         for k, adj in self._adjacencies:
             if k[0] is key[0] and k[1:] == key[1:]:
                 return adj
         adj = propagation_input(data.edge_index, data.num_nodes, "sparse")
+        if normalize:
+            adj, _ = gcn_norm(adj, None, data.num_nodes, conv.improved, conv.add_self_loops,
+                              conv.flow, dtype)
         self._adjacencies = [*self._adjacencies[-2:], (key, adj)]
         return adj
-        adj = propagation_input(data.edge_index, data.num_nodes, "sparse")
-        self._adjacencies = [*self._adjacencies[-2:], (data.edge_index, adj)]
-        return adj
+
+    def _normalizes_once(self) -> bool:
+        return (self.sparse_adjacency and self.normalize_once
+                and bool(getattr(self.layers[0].conv, "normalize", False)))
+
+    def _propagate(self, layer: ForwardLayer, x: Tensor, data: Data,
+                   prepared: bool = False) -> Tensor:
+        """``layer`` on ``x`` over ``data``'s graph (its adjacency from :meth:`_adjacency`,
+        already normalised where :attr:`normalize_once` applies)."""
+        adj = self._adjacency(data)
+        if self._normalizes_once():
+            with given_edge_weights(layer.conv):
+                return layer(x, adj, prepared=prepared)
+        return layer(x, adj, prepared=prepared)
 
     @abstractmethod
     def _time_step(self, states: list, train: Data, optimizers: list,
@@ -252,14 +274,14 @@ class LinkTop2Input(_LinkTopDown):
             width = layer.conv.in_channels - states[-1].size(1)
             above = states[-1].new_zeros(states[-1].size(0), width) if width else None
             inp = self._input(states[-1], above, first=len(states) == 1)
-            states.append(layer(inp, self._adjacency(data), prepared=True).detach())
+            states.append(self._propagate(layer, inp, data, prepared=True).detach())
         return states + [None]
 
     def _order(self) -> list[int]:
         idx = list(range(len(self.layers)))
         return idx[0::2] + idx[1::2] if self.alternating else idx
 
-    def _step(self, states: list, edge_index: Tensor,
+    def _step(self, states: list, data: Data,
               visit: Callable[[int, Tensor], Tensor]) -> list:
         """One recurrent step; ``visit(l, out)`` sees layer ``l``'s output and returns its new
         state."""
@@ -270,7 +292,7 @@ class LinkTop2Input(_LinkTopDown):
             below = new[l] if fresh and new[l] is not None else states[l]
             above = new[l + 2] if fresh and new[l + 2] is not None else states[l + 2]
             inp = self._input(below, above, first=l == 0)
-            new[l + 1] = visit(l, self.layers[l](inp, edge_index, prepared=True))
+            new[l + 1] = visit(l, self._propagate(self.layers[l], inp, data, prepared=True))
         new[-1] = states[-1]
         return new
 
@@ -284,7 +306,7 @@ class LinkTop2Input(_LinkTopDown):
             total = total + trainer.step(self.layers[l], optimizers[l], loss)
             return out.detach()  # the state of this step's parameters, before the step
 
-        return self._step(states, self._adjacency(train), learn), total
+        return self._step(states, train, learn), total
 
     def _layer_scores(self, data: Data) -> list[Tensor]:
         states = self._init_states(data)
@@ -298,7 +320,7 @@ class LinkTop2Input(_LinkTopDown):
                         out, data.edge_label_index).sigmoid() / kept
                 return out
 
-            states = self._step(states, self._adjacency(data), record)
+            states = self._step(states, data, record)
         return self._running_means(per_layer)
 
 
@@ -328,7 +350,7 @@ class LinkTop2Loss(_LinkTopDown):
     def _bottom_up(self, data: Data) -> list[Tensor]:
         h, states = data.x, []
         for layer in self.layers:  # each layer normalises its input
-            h = layer(h, self._adjacency(data))
+            h = self._propagate(layer, h, data)
             states.append(h)
         return states
 
@@ -340,7 +362,7 @@ class LinkTop2Loss(_LinkTopDown):
         inputs = [train.x, *states]  # the previous step's states: parallel updates
         new, total = [], 0.0
         for l, (layer, opt) in enumerate(zip(self.layers, optimizers)):
-            out = layer(inputs[l], self._adjacency(train))
+            out = self._propagate(layer, inputs[l], train)
             mixed = mean_with_upper_states(l, out, states)
             new.append(out.detach())
             total = total + local_step(layer, opt, link_loss(

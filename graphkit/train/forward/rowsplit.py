@@ -57,7 +57,7 @@ def supports_row_split(layer: ForwardLayer) -> bool:
 
 
 @contextmanager
-def _given_edge_weights(conv: GCNConv) -> Iterator[None]:
+def given_edge_weights(conv: GCNConv) -> Iterator[None]:
     """Within the block, ``conv`` propagates with the edge weights it is given (its own
     normalisation, already applied to them, switched off)."""
     saved = conv.normalize
@@ -132,7 +132,7 @@ class RowSplitForward:
         edge_index, weight = self.parts[k]
         if weight is None:
             return self.layer(self.x, edge_index, prepared=True)
-        with _given_edge_weights(self.layer.conv):
+        with given_edge_weights(self.layer.conv):
             return self.layer(self.x, edge_index, weight, prepared=True)
 
     @torch.no_grad()

@@ -204,3 +204,37 @@ def test_cached_inputs_follow_in_place_edits_and_pickle(blocks, cls):
     torch.testing.assert_close(after, fresh.predict(test))
     buffer = io.BytesIO()
     torch.save(net, buffer)  # the cached input builder pickles (was a local lambda)
+
+
+@pytest.mark.parametrize("cls", [LinkTop2Input, LinkTop2Loss])
+def test_gcn_normalises_the_adjacency_once_with_the_same_scores(blocks, cls, monkeypatch):
+    # 10 recurrent test steps x L layers all propagate over one graph: gcn_norm once, not per call
+    from torch_geometric.nn.conv import gcn_conv
+
+    from graphkit.train.forward import link_topdown
+
+    train, val, test = blocks
+    torch.manual_seed(0)
+    net = cls("gcn", 6, 8, num_layers=3)
+    net.fit(train, val, LayerwiseTrainer(epochs=4, lr=0.01, val_every=2, patience=5))
+    calls = []
+
+    def counted(original):
+        def wrapper(*args, **kwargs):
+            calls.append(1)
+            return original(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(gcn_conv, "gcn_norm", counted(gcn_conv.gcn_norm))
+    monkeypatch.setattr(link_topdown, "gcn_norm",
+                        counted(getattr(link_topdown, "gcn_norm", gcn_conv.gcn_norm)),
+                        raising=False)
+    once = net.predict(test)
+    assert len(calls) == 1
+    net.predict(test)
+    assert len(calls) == 1  # cached with the graph
+    net.normalize_once = False  # each GCNConv call normalises, as PyG does by default
+    per_call = net.predict(test)
+    assert len(calls) > 3
+    assert torch.equal(once, per_call)
+    assert all(layer.conv.normalize for layer in net.layers)
