@@ -28,3 +28,25 @@ def test_test_modules_have_unique_basenames():
 
     names = Counter(p.name for p in (Path(__file__).parent).rglob("test_*.py"))
     assert not [n for n, c in names.items() if c > 1]
+
+
+def test_the_wheel_carries_the_package_and_the_dataset_manifests(tmp_path):
+    # `pip install .` (or from git) has no repository beside the package: every loader reads
+    # its manifest from the copy inside the wheel (graphkit/_datasets)
+    import subprocess
+    import sys
+    import zipfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(root), "--no-deps", "-q", "-w",
+         str(tmp_path / "dist"), "--config-settings=cmake.define.GRAPHKIT_BUILD_CPP=OFF",
+         f"--config-settings=build-dir={tmp_path / 'build'}"],
+        check=True, timeout=600)
+    (wheel,) = (tmp_path / "dist").glob("graphkit-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    manifests = sorted(p.name for p in (root / "datasets").glob("*.json"))
+    assert manifests and {f"graphkit/_datasets/{m}" for m in manifests} <= names
+    assert {"graphkit/__init__.py", "graphkit/data/download.py", "graphkit/cli/__init__.py"} \
+        <= names

@@ -1,6 +1,7 @@
 """Data roots, dataset manifests and checksummed files.
 
-A manifest ``datasets/<name>.json`` (repository root) lists the files a dataset needs::
+A manifest ``datasets/<name>.json`` (repository root; a wheel carries a copy in
+``graphkit/_datasets``) lists the files a dataset needs::
 
     {"name", "task", "source", "format", "citation", "license",
      "files": [{"path", "sha256", "bytes", "url"}], "missing": "optional notes"}
@@ -51,16 +52,25 @@ def resolve_root(root: str | os.PathLike | None = None) -> Path:
 
 
 def manifest_dir() -> Path:
-    """The ``datasets/`` folder of the graphkit checkout (manifests are not package data)."""
+    """The folder of dataset manifests: ``datasets/`` of the graphkit checkout this package sits
+    in (an editable install), else the copy an installed wheel carries, ``graphkit/_datasets``.
+
+    A checkout is recognised by its ``pyproject.toml``: in ``site-packages`` a ``datasets/``
+    beside ``graphkit/`` is another package's (Hugging Face's ``datasets``)."""
     import graphkit
 
-    path = Path(graphkit.__file__).resolve().parents[1] / "datasets"
-    if not path.is_dir():
-        raise FileNotFoundError(
-            f"graphkit's dataset manifests were not found at {path}; install graphkit from its "
-            "repository (pip install -e .) so that the datasets/ folder sits beside graphkit/"
-        )
-    return path
+    package = Path(graphkit.__file__).resolve().parent
+    checkout = package.parent / "datasets"
+    if (package.parent / "pyproject.toml").is_file() and checkout.is_dir():
+        return checkout
+    packaged = package / "_datasets"
+    if packaged.is_dir():
+        return packaged
+    raise FileNotFoundError(
+        f"graphkit's dataset manifests were not found: neither {checkout} (a checkout) nor "
+        f"{packaged} (an installed wheel) holds them; reinstall graphkit from its repository "
+        "(pip install . or pip install -e .)"
+    )
 
 
 def read_manifest(name: str) -> dict[str, Any]:

@@ -300,3 +300,36 @@ def test_download_reads_the_proxy_settings_at_each_attempt(tmp_path, monkeypatch
     assert "refused" in attempt()
     monkeypatch.delenv("http_proxy")
     assert "timed out" in attempt()
+
+
+def _fake_install(tmp_path, monkeypatch, checkout: bool, packaged: bool):
+    """A graphkit package at tmp_path/graphkit, as a checkout or as site-packages."""
+    import graphkit
+
+    package = tmp_path / "graphkit"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    # site-packages may hold another package called `datasets` (Hugging Face's)
+    (tmp_path / "datasets").mkdir()
+    (tmp_path / "datasets" / "__init__.py").write_text("")
+    if checkout:
+        (tmp_path / "pyproject.toml").write_text("[project]\nname = 'graphkit'\n")
+    if packaged:
+        (package / "_datasets").mkdir()
+    monkeypatch.setattr(graphkit, "__file__", str(package / "__init__.py"))
+    return package
+
+
+def test_manifests_come_from_the_checkout_or_the_wheels_copy(tmp_path, monkeypatch):
+    assert (manifest_dir() / "Cora.json").is_file()
+    package = _fake_install(tmp_path, monkeypatch, checkout=False, packaged=True)
+    # an installed wheel: its own copy, not the foreign `datasets` package beside it
+    assert manifest_dir() == package.resolve() / "_datasets"
+    (tmp_path / "pyproject.toml").write_text("")
+    assert manifest_dir() == tmp_path.resolve() / "datasets"  # a checkout reads datasets/
+
+
+def test_missing_manifests_name_both_places(tmp_path, monkeypatch):
+    _fake_install(tmp_path, monkeypatch, checkout=False, packaged=False)
+    with pytest.raises(FileNotFoundError, match=r"_datasets \(an installed wheel\)"):
+        manifest_dir()
