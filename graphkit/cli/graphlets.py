@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from graphkit.data.edgelist import header_warning, looks_like_header
+
 __all__ = ["add_parser", "read_graph"]
 
 _SPLIT = re.compile(r"[,\s]+")
@@ -185,6 +187,11 @@ def _read_text(path: Path, fmt: str, relabel: bool = False):
         if relabel:
             raise ValueError("--relabel applies to edge lists, not to ORCA's format")
         return _read_orca(path, rows)
+    if len(rows) > 1 and looks_like_header(rows[0][1]) and all(
+            _INT.fullmatch(t) for _, r in rows[1:] for t in r[:2]):
+        # `source,target`: column names, not an edge between two nodes called so
+        header_warning(path, rows[0][0], " ".join(rows[0][1]))
+        rows = rows[1:]
     head = rows[0][1]
     if (fmt == "auto" and not relabel and path.suffix == ".in" and len(head) == 2
             and all(t.isascii() and t.isdigit() for t in head)):

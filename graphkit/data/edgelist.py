@@ -6,7 +6,9 @@ Accepted format, one edge per line::
     u v            whitespace separated
     u,v,0.5        or comma separated, with an optional third weight column
 
-Every edge line must have the same number of fields (2, or 3 with weights). Without
+A first line whose node fields are not integers while every later line's are (``source,target``,
+``u v weight``) is a column header: it is skipped with a warning, not read as an edge. Every edge
+line must have the same number of fields (2, or 3 with weights). Without
 ``relabel`` node ids must be non-negative integers and are used as row indices as given (ids
 ``1..n`` give ``n + 1`` nodes, node 0 without edges); with ``relabel`` any token is a label and
 nodes are numbered ``0..n-1`` in order of first appearance. A malformed line raises a
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,9 +29,31 @@ import scipy.sparse as sp
 
 from graphkit.data.text import text_lines
 
-__all__ = ["EdgeList", "read_edgelist"]
+__all__ = ["EdgeList", "header_warning", "looks_like_header", "read_edgelist"]
 
 _MAX_ID = 2**63 - 1
+_INT = re.compile(r"[+-]?[0-9]+")
+
+
+def looks_like_header(fields: list[str]) -> bool:
+    """Whether an edge list's first line reads as column names: neither of its two node fields
+    is an integer, and a third (weight) field, if any, is not a number. The caller decides with
+    the other lines: it is a header only where their node fields are integers."""
+    if len(fields) < 2 or any(_INT.fullmatch(t) for t in fields[:2]):
+        return False
+    if len(fields) > 2:
+        try:
+            float(fields[2])
+            return False
+        except ValueError:
+            pass
+    return True
+
+
+def header_warning(path: str | os.PathLike, lineno: int, line: str) -> None:
+    """Say that ``line`` was taken for a header and skipped (nothing is dropped silently)."""
+    warnings.warn(f"{path}, line {lineno}: {line!r} skipped as a column header (every other "
+                  "line holds integer node ids)", stacklevel=3)
 
 
 @dataclass
@@ -124,6 +150,10 @@ def read_edgelist(
     weights: list[float] = []
     index: dict[str, int] = {}
     ncols: int | None = None
+    # the first data line, if it may be a header: (line number, text, fields); with relabel
+    # it is read as an edge until every later line has shown integer ids
+    header: tuple[int, str, list[str]] | None = None
+    later_ints = True
 
     def node(token: str, lineno: int) -> int:
         if relabel:
@@ -154,6 +184,12 @@ def read_edgelist(
         if len(fields) not in (2, 3) or any(not tok for tok in fields):
             raise ValueError(f"{path}, line {lineno}: expected 'u v' or 'u v weight', "
                              f"got {raw.strip()!r}")
+        if ncols is None and header is None and looks_like_header(fields):
+            header = (lineno, line, fields)
+            if not relabel:  # integer ids expected: column names are no edge
+                continue
+        elif relabel and later_ints:
+            later_ints = all(_INT.fullmatch(t) for t in fields[:2])
         if ncols is None:
             ncols = len(fields)
         elif len(fields) != ncols:
@@ -161,6 +197,9 @@ def read_edgelist(
                              f"lines have {ncols}")
         src.append(node(fields[0], lineno))
         dst.append(node(fields[1], lineno))
+        if header is not None and header[0] == lineno:
+            weights.append(math.nan)  # a header's: dropped below, or its error raised there
+            continue
         if ncols == 3:
             try:
                 w = float(fields[2])
@@ -170,6 +209,18 @@ def read_edgelist(
             if not math.isfinite(w):
                 raise ValueError(f"{path}, line {lineno}: weight {fields[2]!r} is not finite")
             weights.append(w)
+    if header is not None and relabel:
+        if not later_ints:  # label tokens throughout: the first line is an edge after all
+            if ncols == 3:
+                raise ValueError(f"{path}, line {header[0]}: weight {header[2][2]!r} is not a "
+                                 "number")
+            header = None
+        else:  # its labels were numbered first, and no later line uses them
+            k = len(set(header[2][:2]))
+            src, dst, weights = [v - k for v in src[1:]], [v - k for v in dst[1:]], weights[1:]
+            index = {t: i - k for t, i in index.items() if i >= k}
+    if header is not None:
+        header_warning(path, header[0], header[1])
     s = np.asarray(src, dtype=np.int64)
     d = np.asarray(dst, dtype=np.int64)
     if relabel:

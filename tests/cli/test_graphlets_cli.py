@@ -183,3 +183,15 @@ def test_orca_fallback_is_said_only_when_the_edge_list_reads(tmp_path, capsys):
         warnings.simplefilter("error")
         assert main(["graphlets", "gdv", str(src), "-o", str(out)]) == 1
     assert capsys.readouterr().err.count("negative node id -2") == 1
+
+
+def test_a_column_header_is_skipped_with_a_warning(tmp_path):
+    # before, `source target` became an edge between two extra nodes, every id a label
+    plain, headed = tmp_path / "plain.txt", tmp_path / "headed.csv"
+    plain.write_text("0 1\n1 2\n2 0\n2 3\n")
+    headed.write_text("source,target\n0,1\n1,2\n2,0\n2,3\n")
+    assert main(["graphlets", "gdv", str(plain), "-o", str(tmp_path / "a.npy"), "--quiet"]) == 0
+    with pytest.warns(UserWarning, match="line 1: 'source target' skipped as a column header"):
+        assert main(["graphlets", "gdv", str(headed), "-o", str(tmp_path / "b.npy")]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
+    assert not (tmp_path / "b.npy.nodes.tsv").exists()

@@ -100,3 +100,33 @@ def test_num_nodes_must_be_a_non_negative_integer(tmp_path):
     for bad in (3.5, -2, "3"):
         with pytest.raises(ValueError, match="num_nodes must be a non-negative integer"):
             read_edgelist(path, num_nodes=bad)
+
+
+@pytest.mark.parametrize(("text", "name"), [("src\tdst\n1\t2\n2\t0\n", "g.tsv"),
+                                            ("source,target,weight\n1,2,0.5\n2,0,1\n", "g.csv")])
+def test_a_column_header_is_skipped_and_said(tmp_path, text, name):
+    # read as an edge, `source,target` was a spurious edge between two extra nodes
+    p = _write(tmp_path, text, name)
+    for relabel in (False, True):
+        with pytest.warns(UserWarning, match=r"line 1: .*skipped as a column header"):
+            e = read_edgelist(p, relabel=relabel)
+        assert e.num_edges == 2
+        if relabel:
+            assert e.labels == ["1", "2", "0"]
+            np.testing.assert_array_equal(e.src, [0, 1])
+            np.testing.assert_array_equal(e.dst, [1, 2])
+        else:
+            np.testing.assert_array_equal(e.src, [1, 2])
+            np.testing.assert_array_equal(e.dst, [2, 0])
+    if "weight" in text:
+        np.testing.assert_allclose(e.weight, [0.5, 1.0])
+
+
+def test_a_label_first_line_among_labels_stays_an_edge(tmp_path, recwarn):
+    e = read_edgelist(_write(tmp_path, "alice bob\nbob 7\n"), relabel=True)
+    assert e.labels == ["alice", "bob", "7"] and e.num_edges == 2 and not recwarn.list
+    with pytest.raises(ValueError, match=r"line 1: weight 'w' is not a number"):
+        read_edgelist(_write(tmp_path, "a b w\nb c 1\n", "w.txt"), relabel=True)
+    # integer ids expected: after the header, a label line is named
+    with pytest.raises(ValueError, match=r"line 3: node id 'x' is not an integer"):
+        read_edgelist(_write(tmp_path, "u v\n0 1\nx 2\n", "bad.txt"))
