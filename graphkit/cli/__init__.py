@@ -34,15 +34,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def check_output(path: str | os.PathLike, suffixes: Sequence[str] = ()) -> Path:
+def check_output(path: str | os.PathLike, suffixes: Sequence[str] = (),
+                 inputs: Sequence[str | os.PathLike] = ()) -> Path:
     """Fail before any work if ``path`` cannot be an output file of a command.
 
     The folder must exist already: a mistyped folder is an error, not a new folder tree.
-    ``suffixes`` (lower case, with the dot) restricts the accepted extensions.
+    ``suffixes`` (lower case, with the dot) restricts the accepted extensions; ``inputs`` are
+    the files the command reads, which the output must not overwrite.
     """
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"output {path} is a directory, not a file")
+    for source in map(Path, inputs):
+        if _same_file(path, source):
+            raise ValueError(f"output {path} is the input file {source}: writing it would "
+                             "destroy the input (choose another output)")
     if suffixes and path.suffix.lower() not in suffixes:
         *head, last = suffixes
         raise ValueError(f"output {path} must end in {', '.join(head) + ' or ' if head else ''}"
@@ -53,6 +59,30 @@ def check_output(path: str | os.PathLike, suffixes: Sequence[str] = ()) -> Path:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ValueError(f"output folder {folder} is not writable")
     return path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)  # also through links and other spellings
+    return a.resolve() == b.resolve()
+
+
+def write_label_map(path: Path, labels: Sequence[object] | None, row_name: str) -> str | None:
+    """Write the ``row -> label`` table of an output at ``path`` (``labels`` in row order), or,
+    for an output without labels, remove the table an earlier run left there: it would name
+    these rows wrongly. Returns what was done, for the command's log."""
+    from graphkit.data.io import atomic_write
+
+    if labels is None:
+        if path.is_file():
+            path.unlink()
+            return f"removed {path}, an earlier run's labels (these rows are the ids themselves)"
+        return None
+    with atomic_write(path) as f:
+        f.write(f"{row_name}\tlabel\n")
+        for i, label in enumerate(labels):
+            f.write(f"{i}\t{label}\n")
+    return f"wrote {path}"
 
 
 SPARSE_IDS = 1_000_000  # above this many rows, mostly-unused integer ids need --relabel

@@ -185,9 +185,9 @@ def _standardize_rows(emb, rows, chunk: int = 64) -> None:
 
 
 def run_fastrp(args: argparse.Namespace) -> int:
-    from graphkit.cli import check_device, check_output
+    from graphkit.cli import check_device, check_output, write_label_map
 
-    out = check_output(args.output, _OUT_FORMATS)
+    out = check_output(args.output, _OUT_FORMATS, inputs=[args.input])
     if args.dim <= 0:
         raise ValueError(f"--dim must be positive, got {args.dim}")
     if args.block_size is not None and args.block_size <= 0:
@@ -220,7 +220,7 @@ def run_fastrp(args: argparse.Namespace) -> int:
     _log(args, f"read {args.input}: {adj.shape[0]} nodes, {adj.nnz} stored edges "
                f"({time.perf_counter() - t0:.2f} s)")
 
-    from graphkit.data.io import atomic_write, save_matrix
+    from graphkit.data.io import save_matrix
     from graphkit.embed import fastrp, fastrp_gds
 
     t1 = time.perf_counter()
@@ -251,11 +251,7 @@ def run_fastrp(args: argparse.Namespace) -> int:
                f"({time.perf_counter() - t1:.2f} s)")
     save_matrix(out, emb)
     _log(args, f"wrote {out}")
-    if labels is not None:
-        lab_path = out.with_name(out.stem + ".labels.tsv")
-        with atomic_write(lab_path) as f:
-            f.write("row\tlabel\n")
-            for i, lab in enumerate(labels):
-                f.write(f"{i}\t{lab}\n")
-        _log(args, f"wrote {lab_path}")
+    said = write_label_map(out.with_name(out.stem + ".labels.tsv"), labels, "row")
+    if said:
+        _log(args, said)
     return 0

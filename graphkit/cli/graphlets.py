@@ -250,24 +250,19 @@ def _load(args: argparse.Namespace):
 
 
 def _write_labels(output: Path, labels, quiet: bool) -> None:
-    if labels is None:
-        return
-    from graphkit.data.io import atomic_write
+    from graphkit.cli import write_label_map
 
     path = output.with_name(output.name + ".nodes.tsv")
-    with atomic_write(path) as f:
-        f.write("node\tlabel\n")
-        for i, name in enumerate(labels):
-            f.write(f"{i}\t{name}\n")
-    if not quiet:
-        print(f"node labels: {path}", file=sys.stderr)
+    said = write_label_map(path, labels, "node")
+    if said and not quiet:
+        print(f"node labels: {path}" if labels is not None else said, file=sys.stderr)
 
 
 def _orbit_adjacency(args: argparse.Namespace) -> int:
     from graphkit.cli import check_output
     from graphkit.graphlets import save_orbit_adjacency
 
-    out = check_output(args.output, (".npz",))
+    out = check_output(args.output, (".npz",), inputs=[args.input])
     with warnings.catch_warnings():
         if args.quiet:
             warnings.simplefilter("ignore")
@@ -285,7 +280,7 @@ def _gdv(args: argparse.Namespace) -> int:
     from graphkit.data.io import atomic_write, save_matrix
     from graphkit.graphlets import edge_gdv, gdv
 
-    out = check_output(args.output)
+    out = check_output(args.output, inputs=[args.input])
     fmt = args.format
     if fmt == "auto":
         fmt = out.suffix.lstrip(".").lower()

@@ -185,6 +185,35 @@ def test_write_error_is_one_line_and_keeps_the_old_output(graph_file, tmp_path, 
     _only(tmp_path, "g.txt", name)
 
 
+@pytest.mark.parametrize("cmd, name", [(GDV, "g.csv"), (OA, "g.npz"), (EMBED, "g.csv"),
+                                       (EMBED, "g.npz")])
+def test_output_over_the_input_is_refused(tmp_path, capsys, cmd, name):
+    # the command used to replace the user's graph with its result, exit code 0
+    src = tmp_path / name
+    if name.endswith(".npz"):
+        sp.save_npz(src, sp.csr_matrix(np.array([[0, 1.0], [1.0, 0]])))
+    else:
+        src.write_text("0,1\n1,2\n2,0\n")
+    before = src.read_bytes()
+    spelled = tmp_path / "." / name  # another spelling of the same path
+    _fails(cmd + [str(src), "-o", str(spelled)], capsys, "is the input file")
+    assert src.read_bytes() == before
+    _only(tmp_path, name)
+
+
+@pytest.mark.parametrize("cmd, table", [(GDV, "x.csv.nodes.tsv"), (EMBED, "x.labels.tsv")])
+def test_a_run_without_labels_removes_the_earlier_label_table(tmp_path, capsys, cmd, table):
+    # the earlier run's table stayed beside the new rows and named them wrongly
+    (tmp_path / "names.txt").write_text("alice bob\nbob carol\ncarol alice\n")
+    (tmp_path / "ids.txt").write_text("0 1\n1 2\n2 0\n")
+    out = str(tmp_path / "x.csv")
+    assert main(cmd + [str(tmp_path / "names.txt"), "-o", out, "--relabel"]) == 0
+    assert "alice" in (tmp_path / table).read_text()
+    assert main(cmd + [str(tmp_path / "ids.txt"), "-o", out]) == 0
+    assert not (tmp_path / table).exists()
+    assert f"removed {tmp_path / table}" in capsys.readouterr().err
+
+
 def test_quiet_silences_the_label_map_notice(tmp_path, capsys):
     src = tmp_path / "g.txt"
     src.write_text("a b\nb c\n")
