@@ -1,8 +1,8 @@
 """``graphkit embed fastrp INPUT -o OUT``: node embeddings from the command line.
 
 INPUT is an edge list (whitespace or comma separated, optional weight column, ``#`` comments;
-see :mod:`graphkit.data.edgelist`), a ``.npz`` SciPy sparse matrix or a saved PyG ``Data``
-(``.pt``/``.pth``). OUT ends in ``.npy``, ``.npz`` or ``.csv``. Integer node ids are row indices
+see :mod:`graphkit.data.edgelist`; ORCA's ``n e`` first line is read as ``graphkit graphlets``
+reads it), a ``.npz`` SciPy sparse matrix or a saved PyG ``Data`` (``.pt``/``.pth``). OUT ends in ``.npy``, ``.npz`` or ``.csv``. Integer node ids are row indices
 as given unless ``--relabel``, which also writes ``OUT``'s stem + ``.labels.tsv`` mapping rows
 to the original labels. An id that no edge of an edge list names (row 0 for ids 1..n, ids
 added by ``--num-nodes``) keeps an all-zero row, left out of the column standardisation.
@@ -123,6 +123,8 @@ def _read_graph(path: str | Path, relabel: bool, directed: bool, weighted: bool,
 
         # read_edgelist names a binary file's first undecodable line itself
         edges = read_edgelist(path, relabel=relabel, num_nodes=num_nodes)
+        if not relabel:
+            edges = _orca_edges(path, edges, num_nodes)
         if edges.num_edges == 0:
             raise ValueError(f"{path} holds no edges")
         if num_nodes is None and not relabel:
@@ -146,6 +148,37 @@ def _read_graph(path: str | Path, relabel: bool, directed: bool, weighted: bool,
         present = np.zeros(adj.shape[0], dtype=bool)
         present[edges.src] = present[edges.dst] = True
     return adj, labels, present
+
+
+def _orca_edges(path: Path, edges, num_nodes: int | None):
+    """``edges`` without ORCA's ``n e`` first line where the file is in ORCA's format, as
+    ``graphkit graphlets`` reads it: ``e`` lines follow and every id lies below ``n`` (a notice
+    unless the file ends in ORCA's ``.in``). Else ``edges`` as read."""
+    import warnings
+
+    import numpy as np
+
+    from graphkit.data.edgelist import EdgeList
+
+    if edges.num_edges < 2 or edges.weight is not None:
+        return edges
+    n, e = int(edges.src[0]), int(edges.dst[0])
+    src, dst = edges.src[1:], edges.dst[1:]
+    counts_match = e == src.size
+    if not counts_match or max(int(src.max()), int(dst.max())) >= n:
+        if path.suffix == ".in" or counts_match:
+            warnings.warn(f"{path}: its first line '{n} {e}' is not ORCA's 'n e' header for "
+                          "the lines that follow (wrong count or an id >= n); read as an edge",
+                          stacklevel=2)
+        return edges
+    if path.suffix != ".in":
+        warnings.warn(f"{path}: read as ORCA's format (first line '{n} {e}' taken as the node "
+                      "and edge counts, as graphkit graphlets does)", stacklevel=2)
+    if num_nodes is not None and num_nodes < n:
+        raise ValueError(f"--num-nodes {num_nodes} is smaller than the {n} nodes of {path}'s "
+                         "ORCA header")
+    return EdgeList(np.ascontiguousarray(src), np.ascontiguousarray(dst), None,
+                    n if num_nodes is None else num_nodes)
 
 
 def _load_binary(path: Path, suffix: str):

@@ -166,3 +166,27 @@ def test_options_of_the_other_variant_are_rejected(edge_file, tmp_path, capsys, 
                  *extra]) == 1
     assert match in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_an_orca_file_is_read_as_graphkit_graphlets_reads_it(tmp_path):
+    # its 'n e' first line used to become an edge n - e, and node n a row of its own
+    orca, plain = tmp_path / "g.in", tmp_path / "g.txt"
+    orca.write_text("5 2\n0 1\n1 2\n")
+    plain.write_text("0 1\n1 2\n")
+    flags = ["--dim", "8", "--seed", "3", "-q"]
+    assert main(["embed", "fastrp", str(orca), "-o", str(tmp_path / "a.npy"), *flags]) == 0
+    assert main(["embed", "fastrp", str(plain), "-o", str(tmp_path / "b.npy"), "--num-nodes",
+                 "5", *flags]) == 0
+    a = np.load(tmp_path / "a.npy")
+    assert a.shape == (5, 8) and not a[3:].any()
+    np.testing.assert_array_equal(a, np.load(tmp_path / "b.npy"))
+    other = tmp_path / "g.csv"  # another suffix: read so as well, and said
+    other.write_text("5 2\n0 1\n1 2\n")
+    with pytest.warns(UserWarning, match="read as ORCA's format"):
+        assert main(["embed", "fastrp", str(other), "-o", str(tmp_path / "c.npy"), *flags]) == 0
+    np.testing.assert_array_equal(a, np.load(tmp_path / "c.npy"))
+    wrong = tmp_path / "w.in"  # the count does not match: an edge, with a warning
+    wrong.write_text("2 5\n0 1\n1 2\n")
+    with pytest.warns(UserWarning, match="not ORCA's 'n e' header"):
+        assert main(["embed", "fastrp", str(wrong), "-o", str(tmp_path / "d.npy"), *flags]) == 0
+    assert np.load(tmp_path / "d.npy").shape == (6, 8)
