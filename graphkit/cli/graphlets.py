@@ -62,8 +62,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--backend", choices=["cpp", "numba", "python"], default=None)
         q.add_argument("--relabel", action="store_true",
                        help="number the nodes 0..n-1 in sorted order even when the labels are "
-                            "integers (mapping in OUTPUT.nodes.tsv, e.g. gdv.csv.nodes.tsv)")
-        q.add_argument("--quiet", action="store_true", help="no progress or warnings on stderr")
+                            "integers (the mapping goes to OUTPUT's name + .nodes.tsv)")
+        q.add_argument("-q", "--quiet", action="store_true",
+                       help="no progress or warnings on stderr")
 
 
 def _tokens(path: Path) -> list[tuple[int, list[str]]]:
