@@ -2,9 +2,10 @@
 
 INPUT is an edge list (whitespace or comma separated, optional weight column, ``#`` comments;
 see :mod:`graphkit.data.edgelist`; ORCA's ``n e`` first line is read as ``graphkit graphlets``
-reads it), a ``.npz`` SciPy sparse matrix or a saved PyG ``Data`` (``.pt``/``.pth``). OUT ends in ``.npy``, ``.npz`` or ``.csv``. Integer node ids are row indices
-as given unless ``--relabel``, which also writes ``OUT``'s stem + ``.labels.tsv`` mapping rows
-to the original labels. An id that no edge of an edge list names (row 0 for ids 1..n, ids
+reads it), a ``.npz`` SciPy sparse matrix or a saved PyG ``Data`` (``.pt``/``.pth``). OUT ends
+in ``.npy``, ``.npz`` or ``.csv``. Integer node ids are row indices as given unless
+``--relabel``, which also writes ``OUT``'s stem + ``.labels.tsv`` mapping rows to the original
+labels. An id that no edge of an edge list names (row 0 for ids 1..n, ids
 added by ``--num-nodes``) keeps an all-zero row, left out of the column standardisation.
 Progress goes to stderr; nothing is prompted.
 """

@@ -40,6 +40,14 @@ def _labels(y_pred: Any, y_true: Any) -> tuple[Tensor, Tensor]:
             f"y_pred has shape {tuple(pred.shape)} but y_true has shape {tuple(true.shape)}; "
             "pass labels of the same shape or class scores of shape [N, C]"
         )
+    for name, t in (("y_pred", pred), ("y_true", true)):
+        # scores of the same shape as the labels (a probability per node) match no label:
+        # comparing them with == gave a silently wrong accuracy
+        if t.is_floating_point() and not bool((t == t.round()).all()):
+            value = float(t[t != t.round()][0])
+            raise ValueError(f"{name} holds a value that is no class label ({value:g}); pass "
+                             "labels, or class scores of shape [N, C] (threshold binary "
+                             "scores first)")
     return pred, true
 
 

@@ -19,6 +19,15 @@ def test_accuracy_on_labels_and_scores():
     scores = torch.tensor([[2.0, 1, 0], [0, 3, 1], [0, 0, 1], [1, 0, 0]])
     assert accuracy(scores, y) == 0.75
     assert accuracy(np.array([[1], [2]]), np.array([[1], [1]])) == 0.5
+    assert accuracy(torch.tensor([1.0, 0.0]), y[:2].flip(0)) == 1.0  # labels stored as floats
+
+
+def test_accuracy_refuses_scores_shaped_like_labels():
+    # a probability per node compared with == to the labels gave 0.0 without a word
+    with pytest.raises(ValueError, match=r"y_pred holds a value that is no class label \(0.9\)"):
+        accuracy(torch.tensor([0.9, 0.2, 0.6]), torch.tensor([1, 0, 1]))
+    with pytest.raises(ValueError, match="y_true holds a value that is no class label"):
+        accuracy(torch.tensor([1, 0]), torch.tensor([0.5, 0.0]))
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -93,8 +102,10 @@ def test_bad_inputs():
         accuracy([0, 1, 1], [0, 1])
     with pytest.raises(ValueError, match="average"):
         f1_score([0, 1], [0, 1], average="weighted")
-    with pytest.raises(ValueError, match="integer labels"):
+    with pytest.raises(ValueError, match=r"y_true holds a value that is no class label"):
         f1_score([0.5, 1.0], [0, 1])
+    with pytest.raises(ValueError, match="integer labels"):
+        f1_score([1.0, 0.0], [0, 1])
     with pytest.raises(ValueError, match="only 0 and 1"):
         f1_score([[0, 2], [1, 0]], [[0, 1], [1, 0]])
     with pytest.raises(ValueError, match="both positives and negatives"):
