@@ -75,6 +75,43 @@ class Evaluator:
     def __repr__(self) -> str:
         return f"Evaluator({self.name!r}, metric={self.eval_metric!r})"
 
+    @property
+    def expected_input_format(self) -> str:
+        """What :meth:`eval` takes, as OGB's attribute of the same name describes it."""
+        head = f"==== Expected input format of Evaluator for {self.name}\n"
+        array = "numpy ndarray or torch tensor"
+        if self.name.startswith("ogbn-"):
+            shape = f"(num_nodes, {self.num_tasks})"
+            what = ("predicted class labels" if self.eval_metric == "acc"
+                    else "scores; NaN in y_true marks an unlabelled entry")
+            return (head + "{'y_true': y_true, 'y_pred': y_pred}\n"
+                    f"- y_true: {array} of shape {shape} (true labels)\n"
+                    f"- y_pred: {array} of shape {shape} ({what})\n")
+        neg = "(num_edges, num_negatives)" if self.eval_metric == "mrr" else "(num_negatives,)"
+        return (head + "{'y_pred_pos': y_pred_pos, 'y_pred_neg': y_pred_neg}\n"
+                f"- y_pred_pos: {array} of shape (num_edges,): scores of the positive edges\n"
+                f"- y_pred_neg: {array} of shape {neg}: scores of the negative edges"
+                + (", each row the negatives of one positive\n" if self.eval_metric == "mrr"
+                   else "\n"))
+
+    @property
+    def expected_output_format(self) -> str:
+        """What :meth:`eval` returns, as OGB's attribute of the same name describes it."""
+        head = f"==== Expected output format of Evaluator for {self.name}\n"
+        if self.eval_metric == "acc":
+            return head + ("{'acc': acc}\n- acc (float): accuracy averaged over "
+                           f"{self.num_tasks} task(s)\n")
+        if self.eval_metric == "rocauc":
+            return head + "{'rocauc': rocauc}\n- rocauc (float): ROC-AUC" + (
+                f" averaged over the {self.num_tasks} tasks\n" if self.num_tasks else "\n")
+        if self.eval_metric == "mrr":
+            return head + ("{'hits@1_list': ..., 'hits@3_list': ..., 'hits@10_list': ..., "
+                           "'mrr_list': ...}\n- each a per-positive-edge list (tensor or "
+                           "array); take .mean() for the score\n")
+        return head + (f"{{'hits@{self.K}': hits@{self.K}}}\n- hits@{self.K} (float): the "
+                       f"fraction of positive edges scored above all but at most {self.K - 1} "
+                       "negatives\n")
+
     def eval(self, input_dict: dict[str, Any]) -> dict[str, Any]:  # noqa: A003 (OGB's name)
         if self.name.startswith("ogbn-"):
             y_true, y_pred = self._node_inputs(input_dict)

@@ -5,6 +5,7 @@ from ogb.linkproppred import Evaluator as OGBLinkEvaluator
 from ogb.nodeproppred import Evaluator as OGBNodeEvaluator
 
 from graphkit.metrics import Evaluator, hits_at_k, mrr, ranks
+from graphkit.metrics.evaluator import OGB_METRICS
 
 
 def test_ranks_count_ties_half():
@@ -110,3 +111,27 @@ def test_evaluator_hits_and_acc_reject_nan_empty_and_bad_k():
     out = Evaluator("ogbn-arxiv").eval({"y_true": np.array([[nan], [1.0]]),
                                         "y_pred": np.array([[0.0], [1.0]])})
     assert out == {"acc": 1.0}
+
+
+@pytest.mark.parametrize("name", sorted(OGB_METRICS))
+def test_evaluator_describes_its_formats_as_ogb_does(name):
+    # OGB's Evaluator has these attributes; a user switching to graphkit's calls them
+    import re
+
+    ev = Evaluator(name)
+    inp, out = ev.expected_input_format, ev.expected_output_format
+    assert inp.startswith(f"==== Expected input format of Evaluator for {name}\n")
+    assert out.startswith(f"==== Expected output format of Evaluator for {name}\n")
+    keys = re.findall(r"'(\w+)': \w+", inp.splitlines()[1])
+    n = 6
+    if name.startswith("ogbn-"):
+        y = torch.randint(0, 2, (n, ev.num_tasks)).float()
+        y[:2], y[2:4] = 0, 1
+        inputs = {"y_true": y, "y_pred": y.clone()}
+    else:
+        neg = torch.rand(n, 4) if ev.eval_metric == "mrr" else torch.rand(100)
+        inputs = {"y_pred_pos": torch.rand(n) + 1, "y_pred_neg": neg}
+    assert keys == list(inputs)
+    result = ev.eval(inputs)
+    described = re.findall(r"'([\w@]+)'", out.splitlines()[1])
+    assert described == list(result)
