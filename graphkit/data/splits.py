@@ -36,6 +36,13 @@ def _check_ints(**values: object) -> None:
             raise ValueError(f"{key} must be an integer, got {value!r}")
 
 
+def _check_graph_object(data: object, who: str) -> None:
+    # data.y given for data: the messages that followed spoke of a data.y it had been given
+    if not isinstance(data, Data):
+        raise ValueError(f"{who} takes a torch_geometric.data.Data (the whole graph), got "
+                         f"{type(data).__name__}")
+
+
 def random_planetoid_split(
     data: Data, train_per_class: int = 20, val_per_class: int = 30, seed: int = 0
 ) -> Data:
@@ -49,6 +56,7 @@ def random_planetoid_split(
         ValueError: ``data.y`` is missing or not a vector of class ids, a count is negative, or
             a class has fewer than ``train_per_class + val_per_class`` nodes.
     """
+    _check_graph_object(data, "random_planetoid_split")
     y = getattr(data, "y", None)
     if y is None or y.dim() != 1 or y.is_floating_point():
         raise ValueError("random_planetoid_split needs data.y as a vector of integer class ids")
@@ -94,6 +102,7 @@ def random_supervised_split(data: Data, num_val: int = 500, num_test: int = 500,
         ValueError: ``data`` has no nodes, a count is negative, or ``num_val + num_test``
             leaves no training node.
     """
+    _check_graph_object(data, "random_supervised_split")
     n = data.num_nodes or 0
     _check_ints(num_val=num_val, num_test=num_test, seed=seed)
     if num_val < 0 or num_test < 0:

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch_geometric.data import Data
 
-from graphkit.data import random_supervised_split
+from graphkit.data import random_planetoid_split, random_supervised_split
 
 
 def _graph(n: int = 40) -> Data:
@@ -71,3 +71,13 @@ def test_largest_connected_component_rejects_short_node_tensors():
     with pytest.raises(ValueError, match="y has 2 rows but the graph has 3 nodes"):
         largest_connected_component(Data(x=torch.randn(3, 2), y=torch.arange(2),
                                          edge_index=ei, num_nodes=3))
+
+
+@pytest.mark.parametrize("split", [random_planetoid_split, random_supervised_split])
+def test_a_label_vector_for_the_graph_is_named(split):
+    # random_planetoid_split(data.y) said it "needs data.y as a vector of integer class ids",
+    # random_supervised_split(data.y) ended in an AttributeError
+    y = torch.tensor([0, 1, 0, 1] * 30)
+    with pytest.raises(ValueError, match=rf"{split.__name__} takes a torch_geometric.data.Data "
+                                         r"\(the whole graph\), got Tensor"):
+        split(y)
