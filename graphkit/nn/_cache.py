@@ -53,6 +53,10 @@ def _same_content(a: object, b: object) -> bool:
     return _same_content(index_a, index_b) and _same_content(value_a, value_b)
 
 
+def _format(t: object) -> str:
+    return "an edge index tensor" if _dense(t) else "a sparse adjacency"
+
+
 def check_cached_graph(layer: str, key: CachedGraph | None, num_nodes: int,
                        tensors: dict[str, object], reset: str = "reset_parameters()",
                        graph: str = "graph", nodes: str = "nodes") -> CachedGraph:
@@ -66,19 +70,26 @@ def check_cached_graph(layer: str, key: CachedGraph | None, num_nodes: int,
     after ``.to()`` / ``.double()``: a rebuild must not accept another graph either.
     """
     if key is not None:
-        why = None
+        why, held = None, f"another {graph}"
         if num_nodes != key.num_nodes:
             why = f"cached for a {graph} of {key.num_nodes} {nodes} but got {num_nodes}"
         else:
             for name, t in tensors.items():
-                if not _same_content(key.tensors.get(name), t):
+                old = key.tensors.get(name)
+                if old is not None and t is not None and _dense(old) != _dense(t):
+                    # the same graph may come in the other format: say which changed
+                    why = f"{name} is now {_format(t)}, but the cache was built from " \
+                          f"{_format(old)}"
+                    held = f"a {graph} given in another format"
+                    break
+                if not _same_content(old, t):
                     why = f"{name} differs from the one of the cached {graph} of " \
                           f"{num_nodes} {nodes}"
                     break
         if why is not None:
             raise ValueError(
                 f"{layer} was built with cached=True and its cache holds "
-                f"another {graph} ({why}). A cached layer serves one fixed {graph} "
+                f"{held} ({why}). A cached layer serves one fixed {graph} "
                 f"(transductive use): build it with cached=False for changing {graph}s or "
                 f"mini-batches, or call {reset} after changing the {graph}")
     return CachedGraph(num_nodes, tensors)

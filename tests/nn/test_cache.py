@@ -185,7 +185,7 @@ def test_sparse_adjacencies_are_compared_by_their_edges():
         assert torch.equal(model(x, to_torch_coo_tensor(GRAPH_A.flip(0), size=(N, N))), out)
         with pytest.raises(ValueError, match="edge_index differs"):
             model(x, to_torch_csr_tensor(GRAPH_B.flip(0), size=(N, N)))
-        with pytest.raises(ValueError, match="edge_index differs"):
+        with pytest.raises(ValueError, match="edge_index is now an edge index tensor"):
             model(x, GRAPH_A)  # an edge_index where the cache holds a sparse adjacency
 
 
@@ -206,3 +206,17 @@ def test_air_models_are_uncached_by_default(model):
             for conv in fresh.convs:
                 conv._cached_edge_index = None
         torch.testing.assert_close(second, fresh(_x(), GRAPH_B))
+
+
+@pytest.mark.parametrize("name", ["DAGNN", "GCN", "APPNPAIR", "GCNAIR", "DegreePowerGCNConv"])
+def test_the_same_graph_in_another_format_is_named_so(name):
+    # the message spoke of another graph, and the user had passed the same one as adj_t
+    model, x = _build(name), _x()
+    adj_t = torch.sparse_coo_tensor(GRAPH_A.flip(0), torch.ones(GRAPH_A.size(1)),
+                                    (N, N)).coalesce()
+    with torch.no_grad():
+        _run(model, x, GRAPH_A)
+        with pytest.raises(ValueError, match=r"holds a graph given in another format "
+                                             r"\(edge_index is now a sparse adjacency, but the "
+                                             r"cache was built from an edge index tensor\)"):
+            _run(model, x, adj_t)
