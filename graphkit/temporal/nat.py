@@ -56,7 +56,7 @@ from torch.nn import GRUCell, Linear
 from graphkit.data.validation import check_features
 from graphkit.ops.dropout import dropout, dropout_index_add
 from graphkit.temporal._checks import check_batch
-from graphkit.temporal.ncache import NCache, last_occurrence
+from graphkit.temporal.ncache import NCache, apply_keeping_float64, last_occurrence
 
 __all__ = ["NAT", "CosineTimeEncoding", "joint_codes"]
 
@@ -253,7 +253,9 @@ class NAT(torch.nn.Module):
         self._pending = None
 
     def _apply(self, fn, recurse=True):
-        super()._apply(fn, recurse)  # the event features are no buffer: follow self_rep
+        apply_keeping_float64(self, lambda f: super(NAT, self)._apply(f, recurse), fn,
+                              ["prev_t"])
+        # the event features are no buffer: follow self_rep
         self._msgs = self._msgs.to(self.self_rep.device, self.self_rep.dtype)
         return self
 

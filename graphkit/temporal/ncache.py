@@ -51,6 +51,19 @@ from torch import Tensor
 __all__ = ["NCache", "hash_multiplier", "last_occurrence"]
 
 
+def apply_keeping_float64(module: torch.nn.Module, apply, fn, names: list[str]):
+    """``apply(fn)`` (a module's ``nn.Module._apply``) with the float64 buffers ``names``
+    moved to the new device only: ``.float()`` or ``.half()`` would round timestamps (float32
+    holds epoch seconds to about 2 minutes) and leave them in a dtype the updates refuse."""
+    saved = {name: module._buffers[name] for name in names}
+    apply(fn)
+    for name, old in saved.items():
+        new = module._buffers[name]
+        if old is not None and new is not None and new.dtype != torch.float64:
+            module._buffers[name] = old.to(new.device)
+    return module
+
+
 def last_occurrence(index: Tensor) -> Tensor:
     """Positions (ascending) of the last occurrence of every distinct value of ``index``.
 
@@ -135,6 +148,10 @@ class NCache(torch.nn.Module):
             self.register_buffer(f"time_{h}", torch.zeros(n, dtype=torch.float64,
                                                           device=device))
             self.register_buffer(f"rep_{h}", torch.zeros(n, self.rep_dim, device=device))
+
+    def _apply(self, fn, recurse=True):
+        return apply_keeping_float64(self, lambda f: super(NCache, self)._apply(f, recurse), fn,
+                                     [f"time_{h}" for h in range(self.num_hops)])
 
     @property
     def num_hops(self) -> int:

@@ -134,6 +134,26 @@ def test_double_keeps_event_features_in_float64():
     assert torch.equal(model.get_extra_state()["msgs"], msg)
 
 
+@pytest.mark.parametrize("cast", ["float", "half", "double then float"])
+def test_a_dtype_cast_keeps_timestamps_in_float64(cast):
+    # .float() cast prev_t and the N-cache's times to float32, and the next update failed
+    # (index_put of float64 into float32); float32 would also round epoch seconds
+    model = NAT(6, msg_dim=3, sizes=(1, 4, 2), out_channels=8, self_dim=4)
+    t0 = 1_600_000_001.0
+    model.update_state(torch.tensor([0, 1]), torch.tensor([1, 2]),
+                       torch.tensor([t0, t0 + 1], dtype=torch.float64), torch.randn(2, 3))
+    for step in cast.split(" then "):
+        model = getattr(model, step)()
+    times = [model.prev_t] + [model.cache.table(h)[2] for h in range(model.cache.num_hops)]
+    assert all(t.dtype == torch.float64 for t in times)
+    assert model.prev_t[2].item() == t0 + 1  # not rounded to float32's 128 s
+    if cast != "half":  # half-precision layers do not run on the CPU
+        model.update_state(torch.tensor([2]), torch.tensor([3]),
+                           torch.tensor([t0 + 2], dtype=torch.float64),
+                           torch.randn(1, 3, dtype=model.self_rep.dtype))
+        assert model.prev_t[3].item() == t0 + 2
+
+
 def test_unused_event_features_are_named_once():
     model = NAT(6, sizes=(1, 4, 2), out_channels=8, self_dim=4)  # msg_dim=0
     src, dst, t = torch.tensor([0, 1]), torch.tensor([1, 2]), torch.tensor([1, 2])
