@@ -45,10 +45,14 @@ def check_hyperedge_index(
     num_nodes: int | None = None,
     num_hyperedges: int | None = None,
     name: str = "hyperedge_index",
+    unique: bool = True,
 ) -> Tensor:
-    """Return ``hyperedge_index`` as a ``[2, nnz]`` int64 tensor after checking it.
+    r"""Return ``hyperedge_index`` as a ``[2, nnz]`` int64 tensor after checking it.
 
     Row 0 holds vertex ids (``< num_nodes``), row 1 hyperedge ids (``< num_hyperedges``).
+    ``unique``: also refuse a ``(vertex, hyperedge)`` pair listed twice, which every degree
+    and the incidence matrix :math:`\mathbf{H} \in \{0, 1\}` would count twice (a sort:
+    a layer's forward pass skips it, its data is checked where it enters).
     """
     if isinstance(hyperedge_index, np.ndarray):
         if hyperedge_index.dtype.kind not in "iu":
@@ -79,6 +83,14 @@ def check_hyperedge_index(
             raise ValueError(
                 f"{name} holds hyperedge id {hi}, out of range for num_hyperedges={num_hyperedges}"
             )
+    if unique:
+        v, e = hyperedge_index
+        key, counts = torch.unique(e * (int(v.max()) + 1) + v, return_counts=True)
+        if bool((counts > 1).any()):
+            first = int(key[counts > 1][0])
+            vertex, edge = first % (int(v.max()) + 1), first // (int(v.max()) + 1)
+            raise ValueError(f"{name} lists vertex {vertex} in hyperedge {edge} more than once "
+                             "(H is 0/1: merge the repeats, e.g. with torch.unique(..., dim=1))")
     return hyperedge_index
 
 

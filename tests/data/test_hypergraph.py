@@ -68,6 +68,9 @@ def test_from_list_rejects_bad_hyperedges(edges, match):
         (torch.tensor([[0, -1], [0, 0]]), "negative"),
         (torch.tensor([[0, 9], [0, 0]]), "vertex id 9"),
         (torch.tensor([[0, 1], [0, 8]]), "hyperedge id 8"),
+        # counted twice by every degree and in H before
+        (torch.tensor([[0, 1, 1, 2], [0, 0, 0, 0]]), "lists vertex 1 in hyperedge 0 more than"),
+        (torch.tensor([[3, 0, 3], [2, 1, 2]]), "lists vertex 3 in hyperedge 2 more than"),
     ],
 )
 def test_check_hyperedge_index_names_the_problem(index, match):
@@ -206,3 +209,11 @@ def test_bad_layouts_subsets_and_node_counts_are_named(hg):
         subhypergraph(torch.tensor([[0, 1]]), index, N, m)
     with pytest.raises(ValueError, match="num_nodes must be >= 0"):
         add_singleton_hyperedges(torch.empty(2, 0, dtype=torch.long), -1)
+
+
+def test_repeated_incidences_are_refused_by_the_degrees_and_h():
+    dup = torch.tensor([[0, 1, 1, 2], [0, 0, 0, 0]])
+    for fn in (lambda: incidence_matrix(dup, 3, layout="dense"), lambda: hyperedge_degree(dup),
+               lambda: vertex_degree(dup, 3)):
+        with pytest.raises(ValueError, match="more than once"):
+            fn()

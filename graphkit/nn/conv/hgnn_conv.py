@@ -162,7 +162,10 @@ class HGNNConv(MessagePassing):
             if self._cache[0].device != x.device or self._cache[0].dtype != x.dtype:
                 self._cache = None  # after .to() or .double(): rebuild on the new device / dtype
         if self._cache is None:
-            hyperedge_index = check_hyperedge_index(hyperedge_index, num_nodes, num_hyperedges)
+            # no repeat check here (a sort per call): a repeated (vertex, hyperedge) pair
+            # counts twice, cached or not, as in PyG's HypergraphConv; the data layer refuses it
+            hyperedge_index = check_hyperedge_index(hyperedge_index, num_nodes, num_hyperedges,
+                                                    unique=False)
             m = num_hyperedges_of(hyperedge_index, num_hyperedges)
             # coefficients in x's dtype: float32 as before, float64 after .double()
             weight = torch.ones(m, dtype=x.dtype, device=hyperedge_index.device) \
