@@ -124,6 +124,22 @@ def _integral(col: np.ndarray, what: str, path: Path, skip_header: int) -> np.nd
 
 
 # ----------------------------------------------------------------------------- file readers
+def _check_header(path: Path, header: str) -> None:
+    """The formats start with a header line: a first line of numbers is an event, which
+    ``skip_header`` would drop without a word."""
+    for _, line in text_lines(path):
+        fields = [f.strip() for f in line.strip().split(",") if f.strip()]
+        try:
+            [float(f) for f in fields]
+        except ValueError:
+            return  # a header
+        if fields:
+            raise ValueError(f"{path}, line 1: expected the header line ({header}), got the "
+                             f"event {line.strip()!r}; add the header so that no event is "
+                             "skipped")
+        return
+
+
 def read_tgn_csv(path: str | os.PathLike) -> TemporalData:
     """Read a TGN/DyGLib processed ``ml_<name>.csv`` (header ``,u,i,ts,label,idx``).
 
@@ -131,6 +147,7 @@ def read_tgn_csv(path: str | os.PathLike) -> TemporalData:
     (see the module docstring). The ``idx`` column (1-based edge ids) equals the row order.
     """
     path = Path(path)
+    _check_header(path, ",u,i,ts,label,idx")
     table = _events(read_table(path, 6, dtype=np.float64, delimiter=",", skip_header=1), path)
     u = _integral(table[:, 1], "u", path, 1)
     i = _integral(table[:, 2], "i", path, 1)
@@ -163,6 +180,7 @@ def read_jodie_csv(path: str | os.PathLike) -> TemporalData:
         ValueError: malformed lines (with the line number), negative or unsorted timestamps.
     """
     path = Path(path)
+    _check_header(path, "user_id,item_id,timestamp,state_label,...")
     ncols = None
     for lineno, line in text_lines(path):
         if lineno > 1 and line.strip():

@@ -216,3 +216,15 @@ def test_nan_label_or_feature_is_named_not_cast(tmp_path):
     jodie.write_text("user_id,item_id,timestamp,state_label,f\n0,0,1,nan,0.1\n")
     with pytest.raises(ValueError, match=r"j\.csv, line 2: state_label must be"):
         read_jodie_csv(jodie)
+
+
+@pytest.mark.parametrize(("reader", "text"), [
+    (read_jodie_csv, "0,0,0.0,0,0.1\n1,0,1.0,0,0.3\n"),
+    (read_tgn_csv, "0,1,2,5.0,0,1\n1,2,3,6.0,0,2\n"),
+])
+def test_a_file_without_its_header_line_is_named(tmp_path, reader, text):
+    # the first event was skipped as the header without a word
+    path = tmp_path / "events.csv"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=r"line 1: expected the header line .* got the event"):
+        reader(path)
