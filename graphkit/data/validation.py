@@ -84,8 +84,9 @@ def check_num_nodes(num_nodes: int, x: Tensor | None = None, name: str = "x") ->
     return num_nodes
 
 
-def check_features(x: Tensor | np.ndarray, name: str = "x") -> Tensor:
-    """Reject feature matrices of the wrong rank or holding NaN or infinite values."""
+def check_features(x: Tensor | np.ndarray, name: str = "x", rows: str = "num_nodes") -> Tensor:
+    """Reject feature matrices of the wrong rank or holding NaN or infinite values (``rows``
+    names what the rows are, for the message: ``num_events`` for event features)."""
     if isinstance(x, np.ndarray):
         if x.dtype.kind not in "biufc":  # object or string columns, e.g. from pandas
             raise ValueError(f"{name} must hold numbers, got dtype {x.dtype}")
@@ -93,7 +94,7 @@ def check_features(x: Tensor | np.ndarray, name: str = "x") -> Tensor:
     if not isinstance(x, Tensor):
         raise ValueError(f"{name} must be a tensor or array, got {type(x).__name__}")
     if x.dim() != 2:
-        raise ValueError(f"{name} must have shape [num_nodes, num_features], got {list(x.shape)}")
+        raise ValueError(f"{name} must have shape [{rows}, num_features], got {list(x.shape)}")
     if x.is_floating_point():
         # sparse features: the stored values (uncoalesced COO values are finite exactly when
         # the coalesced ones are, barring overflow)
@@ -169,7 +170,7 @@ def check_temporal_data(data, num_nodes: int | None = None) -> None:
     check_timestamps(data.t)
     msg = getattr(data, "msg", None)
     if msg is not None:
-        check_features(msg, name="msg")
+        check_features(msg, name="msg", rows="num_events")
         if msg.size(0) != src.numel():
             raise ValueError(f"msg has {msg.size(0)} rows for {src.numel()} events")
 

@@ -278,3 +278,15 @@ def test_share_of_reads_the_ratio_meant():
     assert share_of(10, 0.25) == 2 and share_of(10, 0.25, "ceil") == 3
     with pytest.raises(ValueError, match="rounding"):
         share_of(10, 0.5, "round")
+
+
+def test_a_one_dimensional_msg_is_named_per_event():
+    # the message spoke of [num_nodes, num_features] for the event features
+    from torch_geometric.data import TemporalData
+
+    from graphkit.data.validation import check_temporal_data
+
+    data = TemporalData(src=torch.tensor([0, 1]), dst=torch.tensor([1, 2]),
+                        t=torch.tensor([1, 2]), msg=torch.randn(2))
+    with pytest.raises(ValueError, match=r"msg must have shape \[num_events, num_features\]"):
+        check_temporal_data(data)
