@@ -41,12 +41,14 @@ def looks_like_header(fields: list[str]) -> bool:
     the other lines: it is a header only where their node fields are integers."""
     if len(fields) < 2 or any(_INT.fullmatch(t) for t in fields[:2]):
         return False
-    if len(fields) > 2:
-        try:
-            float(fields[2])
-            return False
-        except ValueError:
-            pass
+    return len(fields) == 2 or not _is_number(fields[2])
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
     return True
 
 
