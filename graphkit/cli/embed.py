@@ -123,9 +123,14 @@ def _read_graph(path: str | Path, relabel: bool, directed: bool, weighted: bool,
         from graphkit.data.edgelist import read_edgelist
 
         # read_edgelist names a binary file's first undecodable line itself
-        edges = read_edgelist(path, relabel=relabel, num_nodes=num_nodes)
+        edges = read_edgelist(path, relabel=relabel, num_nodes=num_nodes if relabel else None)
         if not relabel:
-            edges = _orca_edges(path, edges, num_nodes)
+            edges = _orca_edges(path, edges)  # before --num-nodes: ORCA's n is the node count
+            if num_nodes is not None:
+                if num_nodes < edges.num_nodes:
+                    raise ValueError(f"{path}: node id {edges.num_nodes - 1} is out of range "
+                                     f"for num_nodes={num_nodes}")
+                edges.num_nodes = num_nodes
         if edges.num_edges == 0:
             raise ValueError(f"{path} holds no edges")
         if num_nodes is None and not relabel:
@@ -151,7 +156,7 @@ def _read_graph(path: str | Path, relabel: bool, directed: bool, weighted: bool,
     return adj, labels, present
 
 
-def _orca_edges(path: Path, edges, num_nodes: int | None):
+def _orca_edges(path: Path, edges):
     """``edges`` without ORCA's ``n e`` first line where the file is in ORCA's format, as
     ``graphkit graphlets`` reads it: ``e`` lines follow and every id lies below ``n`` (a notice
     unless the file ends in ORCA's ``.in``). Else ``edges`` as read."""
@@ -175,11 +180,7 @@ def _orca_edges(path: Path, edges, num_nodes: int | None):
     if path.suffix != ".in":
         warnings.warn(f"{path}: read as ORCA's format (first line '{n} {e}' taken as the node "
                       "and edge counts, as graphkit graphlets does)", stacklevel=2)
-    if num_nodes is not None and num_nodes < n:
-        raise ValueError(f"--num-nodes {num_nodes} is smaller than the {n} nodes of {path}'s "
-                         "ORCA header")
-    return EdgeList(np.ascontiguousarray(src), np.ascontiguousarray(dst), None,
-                    n if num_nodes is None else num_nodes)
+    return EdgeList(np.ascontiguousarray(src), np.ascontiguousarray(dst), None, n)
 
 
 def _load_binary(path: Path, suffix: str):

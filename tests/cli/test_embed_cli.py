@@ -190,3 +190,7 @@ def test_an_orca_file_is_read_as_graphkit_graphlets_reads_it(tmp_path):
     with pytest.warns(UserWarning, match="not ORCA's 'n e' header"):
         assert main(["embed", "fastrp", str(wrong), "-o", str(tmp_path / "d.npy"), *flags]) == 0
     assert np.load(tmp_path / "d.npy").shape == (6, 8)
+    # --num-nodes counts against ORCA's n, not against the header line read as an edge
+    assert main(["embed", "fastrp", str(orca), "-o", str(tmp_path / "e.npy"), "--num-nodes",
+                 "5", *flags]) == 0
+    np.testing.assert_array_equal(a, np.load(tmp_path / "e.npy"))
