@@ -127,17 +127,15 @@ def _integral(col: np.ndarray, what: str, path: Path, skip_header: int) -> np.nd
 def _check_header(path: Path, header: str) -> None:
     """The formats start with a header line: a first line of numbers is an event, which
     ``skip_header`` would drop without a word."""
-    for _, line in text_lines(path):
-        fields = [f.strip() for f in line.strip().split(",") if f.strip()]
-        try:
-            [float(f) for f in fields]
-        except ValueError:
-            return  # a header
-        if fields:
-            raise ValueError(f"{path}, line 1: expected the header line ({header}), got the "
-                             f"event {line.strip()!r}; add the header so that no event is "
-                             "skipped")
-        return
+    _, line = next(iter(text_lines(path)), (1, ""))
+    fields = [f.strip() for f in line.split(",") if f.strip()]
+    try:
+        [float(f) for f in fields]
+    except ValueError:
+        return  # a header
+    if fields:
+        raise ValueError(f"{path}, line 1: expected the header line ({header}), got the event "
+                         f"{line.strip()!r}; add the header so that no event is skipped")
 
 
 def read_tgn_csv(path: str | os.PathLike) -> TemporalData:
