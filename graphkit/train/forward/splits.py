@@ -57,8 +57,8 @@ def link_split(data: Data, split: int, seed_step: int = 101, num_val: float = 0.
     """
     from torch_geometric.transforms import RandomLinkSplit
 
-    if split < 0:
-        raise ValueError(f"split must be >= 0, got {split}")
+    if isinstance(split, bool) or not isinstance(split, (int, np.integer)) or split < 0:
+        raise ValueError(f"split must be an integer >= 0, got {split!r}")
     if getattr(data, "edge_index", None) is None:
         raise ValueError("data.edge_index is missing")
     check_graph(data)  # an out-of-range or float edge_index, NaN features: before splitting
@@ -70,6 +70,26 @@ def link_split(data: Data, split: int, seed_step: int = 101, num_val: float = 0.
         raise ValueError("link_split needs an undirected graph with both directions of every "
                          "edge in edge_index; symmetrise it first "
                          "(torch_geometric.utils.to_undirected)")
+    # a repeated pair or a self-loop would put one edge in two parts (a test positive that
+    # the model also propagates over): refuse them, as the one-way edges above
+    ei = data.edge_index
+    loops = int((ei[0] == ei[1]).sum())
+    if loops:
+        raise ValueError(f"link_split got {loops} self-loop(s); remove them first "
+                         "(torch_geometric.utils.remove_self_loops): a self-loop is no link "
+                         "to predict")
+    n = max(int(data.num_nodes), 1)
+    repeats = ei.size(1) - int(torch.unique(ei[0] * n + ei[1]).numel())
+    if repeats:
+        raise ValueError(f"link_split got {repeats} repeated edge(s) in edge_index; coalesce "
+                         "it first (torch_geometric.utils.coalesce): a repeat would put one "
+                         "edge in training and in the test")
+    for name, share in (("num_val", num_val), ("num_test", num_test)):
+        fraction = isinstance(share, float) and 0 <= share < 1
+        count = isinstance(share, int) and not isinstance(share, bool) and share >= 0
+        if not (fraction or count):  # RandomLinkSplit takes either
+            raise ValueError(f"{name} must be a fraction in [0, 1) or a count >= 0, got "
+                             f"{share!r}")
     states = (torch.get_rng_state(), random.getstate(), np.random.get_state())
     try:
         seed = seed_step * split

@@ -217,3 +217,21 @@ def test_link_training_refuses_a_split_with_one_label():
     empty = Data(x=x, edge_index=ei, edge_label_index=ei[:, :0], edge_label=torch.ones(0))
     with pytest.raises(ValueError, match="val.edge_label needs both"):
         check_link_data(empty, "val")
+
+
+def test_link_split_refuses_repeats_self_loops_and_bad_shares():
+    # a repeated edge leaked test positives into the training graph (inflated ROC-AUC), and a
+    # self-loop became a positive to predict
+    ring = torch.arange(6)
+    ei = torch.cat([torch.stack([ring, (ring + 1) % 6]), torch.stack([(ring + 1) % 6, ring])], 1)
+    x = torch.randn(6, 2)
+    with pytest.raises(ValueError, match="got 12 repeated edge"):
+        link_split(Data(x=x, edge_index=torch.cat([ei, ei], 1)), 0)
+    with pytest.raises(ValueError, match="got 1 self-loop"):
+        link_split(Data(x=x, edge_index=torch.cat([ei, torch.tensor([[2], [2]])], 1)), 0)
+    for kwargs, match in [({"num_val": -0.1}, "num_val must be a fraction"),
+                          ({"num_test": 1.5}, "num_test must be a fraction")]:
+        with pytest.raises(ValueError, match=match):
+            link_split(Data(x=x, edge_index=ei), 0, **kwargs)
+    with pytest.raises(ValueError, match="split must be an integer >= 0, got 1.5"):
+        link_split(Data(x=x, edge_index=ei), 1.5)
