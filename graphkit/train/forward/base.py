@@ -99,7 +99,10 @@ class NodeScheme(nn.Module, ABC):
         """The fitted graph, after checking that ``eval_mask`` and ``labelled`` (where
         given) are boolean masks over its nodes (metadata only)."""
         if self.data is None:
-            raise ValueError(f"{self.name}: call fit() before predicting")
+            # a state_dict holds the weights, not the graph and the inputs fit() builds from it
+            raise ValueError(f"{self.name}: call fit() before predicting (a loaded state_dict "
+                             "holds the weights only, not the fitted graph: to reuse a fitted "
+                             "node scheme, save and load the whole model, torch.save(model))")
         n = self.data.num_nodes
         for name, m in (("eval_mask", eval_mask), ("labelled", labelled)):
             if m is not None:

@@ -280,3 +280,18 @@ def test_fitted_schemes_deep_copy(two_blobs, scheme, features):
     assert next(twin.parameters()).data_ptr() != first.data_ptr()
     if scheme == "sf-top2input" and features == "dense":
         assert net._below0_csr is None  # no CSR copy of dense features
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_a_loaded_state_dict_says_how_to_reuse_a_fitted_scheme(two_blobs, scheme, tmp_path):
+    # "call fit() before predicting" sent a user who had loaded the weights back to training
+    torch.manual_seed(0)
+    net = node_model(scheme, "gcn", 8, 8, 2, num_layers=2)
+    net.fit(two_blobs, two_blobs.train_mask, two_blobs.val_mask, LayerwiseTrainer(epochs=2))
+    fresh = node_model(scheme, "gcn", 8, 8, 2, num_layers=2)
+    fresh.load_state_dict(net.state_dict())
+    with pytest.raises(ValueError, match=r"holds the weights only.*torch.save\(model\)"):
+        fresh.predict(two_blobs.test_mask)
+    torch.save(net, tmp_path / "net.pt")  # what the message advises
+    whole = torch.load(tmp_path / "net.pt", weights_only=False)
+    assert torch.equal(whole.predict(two_blobs.test_mask), net.predict(two_blobs.test_mask))
