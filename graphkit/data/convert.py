@@ -108,6 +108,11 @@ def to_csr(
         a = sp.csr_matrix(graph, dtype=dtype)
     else:
         ei, w, n = to_edge_index(graph, num_nodes)
+        if weighted and w is None and ei.numel():
+            # the 0/1 adjacency would stand in for the weights asked for without a word
+            raise ValueError("weighted=True, but the graph has no edge weights (a PyG Data "
+                             "carries them in edge_weight, one per edge; pass "
+                             "weighted=False for the 0/1 adjacency)")
         row, col = ei.numpy()
         data = np.ones(len(row), dtype=dtype) if w is None else w.numpy().astype(dtype)
         a = sp.csr_matrix((data, (row, col)), shape=(n, n))

@@ -105,3 +105,20 @@ def test_float64_weights_keep_their_precision():
     from graphkit.graphlets import gdv
 
     assert gdv(g)[:, 0].tolist() == [1, 2, 1]  # node 0 keeps its edge
+
+
+def test_weighted_without_weights_is_named():
+    # the 0/1 adjacency stood in for the weights asked for (fastrp(..., weighted=True) on a
+    # Data whose weights sat in edge_attr differed from the weighted result by up to 1.25)
+    from torch_geometric.data import Data
+
+    from graphkit.data.convert import to_csr
+
+    ei = torch.tensor([[0, 1], [1, 0]])
+    for graph in (ei, Data(edge_index=ei, num_nodes=2),
+                  Data(edge_index=ei, edge_attr=torch.tensor([2.0, 2.0]), num_nodes=2)):
+        with pytest.raises(ValueError, match="weighted=True, but the graph has no edge weights"):
+            to_csr(graph, weighted=True)
+        assert to_csr(graph).toarray().tolist() == [[0, 1], [1, 0]]
+    weighted = Data(edge_index=ei, edge_weight=torch.tensor([2.0, 2.0]), num_nodes=2)
+    assert to_csr(weighted, weighted=True).toarray().tolist() == [[0, 2], [2, 0]]
