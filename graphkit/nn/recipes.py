@@ -266,11 +266,22 @@ def build_model(recipe: Recipe, in_channels: int, out_channels: int) -> torch.nn
     if m == "appnp":
         return _APPNPNet(in_channels, kw.pop("hidden_channels"), out_channels, **kw)
     if m == "sgc":
+        _only_settings(m, kw, {"K"})
         return SGConv(in_channels, out_channels, K=kw["K"], cached=True)
     if m == "mlp":
-        return MLP([in_channels, kw["hidden_channels"], out_channels], dropout=kw["dropout"],
-                   norm=None)
+        _only_settings(m, kw, {"hidden_channels", "dropout", "num_layers"})
+        return MLP(in_channels=in_channels, hidden_channels=kw["hidden_channels"],
+                   out_channels=out_channels, num_layers=kw.get("num_layers", 2),
+                   dropout=kw["dropout"], norm=None)
     raise ValueError(f"unknown model {m!r}; choose from {MODELS}")
+
+
+def _only_settings(model: str, kwargs: dict, known: set[str]) -> None:
+    # PyG's SGConv / MLP get the settings named here only: another one was dropped silently
+    unknown = sorted(set(kwargs) - known)
+    if unknown:
+        raise TypeError(f"{model} takes no setting {unknown[0]!r} (its model settings: "
+                        f"{', '.join(sorted(known))})")
 
 
 _SPARSE_INPUT = ("dagnn", "appnp_air", "gcn_air", "appnp", "mlp")

@@ -161,3 +161,15 @@ def test_expand_grid_gives_every_combination():
         expand_grid("dagnn:lr=")
     with pytest.raises(ValueError, match="listed twice"):
         expand_grid("dagnn:lr=0.1,lr=0.01")
+
+
+def test_sgc_and_mlp_refuse_settings_they_do_not_take():
+    # PyG's SGConv / MLP got K / hidden_channels and dropout only: `sgc:bogus=1` and
+    # `mlp:num_layers=3` ran as if not given
+    from graphkit.benchmarking import check_recipe
+
+    for model, setting in (("sgc", "bogus"), ("sgc", "num_layers"), ("mlp", "bogus")):
+        with pytest.raises(ValueError, match=f"{model} takes no setting '{setting}'"):
+            check_recipe(model, "Cora", {setting: 1}, f"--model {model}")
+    deep = build_model(get_recipe("mlp", "Cora").with_overrides(num_layers=3), 8, 2)
+    assert len(deep.lins) == 3  # PyG Linear layers
