@@ -10,7 +10,8 @@ with window 10, test accuracy at the lowest validation loss. Run ``r`` uses seed
     python benchmarks/gcn_planetoid.py --runs 10 --json benchmarks/results/gcn_planetoid.json
 
 A dataset whose files are missing (PubMed's ``ind.pubmed.allx`` in the shared data) is skipped
-and the reason recorded under ``config.skipped``.
+and the reason recorded under ``config.skipped``; when every dataset is skipped the script exits
+non-zero.
 """
 
 from __future__ import annotations
@@ -87,6 +88,8 @@ def main() -> None:
               "value": v} for d, v in PAPER.items()]
     config = {**vars(args), "skipped": skipped}
     write_report(args.json, "benchmarks/gcn_planetoid.py", config, rows, paper)
+    if not rows:  # every dataset skipped: the report holds no result, so the run failed
+        raise SystemExit(f"no dataset could be loaded: {'; '.join(skipped.values())}")
 
 
 if __name__ == "__main__":
