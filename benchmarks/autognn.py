@@ -40,6 +40,7 @@ from graphkit.benchmarking import (
     measure,
     print_table,
     real,
+    run_main,
     summarize,
     write_report,
 )
@@ -190,5 +191,5 @@ def main():
 
 if __name__ == "__main__":
     t0 = time.perf_counter()
-    main()
+    run_main(main)
     print(f"total {time.perf_counter() - t0:.1f}s")

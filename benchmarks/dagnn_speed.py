@@ -28,6 +28,7 @@ from graphkit.benchmarking import (
     measure,
     print_table,
     rss_mb,
+    run_main,
     summarize,
     synchronize,
     write_report,
@@ -114,4 +115,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

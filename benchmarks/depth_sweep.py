@@ -40,6 +40,7 @@ from graphkit.benchmarking import (
     print_table,
     read_rows,
     report_of,
+    run_main,
     save_figure,
     summarize,
     write_report,
@@ -322,4 +323,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

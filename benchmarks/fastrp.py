@@ -52,6 +52,7 @@ from graphkit.benchmarking import (
     measure,
     print_table,
     rss_mb,
+    run_main,
     summarize,
     write_report,
 )
@@ -376,4 +377,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

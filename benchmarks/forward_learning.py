@@ -54,12 +54,14 @@ from graphkit.benchmarking import (
     benchmark_parser,
     count,
     dataset_name,
+    links_only,
     measure,
     print_table,
     read_report,
     real,
     report_of,
     rss_mb,
+    run_main,
     summarize,
     write_report,
 )
@@ -215,20 +217,6 @@ def load_dataset(spec: str, root: str | None) -> Data:
         data.x = torch.eye(data.num_nodes)
         print(f"{spec}: no node features, identity features ({data.num_nodes} wide) instead")
     return NormalizeFeatures()(data)
-
-
-def links_only(data: Data, spec: str) -> Data:
-    """``data`` without self-loops and repeated edges, which :func:`link_split` refuses (a
-    self-loop is no link to predict; PPI has 894), said when there are any."""
-    from torch_geometric.utils import coalesce, remove_self_loops
-
-    edge_index = remove_self_loops(coalesce(data.edge_index, num_nodes=data.num_nodes))[0]
-    if edge_index.size(1) != data.edge_index.size(1):
-        print(f"{spec}: {data.edge_index.size(1) - edge_index.size(1)} self-loop or repeated "
-              "edge entries left out of the link task")
-        data = data.clone()
-        data.edge_index = edge_index
-    return data
 
 
 class NoStopTrainer(LayerwiseTrainer):
@@ -711,4 +699,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

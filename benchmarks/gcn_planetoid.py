@@ -27,6 +27,7 @@ from graphkit.benchmarking import (
     count,
     measure,
     print_table,
+    run_main,
     summarize,
     write_report,
 )
@@ -93,4 +94,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

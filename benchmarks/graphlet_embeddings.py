@@ -21,7 +21,14 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
-from graphkit.benchmarking import benchmark_parser, measure, print_table, summarize, write_report
+from graphkit.benchmarking import (
+    benchmark_parser,
+    measure,
+    print_table,
+    run_main,
+    summarize,
+    write_report,
+)
 from graphkit.data import load
 from graphkit.graphlets import (
     KEYS,
@@ -153,4 +160,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -31,7 +31,14 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from graphkit.benchmarking import benchmark_parser, count, print_table, summarize, write_report
+from graphkit.benchmarking import (
+    benchmark_parser,
+    count,
+    print_table,
+    run_main,
+    summarize,
+    write_report,
+)
 from graphkit.data import load
 from graphkit.graphlets import GraphletInputWarning, load_orbit_adjacency, simple_graph
 from graphkit.ops.graphlets import available_backends
@@ -215,4 +222,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

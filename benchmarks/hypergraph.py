@@ -75,6 +75,7 @@ from graphkit.benchmarking import (
     print_table,
     real,
     rss_mb,
+    run_main,
     summarize,
     write_report,
 )
@@ -545,4 +546,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -44,6 +44,7 @@ from graphkit.benchmarking import (
     dataset_name,
     measure,
     print_table,
+    run_main,
     summarize,
     write_report,
 )
@@ -176,4 +177,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -43,6 +43,7 @@ from graphkit.benchmarking import (
     measure,
     print_table,
     real,
+    run_main,
     summarize,
     write_report,
 )
@@ -270,4 +271,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -65,6 +65,7 @@ from graphkit.benchmarking import (
     read_rows,
     real,
     report_of,
+    run_main,
     save_figure,
     summarize,
     write_report,
@@ -494,4 +495,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -29,6 +29,7 @@ from graphkit.benchmarking import (
     measure,
     print_table,
     real,
+    run_main,
     summarize,
     write_report,
 )
@@ -130,4 +131,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -49,6 +49,7 @@ from graphkit.benchmarking import (
     measure,
     print_table,
     report_of,
+    run_main,
     summarize,
     write_report,
 )
@@ -269,4 +270,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

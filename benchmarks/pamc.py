@@ -39,6 +39,7 @@ from graphkit.benchmarking import (
     measure,
     print_table,
     rss_mb,
+    run_main,
     summarize,
     synchronize,
     write_report,
@@ -245,4 +246,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

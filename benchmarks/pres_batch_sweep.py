@@ -52,6 +52,7 @@ from graphkit.benchmarking import (
     measure,
     print_table,
     real,
+    run_main,
     save_figure,
     summarize,
     temporal_stream,
@@ -306,4 +307,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -36,6 +36,7 @@ from graphkit.benchmarking import (
     dataset_name,
     print_table,
     rss_mb,
+    run_main,
     summarize,
     temporal_stream,
     write_report,
@@ -110,4 +111,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -50,6 +50,7 @@ from graphkit.benchmarking import (
     print_table,
     real,
     rss_mb,
+    run_main,
     summarize,
     temporal_stream,
     write_report,
@@ -229,4 +230,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -34,6 +34,7 @@ from graphkit.benchmarking import (
     print_table,
     read_report,
     real,
+    run_main,
     save_figure,
     summarize,
     write_report,
@@ -275,4 +276,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -38,6 +38,7 @@ from graphkit.benchmarking import (
     benchmark_parser,
     measure,
     print_table,
+    run_main,
     summarize,
     write_report,
 )
@@ -326,4 +327,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -37,6 +37,7 @@ from graphkit.benchmarking import (
     measure,
     print_table,
     real,
+    run_main,
     summarize,
     temporal_stream,
     write_report,
@@ -223,4 +224,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -31,6 +31,7 @@ from graphkit.benchmarking import (
     measure,
     print_table,
     real,
+    run_main,
     summarize,
     write_report,
 )
@@ -95,4 +96,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

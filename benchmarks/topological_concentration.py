@@ -46,9 +46,11 @@ from torch import Tensor
 from graphkit.benchmarking import (
     benchmark_parser,
     count,
+    links_only,
     measure,
     print_table,
     real,
+    run_main,
     summarize,
     write_report,
 )
@@ -162,7 +164,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     print(vars(args), file=sys.stderr)
-    data = load(args.dataset, root=args.root)
+    data = links_only(load(args.dataset, root=args.root), args.dataset)
     if args.k > data.num_nodes:  # per_node_ranking rejected it only after the training
         raise ValueError(f"--k {args.k} exceeds the {data.num_nodes} candidate nodes of "
                          f"{args.dataset}")
@@ -211,4 +213,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -49,7 +49,9 @@ __all__ = [
     "summarize",
     "synchronize",
     "print_table",
+    "links_only",
     "read_rows",
+    "run_main",
     "save_figure",
     "write_report",
 ]
@@ -167,6 +169,34 @@ def figure_file(text: str) -> str:
 
     suffixes = tuple(f".{k}" for k in sorted(Figure().canvas.get_supported_filetypes()))
     return _checked(lambda path: check_output(path, suffixes), text)
+
+
+def links_only(data, spec: str):
+    """``data`` without self-loops and repeated edges, which
+    :func:`graphkit.train.forward.link_split` refuses (a self-loop is no link to predict; PPI
+    has 894), said when there are any: what a link-prediction benchmark runs on."""
+    from torch_geometric.utils import coalesce, remove_self_loops
+
+    edge_index = remove_self_loops(coalesce(data.edge_index, num_nodes=data.num_nodes))[0]
+    if edge_index.size(1) != data.edge_index.size(1):
+        print(f"{spec}: {data.edge_index.size(1) - edge_index.size(1)} self-loop or repeated "
+              "edge entries left out of the link task")
+        data = data.clone()
+        data.edge_index = edge_index
+    return data
+
+
+def run_main(main: Callable[[], object]) -> None:
+    """Run a benchmark script's ``main``: a missing data file or a refused input ends in one
+    line naming the problem (``script.py: error: ...``, exit status 1), not a traceback whose
+    last line says it. ``GRAPHKIT_TRACEBACK=1`` shows the traceback."""
+    try:
+        main()
+    except (FileNotFoundError, ValueError) as exc:
+        if os.environ.get("GRAPHKIT_TRACEBACK"):
+            raise
+        print(f"{os.path.basename(sys.argv[0])}: error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def check_recipe(model: str, dataset: str, settings: dict[str, Any], what: str) -> None:

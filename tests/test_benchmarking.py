@@ -3,6 +3,7 @@ import io
 import json
 import math
 import os
+import sys
 import time
 
 import pytest
@@ -281,3 +282,33 @@ def test_print_table_writes_to_the_current_stdout(monkeypatch):
     monkeypatch.setattr("sys.stdout", buf)
     print_table(rows)
     assert "a" in buf.getvalue().splitlines()[2]
+
+
+def test_run_main_turns_a_refused_input_into_one_line(capsys, monkeypatch):
+    # a missing data file ended the benchmark scripts in a 20-line traceback
+    from graphkit.benchmarking import run_main
+
+    monkeypatch.setattr(sys, "argv", ["bench.py"])
+
+    def missing():
+        raise FileNotFoundError("dataset 'Cora' needs the file ind.cora.x")
+
+    with pytest.raises(SystemExit) as exc:
+        run_main(missing)
+    assert exc.value.code == 1
+    assert capsys.readouterr().err == "bench.py: error: dataset 'Cora' needs the file ind.cora.x\n"
+    monkeypatch.setenv("GRAPHKIT_TRACEBACK", "1")
+    with pytest.raises(FileNotFoundError):
+        run_main(missing)
+    run_main(lambda: None)  # a normal run returns
+
+
+def test_every_benchmark_script_runs_its_main_through_run_main():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "benchmarks"
+    scripts = [p for p in [*root.glob("*.py"), *root.glob("ogb/*.py")]
+               if not p.name.startswith("_") and not p.stem.endswith("_worker")]
+    assert len(scripts) >= 20
+    missing = [p.name for p in scripts if "    run_main(main)\n" not in p.read_text()]
+    assert not missing, f"these scripts call main() directly: {missing}"

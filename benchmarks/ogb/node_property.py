@@ -26,6 +26,7 @@ from graphkit.benchmarking import (
     count,
     measure,
     print_table,
+    run_main,
     summarize,
     write_report,
 )
@@ -139,4 +140,4 @@ def final_scores(res, data, evaluator: Evaluator, eval_batch_size: int) -> dict[
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)
