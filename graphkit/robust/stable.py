@@ -118,8 +118,8 @@ def stable_preset(dataset: str, rate: float, **overrides) -> STABLEConfig:
     uses the nearest entry. Polblogs has no features, so its Jaccard step is off (``jt=0``).
     """
     table = _PRESETS.get(dataset.lower().removeprefix("prognn-"), _PRESETS["cora"])
-    if not 0 <= rate < math.inf:  # NaN picked an arbitrary table entry
-        raise ValueError(f"rate must be a finite non-negative number, got {rate}")
+    if not 0 <= rate <= 1:  # NaN picked an arbitrary table entry, 5 (for 5%) the 0.2 one
+        raise ValueError(f"rate must be a fraction of edges in [0, 1] (0.05 for 5%), got {rate}")
     nearest = min(table, key=lambda r: abs(r - rate))
     alpha, beta, k, jt, cos = table[nearest]
     config = STABLEConfig(alpha=alpha, beta=float(beta), k=k, jaccard_threshold=jt,

@@ -91,8 +91,11 @@ def test_config_rejects_values_that_used_to_fail_after_the_contrastive_stage():
                          ("beta", float("inf"))):
         with pytest.raises(ValueError, match=field):
             STABLEConfig(**{field: value})
-    with pytest.raises(ValueError, match="rate must be a finite"):
+    with pytest.raises(ValueError, match="rate must be a fraction of edges"):
         stable_preset("cora", float("nan"))  # picked an arbitrary table entry
+    with pytest.raises(ValueError, match=r"0.05 for 5%\), got 5"):
+        stable_preset("cora", 5)  # meant as 5%: silently gave the 0.2-rate settings
+    assert stable_preset("cora", 0.05) != stable_preset("cora", 0.2)
 
 
 def test_fit_names_missing_features_and_masks(sbm):
