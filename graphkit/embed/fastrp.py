@@ -197,7 +197,10 @@ def fastrp(
             (default: ``-0.64``)
         normalization (bool): L2-normalise the rows of each power before the weighted sum.
             (default: ``True``)
-        standardize (bool): Standardise each output column. (default: ``True``)
+        standardize (bool): Standardise each output column over all ``n`` nodes, isolated
+            ones included, as the official code's ``scale(U)`` (their zero rows then move to
+            ``-mean / std``; ``graphkit embed fastrp`` instead leaves ids that no edge names
+            out and keeps them zero). (default: ``True``)
         input_matrix (str): ``"trans"`` for ``M = D^{-1} A``, ``"adj"`` for ``M = A``.
             (default: ``"trans"``)
         projection: ``"sparse"`` (very sparse, density ``1/sqrt(n)``), ``"gaussian"`` or an
