@@ -26,6 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from graphkit.data.convert import GraphLike, to_csr
+from graphkit.device import check_device
 from graphkit.embed.backends import make_backend, resolve_backend
 from graphkit.embed.projection import gaussian_random_projection, sparse_random_projection
 
@@ -231,7 +232,8 @@ def fastrp(
         raise ValueError(f"beta must be finite, got {beta}")
     weights = _check_weights(iteration_weights)
     dt = resolve_dtype(dtype)
-    name = resolve_backend(backend, device)
+    name = resolve_backend(backend, device)  # a CPU-only backend with a GPU: said first
+    check_device(device, flag="device")  # before any work, in one line
     if out is not None and name == "torch":
         raise ValueError("out= is for the NumPy backends; the torch backend returns a tensor")
     if out is not None and not isinstance(out, np.ndarray):  # was an AttributeError

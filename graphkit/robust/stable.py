@@ -22,6 +22,7 @@ from torch_geometric.data import Data
 from torch_geometric.utils import is_undirected, to_undirected
 
 from graphkit.data.validation import check_edge_index, check_features
+from graphkit.device import check_device
 from graphkit.robust.classifier import DegreePowerGCN
 from graphkit.robust.contrastive import ContrastiveResult, contrastive_embeddings
 from graphkit.robust.jaccard import jaccard_prune
@@ -219,6 +220,7 @@ class STABLE:
 
     def __init__(self, config: STABLEConfig | None = None, device: torch.device | str = "cpu"):
         self.config = config or STABLEConfig()
+        check_device(device, flag="device")  # at construction, before any work
         self.device = torch.device(device)
         self.refined_: RefinedGraph | None = None
         self.model_: DegreePowerGCN | None = None

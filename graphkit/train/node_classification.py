@@ -19,6 +19,7 @@ from torch_geometric.data import Data
 
 from graphkit.benchmarking import synchronize
 from graphkit.data.validation import check_graph, check_num_nodes
+from graphkit.device import check_device
 from graphkit.metrics import accuracy
 
 __all__ = ["NodeClassificationResult", "train_node_classifier", "default_forward"]
@@ -229,6 +230,7 @@ def train_node_classifier(
     check_labels = loss_fn is None
     forward = forward or default_forward
     loss_fn = loss_fn or F.cross_entropy
+    check_device(device, flag="device")  # before any work, in one line
     device = torch.device(device)
     check_graph(data)
     data = copy.copy(data).to(device)

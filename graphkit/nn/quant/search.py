@@ -37,6 +37,7 @@ from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.utils import add_self_loops, degree, remove_self_loops, softmax
 
 from graphkit.data.validation import check_data
+from graphkit.device import check_device
 from graphkit.nn._checks import check_edge_index_layout, check_node_features
 from graphkit.nn.quant.formats import act_format, coef_format, glorot_bound, weight_format
 from graphkit.nn.quant.linear import BIAS_BITS, check_bias_bits, dropout
@@ -373,6 +374,7 @@ def search(data: Data, gamma: float, *, space: SearchSpace | None = None, epochs
         lo = int(y[data[m]].min())
         if lo < 0:
             raise ValueError(f"data.y holds class {lo} at a node of {m}")
+    check_device(device, flag="device")  # before any work, in one line
     data = data.to(device)
     num_classes = int(data.y.max()) + 1
     net = Supernet(data.num_features, num_classes, space, num_layers, dropout, gumbel=gumbel,
