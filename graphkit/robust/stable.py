@@ -235,7 +235,11 @@ class STABLE:
 
     def fit(self, data: Data, refined: RefinedGraph | None = None,
             generator: torch.Generator | None = None) -> STABLE:
-        """Refine ``data`` (unless ``refined`` is given) and train the classifier."""
+        """Refine ``data`` (unless ``refined`` is given) and train the classifier.
+
+        ``generator`` drives the contrastive refinement only; the classifier's initialisation
+        and dropout use torch's global generator, so a repeatable fit also needs
+        :func:`graphkit.train.seed_everything` (or ``torch.manual_seed``) first."""
         if getattr(data, "y", None) is None:
             raise ValueError("data has no labels y to fit the classifier on")
         if refined is None:
