@@ -70,7 +70,7 @@ from graphkit.benchmarking import (
     Row,
     benchmark_parser,
     count,
-    dataset_name,
+    dataset_of,
     measure,
     print_table,
     real,
@@ -186,7 +186,7 @@ TEACHERS = {"hgnn": HGNN, "hgnnp": HGNNP, "hgnn-pyg": PyGHGNN, "hgnn-pyg-native"
 def parse_args():
     p = benchmark_parser(__doc__.split("\n")[0], runs=5)
     p.add_argument("--model", nargs="+", default=MODELS, choices=MODELS)
-    p.add_argument("--dataset", type=dataset_name, nargs="+", default=DATASETS)
+    p.add_argument("--dataset", type=dataset_of("hypergraph"), nargs="+", default=DATASETS)
     p.add_argument("--setting", default="transductive", choices=["transductive", "production"])
     p.add_argument("--teacher", default="hgnn", choices=["hgnn", "hgnnp"],
                    help="teacher distilled into lighthgnn / lighthgnn+")

@@ -41,7 +41,7 @@ from torch_geometric.data import Data
 from graphkit.benchmarking import (
     benchmark_parser,
     count,
-    dataset_name,
+    dataset_of,
     measure,
     print_table,
     run_main,
@@ -63,7 +63,7 @@ METRICS = ("grad_cosine", "grad_ratio", "grad_new", "kd_loss", "hkd_loss")
 
 def parse_args():
     p = benchmark_parser(__doc__.split("\n")[0], runs=5)
-    p.add_argument("--dataset", type=dataset_name, nargs="+", default=DATASETS)
+    p.add_argument("--dataset", type=dataset_of("hypergraph"), nargs="+", default=DATASETS)
     p.add_argument("--loss", nargs="+", default=["paper", "repo"], choices=["paper", "repo"])
     p.add_argument("--student-norm", default="batch", choices=["batch", "none"])
     p.add_argument("--epochs", type=count(1), default=200)

@@ -48,7 +48,7 @@ from graphkit.benchmarking import (
     QUICK_TEMPORAL,
     benchmark_parser,
     count,
-    dataset_name,
+    dataset_of,
     measure,
     print_table,
     real,
@@ -232,7 +232,7 @@ def _plot(rows: list, path: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     p = benchmark_parser(__doc__.splitlines()[0], runs=3)
     p.add_argument("--model", nargs="+", choices=sorted(BASES), default=sorted(BASES))
-    p.add_argument("--dataset", type=dataset_name, nargs="+", default=["uci", "enron"])
+    p.add_argument("--dataset", type=dataset_of("temporal"), nargs="+", default=["uci", "enron"])
     p.add_argument("--batch-sizes", type=count(1), nargs="+", default=[100, 200, 400, 800, 1600])
     p.add_argument("--pres-batch-sizes", type=count(1), nargs="+", default=None,
                    help="batch sizes of the PRES runs (default: --batch-sizes)")

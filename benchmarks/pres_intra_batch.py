@@ -33,7 +33,7 @@ from graphkit.benchmarking import (
     QUICK_TEMPORAL,
     benchmark_parser,
     count,
-    dataset_name,
+    dataset_of,
     print_table,
     rss_mb,
     run_main,
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     # run r: the training events of the split drawn with seed --seed + r (which new nodes
     # are held out, and so which events train); rows give the mean and std over runs
     p = benchmark_parser(__doc__.splitlines()[0], runs=1)
-    p.add_argument("--dataset", type=dataset_name, nargs="+", default=["uci", "enron"])
+    p.add_argument("--dataset", type=dataset_of("temporal"), nargs="+", default=["uci", "enron"])
     p.add_argument("--batch-sizes", type=count(1), nargs="+", default=[100, 200, 400, 800, 1600])
     args = p.parse_args(argv)
     if args.device.partition(":")[0] != "cpu":  # counting only, no model

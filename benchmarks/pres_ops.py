@@ -46,7 +46,7 @@ from graphkit.benchmarking import (
     QUICK_TEMPORAL,
     benchmark_parser,
     count,
-    dataset_name,
+    dataset_of,
     print_table,
     real,
     rss_mb,
@@ -174,7 +174,7 @@ def batch_operations(model: PRES, src: torch.Tensor, dst: torch.Tensor, t: torch
 def main(argv: list[str] | None = None) -> None:
     # a run is one timed call of every operation (the median is reported)
     p = benchmark_parser(__doc__.splitlines()[0], runs=300)
-    p.add_argument("--dataset", type=dataset_name, nargs="+", default=["uci", "enron"])
+    p.add_argument("--dataset", type=dataset_of("temporal"), nargs="+", default=["uci", "enron"])
     p.add_argument("--batch-sizes", type=count(1), nargs="+", default=[200, 800])
     p.add_argument("--repeats", dest="runs", type=count(1), default=argparse.SUPPRESS,
                    help="the same as --runs: timed calls per operation")

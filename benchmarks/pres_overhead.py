@@ -45,7 +45,7 @@ from graphkit.benchmarking import (
     QUICK_TEMPORAL,
     benchmark_parser,
     count,
-    dataset_name,
+    dataset_of,
     print_table,
     real,
     rss_mb,
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     # a run is one recorded round (one epoch of every configuration, seed --seed + round)
     p = benchmark_parser(__doc__.splitlines()[0], runs=5)
     p.add_argument("--model", choices=sorted(BASES), default="tgn")
-    p.add_argument("--dataset", type=dataset_name, nargs="+", default=["uci", "enron"])
+    p.add_argument("--dataset", type=dataset_of("temporal"), nargs="+", default=["uci", "enron"])
     p.add_argument("--batch-sizes", type=count(1), nargs="+", default=[200, 800])
     p.add_argument("--rounds", dest="runs", type=count(1), default=argparse.SUPPRESS,
                    help="the same as --runs: recorded rounds")

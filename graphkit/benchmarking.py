@@ -37,6 +37,7 @@ __all__ = [
     "check_recipe",
     "count",
     "dataset_name",
+    "dataset_of",
     "figure_file",
     "real",
     "read_report",
@@ -157,6 +158,27 @@ def dataset_name(text: str) -> str:
     from graphkit.data import registry
 
     return _checked(registry.get, text)
+
+
+def dataset_of(kind: str) -> Callable[[str], str]:
+    """An argparse ``type`` like :func:`dataset_name` that also needs the dataset's registered
+    task to name ``kind`` (``"hypergraph"``, ``"temporal"``): a graph of another kind failed
+    only when the run reached it. The message lists the registered names of that kind."""
+    from graphkit.data import registry
+
+    def check(text: str) -> str:
+        entry = registry.get(text)
+        if kind not in entry.task:
+            fitting = [e.name for e in registry.list_datasets() if kind in e.task]
+            raise ValueError(f"{text!r} is a {entry.task} dataset; this script needs a {kind} "
+                             f"one: {', '.join(fitting)}")
+        return text
+
+    def parse(text: str) -> str:
+        return _checked(check, text)
+
+    parse.__name__ = f"{kind} dataset"
+    return parse
 
 
 def figure_file(text: str) -> str:

@@ -93,3 +93,14 @@ def test_intra_batch_runs_average_over_split_seeds(import_script, tmp_path):
     intra.main(["--quick", "--runs", "2", "--batch-sizes", "200", "--json", str(out)])
     rows = json.loads(out.read_text())["rows"]
     assert rows and all(r["runs"] == 2 and len(r["train_events"]) == 2 for r in rows)
+
+
+@pytest.mark.parametrize(("name", "kind", "example"), [
+    ("hypergraph", "hypergraph", "cocitation-cora"), ("hypergraph_kd_terms", "hypergraph", "hsbm"),
+    ("pres_ops", "temporal", "uci"), ("pres_overhead", "temporal", "enron"),
+    ("pres_intra_batch", "temporal", "uci"), ("pres_batch_sweep", "temporal", "collegemsg")])
+def test_a_dataset_of_another_kind_is_refused_when_parsing(usage_error, name, kind, example):
+    # `hypergraph.py --dataset Cora` failed with an AttributeError after parsing
+    err = usage_error(name, ["--quick", "--dataset", "Cora"])
+    assert f"'Cora' is a node classification dataset; this script needs a {kind} one" in err
+    assert example in err
