@@ -29,6 +29,7 @@ example) and stored sparse (CSR).
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 
@@ -97,6 +98,7 @@ def parse_args():
 
 def load_data(args):
     if args.quick:  # a small synthetic graph so that the end-to-end test runs in seconds
+        print(f"--quick: a 120-node csbm graph stands in for {args.dataset}", file=sys.stderr)
         data = load("csbm", num_nodes=120, seed=args.seed)
     else:
         # row-normalised bag-of-words, as GraphNAS's citation data and PyG's GCN example

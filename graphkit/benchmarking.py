@@ -77,6 +77,9 @@ def temporal_stream(name: str, root: str | None = None, quick: bool = False):
     from graphkit.data import load
 
     if quick:
+        if name != QUICK_TEMPORAL:  # the rows name the stream that ran, and so does this line
+            print(f"--quick: a 200-node {QUICK_TEMPORAL} stream stands in for {name}",
+                  file=sys.stderr)
         return load(QUICK_TEMPORAL, root=root, num_nodes=200, num_events=4000)
     return load(name, root=root)
 

@@ -312,3 +312,15 @@ def test_every_benchmark_script_runs_its_main_through_run_main():
     assert len(scripts) >= 20
     missing = [p.name for p in scripts if "    run_main(main)\n" not in p.read_text()]
     assert not missing, f"these scripts call main() directly: {missing}"
+
+
+def test_quick_says_which_stream_stands_in_for_the_dataset(capsys):
+    # --quick replaced --dataset without a word (the rows named temporal-sbm, the config uci)
+    from graphkit.benchmarking import QUICK_TEMPORAL, temporal_stream
+
+    data = temporal_stream("uci", None, quick=True)
+    assert data.num_nodes == 200
+    assert f"--quick: a 200-node {QUICK_TEMPORAL} stream stands in for uci" in \
+        capsys.readouterr().err
+    temporal_stream(QUICK_TEMPORAL, None, quick=True)
+    assert capsys.readouterr().err == ""
