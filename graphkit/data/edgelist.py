@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from graphkit.data.text import text_lines
+from graphkit.data.text import is_number, text_lines
 
 __all__ = ["EdgeList", "header_warning", "looks_like_header", "read_edgelist"]
 
@@ -41,15 +41,7 @@ def looks_like_header(fields: list[str]) -> bool:
     the other lines: it is a header only where their node fields are integers."""
     if len(fields) < 2 or any(_INT.fullmatch(t) for t in fields[:2]):
         return False
-    return len(fields) == 2 or not _is_number(fields[2])
-
-
-def _is_number(token: str) -> bool:
-    try:
-        float(token)
-    except ValueError:
-        return False
-    return True
+    return len(fields) == 2 or not is_number(fields[2])
 
 
 def header_warning(path: str | os.PathLike, lineno: int, line: str) -> None:

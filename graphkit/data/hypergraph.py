@@ -85,10 +85,11 @@ def check_hyperedge_index(
             )
     if unique:
         v, e = hyperedge_index
-        key, counts = torch.unique(e * (int(v.max()) + 1) + v, return_counts=True)
+        n = int(v.max()) + 1
+        key, counts = torch.unique(e * n + v, return_counts=True)
         if bool((counts > 1).any()):
             first = int(key[counts > 1][0])
-            vertex, edge = first % (int(v.max()) + 1), first // (int(v.max()) + 1)
+            vertex, edge = first % n, first // n
             raise ValueError(f"{name} lists vertex {vertex} in hyperedge {edge} more than once "
                              "(H is 0/1: merge the repeats, e.g. with torch.unique(..., dim=1))")
     return hyperedge_index

@@ -36,7 +36,7 @@ from torch_geometric.data import TemporalData
 
 from graphkit.data.download import ensure_files
 from graphkit.data.registry import register
-from graphkit.data.text import read_table, text_lines
+from graphkit.data.text import is_number, read_table, text_lines
 from graphkit.data.validation import check_temporal_data, check_timestamps
 
 __all__ = [
@@ -129,11 +129,7 @@ def _check_header(path: Path, header: str) -> None:
     ``skip_header`` would drop without a word."""
     _, line = next(iter(text_lines(path)), (1, ""))
     fields = [f.strip() for f in line.split(",") if f.strip()]
-    try:
-        [float(f) for f in fields]
-    except ValueError:
-        return  # a header
-    if fields:
+    if fields and all(is_number(f) for f in fields):  # numbers: an event, not the header
         raise ValueError(f"{path}, line 1: expected the header line ({header}), got the event "
                          f"{line.strip()!r}; add the header so that no event is skipped")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["read_table", "read_ragged", "text_lines"]
+__all__ = ["is_number", "read_table", "read_ragged", "text_lines"]
 
 
 def _parse(token: str, dtype: np.dtype) -> None:
@@ -21,6 +21,15 @@ def _parse(token: str, dtype: np.dtype) -> None:
         np.dtype(dtype).type(int(token))  # OverflowError past the dtype's range
     else:
         float(token)
+
+
+def is_number(token: str) -> bool:
+    """Whether a text field parses as a (float) number."""
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
 
 
 def text_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
