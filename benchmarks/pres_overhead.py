@@ -6,8 +6,8 @@ batch size) gets a model and an optimiser, and the script trains one epoch of ea
 (state reset before every epoch, :func:`graphkit.temporal.link_training.train_epoch`), for
 ``--rounds`` rounds after ``--warmup`` unrecorded ones; round ``r`` starts at configuration
 ``r`` modulo their number, so that no configuration always runs right after the same one.
-Rows report the median training CPU time per epoch (``mean`` of the row, metric
-``cpu_seconds``: the process's CPU time, which the load hardly changes; use ``--threads 1``)
+Rows (marked ``"statistic": "median"``) report the median training CPU time per epoch
+(``mean``, metric ``cpu_seconds``: the process's CPU time, which the load hardly changes; use ``--threads 1``)
 and the median wall time (metric ``seconds``);
 ``pres_overhead`` is the median over rounds of ``PRES / plain - 1`` at the same batch size,
 ``vs_first_plain`` the median ratio to the plain model at the first batch size of the same
@@ -165,8 +165,7 @@ def main(argv: list[str] | None = None) -> None:
             }
             for metric, values in (("cpu_seconds", cpu[bs, pres]), ("seconds", wall[bs, pres])):
                 row = summarize(name, f"{ds}/bs{bs}", metric, values, sum(wall[bs, pres]),
-                                rss_mb(), **extra)
-                row.mean = statistics.median(values)  # the median epoch, robust to load spikes
+                                rss_mb(), statistic="median", **extra)  # robust to load spikes
                 rows.append(row)
         write_report(args.json, "benchmarks/pres_overhead.py", args, rows)
     print_table(rows)

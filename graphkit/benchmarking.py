@@ -6,7 +6,9 @@ table and writes::
     {"script", "config", "rows": [{"system", "dataset", "metric", "mean", "std", "runs",
                                    "seconds", "peak_rss_mb", ...}], "paper": [...], "machine"}
 
-A peer measured in the same run is a row of its own; accuracy-type metrics are fractions.
+A peer measured in the same run is a row of its own; accuracy-type metrics are fractions. A row's
+``mean`` is the mean over its runs unless the row says ``"statistic": "median"`` (timing scripts
+that report the median run, robust to load spikes from other processes).
 """
 
 from __future__ import annotations
@@ -400,6 +402,8 @@ def summarize(
     values: Sequence[float],
     seconds: float,
     peak_rss_mb: float,
+    *,
+    statistic: str = "mean",
     **extra: Any,
 ) -> Row:
     """Build a :class:`Row` from per-run values (mean and sample std over runs).
@@ -407,18 +411,25 @@ def summarize(
     The values themselves are kept as ``per_run`` so that a figure quoted for one seed can be
     traced to the report. A run that diverged (a NaN or infinite value) makes the mean and std
     NaN and is counted in ``non_finite_runs``, instead of failing after every run has finished.
+    ``statistic="median"`` puts the median run in the row's ``mean`` field and says so in the
+    row (``"statistic": "median"``); the std stays the sample std over runs.
     """
+    if statistic not in ("mean", "median"):
+        raise ValueError(f"statistic must be 'mean' or 'median', got {statistic!r}")
     values = [float(v) for v in values]
     if not values:
         raise ValueError(f"no measured values for {system} on {dataset}")
     extra.setdefault("per_run", values)
+    if statistic == "median":
+        extra["statistic"] = "median"
     bad = sum(not math.isfinite(v) for v in values)
     if bad:
         extra.setdefault("non_finite_runs", bad)
         return Row(system, dataset, metric, math.nan, math.nan, len(values), float(seconds),
                    float(peak_rss_mb), dict(extra))
     std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return Row(system, dataset, metric, statistics.fmean(values), std, len(values),
+    center = statistics.median(values) if statistic == "median" else statistics.fmean(values)
+    return Row(system, dataset, metric, center, std, len(values),
                float(seconds), float(peak_rss_mb), dict(extra))
 
 

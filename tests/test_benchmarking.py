@@ -3,6 +3,7 @@ import io
 import json
 import math
 import os
+import statistics
 import sys
 import time
 
@@ -86,6 +87,17 @@ def test_summarize_mean_and_sample_std():
     assert summarize("s", "d", "m", [0.25], 0.0, 0.0).std == 0.0
     # a caller's own per-run record wins over the values
     assert summarize("s", "d", "m", [0.25], 0.0, 0.0, per_run=[1]).extra["per_run"] == [1]
+
+
+def test_a_median_row_says_so():
+    row = summarize("sys", "ds", "seconds", [1.0, 2.0, 9.0], 12.0, 1.0, statistic="median")
+    assert row.mean == 2.0 and row.std == pytest.approx(statistics.stdev([1.0, 2.0, 9.0]))
+    assert row.to_dict()["statistic"] == "median"
+    assert "statistic" not in summarize("s", "d", "m", [1.0], 0.0, 0.0).to_dict()
+    assert summarize("s", "d", "m", [1.0, math.nan], 0.0, 0.0,
+                     statistic="median").extra["statistic"] == "median"
+    with pytest.raises(ValueError, match="statistic must be"):
+        summarize("s", "d", "m", [1.0], 0.0, 0.0, statistic="max")
 
 
 def test_a_diverged_run_is_reported_not_fatal(tmp_path):

@@ -2,6 +2,7 @@
 to end on the synthetic stream."""
 
 import json
+import statistics
 
 import pytest
 import torch
@@ -61,6 +62,9 @@ def test_script_writes_one_row_per_operation(ops_module, tmp_path):
     assert {"shifted_reads/numba", "shifted_reads/torch", "coherence/numba",
             "coherence/autograd", "observe/numba", "read_steps/numba"} <= names
     assert all(r["metric"] == "cpu_us" and r["mean"] >= 0 for r in rows)
+    # the median call, and the row says so
+    assert all(r["statistic"] == "median" and r["mean"] == statistics.median(r["per_run"])
+               for r in rows)
     assert {r["dataset"] for r in rows} == {"temporal-sbm/bs100"}
 
 

@@ -5,6 +5,7 @@ import inspect
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -78,6 +79,7 @@ def test_script_quick(tmp_path):
                      for b in (200, 800) for m in ("cpu_seconds", "seconds")}
     for r in rows:
         assert r["runs"] == 2 and r["mean"] > 0 and r["minor_faults"] >= 0
+        assert r["statistic"] == "median" and r["mean"] == statistics.median(r["per_run"])
         if r["system"] == "tgn":
             assert r["pres_overhead"] == 0.0
         if r["system"] == "tgn" and r["dataset"].endswith("bs200"):
