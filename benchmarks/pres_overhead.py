@@ -7,8 +7,8 @@ batch size) gets a model and an optimiser, and the script trains one epoch of ea
 ``--rounds`` rounds after ``--warmup`` unrecorded ones; round ``r`` starts at configuration
 ``r`` modulo their number, so that no configuration always runs right after the same one.
 Rows (marked ``"statistic": "median"``) report the median training CPU time per epoch
-(``mean``, metric ``cpu_seconds``: the process's CPU time, which the load hardly changes; use ``--threads 1``)
-and the median wall time (metric ``seconds``);
+(``mean``, metric ``cpu_seconds``: the process's CPU time, which the load hardly changes; use
+``--threads 1``) and the median wall time (metric ``seconds``);
 ``pres_overhead`` is the median over rounds of ``PRES / plain - 1`` at the same batch size,
 ``vs_first_plain`` the median ratio to the plain model at the first batch size of the same
 round (``wall_*``: the same from wall times), ``minor_faults`` the median page faults of an
