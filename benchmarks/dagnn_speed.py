@@ -39,7 +39,9 @@ from graphkit.train import seed_everything
 
 
 def parse_args():
-    p = benchmark_parser(__doc__.splitlines()[0], runs=3)
+    p = benchmark_parser(__doc__.splitlines()[0], runs=3, helps={
+        "runs": "seeded blocks; each times --epochs training epochs of both models, in turn",
+        "seed": "first seed; block r uses seed + r, and the synthetic graph uses seed"})
     p.add_argument("--K", type=count(0), default=10, help="propagation depth of both models")
     p.add_argument("--epochs", type=count(1), default=20, help="timed epochs per block and model")
     p.add_argument("--nodes", type=count(1), default=100_000)

@@ -288,7 +288,10 @@ def pecanpy_rows(args, dataset: str, adj: sp.csr_matrix, y: np.ndarray, graphkit
 
 # ----------------------------------------------------------------------------- main
 def main() -> None:
-    p = benchmark_parser(__doc__.splitlines()[0], runs=5)
+    p = benchmark_parser(__doc__.splitlines()[0], runs=5, helps={
+        "runs": "timed repetitions of every embedding (interleaved)",
+        "seed": "seed of the node2vec peers, the synthetic graph and the classification "
+                "shuffles (the FastRP projections keep their default seed, 42)"})
     p.add_argument("--dataset", choices=["blogcatalog", "ppi", "synthetic"],
                    default="blogcatalog")
     p.add_argument("--shuffles", type=count(1), default=5, help="linear-probe shuffles per ratio")

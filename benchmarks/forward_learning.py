@@ -84,7 +84,9 @@ ROW_SPLIT_SCHEMES = ("sf", "sf-top2loss", "sf-top2input")
 
 
 def parse_args():
-    p = benchmark_parser(__doc__.splitlines()[0], runs=5)
+    p = benchmark_parser(__doc__.splitlines()[0], runs=5, helps={
+        "runs": "data splits 0 .. runs-1 (see --splits)",
+        "seed": "base seed; split r trains with seed + 3r"})
     own_report = report_of("benchmarks/forward_learning.py")  # --merge-style inputs
     p.set_defaults(seed=10100)
     p.add_argument("--scheme", nargs="+", default=["sf", "bp"], choices=SCHEMES)

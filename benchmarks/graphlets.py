@@ -58,7 +58,9 @@ PAPER = [
 
 
 def parse_args():
-    p = benchmark_parser(__doc__.split("\n")[0], runs=3)
+    p = benchmark_parser(__doc__.split("\n")[0], runs=3, helps={
+        "runs": "timed repetitions of every counter",
+        "seed": "only recorded: the counts are exact and every input is a fixed graph"})
     p.add_argument("--dataset", default=None, choices=["airports-europe", "ppi", "blogcatalog"],
                    help="default ppi (--quick: airports-europe)")
     p.add_argument("--backends", nargs="+", default=None,

@@ -57,7 +57,9 @@ PAPER = [{"system": "lighthgnn", "dataset": "synthetic-55000", "metric": "speedu
 
 def parse_args():
     # a run is one timed forward pass of every system (the median is reported)
-    p = benchmark_parser(__doc__.split("\n")[0], runs=21)
+    p = benchmark_parser(__doc__.split("\n")[0], runs=21, helps={
+        "runs": "timed forward passes per system (the median is reported)",
+        "seed": "seed of the synthetic hypergraph and of the models"})
     p.add_argument("--vertices", type=count(1), nargs="+", default=[55000])
     p.add_argument("--repeats", dest="runs", type=count(1), default=argparse.SUPPRESS,
                    help="the same as --runs: timed forward passes per system")

@@ -174,7 +174,9 @@ def batch_operations(model: PRES, src: torch.Tensor, dst: torch.Tensor, t: torch
 
 def main(argv: list[str] | None = None) -> None:
     # a run is one timed call of every operation (the median is reported)
-    p = benchmark_parser(__doc__.splitlines()[0], runs=300)
+    p = benchmark_parser(__doc__.splitlines()[0], runs=300, helps={
+        "runs": "timed calls per operation (the median is reported)",
+        "seed": "seed of the split, the model and the negatives"})
     p.add_argument("--dataset", type=dataset_of("temporal"), nargs="+", default=["uci", "enron"])
     p.add_argument("--batch-sizes", type=count(1), nargs="+", default=[200, 800])
     p.add_argument("--repeats", dest="runs", type=count(1), default=argparse.SUPPRESS,

@@ -88,7 +88,9 @@ def minor_faults() -> int:
 
 def main(argv: list[str] | None = None) -> None:
     # a run is one recorded round (one epoch of every configuration, seed --seed + round)
-    p = benchmark_parser(__doc__.splitlines()[0], runs=5)
+    p = benchmark_parser(__doc__.splitlines()[0], runs=5, helps={
+        "runs": "recorded rounds, one epoch of every configuration each (medians reported)",
+        "seed": "seed of the split and the models; round r draws negatives with seed + r"})
     p.add_argument("--model", choices=sorted(BASES), default="tgn")
     p.add_argument("--dataset", type=dataset_of("temporal"), nargs="+", default=["uci", "enron"])
     p.add_argument("--batch-sizes", type=count(1), nargs="+", default=[200, 800])

@@ -46,7 +46,8 @@ from graphkit.sampling import NeighborSampler, TemporalNeighborSampler
 
 
 def parse_args():
-    p = benchmark_parser(__doc__.split("\n")[0], runs=3)
+    p = benchmark_parser(__doc__.split("\n")[0], runs=3, helps={
+        "runs": "timed repetitions per sampler (round r samples with seed + r)"})
     p.add_argument("--nodes", type=int, default=200_000)
     p.add_argument("--edges", type=int, default=2_000_000)
     p.add_argument("--fanout", type=int, nargs="+", default=[15, 10])

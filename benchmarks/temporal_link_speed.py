@@ -41,7 +41,9 @@ from graphkit.train import seed_everything
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = benchmark_parser(__doc__.splitlines()[0], runs=3)
+    p = benchmark_parser(__doc__.splitlines()[0], runs=3, helps={
+        "runs": "timed training epochs per model (interleaved)",
+        "seed": "seed of the split and the models; epoch r draws negatives with seed + r"})
     p.add_argument("--model", nargs="+", default=["nat", "tgn"], help=f"from {sorted(MODELS)}")
     p.add_argument("--dataset", default="uci", choices=DATASETS)
     p.add_argument("--batch-size", type=count(1), default=200)

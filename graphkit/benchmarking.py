@@ -22,7 +22,7 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -274,30 +274,39 @@ def _device(text: str) -> str:
 OMITTABLE_FLAGS = ("runs", "seed", "device", "root")
 
 
-def benchmark_parser(description: str, runs: int = 10,
-                     omit: Sequence[str] = ()) -> argparse.ArgumentParser:
+def benchmark_parser(description: str, runs: int = 10, omit: Sequence[str] = (),
+                     helps: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
     """An ``ArgumentParser`` with the flags every benchmark script shares, less those in
     ``omit`` (a script that has no use for ``--device`` or ``--runs`` does not offer it, so
-    a user's ``--device cuda`` is refused instead of recorded and ignored)."""
+    a user's ``--device cuda`` is refused instead of recorded and ignored).
+
+    ``helps`` replaces a shared flag's ``--help`` text where the script gives it another
+    meaning (``{"runs": "timed calls per operation"}``)."""
+    helps = dict(helps or {})
     unknown = set(omit) - set(OMITTABLE_FLAGS)
     if unknown:
         raise ValueError(f"omit names flags that cannot be left out: {sorted(unknown)} "
                          f"(only {', '.join(OMITTABLE_FLAGS)})")
+    texts = {"runs": "repetitions (seeds) per system", "seed": "first seed; run r uses seed + r",
+             "device": "torch device, e.g. cpu or cuda:0",
+             "json": "write the results here (its folder must exist)",
+             "quick": "a small, fast configuration", "root": "dataset root folder"}
+    unknown = helps.keys() - texts.keys()
+    if unknown or helps.keys() & set(omit):
+        raise ValueError(f"helps names flags this parser does not offer: "
+                         f"{sorted(unknown | (helps.keys() & set(omit)))}")
+    texts.update(helps)
     p = argparse.ArgumentParser(description=description)
     if "runs" not in omit:
-        p.add_argument("--runs", type=count(1), default=runs,
-                       help="repetitions (seeds) per system")
+        p.add_argument("--runs", type=count(1), default=runs, help=texts["runs"])
     if "seed" not in omit:
-        p.add_argument("--seed", type=count(0), default=0,
-                       help="first seed; run r uses seed + r")
+        p.add_argument("--seed", type=count(0), default=0, help=texts["seed"])
     if "device" not in omit:
-        p.add_argument("--device", type=_device, default="cpu",
-                       help="torch device, e.g. cpu or cuda:0")
-    p.add_argument("--json", type=_json_path, default=None, metavar="PATH",
-                   help="write the results here (its folder must exist)")
-    p.add_argument("--quick", action="store_true", help="a small, fast configuration")
+        p.add_argument("--device", type=_device, default="cpu", help=texts["device"])
+    p.add_argument("--json", type=_json_path, default=None, metavar="PATH", help=texts["json"])
+    p.add_argument("--quick", action="store_true", help=texts["quick"])
     if "root" not in omit:
-        p.add_argument("--root", default=default_data_root(), help="dataset root folder")
+        p.add_argument("--root", default=default_data_root(), help=texts["root"])
     return p
 
 

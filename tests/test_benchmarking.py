@@ -336,3 +336,15 @@ def test_quick_says_which_stream_stands_in_for_the_dataset(capsys):
         capsys.readouterr().err
     temporal_stream(QUICK_TEMPORAL, None, quick=True)
     assert capsys.readouterr().err == ""
+
+
+def test_a_script_can_say_what_a_shared_flag_means_there(capsys):
+    p = benchmark_parser("x", helps={"runs": "timed calls per operation"})
+    with pytest.raises(SystemExit):
+        p.parse_args(["--help"])
+    out = capsys.readouterr().out
+    assert "timed calls per operation" in out and "first seed" in out
+    with pytest.raises(ValueError, match="does not offer"):
+        benchmark_parser("x", helps={"epochs": "?"})
+    with pytest.raises(ValueError, match="does not offer"):
+        benchmark_parser("x", omit=("device",), helps={"device": "?"})

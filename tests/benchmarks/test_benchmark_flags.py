@@ -104,3 +104,17 @@ def test_a_dataset_of_another_kind_is_refused_when_parsing(usage_error, name, ki
     err = usage_error(name, ["--quick", "--dataset", "Cora"])
     assert f"'Cora' is a node classification dataset; this script needs a {kind} one" in err
     assert example in err
+
+
+# scripts whose --runs is not "seeds per system": their --help says what a run is there
+RUNS_MEAN_ELSE = ["dagnn_speed", "fastrp", "forward_learning", "graphlets", "hypergraph_speed",
+                  "pres_ops", "pres_overhead", "sampling", "temporal_link_speed"]
+
+
+@pytest.mark.parametrize("name", RUNS_MEAN_ELSE)
+def test_help_says_what_a_run_is(import_script, monkeypatch, capsys, name):
+    module = import_script(name)
+    with pytest.raises(SystemExit):
+        call_main(module, ["--help"], monkeypatch)
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--runs RUNS" in text and "repetitions (seeds) per system" not in text
