@@ -174,6 +174,29 @@ def _binary_inputs(y_true: Any, y_score: Any) -> tuple[Tensor, Tensor]:
     return true, score
 
 
+def _macro_over_tasks(score_fn, y_true: Any, y_score: Any) -> float:
+    """``score_fn`` of ``[N]`` inputs; ``[N, L]`` inputs (one column per binary task, as
+    multi-label sets store them) give the mean over tasks, sklearn's ``average="macro"``."""
+    true, score = as_tensor(y_true, "y_true"), as_tensor(y_score, "y_score")
+    true = true.view(-1) if true.dim() == 2 and true.size(1) == 1 else true
+    score = score.view(-1) if score.dim() == 2 and score.size(1) == 1 else score
+    if true.dim() > 2 or score.dim() > 2 or true.dim() != score.dim() or (
+            true.dim() == 2 and true.shape != score.shape):
+        raise ValueError(f"y_true has shape {tuple(true.shape)} but y_score has shape "
+                         f"{tuple(score.shape)}; both must be [N], or [N, L] for L binary tasks")
+    if true.dim() < 2:
+        return score_fn(*_binary_inputs(true, score))
+    if true.size(1) == 0:
+        raise ValueError("y_true has no tasks (shape [N, 0])")
+    values = []
+    for task in range(true.size(1)):
+        try:
+            values.append(score_fn(*_binary_inputs(true[:, task], score[:, task])))
+        except ValueError as exc:
+            raise ValueError(f"task (column) {task}: {exc}") from None
+    return sum(values) / len(values)
+
+
 def roc_auc(y_true: Any, y_score: Any) -> float:
     r"""Area under the ROC curve of binary labels, as :func:`sklearn.metrics.roc_auc_score`.
 
@@ -181,10 +204,15 @@ def roc_auc(y_true: Any, y_score: Any) -> float:
     :math:`\mathrm{AUC} = (\sum_{i \in P} r_i - |P|(|P|+1)/2) / (|P|\,|N|)`.
 
     Args:
-        y_true: 0/1 labels ``[N]`` with at least one of each.
-        y_score: real-valued scores ``[N]`` (higher means more likely positive).
+        y_true: 0/1 labels ``[N]`` with at least one of each, or ``[N, L]`` for ``L`` binary
+            tasks (each with both classes): the mean of the tasks' AUCs, as sklearn's default
+            ``average="macro"``.
+        y_score: real-valued scores of the same shape (higher means more likely positive).
     """
-    true, score = _binary_inputs(y_true, y_score)
+    return _macro_over_tasks(_roc_auc, y_true, y_score)
+
+
+def _roc_auc(true: Tensor, score: Tensor) -> float:
     sorted_score, order = torch.sort(score)
     _, counts = torch.unique_consecutive(sorted_score, return_counts=True)
     end = torch.cumsum(counts, 0).double()  # 1-based rank of each tie group's last element
@@ -204,10 +232,14 @@ def average_precision(y_true: Any, y_score: Any) -> float:
     predicting positive every score :math:`\ge` the :math:`n`-th threshold (no interpolation).
 
     Args:
-        y_true: 0/1 labels ``[N]`` with at least one of each.
-        y_score: real-valued scores ``[N]``.
+        y_true: 0/1 labels ``[N]`` with at least one of each, or ``[N, L]`` for ``L`` binary
+            tasks: the mean of the tasks' APs, as sklearn's default ``average="macro"``.
+        y_score: real-valued scores of the same shape.
     """
-    true, score = _binary_inputs(y_true, y_score)
+    return _macro_over_tasks(_average_precision, y_true, y_score)
+
+
+def _average_precision(true: Tensor, score: Tensor) -> float:
     sorted_score, order = torch.sort(score, descending=True)
     hits = true[order].double()
     _, counts = torch.unique_consecutive(sorted_score, return_counts=True)

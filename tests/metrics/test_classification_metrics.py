@@ -87,6 +87,25 @@ def test_roc_auc_and_ap_equal_sklearn_with_ties(seed):
         skm.average_precision_score(y, score))
 
 
+def test_roc_auc_and_ap_of_several_tasks_average_them_as_sklearn():
+    # each column ranked perfectly: pooling the entries (the old behaviour) gave 0.75
+    y = np.array([[1, 0], [0, 1], [1, 0], [0, 1]])
+    s = np.array([[0.9, 5.0], [0.1, 6.0], [0.8, 4.0], [0.2, 7.0]])
+    assert roc_auc(y, s) == 1.0 and average_precision(y, s) == 1.0
+    rng = np.random.default_rng(0)
+    y, s = rng.integers(0, 2, (60, 4)), rng.normal(size=(60, 4))
+    assert roc_auc(torch.from_numpy(y), s) == pytest.approx(skm.roc_auc_score(y, s))
+    assert average_precision(y, s) == pytest.approx(skm.average_precision_score(y, s))
+    assert roc_auc(y[:, :1], s[:, 0]) == pytest.approx(skm.roc_auc_score(y[:, 0], s[:, 0]))
+    with pytest.raises(ValueError, match=r"shape \(60, 4\) but y_score has shape \(60, 2\)"):
+        roc_auc(y, s[:, :2])
+    with pytest.raises(ValueError, match="shape"):
+        average_precision(y[:, 0], s)
+    y[:, 2] = 1
+    with pytest.raises(ValueError, match=r"task \(column\) 2: .*both positives and negatives"):
+        roc_auc(y, s)
+
+
 def test_perfect_and_reversed_rankings():
     y = [0, 0, 1, 1]
     assert roc_auc(y, [0.1, 0.2, 0.3, 0.4]) == 1.0
