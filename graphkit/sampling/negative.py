@@ -201,15 +201,20 @@ class _EdgeHistory:
 
     def _random(self, size: int, batch: Tensor) -> Tensor:
         """Random (src, dst) keys from the node pools that are not edges of the batch."""
+        n = self.num_nodes
+        # the batch may hold edges outside the pools' grid: count only the pairs it removes
+        in_grid = torch.isin(batch // n, self.src_pool) & torch.isin(batch % n, self.dst_pool)
+        if size > 0 and self.src_pool.numel() * self.dst_pool.numel() <= int(in_grid.sum()):
+            raise ValueError(f"cannot top up with {size} random negatives: every (source, "
+                             "destination) pair of the stream's node pools is a positive "
+                             "edge of the batch")
         out = torch.empty(0, dtype=torch.long, device=self.keys.device)
         while out.numel() < size:
             want = size - out.numel()
             s = uniform_negative_destinations(want, self.src_pool, self.generator)
             d = uniform_negative_destinations(want, self.dst_pool, self.generator)
-            key = s * self.num_nodes + d
+            key = s * n + d
             out = torch.cat([out, key[~torch.isin(key, batch)]])
-            if self.src_pool.numel() * self.dst_pool.numel() <= batch.numel():
-                raise ValueError("every possible pair is a positive edge of the batch")
         return out
 
 

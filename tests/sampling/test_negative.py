@@ -144,6 +144,18 @@ def test_uniform_and_static_negatives_bad_inputs():
         negative_edges(torch.empty(2, 0, dtype=torch.long), 5, 2.7)  # drew 2
 
 
+def test_top_up_counts_only_batch_edges_inside_the_pools():
+    # the batch edge (0, 1) lies outside the pools {4} x {3}: the pair (4, 3) is still free
+    # (the old count-based check said "every possible pair is a positive edge")
+    src, dst, t = torch.tensor([4, 4]), torch.tensor([3, 3]), torch.tensor([0.0, 1.0])
+    for sampler in (HistoricalNegativeSampler(src, dst, t, num_nodes=7),
+                    InductiveNegativeSampler(src, dst, t, -1.0, num_nodes=7)):
+        ns, nd = sampler.sample(torch.tensor([0]), torch.tensor([1]), start_time=5.0, size=2)
+        assert ns.tolist() == [4, 4] and nd.tolist() == [3, 3]
+        with pytest.raises(ValueError, match=r"cannot top up with 2 random negatives"):
+            sampler.sample(torch.tensor([4]), torch.tensor([3]), start_time=5.0, size=2)
+
+
 @settings(max_examples=40, deadline=None)
 @given(e=st.integers(4, 60), n=st.integers(2, 8), cut=st.floats(0.1, 0.9),
        size=st.integers(1, 20), seed=st.integers(0, 1000))
@@ -170,7 +182,7 @@ def test_property_historical_and_inductive_pools(e, n, cut, size, seed):
     possible = {(a, b) for a in set(src.tolist()) for b in set(dst.tolist())}
     for name, sampler in samplers.items():
         if len(pools[name]) < size and possible <= batch_edges:
-            with pytest.raises(ValueError, match="every possible pair"):
+            with pytest.raises(ValueError, match=r"every \(source, destination\) pair"):
                 sampler.sample(bs, bd, start, size=size)
             continue
         ns, nd = sampler.sample(bs, bd, start, size=size)
