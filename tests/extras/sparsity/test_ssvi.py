@@ -260,3 +260,20 @@ def test_gaussian_kl_checks_prior_and_shapes():
         gaussian_kl(torch.zeros(3), torch.ones(3), -1.0)  # was "math domain error"
     with pytest.raises(ValueError, match="mu and sigma must have one shape"):
         gaussian_kl(torch.zeros(3), torch.ones(4), 1.0)
+
+
+def test_argument_free_reset_keeps_the_layer_density():
+    # reset_parameters() used to default to density 1.0: a 10% layer came back dense
+    linear = SparseBayesLinear(100, 50, density=0.1)
+    linear.reset_parameters()
+    assert linear.active == 500
+    conv = SparseBayesConv2d(4, 8, 3, density=0.25)
+    conv.reset_parameters()
+    assert conv.active == 72
+    # a density given explicitly (as SSVITrainer does) becomes the layer's own
+    model = nn.Sequential(SparseBayesLinear(10, 10))
+    SSVITrainer(model, 0.3, 10)
+    model[0].reset_parameters()
+    assert model[0].active == 30
+    with pytest.raises(ValueError, match="density"):
+        linear.reset_parameters(0.0)

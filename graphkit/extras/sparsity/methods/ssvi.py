@@ -83,9 +83,16 @@ class _SparseBayes(nn.Module):
     def mu_latent(self) -> nn.Parameter:
         return self.parametrizations["weight_mu"].original
 
-    def reset_parameters(self, density: float = 1.0) -> None:
+    def reset_parameters(self, density: float | None = None) -> None:
         """Means as ``nn.Linear`` initialises weights, :math:`\\sigma` = ``init_sigma``, a random
-        active set of ``round(density * numel)`` coordinates (seed with ``torch.manual_seed``)."""
+        active set of ``round(density * numel)`` coordinates (seed with ``torch.manual_seed``).
+        ``density`` defaults to the layer's own (its construction's or the last one given)."""
+        if density is None:
+            density = self.density
+        elif not 0.0 < density <= 1.0:
+            raise ValueError(f"density must lie in (0, 1], got {density}")
+        # kept so that a later argument-free reset does not make the layer dense
+        self.density = float(density)
         bound = 1.0 / math.sqrt(self.fan_in)
         with torch.no_grad():
             self.mu_latent.uniform_(-bound, bound)
