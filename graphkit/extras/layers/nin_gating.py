@@ -142,9 +142,7 @@ class NiNformerBlock(nn.Module):
     def reset_parameters(self) -> None:
         self.norm.reset_parameters()
         self.gating.reset_parameters()
-        for m in self.ffn:
-            if isinstance(m, nn.Linear):
-                m.reset_parameters()
+        self.ffn.reset_parameters()  # the _core MLP is not iterable
 
     def forward(self, x: Tensor) -> Tensor:
         _check_tokens(x, self.tokens, self.dim, "NiNformerBlock")

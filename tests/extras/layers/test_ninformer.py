@@ -105,6 +105,19 @@ def test_registered():
     assert get_entry("ninformer").family == "block"
 
 
+def test_reset_parameters_reinitialises_every_parameter():
+    # both iterated the FFN, a _core MLP that is not iterable: TypeError
+    net = create_model("ninformer", image_size=8, dim=8, hidden=8, depth=2)
+    block = NiNformerBlock(8, tokens=4, hidden=8)
+    for module in (net, block):
+        with torch.no_grad():
+            for p in module.parameters():
+                p.fill_(0.5)
+        module.reset_parameters()
+        stale = [n for n, p in module.named_parameters() if bool((p == 0.5).all())]
+        assert stale == []
+
+
 # ---------------------------------------------------------------- synthetic comparison (slow)
 
 
