@@ -228,7 +228,8 @@ class PVT(nn.Module):
 
     def reset_parameters(self) -> None:
         """The official initialisation: truncated-normal (std 0.02) position embeddings,
-        class token and linear weights; zero biases; unit LayerNorms."""
+        class token and linear weights; zero biases; unit LayerNorms; PyTorch's default for
+        the patch-embedding and spatial-reduction convolutions."""
         for p in self.pos_embeds:
             nn.init.trunc_normal_(p, std=0.02)
         nn.init.trunc_normal_(self.cls_token, std=0.02)
@@ -237,7 +238,7 @@ class PVT(nn.Module):
                 nn.init.trunc_normal_(m.weight, std=0.02)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
+            elif isinstance(m, nn.LayerNorm | nn.Conv2d):
                 m.reset_parameters()
 
     def _pos_embed(self, s: int, size: tuple[int, int]) -> Tensor:

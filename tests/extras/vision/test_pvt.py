@@ -137,3 +137,14 @@ def test_param_count_of_one_stage_by_hand():
         + count_params(model.stages[0])
     )
     assert got == embed + 2 * block
+
+
+def test_reset_parameters_reinitialises_every_parameter():
+    # the patch-embedding and spatial-reduction convolutions were left as they were
+    model = create_model("pvt_tiny", img_size=32)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(0.5)
+    model.reset_parameters()
+    stale = [n for n, p in model.named_parameters() if bool((p == 0.5).all())]
+    assert stale == []
