@@ -38,7 +38,11 @@ from torch_geometric.utils import add_self_loops, degree, remove_self_loops, sof
 
 from graphkit.data.validation import check_data
 from graphkit.device import check_device
-from graphkit.nn._checks import check_edge_index_layout, check_node_features
+from graphkit.nn._checks import (
+    check_edge_index_layout,
+    check_node_features,
+    unweighted_edge_index,
+)
 from graphkit.nn.quant.formats import act_format, coef_format, glorot_bound, weight_format
 from graphkit.nn.quant.linear import BIAS_BITS, check_bias_bits, dropout
 from graphkit.nn.quant.model import ACTIVATIONS, CONVS, LayerSpec
@@ -233,6 +237,8 @@ class Supernet(torch.nn.Module):
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         check_node_features(x, self.in_channels)
         check_edge_index_layout(edge_index)
+        # a torch.sparse adj_t too, as QuantGNN's layers take it (weighted ones are refused)
+        edge_index = unweighted_edge_index(edge_index, "Supernet")
         graph = self._graph(edge_index, x.size(0), x.dtype)  # float32 unless .double()
         sp = self.space
         for lay in range(self.num_layers):

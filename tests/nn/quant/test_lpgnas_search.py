@@ -104,6 +104,25 @@ def test_sparse_and_dense_input_agree():
                               net(data.x.to_sparse(), data.edge_index), atol=1e-5)
 
 
+@pytest.mark.parametrize("layout", [torch.sparse_coo, torch.sparse_csr])
+def test_supernet_accepts_a_sparse_adjacency(layout):
+    """A torch.sparse adj_t, which QuantGNN accepts, ended in NotImplementedError from
+    degree() on the sparse tensor."""
+    torch.manual_seed(0)
+    data = _data()
+    ei = torch.unique(data.edge_index, dim=1)  # a repeated edge would be a value of 2
+    adj_t = torch.sparse_coo_tensor(ei.flip(0), torch.ones(ei.size(1)), (60, 60)).coalesce()
+    adj_t = adj_t.to_sparse_csr() if layout == torch.sparse_csr else adj_t
+    net = Supernet(12, 3, SPACE).eval()
+    with torch.no_grad():
+        for p in net.arch_parameters():
+            p.normal_()
+        torch.testing.assert_close(net(data.x, adj_t), net(data.x, ei))
+    weighted = torch.sparse_coo_tensor(ei.flip(0), torch.full((ei.size(1),), 2.0), (60, 60))
+    with pytest.raises(ValueError, match="takes no edge weights"):
+        net(data.x, weighted.coalesce())
+
+
 def test_gamma_controls_bit_widths():
     # At gamma = 0 the bit-width logits only see the validation loss, whose preference among
     # formats is weak and seed-dependent on a graph this small; the defining property is that
