@@ -96,14 +96,17 @@ class ContinuousPositionBias(nn.Module):
 
     def forward(self, wh: int, ww: int) -> Tensor:
         check_positive(wh=wh, ww=ww)
-        dev = self.mlp[0].weight.device
-        dh = torch.arange(-(wh - 1), wh, device=dev, dtype=torch.float32)
-        dw = torch.arange(-(ww - 1), ww, device=dev, dtype=torch.float32)
+        weight = self.mlp[0].weight
+        dev = weight.device
+        # the table in at least float32 (the log-spaced offsets), then the MLP's own dtype
+        dt = torch.promote_types(weight.dtype, torch.float32)
+        dh = torch.arange(-(wh - 1), wh, device=dev, dtype=dt)
+        dw = torch.arange(-(ww - 1), ww, device=dev, dtype=dt)
         table = torch.stack(torch.meshgrid(dh, dw, indexing="ij"), dim=-1)  # (2wh-1, 2ww-1, 2)
-        norm = torch.tensor([max(wh - 1, 1), max(ww - 1, 1)], device=dev, dtype=torch.float32)
+        norm = torch.tensor([max(wh - 1, 1), max(ww - 1, 1)], device=dev, dtype=dt)
         table = table / norm * 8
         table = torch.sign(table) * torch.log2(table.abs() + 1) / math.log2(8)
-        logits = self.mlp(table).permute(2, 0, 1)  # (heads, 2wh-1, 2ww-1)
+        logits = self.mlp(table.to(weight.dtype)).permute(2, 0, 1)  # (heads, 2wh-1, 2ww-1)
         rh, rw = torch.arange(wh, device=dev), torch.arange(ww, device=dev)
         ih = (rh[None, :] - rh[:, None] + wh - 1)[:, None, :, None].expand(wh, ww, wh, ww)
         iw = (rw[None, :] - rw[:, None] + ww - 1)[None, :, None, :].expand(wh, ww, wh, ww)
@@ -228,7 +231,8 @@ class SwinV2Block(nn.Module):
         s = win // 2 if self.shift and win < min(h, w) else 0
         t = x.permute(0, 2, 3, 1)
         shifted = torch.roll(t, (-s, -s), dims=(1, 2)) if s else t
-        mask = self._shift_mask(h, w, win, s, x.device) if s else None
+        # the region mask is built in float32; it follows the input's dtype
+        mask = self._shift_mask(h, w, win, s, x.device).to(x.dtype) if s else None
         out = self.attn(window_partition(shifted, (win, win)), (win, win), mask)
         out = window_reverse(out, (win, win), (h, w))
         if s:

@@ -117,6 +117,23 @@ def test_swinv2_shift_and_window_rules():
     assert bias.shape == (3, 20, 20) and bias.min() > 0 and bias.max() < 16
 
 
+def test_float64_and_bfloat16_follow_the_module_dtype():
+    # the position-bias table was float32 whatever the MLP's dtype: a dtype mismatch
+    torch.manual_seed(0)
+    net = S2LIC(
+        N=16, M=32, num_slices=2, window=4, depths=(1, 1, 1), num_heads=(2, 2, 2),
+        enhance_hidden=8,
+    ).double()
+    out = net(torch.randn(1, 3, 64, 64, dtype=torch.float64))
+    assert out["x_hat"].dtype == out["likelihoods"]["y"].dtype == torch.float64
+    block = SwinV2Block(8, 2, window=4, shift=True).eval()
+    x = torch.randn(1, 8, 8, 8)
+    want = block(x)
+    torch.testing.assert_close(block.double()(x.double()), want.double(), atol=1e-5, rtol=1e-5)
+    # the shifted-window mask follows too (float32 it made bfloat16 logits float32)
+    assert block.bfloat16()(x.bfloat16()).dtype == torch.bfloat16
+
+
 def test_global_inter_context_starts_as_plain_global_attention():
     """Offsets start at zero, so sampling the regular grid returns the map itself and the
     module equals single-group global attention on it."""
