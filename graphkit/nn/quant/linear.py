@@ -61,10 +61,20 @@ def bias_storage_bits(bias_bits: int | None, weight_format: QFormat) -> int:
     return weight_format.bits if bias_bits is None else BIAS_BITS
 
 
+def coo_features(x: Tensor) -> Tensor:
+    """Sparse CSR (CSC, BSR, BSC) features as COO, the sparse layout the quantised layers
+    read: quantisation and dropout act on its stored values, and the fake quantiser's
+    comparisons and the dropout mask have no CSR kernels. Dense and COO ``x`` pass unchanged."""
+    if x.layout in (torch.strided, torch.sparse_coo):
+        return x
+    return x.to_sparse_coo()
+
+
 def qmatmul(x: Tensor, weight: Tensor, act_format: QFormat, weight_format: QFormat) -> Tensor:
-    """``Q_a(x) @ Q_w(weight).T``; a sparse COO ``x`` (e.g. bag-of-words features) has its
-    stored values quantised (zero is on every grid) and is multiplied sparsely."""
+    """``Q_a(x) @ Q_w(weight).T``; a sparse ``x`` (e.g. bag-of-words features, COO or CSR) has
+    its stored values quantised (zero is on every grid) and is multiplied sparsely."""
     w = fixed_point_quantize(weight, weight_format).t()
+    x = coo_features(x)
     if x.is_sparse:
         x = x.coalesce()
         xq = torch.sparse_coo_tensor(x.indices(), fixed_point_quantize(x.values(), act_format),
@@ -74,7 +84,8 @@ def qmatmul(x: Tensor, weight: Tensor, act_format: QFormat, weight_format: QForm
 
 
 def dropout(x: Tensor, p: float, training: bool) -> Tensor:
-    """Dropout that also accepts a sparse COO ``x`` (dropping stored values)."""
+    """Dropout that also accepts a sparse ``x`` (dropping stored values; CSR becomes COO)."""
+    x = coo_features(x)
     if x.is_sparse:
         if not training or p == 0.0:
             return x

@@ -44,7 +44,7 @@ from graphkit.nn._checks import (
     unweighted_edge_index,
 )
 from graphkit.nn.quant.formats import act_format, coef_format, glorot_bound, weight_format
-from graphkit.nn.quant.linear import BIAS_BITS, check_bias_bits, dropout
+from graphkit.nn.quant.linear import BIAS_BITS, check_bias_bits, coo_features, dropout
 from graphkit.nn.quant.model import ACTIVATIONS, CONVS, LayerSpec
 from graphkit.nn.quant.quantizer import fixed_point_quantize
 
@@ -236,6 +236,7 @@ class Supernet(torch.nn.Module):
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         check_node_features(x, self.in_channels)
+        x = coo_features(x)  # sparse CSR features too: the quantisers read COO values
         check_edge_index_layout(edge_index)
         # a torch.sparse adj_t too, as QuantGNN's layers take it (weighted ones are refused)
         edge_index = unweighted_edge_index(edge_index, "Supernet")
@@ -349,7 +350,7 @@ def search(data: Data, gamma: float, *, space: SearchSpace | None = None, epochs
     plain GCN with ReLU. With this recipe, trial searches on Cora picked a GCN layer with ReLU
     first (6 of 6); on CiteSeer the over-confidence remains: at ``gamma = 0`` the last layer
     got 2-bit weights in 3 of 3 trial searches, with the learned temperature and also with a
-    temperature fitted exactly at every step. ``data.x`` may be a sparse COO tensor.
+    temperature fitted exactly at every step. ``data.x`` may be a sparse COO or CSR tensor.
 
     ``arch_loss="train"`` computes the architecture step's cross-entropy on the training nodes
     instead (single-level optimisation; the spec leaves open which data the logits see).

@@ -67,6 +67,24 @@ def test_quantised_weights_on_grid_and_sparse_input_equal():
             assert bool(((q >= lo) & (q <= hi)).all()), name
 
 
+@pytest.mark.parametrize("conv", ["gcn", "sage", "gat"])
+def test_sparse_csr_features_equal_dense_ones(conv):
+    """CSR features, which every non-quantised model takes, failed in the fake quantiser
+    ("unsupported tensor layout: SparseCsr") and in dropout; COO worked."""
+    x, ei = _graph()
+    torch.manual_seed(0)
+    specs = [LayerSpec(conv, 4, "relu", True, 4, 8), LayerSpec(conv, 3, "identity", False, 8, 4)]
+    model = QuantGNN(6, specs).eval()
+    torch.testing.assert_close(model(x.to_sparse_csr(), ei), model(x, ei))
+    model.train()  # dropout drops the same stored values as from COO
+    torch.manual_seed(1)
+    out = model(x.to_sparse_csr(), ei)
+    torch.manual_seed(1)
+    torch.testing.assert_close(out, model(x.to_sparse(), ei))
+    out.sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
 @pytest.mark.parametrize("conv", [QGCNConv, QSAGEConv])
 def test_a_sparse_adjacency_equals_its_edge_index(conv):
     x, ei = _graph()
