@@ -58,12 +58,18 @@ def sincos_2d(dim: int, grid: int) -> Tensor:
     return torch.cat([rows, cols], dim=-1).reshape(grid * grid, dim).float()
 
 
-def timestep_embedding(t: Tensor, dim: int, max_period: float = 10000.0) -> Tensor:
-    """Sinusoidal embedding ``[cos(t w), sin(t w)]`` of ``(B,)`` timesteps, shape ``(B, dim)``."""
+def timestep_embedding(
+    t: Tensor, dim: int, max_period: float = 10000.0, dtype: torch.dtype = torch.float32
+) -> Tensor:
+    """Sinusoidal embedding ``[cos(t w), sin(t w)]`` of ``(B,)`` timesteps, shape ``(B, dim)``,
+    in ``dtype`` (computed in at least float32)."""
     half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device) / half)
-    args = t.float()[:, None] * freqs[None]
-    return torch.cat([args.cos(), args.sin()], dim=-1)
+    work = torch.promote_types(dtype, torch.float32)
+    freqs = torch.exp(
+        -math.log(max_period) * torch.arange(half, device=t.device, dtype=work) / half
+    )
+    args = t.to(work)[:, None] * freqs[None]
+    return torch.cat([args.cos(), args.sin()], dim=-1).to(dtype)
 
 
 def _modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
@@ -322,7 +328,8 @@ class LEGODiffusion(nn.Module):
 
     def condition(self, t: Tensor, y: Tensor | None) -> Tensor:
         """The conditioning vector :math:`c`, shape ``(B, dim)``."""
-        c = self.t_mlp(timestep_embedding(t, self.freq_dim))
+        # in the MLP's dtype, so that a .double() (or half) model runs
+        c = self.t_mlp(timestep_embedding(t, self.freq_dim, dtype=self.t_mlp.fc1.weight.dtype))
         if self.y_embed is not None:
             if y is None:
                 raise ValueError("this model is class-conditional: pass labels y")

@@ -224,3 +224,15 @@ def test_float_labels_are_named():
     model = _tiny(num_classes=3)
     with pytest.raises(ValueError, match="labels y must be integer classes, got torch.float32"):
         model.condition(torch.tensor([1]), torch.zeros(1))
+
+
+def test_float64_model_runs_in_float64():
+    # the timestep embedding was always float32: a .double() model failed in t_mlp
+    model = _tiny(num_classes=3)
+    t, y = torch.tensor([10, 90]), torch.tensor([0, 2])
+    c = model.condition(t, y)
+    model = model.double()
+    torch.testing.assert_close(model.condition(t, y), c.double(), atol=1e-6, rtol=1e-6)
+    x = torch.randn(2, 1, 16, 16, dtype=torch.float64)
+    assert model(x, t, y).dtype == model.loss(x, y).dtype == torch.float64
+    assert model.sample(x, 2, y).dtype == torch.float64
