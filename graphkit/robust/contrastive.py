@@ -80,6 +80,10 @@ class DGIEncoder(nn.Module):
     def propagate(self, adj: Tensor, xw: Tensor) -> Tensor:
         """:math:`\\mathrm{PReLU}(\\hat{A} \\cdot XW + b)`; ``xw`` may stack several
         ``[N, D]`` blocks side by side, each gets the bias."""
+        if not adj.is_floating_point():  # metadata only; an edge_index failed in the matmul
+            raise ValueError(f"adj must be the sparse normalised adjacency (build it with "
+                             f"graphkit.robust.contrastive.normalized_adjacency), got a "
+                             f"{adj.dtype} tensor of shape {list(adj.shape)}")
         out = torch.sparse.mm(adj, xw)
         out = out.view(out.size(0), -1, self.bias.numel()) + self.bias
         return self.act(out).view(xw.shape)

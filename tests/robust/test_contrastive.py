@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from graphkit.robust import RecoverDGI, contrastive_embeddings, jaccard_prune
+from graphkit.robust import DGIEncoder, RecoverDGI, contrastive_embeddings, jaccard_prune
 from graphkit.robust.contrastive import normalized_adjacency
 
 
@@ -32,6 +32,18 @@ def test_logits_layout():
     logits = model(x, adj, [adj, adj], perm)
     assert logits.shape == (10,)
     assert torch.allclose(logits[:5], logits[5:])  # identity shuffle: positives = negatives
+
+
+def test_an_edge_index_for_the_adjacency_is_named():
+    """An integer edge_index failed in the matmul: "mat1 and mat2 must have the same dtype"."""
+    x, ei = torch.randn(5, 8), torch.tensor([[0, 1, 2], [1, 2, 3]])
+    msg = r"adj must be the sparse normalised adjacency .*normalized_adjacency.*int64.*\[2, 3\]"
+    with pytest.raises(ValueError, match=msg):
+        DGIEncoder(8, 16)(x, ei)
+    with pytest.raises(ValueError, match=msg):
+        RecoverDGI(8, 16)(x, ei, [ei], torch.arange(5))
+    adj = normalized_adjacency(ei, 5, 2.0, "cpu")
+    assert DGIEncoder(8, 16)(x, adj).shape == (5, 16)
 
 
 def test_training_lowers_loss_and_is_reproducible(sbm):
