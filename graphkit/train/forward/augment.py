@@ -77,6 +77,11 @@ class VirtualClassNodes(nn.Module):
         self.register_buffer("features", torch.randn(num_classes, num_features,
                                                      generator=generator))
 
+    def reset_parameters(self) -> None:
+        """Draw new features (from the global random source)."""
+        with torch.no_grad():
+            self.features.normal_()
+
     def augment(self, x: Tensor, edge_index: Tensor, nodes: Tensor, classes: Tensor
                 ) -> AugmentedGraph:
         """Append the virtual nodes to ``x`` and link ``nodes[i]`` to class node ``classes[i]``.

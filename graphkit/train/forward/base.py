@@ -8,6 +8,7 @@ from abc import ABC, abstractmethod
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import Data
+from torch_geometric.nn.inits import reset
 
 from graphkit.data.validation import check_graph
 from graphkit.train.forward.trainer import LayerwiseTrainer, StoppingLog
@@ -50,6 +51,11 @@ def check_node_inputs(data: Data, train_mask: Tensor, val_mask: Tensor,
     return int(y.max()) + 1
 
 
+def _rebuild_fitted_inputs(module: NodeScheme, incompatible_keys: object) -> None:
+    if module.data is not None:
+        module._build_fitted_inputs()
+
+
 class NodeScheme(nn.Module, ABC):
     """A model trained by :meth:`fit` and queried with :meth:`layer_scores` / :meth:`predict`.
 
@@ -65,6 +71,22 @@ class NodeScheme(nn.Module, ABC):
         super().__init__()
         self.data: Data | None = None
         self.train_mask: Tensor | None = None
+        # a loaded state (e.g. other virtual class-node features) invalidates what fit() cached
+        self.register_load_state_dict_post_hook(_rebuild_fitted_inputs)
+
+    def reset_parameters(self) -> None:
+        """Re-initialise every layer, and draw new virtual class-node features, as at
+        construction. A fitted scheme rebuilds its cached inputs from the new features; the
+        next :meth:`fit` trains from scratch."""
+        for child in self.children():
+            reset(child)
+        if self.data is not None:
+            self._build_fitted_inputs()
+
+    def _build_fitted_inputs(self) -> None:
+        """Derive the cached inputs (augmented graph, normalised features, row splits) from
+        the fitted ``data`` and ``train_mask`` and the current buffers; run by :meth:`fit` and
+        again after :meth:`load_state_dict`. Schemes that cache nothing keep this no-op."""
 
     def __deepcopy__(self, memo: dict) -> NodeScheme:
         # a fitted scheme may hold sparse CSR tensors (cached inputs), which torch cannot

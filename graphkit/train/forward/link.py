@@ -82,6 +82,11 @@ class ForwardLink(nn.Module):
                          sparse_input=i == 0 and model in SPARSE_INPUT_MODELS)
             for i in range(num_layers))
 
+    def reset_parameters(self) -> None:
+        """Re-initialise every layer as at construction."""
+        for layer in self.layers:
+            layer.reset_parameters()
+
     def fit(self, train: Data, val: Data, trainer: LayerwiseTrainer | None = None
             ) -> list[StoppingLog]:
         """Train layer by layer on ``train``; early-stop each layer on ``val`` ROC-AUC."""
@@ -190,6 +195,10 @@ class BackpropLink(nn.Module):
         super().__init__()
         self.in_channels = in_channels
         self.gnn = BackpropGNN(model, in_channels, hidden_channels, hidden_channels, num_layers)
+
+    def reset_parameters(self) -> None:
+        """Re-initialise the network as at construction."""
+        self.gnn.reset_parameters()
 
     def fit(self, train: Data, val: Data, trainer: LayerwiseTrainer | None = None
             ) -> list[StoppingLog]:

@@ -109,6 +109,11 @@ class _LinkTopDown(nn.Module, ABC):
         self.normalize_once = model == "gcn"
         self._adjacencies: list[tuple[tuple, Tensor]] = []
 
+    def reset_parameters(self) -> None:
+        """Re-initialise every layer as at construction."""
+        for layer in self.layers:
+            layer.reset_parameters()
+
     def __getstate__(self) -> dict:
         # the caches are rebuilt on demand (and sparse CSR tensors neither pickle nor deepcopy)
         state = dict(self.__dict__)

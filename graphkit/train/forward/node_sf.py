@@ -117,7 +117,8 @@ class SingleForward(NodeScheme):
             raise ValueError(f"data has more classes than num_classes={self.num_classes}")
         trainer = trainer or LayerwiseTrainer()
         self.data, self.train_mask = data, train_mask
-        graph = self.graph = self.input_graph(data, train_mask)
+        self._build_fitted_inputs()
+        graph = self.graph
         inp = graph.x
         val_probs = torch.zeros(int(val_mask.sum()), self.num_classes, device=inp.device)
         logs = []
@@ -132,6 +133,9 @@ class SingleForward(NodeScheme):
                 # neither the output nor a cache is alive while the next layer trains
                 del h, forward, loss_forward
         return logs
+
+    def _build_fitted_inputs(self) -> None:
+        self.graph = self.input_graph(self.data, self.train_mask)
 
     def input_graph(self, data: Data, train_mask: Tensor) -> AugmentedGraph:
         """The graph with virtual class nodes whose features are the first layer's input, the

@@ -100,6 +100,10 @@ class _TopDown(NodeScheme):
         #: per layer: (loss rows / other rows split, whole-graph split), or None
         self._splits: list[tuple[RowSplitForward, RowSplitForward] | None] = []
 
+    def _build_fitted_inputs(self) -> None:
+        self.graph = augment_training_nodes(self.virtual, self.data, self.train_mask)
+        self._build_splits()
+
     def _build_splits(self) -> None:
         graph = self.graph
         loss_rows = torch.cat([self.train_mask, self.train_mask.new_ones(graph.num_classes)])
@@ -164,8 +168,7 @@ class _TopDown(NodeScheme):
         # indices rather than masks in the loss: no device sync per step
         self._train_idx = train_mask.nonzero().view(-1)
         self._y_train = data.y[self._train_idx]
-        self.graph = augment_training_nodes(self.virtual, data, train_mask)
-        self._build_splits()
+        self._build_fitted_inputs()
         optimizers = [trainer.optimizer(layer) for layer in self.layers]
         with torch.no_grad():
             states = self._init_states()

@@ -1,5 +1,7 @@
 """Every scheme learns a separable toy problem; FF separates positives from negatives."""
 
+import copy
+
 import pytest
 import torch
 from torch_geometric.data import Data
@@ -295,3 +297,45 @@ def test_a_loaded_state_dict_says_how_to_reuse_a_fitted_scheme(two_blobs, scheme
     torch.save(net, tmp_path / "net.pt")  # what the message advises
     whole = torch.load(tmp_path / "net.pt", weights_only=False)
     assert torch.equal(whole.predict(two_blobs.test_mask), net.predict(two_blobs.test_mask))
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_a_fitted_scheme_predicts_with_the_state_dict_it_loads(two_blobs, scheme):
+    # SF and the top-down schemes cached the augmented graph, with the virtual class nodes'
+    # features, at fit(): a loaded state_dict changed the buffer but not the cached copy
+    trainer = LayerwiseTrainer(epochs=4, val_every=2, patience=10)
+    train, val, test = two_blobs.train_mask, two_blobs.val_mask, two_blobs.test_mask
+    torch.manual_seed(0)
+    net = node_model(scheme, "gcn", 8, 8, 2, num_layers=2)
+    net.fit(two_blobs, train, val, trainer)
+    torch.manual_seed(9)
+    other = node_model(scheme, "gcn", 8, 8, 2, num_layers=2)
+    other.fit(two_blobs, train, val, trainer)
+    other.load_state_dict(net.state_dict())
+    assert torch.equal(other.predict(test), net.predict(test))
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("task", ["node", "link"])
+def test_reset_parameters_reinitialises_every_parameter_and_buffer(two_blobs, scheme, task):
+    torch.manual_seed(0)
+    net = (node_model(scheme, "gcn", 8, 8, 2, num_layers=2) if task == "node"
+           else link_model(scheme, "gcn", 8, 8, num_layers=2))
+    with torch.no_grad():
+        for t in [*net.parameters(), *net.buffers()]:
+            if t.is_floating_point():
+                t.fill_(0.123)
+    net.reset_parameters()
+    stale = [name for name, t in [*net.named_parameters(), *net.named_buffers()]
+             if t.is_floating_point() and t.numel() > 1 and bool((t == 0.123).all())]
+    assert not stale
+    if task == "node":  # a fitted scheme predicts from the new state
+        trainer = LayerwiseTrainer(epochs=2)
+        net.fit(two_blobs, two_blobs.train_mask, two_blobs.val_mask, trainer)
+        before = net.predict(two_blobs.test_mask)
+        torch.manual_seed(1)
+        net.reset_parameters()
+        twin = copy.deepcopy(net)
+        twin._build_fitted_inputs()  # the cached inputs as the reset state gives them
+        assert not torch.equal(net.predict(two_blobs.test_mask), before)
+        assert torch.equal(net.predict(two_blobs.test_mask), twin.predict(two_blobs.test_mask))
