@@ -51,7 +51,8 @@ def label_matrix(y: Tensor, labelled: Tensor, num_classes: int) -> Tensor:
 
 
 class VirtualClassNodes(nn.Module):
-    r"""``num_classes`` virtual nodes with frozen :math:`\mathcal{N}(0, 1)` features.
+    r"""``num_classes`` virtual nodes with frozen :math:`\mathcal{N}(0, 1)` features, the
+    class nodes of ForwardGNN's SF and FF-VN schemes (Park et al., ICLR 2024, https://arxiv.org/abs/2403.11004).
 
     The features are a buffer (they move with ``.to(device)`` and are never trained), drawn like
     the rows of a freshly initialised :class:`torch.nn.Embedding`.

@@ -57,7 +57,12 @@ def check_link_data(data: Data, name: str, in_channels: int = -1, labels: bool =
 
 
 class ForwardLink(nn.Module):
-    r"""Layer-wise link prediction with dot-product BCE losses (no backprop across layers).
+    r"""Layer-wise link prediction with dot-product BCE losses (no backprop across layers)
+    (Park et al., ICLR 2024, https://arxiv.org/abs/2403.11004).
+
+    Layer :math:`l` minimises the BCE of :math:`\mathbf{h}^{(l)}_u \cdot \mathbf{h}^{(l)}_v`
+    over edges (label 1) and negative pairs (label 0) on its frozen input; a pair's score is the
+    mean over layers of :math:`\sigma(\mathbf{h}^{(l)}_u \cdot \mathbf{h}^{(l)}_v)`.
 
     Args:
         model (str): ``"gcn"``, ``"sage"`` or ``"gat"``.
@@ -149,8 +154,8 @@ class ForwardLink(nn.Module):
 
 class FFLink(ForwardLink):
     r"""Layer-wise link prediction with Forward-Forward goodness (the official ``GNN_FL`` with
-    its FF loss): layer :math:`l` pushes the goodness of
-    :math:`\mathbf{h}^{(l)}_u \odot \mathbf{h}^{(l)}_v` above :math:`\theta` for edges and
+    its FF loss, Park et al., ICLR 2024, https://arxiv.org/abs/2403.11004): layer :math:`l`
+    pushes the goodness of :math:`\mathbf{h}^{(l)}_u \odot \mathbf{h}^{(l)}_v` above :math:`\theta` for edges and
     below it for the negative pairs; a pair's score is the mean over layers of
     :math:`\sigma(\sum_d (h_{ud} h_{vd})^2 - \theta)`.
 

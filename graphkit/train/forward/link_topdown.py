@@ -211,7 +211,12 @@ class _LinkTopDown(nn.Module, ABC):
 
 
 class LinkTop2Input(_LinkTopDown):
-    r"""Top-down link prediction: layer :math:`l` reads the normalised states below and above.
+    r"""Top-down link prediction: layer :math:`l` reads the normalised states below and above
+    (the official ``GNN_FL-CE-TopDown``, Park et al., ICLR 2024, https://arxiv.org/abs/2403.11004).
+
+    :math:`\mathbf{h}^{(l)}_t = f_l([\bar{\mathbf{h}}^{(l-1)}_{t-1} \,\|\,
+    \bar{\mathbf{h}}^{(l+1)}_{t-1}])`, each layer trained on the link BCE of its pair dot
+    products; a pair's score averages the layers' sigmoids over the recurrent test steps.
 
     Args:
         model (str): ``"gcn"``, ``"sage"`` or ``"gat"``.
@@ -331,7 +336,8 @@ class LinkTop2Input(_LinkTopDown):
 
 class LinkTop2Loss(_LinkTopDown):
     r"""Top-down link prediction: each layer's loss scores the mean of its output and the
-    normalised states of the layers above.
+    normalised states of the layers above (graphkit's link version of
+    :class:`~graphkit.train.forward.SFTop2Loss`, Park et al., ICLR 2024, https://arxiv.org/abs/2403.11004).
 
     Args:
         model (str): ``"gcn"``, ``"sage"`` or ``"gat"``.

@@ -212,7 +212,13 @@ class _ForwardForward(NodeScheme):
 
 
 class FFLabelAppending(_ForwardForward):
-    r"""FF-LA: Forward-Forward with one-hot labels appended to the node features.
+    r"""FF-LA: Forward-Forward with one-hot labels appended to the node features
+    (Hinton, "The Forward-Forward Algorithm", 2022, on graphs as in Park et al., ICLR 2024, https://arxiv.org/abs/2403.11004).
+
+    Every layer minimises :func:`~graphkit.train.forward.losses.ff_loss`: the goodness
+    :math:`\sum_j h_{ij}^2 - \theta` pushed up for nodes carrying their true label and down for
+    wrong labels; a node is predicted as the label whose copy has the highest goodness summed
+    over the layers.
 
     Args:
         model (str): ``"gcn"``, ``"sage"`` or ``"gat"``.
@@ -258,7 +264,13 @@ class FFLabelAppending(_ForwardForward):
 
 
 class FFVirtualNodes(_ForwardForward):
-    r"""FF-VN: Forward-Forward whose negatives link training nodes to wrong class nodes.
+    r"""FF-VN: Forward-Forward whose negatives link training nodes to wrong class nodes
+    (Hinton, 2022, on graphs as in Park et al., ICLR 2024, https://arxiv.org/abs/2403.11004).
+
+    The positive graph links each training node to the virtual node of its class, a negative
+    copy to a wrong class's; each layer minimises
+    :func:`~graphkit.train.forward.losses.ff_loss` on the goodness
+    :math:`\sum_j h_{ij}^2 - \theta` of the two.
 
     Args:
         model (str): ``"gcn"``, ``"sage"`` or ``"gat"``.

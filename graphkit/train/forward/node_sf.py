@@ -57,7 +57,14 @@ def class_probabilities(h: Tensor, graph: AugmentedGraph, mask: Tensor,
 
 
 class SingleForward(NodeScheme):
-    r"""SF: layer-wise training against virtual class nodes (no negatives, no backprop).
+    r"""SF: layer-wise training against virtual class nodes (no negatives, no backprop)
+    (Park et al., ICLR 2024, https://arxiv.org/abs/2403.11004).
+
+    Each layer :math:`l` is trained alone, on its frozen input, to minimise
+    :math:`-\frac{1}{|\mathcal{V}_{train}|}\sum_i \log
+    \operatorname{softmax}_c(\mathbf{h}_i^{(l)} \cdot \mathbf{h}_{v_c}^{(l)} / \tau)_{y_i}`,
+    where :math:`v_c` is the virtual node of class :math:`c` (linked to the training nodes of
+    class :math:`c`); a node's prediction sums these class probabilities over the layers.
 
     Args:
         model (str): ``"gcn"``, ``"sage"`` or ``"gat"``.

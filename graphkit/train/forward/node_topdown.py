@@ -185,7 +185,12 @@ class _TopDown(NodeScheme):
 
 
 class SFTop2Loss(_TopDown):
-    r"""SF-Top2Loss: each layer's SF loss sees the mean of its output and the layers above.
+    r"""SF-Top2Loss: each layer's SF loss sees the mean of its output and the layers above
+    (Park et al., ICLR 2024, https://arxiv.org/abs/2403.11004).
+
+    The loss of layer :math:`l` is the SF loss of :class:`SingleForward` on
+    :math:`\frac{1}{L-l+1}(\mathbf{h}^{(l)} + \sum_{k>l} \bar{\mathbf{h}}^{(k)})`, the upper
+    states detached, so the layers above steer a layer without a backward pass between them.
 
     Args:
         model (str): ``"gcn"``, ``"sage"`` or ``"gat"``.
@@ -268,7 +273,13 @@ class SFTop2Loss(_TopDown):
 
 
 class SFTop2Input(_TopDown):
-    r"""SF-Top2Input: layer :math:`l` reads the normalised states below and above it.
+    r"""SF-Top2Input: layer :math:`l` reads the normalised states below and above it
+    (Park et al., ICLR 2024, https://arxiv.org/abs/2403.11004).
+
+    :math:`\mathbf{h}^{(l)}_t = f_l([\bar{\mathbf{h}}^{(l-1)}_{t-1} \,\|\,
+    \bar{\mathbf{h}}^{(l+1)}_{t-1}])` (:math:`\bar{\cdot}`: rows L2-normalised; the top
+    layer reads the label vectors from above), each layer trained on the SF loss of
+    :class:`SingleForward` at every time step.
 
     Args:
         model (str): ``"gcn"``, ``"sage"`` or ``"gat"``.
