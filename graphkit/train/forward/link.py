@@ -156,8 +156,8 @@ class FFLink(ForwardLink):
     r"""Layer-wise link prediction with Forward-Forward goodness (the official ``GNN_FL`` with
     its FF loss, Park et al., ICLR 2024, https://arxiv.org/abs/2403.11004): layer :math:`l`
     pushes the goodness of :math:`\mathbf{h}^{(l)}_u \odot \mathbf{h}^{(l)}_v` above
-    :math:`\theta` for edges and below it for the negative pairs; a pair's score is the mean over layers of
-    :math:`\sigma(\sum_d (h_{ud} h_{vd})^2 - \theta)`.
+    :math:`\theta` for edges and below it for the negative pairs; a pair's score is the mean
+    over layers of :math:`\sigma(\sum_d (h_{ud} h_{vd})^2 - \theta)`.
 
     For links the negatives of both FF schemes are the split's negative pairs: there are no
     class labels to append or class nodes to link, so ``ff-la`` and ``ff-vn`` both train this
