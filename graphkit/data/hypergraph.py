@@ -60,6 +60,7 @@ def check_hyperedge_index(
         hyperedge_index = torch.from_numpy(np.ascontiguousarray(hyperedge_index))
     if not isinstance(hyperedge_index, Tensor):
         raise ValueError(f"{name} must be a tensor or array, got {type(hyperedge_index).__name__}")
+    _refuse_sparse(hyperedge_index, name)
     if (hyperedge_index.is_floating_point() or hyperedge_index.is_complex()
             or hyperedge_index.dtype == torch.bool):
         raise ValueError(f"{name} must hold integers, got dtype {hyperedge_index.dtype}")
@@ -95,10 +96,20 @@ def check_hyperedge_index(
     return hyperedge_index
 
 
+def _refuse_sparse(hyperedge_index: Tensor, name: str) -> None:
+    """A sparse incidence matrix is not an index: its float values were reported as a wrong
+    dtype, which hid what to pass instead."""
+    if isinstance(hyperedge_index, Tensor) and hyperedge_index.layout != torch.strided:
+        raise ValueError(f"{name} must be a [2, nnz] integer index (vertex ids, hyperedge ids), "
+                         f"not a sparse matrix ({hyperedge_index.layout}); of a 0/1 incidence "
+                         f"matrix H it is H.to_sparse_coo().coalesce().indices()")
+
+
 def _check_layout(hyperedge_index: Tensor) -> None:
     """Shape and dtype of ``hyperedge_index`` only (no device sync: these run in losses)."""
     from graphkit.nn._checks import check_edge_index_layout  # graphkit.nn imports this module
 
+    _refuse_sparse(hyperedge_index, "hyperedge_index")
     check_edge_index_layout(hyperedge_index, name="hyperedge_index")
 
 

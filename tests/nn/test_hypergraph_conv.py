@@ -152,6 +152,21 @@ def test_conv_rejects_bad_inputs(hg):
     assert "HGNNConv(4, 2)" == repr(conv)
 
 
+@pytest.mark.parametrize("layout", [torch.sparse_coo, torch.sparse_csr])
+@pytest.mark.parametrize("make", [lambda: HGNNConv(4, 2), lambda: HGNNPConv(4, 2),
+                                  lambda: HGNN(4, 3, 2)])
+def test_a_sparse_incidence_matrix_is_named(make, layout, hg):
+    """A sparse H was reported as "hyperedge_index must hold integers, got dtype float32"."""
+    index, m = hg
+    H = incidence_matrix(index, N, m)
+    H = H.to_sparse_csr() if layout == torch.sparse_csr else H
+    with pytest.raises(ValueError, match=r"hyperedge_index must be a \[2, nnz\] integer index "
+                                         r".*not a sparse matrix \(torch\.sparse_"):
+        make()(torch.randn(N, 4), H)
+    model, x = make().eval(), torch.randn(N, 4)
+    torch.testing.assert_close(model(x, H.to_sparse_coo().coalesce().indices()), model(x, index))
+
+
 @pytest.mark.parametrize("cls", [HGNN, HGNNP])
 def test_models_fit_a_tiny_task_and_reset(cls, hg):
     torch.manual_seed(0)
