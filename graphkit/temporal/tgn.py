@@ -148,6 +148,9 @@ class TGN(torch.nn.Module):
     def reset_state(self) -> None:
         """Zero the memory, empty the message stores and the neighbour buffer."""
         self.memory.reset_state()
+        # PyG allocates the memory's scratch id map with torch.empty and writes it before every
+        # read; zeroed, seeded models have identical state dicts (reproducible checkpoints)
+        self.memory._assoc.zero_()
         self.event_graph.reset(self.memory.memory.device, self.memory.memory.dtype)
 
     def _apply(self, fn, recurse=True):

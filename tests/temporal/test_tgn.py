@@ -9,6 +9,26 @@ def _tgn():
     return TGN(4, 2, memory_dim=8, time_dim=4, embedding_dim=8, num_neighbors=3)
 
 
+def _tensors(model):
+    return {k: v for k, v in model.state_dict().items() if isinstance(v, torch.Tensor)}
+
+
+def test_seeded_models_have_identical_state_dicts():
+    """PyG's memory keeps a torch.empty scratch buffer (_assoc) in the state dict: seeded
+    constructions differed, and reset_state kept the ids of the last update."""
+    a, b = _tgn(), _tgn()
+    assert _tensors(a).keys() == _tensors(b).keys()
+    for k, v in _tensors(a).items():
+        assert torch.equal(v, _tensors(b)[k]), k
+    src, dst, t = torch.tensor([0, 1]), torch.tensor([1, 2]), torch.tensor([1, 2])
+    a.update_state(src, dst, t, torch.randn(2, 2))
+    a.score(src, dst, t + 2, torch.zeros(2, 2), dst.flip(0))
+    a.update_state(dst, src, t + 2, torch.randn(2, 2))
+    a.reset_state()
+    for (k, v), w in zip(a.named_buffers(), b.buffers()):
+        assert torch.equal(v, w), k
+
+
 def test_bad_constructor_arguments():
     with pytest.raises(ValueError, match="msg_dim must be non-negative"):
         TGN(4, -1)  # was taken for a stream without features
