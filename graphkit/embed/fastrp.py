@@ -183,7 +183,17 @@ def fastrp(
     weighted: bool = False,
     progress: bool = False,
 ) -> np.ndarray | Any:
-    """Embed the nodes of ``graph`` with FastRP.
+    r"""Embed the nodes of ``graph`` with FastRP, from `"Fast and Accurate Network Embeddings
+    via Very Sparse Random Projection" <https://arxiv.org/abs/1908.11512>`_ (Chen, Sultan,
+    Tian, Chen, Skiena; CIKM 2019):
+
+    .. math::
+        E = \mathrm{standardize}\Big(\sum_{i=1}^{k} \alpha_i\,
+        \mathrm{normalize}(N_i)\Big), \qquad N_i = M^i L R,
+
+    with :math:`M = D^{-1} A`, :math:`L = D^{\beta}`, :math:`R` the random projection and
+    ``normalize`` the row-wise L2 normalisation (the defaults; ``normalization``,
+    ``standardize`` and ``input_matrix="adj"`` drop or change the parts).
 
     The defaults are the official tuned BlogCatalog settings (dimension 512, weights
     ``0, 0, 1, 6.67``, ``beta = -0.64``, per-power L2 normalisation, final standardisation).

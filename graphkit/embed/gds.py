@@ -97,7 +97,15 @@ def fastrp_gds(
     num_nodes: int | None = None,
     weighted: bool = False,
 ) -> np.ndarray | Any:
-    """Embed the nodes of ``graph`` with the Neo4j GDS variant of FastRP.
+    r"""Embed the nodes of ``graph`` with the Neo4j GDS variant of FastRP (`Chen et al.,
+    CIKM 2019 <https://arxiv.org/abs/1908.11512>`_, as ``gds.fastRP`` implements it; initial
+    vectors from the density-1/3 projection of Achlioptas, JCSS 2003):
+
+    .. math::
+        x_n = w_0\,\mathrm{normalize}(r_n) + \sum_{i=1}^{k} w_i\, e^i_n, \qquad
+        e^i = \mathrm{normalize}(D^{-1} A\, e^{i-1}),\ e^0 = r
+
+    (see the module docstring).
 
     Args:
         graph: An ``edge_index``, SciPy sparse matrix, networkx graph or PyG ``Data``.

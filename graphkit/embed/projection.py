@@ -40,10 +40,19 @@ def sparse_random_projection(
     seed: int | np.random.Generator | None = 42,
     dtype: np.dtype | type = np.float64,
 ) -> sp.csc_matrix:
-    """Draw a very sparse random projection matrix of shape ``[num_nodes, dim]``.
+    r"""Draw a very sparse random projection matrix of shape ``[num_nodes, dim]``, from
+    `"Very Sparse Random Projections" <https://dl.acm.org/doi/10.1145/1150402.1150436>`_
+    (Li, Hastie, Church; KDD 2006); ``density=1/3`` is the projection of "Database-friendly
+    random projections: Johnson-Lindenstrauss with binary coins" (Achlioptas, JCSS 2003).
+    With :math:`s = 1 / \text{density}` the entries are, independently,
 
-    Each column independently gets ``Binomial(num_nodes, density)`` non-zeros at distinct
-    random rows, each ``+-sqrt(1 / (density * dim))`` with equal probability.
+    .. math::
+        R_{ij} = \sqrt{s / d} \cdot \{+1, 0, -1\} \text{ with probabilities }
+        \tfrac{1}{2s},\ 1 - \tfrac{1}{s},\ \tfrac{1}{2s}
+
+    (variance :math:`1/d`, so :math:`\mathbb{E}\,\lVert x R \rVert^2 = \lVert x \rVert^2`):
+    each column gets ``Binomial(num_nodes, density)`` non-zeros at distinct random rows, each
+    ``+-sqrt(s / dim)`` with equal probability.
 
     Args:
         num_nodes (int): Number of rows ``n`` (nodes).
@@ -83,7 +92,11 @@ def gaussian_random_projection(
     seed: int | np.random.Generator | None = 42,
     dtype: np.dtype | type = np.float64,
 ) -> np.ndarray:
-    """Draw a dense Gaussian projection matrix with i.i.d. ``N(0, 1/dim)`` entries."""
+    r"""Draw a dense Gaussian projection matrix with i.i.d. ``N(0, 1/dim)`` entries, the
+    classic Johnson-Lindenstrauss projection ("Extensions of Lipschitz mappings into a Hilbert
+    space", Johnson and Lindenstrauss, 1984):
+    :math:`R_{ij} \sim \mathcal{N}(0, 1/d)`, so that
+    :math:`\mathbb{E}\,\lVert x R \rVert^2 = \lVert x \rVert^2`."""
     _check_shape(num_nodes, dim, dtype)
     rng = np.random.default_rng(seed)
     return (rng.standard_normal((int(num_nodes), int(dim))) / math.sqrt(dim)).astype(dtype)

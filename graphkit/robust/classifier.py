@@ -26,7 +26,8 @@ class DegreePowerGCN(torch.nn.Module):
 
     Args:
         in_channels (int): input size (512 for STABLE embeddings).
-        hidden_channels (int): hidden size (default: ``16``).
+        hidden_channels (int): hidden size (STABLE uses ``16``, the default of
+            :class:`~graphkit.robust.STABLEConfig`).
         out_channels (int): number of classes.
         alpha (float): degree exponent of both layers (default: ``-0.5``, plain GCN).
         dropout (float): dropout on the hidden layer (default: ``0.5``).

@@ -199,7 +199,9 @@ def stable_refine(
 
 
 class STABLE:
-    """The full STABLE defence with a ``fit`` / ``predict`` interface.
+    """The full STABLE defence of `"Reliable Representations Make A Stronger Defender:
+    Unsupervised Structure Refinement for Robust GNN" <https://arxiv.org/abs/2207.00012>`_
+    (Li, Liu, Ao, Chi, Feng, Yang, He; KDD 2022) with a ``fit`` / ``predict`` interface.
 
     ``fit`` refines the graph (or takes a :class:`RefinedGraph` from an earlier ``refine`` call,
     which is how the paper's 10 runs share one embedding) and trains a fresh
@@ -218,7 +220,8 @@ class STABLE:
         device: where to train.
     """
 
-    def __init__(self, config: STABLEConfig | None = None, device: torch.device | str = "cpu"):
+    def __init__(self, config: STABLEConfig | None = None,
+                 device: torch.device | str = "cpu") -> None:
         self.config = config or STABLEConfig()
         check_device(device, flag="device")  # at construction, before any work
         self.device = torch.device(device)
