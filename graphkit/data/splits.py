@@ -18,12 +18,14 @@ import copy
 import numpy as np
 import scipy.sparse as sp
 import torch
+from torch import Tensor
 from torch_geometric.data import Data
 
 from graphkit.data.validation import check_data, check_edge_index
 
 __all__ = [
     "largest_connected_component",
+    "per_class_split",
     "random_planetoid_split",
     "random_supervised_split",
 ]
@@ -41,6 +43,42 @@ def _check_graph_object(data: object, who: str) -> None:
     if not isinstance(data, Data):
         raise ValueError(f"{who} takes a torch_geometric.data.Data (the whole graph), got "
                          f"{type(data).__name__}")
+
+
+def per_class_split(y: Tensor, train_per_class: int, val_per_class: int,
+                    generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """``(train_mask, val_mask, test_mask)`` over the entries of the class vector ``y``: for
+    every class in increasing order, a random permutation of its nodes (drawn from
+    ``generator``) gives the first ``train_per_class`` to training, the next ``val_per_class``
+    to validation and the rest to test. The masks live on ``y``'s device.
+
+    Raises:
+        ValueError: ``y`` is not a vector of non-negative class ids, a count is negative, or a
+            class has fewer than ``train_per_class + val_per_class`` nodes.
+    """
+    if not isinstance(y, Tensor) or y.dim() != 1 or y.is_floating_point() or y.dtype == torch.bool:
+        got = f"{y.dtype} {list(y.shape)}" if isinstance(y, Tensor) else type(y).__name__
+        raise ValueError(f"y must be a vector of integer class ids, got {got}")
+    _check_ints(train_per_class=train_per_class, val_per_class=val_per_class)
+    if train_per_class < 0 or val_per_class < 0:
+        raise ValueError(
+            f"train_per_class and val_per_class must be >= 0, got {train_per_class}, "
+            f"{val_per_class}"
+        )
+    if y.numel() and int(y.min()) < 0:  # e.g. -1 for unlabelled: not a class to split
+        raise ValueError(f"y holds a negative class id ({int(y.min())})")
+    train, val = torch.zeros_like(y, dtype=torch.bool), torch.zeros_like(y, dtype=torch.bool)
+    for c in torch.unique(y).tolist():
+        idx = (y == c).nonzero().view(-1)
+        if idx.numel() < train_per_class + val_per_class:
+            raise ValueError(
+                f"class {c} has {idx.numel()} nodes, fewer than train_per_class + "
+                f"val_per_class = {train_per_class + val_per_class}"
+            )
+        idx = idx[torch.randperm(idx.numel(), generator=generator).to(idx.device)]
+        train[idx[:train_per_class]] = True
+        val[idx[train_per_class : train_per_class + val_per_class]] = True
+    return train, val, ~(train | val)
 
 
 def random_planetoid_split(
@@ -66,27 +104,9 @@ def random_planetoid_split(
                          f"has {data.num_nodes} nodes")
     if y.numel() and int(y.min()) < 0:  # e.g. -1 for unlabelled: not a class to split
         raise ValueError(f"data.y holds a negative class id ({int(y.min())})")
-    if train_per_class < 0 or val_per_class < 0:
-        raise ValueError(
-            f"train_per_class and val_per_class must be >= 0, got {train_per_class}, "
-            f"{val_per_class}"
-        )
-    gen = torch.Generator().manual_seed(seed)
-    n = y.numel()
-    train = torch.zeros(n, dtype=torch.bool)
-    val = torch.zeros(n, dtype=torch.bool)
-    for c in torch.unique(y).tolist():
-        idx = (y == c).nonzero().view(-1)
-        if idx.numel() < train_per_class + val_per_class:
-            raise ValueError(
-                f"class {c} has {idx.numel()} nodes, fewer than train_per_class + "
-                f"val_per_class = {train_per_class + val_per_class}"
-            )
-        idx = idx[torch.randperm(idx.numel(), generator=gen)]
-        train[idx[:train_per_class]] = True
-        val[idx[train_per_class : train_per_class + val_per_class]] = True
     out = copy.copy(data)
-    out.train_mask, out.val_mask, out.test_mask = train, val, ~(train | val)
+    out.train_mask, out.val_mask, out.test_mask = per_class_split(
+        y, train_per_class, val_per_class, torch.Generator().manual_seed(seed))
     return out
 
 

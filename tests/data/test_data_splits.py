@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch_geometric.data import Data
 
-from graphkit.data import random_planetoid_split, random_supervised_split
+from graphkit.data import per_class_split, random_planetoid_split, random_supervised_split
 
 
 def _graph(n: int = 40) -> Data:
@@ -81,3 +81,18 @@ def test_a_label_vector_for_the_graph_is_named(split):
     with pytest.raises(ValueError, match=rf"{split.__name__} takes a torch_geometric.data.Data "
                                          r"\(the whole graph\), got Tensor"):
         split(y)
+
+
+def test_per_class_split_is_the_planetoid_split_of_a_class_vector():
+    y = torch.arange(3).repeat_interleave(torch.tensor([10, 12, 9]))
+    data = Data(y=y, num_nodes=y.numel())
+    split = random_planetoid_split(data, 2, 3, seed=4)
+    masks = per_class_split(y, 2, 3, torch.Generator().manual_seed(4))
+    assert all(torch.equal(a, b) for a, b in
+               zip(masks, (split.train_mask, split.val_mask, split.test_mask)))
+    for bad, message in [(y.float(), "integer class ids"), (y - 1, "negative class id"),
+                         (y.view(1, -1), "vector")]:
+        with pytest.raises(ValueError, match=message):
+            per_class_split(bad, 2, 3)
+    with pytest.raises(ValueError, match="must be >= 0"):
+        per_class_split(y, -1, 3)

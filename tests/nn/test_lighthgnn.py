@@ -210,6 +210,9 @@ def test_split_per_class_counts_and_partition():
     assert bool((tr.int() + va.int() + te.int() == 1).all())
     with pytest.raises(ValueError, match="class 2"):
         split_per_class(y, 5, 5)
+    # -1 (unlabelled) is no class: it put unlabelled vertices in train, val and test
+    with pytest.raises(ValueError, match=r"negative class id \(-1\)"):
+        split_per_class(torch.tensor([-1, -1, -1, 0, 0, 0, 1, 1, 1]), 1, 1)
 
 
 def test_production_split_hides_the_inductive_share():

@@ -46,6 +46,7 @@ from graphkit.data.hypergraph import (
     num_hyperedges_of,
     vertex_to_hyperedge,
 )
+from graphkit.data.splits import per_class_split
 from graphkit.data.validation import check_features, check_num_nodes
 from graphkit.nn._checks import check_node_features
 from graphkit.train import NodeClassificationResult, train_node_classifier
@@ -320,21 +321,9 @@ def split_per_class(y: Tensor, num_train: int = 20, num_val: int = 100,
     Returns:
         ``(train_mask, val_mask, test_mask)`` bool tensors.
     """
-    if y.dim() != 1 or y.is_floating_point():
-        raise ValueError(f"y must be a vector of integer classes, got {y.dtype} {list(y.shape)}")
-    if num_train < 1 or num_val < 0:
-        raise ValueError(f"need num_train >= 1 and num_val >= 0, got {num_train}, {num_val}")
-    masks = [torch.zeros_like(y, dtype=torch.bool) for _ in range(3)]
-    for c in torch.unique(y).tolist():
-        idx = (y == c).nonzero().view(-1)
-        if idx.numel() < num_train + num_val:
-            raise ValueError(f"class {c} has {idx.numel()} vertices, fewer than "
-                             f"num_train + num_val = {num_train + num_val}")
-        idx = idx[torch.randperm(idx.numel(), generator=generator).to(idx.device)]
-        masks[0][idx[:num_train]] = True
-        masks[1][idx[num_train:num_train + num_val]] = True
-        masks[2][idx[num_train + num_val:]] = True
-    return masks[0], masks[1], masks[2]
+    if isinstance(num_train, int) and num_train < 1:
+        raise ValueError(f"need num_train >= 1, got {num_train}")
+    return per_class_split(y, num_train, num_val, generator)
 
 
 @dataclass
