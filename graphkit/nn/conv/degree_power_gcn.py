@@ -34,8 +34,11 @@ def degree_power_norm(
         \tilde{A}_{ij} = d_i^{\alpha}\,\hat{A}_{ij}\,d_j^{\alpha},
 
     followed by a row normalisation :math:`\tilde{A}_{ij} / \sum_k \tilde{A}_{ik}` whenever
-    :math:`\alpha \neq -\tfrac12`. At :math:`\alpha = -\tfrac12` this is exactly GCN's symmetric
-    normalisation; :math:`\alpha > 0` makes a node listen more to high-degree neighbours.
+    :math:`\alpha \neq -\tfrac12`. At :math:`\alpha = -\tfrac12` this is GCN's symmetric
+    normalisation :math:`\hat{D}^{-1/2}(A + I)\hat{D}^{-1/2}`; :math:`\alpha > 0` makes a node
+    listen more to high-degree neighbours. As in STABLE's code, :math:`I` is added to every
+    node, so a self-loop already in :math:`A` gets weight 2 (PyG's ``gcn_norm`` adds only the
+    missing loops: the two agree on graphs without self-loops).
 
     Edges follow PyG's ``source_to_target`` flow: an edge ``(j, i)`` is the entry
     :math:`A_{ij}` (node ``i`` aggregates from ``j``), so :math:`d_i` is ``i``'s weighted
