@@ -29,11 +29,12 @@ from pathlib import Path
 import numpy as np
 
 from graphkit.data.edgelist import header_warning, looks_like_header
+from graphkit.data.text import INTEGER
 
 __all__ = ["add_parser", "read_graph"]
 
 _SPLIT = re.compile(r"[,\s]+")
-_INT = re.compile(r"-?[0-9]+")
+_INT = INTEGER  # the same fields as graphkit embed's reader: "+2" is the id 2, not a label
 _MAX_ID = 2**62  # ids index arrays of num_nodes = max id + 1 entries
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,12 +26,12 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from graphkit.data.text import is_number, text_lines
+from graphkit.data.text import INTEGER, is_number, text_lines
 
 __all__ = ["EdgeList", "header_warning", "looks_like_header", "read_edgelist"]
 
 _MAX_ID = 2**63 - 1
-_INT = re.compile(r"[+-]?[0-9]+")
+_INT = INTEGER
 
 
 def looks_like_header(fields: list[str]) -> bool:

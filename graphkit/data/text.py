@@ -7,13 +7,18 @@ Blank lines are skipped; everything else must parse.
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["is_number", "read_table", "read_ragged", "text_lines"]
+__all__ = ["INTEGER", "is_number", "read_table", "read_ragged", "text_lines"]
+
+#: a decimal integer field, sign allowed (what ``int()`` reads): the edge-list readers' test
+#: of whether node fields are ids
+INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 def _parse(token: str, dtype: np.dtype) -> None:

@@ -130,6 +130,16 @@ def test_relabel_numbers_negative_integer_labels(tmp_path):
     np.testing.assert_array_equal(np.load(out), gdv(g))
 
 
+def test_a_signed_id_is_the_id_as_graphkit_embed_reads_it(tmp_path):
+    # "+2" was a text label: every id became a label, and node 2 appeared twice (4 nodes)
+    src = tmp_path / "tri.txt"
+    src.write_text("0 1\n1 +2\n2 0\n")
+    out = tmp_path / "gdv.npy"
+    assert main(["graphlets", "gdv", str(src), "-o", str(out), "--quiet"]) == 0
+    np.testing.assert_array_equal(np.load(out), gdv(nx.complete_graph(3)))
+    assert not (tmp_path / "gdv.npy.nodes.tsv").exists()
+
+
 def test_an_edge_list_read_as_orca_says_so(tmp_path):
     # "4 3" matches the three lines after it: ORCA's header, or the edge 4-3?
     src = tmp_path / "amb.txt"
