@@ -10,7 +10,7 @@ from torch import Tensor
 
 from graphkit.metrics._utils import check_finite
 from graphkit.metrics.classification import roc_auc
-from graphkit.metrics.ranking import ranks
+from graphkit.metrics.ranking import hits_at_k, ranks
 
 __all__ = ["Evaluator", "OGB_METRICS"]
 
@@ -197,12 +197,7 @@ class Evaluator:
             raise ValueError(f"K must be a positive integer, got {self.K!r}")
         if pos.numel() == 0:
             raise ValueError("y_pred_pos is empty")
-        check_finite(pos, "y_pred_pos")
-        check_finite(neg, "y_pred_neg")
-        if neg.numel() < self.K:
-            return 1.0
-        kth = neg.topk(self.K).values[-1]
-        return float((pos > kth).sum()) / pos.numel()
+        return hits_at_k(pos, neg, int(self.K))  # OGB's shared-negative rule
 
     def _mrr(self, pos: Tensor, neg: Tensor) -> dict[str, Any]:
         rank = ranks(pos, neg).float()
