@@ -1,4 +1,5 @@
-"""Vectorised random subsets shared by the torch code paths of the samplers."""
+"""Vectorised random subsets and distinct values, shared by the torch code paths of the
+samplers."""
 
 from __future__ import annotations
 
@@ -26,3 +27,13 @@ def floyd_sample(count: Tensor, k: int, generator: torch.Generator | None = None
         out[:, j] = r
     out[full] = torch.arange(k, device=count.device)
     return out
+
+
+def first_occurrences(x: Tensor) -> Tensor:
+    """The distinct values of ``x`` in order of first appearance."""
+    if x.numel() == 0:
+        return x
+    uniq, inv = torch.unique(x, return_inverse=True)
+    first = torch.full((uniq.numel(),), x.numel(), dtype=torch.long, device=x.device)
+    first.scatter_reduce_(0, inv, torch.arange(x.numel(), device=x.device), reduce="amin")
+    return uniq[torch.argsort(first)]

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from graphkit.data.validation import check_edge_index, check_timestamps
+from graphkit.sampling._random import first_occurrences
 
 __all__ = [
     "HistoricalNegativeSampler",
@@ -114,19 +115,9 @@ def negative_edges(
             ok = ~torch.isin(cand, edges) & ~torch.isin(cand, keys)
             if not allow_self_loops:
                 ok &= cand // n != cand % n
-            cand = _first_unique(cand[ok])
+            cand = first_occurrences(cand[ok])  # their random order kept
             keys = torch.cat([keys, cand[:want]])
     return torch.stack([keys // n, keys % n])
-
-
-def _first_unique(x: Tensor) -> Tensor:
-    """Distinct values of ``x`` keeping the first occurrences in their (random) order."""
-    if x.numel() == 0:
-        return x
-    uniq, inv = torch.unique(x, return_inverse=True)
-    first = torch.full((uniq.numel(),), x.numel(), dtype=torch.long, device=x.device)
-    first.scatter_reduce_(0, inv, torch.arange(x.numel(), device=x.device), reduce="amin")
-    return x[first.sort().values]
 
 
 class _EdgeHistory:

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 from torch_geometric.data import Data
 
 from graphkit.data.validation import check_graph
-from graphkit.sampling._random import floyd_sample
+from graphkit.sampling._random import first_occurrences, floyd_sample
 from graphkit.sampling.csr import CSRGraph
 from graphkit.typing import WITH_NUMBA
 
@@ -202,7 +202,7 @@ class NeighborSampler:
                     off = floyd_sample(deg, k, generator)[seg, rank]
                 p = start[seg] + off
                 u, e = col[p], eid[p]
-                new = _first_occurrences(u[assoc[u] < 0])
+                new = first_occurrences(u[assoc[u] < 0])
                 assoc[new] = torch.arange(num_local, num_local + new.numel(), device=self.device)
                 nodes.append(new)
                 rows.append(assoc[u])
@@ -217,16 +217,6 @@ class NeighborSampler:
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}(num_neighbors={self.num_neighbors}, "
                 f"replace={self.replace}, backend={self.backend!r})")
-
-
-def _first_occurrences(x: Tensor) -> Tensor:
-    """The distinct values of ``x`` in order of first appearance."""
-    if x.numel() == 0:
-        return x
-    uniq, inv = torch.unique(x, return_inverse=True)
-    first = torch.full((uniq.numel(),), x.numel(), dtype=torch.long, device=x.device)
-    first.scatter_reduce_(0, inv, torch.arange(x.numel(), device=x.device), reduce="amin")
-    return uniq[torch.argsort(first)]
 
 
 def _output(nodes: list[Tensor], rows: list[Tensor], cols: list[Tensor],
