@@ -3,6 +3,8 @@
 * :func:`seed_everything`, :class:`deterministic`: reproducibility.
 * :func:`train_node_classifier`: full-batch training with best-validation selection and the
   ``"patience"`` or PyG-citation (``"pyg_citation"``) early-stopping rules.
+* :class:`EarlyStopping`, :func:`pyg_citation_stop`: the best-value / patience state (and
+  best-weights snapshot) and the PyG-citation rule every loop uses.
 * :class:`Logger`: OGB-style results over runs (best validation, mean and std).
 * :func:`run_repeated`: run ``r`` seeded with ``seed + r``.
 * :func:`train_link_predictor`, :func:`rank_candidates`: static link prediction (uniform
@@ -10,6 +12,7 @@
 """
 
 from graphkit.train import forward  # noqa: F401  (ForwardGNN: layer-wise training)
+from graphkit.train.early_stopping import EarlyStopping, pyg_citation_stop
 from graphkit.train.link_prediction import (
     LinkPredictionResult,
     rank_candidates,
@@ -35,4 +38,6 @@ __all__ = [
     "train_link_predictor",
     "LinkPredictionResult",
     "rank_candidates",
+    "EarlyStopping",
+    "pyg_citation_stop",
 ]
