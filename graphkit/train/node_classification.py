@@ -21,6 +21,7 @@ from graphkit.benchmarking import synchronize
 from graphkit.data.validation import check_graph, check_num_nodes
 from graphkit.device import check_device
 from graphkit.metrics import accuracy
+from graphkit.train.early_stopping import EarlyStopping, pyg_citation_stop
 
 __all__ = ["NodeClassificationResult", "train_node_classifier", "default_forward"]
 
@@ -242,10 +243,12 @@ def train_node_classifier(
     log_every = 1 if verbose is True else int(verbose)
 
     history: list[dict[str, float]] = []
+    val_losses: list[float] = []  # the series of the pyg_citation rule
     epoch_times: list[float] = []
     best: dict[str, float] | None = None
-    best_state: dict[str, Tensor] | None = None
-    since_best = 0
+    # the first epoch is always a candidate (no baseline); the weights are cloned tensors
+    stopper = EarlyStopping("max" if selection == "val_acc" else "min", patience,
+                            copy_mode="clone")
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
         model.train()
@@ -268,23 +271,24 @@ def train_node_classifier(
             raise ValueError(f"epoch {epoch}: {err}") from None
         record = {"epoch": epoch, "loss": float(loss.detach()), **evaluated}
         history.append(record)
-        if best is None or _improves(record, best, selection):
-            best, since_best = record, 0
+        val_losses.append(record["val_loss"])
+        if stopper.step(record[selection], epoch=epoch):
+            best = record
             if restore_best:
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            since_best += 1
+                stopper.snapshot(model)
         if log_every and epoch % log_every == 0:
             print(f"epoch {epoch:04d} loss {record['loss']:.4f} "
                   f"train {record['train_acc']:.4f} val {record['val_acc']:.4f} "
                   f"(loss {record['val_loss']:.4f}) test {record['test_acc']:.4f}")
-        if patience is not None and _should_stop(history, since_best, patience, epochs,
-                                                  early_stopping):
+        if early_stopping == "patience":
+            if stopper.should_stop:
+                break
+        elif patience is not None and pyg_citation_stop(val_losses, patience, epochs):
             break
 
     assert best is not None
-    if restore_best and best_state is not None:
-        model.load_state_dict(best_state)
+    if restore_best:
+        stopper.restore(model)
     return NodeClassificationResult(
         best_epoch=int(best["epoch"]),
         train_acc=best["train_acc"],
@@ -313,20 +317,3 @@ def _evaluate(model: torch.nn.Module, data: Data, y: Tensor, masks: dict[str, Te
         record[f"{name}_loss"] = float(loss_fn(out[mask], y[mask]))
         record[f"{name}_acc"] = accuracy(out[mask], y[mask])
     return record
-
-
-def _improves(record: dict[str, float], best: dict[str, float], selection: str) -> bool:
-    if selection == "val_acc":
-        return record["val_acc"] > best["val_acc"]
-    return record["val_loss"] < best["val_loss"]
-
-
-def _should_stop(history: list[dict[str, float]], since_best: int, patience: int, epochs: int,
-                 rule: str) -> bool:
-    if rule == "patience":
-        return since_best >= patience
-    epoch = len(history)
-    previous = [h["val_loss"] for h in history[-(patience + 1):-1]]
-    if epoch <= epochs // 2 or not previous:
-        return False
-    return history[-1]["val_loss"] > sum(previous) / len(previous)
