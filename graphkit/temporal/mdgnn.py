@@ -17,7 +17,10 @@ r"""Memory-based dynamic GNNs on graphkit's :class:`~graphkit.temporal.memory.Te
 All follow :class:`~graphkit.temporal.link_training.TemporalLinkModel`, score links with
 :class:`~graphkit.temporal.tgn.LinkPredictor`, keep their whole state in ``state_dict`` and can
 be wrapped in :class:`~graphkit.temporal.pres.PRES` unchanged. A batch is embedded once per
-distinct node. Under a per-event PRES corrector a node's reads in one batch see different
+distinct read: JODIE and APAN read each endpoint at its own event's time (the time projection
+and the mail times depend on it, and a later event of the batch must not move an earlier
+event's score), TGN once per distinct node after the batch's last event (its time only bounds
+neighbour lists that hold earlier events alone). Under a per-event PRES corrector a node's reads in one batch see different
 memories, :math:`s + k\,\gamma\hat\mu` after :math:`k` of its events: JODIE's embedding is
 linear in the memory, so every read is exact at the cost of one embedding per node; TGN and APAN
 keep the attention of the node's first read and add the shift through their self (skip) term and
@@ -45,8 +48,30 @@ from graphkit.typing import WITH_NUMBA
 __all__ = ["MemoryTGN", "JODIE", "APAN"]
 
 
+def distinct_reads(ends: Tensor, times: Tensor, step: Tensor | None = None
+                   ) -> tuple[Tensor, Tensor, Tensor | None, Tensor]:
+    """The distinct ``(node, time[, step])`` reads among ``ends`` read at ``times`` (after
+    ``step`` events of their node in the batch), ordered by node, then time, then step:
+    ``(nodes, times, steps or None, inverse)`` with ``read r = distinct[inverse[r]]``."""
+    node_u, node_inv = torch.unique(ends, return_inverse=True)
+    time_u, time_inv = torch.unique(times, return_inverse=True)
+    key = node_inv * time_u.numel() + time_inv
+    b = int(step.max()) + 1 if step is not None and step.numel() else 1
+    if step is not None:
+        key = key * b + step
+    pair, inv = torch.unique(key, return_inverse=True)
+    return (node_u[pair // (b * time_u.numel())], time_u[(pair // b) % time_u.numel()],
+            pair % b if step is not None else None, inv)
+
+
 class _MemoryModel(torch.nn.Module, ABC):
     """Shared state handling: memory, stored event features, link scoring."""
+
+    #: embed each endpoint read at its own event's time (JODIE's time projection and APAN's
+    #: mail times depend on it); otherwise every read of a batch is embedded after the batch's
+    #: last event (TGN: the time only bounds the neighbour lists, which at scoring time hold
+    #: earlier events alone, so its embeddings are the same either way)
+    reads_at_event_time = False
 
     def __init__(self, num_nodes: int, msg_dim: int, memory_dim: int, time_dim: int,
                  aggregator: str, updater: str,
@@ -64,8 +89,8 @@ class _MemoryModel(torch.nn.Module, ABC):
 
     @abstractmethod
     def embed(self, n_id: Tensor, t_query: Tensor, step: Tensor | None = None) -> Tensor:
-        """Embeddings of the distinct ``n_id`` at ``t_query``; with ``step``, of the distinct
-        pairs ``(n_id[r], step[r])`` (see :meth:`TemporalMemory.forward`)."""
+        """Embeddings of the distinct reads ``(n_id[r], t_query[r])``; with ``step``, of the
+        distinct ``(n_id[r], t_query[r], step[r])`` (see :meth:`TemporalMemory.forward`)."""
 
     def score(self, src: Tensor, dst: Tensor, t: Tensor, msg: Tensor, neg_dst: Tensor
               ) -> tuple[Tensor, Tensor]:
@@ -75,13 +100,15 @@ class _MemoryModel(torch.nn.Module, ABC):
             empty = self.link_pred.lin_final.weight.new_zeros(0)
             return empty, empty.clone()
         ends = torch.cat([src, dst, neg_dst])
-        t_query = t.max() + 1
+        # a read at its own event's time: a later event of the batch must not move it
+        t_reads = (t.repeat(3) if self.reads_at_event_time
+                   else (t.max() + 1).expand(ends.numel()))
         corrector = self.memory.corrector
         if corrector is None or not corrector.per_event:
-            n_id, inv = torch.unique(ends, return_inverse=True)
-            z = self.embed(n_id, t_query.expand(n_id.numel())).index_select(0, inv)
+            n_id, times, _, inv = distinct_reads(ends, t_reads)
+            z = self.embed(n_id, times).index_select(0, inv)
         else:
-            z = self.embed_events(ends, self._read_steps(src, dst, neg_dst, ends), t_query)
+            z = self.embed_events(ends, self._read_steps(src, dst, neg_dst, ends), t_reads)
         z_src, z_dst, z_neg = z.split(src.numel())
         return self.link_pred(z_src, z_dst), self.link_pred(z_src, z_neg)
 
@@ -102,13 +129,12 @@ class _MemoryModel(torch.nn.Module, ABC):
         event = torch.arange(src.numel(), device=src.device).repeat(3)
         return earlier_events(src, dst, ends, event)
 
-    def embed_events(self, ends: Tensor, step: Tensor, t_query: Tensor) -> Tensor:
+    def embed_events(self, ends: Tensor, step: Tensor, t_reads: Tensor) -> Tensor:
         """Embeddings of the batch's endpoint reads ``ends`` (node ``ends[r]`` after
-        ``step[r]`` of its events in the batch): one :meth:`embed` row per distinct pair."""
-        b = int(step.max()) + 1 if step.numel() else 1
-        pair, inv = torch.unique(ends * b + step, return_inverse=True)
-        n_id = pair // b
-        return self.embed(n_id, t_query.expand(n_id.numel()), pair % b).index_select(0, inv)
+        ``step[r]`` of its events in the batch, at time ``t_reads[r]``): one :meth:`embed`
+        row per distinct (node, time, step) read."""
+        n_id, times, steps, inv = distinct_reads(ends, t_reads, step)
+        return self.embed(n_id, times, steps).index_select(0, inv)
 
     def update_state(self, src: Tensor, dst: Tensor, t: Tensor, msg: Tensor) -> None:
         if msg.size(-1) != self.msg_dim:
@@ -176,14 +202,14 @@ class MemoryTGN(_MemoryModel):
     def set_extra_state(self, state: dict[str, Any]) -> None:
         self.event_graph.load_state(state)
 
-    def embed_events(self, ends: Tensor, step: Tensor, t_query: Tensor) -> Tensor:
+    def embed_events(self, ends: Tensor, step: Tensor, t_reads: Tensor) -> Tensor:
         r"""With ``event_attention``, one attention per distinct (node, step) read; otherwise
         the node's embedding plus the self term of the read's memory shift,
         :math:`z + k\, W_{\mathrm{skip}}\, \gamma\hat\mu`."""
         if self.event_attention:
-            return super().embed_events(ends, step, t_query)
-        n_id, inv = torch.unique(ends, return_inverse=True)
-        z = self.embed(n_id, t_query.expand(n_id.numel()))
+            return super().embed_events(ends, step, t_reads)
+        n_id, times, _, inv = distinct_reads(ends, t_reads)
+        z = self.embed(n_id, times)
         shift = F.linear(self.memory.step_increment(n_id), self.gnn.conv.lin_skip.weight)
         return shifted_reads(z, shift, inv, self.memory.read_weights(step))
 
@@ -233,6 +259,8 @@ class JODIE(_MemoryModel):
         storage_device: where memory and message store live (default: with the model).
     """
 
+    reads_at_event_time = True
+
     def __init__(self, num_nodes: int, msg_dim: int, memory_dim: int = 100,
                  time_dim: int = 100,
                  storage_device: torch.device | str | None = None) -> None:
@@ -256,12 +284,13 @@ class JODIE(_MemoryModel):
         delta = torch.log1p((t_query - last).clamp(min=0).to(self.projection.weight.dtype))
         return 1 + self.projection(delta.unsqueeze(-1))
 
-    def embed_events(self, ends: Tensor, step: Tensor, t_query: Tensor) -> Tensor:
+    def embed_events(self, ends: Tensor, step: Tensor, t_reads: Tensor) -> Tensor:
         r"""The embedding is linear in the memory: :math:`z + k\,\gamma\hat\mu \odot
-        (1 + w \log(1 + \Delta t))` per read, from one memory read per distinct node."""
-        n_id, inv = torch.unique(ends, return_inverse=True)
+        (1 + w \log(1 + \Delta t))` per read, from one memory read per distinct (node, time)
+        read."""
+        n_id, times, _, inv = distinct_reads(ends, t_reads)
         s, last = self.memory(n_id)
-        scale = self._scale(last, t_query.expand(n_id.numel()))
+        scale = self._scale(last, times)
         shift = self.memory.step_increment(n_id) * scale
         return shifted_reads(s * scale, shift, inv, self.memory.read_weights(step))
 
@@ -293,6 +322,8 @@ class APAN(_MemoryModel):
             :math:`s_k = s + k\,\gamma\hat\mu` (``True``: exact), or shift only the residual
             and keep the first read's attention (``False``). (default: ``False``)
     """
+
+    reads_at_event_time = True
 
     def __init__(self, num_nodes: int, msg_dim: int, memory_dim: int = 100,
                  time_dim: int = 100, mailbox_size: int = 10, heads: int = 2,
@@ -360,16 +391,16 @@ class APAN(_MemoryModel):
         s, _ = self.memory(n_id, step)
         return self.norm(s + self._mail_attention(s, n_id, t_query))
 
-    def embed_events(self, ends: Tensor, step: Tensor, t_query: Tensor) -> Tensor:
+    def embed_events(self, ends: Tensor, step: Tensor, t_reads: Tensor) -> Tensor:
         r"""With ``event_attention``, one mailbox attention per distinct (node, step) read;
         otherwise one per distinct node (the query of its first read) and the read's memory
         shift enters through the residual: :math:`\mathrm{LN}(s + k\,\gamma\hat\mu +
         \mathrm{MHA}(s, \ldots))`."""
         if self.event_attention:
-            return super().embed_events(ends, step, t_query)
-        n_id, inv = torch.unique(ends, return_inverse=True)
+            return super().embed_events(ends, step, t_reads)
+        n_id, times, _, inv = distinct_reads(ends, t_reads)
         s, _ = self.memory(n_id)
-        u = s + self._mail_attention(s, n_id, t_query.expand(n_id.numel()))
+        u = s + self._mail_attention(s, n_id, times)
         return self.norm(shifted_reads(u, self.memory.step_increment(n_id), inv,
                                        self.memory.read_weights(step)))
 

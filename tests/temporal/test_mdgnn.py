@@ -209,8 +209,9 @@ def test_apan_event_attention_reads_attend_with_the_shifted_memory():
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_plain_scores_are_the_embeddings_of_the_distinct_nodes(stream, name):
-    """Without PRES a batch is scored from one embedding per distinct node, exactly."""
+def test_plain_scores_are_the_embeddings_of_the_reads(stream, name):
+    """Without PRES a batch is scored from one embedding per distinct read, exactly: JODIE and
+    APAN embed a read at its own event's time, TGN every read after the batch's last event."""
     data, _ = stream
     torch.manual_seed(0)
     model = MODELS[name](data.num_nodes, data.msg.size(-1)).eval()
@@ -219,11 +220,31 @@ def test_plain_scores_are_the_embeddings_of_the_distinct_nodes(stream, name):
     src, dst, t, neg = data.src[b], data.dst[b], data.t[b], data.dst[b].roll(1)
     with torch.no_grad():
         pos, negs = model.score(src, dst, t, data.msg[b], neg)
-        n_id = torch.unique(torch.cat([src, dst, neg]))
-        z = model.embed(n_id, t.max().expand(n_id.numel()) + 1)
-        z_src = z[torch.searchsorted(n_id, src)]
-        assert torch.equal(pos, model.link_pred(z_src, z[torch.searchsorted(n_id, dst)]))
-        assert torch.equal(negs, model.link_pred(z_src, z[torch.searchsorted(n_id, neg)]))
+        if model.reads_at_event_time:
+            z_src, z_dst, z_neg = (model.embed(v, t) for v in (src, dst, neg))
+        else:
+            n_id = torch.unique(torch.cat([src, dst, neg]))
+            z = model.embed(n_id, t.max().expand(n_id.numel()) + 1)
+            z_src, z_dst, z_neg = (z[torch.searchsorted(n_id, v)] for v in (src, dst, neg))
+        assert torch.equal(pos, model.link_pred(z_src, z_dst))
+        assert torch.equal(negs, model.link_pred(z_src, z_neg))
+
+
+@pytest.mark.parametrize("pres", [False, True])
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_a_read_does_not_see_the_time_of_a_later_event(name, pres):
+    # JODIE and APAN read every event at the batch's last time + 1: event 0's ranking of its
+    # positive against its negative flipped with the time of event 1
+    torch.manual_seed(0)
+    model = MODELS[name](4, 0)
+    model = (PRES(model) if pres else model).eval()
+    none = torch.zeros(2, 0)
+    model.update_state(torch.tensor([0, 1]), torch.tensor([1, 2]), torch.tensor([1, 2]), none)
+    src, dst, neg = torch.tensor([0, 2]), torch.tensor([1, 3]), torch.tensor([3, 0])
+    with torch.no_grad():
+        early = model.score(src, dst, torch.tensor([10, 11]), none, neg)
+        late = model.score(src, dst, torch.tensor([10, 100_000]), none, neg)
+    assert torch.equal(early[0][0], late[0][0]) and torch.equal(early[1][0], late[1][0])
 
 
 def test_bad_constructor_arguments():
