@@ -18,7 +18,6 @@ The model provides ``encode(x, edge_index) -> h`` and ``score(h_src, h_dst) -> p
 
 from __future__ import annotations
 
-import copy
 from typing import NamedTuple
 
 import torch
@@ -27,6 +26,7 @@ from torch import Tensor
 from graphkit.data.validation import check_edge_index, check_features
 from graphkit.metrics import hits_at_k
 from graphkit.metrics.per_node import NodeRanking, per_node_ranking
+from graphkit.train.early_stopping import EarlyStopping
 
 __all__ = ["LinkPredictionResult", "train_link_predictor", "rank_candidates"]
 
@@ -98,8 +98,9 @@ def train_link_predictor(
     val_pos, val_neg = e["val_pos"].to(device), e["val_neg"].to(device)
     model = model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    best, best_epoch = -1.0, 0
-    best_state = copy.deepcopy(model.state_dict())
+    # the initial weights are the fallback (Hits@K -1.0, epoch 0); no patience: every epoch runs
+    stopper = EarlyStopping("max", baseline=-1.0, baseline_epoch=0)
+    stopper.snapshot(model)
     history = []
     for epoch in range(1, epochs + 1):
         model.train()
@@ -119,12 +120,11 @@ def train_link_predictor(
                 val = hits_at_k(model.score(h[val_pos[0]], h[val_pos[1]]),
                                 model.score(h[val_neg[0]], h[val_neg[1]]), k)
             history.append((epoch, float(val)))
-            if val > best:
-                best, best_epoch = float(val), epoch
-                best_state = copy.deepcopy(model.state_dict())
-    model.load_state_dict(best_state)
+            if stopper.step(float(val), epoch=epoch):
+                stopper.snapshot(model)
+    stopper.restore(model)
     model.eval()
-    return LinkPredictionResult(best, best_epoch, history)
+    return LinkPredictionResult(stopper.best, stopper.best_epoch, history)
 
 
 @torch.no_grad()
