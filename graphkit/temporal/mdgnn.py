@@ -18,12 +18,13 @@ All follow :class:`~graphkit.temporal.link_training.TemporalLinkModel`, score li
 :class:`~graphkit.temporal.tgn.LinkPredictor`, keep their whole state in ``state_dict`` and can
 be wrapped in :class:`~graphkit.temporal.pres.PRES` unchanged. A batch is embedded once per
 distinct read: JODIE and APAN read each endpoint at its own event's time (the time projection
-and the mail times depend on it, and a later event of the batch must not move an earlier
-event's score), TGN once per distinct node after the batch's last event (its time only bounds
-neighbour lists that hold earlier events alone). Under a per-event PRES corrector a node's
-reads in one batch see different memories, :math:`s + k\,\gamma\hat\mu` after :math:`k` of its events: JODIE's embedding is
-linear in the memory, so every read is exact at the cost of one embedding per node; TGN and APAN
-keep the attention of the node's first read and add the shift through their self (skip) term and
+and the mail times depend on it, and a later event of the batch must not move an earlier event's
+score), TGN once per distinct node after the batch's last event (its time only bounds neighbour
+lists that hold earlier events alone). Under a per-event PRES corrector a node's reads in one
+batch see different memories, :math:`s + k\,\gamma\hat\mu` after :math:`k` of its events:
+JODIE's embedding is linear in the memory, so every read is exact at the cost of one embedding
+per distinct read; TGN and APAN attend from the memory before the batch (once per distinct node,
+APAN once per distinct node and time) and add the shift through their self (skip) term and
 residual (``event_attention=True`` attends again for every distinct read: TGN over its
 neighbours, APAN over its mailbox).
 """
