@@ -5,45 +5,22 @@ with *its own* Adam optimiser; validation runs every ``val_every`` epochs and tr
 after ``patience`` checks without improvement, after which the best checkpoint is restored
 (`facebookresearch/forwardgnn <https://github.com/facebookresearch/forwardgnn>`_ defaults: lr
 ``1e-3``, weight decay ``5e-4``, 1000 epochs, validation every 2 epochs, patience 100).
+
+The early-stopping state is the shared :class:`graphkit.train.EarlyStopping` (re-exported here
+as ``EarlyStopping``).
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
 
+from graphkit.train.early_stopping import EarlyStopping
+
 __all__ = ["EarlyStopping", "LayerwiseTrainer", "StoppingLog", "local_step"]
-
-
-class EarlyStopping:
-    """Keep the state of the best-scoring module; stop after ``patience`` checks without gain."""
-
-    def __init__(self, patience: int) -> None:
-        if patience < 1:
-            raise ValueError(f"patience must be >= 1, got {patience}")
-        self.patience = patience
-        self.best: float | None = None
-        self.best_state: dict[str, Tensor] | None = None
-        self.bad_checks = 0
-
-    def step(self, score: float, module: nn.Module) -> bool:
-        """Record ``score``; return ``True`` when training should stop."""
-        if self.best is None or score > self.best:
-            self.best = score
-            self.best_state = copy.deepcopy(module.state_dict())
-            self.bad_checks = 0
-        else:
-            self.bad_checks += 1
-        return self.bad_checks >= self.patience
-
-    def restore(self, module: nn.Module) -> None:
-        """Load the best checkpoint into ``module`` (no-op before the first check)."""
-        if self.best_state is not None:
-            module.load_state_dict(self.best_state)
 
 
 @dataclass
@@ -114,8 +91,9 @@ class LayerwiseTrainer:
             score_fn: Callable[[], float]) -> StoppingLog:
         """Run ``epoch_fn`` (one epoch of optimisation, returning the loss) up to ``epochs``
         times, validating with ``score_fn`` (higher is better, run under ``no_grad`` in eval
-        mode), and restore ``module``'s best checkpoint at the end."""
-        stopper = EarlyStopping(self.patience)
+        mode), and restore ``module``'s best checkpoint at the end (none when no check ran).
+        The first check always improves and the first of equal scores is kept."""
+        stopper = EarlyStopping("max", self.patience)
         log = StoppingLog()
         losses: list[Tensor | float] = []  # read as floats once, after training
         for epoch in range(self.epochs):
@@ -127,9 +105,10 @@ class LayerwiseTrainer:
                 with torch.no_grad():
                     score = float(score_fn())
                 log.val_scores.append(score)
-                if stopper.best is None or score > stopper.best:
+                if stopper.step(score, epoch=epoch):
                     log.best_epoch, log.best_score = epoch, score
-                if stopper.step(score, module):
+                    stopper.snapshot(module)
+                if stopper.should_stop:
                     break
         log.losses = [float(v) for v in losses]
         stopper.restore(module)

@@ -116,7 +116,7 @@ def test_trainer_restores_best_checkpoint_and_validates():
     with pytest.raises(ValueError, match="grad_clip must be None or positive, got 0"):
         LayerwiseTrainer(grad_clip=0.0)  # silently zeroed every gradient
     with pytest.raises(ValueError, match="patience"):
-        EarlyStopping(0)
+        EarlyStopping("max", patience=0)  # the shared graphkit.train.EarlyStopping
 
 
 @pytest.mark.parametrize("model", ["gcn", "sage", "gat"])
