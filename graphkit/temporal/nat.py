@@ -418,7 +418,10 @@ class NAT(torch.nn.Module):
             return
         pending = self._pending
         self._pending = None
-        if pending is None or pending["src"] is not src or pending["dst"] is not dst:
+        # the batch just scored (equal ids, not only the same tensor objects): write the
+        # representations computed while scoring, as the official model does
+        if pending is None or not (torch.equal(pending["src"], src)
+                                   and torch.equal(pending["dst"], dst)):
             nodes = torch.cat([src, dst]).long()
             pending = {"h_self": self.self_representation(nodes),
                        "dicts": self.refreshed_dictionaries(nodes)}

@@ -101,6 +101,31 @@ def test_state_dict_restores_predictions_and_gradients_flow():
         assert grad > 0, name
 
 
+def test_update_writes_the_scored_representations_for_equal_ids():
+    # the scored batch's representations were reused only when update_state got the very same
+    # tensor objects: a loop indexing the stream again recomputed them with the stepped weights
+    n = 20
+    g = torch.Generator().manual_seed(0)
+    src, dst = torch.randint(0, n, (60,), generator=g), torch.randint(0, n, (60,), generator=g)
+    t, msg = torch.arange(60), torch.zeros(60, 0)
+    states = []
+    for fresh_tensors in (False, True):
+        torch.manual_seed(0)
+        model = NAT(n, sizes=(1, 4, 2), seed=1, out_channels=8, self_dim=8)
+        opt = torch.optim.Adam(model.parameters(), lr=0.05)
+        for i in range(0, 60, 20):
+            s, d = src[i:i + 20], dst[i:i + 20]
+            pos, neg = model.score(s, d, t[i:i + 20], msg[i:i + 20], d.flip(0))
+            opt.zero_grad()
+            (neg.sum() - pos.sum()).backward()
+            opt.step()
+            if fresh_tensors:
+                s, d = s.clone(), d.clone()
+            model.update_state(s, d, t[i:i + 20], msg[i:i + 20])
+        states.append(model.self_rep.clone())
+    assert torch.equal(states[0], states[1])
+
+
 def test_disabled_caches_use_self_representations_only():
     model = NAT(10, sizes=(0, 0, 0), out_channels=8, self_dim=4)
     _stream(model, 10, 100, 10)
