@@ -36,7 +36,6 @@ from it and gives the same predictions as an uninterrupted run.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 import os
@@ -54,6 +53,7 @@ from graphkit.data.temporal import TemporalSplit
 from graphkit.data.validation import check_temporal_data
 from graphkit.metrics import average_precision, roc_auc
 from graphkit.sampling import uniform_negative_destinations
+from graphkit.train.early_stopping import EarlyStopping
 
 __all__ = [
     "FitResult",
@@ -349,8 +349,10 @@ def fit(
 
     optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(int(seed))
-    start_epoch, best_ap, best_epoch, stale = 0, -math.inf, -1, 0
-    best_state: dict[str, Any] | None = None
+    # best validation AP; an epoch must beat -inf (a NaN AP never does) and nothing is kept
+    # before one does; the checkpoint stores best_ap, best_epoch, stale and best_state
+    stopper = EarlyStopping("max", patience, baseline=-math.inf, baseline_epoch=-1)
+    start_epoch = 0
     best_val: tuple[LinkMetrics, LinkMetrics | None] | None = None
     history: list[dict[str, float]] = []
     if resume and checkpoint is not None and os.path.exists(checkpoint):
@@ -366,12 +368,12 @@ def fit(
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         _set_rng_state(generator, ckpt["rng"])
-        start_epoch, best_ap, best_epoch = ckpt["epoch"] + 1, ckpt["best_ap"], ckpt["best_epoch"]
-        stale, best_state, history = ckpt["stale"], ckpt["best_state"], ckpt["history"]
-        best_val = ckpt["best_val"]
+        start_epoch, history, best_val = ckpt["epoch"] + 1, ckpt["history"], ckpt["best_val"]
+        stopper.best, stopper.best_epoch = ckpt["best_ap"], ckpt["best_epoch"]
+        stopper.num_bad, stopper.best_state = ckpt["stale"], ckpt["best_state"]
 
     for epoch in range(start_epoch, int(epochs)):
-        if patience is not None and stale >= patience:
+        if stopper.should_stop:
             break
         model.reset_state()
         t0, c0 = time.perf_counter(), time.process_time()
@@ -385,24 +387,22 @@ def fit(
         if verbose:
             print(f"epoch {epoch:02d} loss {loss:.4f} val AP {val.ap:.4f} "
                   f"AUC {val.auc:.4f} ({seconds:.1f} s)")
-        if val.ap > best_ap:
-            best_ap, best_epoch, stale = val.ap, epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
+        if stopper.step(val.ap, epoch=epoch):
+            stopper.snapshot(model)  # deepcopy: the model state may hold non-tensor extras
             best_val = (val, val_inductive)
-        else:
-            stale += 1
         if checkpoint is not None:
             ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "rng": _rng_state(generator), "epoch": epoch, "best_ap": best_ap,
-                    "best_epoch": best_epoch, "stale": stale, "best_state": best_state,
-                    "best_val": best_val, "history": history}
+                    "rng": _rng_state(generator), "epoch": epoch, "best_ap": stopper.best,
+                    "best_epoch": stopper.best_epoch, "stale": stopper.num_bad,
+                    "best_state": stopper.best_state, "best_val": best_val,
+                    "history": history}
             with atomic_write(checkpoint, "wb") as f:
                 torch.save(ckpt, f)
 
-    if best_state is None or best_val is None:
+    if stopper.best_state is None or best_val is None:
         raise ValueError("no epoch was trained (the checkpoint already holds every epoch?)")
     model.eval()  # the state was saved in eval mode (after validation)
-    model.load_state_dict(best_state)  # weights and the state after the best validation
+    stopper.restore(model)  # weights and the state after the best validation
     pos, neg = stream_scores(model, data, test_idx, eval_bs, eval_pool,
                              torch.Generator().manual_seed(int(seed) + 2_000_003))
     test, test_inductive = _split_metrics(pos, neg, test_ind, eval_bs)
@@ -411,7 +411,7 @@ def fit(
         test=test,
         val_inductive=best_val[1],
         test_inductive=test_inductive,
-        best_epoch=best_epoch,
+        best_epoch=stopper.best_epoch,
         epoch_seconds=[h["seconds"] for h in history],
         history=history,
         test_pos=pos,
