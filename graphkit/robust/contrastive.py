@@ -8,7 +8,6 @@ the Jaccard pre-processing deleted, so the embeddings become insensitive to thos
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch
@@ -19,6 +18,7 @@ from graphkit.data.validation import check_edge_index, check_features, check_num
 from graphkit.nn._checks import check_node_features
 from graphkit.nn.conv import degree_power_norm
 from graphkit.robust.augment import recover_edges
+from graphkit.train.early_stopping import EarlyStopping
 
 __all__ = ["DGIEncoder", "RecoverDGI", "ContrastiveResult", "contrastive_embeddings",
            "normalized_adjacency"]
@@ -222,26 +222,24 @@ def contrastive_embeddings(
             model.reset_parameters()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     target = torch.cat([torch.ones(n), torch.zeros(n)]).to(device)
-    best, best_epoch, wait, state = float("inf"), 0, 0, copy.deepcopy(model.state_dict())
+    # the initial weights are the fallback (loss inf, epoch 0): a NaN loss never replaces them
+    stopper = EarlyStopping("min", patience, baseline=float("inf"), baseline_epoch=0)
+    stopper.snapshot(model)
     epoch = 0
     for epoch in range(max_epochs):  # noqa: B007 - reported after the loop
         model.train()
         optimizer.zero_grad()
         perm = torch.randperm(n, generator=generator).to(device)
         loss = F.binary_cross_entropy_with_logits(model(x, adj, views, perm), target)
-        value = float(loss.detach())
-        if value < best:
-            best, best_epoch, wait = value, epoch, 0
-            state = copy.deepcopy(model.state_dict())
-        else:
-            wait += 1
-            if wait == patience:
-                break
+        if stopper.step(float(loss.detach()), epoch=epoch):
+            stopper.snapshot(model)
+        elif stopper.should_stop:  # wait == patience: stop before this epoch's step
+            break
         loss.backward()
         optimizer.step()
-    model.load_state_dict(state)
+    stopper.restore(model)
     model.eval()
-    return ContrastiveResult(model.embed(x, adj), epoch + 1, best_epoch, best)
+    return ContrastiveResult(model.embed(x, adj), epoch + 1, stopper.best_epoch, stopper.best)
 
 
 def _as_model_input(x: Tensor) -> Tensor:
