@@ -35,6 +35,7 @@ from torch import Tensor
 from torch_geometric.data import TemporalData
 
 from graphkit.data.download import ensure_files
+from graphkit.data.edges import relabel
 from graphkit.data.registry import register
 from graphkit.data.text import is_number, read_table, text_lines
 from graphkit.data.validation import check_temporal_data, check_timestamps
@@ -71,12 +72,11 @@ def _times(ts: np.ndarray) -> Tensor:
 def _line_of_event(path: Path, skip_header: int, event: int) -> int:
     """1-based line number of the ``event``-th non-blank data line of ``path``."""
     seen = -1
-    with open(path) as f:
-        for lineno, line in enumerate(f, start=1):
-            if lineno > skip_header and line.strip():
-                seen += 1
-                if seen == event:
-                    return lineno
+    for lineno, line in text_lines(path):  # UTF-8 whatever the locale, as the table was read
+        if lineno > skip_header and line.strip():
+            seen += 1
+            if seen == event:
+                return lineno
     return -1
 
 
@@ -109,9 +109,9 @@ def _events(table: np.ndarray, path: Path) -> np.ndarray:
 
 
 def _relabel(ids: np.ndarray) -> tuple[Tensor, int]:
-    """Map ids to ``0 .. N-1`` in increasing order of the original id."""
-    uniq, inv = np.unique(ids, return_inverse=True)
-    return torch.from_numpy(inv.reshape(ids.shape).astype(np.int64)), int(uniq.size)
+    """Map ids to ``0 .. N-1`` in increasing order of the original id (:func:`relabel`)."""
+    original, new = relabel(ids)
+    return torch.from_numpy(new.astype(np.int64)), int(original.size)
 
 
 def _integral(col: np.ndarray, what: str, path: Path, skip_header: int) -> np.ndarray:
