@@ -26,7 +26,7 @@ from torch_geometric.data import Data
 from graphkit.data.validation import check_edge_index
 from graphkit.nn.models import GCN
 from graphkit.robust.jaccard import jaccard_prune
-from graphkit.train import seed_everything, train_node_classifier
+from graphkit.train import run_repeated, train_node_classifier
 
 __all__ = ["GCNDefense", "GCNJaccard", "GCNSVD", "low_rank_adjacency", "tune_on_validation"]
 
@@ -176,14 +176,9 @@ def tune_on_validation(
     """
     if not grid:
         raise ValueError("the tuning grid is empty")
-    if runs < 1:  # was a StatisticsError from fmean
-        raise ValueError(f"runs must be positive, got {runs}")
     scores = {}
     for value in grid:
-        accs = []
-        for r in range(runs):
-            seed_everything(seed + r)
-            accs.append(make(value).fit(data).result_.val_acc)
-        scores[value] = fmean(accs)
+        scores[value] = fmean(run_repeated(
+            lambda _, value=value: make(value).fit(data).result_.val_acc, runs, seed))
     best = max(grid, key=lambda v: scores[v])
     return best, scores
