@@ -23,7 +23,9 @@ caches and replay all training and validation events before the test):
    streamed the same way.
 
 Evaluation negatives are drawn uniformly from every destination of the stream with a generator
-re-seeded for each split, so every epoch and every model sees the same negatives. The
+re-seeded for each split, so every epoch and every model sees the same negatives. As in the
+TGN and TGAT code, neither draw excludes the event's own destination: a negative equal to its
+positive scores the same (0.47% of Enron's and 0.02% of UCI's test events at batch 200). The
 *inductive* scores are those of evaluation events touching a node never seen in training
 (``inductive_*_mask`` of :func:`graphkit.data.temporal.chronological_split`), taken from the
 same pass. AP and AUC are reported both averaged over consecutive groups of ``B`` events (the
