@@ -26,6 +26,7 @@ from torch import Tensor
 from graphkit.data.validation import check_edge_index, check_features
 from graphkit.metrics import hits_at_k
 from graphkit.metrics.per_node import NodeRanking, per_node_ranking
+from graphkit.sampling import uniform_negative_destinations
 from graphkit.train.early_stopping import EarlyStopping
 
 __all__ = ["LinkPredictionResult", "train_link_predictor", "rank_candidates"]
@@ -107,7 +108,7 @@ def train_link_predictor(
         for batch in torch.randperm(pos.size(1), device=device).split(batch_size):
             h = model.encode(x, mp)
             src, dst = pos[:, batch]
-            neg = torch.randint(0, n, (batch.numel(),), device=device)
+            neg = uniform_negative_destinations(batch.numel(), n, device=device)
             loss = -(torch.log(model.score(h[src], h[dst]) + 1e-15).mean()
                      + torch.log(1 - model.score(h[src], h[neg]) + 1e-15).mean())
             opt.zero_grad()
