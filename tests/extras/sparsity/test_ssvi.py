@@ -276,4 +276,14 @@ def test_argument_free_reset_keeps_the_layer_density():
     model[0].reset_parameters()
     assert model[0].active == 30
     with pytest.raises(ValueError, match="density"):
-        linear.reset_parameters(0.0)
+        linear.reset_parameters(1.5)
+
+
+def test_a_layer_allocated_no_weight_trains_on():
+    # round_counts gives the 2 x 2 layer 0 of its 4 weights at 5%: the trainer resets it at
+    # density 0, which the layer check refused for a while
+    model = nn.Sequential(SparseBayesLinear(100, 100), SparseBayesLinear(100, 2),
+                          SparseBayesLinear(2, 2))
+    trainer = SSVITrainer(model, density=0.05, update_every=10)
+    assert model[2].active == 0
+    trainer.update()

@@ -89,8 +89,8 @@ class _SparseBayes(nn.Module):
         ``density`` defaults to the layer's own (its construction's or the last one given)."""
         if density is None:
             density = self.density
-        elif not 0.0 < density <= 1.0:
-            raise ValueError(f"density must lie in (0, 1], got {density}")
+        elif not 0.0 <= density <= 1.0:  # 0: SSVITrainer may allocate a small layer nothing
+            raise ValueError(f"density must lie in [0, 1], got {density}")
         # kept so that a later argument-free reset does not make the layer dense
         self.density = float(density)
         bound = 1.0 / math.sqrt(self.fan_in)
