@@ -9,8 +9,9 @@ import torch
 from torch import Tensor
 
 
-def as_tensor(x: Any, name: str) -> Tensor:
-    """``x`` (tensor, array or sequence) as a detached tensor; a ``ValueError`` if it is empty."""
+def as_tensor(x: Any, name: str, allow_empty: bool = False) -> Tensor:
+    """``x`` (tensor, array or sequence) as a detached tensor; a ``ValueError`` if it is empty
+    (unless ``allow_empty``)."""
     if isinstance(x, Tensor):
         t = x.detach()
     else:
@@ -18,7 +19,7 @@ def as_tensor(x: Any, name: str) -> Tensor:
             t = torch.as_tensor(np.asarray(x))
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{name} must be a tensor or an array: {exc}") from exc
-    if t.numel() == 0:
+    if t.numel() == 0 and not allow_empty:
         raise ValueError(f"{name} is empty")
     return t
 

@@ -14,7 +14,8 @@ __all__ = ["ranks", "mrr", "hits_at_k"]
 
 def _pos_neg(pos: Any, neg: Any) -> tuple[Tensor, Tensor]:
     p = as_tensor(pos, "y_pred_pos")
-    n = as_tensor(neg, "y_pred_neg").to(p.device)
+    # no negatives: every positive ranks first, as OGB's evaluators count it
+    n = as_tensor(neg, "y_pred_neg", allow_empty=True).to(p.device)
     if p.dim() != 1:
         raise ValueError(f"y_pred_pos must be 1-D, got shape {tuple(p.shape)}")
     if n.dim() not in (1, 2) or (n.dim() == 2 and n.size(0) != p.numel()):

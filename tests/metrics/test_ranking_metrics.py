@@ -42,6 +42,20 @@ def test_link_evaluator_equals_ogb(name, numpy_input):
         assert ours.eval(inputs) == pytest.approx(theirs.eval(inputs))
 
 
+@pytest.mark.parametrize("name, neg", [("ogbl-collab", torch.empty(0)),
+                                       ("ogbl-ddi", np.empty(0)),
+                                       ("ogbl-citation2", torch.empty(5, 0))])
+def test_no_negatives_rank_every_positive_first_as_ogb(name, neg):
+    # the shared hits@K check refused empty negatives, which OGB scores as 1.0 / rank 1
+    pos = torch.rand(5) if isinstance(neg, torch.Tensor) else np.random.rand(5)
+    inputs = {"y_pred_pos": pos, "y_pred_neg": neg}
+    ours, theirs = Evaluator(name).eval(inputs), OGBLinkEvaluator(name).eval(inputs)
+    assert set(ours) == set(theirs)
+    for key, value in theirs.items():
+        assert np.array_equal(np.asarray(ours[key]), np.asarray(value)), key
+    assert hits_at_k(pos, neg.reshape(-1), 3) == 1.0
+
+
 @pytest.mark.parametrize("name", ["ogbl-citation2", "ogbl-wikikg2", "ogbl-biokg"])
 def test_mrr_evaluator_equals_ogb(name):
     g = torch.Generator().manual_seed(1)
