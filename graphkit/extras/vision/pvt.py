@@ -224,12 +224,17 @@ class PVT(nn.Module):
         self.num_features = width
         has_head = num_classes > 0 and not features_only
         self.head = nn.Linear(width, num_classes) if has_head else nn.Identity()
-        self.reset_parameters()
+        self._reset(convolutions=False)  # built with PyTorch's default already
 
     def reset_parameters(self) -> None:
         """The official initialisation: truncated-normal (std 0.02) position embeddings,
         class token and linear weights; zero biases; unit LayerNorms; PyTorch's default for
         the patch-embedding and spatial-reduction convolutions."""
+        self._reset(convolutions=True)
+
+    def _reset(self, convolutions: bool) -> None:
+        # construction leaves the convolutions as built, so that a seeded model draws the
+        # same numbers as before reset_parameters re-initialised them as well
         for p in self.pos_embeds:
             nn.init.trunc_normal_(p, std=0.02)
         nn.init.trunc_normal_(self.cls_token, std=0.02)
@@ -238,7 +243,7 @@ class PVT(nn.Module):
                 nn.init.trunc_normal_(m.weight, std=0.02)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm | nn.Conv2d):
+            elif isinstance(m, nn.LayerNorm) or (convolutions and isinstance(m, nn.Conv2d)):
                 m.reset_parameters()
 
     def _pos_embed(self, s: int, size: tuple[int, int]) -> Tensor:

@@ -148,3 +148,21 @@ def test_reset_parameters_reinitialises_every_parameter():
     model.reset_parameters()
     stale = [n for n, p in model.named_parameters() if bool((p == 0.5).all())]
     assert stale == []
+
+
+def test_construction_draws_each_convolution_once(monkeypatch):
+    # re-initialising the convolutions in the constructor's reset too changed every seeded
+    # model (the numbers drawn for the later linear weights moved)
+    calls = []
+    original = torch.nn.Conv2d.reset_parameters
+
+    def counted(self):
+        calls.append(self)
+        original(self)
+
+    monkeypatch.setattr(torch.nn.Conv2d, "reset_parameters", counted)
+    model = create_model("pvt_tiny", img_size=32)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(calls) == len(convs)  # once each, in Conv2d's own constructor
+    model.reset_parameters()
+    assert len(calls) == 2 * len(convs)
