@@ -249,8 +249,8 @@ def main(argv: list[str] | None = None) -> None:
                         "shifting only the self term / residual (event_attention=True)")
     p.add_argument("--pres-increment", choices=INCREMENTS, default="event",
                    help="paper mode's statistic: the increment per event, a read at step k "
-                        "adding k*gamma*mu (event), or per update, a read at step k of the "
-                        "node's c events in the batch adding (k/c)*gamma*mu (update)")
+                        "adding k*gamma*mu (event), or per update, a read after k of the "
+                        "node's events in the batch adding k/(k+1)*gamma*mu (update)")
     p.add_argument("--freeze-time-encoder", action="store_true",
                    help="a diagnosis, plain and PRES runs alike: keep the memory's time "
                         "encoder (frequencies 10^-linspace(0, 9), phase 0) fixed instead of "
