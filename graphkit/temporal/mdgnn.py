@@ -393,10 +393,10 @@ class APAN(_MemoryModel):
         return self.norm(s + self._mail_attention(s, n_id, t_query))
 
     def embed_events(self, ends: Tensor, step: Tensor, t_reads: Tensor) -> Tensor:
-        r"""With ``event_attention``, one mailbox attention per distinct (node, step) read;
-        otherwise one per distinct node (the query of its first read) and the read's memory
-        shift enters through the residual: :math:`\mathrm{LN}(s + k\,\gamma\hat\mu +
-        \mathrm{MHA}(s, \ldots))`."""
+        r"""With ``event_attention``, one mailbox attention per distinct (node, time, step)
+        read; otherwise one per distinct (node, time) read, queried with the memory before the
+        batch, and the read's memory shift enters through the residual:
+        :math:`\mathrm{LN}(s + k\,\gamma\hat\mu + \mathrm{MHA}(s, \ldots))`."""
         if self.event_attention:
             return super().embed_events(ends, step, t_reads)
         n_id, times, _, inv = distinct_reads(ends, t_reads)
