@@ -58,7 +58,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--block-size", type=int, default=None,
                    help="compute this many columns at a time (bounded working memory)")
     f.add_argument("--relabel", action="store_true",
-                   help="node tokens are labels: number rows 0..n-1, write OUT.labels.tsv")
+                   help="node tokens are labels: number rows 0..n-1 in sorted order (as "
+                        "graphkit graphlets --relabel does), write OUT.labels.tsv")
     f.add_argument("--directed", action="store_true",
                    help="keep edge directions as given (default: make every edge undirected)")
     f.add_argument("--weighted", action="store_true",

@@ -11,7 +11,9 @@ A first line whose node fields are not integers while every later line's are (``
 line must have the same number of fields (2, or 3 with weights). Without
 ``relabel`` node ids must be non-negative integers and are used as row indices as given (ids
 ``1..n`` give ``n + 1`` nodes, node 0 without edges); with ``relabel`` any token is a label and
-nodes are numbered ``0..n-1`` in order of first appearance. A malformed line raises a
+nodes are numbered ``0..n-1`` in sorted order: by value when every label is an integer, else as
+text (the numbering ``graphkit graphlets --relabel`` gives the same file, so the rows of the two
+commands' outputs line up). A malformed line raises a
 :class:`ValueError` naming the file and its 1-based line number.
 """
 
@@ -109,6 +111,18 @@ def _split(line: str, delimiter: str | None) -> list[str]:
     return [f.strip() for f in line.split(delimiter)]
 
 
+def _sorted_labels(tokens: list[str], src: np.ndarray, dst: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Renumber nodes numbered in order of first appearance (``tokens``) in sorted order."""
+    if all(INTEGER.fullmatch(t) for t in tokens):
+        order = sorted(range(len(tokens)), key=lambda i: int(tokens[i]))
+    else:
+        order = sorted(range(len(tokens)), key=lambda i: tokens[i])
+    new = np.empty(len(tokens), dtype=np.int64)
+    new[order] = np.arange(len(tokens))
+    return new[src], new[dst], [tokens[i] for i in order]
+
+
 def read_edgelist(
     path: str | os.PathLike,
     *,
@@ -122,7 +136,8 @@ def read_edgelist(
     Args:
         path: the text file.
         relabel (bool): treat node tokens as arbitrary labels and number the nodes ``0..n-1``
-            in order of first appearance. (default: ``False``: integer ids used as given)
+            in sorted order (by value when every label is an integer, else as text).
+            (default: ``False``: integer ids used as given)
         delimiter (str, optional): field separator; default: a comma if the line holds one,
             else any whitespace.
         comments (str): comment marker. (default: ``"#"``)
@@ -220,7 +235,7 @@ def read_edgelist(
         if num_nodes is not None:
             raise ValueError("num_nodes cannot be combined with relabel")
         n = len(index)
-        labels: list[str] | None = list(index)
+        s, d, labels = _sorted_labels(list(index), s, d)
     else:
         n = int(max(s.max(), d.max())) + 1 if s.size else 0
         labels = None

@@ -78,7 +78,24 @@ def test_relabel_writes_the_label_map(tmp_path):
                  "--quiet"]) == 0
     assert np.loadtxt(out, delimiter=",").shape == (4, 4)
     lines = (tmp_path / "emb.labels.tsv").read_text().splitlines()
-    assert lines == ["row\tlabel", "0\tb", "1\ta", "2\tc", "3\td"]
+    assert lines == ["row\tlabel", "0\ta", "1\tb", "2\tc", "3\td"]
+
+
+@pytest.mark.parametrize("text", ["b,a\na,c\nc,b\nc,d\n", "10 2\n2 7\n7 -1\n"])
+def test_relabel_numbers_rows_as_graphkit_graphlets_does(tmp_path, text):
+    # embed numbered labels by first appearance, graphlets in sorted order: the rows of the
+    # two commands' outputs for one file did not line up
+    p = tmp_path / "g.txt"
+    p.write_text(text)
+    assert main(["embed", "fastrp", str(p), "-o", str(tmp_path / "emb.csv"), "--dim", "4",
+                 "--relabel", "--quiet"]) == 0
+    assert main(["graphlets", "gdv", str(p), "-o", str(tmp_path / "gdv.csv"), "--relabel",
+                 "--quiet"]) == 0
+    rows = [line.split("\t")[1] for line in
+            (tmp_path / "emb.labels.tsv").read_text().splitlines()[1:]]
+    nodes = [line.split("\t")[1] for line in
+             (tmp_path / "gdv.csv.nodes.tsv").read_text().splitlines()[1:]]
+    assert rows == nodes
 
 
 def test_npz_and_pyg_inputs_and_options(tmp_path):

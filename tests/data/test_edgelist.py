@@ -44,12 +44,17 @@ def test_symmetrisation_keeps_negative_weights_listed_once(tmp_path):
     np.testing.assert_array_equal(mixed.to_csr().toarray(), [[0, -2.0], [-2.0, 0]])
 
 
-def test_relabel_arbitrary_tokens_in_order_of_appearance(tmp_path):
+def test_relabel_numbers_tokens_in_sorted_order(tmp_path):
+    # as text when a label is not an integer ("10" < "alice"), by value when all are
     p = _write(tmp_path, "alice bob\nbob carol\n10 alice\n")
     e = read_edgelist(p, relabel=True)
-    assert e.labels == ["alice", "bob", "carol", "10"] and e.num_nodes == 4
-    np.testing.assert_array_equal(e.src, [0, 1, 3])
-    np.testing.assert_array_equal(e.dst, [1, 2, 0])
+    assert e.labels == ["10", "alice", "bob", "carol"] and e.num_nodes == 4
+    np.testing.assert_array_equal(e.src, [1, 2, 0])
+    np.testing.assert_array_equal(e.dst, [2, 3, 1])
+    e = read_edgelist(_write(tmp_path, "10 2\n2 -7\n", "n.txt"), relabel=True)
+    assert e.labels == ["-7", "2", "10"]
+    np.testing.assert_array_equal(e.src, [2, 1])
+    np.testing.assert_array_equal(e.dst, [1, 0])
 
 
 def test_num_nodes_and_empty_file(tmp_path):
@@ -112,9 +117,9 @@ def test_a_column_header_is_skipped_and_said(tmp_path, text, name):
             e = read_edgelist(p, relabel=relabel)
         assert e.num_edges == 2
         if relabel:
-            assert e.labels == ["1", "2", "0"]
-            np.testing.assert_array_equal(e.src, [0, 1])
-            np.testing.assert_array_equal(e.dst, [1, 2])
+            assert e.labels == ["0", "1", "2"]
+            np.testing.assert_array_equal(e.src, [1, 2])
+            np.testing.assert_array_equal(e.dst, [2, 0])
         else:
             np.testing.assert_array_equal(e.src, [1, 2])
             np.testing.assert_array_equal(e.dst, [2, 0])
@@ -124,7 +129,7 @@ def test_a_column_header_is_skipped_and_said(tmp_path, text, name):
 
 def test_a_label_first_line_among_labels_stays_an_edge(tmp_path, recwarn):
     e = read_edgelist(_write(tmp_path, "alice bob\nbob 7\n"), relabel=True)
-    assert e.labels == ["alice", "bob", "7"] and e.num_edges == 2 and not recwarn.list
+    assert e.labels == ["7", "alice", "bob"] and e.num_edges == 2 and not recwarn.list
     with pytest.raises(ValueError, match=r"line 1: weight 'w' is not a number"):
         read_edgelist(_write(tmp_path, "a b w\nb c 1\n", "w.txt"), relabel=True)
     # integer ids expected: after the header, a label line is named
