@@ -84,6 +84,28 @@ def test_hyperedge_loss_equals_numpy(logits):
     assert hyperedge_distillation_loss(s, t, index, m, none).item() == 0.0
 
 
+@pytest.mark.parametrize("mode", ["paper", "repo"])
+def test_hyperedge_loss_leaves_empty_hyperedges_out(mode):
+    """Ids 1, 2 (a gap) and 5 (num_hyperedges above the largest id) have no member: their
+    all-zero mean gave inf in "repo" mode (log 0) and diluted the "paper" average."""
+    g = torch.Generator().manual_seed(0)
+    s, t = torch.randn(8, 3, generator=g), torch.randn(8, 3, generator=g)
+    gapped = torch.tensor([[0, 1, 2, 2, 3, 5], [0, 0, 0, 3, 3, 4]])
+    compact = torch.tensor([[0, 1, 2, 2, 3, 5], [0, 0, 0, 1, 1, 2]])
+    expected = hyperedge_distillation_loss(s, t, compact, 3, mode=mode)
+    got = hyperedge_distillation_loss(s, t, gapped, 6, mode=mode)
+    assert torch.isfinite(got)
+    torch.testing.assert_close(got, expected)
+    # a mask selects among the non-empty ones: empty id 1 and real id 3 count as id 3 alone
+    mask = torch.tensor([False, True, False, True, False, False])
+    torch.testing.assert_close(
+        hyperedge_distillation_loss(s, t, gapped, 6, mask, mode=mode),
+        hyperedge_distillation_loss(s, t, compact, 3, torch.tensor([False, True, False]),
+                                    mode=mode))
+    only_empty = torch.tensor([False, True, True, False, False, True])
+    assert hyperedge_distillation_loss(s, t, gapped, 6, only_empty, mode=mode).item() == 0.0
+
+
 @pytest.mark.parametrize("tau", [1.0, 2.0])
 def test_paper_hyperedge_term_adds_no_target_of_its_own(logits, tau):
     """Why the paper's topology-aware term can only reweight the vertex term: KL is jointly

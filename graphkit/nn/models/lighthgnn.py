@@ -205,7 +205,9 @@ def hyperedge_distillation_loss(
     ``"paper"`` :math:`\frac{1}{|E'|}\sum_{e\in E'}\mathrm{KL}(\mathbf{p}_e\|\mathbf{q}_e)`
     with :math:`\sigma(\cdot/\tau)`; ``"repo"`` the official
     ``F.kl_div(log(q_e / tau), p_e / tau, reduction="batchmean", log_target=True)``.
-    No hyperedge selected gives 0.
+    Empty hyperedges (ids without members: gaps in the ids, or ``num_hyperedges`` above the
+    largest id) have no mean distribution and are left out, selected or not, so the average
+    is over the non-empty hyperedges in ``hyperedge_mask``. No such hyperedge gives 0.
     """
     _check_mode(mode)
     _check_tau(tau)
@@ -229,11 +231,16 @@ def _hyperedge_kd(student_logits: Tensor, teacher_logits: Tensor, hyperedge_inde
         q, p = F.softmax(student_logits, dim=-1), F.softmax(teacher_logits, dim=-1)
     q_e = vertex_to_hyperedge(q, hyperedge_index, m)
     p_e = vertex_to_hyperedge(p, hyperedge_index, m)
+    # an empty hyperedge's mean is all zeros: log 0 = -inf in "repo" mode, and a zero KL
+    # that dilutes the average in "paper" mode; as topology_score, leave it out
+    keep = torch.zeros(m, dtype=torch.bool, device=q_e.device)
+    keep[hyperedge_index[1]] = True
     if hyperedge_mask is not None:
         if hyperedge_mask.shape != (m,):
             raise ValueError(f"hyperedge_mask must have shape [{m}], got "
                              f"{list(hyperedge_mask.shape)}")
-        q_e, p_e = q_e[hyperedge_mask], p_e[hyperedge_mask]
+        keep &= hyperedge_mask.to(keep.device)
+    q_e, p_e = q_e[keep], p_e[keep]
     if q_e.size(0) == 0:
         return student_logits.sum() * 0.0
     if mode == "paper":
