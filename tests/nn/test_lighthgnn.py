@@ -154,6 +154,11 @@ def test_losses_reject_bad_inputs(logits):
     index, m = hyperedge_index_from_list([[0, 1]], num_nodes=7)
     with pytest.raises(ValueError, match="hyperedge_mask"):
         hyperedge_distillation_loss(s, t, index, m, torch.ones(2, dtype=torch.bool))
+    # a 0/1 integer mask was read as an index list (hyperedges 1, 0, 1, not 0 and 2)
+    index3, m3 = hyperedge_index_from_list([[0, 1], [2, 3], [4, 5]], num_nodes=7)
+    with pytest.raises(ValueError, match="hyperedge_mask must be a boolean mask, got dtype "
+                                         "torch.int64"):
+        hyperedge_distillation_loss(s, t, index3, m3, torch.tensor([1, 0, 1]))
     outside = torch.tensor([[0, 7], [0, 0]])  # vertex 7 of 7 logits rows
     with pytest.raises(ValueError, match="hyperedge_index"):
         hyperedge_distillation_loss(s, t, outside)

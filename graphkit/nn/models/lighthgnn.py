@@ -201,7 +201,7 @@ def hyperedge_distillation_loss(
     The hyperedge-level distributions are the member means of the vertex distributions,
     :math:`\mathbf{p}_e = \frac{1}{|e|}\sum_{v\in e}\sigma(\mathbf{z}^t_v)` and likewise
     :math:`\mathbf{q}_e` for the student; the loss is their KL divergence averaged over the
-    hyperedges in ``hyperedge_mask`` (all when ``None``):
+    hyperedges in the boolean ``[M]`` ``hyperedge_mask`` (all when ``None``):
     ``"paper"`` :math:`\frac{1}{|E'|}\sum_{e\in E'}\mathrm{KL}(\mathbf{p}_e\|\mathbf{q}_e)`
     with :math:`\sigma(\cdot/\tau)`; ``"repo"`` the official
     ``F.kl_div(log(q_e / tau), p_e / tau, reduction="batchmean", log_target=True)``.
@@ -236,6 +236,9 @@ def _hyperedge_kd(student_logits: Tensor, teacher_logits: Tensor, hyperedge_inde
     keep = torch.zeros(m, dtype=torch.bool, device=q_e.device)
     keep[hyperedge_index[1]] = True
     if hyperedge_mask is not None:
+        if hyperedge_mask.dtype != torch.bool:  # an integer 0/1 mask would index hyperedges
+            raise ValueError(f"hyperedge_mask must be a boolean mask, got dtype "
+                             f"{hyperedge_mask.dtype}")
         if hyperedge_mask.shape != (m,):
             raise ValueError(f"hyperedge_mask must have shape [{m}], got "
                              f"{list(hyperedge_mask.shape)}")
