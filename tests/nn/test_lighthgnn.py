@@ -261,6 +261,20 @@ def test_production_split_hides_the_inductive_share():
         production_split(tr, va, te, ind_ratio=1.5)
 
 
+def test_production_split_requires_boolean_masks_of_one_length():
+    n = 12
+    tr, va, te = (torch.zeros(n, dtype=torch.bool) for _ in range(3))
+    tr[:4], va[4:8], te[8:] = True, True, True
+    idx = [m.nonzero().view(-1) for m in (tr, va, te)]  # these gave nonsense silently
+    with pytest.raises(ValueError, match=r"train_mask must be a 1-D boolean mask over the "
+                                         r"vertices, got dtype torch.int64 and shape \[4\]"):
+        production_split(*idx)
+    with pytest.raises(ValueError, match="val_mask must be a 1-D boolean mask.*torch.float32"):
+        production_split(tr, va.float(), te)
+    with pytest.raises(ValueError, match="must have one length N, got 12, 12, 11"):
+        production_split(tr, va, te[:-1])
+
+
 def test_loss_object_mixes_ce_and_kd(logits):
     s, t = logits
     y = torch.tensor([0, 1, 2, 3, 0, 1, 2])

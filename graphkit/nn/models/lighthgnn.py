@@ -359,10 +359,20 @@ def production_split(train_mask: Tensor, val_mask: Tensor, test_mask: Tensor,
 
     As the official ``product_split``: the test vertices are shuffled, the first
     ``int(ind_ratio * n_test)`` become inductive (unseen); the observed set is train, val and
-    the remaining test vertices.
+    the remaining test vertices. The three masks are boolean ``[N]`` tensors.
     """
     if not 0.0 <= ind_ratio <= 1.0:
         raise ValueError(f"ind_ratio must lie in [0, 1], got {ind_ratio}")
+    masks = {"train_mask": train_mask, "val_mask": val_mask, "test_mask": test_mask}
+    for name, mask in masks.items():
+        # index tensors would be combined bitwise into nonsense without an error
+        if not isinstance(mask, Tensor) or mask.dtype != torch.bool or mask.dim() != 1:
+            what = (f"dtype {mask.dtype} and shape {list(mask.shape)}"
+                    if isinstance(mask, Tensor) else type(mask).__name__)
+            raise ValueError(f"{name} must be a 1-D boolean mask over the vertices, got {what}")
+    if len({mask.numel() for mask in masks.values()}) > 1:
+        raise ValueError("train_mask, val_mask and test_mask must have one length N, got "
+                         + ", ".join(str(mask.numel()) for mask in masks.values()))
     if bool((train_mask & val_mask).any() | (train_mask & test_mask).any()
             | (val_mask & test_mask).any()):
         raise ValueError("train, val and test masks overlap")
