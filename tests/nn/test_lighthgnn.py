@@ -378,6 +378,14 @@ def test_plus_options_reject_bad_inputs(logits):
         _plus_loss(t, index, m, hyperedge_weight=-1.0)
     with pytest.raises(ValueError, match="one value per hyperedge"):
         LightHGNNLoss(t, hyperedge_index=index, num_hyperedges=m, reliability=torch.ones(3))
+    # these passed construction and failed at the first step inside torch.bernoulli
+    for bad, shown in ((1.5, "1.5"), (-0.1, "-0.1"), (float("nan"), "nan")):
+        with pytest.raises(ValueError, match=rf"reliability must lie in \[0, 1\], got {shown}"):
+            LightHGNNLoss(t, hyperedge_index=index, num_hyperedges=m,
+                          reliability=torch.tensor([0.5, bad], dtype=torch.float64))
+    with pytest.raises(ValueError, match="reliability must hold floating-point.*torch.int64"):
+        LightHGNNLoss(t, hyperedge_index=index, num_hyperedges=m,
+                      reliability=torch.ones(m, dtype=torch.long))
 
 
 def test_student_is_dhg_mlp_with_batch_norm():

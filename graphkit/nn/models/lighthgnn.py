@@ -405,7 +405,7 @@ class LightHGNNLoss:
         tau (float): temperature :math:`\tau`. (default: :obj:`1.0`)
         mode (str): ``"paper"`` or ``"repo"`` (see the module docstring).
         hyperedge_index, num_hyperedges: the hypergraph the teacher saw (LightHGNN+).
-        reliability (Tensor, optional): ``[M]`` hyperedge reliabilities
+        reliability (Tensor, optional): ``[M]`` hyperedge reliabilities in :math:`[0, 1]`
             (:func:`hyperedge_reliability`); ``None`` for LightHGNN.
         generator (torch.Generator, optional): for the hyperedge sampling.
         hyperedge_weight (float): weight :math:`\beta \ge 0` of the hyperedge term.
@@ -435,6 +435,13 @@ class LightHGNNLoss:
             if reliability.shape != (m,):
                 raise ValueError(f"reliability must have one value per hyperedge [{m}], got "
                                  f"{list(reliability.shape)}")
+            # checked here: torch.bernoulli refuses these only at the first training step
+            if not reliability.is_floating_point():
+                raise ValueError(f"reliability must hold floating-point probabilities, got "
+                                 f"dtype {reliability.dtype}")
+            if not bool(((reliability >= 0) & (reliability <= 1)).all()):  # NaN fails too
+                bad = reliability[~((reliability >= 0) & (reliability <= 1))][0]
+                raise ValueError(f"reliability must lie in [0, 1], got {float(bad)}")
             if not singletons:
                 size = hyperedge_degree(hyperedge_index, m).to(reliability.device)
                 reliability = reliability * (size > 1).to(reliability.dtype)
