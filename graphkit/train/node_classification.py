@@ -99,6 +99,15 @@ def _split(data: Data, name: str, split: int | None, required: bool) -> Tensor |
             raise ValueError(f"{name}_mask selects no nodes")
         if int(mask.min()) < 0 or int(mask.max()) >= data.num_nodes:
             raise ValueError(f"{name}_mask holds node indices outside [0, {data.num_nodes})")
+        # a repeated id counts a node twice in the loss and accuracy; an integer 0/1 mask
+        # (mask.long()) read as indices selects nodes 0 and 1 only, and repeats them
+        if torch.unique(mask).numel() != mask.numel():
+            if mask.numel() == data.num_nodes and int(mask.max()) <= 1:
+                raise ValueError(f"{name}_mask is an integer vector of length num_nodes holding "
+                                 "only 0 and 1: it looks like a 0/1 mask, which would be read "
+                                 f"as node indices; pass {name}_mask.bool()")
+            raise ValueError(f"{name}_mask repeats node indices: an index vector must list "
+                             "each node once")
         return mask.long()
     raise ValueError(
         f"{name}_mask must be a bool mask or an integer index vector, got dtype {mask.dtype} "
@@ -192,7 +201,8 @@ def train_node_classifier(
             log-probabilities: the default cross-entropy treats both alike).
         data (torch_geometric.data.Data): with ``y`` (``[N]`` integer classes), ``train_mask``,
             ``val_mask`` and optionally ``test_mask``; masks are bool vectors, integer index
-            vectors, or bool ``[N, S]`` matrices of ``S`` splits (pick one with ``split``).
+            vectors (each node once; an integer 0/1 mask is refused: pass ``mask.bool()``),
+            or bool ``[N, S]`` matrices of ``S`` splits (pick one with ``split``).
         optimizer (torch.optim.Optimizer, optional): defaults to
             ``Adam(model.parameters(), lr, weight_decay)``.
         lr (float): learning rate of the default optimiser. (default: :obj:`0.01`)

@@ -84,6 +84,24 @@ def test_mask_forms_agree_and_data_is_untouched(two_blobs):
         assert two_blobs[key] is original[key]
 
 
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32])
+def test_integer_01_masks_are_not_read_as_node_indices(two_blobs, dtype):
+    # mask.long() read as indices trained and evaluated on nodes {0, 1}: val_acc 1.0
+    for name in ("train", "val", "test"):
+        bad = copy.copy(two_blobs)
+        bad[f"{name}_mask"] = two_blobs[f"{name}_mask"].to(dtype)
+        with pytest.raises(ValueError, match=rf"{name}_mask .*looks like a 0/1 mask.*"
+                                             rf"pass {name}_mask\.bool\(\)"):
+            train_node_classifier(_model(two_blobs), bad, epochs=1)
+    bad = copy.copy(two_blobs)
+    bad.val_mask = torch.tensor([20, 21, 21, 22], dtype=dtype)
+    with pytest.raises(ValueError, match="val_mask repeats node indices"):
+        train_node_classifier(_model(two_blobs), bad, epochs=1)
+    ok = copy.copy(two_blobs)  # distinct ids, in any order, still train
+    ok.val_mask = torch.tensor([22, 20, 21], dtype=dtype)
+    train_node_classifier(_model(two_blobs), ok, epochs=1)
+
+
 def test_custom_forward_loss_and_optimizer(two_blobs):
     calls = []
 
