@@ -152,6 +152,23 @@ def test_conv_rejects_bad_inputs(hg):
     assert "HGNNConv(4, 2)" == repr(conv)
 
 
+@pytest.mark.parametrize("make", [lambda: HGNNConv(4, 2), lambda: HGNNPConv(4, 2),
+                                  lambda: HGNN(4, 3, 2), lambda: HGNNP(4, 3, 2)])
+def test_negative_or_non_finite_hyperedge_weights_are_refused(make, hg):
+    """They gave NaN outputs silently; zero weights stay allowed."""
+    index, m = hg
+    model, x = make(), torch.randn(N, 4)
+    for bad, shown in ((-1.0, "-1.0"), (float("nan"), "nan"), (float("inf"), "inf")):
+        w = torch.ones(m)
+        w[2] = bad
+        with pytest.raises(ValueError, match=f"hyperedge_weight must be finite and "
+                                             f"non-negative, got {shown} for hyperedge 2"):
+            model(x, index, w)
+    w = torch.ones(m)
+    w[1] = 0.0
+    assert bool(torch.isfinite(model(x, index, w)).all())
+
+
 @pytest.mark.parametrize("layout", [torch.sparse_coo, torch.sparse_csr])
 @pytest.mark.parametrize("make", [lambda: HGNNConv(4, 2), lambda: HGNNPConv(4, 2),
                                   lambda: HGNN(4, 3, 2)])

@@ -166,6 +166,8 @@ def test_losses_reject_bad_inputs(logits):
         LightHGNNLoss(t, hyperedge_index=outside, reliability=torch.ones(1))
     with pytest.raises(ValueError, match="hyperedge_index"):
         topology_score(s, outside)
+    with pytest.raises(ValueError, match=r"embedding must be \[N, d\], got shape \[7\]"):
+        topology_score(s[:, 0], index)
 
 
 def test_reliability_rejects_nan_logits():
@@ -338,6 +340,10 @@ def test_distill_rejects_bad_features_and_teacher_logits():
         distill(LightHGNN(4, 8, 2), x, y, bad_z, tr, va, te, epochs=1)
     with pytest.raises(ValueError, match="teacher_logits has 11 rows but the graph has 12"):
         distill(LightHGNN(4, 8, 2), x, y, z[:-1], tr, va, te, epochs=1)
+    # said "scores must cover every vertex like the teacher logits [12, 3], got [12, 2]"
+    with pytest.raises(ValueError, match=r"the student's class count \(2\) differs from the "
+                                         r"teacher's \(3\)"):
+        distill(LightHGNN(4, 8, 2), x, y, torch.randn(n, 3), tr, va, te, epochs=1)
     bad_x = x.clone()
     bad_x[0, 0] = float("inf")
     with pytest.raises(ValueError, match="x holds infinite values"):

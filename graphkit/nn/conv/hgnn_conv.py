@@ -62,7 +62,15 @@ def _weights(hyperedge_index: Tensor, num_hyperedges: int, weight: Tensor | None
         raise ValueError(
             f"hyperedge_weight must have shape [{num_hyperedges}], got {list(weight.shape)}"
         )
-    return weight if weight.is_floating_point() else weight.float()
+    weight = weight if weight.is_floating_point() else weight.float()
+    # a negative weight can make d(v) negative (d(v)^{-1/2} is NaN) and a NaN spreads to
+    # every member: both gave NaN outputs silently; zero weights are fine (d(v) = 0 -> 0)
+    bad = ~(torch.isfinite(weight) & (weight >= 0))
+    if bool(bad.any()):
+        i = int(bad.nonzero()[0])
+        raise ValueError(f"hyperedge_weight must be finite and non-negative, got "
+                         f"{float(weight[i])} for hyperedge {i}")
+    return weight
 
 
 class HGNNConv(MessagePassing):
@@ -74,8 +82,8 @@ class HGNNConv(MessagePassing):
         \mathbf{D}_e^{-1} \mathbf{H}^{\top} \mathbf{D}_v^{-1/2} \mathbf{X} \mathbf{\Theta}
         + \mathbf{b}
 
-    where :math:`\mathbf{H}` is the incidence matrix, :math:`\mathbf{W}` the diagonal
-    hyperedge weights (default 1), :math:`\mathbf{D}_v` the weighted vertex degrees
+    where :math:`\mathbf{H}` is the incidence matrix, :math:`\mathbf{W}` the diagonal finite,
+    non-negative hyperedge weights (default 1), :math:`\mathbf{D}_v` the weighted vertex degrees
     :math:`d(v) = \sum_e w_e h(v, e)` and :math:`\mathbf{D}_e` the hyperedge sizes. It is
     computed as two message-passing stages (vertex to hyperedge, hyperedge to vertex), never
     forming the :math:`N \times N` operator. PyG's

@@ -310,6 +310,8 @@ def topology_score(embedding: Tensor, hyperedge_index: Tensor,
     distance between member embeddings and the hyperedge's mean embedding,
     :math:`\frac{1}{M}\sum_e \frac{1}{|e|}\sum_{v\in e}\|\mathbf{h}_v - \bar{\mathbf{h}}_e\|_2`.
     """
+    if embedding.dim() != 2:  # a 1-D one ended in a torch_geometric scatter error
+        raise ValueError(f"embedding must be [N, d], got shape {list(embedding.shape)}")
     hyperedge_index = check_hyperedge_index(hyperedge_index, embedding.size(0), num_hyperedges)
     m = num_hyperedges_of(hyperedge_index, num_hyperedges)
     v, e = hyperedge_index
@@ -454,6 +456,12 @@ class LightHGNNLoss:
         self.generator = generator
 
     def __call__(self, scores: Tensor, data: Data) -> Tensor:
+        if (scores.dim() == 2 and scores.size(0) == self.teacher_logits.size(0)
+                and scores.size(1) != self.teacher_logits.size(1)):
+            raise ValueError(f"the student's class count ({scores.size(1)}) differs from the "
+                             f"teacher's ({self.teacher_logits.size(1)}): scores "
+                             f"{list(scores.shape)}, teacher_logits "
+                             f"{list(self.teacher_logits.shape)}")
         if scores.shape != self.teacher_logits.shape:
             raise ValueError(f"scores must cover every vertex like the teacher logits "
                              f"{list(self.teacher_logits.shape)}, got {list(scores.shape)}")
