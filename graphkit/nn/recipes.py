@@ -21,6 +21,7 @@ Use :func:`get_recipe` and :func:`build_model`; :data:`RECIPES` lists what exist
 from __future__ import annotations
 
 import ast
+import copy
 import itertools
 from dataclasses import dataclass, field, fields, replace
 from functools import partial
@@ -343,19 +344,30 @@ def _hop_forward(model: torch.nn.Module, data: Data, eval_batch_size: int | None
     return part.new_zeros(data.num_nodes, part.size(1)).index_copy(0, idx, part)
 
 
-def _evaluated_rows(data: Data) -> Data:
+def _evaluated_rows(data: Data, split: int | None = None) -> Data:
     """The rows of ``data`` that training or evaluation reads (train, validation, test), with
     their hops, labels and masks: node-wise models on precomputed hops need no other row, and
-    the evaluation pass then reads the stacked hops without gathering them every epoch."""
+    the evaluation pass then reads the stacked hops without gathering them every epoch.
+
+    The masks are read as :func:`~graphkit.train.train_node_classifier` reads them (column
+    ``split`` of ``[N, S]`` masks), and the result holds that column only."""
+    from graphkit.train.node_classification import _split
+
     names = [n for n in ("train", "val", "test") if data.get(f"{n}_mask") is not None]
+    masks = {n: _split(data, n, split, required=False) for n in names}
     keep = torch.zeros(data.num_nodes, dtype=torch.bool, device=data.hops.device)
     for n in names:
-        keep[data[f"{n}_mask"]] = True
+        keep[masks[n]] = True
     if bool(keep.all()):
-        return data
+        if all(masks[n] is data[f"{n}_mask"] for n in names):
+            return data
+        out = copy.copy(data)  # a column of 2-D masks: _hop_forward indexes rows with them
+        for n in names:
+            out[f"{n}_mask"] = masks[n]
+        return out
     out = Data(hops=data.hops[keep], y=data.y[keep], num_nodes=int(keep.sum()))
     for n in names:
-        mask = data[f"{n}_mask"]
+        mask = masks[n]
         if mask.dtype != torch.bool:
             mask = torch.zeros(data.num_nodes, dtype=torch.bool,
                                device=mask.device).index_fill_(0, mask, True)
@@ -381,7 +393,7 @@ def run_recipe(recipe: Recipe, data: Data, device: str | torch.device = "cpu",
     forward = None
     if recipe.num_hops is not None:
         forward = partial(_hop_forward, eval_batch_size=eval_batch_size)
-        data = _evaluated_rows(data)
+        data = _evaluated_rows(data, overrides.get("split"))
     kwargs = {"restore_best": False, **recipe.train_kwargs(), **overrides}
     result = train_node_classifier(model, data, device=device, forward=forward, **kwargs)
     result.model = model

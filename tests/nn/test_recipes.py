@@ -143,6 +143,31 @@ def test_hop_models_train_on_the_evaluated_rows_only(tiny):
     assert [h["loss"] for h in a.history] == [h["loss"] for h in b.history]
 
 
+def test_hop_models_honour_split_of_2d_masks(tiny):
+    """[N, S] masks with split=: the run on column s equals the run on its 1-D masks (the
+    hop path indexed rows with the whole [N, S] mask: a raw IndexError)."""
+    recipe = get_recipe("sgc_air", "Cora")
+    data = prepare_data(recipe, tiny)
+    idx = torch.arange(tiny.num_nodes)
+    other = {"train": idx >= 18, "val": idx < 9, "test": (idx >= 9) & (idx < 15)}  # 15..17 unused
+    two = data.clone()
+    for n in ("train", "val", "test"):
+        two[f"{n}_mask"] = torch.stack([data[f"{n}_mask"], other[n]], dim=1)
+    for split in (0, 1):
+        one = data.clone()
+        for n in ("train", "val", "test"):
+            one[f"{n}_mask"] = two[f"{n}_mask"][:, split]
+        torch.manual_seed(0)
+        a = run_recipe(recipe, one, epochs=10)
+        torch.manual_seed(0)
+        b = run_recipe(recipe, two, epochs=10, split=split)
+        assert a.history == b.history and a.best_epoch == b.best_epoch
+    with pytest.raises(ValueError, match="split=2 out of range for 2 splits"):
+        run_recipe(recipe, two, epochs=1, split=2)
+    with pytest.raises(ValueError, match="choose one with split="):
+        run_recipe(recipe, two, epochs=1)
+
+
 def test_expand_grid_gives_every_combination():
     from graphkit.nn.recipes import expand_grid
 
