@@ -388,6 +388,15 @@ def run_recipe(recipe: Recipe, data: Data, device: str | torch.device = "cpu",
 
     if recipe.num_hops is not None and getattr(data, "hops", None) is None:
         raise ValueError(f"{recipe.model} takes precomputed hops: call prepare_data first")
+    if recipe.num_hops is not None:
+        # hops of another depth (prepared before a num_hops override) would train silently:
+        # prepare_data stacks hops 0..num_hops whatever first_hop / skip_last_hop say
+        hops, want = data.hops, recipe.num_hops + 1
+        if not isinstance(hops, Tensor) or hops.dim() != 3 or hops.size(1) != want:
+            shape = tuple(hops.shape) if isinstance(hops, Tensor) else type(hops).__name__
+            raise ValueError(f"data.hops has shape {shape}, but {recipe.model} with "
+                             f"num_hops={recipe.num_hops} needs (num_nodes, {want}, F): "
+                             "re-run prepare_data with this recipe")
     num_classes = int(data.y.max()) + 1
     model = build_model(recipe, data.num_features, num_classes)
     forward = None

@@ -86,6 +86,22 @@ def test_run_recipe_needs_precomputed_hops(tiny):
         run_recipe(get_recipe("sgc_air", "Cora"), tiny)
 
 
+@pytest.mark.parametrize("extra", [{}, {"first_hop": 1}, {"skip_last_hop": False}])
+def test_run_recipe_refuses_hops_of_another_depth(tiny, extra):
+    """Hops prepared for num_hops=10 trained silently after a num_hops=5 override."""
+    recipe = get_recipe("sgc_air", "Cora").with_overrides(**extra)
+    data = prepare_data(recipe, tiny)
+    assert data.hops.size(1) == 11
+    run_recipe(recipe, data, epochs=1)  # the depth it was prepared for
+    for hops in (5, 12):
+        with pytest.raises(ValueError, match=rf"data.hops has shape \(30, 11, 40\), but sgc_air "
+                                             rf"with num_hops={hops} needs \(num_nodes, "
+                                             rf"{hops + 1}, F\): re-run prepare_data"):
+            run_recipe(recipe.with_overrides(num_hops=hops), data, epochs=1)
+    run_recipe(recipe.with_overrides(num_hops=5),
+               prepare_data(recipe.with_overrides(num_hops=5), tiny), epochs=1)
+
+
 def test_build_model_uses_recipe_kwargs():
     model = build_model(get_recipe("dagnn", "Cora").with_model_kwargs(K=3), 20, 4)
     assert model.K == 3 and model.dropout == 0.8
