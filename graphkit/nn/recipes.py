@@ -23,6 +23,7 @@ from __future__ import annotations
 import ast
 import copy
 import itertools
+import numbers
 from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from typing import Any
@@ -77,6 +78,7 @@ class Recipe:
         arguments (any other name, e.g. ``dropout``) replaced."""
         names = {f.name for f in fields(self)} - {"model", "dataset", "model_kwargs"}
         optional = {f.name for f in fields(self) if "None" in str(f.type)}  # e.g. patience
+        counts = {f.name for f in fields(self) if str(f.type) in ("int", "int | None")}
         protocol = {k: v for k, v in kwargs.items() if k in names}
         model = {k: v for k, v in kwargs.items() if k not in names}
         for key, value in kwargs.items():
@@ -87,6 +89,9 @@ class Recipe:
             if isinstance(old, (int, float)) and not isinstance(old, bool) and (
                     isinstance(value, bool) or not isinstance(value, (int, float))):
                 raise ValueError(f"{key} must be a number, got {value!r}")
+            if key in counts and (isinstance(value, bool) or not isinstance(
+                    value, numbers.Integral)):  # epochs=10.5 would fail only in training
+                raise ValueError(f"{key} must be an integer, got {value!r}")
         if "num_hops" in protocol and self.num_hops is None:
             raise ValueError(f"{self.model} propagates in forward; set its depth with "
                              "the model argument (e.g. K) instead of num_hops")

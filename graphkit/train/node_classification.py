@@ -7,6 +7,7 @@ the reported figures are those of the selected (best-validation) epoch.
 from __future__ import annotations
 
 import copy
+import numbers
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -144,10 +145,19 @@ def _check_classes(y: Tensor, masks: dict[str, Tensor | None], scores: Tensor) -
                              f"for the model's {num_classes} output classes")
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _check_args(epochs: int, patience: int | None, selection: str, early_stopping: str,
                 lr: float) -> None:
+    # a float count fails later inside range() or slicing, or is rounded up silently
+    if not _is_int(epochs):
+        raise ValueError(f"epochs must be an integer, got {epochs!r}")
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if patience is not None and not _is_int(patience):
+        raise ValueError(f"patience must be None or an integer, got {patience!r}")
     if patience is not None and patience < 1:
         raise ValueError(f"patience must be None or >= 1, got {patience}")
     if selection not in _SELECTIONS:

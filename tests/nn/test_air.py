@@ -187,6 +187,7 @@ def test_gcn_air_shapes_and_gradients(graph):
     (lambda: HopAttention(3, att_dropout=1.0), "att_dropout"),
     (lambda: InitialResidualMLP(3, 4, 2, num_layers=0), "num_layers"),
     (lambda: SGCAIR(3, 2, pre_process=True), "num_hops"),
+    (lambda: SGCAIR(3, 2, num_hops=-1), r"^num_hops must be >= 0, got -1$"),  # not first_hop
     (lambda: SGCAIR(3, 2, input_dropout=1.5), "input_dropout"),
     (lambda: APPNPAIR(3, 4, 2, K=-1), "K"),
     (lambda: APPNPAIR(3, 4, 2, K=2, alpha=2.0), "alpha"),

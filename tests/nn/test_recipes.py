@@ -133,10 +133,21 @@ def test_with_overrides_splits_protocol_and_model_arguments():
     ({"lr": "abc"}, "lr must be a number, got 'abc'"),
     ({"dropout": "x"}, "dropout must be a number, got 'x'"),  # a model argument
     ({"epochs": True}, "epochs must be a number, got True"),
+    ({"epochs": 10.5}, "epochs must be an integer, got 10.5"),  # failed only in training
+    ({"patience": 2.5}, "patience must be an integer, got 2.5"),
 ])
 def test_with_overrides_names_a_value_of_the_wrong_type(override, message):
     with pytest.raises(ValueError, match=message):
         get_recipe("dagnn", "Cora").with_overrides(**override)
+
+
+def test_with_overrides_wants_integer_counts_on_hop_recipes_and_unset_patience():
+    with pytest.raises(ValueError, match="num_hops must be an integer, got 5.0"):
+        get_recipe("sgc_air", "Cora").with_overrides(num_hops=5.0)
+    # ogbn-arxiv DAGNN has no patience, so the number check had no old value to compare
+    with pytest.raises(ValueError, match="patience must be an integer, got 10.5"):
+        get_recipe("dagnn", "ogbn-arxiv").with_overrides(patience=10.5)
+    assert get_recipe("dagnn", "ogbn-arxiv").with_overrides(patience=10).patience == 10
 
 
 def test_with_overrides_lets_optional_fields_and_model_arguments_be_none():

@@ -142,6 +142,10 @@ def test_without_test_mask_reports_nan(two_blobs):
 @pytest.mark.parametrize("kwargs, match", [
     ({"epochs": 0}, "epochs"),
     ({"patience": 0}, "patience"),
+    ({"epochs": 2.5}, r"^epochs must be an integer, got 2\.5$"),  # a TypeError in range()
+    ({"epochs": True}, "epochs must be an integer, got True"),
+    ({"patience": 2.5}, r"^patience must be None or an integer, got 2\.5$"),
+    ({"patience": 2.5, "early_stopping": "pyg_citation"}, "patience must be None or an integer"),
     ({"selection": "test_acc"}, "selection"),
     ({"early_stopping": "never"}, "early_stopping"),
     ({"lr": 0.0}, "lr"),

@@ -115,6 +115,8 @@ class SGCAIR(torch.nn.Module):
         _check_dropout(dropout=dropout, input_dropout=input_dropout)
         if pre_process and num_hops is None:
             raise ValueError("pre_process=True needs num_hops (one FFN per hop)")
+        if num_hops is not None and num_hops < 0:  # before first_hop, whose range it sets
+            raise ValueError(f"num_hops must be >= 0, got {num_hops}")
         if first_hop < 0 or (num_hops is not None and first_hop > num_hops):
             raise ValueError(f"first_hop must be in [0, num_hops], got {first_hop}")
         if pre_process and first_hop:
