@@ -83,7 +83,9 @@ def knn_add(
         raise ValueError(f"chunk_size must be positive, got {chunk_size}")
     if k == 0:
         return coalesce(edge_index, num_nodes=n)
-    deg = degree(edge_index[1], n)
+    # distinct neighbours other than the node itself: a loop or a repeated edge is no neighbour
+    simple = coalesce(edge_index[:, edge_index[0] != edge_index[1]], num_nodes=n)
+    deg = degree(simple[1], n)
     candidate = deg > min_degree
     if int(candidate.sum()) < k:
         raise ValueError(

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
-from torch_geometric.utils import is_undirected, to_undirected
+from torch_geometric.utils import coalesce, is_undirected, to_undirected
 
 from graphkit.data.validation import check_edge_index, check_features
 from graphkit.device import check_device
@@ -150,6 +150,22 @@ class RefinedGraph:
     info: dict = field(default_factory=dict)
 
 
+def _simple_edges(edge_index: Tensor, num_nodes: int) -> Tensor:
+    """``edge_index`` without self-loops and repeated edges, each said in a warning (a loop or
+    a copy would count as a neighbour in the degree filter and weigh twice in the encoder)."""
+    loops = edge_index[0] == edge_index[1]
+    if bool(loops.any()):
+        warnings.warn(f"edge_index holds {int(loops.sum())} self-loop(s): STABLE's adjacency has "
+                      "a zero diagonal, so they were removed", stacklevel=3)
+        edge_index = edge_index[:, ~loops]
+    simple = coalesce(edge_index, num_nodes=num_nodes)
+    if simple.size(1) < edge_index.size(1):
+        warnings.warn(f"edge_index repeats {edge_index.size(1) - simple.size(1)} edge(s): "
+                      "STABLE's adjacency is binary, so the copies were removed", stacklevel=3)
+        return simple
+    return edge_index
+
+
 def stable_refine(
     x: Tensor,
     edge_index: Tensor,
@@ -162,7 +178,9 @@ def stable_refine(
     Args:
         x (Tensor): ``[N, F]`` node features (binary bag-of-words or identity).
         edge_index (Tensor): ``[2, E]`` symmetric edges of the poisoned graph (an edge given
-            in one direction only gets the other one added, with a warning).
+            in one direction only gets the other one added, and self-loops and repeated edges
+            are removed, each with a warning: STABLE's adjacency is binary with a zero
+            diagonal).
         config (STABLEConfig, optional): hyperparameters (default: ``STABLEConfig()``).
         generator (torch.Generator, optional): randomness of the contrastive stage.
         device: where to train the encoder; the pruning and kNN stages run on the CPU (inputs
@@ -182,6 +200,7 @@ def stable_refine(
         warnings.warn("edge_index is not symmetric: STABLE refines undirected graphs, so the "
                       "missing reverse edges were added", stacklevel=2)
         edge_index = to_undirected(edge_index, num_nodes=n)
+    edge_index = _simple_edges(edge_index, n)
     pre, removed = jaccard_prune(edge_index, x, config.jaccard_threshold)
     result = contrastive_embeddings(
         x, pre, removed, n, hidden_channels=config.embedding_dim, beta=config.beta,

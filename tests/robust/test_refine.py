@@ -61,6 +61,19 @@ def test_knn_adds_top_k_as_in_neighbours():
     assert (4, 1) in sym and (5, 2) in sym
 
 
+def test_knn_degree_counts_distinct_neighbours_only():
+    # path 0-1-2-3: nodes 0 and 3 have one neighbour each; a repeated edge or a self-loop
+    # made node 3 count as degree 2 and be picked as a new neighbour of node 0
+    path = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])
+    emb = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [1.0, 0.01]])
+    plain = knn_add(path, emb, 2)
+    for extra in (torch.tensor([[2, 3], [3, 2]]), torch.tensor([[3], [3]])):
+        added = knn_add(torch.cat([path, extra], 1), emb, 2)
+        assert not bool(((added[0] == 3) & (added[1] == 0)).any())
+        assert not bool(((added[0] == 0) & (added[1] == 3)).any())
+    assert not bool(((plain[0] == 3) & (plain[1] == 0)).any())
+
+
 def test_knn_k0_is_identity_and_bad_k():
     ei, n = star_plus_path()
     emb = torch.randn(n, 3)

@@ -53,6 +53,23 @@ def test_one_direction_edges_are_made_undirected_with_a_warning(sbm):
     torch.testing.assert_close(one.embeddings, both.embeddings)
 
 
+def test_self_loops_and_repeated_edges_are_removed_with_a_warning(sbm):
+    # they counted as neighbours and weighed twice, and a loop survived into the refined graph
+    cfg = STABLEConfig(**SMALL)
+    clean = stable_refine(sbm.x, sbm.edge_index, cfg, torch.Generator().manual_seed(0))
+    loops = torch.arange(3).repeat(2, 1)
+    with pytest.warns(UserWarning, match="3 self-loop"):
+        looped = stable_refine(sbm.x, torch.cat([sbm.edge_index, loops], 1), cfg,
+                               torch.Generator().manual_seed(0))
+    copies = torch.cat([sbm.edge_index[:, :2], sbm.edge_index[:, :2].flip(0)], 1)  # symmetric
+    with pytest.warns(UserWarning, match="repeats 4 edge"):
+        repeated = stable_refine(sbm.x, torch.cat([sbm.edge_index, copies], 1), cfg,
+                                 torch.Generator().manual_seed(0))
+    for ref in (looped, repeated):
+        assert torch.equal(ref.edge_index, clean.edge_index)
+        assert ref.info["edges_in"] == clean.info["edges_in"]
+
+
 def test_fit_predict_and_shared_refinement(sbm):
     seed_everything(0)
     model = STABLE(STABLEConfig(**SMALL))
