@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import inspect
 import itertools
 import numbers
 from dataclasses import dataclass, field, fields, replace
@@ -81,6 +82,13 @@ class Recipe:
         counts = {f.name for f in fields(self) if str(f.type) in ("int", "int | None")}
         protocol = {k: v for k, v in kwargs.items() if k in names}
         model = {k: v for k, v in kwargs.items() if k not in names}
+        settings = _model_settings(self.model)
+        for key in model:
+            # a typo (lrr=0.1) became a model argument that failed only in build_model
+            if settings is not None and key not in settings:
+                raise ValueError(f"{self.model} takes no setting {key!r} (its model settings: "
+                                 f"{', '.join(sorted(settings))}; training settings: "
+                                 f"{', '.join(sorted(names))})")
         for key, value in kwargs.items():
             # a string from the command line ("lr=abc") would fail deep inside training
             old = getattr(self, key) if key in names else self.model_kwargs.get(key)
@@ -249,6 +257,28 @@ class _APPNPNet(torch.nn.Module):
         return self.prop(self.lin2(x), edge_index)
 
 
+# the settings build_model hands PyG's SGConv / MLP
+_PYG_SETTINGS = {"sgc": {"K"}, "mlp": {"hidden_channels", "dropout", "num_layers"}}
+
+
+def _model_settings(model: str) -> set[str] | None:
+    """The model arguments a recipe of ``model`` may set: the class's constructor arguments
+    but those :func:`build_model` passes itself; ``None`` where the class takes ``**kwargs``
+    (GCN forwards them to PyG's ``GCNConv``) or the model is unknown."""
+    if model in _PYG_SETTINGS:
+        return set(_PYG_SETTINGS[model])
+    from graphkit.nn.models import APPNPAIR, DAGNN, GCN, GCNAIR, SGCAIR
+
+    cls = {"dagnn": DAGNN, "sgc_air": SGCAIR, "appnp_air": APPNPAIR, "gcn_air": GCNAIR,
+           "gcn": GCN, "appnp": _APPNPNet}.get(model)
+    if cls is None:
+        return None
+    params = inspect.signature(cls.__init__).parameters
+    if any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None
+    return set(params) - {"self", "in_channels", "out_channels", "cached"}
+
+
 def build_model(recipe: Recipe, in_channels: int, out_channels: int) -> torch.nn.Module:
     """Instantiate the recipe's model; ``sgc_air`` takes stacked hops as input."""
     from torch_geometric.nn import MLP, SGConv
@@ -272,10 +302,10 @@ def build_model(recipe: Recipe, in_channels: int, out_channels: int) -> torch.nn
     if m == "appnp":
         return _APPNPNet(in_channels, kw.pop("hidden_channels"), out_channels, **kw)
     if m == "sgc":
-        _only_settings(m, kw, {"K"})
+        _only_settings(m, kw, _PYG_SETTINGS[m])
         return SGConv(in_channels, out_channels, K=kw["K"], cached=True)
     if m == "mlp":
-        _only_settings(m, kw, {"hidden_channels", "dropout", "num_layers"})
+        _only_settings(m, kw, _PYG_SETTINGS[m])
         return MLP(in_channels=in_channels, hidden_channels=kw["hidden_channels"],
                    out_channels=out_channels, num_layers=kw.get("num_layers", 2),
                    dropout=kw["dropout"], norm=None)

@@ -227,3 +227,22 @@ def test_sgc_air_first_hop_leaves_the_raw_features_out():
         SGCAIR(4, 3, num_hops=2, first_hop=3)
     with pytest.raises(ValueError, match="first_hop"):
         SGCAIR(4, 3, first_hop=2)(torch.randn(5, 2, 4))
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_gcn_air_names_an_out_of_range_node_id(cached):
+    # failed inside PyG with a RuntimeError; DAGNN and APPNPAIR named the id
+    x = torch.randn(5, 5)
+    model = GCNAIR(5, 8, 3, 2, cached=cached)
+    with pytest.raises(ValueError, match="edge_index holds node id 9, out of range for "
+                                         "num_nodes=5"):
+        model(x, torch.tensor([[0], [9]]))
+    model(x, torch.tensor([[0], [4]]))
+
+
+@pytest.mark.parametrize("build", [lambda: APPNPAIR(4, 8, 3, K=2),
+                                   lambda: GCNAIR(4, 8, 3, 2)])
+def test_air_models_name_integer_features(build):
+    # Linear failed with "result type Float can't be cast to the desired output type Long"
+    with pytest.raises(ValueError, match=r"^x must be floating point, got dtype torch.int64$"):
+        build()(torch.ones(5, 4, dtype=torch.long), torch.tensor([[0], [1]]))

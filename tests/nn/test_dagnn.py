@@ -146,6 +146,13 @@ def test_prop_rejects_wrong_feature_size(graph):
         DAGNNProp(3, K=2)(torch.randn(n, 4), edge_index)
 
 
+def test_model_names_integer_features(graph):
+    # Linear failed with "result type Float can't be cast to the desired output type Long"
+    edge_index, n = graph
+    with pytest.raises(ValueError, match=r"^x must be floating point, got dtype torch.int64$"):
+        DAGNN(4, 8, 3, K=2)(torch.ones(n, 4, dtype=torch.long), edge_index)
+
+
 def test_gradient_reaches_learned_edge_weights(graph):
     # x requires grad inside DAGNN (the MLP's logits), which takes the fast sparse path
     edge_index, n = graph

@@ -150,6 +150,20 @@ def test_with_overrides_wants_integer_counts_on_hop_recipes_and_unset_patience()
     assert get_recipe("dagnn", "ogbn-arxiv").with_overrides(patience=10).patience == 10
 
 
+def test_with_overrides_names_an_unknown_model_argument():
+    # a typo became a model argument that failed only in build_model
+    for model, key in (("sgc_air", "lrr"), ("dagnn", "k"), ("appnp_air", "num_layers"),
+                       ("gcn_air", "cached"), ("appnp", "skip_last_hop"), ("sgc", "bogus")):
+        with pytest.raises(ValueError, match=rf"^{model} takes no setting '{key}' \(its model "
+                                             r"settings: .*; training settings: .*lr.*\)$"):
+            get_recipe(model, "Cora").with_overrides(**{key: 1})
+    # every argument of the model class may still be set; GCN forwards **kwargs to GCNConv
+    r = get_recipe("sgc_air", "Cora").with_overrides(first_hop=1, att_dropout=0.1, lr=0.2)
+    assert (r.model_kwargs["first_hop"], r.lr) == (1, 0.2)
+    assert get_recipe("dagnn", "Cora").with_overrides(batch_norm=True).model_kwargs["batch_norm"]
+    assert get_recipe("gcn", "Cora").with_overrides(improved=True).model_kwargs["improved"]
+
+
 def test_with_overrides_lets_optional_fields_and_model_arguments_be_none():
     r = get_recipe("dagnn", "Cora").with_overrides(patience=None, input_dropout=None, lr=0.1)
     assert (r.patience, r.model_kwargs["input_dropout"], r.lr) == (None, None, 0.1)

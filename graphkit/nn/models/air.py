@@ -14,6 +14,7 @@ from torch import Tensor
 from torch.nn import BatchNorm1d, Linear, ModuleList, PReLU
 from torch_geometric.nn import GCNConv
 
+from graphkit.data.validation import check_edge_index
 from graphkit.nn._cache import CachedGraph, check_cached_graph, check_pyg_gcn_cache
 from graphkit.nn._checks import as_edge_index, check_edge_index_layout, check_node_features
 from graphkit.nn.conv.hop_attention import HopAttention
@@ -22,6 +23,11 @@ from graphkit.nn.models.initial_residual_mlp import InitialResidualMLP
 from graphkit.nn.sparse_input import feature_dropout
 
 __all__ = ["SGCAIR", "APPNPAIR", "GCNAIR"]
+
+
+def _check_floating(x: Tensor) -> None:
+    if not x.is_floating_point():  # else "result type Float can't be cast" from Linear
+        raise ValueError(f"x must be floating point, got dtype {x.dtype}")
 
 
 def _check_dropout(**named: float) -> None:
@@ -274,6 +280,7 @@ class APPNPAIR(torch.nn.Module):
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         check_node_features(x, self.lin1.in_features)
+        _check_floating(x)
         x = feature_dropout(x, self.dropout, self.training)
         x = F.relu(self.lin1(x))
         x = F.dropout(x, p=self.dropout, training=self.training)
@@ -361,8 +368,15 @@ class GCNAIR(torch.nn.Module):
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         check_node_features(x, self.convs[0].in_channels)
+        _check_floating(x)
         check_edge_index_layout(edge_index)
         check_pyg_gcn_cache(self, self.convs, x, edge_index)
+        first = self.convs[0]
+        if isinstance(edge_index, Tensor) and edge_index.layout == torch.strided and not (
+                first.cached and first._cached_edge_index is not None):
+            # the convs normalise in this call (gcn_norm synchronises anyway): an out-of-range
+            # id would otherwise fail inside PyG without naming the node, as in DAGNN/APPNPAIR
+            check_edge_index(edge_index, x.size(0))
         x = feature_dropout(x, self.input_dropout, self.training)
         x = x_in = self.convs[0](x, edge_index)
         for conv, gate, act in zip(self.convs[1:], self.gates, self.acts[:-1]):

@@ -102,6 +102,8 @@ class DAGNN(torch.nn.Module):
     def transform(self, x: Tensor) -> Tensor:
         """The MLP part: class logits :math:`\\mathbf{Z}` before propagation."""
         check_node_features(x, self.in_channels)
+        if not x.is_floating_point():  # else "result type Float can't be cast" from Linear
+            raise ValueError(f"x must be floating point, got dtype {x.dtype}")
         x = feature_dropout(x, self.input_dropout, self.training)
         x = self.lin1(x)
         if self.bn is not None:
