@@ -40,6 +40,13 @@ def check_node_features(x: object, in_channels: int, name: str = "x") -> None:
         raise ValueError(f"{name} has {x.size(1)} features, but in_channels is {in_channels}")
 
 
+def check_floating(x: Tensor, name: str = "x") -> None:
+    """Reject integer features, which otherwise fail in the first linear layer with "result
+    type Float can't be cast", naming neither the argument nor its dtype."""
+    if not x.is_floating_point():
+        raise ValueError(f"{name} must be floating point, got dtype {x.dtype}")
+
+
 def unweighted_edge_index(edge_index: Tensor, layer: str) -> Tensor:
     """:func:`as_edge_index` for a layer that takes no edge weights: a ``torch.sparse``
     adjacency becomes its ``edge_index``, and values other than 1 are refused rather than

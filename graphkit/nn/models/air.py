@@ -16,18 +16,18 @@ from torch_geometric.nn import GCNConv
 
 from graphkit.data.validation import check_edge_index
 from graphkit.nn._cache import CachedGraph, check_cached_graph, check_pyg_gcn_cache
-from graphkit.nn._checks import as_edge_index, check_edge_index_layout, check_node_features
+from graphkit.nn._checks import (
+    as_edge_index,
+    check_edge_index_layout,
+    check_floating,
+    check_node_features,
+)
 from graphkit.nn.conv.hop_attention import HopAttention
 from graphkit.nn.hop_features import normalized_adjacency, propagate_hops, transpose_csr
 from graphkit.nn.models.initial_residual_mlp import InitialResidualMLP
 from graphkit.nn.sparse_input import feature_dropout
 
 __all__ = ["SGCAIR", "APPNPAIR", "GCNAIR"]
-
-
-def _check_floating(x: Tensor) -> None:
-    if not x.is_floating_point():  # else "result type Float can't be cast" from Linear
-        raise ValueError(f"x must be floating point, got dtype {x.dtype}")
 
 
 def _check_dropout(**named: float) -> None:
@@ -280,7 +280,7 @@ class APPNPAIR(torch.nn.Module):
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         check_node_features(x, self.lin1.in_features)
-        _check_floating(x)
+        check_floating(x)
         x = feature_dropout(x, self.dropout, self.training)
         x = F.relu(self.lin1(x))
         x = F.dropout(x, p=self.dropout, training=self.training)
@@ -368,7 +368,7 @@ class GCNAIR(torch.nn.Module):
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         check_node_features(x, self.convs[0].in_channels)
-        _check_floating(x)
+        check_floating(x)
         check_edge_index_layout(edge_index)
         check_pyg_gcn_cache(self, self.convs, x, edge_index)
         first = self.convs[0]

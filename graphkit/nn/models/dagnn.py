@@ -8,7 +8,7 @@ from torch import Tensor
 from torch.nn import BatchNorm1d, Linear
 from torch_geometric.typing import Adj, OptTensor
 
-from graphkit.nn._checks import check_node_features
+from graphkit.nn._checks import check_floating, check_node_features
 from graphkit.nn.conv.dagnn_prop import DAGNNProp
 from graphkit.nn.sparse_input import feature_dropout
 
@@ -102,8 +102,7 @@ class DAGNN(torch.nn.Module):
     def transform(self, x: Tensor) -> Tensor:
         """The MLP part: class logits :math:`\\mathbf{Z}` before propagation."""
         check_node_features(x, self.in_channels)
-        if not x.is_floating_point():  # else "result type Float can't be cast" from Linear
-            raise ValueError(f"x must be floating point, got dtype {x.dtype}")
+        check_floating(x)
         x = feature_dropout(x, self.input_dropout, self.training)
         x = self.lin1(x)
         if self.bn is not None:
