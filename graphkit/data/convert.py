@@ -91,10 +91,11 @@ def to_csr(
 ) -> sp.csr_matrix:
     """Return the graph as an ``n x n`` SciPy CSR adjacency matrix.
 
-    Duplicate edges are summed when ``weighted`` and collapsed to 1 otherwise.
+    Duplicate edges are summed when ``weighted`` and collapsed to 1 otherwise; an entry stored
+    as zero (or summing to zero) is no edge. The input is never modified.
     """
     if _is_networkx(graph) and graph.number_of_nodes() and (
-            num_nodes is None or num_nodes == graph.number_of_nodes()):
+            num_nodes is None or num_nodes >= graph.number_of_nodes()):
         import networkx as nx
 
         # read at the requested precision (to_edge_index's float32 would round 1e-50 to 0);
@@ -102,10 +103,14 @@ def to_csr(
         a = nx.to_scipy_sparse_array(graph, nodelist=list(graph.nodes), weight="weight",
                                      dtype=dtype, format="csr")
         a = sp.csr_matrix(a)
+        if num_nodes is not None:  # nodes beyond the graph's own: isolated
+            a.resize((num_nodes, num_nodes))
     elif sp.issparse(graph) and (num_nodes is None or num_nodes == graph.shape[0]):
         if graph.shape[0] != graph.shape[1]:
             raise ValueError(f"adjacency matrix must be square, got shape {graph.shape}")
-        a = sp.csr_matrix(graph, dtype=dtype)
+        # a copy: the caller's matrix must keep its values (csr_matrix shares a CSR input's
+        # arrays when the dtype matches, and the lines below write into them)
+        a = sp.csr_matrix(graph, dtype=dtype, copy=True)
     else:
         ei, w, n = to_edge_index(graph, num_nodes)
         if weighted and w is None and ei.numel():
@@ -121,6 +126,7 @@ def to_csr(
     if bad.any():
         r = int(np.searchsorted(a.indptr, int(np.flatnonzero(bad)[0]), side="right") - 1)
         raise ValueError(f"the adjacency holds NaN or infinite edge weights (first in row {r})")
+    a.eliminate_zeros()  # a stored zero (SciPy keeps one where an entry was set to 0)
     if not weighted:
         a.data[:] = 1
     a.sort_indices()

@@ -26,6 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from graphkit.data.convert import GraphLike, to_csr
+from graphkit.device import check_device
 from graphkit.embed.backends import make_backend, resolve_backend
 from graphkit.embed.fastrp import (
     _check_dim,
@@ -132,6 +133,7 @@ def fastrp_gds(
             raise ValueError(f"{label} must be finite, got {v}")
     dt = resolve_dtype(dtype)
     name = resolve_backend(backend, device)
+    check_device(device, flag="device")  # before any work, in one line, as fastrp does
     adj = to_csr(graph, num_nodes=num_nodes, weighted=weighted, dtype=np.float64)
     if weighted and adj.nnz and adj.data.min() < 0:
         raise ValueError("edge weights must be non-negative for FastRP")

@@ -122,3 +122,31 @@ def test_weighted_without_weights_is_named():
         assert to_csr(graph).toarray().tolist() == [[0, 1], [1, 0]]
     weighted = Data(edge_index=ei, edge_weight=torch.tensor([2.0, 2.0]), num_nodes=2)
     assert to_csr(weighted, weighted=True).toarray().tolist() == [[0, 2], [2, 0]]
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_to_csr_leaves_the_callers_matrix_alone(weighted):
+    # csr_matrix shared a float CSR input's arrays: to_csr set the user's weights to 1
+    w = sp.csr_matrix(np.array([[0, 2.5, 0], [2.5, 0, 0.5], [0, 0.5, 0]]))
+    before = w.toarray().copy()
+    to_csr(w, weighted=weighted, dtype=np.float64)
+    np.testing.assert_array_equal(w.toarray(), before)
+
+
+def test_a_stored_zero_is_no_edge():
+    # SciPy keeps an entry set to 0: it became an edge of weight 1
+    a = sp.csr_matrix(np.array([[0, 1, 1], [1, 0, 1], [1, 1, 0]], float))
+    a[0, 1] = a[1, 0] = 0
+    assert a.nnz == 6
+    for weighted in (False, True):
+        out = to_csr(a, weighted=weighted)
+        assert out.nnz == 4 and out[0, 1] == 0
+
+
+def test_a_networkx_graph_takes_more_nodes_as_isolated():
+    # num_nodes above the graph's count took the edge-list path, which refused weighted=True
+    # for an unweighted networkx graph ("the graph has no edge weights")
+    out = to_csr(nx.path_graph(3), num_nodes=5, weighted=True)
+    assert out.shape == (5, 5)
+    np.testing.assert_array_equal(out.toarray()[:3, :3], nx.to_numpy_array(nx.path_graph(3)))
+    assert out[3:].nnz == 0

@@ -82,3 +82,11 @@ def test_bad_arguments(small_graph):
                    features=sp.csr_matrix(np.full((120, 2), np.nan)))
     with pytest.raises(ValueError, match="initial vectors hold NaN"):
         fastrp_gds(small_graph, dim=8, initial=np.full((120, 8), np.nan))
+
+
+def test_an_unavailable_device_is_named_in_one_line(small_graph, monkeypatch):
+    # fastrp_gds never checked the device: torch's "not compiled with CUDA" traceback
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="device cuda: CUDA is not available"):
+        fastrp_gds(small_graph, dim=4, device="cuda")
+
