@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from graphkit.nn._checks import check_floating
 from graphkit.nn.quant.formats import act_format, coef_format, glorot_bound, weight_format
 from graphkit.nn.quant.gat import QGATConv
 from graphkit.nn.quant.gcn import QGCNConv
@@ -53,6 +55,10 @@ class LayerSpec:
             raise ValueError(f"conv must be one of {CONVS}, got {self.conv!r}")
         if self.act not in ACTIVATIONS:
             raise ValueError(f"act must be one of {tuple(ACTIVATIONS)}, got {self.act!r}")
+        for name in ("out_channels", "heads"):  # 2.5 failed later in torch.empty
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise ValueError(f"{name} must be an integer, got {v!r}")
         if self.out_channels < 1 or self.heads < 1:
             raise ValueError(f"out_channels and heads must be >= 1, got {self.out_channels}, "
                              f"{self.heads}")
@@ -143,6 +149,7 @@ class QuantGNN(torch.nn.Module):
                 skip.reset_parameters()
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        check_floating(x)  # else a cast error inside the first layer (GAT ran on integers)
         for s, conv, skip in zip(self.specs, self.convs, self.skips):
             x = dropout(x, self.dropout, self.training)
             out = conv(x, edge_index)

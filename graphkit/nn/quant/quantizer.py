@@ -156,8 +156,9 @@ def fixed_point_quantize(x: Tensor, fmt: QFormat) -> Tensor:
     if fmt.is_full or _BYPASS:
         return x
     lo, hi = fmt.range
-    if fmt.bits > 24 and x.dtype != torch.float64:
-        # float32 cannot hold the codes of a format wider than its 24-bit significand
+    if max(-fmt.qmin, fmt.qmax) >= 2**23 and x.dtype != torch.float64:
+        # float32 cannot hold code + 1/2 (the rounding step) once codes reach 2^23: an
+        # unsigned 24-bit format's upper half rounded one step up
         return _FixedPoint.apply(x.double(), 2.0 ** fmt.frac_bits, lo, hi).to(x.dtype)
     return _FixedPoint.apply(x, 2.0 ** fmt.frac_bits, lo, hi)
 

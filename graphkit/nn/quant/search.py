@@ -24,6 +24,7 @@ validation logits may carry a learned temperature, see :func:`search`). Weight f
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from graphkit.data.validation import check_data
 from graphkit.device import check_device
 from graphkit.nn._checks import (
     check_edge_index_layout,
+    check_floating,
     check_node_features,
     unweighted_edge_index,
 )
@@ -126,8 +128,8 @@ class Supernet(torch.nn.Module):
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
-        if tau <= 0:
-            raise ValueError(f"tau must be positive, got {tau}")
+        if not (math.isfinite(tau) and tau > 0):  # NaN made every output NaN without a word
+            raise ValueError(f"tau must be a finite positive number, got {tau}")
         self.space = space or SearchSpace()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.num_layers, self.dropout, self.gumbel, self.tau = num_layers, dropout, gumbel, tau
@@ -236,6 +238,7 @@ class Supernet(torch.nn.Module):
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         check_node_features(x, self.in_channels)
+        check_floating(x)
         x = coo_features(x)  # sparse CSR features too: the quantisers read COO values
         check_edge_index_layout(edge_index)
         # a torch.sparse adj_t too, as QuantGNN's layers take it (weighted ones are refused)
@@ -300,6 +303,10 @@ class Supernet(torch.nn.Module):
 
 def derive(net: Supernet) -> list[LayerSpec]:
     """The discrete architecture: the argmax of every choice set."""
+    bad = [name for name, logits in net.arch.items() if not bool(torch.isfinite(logits).all())]
+    if bad:  # e.g. a gamma so large that the size term overflowed: argmax of NaN is no choice
+        raise ValueError(f"the architecture logits {bad} are not finite: the search diverged "
+                         "(a smaller gamma or learning rate keeps them finite)")
     sp, specs = net.space, []
     for lay in range(net.num_layers):
         def pick(name: str, options: tuple, lay: int = lay):
@@ -357,8 +364,8 @@ def search(data: Data, gamma: float, *, space: SearchSpace | None = None, epochs
     ``callback(epoch, net)``, if given, runs after every epoch (diagnostics). ``bias_bits``
     as in :class:`Supernet` (retrain the derived specs with the same value).
     """
-    if not gamma >= 0:  # NaN too: it turned every logit NaN and derive() into argmax of NaN
-        raise ValueError(f"gamma must be >= 0, got {gamma}")
+    if not (gamma >= 0 and math.isfinite(gamma)):  # NaN or inf: NaN logits, argmax of NaN
+        raise ValueError(f"gamma must be a finite number >= 0, got {gamma}")
     if arch_loss not in ("val", "train"):
         raise ValueError(f"arch_loss must be 'val' or 'train', got {arch_loss!r}")
     if epochs < 1:
@@ -371,6 +378,7 @@ def search(data: Data, gamma: float, *, space: SearchSpace | None = None, epochs
         if getattr(data, m, None) is None:
             raise ValueError(f"data has no {m}")
     check_data(data)  # the graph, and y and every mask one row per node (masks boolean)
+    check_floating(data.x, "data.x")
     y = data.y
     if y.dim() != 1 or y.dtype != torch.long:
         raise ValueError(f"data.y must be a vector of int64 class ids, got dtype {y.dtype} and "

@@ -181,9 +181,26 @@ def test_bad_inputs():
         Supernet(4, 2, tau=0.0)
 
 
+def test_a_diverging_search_is_refused():
+    # inf gamma and NaN tau searched on NaN logits, and derive() returned the argmax of NaN
+    data = _data()
+    with pytest.raises(ValueError, match="gamma must be a finite number >= 0, got inf"):
+        search(data, float("inf"), epochs=1)
+    with pytest.raises(ValueError, match="tau must be a finite positive number, got nan"):
+        Supernet(4, 2, tau=float("nan"))
+    net = Supernet(4, 2)
+    with torch.no_grad():
+        net.arch["0_wbits"].fill_(float("nan"))
+    with pytest.raises(ValueError, match=r"logits \['0_wbits'\] are not finite"):
+        derive(net)
+    with pytest.raises(ValueError, match="data.x must be floating point"):
+        search(Data(x=data.x.long(), edge_index=data.edge_index, y=data.y,
+                    train_mask=data.train_mask, val_mask=data.val_mask), 0.0, epochs=1)
+
+
 def test_search_names_bad_labels_and_masks():
     data = _data()
-    with pytest.raises(ValueError, match="gamma must be >= 0, got nan"):
+    with pytest.raises(ValueError, match="gamma must be a finite number >= 0, got nan"):
         search(data, float("nan"), epochs=1)  # searched silently on NaN logits
     int_mask = data.val_mask.nonzero().view(-1)
     cases = [({"y": None}, "data has no y"),

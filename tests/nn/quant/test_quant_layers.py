@@ -247,6 +247,13 @@ def test_bad_inputs():
         uniform_specs("gcn", 4, 2, 8, 8, num_layers=0)  # gave a 1-layer model silently
     with pytest.raises(ValueError, match="export_integer needs a QuantGNN, got Linear"):
         export_integer(torch.nn.Linear(2, 2))
+    for width in (2.5, True):  # failed later in torch.empty, naming neither
+        with pytest.raises(ValueError, match="out_channels must be an integer"):
+            LayerSpec("gcn", width)
+    x, ei = _graph()
+    for conv in ("gcn", "gat"):  # a cast error inside gcn_norm; GAT ran on the integers
+        with pytest.raises(ValueError, match="x must be floating point"):
+            QuantGNN(6, uniform_specs(conv, 4, 2, 8, 8))(x.long(), ei)
 
 
 @pytest.mark.parametrize("make", [lambda: QLinear(6, 4), lambda: QGCNConv(6, 4),

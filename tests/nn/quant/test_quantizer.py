@@ -109,3 +109,14 @@ def test_wide_formats_quantise_exactly_in_float32():
     assert q.dtype == torch.float32  # the grid values, rounded once to float32
     lo, hi = (torch.tensor(v, dtype=torch.float64) for v in fmt.range)
     assert torch.equal(q[:2], torch.stack([hi, lo]).float())
+
+
+@pytest.mark.parametrize("int_bits", [1, 4, 12])
+def test_unsigned_24_bit_codes_round_on_the_grid_in_float32(int_bits):
+    # float32 cannot hold code + 1/2 past 2^23: grid values of the upper half moved a step up
+    fmt = QFormat(int_bits, 24 - int_bits, signed=False)
+    codes = torch.tensor([2**23 + 1, 2**24 - 3, 12345], dtype=torch.float64)
+    x = (codes * fmt.step).float()
+    expected = (quantize_to_int(x, fmt) * fmt.step).float()
+    assert torch.equal(fixed_point_quantize(x, fmt), expected)
+
