@@ -45,6 +45,11 @@ def _check_attack(
         raise TypeError(f"x must be a floating-point tensor, got {x.dtype}")
     if not torch.isfinite(x).all():
         raise ValueError("x contains NaN or infinite values")
+    if clamp is not None and x.numel() and (float(x.min()) < clamp[0] or float(x.max()) > clamp[1]):
+        # clamping x_adv to a range the clean x leaves moves it far outside the eps-ball
+        raise ValueError(f"x lies in [{float(x.min()):.4g}, {float(x.max()):.4g}], outside "
+                         f"clamp={tuple(clamp)}: pass the inputs' valid range (e.g. the "
+                         "normalised one) as clamp, or clamp=None")
 
 
 def pgd_attack(
@@ -129,8 +134,10 @@ def robust_accuracy(
     steps: int = 10,
     batch_size: int = 256,
     generator: torch.Generator | None = None,
+    clamp: tuple[float, float] | None = (0.0, 1.0),
 ) -> float:
-    """Share of ``x`` still classified as ``y`` under PGD-``steps`` (eval mode, batched)."""
+    """Share of ``x`` still classified as ``y`` under PGD-``steps`` (eval mode, batched);
+    ``clamp`` is the inputs' valid range, as in :func:`pgd_attack`."""
     if isinstance(batch_size, bool) or not float(batch_size).is_integer() or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     if x.dim() == 0 or x.shape[0] == 0:
@@ -143,6 +150,6 @@ def robust_accuracy(
     with eval_mode(model):
         for i in range(0, x.shape[0], batch_size):
             xb, yb = x[i : i + batch_size], y[i : i + batch_size]
-            adv = pgd_attack(model, xb, yb, eps, alpha, steps, generator=generator)
+            adv = pgd_attack(model, xb, yb, eps, alpha, steps, clamp=clamp, generator=generator)
             correct += int((model(adv).argmax(dim=-1) == yb).sum())
     return correct / max(x.shape[0], 1)

@@ -103,3 +103,20 @@ def test_reversed_clamp_and_empty_robust_accuracy_are_errors():
         robust_accuracy(model, x[:0], y[:0])
     with pytest.raises(ValueError, match="batch_size must be an integer"):
         robust_accuracy(model, x, y, batch_size=2.5)
+
+
+def test_inputs_outside_the_clamp_range_are_named_and_clamp_reaches_robust_accuracy():
+    # mean/std-normalised inputs were clamped to [0, 1]: x_adv left the eps-ball, and the
+    # robust accuracy at eps 0 was 0.675 instead of the clean 1.0
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
+    x = torch.randn(200, 3, 2, 2) * 1.5
+    y = model(x).argmax(1)
+    with pytest.raises(ValueError, match=r"outside clamp=\(0.0, 1.0\)"):
+        pgd_attack(model, x, y, eps=0.0, steps=1)
+    with pytest.raises(ValueError, match="outside clamp"):
+        robust_accuracy(model, x, y, eps=0.0)
+    assert robust_accuracy(model, x, y, eps=0.0, clamp=None) == 1.0
+    low, high = float(x.min()), float(x.max())
+    adv = pgd_attack(model, x, y, eps=0.1, steps=2, clamp=(low, high))
+    assert float((adv - x).abs().max()) <= 0.1 + 1e-6

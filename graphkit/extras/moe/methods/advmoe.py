@@ -255,6 +255,7 @@ class AdvMoETrainer:
         momentum: SGD momentum (default: 0.9).
         weight_decay: SGD weight decay (default: 5e-4).
         balance_coef: weight of the load-balancing term in the router loss (default: 0).
+        clamp: the inputs' valid range for the attack, or ``None`` (default: ``(0, 1)``).
     """
 
     MODES = ("advmoe", "joint")
@@ -271,6 +272,7 @@ class AdvMoETrainer:
         momentum: float = 0.9,
         weight_decay: float = 5e-4,
         balance_coef: float = 0.0,
+        clamp: tuple[float, float] | None = (0.0, 1.0),
     ) -> None:
         if mode not in self.MODES:
             raise ValueError(f"unknown mode {mode!r}; choose one of {self.MODES}")
@@ -295,12 +297,13 @@ class AdvMoETrainer:
         self.model, self.mode = model, mode
         self.eps, self.alpha, self.steps = eps, alpha, steps
         self.balance_coef = balance_coef
+        self.clamp = clamp  # the inputs' valid range for the attack (pgd_attack's clamp)
         sgd: dict[str, Any] = {"momentum": momentum, "weight_decay": weight_decay}
         self.opt_router = torch.optim.SGD(router, lr=lr_router, **sgd)
         self.opt_experts = torch.optim.SGD(list(model.expert_parameters()), lr=lr_experts, **sgd)
 
     def _attack(self, x: Tensor, y: Tensor) -> Tensor:
-        return pgd_attack(self.model, x, y, self.eps, self.alpha, self.steps)
+        return pgd_attack(self.model, x, y, self.eps, self.alpha, self.steps, clamp=self.clamp)
 
     def _loss(self, x: Tensor, y: Tensor, with_balance: bool) -> Tensor:
         loss = F.cross_entropy(self.model(x), y)
