@@ -128,6 +128,8 @@ def rotary_embedding(x: Tensor, rot_dim: int = 32, theta: float = 10000.0) -> Te
 
     Adjacent feature pairs :math:`(x_{2k}, x_{2k+1})` at position :math:`t` are rotated by
     the angle :math:`t\,\theta^{-2k/\mathrm{rot\_dim}}`; the remaining features pass unchanged.
+    A ``rot_dim`` above ``D`` is reduced to ``D`` (every feature rotated, the angles of ``D``),
+    so that a narrow model's query/key width can take the default.
     """
     if x.dim() < 2:
         raise ValueError(f"rotary_embedding expects (..., T, D), got shape {tuple(x.shape)}")

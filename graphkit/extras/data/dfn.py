@@ -210,6 +210,8 @@ def keep_precision(kept: Tensor, is_clean: Tensor) -> float:
     elif kept.numel() and (kept.min() < 0 or kept.max() >= is_clean.numel()):
         bad = int(kept.min()) if kept.min() < 0 else int(kept.max())
         raise ValueError(f"kept holds index {bad}, out of range for {is_clean.numel()} pairs")
+    elif torch.unique(kept).numel() != kept.numel():  # a pair counted twice in the share
+        raise ValueError("kept repeats an index: each pair is kept once")
     chosen = is_clean[kept]
     if chosen.numel() == 0:
         raise ValueError("nothing was kept")

@@ -478,7 +478,8 @@ def normalize_predicted(w: Tensor, role: str, op: str) -> Tensor:
 
     Matrices and kernels: :math:`w \sqrt{2 / \text{fan\_in}}` with :math:`\text{fan\_in}` the
     size of one output slice; 1-D ``"weight"`` (normalisation scales): :math:`2\sigma(w/2)`;
-    1-D ``"bias"``: :math:`\tanh(w/5)`. Tensors of ``"param"`` and ``"embedding"`` nodes
+    1-D ``"bias"`` and any other 1-D role (a parameter named by its own last name):
+    :math:`\tanh(w/5)`. Tensors of ``"param"`` and ``"embedding"`` nodes
     (positional embeddings, class tokens, lookup tables) are returned unchanged.
     """
     if op in _NO_NORM:

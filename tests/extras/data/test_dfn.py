@@ -165,6 +165,8 @@ def test_bad_pools_labels_and_kept_indices_are_named():
         keep_precision(torch.tensor([0.0]), clean)
     with pytest.raises(ValueError, match=r"a kept mask must match is_clean's shape \(2,\)"):
         keep_precision(torch.tensor([True]), clean)
+    with pytest.raises(ValueError, match="kept repeats an index"):
+        keep_precision(torch.tensor([0, 0]), clean)  # 1.0: one clean pair counted twice
 
 
 def test_empty_logits_and_infinite_temperature_are_named():
