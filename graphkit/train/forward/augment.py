@@ -114,6 +114,11 @@ class VirtualClassNodes(nn.Module):
             ``edge_index`` ``[2, E + E_v]`` (the real edges first) and ``edge_type`` ``[E + E_v]``.
         """
         n, c = num_real, self.num_classes
+        for name, t in (("nodes", nodes), ("classes", classes)):
+            # a boolean training mask read as ids linked nodes 0 and 1 to every label's class
+            if t.dtype == torch.bool or t.is_floating_point() or t.is_complex():
+                raise ValueError(f"{name} must hold integer ids (a training mask becomes ids "
+                                 f"with mask.nonzero().view(-1)), got dtype {t.dtype}")
         if nodes.shape != classes.shape or nodes.dim() != 1:
             raise ValueError("nodes and classes must be 1-D tensors of equal length")
         if nodes.numel() and (int(nodes.min()) < 0 or int(nodes.max()) >= n):

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.nn import GATConv, GCNConv, SAGEConv
 from torch_geometric.nn.conv import MessagePassing
-from torch_geometric.utils import to_torch_csr_tensor
+from torch_geometric.utils import coalesce, to_torch_csr_tensor
 
 __all__ = [
     "ADJACENCIES", "MODELS", "SPARSE_ADJACENCY_MODELS", "SPARSE_DENSITY", "SPARSE_INPUT_MODELS",
@@ -130,10 +130,18 @@ def propagation_input(edge_index: Tensor, num_nodes: int, adjacency: str = "edge
     per-edge messages, an :math:`|\\mathcal{E}| \\times F` tensor per step) or, built once, the
     transposed adjacency as a ``torch.sparse_csr`` matrix (``"sparse"``: one sparse-matrix
     product per propagation, no per-edge tensor; for :data:`SPARSE_ADJACENCY_MODELS`). The
-    convolution computes the same function either way."""
+    convolution computes the same function either way, on a graph without self-loops and
+    repeated edges: ``"sparse"`` refuses others (a CSR matrix holds a repeated edge once, and
+    GCN's sparse normalisation adds a self-loop where the edge list keeps the one given)."""
     if adjacency == "edges":
         return edge_index
     if adjacency == "sparse":
+        loops = int((edge_index[0] == edge_index[1]).sum())
+        repeats = edge_index.size(1) - coalesce(edge_index, num_nodes=num_nodes).size(1)
+        if loops or repeats:
+            raise ValueError(f"adjacency='sparse' needs a graph without self-loops and repeated "
+                             f"edges, got {loops} self-loop(s) and {repeats} repeated edge(s): "
+                             "use adjacency='edges', or remove them")
         return to_torch_csr_tensor(edge_index.flip(0), size=(num_nodes, num_nodes))
     raise ValueError(f"adjacency must be one of {ADJACENCIES}, got {adjacency!r}")
 

@@ -52,6 +52,12 @@ def test_augment_rejects_bad_input():
         vn.augment(torch.zeros(5, 4), ei, torch.tensor([5]), torch.tensor([0]))
     with pytest.raises(ValueError, match="at least 2 classes"):
         VirtualClassNodes(1, 4)
+    # a training mask given as the nodes linked nodes 0 and 1 to every node's class
+    mask = torch.tensor([True, False, True, False, False])
+    with pytest.raises(ValueError, match="nodes must hold integer ids"):
+        vn.augment(torch.zeros(5, 4), ei, mask, torch.tensor([0, 1, 2, 0, 1]))
+    with pytest.raises(ValueError, match="classes must hold integer ids"):
+        vn.augment(torch.zeros(5, 4), ei, torch.tensor([1, 2]), torch.tensor([0.0, 1.7]))
 
 
 def test_label_matrix_and_wrong_classes():

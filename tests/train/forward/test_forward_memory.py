@@ -142,3 +142,9 @@ def test_sparse_adjacency_is_built_once_and_checked():
         propagation_input(ei, 3, "dense")
     with pytest.raises(ValueError, match="gat"):
         node_model("sf", "gat", 4, 8, 2, adjacency="sparse")
+    # a CSR matrix held a repeated edge once, and GCN's sparse normalisation added a second
+    # self-loop: not "the same function" as the edge list (predictions 1e-2 apart)
+    with pytest.raises(ValueError, match=r"got 1 self-loop\(s\) and 0 repeated"):
+        propagation_input(torch.cat([ei, torch.tensor([[1], [1]])], 1), 3, "sparse")
+    with pytest.raises(ValueError, match=r"got 0 self-loop\(s\) and 1 repeated"):
+        propagation_input(torch.cat([ei, ei[:, :1]], 1), 3, "sparse")
