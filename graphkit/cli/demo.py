@@ -94,10 +94,10 @@ def run(args: argparse.Namespace) -> int:
     finally:
         torch.set_num_threads(threads)
     width = max([28] + [len(r["dataset"]) for r in rows])
-    print(f"{'method':<24} {'dataset':<{width}} {'metric':<18} {'value':>10} {'seconds':>8}")
+    print(f"{'method':<28} {'dataset':<{width}} {'metric':<18} {'value':>10} {'seconds':>8}")
     print("-" * (64 + width))
     for r in rows:
-        print(f"{r['method']:<24} {r['dataset']:<{width}} {r['metric']:<18} "
+        print(f"{r['method']:<28} {r['dataset']:<{width}} {r['metric']:<18} "
               f"{r['value']:>10.4f} {r['seconds']:>8.2f}")
     for line in skipped + failed:
         print(line, file=sys.stderr)
