@@ -15,7 +15,7 @@ from torch_geometric.data import Data
 from torch_geometric.nn import GATConv
 
 from graphkit.metrics import accuracy
-from graphkit.train.forward.base import NodeScheme, check_node_inputs
+from graphkit.train.forward.base import NodeScheme, check_node_inputs, param_dtype
 from graphkit.train.forward.layers import (
     SPARSE_INPUT_MODELS,
     ForwardLayer,
@@ -90,7 +90,8 @@ class BackpropNode(NodeScheme):
 
     def fit(self, data: Data, train_mask: Tensor, val_mask: Tensor,
             trainer: LayerwiseTrainer | None = None) -> list[StoppingLog]:
-        if check_node_inputs(data, train_mask, val_mask, self.in_channels) > self.num_classes:
+        if check_node_inputs(data, train_mask, val_mask, self.in_channels,
+                             param_dtype(self)) > self.num_classes:
             raise ValueError(f"data has more classes than num_classes={self.num_classes}")
         trainer = trainer or LayerwiseTrainer()
         self.data, self.train_mask = data, train_mask

@@ -15,6 +15,37 @@ from graphkit.train.forward.trainer import LayerwiseTrainer, StoppingLog
 
 __all__ = ["NodeScheme", "check_node_inputs"]
 
+# the method casting a tensor or a module to each dtype, for the advice in the message
+_CAST = {torch.float64: "double", torch.float32: "float", torch.float16: "half",
+         torch.bfloat16: "bfloat16"}
+
+
+def _cast(dtype: torch.dtype) -> str:
+    return f".{_CAST[dtype]}()" if dtype in _CAST else f".to({dtype})"
+
+
+def param_dtype(module: nn.Module) -> torch.dtype | None:
+    """The dtype of ``module``'s first floating-point parameter (``None``: it has none)."""
+    return next((p.dtype for p in module.parameters() if p.is_floating_point()), None)
+
+
+def check_feature_dtype(x: Tensor, dtype: torch.dtype | None, name: str,
+                        appended: torch.dtype | None = None) -> None:
+    """Refuse features whose dtype differs from the model's parameters' ``dtype`` (``None``:
+    not checked), which otherwise fail inside torch ("expected m1 and m2 to have the same
+    dtype") without naming the features. ``appended``: the dtype of columns the scheme
+    concatenates to ``x`` (FF-LA's labels), with which ``x`` is promoted first."""
+    if dtype is None:
+        return
+    got = x.dtype if appended is None else torch.promote_types(x.dtype, appended)
+    if got == dtype:
+        return
+    fixes = [f"{_cast(dtype)} on {name}"]
+    if x.is_floating_point() and got == x.dtype:  # a model in x's dtype would take x as is
+        fixes.insert(0, f"{_cast(x.dtype)} on the model")
+    raise ValueError(f"{name} has dtype {x.dtype}, but the model's parameters have dtype "
+                     f"{dtype}: call {' or '.join(fixes)}")
+
 
 def _check_mask(name: str, m: object, n: int) -> None:
     if not isinstance(m, Tensor) or m.dtype != torch.bool or m.shape != (n,):
@@ -24,10 +55,12 @@ def _check_mask(name: str, m: object, n: int) -> None:
 
 
 def check_node_inputs(data: Data, train_mask: Tensor, val_mask: Tensor,
-                      in_channels: int = -1) -> int:
+                      in_channels: int = -1, dtype: torch.dtype | None = None,
+                      appended: torch.dtype | None = None) -> int:
     """Validate a node-classification problem; return the number of classes.
 
-    ``in_channels`` (when ``>= 0``): the feature width the scheme was built for.
+    ``in_channels`` (when ``>= 0``): the feature width the scheme was built for; ``dtype``
+    and ``appended``: see :func:`check_feature_dtype`.
     """
     for name in ("x", "edge_index", "y"):
         if getattr(data, name, None) is None:
@@ -37,6 +70,7 @@ def check_node_inputs(data: Data, train_mask: Tensor, val_mask: Tensor,
 
     check_graph(data)
     check_node_features(data.x, in_channels, name="data.x")
+    check_feature_dtype(data.x, dtype, "data.x", appended)
     n = data.num_nodes
     y = data.y
     if y.dim() != 1 or y.dtype != torch.long or y.numel() != n:

@@ -23,6 +23,7 @@ from torch_geometric.data import Data
 from graphkit.data.validation import check_edge_index, check_graph
 from graphkit.metrics import roc_auc
 from graphkit.train.forward.backprop import BackpropGNN
+from graphkit.train.forward.base import check_feature_dtype, param_dtype
 from graphkit.train.forward.layers import SPARSE_INPUT_MODELS, ForwardLayer, handoff, make_conv
 from graphkit.train.forward.losses import ff_link_logits, ff_link_loss, link_logits, link_loss
 from graphkit.train.forward.trainer import LayerwiseTrainer, StoppingLog
@@ -30,9 +31,11 @@ from graphkit.train.forward.trainer import LayerwiseTrainer, StoppingLog
 __all__ = ["BackpropLink", "FFLink", "ForwardLink", "check_link_data"]
 
 
-def check_link_data(data: Data, name: str, in_channels: int = -1, labels: bool = True) -> None:
-    """``data`` must carry ``x`` (``in_channels`` wide, when ``>= 0``), ``edge_index``,
-    ``edge_label_index`` and (``labels``) ``edge_label``, one 0/1 label per pair."""
+def check_link_data(data: Data, name: str, in_channels: int = -1, labels: bool = True,
+                    dtype: torch.dtype | None = None) -> None:
+    """``data`` must carry ``x`` (``in_channels`` wide, when ``>= 0``, and of the model's
+    parameters' ``dtype``, when given), ``edge_index``, ``edge_label_index`` and (``labels``)
+    ``edge_label``, one 0/1 label per pair."""
     from graphkit.nn._checks import check_node_features  # graphkit.nn imports graphkit.train
 
     keys = ("x", "edge_index", "edge_label_index") + (("edge_label",) if labels else ())
@@ -41,6 +44,7 @@ def check_link_data(data: Data, name: str, in_channels: int = -1, labels: bool =
             raise ValueError(f"{name}.{key} is missing (use link_split)")
     check_graph(data)
     check_node_features(data.x, in_channels, name=f"{name}.x")
+    check_feature_dtype(data.x, dtype, f"{name}.x")
     check_edge_index(data.edge_label_index, data.num_nodes, name=f"{name}.edge_label_index")
     if not labels:
         return
@@ -95,8 +99,8 @@ class ForwardLink(nn.Module):
     def fit(self, train: Data, val: Data, trainer: LayerwiseTrainer | None = None
             ) -> list[StoppingLog]:
         """Train layer by layer on ``train``; early-stop each layer on ``val`` ROC-AUC."""
-        check_link_data(train, "train", self.in_channels)
-        check_link_data(val, "val", self.in_channels)
+        check_link_data(train, "train", self.in_channels, dtype=param_dtype(self))
+        check_link_data(val, "val", self.in_channels, dtype=param_dtype(self))
         trainer = trainer or LayerwiseTrainer(weight_decay=self.weight_decay)
         h_train, h_val = train.x, val.x
         val_sum = torch.zeros(val.edge_label.numel(), device=val.x.device)
@@ -138,7 +142,8 @@ class ForwardLink(nn.Module):
     @torch.no_grad()
     def layer_scores(self, data: Data) -> list[Tensor]:
         """Scores of ``data.edge_label_index`` averaged over layers ``1..l``, for each l."""
-        check_link_data(data, "data", self.in_channels, labels=False)
+        check_link_data(data, "data", self.in_channels, labels=False,
+                        dtype=param_dtype(self))
         self.eval()
         h, total, out = data.x, 0.0, []
         for l, layer in enumerate(self.layers):
@@ -208,8 +213,8 @@ class BackpropLink(nn.Module):
     def fit(self, train: Data, val: Data, trainer: LayerwiseTrainer | None = None
             ) -> list[StoppingLog]:
         """Train end to end on ``train``; early-stop on ``val`` ROC-AUC."""
-        check_link_data(train, "train", self.in_channels)
-        check_link_data(val, "val", self.in_channels)
+        check_link_data(train, "train", self.in_channels, dtype=param_dtype(self))
+        check_link_data(val, "val", self.in_channels, dtype=param_dtype(self))
         trainer = trainer or LayerwiseTrainer(weight_decay=self.weight_decay)
         optimizer = trainer.optimizer(self.gnn)
 
@@ -226,7 +231,8 @@ class BackpropLink(nn.Module):
     @torch.no_grad()
     def layer_scores(self, data: Data) -> list[Tensor]:
         """The sigmoid dot-product scores of the whole network (one entry)."""
-        check_link_data(data, "data", self.in_channels, labels=False)
+        check_link_data(data, "data", self.in_channels, labels=False,
+                        dtype=param_dtype(self))
         return [self._scores(data)]
 
     @torch.no_grad()

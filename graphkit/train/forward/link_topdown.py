@@ -33,6 +33,7 @@ from torch_geometric.data import Data
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
 from graphkit.metrics import roc_auc
+from graphkit.train.forward.base import param_dtype
 from graphkit.train.forward.layers import (
     SPARSE_ADJACENCY_MODELS,
     SPARSE_DENSITY,
@@ -169,8 +170,8 @@ class _LinkTopDown(nn.Module, ABC):
             ) -> list[StoppingLog]:
         """Train every layer for up to ``trainer.epochs`` time steps on ``train``; early-stop
         on ``val`` ROC-AUC and restore the best time step's parameters."""
-        check_link_data(train, "train", self.in_channels)
-        check_link_data(val, "val", self.in_channels)
+        check_link_data(train, "train", self.in_channels, dtype=param_dtype(self))
+        check_link_data(val, "val", self.in_channels, dtype=param_dtype(self))
         trainer = trainer or LayerwiseTrainer(weight_decay=self.weight_decay)
         optimizers = [trainer.optimizer(layer) for layer in self.layers]
         with torch.no_grad():
@@ -193,7 +194,8 @@ class _LinkTopDown(nn.Module, ABC):
     @torch.no_grad()
     def layer_scores(self, data: Data) -> list[Tensor]:
         """Scores of ``data.edge_label_index`` averaged over layers ``1..l``, for each l."""
-        check_link_data(data, "data", self.in_channels, labels=False)
+        check_link_data(data, "data", self.in_channels, labels=False,
+                        dtype=param_dtype(self))
         self.eval()
         return self._layer_scores(data)
 

@@ -33,7 +33,7 @@ from torch_geometric.data import Data
 
 from graphkit.metrics import accuracy
 from graphkit.train.forward.augment import VirtualClassNodes, label_matrix
-from graphkit.train.forward.base import NodeScheme, check_node_inputs
+from graphkit.train.forward.base import NodeScheme, check_node_inputs, param_dtype
 from graphkit.train.forward.layers import SPARSE_INPUT_MODELS, ForwardLayer, handoff, make_conv
 from graphkit.train.forward.losses import ff_loss, goodness
 from graphkit.train.forward.trainer import LayerwiseTrainer, StoppingLog
@@ -91,6 +91,10 @@ class _ForwardForward(NodeScheme):
         #: ``Pos`` / ``Neg``; their difference is its ``TrainSep``)
         self.goodness_trace: list[list[tuple[float, float]]] = []
 
+    def _appended_dtype(self) -> torch.dtype | None:
+        """The dtype of the columns appended to the features (``None``: none are)."""
+        return None
+
     # subclasses build the graph copies
     @abstractmethod
     def _positive(self, data: Data, train: Tensor) -> Copy:
@@ -106,7 +110,8 @@ class _ForwardForward(NodeScheme):
 
     def fit(self, data: Data, train_mask: Tensor, val_mask: Tensor,
             trainer: LayerwiseTrainer | None = None) -> list[StoppingLog]:
-        if check_node_inputs(data, train_mask, val_mask, self.in_channels) > self.num_classes:
+        if check_node_inputs(data, train_mask, val_mask, self.in_channels, param_dtype(self),
+                             self._appended_dtype()) > self.num_classes:
             raise ValueError(f"data has more classes than num_classes={self.num_classes}")
         trainer = trainer or LayerwiseTrainer()
         self.data, self.train_mask = data, train_mask
@@ -237,6 +242,11 @@ class FFLabelAppending(_ForwardForward):
         super().__init__(model, in_channels + num_classes, hidden_channels, num_classes,
                          num_layers, theta, num_negs)
         self.in_channels = in_channels  # the features', without the appended labels
+
+    def _appended_dtype(self) -> torch.dtype:
+        # label_matrix builds the labels in the default dtype; torch.cat promotes x with them
+        # (integer or half features thus reach a float32 model as float32)
+        return torch.get_default_dtype()
 
     def _with_labels(self, x: Tensor, labels: Tensor) -> Tensor:
         return torch.cat([x, labels], dim=1)

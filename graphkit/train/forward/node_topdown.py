@@ -32,7 +32,7 @@ from torch_geometric.data import Data
 
 from graphkit.metrics import accuracy
 from graphkit.train.forward.augment import AugmentedGraph, VirtualClassNodes, label_matrix
-from graphkit.train.forward.base import NodeScheme, check_node_inputs
+from graphkit.train.forward.base import NodeScheme, check_node_inputs, param_dtype
 from graphkit.train.forward.layers import (
     SPARSE_DENSITY,
     SPARSE_INPUT_MODELS,
@@ -161,7 +161,8 @@ class _TopDown(NodeScheme):
 
     def fit(self, data: Data, train_mask: Tensor, val_mask: Tensor,
             trainer: LayerwiseTrainer | None = None) -> list[StoppingLog]:
-        if check_node_inputs(data, train_mask, val_mask, self.in_channels) > self.num_classes:
+        if check_node_inputs(data, train_mask, val_mask, self.in_channels,
+                             param_dtype(self)) > self.num_classes:
             raise ValueError(f"data has more classes than num_classes={self.num_classes}")
         trainer = trainer or LayerwiseTrainer()
         self.data, self.train_mask = data, train_mask

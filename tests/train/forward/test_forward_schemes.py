@@ -339,3 +339,39 @@ def test_reset_parameters_reinitialises_every_parameter_and_buffer(two_blobs, sc
         twin._build_fitted_inputs()  # the cached inputs as the reset state gives them
         assert not torch.equal(net.predict(two_blobs.test_mask), before)
         assert torch.equal(net.predict(two_blobs.test_mask), twin.predict(two_blobs.test_mask))
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_features_of_another_dtype_than_the_model_are_named(two_blobs, scheme):
+    # float64 features with a float32 model failed inside torch ("expected m1 and m2 to have
+    # the same dtype"), naming neither data.x nor the fix
+    train, val, test = two_blobs.train_mask, two_blobs.val_mask, two_blobs.test_mask
+    trainer = LayerwiseTrainer(epochs=2, val_every=1, patience=1)
+    wide = Data(x=two_blobs.x.double(), edge_index=two_blobs.edge_index, y=two_blobs.y)
+    with pytest.raises(ValueError, match=r"data.x has dtype torch.float64, but the model's "
+                                         r"parameters have dtype torch.float32: call "
+                                         r"\.double\(\) on the model or \.float\(\) on data.x"):
+        node_model(scheme, "gcn", 8, 16, 2, num_layers=1).fit(wide, train, val, trainer)
+    net = node_model(scheme, "gcn", 8, 16, 2, num_layers=1).double()  # the advised fix
+    net.fit(wide, train, val, trainer)
+    assert net.predict(test).dtype == torch.float64
+    if scheme == "ff-la":  # its float32 labels promote half features: they still work
+        half = Data(x=two_blobs.x.half(), edge_index=two_blobs.edge_index, y=two_blobs.y)
+        node_model(scheme, "gcn", 8, 16, 2, num_layers=1).fit(half, train, val, trainer)
+
+    from torch_geometric.utils import coalesce, remove_self_loops
+
+    graph = Data(x=two_blobs.x, edge_index=remove_self_loops(coalesce(two_blobs.edge_index))[0])
+    parts = link_split(graph, 0)
+    doubled = [p.clone() for p in parts]
+    for p in doubled:
+        p.x = p.x.double()
+    net = link_model(scheme, "gcn", 8, 16, num_layers=1)
+    with pytest.raises(ValueError, match=r"train.x has dtype torch.float64, .* torch.float32: "
+                                         r"call \.double\(\) on the model or \.float\(\) on "
+                                         r"train.x"):
+        net.fit(doubled[0], doubled[1], trainer)
+    net.fit(parts[0], parts[1], trainer)
+    with pytest.raises(ValueError, match=r"data.x has dtype torch.float64"):
+        net.predict(doubled[2])
+    assert net.predict(parts[2]).dtype == torch.float32
