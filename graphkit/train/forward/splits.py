@@ -29,8 +29,10 @@ def node_split(num_nodes: int, split: int, num_splits: int = 5, seed: int = 101,
 
     if isinstance(num_nodes, bool) or not isinstance(num_nodes, (int, np.integer)):
         raise ValueError(f"num_nodes must be an integer, got {type(num_nodes).__name__}")
-    if not 0 <= split < num_splits:
-        raise ValueError(f"split must lie in [0, {num_splits}), got {split}")
+    # a float split found no fold (a bare StopIteration) and True passed as fold 1
+    if isinstance(split, bool) or not isinstance(split, (int, np.integer)) \
+            or not 0 <= split < num_splits:
+        raise ValueError(f"split must be an integer in [0, {num_splits}), got {split!r}")
     if num_nodes < num_splits:
         raise ValueError(f"need at least {num_splits} nodes, got {num_nodes}")
     folds = KFold(n_splits=num_splits, shuffle=True, random_state=seed).split(np.arange(num_nodes))

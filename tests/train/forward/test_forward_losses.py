@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -144,6 +145,15 @@ def test_node_split_is_64_16_20_and_deterministic():
         node_split(n, 5)
     with pytest.raises(ValueError, match="num_nodes must be an integer, got float"):
         node_split(100.0, 0)
+
+
+def test_node_split_refuses_a_non_integer_split():
+    # 1.5 matched no fold (a bare StopIteration) and True was taken as fold 1
+    for bad in (1.5, True, -1, 5):
+        with pytest.raises(ValueError, match=rf"split must be an integer in \[0, 5\), got "
+                                             rf"{bad!r}"):
+            node_split(20, bad)
+    assert all(torch.equal(a, b) for a, b in zip(node_split(20, np.int64(2)), node_split(20, 2)))
 
 
 def test_link_split_has_fixed_one_to_one_negatives():
