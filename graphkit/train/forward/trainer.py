@@ -12,15 +12,27 @@ as ``EarlyStopping``).
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from graphkit.train.early_stopping import EarlyStopping
 
 __all__ = ["EarlyStopping", "LayerwiseTrainer", "StoppingLog", "local_step"]
+
+
+def _finite(v: object) -> bool:
+    """``v`` is a finite real number (not a bool): a Python or NumPy number, or a
+    one-element real tensor."""
+    if isinstance(v, Tensor):
+        return v.numel() == 1 and not (v.is_complex() or v.dtype == torch.bool) \
+            and math.isfinite(float(v))
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
 
 
 @dataclass
@@ -68,14 +80,21 @@ class LayerwiseTrainer:
 
     def __init__(self, epochs: int = 1000, lr: float = 1e-3, weight_decay: float = 5e-4,
                  val_every: int = 2, patience: int = 100, grad_clip: float | None = None) -> None:
+        # a float count failed in range() inside fit (epochs) or was taken as it is: a check
+        # every 1.5 epochs validated every third epoch only (val_every)
         for name, v in (("epochs", epochs), ("val_every", val_every), ("patience", patience)):
-            if v < 1:
-                raise ValueError(f"{name} must be >= 1, got {v}")
-        if not lr > 0:
-            raise ValueError(f"lr must be positive, got {lr}")
-        if grad_clip is not None and not grad_clip > 0:
-            raise ValueError(f"grad_clip must be None or positive, got {grad_clip} (0 would "
-                             "zero every gradient)")
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        # an infinite or NaN rate trains to NaN, which surfaced later as a metrics error
+        if not _finite(lr) or not lr > 0:
+            raise ValueError(f"lr must be positive and finite, got {lr!r}")
+        if not _finite(weight_decay) or weight_decay < 0:
+            raise ValueError(f"weight_decay must be non-negative and finite, got "
+                             f"{weight_decay!r}")
+        if grad_clip is not None and not (_finite(grad_clip) and grad_clip > 0):
+            raise ValueError(f"grad_clip must be None or positive and finite, got {grad_clip!r} "
+                             "(0 would zero every gradient, NaN make them NaN; None: no "
+                             "clipping)")
         self.epochs, self.lr, self.weight_decay = epochs, lr, weight_decay
         self.val_every, self.patience, self.grad_clip = val_every, patience, grad_clip
 

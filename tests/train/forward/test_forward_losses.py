@@ -112,12 +112,34 @@ def test_trainer_restores_best_checkpoint_and_validates():
     for bad in ({"epochs": 0}, {"patience": 0}, {"val_every": 0}, {"lr": 0.0}):
         with pytest.raises(ValueError):
             LayerwiseTrainer(**bad)
-    with pytest.raises(ValueError, match="lr must be positive, got nan"):
+    with pytest.raises(ValueError, match="lr must be positive and finite, got nan"):
         LayerwiseTrainer(lr=float("nan"))
-    with pytest.raises(ValueError, match="grad_clip must be None or positive, got 0"):
+    with pytest.raises(ValueError, match="grad_clip must be None or positive and finite, got 0"):
         LayerwiseTrainer(grad_clip=0.0)  # silently zeroed every gradient
     with pytest.raises(ValueError, match="patience"):
         EarlyStopping("max", patience=0)  # the shared graphkit.train.EarlyStopping
+
+
+def test_trainer_refuses_fractional_counts_and_non_finite_rates():
+    # epochs=2.5 failed inside fit (range), val_every=1.5 validated every third epoch, lr=inf
+    # trained to NaN and failed in the metrics
+    for name, bad in [("epochs", 2.5), ("val_every", 1.5), ("patience", 3.0),
+                      ("epochs", True), ("val_every", "2")]:
+        with pytest.raises(ValueError, match=rf"{name} must be an integer >= 1, got {bad!r}"):
+            LayerwiseTrainer(**{name: bad})
+    for name, bad, rule in [("lr", math.inf, "positive and finite"),
+                            ("lr", True, "positive and finite"),
+                            ("weight_decay", math.inf, "non-negative and finite"),
+                            ("weight_decay", -1e-4, "non-negative and finite"),
+                            ("grad_clip", math.inf, "None or positive and finite"),
+                            ("grad_clip", math.nan, "None or positive and finite")]:
+        with pytest.raises(ValueError, match=rf"{name} must be {rule}, got {bad!r}"):
+            LayerwiseTrainer(**{name: bad})
+    # integers of either kind, finite rates, and a zero weight decay are as before
+    trainer = LayerwiseTrainer(epochs=np.int64(3), lr=1, weight_decay=0, val_every=np.int32(1),
+                               patience=2, grad_clip=np.float64(1.0))
+    log = trainer.fit(torch.nn.Linear(1, 1), lambda: 0.0, lambda: 0.5)
+    assert log.epochs == 3 and log.val_scores == [0.5, 0.5, 0.5]
 
 
 @pytest.mark.parametrize("model", ["gcn", "sage", "gat"])
