@@ -64,8 +64,9 @@ def link_logits(h: Tensor, edge_label_index: Tensor) -> Tensor:
 
 def link_loss(h: Tensor, edge_label_index: Tensor, edge_label: Tensor) -> Tensor:
     """BCE-with-logits of :func:`link_logits` against the 0/1 ``edge_label``."""
-    return F.binary_cross_entropy_with_logits(link_logits(h, edge_label_index),
-                                              edge_label.float())
+    logits = link_logits(h, edge_label_index)
+    # labels in the embeddings' dtype: float32 labels made float64 embeddings' loss float32
+    return F.binary_cross_entropy_with_logits(logits, edge_label.to(logits.dtype))
 
 
 def ff_link_logits(h: Tensor, edge_label_index: Tensor, theta: float = 2.0) -> Tensor:
@@ -79,5 +80,12 @@ def ff_link_loss(h: Tensor, edge_label_index: Tensor, edge_label: Tensor,
     plus the mean over the negative pairs (label 0) against 0, each set weighted alike."""
     g = ff_link_logits(h, edge_label_index, theta)
     pos = edge_label.bool()
-    return (F.binary_cross_entropy_with_logits(g[pos], g.new_ones(int(pos.sum())))
-            + F.binary_cross_entropy_with_logits(g[~pos], g.new_zeros(int((~pos).sum()))))
+    n_pos = int(pos.sum())
+    n_neg = pos.numel() - n_pos
+    # the mean over an empty set is NaN: refuse it, as ff_loss refuses no negative copy
+    if n_pos == 0 or n_neg == 0:
+        missing = "edge (label 1)" if n_pos == 0 else "negative pair (label 0)"
+        raise ValueError(f"ff_link_loss needs at least one {missing} in edge_label, got "
+                         f"{n_pos} edges and {n_neg} negatives")
+    return (F.binary_cross_entropy_with_logits(g[pos], g.new_ones(n_pos))
+            + F.binary_cross_entropy_with_logits(g[~pos], g.new_zeros(n_neg)))

@@ -72,6 +72,26 @@ def test_ff_link_loss_is_goodness_bce_of_edges_and_negatives():
     assert ff_link_loss(h, pairs, labels).item() == pytest.approx(expected, rel=1e-6)
 
 
+def test_link_losses_keep_the_dtype_and_refuse_a_missing_label():
+    # link_loss cast the labels to float32, so float64 embeddings gave a float32 loss
+    h = torch.tensor([[1.0, 0.5], [2.0, 1.0], [0.0, 3.0]], dtype=torch.float64)
+    pairs = torch.tensor([[0, 1, 0], [1, 2, 2]])
+    labels = torch.tensor([1, 1, 0])
+    loss = link_loss(h, pairs, labels)
+    assert loss.dtype == torch.float64
+    assert loss.item() == pytest.approx(F.binary_cross_entropy_with_logits(
+        link_logits(h, pairs), labels.double()).item(), rel=1e-12)
+    assert link_loss(h.float(), pairs, labels).dtype == torch.float32  # as before
+    assert ff_link_loss(h, pairs, labels).dtype == torch.float64
+    # ff_link_loss read NaN with no negative (or no edge), where ff_loss raises
+    with pytest.raises(ValueError, match=r"ff_link_loss needs at least one negative pair "
+                                         r"\(label 0\) in edge_label, got 3 edges and 0"):
+        ff_link_loss(h, pairs, torch.ones(3, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"needs at least one edge \(label 1\) in edge_label, "
+                                         r"got 0 edges and 3 negatives"):
+        ff_link_loss(h, pairs, torch.zeros(3))
+
+
 def test_layers_and_bad_models():
     x = torch.tensor([[3.0, 4.0]])
     torch.testing.assert_close(l2_normalize_rows(x), torch.tensor([[0.6, 0.8]]))
