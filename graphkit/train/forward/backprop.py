@@ -96,7 +96,7 @@ class BackpropNode(NodeScheme):
         trainer = trainer or LayerwiseTrainer()
         self.data, self.train_mask = data, train_mask
         edges = self.propagation = propagation_input(data.edge_index, data.num_nodes,
-                                                     self.adjacency)
+                                                     self.adjacency, param_dtype(self))
         x = self._input(data.x)
         optimizer = trainer.optimizer(self.gnn)
         train_idx = train_mask.nonzero().view(-1)  # index, not mask: no device sync per step

@@ -125,14 +125,16 @@ def handoff_rows(blocks: list[Tensor] | tuple[Tensor, ...], sparse: bool = False
                                        (rows, width))
 
 
-def propagation_input(edge_index: Tensor, num_nodes: int, adjacency: str = "edges") -> Tensor:
+def propagation_input(edge_index: Tensor, num_nodes: int, adjacency: str = "edges",
+                      dtype: torch.dtype | None = None) -> Tensor:
     """What the convolutions are called with: ``edge_index`` itself (``"edges"``: PyG's
     per-edge messages, an :math:`|\\mathcal{E}| \\times F` tensor per step) or, built once, the
     transposed adjacency as a ``torch.sparse_csr`` matrix (``"sparse"``: one sparse-matrix
     product per propagation, no per-edge tensor; for :data:`SPARSE_ADJACENCY_MODELS`). The
     convolution computes the same function either way, on a graph without self-loops and
     repeated edges: ``"sparse"`` refuses others (a CSR matrix holds a repeated edge once, and
-    GCN's sparse normalisation adds a self-loop where the edge list keeps the one given)."""
+    GCN's sparse normalisation adds a self-loop where the edge list keeps the one given).
+    ``dtype``: of the sparse matrix's values, the model's (default: torch's default dtype)."""
     if adjacency == "edges":
         return edge_index
     if adjacency == "sparse":
@@ -142,7 +144,9 @@ def propagation_input(edge_index: Tensor, num_nodes: int, adjacency: str = "edge
             raise ValueError(f"adjacency='sparse' needs a graph without self-loops and repeated "
                              f"edges, got {loops} self-loop(s) and {repeats} repeated edge(s): "
                              "use adjacency='edges', or remove them")
-        return to_torch_csr_tensor(edge_index.flip(0), size=(num_nodes, num_nodes))
+        ones = torch.ones(edge_index.size(1), dtype=dtype or torch.get_default_dtype(),
+                          device=edge_index.device)  # a float64 model: float64 products
+        return to_torch_csr_tensor(edge_index.flip(0), ones, size=(num_nodes, num_nodes))
     raise ValueError(f"adjacency must be one of {ADJACENCIES}, got {adjacency!r}")
 
 

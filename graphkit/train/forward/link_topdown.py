@@ -131,12 +131,12 @@ class _LinkTopDown(nn.Module, ABC):
             return data.edge_index
         conv = self.layers[0].conv
         normalize = self._normalizes_once()
-        dtype = conv.lin.weight.dtype if normalize else None
+        dtype = param_dtype(self)  # the values' dtype: the model's (float64 after .double())
         key = (data.edge_index, data.edge_index._version, data.num_nodes, normalize, dtype)
         for k, adj in self._adjacencies:
             if k[0] is key[0] and k[1:] == key[1:]:
                 return adj
-        adj = propagation_input(data.edge_index, data.num_nodes, "sparse")
+        adj = propagation_input(data.edge_index, data.num_nodes, "sparse", dtype)
         if normalize:
             adj, _ = gcn_norm(adj, None, data.num_nodes, conv.improved, conv.add_self_loops,
                               conv.flow, dtype)

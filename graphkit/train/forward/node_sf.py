@@ -156,8 +156,8 @@ class SingleForward(NodeScheme):
                                                    data.y[idx])
         x = handoff_rows([data.x, self.virtual.features.to(data.x.dtype)], self.sparse_input)
         n = data.num_nodes + self.num_classes
-        adj = None if self.adjacency == "edges" else propagation_input(edge_index, n,
-                                                                          self.adjacency)
+        adj = None if self.adjacency == "edges" else propagation_input(
+            edge_index, n, self.adjacency, param_dtype(self))
         return AugmentedGraph(x, edge_index, edge_type, data.num_nodes, self.num_classes, adj)
 
     def _layer_forward(self, layer: ForwardLayer, inp: Tensor

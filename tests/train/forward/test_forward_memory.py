@@ -13,12 +13,14 @@ import copy
 import pytest
 import torch
 from torch_geometric.data import Data
-from torch_geometric.utils import coalesce
+from torch_geometric.utils import coalesce, to_undirected
 
 from graphkit.train.forward import (
     LayerwiseTrainer,
     SingleForward,
     handoff,
+    link_model,
+    link_split,
     local_step,
     node_model,
     sf_loss,
@@ -148,3 +150,26 @@ def test_sparse_adjacency_is_built_once_and_checked():
         propagation_input(torch.cat([ei, torch.tensor([[1], [1]])], 1), 3, "sparse")
     with pytest.raises(ValueError, match=r"got 0 self-loop\(s\) and 1 repeated"):
         propagation_input(torch.cat([ei, ei[:, :1]], 1), 3, "sparse")
+
+
+def test_a_float64_model_propagates_over_a_float64_sparse_adjacency():
+    # the sparse adjacency was always float32: a .double() model with adjacency="sparse" (and
+    # the top-down link models on GCN / SAGE) failed inside torch on the dtype mismatch
+    g = torch.Generator().manual_seed(0)
+    n = 40
+    ei = torch.randint(0, n, (2, 120), generator=g)
+    ei = coalesce(to_undirected(ei[:, ei[0] != ei[1]]))
+    data = Data(x=torch.randn(n, 6, generator=g).double(), edge_index=ei,
+                y=torch.arange(n) % 2)
+    train, val = torch.arange(n) < 20, (torch.arange(n) >= 20) & (torch.arange(n) < 30)
+    for scheme in ("sf", "bp"):
+        for model in ("gcn", "sage"):
+            net = node_model(scheme, model, 6, 8, 2, num_layers=2, adjacency="sparse").double()
+            net.fit(data, train, val, LayerwiseTrainer(epochs=2))
+            assert net.predict(~train).dtype == torch.float64
+    splits = link_split(data, 0)
+    for scheme in ("sf-top2loss", "sf-top2input"):
+        for model in ("gcn", "sage"):
+            net = link_model(scheme, model, 6, 8, num_layers=2).double()
+            net.fit(splits[0], splits[1], LayerwiseTrainer(epochs=2))
+            assert net.predict(splits[2]).dtype == torch.float64
