@@ -6,6 +6,7 @@ Each check raises a :class:`ValueError` that names the problem; nothing is dropp
 from __future__ import annotations
 
 import math
+import numbers
 from fractions import Fraction
 
 import numpy as np
@@ -21,8 +22,15 @@ __all__ = [
     "check_num_nodes",
     "check_temporal_data",
     "check_timestamps",
+    "is_integer",
     "share_of",
 ]
+
+
+def is_integer(value: object) -> bool:
+    """Whether ``value`` is an integer count or id: a Python or NumPy integer, not a bool (a
+    float such as 2.5 fails later inside ``range`` or a slice, naming neither)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def check_edge_index(

@@ -24,7 +24,6 @@ import ast
 import copy
 import inspect
 import itertools
-import numbers
 from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from typing import Any
@@ -33,6 +32,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from graphkit.data.validation import is_integer
 from graphkit.nn.sparse_input import feature_dropout
 
 __all__ = ["Recipe", "RECIPES", "MODELS", "get_recipe", "parse_system", "expand_grid",
@@ -97,8 +97,7 @@ class Recipe:
             if isinstance(old, (int, float)) and not isinstance(old, bool) and (
                     isinstance(value, bool) or not isinstance(value, (int, float))):
                 raise ValueError(f"{key} must be a number, got {value!r}")
-            if key in counts and (isinstance(value, bool) or not isinstance(
-                    value, numbers.Integral)):  # epochs=10.5 would fail only in training
+            if key in counts and not is_integer(value):  # epochs=10.5 would fail only in training
                 raise ValueError(f"{key} must be an integer, got {value!r}")
         if "num_hops" in protocol and self.num_hops is None:
             raise ValueError(f"{self.model} propagates in forward; set its depth with "

@@ -7,7 +7,6 @@ the reported figures are those of the selected (best-validation) epoch.
 from __future__ import annotations
 
 import copy
-import numbers
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from graphkit.benchmarking import synchronize
-from graphkit.data.validation import check_graph, check_num_nodes
+from graphkit.data.validation import check_graph, check_num_nodes, is_integer
 from graphkit.device import check_device
 from graphkit.metrics import accuracy
 from graphkit.train.early_stopping import EarlyStopping, pyg_citation_stop
@@ -145,18 +144,14 @@ def _check_classes(y: Tensor, masks: dict[str, Tensor | None], scores: Tensor) -
                              f"for the model's {num_classes} output classes")
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def _check_args(epochs: int, patience: int | None, selection: str, early_stopping: str,
                 lr: float) -> None:
     # a float count fails later inside range() or slicing, or is rounded up silently
-    if not _is_int(epochs):
+    if not is_integer(epochs):
         raise ValueError(f"epochs must be an integer, got {epochs!r}")
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
-    if patience is not None and not _is_int(patience):
+    if patience is not None and not is_integer(patience):
         raise ValueError(f"patience must be None or an integer, got {patience!r}")
     if patience is not None and patience < 1:
         raise ValueError(f"patience must be None or >= 1, got {patience}")

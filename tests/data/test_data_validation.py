@@ -16,6 +16,7 @@ from graphkit.data.validation import (
     check_num_nodes,
     check_temporal_data,
     check_timestamps,
+    is_integer,
 )
 
 FAST = settings(max_examples=40, deadline=None)
@@ -290,3 +291,9 @@ def test_a_one_dimensional_msg_is_named_per_event():
                         t=torch.tensor([1, 2]), msg=torch.randn(2))
     with pytest.raises(ValueError, match=r"msg must have shape \[num_events, num_features\]"):
         check_temporal_data(data)
+
+
+def test_is_integer_takes_python_and_numpy_integers_only():
+    assert all(is_integer(v) for v in (0, -3, np.int64(5), np.int32(2)))
+    assert not any(is_integer(v) for v in (True, np.bool_(True), 2.0, 2.5, "3", None))
+

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from graphkit.data.validation import is_integer
 from graphkit.nn._checks import check_floating
 from graphkit.nn.quant.formats import act_format, coef_format, glorot_bound, weight_format
 from graphkit.nn.quant.gat import QGATConv
@@ -57,7 +57,7 @@ class LayerSpec:
             raise ValueError(f"act must be one of {tuple(ACTIVATIONS)}, got {self.act!r}")
         for name in ("out_channels", "heads"):  # 2.5 failed later in torch.empty
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            if not is_integer(v):
                 raise ValueError(f"{name} must be an integer, got {v!r}")
         if self.out_channels < 1 or self.heads < 1:
             raise ValueError(f"out_channels and heads must be >= 1, got {self.out_channels}, "

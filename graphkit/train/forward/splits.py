@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
-from graphkit.data.validation import check_graph
+from graphkit.data.validation import check_graph, is_integer
 
 __all__ = ["link_split", "node_split"]
 
@@ -30,8 +30,7 @@ def node_split(num_nodes: int, split: int, num_splits: int = 5, seed: int = 101,
     if isinstance(num_nodes, bool) or not isinstance(num_nodes, (int, np.integer)):
         raise ValueError(f"num_nodes must be an integer, got {type(num_nodes).__name__}")
     # a float split found no fold (a bare StopIteration) and True passed as fold 1
-    if isinstance(split, bool) or not isinstance(split, (int, np.integer)) \
-            or not 0 <= split < num_splits:
+    if not is_integer(split) or not 0 <= split < num_splits:
         raise ValueError(f"split must be an integer in [0, {num_splits}), got {split!r}")
     if num_nodes < num_splits:
         raise ValueError(f"need at least {num_splits} nodes, got {num_nodes}")

@@ -17,10 +17,10 @@ import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
+from graphkit.data.validation import is_integer
 from graphkit.train.early_stopping import EarlyStopping
 
 __all__ = ["EarlyStopping", "LayerwiseTrainer", "StoppingLog", "local_step"]
@@ -83,7 +83,7 @@ class LayerwiseTrainer:
         # a float count failed in range() inside fit (epochs) or was taken as it is: a check
         # every 1.5 epochs validated every third epoch only (val_every)
         for name, v in (("epochs", epochs), ("val_every", val_every), ("patience", patience)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            if not is_integer(v) or v < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
         # an infinite or NaN rate trains to NaN, which surfaced later as a metrics error
         if not _finite(lr) or not lr > 0:
