@@ -136,6 +136,10 @@ def _group_entries(pair: Tensor, key: Tensor, code: Tensor, num_nodes: int, sort
     return group // num_nodes, group % num_nodes, summed, inverse
 
 
+def _same(a: Tensor, b: Tensor) -> bool:
+    return a is b or torch.equal(a, b)
+
+
 class NAT(torch.nn.Module):
     r"""NAT from `"Neighborhood-aware Scalable Temporal Network Representation Learning"
     <https://arxiv.org/abs/2209.01084>`_ (Luo and Li, LoG 2022). A query :math:`(u, w, t)` is
@@ -419,9 +423,9 @@ class NAT(torch.nn.Module):
         pending = self._pending
         self._pending = None
         # the batch just scored (equal ids, not only the same tensor objects): write the
-        # representations computed while scoring, as the official model does
-        if pending is None or not (torch.equal(pending["src"], src)
-                                   and torch.equal(pending["dst"], dst)):
+        # representations computed while scoring, as the official model does; the identity
+        # test first spares the training loop's batches a device sync per batch
+        if pending is None or not _same(pending["src"], src) or not _same(pending["dst"], dst):
             nodes = torch.cat([src, dst]).long()
             pending = {"h_self": self.self_representation(nodes),
                        "dicts": self.refreshed_dictionaries(nodes)}
